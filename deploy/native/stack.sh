@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# salesflow infrastructure (Kafka + PostgreSQL) on loopback, with or without Docker.
+#
+#   stack.sh up                  start what is not running, reuse what is (idempotent)
+#   stack.sh down                stop Kafka and PostgreSQL
+#   stack.sh status              print what runs; exit 0 when both are up, 3 otherwise
+#   stack.sh env                 print the environment contract as `export` lines: eval "$(stack.sh env)"
+#   stack.sh logs kafka|postgres [N|-f]   last N (100) log lines, or follow
+#
+# Where a Docker daemon answers (`docker info`), up/down/status/logs use `docker compose -f deploy/compose.yaml`
+# (services kafka and postgres only); otherwise the native stack: deploy/native/postgres.sh and kafka.sh.
+# Force a path with SALESFLOW_STACK=native|docker (default auto).
+#
+# Settings (environment): SALESFLOW_STATE_DIR (~/.cache/salesflow), SALESFLOW_PG_PORT (5432),
+# SALESFLOW_KAFKA_PORT (9092), SALESFLOW_KAFKA_CONTROLLER_PORT (9093), SALESFLOW_KAFKA_HEAP_OPTS,
+# SALESFLOW_KAFKA_START_TIMEOUT (90 s), SALESFLOW_PG_CLUSTER (e.g. 15/main). See deploy/README.md.
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+shopt -s inherit_errexit
+
+NATIVE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+DEPLOY_DIR="$(dirname "$NATIVE_DIR")"
+COMPOSE_FILE="$DEPLOY_DIR/compose.yaml"
+
+# shellcheck source=common.sh
+source "$NATIVE_DIR/common.sh"
+# shellcheck source=postgres.sh
+source "$NATIVE_DIR/postgres.sh"
+# shellcheck source=kafka.sh
+source "$NATIVE_DIR/kafka.sh"
+
+usage() {
+  sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+  exit 2
+}
+
+# ------------------------------------------------------------------------------------------- path selection
+
+use_docker() {
+  case "${SALESFLOW_STACK:-auto}" in
+    native) return 1 ;;
+    docker) return 0 ;;
+    auto) command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 ;;
+    *) die "SALESFLOW_STACK must be native, docker or auto (got '${SALESFLOW_STACK}')" ;;
+  esac
+}
+
+compose() {
+  if docker compose version >/dev/null 2>&1; then
+    docker compose -f "$COMPOSE_FILE" "$@"
+  elif command -v docker-compose >/dev/null 2>&1; then
+    docker-compose -f "$COMPOSE_FILE" "$@"
+  else
+    die "docker compose (plugin) or docker-compose is needed for the Docker path"
+  fi
+}
+
+# --------------------------------------------------------------------------------------------- docker path
+
+docker_wait_port() {
+  local name="$1" port="$2" deadline=$(($(now) + 120))
+  until port_open "$port"; do
+    (($(now) < deadline)) || die "$name: port $port not open after 120s (see 'stack.sh logs $name')"
+    sleep 1
+  done
+}
+
+docker_up() {
+  log "docker daemon found: using docker compose ($COMPOSE_FILE)"
+  compose up -d --wait kafka postgres >&2 || compose up -d kafka postgres >&2
+  docker_wait_port postgres "$SALESFLOW_PG_PORT"
+  docker_wait_port kafka "$SALESFLOW_KAFKA_PORT"
+}
+
+docker_status() {
+  local rc=0
+  compose ps kafka postgres || true
+  if port_open "$SALESFLOW_KAFKA_PORT"; then echo "kafka:    up       $SALESFLOW_HOST:$SALESFLOW_KAFKA_PORT (docker)"; else echo "kafka:    down"; rc=1; fi
+  if port_open "$SALESFLOW_PG_PORT"; then echo "postgres: up       $SALESFLOW_HOST:$SALESFLOW_PG_PORT (docker)"; else echo "postgres: down"; rc=1; fi
+  return "$rc"
+}
+
+# -------------------------------------------------------------------------------------------- subcommands
+
+cmd_up() {
+  local started
+  started="$(now)"
+  if use_docker; then
+    docker_up
+  else
+    mkdir -p "$SALESFLOW_STATE_DIR"
+    pg_up
+    kafka_up
+  fi
+  log "stack up in $(($(now) - started))s; environment: eval \"\$($0 env)\""
+}
+
+cmd_down() {
+  if use_docker; then
+    compose stop kafka postgres >&2
+  else
+    kafka_down
+    pg_down
+  fi
+}
+
+cmd_status() {
+  local rc=0
+  if use_docker; then
+    docker_status || rc=3
+  else
+    pg_status || rc=3
+    kafka_status || rc=3
+  fi
+  return "$rc"
+}
+
+cmd_env() {
+  local base="postgresql://${SALESFLOW_PG_USER}:${SALESFLOW_PG_PASSWORD}@${SALESFLOW_HOST}:${SALESFLOW_PG_PORT}"
+  local svc
+  echo "export KAFKA_BOOTSTRAP_SERVERS=${SALESFLOW_HOST}:${SALESFLOW_KAFKA_PORT}"
+  echo "export SALESFLOW_PG_ADMIN_DSN=${base}/postgres"
+  for svc in "${SALESFLOW_SERVICES[@]}"; do
+    echo "export ${svc^^}_DATABASE_URL=${base}/salesflow_${svc}"
+  done
+}
+
+cmd_logs() {
+  local what="${1:-}"
+  if (($# > 0)); then shift; fi
+  case "$what" in
+    kafka | postgres) ;;
+    *) usage ;;
+  esac
+  if use_docker; then
+    if [[ "${1:-}" == "-f" ]]; then
+      compose logs -f --tail 100 "$what"
+    else
+      compose logs --tail "${1:-100}" "$what"
+    fi
+  elif [[ "$what" == kafka ]]; then
+    kafka_logs "$@"
+  else
+    pg_logs "$@"
+  fi
+}
+
+main() {
+  local cmd="${1:-}"
+  if (($# > 0)); then shift; fi
+  case "$cmd" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    env) cmd_env ;;
+    logs) cmd_logs "$@" ;;
+    -h | --help | help) usage ;;
+    *) usage ;;
+  esac
+}
+
+main "$@"

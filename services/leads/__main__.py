@@ -1,0 +1,3 @@
+from services.leads.main import main
+
+main()

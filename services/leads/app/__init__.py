@@ -1,0 +1,1 @@
+"""Use cases of the leads service: command handlers working against ports (repository, clock, ids)."""

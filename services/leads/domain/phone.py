@@ -1,0 +1,67 @@
+"""Phone number normalisation to E.164, the dedupe key of customers (DESIGN §2).
+
+Chinese numbers are the common case and arrive in every shape: ``138 1234 5678``, ``+86-138-1234-5678``,
+``0086 13812345678``, ``(010) 8888-6666``, ``0755-2345678``. Mobile numbers are 11 digits starting with 1[3-9];
+landlines are a trunk ``0``, an area code of 2–3 digits and a 7–8 digit subscriber number. Other countries are
+accepted when written in international form (``+44 20 7946 0958``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from shared.domain import InvalidFieldError
+
+_SEPARATORS = re.compile(r"[\s\-().·/]")
+_CN_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+# Two-digit area codes: Beijing 10, and 20-29 (Guangzhou, Shanghai 21, Tianjin 22, ...); others have three digits.
+_CN_LANDLINE_2 = re.compile(r"^(10|2\d)(\d{8})$")
+_CN_LANDLINE_3 = re.compile(r"^([3-9]\d{2})(\d{7,8})$")
+_INTERNATIONAL = re.compile(r"^[1-9]\d{7,14}$")
+
+
+class InvalidPhoneError(InvalidFieldError):
+    def __init__(self, reason: str) -> None:
+        super().__init__("phone", reason)
+
+
+def normalise_phone(raw: str) -> str:
+    """Return the E.164 form (``+8613812345678``) or raise :class:`InvalidPhoneError` saying why."""
+    text = _SEPARATORS.sub("", raw.strip())
+    if not text:
+        raise InvalidPhoneError("is empty")
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if text.startswith("+"):
+        digits = text[1:]
+        if not digits.isdigit():
+            raise InvalidPhoneError("may contain only digits, spaces, dashes, parentheses and a leading +")
+        if digits.startswith("86"):
+            return "+86" + _national_cn(digits[2:], international=True)
+        if not _INTERNATIONAL.match(digits):
+            raise InvalidPhoneError("is not a valid international number (8 to 15 digits after +)")
+        return "+" + digits
+    if not text.isdigit():
+        raise InvalidPhoneError("may contain only digits, spaces, dashes, parentheses and a leading +")
+    if text.startswith("86") and len(text) == 13 and _CN_MOBILE.match(text[2:]):
+        return "+" + text  # 8613812345678: country code without the +
+    return "+86" + _national_cn(text, international=False)
+
+
+def _national_cn(national: str, *, international: bool) -> str:
+    """Validate a Chinese national number and return it without the trunk prefix. Written domestically a
+    landline starts with the trunk 0 (``010 …``); after +86 it does not (``+86 10 …``), though a stray 0 is
+    tolerated there."""
+    if _CN_MOBILE.match(national):
+        return national
+    if national.startswith("0"):
+        body = national[1:]
+    elif international:
+        body = national
+    else:
+        body = ""
+    if _CN_LANDLINE_2.match(body) or _CN_LANDLINE_3.match(body):
+        return body
+    if national.startswith("1") and len(national) != 11:
+        raise InvalidPhoneError(f"a Chinese mobile number has 11 digits, got {len(national)}")
+    raise InvalidPhoneError("is neither a Chinese mobile number (1xx xxxx xxxx) nor a landline with area code")

@@ -1,0 +1,1 @@
+"""PostgreSQL read model of the reporting service."""

@@ -1,0 +1,20 @@
+"""Ports of the reporting service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class LeadsReadModel(Protocol):
+    async def add_lead(
+        self, tx: Any, *, lead_id: str, customer_id: str, channel: str, stage: str, grade: str,
+        owner_id: str | None, captured_at: datetime, source_recorded_at: datetime | None,
+    ) -> None:
+        """Insert the lead if new (a replayed event changes nothing)."""
+
+    async def count_by_stage(self, *, channel: str | None = None) -> dict[str, int]:
+        """Leads per current stage."""
+
+    async def count_by_channel(self) -> dict[str, int]:
+        """Leads per acquisition channel."""

@@ -1,0 +1,1 @@
+"""Reporting's pure calculations: funnels, conversion and (later) targets and commission."""

@@ -1,0 +1,26 @@
+"""Public event contracts: the versioned API other teams subscribe to.
+
+Every public event is a pydantic model registered with :func:`contract` under a stable explicit type name
+(``salesflow.leads.LeadCreated``) and a schema version. Rules, checked in CI by ``tests/contracts``:
+
+* changes within a version are additive (new optional fields only); a breaking change is a new version,
+  registered beside the old one;
+* consumers ignore fields they do not know (``extra="ignore"``) and event types they do not know
+  (:func:`parse_payload` returns ``None``).
+
+The JSON Schemas and the AsyncAPI document under ``contracts/`` at the repository root are generated from these
+models (``make contracts``) and compared with the models in the test suite.
+"""
+
+from shared.contracts.base import (
+    ContractRegistry,
+    IntegrationEvent,
+    UnknownContractError,
+    contract,
+    registry,
+)
+
+# Importing the modules registers their contracts.
+from shared.contracts import leads as leads  # noqa: E402  (registration side effect, after the registry exists)
+
+__all__ = ["ContractRegistry", "IntegrationEvent", "UnknownContractError", "contract", "registry"]

@@ -1,0 +1,278 @@
+"""The idempotent consumer (DESIGN §3.3) with dead letters (DESIGN §3.4).
+
+Delivery from Kafka is at-least-once. For each batch of records the consumer opens one database transaction,
+skips events whose id it already processed, applies the handlers, records the processed ids *in the same
+transaction* and commits; only then is the Kafka offset committed (by the caller: see
+``shared.messaging.subscriber``). A crash anywhere before the database commit redelivers the batch and redoes
+it; a crash after it redelivers events whose ids are recorded, which are skipped. So every effect happens once.
+
+Failures are sorted into three kinds:
+
+* **transient** (database unreachable, serialization conflicts): the exception propagates, the batch is rolled
+  back and redelivered; nothing is dead-lettered for a broken database;
+* **poison** (headers or payload that do not parse): dead-lettered at once, retrying cannot help;
+* **handler errors**: the batch is redone message by message inside savepoints, each failing message retried
+  ``max_attempts`` times, then dead-lettered while the others commit.
+
+A dead-lettered message *parks* its key: later messages with the same key (the same aggregate) are
+dead-lettered as ``parked`` instead of being applied out of order, until ops retry or skip the failed one.
+Unknown event types are ignored (contracts rule: consumers ignore what they do not know).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import asyncpg
+import orjson
+import structlog
+from pydantic import ValidationError
+
+from shared.contracts.base import ContractRegistry, IntegrationEvent
+from shared.contracts.base import registry as default_registry
+from shared.eventstore.errors import StreamOrderConflictError
+from shared.logs import bind_message_context
+from shared.messaging.dead_letters import DeadLetters
+from shared.messaging.headers import EventHeaders, MalformedHeadersError
+
+log = structlog.get_logger(__name__)
+
+# Errors that say nothing about the message: retry the whole batch later instead of dead-lettering.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.TransactionRollbackError,
+    asyncpg.CannotConnectNowError,
+    StreamOrderConflictError,
+)
+
+
+class KafkaRecord(Protocol):
+    """What the consumer needs of a Kafka record (aiokafka's ConsumerRecord, or a stored dead letter)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class InboundEvent:
+    """A parsed public event as handlers see it."""
+
+    headers: EventHeaders
+    payload: IntegrationEvent
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def key(self) -> str:
+        return self.headers.subject
+
+
+EventHandler = Callable[[asyncpg.Connection, InboundEvent], Awaitable[None]]
+
+
+class PoisonMessageError(ValueError):
+    """The record cannot be parsed into a known event; retrying cannot help."""
+
+
+@dataclass(slots=True)
+class _Item:
+    record: KafkaRecord
+    event: InboundEvent | None  # None: ignored (unknown type) or poison
+    poison: str | None = None
+
+    @property
+    def key(self) -> str | None:
+        return self.record.key.decode("utf-8", "replace") if self.record.key is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    applied: int
+    duplicates: int
+    ignored: int
+    dead_lettered: int
+
+
+class IdempotentConsumer:
+    """Applies public events to a service's database exactly once per event id."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        pool: asyncpg.Pool,
+        handlers: Mapping[str, EventHandler],
+        dead_letters: DeadLetters,
+        contracts: ContractRegistry = default_registry,
+        max_attempts: int = 3,
+        retry_backoff: float = 0.05,
+    ) -> None:
+        self.name = name
+        self._pool = pool
+        self._handlers = dict(handlers)
+        self._dead_letters = dead_letters
+        self._contracts = contracts
+        self._max_attempts = max_attempts
+        self._retry_backoff = retry_backoff
+        self.applied = 0
+
+    def parse(self, record: KafkaRecord) -> InboundEvent | None:
+        """Parse a record; ``None`` for event types this consumer does not handle. Raises PoisonMessageError."""
+        try:
+            headers = EventHeaders.decode(record.headers)
+        except MalformedHeadersError as exc:
+            raise PoisonMessageError(str(exc)) from None
+        if headers.event_type not in self._handlers:
+            return None
+        try:
+            payload = self._contracts.parse_payload(
+                headers.event_type, headers.schema_version, orjson.loads(record.value or b"")
+            )
+        except orjson.JSONDecodeError as exc:
+            raise PoisonMessageError(f"value is not JSON: {exc}") from None
+        except ValidationError as exc:
+            raise PoisonMessageError(f"payload does not match {headers.event_type} "
+                                     f"v{headers.schema_version}: {exc.errors(include_url=False)}") from None
+        if payload is None:  # a version of the type this build does not know
+            return None
+        return InboundEvent(headers, payload, record.topic, record.partition, record.offset)
+
+    async def process_batch(self, records: Sequence[KafkaRecord]) -> BatchResult:
+        """Apply a batch in one transaction. Returns counts; raises only transient errors (redeliver)."""
+        items = []
+        for record in records:
+            try:
+                items.append(_Item(record, self.parse(record)))
+            except PoisonMessageError as exc:
+                items.append(_Item(record, None, poison=str(exc)))
+        try:
+            return await self._apply(items, isolate_failures=False)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:  # a handler failed: redo one by one so only the culprit is dead-lettered
+            log.warning("consumer.batch_failed", consumer=self.name, error=repr(exc), size=len(items))
+            return await self._apply(items, isolate_failures=True)
+
+    async def _apply(self, items: list[_Item], *, isolate_failures: bool) -> BatchResult:
+        applied = duplicates = ignored = dead = 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            ids = [i.event.headers.event_id for i in items if i.event is not None]
+            seen = set(await conn.fetchval(
+                "SELECT coalesce(array_agg(event_id), '{}') FROM processed_messages "
+                "WHERE consumer = $1 AND event_id = ANY($2::uuid[])", self.name, ids,
+            )) if ids else set()
+            keys = list({i.key for i in items if i.key is not None})
+            parked = set(await self._dead_letters.open_keys(conn, keys))
+            done: list[Any] = []
+            for item in items:
+                key = item.key
+                if item.poison is not None:
+                    await self._dead_letters.record(conn, item.record, reason=item.poison, attempts=1, kind="failed")
+                    if key is not None:
+                        parked.add(key)
+                    dead += 1
+                    continue
+                event = item.event
+                if event is None:
+                    ignored += 1
+                    continue
+                if event.headers.event_id in seen:
+                    duplicates += 1
+                    continue
+                if key is not None and key in parked:
+                    await self._dead_letters.record(
+                        conn, item.record, reason="parked behind an earlier dead letter of the same key",
+                        attempts=0, kind="parked",
+                    )
+                    dead += 1
+                    continue
+                if isolate_failures:
+                    error = await self._apply_isolated(conn, event)
+                    if error is not None:
+                        await self._dead_letters.record(
+                            conn, item.record, reason=error, attempts=self._max_attempts, kind="failed"
+                        )
+                        parked.add(event.key)
+                        dead += 1
+                        continue
+                else:
+                    await self._handle(conn, event)
+                seen.add(event.headers.event_id)
+                done.append(event.headers.event_id)
+                applied += 1
+            if done:
+                await conn.execute(
+                    "INSERT INTO processed_messages (consumer, event_id) SELECT $1, unnest($2::uuid[])",
+                    self.name, done,
+                )
+        self.applied += applied
+        return BatchResult(applied, duplicates, ignored, dead)
+
+    async def _handle(self, conn: asyncpg.Connection, event: InboundEvent) -> None:
+        with bind_message_context(
+            event.headers.correlation_id, str(event.headers.event_id), event_type=event.headers.event_type
+        ):
+            await self._handlers[event.headers.event_type](conn, event)
+
+    async def _apply_isolated(self, conn: asyncpg.Connection, event: InboundEvent) -> str | None:
+        """Try one event up to max_attempts times in savepoints; the last error's text if all failed."""
+        error = "unknown"
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                async with conn.transaction():  # a savepoint inside the batch transaction
+                    await self._handle(conn, event)
+                return None
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("consumer.handler_failed", consumer=self.name, attempt=attempt, error=error,
+                            event_id=str(event.headers.event_id))
+                if attempt < self._max_attempts:
+                    await asyncio.sleep(self._retry_backoff * attempt)
+        return error
+
+    # --- operations on dead letters (exposed by each service's admin API) ---
+
+    async def retry_dead_letter(self, dead_letter_id: int) -> int:
+        """Re-apply a dead letter and the messages parked behind it, in their original order, all in one
+        transaction: if any still fails, nothing changes and the error is raised. Returns how many applied."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            head, followers = await self._dead_letters.chain(conn, dead_letter_id)
+            applied = await self._replay(conn, [head, *followers])
+            await self._dead_letters.resolve(conn, [head["id"], *(f["id"] for f in followers)], "retried")
+        return applied
+
+    async def skip_dead_letter(self, dead_letter_id: int) -> int:
+        """Give up on a dead letter for good and release the messages parked behind it (applied in order)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            head, followers = await self._dead_letters.chain(conn, dead_letter_id)
+            await self._dead_letters.resolve(conn, [head["id"]], "skipped")
+            applied = await self._replay(conn, followers)
+            await self._dead_letters.resolve(conn, [f["id"] for f in followers], "retried")
+        return applied
+
+    async def _replay(self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> int:
+        applied = 0
+        for row in rows:
+            event = self.parse(self._dead_letters.as_record(row))
+            if event is None:
+                continue
+            inserted = await conn.fetchval(
+                "INSERT INTO processed_messages (consumer, event_id) VALUES ($1, $2) "
+                "ON CONFLICT DO NOTHING RETURNING true", self.name, event.headers.event_id,
+            )
+            if inserted:
+                await self._handle(conn, event)
+                applied += 1
+        return applied

@@ -1,0 +1,87 @@
+"""Message metadata in Kafka headers, CloudEvents binary-mode style (DESIGN §3.6).
+
+The value is the event's JSON payload; everything else travels in headers so that routing and deduplication
+never need to parse the body: ``ce_id``, ``ce_type``, ``ce_source``, ``ce_time``, ``ce_subject`` (stream id),
+``ce_specversion``, the extensions ``ce_schemaversion``, ``ce_correlationid``, ``ce_causationid``,
+``ce_recordedtime`` (when the event store recorded it), plus ``traceparent`` and ``content-type``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/json"
+
+Headers = list[tuple[str, bytes]]
+
+
+class MalformedHeadersError(ValueError):
+    """A message lacks a required CloudEvents header or has one that does not parse."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventHeaders:
+    """The metadata of one published event."""
+
+    event_id: UUID
+    event_type: str
+    schema_version: int
+    source: str
+    subject: str
+    time: datetime
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    recorded_time: datetime | None = None
+    traceparent: str | None = None
+
+    def encode(self) -> Headers:
+        headers: Headers = [
+            ("ce_specversion", SPEC_VERSION.encode()),
+            ("ce_id", str(self.event_id).encode()),
+            ("ce_type", self.event_type.encode()),
+            ("ce_schemaversion", str(self.schema_version).encode()),
+            ("ce_source", self.source.encode()),
+            ("ce_subject", self.subject.encode()),
+            ("ce_time", self.time.isoformat().encode()),
+            ("content-type", CONTENT_TYPE.encode()),
+        ]
+        optional = {
+            "ce_correlationid": self.correlation_id,
+            "ce_causationid": self.causation_id,
+            "ce_recordedtime": self.recorded_time.isoformat() if self.recorded_time else None,
+            "traceparent": self.traceparent,
+        }
+        headers.extend((k, v.encode()) for k, v in optional.items() if v is not None)
+        return headers
+
+    @classmethod
+    def decode(cls, raw: Iterable[tuple[str, bytes]] | Mapping[str, bytes]) -> EventHeaders:
+        items = raw.items() if isinstance(raw, Mapping) else raw
+        values = {k: v.decode("utf-8", "replace") for k, v in items}
+        try:
+            recorded = values.get("ce_recordedtime")
+            return cls(
+                event_id=UUID(values["ce_id"]),
+                event_type=values["ce_type"],
+                schema_version=int(values.get("ce_schemaversion", "1")),
+                source=values["ce_source"],
+                subject=values.get("ce_subject", ""),
+                time=datetime.fromisoformat(values["ce_time"]),
+                correlation_id=values.get("ce_correlationid"),
+                causation_id=values.get("ce_causationid"),
+                recorded_time=datetime.fromisoformat(recorded) if recorded else None,
+                traceparent=values.get("traceparent"),
+            )
+        except KeyError as exc:
+            raise MalformedHeadersError(f"missing header {exc.args[0]}") from None
+        except ValueError as exc:
+            raise MalformedHeadersError(f"bad header value: {exc}") from None
+
+
+def headers_as_text(raw: Iterable[tuple[str, bytes]]) -> dict[str, str]:
+    """Headers as a JSON-friendly dict (for dead-letter records and logs)."""
+    return {k: v.decode("utf-8", "replace") for k, v in raw}

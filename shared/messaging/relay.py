@@ -1,0 +1,243 @@
+"""The outbox relay: publishes a service's committed events to its Kafka topic, in commit order, never skipping.
+
+Why the feed cannot skip an event
+---------------------------------
+Positions come from an identity sequence, which hands out numbers at INSERT time, not at COMMIT time: a
+transaction can take position 10, stay open, and commit after position 11 was committed and published. A relay
+reading ``WHERE position > last_published`` would then never see 10. Instead each row carries the id of the
+transaction that wrote it (``txid``), and the relay reads only rows with ``txid`` below
+``pg_snapshot_xmin(pg_current_snapshot())`` — the oldest transaction still running. Every transaction with a
+smaller id has finished, and every transaction that starts later gets a larger id, so the set of rows below xmin
+is final: nothing can appear there after we read it. Reading it in ``(txid, position)`` order and checkpointing
+the last ``(txid, position)`` therefore publishes each committed event exactly once per checkpoint window.
+
+Why per-stream order holds
+--------------------------
+Writers of a stream serialise on an advisory lock taken *before* the writing transaction gets its id
+(``sf_lock_streams``), so a stream's later writer always has the larger txid; the store refuses the rare append
+whose transaction got its id earlier (``StreamOrderConflictError``). Within a transaction, positions increase.
+Kafka keeps per-partition order and the message key is the stream id, so subscribers see each stream in order.
+
+Delivery
+--------
+One relay per service is active (a session advisory lock; standbys wait). It is woken by NOTIFY (sent by a
+trigger at commit) and polls as a fallback. The producer is idempotent with ``acks=all``; the checkpoint moves
+only after the broker acknowledged every message of the batch. A crash between the acknowledgement and the
+checkpoint republishes that batch on restart: duplicates are possible, loss is not, and consumers are
+idempotent on the event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import orjson
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from shared.contracts.base import IntegrationEvent
+from shared.db import connect
+from shared.eventstore.records import FeedPosition, RecordedEvent
+from shared.eventstore.store import read_feed
+from shared.messaging.headers import EventHeaders, Headers
+
+log = structlog.get_logger(__name__)
+
+NOTIFY_CHANNEL = "sf_events"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """What the relay sends for one stored event."""
+
+    key: bytes
+    value: bytes
+    headers: Headers
+
+
+Translator = Callable[[RecordedEvent], OutboundMessage | None]
+"""Maps a stored domain event to its public message, or ``None`` for events that stay private."""
+
+
+def outbound_message(event: RecordedEvent, payload: IntegrationEvent, *, source: str) -> OutboundMessage:
+    """Build the public message for a stored event: key = stream id, value = the contract's JSON, metadata in
+    CloudEvents headers (the stored event's id is the message id, so redeliveries are recognisable)."""
+    meta = event.metadata
+    headers = EventHeaders(
+        event_id=event.event_id,
+        event_type=payload.event_type,
+        schema_version=payload.schema_version,
+        source=source,
+        subject=event.stream_id,
+        time=event.occurred_at,
+        correlation_id=meta.get("correlation_id"),
+        causation_id=meta.get("causation_id"),
+        recorded_time=event.recorded_at,
+        traceparent=meta.get("traceparent"),
+    )
+    return OutboundMessage(
+        key=event.stream_id.encode(),
+        value=orjson.dumps(payload.model_dump(mode="json")),
+        headers=headers.encode(),
+    )
+
+
+def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
+    """An idempotent producer with ``acks=all``: a retried send is not duplicated in the log and a send is
+    acknowledged only once every in-sync replica has it."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=1,
+        max_batch_size=256 * 1024,
+    )
+
+
+AfterPublish = Callable[[list[RecordedEvent]], Awaitable[None]]
+
+
+class OutboxRelay:
+    """Publishes the committed events of one service database to one topic. Run with :meth:`run`."""
+
+    def __init__(
+        self,
+        *,
+        dsn: str,
+        producer: AIOKafkaProducer,
+        topic: str,
+        translate: Translator,
+        name: str,
+        batch_size: int = 1000,
+        poll_interval: float = 1.0,
+        after_publish: AfterPublish | None = None,
+    ) -> None:
+        self._dsn = dsn
+        self._producer = producer
+        self._topic = topic
+        self._translate = translate
+        self._name = name
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        # Fault injection for tests (crash between the broker's ack and the checkpoint) and metrics.
+        self._after_publish = after_publish
+        self._wakeup = asyncio.Event()
+        self.is_leader = False
+        self.published = 0
+
+    async def run(self) -> None:
+        """Become the active relay (waiting while another holds the lock) and publish until cancelled.
+        Connection failures are retried with backoff; the checkpoint makes a restart safe."""
+        backoff = 0.5
+        while True:
+            try:
+                await self._run_once()
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("relay.restarting", relay=self._name, error=repr(exc), backoff_s=backoff)
+                self.is_leader = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _run_once(self) -> None:
+        conn = await connect(self._dsn)
+        try:
+            await self._acquire_leadership(conn)
+            await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            await self._pump(conn)
+        finally:
+            self.is_leader = False
+            with contextlib.suppress(Exception):
+                await asyncio.shield(conn.close(timeout=2))
+
+    async def _acquire_leadership(self, conn: asyncpg.Connection) -> None:
+        # A session-level lock: held while this connection lives, released by PostgreSQL if the process dies.
+        while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 7244))", self._lock_name):
+            await asyncio.sleep(self._poll_interval)
+        self.is_leader = True
+        await conn.execute(
+            "INSERT INTO relay_checkpoints (relay) VALUES ($1) ON CONFLICT (relay) DO NOTHING", self._name
+        )
+        log.info("relay.leader", relay=self._name, topic=self._topic)
+
+    @property
+    def _lock_name(self) -> str:
+        return f"relay:{self._name}"
+
+    def _on_notify(self, *_: object) -> None:
+        self._wakeup.set()
+
+    async def _pump(self, conn: asyncpg.Connection) -> None:
+        store = _FeedReader(conn)
+        checkpoint = await store.checkpoint(self._name)
+        recheck_delay = 0.001
+        while True:
+            self._wakeup.clear()
+            events = await store.read(checkpoint, self._batch_size)
+            if events:
+                await self._publish(events)
+                if self._after_publish is not None:
+                    await self._after_publish(events)
+                checkpoint = events[-1].feed_position
+                await store.save_checkpoint(self._name, checkpoint, len(events))
+                self.published += len(events)
+                recheck_delay = 0.001
+                if len(events) == self._batch_size:
+                    continue
+            if await store.has_held_back(checkpoint):
+                # Committed events wait behind an older transaction that is still running (possibly in another
+                # database of the cluster, which sends us no NOTIFY): look again soon rather than at the poll.
+                await asyncio.sleep(recheck_delay)
+                recheck_delay = min(recheck_delay * 2, 0.05)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+
+    async def _publish(self, events: list[RecordedEvent]) -> None:
+        acks = []
+        for event in events:
+            message = self._translate(event)
+            if message is None:
+                continue
+            acks.append(
+                await self._producer.send(self._topic, value=message.value, key=message.key, headers=message.headers)
+            )
+        if acks:
+            await asyncio.gather(*acks)
+
+
+class _FeedReader:
+    """The relay's queries, on its own (leader) connection."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def checkpoint(self, relay: str) -> FeedPosition:
+        row = await self._conn.fetchrow(
+            "SELECT (last_txid::text)::bigint AS txid, last_position FROM relay_checkpoints WHERE relay = $1", relay
+        )
+        return FeedPosition(row["txid"], row["last_position"]) if row else FeedPosition()
+
+    async def read(self, after: FeedPosition, limit: int) -> list[RecordedEvent]:
+        return await read_feed(self._conn, after, limit)
+
+    async def save_checkpoint(self, relay: str, position: FeedPosition, count: int) -> None:
+        await self._conn.execute(
+            """UPDATE relay_checkpoints SET last_txid = $2::bigint::text::xid8, last_position = $3,
+                   published = published + $4, updated_at = now() WHERE relay = $1""",
+            relay, position.txid, position.position, count,
+        )
+
+    async def has_held_back(self, after: FeedPosition) -> bool:
+        held: bool = await self._conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM events WHERE (txid, position) > ($1::bigint::text::xid8, $2::bigint)
+                   AND txid >= pg_snapshot_xmin(pg_current_snapshot()))""",
+            after.txid, after.position,
+        )
+        return held

@@ -1,0 +1,112 @@
+"""The HTTP skeleton every service uses: health probes, one error format, and the dead-letter admin API.
+
+Every error answer has the same shape, so clients handle one format::
+
+    {"error": {"code": "validation_error", "message": "...", "fields": [{"field": "phone", "reason": "..."}]}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.domain.aggregate import DomainError
+from shared.eventstore.errors import ConcurrencyError, StreamOrderConflictError
+from shared.messaging.consumer import IdempotentConsumer
+from shared.messaging.dead_letters import DeadLetters
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    # ("body", "phone") -> "phone"; ("body", "items", 0, "price") -> "items.0.price"
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map validation errors to 422, domain errors to their status, version conflicts to 409."""
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [{"field": _field_name(tuple(e["loc"])), "reason": e["msg"]} for e in exc.errors()]
+        summary = "; ".join(f"{f['field']}: {f['reason']}" for f in fields)
+        return JSONResponse(status_code=422, content=error_body("validation_error", summary, fields=fields))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
+        return JSONResponse(status_code=exc.status_code, content=error_body(code, str(exc.detail)))
+
+    @app.exception_handler(DomainError)
+    async def on_domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(status_code=exc.http_status, content=error_body(exc.code, exc.message, **exc.details))
+
+    @app.exception_handler(ConcurrencyError)
+    async def on_conflict(_: Request, exc: ConcurrencyError) -> JSONResponse:
+        return JSONResponse(
+            status_code=409,
+            content=error_body("version_conflict", str(exc), expected_version=exc.expected,
+                               actual_version=exc.actual),
+        )
+
+    @app.exception_handler(StreamOrderConflictError)
+    async def on_order_conflict(_: Request, exc: StreamOrderConflictError) -> JSONResponse:
+        return JSONResponse(status_code=503, headers={"Retry-After": "0"},
+                            content=error_body("retry", "concurrent write, please retry"))
+
+
+def health_router(ready: ReadinessCheck) -> APIRouter:
+    """``/health/live`` answers while the process runs; ``/health/ready`` runs the service's checks and answers
+    503 with the failing ones (database, Kafka, relay) until they pass."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health/live")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/health/ready")
+    async def readiness() -> JSONResponse:
+        checks = await ready()
+        ok = all(v is True or (isinstance(v, dict) and v.get("ok")) for v in checks.values())
+        return JSONResponse(status_code=200 if ok else 503, content={"status": "ok" if ok else "unready",
+                                                                     "checks": checks})
+
+    return router
+
+
+def dead_letter_router(consumer: IdempotentConsumer, dead_letters: DeadLetters, pool: Any) -> APIRouter:
+    """Ops endpoints: list dead letters, retry one (with what is parked behind it), or skip it."""
+    router = APIRouter(prefix="/admin/dead-letters", tags=["admin"])
+
+    @router.get("")
+    async def list_dead_letters(status: str | None = "open", limit: int = 100) -> dict[str, Any]:
+        letters = await dead_letters.list(pool, status=status, limit=limit)
+        return {"consumer": consumer.name, "dead_letters": [d.as_dict() for d in letters]}
+
+    @router.post("/{dead_letter_id}/retry")
+    async def retry(dead_letter_id: int) -> dict[str, Any]:
+        try:
+            applied = await consumer.retry_dead_letter(dead_letter_id)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return {"retried": dead_letter_id, "applied": applied}
+
+    @router.post("/{dead_letter_id}/skip")
+    async def skip(dead_letter_id: int) -> dict[str, Any]:
+        try:
+            applied = await consumer.skip_dead_letter(dead_letter_id)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
+        return {"skipped": dead_letter_id, "released": applied}
+
+    return router
