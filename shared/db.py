@@ -6,6 +6,10 @@ from typing import Any
 
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
+
+Connection = asyncpg.Connection | PoolConnectionProxy
+"""A connection as handed out by ``asyncpg.connect`` or by a pool; the kernel accepts either."""
 
 
 def _encode_json(value: Any) -> str:

@@ -93,6 +93,7 @@ EOF
   if [[ -f "$KAFKA_CONFIG" ]] && cmp -s "$tmp" "$KAFKA_CONFIG"; then
     rm -f "$tmp"
   else
+    chmod 644 "$tmp"
     mv "$tmp" "$KAFKA_CONFIG"
     echo changed
   fi
@@ -131,6 +132,8 @@ kafka_pid() {
 }
 
 kafka_print_log_tail() {
+  log "kafka: last errors in $KAFKA_LOG_DIR/server.log:"
+  grep -E '^\[[^]]*\] (ERROR|FATAL) ' "$KAFKA_LOG_DIR/server.log" 2>/dev/null | tail -n 5 >&2 || true
   log "kafka: last lines of $KAFKA_LOG_DIR/server.log:"
   tail -n 40 "$KAFKA_LOG_DIR/server.log" >&2 2>/dev/null || true
   log "kafka: last lines of $KAFKA_OUT_FILE:"
@@ -167,7 +170,7 @@ kafka_start() {
     -Dlog4j2.configurationFile="$KAFKA_DEPLOY_DIR/log4j2.properties" \
     -Dkafka.logs.dir="$KAFKA_LOG_DIR" \
     -cp "$KAFKA_LIB_DIR/*" kafka.Kafka "$KAFKA_CONFIG" \
-    >>"$KAFKA_OUT_FILE" 2>&1 </dev/null) &
+    >>"$KAFKA_OUT_FILE" 2>&1 </dev/null 9>&-) &
   pid=$!
   printf '%s\n' "$pid" >"$KAFKA_PID_FILE"
   kafka_wait_ready "$pid"
@@ -200,6 +203,9 @@ kafka_up() {
   if port_open "$SALESFLOW_KAFKA_PORT"; then
     log "kafka: $SALESFLOW_HOST:$SALESFLOW_KAFKA_PORT is served by a process this script did not start; reusing it"
     return 0
+  fi
+  if port_open "$SALESFLOW_KAFKA_CONTROLLER_PORT"; then
+    die "kafka: controller port $SALESFLOW_HOST:$SALESFLOW_KAFKA_CONTROLLER_PORT is taken by another process; set SALESFLOW_KAFKA_CONTROLLER_PORT"
   fi
   kafka_require_java
   kafka_ensure_libs

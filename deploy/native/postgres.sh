@@ -156,7 +156,7 @@ pg_up() {
   if pg_online; then
     if [[ -n "$changed" ]]; then
       log "postgres: configuration changed, restarting $PG_VERSION/$PG_CLUSTER"
-      as_root pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$PG_CLUSTER" restart -m fast >&2
+      as_root pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$PG_CLUSTER" restart -m fast >&2 9>&-
     else
       log "postgres: $PG_VERSION/$PG_CLUSTER already running on $SALESFLOW_HOST:$SALESFLOW_PG_PORT, reusing it"
     fi
@@ -165,7 +165,7 @@ pg_up() {
       die "postgres: $SALESFLOW_HOST:$SALESFLOW_PG_PORT is taken by another process; set SALESFLOW_PG_PORT"
     fi
     log "postgres: starting $PG_VERSION/$PG_CLUSTER on $SALESFLOW_HOST:$SALESFLOW_PG_PORT"
-    as_root pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$PG_CLUSTER" start >&2 ||
+    as_root pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$PG_CLUSTER" start >&2 9>&- ||
       die "postgres: pg_ctlcluster start failed (see 'stack.sh logs postgres')"
   fi
   pg_wait_ready

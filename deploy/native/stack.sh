@@ -46,13 +46,8 @@ use_docker() {
 }
 
 compose() {
-  if docker compose version >/dev/null 2>&1; then
-    docker compose -f "$COMPOSE_FILE" "$@"
-  elif command -v docker-compose >/dev/null 2>&1; then
-    docker-compose -f "$COMPOSE_FILE" "$@"
-  else
-    die "docker compose (plugin) or docker-compose is needed for the Docker path"
-  fi
+  docker compose version >/dev/null 2>&1 || die "the Docker path needs the Compose v2 plugin ('docker compose')"
+  docker compose -f "$COMPOSE_FILE" "$@"
 }
 
 # --------------------------------------------------------------------------------------------- docker path
@@ -67,7 +62,7 @@ docker_wait_port() {
 
 docker_up() {
   log "docker daemon found: using docker compose ($COMPOSE_FILE)"
-  compose up -d --wait kafka postgres >&2 || compose up -d kafka postgres >&2
+  compose up -d --wait kafka postgres >&2
   docker_wait_port postgres "$SALESFLOW_PG_PORT"
   docker_wait_port kafka "$SALESFLOW_KAFKA_PORT"
 }
@@ -82,13 +77,24 @@ docker_status() {
 
 # -------------------------------------------------------------------------------------------- subcommands
 
+# Serialises up/down (tests may call `up` from several processes at once). The lock is on fd 9, which the
+# daemons started meanwhile must not inherit (kafka.sh and postgres.sh close it with 9>&-).
+take_lock() {
+  mkdir -p "$SALESFLOW_STATE_DIR"
+  exec 9>>"$SALESFLOW_STATE_DIR/stack.lock"
+  if ! flock -n 9; then
+    log "another stack.sh up/down is running; waiting for it (up to 300s)"
+    flock -w 300 9 || die "could not take $SALESFLOW_STATE_DIR/stack.lock within 300s"
+  fi
+}
+
 cmd_up() {
   local started
   started="$(now)"
+  take_lock
   if use_docker; then
     docker_up
   else
-    mkdir -p "$SALESFLOW_STATE_DIR"
     pg_up
     kafka_up
   fi
@@ -96,6 +102,7 @@ cmd_up() {
 }
 
 cmd_down() {
+  take_lock
   if use_docker; then
     compose stop kafka postgres >&2
   else

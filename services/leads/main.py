@@ -13,6 +13,10 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
+from services.leads.adapters.publishing import to_public_message
+from services.leads.adapters.repository import EventSourcedLeads
+from services.leads.api import leads_router
+from services.leads.app.commands import CaptureLeadHandler
 from shared.eventstore import PostgresEventStore
 from shared.logs import configure_logging
 from shared.messaging.relay import OutboxRelay, make_producer
@@ -20,11 +24,6 @@ from shared.messaging.topics import ensure_topics
 from shared.runtime.bootstrap import Supervisor, database_ready, prepare_database, serve
 from shared.runtime.http import health_router, install_error_handlers
 from shared.settings import KafkaSettings, ServiceSettings, load_settings
-
-from services.leads.adapters.publishing import to_public_message
-from services.leads.adapters.repository import EventSourcedLeads
-from services.leads.api import leads_router
-from services.leads.app.commands import CaptureLeadHandler
 
 SERVICE = "leads"
 CHANNELS_FILE = Path(__file__).parent / "config" / "channels.json"

@@ -12,6 +12,10 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pydantic_settings import SettingsConfigDict
 
+from services.reporting.adapters.read_model import PostgresLeadsReadModel
+from services.reporting.api import reporting_router
+from services.reporting.app.projections import LeadsProjection
+from services.reporting.app.queries import FunnelQuery
 from shared.logs import configure_logging
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
@@ -21,11 +25,6 @@ from shared.messaging.topics import dead_letter_topic, ensure_topics
 from shared.runtime.bootstrap import database_ready, prepare_database, serve
 from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
 from shared.settings import KafkaSettings, ServiceSettings, load_settings
-
-from services.reporting.adapters.read_model import PostgresLeadsReadModel
-from services.reporting.api import reporting_router
-from services.reporting.app.projections import LeadsProjection
-from services.reporting.app.queries import FunnelQuery
 
 SERVICE = "reporting"
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -12,6 +12,8 @@ The JSON Schemas and the AsyncAPI document under ``contracts/`` at the repositor
 models (``make contracts``) and compared with the models in the test suite.
 """
 
+# Importing the modules registers their contracts.
+from shared.contracts import leads as leads
 from shared.contracts.base import (
     ContractRegistry,
     IntegrationEvent,
@@ -19,8 +21,5 @@ from shared.contracts.base import (
     contract,
     registry,
 )
-
-# Importing the modules registers their contracts.
-from shared.contracts import leads as leads  # noqa: E402  (registration side effect, after the registry exists)
 
 __all__ = ["ContractRegistry", "IntegrationEvent", "UnknownContractError", "contract", "registry"]

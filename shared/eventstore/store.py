@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from shared.db import Connection
 from shared.eventstore.errors import ConcurrencyError, StreamOrderConflictError
 from shared.eventstore.records import AppendRequest, FeedPosition, RecordedEvent
 
@@ -42,7 +43,7 @@ def _to_recorded(row: asyncpg.Record) -> RecordedEvent:
 
 
 async def read_feed(
-    executor: asyncpg.Connection | asyncpg.Pool, after: FeedPosition, limit: int
+    executor: Connection | asyncpg.Pool, after: FeedPosition, limit: int
 ) -> list[RecordedEvent]:
     """Committed events after ``after`` in commit-safe (txid, position) order. Events of transactions still
     running — and of every transaction with a larger id than the oldest running one — wait for the next call,
@@ -60,7 +61,7 @@ class PostgresEventStore:
         self._pool = pool
 
     @asynccontextmanager
-    async def _transaction(self, conn: asyncpg.Connection | None) -> AsyncIterator[asyncpg.Connection]:
+    async def _transaction(self, conn: Connection | None) -> AsyncIterator[Connection]:
         if conn is not None:
             yield conn
             return
@@ -68,7 +69,7 @@ class PostgresEventStore:
             yield own
 
     async def append(
-        self, requests: Sequence[AppendRequest], *, conn: asyncpg.Connection | None = None
+        self, requests: Sequence[AppendRequest], *, conn: Connection | None = None
     ) -> dict[str, int]:
         """Append events to one or more streams atomically; returns each stream's new version.
 
@@ -116,7 +117,7 @@ class PostgresEventStore:
             return new_versions
 
     async def load(
-        self, stream_id: str, *, conn: asyncpg.Connection | None = None, after_version: int = 0
+        self, stream_id: str, *, conn: Connection | None = None, after_version: int = 0
     ) -> list[RecordedEvent]:
         """All events of a stream (optionally after a version), oldest first; empty if the stream is new."""
         executor = conn or self._pool
@@ -127,7 +128,7 @@ class PostgresEventStore:
         return [_to_recorded(r) for r in rows]
 
     async def read_feed(
-        self, after: FeedPosition, limit: int, *, conn: asyncpg.Connection | None = None
+        self, after: FeedPosition, limit: int, *, conn: Connection | None = None
     ) -> list[RecordedEvent]:
         """The commit-ordered feed; see :func:`read_feed`."""
         return await read_feed(conn or self._pool, after, limit)

@@ -33,6 +33,7 @@ from pydantic import ValidationError
 
 from shared.contracts.base import ContractRegistry, IntegrationEvent
 from shared.contracts.base import registry as default_registry
+from shared.db import Connection
 from shared.eventstore.errors import StreamOrderConflictError
 from shared.logs import bind_message_context
 from shared.messaging.dead_letters import DeadLetters
@@ -54,12 +55,18 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 class KafkaRecord(Protocol):
     """What the consumer needs of a Kafka record (aiokafka's ConsumerRecord, or a stored dead letter)."""
 
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +84,7 @@ class InboundEvent:
         return self.headers.subject
 
 
-EventHandler = Callable[[asyncpg.Connection, InboundEvent], Awaitable[None]]
+EventHandler = Callable[[Connection, InboundEvent], Awaitable[None]]
 
 
 class PoisonMessageError(ValueError):
@@ -218,13 +225,13 @@ class IdempotentConsumer:
         self.applied += applied
         return BatchResult(applied, duplicates, ignored, dead)
 
-    async def _handle(self, conn: asyncpg.Connection, event: InboundEvent) -> None:
+    async def _handle(self, conn: Connection, event: InboundEvent) -> None:
         with bind_message_context(
             event.headers.correlation_id, str(event.headers.event_id), event_type=event.headers.event_type
         ):
             await self._handlers[event.headers.event_type](conn, event)
 
-    async def _apply_isolated(self, conn: asyncpg.Connection, event: InboundEvent) -> str | None:
+    async def _apply_isolated(self, conn: Connection, event: InboundEvent) -> str | None:
         """Try one event up to max_attempts times in savepoints; the last error's text if all failed."""
         error = "unknown"
         for attempt in range(1, self._max_attempts + 1):
@@ -262,7 +269,7 @@ class IdempotentConsumer:
             await self._dead_letters.resolve(conn, [f["id"] for f in followers], "retried")
         return applied
 
-    async def _replay(self, conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> int:
+    async def _replay(self, conn: Connection, rows: Sequence[asyncpg.Record]) -> int:
         applied = 0
         for row in rows:
             event = self.parse(self._dead_letters.as_record(row))

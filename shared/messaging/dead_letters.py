@@ -17,6 +17,7 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 
+from shared.db import Connection
 from shared.messaging.headers import EventHeaders, MalformedHeadersError, headers_as_text
 from shared.messaging.topics import dead_letter_topic
 
@@ -67,7 +68,7 @@ class DeadLetters:
         self.consumer = consumer
         self._producer = producer
 
-    async def open_keys(self, conn: asyncpg.Connection, keys: list[str]) -> list[str]:
+    async def open_keys(self, conn: Connection, keys: list[str]) -> list[str]:
         """Which of these keys are parked behind an open dead letter."""
         if not keys:
             return []
@@ -79,7 +80,7 @@ class DeadLetters:
         return result
 
     async def record(
-        self, conn: asyncpg.Connection, record: KafkaRecord, *, reason: str, attempts: int, kind: DeadLetterKind
+        self, conn: Connection, record: KafkaRecord, *, reason: str, attempts: int, kind: DeadLetterKind
     ) -> None:
         """Store the dead letter (in the caller's transaction) and publish it to the DLQ topic, waiting for the
         broker's ack before the transaction commits. A crash in between may publish it twice, never lose it."""
@@ -110,7 +111,7 @@ class DeadLetters:
         log.error("consumer.dead_lettered", consumer=self.consumer, kind=kind, reason=reason,
                   topic=record.topic, partition=record.partition, offset=record.offset, key=key)
 
-    async def list(self, pool: asyncpg.Pool, *, status: str | None = "open", limit: int = 100) -> list[DeadLetter]:
+    async def find(self, pool: asyncpg.Pool, *, status: str | None = "open", limit: int = 100) -> list[DeadLetter]:
         rows = await pool.fetch(
             """SELECT id, consumer, topic, partition, "offset", message_key, event_id, event_type, reason,
                       attempts, kind, status, created_at
@@ -119,7 +120,7 @@ class DeadLetters:
         )
         return [DeadLetter(**dict(r)) for r in rows]
 
-    async def chain(self, conn: asyncpg.Connection, dead_letter_id: int) -> tuple[asyncpg.Record, list[asyncpg.Record]]:
+    async def chain(self, conn: Connection, dead_letter_id: int) -> tuple[asyncpg.Record, list[asyncpg.Record]]:
         """The open dead letter ``id`` and the open letters parked behind it (same key, later), locked."""
         head = await conn.fetchrow(
             "SELECT * FROM dead_letters WHERE id = $1 AND consumer = $2 AND status = 'open' FOR UPDATE",
@@ -143,7 +144,7 @@ class DeadLetters:
         )
 
     @staticmethod
-    async def resolve(conn: asyncpg.Connection, ids: list[int], status: Literal["retried", "skipped"]) -> None:
+    async def resolve(conn: Connection, ids: list[int], status: Literal["retried", "skipped"]) -> None:
         await conn.execute(
             "UPDATE dead_letters SET status = $2, resolved_at = now() WHERE id = ANY($1::bigint[])", ids, status
         )

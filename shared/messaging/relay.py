@@ -99,6 +99,10 @@ def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer
     )
 
 
+class RelayBusyError(RuntimeError):
+    """Another relay of the same name holds the lock."""
+
+
 AfterPublish = Callable[[list[RecordedEvent]], Awaitable[None]]
 
 
@@ -156,41 +160,48 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await asyncio.shield(conn.close(timeout=2))
 
-    async def _acquire_leadership(self, conn: asyncpg.Connection) -> None:
+    async def publish_once(self) -> int:
+        """Take the relay lock, publish what is visible now, release. For tools and tests (services use
+        :meth:`run`). Raises :class:`RelayBusyError` if another relay is active."""
+        conn = await connect(self._dsn)
+        try:
+            if not await self._try_lock(conn):
+                raise RelayBusyError(f"relay {self._name!r} is active elsewhere")
+            await self._ensure_checkpoint(conn)
+            return await self.publish_available(_FeedReader(conn, self._name))
+        finally:
+            await conn.close()
+
+    async def _try_lock(self, conn: asyncpg.Connection) -> bool:
         # A session-level lock: held while this connection lives, released by PostgreSQL if the process dies.
-        while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 7244))", self._lock_name):
-            await asyncio.sleep(self._poll_interval)
-        self.is_leader = True
+        locked: bool = await conn.fetchval(
+            "SELECT pg_try_advisory_lock(hashtextextended($1, 7244))", f"relay:{self._name}"
+        )
+        return locked
+
+    async def _ensure_checkpoint(self, conn: asyncpg.Connection) -> None:
         await conn.execute(
             "INSERT INTO relay_checkpoints (relay) VALUES ($1) ON CONFLICT (relay) DO NOTHING", self._name
         )
-        log.info("relay.leader", relay=self._name, topic=self._topic)
 
-    @property
-    def _lock_name(self) -> str:
-        return f"relay:{self._name}"
+    async def _acquire_leadership(self, conn: asyncpg.Connection) -> None:
+        while not await self._try_lock(conn):  # noqa: ASYNC110  (a lock held elsewhere sends no signal)
+            await asyncio.sleep(self._poll_interval)
+        self.is_leader = True
+        await self._ensure_checkpoint(conn)
+        log.info("relay.leader", relay=self._name, topic=self._topic)
 
     def _on_notify(self, *_: object) -> None:
         self._wakeup.set()
 
     async def _pump(self, conn: asyncpg.Connection) -> None:
-        store = _FeedReader(conn)
-        checkpoint = await store.checkpoint(self._name)
+        feed = _FeedReader(conn, self._name)
         recheck_delay = 0.001
         while True:
             self._wakeup.clear()
-            events = await store.read(checkpoint, self._batch_size)
-            if events:
-                await self._publish(events)
-                if self._after_publish is not None:
-                    await self._after_publish(events)
-                checkpoint = events[-1].feed_position
-                await store.save_checkpoint(self._name, checkpoint, len(events))
-                self.published += len(events)
+            if await self.publish_available(feed):
                 recheck_delay = 0.001
-                if len(events) == self._batch_size:
-                    continue
-            if await store.has_held_back(checkpoint):
+            if await feed.has_held_back():
                 # Committed events wait behind an older transaction that is still running (possibly in another
                 # database of the cluster, which sends us no NOTIFY): look again soon rather than at the poll.
                 await asyncio.sleep(recheck_delay)
@@ -198,6 +209,23 @@ class OutboxRelay:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+
+    async def publish_available(self, feed: _FeedReader) -> int:
+        """Publish everything the feed shows now, batch by batch: send, wait for the broker's acks, then move
+        the checkpoint. Returns how many events were published."""
+        total = 0
+        while True:
+            events = await feed.read(self._batch_size)
+            if not events:
+                return total
+            await self._publish(events)
+            if self._after_publish is not None:
+                await self._after_publish(events)
+            await feed.save_checkpoint(events[-1].feed_position, len(events))
+            self.published += len(events)
+            total += len(events)
+            if len(events) < self._batch_size:
+                return total
 
     async def _publish(self, events: list[RecordedEvent]) -> None:
         acks = []
@@ -213,28 +241,32 @@ class OutboxRelay:
 
 
 class _FeedReader:
-    """The relay's queries, on its own (leader) connection."""
+    """The relay's queries on its own (leader) connection; remembers the checkpoint it last saved."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, relay: str) -> None:
         self._conn = conn
+        self._relay = relay
+        self.checkpoint: FeedPosition | None = None
 
-    async def checkpoint(self, relay: str) -> FeedPosition:
-        row = await self._conn.fetchrow(
-            "SELECT (last_txid::text)::bigint AS txid, last_position FROM relay_checkpoints WHERE relay = $1", relay
-        )
-        return FeedPosition(row["txid"], row["last_position"]) if row else FeedPosition()
+    async def read(self, limit: int) -> list[RecordedEvent]:
+        if self.checkpoint is None:
+            row = await self._conn.fetchrow(
+                "SELECT (last_txid::text)::bigint AS txid, last_position FROM relay_checkpoints WHERE relay = $1",
+                self._relay,
+            )
+            self.checkpoint = FeedPosition(row["txid"], row["last_position"]) if row else FeedPosition()
+        return await read_feed(self._conn, self.checkpoint, limit)
 
-    async def read(self, after: FeedPosition, limit: int) -> list[RecordedEvent]:
-        return await read_feed(self._conn, after, limit)
-
-    async def save_checkpoint(self, relay: str, position: FeedPosition, count: int) -> None:
+    async def save_checkpoint(self, position: FeedPosition, count: int) -> None:
         await self._conn.execute(
             """UPDATE relay_checkpoints SET last_txid = $2::bigint::text::xid8, last_position = $3,
                    published = published + $4, updated_at = now() WHERE relay = $1""",
-            relay, position.txid, position.position, count,
+            self._relay, position.txid, position.position, count,
         )
+        self.checkpoint = position
 
-    async def has_held_back(self, after: FeedPosition) -> bool:
+    async def has_held_back(self) -> bool:
+        after = self.checkpoint or FeedPosition()
         held: bool = await self._conn.fetchval(
             """SELECT EXISTS (SELECT 1 FROM events WHERE (txid, position) > ($1::bigint::text::xid8, $2::bigint)
                    AND txid >= pg_snapshot_xmin(pg_current_snapshot()))""",

@@ -69,7 +69,7 @@ def subscribe_idempotent(
         title=f"{group_id}:{','.join(topics)}",
     )
     async def on_batch(message: KafkaMessage) -> None:
-        records: tuple[ConsumerRecord[Any, Any], ...] = message.raw_message  # type: ignore[assignment]
+        records: tuple[ConsumerRecord[Any, Any], ...] = message.raw_message
         try:
             await consumer.process_batch(records)
         except TRANSIENT_ERRORS as exc:

@@ -90,7 +90,7 @@ def dead_letter_router(consumer: IdempotentConsumer, dead_letters: DeadLetters, 
 
     @router.get("")
     async def list_dead_letters(status: str | None = "open", limit: int = 100) -> dict[str, Any]:
-        letters = await dead_letters.list(pool, status=status, limit=limit)
+        letters = await dead_letters.find(pool, status=status, limit=limit)
         return {"consumer": consumer.name, "dead_letters": [d.as_dict() for d in letters]}
 
     @router.post("/{dead_letter_id}/retry")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from shared.eventstore import AppendRequest, NewEvent, PostgresEventStore, RecordedEvent
-
 from services.leads.app.ports import CommandContext
 from services.leads.domain.events import lead_events
 from services.leads.domain.lead import Lead
+from shared.eventstore import AppendRequest, NewEvent, PostgresEventStore, RecordedEvent
 
 
 def lead_stream(lead_id: str) -> str:

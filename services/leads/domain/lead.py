@@ -6,10 +6,9 @@ from collections.abc import Collection
 from datetime import datetime
 from enum import StrEnum
 
-from shared.domain import Aggregate, DomainEvent, InvalidFieldError
-
 from services.leads.domain.events import LeadCreated
 from services.leads.domain.phone import normalise_phone
+from shared.domain import Aggregate, DomainEvent, InvalidFieldError
 
 MAX_NAME_LENGTH = 100
 MAX_INTEREST_LENGTH = 200
@@ -74,7 +73,8 @@ class Lead(Aggregate):
             raise InvalidFieldError("name", f"must be at most {MAX_NAME_LENGTH} characters")
         normalised = normalise_phone(phone)
         if channel not in known_channels:
-            raise InvalidFieldError("channel", f"unknown channel {channel!r}; known: {', '.join(sorted(known_channels))}")
+            known = ", ".join(sorted(known_channels))
+            raise InvalidFieldError("channel", f"unknown channel {channel!r}; known: {known}")
         clean_interest = interest.strip() if interest else None
         if clean_interest and len(clean_interest) > MAX_INTEREST_LENGTH:
             raise InvalidFieldError("interest", f"must be at most {MAX_INTEREST_LENGTH} characters")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.reporting.app.ports import LeadsReadModel
 from shared.contracts.leads import LeadCreatedV1
 from shared.messaging.consumer import EventHandler, InboundEvent
-
-from services.reporting.app.ports import LeadsReadModel
 
 
 class LeadsProjection:

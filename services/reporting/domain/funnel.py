@@ -38,7 +38,7 @@ def build_funnel(current_by_stage: Mapping[str, int]) -> list[FunnelStep]:
     previous: int | None = None
     for stage in FUNNEL_STAGES:
         here = reached_by_stage[stage]
-        conversion = None if previous in (None, 0) else round(here / previous, 4)  # type: ignore[operator]
+        conversion = None if previous in (None, 0) else round(here / previous, 4)
         steps.append(FunnelStep(stage, current_by_stage.get(stage, 0), here, conversion))
         previous = here
     return steps

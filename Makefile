@@ -1,0 +1,71 @@
+# salesflow — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STACK := bash deploy/native/stack.sh
+# Exports KAFKA_BOOTSTRAP_SERVERS, SALESFLOW_PG_ADMIN_DSN and the per-service database URLs.
+WITH_ENV = set -a; eval "$$($(STACK) env)"; set +a;
+
+.PHONY: help venv up down status run test check lint typecheck imports contracts contracts-check \
+        unit integration lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+venv: $(BIN)/.installed ## create .venv with the pinned packages
+
+up: ## bring up PostgreSQL and Kafka (native; docker compose where a Docker daemon answers); idempotent
+	$(STACK) up
+
+down: ## stop PostgreSQL and Kafka
+	$(STACK) down
+
+status: ## what of the stack is running
+	$(STACK) status
+
+run: venv up ## run salesflow: infrastructure + all services, URLs printed, until Ctrl-C
+	$(WITH_ENV) $(BIN)/python -m deploy.native.run_services
+
+test: venv up check ## the whole suite: lint, types, import rules, contracts, unit, integration, e2e
+	$(WITH_ENV) $(BIN)/python -m pytest -p no:cacheprovider
+
+check: lint typecheck imports contracts-check ## static checks only
+
+lint: venv
+	$(BIN)/ruff check shared services tests deploy
+
+typecheck: venv
+	$(BIN)/mypy shared services
+
+imports: venv ## services never import each other; shared imports no service; domain is pure
+	$(BIN)/lint-imports
+
+contracts: venv ## regenerate contracts/ (JSON Schemas, AsyncAPI) from the models
+	$(BIN)/python -m shared.contracts.export --write
+
+contracts-check: venv ## fail if contracts/ is stale or a change would break subscribers
+	$(BIN)/python -m shared.contracts.export --check
+
+unit: venv ## unit tests only (no infrastructure)
+	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
+
+integration: venv up ## integration + e2e tests only
+	$(WITH_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests/integration tests/e2e
+
+lock: ## re-resolve requirements.lock from pyproject.toml (needs network)
+	rm -rf /tmp/salesflow-lock && $(PYTHON) -m venv /tmp/salesflow-lock
+	/tmp/salesflow-lock/bin/pip install --quiet -e '.[dev]' && /tmp/salesflow-lock/bin/pip freeze --exclude-editable \
+	  | sed '1i # Exact versions of every Python package salesflow installs (direct and transitive).\n# Regenerate: make lock' > requirements.lock
+
+clean: ## remove the virtualenv and caches (not the stack's data)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,120 @@
+"""The PostgreSQL event store against a real server."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from shared.eventstore import (
+    AppendRequest,
+    ConcurrencyError,
+    FeedPosition,
+    NewEvent,
+    PostgresEventStore,
+    StreamOrderConflictError,
+)
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
+
+
+def event(kind: str = "Thing", **data: object) -> NewEvent:
+    return NewEvent(event_id=uuid.uuid4(), event_type=kind, data=dict(data), occurred_at=NOW,
+                    metadata={"correlation_id": "c-1"})
+
+
+def request(stream: str, expected: int | None, *events: NewEvent) -> AppendRequest:
+    return AppendRequest(stream, "thing", expected, events)
+
+
+async def count_events(pool: asyncpg.Pool) -> int:
+    return int(await pool.fetchval("SELECT count(*) FROM events"))
+
+
+async def test_appended_events_load_back_in_order_with_their_versions(pool: asyncpg.Pool) -> None:
+    store = PostgresEventStore(pool)
+    versions = await store.append([request("s-1", 0, event(n=1), event(n=2))])
+    versions |= await store.append([request("s-1", 2, event(n=3))])
+    loaded = await store.load("s-1")
+    assert versions == {"s-1": 3}
+    assert [(e.version, e.data["n"]) for e in loaded] == [(1, 1), (2, 2), (3, 3)]
+    assert loaded[0].metadata == {"correlation_id": "c-1"}
+    assert loaded[0].occurred_at == NOW
+
+
+async def test_a_stale_expected_version_is_a_conflict_and_writes_nothing(pool: asyncpg.Pool) -> None:
+    store = PostgresEventStore(pool)
+    await store.append([request("s-1", 0, event())])
+    with pytest.raises(ConcurrencyError) as raised:
+        await store.append([request("s-1", 0, event())])
+    assert (raised.value.expected, raised.value.actual) == (0, 1)
+    assert await count_events(pool) == 1
+
+
+async def test_an_expected_version_ahead_of_the_stream_is_also_a_conflict(pool: asyncpg.Pool) -> None:
+    store = PostgresEventStore(pool)
+    with pytest.raises(ConcurrencyError):
+        await store.append([request("s-1", 5, event())])
+    assert await count_events(pool) == 0
+
+
+async def test_several_streams_append_atomically_or_not_at_all(pool: asyncpg.Pool) -> None:
+    store = PostgresEventStore(pool)
+    await store.append([request("b", 0, event())])
+    with pytest.raises(ConcurrencyError):
+        await store.append([request("a", 0, event()), request("b", 0, event())])
+    assert await count_events(pool) == 1
+    assert await store.append([request("a", 0, event()), request("b", 1, event())]) == {"a": 1, "b": 2}
+
+
+async def test_concurrent_writers_of_one_stream_get_exactly_one_winner(pool: asyncpg.Pool) -> None:
+    import asyncio
+
+    store = PostgresEventStore(pool)
+    await store.append([request("s", 0, event())])
+    results = await asyncio.gather(*(store.append([request("s", 1, event())]) for _ in range(8)),
+                                   return_exceptions=True)
+    assert sum(isinstance(r, dict) for r in results) == 1
+    assert sum(isinstance(r, ConcurrencyError) for r in results) == 7
+    assert [e.version for e in await store.load("s")] == [1, 2]
+
+
+async def test_append_joins_the_callers_transaction(pool: asyncpg.Pool) -> None:
+    store = PostgresEventStore(pool)
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await store.append([request("s", 0, event())], conn=conn)
+        await tx.rollback()
+    assert await count_events(pool) == 0
+
+
+async def test_the_feed_holds_back_events_behind_a_transaction_still_running(pool: asyncpg.Pool) -> None:
+    store = PostgresEventStore(pool)
+    async with pool.acquire() as slow:
+        tx = slow.transaction()
+        await tx.start()
+        await store.append([request("slow", 0, event(n="slow"))], conn=slow)  # lower position, still open
+        await store.append([request("fast", 0, event(n="fast"))])  # higher position, committed
+        assert await store.read_feed(FeedPosition(), 100) == []
+        await tx.commit()
+    feed = await store.read_feed(FeedPosition(), 100)
+    assert [e.data["n"] for e in feed] == ["slow", "fast"]
+    assert await store.read_feed(feed[-1].feed_position, 100) == []
+
+
+async def test_a_transaction_older_than_the_streams_last_writer_must_retry(pool: asyncpg.Pool) -> None:
+    store = PostgresEventStore(pool)
+    async with pool.acquire() as old:
+        tx = old.transaction()
+        await tx.start()
+        await old.execute("CREATE TEMP TABLE scratch (x int); INSERT INTO scratch VALUES (1)")  # takes a txid now
+        await store.append([request("s", 0, event(n="newer"))])  # a later transaction writes the stream
+        with pytest.raises(StreamOrderConflictError):
+            await store.append([request("s", None, event(n="older"))], conn=old)
+        await tx.rollback()
+    assert [e.data["n"] for e in await store.load("s")] == ["newer"]

@@ -1,0 +1,175 @@
+"""The outbox relay against real PostgreSQL and a real Kafka broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import asyncpg
+import orjson
+import pytest
+
+from shared.eventstore import AppendRequest, NewEvent, PostgresEventStore
+from shared.messaging.relay import OutboxRelay, RelayBusyError
+from tests.support.crashing_relay import CRASH_EXIT_CODE
+from tests.support.infra import REPO, Infra
+from tests.support.kafka import header, read_topic
+from tests.support.relaying import started_relay, stop_relay
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+
+def new_event(n: int) -> NewEvent:
+    return NewEvent(event_id=uuid.uuid4(), event_type="Thing", data={"n": n},
+                    occurred_at=datetime.now(UTC), metadata={"correlation_id": f"corr-{n}"})
+
+
+async def append(store: PostgresEventStore, stream: str, expected: int, *ns: int,
+                 conn: asyncpg.Connection | None = None) -> None:
+    await store.append([AppendRequest(stream, "thing", expected, tuple(new_event(n) for n in ns))], conn=conn)
+
+
+def by_key(records: list) -> dict[str, list[int]]:
+    streams: dict[str, list[int]] = defaultdict(list)
+    for r in records:
+        streams[r.key.decode()].append(orjson.loads(r.value)["data"]["n"])
+    return dict(streams)
+
+
+async def checkpoint_position(pool: asyncpg.Pool, relay: str = "test") -> int:
+    return int(await pool.fetchval("SELECT last_position FROM relay_checkpoints WHERE relay = $1", relay) or 0)
+
+
+@contextlib.asynccontextmanager
+async def running(relay: OutboxRelay):
+    task = asyncio.create_task(relay.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await stop_relay(relay)
+
+
+async def test_relay_publishes_every_event_keyed_by_stream_in_stream_order(
+    infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
+) -> None:
+    store = PostgresEventStore(pool)
+    for stream in ("a", "b", "c"):
+        await append(store, stream, 0, 1, 2)
+        await append(store, stream, 2, 3, 4, 5)
+    relay = await started_relay(kernel_db, infra.kafka_bootstrap, unique)
+    async with running(relay):
+        records = await read_topic(infra.kafka_bootstrap, unique, expect=15)
+    assert by_key(records) == {s: [1, 2, 3, 4, 5] for s in ("a", "b", "c")}
+    first = records[0]
+    assert header(first, "ce_type") == "salesflow.test.Thing"
+    assert header(first, "ce_source") == "salesflow/test"
+    assert header(first, "ce_correlationid", ) is not None
+    stored_ids = {str(r) for r in await pool.fetchval("SELECT array_agg(event_id) FROM events")}
+    assert {header(r, "ce_id") for r in records} == stored_ids
+    assert await checkpoint_position(pool) == await pool.fetchval("SELECT max(position) FROM events")
+
+
+async def test_an_event_that_commits_late_is_still_published_and_in_stream_order(
+    infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
+) -> None:
+    store = PostgresEventStore(pool)
+    relay = await started_relay(kernel_db, infra.kafka_bootstrap, unique)
+    async with running(relay), pool.acquire() as slow:
+        await eventually(lambda: asyncio.sleep(0, relay.is_leader), what="relay leadership")
+        tx = slow.transaction()
+        await tx.start()
+        await append(store, "late", 0, 1, conn=slow)  # takes the lower position, stays open
+        await append(store, "early", 0, 1)  # higher position, commits first
+        await tx.commit()
+        await append(store, "late", 1, 2)  # the stream goes on after the late commit
+        records = await read_topic(infra.kafka_bootstrap, unique, expect=3)
+    assert by_key(records) == {"late": [1, 2], "early": [1]}
+    assert await checkpoint_position(pool) == await pool.fetchval("SELECT max(position) FROM events")
+
+
+async def test_a_relay_pass_publishes_nothing_while_an_older_transaction_is_open(
+    infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
+) -> None:
+    store = PostgresEventStore(pool)
+    relay = await started_relay(kernel_db, infra.kafka_bootstrap, unique)
+    try:
+        async with pool.acquire() as slow:
+            tx = slow.transaction()
+            await tx.start()
+            await append(store, "late", 0, 1, conn=slow)
+            await append(store, "early", 0, 1)
+            assert await relay.publish_once() == 0
+            await tx.commit()
+        assert await relay.publish_once() == 2
+        assert await relay.publish_once() == 0
+    finally:
+        await stop_relay(relay)
+
+
+async def test_only_one_relay_is_active_and_a_standby_takes_over(
+    infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
+) -> None:
+    store = PostgresEventStore(pool)
+    first = await started_relay(kernel_db, infra.kafka_bootstrap, unique)
+    second = await started_relay(kernel_db, infra.kafka_bootstrap, unique)
+    async with running(second):
+        async with running(first):
+            await eventually(lambda: asyncio.sleep(0, first.is_leader or second.is_leader), what="a leader")
+            leader, standby = (first, second) if first.is_leader else (second, first)
+            await append(store, "s", 0, 1)
+            await read_topic(infra.kafka_bootstrap, unique, expect=1)
+            assert not standby.is_leader
+            third = await started_relay(kernel_db, infra.kafka_bootstrap, unique)
+            with pytest.raises(RelayBusyError):
+                await third.publish_once()
+            await stop_relay(third)
+        if leader is first:  # the leader stopped: the standby must take over and carry on
+            await eventually(lambda: asyncio.sleep(0, second.is_leader), what="standby takes over")
+        await append(store, "s", 1, 2)
+        records = await read_topic(infra.kafka_bootstrap, unique, expect=2)
+    assert by_key(records) == {"s": [1, 2]}
+
+
+async def test_a_relay_killed_between_publish_and_checkpoint_republishes_and_loses_nothing(
+    infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
+) -> None:
+    store = PostgresEventStore(pool)
+    await append(store, "a", 0, 1, 2, 3)
+    await append(store, "b", 0, 1, 2)
+    crashed = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.support.crashing_relay", "--dsn", kernel_db,
+        "--bootstrap", infra.kafka_bootstrap, "--topic", unique, cwd=REPO,
+    )
+    assert await asyncio.wait_for(crashed.wait(), 60) == CRASH_EXIT_CODE
+    assert await checkpoint_position(pool) == 0  # it died before moving the checkpoint
+    assert by_key(await read_topic(infra.kafka_bootstrap, unique, expect=5)) == {"a": [1, 2, 3], "b": [1, 2]}
+
+    relay = await started_relay(kernel_db, infra.kafka_bootstrap, unique)
+    try:
+        assert await relay.publish_once() == 5  # the whole batch again: duplicates, not loss
+    finally:
+        await stop_relay(relay)
+    records = await read_topic(infra.kafka_bootstrap, unique, expect=10)
+    assert by_key(records) == {"a": [1, 2, 3, 1, 2, 3], "b": [1, 2, 1, 2]}
+    assert await checkpoint_position(pool) == await pool.fetchval("SELECT max(position) FROM events")
+
+
+async def test_a_commit_wakes_the_relay_without_waiting_for_the_poll(
+    infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
+) -> None:
+    store = PostgresEventStore(pool)
+    relay = await started_relay(kernel_db, infra.kafka_bootstrap, unique, poll_interval=600)
+    async with running(relay):
+        await eventually(lambda: asyncio.sleep(0, relay.is_leader), what="relay leadership")
+        await append(store, "s", 0, 1)
+        # With a 10-minute poll interval only the NOTIFY can bring this event out within the deadline.
+        records = await read_topic(infra.kafka_bootstrap, unique, expect=1, timeout=30)
+    assert by_key(records) == {"s": [1]}

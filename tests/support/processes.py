@@ -1,0 +1,73 @@
+"""Running salesflow services as real processes for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.support.infra import REPO
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    process: asyncio.subprocess.Process
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+
+async def start_service(name: str, env: Mapping[str, str], *, timeout: float = 60.0) -> ServiceProcess:
+    """Start ``python -m services.<name>`` and wait until /health/ready answers 200 (deadline ``timeout``)."""
+    port = free_port()
+    prefix = name.upper()
+    log_file = tempfile.NamedTemporaryFile(prefix=f"salesflow-{name}-", suffix=".log", delete=False)  # noqa: SIM115
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", f"services.{name}", cwd=REPO, stdout=log_file, stderr=log_file,
+        env={**os.environ, **env, f"{prefix}_HTTP_PORT": str(port), f"{prefix}_LOG_JSON": "true"},
+    )
+    service = ServiceProcess(name, port, process, Path(log_file.name))
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with httpx.AsyncClient() as client:
+        while True:
+            if process.returncode is not None:
+                raise AssertionError(f"{name} exited with {process.returncode}:\n{service.log()}")
+            try:
+                if (await client.get(f"{service.url}/health/ready", timeout=2)).status_code == 200:
+                    return service
+            except httpx.TransportError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                await stop_service(service)
+                raise AssertionError(f"{name} not ready after {timeout}s:\n{service.log()}")
+            await asyncio.sleep(0.1)
+
+
+async def stop_service(service: ServiceProcess) -> None:
+    if service.process.returncode is None:
+        service.process.terminate()
+        try:
+            await asyncio.wait_for(service.process.wait(), 15)
+        except TimeoutError:
+            service.process.kill()
+            await service.process.wait()

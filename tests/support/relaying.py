@@ -1,0 +1,39 @@
+"""A relay wired for tests: every stored event is published under a test contract."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from shared.contracts.base import IntegrationEvent
+from shared.eventstore import RecordedEvent
+from shared.messaging.relay import AfterPublish, OutboundMessage, OutboxRelay, make_producer, outbound_message
+
+
+class TestPayload(IntegrationEvent):
+    """Not registered: tests must not add to the public contract registry."""
+
+    __test__ = False
+    event_type: ClassVar[str] = "salesflow.test.Thing"
+    schema_version: ClassVar[int] = 1
+    producer: ClassVar[str] = "test"
+
+    stream_id: str
+    data: dict[str, Any]
+
+
+def translate(event: RecordedEvent) -> OutboundMessage:
+    return outbound_message(event, TestPayload(stream_id=event.stream_id, data=event.data), source="salesflow/test")
+
+
+async def started_relay(
+    dsn: str, bootstrap: str, topic: str, *, name: str = "test", poll_interval: float = 0.2,
+    after_publish: AfterPublish | None = None, batch_size: int = 1000,
+) -> OutboxRelay:
+    producer = make_producer(bootstrap, client_id=f"test-relay-{name}")
+    await producer.start()
+    return OutboxRelay(dsn=dsn, producer=producer, topic=topic, translate=translate, name=name,
+                       poll_interval=poll_interval, after_publish=after_publish, batch_size=batch_size)
+
+
+async def stop_relay(relay: OutboxRelay) -> None:
+    await relay._producer.stop()
