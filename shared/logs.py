@@ -20,7 +20,8 @@ import structlog
 PERSONAL_KEYS = frozenset({"phone", "phone_number", "mobile", "name", "customer_name", "full_name", "contact_name"})
 # Phone-like digit runs inside free text (log messages, error strings): 7+ digits with optional separators,
 # standing alone (not part of a timestamp, uuid or other token).
-_PHONE_IN_TEXT = re.compile(r"(?<![\w:.+-])\+?\d[\d\s-]{5,}\d(?![\w:-]|\.\d)")
+# ASCII classes on purpose: Chinese characters are word characters for \w, and "电话13812345678" must match.
+_PHONE_IN_TEXT = re.compile(r"(?<![A-Za-z0-9_.+-])\+?[0-9][0-9 -]{5,}[0-9](?![A-Za-z0-9_:-]|\.[0-9])")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # Values that are never personal data and must stay readable.
 _NEVER_MASKED = frozenset({"timestamp", "event_id", "lead_id", "customer_id", "correlation_id", "causation_id"})
@@ -42,6 +43,8 @@ def _mask_value(key: str, value: Any) -> Any:
         return {k: _mask_value(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_mask_value(key, v) for v in value]
+    if key in PERSONAL_KEYS and isinstance(value, int | float):
+        value = str(value)  # a phone logged as a number is still a phone
     if not isinstance(value, str):
         return value
     if key in PERSONAL_KEYS:

@@ -9,15 +9,17 @@ accepted when written in international form (``+44 20 7946 0958``).
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from shared.domain import InvalidFieldError
 
 _SEPARATORS = re.compile(r"[\s\-().·/]")
-_CN_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+_DIGITS = re.compile(r"^[0-9]+$")
+_CN_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 # Two-digit area codes: Beijing 10, and 20-29 (Guangzhou, Shanghai 21, Tianjin 22, ...); others have three digits.
-_CN_LANDLINE_2 = re.compile(r"^(10|2\d)(\d{8})$")
-_CN_LANDLINE_3 = re.compile(r"^([3-9]\d{2})(\d{7,8})$")
-_INTERNATIONAL = re.compile(r"^[1-9]\d{7,14}$")
+_CN_LANDLINE_2 = re.compile(r"^(10|2[0-9])([0-9]{8})$")
+_CN_LANDLINE_3 = re.compile(r"^([3-9][0-9]{2})([0-9]{7,8})$")
+_INTERNATIONAL = re.compile(r"^[1-9][0-9]{7,14}$")
 
 
 class InvalidPhoneError(InvalidFieldError):
@@ -27,21 +29,23 @@ class InvalidPhoneError(InvalidFieldError):
 
 def normalise_phone(raw: str) -> str:
     """Return the E.164 form (``+8613812345678``) or raise :class:`InvalidPhoneError` saying why."""
-    text = _SEPARATORS.sub("", raw.strip())
+    # NFKC turns full-width digits and signs (１３８, ＋, typed on Chinese keyboards) into ASCII, so the same
+    # number always gives the same dedupe key. Other scripts' digits are refused below.
+    text = _SEPARATORS.sub("", unicodedata.normalize("NFKC", raw).strip())
     if not text:
         raise InvalidPhoneError("is empty")
     if text.startswith("00"):
         text = "+" + text[2:]
     if text.startswith("+"):
         digits = text[1:]
-        if not digits.isdigit():
+        if not _DIGITS.match(digits):
             raise InvalidPhoneError("may contain only digits, spaces, dashes, parentheses and a leading +")
         if digits.startswith("86"):
             return "+86" + _national_cn(digits[2:], international=True)
         if not _INTERNATIONAL.match(digits):
             raise InvalidPhoneError("is not a valid international number (8 to 15 digits after +)")
         return "+" + digits
-    if not text.isdigit():
+    if not _DIGITS.match(text):
         raise InvalidPhoneError("may contain only digits, spaces, dashes, parentheses and a leading +")
     if text.startswith("86") and len(text) == 13 and _CN_MOBILE.match(text[2:]):
         return "+" + text  # 8613812345678: country code without the +

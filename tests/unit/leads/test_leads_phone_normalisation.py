@@ -138,10 +138,6 @@ def test_an_invalid_phone_raises_invalid_phone_error_naming_the_field_and_reason
     assert error.details == {"fields": [{"field": "phone", "reason": error.reason}]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: \\d and str.isdigit accept any Unicode digit, so a non-ASCII dedupe key comes out",
-)
 @pytest.mark.parametrize("raw", ["138１２３４５６７８", "+44 20 7946 095８", "+86 138 1234 567٨"])
 def test_a_number_with_non_ascii_digits_is_rejected_or_made_ascii(raw: str) -> None:
     # A Chinese input method in full-width mode types "１３８…"; whatever happens, the dedupe key must be ASCII.
@@ -150,6 +146,16 @@ def test_a_number_with_non_ascii_digits_is_rejected_or_made_ascii(raw: str) -> N
     except InvalidPhoneError:
         return
     assert E164.match(result), result
+
+
+def test_full_width_digits_typed_on_a_chinese_keyboard_give_the_same_key() -> None:
+    assert normalise_phone("１３８ １２３４ ５６７８") == normalise_phone("13812345678") == "+8613812345678"
+    assert normalise_phone("＋８６ 138 1234 5678") == "+8613812345678"
+
+
+def test_digits_of_other_scripts_are_refused() -> None:
+    with pytest.raises(InvalidPhoneError):
+        normalise_phone("+86 138 1234 567٨")
 
 
 _mobile_digits = st.builds(
