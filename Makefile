@@ -53,8 +53,11 @@ imports: venv ## services never import each other; shared imports no service; do
 contracts: venv ## regenerate contracts/ (JSON Schemas, AsyncAPI) from the models
 	$(BIN)/python -m shared.contracts.export --write
 
+# CONTRACTS_BASE=origin/main also compares with the contracts as published there, so a breaking change that was
+# regenerated locally (make contracts) still fails.
+CONTRACTS_BASE ?=
 contracts-check: venv ## fail if contracts/ is stale or a change would break subscribers
-	$(BIN)/python -m shared.contracts.export --check
+	$(BIN)/python -m shared.contracts.export --check $(if $(CONTRACTS_BASE),--against $(CONTRACTS_BASE))
 
 unit: venv ## unit tests only (no infrastructure)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit

@@ -39,7 +39,6 @@ from shared.messaging.topics import dead_letter_topic
 from shared.settings import KafkaSettings
 
 JSONObject: TypeAlias = dict[str, Any]
-Contracts: TypeAlias = Sequence[type[IntegrationEvent]]
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID_PREFIX = "urn:salesflow:contract:"
@@ -437,15 +436,15 @@ def _read_baseline_from_disk(directory: Path) -> dict[str, str]:
 def _read_baseline_from_git(directory: Path, ref: str) -> dict[str, str]:
     """The schema files as committed at ``ref`` (empty if the folder did not exist there)."""
 
-    def git(*args: str) -> str:
+    def git(*args: str, failure: str | None = None) -> str:
         done = subprocess.run(
             ["git", "-C", str(directory), *args], capture_output=True, text=True, encoding="utf-8", check=False
         )
         if done.returncode != 0:
-            raise ContractCheckError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
+            raise ContractCheckError(failure or f"git {' '.join(args)} failed: {done.stderr.strip()}")
         return done.stdout
 
-    git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", failure=f"{ref!r} is not a commit in this repository")
     names = git("ls-tree", "--name-only", ref, "--", f"{SCHEMAS_DIR}/").split()
     return {
         f"{SCHEMAS_DIR}/{Path(name).name}": git("show", f"{ref}:./{SCHEMAS_DIR}/{Path(name).name}")

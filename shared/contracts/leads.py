@@ -14,7 +14,7 @@ class LeadCreatedV1(IntegrationEvent):
     """A lead was captured. Personal data (name, phone) is included because the leads service's subscribers
     (orders, after-sales) need to address the customer; reporting ignores it."""
 
-    lead_id: str = Field(description="the lead's id, also the message key")
+    lead_id: str = Field(description="the lead's id; also the message key and ce_subject")
     customer_id: str = Field(description="the customer the lead belongs to (stable across re-captures)")
     name: str
     phone: str = Field(description="normalised E.164, e.g. +8613812345678")

@@ -63,16 +63,19 @@ Translator = Callable[[RecordedEvent], OutboundMessage | None]
 """Maps a stored domain event to its public message, or ``None`` for events that stay private."""
 
 
-def outbound_message(event: RecordedEvent, payload: IntegrationEvent, *, source: str) -> OutboundMessage:
-    """Build the public message for a stored event: key = stream id, value = the contract's JSON, metadata in
-    CloudEvents headers (the stored event's id is the message id, so redeliveries are recognisable)."""
+def outbound_message(
+    event: RecordedEvent, payload: IntegrationEvent, *, source: str, subject: str
+) -> OutboundMessage:
+    """Build the public message for a stored event: key and ``ce_subject`` = ``subject`` (the aggregate id, so
+    Kafka keeps each aggregate's events in order), value = the contract's JSON, metadata in CloudEvents headers
+    (the stored event's id is the message id, so redeliveries are recognisable)."""
     meta = event.metadata
     headers = EventHeaders(
         event_id=event.event_id,
         event_type=payload.event_type,
         schema_version=payload.schema_version,
         source=source,
-        subject=event.stream_id,
+        subject=subject,
         time=event.occurred_at,
         correlation_id=meta.get("correlation_id"),
         causation_id=meta.get("causation_id"),
@@ -80,7 +83,7 @@ def outbound_message(event: RecordedEvent, payload: IntegrationEvent, *, source:
         traceparent=meta.get("traceparent"),
     )
     return OutboundMessage(
-        key=event.stream_id.encode(),
+        key=subject.encode(),
         value=orjson.dumps(payload.model_dump(mode="json")),
         headers=headers.encode(),
     )

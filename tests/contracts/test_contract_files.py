@@ -10,13 +10,12 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from pydantic import Field
 
-from shared.contracts import IntegrationEvent, registry
-from shared.contracts import export
+from shared.contracts import IntegrationEvent, export, registry
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.headers import EventHeaders
 
@@ -51,7 +50,9 @@ def evolved(change: Any) -> dict[str, Any]:
     return schema
 
 
-def fake_contract(event_type: str, version: int, producer: str, model: type[IntegrationEvent]) -> type[IntegrationEvent]:
+def fake_contract(
+    event_type: str, version: int, producer: str, model: type[IntegrationEvent]
+) -> type[IntegrationEvent]:
     """Give a model contract metadata without adding it to the global registry (which the file tests read)."""
     model.event_type = event_type
     model.schema_version = version
@@ -132,13 +133,15 @@ def test_every_schema_file_carries_its_contract_identity(cls: type[IntegrationEv
 
 
 def _asyncapi() -> dict[str, Any]:
-    return json.loads((CONTRACTS_DIR / "asyncapi.json").read_text(encoding="utf-8"))
+    document: dict[str, Any] = json.loads((CONTRACTS_DIR / "asyncapi.json").read_text(encoding="utf-8"))
+    return document
 
 
 def _resolve(document: dict[str, Any], ref: str) -> dict[str, Any]:
     node: Any = document
     for part in ref.removeprefix("#/").split("/"):
         node = node[part]
+    assert isinstance(node, dict), f"{ref} does not point at an object"
     return node
 
 
@@ -246,7 +249,8 @@ class _Connection:
 
 
 class _Producer:
-    sent: ClassVar[list[dict[str, Any]]] = []
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
 
     async def send_and_wait(self, topic: str, **kwargs: Any) -> None:
         self.sent.append({"topic": topic, **kwargs})
@@ -254,8 +258,9 @@ class _Producer:
 
 def test_the_documented_dead_letter_headers_are_the_ones_a_consumer_writes() -> None:
     producer = _Producer()
-    letters = DeadLetters(consumer="reporting", producer=producer)  # type: ignore[arg-type]
-    asyncio.run(letters.record(_Connection(), _Record(), reason="bad json", attempts=1, kind="failed"))  # type: ignore[arg-type]
+    letters = DeadLetters(consumer="reporting", producer=producer)
+    connection: Any = _Connection()
+    asyncio.run(letters.record(connection, _Record(), reason="bad json", attempts=1, kind="failed"))
     (sent,) = producer.sent
     written = {name for name, _ in sent["headers"]}
     documented = _asyncapi()["components"]["schemas"]["DeadLetterHeaders"]
@@ -402,7 +407,7 @@ def test_tightening_a_constraint_is_a_breaking_change() -> None:
 
 
 def test_the_compatibility_check_terminates_on_recursive_models() -> None:
-    recursive = {
+    recursive: dict[str, Any] = {
         "$defs": {"Node": {"type": "object", "properties": {
             "children": {"type": "array", "items": {"$ref": "#/$defs/Node"}},
             "parent": {"anyOf": [{"$ref": "#/$defs/Node"}, {"type": "null"}]},
@@ -412,9 +417,7 @@ def test_the_compatibility_check_terminates_on_recursive_models() -> None:
     changed = copy.deepcopy(recursive)
     changed["$defs"]["Node"]["properties"].pop("parent")
     assert export.check_compatible(recursive, copy.deepcopy(recursive)) == []
-    assert export.check_compatible(recursive, changed) == ["the payload was removed"] or export.check_compatible(
-        recursive, changed
-    ) == ["property 'parent' was removed"]
+    assert export.check_compatible(recursive, changed) == ["property 'parent' was removed"]
 
 
 def test_a_breaking_change_to_a_real_model_is_found_in_its_generated_schema() -> None:
@@ -484,7 +487,9 @@ def test_check_against_a_git_ref_catches_a_breaking_change_even_after_regenerati
         "schemas/salesflow.widgets.WidgetMade.v1.json: property 'colour' was removed (compared with HEAD)"
     ]
     _, removed = export.check(directory, [], against="HEAD")
-    assert "schemas/salesflow.widgets.WidgetMade.v1.json: the contract version was removed (compared with HEAD)" in removed
+    assert "schemas/salesflow.widgets.WidgetMade.v1.json: the contract version was removed (compared with HEAD)" in (
+        removed
+    )
 
 
 def test_check_against_an_unknown_git_ref_is_an_error_not_a_pass(tmp_path: Path) -> None:

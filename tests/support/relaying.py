@@ -22,7 +22,8 @@ class TestPayload(IntegrationEvent):
 
 
 def translate(event: RecordedEvent) -> OutboundMessage:
-    return outbound_message(event, TestPayload(stream_id=event.stream_id, data=event.data), source="salesflow/test")
+    payload = TestPayload(stream_id=event.stream_id, data=event.data)
+    return outbound_message(event, payload, source="salesflow/test", subject=event.stream_id)
 
 
 async def started_relay(

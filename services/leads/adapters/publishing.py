@@ -21,6 +21,6 @@ def to_public_message(event: RecordedEvent) -> OutboundMessage | None:
                 lead_id=d["lead_id"], customer_id=d["customer_id"], name=d["name"], phone=d["phone"],
                 channel=d["channel"], interest=d["interest"], captured_at=d["captured_at"],
             )
-            return outbound_message(event, payload, source=SOURCE)
+            return outbound_message(event, payload, source=SOURCE, subject=payload.lead_id)
         case _:
             raise LookupError(f"no public mapping decided for stored event {event.event_type!r}")

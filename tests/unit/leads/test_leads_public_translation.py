@@ -61,7 +61,7 @@ def test_every_stored_lead_event_type_has_a_decided_public_mapping(
 
     if message is not None:
         headers = EventHeaders.decode(message.headers)
-        assert message.key == b"lead-L-1"
+        assert message.key == headers.subject.encode() == instance.lead_id.encode()  # type: ignore[attr-defined]
         contract = registry.get(headers.event_type, headers.schema_version)
         assert contract.producer == "leads"
         contract.model_validate_json(message.value)
@@ -89,13 +89,13 @@ def _lead_created(**overrides: object) -> LeadCreated:
     return LeadCreated.model_validate(fields)
 
 
-def test_lead_created_becomes_a_lead_created_v1_message_keyed_by_the_stream_id() -> None:
+def test_lead_created_becomes_a_lead_created_v1_message_keyed_by_the_lead_id() -> None:
     message = to_public_message(
         recorded(_lead_created(), metadata={"correlation_id": "corr-1", "causation_id": "cmd-1"})
     )
 
     assert message is not None
-    assert message.key == b"lead-L-1"
+    assert message.key == b"L-1"
     assert LeadCreatedV1.model_validate_json(message.value) == LeadCreatedV1(
         lead_id="L-1",
         customer_id="C-1",
@@ -110,7 +110,7 @@ def test_lead_created_becomes_a_lead_created_v1_message_keyed_by_the_stream_id()
         event_type="salesflow.leads.LeadCreated",
         schema_version=1,
         source=SOURCE,
-        subject="lead-L-1",
+        subject="L-1",
         time=OCCURRED,
         correlation_id="corr-1",
         causation_id="cmd-1",
@@ -134,8 +134,8 @@ def test_any_lead_created_translates_into_a_message_that_parses_into_its_contrac
 
     assert message is not None
     headers = EventHeaders.decode(message.headers)
-    assert message.key == stream_id.encode()
-    assert headers.subject == stream_id
+    assert message.key == event.lead_id.encode()
+    assert headers.subject == event.lead_id
     assert headers.event_type == LeadCreatedV1.event_type
     parsed = registry.parse_payload(headers.event_type, headers.schema_version, orjson.loads(message.value))
     assert isinstance(parsed, LeadCreatedV1)
