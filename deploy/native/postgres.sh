@@ -31,8 +31,11 @@ as_root() {
 }
 
 pg_ensure_installed() {
-  command -v pg_ctlcluster >/dev/null 2>&1 && return 0
-  log "postgres: pg_ctlcluster not found, installing Debian's postgresql package"
+  # The cluster tools and a server binary: a client-only install (psql) has neither.
+  if command -v pg_ctlcluster >/dev/null 2>&1 && compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; then
+    return 0
+  fi
+  log "postgres: no PostgreSQL server found, installing Debian's postgresql package"
   export DEBIAN_FRONTEND=noninteractive
   as_root apt-get update -qq || die "postgres: apt-get update failed"
   as_root apt-get install -y -qq --no-install-recommends postgresql postgresql-contrib >&2 ||
