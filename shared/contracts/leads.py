@@ -24,3 +24,8 @@ class LeadCreatedV1(IntegrationEvent):
     grade: str = Field(default="N", description="lead grade at capture (N = not yet graded)")
     owner_id: str | None = Field(default=None, description="consultant the lead is assigned to, if any")
     captured_at: datetime
+    referral_id: str | None = Field(default=None, description="set when the lead came from an after-sales referral")
+    referrer_customer_id: str | None = Field(default=None, description="the referring customer, for referral leads")
+    order_id: str | None = Field(
+        default=None, description="set when the lead was created from an order (online-shop checkout)"
+    )

@@ -32,8 +32,13 @@ class ContractSignedV1(IntegrationEvent):
     ``contract_signed``; reporting counts the deal."""
 
     order_id: str
-    lead_id: str | None = Field(description="the lead this order closes; None only for orders without a lead")
+    lead_id: str | None = Field(
+        description="the lead this order closes; None for online-shop checkouts, which the leads service links to "
+        "the customer's open lead (by phone) or to a new lead"
+    )
     customer_id: str | None = None
+    customer_name: str | None = Field(default=None, description="needed when lead_id is None")
+    customer_phone: str | None = Field(default=None, description="E.164; the dedupe key when lead_id is None")
     consultant_id: str | None = None
     channel: str | None = Field(default=None, description="acquisition channel, e.g. online_shop")
     lines: list[OrderLine]
