@@ -10,7 +10,7 @@ STACK := bash deploy/native/stack.sh
 WITH_ENV = set -a; eval "$$($(STACK) env)"; set +a;
 
 .PHONY: help venv up down status run test check lint typecheck imports contracts contracts-check \
-        unit integration lock clean
+        unit integration bench bench-smoke lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -42,7 +42,7 @@ test: venv up check ## the whole suite: lint, types, import rules, contracts, un
 check: lint typecheck imports contracts-check ## static checks only
 
 lint: venv
-	$(BIN)/ruff check shared services tests deploy
+	$(BIN)/ruff check shared services tests deploy bench
 
 typecheck: venv
 	$(BIN)/mypy shared services
@@ -64,6 +64,12 @@ unit: venv ## unit tests only (no infrastructure)
 
 integration: venv up ## integration + e2e tests only
 	$(WITH_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests/integration tests/e2e
+
+bench: venv up ## benchmarks (several minutes): writes bench/results/<stamp>.json and bench/results/latest.md
+	$(WITH_ENV) $(BIN)/python -m bench.run
+
+bench-smoke: venv up ## the benchmark harness at tiny sizes (seconds): proves it runs, measures nothing
+	$(WITH_ENV) $(BIN)/python -m bench.run --smoke
 
 lock: ## re-resolve requirements.lock from pyproject.toml (needs network)
 	rm -rf /tmp/salesflow-lock && $(PYTHON) -m venv /tmp/salesflow-lock

@@ -54,8 +54,8 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
         read_model = PostgresLeadsReadModel(pool)
         dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
         consumer = IdempotentConsumer(
-            name=settings.consumer_group, pool=pool, handlers=LeadsProjection(read_model).handlers(),
-            dead_letters=dead_letters,
+            name=settings.consumer_group, pool=pool, handlers={},
+            batch_handlers=LeadsProjection(read_model).batch_handlers(), dead_letters=dead_letters,
         )
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None)
         subscribe_idempotent(broker, consumer, topics, group_id=settings.consumer_group,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -34,3 +35,18 @@ async def ensure_topics(bootstrap_servers: str, topics: list[str], *, partitions
                     raise RuntimeError(f"could not create topic {name}: error code {code} {topic_error[2:]}")
     finally:
         await admin.close()
+
+
+async def topic_partitions(bootstrap_servers: str, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of the given topics that exist (a topic that does not exist yet has none)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return sorted(
+        TopicPartition(t["topic"], p["partition"])
+        for t in described if t["error_code"] == 0
+        for p in t["partitions"]
+    )

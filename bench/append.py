@@ -1,0 +1,159 @@
+"""Event store append throughput: salesflow's PostgresEventStore vs the `eventsourcing` library's PostgreSQL
+application recorder vs a raw asyncpg INSERT (the ceiling), on the same database server in the same run.
+
+Each writer appends to its own stream, ``events_per_tx`` events per transaction, until ``total`` events are
+written across all writers. Same payload (~200 bytes of JSON) for all three.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from bench.common import Stopwatch, summary_ms
+from shared.db import create_pool
+from shared.eventstore import AppendRequest, NewEvent, PostgresEventStore
+from shared.migrations import KERNEL_MIGRATIONS, migrate
+
+PAYLOAD = {"lead_id": "", "customer_id": "c-0001", "name": "张三", "phone": "+8613812345678",
+           "channel": "online_shop", "interest": "Model Y Long Range", "captured_at": "2026-11-27T09:30:00+00:00"}
+
+
+def _event() -> NewEvent:
+    return NewEvent(event_id=uuid.uuid4(), event_type="LeadCreated", data=PAYLOAD,
+                    occurred_at=datetime.now(UTC), metadata={"correlation_id": "bench"})
+
+
+async def run_salesflow(dsn: str, writers: int, per_tx: int, total: int) -> dict[str, Any]:
+    pool = await create_pool(dsn, min_size=writers, max_size=writers)
+    store = PostgresEventStore(pool)
+    latencies: list[float] = []
+    per_writer = total // writers // per_tx
+
+    async def writer(n: int) -> None:
+        stream, version = f"bench-{uuid.uuid4()}", 0
+        for _ in range(per_writer):
+            started = time.perf_counter()
+            await store.append([AppendRequest(stream, "bench", version, tuple(_event() for _ in range(per_tx)))])
+            latencies.append(time.perf_counter() - started)
+            version += per_tx
+
+    watch = Stopwatch()
+    await asyncio.gather(*(writer(n) for n in range(writers)))
+    elapsed = watch.elapsed
+    await pool.close()
+    events = per_writer * per_tx * writers
+    return {"events": events, "seconds": round(elapsed, 3), "events_per_s": round(events / elapsed),
+            "append_latency": summary_ms(latencies)}
+
+
+async def run_raw_asyncpg(dsn: str, writers: int, per_tx: int, total: int) -> dict[str, Any]:
+    pool = await create_pool(dsn, min_size=writers, max_size=writers)
+    await pool.execute("""CREATE TABLE IF NOT EXISTS raw_events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                          event_id uuid NOT NULL, stream_id text NOT NULL, version int NOT NULL, data jsonb NOT NULL)""")
+    latencies: list[float] = []
+    per_writer = total // writers // per_tx
+    body = orjson.dumps(PAYLOAD).decode()
+
+    async def writer(n: int) -> None:
+        stream, version = f"raw-{uuid.uuid4()}", 0
+        async with pool.acquire() as conn:
+            for _ in range(per_writer):
+                started = time.perf_counter()
+                await conn.execute(
+                    "INSERT INTO raw_events (event_id, stream_id, version, data) "
+                    "SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::jsonb[])",
+                    [uuid.uuid4() for _ in range(per_tx)], [stream] * per_tx,
+                    list(range(version + 1, version + per_tx + 1)), [body] * per_tx,
+                )
+                latencies.append(time.perf_counter() - started)
+                version += per_tx
+
+    watch = Stopwatch()
+    await asyncio.gather(*(writer(n) for n in range(writers)))
+    elapsed = watch.elapsed
+    await pool.close()
+    events = per_writer * per_tx * writers
+    return {"events": events, "seconds": round(elapsed, 3), "events_per_s": round(events / elapsed),
+            "append_latency": summary_ms(latencies)}
+
+
+def run_eventsourcing(dsn_parts: dict[str, Any], writers: int, per_tx: int, total: int) -> dict[str, Any]:
+    """The peer: eventsourcing's PostgresApplicationRecorder (psycopg 3, thread per writer), which also keeps a
+    global notification sequence — the closest equivalent of our commit-ordered feed."""
+    from eventsourcing.persistence import StoredEvent
+    from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+
+    datastore = PostgresDatastore(dbname=dsn_parts["database"], host=dsn_parts["host"], port=dsn_parts["port"],
+                                  user=dsn_parts["user"], password=dsn_parts["password"], pool_size=writers,
+                                  max_overflow=0)
+    recorder = PostgresApplicationRecorder(datastore, events_table_name="es_stored_events")
+    recorder.create_table()
+    state = orjson.dumps(PAYLOAD)
+    per_writer = total // writers // per_tx
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def writer() -> None:
+        originator, version, mine = uuid.uuid4(), 0, []
+        for _ in range(per_writer):
+            batch = [StoredEvent(originator_id=originator, originator_version=version + i + 1,
+                                 topic="bench:LeadCreated", state=state) for i in range(per_tx)]
+            started = time.perf_counter()
+            recorder.insert_events(batch)
+            mine.append(time.perf_counter() - started)
+            version += per_tx
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=writer) for _ in range(writers)]
+    watch = Stopwatch()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = watch.elapsed
+    datastore.close()
+    events = per_writer * per_tx * writers
+    return {"events": events, "seconds": round(elapsed, 3), "events_per_s": round(events / elapsed),
+            "append_latency": summary_ms(latencies)}
+
+
+async def prepare(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn, [("kernel", KERNEL_MIGRATIONS)])
+    finally:
+        await conn.close()
+
+
+async def settings_of(dsn: str) -> dict[str, str]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {name: await conn.fetchval(f"SHOW {name}") for name in
+                ("server_version", "synchronous_commit", "fsync", "shared_buffers", "wal_level")}
+    finally:
+        await conn.close()
+
+
+async def run(dsn: str, dsn_parts: dict[str, Any], *, smoke: bool) -> dict[str, Any]:
+    await prepare(dsn)
+    total = 2_000 if smoke else 40_000
+    configs = [(1, 1), (1, 10), (8, 1), (8, 10), (32, 1), (32, 10)] if not smoke else [(8, 10)]
+    rows = []
+    for writers, per_tx in configs:
+        row: dict[str, Any] = {"writers": writers, "events_per_tx": per_tx}
+        row["salesflow"] = await run_salesflow(dsn, writers, per_tx, total)
+        row["eventsourcing"] = await asyncio.to_thread(run_eventsourcing, dsn_parts, writers, per_tx, total)
+        row["raw_asyncpg"] = await run_raw_asyncpg(dsn, writers, per_tx, total)
+        row["salesflow_vs_eventsourcing"] = round(
+            row["salesflow"]["events_per_s"] / max(row["eventsourcing"]["events_per_s"], 1), 2)
+        rows.append(row)
+    return {"postgres": await settings_of(dsn), "total_events_per_config": total, "results": rows}

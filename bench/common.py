@@ -1,0 +1,106 @@
+"""Measurement helpers shared by the benchmarks: percentiles, CPU accounting per process, versions."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of unsorted values; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[rank]
+
+
+def summary_ms(samples_s: Sequence[float]) -> dict[str, float | int | None]:
+    """p50/p99/p99.9/max in milliseconds of samples given in seconds."""
+    def ms(v: float | None) -> float | None:
+        return None if v is None else round(v * 1000, 3)
+    return {"count": len(samples_s), "p50_ms": ms(percentile(samples_s, 50)), "p99_ms": ms(percentile(samples_s, 99)),
+            "p999_ms": ms(percentile(samples_s, 99.9)), "max_ms": ms(max(samples_s) if samples_s else None)}
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, in seconds (from /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def pids_of(pattern: str) -> list[int]:
+    """PIDs whose command line contains ``pattern`` (pgrep -f)."""
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split() if int(p) != os.getpid()]
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds used by named groups of processes between start() and stop()."""
+
+    groups: dict[str, list[int]]
+    _start: dict[str, float] = field(default_factory=dict)
+
+    def _read(self) -> dict[str, float]:
+        totals = {}
+        for name, pids in self.groups.items():
+            total = 0.0
+            for pid in pids:
+                try:
+                    total += cpu_seconds(pid)
+                except (FileNotFoundError, ProcessLookupError):
+                    pass
+            totals[name] = total
+        return totals
+
+    def start(self) -> None:
+        self._start = self._read()
+
+    def stop(self) -> dict[str, float]:
+        end = self._read()
+        return {name: round(end[name] - self._start.get(name, 0.0), 3) for name in end}
+
+
+def versions(extra: Iterable[str] = ()) -> dict[str, Any]:
+    """Versions of everything that shapes the numbers."""
+    def pkg(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+    cpu_model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu_model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    kafka_libs = os.path.expanduser("~/.cache/salesflow")
+    kafka = sorted(d for d in os.listdir(kafka_libs) if d.startswith("kafka-")) if os.path.isdir(kafka_libs) else []
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model,
+        "cores": os.cpu_count(),
+        "kafka": kafka[-1].removeprefix("kafka-") if kafka else None,
+        **{name: pkg(name) for name in ("aiokafka", "asyncpg", "faststream", "fastapi", "uvicorn", "uvloop",
+                                         "pydantic", "orjson", "eventsourcing", "psycopg", *extra)},
+    }
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started

@@ -1,0 +1,93 @@
+"""An open-loop HTTP load generator: requests are *scheduled* at a fixed arrival rate and latency is measured
+from the scheduled time, so a slow server cannot slow the generator down and hide its own latency (the
+"coordinated omission" of closed-loop tools). Raw HTTP/1.1 over keep-alive connections on asyncio streams: the
+generator shares 2 cores with everything it measures, so it has to be cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class LoadResult:
+    scheduled: int = 0
+    completed: int = 0
+    errors: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    latencies_s: list[float] = field(default_factory=list)
+    duration_s: float = 0.0
+    max_connections: int = 0
+
+
+class _Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def request(self, raw: bytes) -> int:
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        if length:
+            await self.reader.readexactly(length)
+        return status
+
+
+async def open_loop(
+    host: str, port: int, *, rate: float, duration: float, build: Callable[[int], tuple[str, bytes]],
+    max_connections: int = 512,
+) -> LoadResult:
+    """Send ``rate`` requests per second for ``duration`` seconds; ``build(i)`` gives (path, JSON body)."""
+    result = LoadResult()
+    idle: list[_Connection] = []
+    opened = 0
+    total = int(rate * duration)
+    inflight: set[asyncio.Task[None]] = set()
+
+    async def one(i: int, scheduled: float) -> None:
+        nonlocal opened
+        path, body = build(i)
+        raw = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        conn = idle.pop() if idle else None
+        try:
+            if conn is None:
+                if opened >= max_connections:
+                    raise ConnectionError("connection limit reached")
+                opened += 1
+                result.max_connections = max(result.max_connections, opened)
+                conn = _Connection(*await asyncio.open_connection(host, port))
+            status = await conn.request(raw)
+            result.latencies_s.append(time.perf_counter() - scheduled)
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+            result.completed += 1
+            idle.append(conn)
+        except (OSError, asyncio.IncompleteReadError, ValueError, ConnectionError):
+            result.errors += 1
+            if conn is not None:
+                conn.writer.close()
+                opened -= 1
+
+    start = time.perf_counter()
+    for i in range(total):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(one(i, scheduled))
+        inflight.add(task)
+        task.add_done_callback(inflight.discard)
+        result.scheduled += 1
+    if inflight:
+        await asyncio.wait(inflight, timeout=30)
+    result.duration_s = time.perf_counter() - start
+    for conn in idle:
+        conn.writer.close()
+    return result

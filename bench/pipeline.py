@@ -1,0 +1,179 @@
+"""Relay publish rate and projection rebuild rate, each beside its bare-aiokafka peer in the same run.
+
+* relay: N stored events published by ``OutboxRelay.publish_once`` vs N messages of the same size and headers
+  sent by a bare idempotent aiokafka producer (acks=all, same batching), both awaited in batches of 1000;
+* rebuild: a topic pre-filled with N LeadCreated messages replayed into a fresh reporting database through the
+  idempotent consumer and reporting's projection (``replay_topics``) vs a bare ``getmany`` loop that only reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from bench.append import PAYLOAD, prepare
+from bench.common import CpuMeter, Stopwatch
+from shared.contracts.leads import LeadCreatedV1
+from shared.db import create_pool
+from shared.eventstore import AppendRequest, NewEvent, PostgresEventStore, RecordedEvent
+from shared.messaging.consumer import IdempotentConsumer
+from shared.messaging.dead_letters import DeadLetters
+from shared.messaging.headers import EventHeaders
+from shared.messaging.relay import OutboxRelay, make_producer, outbound_message
+from shared.messaging.replay import replay_topics
+from shared.messaging.topics import ensure_topics, topic_partitions
+from shared.migrations import KERNEL_MIGRATIONS, migrate
+
+BATCH = 1000
+
+
+def lead_payload(n: int) -> LeadCreatedV1:
+    return LeadCreatedV1(lead_id=f"lead-{n}", customer_id=f"cust-{n}", name="张三", phone="+8613812345678",
+                         channel="online_shop", interest="Model Y Long Range", captured_at=datetime.now(UTC))
+
+
+async def prefill_store(dsn: str, total: int) -> None:
+    pool = await create_pool(dsn, min_size=4, max_size=4)
+    store = PostgresEventStore(pool)
+    per_tx = 100
+
+    async def writer(start: int, count: int) -> None:
+        for offset in range(start, start + count, per_tx):
+            await store.append([AppendRequest(f"lead-{offset}", "lead", 0, tuple(
+                NewEvent(event_id=uuid.uuid4(), event_type="LeadCreated", data={**PAYLOAD, "lead_id": f"{offset}"},
+                         occurred_at=datetime.now(UTC), metadata={"correlation_id": "bench"})
+                for _ in range(per_tx)))])
+
+    share = total // 4
+    await asyncio.gather(*(writer(i * share, share) for i in range(4)))
+    await pool.close()
+
+
+async def bench_relay(dsn: str, bootstrap: str, prefix: str, total: int) -> dict[str, Any]:
+    await prepare(dsn)
+    await prefill_store(dsn, total)
+    relay_topic, raw_topic = f"{prefix}.relay", f"{prefix}.raw"
+    await ensure_topics(bootstrap, [relay_topic, raw_topic])
+
+    def translate(event: Any) -> Any:
+        return outbound_message(event, lead_payload(event.position), source="salesflow/bench",
+                                subject=event.stream_id)
+
+    producer = make_producer(bootstrap, client_id="bench-relay")
+    await producer.start()
+    relay = OutboxRelay(dsn=dsn, producer=producer, topic=relay_topic, translate=translate, name="bench",
+                        batch_size=BATCH)
+    watch = Stopwatch()
+    published = await relay.publish_once()
+    relay_s = watch.elapsed
+
+    now = datetime.now(UTC)
+    sample = translate(RecordedEvent(
+        position=1, txid=1, event_id=uuid.uuid4(), stream_id="lead-1", stream_type="lead", version=1,
+        event_type="LeadCreated", schema_version=1, data=PAYLOAD, metadata={"correlation_id": "bench"},
+        occurred_at=now, recorded_at=now,
+    ))
+    watch = Stopwatch()
+    for start in range(0, total, BATCH):
+        acks = [await producer.send(raw_topic, value=sample.value, key=f"lead-{start + i}".encode(),
+                                    headers=sample.headers) for i in range(min(BATCH, total - start))]
+        await asyncio.gather(*acks)
+    raw_s = watch.elapsed
+    await producer.stop()
+    return {
+        "events": total, "message_bytes": len(sample.value) + sum(len(k) + len(v) for k, v in sample.headers),
+        "relay": {"published": published, "seconds": round(relay_s, 3), "events_per_s": round(published / relay_s)},
+        "raw_aiokafka_produce": {"seconds": round(raw_s, 3), "events_per_s": round(total / raw_s)},
+        "relay_vs_raw": round((published / relay_s) / (total / raw_s), 2),
+        "settings": {"acks": "all", "enable_idempotence": True, "linger_ms": 1, "max_batch_size": 256 * 1024,
+                     "relay_batch": BATCH},
+    }
+
+
+async def prefill_topic(bootstrap: str, topic: str, total: int) -> None:
+    await ensure_topics(bootstrap, [topic])
+    producer = make_producer(bootstrap, client_id="bench-prefill")
+    await producer.start()
+    try:
+        now = datetime.now(UTC)
+        for start in range(0, total, BATCH):
+            acks = []
+            for n in range(start, min(start + BATCH, total)):
+                payload = lead_payload(n)
+                headers = EventHeaders(event_id=uuid.uuid4(), event_type=payload.event_type, schema_version=1,
+                                       source="salesflow/leads", subject=payload.lead_id, time=now,
+                                       recorded_time=now, correlation_id="bench").encode()
+                acks.append(await producer.send(topic, value=orjson.dumps(payload.model_dump(mode="json")),
+                                                key=payload.lead_id.encode(), headers=headers))
+            await asyncio.gather(*acks)
+    finally:
+        await producer.stop()
+
+
+async def bare_getmany(bootstrap: str, topic: str) -> int:
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                              max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+    partitions = await topic_partitions(bootstrap, [topic])
+    await reader.start()
+    try:
+        reader.assign(partitions)
+        await reader.seek_to_beginning(*partitions)
+        end = await reader.end_offsets(partitions)
+        count = 0
+        remaining = set(partitions)
+        while remaining:
+            fetched = await reader.getmany(*remaining, timeout_ms=1000, max_records=2000)
+            count += sum(len(part) for part in fetched.values())
+            for tp in list(remaining):
+                if await reader.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+        return count
+    finally:
+        await reader.stop()
+
+
+async def bench_rebuild(dsn: str, bootstrap: str, prefix: str, total: int) -> dict[str, Any]:
+    from services.reporting.adapters.read_model import PostgresLeadsReadModel
+    from services.reporting.app.projections import LeadsProjection
+    from services.reporting.main import MIGRATIONS
+
+    topic = f"{prefix}.leads"
+    await prefill_topic(bootstrap, topic, total)
+    watch = Stopwatch()
+    read = await bare_getmany(bootstrap, topic)
+    bare_s = watch.elapsed
+
+    conn = await asyncpg.connect(dsn)
+    await migrate(conn, [("kernel", KERNEL_MIGRATIONS), ("reporting", MIGRATIONS)])
+    await conn.close()
+    pool = await create_pool(dsn, min_size=2, max_size=4)
+    producer = make_producer(bootstrap, client_id="bench-dlq")
+    await producer.start()
+    consumer = IdempotentConsumer(
+        name="bench-rebuild", pool=pool, handlers={},
+        batch_handlers=LeadsProjection(PostgresLeadsReadModel(pool)).batch_handlers(),
+        dead_letters=DeadLetters(consumer="bench-rebuild", producer=producer),
+    )
+    cpu = CpuMeter({"bench_process": [os.getpid()]})
+    cpu.start()
+    watch = Stopwatch()
+    result = await replay_topics(bootstrap, [topic], consumer)
+    rebuild_s = watch.elapsed
+    cpu_used = cpu.stop()
+    rows = await pool.fetchval("SELECT count(*) FROM report_leads")
+    await producer.stop()
+    await pool.close()
+    return {
+        "events": total,
+        "bare_getmany": {"read": read, "seconds": round(bare_s, 3), "events_per_s": round(read / bare_s)},
+        "rebuild": {"applied": result.applied, "rows": rows, "seconds": round(rebuild_s, 3),
+                    "events_per_s": round(result.records / rebuild_s), "cpu_s": cpu_used},
+        "rebuild_vs_bare": round((result.records / rebuild_s) / (read / bare_s), 2),
+    }

@@ -1,0 +1,84 @@
+"""Render a results dict as the Markdown table committed beside the JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _row(cells: list[Any]) -> str:
+    return "| " + " | ".join("" if c is None else str(c) for c in cells) + " |"
+
+
+def render(results: dict[str, Any]) -> str:
+    v = results["versions"]
+    lines = [
+        f"# salesflow benchmarks{' (smoke: sizes too small to mean anything)' if results['smoke'] else ''}",
+        "",
+        f"Run {results['started_at']}, {results.get('duration_s')} s. Machine: {v['cores']} cores, {v['cpu_model']}; "
+        f"{v['platform']}. Python {v['python']}, Kafka {v['kafka']}, aiokafka {v['aiokafka']}, asyncpg {v['asyncpg']}, "
+        f"faststream {v['faststream']}, fastapi {v['fastapi']}, uvicorn {v['uvicorn']}, eventsourcing "
+        f"{v['eventsourcing']} (psycopg {v['psycopg']}).",
+        "",
+    ]
+    if "e2e" in results:
+        e = results["e2e"]
+        lines += [
+            "## End to end (open loop): HTTP capture → event store → relay → Kafka → reporting read model", "",
+            f"Workload: {e['workload']}. Targets: HTTP p99 ≤ {e['targets']['http_p99_ms']} ms, event-to-read-model "
+            f"p99 ≤ {e['targets']['read_model_p99_ms']} ms. **Highest rate meeting both: "
+            f"{e['highest_rate_meeting_targets']}/s.**", "",
+            _row(["target/s", "achieved/s", "errors", "HTTP p50", "HTTP p99", "HTTP p99.9", "read-model p50",
+                  "read-model p99", "backlog at end (relay / reporting)", "CPU s: leads / reporting / kafka / "
+                  "postgres / loadgen", "meets"]),
+            _row(["---"] * 11),
+        ]
+        for s in e["rates"]:
+            c, b = s["cpu_seconds"], s["backlog_at_step_end"]
+            lines.append(_row([
+                s["target_rate"], s["achieved_rate"], s["errors"], s["http"]["p50_ms"], s["http"]["p99_ms"],
+                s["http"]["p999_ms"], s["event_to_read_model"]["p50_ms"], s["event_to_read_model"]["p99_ms"],
+                f"{b['not_yet_relayed']} / {b['not_yet_in_reporting']}",
+                f"{c['leads']} / {c['reporting']} / {c['kafka']} / {c['postgres']} / {c['loadgen']}",
+                "yes" if s["meets_targets"] else "no",
+            ]))
+        lines.append("")
+    if "append" in results:
+        a = results["append"]
+        pg = a["postgres"]
+        lines += [
+            "## Event store append (events/s; same PostgreSQL, same run)", "",
+            f"PostgreSQL {pg['server_version']}, synchronous_commit={pg['synchronous_commit']}, fsync={pg['fsync']}, "
+            f"shared_buffers={pg['shared_buffers']}; {a['total_events_per_config']} events per configuration; each "
+            "writer appends to its own stream.", "",
+            _row(["writers", "events/tx", "salesflow", "p99 ms", "eventsourcing (peer)", "p99 ms",
+                  "raw asyncpg (ceiling)", "salesflow ÷ eventsourcing"]),
+            _row(["---"] * 8),
+        ]
+        for r in a["results"]:
+            lines.append(_row([
+                r["writers"], r["events_per_tx"], r["salesflow"]["events_per_s"],
+                r["salesflow"]["append_latency"]["p99_ms"], r["eventsourcing"]["events_per_s"],
+                r["eventsourcing"]["append_latency"]["p99_ms"], r["raw_asyncpg"]["events_per_s"],
+                r["salesflow_vs_eventsourcing"],
+            ]))
+        lines.append("")
+    if "relay" in results:
+        r = results["relay"]
+        lines += [
+            "## Relay publish vs bare aiokafka produce", "",
+            f"{r['events']} events of ~{r['message_bytes']} bytes (value + headers); {r['settings']}.", "",
+            _row(["relay events/s", "raw produce events/s", "relay ÷ raw"]), _row(["---"] * 3),
+            _row([r["relay"]["events_per_s"], r["raw_aiokafka_produce"]["events_per_s"], r["relay_vs_raw"]]), "",
+        ]
+    if "rebuild" in results:
+        r = results["rebuild"]
+        lines += [
+            "## Projection rebuild from Kafka vs bare getmany", "",
+            f"{r['events']} LeadCreated messages replayed into a fresh reporting database (idempotent consumer, "
+            "set-based projection) vs a loop that only reads them.", "",
+            _row(["rebuild events/s", "bare getmany events/s", "rebuild ÷ bare", "rows in read model"]),
+            _row(["---"] * 4),
+            _row([r["rebuild"]["events_per_s"], r["bare_getmany"]["events_per_s"], r["rebuild_vs_bare"],
+                  r["rebuild"]["rows"]]), "",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,86 @@
+"""`make bench` / `make bench-smoke`: run the benchmarks and write bench/results/<stamp>.json plus
+bench/results/latest.md (a readable table). Needs the stack up (the Makefile does `make up` first).
+
+    python -m bench.run [--smoke] [--only append,relay,rebuild,e2e]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+import urllib.parse
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench import append, e2e, pipeline, report
+from bench.common import versions
+
+RESULTS = Path(__file__).parent / "results"
+
+
+async def fresh_database(admin_dsn: str, name: str) -> str:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return admin_dsn.rsplit("/", 1)[0] + "/" + name
+
+
+def dsn_parts(dsn: str) -> dict[str, Any]:
+    url = urllib.parse.urlparse(dsn)
+    return {"host": url.hostname, "port": url.port or 5432, "user": url.username, "password": url.password,
+            "database": url.path.lstrip("/")}
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness, measures nothing")
+    parser.add_argument("--only", default="append,relay,rebuild,e2e")
+    args = parser.parse_args()
+    admin = os.environ["SALESFLOW_PG_ADMIN_DSN"]
+    bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    run_id = uuid.uuid4().hex[:6]
+    prefix = f"bench{run_id}"
+    selected = set(args.only.split(","))
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(), "smoke": args.smoke, "versions": versions(),
+    }
+    started = time.perf_counter()
+    if "append" in selected:
+        print("== event store append: salesflow vs eventsourcing vs raw asyncpg", flush=True)
+        dsn = await fresh_database(admin, f"bench_append_{run_id}")
+        results["append"] = await append.run(dsn, dsn_parts(dsn), smoke=args.smoke)
+    if "relay" in selected:
+        print("== relay publish vs raw aiokafka produce", flush=True)
+        dsn = await fresh_database(admin, f"bench_relay_{run_id}")
+        results["relay"] = await pipeline.bench_relay(dsn, bootstrap, prefix, 5_000 if args.smoke else 100_000)
+    if "rebuild" in selected:
+        print("== projection rebuild vs bare getmany", flush=True)
+        dsn = await fresh_database(admin, f"bench_rebuild_{run_id}")
+        results["rebuild"] = await pipeline.bench_rebuild(dsn, bootstrap, prefix, 10_000 if args.smoke else 200_000)
+    if "e2e" in selected:
+        print("== end to end: open-loop HTTP captures → relay → Kafka → reporting", flush=True)
+        results["e2e"] = await e2e.run(admin, bootstrap, prefix, run_id, smoke=args.smoke)
+    results["duration_s"] = round(time.perf_counter() - started, 1)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = f"{'smoke-' if args.smoke else ''}{stamp}"
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n")
+    markdown = report.render(results)
+    (RESULTS / ("smoke.md" if args.smoke else "latest.md")).write_text(markdown)
+    print(markdown)
+    print(f"results: bench/results/{name}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
