@@ -56,8 +56,10 @@ async def run_salesflow(dsn: str, writers: int, per_tx: int, total: int) -> dict
 
 async def run_raw_asyncpg(dsn: str, writers: int, per_tx: int, total: int) -> dict[str, Any]:
     pool = await create_pool(dsn, min_size=writers, max_size=writers)
-    await pool.execute("""CREATE TABLE IF NOT EXISTS raw_events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                          event_id uuid NOT NULL, stream_id text NOT NULL, version int NOT NULL, data jsonb NOT NULL)""")
+    await pool.execute(
+        """CREATE TABLE IF NOT EXISTS raw_events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+           event_id uuid NOT NULL, stream_id text NOT NULL, version int NOT NULL, data jsonb NOT NULL)"""
+    )
     latencies: list[float] = []
     per_writer = total // writers // per_tx
     body = orjson.dumps(PAYLOAD).decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import platform
@@ -19,7 +20,7 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
 
 
@@ -56,10 +57,8 @@ class CpuMeter:
         for name, pids in self.groups.items():
             total = 0.0
             for pid in pids:
-                try:
+                with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # the process ended meanwhile
                     total += cpu_seconds(pid)
-                except (FileNotFoundError, ProcessLookupError):
-                    pass
             totals[name] = total
         return totals
 

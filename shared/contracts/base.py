@@ -51,6 +51,13 @@ class ContractRegistry:
     def __iter__(self) -> Iterator[type[IntegrationEvent]]:
         return iter(sorted(self._contracts.values(), key=lambda c: (c.event_type, c.schema_version)))
 
+    def parse_json(self, event_type: str, schema_version: int, payload: bytes) -> IntegrationEvent | None:
+        """Like :meth:`parse_payload`, from JSON bytes (a message value)."""
+        cls = self.find(event_type, schema_version)
+        if cls is None:
+            return None
+        return cls.model_validate_json(payload)
+
     def parse_payload(self, event_type: str, schema_version: int, payload: Any) -> IntegrationEvent | None:
         """Validate a payload against its contract; ``None`` for types this build does not know (ignored by
         consumers, per the contract rules). Raises pydantic's ValidationError for a known type with bad data."""
