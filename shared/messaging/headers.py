@@ -59,10 +59,10 @@ class EventHeaders:
         return headers
 
     @classmethod
-    def decode(cls, raw: Iterable[tuple[str, bytes]] | Mapping[str, bytes]) -> EventHeaders:
+    def decode(cls, raw: Iterable[tuple[str, bytes]] | dict[str, bytes]) -> EventHeaders:
         # Hot path of every consumer (a rebuild decodes hundreds of thousands): a plain dict check, not the
         # Mapping ABC, and strict UTF-8 decoding with one try for the whole record.
-        items = raw.items() if isinstance(raw, dict) else raw
+        items: Iterable[tuple[str, bytes]] = raw.items() if isinstance(raw, dict) else raw
         try:
             values = {k: v.decode() for k, v in items}
         except UnicodeDecodeError as exc:
