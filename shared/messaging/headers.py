@@ -8,7 +8,7 @@ never need to parse the body: ``ce_id``, ``ce_type``, ``ce_source``, ``ce_time``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
