@@ -108,7 +108,14 @@ async def test_a_relay_pass_publishes_nothing_while_an_older_transaction_is_open
             await append(store, "early", 0, 1)
             assert await relay.publish_once() == 0
             await tx.commit()
-        assert await relay.publish_once() == 2
+        published = [0]
+
+        async def publish() -> int:
+            published[0] += await relay.publish_once()
+            return published[0]
+
+        # Other databases of the cluster (parallel test runs) may briefly hold the snapshot's xmin back too.
+        assert await eventually(publish, until=lambda n: n >= 2, what="both events published") == 2
         assert await relay.publish_once() == 0
     finally:
         await stop_relay(relay)
