@@ -73,7 +73,7 @@ bench-smoke: venv up ## the benchmark harness at tiny sizes (seconds): proves it
 
 lock: ## re-resolve requirements.lock from pyproject.toml (needs network)
 	rm -rf /tmp/salesflow-lock && $(PYTHON) -m venv /tmp/salesflow-lock
-	/tmp/salesflow-lock/bin/pip install --quiet -e '.[dev]' && /tmp/salesflow-lock/bin/pip freeze --exclude-editable \
+	/tmp/salesflow-lock/bin/pip install --quiet -e '.[dev,bench]' && /tmp/salesflow-lock/bin/pip freeze --exclude-editable \
 	  | sed '1i # Exact versions of every Python package salesflow installs (direct and transitive).\n# Regenerate: make lock' > requirements.lock
 
 clean: ## remove the virtualenv and caches (not the stack's data)

@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from bench import profile
 from bench.common import CpuMeter, pids_of, summary_ms
 from bench.loadgen import open_loop
 
@@ -74,6 +75,9 @@ async def backlog(leads_db: asyncpg.Connection, reporting_db: asyncpg.Connection
     return {"stored": events, "not_yet_relayed": events - relayed, "not_yet_in_reporting": events - projected}
 
 
+PROFILE_RATE = 1000  # the step during which the leads process is sampled with py-spy
+
+
 async def run(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, *, smoke: bool) -> dict[str, Any]:
     from bench.run import fresh_database
 
@@ -90,6 +94,7 @@ async def run(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, *, smoke
     rates = [50] if smoke else [250, 500, 1000, 1500, 2000]
     duration = 3.0 if smoke else 20.0
     steps = []
+    profiles: dict[str, Any] = {}
     try:
         meter_groups = {"leads": [leads.pid], "reporting": [reporting.pid], "kafka": pids_of("kafka.Kafka"),
                         "postgres": pids_of("postgres"), "loadgen": [os.getpid()]}
@@ -99,9 +104,15 @@ async def run(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, *, smoke
             before = await reporting_db.fetchval("SELECT now()")
             cpu = CpuMeter(meter_groups)
             cpu.start()
+            sampling = None
+            if rate == PROFILE_RATE or smoke:
+                raw = Path(f"/tmp/bench-profile-leads-{run_id}.txt")
+                sampling = (raw, asyncio.create_task(profile.record(leads.pid, duration - 1, raw)))
             load = await open_loop("127.0.0.1", leads_port, rate=rate, duration=duration,
                                    build=build_capture(run_id, step))
             cpu_used = cpu.stop()
+            if sampling is not None and await sampling[1]:
+                profiles[f"leads@{rate}/s"] = profile.summarise(sampling[0])
             lag = await backlog(leads_db, reporting_db)
             drain_deadline = time.monotonic() + 60
             while (await backlog(leads_db, reporting_db))["not_yet_in_reporting"] > 0:
@@ -133,6 +144,6 @@ async def run(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, *, smoke
             process.terminate()
             process.wait(timeout=15)
     passing = [s["target_rate"] for s in steps if s["meets_targets"]]
-    return {"workload": "POST /v1/leads (capture; unique phones; 5 channels)", "rates": steps,
+    return {"workload": "POST /v1/leads (capture; unique phones; 5 channels)", "rates": steps, "profiles": profiles,
             "highest_rate_meeting_targets": max(passing) if passing else None,
             "targets": {"http_p99_ms": HTTP_P99_TARGET_MS, "read_model_p99_ms": READ_MODEL_P99_TARGET_MS}}

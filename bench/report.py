@@ -42,6 +42,12 @@ def render(results: dict[str, Any]) -> str:
                 "yes" if s["meets_targets"] else "no",
             ]))
         lines.append("")
+        for name, prof in e.get("profiles", {}).items():
+            lines += [f"Profile of {name} (py-spy, {prof['samples']} samples): top frames by self time", "",
+                      _row(["frame (self)", "share", "frame (inclusive)", "share"]), _row(["---"] * 4)]
+            for own, incl in zip(prof["self"][:12], prof["inclusive"][:12], strict=False):
+                lines.append(_row([own["frame"], own["share"], incl["frame"], incl["share"]]))
+            lines.append("")
     if "append" in results:
         a = results["append"]
         pg = a["postgres"]
