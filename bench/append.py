@@ -8,6 +8,7 @@ written across all writers. Same payload (~200 bytes of JSON) for all three.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 import uuid
@@ -92,6 +93,9 @@ def run_eventsourcing(dsn_parts: dict[str, Any], writers: int, per_tx: int, tota
     global notification sequence — the closest equivalent of our commit-ordered feed."""
     from eventsourcing.persistence import StoredEvent
     from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+
+    # Same transport as ours: no TLS on loopback (psycopg would negotiate it, like asyncpg, by default).
+    os.environ.setdefault("PGSSLMODE", "disable")
 
     datastore = PostgresDatastore(dbname=dsn_parts["database"], host=dsn_parts["host"], port=dsn_parts["port"],
                                   user=dsn_parts["user"], password=dsn_parts["password"], pool_size=writers,
