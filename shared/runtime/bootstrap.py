@@ -72,5 +72,6 @@ async def database_ready(pool: asyncpg.Pool) -> bool:
 
 def serve(app: FastAPI, *, host: str, port: int) -> None:
     """Run the ASGI app with uvicorn until SIGINT/SIGTERM (graceful: lifespan shutdown runs)."""
-    uvicorn.run(app, host=host, port=port, loop="uvloop", access_log=False, log_config=None,
-                timeout_graceful_shutdown=10)
+    # proxy_headers off: nothing reads client addresses, and the middleware runs on every request.
+    uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", access_log=False, log_config=None,
+                proxy_headers=False, server_header=False, timeout_graceful_shutdown=10)
