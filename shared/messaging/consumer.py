@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import asyncpg
 import structlog
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from shared.contracts.base import ContractRegistry, IntegrationEvent
@@ -43,6 +44,7 @@ log = structlog.get_logger(__name__)
 # Errors that say nothing about the message: retry the whole batch later instead of dead-lettering.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
+    KafkaError,  # publishing a dead letter failed: the broker is the problem, not the message
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.TransactionRollbackError,

@@ -146,7 +146,7 @@ class OutboxRelay:
                 await self._run_once()
             except asyncio.CancelledError:
                 raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:  # the relay must outlive any outage: database, broker, or a bug in one event
                 log.warning("relay.restarting", relay=self._name, error=repr(exc), backoff_s=backoff)
                 self.is_leader = False
                 await asyncio.sleep(backoff)
