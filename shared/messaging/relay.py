@@ -136,6 +136,7 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
         self.is_leader = False
         self.published = 0
+        self.last_error: str | None = None  # for readiness: a relay that keeps failing is not healthy
 
     async def run(self) -> None:
         """Become the active relay (waiting while another holds the lock) and publish until cancelled.
@@ -147,6 +148,7 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the relay must outlive any outage: database, broker, or a bug in one event
+                self.last_error = repr(exc)
                 log.warning("relay.restarting", relay=self._name, error=repr(exc), backoff_s=backoff)
                 self.is_leader = False
                 await asyncio.sleep(backoff)
@@ -226,6 +228,7 @@ class OutboxRelay:
                 await self._after_publish(events)
             await feed.save_checkpoint(events[-1].feed_position, len(events))
             self.published += len(events)
+            self.last_error = None
             total += len(events)
             if len(events) < self._batch_size:
                 return total
