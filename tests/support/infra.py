@@ -39,13 +39,15 @@ def _docker_answers() -> bool:
 
 @contextmanager
 def _containers() -> Iterator[Infra]:
-    from testcontainers.kafka import KafkaContainer
-    from testcontainers.postgres import PostgresContainer
+    # Not exercised on the development machines (they have no Docker engine): written against testcontainers
+    # 4.15's documented API. KafkaContainer's readiness check expects the Confluent image it defaults to.
+    from testcontainers.community.kafka import KafkaContainer
+    from testcontainers.community.postgres import PostgresContainer
 
-    with PostgresContainer("postgres:15", username="salesflow", password="salesflow", dbname="postgres") as pg, \
-            KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka:
-        dsn = pg.get_connection_url().replace("postgresql+psycopg2://", "postgresql://")
-        yield Infra(kafka.get_bootstrap_server(), dsn, "testcontainers")
+    pg_container = PostgresContainer("postgres:15", username="salesflow", password="salesflow", dbname="postgres",
+                                     driver=None)
+    with pg_container as pg, KafkaContainer().with_kraft() as kafka:
+        yield Infra(kafka.get_bootstrap_server(), pg.get_connection_url(), "testcontainers")
 
 
 def _native() -> Infra:
