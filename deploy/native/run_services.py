@@ -16,7 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 # The services that exist so far, with their default ports (each reads <NAME>_HTTP_PORT).
-SERVICES = {"leads": 8001, "reporting": 8004}
+SERVICES = {"leads": 8001, "orders": 8002, "aftersales": 8003, "reporting": 8004}
 READY_TIMEOUT_S = 90
 
 

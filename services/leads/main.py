@@ -1,4 +1,5 @@
-"""Composition root of the leads service: settings → database → relay → HTTP. ``python -m services.leads``."""
+"""Composition root of the leads service: settings → database → relay, timers, consumer → HTTP.
+``python -m services.leads``."""
 
 from __future__ import annotations
 
@@ -6,27 +7,40 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
 from pydantic_settings import SettingsConfigDict
 
 from services.leads.adapters.publishing import to_public_message
-from services.leads.adapters.repository import EventSourcedLeads
+from services.leads.adapters.queries import PostgresLeadQueries
+from services.leads.adapters.unit_of_work import PostgresUnitOfWorkFactory
 from services.leads.api import leads_router
 from services.leads.app.commands import CaptureLeadHandler
+from services.leads.app.lead_commands import LeadCommandHandlers
+from services.leads.app.organisation import OrganisationHandlers
+from services.leads.app.reactions import Reactions
+from services.leads.app.timers import LeadTimerHandlers
+from services.leads.domain.policy import LeadPolicy
 from shared.eventstore import PostgresEventStore
 from shared.logs import configure_logging
+from shared.messaging.consumer import IdempotentConsumer
+from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
-from shared.messaging.topics import ensure_topics
+from shared.messaging.subscriber import subscribe_idempotent
+from shared.messaging.topics import dead_letter_topic, ensure_topics
 from shared.runtime.bootstrap import Supervisor, database_ready, prepare_database, serve
-from shared.runtime.http import health_router, install_error_handlers
+from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
 from shared.settings import KafkaSettings, ServiceSettings, load_settings
+from shared.timers import TimerRunner
 
 SERVICE = "leads"
-CHANNELS_FILE = Path(__file__).parent / "config" / "channels.json"
+CONFIG = Path(__file__).parent / "config"
+MIGRATIONS = Path(__file__).parent / "migrations"
+CONSUMED_SERVICES = ("orders", "aftersales")
 
 
 class LeadsSettings(ServiceSettings):
@@ -35,15 +49,45 @@ class LeadsSettings(ServiceSettings):
     service_name: str = SERVICE
     http_port: int = 8001
     relay_poll_interval: float = 1.0
+    timer_poll_interval: float = 1.0
+    consumer_group: str = "leads"
+    default_team_id: str | None = None
+    pool_idle_days: float | None = None
+    claim_cooldown_days: float | None = None
+    # Shifts the service's clock (commands and timers). For demos and tests that need "two days later" without
+    # waiting; never set in production.
+    clock_offset_seconds: float = 0.0
 
 
-def load_channels(path: Path = CHANNELS_FILE) -> list[dict[str, str]]:
+def load_channels(path: Path = CONFIG / "channels.json") -> list[dict[str, str]]:
     channels: list[dict[str, str]] = json.loads(path.read_text())["channels"]
     return channels
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+def load_loss_reasons(path: Path = CONFIG / "loss_reasons.json") -> list[dict[str, str]]:
+    reasons: list[dict[str, str]] = json.loads(path.read_text())["loss_reasons"]
+    return reasons
+
+
+def load_policy(settings: LeadsSettings, path: Path = CONFIG / "policy.json") -> LeadPolicy:
+    data = json.loads(path.read_text())
+    pool_days = settings.pool_idle_days if settings.pool_idle_days is not None else data["pool_idle_days"]
+    cooldown = settings.claim_cooldown_days if settings.claim_cooldown_days is not None else \
+        data["claim_cooldown_days"]
+    return LeadPolicy(
+        follow_up_intervals={g: timedelta(hours=h) for g, h in data["follow_up_interval_hours"].items()},
+        pool_idle=timedelta(days=pool_days), claim_cooldown=timedelta(days=cooldown),
+        loss_reasons=frozenset(r["code"] for r in load_loss_reasons()),
+        no_show_follow_up=timedelta(hours=data["no_show_follow_up_hours"]),
+    )
+
+
+def make_clock(offset_seconds: float) -> Any:
+    offset = timedelta(seconds=offset_seconds)
+
+    def now() -> datetime:
+        return datetime.now(UTC) + offset
+    return now
 
 
 def new_id() -> str:
@@ -52,42 +96,67 @@ def new_id() -> str:
 
 def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
     channels = load_channels()
+    channel_codes = {c["code"] for c in channels}
+    policy = load_policy(settings)
+    clock = make_clock(settings.clock_offset_seconds)
     state: dict[str, Any] = {}
     supervisor = Supervisor()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         topic = kafka.topic(SERVICE)
-        pool = await prepare_database(settings.database_url, service=SERVICE, migrations=None,
+        inbound = [kafka.topic(s) for s in CONSUMED_SERVICES]
+        pool = await prepare_database(settings.database_url, service=SERVICE, migrations=MIGRATIONS,
                                       min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-        await ensure_topics(kafka.kafka_bootstrap_servers, [topic])
+        await ensure_topics(kafka.kafka_bootstrap_servers, [topic, *inbound, *map(dead_letter_topic, inbound)])
         producer = make_producer(kafka.kafka_bootstrap_servers, client_id=f"{SERVICE}-relay")
         await producer.start()
         store = PostgresEventStore(pool)
-        leads = EventSourcedLeads(store)
+        uow = PostgresUnitOfWorkFactory(pool, store, policy)
+        queries = PostgresLeadQueries(pool, store)
+        capture = CaptureLeadHandler(unit_of_work=uow, clock=clock, new_id=new_id, channels=channel_codes,
+                                     policy=policy, default_team_id=settings.default_team_id)
         relay = OutboxRelay(dsn=settings.database_url, producer=producer, topic=topic,
-                            translate=to_public_message, name=SERVICE,
-                            poll_interval=settings.relay_poll_interval)
-        state.update(pool=pool, relay=relay)
+                            translate=to_public_message, name=SERVICE, poll_interval=settings.relay_poll_interval)
+        timers = TimerRunner(pool=pool, clock=clock, poll_interval=settings.timer_poll_interval,
+                             handlers=LeadTimerHandlers(unit_of_work=uow, clock=clock, policy=policy).handlers())
+        dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
+        consumer = IdempotentConsumer(
+            name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
+            handlers=Reactions(unit_of_work=uow, capture=capture, clock=clock, channels=channel_codes).handlers(),
+        )
+        broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None)
+        subscribe_idempotent(broker, consumer, inbound, group_id=settings.consumer_group)
+        await broker.start()
+        state.update(pool=pool, relay=relay, timers=timers, broker=broker, consumer=consumer)
         supervisor.start("relay", relay.run())
+        supervisor.start("timers", timers.run())
         app.include_router(leads_router(
-            capture=CaptureLeadHandler(leads=leads, clock=utc_now, new_id=new_id,
-                                       channels={c["code"] for c in channels}),
-            leads=leads, history=leads, channels=channels,
+            capture=capture, commands=LeadCommandHandlers(unit_of_work=uow, clock=clock, new_id=new_id,
+                                                          policy=policy),
+            organisation=OrganisationHandlers(unit_of_work=uow, clock=clock), history=queries, queries=queries,
+            channels=channels, loss_reasons=load_loss_reasons(), clock=clock,
         ))
+        app.include_router(dead_letter_router(consumer, dead_letters, pool))
         try:
             yield
         finally:
+            await broker.stop()
             await supervisor.stop()
             await producer.stop()
             await pool.close()
 
     async def ready() -> dict[str, Any]:
-        relay = state.get("relay")
+        relay, timers, broker, consumer = (state.get(k) for k in ("relay", "timers", "broker", "consumer"))
+        tasks = supervisor.healthy()
         return {
             "database": "pool" in state and await database_ready(state["pool"]),
-            "relay": {"ok": all(supervisor.healthy().values()) and relay is not None,
+            "relay": {"ok": relay is not None and tasks.get("relay", False),
                       "leader": bool(relay and relay.is_leader), "published": relay.published if relay else 0},
+            "timers": {"ok": timers is not None and tasks.get("timers", False),
+                       "fired": timers.fired if timers else 0},
+            "consumer": {"ok": broker is not None and bool(broker.running),
+                         "applied": consumer.applied if consumer else 0},
         }
 
     app = FastAPI(title="salesflow leads", version="1", lifespan=lifespan)

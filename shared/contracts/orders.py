@@ -15,6 +15,28 @@ from shared.contracts.base import IntegrationEvent, contract
 PAYMENT_PLANS = ("full", "deposit_balance", "financing")
 
 
+class LineOption(BaseModel):
+    """An option on a line (colour, package, accessory) and its price per unit."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    code: str = Field(description="option code")
+    price_minor: int = Field(ge=0, description="price per unit of the line, in minor units")
+
+
+class QuoteLine(BaseModel):
+    """One line of a quote revision."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    product: str = Field(description="product or model code")
+    description: str | None = Field(default=None, description="free text shown to the customer")
+    options: list[LineOption] = Field(default_factory=list, description="options chosen on this line")
+    quantity: int = Field(ge=1, description="number of units")
+    unit_price_minor: int = Field(ge=0, description="base unit price before options and discount, minor units")
+    line_total_minor: int = Field(ge=0, description="(unit price + options) × quantity, minor units")
+
+
 class OrderLine(BaseModel):
     """One line of a signed order."""
 
@@ -24,6 +46,9 @@ class OrderLine(BaseModel):
     description: str | None = None
     quantity: int = Field(ge=1)
     unit_price_minor: int = Field(ge=0, description="unit price after line discounts, in minor units")
+    options: list[LineOption] = Field(
+        default_factory=list, description="options chosen (their prices are included in unit_price_minor)"
+    )
 
 
 @contract("salesflow.orders.ContractSigned", version=1, producer="orders")
@@ -46,6 +71,10 @@ class ContractSignedV1(IntegrationEvent):
     currency: str = Field(min_length=3, max_length=3, description="ISO 4217, e.g. CNY")
     payment_plan: str = Field(description="one of: full, deposit_balance, financing (may grow; tolerate others)")
     signed_at: datetime
+    quote_id: str | None = Field(default=None, description="the accepted quote signed; None for shop checkouts")
+    shop_order_id: str | None = Field(default=None, description="the online shop's order id, for shop checkouts")
+    subtotal_minor: int | None = Field(default=None, ge=0, description="lines' total before the discount")
+    discount_minor: int | None = Field(default=None, ge=0, description="discount granted on the whole order")
 
 
 @contract("salesflow.orders.OrderCancelled", version=1, producer="orders")
@@ -74,3 +103,121 @@ class DeliveredV1(IntegrationEvent):
     total_minor: int = Field(ge=0)
     currency: str = Field(min_length=3, max_length=3)
     delivered_at: datetime
+
+
+# ---- quotes (key = quote id) ---------------------------------------------------------------------------------
+
+
+class _QuoteTerms(IntegrationEvent):
+    quote_id: str = Field(description="the quote's id; also the message key and ce_subject")
+    revision: int = Field(ge=1, description="1 for the first issue, +1 per revision")
+    lines: list[QuoteLine] = Field(description="the lines of this revision")
+    discount_kind: str | None = Field(default=None, description="amount or percent (may grow); None: no discount")
+    discount_percent_bp: int | None = Field(default=None, description="for percent discounts, in basis points")
+    discount_approved_by: str | None = Field(default=None, description="who approved a discount over the limit")
+    subtotal_minor: int = Field(ge=0, description="lines' total before the discount, minor units")
+    discount_minor: int = Field(ge=0, description="discount, minor units")
+    total_minor: int = Field(ge=0, description="what the customer would pay, minor units")
+    currency: str = Field(min_length=3, max_length=3, description="ISO 4217, e.g. CNY")
+    valid_until: datetime = Field(description="the quote expires (QuoteExpired) at this moment unless signed")
+
+
+@contract("salesflow.orders.QuoteIssued", version=1, producer="orders")
+class QuoteIssuedV1(_QuoteTerms):
+    """A consultant issued a quote (step 6, negotiation). Personal data stays in the orders service."""
+
+    lead_id: str | None = Field(default=None, description="the lead being negotiated with")
+    customer_id: str | None = Field(default=None, description="the customer, when known")
+    consultant_id: str = Field(description="the consultant who issued the quote")
+    issued_at: datetime = Field(description="when the quote was issued")
+
+
+@contract("salesflow.orders.QuoteRevised", version=1, producer="orders")
+class QuoteRevisedV1(_QuoteTerms):
+    """New terms replace the previous revision; an acceptance of an earlier revision no longer counts."""
+
+    reason: str | None = Field(default=None, description="why the terms were revised")
+    revised_at: datetime = Field(description="when the revision was issued")
+
+
+@contract("salesflow.orders.QuoteAccepted", version=1, producer="orders")
+class QuoteAcceptedV1(IntegrationEvent):
+    """The customer accepted the quote's current revision; it can now be signed while valid."""
+
+    quote_id: str = Field(description="the quote's id; also the message key and ce_subject")
+    revision: int = Field(ge=1, description="the revision concerned (1 = as first issued)")
+    accepted_at: datetime = Field(description="when the customer accepted")
+
+
+@contract("salesflow.orders.QuoteExpired", version=1, producer="orders")
+class QuoteExpiredV1(IntegrationEvent):
+    """The quote's validity passed before it was signed; it can no longer be signed."""
+
+    quote_id: str = Field(description="the quote's id; also the message key and ce_subject")
+    revision: int = Field(ge=1, description="the revision concerned (1 = as first issued)")
+    valid_until: datetime = Field(description="the validity that passed")
+    expired_at: datetime = Field(description="when the expiry was recorded (at or after valid_until)")
+
+
+# ---- money and delivery (key = order id) ---------------------------------------------------------------------
+
+
+@contract("salesflow.orders.PaymentReceived", version=1, producer="orders")
+class PaymentReceivedV1(IntegrationEvent):
+    """Money received for an order."""
+
+    order_id: str = Field(description="the order's id; also the message key and ce_subject")
+    payment_id: str = Field(description="unique id of this payment")
+    kind: str = Field(description="deposit, balance, full, down_payment, other (may grow; tolerate others)")
+    amount_minor: int = Field(gt=0, description="this payment, minor units")
+    currency: str = Field(min_length=3, max_length=3, description="ISO 4217, e.g. CNY")
+    paid_total_minor: int = Field(ge=0, description="everything paid on the order so far, net of refunds")
+    method: str | None = Field(default=None, description="e.g. online_shop, bank_transfer, card")
+    received_at: datetime = Field(description="when the payment was recorded")
+
+
+@contract("salesflow.orders.FinancingApproved", version=1, producer="orders")
+class FinancingApprovedV1(IntegrationEvent):
+    """A financing provider approved a loan covering ``amount_minor`` of the order."""
+
+    order_id: str = Field(description="the order's id; also the message key and ce_subject")
+    provider: str = Field(description="the financing provider (bank, finance company)")
+    amount_minor: int = Field(gt=0, description="amount in minor units")
+    currency: str = Field(min_length=3, max_length=3, description="ISO 4217, e.g. CNY")
+    approved_at: datetime = Field(description="when the approval was recorded")
+
+
+@contract("salesflow.orders.FinancingDeclined", version=1, producer="orders")
+class FinancingDeclinedV1(IntegrationEvent):
+    """A financing provider declined; the order stays open (another provider, other payment, or cancel)."""
+
+    order_id: str = Field(description="the order's id; also the message key and ce_subject")
+    provider: str = Field(description="the financing provider (bank, finance company)")
+    reason: str = Field(description="why, in the words of whoever recorded it")
+    declined_at: datetime = Field(description="when the decline was recorded")
+
+
+@contract("salesflow.orders.RefundIssued", version=1, producer="orders")
+class RefundIssuedV1(IntegrationEvent):
+    """Money paid back to the customer (typically after a cancellation)."""
+
+    order_id: str = Field(description="the order's id; also the message key and ce_subject")
+    refund_id: str = Field(description="unique id of this refund")
+    amount_minor: int = Field(gt=0, description="amount in minor units")
+    currency: str = Field(min_length=3, max_length=3, description="ISO 4217, e.g. CNY")
+    reason: str = Field(description="why, in the words of whoever recorded it")
+    paid_total_minor: int = Field(ge=0, description="net paid on the order after this refund")
+    refunded_at: datetime = Field(description="when the refund was recorded")
+
+
+@contract("salesflow.orders.DeliveryScheduled", version=1, producer="orders")
+class DeliveryScheduledV1(IntegrationEvent):
+    """Delivery (handover) was scheduled, or rescheduled when ``previous_scheduled_for`` is set."""
+
+    order_id: str = Field(description="the order's id; also the message key and ce_subject")
+    lead_id: str | None = Field(default=None, description="the lead the order closes, when known")
+    scheduled_for: datetime = Field(description="the agreed handover time")
+    location: str | None = Field(default=None, description="where the handover takes place")
+    previous_scheduled_for: datetime | None = Field(default=None, description="set on a reschedule")
+    reason: str | None = Field(default=None, description="why it was rescheduled")
+    scheduled_at: datetime = Field(description="when the (re)scheduling was recorded")

@@ -60,7 +60,8 @@ async def test_a_captured_lead_is_counted_in_the_reporting_funnel(services: dict
         assert report["by_channel"] == {"online_shop": 1}
 
         detail = (await client.get(f"{leads.url}/v1/leads/{lead['lead_id']}")).json()
-        assert [h["event_type"] for h in detail["history"]] == ["LeadCreated"]
+        # No team configured: captured unassigned, with the first contact due (issue #3 added FollowUpScheduled).
+        assert [h["event_type"] for h in detail["history"]] == ["LeadCreated", "FollowUpScheduled"]
         assert detail["history"][0]["correlation_id"] == "e2e-1"
 
 

@@ -1,26 +1,79 @@
-"""Translation of stored lead events into public contracts (the relay's translator).
+"""Translation of stored lead and organisation events into public contracts (the relay's translator).
 
 Stored events and public contracts are allowed to differ: the store keeps what the domain needs, the topic
-carries what subscribers were promised. Every stored type is listed here explicitly, published or not.
+carries what subscribers were promised. Every stored type is listed here explicitly, published or not; a type
+nobody decided about is refused (LookupError) rather than silently dropped.
 """
 
 from __future__ import annotations
 
-from shared.contracts.leads import LeadCreatedV1
+from typing import Any
+
+from shared.contracts import leads as c
+from shared.contracts.base import IntegrationEvent
 from shared.eventstore import RecordedEvent
 from shared.messaging.relay import OutboundMessage, outbound_message
 
 SOURCE = "salesflow/leads"
 
+# Stored type → (contract, the fields it takes, the field that is the message key). Fields not listed stay
+# private (e.g. the duplicate contact's name and interest, the capture's idempotency key).
+_PUBLISHED: dict[str, tuple[type[IntegrationEvent], tuple[str, ...], str]] = {
+    "LeadAssigned": (c.LeadAssignedV1, ("lead_id", "owner_id", "previous_owner_id", "team_id", "reason",
+                                        "assigned_by", "assigned_at"), "lead_id"),
+    "LeadGraded": (c.LeadGradedV1, ("lead_id", "grade", "previous_grade", "reason", "graded_by", "graded_at"),
+                   "lead_id"),
+    "FollowUpScheduled": (c.FollowUpScheduledV1, ("lead_id", "sequence", "due_at", "owner_id"), "lead_id"),
+    "FollowUpLogged": (c.FollowUpLoggedV1, ("lead_id", "kind", "outcome", "notes", "logged_by", "logged_at"),
+                       "lead_id"),
+    "FollowUpOverdue": (c.FollowUpOverdueV1, ("lead_id", "sequence", "due_at", "owner_id", "detected_at"),
+                        "lead_id"),
+    "AppointmentScheduled": (c.AppointmentScheduledV1, ("lead_id", "appointment_id", "kind", "scheduled_for",
+                                                        "scheduled_by"), "lead_id"),
+    "AppointmentAttended": (c.AppointmentAttendedV1, ("lead_id", "appointment_id", "kind", "attended_at"),
+                            "lead_id"),
+    "AppointmentMissed": (c.AppointmentMissedV1, ("lead_id", "appointment_id", "kind", "recorded_at"), "lead_id"),
+    "StageAdvanced": (c.StageAdvancedV1, ("lead_id", "from_stage", "to_stage", "backwards", "reason", "order_id",
+                                          "moved_by", "moved_at"), "lead_id"),
+    "LossRequested": (c.LossRequestedV1, ("lead_id", "reason", "competitor_model", "note", "requested_by",
+                                          "requested_at"), "lead_id"),
+    "LossApproved": (c.LossApprovedV1, ("lead_id", "reason", "competitor_model", "approved_by", "approved_at"),
+                     "lead_id"),
+    "LossRejected": (c.LossRejectedV1, ("lead_id", "rejected_by", "note", "rejected_at"), "lead_id"),
+    "LeadInvalidated": (c.LeadInvalidatedV1, ("lead_id", "reason", "invalidated_by", "invalidated_at"), "lead_id"),
+    "LeadReleasedToPool": (c.LeadReleasedToPoolV1, ("lead_id", "previous_owner_id", "team_id", "idle_since",
+                                                    "released_at", "reason"), "lead_id"),
+    "LeadClaimed": (c.LeadClaimedV1, ("lead_id", "owner_id", "team_id", "claimed_at"), "lead_id"),
+    "DuplicateContactRecorded": (c.DuplicateContactRecordedV1, ("lead_id", "channel", "source_system",
+                                                                "external_id", "referral_id",
+                                                                "referrer_customer_id", "recorded_at"), "lead_id"),
+    "OwnerReminded": (c.OwnerRemindedV1, ("lead_id", "owner_id", "reason", "reminded_at"), "lead_id"),
+    "TeamRegistered": (c.TeamRegisteredV1, ("team_id", "name", "registered_at"), "team_id"),
+    "ConsultantRegistered": (c.ConsultantRegisteredV1, ("consultant_id", "name", "team_id", "role",
+                                                        "registered_at"), "consultant_id"),
+    "ConsultantDeactivated": (c.ConsultantDeactivatedV1, ("consultant_id", "team_id", "deactivated_at"),
+                              "consultant_id"),
+    "ConsultantMovedTeam": (c.ConsultantMovedTeamV1, ("consultant_id", "from_team_id", "to_team_id", "moved_at"),
+                            "consultant_id"),
+}
+
+
+def _lead_created(d: dict[str, Any]) -> c.LeadCreatedV1:
+    return c.LeadCreatedV1(
+        lead_id=d["lead_id"], customer_id=d["customer_id"], name=d["name"], phone=d["phone"], channel=d["channel"],
+        interest=d["interest"], captured_at=d["captured_at"], stage=d.get("stage", "new"),
+        owner_id=d.get("owner_id"), referral_id=d.get("referral_id"),
+        referrer_customer_id=d.get("referrer_customer_id"), order_id=d.get("order_id"),
+    )
+
 
 def to_public_message(event: RecordedEvent) -> OutboundMessage | None:
-    match event.event_type:
-        case "LeadCreated":
-            d = event.data
-            payload = LeadCreatedV1(
-                lead_id=d["lead_id"], customer_id=d["customer_id"], name=d["name"], phone=d["phone"],
-                channel=d["channel"], interest=d["interest"], captured_at=d["captured_at"],
-            )
-            return outbound_message(event, payload, source=SOURCE, subject=payload.lead_id)
-        case _:
-            raise LookupError(f"no public mapping decided for stored event {event.event_type!r}")
+    if event.event_type == "LeadCreated":
+        created = _lead_created(event.data)
+        return outbound_message(event, created, source=SOURCE, subject=created.lead_id)
+    mapping = _PUBLISHED.get(event.event_type)
+    if mapping is None:
+        raise LookupError(f"no public mapping decided for stored event {event.event_type!r}")
+    contract, fields, key = mapping
+    payload = contract.model_validate({f: event.data.get(f) for f in fields if f in event.data})
+    return outbound_message(event, payload, source=SOURCE, subject=str(event.data[key]))

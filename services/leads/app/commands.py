@@ -1,12 +1,22 @@
-"""Commands (imperative) and their handlers."""
+"""Capturing leads: idempotency on (source system, external id), dedupe on the normalised phone, round-robin
+assignment. Also used by the reactions to orders' checkouts and after-sales' referrals."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
-from services.leads.app.ports import Clock, CommandContext, IdFactory, LeadRepository
-from services.leads.domain.lead import Lead
+from services.leads.app.assignment import next_consultant, round_robin_lock
+from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
+from services.leads.app.retry import with_retries
+from services.leads.domain.lead import Lead, Stage
+from services.leads.domain.policy import LeadPolicy
+from shared.domain import InvalidFieldError
+from shared.domain.phone import normalise_phone
+
+Outcome = Literal["created", "duplicate_request", "duplicate_contact"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,28 +25,122 @@ class CaptureLead:
     phone: str
     channel: str
     interest: str | None = None
+    team_id: str | None = None
+    source_system: str | None = None
+    external_id: str | None = None
+    referral_id: str | None = None
+    referrer_customer_id: str | None = None
+    order_id: str | None = None
+    stage: Stage = Stage.NEW
 
 
 @dataclass(frozen=True, slots=True)
 class LeadCaptured:
-    """What capturing answered: the lead and its version after the append."""
+    """What capturing answered: the lead (new, or the existing one for a duplicate) and what happened."""
 
     lead: Lead
     version: int
+    outcome: Outcome = "created"
+
+
+def phone_lock(phone: str) -> str:
+    return f"leads.phone:{phone}"
 
 
 class CaptureLeadHandler:
-    def __init__(self, *, leads: LeadRepository, clock: Clock, new_id: IdFactory, channels: Collection[str]) -> None:
-        self._leads = leads
+    def __init__(
+        self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, new_id: IdFactory, channels: Collection[str],
+        policy: LeadPolicy, default_team_id: str | None = None,
+    ) -> None:
+        self._uow = unit_of_work
         self._clock = clock
         self._new_id = new_id
         self._channels = channels
+        self._policy = policy
+        self._default_team_id = default_team_id
 
-    async def __call__(self, command: CaptureLead, context: CommandContext) -> LeadCaptured:
+    async def __call__(self, command: CaptureLead, context: CommandContext, *, conn: Any = None) -> LeadCaptured:
+        if (command.source_system is None) != (command.external_id is None):
+            raise InvalidFieldError("external_id", "source_system and external_id come together")
+        phone = normalise_phone(command.phone)  # refuse a bad number before opening a transaction
+        if conn is not None:  # inside the consumer's transaction: its savepoints and retries take over
+            return await self._capture(command, phone, context, conn)
+        # No client-pinned version here: a concurrent append to the matched lead just means "decide again".
+        return await with_retries(lambda: self._capture(command, phone, context, None), retry_version_conflicts=True)
+
+    async def _capture(self, command: CaptureLead, phone: str, context: CommandContext, conn: Any) -> LeadCaptured:
         now = self._clock()
+        async with self._uow(conn) as uow:
+            # Everyone capturing this phone waits here, so two channels racing cannot both create a lead.
+            await uow.lock(phone_lock(phone))
+            if command.source_system is not None and command.external_id is not None:
+                known = await uow.lead_for_external_id(command.source_system, command.external_id)
+                if known is not None:
+                    return await self._existing(uow, known, "duplicate_request")
+            open_lead_id = await uow.open_lead_for_phone(phone)
+            if open_lead_id is not None:
+                return await self._record_duplicate(uow, open_lead_id, command, context, now)
+            lead = await self.create(uow, command, phone, now)
+            await uow.commit_changes(context, now)
+            return LeadCaptured(lead, lead.version)
+
+    async def create(self, uow: UnitOfWork, command: CaptureLead, phone: str, now: datetime) -> Lead:
+        """Create the lead inside ``uow`` (the caller holds the phone lock and decided no open lead fits):
+        same customer if the phone is known (reactivation), next consultant of the team, lookup keys."""
+        known_customer = await uow.customer_for_phone(phone)
+        team_id = command.team_id or self._default_team_id
+        owner_id = None
+        if team_id is not None and await uow.team(team_id) is None:
+            if command.team_id is not None:
+                raise InvalidFieldError("team_id", f"unknown team {team_id!r}")
+            team_id = None  # the configured default team is not registered (yet): capture unassigned
+        if team_id is not None and command.stage is Stage.NEW:
+            await uow.lock(round_robin_lock(team_id))  # after the phone lock: one lock order, no deadlock
+            owner_id = await next_consultant(uow, team_id)
         lead = Lead.capture(
-            lead_id=self._new_id(), customer_id=self._new_id(), name=command.name, phone=command.phone,
-            channel=command.channel, interest=command.interest, captured_at=now, known_channels=self._channels,
+            lead_id=self._new_id(), customer_id=known_customer or self._new_id(), name=command.name,
+            phone=phone, channel=command.channel, interest=command.interest, captured_at=now,
+            known_channels=self._channels, owner_id=owner_id, team_id=team_id,
+            source_system=command.source_system, external_id=command.external_id,
+            referral_id=command.referral_id, referrer_customer_id=command.referrer_customer_id,
+            order_id=command.order_id, stage=command.stage, reactivated=known_customer is not None,
+            policy=self._policy,
         )
-        version = await self._leads.save(lead, context=context, now=now)
-        return LeadCaptured(lead, version)
+        uow.add(lead)
+        if known_customer is None:
+            uow.link_customer(phone, lead.customer_id)
+        self._link_keys(uow, command, lead.id)
+        return lead
+
+    async def _record_duplicate(
+        self, uow: UnitOfWork, lead_id: str, command: CaptureLead, context: CommandContext, now: datetime
+    ) -> LeadCaptured:
+        lead = await uow.lead(lead_id)
+        assert lead is not None, "the lead index points at a missing stream"
+        if command.channel not in self._channels:
+            raise InvalidFieldError("channel", f"unknown channel {command.channel!r}")
+        lead.record_duplicate_contact(
+            channel=command.channel, name=command.name, interest=command.interest, now=now,
+            source_system=command.source_system, external_id=command.external_id,
+            referral_id=command.referral_id, referrer_customer_id=command.referrer_customer_id,
+        )
+        uow.add(lead)
+        # The resend of this inquiry must answer with this lead, not add a second touchpoint.
+        self._link_keys(uow, command, lead.id)
+        await uow.commit_changes(context, now)
+        return LeadCaptured(lead, lead.version, "duplicate_contact")
+
+    @staticmethod
+    def _link_keys(uow: UnitOfWork, command: CaptureLead, lead_id: str) -> None:
+        if command.source_system is not None and command.external_id is not None:
+            uow.link_external_id(command.source_system, command.external_id, lead_id)
+        if command.referral_id is not None:
+            uow.link_referral(command.referral_id, lead_id)
+        if command.order_id is not None:
+            uow.link_order(command.order_id, lead_id)
+
+    @staticmethod
+    async def _existing(uow: UnitOfWork, lead_id: str, outcome: Outcome) -> LeadCaptured:
+        lead = await uow.lead(lead_id)
+        assert lead is not None, "an idempotency key points at a missing stream"
+        return LeadCaptured(lead, lead.version, outcome)

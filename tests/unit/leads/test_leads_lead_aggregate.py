@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.leads.domain.events import LeadCreated, lead_events
+from services.leads.domain.events import FollowUpScheduled, LeadCreated, lead_events
 from services.leads.domain.lead import MAX_INTEREST_LENGTH, MAX_NAME_LENGTH, Grade, Lead, Stage
-from services.leads.domain.phone import InvalidPhoneError
 from shared.domain import InvalidFieldError
+from shared.domain.phone import InvalidPhoneError
 
 CAPTURED_AT = datetime(2024, 5, 1, 10, 20, 30, tzinfo=UTC)
 CHANNELS = frozenset({"online_shop", "call_center", "walk_in"})
@@ -33,10 +33,13 @@ def capture(**overrides: Any) -> Lead:
     return Lead.capture(**arguments)
 
 
-def test_capturing_a_valid_lead_records_exactly_one_lead_created_with_normalised_phone_and_trimmed_name() -> None:
+def test_capturing_a_valid_lead_records_lead_created_with_normalised_phone_and_a_first_contact_due_in_a_day() -> None:
     lead = capture(name="  张三  ", phone="+86-138-1234-5678", interest="  Model Y ")
 
-    assert lead.pending_events == [
+    assert lead.pending_events[1:] == [
+        FollowUpScheduled(lead_id="L-1", sequence=1, due_at=CAPTURED_AT + timedelta(hours=24))
+    ]
+    assert lead.pending_events[:1] == [
         LeadCreated(
             lead_id="L-1",
             customer_id="C-1",
@@ -62,7 +65,7 @@ def test_a_new_lead_is_at_version_one_with_nothing_loaded() -> None:
     lead = capture()
 
     assert lead.loaded_version == 0
-    assert lead.version == 1
+    assert lead.version == 2  # LeadCreated + FollowUpScheduled
 
 
 @pytest.mark.parametrize("interest", [None, "", "   "])
@@ -181,7 +184,7 @@ def test_pending_events_is_a_copy_that_callers_cannot_mutate() -> None:
 
     lead.pending_events.clear()
 
-    assert len(lead.pending_events) == 1
+    assert len(lead.pending_events) == 2
 
 
 def test_a_lead_refuses_to_apply_an_event_it_does_not_know() -> None:
@@ -202,9 +205,8 @@ def test_a_lead_refuses_to_apply_an_event_it_does_not_know() -> None:
 def test_any_valid_capture_round_trips_through_rehydrate(name: str, padding: str, channel: str) -> None:
     lead = capture(name=padding + name + padding, channel=channel)
 
-    (event,) = lead.pending_events
-    loaded = Lead.rehydrate("L-1", [event])
+    loaded = Lead.rehydrate("L-1", lead.pending_events)
 
     assert loaded.name == name == lead.name
     assert loaded.channel == channel
-    assert loaded.version == lead.version == 1
+    assert loaded.version == lead.version == 2

@@ -1,5 +1,8 @@
 """Phone number normalisation to E.164, the dedupe key of customers (DESIGN §2).
 
+A pure kernel helper so every service (leads for dedupe, orders for shop checkouts) normalises phones the same
+way without importing another service.
+
 Chinese numbers are the common case and arrive in every shape: ``138 1234 5678``, ``+86-138-1234-5678``,
 ``0086 13812345678``, ``(010) 8888-6666``, ``0755-2345678``. Mobile numbers are 11 digits starting with 1[3-9];
 landlines are a trunk ``0``, an area code of 2–3 digits and a 7–8 digit subscriber number. Other countries are
@@ -11,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from shared.domain import InvalidFieldError
+from shared.domain.aggregate import InvalidFieldError
 
 _SEPARATORS = re.compile(r"[\s\-().·/]")
 _DIGITS = re.compile(r"^[0-9]+$")
@@ -23,8 +26,10 @@ _INTERNATIONAL = re.compile(r"^[1-9][0-9]{7,14}$")
 
 
 class InvalidPhoneError(InvalidFieldError):
-    def __init__(self, reason: str) -> None:
-        super().__init__("phone", reason)
+    """The phone number cannot be normalised; ``field`` defaults to ``phone`` (callers may name theirs)."""
+
+    def __init__(self, reason: str, field: str = "phone") -> None:
+        super().__init__(field, reason)
 
 
 def normalise_phone(raw: str) -> str:

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from services.leads.domain.phone import InvalidPhoneError, normalise_phone
 from shared.domain import InvalidFieldError
+from shared.domain.phone import InvalidPhoneError, normalise_phone
 
 E164 = re.compile(r"^\+[0-9]{8,15}$")
 

@@ -1,0 +1,3 @@
+from services.aftersales.main import main
+
+main()

@@ -1,0 +1,272 @@
+"""HTTP API of the after-sales service (thin: validate input, call a handler or query, shape the answer)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response
+from pydantic import BaseModel, Field
+
+from services.aftersales.app import commands as cmd
+from services.aftersales.app.ports import A, AftersalesStore, CareQueries, Clock, CommandContext, History
+from services.aftersales.domain.care_plan import CarePlan
+from services.aftersales.domain.complaint import Complaint
+from services.aftersales.domain.loyalty import LoyaltyAccount
+from services.aftersales.domain.referral import Referral
+
+Actor = Annotated[str | None, Header(description="who acts (user id); recorded with the events")]
+Correlation = Annotated[str | None, Header(description="correlation id; generated if absent")]
+
+
+class CompleteVisitRequest(BaseModel):
+    score: int = Field(description="satisfaction score on the configured scale (GET /v1/config)")
+    answers: dict[str, str] = Field(default_factory=dict, description="questionnaire answers by question")
+    notes: str | None = Field(default=None, max_length=2000)
+    expected_version: int | None = Field(default=None, description="the plan version you saw; 409 if stale")
+
+
+class CloseFollowUpRequest(BaseModel):
+    outcome: str = Field(min_length=1, max_length=2000, description="what the manager agreed with the customer")
+    expected_version: int | None = Field(default=None, description="the plan version you saw; 409 if stale")
+
+
+class OpenComplaintRequest(BaseModel):
+    customer_id: str = Field(min_length=1, max_length=100)
+    order_id: str | None = Field(default=None, max_length=100)
+    category: str = Field(description="purchase, delivery, product, service or other (GET /v1/config)")
+    severity: str = Field(default="medium", description="low, medium, high or critical")
+    description: str = Field(min_length=1, max_length=4000)
+
+
+class VersionedRequest(BaseModel):
+    expected_version: int | None = Field(default=None, description="the version you saw; 409 if stale")
+
+
+class ResolveComplaintRequest(VersionedRequest):
+    resolution: str = Field(min_length=1, max_length=4000)
+
+
+class ReopenComplaintRequest(VersionedRequest):
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class RegisterReferralRequest(BaseModel):
+    referral_id: str | None = Field(default=None, max_length=100,
+                                    description="idempotency key; sending it again returns the same referral")
+    referrer_customer_id: str = Field(min_length=1, max_length=100)
+    referrer_order_id: str | None = Field(default=None, max_length=100)
+    prospect_name: str = Field(min_length=1, max_length=100)
+    prospect_phone: str = Field(min_length=1, max_length=40)
+    interest: str | None = Field(default=None, max_length=200)
+
+
+class RedeemPointsRequest(BaseModel):
+    points: int = Field(gt=0)
+    reason: str = Field(min_length=1, max_length=200)
+    reference: str | None = Field(default=None, max_length=100, description="idempotency key of the redemption")
+    expected_version: int | None = None
+
+
+def plan_view(plan: CarePlan) -> dict[str, Any]:
+    return {
+        "plan_id": plan.id, "order_id": plan.order_id, "customer_id": plan.customer_id, "lead_id": plan.lead_id,
+        "delivered_at": plan.delivered_at, "version": plan.version,
+        "visits": [{"visit_no": v.visit_no, "label": v.label, "due_at": v.due_at, "overdue_at": v.overdue_at,
+                    "assignee_role": v.assignee_role, "status": v.status, "score": v.score,
+                    "completed_at": v.completed_at, "follow_up_task_id": v.follow_up_task_id,
+                    "follow_up_closed": v.follow_up_closed}
+                   for v in plan.visits.values()],
+    }
+
+
+def complaint_view(c: Complaint) -> dict[str, Any]:
+    return {
+        "complaint_id": c.id, "customer_id": c.customer_id, "order_id": c.order_id, "category": c.category,
+        "severity": c.severity, "status": c.status, "acknowledged": c.acknowledged, "sla_state": c.sla_state,
+        "escalation_level": c.escalation_level, "cycle": c.cycle, "acknowledge_due_at": c.acknowledge_due_at,
+        "resolve_due_at": c.resolve_due_at, "opened_at": c.opened_at, "version": c.version,
+    }
+
+
+def referral_view(r: Referral) -> dict[str, Any]:
+    return {"referral_id": r.id, "referrer_customer_id": r.referrer_customer_id, "prospect_name": r.prospect_name,
+            "prospect_phone": r.prospect_phone, "interest": r.interest, "lead_id": r.lead_id,
+            "rewarded_order_id": r.rewarded_order_id, "registered_at": r.registered_at, "version": r.version}
+
+
+@dataclass(frozen=True, slots=True)
+class AftersalesHandlers:
+    """The command handlers the API calls (wired in main.py)."""
+
+    complete_visit: cmd.CompleteReturnVisitHandler
+    close_follow_up: cmd.CloseSatisfactionFollowUpHandler
+    open_complaint: cmd.OpenComplaintHandler
+    acknowledge_complaint: cmd.AcknowledgeComplaintHandler
+    resolve_complaint: cmd.ResolveComplaintHandler
+    reopen_complaint: cmd.ReopenComplaintHandler
+    register_referral: cmd.RegisterReferralHandler
+    redeem_points: cmd.RedeemPointsHandler
+
+
+def _context(correlation_id: str | None, actor: str | None) -> CommandContext:
+    return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=actor)
+
+
+def aftersales_router(
+    *, handlers: AftersalesHandlers, store: AftersalesStore, history: History, queries: CareQueries, clock: Clock,
+    config: dict[str, Any],
+) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["aftersales"])
+
+    async def _load(cls: type[A], aggregate_id: str, what: str) -> A:
+        found = await store.load(cls, aggregate_id)
+        if found is None:
+            raise HTTPException(404, f"no {what} {aggregate_id}")
+        return found
+
+    @router.get("/care-plans/{plan_id}")
+    async def get_care_plan(plan_id: str) -> dict[str, Any]:
+        """A delivered order's care plan (plan id = order id), its visits and its history."""
+        plan = await _load(CarePlan, plan_id, "care plan")
+        return {**plan_view(plan), "history": await history.history(f"care-plan-{plan_id}")}
+
+    @router.post("/care-plans/{plan_id}/visits/{visit_no}/complete")
+    async def complete_visit(plan_id: str, visit_no: int, body: CompleteVisitRequest,
+                             x_correlation_id: Correlation = None, x_actor: Actor = None) -> dict[str, Any]:
+        """Record a return visit's score, answers and notes. 409 visit_already_completed; 422 score_out_of_range."""
+        plan = await handlers.complete_visit(
+            cmd.CompleteReturnVisit(plan_id, visit_no, body.score, body.answers, body.notes, body.expected_version),
+            _context(x_correlation_id, x_actor))
+        return plan_view(plan)
+
+    @router.post("/care-plans/{plan_id}/visits/{visit_no}/follow-up/close")
+    async def close_follow_up(plan_id: str, visit_no: int, body: CloseFollowUpRequest,
+                              x_correlation_id: Correlation = None, x_actor: Actor = None) -> dict[str, Any]:
+        """Close the manager's follow-up of a low score. 404 follow_up_not_found; 409 follow_up_already_closed."""
+        plan = await handlers.close_follow_up(
+            cmd.CloseSatisfactionFollowUp(plan_id, visit_no, body.outcome, body.expected_version),
+            _context(x_correlation_id, x_actor))
+        return plan_view(plan)
+
+    @router.get("/follow-ups")
+    async def follow_ups(
+        status: Annotated[str | None, Query(pattern="^(open|closed)$")] = "open",
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> dict[str, Any]:
+        """The manager's follow-up tasks opened by low satisfaction scores (open ones by default)."""
+        return {"follow_ups": await queries.follow_ups(status=status, limit=limit)}
+
+    @router.post("/complaints", status_code=201)
+    async def open_complaint(body: OpenComplaintRequest, x_correlation_id: Correlation = None,
+                             x_actor: Actor = None) -> dict[str, Any]:
+        """Open a complaint; its acknowledge and resolve SLA timers start now."""
+        complaint = await handlers.open_complaint(
+            cmd.OpenComplaint(body.customer_id, body.category, body.severity, body.description, body.order_id),
+            _context(x_correlation_id, x_actor))
+        return complaint_view(complaint)
+
+    @router.get("/complaints/{complaint_id}")
+    async def get_complaint(complaint_id: str) -> dict[str, Any]:
+        complaint = await _load(Complaint, complaint_id, "complaint")
+        return {**complaint_view(complaint), "history": await history.history(f"complaint-{complaint_id}")}
+
+    @router.post("/complaints/{complaint_id}/acknowledge")
+    async def acknowledge(complaint_id: str, body: VersionedRequest | None = None,
+                          x_correlation_id: Correlation = None, x_actor: Actor = None) -> dict[str, Any]:
+        complaint = await handlers.acknowledge_complaint(
+            cmd.AcknowledgeComplaint(complaint_id, body.expected_version if body else None),
+            _context(x_correlation_id, x_actor))
+        return complaint_view(complaint)
+
+    @router.post("/complaints/{complaint_id}/resolve")
+    async def resolve(complaint_id: str, body: ResolveComplaintRequest, x_correlation_id: Correlation = None,
+                      x_actor: Actor = None) -> dict[str, Any]:
+        complaint = await handlers.resolve_complaint(
+            cmd.ResolveComplaint(complaint_id, body.resolution, body.expected_version),
+            _context(x_correlation_id, x_actor))
+        return complaint_view(complaint)
+
+    @router.post("/complaints/{complaint_id}/reopen")
+    async def reopen(complaint_id: str, body: ReopenComplaintRequest, x_correlation_id: Correlation = None,
+                     x_actor: Actor = None) -> dict[str, Any]:
+        complaint = await handlers.reopen_complaint(
+            cmd.ReopenComplaint(complaint_id, body.reason, body.expected_version),
+            _context(x_correlation_id, x_actor))
+        return complaint_view(complaint)
+
+    @router.get("/complaints")
+    async def list_complaints(
+        sla_state: Annotated[str | None, Query(description="on_track, acknowledge_breached, resolve_breached, "
+                                                           "resolved")] = None,
+        status: Annotated[str | None, Query(description="open or resolved (default open)")] = "open",
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> dict[str, Any]:
+        """Complaints by SLA state (open ones by default)."""
+        return {"complaints": await queries.complaints(sla_state=sla_state, status=status, limit=limit)}
+
+    @router.post("/referrals", status_code=201)
+    async def register_referral(body: RegisterReferralRequest, response: Response,
+                                x_correlation_id: Correlation = None, x_actor: Actor = None) -> dict[str, Any]:
+        """A customer refers a prospect; the leads service turns it into a referral lead. Sending the same
+        referral_id again answers 200 with the stored referral (409 referral_conflict if it differs)."""
+        outcome = await handlers.register_referral(
+            cmd.RegisterReferral(body.referrer_customer_id, body.prospect_name, body.prospect_phone, body.interest,
+                                 body.referrer_order_id, body.referral_id),
+            _context(x_correlation_id, x_actor))
+        if not outcome.created:
+            response.status_code = 200
+        return referral_view(outcome.aggregate)
+
+    @router.get("/referrals/{referral_id}")
+    async def get_referral(referral_id: str) -> dict[str, Any]:
+        referral = await _load(Referral, referral_id, "referral")
+        return {**referral_view(referral), "history": await history.history(f"referral-{referral_id}")}
+
+    @router.get("/customers/{customer_id}/loyalty")
+    async def loyalty(customer_id: str) -> dict[str, Any]:
+        """Balance and the history of every change."""
+        account = await store.load(LoyaltyAccount, customer_id) or LoyaltyAccount(customer_id)
+        return {"customer_id": customer_id, "balance": account.balance, "version": account.version,
+                "history": await history.history(f"loyalty-{customer_id}")}
+
+    @router.post("/customers/{customer_id}/loyalty/redemptions", status_code=201)
+    async def redeem(customer_id: str, body: RedeemPointsRequest, response: Response,
+                     x_correlation_id: Correlation = None, x_actor: Actor = None) -> dict[str, Any]:
+        """Spend points. 409 insufficient_points if more than the balance; nothing is stored then. The same
+        ``reference`` and points again (a retry) answers 200 and spends nothing more."""
+        outcome = await handlers.redeem_points(
+            cmd.RedeemPoints(customer_id, body.points, body.reason, body.reference, body.expected_version),
+            _context(x_correlation_id, x_actor))
+        if not outcome.created:
+            response.status_code = 200
+        account = outcome.aggregate
+        return {"customer_id": customer_id, "balance": account.balance, "version": account.version}
+
+    @router.get("/customers/{customer_id}/timeline")
+    async def timeline(customer_id: str, limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> dict[str, Any]:
+        """The customer's care timeline: plans, visits, complaints, referrals, points — oldest first."""
+        return {"customer_id": customer_id, "timeline": await queries.timeline(customer_id, limit=limit)}
+
+    @router.get("/visits")
+    async def visits(
+        state: Annotated[str, Query(pattern="^(due|overdue|upcoming|completed)$")] = "due",
+        assignee_role: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> dict[str, Any]:
+        """Return visits by state: due (due now, not yet overdue), overdue, upcoming, completed."""
+        return {"state": state,
+                "visits": await queries.visits(state=state, now=clock(), limit=limit, assignee_role=assignee_role)}
+
+    @router.get("/satisfaction")
+    async def satisfaction(since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
+        """Satisfaction summary of completed visits (mean on 0–100 so scales compare), low scores, overdue."""
+        return {"since": since, "until": until, **await queries.satisfaction(since=since, until=until)}
+
+    @router.get("/config")
+    async def get_config() -> dict[str, Any]:
+        """The configuration in force: care template, score scale, SLA hours, points rules."""
+        return config
+
+    return router

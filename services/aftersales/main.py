@@ -1,0 +1,155 @@
+"""Composition root of the after-sales service: settings → database → relay + timer runner + consumer → HTTP.
+``python -m services.aftersales``."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.aftersales.adapters.publishing import to_public_message
+from services.aftersales.adapters.queries import PostgresCareQueries
+from services.aftersales.adapters.repository import EventSourcedAftersales
+from services.aftersales.api import AftersalesHandlers, aftersales_router
+from services.aftersales.app import commands as cmd
+from services.aftersales.app.ports import Clock
+from services.aftersales.app.reactions import AftersalesReactions
+from services.aftersales.app.timer_handlers import AftersalesTimers
+from services.aftersales.domain.policy import policy_from_dict
+from shared.logs import configure_logging
+from shared.messaging.consumer import IdempotentConsumer
+from shared.messaging.dead_letters import DeadLetters
+from shared.messaging.relay import OutboxRelay, make_producer
+from shared.messaging.subscriber import subscribe_idempotent
+from shared.messaging.topics import dead_letter_topic, ensure_topics
+from shared.runtime.bootstrap import Supervisor, database_ready, prepare_database, serve
+from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
+from shared.settings import KafkaSettings, ServiceSettings, load_settings
+from shared.timers import TimerRunner
+
+SERVICE = "aftersales"
+MIGRATIONS = Path(__file__).parent / "migrations"
+DEFAULT_CONFIG = Path(__file__).parent / "config" / "aftersales.json"
+SOURCE_SERVICES = ("orders", "leads")  # Delivered from orders; LeadCreated (referral leads) from leads
+
+
+class AftersalesSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="AFTERSALES_", extra="ignore", frozen=True)
+
+    service_name: str = SERVICE
+    http_port: int = 8003
+    consumer_group: str = "aftersales"
+    batch_size: int = 200
+    relay_poll_interval: float = 1.0
+    timer_poll_interval: float = 1.0
+    config_file: Path = Field(default=DEFAULT_CONFIG, description="care template, score scale, SLA, points rules")
+    clock_offset_seconds: float = Field(
+        default=0.0, description="shifts the service's clock (tests, drills): timers fire as if it were later")
+
+
+def make_clock(offset_seconds: float) -> Clock:
+    offset = timedelta(seconds=offset_seconds)
+
+    def now() -> datetime:
+        return datetime.now(UTC) + offset
+
+    return now
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
+    config: dict[str, Any] = json.loads(settings.config_file.read_text())
+    policy = policy_from_dict(config)  # fail at start-up, not at the first delivery, if the data is bad
+    clock = make_clock(settings.clock_offset_seconds)
+    state: dict[str, Any] = {}
+    supervisor = Supervisor()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_topic = kafka.topic(SERVICE)
+        sources = [kafka.topic(s) for s in SOURCE_SERVICES]
+        pool = await prepare_database(settings.database_url, service=SERVICE, migrations=MIGRATIONS,
+                                      min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        await ensure_topics(kafka.kafka_bootstrap_servers,
+                            [own_topic, dead_letter_topic(own_topic), *sources, *map(dead_letter_topic, sources)])
+        producer = make_producer(kafka.kafka_bootstrap_servers, client_id=f"{SERVICE}-relay")
+        await producer.start()
+        store = EventSourcedAftersales(pool)
+        relay = OutboxRelay(dsn=settings.database_url, producer=producer, topic=own_topic,
+                            translate=to_public_message, name=SERVICE, poll_interval=settings.relay_poll_interval)
+        timers = TimerRunner(pool=pool, handlers=AftersalesTimers(store=store, clock=clock).handlers(),
+                             clock=clock, poll_interval=settings.timer_poll_interval)
+        dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
+        consumer = IdempotentConsumer(
+            name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
+            handlers=AftersalesReactions(store=store, lookups=store, clock=clock, policy=policy).handlers(),
+        )
+        broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None)
+        subscribe_idempotent(broker, consumer, sources, group_id=settings.consumer_group,
+                             max_records=settings.batch_size)
+        supervisor.start("relay", relay.run())
+        supervisor.start("timers", timers.run())
+        await broker.start()
+        state.update(pool=pool, relay=relay, timers=timers, broker=broker, consumer=consumer)
+
+        def handler(cls: type[cmd.HandlerT]) -> cmd.HandlerT:
+            return cls(store=store, clock=clock, new_id=new_id, policy=policy)
+
+        app.include_router(aftersales_router(
+            handlers=AftersalesHandlers(
+                complete_visit=handler(cmd.CompleteReturnVisitHandler),
+                close_follow_up=handler(cmd.CloseSatisfactionFollowUpHandler),
+                open_complaint=handler(cmd.OpenComplaintHandler),
+                acknowledge_complaint=handler(cmd.AcknowledgeComplaintHandler),
+                resolve_complaint=handler(cmd.ResolveComplaintHandler),
+                reopen_complaint=handler(cmd.ReopenComplaintHandler),
+                register_referral=handler(cmd.RegisterReferralHandler),
+                redeem_points=handler(cmd.RedeemPointsHandler),
+            ),
+            store=store, history=store, queries=PostgresCareQueries(pool), clock=clock, config=config,
+        ))
+        app.include_router(dead_letter_router(consumer, dead_letters, pool))
+        try:
+            yield
+        finally:
+            await broker.stop()
+            await supervisor.stop()
+            await producer.stop()
+            await pool.close()
+
+    async def ready() -> dict[str, Any]:
+        relay, timers, broker, consumer = (state.get(k) for k in ("relay", "timers", "broker", "consumer"))
+        tasks = supervisor.healthy()
+        return {
+            "database": "pool" in state and await database_ready(state["pool"]),
+            "relay": {"ok": relay is not None and tasks.get("relay", False),
+                      "leader": bool(relay and relay.is_leader), "published": relay.published if relay else 0},
+            "timers": {"ok": timers is not None and tasks.get("timers", False),
+                       "fired": timers.fired if timers else 0},
+            "consumer": {"ok": broker is not None and bool(broker.running),
+                         "applied": consumer.applied if consumer else 0},
+        }
+
+    app = FastAPI(title="salesflow aftersales", version="1", lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(health_router(ready))
+    return app
+
+
+def main() -> None:
+    settings = load_settings(AftersalesSettings)
+    kafka = load_settings(KafkaSettings)
+    configure_logging(SERVICE, settings.log_level, settings.log_json)
+    serve(create_app(settings, kafka), host=settings.http_host, port=settings.http_port)

@@ -1,0 +1,82 @@
+"""Read side of the leads service: history from the event store, consultants' lists from ``leads_view``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.leads.adapters.unit_of_work import lead_stream
+from shared.eventstore import PostgresEventStore, RecordedEvent
+
+_COLUMNS = """lead_id, customer_id, name, phone, channel, interest, status, stage, grade, owner_id, team_id, pooled,
+    released_by, released_at, follow_up_due_at, overdue, loss_pending, order_id, captured_at, last_activity_at,
+    version"""
+
+
+def _row(record: asyncpg.Record) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in dict(record).items()}
+
+
+class PostgresLeadQueries:
+    """LeadHistory and LeadQueries."""
+
+    def __init__(self, pool: asyncpg.Pool, store: PostgresEventStore) -> None:
+        self._pool = pool
+        self._store = store
+
+    async def history(self, lead_id: str) -> list[dict[str, object]]:
+        return [_history_entry(r) for r in await self._store.load(lead_stream(lead_id))]
+
+    async def lead_row(self, lead_id: str) -> dict[str, Any] | None:
+        row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM leads_view WHERE lead_id = $1", lead_id)
+        return _row(row) if row else None
+
+    async def lead_for_order(self, order_id: str) -> str | None:
+        value = await self._pool.fetchval("SELECT lead_id FROM leads_orders WHERE order_id = $1", order_id)
+        return str(value) if value is not None else None
+
+    async def leads_of_phone(self, phone: str) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(f"SELECT {_COLUMNS} FROM leads_view WHERE phone = $1 ORDER BY captured_at",
+                                      phone)
+        return [_row(r) for r in rows]
+
+    async def open_leads(self, owner_id: str, grade: str | None) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM leads_view WHERE owner_id = $1 AND is_open AND ($2::text IS NULL OR grade = $2) "
+            "ORDER BY grade, follow_up_due_at NULLS LAST", owner_id, grade)
+        return [_row(r) for r in rows]
+
+    async def follow_ups(self, owner_id: str, due_before: datetime) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM leads_view WHERE owner_id = $1 AND is_open AND NOT pooled "
+            "AND stage NOT IN ('contract_signed', 'delivered') AND (overdue OR follow_up_due_at <= $2) "
+            "ORDER BY follow_up_due_at", owner_id, due_before)
+        return [_row(r) for r in rows]
+
+    async def pool(self, team_id: str | None) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM leads_view WHERE pooled AND is_open "
+            "AND stage NOT IN ('contract_signed', 'delivered') AND ($1::text IS NULL OR team_id = $1) "
+            "ORDER BY released_at", team_id)
+        return [_row(r) for r in rows]
+
+    async def consultants(self, team_id: str | None) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            "SELECT consultant_id, name, team_id, role, active FROM leads_consultants "
+            "WHERE $1::text IS NULL OR team_id = $1 ORDER BY seq", team_id)
+        return [dict(r) for r in rows]
+
+
+def _history_entry(record: RecordedEvent) -> dict[str, object]:
+    return {
+        "version": record.version,
+        "event_type": record.event_type,
+        "occurred_at": record.occurred_at.isoformat(),
+        "recorded_at": record.recorded_at.isoformat(),
+        "actor": record.metadata.get("actor"),
+        "correlation_id": record.metadata.get("correlation_id"),
+        "causation_id": record.metadata.get("causation_id"),
+        "data": record.data,
+    }

@@ -1,0 +1,223 @@
+"""Commands on an existing lead. Each loads the lead, lets the aggregate check its rules, and appends what it
+recorded with the loaded version (a concurrent writer makes it a 409). A client may pin ``expected_version``:
+if the lead moved on since the client read it, the command is refused with 409 instead of acting on stale
+state."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.leads.app.assignment import round_robin_lock
+from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
+from services.leads.app.retry import with_retries
+from services.leads.domain import errors
+from services.leads.domain.lead import Lead
+from services.leads.domain.organisation import Consultant
+from services.leads.domain.policy import LeadPolicy
+from shared.eventstore import ConcurrencyError
+
+
+@dataclass(frozen=True, slots=True)
+class AssignLead:
+    lead_id: str
+    owner_id: str
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GradeLead:
+    lead_id: str
+    grade: str
+    reason: str
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogFollowUp:
+    lead_id: str
+    kind: str
+    outcome: str
+    notes: str | None = None
+    next_due_at: datetime | None = None
+    grade: str | None = None
+    grade_reason: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleAppointment:
+    lead_id: str
+    kind: str
+    scheduled_for: datetime
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAppointmentOutcome:
+    lead_id: str
+    appointment_id: str
+    attended: bool
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MoveLeadStage:
+    lead_id: str
+    stage: str
+    reason: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLoss:
+    lead_id: str
+    reason: str
+    competitor_model: str | None = None
+    note: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveLoss:
+    lead_id: str
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectLoss:
+    lead_id: str
+    note: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidateLead:
+    lead_id: str
+    reason: str
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLead:
+    lead_id: str
+    consultant_id: str
+    expected_version: int | None = None
+
+
+Change = Callable[[Lead, UnitOfWork, datetime], Awaitable[None]]
+
+
+class LeadCommandHandlers:
+    """One method per command, named after it."""
+
+    def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, new_id: IdFactory,
+                 policy: LeadPolicy) -> None:
+        self._uow = unit_of_work
+        self._clock = clock
+        self._new_id = new_id
+        self._policy = policy
+
+    async def _run(self, lead_id: str, expected_version: int | None, context: CommandContext,
+                   change: Change) -> Lead:
+        async def attempt() -> Lead:
+            now = self._clock()
+            async with self._uow() as uow:
+                lead = await uow.lead(lead_id)
+                if lead is None:
+                    raise errors.LeadNotFoundError(f"no lead {lead_id}", lead_id=lead_id)
+                if expected_version is not None and expected_version != lead.version:
+                    raise ConcurrencyError(f"lead-{lead_id}", expected_version, lead.version)
+                await change(lead, uow, now)
+                uow.add(lead)
+                await uow.commit_changes(context, now)
+                return lead
+        # Without a pinned version, a concurrent writer just means: reload and decide again.
+        return await with_retries(attempt, retry_version_conflicts=expected_version is None)
+
+    async def _manager(self, uow: UnitOfWork, context: CommandContext) -> Consultant:
+        actor = context.actor
+        manager = await uow.consultant(actor) if actor else None
+        if manager is None or not manager.is_manager:
+            raise errors.NotAManagerError("this needs an active manager as the actor (X-Actor header)",
+                                          actor=actor)
+        return manager
+
+    async def _active(self, uow: UnitOfWork, consultant_id: str) -> Consultant:
+        """The consultant, checked active while holding their team's round-robin lock: a deactivation (which
+        hands the leaving consultant's leads over under that lock) cannot slip between check and append."""
+        consultant = await uow.consultant(consultant_id)
+        if consultant is None:
+            raise errors.ConsultantNotFoundError(f"no consultant {consultant_id}")
+        await uow.lock(round_robin_lock(consultant.team_id))
+        consultant = await uow.consultant(consultant_id) or consultant  # re-read under the lock
+        if not consultant.active:
+            raise errors.ConsultantInactiveError(f"consultant {consultant_id} is inactive")
+        return consultant
+
+    async def assign_lead(self, command: AssignLead, context: CommandContext) -> Lead:
+        async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
+            manager = await self._manager(uow, context)
+            owner = await self._active(uow, command.owner_id)
+            lead.assign(owner_id=owner.id, team_id=owner.team_id, reason="manual", by=manager.id, now=now)
+        return await self._run(command.lead_id, command.expected_version, context, change)
+
+    async def grade_lead(self, command: GradeLead, context: CommandContext) -> Lead:
+        async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
+            lead.regrade(grade=command.grade, reason=command.reason, by=context.actor, now=now, policy=self._policy)
+        return await self._run(command.lead_id, command.expected_version, context, change)
+
+    async def log_follow_up(self, command: LogFollowUp, context: CommandContext) -> Lead:
+        async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
+            lead.log_follow_up(kind=command.kind, outcome=command.outcome, notes=command.notes, by=context.actor,
+                               now=now, policy=self._policy, next_due_at=command.next_due_at, grade=command.grade,
+                               grade_reason=command.grade_reason)
+        return await self._run(command.lead_id, command.expected_version, context, change)
+
+    async def schedule_appointment(self, command: ScheduleAppointment, context: CommandContext) -> Lead:
+        async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
+            lead.schedule_appointment(appointment_id=self._new_id(), kind=command.kind,
+                                      scheduled_for=command.scheduled_for, by=context.actor, now=now)
+        return await self._run(command.lead_id, command.expected_version, context, change)
+
+    async def record_appointment_outcome(self, command: RecordAppointmentOutcome, context: CommandContext) -> Lead:
+        async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
+            lead.record_appointment_outcome(appointment_id=command.appointment_id, attended=command.attended,
+                                            by=context.actor, now=now, policy=self._policy)
+        return await self._run(command.lead_id, command.expected_version, context, change)
+
+    async def move_lead_stage(self, command: MoveLeadStage, context: CommandContext) -> Lead:
+        async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
+            lead.move_stage(to_stage=command.stage, reason=command.reason, by=context.actor, now=now)
+        return await self._run(command.lead_id, command.expected_version, context, change)
+
+    async def request_loss(self, command: RequestLoss, context: CommandContext) -> Lead:
+        async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
+            lead.request_loss(reason=command.reason, competitor_model=command.competitor_model, note=command.note,
+                              by=context.actor, now=now, policy=self._policy)
+        return await self._run(command.lead_id, command.expected_version, context, change)
+
+    async def approve_loss(self, command: ApproveLoss, context: CommandContext) -> Lead:
+        async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
+            manager = await self._manager(uow, context)
+            lead.approve_loss(manager_id=manager.id, now=now)
+        return await self._run(command.lead_id, command.expected_version, context, change)
+
+    async def reject_loss(self, command: RejectLoss, context: CommandContext) -> Lead:
+        async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
+            manager = await self._manager(uow, context)
+            lead.reject_loss(manager_id=manager.id, note=command.note, now=now)
+        return await self._run(command.lead_id, command.expected_version, context, change)
+
+    async def invalidate_lead(self, command: InvalidateLead, context: CommandContext) -> Lead:
+        async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
+            lead.invalidate(reason=command.reason, by=context.actor, now=now)
+        return await self._run(command.lead_id, command.expected_version, context, change)
+
+    async def claim_lead(self, command: ClaimLead, context: CommandContext) -> Lead:
+        async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
+            consultant = await self._active(uow, command.consultant_id)
+            lead.claim(consultant_id=consultant.id, consultant_team_id=consultant.team_id, now=now,
+                       policy=self._policy)
+        return await self._run(command.lead_id, command.expected_version, context, change)

@@ -1,0 +1,116 @@
+"""Process manager: how the leads service reacts to orders' and after-sales' public events.
+
+Handlers run inside the idempotent consumer's transaction (``conn``) and append with it, so the effect and the
+processed event id commit together; a redelivered event is skipped by the consumer, and the lookups (order →
+lead, referral → lead) make a replay under a new event id harmless too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.leads.app.commands import CaptureLead, CaptureLeadHandler, phone_lock
+from services.leads.app.ports import Clock, CommandContext, UnitOfWork, UnitOfWorkFactory
+from services.leads.domain.lead import Stage
+from shared.contracts.aftersales import ReferralRegisteredV1
+from shared.contracts.orders import ContractSignedV1, DeliveredV1, OrderCancelledV1
+from shared.domain.phone import normalise_phone
+from shared.messaging.consumer import EventHandler, InboundEvent
+
+SHOP_CHANNEL = "online_shop"
+
+
+def _context(event: InboundEvent, actor: str) -> CommandContext:
+    event_id = str(event.headers.event_id)
+    return CommandContext(correlation_id=event.headers.correlation_id or event_id, causation_id=event_id,
+                          actor=actor)
+
+
+class Reactions:
+    def __init__(self, *, unit_of_work: UnitOfWorkFactory, capture: CaptureLeadHandler, clock: Clock,
+                 channels: set[str]) -> None:
+        self._uow = unit_of_work
+        self._capture = capture
+        self._clock = clock
+        self._channels = channels
+
+    def handlers(self) -> dict[str, EventHandler]:
+        return {
+            ContractSignedV1.event_type: self.on_contract_signed,
+            OrderCancelledV1.event_type: self.on_order_cancelled,
+            DeliveredV1.event_type: self.on_delivered,
+            ReferralRegisteredV1.event_type: self.on_referral_registered,
+        }
+
+    async def on_contract_signed(self, conn: Any, event: InboundEvent) -> None:
+        signed = event.payload
+        assert isinstance(signed, ContractSignedV1)
+        now = self._clock()
+        context = _context(event, "system:orders")
+        async with self._uow(conn) as uow:
+            if await uow.lead_for_order(signed.order_id) is not None:
+                return  # this order was already linked (replay)
+            lead = await uow.lead(signed.lead_id) if signed.lead_id else None
+            if lead is None:
+                await self._checkout(uow, signed, context)
+                return
+            lead.sign_contract(order_id=signed.order_id, now=now)
+            uow.add(lead)
+            uow.link_order(signed.order_id, lead.id)
+            await uow.commit_changes(context, now)
+
+    async def _checkout(self, uow: UnitOfWork, signed: ContractSignedV1, context: CommandContext) -> None:
+        """An online-shop checkout (no lead id): link the customer's open lead, or create one already at
+        contract_signed. Either way the checkout is one lead, counted once."""
+        now = self._clock()
+        phone = normalise_phone(signed.customer_phone or "")
+        await uow.lock(phone_lock(phone))
+        open_id = await uow.open_lead_for_phone(phone)
+        lead = await uow.lead(open_id) if open_id else None
+        if lead is not None and lead.stage.rank < Stage.CONTRACT_SIGNED.rank:
+            lead.sign_contract(order_id=signed.order_id, now=now)
+            uow.add(lead)
+            uow.link_order(signed.order_id, lead.id)
+        else:
+            channel = signed.channel if signed.channel in self._channels else SHOP_CHANNEL
+            await self._capture.create(uow, CaptureLead(
+                name=signed.customer_name or "online-shop customer", phone=phone, channel=channel,
+                order_id=signed.order_id, stage=Stage.CONTRACT_SIGNED,
+            ), phone, now)
+        await uow.commit_changes(context, now)
+
+    async def on_order_cancelled(self, conn: Any, event: InboundEvent) -> None:
+        cancelled = event.payload
+        assert isinstance(cancelled, OrderCancelledV1)
+        await self._on_order(conn, event, cancelled.order_id, cancelled.lead_id,
+                             lambda lead, now: lead.cancel_order(order_id=cancelled.order_id, now=now))
+
+    async def on_delivered(self, conn: Any, event: InboundEvent) -> None:
+        delivered = event.payload
+        assert isinstance(delivered, DeliveredV1)
+        await self._on_order(conn, event, delivered.order_id, delivered.lead_id,
+                             lambda lead, now: lead.deliver(order_id=delivered.order_id, now=now))
+
+    async def _on_order(self, conn: Any, event: InboundEvent, order_id: str, lead_id: str | None,
+                        change: Any) -> None:
+        now = self._clock()
+        async with self._uow(conn) as uow:
+            target = await uow.lead_for_order(order_id) or lead_id
+            lead = await uow.lead(target) if target else None
+            if lead is None:
+                return  # an order we never linked to a lead: nothing of ours changes
+            if change(lead, now):
+                uow.add(lead)
+                await uow.commit_changes(_context(event, "system:orders"), now)
+
+    async def on_referral_registered(self, conn: Any, event: InboundEvent) -> None:
+        referral = event.payload
+        assert isinstance(referral, ReferralRegisteredV1)
+        async with self._uow(conn) as uow:
+            if await uow.lead_for_referral(referral.referral_id) is not None:
+                return  # one lead (or touchpoint) per referral
+        await self._capture(CaptureLead(
+            name=referral.prospect_name, phone=referral.prospect_phone, channel="referral",
+            interest=referral.interest, referral_id=referral.referral_id,
+            referrer_customer_id=referral.referrer_customer_id,
+        ), _context(event, "system:aftersales"), conn=conn)

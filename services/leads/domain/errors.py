@@ -1,0 +1,95 @@
+"""Rule violations of the leads domain, each with a machine-readable code and its HTTP status."""
+
+from __future__ import annotations
+
+from shared.domain import DomainError
+
+
+class LeadNotFoundError(DomainError):
+    code = "lead_not_found"
+    http_status = 404
+
+
+class ConsultantNotFoundError(DomainError):
+    code = "consultant_not_found"
+    http_status = 404
+
+
+class TeamNotFoundError(DomainError):
+    code = "team_not_found"
+    http_status = 404
+
+
+class AppointmentNotFoundError(DomainError):
+    code = "appointment_not_found"
+    http_status = 404
+
+
+class LeadClosedError(DomainError):
+    """The lead was lost, invalidated or delivered: it left the pipeline."""
+
+    code = "lead_closed"
+
+
+class LeadInPoolError(DomainError):
+    code = "lead_in_pool"
+
+
+class LeadNotInPoolError(DomainError):
+    code = "lead_not_in_pool"
+
+
+class ClaimCooldownError(DomainError):
+    code = "claim_cooldown"
+
+
+class ClaimOutsideTeamError(DomainError):
+    code = "claim_outside_team"
+    http_status = 403
+
+
+class NotAManagerError(DomainError):
+    code = "not_a_manager"
+    http_status = 403
+
+
+class ConsultantInactiveError(DomainError):
+    code = "consultant_inactive"
+
+
+class ConsultantAlreadyExistsError(DomainError):
+    code = "consultant_already_exists"
+
+
+class TeamAlreadyExistsError(DomainError):
+    code = "team_already_exists"
+
+
+class AlreadyOwnerError(DomainError):
+    code = "already_owner"
+
+
+class LossAlreadyRequestedError(DomainError):
+    code = "loss_already_requested"
+
+
+class NoLossRequestedError(DomainError):
+    code = "no_loss_requested"
+
+
+class SameStageError(DomainError):
+    code = "same_stage"
+
+
+class StageOwnedByOrdersError(DomainError):
+    """contract_signed and delivered are set by the orders service's events, never by hand."""
+
+    code = "stage_owned_by_orders"
+
+
+class AppointmentAlreadyClosedError(DomainError):
+    code = "appointment_already_closed"
+
+
+class SameTeamError(DomainError):
+    code = "same_team"

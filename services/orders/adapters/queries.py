@@ -1,0 +1,52 @@
+"""List queries over ``order_summaries`` (kept in step with the event store by the repository)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+_COLUMNS = """order_id, version, status, lead_id, consultant_id, customer_name, channel, payment_plan, currency,
+    total_minor, paid_minor, financed_minor, outstanding_minor, refund_due_minor, financing,
+    delivery_scheduled_for, signed_at, delivered_at"""
+
+
+def _row(record: asyncpg.Record) -> dict[str, Any]:
+    row = dict(record)
+    for key in ("delivery_scheduled_for", "signed_at", "delivered_at"):
+        if row[key] is not None:
+            row[key] = row[key].isoformat()
+    return row
+
+
+class PostgresOrderQueries:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def open_orders(self, consultant_id: str, limit: int) -> list[dict[str, Any]]:
+        """Signed, neither delivered nor cancelled, of one consultant; oldest first."""
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM order_summaries WHERE status = 'signed' AND consultant_id = $1 "
+            "ORDER BY signed_at, order_id LIMIT $2", consultant_id, limit)
+        return [_row(r) for r in rows]
+
+    async def awaiting_delivery(self, limit: int) -> list[dict[str, Any]]:
+        """Open orders by delivery date (unscheduled last); ``ready`` says whether delivery is allowed now."""
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS}, outstanding_minor = 0 AS ready FROM order_summaries WHERE status = 'signed' "
+            "ORDER BY delivery_scheduled_for NULLS LAST, signed_at, order_id LIMIT $1", limit)
+        return [_row(r) for r in rows]
+
+    async def receivables(self, limit: int) -> dict[str, Any]:
+        """What customers still owe on open orders, and refunds still due on cancelled ones, per currency."""
+        async with self._pool.acquire() as conn:
+            owed = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM order_summaries WHERE status = 'signed' AND outstanding_minor > 0 "
+                "ORDER BY outstanding_minor DESC, order_id LIMIT $1", limit)
+            totals = await conn.fetch(
+                """SELECT currency,
+                          coalesce(sum(outstanding_minor) FILTER (WHERE status = 'signed'), 0)::bigint AS owed_minor,
+                          coalesce(sum(refund_due_minor) FILTER (WHERE status = 'cancelled'), 0)::bigint
+                              AS refunds_due_minor
+                   FROM order_summaries GROUP BY currency ORDER BY currency""")
+        return {"orders": [_row(r) for r in owed], "totals": [dict(t) for t in totals]}

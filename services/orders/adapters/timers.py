@@ -1,0 +1,19 @@
+"""The quote-expiry timer: fires at a quote's ``valid_until`` and records QuoteExpired in the timer runner's
+transaction, so the expiry event and the timer's "fired" mark commit together (never one without the other)."""
+
+from __future__ import annotations
+
+from services.orders.adapters.repository import EventSourcedOrders
+from services.orders.app.ports import Clock, CommandContext
+from services.orders.app.quotes import ExpireQuote, ExpireQuoteHandler
+from shared.db import Connection
+from shared.timers import Timer, TimerHandler
+
+
+def quote_expiry_handler(orders: EventSourcedOrders, clock: Clock) -> TimerHandler:
+    async def on_quote_expiry(conn: Connection, timer: Timer) -> None:
+        handler = ExpireQuoteHandler(store=orders.bound(conn), clock=clock)
+        context = CommandContext(correlation_id=timer.timer_id, actor="system:quote-expiry")
+        await handler(ExpireQuote(quote_id=timer.payload["quote_id"]), context)
+
+    return on_quote_expiry

@@ -1,0 +1,270 @@
+"""HTTP API of the orders service (thin: validate input, call a handler, shape the answer).
+
+Errors share the kernel's format: domain rule → 4xx with a machine-readable code, stale ``expected_version``
+→ 409 ``version_conflict``, bad input → 422 naming the field.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+
+from services.orders.api_schemas import (
+    AcceptQuoteIn,
+    CancelIn,
+    CheckoutIn,
+    DeliverIn,
+    DeliveryIn,
+    FinancingApprovalIn,
+    FinancingDeclineIn,
+    IssueQuoteIn,
+    PaymentIn,
+    RefundIn,
+    ReviseQuoteIn,
+    SignContractIn,
+    order_view,
+    quote_view,
+)
+from services.orders.app.checkout import CheckOutShopOrder, CheckOutShopOrderHandler
+from services.orders.app.common import OrderResult, load_order, load_quote
+from services.orders.app.fulfilment import (
+    CancelOrder,
+    CancelOrderHandler,
+    DeliverOrder,
+    DeliverOrderHandler,
+    RescheduleDelivery,
+    RescheduleDeliveryHandler,
+    ScheduleDelivery,
+    ScheduleDeliveryHandler,
+)
+from services.orders.app.payments import (
+    ApproveFinancing,
+    ApproveFinancingHandler,
+    DeclineFinancing,
+    DeclineFinancingHandler,
+    RecordPayment,
+    RecordPaymentHandler,
+    RefundPayment,
+    RefundPaymentHandler,
+)
+from services.orders.app.ports import (
+    CommandContext,
+    History,
+    OrderQueries,
+    OrdersConfig,
+    OrdersStore,
+    SummaryRebuilder,
+)
+from services.orders.app.quotes import (
+    AcceptQuote,
+    AcceptQuoteHandler,
+    IssueQuote,
+    IssueQuoteHandler,
+    ReviseQuote,
+    ReviseQuoteHandler,
+    SignContract,
+    SignContractHandler,
+)
+
+CorrelationId = Annotated[str | None, Header(description="travels into the events' metadata")]
+Actor = Annotated[str | None, Header(description="who is acting (user id)")]
+
+
+@dataclass(frozen=True, slots=True)
+class OrdersHandlers:
+    issue_quote: IssueQuoteHandler
+    revise_quote: ReviseQuoteHandler
+    accept_quote: AcceptQuoteHandler
+    sign_contract: SignContractHandler
+    record_payment: RecordPaymentHandler
+    approve_financing: ApproveFinancingHandler
+    decline_financing: DeclineFinancingHandler
+    refund_payment: RefundPaymentHandler
+    cancel_order: CancelOrderHandler
+    schedule_delivery: ScheduleDeliveryHandler
+    reschedule_delivery: RescheduleDeliveryHandler
+    deliver_order: DeliverOrderHandler
+    check_out: CheckOutShopOrderHandler
+
+
+def _context(correlation_id: str | None, actor: str | None) -> CommandContext:
+    return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=actor)
+
+
+def _order(result: OrderResult) -> dict[str, Any]:
+    return order_view(result.order)
+
+
+def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> APIRouter:
+    router = APIRouter(prefix="/v1/quotes", tags=["quotes"])
+
+    @router.post("", status_code=201)
+    async def issue_quote(body: IssueQuoteIn, x_correlation_id: CorrelationId = None,
+                          x_actor: Actor = None) -> dict[str, Any]:
+        """Issue a quote (revision 1). Its expiry timer is scheduled at ``valid_until``."""
+        result = await h.issue_quote(IssueQuote(
+            consultant_id=body.consultant_id, role=body.role, lines=[x.to_domain() for x in body.lines],
+            currency=body.currency, valid_until=body.valid_until, lead_id=body.lead_id,
+            customer_id=body.customer_id, customer_name=body.customer_name, customer_phone=body.customer_phone,
+            discount=body.discount.to_domain() if body.discount else None,
+            approval=body.approval.to_domain() if body.approval else None,
+        ), _context(x_correlation_id, x_actor))
+        return quote_view(result.quote)
+
+    @router.post("/{quote_id}/revisions")
+    async def revise_quote(quote_id: str, body: ReviseQuoteIn, x_correlation_id: CorrelationId = None,
+                           x_actor: Actor = None) -> dict[str, Any]:
+        """New terms as the next revision (withdraws a previous acceptance; moves the expiry timer)."""
+        result = await h.revise_quote(ReviseQuote(
+            quote_id=quote_id, role=body.role, lines=[x.to_domain() for x in body.lines],
+            valid_until=body.valid_until, discount=body.discount.to_domain() if body.discount else None,
+            approval=body.approval.to_domain() if body.approval else None, reason=body.reason,
+            expected_version=body.expected_version,
+        ), _context(x_correlation_id, x_actor))
+        return quote_view(result.quote)
+
+    @router.post("/{quote_id}/acceptance")
+    async def accept_quote(quote_id: str, body: AcceptQuoteIn, x_correlation_id: CorrelationId = None,
+                           x_actor: Actor = None) -> dict[str, Any]:
+        result = await h.accept_quote(AcceptQuote(quote_id, body.revision, body.expected_version),
+                                      _context(x_correlation_id, x_actor))
+        return quote_view(result.quote)
+
+    @router.post("/{quote_id}/contract", status_code=201)
+    async def sign_contract(quote_id: str, body: SignContractIn, x_correlation_id: CorrelationId = None,
+                            x_actor: Actor = None) -> dict[str, Any]:
+        """Sign the accepted, unexpired quote: creates the order (ContractSigned). Once per quote."""
+        return _order(await h.sign_contract(SignContract(quote_id, body.payment_plan, body.expected_version),
+                                            _context(x_correlation_id, x_actor)))
+
+    @router.get("/{quote_id}")
+    async def get_quote(quote_id: str) -> dict[str, Any]:
+        """The quote's current revision and its full history (every revision, acceptance, expiry)."""
+        quote = await load_quote(store, quote_id)
+        return {**quote_view(quote), "history": await history.history("quote", quote_id)}
+
+    return router
+
+
+def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queries: OrderQueries) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["orders"])
+
+    @router.post("/orders/{order_id}/payments")
+    async def record_payment(order_id: str, body: PaymentIn, x_correlation_id: CorrelationId = None,
+                             x_actor: Actor = None) -> dict[str, Any]:
+        return _order(await h.record_payment(RecordPayment(
+            order_id, body.kind, body.amount_minor, body.currency, body.method, body.reference,
+            body.expected_version), _context(x_correlation_id, x_actor)))
+
+    @router.post("/orders/{order_id}/financing/approval")
+    async def approve_financing(order_id: str, body: FinancingApprovalIn, x_correlation_id: CorrelationId = None,
+                                x_actor: Actor = None) -> dict[str, Any]:
+        return _order(await h.approve_financing(ApproveFinancing(
+            order_id, body.provider, body.amount_minor, body.currency, body.reference, body.expected_version),
+            _context(x_correlation_id, x_actor)))
+
+    @router.post("/orders/{order_id}/financing/decline")
+    async def decline_financing(order_id: str, body: FinancingDeclineIn, x_correlation_id: CorrelationId = None,
+                                x_actor: Actor = None) -> dict[str, Any]:
+        return _order(await h.decline_financing(DeclineFinancing(
+            order_id, body.provider, body.reason, body.expected_version), _context(x_correlation_id, x_actor)))
+
+    @router.post("/orders/{order_id}/refunds")
+    async def refund_payment(order_id: str, body: RefundIn, x_correlation_id: CorrelationId = None,
+                             x_actor: Actor = None) -> dict[str, Any]:
+        return _order(await h.refund_payment(RefundPayment(
+            order_id, body.amount_minor, body.currency, body.reason, body.expected_version),
+            _context(x_correlation_id, x_actor)))
+
+    @router.post("/orders/{order_id}/cancellation")
+    async def cancel_order(order_id: str, body: CancelIn, x_correlation_id: CorrelationId = None,
+                           x_actor: Actor = None) -> dict[str, Any]:
+        """Cancel before delivery; ``refund_due_minor`` says what the customer gets back."""
+        return _order(await h.cancel_order(CancelOrder(order_id, body.reason, body.expected_version),
+                                           _context(x_correlation_id, x_actor)))
+
+    @router.post("/orders/{order_id}/delivery")
+    async def schedule_delivery(order_id: str, body: DeliveryIn, x_correlation_id: CorrelationId = None,
+                                x_actor: Actor = None) -> dict[str, Any]:
+        return _order(await h.schedule_delivery(ScheduleDelivery(
+            order_id, body.scheduled_for, body.location, body.expected_version),
+            _context(x_correlation_id, x_actor)))
+
+    @router.put("/orders/{order_id}/delivery")
+    async def reschedule_delivery(order_id: str, body: DeliveryIn, x_correlation_id: CorrelationId = None,
+                                  x_actor: Actor = None) -> dict[str, Any]:
+        return _order(await h.reschedule_delivery(RescheduleDelivery(
+            order_id, body.scheduled_for, body.location, body.reason, body.expected_version),
+            _context(x_correlation_id, x_actor)))
+
+    @router.post("/orders/{order_id}/delivered")
+    async def deliver_order(order_id: str, body: DeliverIn, x_correlation_id: CorrelationId = None,
+                            x_actor: Actor = None) -> dict[str, Any]:
+        """Hand over: only when fully paid or the rest is covered by approved financing."""
+        return _order(await h.deliver_order(DeliverOrder(order_id, body.expected_version),
+                                            _context(x_correlation_id, x_actor)))
+
+    @router.post("/checkouts", status_code=201)
+    async def check_out(body: CheckoutIn, response: Response, x_correlation_id: CorrelationId = None,
+                        x_actor: Actor = None) -> dict[str, Any]:
+        """An online-shop order, signed and paid in one step. Idempotent on ``shop_order_id``: a repeat answers
+        200 with the first order and stores nothing."""
+        result = await h.check_out(CheckOutShopOrder(
+            shop_order_id=body.shop_order_id, customer_name=body.customer_name, customer_phone=body.customer_phone,
+            lines=[x.to_domain() for x in body.lines], total_minor=body.total_minor, paid_minor=body.paid_minor,
+            currency=body.currency, discount_minor=body.discount_minor, lead_id=body.lead_id,
+            customer_id=body.customer_id, consultant_id=body.consultant_id,
+            payment_reference=body.payment_reference,
+        ), _context(x_correlation_id, x_actor))
+        if not result.created:
+            response.status_code = 200
+        return _order(result)
+
+    @router.get("/orders/awaiting-delivery")
+    async def awaiting_delivery(limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+        """Signed orders not yet delivered or cancelled, by delivery date; ``ready`` = nothing owed."""
+        return {"orders": await queries.awaiting_delivery(limit)}
+
+    @router.get("/orders")
+    async def open_orders(consultant_id: Annotated[str, Query(min_length=1)],
+                          limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+        """A consultant's open orders (signed, neither delivered nor cancelled)."""
+        return {"consultant_id": consultant_id, "orders": await queries.open_orders(consultant_id, limit)}
+
+    @router.get("/orders/{order_id}")
+    async def get_order(order_id: str) -> dict[str, Any]:
+        """The order's current state and its full history (who did what when)."""
+        order = await load_order(store, order_id)
+        return {**order_view(order), "history": await history.history("order", order_id)}
+
+    @router.get("/receivables")
+    async def receivables(limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+        """What customers still owe on open orders (and refunds still due on cancelled ones), per currency."""
+        return await queries.receivables(limit)
+
+    return router
+
+
+def config_router(config: OrdersConfig) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["configuration"])
+
+    @router.get("/configuration")
+    async def configuration() -> dict[str, Any]:
+        return {"discount_limits_bp": config.discount_limits_bp, "currencies": sorted(config.currencies),
+                "refund_percent_of_paid": config.refund_percent_of_paid}
+
+    return router
+
+
+def admin_router(rebuilder: SummaryRebuilder) -> APIRouter:
+    router = APIRouter(prefix="/admin", tags=["admin"])
+
+    @router.post("/order-summaries/rebuild")
+    async def rebuild_order_summaries() -> dict[str, Any]:
+        """Recompute the list queries' table from the event store (after a bug fix or a schema change)."""
+        return {"rebuilt": await rebuilder.rebuild_summaries()}
+
+    return router

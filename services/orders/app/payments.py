@@ -1,0 +1,84 @@
+"""Money commands on an order: payments, financing decisions, refunds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.orders.app.common import OrderCommandHandler, OrderResult, load_order
+from services.orders.app.ports import CommandContext
+from services.orders.domain.order import PaymentDetails
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPayment:
+    order_id: str
+    kind: str
+    amount_minor: int
+    currency: str
+    method: str | None = None
+    reference: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveFinancing:
+    order_id: str
+    provider: str
+    amount_minor: int
+    currency: str
+    reference: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeclineFinancing:
+    order_id: str
+    provider: str
+    reason: str
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundPayment:
+    order_id: str
+    amount_minor: int
+    currency: str
+    reason: str
+    expected_version: int | None = None
+
+
+class RecordPaymentHandler(OrderCommandHandler):
+    async def __call__(self, command: RecordPayment, context: CommandContext) -> OrderResult:
+        now = self._clock()
+        order = await load_order(self._store, command.order_id, command.expected_version)
+        recorded = order.pay(PaymentDetails(self._new_id(), command.kind, command.amount_minor, command.currency,
+                                            command.method, command.reference), now=now)
+        if not recorded:  # a retry of a payment already recorded under this reference
+            return OrderResult(order, order.version, created=False)
+        return await self._commit(order, context, now)
+
+
+class ApproveFinancingHandler(OrderCommandHandler):
+    async def __call__(self, command: ApproveFinancing, context: CommandContext) -> OrderResult:
+        now = self._clock()
+        order = await load_order(self._store, command.order_id, command.expected_version)
+        order.approve_financing(provider=command.provider, amount_minor=command.amount_minor,
+                                currency=command.currency, reference=command.reference, now=now)
+        return await self._commit(order, context, now)
+
+
+class DeclineFinancingHandler(OrderCommandHandler):
+    async def __call__(self, command: DeclineFinancing, context: CommandContext) -> OrderResult:
+        now = self._clock()
+        order = await load_order(self._store, command.order_id, command.expected_version)
+        order.decline_financing(provider=command.provider, reason=command.reason, now=now)
+        return await self._commit(order, context, now)
+
+
+class RefundPaymentHandler(OrderCommandHandler):
+    async def __call__(self, command: RefundPayment, context: CommandContext) -> OrderResult:
+        now = self._clock()
+        order = await load_order(self._store, command.order_id, command.expected_version)
+        order.refund(refund_id=self._new_id(), amount_minor=command.amount_minor, currency=command.currency,
+                     reason=command.reason, now=now)
+        return await self._commit(order, context, now)

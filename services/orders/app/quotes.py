@@ -1,0 +1,150 @@
+"""Quote commands: issue, revise, accept, expire (the timer's command) and sign the contract."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.orders.app.common import OrderResult, QuoteResult, load_quote
+from services.orders.app.ports import Changes, Clock, CommandContext, IdFactory, OrdersConfig, OrdersStore
+from services.orders.domain.lines import Approval, Discount, DiscountPolicy, Line
+from services.orders.domain.order import Order
+from services.orders.domain.parties import Customer
+from services.orders.domain.quote import Quote, QuoteStatus
+
+
+@dataclass(frozen=True, slots=True)
+class IssueQuote:
+    consultant_id: str
+    role: str
+    lines: Sequence[Line]
+    currency: str
+    valid_until: datetime
+    lead_id: str | None = None
+    customer_id: str | None = None
+    customer_name: str | None = None
+    customer_phone: str | None = None
+    discount: Discount | None = None
+    approval: Approval | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviseQuote:
+    quote_id: str
+    role: str
+    lines: Sequence[Line]
+    valid_until: datetime
+    discount: Discount | None = None
+    approval: Approval | None = None
+    reason: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptQuote:
+    quote_id: str
+    revision: int | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpireQuote:
+    quote_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignContract:
+    quote_id: str
+    payment_plan: str
+    expected_version: int | None = None
+
+
+class IssueQuoteHandler:
+    def __init__(self, *, store: OrdersStore, clock: Clock, new_id: IdFactory, config: OrdersConfig) -> None:
+        self._store, self._clock, self._new_id = store, clock, new_id
+        self._policy = DiscountPolicy(config.discount_limits_bp)
+        self._currencies = config.currencies
+
+    async def __call__(self, command: IssueQuote, context: CommandContext) -> QuoteResult:
+        now = self._clock()
+        customer = Customer.of(customer_id=command.customer_id, name=command.customer_name,
+                               phone=command.customer_phone)
+        quote = Quote.issue(
+            quote_id=self._new_id(), lead_id=command.lead_id, customer=customer, consultant_id=command.consultant_id,
+            role=command.role, lines=command.lines, discount=command.discount, approval=command.approval,
+            currency=command.currency, valid_until=command.valid_until, now=now, policy=self._policy,
+            currencies=self._currencies,
+        )
+        versions = await self._store.commit(
+            Changes([quote], schedule_expiry=[(quote.id, command.valid_until)]), context=context, now=now,
+        )
+        return QuoteResult(quote, versions[f"quote-{quote.id}"])
+
+
+class ReviseQuoteHandler:
+    def __init__(self, *, store: OrdersStore, clock: Clock, config: OrdersConfig) -> None:
+        self._store, self._clock = store, clock
+        self._policy = DiscountPolicy(config.discount_limits_bp)
+
+    async def __call__(self, command: ReviseQuote, context: CommandContext) -> QuoteResult:
+        now = self._clock()
+        quote = await load_quote(self._store, command.quote_id, command.expected_version)
+        quote.revise(role=command.role, lines=command.lines, discount=command.discount, approval=command.approval,
+                     valid_until=command.valid_until, reason=command.reason, now=now, policy=self._policy)
+        # The expiry timer moves with the validity date (same timer id, same transaction).
+        versions = await self._store.commit(
+            Changes([quote], schedule_expiry=[(quote.id, command.valid_until)]), context=context, now=now,
+        )
+        return QuoteResult(quote, versions[f"quote-{quote.id}"])
+
+
+class AcceptQuoteHandler:
+    def __init__(self, *, store: OrdersStore, clock: Clock) -> None:
+        self._store, self._clock = store, clock
+
+    async def __call__(self, command: AcceptQuote, context: CommandContext) -> QuoteResult:
+        now = self._clock()
+        quote = await load_quote(self._store, command.quote_id, command.expected_version)
+        quote.accept(revision=command.revision, now=now)
+        versions = await self._store.commit(Changes([quote]), context=context, now=now)
+        return QuoteResult(quote, versions[f"quote-{quote.id}"])
+
+
+class ExpireQuoteHandler:
+    """Run by the expiry timer. Returns False when there was nothing to expire (signed meanwhile)."""
+
+    def __init__(self, *, store: OrdersStore, clock: Clock) -> None:
+        self._store, self._clock = store, clock
+
+    async def __call__(self, command: ExpireQuote, context: CommandContext) -> bool:
+        now = self._clock()
+        quote = await load_quote(self._store, command.quote_id)
+        if quote.status in (QuoteStatus.SIGNED, QuoteStatus.EXPIRED):
+            return False
+        if not quote.expire(now=now):
+            # Fired early (clock skew between replicas): fail so the runner retries later, rather than
+            # marking the timer fired and leaving the quote open for ever.
+            raise QuoteNotDueError(f"quote {quote.id} is still valid at {now.isoformat()}")
+        await self._store.commit(Changes([quote]), context=context, now=now)
+        return True
+
+
+class QuoteNotDueError(RuntimeError):
+    """The expiry timer fired before the quote's validity ended; the timer runner retries with backoff."""
+
+
+class SignContractHandler:
+    def __init__(self, *, store: OrdersStore, clock: Clock, new_id: IdFactory) -> None:
+        self._store, self._clock, self._new_id = store, clock, new_id
+
+    async def __call__(self, command: SignContract, context: CommandContext) -> OrderResult:
+        now = self._clock()
+        quote = await load_quote(self._store, command.quote_id, command.expected_version)
+        order = Order.sign(order_id=self._new_id(), quote=quote, payment_plan=command.payment_plan, now=now)
+        # Quote (QuoteConverted) and order (ContractSigned) in one append: two concurrent signings of the same
+        # quote both expect its current version, so exactly one of them commits; the other gets 409.
+        versions = await self._store.commit(
+            Changes([quote, order], cancel_expiry=[quote.id]), context=context, now=now,
+        )
+        return OrderResult(order, versions[f"order-{order.id}"])

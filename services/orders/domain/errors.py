@@ -1,0 +1,102 @@
+"""Business-rule violations of the orders domain. Each has a machine-readable ``code`` and an HTTP status: 422
+when the request itself is wrong whatever the state, 409 when the aggregate's state forbids it now."""
+
+from __future__ import annotations
+
+from shared.domain import DomainError
+
+
+class QuoteExpiredError(DomainError):
+    code = "quote_expired"
+    http_status = 409
+
+
+class QuoteNotAcceptedError(DomainError):
+    code = "quote_not_accepted"
+    http_status = 409
+
+
+class QuoteNotOpenError(DomainError):
+    """The quote was signed or expired: it cannot be revised or accepted any more."""
+
+    code = "quote_not_open"
+    http_status = 409
+
+
+class QuoteAlreadySignedError(DomainError):
+    code = "quote_already_signed"
+    http_status = 409
+
+
+class QuoteRevisionMismatchError(DomainError):
+    """The customer accepted a revision that is no longer the current one."""
+
+    code = "quote_revision_mismatch"
+    http_status = 409
+
+
+class DiscountNeedsApprovalError(DomainError):
+    code = "discount_needs_approval"
+    http_status = 403
+
+
+class DiscountExceedsApproverLimitError(DomainError):
+    code = "discount_exceeds_approver_limit"
+    http_status = 403
+
+
+class CurrencyMismatchError(DomainError):
+    code = "currency_mismatch"
+    http_status = 422
+
+
+class OverpaymentError(DomainError):
+    code = "overpayment"
+    http_status = 422
+
+
+class RefundExceedsPaidError(DomainError):
+    code = "refund_exceeds_paid"
+    http_status = 422
+
+
+class OrderCancelledError(DomainError):
+    code = "order_cancelled"
+    http_status = 409
+
+
+class OrderDeliveredError(DomainError):
+    code = "order_delivered"
+    http_status = 409
+
+
+class OrderNotPaidError(DomainError):
+    code = "order_not_paid"
+    http_status = 409
+
+
+class FinancingNotInPlanError(DomainError):
+    code = "financing_not_in_plan"
+    http_status = 409
+
+
+class FinancingAlreadyDecidedError(DomainError):
+    code = "financing_already_decided"
+    http_status = 409
+
+
+class DeliveryAlreadyScheduledError(DomainError):
+    code = "delivery_already_scheduled"
+    http_status = 409
+
+
+class DeliveryNotScheduledError(DomainError):
+    code = "delivery_not_scheduled"
+    http_status = 409
+
+
+class TotalMismatchError(DomainError):
+    """A checkout's lines do not add up to the total it claims."""
+
+    code = "total_mismatch"
+    http_status = 422

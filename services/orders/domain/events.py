@@ -1,0 +1,207 @@
+"""Events the orders service stores (streams ``quote-<id>`` and ``order-<id>``). Stored names are stable and
+explicit; ``adapters/publishing.py`` decides for each whether and how it becomes a public contract."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.orders.domain.lines import Approval, Discount, Line
+from shared.domain import DomainEvent, EventTypeRegistry
+
+order_events = EventTypeRegistry()
+
+
+# ---- quotes ------------------------------------------------------------------------------------------------
+
+
+@order_events.register
+class QuoteIssued(DomainEvent):
+    event_type = "QuoteIssued"
+
+    quote_id: str
+    lead_id: str | None
+    customer_id: str | None
+    customer_name: str | None
+    customer_phone: str | None
+    consultant_id: str
+    issued_by_role: str
+    revision: int
+    lines: tuple[Line, ...]
+    discount: Discount | None
+    approval: Approval | None
+    subtotal_minor: int
+    discount_minor: int
+    total_minor: int
+    currency: str
+    valid_until: datetime
+    issued_at: datetime
+
+
+@order_events.register
+class QuoteRevised(DomainEvent):
+    """A new revision replaces the terms; earlier revisions stay in the stream (the history)."""
+
+    event_type = "QuoteRevised"
+
+    quote_id: str
+    revision: int
+    revised_by_role: str
+    lines: tuple[Line, ...]
+    discount: Discount | None
+    approval: Approval | None
+    subtotal_minor: int
+    discount_minor: int
+    total_minor: int
+    currency: str  # unchanged from the issue; repeated so each revision is self-contained
+    valid_until: datetime
+    reason: str | None
+    revised_at: datetime
+
+
+@order_events.register
+class QuoteAccepted(DomainEvent):
+    event_type = "QuoteAccepted"
+
+    quote_id: str
+    revision: int
+    accepted_at: datetime
+
+
+@order_events.register
+class QuoteExpired(DomainEvent):
+    event_type = "QuoteExpired"
+
+    quote_id: str
+    revision: int
+    valid_until: datetime
+    expired_at: datetime
+
+
+@order_events.register
+class QuoteConverted(DomainEvent):
+    """The accepted quote became an order (private: ContractSigned on the order stream is the public fact)."""
+
+    event_type = "QuoteConverted"
+
+    quote_id: str
+    order_id: str
+    converted_at: datetime
+
+
+# ---- orders ------------------------------------------------------------------------------------------------
+
+
+@order_events.register
+class ContractSigned(DomainEvent):
+    event_type = "ContractSigned"
+
+    order_id: str
+    quote_id: str | None
+    quote_revision: int | None
+    shop_order_id: str | None
+    lead_id: str | None
+    customer_id: str | None
+    customer_name: str | None
+    customer_phone: str | None
+    consultant_id: str | None
+    channel: str | None
+    lines: tuple[Line, ...]
+    subtotal_minor: int
+    discount_minor: int
+    total_minor: int
+    currency: str
+    payment_plan: str
+    signed_at: datetime
+
+
+@order_events.register
+class PaymentReceived(DomainEvent):
+    event_type = "PaymentReceived"
+
+    order_id: str
+    payment_id: str
+    kind: str
+    amount_minor: int
+    currency: str
+    method: str | None
+    reference: str | None
+    paid_total_minor: int  # after this payment: subscribers need not sum
+    received_at: datetime
+
+
+@order_events.register
+class FinancingApproved(DomainEvent):
+    event_type = "FinancingApproved"
+
+    order_id: str
+    provider: str
+    amount_minor: int
+    currency: str
+    reference: str | None
+    approved_at: datetime
+
+
+@order_events.register
+class FinancingDeclined(DomainEvent):
+    event_type = "FinancingDeclined"
+
+    order_id: str
+    provider: str
+    reason: str
+    declined_at: datetime
+
+
+@order_events.register
+class RefundIssued(DomainEvent):
+    event_type = "RefundIssued"
+
+    order_id: str
+    refund_id: str
+    amount_minor: int
+    currency: str
+    reason: str
+    paid_total_minor: int  # after this refund
+    refunded_at: datetime
+
+
+@order_events.register
+class OrderCancelled(DomainEvent):
+    event_type = "OrderCancelled"
+
+    order_id: str
+    lead_id: str | None  # copied from the contract so subscribers need no state to route the event
+    customer_id: str | None
+    reason: str
+    paid_minor: int
+    refund_due_minor: int
+    currency: str
+    cancelled_at: datetime
+
+
+@order_events.register
+class DeliveryScheduled(DomainEvent):
+    event_type = "DeliveryScheduled"
+
+    order_id: str
+    lead_id: str | None
+    scheduled_for: datetime
+    location: str | None
+    previous: datetime | None  # set when this is a reschedule
+    reason: str | None
+    scheduled_at: datetime
+
+
+@order_events.register
+class Delivered(DomainEvent):
+    event_type = "Delivered"
+
+    # A snapshot of the contract's parties: after-sales plans return visits from this event alone.
+    order_id: str
+    lead_id: str | None
+    customer_id: str | None
+    customer_name: str | None
+    customer_phone: str | None
+    consultant_id: str | None
+    total_minor: int
+    currency: str
+    delivered_at: datetime

@@ -1,0 +1,147 @@
+"""Composition root of the orders service: settings → database → relay + timer runner → HTTP.
+``python -m services.orders``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic_settings import SettingsConfigDict
+
+from services.orders.adapters.publishing import to_public_message
+from services.orders.adapters.queries import PostgresOrderQueries
+from services.orders.adapters.repository import EventSourcedOrders
+from services.orders.adapters.timers import quote_expiry_handler
+from services.orders.api import OrdersHandlers, admin_router, config_router, orders_router, quotes_router
+from services.orders.app.checkout import CheckOutShopOrderHandler
+from services.orders.app.config import load_config
+from services.orders.app.fulfilment import (
+    CancelOrderHandler,
+    DeliverOrderHandler,
+    RescheduleDeliveryHandler,
+    ScheduleDeliveryHandler,
+)
+from services.orders.app.payments import (
+    ApproveFinancingHandler,
+    DeclineFinancingHandler,
+    RecordPaymentHandler,
+    RefundPaymentHandler,
+)
+from services.orders.app.ports import QUOTE_EXPIRY_TIMER, Clock, IdFactory, OrdersConfig, OrdersStore
+from services.orders.app.quotes import (
+    AcceptQuoteHandler,
+    IssueQuoteHandler,
+    ReviseQuoteHandler,
+    SignContractHandler,
+)
+from shared.eventstore import PostgresEventStore
+from shared.logs import configure_logging
+from shared.messaging.relay import OutboxRelay, make_producer
+from shared.messaging.topics import ensure_topics
+from shared.runtime.bootstrap import Supervisor, database_ready, prepare_database, serve
+from shared.runtime.http import health_router, install_error_handlers
+from shared.settings import KafkaSettings, ServiceSettings, load_settings
+from shared.timers import TimerRunner
+
+SERVICE = "orders"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class OrdersSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDERS_", extra="ignore", frozen=True)
+
+    service_name: str = SERVICE
+    http_port: int = 8002
+    relay_poll_interval: float = 1.0
+    timer_poll_interval: float = 1.0
+    refund_percent_of_paid: int | None = None  # overrides config/orders.json when set
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def build_handlers(store: OrdersStore, config: OrdersConfig, clock: Clock, ids: IdFactory) -> OrdersHandlers:
+    return OrdersHandlers(
+        issue_quote=IssueQuoteHandler(store=store, clock=clock, new_id=ids, config=config),
+        revise_quote=ReviseQuoteHandler(store=store, clock=clock, config=config),
+        accept_quote=AcceptQuoteHandler(store=store, clock=clock),
+        sign_contract=SignContractHandler(store=store, clock=clock, new_id=ids),
+        record_payment=RecordPaymentHandler(store=store, clock=clock, new_id=ids),
+        approve_financing=ApproveFinancingHandler(store=store, clock=clock),
+        decline_financing=DeclineFinancingHandler(store=store, clock=clock),
+        refund_payment=RefundPaymentHandler(store=store, clock=clock, new_id=ids),
+        cancel_order=CancelOrderHandler(store=store, clock=clock, config=config),
+        schedule_delivery=ScheduleDeliveryHandler(store=store, clock=clock),
+        reschedule_delivery=RescheduleDeliveryHandler(store=store, clock=clock),
+        deliver_order=DeliverOrderHandler(store=store, clock=clock),
+        check_out=CheckOutShopOrderHandler(store=store, clock=clock, new_id=ids, config=config),
+    )
+
+
+def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock = utc_now) -> FastAPI:
+    config = load_config(refund_percent_override=settings.refund_percent_of_paid)
+    state: dict[str, Any] = {}
+    supervisor = Supervisor()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        topic = kafka.topic(SERVICE)
+        pool = await prepare_database(settings.database_url, service=SERVICE, migrations=MIGRATIONS,
+                                      min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        await ensure_topics(kafka.kafka_bootstrap_servers, [topic])
+        producer = make_producer(kafka.kafka_bootstrap_servers, client_id=f"{SERVICE}-relay")
+        await producer.start()
+        orders = EventSourcedOrders(PostgresEventStore(pool), pool)
+        relay = OutboxRelay(dsn=settings.database_url, producer=producer, topic=topic,
+                            translate=to_public_message, name=SERVICE, poll_interval=settings.relay_poll_interval)
+        timers = TimerRunner(pool=pool, handlers={QUOTE_EXPIRY_TIMER: quote_expiry_handler(orders, clock)},
+                             clock=clock, poll_interval=settings.timer_poll_interval)
+        state.update(pool=pool, relay=relay, timers=timers)
+        supervisor.start("relay", relay.run())
+        supervisor.start("timers", timers.run())
+        handlers = build_handlers(orders, config, clock, new_id)
+        app.include_router(quotes_router(handlers, orders, orders))
+        app.include_router(orders_router(handlers, orders, orders, PostgresOrderQueries(pool)))
+        app.include_router(config_router(config))
+        app.include_router(admin_router(orders))
+        try:
+            yield
+        finally:
+            await supervisor.stop()
+            await producer.stop()
+            await pool.close()
+
+    async def ready() -> dict[str, Any]:
+        relay = state.get("relay")
+        timers = state.get("timers")
+        healthy = supervisor.healthy()
+        return {
+            "database": "pool" in state and await database_ready(state["pool"]),
+            "relay": {"ok": relay is not None and healthy.get("relay", False),
+                      "leader": bool(relay and relay.is_leader), "published": relay.published if relay else 0,
+                      "last_error": getattr(relay, "last_error", None)},
+            "timers": {"ok": timers is not None and healthy.get("timers", False),
+                       "fired": timers.fired if timers else 0},
+        }
+
+    app = FastAPI(title="salesflow orders", version="1", lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(health_router(ready))
+    return app
+
+
+def main() -> None:
+    settings = load_settings(OrdersSettings)
+    kafka = load_settings(KafkaSettings)
+    configure_logging(SERVICE, settings.log_level, settings.log_json)
+    serve(create_app(settings, kafka), host=settings.http_host, port=settings.http_port)

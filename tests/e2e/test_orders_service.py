@@ -1,0 +1,298 @@
+"""The orders service as a real process against real PostgreSQL and Kafka, driven over HTTP like a consultant's
+app and the online shop would: the sales path, financing, cancellation, shop checkouts, errors and queries,
+with what was published checked on the orders topic."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.support.infra import RUN_ID, Infra
+from tests.support.orders_stack import create_orders_database, drop_database, read_by_keys
+from tests.support.processes import ServiceProcess, start_service, stop_service
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.e2e
+
+IN_A_WEEK = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+IN_TWO_WEEKS = (datetime.now(UTC) + timedelta(days=14)).isoformat()
+
+
+@dataclass
+class Orders:
+    service: ServiceProcess
+    client: httpx.AsyncClient
+    topic: str
+    bootstrap: str
+    dsn: str
+
+    async def post(self, path: str, body: dict[str, Any], status: int = 200, **headers: str) -> dict[str, Any]:
+        response = await self.client.post(path, json=body, headers=headers)
+        assert response.status_code == status, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def get(self, path: str, **params: Any) -> dict[str, Any]:
+        response = await self.client.get(path, params=params)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def error(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, str]:
+        response = await self.client.request(method, path, json=body)
+        assert response.status_code >= 400, response.text
+        return response.status_code, response.json()["error"]["code"]
+
+    async def event_count(self) -> int:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM events"))
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(scope="module")
+async def orders(infra: Infra) -> AsyncIterator[Orders]:
+    name, dsn = await create_orders_database(infra, "orders_e2e", migrated=False)
+    prefix = f"t{RUN_ID}e2eorders"
+    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": prefix,
+           "ORDERS_DATABASE_URL": dsn, "ORDERS_RELAY_POLL_INTERVAL": "0.2",
+           "ORDERS_TIMER_POLL_INTERVAL": "0.2"}
+    service = await start_service("orders", env)
+    try:
+        async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
+            yield Orders(service, client, f"{prefix}.orders", infra.kafka_bootstrap, dsn)
+    finally:
+        await stop_service(service)
+        await drop_database(infra, name)
+
+
+def quote_body(consultant_id: str = "S-7", **changes: Any) -> dict[str, Any]:
+    body = {
+        "consultant_id": consultant_id, "role": "consultant", "currency": "CNY", "lead_id": "L-42",
+        "customer_name": "王小明", "customer_phone": "+86 138-1234-5678", "valid_until": IN_A_WEEK,
+        "lines": [{"product": "MODEL-Y-LR", "quantity": 1, "unit_price_minor": 300_000_00,
+                   "options": [{"code": "pearl-white", "price_minor": 8_000_00}]}],
+    }
+    body.update(changes)
+    return body
+
+
+async def signed_order(orders: Orders, plan: str, consultant_id: str = "S-7") -> dict[str, Any]:
+    quote = await orders.post("/v1/quotes", quote_body(consultant_id), 201)
+    await orders.post(f"/v1/quotes/{quote['quote_id']}/acceptance", {})
+    return await orders.post(f"/v1/quotes/{quote['quote_id']}/contract", {"payment_plan": plan}, 201)
+
+
+async def test_quote_revise_accept_sign_deposit_balance_deliver_is_published_in_order(orders: Orders) -> None:
+    quote = await orders.post("/v1/quotes", quote_body(), 201, **{"X-Correlation-Id": "deal-1"})
+    assert (quote["revision"], quote["total_minor"], quote["customer_phone"]) == (1, 308_000_00, "+8613812345678")
+    revised = await orders.post(f"/v1/quotes/{quote['quote_id']}/revisions", {
+        "role": "consultant", "valid_until": IN_TWO_WEEKS, "reason": "customer asked for a discount",
+        "lines": quote_body()["lines"], "discount": {"kind": "percent", "percent": "2.5"},
+        "expected_version": 1,
+    })
+    assert (revised["revision"], revised["discount_minor"], revised["total_minor"]) == (2, 7_700_00, 300_300_00)
+    await orders.post(f"/v1/quotes/{quote['quote_id']}/acceptance", {"revision": 2})
+    order = await orders.post(f"/v1/quotes/{quote['quote_id']}/contract", {"payment_plan": "deposit_balance"}, 201)
+    order_id = order["order_id"]
+    assert (order["status"], order["total_minor"], order["outstanding_minor"]) == ("signed", 300_300_00, 300_300_00)
+
+    deposit = {"kind": "deposit", "amount_minor": 50_000_00, "currency": "CNY", "method": "card", "reference": "TX-1"}
+    await orders.post(f"/v1/orders/{order_id}/payments", deposit)
+    retried = await orders.post(f"/v1/orders/{order_id}/payments", deposit)  # the client retries: recorded once
+    assert retried["paid_minor"] == 50_000_00
+    await orders.post(f"/v1/orders/{order_id}/delivery", {"scheduled_for": IN_A_WEEK, "location": "Showroom"})
+    await orders.post(f"/v1/orders/{order_id}/payments",
+                      {"kind": "balance", "amount_minor": 250_300_00, "currency": "CNY"})
+    delivered = await orders.post(f"/v1/orders/{order_id}/delivered", {})
+    assert (delivered["status"], delivered["outstanding_minor"], delivered["paid_minor"]) == (
+        "delivered", 0, 300_300_00)
+
+    detail = await orders.get(f"/v1/orders/{order_id}")
+    assert [h["event_type"] for h in detail["history"]] == [
+        "ContractSigned", "PaymentReceived", "DeliveryScheduled", "PaymentReceived", "Delivered"]
+    quote_history = await orders.get(f"/v1/quotes/{quote['quote_id']}")
+    assert [h["event_type"] for h in quote_history["history"]] == [
+        "QuoteIssued", "QuoteRevised", "QuoteAccepted", "QuoteConverted"]
+    assert quote_history["history"][0]["correlation_id"] == "deal-1"
+
+    published = await read_by_keys(orders.bootstrap, orders.topic, {quote["quote_id"], order_id}, expect=8)
+    assert [p.type for p in published if p.key == quote["quote_id"]] == [
+        "QuoteIssued", "QuoteRevised", "QuoteAccepted"]  # QuoteConverted is private
+    by_order = [p for p in published if p.key == order_id]
+    assert [p.type for p in by_order] == [
+        "ContractSigned", "PaymentReceived", "DeliveryScheduled", "PaymentReceived", "Delivered"]
+    signed = by_order[0].body
+    assert (signed["lead_id"], signed["quote_id"], signed["total_minor"], signed["currency"]) == (
+        "L-42", quote["quote_id"], 300_300_00, "CNY")
+    assert signed["lines"][0]["unit_price_minor"] == 308_000_00  # options included
+    assert by_order[3].body["paid_total_minor"] == 300_300_00
+    assert (by_order[4].body["lead_id"], by_order[4].body["customer_phone"]) == ("L-42", "+8613812345678")
+
+
+async def test_the_financing_path_delivers_once_the_bank_covers_the_rest(orders: Orders) -> None:
+    order_id = (await signed_order(orders, "financing"))["order_id"]
+    await orders.post(f"/v1/orders/{order_id}/payments",
+                      {"kind": "down_payment", "amount_minor": 108_000_00, "currency": "CNY"})
+    await orders.post(f"/v1/orders/{order_id}/financing/decline", {"provider": "Bank A", "reason": "credit score"})
+    assert await orders.error("POST", f"/v1/orders/{order_id}/delivered", {}) == (409, "order_not_paid")
+    await orders.post(f"/v1/orders/{order_id}/financing/approval",
+                      {"provider": "Bank B", "amount_minor": 200_000_00, "currency": "CNY"})
+    delivered = await orders.post(f"/v1/orders/{order_id}/delivered", {})
+    assert (delivered["financing"], delivered["financed_minor"], delivered["status"]) == (
+        "approved", 200_000_00, "delivered")
+    published = await read_by_keys(orders.bootstrap, orders.topic, {order_id}, expect=5)
+    assert [p.type for p in published] == [
+        "ContractSigned", "PaymentReceived", "FinancingDeclined", "FinancingApproved", "Delivered"]
+
+
+async def test_a_cancelled_order_owes_the_refund_takes_no_payment_and_is_not_delivered(orders: Orders) -> None:
+    order_id = (await signed_order(orders, "deposit_balance"))["order_id"]
+    await orders.post(f"/v1/orders/{order_id}/payments", {"kind": "deposit", "amount_minor": 20_000_00,
+                                                         "currency": "CNY"})
+    cancelled = await orders.post(f"/v1/orders/{order_id}/cancellation", {"reason": "bought elsewhere"})
+    assert (cancelled["status"], cancelled["refund_due_minor"]) == ("cancelled", 20_000_00)
+    assert await orders.error("POST", f"/v1/orders/{order_id}/payments",
+                              {"kind": "balance", "amount_minor": 1, "currency": "CNY"}) == (409, "order_cancelled")
+    assert await orders.error("POST", f"/v1/orders/{order_id}/delivered", {}) == (409, "order_cancelled")
+    refunded = await orders.post(f"/v1/orders/{order_id}/refunds",
+                                 {"amount_minor": 20_000_00, "currency": "CNY", "reason": "cancellation"})
+    assert (refunded["refund_due_minor"], refunded["paid_minor"]) == (0, 0)
+    published = await read_by_keys(orders.bootstrap, orders.topic, {order_id}, expect=4)
+    assert [p.type for p in published] == ["ContractSigned", "PaymentReceived", "OrderCancelled", "RefundIssued"]
+    assert (published[2].body["refund_due_minor"], published[2].body["reason"], published[2].body["lead_id"]) == (
+        20_000_00, "bought elsewhere", "L-42")
+
+
+async def test_a_shop_checkout_sent_twice_is_one_order_with_one_contract_signed(orders: Orders) -> None:
+    body = {"shop_order_id": f"SHOP-{RUN_ID}-1", "customer_name": "李四", "customer_phone": "139 0000 1111",
+            "lines": [{"product": "WALLBOX", "quantity": 2, "unit_price_minor": 4_000_00}],
+            "total_minor": 8_000_00, "paid_minor": 8_000_00, "currency": "CNY"}
+    first = await orders.post("/v1/checkouts", body, 201)
+    events_after_first = await orders.event_count()
+    second = await orders.post("/v1/checkouts", body, 200)
+    assert second["order_id"] == first["order_id"]
+    assert await orders.event_count() == events_after_first  # the repeat stored nothing
+    assert (first["channel"], first["lead_id"], first["customer_phone"], first["outstanding_minor"]) == (
+        "online_shop", None, "+8613900001111", 0)
+
+    # A later order's events are published after anything the repeat could have produced (commit order), so once
+    # the marker is on the topic, the shop order's messages are complete.
+    marker = await orders.post("/v1/checkouts", {**body, "shop_order_id": f"SHOP-{RUN_ID}-marker"}, 201)
+    published = await read_by_keys(orders.bootstrap, orders.topic, {first["order_id"], marker["order_id"]},
+                                    expect=4)
+    mine = [p for p in published if p.key == first["order_id"]]
+    assert [p.type for p in mine] == ["ContractSigned", "PaymentReceived"]
+    signed = mine[0].body
+    assert (signed["lead_id"], signed["channel"], signed["customer_name"], signed["customer_phone"]) == (
+        None, "online_shop", "李四", "+8613900001111")
+    assert signed["shop_order_id"] == f"SHOP-{RUN_ID}-1"
+
+
+async def test_a_shop_checkout_may_name_its_lead(orders: Orders) -> None:
+    order = await orders.post("/v1/checkouts", {
+        "shop_order_id": f"SHOP-{RUN_ID}-lead", "customer_name": "赵六", "customer_phone": "13700001111",
+        "lead_id": "L-shop", "lines": [{"product": "MUG", "unit_price_minor": 99_00}], "total_minor": 99_00,
+        "paid_minor": 99_00, "currency": "CNY"}, 201)
+    published = await read_by_keys(orders.bootstrap, orders.topic, {order["order_id"]}, expect=2)
+    assert published[0].body["lead_id"] == "L-shop"
+
+
+async def test_rule_violations_answer_4xx_with_a_code_and_store_nothing(orders: Orders) -> None:
+    quote = await orders.post("/v1/quotes", quote_body(), 201)
+    qid = quote["quote_id"]
+    before = await orders.event_count()
+    assert await orders.error("POST", f"/v1/quotes/{qid}/contract", {"payment_plan": "full"}) == (
+        409, "quote_not_accepted")
+    assert await orders.error("POST", "/v1/quotes", quote_body(discount={"kind": "percent", "percent": "15"})) == (
+        403, "discount_needs_approval")
+    assert await orders.error("POST", f"/v1/quotes/{qid}/acceptance", {"expected_version": 7}) == (
+        409, "version_conflict")
+    assert await orders.error("POST", "/v1/quotes", quote_body(currency="XYZ")) == (422, "validation_error")
+    assert await orders.error("POST", f"/v1/orders/nope/payments",  # noqa: F541
+                              {"kind": "deposit", "amount_minor": 1, "currency": "CNY"}) == (404, "order_not_found")
+    assert await orders.event_count() == before
+
+    approved = await orders.post("/v1/quotes", quote_body(discount={"kind": "percent", "percent": "8"},
+                                                          approval={"approved_by": "M-1", "role": "sales_manager"}),
+                                 201)
+    assert approved["discount_minor"] == 24_640_00
+
+    order_id = (await signed_order(orders, "deposit_balance"))["order_id"]
+    before = await orders.event_count()
+    for body, expected in (
+        ({"kind": "deposit", "amount_minor": 10.5, "currency": "CNY"}, (422, "validation_error")),
+        ({"kind": "deposit", "amount_minor": -5, "currency": "CNY"}, (422, "validation_error")),
+        ({"kind": "deposit", "amount_minor": 100, "currency": "USD"}, (422, "currency_mismatch")),
+        ({"kind": "deposit", "amount_minor": 308_000_01, "currency": "CNY"}, (422, "overpayment")),
+    ):
+        assert await orders.error("POST", f"/v1/orders/{order_id}/payments", body) == expected
+    assert await orders.error("POST", f"/v1/orders/{order_id}/delivered", {}) == (409, "order_not_paid")
+    assert await orders.error("POST", f"/v1/orders/{order_id}/financing/approval",
+                              {"provider": "B", "amount_minor": 1, "currency": "CNY"}) == (409, "financing_not_in_plan")
+    assert await orders.event_count() == before
+
+
+async def test_queries_list_open_orders_awaiting_delivery_and_receivables(orders: Orders) -> None:
+    consultant = f"S-{RUN_ID}-q"
+    paid = (await signed_order(orders, "full", consultant))["order_id"]
+    owing = (await signed_order(orders, "deposit_balance", consultant))["order_id"]
+    cancelled = (await signed_order(orders, "full", consultant))["order_id"]
+    await orders.post(f"/v1/orders/{paid}/payments", {"kind": "full", "amount_minor": 308_000_00, "currency": "CNY"})
+    await orders.post(f"/v1/orders/{owing}/payments", {"kind": "deposit", "amount_minor": 8_000_00,
+                                                      "currency": "CNY"})
+    await orders.post(f"/v1/orders/{cancelled}/cancellation", {"reason": "r"})
+
+    mine = await orders.get("/v1/orders", consultant_id=consultant)
+    assert {o["order_id"] for o in mine["orders"]} == {paid, owing}
+    awaiting = {o["order_id"]: o for o in (await orders.get("/v1/orders/awaiting-delivery"))["orders"]}
+    assert (awaiting[paid]["ready"], awaiting[owing]["ready"]) == (True, False)
+    assert cancelled not in awaiting
+    receivables = await orders.get("/v1/receivables")
+    owed = {o["order_id"]: o["outstanding_minor"] for o in receivables["orders"]}
+    assert owed[owing] == 300_000_00
+    assert paid not in owed
+    cny = next(t for t in receivables["totals"] if t["currency"] == "CNY")
+    assert cny["owed_minor"] >= 300_000_00
+
+    rebuilt = await orders.post("/admin/order-summaries/rebuild", {})
+    assert rebuilt["rebuilt"] >= 3
+    assert await orders.get("/v1/receivables") == receivables  # the same answers from the rebuilt table
+
+
+async def test_a_quote_expires_by_its_timer_in_the_running_service_and_can_no_longer_be_signed(
+    orders: Orders,
+) -> None:
+    # Real clock, short validity: we wait (with a deadline) for the service's timer runner to record the expiry.
+    # The fake-clock version of this is tests/integration/orders/test_orders_store.py.
+    soon = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+    quote = await orders.post("/v1/quotes", quote_body(valid_until=soon), 201)
+    qid = quote["quote_id"]
+    expired = await eventually(lambda: orders.get(f"/v1/quotes/{qid}"), until=lambda q: q["status"] == "expired",
+                               what="the quote expired by its timer")
+    assert [h["event_type"] for h in expired["history"]] == ["QuoteIssued", "QuoteExpired"]
+    assert expired["history"][1]["actor"] == "system:quote-expiry"
+    assert await orders.error("POST", f"/v1/quotes/{qid}/acceptance", {}) == (409, "quote_expired")
+    assert await orders.error("POST", f"/v1/quotes/{qid}/contract", {"payment_plan": "full"}) == (
+        409, "quote_expired")
+    published = await read_by_keys(orders.bootstrap, orders.topic, {qid}, expect=2)
+    assert [p.type for p in published] == ["QuoteIssued", "QuoteExpired"]
+
+
+async def test_the_service_publishes_health_openapi_and_its_configuration(orders: Orders) -> None:
+    ready = await orders.client.get("/health/ready")
+    assert ready.status_code == 200
+    assert set(ready.json()["checks"]) == {"database", "relay", "timers"}
+    paths = (await orders.get("/openapi.json"))["paths"]
+    assert {"/v1/quotes", "/v1/checkouts", "/v1/receivables", "/v1/orders/{order_id}"} <= set(paths)
+    assert "/admin/order-summaries/rebuild" in paths
+    config = await orders.get("/v1/configuration")
+    assert config["discount_limits_bp"]["consultant"] == 300
+    assert "CNY" in config["currencies"]

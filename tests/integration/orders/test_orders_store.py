@@ -1,0 +1,200 @@
+"""The orders repository, timers and relay against real PostgreSQL and Kafka, in-process with a fake clock:
+atomic multi-stream commits, the idempotent checkout under concurrency, quote expiry by the durable timer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+
+import asyncpg
+import pytest
+
+from services.orders.adapters.publishing import to_public_message
+from services.orders.adapters.queries import PostgresOrderQueries
+from services.orders.adapters.repository import EventSourcedOrders
+from services.orders.adapters.timers import quote_expiry_handler
+from services.orders.app.checkout import CheckOutShopOrder
+from services.orders.app.payments import RecordPayment
+from services.orders.app.ports import QUOTE_EXPIRY_TIMER, CommandContext
+from services.orders.app.quotes import AcceptQuote, IssueQuote, ReviseQuote, SignContract
+from services.orders.domain.errors import QuoteAlreadySignedError, QuoteExpiredError
+from services.orders.main import build_handlers
+from shared.db import create_pool
+from shared.eventstore import ConcurrencyError, PostgresEventStore, StreamOrderConflictError
+from shared.messaging.relay import OutboxRelay, make_producer
+from shared.messaging.topics import ensure_topics
+from shared.timers import TimerRunner
+from tests.support.infra import RUN_ID, Infra
+from tests.support.orders_builders import CONFIG, T0, VALID_UNTIL, line
+from tests.support.orders_stack import create_orders_database, drop_database, read_by_keys
+
+pytestmark = pytest.mark.integration
+
+CTX = CommandContext(correlation_id="it-1", actor="tester")
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Stack:
+    def __init__(self, dsn: str, pool: asyncpg.Pool) -> None:
+        self.dsn = dsn
+        self.pool = pool
+        self.clock = FakeClock(T0)
+        self.orders = EventSourcedOrders(PostgresEventStore(pool), pool)
+        self.handlers = build_handlers(self.orders, CONFIG, self.clock, _ids())
+        self.timers = TimerRunner(pool=pool, handlers={QUOTE_EXPIRY_TIMER: quote_expiry_handler(self.orders,
+                                                                                               self.clock)},
+                                  clock=self.clock)
+
+    async def count(self, sql: str, *args: object) -> int:
+        return int(await self.pool.fetchval(sql, *args))
+
+
+def _ids() -> Callable[[], str]:
+    return lambda: str(uuid.uuid4())
+
+
+@pytest.fixture(scope="module")
+async def stack(infra: Infra) -> AsyncIterator[Stack]:
+    name, dsn = await create_orders_database(infra, "orders_it", migrated=True)
+    pool = await create_pool(dsn, min_size=1, max_size=10)
+    try:
+        yield Stack(dsn, pool)
+    finally:
+        await pool.close()
+        await drop_database(infra, name)
+
+
+async def issue(stack: Stack, valid_until: datetime = VALID_UNTIL) -> str:
+    stack.clock.now = T0
+    result = await stack.handlers.issue_quote(IssueQuote(
+        consultant_id="S-1", role="consultant", lines=[line(100_00)], currency="CNY", valid_until=valid_until,
+        lead_id="L-1"), CTX)
+    return result.quote.id
+
+
+async def test_two_concurrent_signings_of_one_quote_make_one_order_and_one_conflict(stack: Stack) -> None:
+    quote_id = await issue(stack)
+    await stack.handlers.accept_quote(AcceptQuote(quote_id), CTX)
+    results = await asyncio.gather(
+        *(stack.handlers.sign_contract(SignContract(quote_id, "full"), CTX) for _ in range(4)),
+        return_exceptions=True,
+    )
+    orders = [r for r in results if not isinstance(r, BaseException)]
+    assert len(orders) == 1, results
+    # The losers either raced the append (409) or loaded after the winner committed (already signed); a
+    # StreamOrderConflictError is the kernel's retryable 503.
+    refused = (ConcurrencyError, QuoteAlreadySignedError, StreamOrderConflictError)
+    assert all(isinstance(r, refused) for r in results if isinstance(r, BaseException)), results
+    # Nothing of the losers was written: one ContractSigned, one summary row, the expiry timer cancelled.
+    assert await stack.count("SELECT count(*) FROM events WHERE event_type = 'ContractSigned' AND "
+                             "data->>'quote_id' = $1", quote_id) == 1
+    assert await stack.count("SELECT count(*) FROM order_summaries WHERE order_id = $1", orders[0].order.id) == 1
+    assert await stack.pool.fetchval("SELECT status FROM timers WHERE timer_id = $1",
+                                     f"quote-expiry:{quote_id}") == "cancelled"
+
+
+async def test_concurrent_checkouts_of_one_shop_order_create_exactly_one_order(stack: Stack) -> None:
+    shop_order_id = f"SHOP-{RUN_ID}-race"
+    command = CheckOutShopOrder(shop_order_id=shop_order_id, customer_name="李四", customer_phone="13900001111",
+                                lines=[line(90_00)], total_minor=90_00, paid_minor=90_00, currency="CNY")
+    results = await asyncio.gather(*(stack.handlers.check_out(command, CTX) for _ in range(6)))
+    assert len({r.order.id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert await stack.count("SELECT count(*) FROM events WHERE event_type = 'ContractSigned' AND "
+                             "data->>'shop_order_id' = $1", shop_order_id) == 1
+    assert await stack.count("SELECT count(*) FROM shop_checkouts WHERE shop_order_id = $1", shop_order_id) == 1
+
+
+async def test_a_refused_payment_leaves_events_and_summary_untouched(stack: Stack) -> None:
+    quote_id = await issue(stack)
+    await stack.handlers.accept_quote(AcceptQuote(quote_id), CTX)
+    order = (await stack.handlers.sign_contract(SignContract(quote_id, "deposit_balance"), CTX)).order
+    await stack.handlers.record_payment(RecordPayment(order.id, "deposit", 30_00, "CNY"), CTX)
+    before = await stack.pool.fetchrow("SELECT * FROM order_summaries WHERE order_id = $1", order.id)
+    with pytest.raises(Exception, match="owed"):
+        await stack.handlers.record_payment(RecordPayment(order.id, "balance", 70_01, "CNY"), CTX)
+    with pytest.raises(ConcurrencyError):
+        await stack.handlers.record_payment(RecordPayment(order.id, "balance", 70_00, "CNY", expected_version=1),
+                                            CTX)
+    assert await stack.pool.fetchrow("SELECT * FROM order_summaries WHERE order_id = $1", order.id) == before
+    assert before["outstanding_minor"] == 70_00
+    receivables = await PostgresOrderQueries(stack.pool).receivables(1000)
+    assert order.id in [o["order_id"] for o in receivables["orders"]]
+
+
+async def test_the_expiry_timer_expires_a_quote_at_its_validity_and_the_relay_publishes_it(
+    stack: Stack, infra: Infra
+) -> None:
+    quote_id = await issue(stack)
+    await stack.handlers.accept_quote(AcceptQuote(quote_id), CTX)
+    stack.clock.now = VALID_UNTIL - timedelta(seconds=1)
+    await stack.timers.fire_due()
+    assert (await stack.orders.quote(quote_id)).status == "accepted"  # type: ignore[union-attr]
+
+    stack.clock.now = VALID_UNTIL
+    await stack.timers.fire_due()
+    types = [h["event_type"] for h in await stack.orders.history("quote", quote_id)]
+    assert types == ["QuoteIssued", "QuoteAccepted", "QuoteExpired"]
+    assert await stack.pool.fetchval("SELECT status FROM timers WHERE timer_id = $1",
+                                     f"quote-expiry:{quote_id}") == "fired"
+    with pytest.raises(QuoteExpiredError):
+        await stack.handlers.sign_contract(SignContract(quote_id, "full"), CTX)
+
+    topic = f"t{RUN_ID}it.orders"
+    await ensure_topics(infra.kafka_bootstrap, [topic])
+    producer = make_producer(infra.kafka_bootstrap, client_id="orders-it")
+    await producer.start()
+    # The running relay, not publish_once: other databases' open transactions on the same cluster can hold our
+    # events back for a moment (commit-order safety), and run() keeps looking until they are visible.
+    relay = OutboxRelay(dsn=stack.dsn, producer=producer, topic=topic, translate=to_public_message,
+                        name="orders-it", poll_interval=0.2)
+    task = asyncio.create_task(relay.run())
+    try:
+        published = await read_by_keys(infra.kafka_bootstrap, topic, {quote_id}, expect=3)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await producer.stop()
+    assert [p.type for p in published] == ["QuoteIssued", "QuoteAccepted", "QuoteExpired"]
+    assert published[-1].body["revision"] == 1
+    assert published[-1].correlation_id == f"quote-expiry:{quote_id}"
+
+
+async def test_a_revision_moves_the_expiry_so_the_old_date_no_longer_expires_it(stack: Stack) -> None:
+    quote_id = await issue(stack)
+    later = VALID_UNTIL + timedelta(days=3)
+    await stack.handlers.revise_quote(ReviseQuote(quote_id, "consultant", [line(95_00)], later), CTX)
+    stack.clock.now = VALID_UNTIL + timedelta(hours=1)
+    await stack.timers.fire_due()
+    assert (await stack.orders.quote(quote_id)).status == "issued"  # type: ignore[union-attr]
+    stack.clock.now = later
+    await stack.timers.fire_due()
+    assert (await stack.orders.quote(quote_id)).status == "expired"  # type: ignore[union-attr]
+
+
+async def test_the_summary_table_can_be_rebuilt_from_the_order_streams(stack: Stack) -> None:
+    quote_id = await issue(stack)
+    await stack.handlers.accept_quote(AcceptQuote(quote_id), CTX)
+    order = (await stack.handlers.sign_contract(SignContract(quote_id, "deposit_balance"), CTX)).order
+    await stack.handlers.record_payment(RecordPayment(order.id, "deposit", 25_00, "CNY"), CTX)
+    columns = "order_id, version, status, paid_minor, outstanding_minor, financing, total_minor"
+    before = [dict(r) for r in await stack.pool.fetch(f"SELECT {columns} FROM order_summaries ORDER BY order_id")]
+    await stack.pool.execute("DELETE FROM order_summaries")
+
+    rebuilt = await stack.orders.rebuild_summaries()
+
+    assert rebuilt == len(before)
+    after = [dict(r) for r in await stack.pool.fetch(f"SELECT {columns} FROM order_summaries ORDER BY order_id")]
+    assert after == before
+    assert next(r for r in after if r["order_id"] == order.id)["outstanding_minor"] == 75_00
