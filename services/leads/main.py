@@ -32,7 +32,8 @@ from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
-from shared.runtime.bootstrap import Supervisor, database_ready, prepare_database, serve
+from shared.runtime.bootstrap import prepare_database, serve
+from shared.runtime.components import ServiceComponents
 from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
 from shared.settings import KafkaSettings, ServiceSettings, load_settings
 from shared.timers import TimerRunner
@@ -99,8 +100,7 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
     channel_codes = {c["code"] for c in channels}
     policy = load_policy(settings)
     clock = make_clock(settings.clock_offset_seconds)
-    state: dict[str, Any] = {}
-    supervisor = Supervisor()
+    parts = ServiceComponents()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -127,10 +127,10 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         )
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None)
         subscribe_idempotent(broker, consumer, inbound, group_id=settings.consumer_group)
-        await broker.start()
-        state.update(pool=pool, relay=relay, timers=timers, broker=broker, consumer=consumer)
-        supervisor.start("relay", relay.run())
-        supervisor.start("timers", timers.run())
+        await parts.start_consumer(broker, consumer)
+        parts.pool, parts.producer = pool, producer
+        parts.run_relay(relay)
+        parts.run_timers(timers)
         app.include_router(leads_router(
             capture=capture, commands=LeadCommandHandlers(unit_of_work=uow, clock=clock, new_id=new_id,
                                                           policy=policy),
@@ -141,27 +141,11 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         try:
             yield
         finally:
-            await broker.stop()
-            await supervisor.stop()
-            await producer.stop()
-            await pool.close()
-
-    async def ready() -> dict[str, Any]:
-        relay, timers, broker, consumer = (state.get(k) for k in ("relay", "timers", "broker", "consumer"))
-        tasks = supervisor.healthy()
-        return {
-            "database": "pool" in state and await database_ready(state["pool"]),
-            "relay": {"ok": relay is not None and tasks.get("relay", False),
-                      "leader": bool(relay and relay.is_leader), "published": relay.published if relay else 0},
-            "timers": {"ok": timers is not None and tasks.get("timers", False),
-                       "fired": timers.fired if timers else 0},
-            "consumer": {"ok": broker is not None and bool(broker.running),
-                         "applied": consumer.applied if consumer else 0},
-        }
+            await parts.close()
 
     app = FastAPI(title="salesflow leads", version="1", lifespan=lifespan)
     install_error_handlers(app)
-    app.include_router(health_router(ready))
+    app.include_router(health_router(parts.readiness))
     return app
 
 

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
@@ -43,7 +42,8 @@ from shared.eventstore import PostgresEventStore
 from shared.logs import configure_logging
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.topics import ensure_topics
-from shared.runtime.bootstrap import Supervisor, database_ready, prepare_database, serve
+from shared.runtime.bootstrap import prepare_database, serve
+from shared.runtime.components import ServiceComponents
 from shared.runtime.http import health_router, install_error_handlers
 from shared.settings import KafkaSettings, ServiceSettings, load_settings
 from shared.timers import TimerRunner
@@ -90,8 +90,7 @@ def build_handlers(store: OrdersStore, config: OrdersConfig, clock: Clock, ids: 
 
 def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock = utc_now) -> FastAPI:
     config = load_config(refund_percent_override=settings.refund_percent_of_paid)
-    state: dict[str, Any] = {}
-    supervisor = Supervisor()
+    parts = ServiceComponents()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,9 +105,9 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
                             translate=to_public_message, name=SERVICE, poll_interval=settings.relay_poll_interval)
         timers = TimerRunner(pool=pool, handlers={QUOTE_EXPIRY_TIMER: quote_expiry_handler(orders, clock)},
                              clock=clock, poll_interval=settings.timer_poll_interval)
-        state.update(pool=pool, relay=relay, timers=timers)
-        supervisor.start("relay", relay.run())
-        supervisor.start("timers", timers.run())
+        parts.pool, parts.producer = pool, producer
+        parts.run_relay(relay)
+        parts.run_timers(timers)
         handlers = build_handlers(orders, config, clock, new_id)
         app.include_router(quotes_router(handlers, orders, orders))
         app.include_router(orders_router(handlers, orders, orders, PostgresOrderQueries(pool)))
@@ -117,26 +116,11 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
         try:
             yield
         finally:
-            await supervisor.stop()
-            await producer.stop()
-            await pool.close()
-
-    async def ready() -> dict[str, Any]:
-        relay = state.get("relay")
-        timers = state.get("timers")
-        healthy = supervisor.healthy()
-        return {
-            "database": "pool" in state and await database_ready(state["pool"]),
-            "relay": {"ok": relay is not None and healthy.get("relay", False),
-                      "leader": bool(relay and relay.is_leader), "published": relay.published if relay else 0,
-                      "last_error": getattr(relay, "last_error", None)},
-            "timers": {"ok": timers is not None and healthy.get("timers", False),
-                       "fired": timers.fired if timers else 0},
-        }
+            await parts.close()
 
     app = FastAPI(title="salesflow orders", version="1", lifespan=lifespan)
     install_error_handlers(app)
-    app.include_router(health_router(ready))
+    app.include_router(health_router(parts.readiness))
     return app
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from shared.commands import CommandContext as CommandContext  # re-exported for the handlers
 from shared.domain import Aggregate
 
 Clock = Callable[[], datetime]
@@ -14,24 +14,6 @@ IdFactory = Callable[[], str]
 Tx = Any  # an open database connection/transaction, passed through untouched (the consumer's or the timer's)
 
 A = TypeVar("A", bound=Aggregate)
-
-
-@dataclass(frozen=True, slots=True)
-class CommandContext:
-    """Who asked and why: travels into every stored event's metadata and from there into message headers."""
-
-    correlation_id: str
-    causation_id: str | None = None
-    actor: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def metadata(self) -> dict[str, str]:
-        meta = {"correlation_id": self.correlation_id, **self.extra}
-        if self.causation_id:
-            meta["causation_id"] = self.causation_id
-        if self.actor:
-            meta["actor"] = self.actor
-        return meta
 
 
 class AftersalesStore(Protocol):

@@ -4,34 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant, Team
+from shared.commands import CommandContext as CommandContext  # re-exported for the handlers
 from shared.domain import Aggregate
 
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
-
-
-@dataclass(frozen=True, slots=True)
-class CommandContext:
-    """Who asked and why: travels into every stored event's metadata and from there into message headers."""
-
-    correlation_id: str
-    causation_id: str | None = None
-    actor: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def metadata(self) -> dict[str, str]:
-        meta = {"correlation_id": self.correlation_id, **self.extra}
-        if self.causation_id:
-            meta["causation_id"] = self.causation_id
-        if self.actor:
-            meta["actor"] = self.actor
-        return meta
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
+from shared.commands import CommandContext as CommandContext  # re-exported for the handlers
 from shared.domain import Aggregate
 
 Clock = Callable[[], datetime]
@@ -20,23 +21,6 @@ QUOTE_EXPIRY_TIMER = "quote_expiry"
 def quote_expiry_timer_id(quote_id: str) -> str:
     # Deterministic: a revision moves the same timer instead of adding a second one.
     return f"quote-expiry:{quote_id}"
-
-
-@dataclass(frozen=True, slots=True)
-class CommandContext:
-    """Who asked and why: travels into every stored event's metadata and from there into message headers."""
-
-    correlation_id: str
-    causation_id: str | None = None
-    actor: str | None = None
-
-    def metadata(self) -> dict[str, str]:
-        meta = {"correlation_id": self.correlation_id}
-        if self.causation_id:
-            meta["causation_id"] = self.causation_id
-        if self.actor:
-            meta["actor"] = self.actor
-        return meta
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,30 @@
+"""What every command carries besides its arguments: who asked and why.
+
+The context's metadata is stored with every event the command records and travels from there into the
+published messages' headers (``ce_correlationid``, ``ce_causationid``), so a reaction in another service can be
+traced back to the request that started it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    """Who asked and why. ``correlation_id`` ties together everything one request caused; ``causation_id`` is
+    the event or command that directly caused this one; ``actor`` is the user or system acting."""
+
+    correlation_id: str
+    causation_id: str | None = None
+    actor: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, str]:
+        """The event metadata for this context (only the keys that have values)."""
+        meta = {"correlation_id": self.correlation_id, **self.extra}
+        if self.causation_id:
+            meta["causation_id"] = self.causation_id
+        if self.actor:
+            meta["actor"] = self.actor
+        return meta
