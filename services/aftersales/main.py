@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +19,19 @@ from services.aftersales.adapters.queries import PostgresCareQueries
 from services.aftersales.adapters.repository import EventSourcedAftersales
 from services.aftersales.api import AftersalesHandlers, aftersales_router
 from services.aftersales.app import commands as cmd
-from services.aftersales.app.ports import Clock
 from services.aftersales.app.reactions import AftersalesReactions
 from services.aftersales.app.timer_handlers import AftersalesTimers
 from services.aftersales.domain.policy import policy_from_dict
-from shared.logs import configure_logging
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
-from shared.runtime.bootstrap import prepare_database, serve
+from shared.runtime.bootstrap import prepare_database, run_service
+from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
 from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
-from shared.settings import KafkaSettings, ServiceSettings, load_settings
+from shared.settings import KafkaSettings, ServiceSettings
 from shared.timers import TimerRunner
 
 SERVICE = "aftersales"
@@ -57,23 +54,12 @@ class AftersalesSettings(ServiceSettings):
         default=0.0, description="shifts the service's clock (tests, drills): timers fire as if it were later")
 
 
-def make_clock(offset_seconds: float) -> Clock:
-    offset = timedelta(seconds=offset_seconds)
-
-    def now() -> datetime:
-        return datetime.now(UTC) + offset
-
-    return now
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
     config: dict[str, Any] = json.loads(settings.config_file.read_text())
     policy = policy_from_dict(config)  # fail at start-up, not at the first delivery, if the data is bad
-    clock = make_clock(settings.clock_offset_seconds)
+    clock = system_clock(settings.clock_offset_seconds)
     parts = ServiceComponents()
 
     @asynccontextmanager
@@ -133,7 +119,4 @@ def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
 
 
 def main() -> None:
-    settings = load_settings(AftersalesSettings)
-    kafka = load_settings(KafkaSettings)
-    configure_logging(SERVICE, settings.log_level, settings.log_json)
-    serve(create_app(settings, kafka), host=settings.http_host, port=settings.http_port)
+    run_service(SERVICE, AftersalesSettings, create_app)

@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
@@ -26,16 +24,16 @@ from services.leads.app.reactions import Reactions
 from services.leads.app.timers import LeadTimerHandlers
 from services.leads.domain.policy import LeadPolicy
 from shared.eventstore import PostgresEventStore
-from shared.logs import configure_logging
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
-from shared.runtime.bootstrap import prepare_database, serve
+from shared.runtime.bootstrap import prepare_database, run_service
+from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
 from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
-from shared.settings import KafkaSettings, ServiceSettings, load_settings
+from shared.settings import KafkaSettings, ServiceSettings
 from shared.timers import TimerRunner
 
 SERVICE = "leads"
@@ -83,23 +81,13 @@ def load_policy(settings: LeadsSettings, path: Path = CONFIG / "policy.json") ->
     )
 
 
-def make_clock(offset_seconds: float) -> Any:
-    offset = timedelta(seconds=offset_seconds)
-
-    def now() -> datetime:
-        return datetime.now(UTC) + offset
-    return now
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
     channels = load_channels()
     channel_codes = {c["code"] for c in channels}
     policy = load_policy(settings)
-    clock = make_clock(settings.clock_offset_seconds)
+    clock = system_clock(settings.clock_offset_seconds)
     parts = ServiceComponents()
 
     @asynccontextmanager
@@ -150,7 +138,4 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
 
 
 def main() -> None:
-    settings = load_settings(LeadsSettings)
-    kafka = load_settings(KafkaSettings)
-    configure_logging(SERVICE, settings.log_level, settings.log_json)
-    serve(create_app(settings, kafka), host=settings.http_host, port=settings.http_port)
+    run_service(SERVICE, LeadsSettings, create_app)

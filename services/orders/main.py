@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -39,13 +37,13 @@ from services.orders.app.quotes import (
     SignContractHandler,
 )
 from shared.eventstore import PostgresEventStore
-from shared.logs import configure_logging
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.topics import ensure_topics
-from shared.runtime.bootstrap import prepare_database, serve
+from shared.runtime.bootstrap import prepare_database, run_service
+from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
 from shared.runtime.http import health_router, install_error_handlers
-from shared.settings import KafkaSettings, ServiceSettings, load_settings
+from shared.settings import KafkaSettings, ServiceSettings
 from shared.timers import TimerRunner
 
 SERVICE = "orders"
@@ -62,12 +60,6 @@ class OrdersSettings(ServiceSettings):
     refund_percent_of_paid: int | None = None  # overrides config/orders.json when set
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def build_handlers(store: OrdersStore, config: OrdersConfig, clock: Clock, ids: IdFactory) -> OrdersHandlers:
@@ -88,7 +80,7 @@ def build_handlers(store: OrdersStore, config: OrdersConfig, clock: Clock, ids: 
     )
 
 
-def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock = utc_now) -> FastAPI:
+def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock = system_clock()) -> FastAPI:
     config = load_config(refund_percent_override=settings.refund_percent_of_paid)
     parts = ServiceComponents()
 
@@ -125,7 +117,4 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
 
 
 def main() -> None:
-    settings = load_settings(OrdersSettings)
-    kafka = load_settings(KafkaSettings)
-    configure_logging(SERVICE, settings.log_level, settings.log_json)
-    serve(create_app(settings, kafka), host=settings.http_host, port=settings.http_port)
+    run_service(SERVICE, OrdersSettings, create_app)

@@ -52,6 +52,19 @@ class RecordedEvent:
     def feed_position(self) -> FeedPosition:
         return FeedPosition(self.txid, self.position)
 
+    def audit_entry(self) -> dict[str, Any]:
+        """The event as a line of an aggregate's history: who did what when, and why (for ``GET …/{id}``)."""
+        return {
+            "version": self.version,
+            "event_type": self.event_type,
+            "occurred_at": self.occurred_at.isoformat(),
+            "recorded_at": self.recorded_at.isoformat(),
+            "actor": self.metadata.get("actor"),
+            "correlation_id": self.metadata.get("correlation_id"),
+            "causation_id": self.metadata.get("causation_id"),
+            "data": self.data,
+        }
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class FeedPosition:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -14,7 +14,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from shared.db import connect, create_pool
+from shared.logs import configure_logging
 from shared.migrations import KERNEL_MIGRATIONS, migrate
+from shared.settings import KafkaSettings, ServiceSettings, load_settings
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +70,20 @@ async def database_ready(pool: asyncpg.Pool) -> bool:
         return bool(await pool.fetchval("SELECT true", timeout=2))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
         return False
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def run_service(
+    service: str, settings_class: type[SettingsT], create_app: Callable[[SettingsT, KafkaSettings], FastAPI]
+) -> None:
+    """A service's ``main``: settings from the environment (failing fast, naming what is missing), logging,
+    then the HTTP server until SIGINT/SIGTERM."""
+    settings = load_settings(settings_class)
+    kafka = load_settings(KafkaSettings)
+    configure_logging(service, settings.log_level, settings.log_json)
+    serve(create_app(settings, kafka), host=settings.http_host, port=settings.http_port)
 
 
 def serve(app: FastAPI, *, host: str, port: int) -> None:

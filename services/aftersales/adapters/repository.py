@@ -107,7 +107,7 @@ class EventSourcedAftersales:
     # --- History ---
 
     async def history(self, stream: str) -> list[dict[str, Any]]:
-        return [_history_entry(r) for r in await self._store.load(stream)]
+        return [r.audit_entry() for r in await self._store.load(stream)]
 
 
 def _history_entry(record: RecordedEvent) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.leads.adapters.unit_of_work import lead_stream
-from shared.eventstore import PostgresEventStore, RecordedEvent
+from shared.eventstore import PostgresEventStore
 
 _COLUMNS = """lead_id, customer_id, name, phone, channel, interest, status, stage, grade, owner_id, team_id, pooled,
     released_by, released_at, follow_up_due_at, overdue, loss_pending, order_id, captured_at, last_activity_at,
@@ -27,7 +27,7 @@ class PostgresLeadQueries:
         self._store = store
 
     async def history(self, lead_id: str) -> list[dict[str, object]]:
-        return [_history_entry(r) for r in await self._store.load(lead_stream(lead_id))]
+        return [r.audit_entry() for r in await self._store.load(lead_stream(lead_id))]
 
     async def lead_row(self, lead_id: str) -> dict[str, Any] | None:
         row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM leads_view WHERE lead_id = $1", lead_id)
@@ -68,15 +68,3 @@ class PostgresLeadQueries:
             "WHERE $1::text IS NULL OR team_id = $1 ORDER BY seq", team_id)
         return [dict(r) for r in rows]
 
-
-def _history_entry(record: RecordedEvent) -> dict[str, object]:
-    return {
-        "version": record.version,
-        "event_type": record.event_type,
-        "occurred_at": record.occurred_at.isoformat(),
-        "recorded_at": record.recorded_at.isoformat(),
-        "actor": record.metadata.get("actor"),
-        "correlation_id": record.metadata.get("correlation_id"),
-        "causation_id": record.metadata.get("causation_id"),
-        "data": record.data,
-    }

@@ -94,7 +94,7 @@ class EventSourcedOrders:
 
     async def history(self, stream_type: str, aggregate_id: str) -> list[dict[str, Any]]:
         records = await self._store.load(f"{stream_type}-{aggregate_id}", conn=self._conn)
-        return [_history_entry(r) for r in records]
+        return [r.audit_entry() for r in records]
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Connection]:
