@@ -9,7 +9,7 @@ STACK := bash deploy/native/stack.sh
 # Exports KAFKA_BOOTSTRAP_SERVERS, SALESFLOW_PG_ADMIN_DSN and the per-service database URLs.
 WITH_ENV = set -a; eval "$$($(STACK) env)"; set +a;
 
-.PHONY: help venv up down status run test check lint typecheck imports contracts contracts-check \
+.PHONY: help venv up down status run test browser check lint typecheck imports contracts contracts-check \
         unit integration bench bench-smoke lock clean
 
 help: ## list the targets
@@ -36,8 +36,11 @@ status: ## what of the stack is running
 run: venv up ## run salesflow: infrastructure + all services, URLs printed, until Ctrl-C
 	$(WITH_ENV) $(BIN)/python -m deploy.native.run_services
 
-test: venv up check ## the whole suite: lint, types, import rules, contracts, unit, integration, e2e
+test: venv up browser check ## the whole suite: lint, types, import rules, contracts, unit, integration, e2e
 	$(WITH_ENV) $(BIN)/python -m pytest -p no:cacheprovider
+
+browser: ## Debian's chromium + CJK fonts for the dashboard's headless-browser test (installed if missing)
+	bash deploy/native/ensure-chromium.sh
 
 check: lint typecheck imports contracts-check ## static checks only
 
