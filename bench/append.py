@@ -1,8 +1,8 @@
 """Event store append throughput: salesflow's PostgresEventStore vs the `eventsourcing` library's PostgreSQL
 application recorder vs a raw asyncpg INSERT (the ceiling), on the same database server in the same run.
 
-Each writer appends to its own stream, ``events_per_tx`` events per transaction, until ``total`` events are
-written across all writers. Same payload (~200 bytes of JSON) for all three.
+Each writer appends to its own stream, ``events_per_tx`` events per transaction, for ``seconds`` (time-bounded, so a
+slow peer cannot stretch the run). Same payload (~200 bytes of JSON) for all three.
 """
 
 from __future__ import annotations
@@ -32,15 +32,20 @@ def _event() -> NewEvent:
                     occurred_at=datetime.now(UTC), metadata={"correlation_id": "bench"})
 
 
-async def run_salesflow(dsn: str, writers: int, per_tx: int, total: int) -> dict[str, Any]:
+def _result(events: int, elapsed: float, latencies: list[float]) -> dict[str, Any]:
+    return {"events": events, "seconds": round(elapsed, 3), "events_per_s": round(events / elapsed),
+            "append_latency": summary_ms(latencies)}
+
+
+async def run_salesflow(dsn: str, writers: int, per_tx: int, seconds: float) -> dict[str, Any]:
     pool = await create_pool(dsn, min_size=writers, max_size=writers)
     store = PostgresEventStore(pool)
     latencies: list[float] = []
-    per_writer = total // writers // per_tx
+    deadline = time.perf_counter() + seconds
 
     async def writer(n: int) -> None:
         stream, version = f"bench-{uuid.uuid4()}", 0
-        for _ in range(per_writer):
+        while time.perf_counter() < deadline:
             started = time.perf_counter()
             await store.append([AppendRequest(stream, "bench", version, tuple(_event() for _ in range(per_tx)))])
             latencies.append(time.perf_counter() - started)
@@ -50,25 +55,23 @@ async def run_salesflow(dsn: str, writers: int, per_tx: int, total: int) -> dict
     await asyncio.gather(*(writer(n) for n in range(writers)))
     elapsed = watch.elapsed
     await pool.close()
-    events = per_writer * per_tx * writers
-    return {"events": events, "seconds": round(elapsed, 3), "events_per_s": round(events / elapsed),
-            "append_latency": summary_ms(latencies)}
+    return _result(len(latencies) * per_tx, elapsed, latencies)
 
 
-async def run_raw_asyncpg(dsn: str, writers: int, per_tx: int, total: int) -> dict[str, Any]:
+async def run_raw_asyncpg(dsn: str, writers: int, per_tx: int, seconds: float) -> dict[str, Any]:
     pool = await create_pool(dsn, min_size=writers, max_size=writers)
     await pool.execute(
         """CREATE TABLE IF NOT EXISTS raw_events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
            event_id uuid NOT NULL, stream_id text NOT NULL, version int NOT NULL, data jsonb NOT NULL)"""
     )
     latencies: list[float] = []
-    per_writer = total // writers // per_tx
     body = orjson.dumps(PAYLOAD).decode()
+    deadline = time.perf_counter() + seconds
 
     async def writer(n: int) -> None:
         stream, version = f"raw-{uuid.uuid4()}", 0
         async with pool.acquire() as conn:
-            for _ in range(per_writer):
+            while time.perf_counter() < deadline:
                 started = time.perf_counter()
                 await conn.execute(
                     "INSERT INTO raw_events (event_id, stream_id, version, data) "
@@ -83,12 +86,10 @@ async def run_raw_asyncpg(dsn: str, writers: int, per_tx: int, total: int) -> di
     await asyncio.gather(*(writer(n) for n in range(writers)))
     elapsed = watch.elapsed
     await pool.close()
-    events = per_writer * per_tx * writers
-    return {"events": events, "seconds": round(elapsed, 3), "events_per_s": round(events / elapsed),
-            "append_latency": summary_ms(latencies)}
+    return _result(len(latencies) * per_tx, elapsed, latencies)
 
 
-def run_eventsourcing(dsn_parts: dict[str, Any], writers: int, per_tx: int, total: int) -> dict[str, Any]:
+def run_eventsourcing(dsn_parts: dict[str, Any], writers: int, per_tx: int, seconds: float) -> dict[str, Any]:
     """The peer: eventsourcing's PostgresApplicationRecorder (psycopg 3, thread per writer), which also keeps a
     global notification sequence — the closest equivalent of our commit-ordered feed."""
     from eventsourcing.persistence import StoredEvent
@@ -103,13 +104,13 @@ def run_eventsourcing(dsn_parts: dict[str, Any], writers: int, per_tx: int, tota
     recorder = PostgresApplicationRecorder(datastore, events_table_name="es_stored_events")
     recorder.create_table()
     state = orjson.dumps(PAYLOAD)
-    per_writer = total // writers // per_tx
     latencies: list[float] = []
     lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
 
     def writer() -> None:
         originator, version, mine = uuid.uuid4(), 0, []
-        for _ in range(per_writer):
+        while time.perf_counter() < deadline:
             batch = [StoredEvent(originator_id=originator, originator_version=version + i + 1,
                                  topic="bench:LeadCreated", state=state) for i in range(per_tx)]
             started = time.perf_counter()
@@ -127,9 +128,7 @@ def run_eventsourcing(dsn_parts: dict[str, Any], writers: int, per_tx: int, tota
         t.join()
     elapsed = watch.elapsed
     datastore.close()
-    events = per_writer * per_tx * writers
-    return {"events": events, "seconds": round(elapsed, 3), "events_per_s": round(events / elapsed),
-            "append_latency": summary_ms(latencies)}
+    return _result(len(latencies) * per_tx, elapsed, latencies)
 
 
 async def prepare(dsn: str) -> None:
@@ -151,15 +150,15 @@ async def settings_of(dsn: str) -> dict[str, str]:
 
 async def run(dsn: str, dsn_parts: dict[str, Any], *, smoke: bool) -> dict[str, Any]:
     await prepare(dsn)
-    total = 2_000 if smoke else 40_000
+    seconds = 1.5 if smoke else 8.0
     configs = [(1, 1), (1, 10), (8, 1), (8, 10), (32, 1), (32, 10)] if not smoke else [(8, 10)]
     rows = []
     for writers, per_tx in configs:
         row: dict[str, Any] = {"writers": writers, "events_per_tx": per_tx}
-        row["salesflow"] = await run_salesflow(dsn, writers, per_tx, total)
-        row["eventsourcing"] = await asyncio.to_thread(run_eventsourcing, dsn_parts, writers, per_tx, total)
-        row["raw_asyncpg"] = await run_raw_asyncpg(dsn, writers, per_tx, total)
+        row["salesflow"] = await run_salesflow(dsn, writers, per_tx, seconds)
+        row["eventsourcing"] = await asyncio.to_thread(run_eventsourcing, dsn_parts, writers, per_tx, seconds)
+        row["raw_asyncpg"] = await run_raw_asyncpg(dsn, writers, per_tx, seconds)
         row["salesflow_vs_eventsourcing"] = round(
             row["salesflow"]["events_per_s"] / max(row["eventsourcing"]["events_per_s"], 1), 2)
         rows.append(row)
-    return {"postgres": await settings_of(dsn), "total_events_per_config": total, "results": rows}
+    return {"postgres": await settings_of(dsn), "seconds_per_run": seconds, "results": rows}

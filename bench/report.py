@@ -54,8 +54,8 @@ def render(results: dict[str, Any]) -> str:
         lines += [
             "## Event store append (events/s; same PostgreSQL, same run)", "",
             f"PostgreSQL {pg['server_version']}, synchronous_commit={pg['synchronous_commit']}, fsync={pg['fsync']}, "
-            f"shared_buffers={pg['shared_buffers']}; {a['total_events_per_config']} events per configuration; each "
-            "writer appends to its own stream.", "",
+            f"shared_buffers={pg['shared_buffers']}; each implementation runs {a['seconds_per_run']} s per "
+            "configuration; each writer appends to its own stream.", "",
             _row(["writers", "events/tx", "salesflow", "p99 ms", "eventsourcing (peer)", "p99 ms",
                   "raw asyncpg (ceiling)", "salesflow ÷ eventsourcing"]),
             _row(["---"] * 8),

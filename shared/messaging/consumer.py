@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 import structlog
@@ -70,9 +70,8 @@ class KafkaRecord(Protocol):
     def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class InboundEvent:
-    """A parsed public event as handlers see it."""
+class InboundEvent(NamedTuple):
+    """A parsed public event as handlers see it (a NamedTuple: one is built per consumed message)."""
 
     headers: EventHeaders
     payload: IntegrationEvent
