@@ -69,10 +69,14 @@ def build_capture(run_id: str, step: int) -> Any:
 
 
 async def backlog(leads_db: asyncpg.Connection, reporting_db: asyncpg.Connection) -> dict[str, int]:
+    # A capture stores several events (LeadCreated, LeadAssigned, FollowUpScheduled, …); the relay backlog counts
+    # them all, the reporting backlog counts leads.
     events = await leads_db.fetchval("SELECT count(*) FROM events")
+    leads = await leads_db.fetchval("SELECT count(*) FROM events WHERE event_type = 'LeadCreated'")
     relayed = await leads_db.fetchval("SELECT coalesce(sum(published), 0)::bigint FROM relay_checkpoints")
     projected = await reporting_db.fetchval("SELECT count(*) FROM report_leads")
-    return {"stored": events, "not_yet_relayed": events - relayed, "not_yet_in_reporting": events - projected}
+    return {"stored_events": events, "leads": leads, "not_yet_relayed": events - relayed,
+            "not_yet_in_reporting": leads - projected}
 
 
 PROFILE_RATE = 1000  # the step during which the leads process is sampled with py-spy
