@@ -20,8 +20,9 @@ Kafka keeps per-partition order and the message key is the stream id, so subscri
 
 Delivery
 --------
-One relay per service is active (a session advisory lock; standbys wait). It is woken by NOTIFY (sent by a
-trigger at commit) and polls as a fallback. The producer is idempotent with ``acks=all``; the checkpoint moves
+One relay per service is active (a session advisory lock; standbys wait). When idle it is woken by NOTIFY (sent
+by a trigger at commit, only while the relay has armed the wake-up — NOTIFY serialises commits cluster-wide, so
+a busy relay turns it off) and polls as a fallback. The producer is idempotent with ``acks=all``; the checkpoint moves
 only after the broker acknowledged every message of the batch. A crash between the acknowledgement and the
 checkpoint republishes that batch on restart: duplicates are possible, loss is not, and consumers are
 idempotent on the event id.
@@ -212,8 +213,13 @@ class OutboxRelay:
                 await asyncio.sleep(recheck_delay)
                 recheck_delay = min(recheck_delay * 2, 0.05)
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+            # Going idle: arm the wake-up (commits send NOTIFY only while it is armed, see 0005_armed_notify.sql),
+            # then look once more, so an event committed before the arming is not left waiting for the poll.
+            await feed.arm_wakeup(True)
+            if not await feed.has_new():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+            await feed.arm_wakeup(False)
 
     async def publish_available(self, feed: _FeedReader) -> int:
         """Publish everything the feed shows now, batch by batch: send, wait for the broker's acks, then move
@@ -270,6 +276,19 @@ class _FeedReader:
             self._relay, position.txid, position.position, count,
         )
         self.checkpoint = position
+
+    async def arm_wakeup(self, armed: bool) -> None:
+        await self._conn.execute("UPDATE relay_wakeup SET armed = $1 WHERE channel = $2 AND armed <> $1",
+                                 armed, NOTIFY_CHANNEL)
+
+    async def has_new(self) -> bool:
+        """Anything committed after the checkpoint, visible or held back."""
+        after = self.checkpoint or FeedPosition()
+        found: bool = await self._conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE (txid, position) > ($1::bigint::text::xid8, $2::bigint))",
+            after.txid, after.position,
+        )
+        return found
 
     async def has_held_back(self) -> bool:
         after = self.checkpoint or FeedPosition()
