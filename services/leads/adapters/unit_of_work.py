@@ -195,10 +195,14 @@ class PostgresUnitOfWork:
 
     async def _arm_timers(self, lead: Lead) -> None:
         """Keep exactly one pending timer per (lead, kind) at the due date the lead's state needs."""
-        for plan in timers_for(lead, self._policy):
-            armed = await self._conn.fetchrow(
-                "SELECT timer_id, due_at, payload FROM leads_timers WHERE lead_id = $1 AND kind = $2",
-                lead.id, plan.kind)
+        plans = timers_for(lead, self._policy)
+        # One query for every kind; none at all for a lead created in this unit of work (nothing can be armed).
+        armed_by_kind = {} if lead.loaded_version == 0 else {
+            r["kind"]: r for r in await self._conn.fetch(
+                "SELECT kind, timer_id, due_at, payload FROM leads_timers WHERE lead_id = $1", lead.id)
+        }
+        for plan in plans:
+            armed = armed_by_kind.get(plan.kind)
             if armed is not None and (armed["due_at"], armed["payload"]) == (plan.due_at, plan.payload):
                 continue  # unchanged
             if armed is not None:
