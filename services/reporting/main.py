@@ -1,34 +1,50 @@
 """Composition root of the reporting service: consumes every service's topic into read models and serves
-reports over HTTP. ``python -m services.reporting``."""
+reports over HTTP. ``python -m services.reporting`` (``python -m services.reporting rebuild`` rebuilds)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import asyncpg
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pydantic_settings import SettingsConfigDict
 
+from services.reporting.adapters.exports import to_csv, to_xlsx
+from services.reporting.adapters.generations import ActiveSchemaPool
+from services.reporting.adapters.plans import load_plans
 from services.reporting.adapters.read_model import PostgresLeadsReadModel
-from services.reporting.api import reporting_router
+from services.reporting.adapters.targets import PostgresTargetRepository
+from services.reporting.api import dashboard_router, reporting_router
+from services.reporting.app.analysis import AfterSalesQuery, MonthlyAnalysisQuery
+from services.reporting.app.commands import SetTargetHandler
 from services.reporting.app.projections import LeadsProjection
-from services.reporting.app.queries import FunnelQuery
+from services.reporting.app.queries import FunnelQuery, FunnelReportQuery
+from services.reporting.app.reports import (
+    Activities,
+    AttainmentQuery,
+    CommissionQuery,
+    DailyReportQuery,
+    GradeTableQuery,
+)
 from shared.logs import configure_logging
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
-from shared.runtime.bootstrap import database_ready, prepare_database, serve
+from shared.runtime.bootstrap import prepare_database, serve
+from shared.runtime.components import ServiceComponents
 from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
 from shared.settings import KafkaSettings, ServiceSettings, load_settings
 
 SERVICE = "reporting"
 MIGRATIONS = Path(__file__).parent / "migrations"
-SOURCE_SERVICES = ("leads",)
+SOURCE_SERVICES = ("leads", "orders", "aftersales")
 
 
 class ReportingSettings(ServiceSettings):
@@ -40,8 +56,20 @@ class ReportingSettings(ServiceSettings):
     batch_size: int = 500
 
 
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_consumer(name: str, pool: Any, dead_letters: DeadLetters) -> IdempotentConsumer:
+    """The projection wired into an idempotent consumer (live service and rebuild use the same): every known
+    type is registered with one batch handler (unknown types are still ignored), so a batch is one run."""
+    projection = LeadsProjection(PostgresLeadsReadModel(pool))
+    return IdempotentConsumer(name=name, pool=cast(asyncpg.Pool, pool), handlers={},
+                              batch_handlers=projection.batch_handlers(), dead_letters=dead_letters)
+
+
 def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
-    state: dict[str, Any] = {}
+    parts = ServiceComponents()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,42 +79,54 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
         await ensure_topics(kafka.kafka_bootstrap_servers, [*topics, *map(dead_letter_topic, topics)])
         producer = make_producer(kafka.kafka_bootstrap_servers, client_id=f"{SERVICE}-dlq")
         await producer.start()
-        read_model = PostgresLeadsReadModel(pool)
+        # Queries and the live consumer go through the active generation (see adapters.generations).
+        active = ActiveSchemaPool(pool)
+        read_model = PostgresLeadsReadModel(active)
         dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
-        consumer = IdempotentConsumer(
-            name=settings.consumer_group, pool=pool, handlers={},
-            batch_handlers=LeadsProjection(read_model).batch_handlers(), dead_letters=dead_letters,
-        )
+        consumer = build_consumer(settings.consumer_group, active, dead_letters)
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None)
         subscribe_idempotent(broker, consumer, topics, group_id=settings.consumer_group,
                              max_records=settings.batch_size)
-        await broker.start()
-        state.update(pool=pool, broker=broker, consumer=consumer)
-        app.include_router(reporting_router(funnel=FunnelQuery(read_model)))
+        parts.pool, parts.producer = pool, producer
+        await parts.start_consumer(broker, consumer)
+        targets = PostgresTargetRepository(pool)
+        plans, default_plan = load_plans()
+        activities = Activities(read_model)
+        attainment = AttainmentQuery(activities, targets, utcnow)
+
+        async def processed(event_id: str) -> bool:
+            return await read_model.has_processed(settings.consumer_group, event_id)
+
+        app.include_router(reporting_router(
+            funnel=FunnelQuery(read_model), funnel_report=FunnelReportQuery(read_model),
+            attainment=attainment, monthly=MonthlyAnalysisQuery(read_model, attainment),
+            aftersales=AfterSalesQuery(read_model),
+            commission=CommissionQuery(activities, targets, plans, default_plan),
+            grades=GradeTableQuery(read_model, utcnow), daily=DailyReportQuery(activities, read_model),
+            targets=targets, set_target=SetTargetHandler(targets, utcnow), processed=processed,
+            watermark=read_model.watermark, csv_writer=to_csv, xlsx_writer=to_xlsx,
+        ))
+        app.include_router(dashboard_router())
         app.include_router(dead_letter_router(consumer, dead_letters, pool))
         try:
             yield
         finally:
-            await broker.stop()
-            await producer.stop()
-            await pool.close()
-
-    async def ready() -> dict[str, Any]:
-        broker = state.get("broker")
-        consumer = state.get("consumer")
-        return {
-            "database": "pool" in state and await database_ready(state["pool"]),
-            "consumer": {"ok": broker is not None and bool(broker.running),
-                         "applied": consumer.applied if consumer else 0},
-        }
+            await parts.close()
 
     app = FastAPI(title="salesflow reporting", version="1", lifespan=lifespan)
     install_error_handlers(app)
-    app.include_router(health_router(ready))
+    app.include_router(health_router(parts.readiness))
     return app
 
 
 def main() -> None:
+    import sys
+
+    if sys.argv[1:2] == ["rebuild"]:
+        from services.reporting.rebuild import rebuild_main
+
+        rebuild_main(sys.argv[2:])
+        return
     settings = load_settings(ReportingSettings)
     kafka = load_settings(KafkaSettings)
     configure_logging(SERVICE, settings.log_level, settings.log_json)

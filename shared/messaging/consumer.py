@@ -86,8 +86,9 @@ class InboundEvent(NamedTuple):
 
 EventHandler = Callable[[Connection, InboundEvent], Awaitable[None]]
 BatchEventHandler = Callable[[Connection, list[InboundEvent]], Awaitable[None]]
-"""Applies a run of consecutive events of one type at once (set-based SQL: what makes rebuilds fast). It must
-have the same effect as applying them one by one, in order."""
+"""Applies a run of consecutive events at once (set-based SQL: what makes rebuilds fast). A run is a stretch of
+events whose types are registered with the *same* batch handler, so a projection that registers one handler for
+many types gets whole batches. It must have the same effect as applying the events one by one, in order."""
 
 
 class PoisonMessageError(ValueError):
@@ -219,7 +220,9 @@ class IdempotentConsumer:
                     dead += 1
                     continue
                 event_type = event.headers.event_type
-                if run and (run[0].headers.event_type != event_type or isolate_failures):
+                handler = self._batch_handlers.get(event_type)
+                # Bound methods compare equal (not identical) when they are the same method of the same object.
+                if run and (isolate_failures or handler != self._batch_handlers[run[0].headers.event_type]):
                     await self._apply_run(conn, run)
                     run = []
                 if isolate_failures:
@@ -231,7 +234,7 @@ class IdempotentConsumer:
                         parked.add(event.key)
                         dead += 1
                         continue
-                elif event_type in self._batch_handlers:
+                elif handler is not None:
                     run.append(event)
                 else:
                     await self._handle(conn, event)

@@ -1,0 +1,72 @@
+"""CSV and XLSX exports of report tables, with bilingual column labels (English / 中文)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import xlsxwriter
+
+LABELS: dict[str, str] = {
+    "stage": "Stage / 阶段", "entered": "Entered / 进入", "reached": "Reached at least / 至少到达",
+    "current": "Current / 当前", "conversion_from_previous": "Conversion / 转化率",
+    "median_hours_in_stage": "Time in stage p50 (h) / 停留时长中位数(小时)",
+    "p90_hours_in_stage": "Time in stage p90 (h) / 停留时长P90(小时)",
+    "scope": "Scope / 范围", "scope_id": "Who / 对象", "month": "Month / 月份", "metric": "Metric / 指标",
+    "target": "Target / 目标", "stretch": "Stretch / 挑战目标", "actual": "Actual / 实际",
+    "attainment": "Attainment / 完成率", "variance_rate": "Variance rate / 差异率",
+    "stretch_attainment": "Stretch attainment / 挑战完成率", "pace_expected": "Pace (expected by today) / 进度目标",
+    "pace_ratio": "Pace ratio / 进度完成率", "forecast": "Run-rate forecast / 预测完成",
+    "consultant_id": "Consultant / 销售顾问", "plan_id": "Plan / 方案", "plan_version": "Plan version / 方案版本",
+    "mode": "Tier mode / 阶梯方式", "basis": "Basis / 计提基础", "amount": "Amount / 业绩",
+    "gate": "Minimum attainment / 最低完成率", "gate_passed": "Gate passed / 达到门槛",
+    "commission_minor": "Commission (minor units) / 提成(分)",
+    "N": "N (new) / 新", "H": "H (≤7 days) / H级", "A": "A (≤15 days) / A级", "B": "B (≤30 days) / B级",
+    "C": "C (2–3 months) / C级", "open": "Open leads / 有望客户", "due_today": "Follow-ups due / 今日应跟进",
+    "overdue": "Follow-ups overdue / 逾期未跟进", "on_time_follow_up_rate": "On-time follow-up rate / 按时跟进率",
+    "new_leads": "New leads / 新增线索", "follow_ups_done": "Follow-ups done / 已跟进",
+    "follow_ups_overdue": "Follow-ups overdue / 逾期", "visits": "Visits / 到店", "test_drives": "Test drives / 试驾",
+    "contracts": "Contracts / 成交", "channel": "Channel / 渠道", "leads": "Leads / 线索",
+    "conversion": "Conversion / 转化率", "satisfaction": "Satisfaction (0–1) / 满意度",
+    "deliveries": "Deliveries / 交车", "loss_requests": "Loss requests / 战败申请",
+}
+
+
+def label(column: str) -> str:
+    return LABELS.get(column, column)
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
+
+
+def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> bytes:
+    """UTF-8 with BOM so Excel shows the Chinese labels correctly."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([label(c) for c in columns])
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    return ("\ufeff" + buffer.getvalue()).encode()
+
+
+def to_xlsx(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, title: str) -> bytes:
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = book.add_worksheet(title[:31])
+    bold = book.add_format({"bold": True})
+    for col, name in enumerate(columns):
+        sheet.write(0, col, label(name), bold)
+        sheet.set_column(col, col, max(12, len(label(name))))
+    for r, row in enumerate(rows, start=1):
+        for col, name in enumerate(columns):
+            value = _cell(row.get(name))
+            sheet.write(r, col, value if isinstance(value, int | float | str) else str(value))
+    book.close()
+    return buffer.getvalue()

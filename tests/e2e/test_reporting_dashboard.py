@@ -1,0 +1,131 @@
+"""The managers' dashboard rendered by a real headless browser (Debian's chromium) against a real reporting
+process with data from Kafka; the screenshot is kept (``REPORTING_SCREENSHOT`` or the temp dir) to look at."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.reporting.main import MIGRATIONS
+from tests.support.infra import RUN_ID, Infra
+from tests.support.processes import ServiceProcess, start_service, stop_service
+from tests.support.reporting import Journey, drop_database, fresh_reporting_database
+from tests.support.upstream import publish
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOT = Path(os.environ.get("REPORTING_SCREENSHOT", Path(tempfile.gettempdir()) / "reporting-dashboard.png"))
+
+
+def march(day: int, hour: int = 9) -> datetime:
+    return datetime(2026, 3, day, hour, tzinfo=UTC)
+
+
+JOURNEYS = [
+    Journey("D1", "online_shop", "c1", "t1", march(2), moves=[(5, "visited", "leads"),
+                                                             (20, "contract_signed", "orders")]),
+    Journey("D2", "call_center", "c1", "t1", march(3), moves=[(2, "contacted", "leads"), (9, "presented", "leads")]),
+    Journey("D3", "call_center", "c2", "t1", march(4), moves=[(3, "test_driven", "leads")],
+            lost=(8, "price", "BYD Han")),
+    Journey("D4", "referral", "c2", "t1", march(5)),
+]
+
+
+async def publish_journeys(infra: Infra, prefix: str, journeys: list[Journey]) -> None:
+    by_topic: dict[str, list] = {}
+    for journey in journeys:
+        for topic, message in journey.messages():
+            by_topic.setdefault(f"{prefix}.{topic}", []).append(message)
+    for topic, messages in by_topic.items():
+        await publish(infra.kafka_bootstrap, topic, messages)
+
+
+@pytest.fixture(scope="module")
+async def dashboard(infra: Infra) -> AsyncIterator[tuple[ServiceProcess, str]]:
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (CI: apt-get install -y chromium)")
+    prefix = f"t{RUN_ID}dash{uuid.uuid4().hex[:6]}"
+    dsn = await fresh_reporting_database(infra, "dash", MIGRATIONS)
+    service = await start_service("reporting", {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+                                                "SALESFLOW_TOPIC_PREFIX": prefix, "REPORTING_DATABASE_URL": dsn})
+    try:
+        async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
+            await client.put("/v1/targets", json={"scope": "team", "scope_id": "t1", "month": "2026-03",
+                                                  "metric": "contracts", "base": 3})
+            await client.put("/v1/targets", json={"scope": "consultant", "scope_id": "c1", "month": "2026-03",
+                                                  "metric": "contracts", "base": 2, "parent_team": "t1"})
+        await publish_journeys(infra, prefix, JOURNEYS)
+
+        async def funnel() -> dict:
+            async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
+                return (await client.get("/v1/reports/funnel")).json()
+
+        await eventually(funnel, until=lambda r: r["total_leads"] == 4 and r["lost"] == 1, what="data in reporting")
+        yield service, prefix
+    finally:
+        await stop_service(service)
+        await drop_database(infra, dsn)
+
+
+async def chromium(url: str, *args: str) -> str:
+    assert CHROMIUM is not None
+    with tempfile.TemporaryDirectory(prefix="salesflow-chromium-") as profile:
+        process = await asyncio.create_subprocess_exec(
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+            "--window-size=1280,900", "--virtual-time-budget=5000", *args, url,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), 90)
+        except TimeoutError:
+            process.kill()  # never leave a browser behind
+            await process.wait()
+            raise
+    assert process.returncode == 0, err.decode(errors="replace")[-2000:]
+    return out.decode()
+
+
+async def test_the_dashboard_renders_funnel_attainment_grades_losses_and_a_data_as_of_watermark(
+    dashboard: tuple[ServiceProcess, str],
+) -> None:
+    service, _ = dashboard
+    url = f"{service.url}/dashboard?month=2026-03"
+    dom = await chromium(url, "--dump-dom")
+
+    assert 'data-loaded="true"' in dom
+    assert re.search(r'id="as-of">2026-03-\d\dT', dom), "the data-as-of watermark shows the newest event time"
+    assert "leads 线索 4 · won 成交 1 · lost 战败 1" in dom
+    assert "contract_signed" in dom
+    assert "price" in dom
+    assert "BYD Han" not in dom.split('id="losses"')[0]
+    assert "差异率" in dom
+    assert "-50.0%" in dom
+    assert "split of t1 contracts off by -1" in dom
+
+    SCREENSHOT.unlink(missing_ok=True)  # noqa: ASYNC240
+    await chromium(url, f"--screenshot={SCREENSHOT}")
+    png = SCREENSHOT.read_bytes()  # noqa: ASYNC240
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(png) > 20_000  # a real rendering, not a blank page
+
+
+async def test_the_dashboard_shows_new_events_on_its_next_refresh(
+    infra: Infra, dashboard: tuple[ServiceProcess, str],
+) -> None:
+    service, prefix = dashboard
+    await publish_journeys(infra, prefix, [Journey("D5", "phone", "c2", "t1", march(6))])
+    dom = await eventually(lambda: chromium(f"{service.url}/dashboard?month=2026-03", "--dump-dom"),
+                           until=lambda d: "leads 线索 5" in d, what="the new lead on the dashboard", timeout=60)
+    assert "setInterval(refresh" in dom  # and the page keeps refreshing itself

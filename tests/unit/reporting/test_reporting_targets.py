@@ -1,0 +1,91 @@
+"""Targets: the aggregate's rules, attainment / variance rate / pace / forecast, and split checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.reporting.domain.targets import (
+    Activity,
+    Target,
+    TargetLine,
+    actual_for,
+    attainment,
+    check_splits,
+)
+from shared.domain import InvalidFieldError
+
+NOW = datetime(2026, 3, 10, tzinfo=UTC)
+
+
+def test_setting_a_target_records_an_event_and_setting_it_again_replaces_the_levels() -> None:
+    target = Target("target:team:t1:2026-03:contracts")
+    target.set(scope="team", scope_id="t1", month="2026-03", metric="contracts", base=20, stretch=25,
+               parent_team=None, set_by="mgr", now=NOW)
+    target.set(scope="team", scope_id="t1", month="2026-03", metric="contracts", base=22, stretch=None,
+               parent_team=None, set_by="mgr", now=NOW)
+
+    assert [e.base for e in target.pending_events] == [20, 22]  # type: ignore[attr-defined]
+    assert target.current is not None
+    assert target.current.base == 22
+
+
+@pytest.mark.parametrize(("field", "kwargs"), [
+    ("metric", {"metric": "happiness"}), ("month", {"month": "2026-13"}), ("stretch", {"stretch": 1}),
+    ("base", {"base": -1}), ("scope_id", {"scope_id": ""}), ("parent_team", {"scope": "team", "parent_team": "t"}),
+])
+def test_a_target_refuses_bad_input_naming_the_field(field: str, kwargs: dict[str, object]) -> None:
+    args: dict[str, object] = {"scope": "consultant", "scope_id": "c1", "month": "2026-03", "metric": "contracts",
+                               "base": 5, "stretch": None, "parent_team": None, "set_by": None, "now": NOW}
+    with pytest.raises(InvalidFieldError) as error:
+        Target("x").set(**{**args, **kwargs})  # type: ignore[arg-type]
+    assert error.value.field == field
+
+
+@given(target=st.integers(1, 1000), actual=st.integers(0, 2000), day=st.integers(1, 31))
+def test_attainment_variance_pace_and_forecast_follow_their_formulas(target: int, actual: int, day: int) -> None:
+    today = datetime(2026, 3, day, tzinfo=UTC)
+    a = attainment(TargetLine("consultant", "c1", "2026-03", "contracts", float(target)), float(actual), today)
+
+    assert a.attainment == round(actual / target, 4)
+    assert a.variance_rate == round((actual - target) / target, 4)  # 差异率
+    assert a.pace_expected == round(target * day / 31, 4)
+    assert a.forecast == round(actual / day * 31, 4)
+
+
+def test_a_past_month_is_fully_elapsed_and_a_future_one_not_started() -> None:
+    line = TargetLine("org", "", "2026-02", "revenue", 100.0)
+    past = attainment(line, 50.0, NOW)
+    future = attainment(TargetLine("org", "", "2026-04", "revenue", 100.0), 0.0, NOW)
+
+    assert past.pace_expected == 100.0
+    assert past.forecast == 50.0
+    assert future.pace_expected == 0.0
+    assert future.pace_ratio is None
+
+
+def test_splits_that_do_not_add_up_to_the_team_target_are_flagged() -> None:
+    lines = [TargetLine("team", "t1", "2026-03", "contracts", 20), TargetLine("team", "t2", "2026-03", "contracts", 9),
+             TargetLine("consultant", "a", "2026-03", "contracts", 12, parent_team="t1"),
+             TargetLine("consultant", "b", "2026-03", "contracts", 8, parent_team="t1"),
+             TargetLine("consultant", "c", "2026-03", "contracts", 5, parent_team="t2")]
+    checks = {c.team_id: c for c in check_splits(lines)}
+
+    assert checks["t1"].adds_up
+    assert checks["t1"].difference == 0
+    assert not checks["t2"].adds_up
+    assert checks["t2"].difference == -4
+
+
+def test_actuals_roll_up_from_consultant_to_team_to_organisation() -> None:
+    acts = [Activity("contracts", "2026-03", "a", "t1"), Activity("contracts", "2026-03", "b", "t1"),
+            Activity("contracts", "2026-03", "c", "t2"), Activity("contracts", "2026-02", "a", "t1"),
+            Activity("revenue", "2026-03", "a", "t1", 500.0)]
+
+    assert actual_for(acts, scope="consultant", scope_id="a", month="2026-03", metric="contracts") == 1
+    assert actual_for(acts, scope="team", scope_id="t1", month="2026-03", metric="contracts") == 2
+    assert actual_for(acts, scope="org", scope_id="", month="2026-03", metric="contracts") == 3
+    assert actual_for(acts, scope="org", scope_id="", month="2026-03", metric="revenue") == 500.0
