@@ -32,11 +32,12 @@ def summary_ms(samples_s: Sequence[float]) -> dict[str, float | int | None]:
             "p999_ms": ms(percentile(samples_s, 99.9)), "max_ms": ms(max(samples_s) if samples_s else None)}
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process, in seconds (from /proc)."""
+def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
+    """utime + stime of one process in seconds (from /proc); with ``reaped_children`` also those of its children
+    that ended and were waited for (cutime + cstime: PostgreSQL's backends, once the postmaster reaps them)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return sum(int(v) for v in fields[11:15 if reaped_children else 13]) / CLOCK_TICKS
 
 
 def pids_of(pattern: str) -> list[int]:
@@ -50,24 +51,27 @@ class CpuMeter:
     """CPU seconds used by named groups of processes between start() and stop()."""
 
     groups: dict[str, list[int]]
-    _start: dict[str, float] = field(default_factory=dict)
+    with_reaped_children: frozenset[str] = frozenset({"postgres"})
 
-    def _read(self) -> dict[str, float]:
-        totals = {}
+    _start: dict[int, float] = field(default_factory=dict)
+
+    def _read(self) -> dict[int, float]:
+        seconds = {}
         for name, pids in self.groups.items():
-            total = 0.0
             for pid in pids:
                 with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # the process ended meanwhile
-                    total += cpu_seconds(pid)
-            totals[name] = total
-        return totals
+                    seconds[pid] = cpu_seconds(pid, reaped_children=name in self.with_reaped_children)
+        return seconds
 
     def start(self) -> None:
         self._start = self._read()
 
     def stop(self) -> dict[str, float]:
+        """Per group, the CPU its processes used since start(). Only processes alive at both ends count: a
+        PostgreSQL backend that ended meanwhile shows up in the postmaster's reaped-children time instead."""
         end = self._read()
-        return {name: round(end[name] - self._start.get(name, 0.0), 3) for name in end}
+        return {name: round(sum(end[p] - self._start[p] for p in pids if p in end and p in self._start), 3)
+                for name, pids in self.groups.items()}
 
 
 def versions(extra: Iterable[str] = ()) -> dict[str, Any]:

@@ -1,10 +1,13 @@
-"""End to end under open-loop load: HTTP lead captures → leads' event store → relay → Kafka → reporting's
-read model. Both services run as real processes, exactly as `make run` starts them.
+"""End to end under open-loop load: HTTP lead captures and follow-ups → leads' event store → relay → Kafka →
+reporting's read model. Both services run as real processes, exactly as `make run` starts them; the ladder runs
+once per leads worker count (``LEADS_WORKERS``).
 
-Per arrival rate: achieved rate, HTTP latency (from the scheduled send time), event-to-read-model latency
-(``report_leads.projected_at - source_recorded_at``: the leads event's insert time to reporting's insert time, same
-machine clock, both taken just before their transactions commit), backlog at the end of the step (events not yet
-relayed, leads not yet in reporting), and CPU seconds per process.
+Workload: four captures (new customers) to one follow-up logged on a lead captured before the measurement.
+Per arrival rate: achieved rate, HTTP latency (from the scheduled send time), event-to-read-model latency of the
+captures (``report_leads.projected_at - source_recorded_at``: the leads event's insert time to reporting's insert
+time, same machine clock, both taken just before their transactions commit), backlog at the end of the step
+(events not yet relayed, leads not yet in reporting), and CPU seconds per process. The ladder stops after the
+first step that achieves less than 90 % of its arrival rate: beyond saturation more steps only measure queueing.
 """
 
 from __future__ import annotations
@@ -59,13 +62,44 @@ async def start(name: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes]
     raise RuntimeError(f"{name} not ready in 60 s")
 
 
-def build_capture(run_id: str, step: int) -> Any:
+def capture(step: int, i: int) -> tuple[str, bytes]:
+    # Unique phone per request: 139 + 8 digits from (step, i).
+    phone = f"139{step:03d}{i:05d}"
+    return "/v1/leads", orjson.dumps({"name": "压测客户", "phone": phone, "channel": CHANNELS[i % len(CHANNELS)],
+                                      "interest": "Model Y"})
+
+
+def build_workload(step: int, lead_ids: list[str]) -> Any:
+    """Four captures to one follow-up; follow-ups go round the leads captured before the measurement."""
     def build(i: int) -> tuple[str, bytes]:
-        # Unique phone per request: 139 + 8 digits from (step, i).
-        phone = f"139{step:02d}{i:06d}"
-        return "/v1/leads", orjson.dumps({"name": "压测客户", "phone": phone, "channel": CHANNELS[i % len(CHANNELS)],
-                                          "interest": "Model Y"})
+        if i % 5 == 4 and lead_ids:
+            lead_id = lead_ids[(i // 5) % len(lead_ids)]
+            return f"/v1/leads/{lead_id}/follow-ups", orjson.dumps(
+                {"kind": "call", "outcome": "interested, wants a test drive"})
+        return capture(step, i)
     return build
+
+
+async def seed_leads(port: int, count: int) -> list[str]:
+    """Leads for the follow-ups, captured before the measurement (closed loop, not measured)."""
+    ids: list[str] = []
+
+    async def one(i: int) -> None:
+        path, body = capture(999, i)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with await asyncio.to_thread(urllib.request.urlopen, request, timeout=30) as response:
+            ids.append(orjson.loads(response.read())["lead_id"])
+
+    for start in range(0, count, 20):
+        await asyncio.gather(*(one(i) for i in range(start, min(count, start + 20))))
+    return ids
+
+
+def process_tree(pid: int) -> list[int]:
+    """A service's process and its worker processes."""
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [pid, *(int(p) for p in out.split())]
 
 
 async def backlog(leads_db: asyncpg.Connection, reporting_db: asyncpg.Connection) -> dict[str, int]:
@@ -79,10 +113,28 @@ async def backlog(leads_db: asyncpg.Connection, reporting_db: asyncpg.Connection
             "not_yet_in_reporting": leads - projected}
 
 
-PROFILE_RATE = 1000  # the step during which the leads process is sampled with py-spy
+RATES = [100, 200, 300, 400, 500, 750, 1000, 1500, 2000]
+WORKER_COUNTS = (1, 2)
+PROFILE_RATE = 300  # the step during which a leads worker is sampled with py-spy (first configuration)
+SEED_LEADS = 2000
+SATURATED = 0.9  # achieved ÷ offered below this: the step is saturated and the ladder stops
 
 
 async def run(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, *, smoke: bool) -> dict[str, Any]:
+    configs = []
+    for workers in (1,) if smoke else WORKER_COUNTS:
+        print(f"  leads with {workers} worker(s)", flush=True)
+        configs.append(await run_ladder(admin_dsn, bootstrap, f"{prefix}w{workers}", f"{run_id}_w{workers}",
+                                        workers, profile_rate=PROFILE_RATE if workers == 1 else None, smoke=smoke))
+    passing = [c["highest_rate_meeting_targets"] for c in configs if c["highest_rate_meeting_targets"]]
+    return {"workload": "4 × POST /v1/leads (capture; unique phones; 5 channels) : 1 × POST "
+                        "/v1/leads/{id}/follow-ups (on leads captured before the run)",
+            "configs": configs, "highest_rate_meeting_targets": max(passing) if passing else None,
+            "targets": {"http_p99_ms": HTTP_P99_TARGET_MS, "read_model_p99_ms": READ_MODEL_P99_TARGET_MS}}
+
+
+async def run_ladder(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, workers: int, *,
+                     profile_rate: int | None, smoke: bool) -> dict[str, Any]:
     from bench.run import fresh_database
 
     leads_dsn = await fresh_database(admin_dsn, f"bench_e2e_leads_{run_id}")
@@ -90,30 +142,37 @@ async def run(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, *, smoke
     env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SALESFLOW_TOPIC_PREFIX": f"{prefix}e2e",
            "LEADS_DATABASE_URL": leads_dsn, "REPORTING_DATABASE_URL": reporting_dsn,
            "LEADS_LOG_LEVEL": "WARNING", "REPORTING_LOG_LEVEL": "WARNING",
-           "LEADS_DB_POOL_MAX": "40"}
+           "LEADS_DB_POOL_MAX": str(max(10, 40 // workers)), "LEADS_WORKERS": str(workers)}
     leads, leads_port = await start("leads", env)
     reporting, _ = await start("reporting", env)
     leads_db = await asyncpg.connect(leads_dsn)
     reporting_db = await asyncpg.connect(reporting_dsn)
-    rates = [50] if smoke else [250, 500, 1000, 1500, 2000]
+    rates = [50] if smoke else RATES
     duration = 3.0 if smoke else 20.0
-    steps = []
+    steps: list[dict[str, Any]] = []
     profiles: dict[str, Any] = {}
     try:
-        meter_groups = {"leads": [leads.pid], "reporting": [reporting.pid], "kafka": pids_of("kafka.Kafka"),
+        deadline = time.monotonic() + 60
+        while len(process_tree(leads.pid)) < (workers + 1 if workers > 1 else 1):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"leads did not start {workers} workers")
+            await asyncio.sleep(0.2)
+        leads_pids = process_tree(leads.pid)
+        meter_groups = {"leads": leads_pids, "reporting": [reporting.pid], "kafka": pids_of("kafka.Kafka"),
                         "postgres": pids_of("postgres"), "loadgen": [os.getpid()]}
-        # Warm-up: connections, JIT-less Python caches, Kafka metadata.
-        await open_loop("127.0.0.1", leads_port, rate=100, duration=2, build=build_capture(run_id, 99))
+        lead_ids = await seed_leads(leads_port, 50 if smoke else SEED_LEADS)
+        # Warm-up: connections of every worker, Python caches, Kafka metadata.
+        await open_loop("127.0.0.1", leads_port, rate=100, duration=2, build=build_workload(998, lead_ids))
         for step, rate in enumerate(rates):
             before = await reporting_db.fetchval("SELECT now()")
             cpu = CpuMeter(meter_groups)
             cpu.start()
             sampling = None
-            if rate == PROFILE_RATE or smoke:
+            if rate == profile_rate or smoke:
                 raw = Path(f"/tmp/bench-profile-leads-{run_id}.txt")
-                sampling = (raw, asyncio.create_task(profile.record(leads.pid, duration - 1, raw)))
+                sampling = (raw, asyncio.create_task(profile.record(leads_pids[-1], duration - 1, raw)))
             load = await open_loop("127.0.0.1", leads_port, rate=rate, duration=duration,
-                                   build=build_capture(run_id, step))
+                                   build=build_workload(step, lead_ids))
             cpu_used = cpu.stop()
             if sampling is not None and await sampling[1]:
                 profiles[f"leads@{rate}/s"] = profile.summarise(sampling[0])
@@ -128,19 +187,24 @@ async def run(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, *, smoke
                 "WHERE captured_at >= $1", before)]
             http = summary_ms(load.latencies_s)
             read_model = summary_ms(delays)
+            achieved = load.completed / load.duration_s
             steps.append({
                 "target_rate": rate, "duration_s": round(load.duration_s, 2),
-                "achieved_rate": round(load.completed / load.duration_s, 1),
+                "achieved_rate": round(achieved, 1),
                 "completed": load.completed, "errors": load.errors, "statuses": load.statuses,
                 "connections": load.max_connections, "http": http, "event_to_read_model": read_model,
                 "backlog_at_step_end": lag, "cpu_seconds": cpu_used,
+                "leads_cpu_ms_per_request": round(1000 * cpu_used["leads"] / load.completed, 2)
+                if load.completed else None,
                 "meets_targets": bool(http["p99_ms"] is not None and http["p99_ms"] <= HTTP_P99_TARGET_MS
                                       and read_model["p99_ms"] is not None
                                       and read_model["p99_ms"] <= READ_MODEL_P99_TARGET_MS
-                                      and load.errors == 0),
+                                      and load.errors == 0 and set(load.statuses) <= {200, 201}),
             })
             print(f"  {rate}/s: achieved {steps[-1]['achieved_rate']}/s, http p99 {http['p99_ms']} ms, "
                   f"read-model p99 {read_model['p99_ms']} ms, cpu {cpu_used}", flush=True)
+            if achieved < SATURATED * rate:
+                break
     finally:
         await leads_db.close()
         await reporting_db.close()
@@ -148,6 +212,5 @@ async def run(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, *, smoke
             process.terminate()
             process.wait(timeout=15)
     passing = [s["target_rate"] for s in steps if s["meets_targets"]]
-    return {"workload": "POST /v1/leads (capture; unique phones; 5 channels)", "rates": steps, "profiles": profiles,
-            "highest_rate_meeting_targets": max(passing) if passing else None,
-            "targets": {"http_p99_ms": HTTP_P99_TARGET_MS, "read_model_p99_ms": READ_MODEL_P99_TARGET_MS}}
+    return {"leads_workers": workers, "rates": steps, "profiles": profiles,
+            "highest_rate_meeting_targets": max(passing) if passing else None}

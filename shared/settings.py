@@ -38,6 +38,11 @@ class ServiceSettings(BaseSettings):
     database_url: str = Field(description="postgresql:// URL of the service's own database")
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    workers: int = Field(
+        default=1, ge=1, le=64,
+        description="HTTP worker processes sharing the port; each runs the whole service (one relay leads, "
+                    "timers and consumer partitions are shared), so more workers use more cores",
+    )
     db_pool_min: int = 2
     db_pool_max: int = 20
     log_level: str = "INFO"

@@ -41,20 +41,21 @@ async def schedule_timer(
     conn: Connection, timer_id: str, kind: str, due_at: datetime, payload: Mapping[str, Any] | None = None
 ) -> None:
     """Schedule (or move, if still pending) a timer. Call inside the command's transaction."""
-    await conn.execute(
-        """INSERT INTO timers (timer_id, kind, due_at, payload) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (timer_id) DO UPDATE SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload,
-               kind = EXCLUDED.kind WHERE timers.status = 'pending'""",
-        timer_id, kind, due_at, dict(payload or {}),
-    )
+    await conn.execute("SELECT sf_schedule_timers($1::jsonb)", [timer_row(timer_id, kind, due_at, payload)])
+
+
+def timer_row(
+    timer_id: str, kind: str, due_at: datetime, payload: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """One timer as ``sf_schedule_timers`` takes it (a JSON array of these), for services that fold their timer
+    changes into a statement of their own (shared/sql/0007_timer_functions.sql)."""
+    return {"timer_id": timer_id, "kind": kind, "due_at": due_at.isoformat(), "payload": dict(payload or {})}
 
 
 async def cancel_timer(conn: Connection, timer_id: str) -> bool:
     """Cancel a pending timer; False if it had fired, was cancelled, or never existed."""
-    result: str = await conn.execute(
-        "UPDATE timers SET status = 'cancelled' WHERE timer_id = $1 AND status = 'pending'", timer_id
-    )
-    return result.endswith(" 1")
+    cancelled: int = await conn.fetchval("SELECT sf_cancel_timers($1::text[])", [timer_id])
+    return cancelled == 1
 
 
 class TimerRunner:

@@ -31,16 +31,15 @@ from services.reporting.app.reports import (
     DailyReportQuery,
     GradeTableQuery,
 )
-from shared.logs import configure_logging
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
-from shared.runtime.bootstrap import prepare_database, serve
+from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.components import ServiceComponents
 from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
-from shared.settings import KafkaSettings, ServiceSettings, load_settings
+from shared.settings import KafkaSettings, ServiceSettings
 
 SERVICE = "reporting"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -127,7 +126,4 @@ def main() -> None:
 
         rebuild_main(sys.argv[2:])
         return
-    settings = load_settings(ReportingSettings)
-    kafka = load_settings(KafkaSettings)
-    configure_logging(SERVICE, settings.log_level, settings.log_json)
-    serve(create_app(settings, kafka), host=settings.http_host, port=settings.http_port)
+    run_service(SERVICE, ReportingSettings, create_app)

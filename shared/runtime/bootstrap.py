@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import socket
+import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -79,15 +83,81 @@ def run_service(
     service: str, settings_class: type[SettingsT], create_app: Callable[[SettingsT, KafkaSettings], FastAPI]
 ) -> None:
     """A service's ``main``: settings from the environment (failing fast, naming what is missing), logging,
-    then the HTTP server until SIGINT/SIGTERM."""
+    then the HTTP server (``workers`` processes of it) until SIGINT/SIGTERM."""
     settings = load_settings(settings_class)
     kafka = load_settings(KafkaSettings)
     configure_logging(service, settings.log_level, settings.log_json)
-    serve(create_app(settings, kafka), host=settings.http_host, port=settings.http_port)
+    serve(lambda: create_app(settings, kafka), host=settings.http_host, port=settings.http_port,
+          workers=settings.workers)
 
 
-def serve(app: FastAPI, *, host: str, port: int) -> None:
-    """Run the ASGI app with uvicorn until SIGINT/SIGTERM (graceful: lifespan shutdown runs)."""
+def serve(make_app: Callable[[], FastAPI], *, host: str, port: int, workers: int = 1) -> None:
+    """Serve the app until SIGINT/SIGTERM, in this process or in ``workers`` forked processes.
+
+    One Python process uses one core, so a service that should use more runs several workers. Each worker is a
+    whole service instance; the design already lets instances share a database and a consumer group (one relay
+    holds the advisory lock and the others stand by, timers are taken with SKIP LOCKED, consumers split the
+    partitions), so workers need no coordination of their own. They share one listening socket, bound here before
+    forking, so a port conflict fails once, up front; the kernel hands each connection to one of them.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    if workers == 1:
+        _serve_socket(make_app(), sock)
+        return
+    children: list[int] = []
+    for _ in range(workers):
+        pid = os.fork()  # before any event loop or thread exists in this process
+        if pid == 0:
+            # uvicorn re-raises the signal that stopped it, for the handler it replaced, once it has shut down
+            # gracefully; in a worker that handler only has to let it exit 0 (the default would kill it by signal).
+            signal.signal(signal.SIGTERM, lambda *_: None)
+            signal.signal(signal.SIGINT, lambda *_: None)
+            code = 1
+            try:
+                _serve_socket(make_app(), sock)
+                code = 0
+            finally:
+                os._exit(code)
+        children.append(pid)
+    sock.close()
+    sys.exit(_supervise(children))
+
+
+def _serve_socket(app: FastAPI, sock: socket.socket) -> None:
     # proxy_headers off: nothing reads client addresses, and the middleware runs on every request.
-    uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", access_log=False, log_config=None,
-                proxy_headers=False, server_header=False, timeout_graceful_shutdown=10)
+    config = uvicorn.Config(app, loop="uvloop", http="httptools", access_log=False, log_config=None,
+                            proxy_headers=False, server_header=False, timeout_graceful_shutdown=10)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _supervise(children: list[int]) -> int:
+    """Wait for the workers. SIGTERM/SIGINT are passed on (each worker shuts down gracefully); a worker that exits
+    on its own takes the others down too, so the orchestrator sees one failed service rather than a half-dead one
+    that still answers on the port."""
+    stopping = False
+
+    def stop(signum: int = signal.SIGTERM, _: object = None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    exit_code = 0
+    running = set(children)
+    while running:
+        pid, status = os.wait()
+        running.discard(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0 and exit_code == 0:
+            exit_code = code if code > 0 else 1
+        if running and not stopping:
+            log.error("worker.exited", pid=pid, exit_code=code, remaining=len(running))
+            stop()
+    return exit_code

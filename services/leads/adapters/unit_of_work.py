@@ -3,9 +3,12 @@ all in one transaction.
 
 Order inside the transaction matters (see shared/eventstore/store.py): reads and advisory locks assign no
 transaction id, so the first write is the append — every stream the command touched in *one* append call —
-and the lookup rows, the ``leads_view`` rows and the timers are written after it. A unique violation on a
-lookup key means a concurrent transaction won a race the advisory locks did not cover; it becomes
-LookupRaceError and the whole unit of work is retried.
+and the lookup rows, the ``leads_view`` rows and the timers are written after it, all in one call of
+``leads_record_changes`` (migrations/0003). A unique violation on a lookup key means a concurrent transaction
+won a race the advisory locks did not cover; it becomes LookupRaceError and the whole unit of work is retried.
+
+Round trips are the service's main CPU cost (each one ~100 µs of client CPU, see bench/results), so a capture
+makes five: BEGIN, ``leads_lock_phone``, the append, ``leads_record_changes``, COMMIT.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 import asyncpg
 
-from services.leads.app.ports import ActiveConsultant, CommandContext
+from services.leads.app.ports import ActiveConsultant, CommandContext, PhoneLookup
 from services.leads.app.retry import LookupRaceError
 from services.leads.app.timers import timers_for
 from services.leads.domain.events import lead_events, organisation_events
@@ -28,7 +31,7 @@ from services.leads.domain.policy import LeadPolicy
 from shared.db import Connection
 from shared.domain import Aggregate, EventTypeRegistry
 from shared.eventstore import AppendRequest, NewEvent, PostgresEventStore
-from shared.timers import cancel_timer, schedule_timer
+from shared.timers import timer_row
 
 
 def stream_of(aggregate: Aggregate) -> str:
@@ -39,27 +42,13 @@ def lead_stream(lead_id: str) -> str:
     return f"lead-{lead_id}"
 
 
-_UPSERT_VIEW = """
-INSERT INTO leads_view (lead_id, customer_id, phone, name, channel, interest, status, stage, grade, is_open,
-    owner_id, team_id, pooled, released_by, released_at, follow_up_due_at, overdue, loss_pending, order_id,
-    captured_at, last_activity_at, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
-ON CONFLICT (lead_id) DO UPDATE SET status = EXCLUDED.status, stage = EXCLUDED.stage, grade = EXCLUDED.grade,
-    is_open = EXCLUDED.is_open, owner_id = EXCLUDED.owner_id, team_id = EXCLUDED.team_id,
-    pooled = EXCLUDED.pooled, released_by = EXCLUDED.released_by, released_at = EXCLUDED.released_at,
-    follow_up_due_at = EXCLUDED.follow_up_due_at, overdue = EXCLUDED.overdue,
-    loss_pending = EXCLUDED.loss_pending, order_id = EXCLUDED.order_id,
-    last_activity_at = EXCLUDED.last_activity_at, version = EXCLUDED.version
-"""
-
-
 class PostgresUnitOfWork:
     def __init__(self, conn: Connection, store: PostgresEventStore, policy: LeadPolicy) -> None:
         self._conn = conn
         self._store = store
         self._policy = policy
         self._aggregates: dict[str, Aggregate] = {}
-        self._links: list[tuple[str, tuple[Any, ...]]] = []
+        self._changes: dict[str, list[Any]] = {}  # leads_record_changes' argument, key by key
         self._cursors: dict[str, int] = {}
 
     # --- reads ---
@@ -89,16 +78,13 @@ class PostgresUnitOfWork:
         value = await self._conn.fetchval(sql, *args)
         return str(value) if value is not None else None
 
-    async def customer_for_phone(self, phone: str) -> str | None:
-        return await self._lookup("SELECT customer_id FROM leads_customers WHERE phone = $1", phone)
-
-    async def open_lead_for_phone(self, phone: str) -> str | None:
-        return await self._lookup(
-            "SELECT lead_id FROM leads_view WHERE phone = $1 AND is_open ORDER BY captured_at DESC LIMIT 1", phone)
-
-    async def lead_for_external_id(self, source_system: str, external_id: str) -> str | None:
-        return await self._lookup("SELECT lead_id FROM leads_external_ids WHERE source_system = $1 "
-                                  "AND external_id = $2", source_system, external_id)
+    async def lock_phone(
+        self, phone: str, *, source_system: str | None = None, external_id: str | None = None
+    ) -> PhoneLookup:
+        row = await self._conn.fetchrow("SELECT * FROM leads_lock_phone($1, $2, $3)", phone, source_system,
+                                        external_id)
+        assert row is not None
+        return PhoneLookup(row["external_id_lead"], row["open_lead"], row["known_customer"])
 
     async def lead_for_referral(self, referral_id: str) -> str | None:
         return await self._lookup("SELECT lead_id FROM leads_referrals WHERE referral_id = $1", referral_id)
@@ -129,19 +115,20 @@ class PostgresUnitOfWork:
     def add(self, aggregate: Aggregate) -> None:
         self._aggregates[stream_of(aggregate)] = aggregate
 
+    def _queue(self, key: str, row: Any) -> None:
+        self._changes.setdefault(key, []).append(row)
+
     def link_customer(self, phone: str, customer_id: str) -> None:
-        self._links.append(("INSERT INTO leads_customers (phone, customer_id) VALUES ($1, $2)", (phone, customer_id)))
+        self._queue("customers", {"phone": phone, "customer_id": customer_id})
 
     def link_external_id(self, source_system: str, external_id: str, lead_id: str) -> None:
-        self._links.append(("INSERT INTO leads_external_ids (source_system, external_id, lead_id) "
-                            "VALUES ($1, $2, $3)", (source_system, external_id, lead_id)))
+        self._queue("external_ids", {"source_system": source_system, "external_id": external_id, "lead_id": lead_id})
 
     def link_referral(self, referral_id: str, lead_id: str) -> None:
-        self._links.append(("INSERT INTO leads_referrals (referral_id, lead_id) VALUES ($1, $2)",
-                            (referral_id, lead_id)))
+        self._queue("referrals", {"referral_id": referral_id, "lead_id": lead_id})
 
     def link_order(self, order_id: str, lead_id: str) -> None:
-        self._links.append(("INSERT INTO leads_orders (order_id, lead_id) VALUES ($1, $2)", (order_id, lead_id)))
+        self._queue("orders", {"order_id": order_id, "lead_id": lead_id})
 
     def move_assignment_cursor(self, team_id: str, seq: int) -> None:
         self._cursors[team_id] = seq
@@ -157,22 +144,20 @@ class PostgresUnitOfWork:
         ]
         if requests:
             await self._store.append(requests, conn=self._conn)  # first write of the transaction
-        try:
-            for sql, args in self._links:
-                await self._conn.execute(sql, *args)
-        except asyncpg.UniqueViolationError as exc:
-            raise LookupRaceError(str(exc)) from exc
         for team_id, seq in self._cursors.items():
-            await self._conn.execute(
-                "INSERT INTO leads_assignment_cursors (team_id, last_seq) VALUES ($1, $2) "
-                "ON CONFLICT (team_id) DO UPDATE SET last_seq = EXCLUDED.last_seq", team_id, seq)
+            self._queue("cursors", {"team_id": team_id, "last_seq": seq})
         for aggregate in self._aggregates.values():
             await self._project(aggregate)
+        if self._changes:
+            try:
+                await self._conn.execute("SELECT leads_record_changes($1::jsonb)", self._changes)
+            except asyncpg.UniqueViolationError as exc:
+                raise LookupRaceError(str(exc)) from exc
 
     async def _project(self, aggregate: Aggregate) -> None:
         if isinstance(aggregate, Lead):
             await self._project_lead(aggregate)
-        elif isinstance(aggregate, Team):
+        elif isinstance(aggregate, Team):  # rare (organisation changes): a statement of their own is fine
             await self._conn.execute("INSERT INTO leads_teams (team_id, name) VALUES ($1, $2) "
                                      "ON CONFLICT (team_id) DO UPDATE SET name = EXCLUDED.name",
                                      aggregate.id, aggregate.name)
@@ -185,12 +170,16 @@ class PostgresUnitOfWork:
 
     async def _project_lead(self, lead: Lead) -> None:
         assert lead.captured_at is not None
-        await self._conn.execute(
-            _UPSERT_VIEW, lead.id, lead.customer_id, lead.phone, lead.name, lead.channel, lead.interest,
-            lead.status.value, lead.stage.value, lead.grade.value, lead.is_open, lead.owner_id, lead.team_id,
-            lead.pooled, lead.released_by, lead.released_at, lead.follow_up_due_at, lead.is_overdue,
-            lead.pending_loss is not None, lead.order_id, lead.captured_at, lead.last_activity_at, lead.version,
-        )
+        self._queue("views", {
+            "lead_id": lead.id, "customer_id": lead.customer_id, "phone": lead.phone, "name": lead.name,
+            "channel": lead.channel, "interest": lead.interest, "status": lead.status.value,
+            "stage": lead.stage.value, "grade": lead.grade.value, "is_open": lead.is_open,
+            "owner_id": lead.owner_id, "team_id": lead.team_id, "pooled": lead.pooled,
+            "released_by": lead.released_by, "released_at": lead.released_at,
+            "follow_up_due_at": lead.follow_up_due_at, "overdue": lead.is_overdue,
+            "loss_pending": lead.pending_loss is not None, "order_id": lead.order_id,
+            "captured_at": lead.captured_at, "last_activity_at": lead.last_activity_at, "version": lead.version,
+        })
         await self._arm_timers(lead)
 
     async def _arm_timers(self, lead: Lead) -> None:
@@ -206,19 +195,15 @@ class PostgresUnitOfWork:
             if armed is not None and (armed["due_at"], armed["payload"]) == (plan.due_at, plan.payload):
                 continue  # unchanged
             if armed is not None:
-                await cancel_timer(self._conn, armed["timer_id"])
+                self._queue("cancelled_timers", armed["timer_id"])
             if plan.due_at is None:
-                await self._conn.execute("DELETE FROM leads_timers WHERE lead_id = $1 AND kind = $2",
-                                         lead.id, plan.kind)
+                if armed is not None:
+                    self._queue("disarmed", {"lead_id": lead.id, "kind": plan.kind})
                 continue
             # The lead's version is unique per commit, so the id is fresh: a cancelled or fired timer id is
             # never reused (the kernel only moves pending timers).
             timer_id = f"{plan.kind}:{lead.id}:v{lead.version}"
-            await schedule_timer(self._conn, timer_id, plan.kind, plan.due_at, plan.payload)
-            await self._conn.execute(
-                "INSERT INTO leads_timers (lead_id, kind, timer_id, due_at, payload) VALUES ($1, $2, $3, $4, $5) "
-                "ON CONFLICT (lead_id, kind) DO UPDATE SET timer_id = EXCLUDED.timer_id, due_at = EXCLUDED.due_at, "
-                "payload = EXCLUDED.payload", lead.id, plan.kind, timer_id, plan.due_at, plan.payload)
+            self._queue("armed", {**timer_row(timer_id, plan.kind, plan.due_at, plan.payload), "lead_id": lead.id})
 
 
 class PostgresUnitOfWorkFactory:

@@ -43,10 +43,6 @@ class LeadCaptured:
     outcome: Outcome = "created"
 
 
-def phone_lock(phone: str) -> str:
-    return f"leads.phone:{phone}"
-
-
 class CaptureLeadHandler:
     def __init__(
         self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, new_id: IdFactory, channels: Collection[str],
@@ -72,22 +68,22 @@ class CaptureLeadHandler:
         now = self._clock()
         async with self._uow(conn) as uow:
             # Everyone capturing this phone waits here, so two channels racing cannot both create a lead.
-            await uow.lock(phone_lock(phone))
-            if command.source_system is not None and command.external_id is not None:
-                known = await uow.lead_for_external_id(command.source_system, command.external_id)
-                if known is not None:
-                    return await self._existing(uow, known, "duplicate_request")
-            open_lead_id = await uow.open_lead_for_phone(phone)
-            if open_lead_id is not None:
-                return await self._record_duplicate(uow, open_lead_id, command, context, now)
-            lead = await self.create(uow, command, phone, now)
+            found = await uow.lock_phone(phone, source_system=command.source_system,
+                                         external_id=command.external_id)
+            if found.external_id_lead is not None:
+                return await self._existing(uow, found.external_id_lead, "duplicate_request")
+            if found.open_lead is not None:
+                return await self._record_duplicate(uow, found.open_lead, command, context, now)
+            lead = await self.create(uow, command, phone, now, known_customer=found.known_customer)
             await uow.commit_changes(context, now)
             return LeadCaptured(lead, lead.version)
 
-    async def create(self, uow: UnitOfWork, command: CaptureLead, phone: str, now: datetime) -> Lead:
-        """Create the lead inside ``uow`` (the caller holds the phone lock and decided no open lead fits):
-        same customer if the phone is known (reactivation), next consultant of the team, lookup keys."""
-        known_customer = await uow.customer_for_phone(phone)
+    async def create(
+        self, uow: UnitOfWork, command: CaptureLead, phone: str, now: datetime, *, known_customer: str | None
+    ) -> Lead:
+        """Create the lead inside ``uow`` (the caller holds the phone lock, decided no open lead fits and says
+        whose phone it is): same customer if the phone is known (reactivation), next consultant of the team,
+        lookup keys."""
         team_id = command.team_id or self._default_team_id
         owner_id = None
         if team_id is not None and await uow.team(team_id) is None:

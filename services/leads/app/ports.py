@@ -23,6 +23,15 @@ class ActiveConsultant:
     seq: int
 
 
+@dataclass(frozen=True, slots=True)
+class PhoneLookup:
+    """What capturing needs to know about a phone, read while holding its lock."""
+
+    external_id_lead: str | None  # the lead already recorded for the command's (source system, external id)
+    open_lead: str | None  # the newest open lead with this phone
+    known_customer: str | None  # the customer this phone belongs to
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Reads happen first; :meth:`add` queues aggregates and ``link_*`` queue lookup
     rows; :meth:`commit_changes` appends every queued aggregate's events in *one* append call and only then
@@ -30,14 +39,17 @@ class UnitOfWork(Protocol):
     StreamOrderConflictError from earlier writes) and effect and lookups commit together."""
 
     async def lock(self, key: str) -> None:
-        """A transaction-scoped advisory lock (serialises dedupe per phone, round robin per team)."""
+        """A transaction-scoped advisory lock (serialises round robin per team)."""
 
     async def lead(self, lead_id: str) -> Lead | None: ...
     async def team(self, team_id: str) -> Team | None: ...
     async def consultant(self, consultant_id: str) -> Consultant | None: ...
-    async def customer_for_phone(self, phone: str) -> str | None: ...
-    async def open_lead_for_phone(self, phone: str) -> str | None: ...
-    async def lead_for_external_id(self, source_system: str, external_id: str) -> str | None: ...
+    async def lock_phone(
+        self, phone: str, *, source_system: str | None = None, external_id: str | None = None
+    ) -> PhoneLookup:
+        """Take the phone's transaction lock (everyone capturing this phone waits, so two channels racing
+        cannot both create a lead), then read the dedupe facts — one round trip."""
+
     async def lead_for_referral(self, referral_id: str) -> str | None: ...
     async def lead_for_order(self, order_id: str) -> str | None: ...
     async def active_consultants(self, team_id: str) -> list[ActiveConsultant]: ...

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.leads.app.commands import CaptureLead, CaptureLeadHandler, phone_lock
+from services.leads.app.commands import CaptureLead, CaptureLeadHandler
 from services.leads.app.ports import Clock, CommandContext, UnitOfWork, UnitOfWorkFactory
 from services.leads.domain.lead import Stage
 from shared.contracts.aftersales import ReferralRegisteredV1
@@ -64,9 +64,8 @@ class Reactions:
         contract_signed. Either way the checkout is one lead, counted once."""
         now = self._clock()
         phone = normalise_phone(signed.customer_phone or "")
-        await uow.lock(phone_lock(phone))
-        open_id = await uow.open_lead_for_phone(phone)
-        lead = await uow.lead(open_id) if open_id else None
+        found = await uow.lock_phone(phone)
+        lead = await uow.lead(found.open_lead) if found.open_lead else None
         if lead is not None and lead.stage.rank < Stage.CONTRACT_SIGNED.rank:
             lead.sign_contract(order_id=signed.order_id, now=now)
             uow.add(lead)
@@ -76,7 +75,7 @@ class Reactions:
             await self._capture.create(uow, CaptureLead(
                 name=signed.customer_name or "online-shop customer", phone=phone, channel=channel,
                 order_id=signed.order_id, stage=Stage.CONTRACT_SIGNED,
-            ), phone, now)
+            ), phone, now, known_customer=found.known_customer)
         await uow.commit_changes(context, now)
 
     async def on_order_cancelled(self, conn: Any, event: InboundEvent) -> None:
