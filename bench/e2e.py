@@ -2,7 +2,8 @@
 reporting's read model. Both services run as real processes, exactly as `make run` starts them; the ladder runs
 once per leads worker count (``LEADS_WORKERS``).
 
-Workload: four captures (new customers) to one follow-up logged on a lead captured before the measurement.
+Workload: four captures (new customers, assigned round robin in a team of ten consultants) to one follow-up
+logged on a lead captured before the measurement.
 Per arrival rate: achieved rate, HTTP latency (from the scheduled send time), event-to-read-model latency of the
 captures (``report_leads.projected_at - source_recorded_at``: the leads event's insert time to reporting's insert
 time, same machine clock, both taken just before their transactions commit), backlog at the end of the step
@@ -80,16 +81,32 @@ def build_workload(step: int, lead_ids: list[str]) -> Any:
     return build
 
 
+BENCH_TEAM = "bench-team"
+CONSULTANTS = 10
+
+
+async def post(port: int, path: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=orjson.dumps(body), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with await asyncio.to_thread(urllib.request.urlopen, request, timeout=30) as response:
+        return orjson.loads(response.read())
+
+
+async def register_team(port: int) -> None:
+    """The captures' default team (LEADS_DEFAULT_TEAM_ID), so every capture is assigned round robin."""
+    await post(port, "/v1/teams", {"team_id": BENCH_TEAM, "name": "电销一组"})
+    for n in range(CONSULTANTS):
+        await post(port, "/v1/consultants", {"consultant_id": f"bench-c{n}", "name": f"顾问{n}",
+                                             "team_id": BENCH_TEAM})
+
+
 async def seed_leads(port: int, count: int) -> list[str]:
     """Leads for the follow-ups, captured before the measurement (closed loop, not measured)."""
     ids: list[str] = []
 
     async def one(i: int) -> None:
         path, body = capture(999, i)
-        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
-        with await asyncio.to_thread(urllib.request.urlopen, request, timeout=30) as response:
-            ids.append(orjson.loads(response.read())["lead_id"])
+        ids.append((await post(port, path, orjson.loads(body)))["lead_id"])
 
     for start in range(0, count, 20):
         await asyncio.gather(*(one(i) for i in range(start, min(count, start + 20))))
@@ -127,7 +144,8 @@ async def run(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, *, smoke
         configs.append(await run_ladder(admin_dsn, bootstrap, f"{prefix}w{workers}", f"{run_id}_w{workers}",
                                         workers, profile_rate=PROFILE_RATE if workers == 1 else None, smoke=smoke))
     passing = [c["highest_rate_meeting_targets"] for c in configs if c["highest_rate_meeting_targets"]]
-    return {"workload": "4 × POST /v1/leads (capture; unique phones; 5 channels) : 1 × POST "
+    return {"workload": "4 × POST /v1/leads (capture; unique phones; 5 channels; round robin in a team of "
+                        f"{CONSULTANTS}) : 1 × POST "
                         "/v1/leads/{id}/follow-ups (on leads captured before the run)",
             "configs": configs, "highest_rate_meeting_targets": max(passing) if passing else None,
             "targets": {"http_p99_ms": HTTP_P99_TARGET_MS, "read_model_p99_ms": READ_MODEL_P99_TARGET_MS}}
@@ -142,7 +160,8 @@ async def run_ladder(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, w
     env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SALESFLOW_TOPIC_PREFIX": f"{prefix}e2e",
            "LEADS_DATABASE_URL": leads_dsn, "REPORTING_DATABASE_URL": reporting_dsn,
            "LEADS_LOG_LEVEL": "WARNING", "REPORTING_LOG_LEVEL": "WARNING",
-           "LEADS_DB_POOL_MAX": str(max(10, 40 // workers)), "LEADS_WORKERS": str(workers)}
+           "LEADS_DB_POOL_MAX": str(max(10, 40 // workers)), "LEADS_WORKERS": str(workers),
+           "LEADS_DEFAULT_TEAM_ID": BENCH_TEAM}
     leads, leads_port = await start("leads", env)
     reporting, _ = await start("reporting", env)
     leads_db = await asyncpg.connect(leads_dsn)
@@ -160,6 +179,7 @@ async def run_ladder(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, w
         leads_pids = process_tree(leads.pid)
         meter_groups = {"leads": leads_pids, "reporting": [reporting.pid], "kafka": pids_of("kafka.Kafka"),
                         "postgres": pids_of("postgres"), "loadgen": [os.getpid()]}
+        await register_team(leads_port)
         lead_ids = await seed_leads(leads_port, 50 if smoke else SEED_LEADS)
         # Warm-up: connections of every worker, Python caches, Kafka metadata.
         await open_loop("127.0.0.1", leads_port, rate=100, duration=2, build=build_workload(998, lead_ids))

@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg
 
-from services.leads.app.ports import ActiveConsultant, CommandContext, PhoneLookup
+from services.leads.app.ports import ActiveConsultant, CommandContext, PhoneLookup, TeamRotation
 from services.leads.app.retry import LookupRaceError
 from services.leads.app.timers import timers_for
 from services.leads.domain.events import lead_events, organisation_events
@@ -91,6 +91,14 @@ class PostgresUnitOfWork:
 
     async def lead_for_order(self, order_id: str) -> str | None:
         return await self._lookup("SELECT lead_id FROM leads_orders WHERE order_id = $1", order_id)
+
+    async def lock_team_rotation(self, team_id: str) -> TeamRotation | None:
+        row = await self._conn.fetchrow("SELECT * FROM leads_lock_rotation($1)", team_id)
+        assert row is not None
+        if not row["team_known"]:
+            return None
+        consultants = [ActiveConsultant(c, s) for c, s in zip(row["consultant_ids"], row["seqs"], strict=True)]
+        return TeamRotation(consultants, self._cursors.get(team_id, row["last_seq"]))
 
     async def active_consultants(self, team_id: str) -> list[ActiveConsultant]:
         rows = await self._conn.fetch(

@@ -32,6 +32,14 @@ class PhoneLookup:
     known_customer: str | None  # the customer this phone belongs to
 
 
+@dataclass(frozen=True, slots=True)
+class TeamRotation:
+    """A team's round-robin state, read while holding the team's rotation lock."""
+
+    consultants: list[ActiveConsultant]  # active consultants in rotation (registration) order
+    last_seq: int | None  # the seq of the consultant who got the team's last lead
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Reads happen first; :meth:`add` queues aggregates and ``link_*`` queue lookup
     rows; :meth:`commit_changes` appends every queued aggregate's events in *one* append call and only then
@@ -52,6 +60,10 @@ class UnitOfWork(Protocol):
 
     async def lead_for_referral(self, referral_id: str) -> str | None: ...
     async def lead_for_order(self, order_id: str) -> str | None: ...
+    async def lock_team_rotation(self, team_id: str) -> TeamRotation | None:
+        """Take the team's round-robin lock, then read its rotation — one round trip; None for an unknown
+        team."""
+
     async def active_consultants(self, team_id: str) -> list[ActiveConsultant]: ...
     async def assignment_cursor(self, team_id: str) -> int | None: ...
     async def open_leads_owned_by(self, consultant_id: str) -> list[str]: ...

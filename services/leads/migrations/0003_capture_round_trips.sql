@@ -69,3 +69,20 @@ BEGIN
     END IF;
 END;
 $$;
+
+-- The team's round-robin rotation for a capture, in one call: take the team's transaction lock (concurrent
+-- captures take turns, so no two pick the same consultant), then read whether the team exists, its active
+-- consultants in rotation order and the cursor. Same lock key as app/assignment.py's round_robin_lock.
+CREATE FUNCTION leads_lock_rotation(
+    p_team_id text, OUT team_known boolean, OUT consultant_ids text[], OUT seqs bigint[], OUT last_seq bigint
+)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('leads.round-robin:' || p_team_id, 7245));
+    team_known := EXISTS (SELECT 1 FROM leads_teams t WHERE t.team_id = p_team_id);
+    SELECT coalesce(array_agg(c.consultant_id ORDER BY c.seq), '{}'), coalesce(array_agg(c.seq ORDER BY c.seq), '{}')
+        INTO consultant_ids, seqs
+        FROM leads_consultants c WHERE c.team_id = p_team_id AND c.active AND c.role = 'consultant';
+    SELECT a.last_seq INTO last_seq FROM leads_assignment_cursors a WHERE a.team_id = p_team_id;
+END;
+$$;
