@@ -26,8 +26,10 @@ SELECT stream_id, new_version FROM sf_append($1::text[], $2::text[], $3::int[], 
                                               $7::int[], $8::jsonb[], $9::jsonb[], $10::timestamptz[])
 """
 
-# Commit-order-safe feed; see shared/messaging/relay.py for why it cannot skip a late commit.
-_FEED = f"""
+# Commit-order-safe feed; see shared/messaging/relay.py for why it cannot skip a late commit. Parameters: the
+# position to read after ($1 txid, $2 position) and the limit ($3). Public so the relay can fold it into a statement
+# of its own.
+FEED_QUERY = f"""
 SELECT {_SELECT_COLUMNS} FROM events
 WHERE (txid, position) > ($1::bigint::text::xid8, $2::bigint)
   AND txid < pg_snapshot_xmin(pg_current_snapshot())
@@ -36,8 +38,12 @@ LIMIT $3
 """
 
 
-def _to_recorded(row: asyncpg.Record) -> RecordedEvent:
-    return RecordedEvent(**dict(row))
+_RECORDED_FIELDS = tuple(RecordedEvent.__dataclass_fields__)
+
+
+def recorded_from_row(row: asyncpg.Record) -> RecordedEvent:
+    """A RecordedEvent from a row holding (at least) the feed's columns."""
+    return RecordedEvent(*(row[name] for name in _RECORDED_FIELDS))
 
 
 async def read_feed(
@@ -46,8 +52,8 @@ async def read_feed(
     """Committed events after ``after`` in commit-safe (txid, position) order. Events of transactions still
     running — and of every transaction with a larger id than the oldest running one — wait for the next call,
     so nothing is ever skipped (the argument is in shared/messaging/relay.py)."""
-    rows = await executor.fetch(_FEED, after.txid, after.position, limit)
-    return [_to_recorded(r) for r in rows]
+    rows = await executor.fetch(FEED_QUERY, after.txid, after.position, limit)
+    return [recorded_from_row(r) for r in rows]
 
 
 class PostgresEventStore:
@@ -105,7 +111,7 @@ class PostgresEventStore:
             f"SELECT {_SELECT_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version",
             stream_id, after_version,
         )
-        return [_to_recorded(r) for r in rows]
+        return [recorded_from_row(r) for r in rows]
 
     async def read_feed(
         self, after: FeedPosition, limit: int, *, conn: Connection | None = None

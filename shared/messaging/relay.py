@@ -43,7 +43,7 @@ from aiokafka import AIOKafkaProducer
 from shared.contracts.base import IntegrationEvent
 from shared.db import connect
 from shared.eventstore.records import FeedPosition, RecordedEvent
-from shared.eventstore.store import read_feed
+from shared.eventstore.store import FEED_QUERY, recorded_from_row
 from shared.messaging.headers import EventHeaders, Headers
 
 log = structlog.get_logger(__name__)
@@ -207,7 +207,7 @@ class OutboxRelay:
             self._wakeup.clear()
             if await self.publish_available(feed):
                 recheck_delay = 0.001
-            if await feed.has_held_back():
+            if feed.held_back:
                 # Committed events wait behind an older transaction that is still running (possibly in another
                 # database of the cluster, which sends us no NOTIFY): look again soon rather than at the poll.
                 await asyncio.sleep(recheck_delay)
@@ -215,11 +215,11 @@ class OutboxRelay:
                 continue
             # Going idle: arm the wake-up (commits send NOTIFY only while it is armed, see 0005_armed_notify.sql),
             # then look once more, so an event committed before the arming is not left waiting for the poll.
-            await feed.arm_wakeup(True)
+            await feed.arm_wakeup()
             if not await feed.has_new():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
-            await feed.arm_wakeup(False)
+            # No statement to disarm: the next read does it (see _FeedReader.read).
 
     async def publish_available(self, feed: _FeedReader) -> int:
         """Publish everything the feed shows now, batch by batch: send, wait for the broker's acks, then move
@@ -252,6 +252,18 @@ class OutboxRelay:
             await asyncio.gather(*acks)
 
 
+# The feed, plus whether committed events after the checkpoint are held back behind an older running transaction
+# (they are not in the feed yet: look again soon), plus disarming the NOTIFY wake-up. One row with held_back and
+# NULL event columns when the feed is empty.
+_READ = f"""
+WITH disarmed AS (UPDATE relay_wakeup SET armed = false WHERE channel = $4 AND armed)
+SELECT held.held_back, feed.*
+FROM (SELECT EXISTS (SELECT 1 FROM events WHERE (txid, position) > ($1::bigint::text::xid8, $2::bigint)
+                       AND txid >= pg_snapshot_xmin(pg_current_snapshot())) AS held_back) AS held
+LEFT JOIN LATERAL ({FEED_QUERY}) AS feed ON true
+"""
+
+
 class _FeedReader:
     """The relay's queries on its own (leader) connection; remembers the checkpoint it last saved."""
 
@@ -259,15 +271,21 @@ class _FeedReader:
         self._conn = conn
         self._relay = relay
         self.checkpoint: FeedPosition | None = None
+        self.held_back = False  # as of the last read
 
     async def read(self, limit: int) -> list[RecordedEvent]:
+        """The next events of the feed. The same statement disarms the NOTIFY wake-up (the relay is busy now)
+        and says whether committed events wait behind an older running transaction (``held_back``): three
+        questions in one round trip, asked on every pass of the relay."""
         if self.checkpoint is None:
             row = await self._conn.fetchrow(
                 "SELECT (last_txid::text)::bigint AS txid, last_position FROM relay_checkpoints WHERE relay = $1",
                 self._relay,
             )
             self.checkpoint = FeedPosition(row["txid"], row["last_position"]) if row else FeedPosition()
-        return await read_feed(self._conn, self.checkpoint, limit)
+        rows = await self._conn.fetch(_READ, self.checkpoint.txid, self.checkpoint.position, limit, NOTIFY_CHANNEL)
+        self.held_back = bool(rows[0]["held_back"])
+        return [recorded_from_row(r) for r in rows if r["position"] is not None]
 
     async def save_checkpoint(self, position: FeedPosition, count: int) -> None:
         await self._conn.execute(
@@ -277,9 +295,10 @@ class _FeedReader:
         )
         self.checkpoint = position
 
-    async def arm_wakeup(self, armed: bool) -> None:
-        await self._conn.execute("UPDATE relay_wakeup SET armed = $1 WHERE channel = $2 AND armed <> $1",
-                                 armed, NOTIFY_CHANNEL)
+    async def arm_wakeup(self) -> None:
+        # Committed on its own before has_new() looks: a commit after that look sees the flag and notifies.
+        await self._conn.execute("UPDATE relay_wakeup SET armed = true WHERE channel = $1 AND NOT armed",
+                                 NOTIFY_CHANNEL)
 
     async def has_new(self) -> bool:
         """Anything committed after the checkpoint, visible or held back."""
@@ -289,12 +308,3 @@ class _FeedReader:
             after.txid, after.position,
         )
         return found
-
-    async def has_held_back(self) -> bool:
-        after = self.checkpoint or FeedPosition()
-        held: bool = await self._conn.fetchval(
-            """SELECT EXISTS (SELECT 1 FROM events WHERE (txid, position) > ($1::bigint::text::xid8, $2::bigint)
-                   AND txid >= pg_snapshot_xmin(pg_current_snapshot()))""",
-            after.txid, after.position,
-        )
-        return held
