@@ -7,8 +7,8 @@ and the lookup rows, the ``leads_view`` rows and the timers are written after it
 ``leads_record_changes`` (migrations/0003). A unique violation on a lookup key means a concurrent transaction
 won a race the advisory locks did not cover; it becomes LookupRaceError and the whole unit of work is retried.
 
-Round trips are the service's main CPU cost (each one ~100 µs of client CPU, see bench/results), so a capture
-makes five: BEGIN, ``leads_lock_phone``, the append, ``leads_record_changes``, COMMIT.
+Each round trip costs CPU and latency (migrations/0003 says how much), so a capture makes six: BEGIN,
+``leads_lock_phone``, ``leads_take_rotation_ticket``, the append, ``leads_record_changes``, COMMIT.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg
 
-from services.leads.app.ports import ActiveConsultant, CommandContext, PhoneLookup, TeamRotation
+from services.leads.app.ports import CommandContext, PhoneLookup, TeamRotation
 from services.leads.app.retry import LookupRaceError
 from services.leads.app.timers import timers_for
 from services.leads.domain.events import lead_events, organisation_events
@@ -49,7 +49,6 @@ class PostgresUnitOfWork:
         self._policy = policy
         self._aggregates: dict[str, Aggregate] = {}
         self._changes: dict[str, list[Any]] = {}  # leads_record_changes' argument, key by key
-        self._cursors: dict[str, int] = {}
 
     # --- reads ---
 
@@ -92,26 +91,12 @@ class PostgresUnitOfWork:
     async def lead_for_order(self, order_id: str) -> str | None:
         return await self._lookup("SELECT lead_id FROM leads_orders WHERE order_id = $1", order_id)
 
-    async def lock_team_rotation(self, team_id: str) -> TeamRotation | None:
-        row = await self._conn.fetchrow("SELECT * FROM leads_lock_rotation($1)", team_id)
+    async def take_rotation_ticket(self, team_id: str) -> TeamRotation | None:
+        row = await self._conn.fetchrow("SELECT * FROM leads_take_rotation_ticket($1)", team_id)
         assert row is not None
         if not row["team_known"]:
             return None
-        consultants = [ActiveConsultant(c, s) for c, s in zip(row["consultant_ids"], row["seqs"], strict=True)]
-        return TeamRotation(consultants, self._cursors.get(team_id, row["last_seq"]))
-
-    async def active_consultants(self, team_id: str) -> list[ActiveConsultant]:
-        rows = await self._conn.fetch(
-            "SELECT consultant_id, seq FROM leads_consultants WHERE team_id = $1 AND active "
-            "AND role = 'consultant' ORDER BY seq", team_id)
-        return [ActiveConsultant(r["consultant_id"], r["seq"]) for r in rows]
-
-    async def assignment_cursor(self, team_id: str) -> int | None:
-        if team_id in self._cursors:  # moved earlier in this unit of work (several handovers)
-            return self._cursors[team_id]
-        value = await self._conn.fetchval("SELECT last_seq FROM leads_assignment_cursors WHERE team_id = $1",
-                                          team_id)
-        return int(value) if value is not None else None
+        return TeamRotation(list(row["consultant_ids"]), row["ticket"])
 
     async def open_leads_owned_by(self, consultant_id: str) -> list[str]:
         rows = await self._conn.fetch(
@@ -138,9 +123,6 @@ class PostgresUnitOfWork:
     def link_order(self, order_id: str, lead_id: str) -> None:
         self._queue("orders", {"order_id": order_id, "lead_id": lead_id})
 
-    def move_assignment_cursor(self, team_id: str, seq: int) -> None:
-        self._cursors[team_id] = seq
-
     async def commit_changes(self, context: CommandContext, now: datetime) -> None:
         metadata = context.metadata()
         requests = [
@@ -152,8 +134,6 @@ class PostgresUnitOfWork:
         ]
         if requests:
             await self._store.append(requests, conn=self._conn)  # first write of the transaction
-        for team_id, seq in self._cursors.items():
-            self._queue("cursors", {"team_id": team_id, "last_seq": seq})
         for aggregate in self._aggregates.values():
             await self._project(aggregate)
         if self._changes:
@@ -169,6 +149,7 @@ class PostgresUnitOfWork:
             await self._conn.execute("INSERT INTO leads_teams (team_id, name) VALUES ($1, $2) "
                                      "ON CONFLICT (team_id) DO UPDATE SET name = EXCLUDED.name",
                                      aggregate.id, aggregate.name)
+            await self._conn.execute("SELECT leads_create_rotation($1)", aggregate.id)
         elif isinstance(aggregate, Consultant):
             await self._conn.execute(
                 """INSERT INTO leads_consultants (consultant_id, team_id, name, role, active)

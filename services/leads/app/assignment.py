@@ -1,32 +1,25 @@
-"""Round-robin assignment within a team."""
+"""Round-robin assignment within a team: each pick takes the team's next ticket, and the ticket modulo the number
+of candidates says who is next (migrations/0003 explains why tickets instead of a cursor under a lock)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.leads.app.ports import ActiveConsultant, UnitOfWork
+from services.leads.app.ports import UnitOfWork
 
 
 def round_robin_lock(team_id: str) -> str:
+    """The team's lock: organisation changes take it exclusively, captures shared (in the database function)."""
     return f"leads.round-robin:{team_id}"
 
 
-def pick_next(
-    consultants: Sequence[ActiveConsultant], last_seq: int | None, *, exclude: str | None = None
-) -> ActiveConsultant | None:
-    """The next active consultant after the one who got the last lead (by registration order, wrapping)."""
-    candidates = [c for c in consultants if c.consultant_id != exclude]
-    if not candidates:
-        return None
-    return next((c for c in candidates if last_seq is None or c.seq > last_seq), candidates[0])
+def pick(consultants: Sequence[str], ticket: int, *, exclude: str | None = None) -> str | None:
+    """The consultant whose turn ``ticket`` is: consecutive tickets go round the candidates in order."""
+    candidates = [c for c in consultants if c != exclude]
+    return candidates[ticket % len(candidates)] if candidates else None
 
 
 async def next_consultant(uow: UnitOfWork, team_id: str, *, exclude: str | None = None) -> str | None:
-    """Pick the team's next consultant and move the cursor to them. Inactive consultants are skipped. The caller
-    must hold ``round_robin_lock(team_id)`` for the whole transaction: without it two concurrent captures read
-    the same cursor and pick the same consultant."""
-    chosen = pick_next(await uow.active_consultants(team_id), await uow.assignment_cursor(team_id), exclude=exclude)
-    if chosen is None:
-        return None
-    uow.move_assignment_cursor(team_id, chosen.seq)
-    return chosen.consultant_id
+    """The team's next active consultant (never ``exclude``, the one handing over), or None if there is none."""
+    rotation = await uow.take_rotation_ticket(team_id)
+    return pick(rotation.consultants, rotation.ticket, exclude=exclude) if rotation is not None else None

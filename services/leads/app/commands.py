@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from services.leads.app.assignment import pick_next
+from services.leads.app.assignment import pick
 from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
 from services.leads.app.retry import with_retries
 from services.leads.domain.lead import Lead, Stage
@@ -87,17 +87,13 @@ class CaptureLeadHandler:
         team_id = command.team_id or self._default_team_id
         owner_id = None
         if team_id is not None:
-            # After the phone lock: one lock order, no deadlock.
-            rotation = await uow.lock_team_rotation(team_id)
+            rotation = await uow.take_rotation_ticket(team_id)  # after the phone lock: one lock order
             if rotation is None:
                 if command.team_id is not None:
                     raise InvalidFieldError("team_id", f"unknown team {team_id!r}")
                 team_id = None  # the configured default team is not registered (yet): capture unassigned
             elif command.stage is Stage.NEW:
-                chosen = pick_next(rotation.consultants, rotation.last_seq)
-                if chosen is not None:
-                    uow.move_assignment_cursor(team_id, chosen.seq)
-                    owner_id = chosen.consultant_id
+                owner_id = pick(rotation.consultants, rotation.ticket)
         lead = Lead.capture(
             lead_id=self._new_id(), customer_id=known_customer or self._new_id(), name=command.name,
             phone=phone, channel=command.channel, interest=command.interest, captured_at=now,

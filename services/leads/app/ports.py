@@ -18,12 +18,6 @@ IdFactory = Callable[[], str]
 
 
 @dataclass(frozen=True, slots=True)
-class ActiveConsultant:
-    consultant_id: str
-    seq: int
-
-
-@dataclass(frozen=True, slots=True)
 class PhoneLookup:
     """What capturing needs to know about a phone, read while holding its lock."""
 
@@ -34,10 +28,11 @@ class PhoneLookup:
 
 @dataclass(frozen=True, slots=True)
 class TeamRotation:
-    """A team's round-robin state, read while holding the team's rotation lock."""
+    """One pick of a team's round robin: its active consultants in rotation (registration) order and a ticket,
+    the team's next number (consecutive picks get consecutive tickets)."""
 
-    consultants: list[ActiveConsultant]  # active consultants in rotation (registration) order
-    last_seq: int | None  # the seq of the consultant who got the team's last lead
+    consultants: list[str]
+    ticket: int
 
 
 class UnitOfWork(Protocol):
@@ -60,12 +55,11 @@ class UnitOfWork(Protocol):
 
     async def lead_for_referral(self, referral_id: str) -> str | None: ...
     async def lead_for_order(self, order_id: str) -> str | None: ...
-    async def lock_team_rotation(self, team_id: str) -> TeamRotation | None:
-        """Take the team's round-robin lock, then read its rotation — one round trip; None for an unknown
-        team."""
+    async def take_rotation_ticket(self, team_id: str) -> TeamRotation | None:
+        """Hold the team's round-robin lock *shared* (captures run side by side; organisation changes, which take
+        it exclusively, wait for them), read the active consultants and take a ticket — one round trip; None for an
+        unknown team."""
 
-    async def active_consultants(self, team_id: str) -> list[ActiveConsultant]: ...
-    async def assignment_cursor(self, team_id: str) -> int | None: ...
     async def open_leads_owned_by(self, consultant_id: str) -> list[str]: ...
 
     def add(self, aggregate: Aggregate) -> None: ...
@@ -73,7 +67,6 @@ class UnitOfWork(Protocol):
     def link_external_id(self, source_system: str, external_id: str, lead_id: str) -> None: ...
     def link_referral(self, referral_id: str, lead_id: str) -> None: ...
     def link_order(self, order_id: str, lead_id: str) -> None: ...
-    def move_assignment_cursor(self, team_id: str, seq: int) -> None: ...
 
     async def commit_changes(self, context: CommandContext, now: datetime) -> None: ...
 

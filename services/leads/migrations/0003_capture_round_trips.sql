@@ -1,6 +1,7 @@
--- Fewer round trips per command. Each round trip to PostgreSQL costs the service ~100 µs of CPU on the machines we
--- measured (the socket write that wakes the server dominates), and a capture used to make sixteen of them. Now a
--- capture is BEGIN, leads_lock_phone, the event-store append, leads_record_changes, COMMIT.
+-- Fewer round trips per command. Each round trip to PostgreSQL costs the service about 100 µs of CPU (a trivial
+-- query on the 2-core bench machine) and puts a server wake-up into the request's latency; a capture used to make
+-- about eighteen. Now a capture is BEGIN, leads_lock_phone,
+-- leads_take_rotation_ticket, the event-store append, leads_record_changes, COMMIT.
 
 -- Take the phone's transaction lock, then read what dedupe needs. Everyone capturing a phone serialises here, so
 -- two channels racing cannot both create a lead. The reads run as statements of their own after the lock (a
@@ -21,7 +22,7 @@ BEGIN
 END;
 $$;
 
--- Everything a command writes besides its events, in one call, after the append (the append must be the
+-- Everything a command writes besides its events (except the rare organisation rows), in one call, after the append (the append must be the
 -- transaction's first write; see shared/eventstore/store.py). Each key of p holds a JSON array of rows; a missing
 -- key writes nothing. A unique violation on a lookup key surfaces as usual (the caller retries the unit of work).
 CREATE FUNCTION leads_record_changes(p jsonb) RETURNS void
@@ -36,9 +37,6 @@ BEGIN
         SELECT x.referral_id, x.lead_id FROM jsonb_to_recordset(p->'referrals') AS x(referral_id text, lead_id text);
     INSERT INTO leads_orders (order_id, lead_id)
         SELECT x.order_id, x.lead_id FROM jsonb_to_recordset(p->'orders') AS x(order_id text, lead_id text);
-    INSERT INTO leads_assignment_cursors (team_id, last_seq)
-        SELECT x.team_id, x.last_seq FROM jsonb_to_recordset(p->'cursors') AS x(team_id text, last_seq bigint)
-        ON CONFLICT (team_id) DO UPDATE SET last_seq = EXCLUDED.last_seq;
     INSERT INTO leads_view (lead_id, customer_id, phone, name, channel, interest, status, stage, grade, is_open,
             owner_id, team_id, pooled, released_by, released_at, follow_up_due_at, overdue, loss_pending, order_id,
             captured_at, last_activity_at, version)
@@ -70,19 +68,43 @@ BEGIN
 END;
 $$;
 
--- The team's round-robin rotation for a capture, in one call: take the team's transaction lock (concurrent
--- captures take turns, so no two pick the same consultant), then read whether the team exists, its active
--- consultants in rotation order and the cursor. Same lock key as app/assignment.py's round_robin_lock.
-CREATE FUNCTION leads_lock_rotation(
-    p_team_id text, OUT team_known boolean, OUT consultant_ids text[], OUT seqs bigint[], OUT last_seq bigint
+-- Round robin without a lock held to commit. The rotation used to be a cursor row read and written under the team's
+-- exclusive lock, held until COMMIT — through the WAL flush — so one team took at most a few hundred captures a
+-- second whatever the hardware. Now each pick takes a ticket from the team's own sequence (nextval is not
+-- transactional: no lock, no wait) and the ticket modulo the number of active consultants says who is next.
+-- Concurrent captures get distinct consecutive tickets, so they are spread evenly; a rolled-back capture skips
+-- one turn.
+CREATE FUNCTION leads_rotation_sequence(p_team_id text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$ SELECT 'leads_rotation_' || md5(p_team_id) $$;
+
+-- Called when a team is registered (adapters/unit_of_work.py), in the same transaction.
+CREATE FUNCTION leads_create_rotation(p_team_id text) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    EXECUTE format('CREATE SEQUENCE IF NOT EXISTS %I AS bigint MINVALUE 0 START 0',
+                   leads_rotation_sequence(p_team_id));
+END;
+$$;
+
+SELECT leads_create_rotation(team_id) FROM leads_teams;
+DROP TABLE leads_assignment_cursors;
+
+-- The team's rotation for one pick, in one call. The team's round-robin lock is taken *shared*: captures do not
+-- wait for each other, but a deactivation or team move (which takes it exclusively to hand leads over) waits for
+-- captures in flight and holds new ones back, so nobody is assigned a consultant who is leaving. Same key as
+-- app/assignment.py's round_robin_lock.
+CREATE FUNCTION leads_take_rotation_ticket(
+    p_team_id text, OUT team_known boolean, OUT consultant_ids text[], OUT ticket bigint
 )
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtextextended('leads.round-robin:' || p_team_id, 7245));
+    PERFORM pg_advisory_xact_lock_shared(hashtextextended('leads.round-robin:' || p_team_id, 7245));
     team_known := EXISTS (SELECT 1 FROM leads_teams t WHERE t.team_id = p_team_id);
-    SELECT coalesce(array_agg(c.consultant_id ORDER BY c.seq), '{}'), coalesce(array_agg(c.seq ORDER BY c.seq), '{}')
-        INTO consultant_ids, seqs
+    IF NOT team_known THEN
+        RETURN;
+    END IF;
+    SELECT coalesce(array_agg(c.consultant_id ORDER BY c.seq), '{}') INTO consultant_ids
         FROM leads_consultants c WHERE c.team_id = p_team_id AND c.active AND c.role = 'consultant';
-    SELECT a.last_seq INTO last_seq FROM leads_assignment_cursors a WHERE a.team_id = p_team_id;
+    ticket := nextval(leads_rotation_sequence(p_team_id)::regclass);
 END;
 $$;

@@ -18,6 +18,7 @@ from shared.domain import InvalidFieldError
 from shared.eventstore import ConcurrencyError
 from tests.integration.leads.conftest import team_with
 from tests.support.leads import LeadsInProcess, ctx
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -217,3 +218,37 @@ async def test_when_the_last_consultant_of_a_team_leaves_their_leads_go_to_the_p
     history = await leads.queries.history(lead.id)
     assert history[-1]["event_type"] == "LeadReleasedToPool"
     assert history[-1]["data"]["reason"] == "owner_left"
+
+
+async def test_captures_in_one_team_do_not_wait_for_each_other(
+    leads: LeadsInProcess, phone: Callable[[], str], name: Callable[[str], str],
+) -> None:
+    team = name("side-by-side-")
+    await team_with(leads, team, [f"{team}-a", f"{team}-b"])
+    async with leads.pool.acquire() as conn, conn.transaction():
+        # A capture in flight: it holds its team's lock until it commits.
+        held = await conn.fetchrow("SELECT * FROM leads_take_rotation_ticket($1)", team)
+        assert held["team_known"]
+        assert list(held["consultant_ids"]) == [f"{team}-a", f"{team}-b"]
+        # Another capture in the same team completes meanwhile (the deadline only guards against a hang).
+        other = await asyncio.wait_for(
+            leads.capture(CaptureLead(name="客户", phone=phone(), channel="website", team_id=team), ctx()), 30)
+    assert other.lead.owner_id == [f"{team}-a", f"{team}-b"][(held["ticket"] + 1) % 2]
+
+
+async def test_a_deactivation_waits_for_captures_in_flight_in_its_team(
+    leads: LeadsInProcess, phone: Callable[[], str], name: Callable[[str], str],
+) -> None:
+    team = name("in-flight-")
+    await team_with(leads, team, [f"{team}-a", f"{team}-b"])
+    waiting = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+               "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+    async with leads.pool.acquire() as conn, conn.transaction():
+        await conn.fetchrow("SELECT * FROM leads_take_rotation_ticket($1)", team)  # a capture in flight
+        leaving = asyncio.create_task(
+            leads.organisation.deactivate_consultant(DeactivateConsultant(f"{team}-a"), ctx("hr")))
+        await eventually(lambda: leads.pool.fetchval(waiting), until=lambda n: n >= 1,
+                         what="the deactivation waiting for the team's lock")
+        assert not leaving.done()
+    deactivated = await asyncio.wait_for(leaving, 30)
+    assert not deactivated.active

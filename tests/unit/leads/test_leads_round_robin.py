@@ -1,48 +1,54 @@
-"""Round robin within a team, against an in-memory stand-in for the unit of work: the cursor wraps, skips
-inactive (absent) consultants, and a hand-over never picks the one who leaves."""
+"""Round robin within a team: consecutive tickets go round the active consultants in registration order and wrap,
+inactive (absent) consultants are skipped, and a hand-over never picks the one who leaves."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from services.leads.app.assignment import next_consultant
-from services.leads.app.ports import ActiveConsultant
+from services.leads.app.assignment import next_consultant, pick
+from services.leads.app.ports import TeamRotation
 
 
-class Rotation:
-    def __init__(self, consultants: list[tuple[str, int]], cursor: int | None = None) -> None:
-        self.consultants = [ActiveConsultant(c, s) for c, s in consultants]
-        self.cursor = cursor
-
-    async def active_consultants(self, team_id: str) -> list[ActiveConsultant]:
-        return list(self.consultants)
-
-    async def assignment_cursor(self, team_id: str) -> int | None:
-        return self.cursor
-
-    def move_assignment_cursor(self, team_id: str, seq: int) -> None:
-        self.cursor = seq
+def picks(consultants: list[str], first_ticket: int, n: int, **kw: str) -> list[str | None]:
+    return [pick(consultants, ticket, **kw) for ticket in range(first_ticket, first_ticket + n)]
 
 
-async def picks(rotation: Any, n: int, **kw: Any) -> list[str | None]:
-    return [await next_consultant(rotation, "t", **kw) for _ in range(n)]
+def test_consecutive_tickets_take_turns_in_registration_order_and_wrap() -> None:
+    assert picks(["a", "b", "c"], 0, 7) == ["a", "b", "c", "a", "b", "c", "a"]
 
 
-async def test_round_robin_takes_turns_in_registration_order_and_wraps() -> None:
-    assert await picks(Rotation([("a", 1), ("b", 2), ("c", 5)]), 7) == ["a", "b", "c", "a", "b", "c", "a"]
+def test_any_run_of_tickets_spreads_evenly() -> None:
+    for first in range(0, 40, 7):
+        counts = {c: 0 for c in "abcdef"}
+        for chosen in picks(list("abcdef"), first, 50):
+            assert chosen is not None
+            counts[chosen] += 1
+        assert max(counts.values()) - min(counts.values()) <= 1, (first, counts)
 
 
-async def test_the_cursor_survives_the_last_consultant_leaving() -> None:
-    rotation = Rotation([("a", 1), ("b", 2)], cursor=7)  # the consultant with seq 7 was deactivated
-    assert await picks(rotation, 2) == ["a", "b"]
+def test_an_inactive_consultant_is_not_in_the_rotation() -> None:
+    assert picks(["a", "c"], 1, 3) == ["c", "a", "c"]  # b is inactive, so not among the active ones
 
 
-async def test_an_inactive_consultant_in_the_middle_is_skipped() -> None:
-    rotation = Rotation([("a", 1), ("c", 3)], cursor=1)  # b (seq 2) is inactive, so not in the active list
-    assert await picks(rotation, 3) == ["c", "a", "c"]
+def test_a_hand_over_never_picks_the_leaving_consultant_and_an_empty_team_picks_nobody() -> None:
+    assert picks(["a", "b"], 0, 3, exclude="a") == ["b", "b", "b"]
+    assert picks(["a"], 0, 1, exclude="a") == [None]
+    assert picks([], 0, 1) == [None]
 
 
-async def test_a_hand_over_never_picks_the_leaving_consultant_and_an_empty_team_picks_nobody() -> None:
-    assert await picks(Rotation([("a", 1), ("b", 2)]), 3, exclude="a") == ["b", "b", "b"]
-    assert await picks(Rotation([("a", 1)]), 1, exclude="a") == [None]
-    assert await picks(Rotation([]), 1) == [None]
+class Tickets:
+    """The unit of work's ticket source, in memory: the team's sequence."""
+
+    def __init__(self, consultants: list[str] | None) -> None:
+        self.consultants = consultants
+        self.next = 0
+
+    async def take_rotation_ticket(self, team_id: str) -> TeamRotation | None:
+        if self.consultants is None:
+            return None
+        ticket, self.next = self.next, self.next + 1
+        return TeamRotation(list(self.consultants), ticket)
+
+
+async def test_next_consultant_takes_a_ticket_per_pick() -> None:
+    tickets = Tickets(["a", "b", "c"])
+    assert [await next_consultant(tickets, "t", exclude="b") for _ in range(4)] == ["a", "c", "a", "c"]  # type: ignore[arg-type]
+    assert await next_consultant(Tickets(None), "unknown") is None  # type: ignore[arg-type]
