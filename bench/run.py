@@ -35,6 +35,18 @@ async def fresh_database(admin_dsn: str, name: str) -> str:
     return admin_dsn.rsplit("/", 1)[0] + "/" + name
 
 
+async def drop_run_databases(admin_dsn: str, run_id: str) -> None:
+    """The databases this run created (their names carry the run id): the results are written, they are not needed."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        names = [r["datname"] for r in await conn.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'bench\\_%' AND strpos(datname, $1) > 0", run_id)]
+        for name in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 def dsn_parts(dsn: str) -> dict[str, Any]:
     url = urllib.parse.urlparse(dsn)
     return {"host": url.hostname, "port": url.port or 5432, "user": url.username, "password": url.password,
@@ -52,7 +64,7 @@ async def main() -> int:
     prefix = f"bench{run_id}"
     selected = set(args.only.split(","))
     results: dict[str, Any] = {
-        "started_at": datetime.now(UTC).isoformat(), "smoke": args.smoke, "versions": versions(),
+        "started_at": datetime.now(UTC).isoformat(), "run_id": run_id, "smoke": args.smoke, "versions": versions(),
     }
     started = time.perf_counter()
     if "append" in selected:
@@ -71,6 +83,7 @@ async def main() -> int:
         print("== end to end: open-loop HTTP captures → relay → Kafka → reporting", flush=True)
         results["e2e"] = await e2e.run(admin, bootstrap, prefix, run_id, smoke=args.smoke)
     results["duration_s"] = round(time.perf_counter() - started, 1)
+    await drop_run_databases(admin, run_id)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     name = f"{'smoke-' if args.smoke else ''}{stamp}"
