@@ -108,6 +108,13 @@ class _Item:
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """Records parsed by :meth:`IdempotentConsumer.prepare`, ready for :meth:`IdempotentConsumer.apply_prepared`."""
+
+    items: list[_Item]
+
+
+@dataclass(frozen=True, slots=True)
 class BatchResult:
     applied: int
     duplicates: int
@@ -169,12 +176,23 @@ class IdempotentConsumer:
         callers that do not commit Kafka offsets, like a replay: if the server crashes and loses the last
         commits, their event ids are lost with their effects and the next replay applies them again. A live
         subscriber must stay durable, because it commits offsets right after this returns."""
+        return await self.apply_prepared(self.prepare(records), durable=durable)
+
+    def prepare(self, records: Sequence[KafkaRecord]) -> PreparedBatch:
+        """The CPU half of :meth:`process_batch`: parse the records, touching no database. A replay prepares the
+        next batch while the previous one is being written (see ``shared.messaging.replay``)."""
         items = []
+        parse = self.parse
         for record in records:
             try:
-                items.append(_Item(record, self.parse(record)))
+                items.append(_Item(record, parse(record)))
             except PoisonMessageError as exc:
                 items.append(_Item(record, None, poison=str(exc)))
+        return PreparedBatch(items)
+
+    async def apply_prepared(self, batch: PreparedBatch, *, durable: bool = True) -> BatchResult:
+        """The database half of :meth:`process_batch` (same contract): one transaction for the whole batch."""
+        items = batch.items
         try:
             return await self._apply(items, isolate_failures=False, durable=durable)
         except TRANSIENT_ERRORS:

@@ -93,7 +93,8 @@ class PostgresLeadsReadModel:
 
     async def add_leads(self, tx: Any, leads: list[LeadRow]) -> None:
         # One JSON document for the whole run instead of many arrays: asyncpg encodes arrays element by element
-        # in Python, which dominated rebuild profiles; PostgreSQL unpacks the JSON in C.
+        # in Python, which dominated rebuild profiles; PostgreSQL unpacks the JSON in C. json, not jsonb: the
+        # document is read once, and building jsonb first cost ~20% more backend CPU per row (measured).
         rows = orjson.dumps([
             {"lead_id": r.lead_id, "customer_id": r.customer_id, "channel": r.channel, "stage": r.stage,
              "grade": r.grade, "owner_id": r.owner_id, "captured_at": r.captured_at,
@@ -105,7 +106,7 @@ class PostgresLeadsReadModel:
                                          source_recorded_at, interest, order_id)
                SELECT lead_id, customer_id, channel, stage, grade, owner_id, captured_at, source_recorded_at,
                       interest, order_id
-               FROM jsonb_to_recordset($1::jsonb) AS r(lead_id text, customer_id text, channel text, stage text,
+               FROM json_to_recordset($1::json) AS r(lead_id text, customer_id text, channel text, stage text,
                     grade text, owner_id text, captured_at timestamptz, source_recorded_at timestamptz,
                     interest text, order_id text)
                ON CONFLICT (lead_id) DO NOTHING""",
@@ -124,7 +125,7 @@ class PostgresLeadsReadModel:
             """INSERT INTO report_facts (event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data,
                                          source_recorded_at)
                SELECT event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data, source_recorded_at
-               FROM jsonb_to_recordset($1::jsonb) AS r(event_id uuid, event_type text, lead_id text, order_id text,
+               FROM json_to_recordset($1::json) AS r(event_id uuid, event_type text, lead_id text, order_id text,
                     consultant_id text, occurred_at timestamptz, data jsonb, source_recorded_at timestamptz)
                ON CONFLICT (event_id) DO NOTHING""",
             rows,
