@@ -1,10 +1,11 @@
 """The idempotent consumer (DESIGN §3.3) with dead letters (DESIGN §3.4).
 
 Delivery from Kafka is at-least-once. For each batch of records the consumer opens one database transaction,
-skips events whose id it already processed, applies the handlers, records the processed ids *in the same
-transaction* and commits; only then is the Kafka offset committed (by the caller: see
-``shared.messaging.subscriber``). A crash anywhere before the database commit redelivers the batch and redoes
-it; a crash after it redelivers events whose ids are recorded, which are skipped. So every effect happens once.
+records the batch's event ids as processed (one statement, which also tells which ones were processed before:
+those are skipped), applies the handlers *in the same transaction* and commits; only then is the Kafka offset
+committed (by the caller: see ``shared.messaging.subscriber``). A crash anywhere before the database commit
+redelivers the batch and redoes it; a crash after it redelivers events whose ids are recorded, which are
+skipped. So every effect happens once.
 
 Failures are sorted into three kinds:
 
@@ -108,6 +109,13 @@ class _Item:
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """Records parsed by :meth:`IdempotentConsumer.prepare`, ready for :meth:`IdempotentConsumer.apply_prepared`."""
+
+    items: list[_Item]
+
+
+@dataclass(frozen=True, slots=True)
 class BatchResult:
     applied: int
     duplicates: int
@@ -169,12 +177,23 @@ class IdempotentConsumer:
         callers that do not commit Kafka offsets, like a replay: if the server crashes and loses the last
         commits, their event ids are lost with their effects and the next replay applies them again. A live
         subscriber must stay durable, because it commits offsets right after this returns."""
+        return await self.apply_prepared(self.prepare(records), durable=durable)
+
+    def prepare(self, records: Sequence[KafkaRecord]) -> PreparedBatch:
+        """The CPU half of :meth:`process_batch`: parse the records, touching no database. A replay prepares the
+        next batch while the previous one is being written (see ``shared.messaging.replay``)."""
         items = []
+        parse = self.parse
         for record in records:
             try:
-                items.append(_Item(record, self.parse(record)))
+                items.append(_Item(record, parse(record)))
             except PoisonMessageError as exc:
                 items.append(_Item(record, None, poison=str(exc)))
+        return PreparedBatch(items)
+
+    async def apply_prepared(self, batch: PreparedBatch, *, durable: bool = True) -> BatchResult:
+        """The database half of :meth:`process_batch` (same contract): one transaction for the whole batch."""
+        items = batch.items
         try:
             return await self._apply(items, isolate_failures=False, durable=durable)
         except TRANSIENT_ERRORS:
@@ -189,13 +208,17 @@ class IdempotentConsumer:
             if not durable:
                 await conn.execute("SET LOCAL synchronous_commit TO off")
             ids = [i.event.headers.event_id for i in items if i.event is not None]
-            seen = set(await conn.fetchval(
-                "SELECT coalesce(array_agg(event_id), '{}') FROM processed_messages "
-                "WHERE consumer = $1 AND event_id = ANY($2::uuid[])", self.name, ids,
+            # Claim the batch's event ids up front, in one statement: the ids inserted now are the ones not
+            # processed before (a concurrent consumer of the same name waits on our rows, then sees them as
+            # duplicates). Ids claimed but not applied (dead-lettered, parked) are released before the commit.
+            fresh = set(await conn.fetchval(
+                "WITH claimed AS (INSERT INTO processed_messages (consumer, event_id) "
+                "SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id) "
+                "SELECT coalesce(array_agg(event_id), '{}') FROM claimed", self.name, ids,
             )) if ids else set()
+            released: list[Any] = []
             keys = list({i.key for i in items if i.key is not None})
             parked = set(await self._dead_letters.open_keys(conn, keys))
-            done: list[Any] = []
             run: list[InboundEvent] = []  # consecutive events of one batch-handled type, applied together
             for item in items:
                 key = item.key
@@ -209,14 +232,17 @@ class IdempotentConsumer:
                 if event is None:
                     ignored += 1
                     continue
-                if event.headers.event_id in seen:
+                event_id = event.headers.event_id
+                if event_id not in fresh:  # processed before, or earlier in this batch
                     duplicates += 1
                     continue
+                fresh.discard(event_id)
                 if key is not None and key in parked:
                     await self._dead_letters.record(
                         conn, item.record, reason="parked behind an earlier dead letter of the same key",
                         attempts=0, kind="parked",
                     )
+                    released.append(event_id)
                     dead += 1
                     continue
                 event_type = event.headers.event_type
@@ -232,21 +258,20 @@ class IdempotentConsumer:
                             conn, item.record, reason=error, attempts=self._max_attempts, kind="failed"
                         )
                         parked.add(event.key)
+                        released.append(event_id)
                         dead += 1
                         continue
                 elif handler is not None:
                     run.append(event)
                 else:
                     await self._handle(conn, event)
-                seen.add(event.headers.event_id)
-                done.append(event.headers.event_id)
                 applied += 1
             if run:
                 await self._apply_run(conn, run)
-            if done:
+            if released:  # not applied: a later retry (ops) or redelivery must still find them unprocessed
                 await conn.execute(
-                    "INSERT INTO processed_messages (consumer, event_id) SELECT $1, unnest($2::uuid[])",
-                    self.name, done,
+                    "DELETE FROM processed_messages WHERE consumer = $1 AND event_id = ANY($2::uuid[])",
+                    self.name, released,
                 )
         self.applied += applied
         return BatchResult(applied, duplicates, ignored, dead)

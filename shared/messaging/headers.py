@@ -61,28 +61,32 @@ class EventHeaders(NamedTuple):
     @classmethod
     def decode(cls, raw: Iterable[tuple[str, bytes]] | dict[str, bytes]) -> EventHeaders:
         # Hot path of every consumer (a rebuild decodes hundreds of thousands): a plain dict check, not the
-        # Mapping ABC, and strict UTF-8 decoding with one try for the whole record.
-        items: Iterable[tuple[str, bytes]] = raw.items() if isinstance(raw, dict) else raw
+        # Mapping ABC; each value is decoded (strict UTF-8) only where it is used, and positional arguments.
+        values = raw if isinstance(raw, dict) else dict(raw)
+        get = values.get
         try:
-            values = {k: v.decode() for k, v in items}
-        except UnicodeDecodeError as exc:
-            raise MalformedHeadersError(f"bad header value (not UTF-8): {exc}") from None
-        try:
-            recorded = values.get("ce_recordedtime")
+            recorded = get("ce_recordedtime")
+            version = get("ce_schemaversion")
+            subject = get("ce_subject")
+            correlation = get("ce_correlationid")
+            causation = get("ce_causationid")
+            traceparent = get("traceparent")
             return cls(
-                event_id=UUID(values["ce_id"]),
-                event_type=values["ce_type"],
-                schema_version=int(values.get("ce_schemaversion", "1")),
-                source=values["ce_source"],
-                subject=values.get("ce_subject", ""),
-                time=datetime.fromisoformat(values["ce_time"]),
-                correlation_id=values.get("ce_correlationid"),
-                causation_id=values.get("ce_causationid"),
-                recorded_time=datetime.fromisoformat(recorded) if recorded else None,
-                traceparent=values.get("traceparent"),
+                UUID(values["ce_id"].decode()),
+                values["ce_type"].decode(),
+                int(version) if version is not None else 1,  # int() parses ASCII digits from bytes itself
+                values["ce_source"].decode(),
+                subject.decode() if subject is not None else "",
+                datetime.fromisoformat(values["ce_time"].decode()),
+                correlation.decode() if correlation is not None else None,
+                causation.decode() if causation is not None else None,
+                datetime.fromisoformat(recorded.decode()) if recorded else None,
+                traceparent.decode() if traceparent is not None else None,
             )
         except KeyError as exc:
             raise MalformedHeadersError(f"missing header {exc.args[0]}") from None
+        except UnicodeDecodeError as exc:  # before ValueError, of which it is a subclass
+            raise MalformedHeadersError(f"bad header value (not UTF-8): {exc}") from None
         except ValueError as exc:
             raise MalformedHeadersError(f"bad header value: {exc}") from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -71,6 +72,8 @@ async def test_a_replay_applies_every_record_once_and_a_second_replay_changes_no
     assert await rows(pool) == list(range(250))
     assert max(effects.runs) > 1  # applied in runs, not one by one
     assert progress[-1] == (250, 250)
+    assert progress == sorted(progress)  # batches are applied one after the other, in fetch order
+    assert gc.isenabled()  # the replay pauses automatic garbage collection only while it runs
     second = await replay_topics(infra.kafka_bootstrap, [unique], consumer)
     assert (second.applied, second.duplicates) == (0, 250)
     assert await rows(pool) == list(range(250))
