@@ -123,6 +123,7 @@ class OutboxRelay:
         name: str,
         batch_size: int = 1000,
         poll_interval: float = 1.0,
+        linger: float = 0.005,
         after_publish: AfterPublish | None = None,
     ) -> None:
         self._dsn = dsn
@@ -132,6 +133,7 @@ class OutboxRelay:
         self._name = name
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._linger = linger
         # Fault injection for tests (crash between the broker's ack and the checkpoint) and metrics.
         self._after_publish = after_publish
         self._wakeup = asyncio.Event()
@@ -207,6 +209,11 @@ class OutboxRelay:
             self._wakeup.clear()
             if await self.publish_available(feed):
                 recheck_delay = 0.001
+                if self._linger > 0:
+                    # Events are flowing: gather the next ones for a moment instead of arming the wake-up and being
+                    # woken (four statements) for every commit. Costs at most `linger` of delivery latency.
+                    await asyncio.sleep(self._linger)
+                    continue
             if feed.held_back:
                 # Committed events wait behind an older transaction that is still running (possibly in another
                 # database of the cluster, which sends us no NOTIFY): look again soon rather than at the poll.
