@@ -48,7 +48,9 @@ def render(results: dict[str, Any]) -> str:
                 ]))
             lines.append("")
             for name, prof in config.get("profiles", {}).items():
-                lines += [f"Profile of {name} (py-spy, {prof['samples']} samples): top frames by self time", "",
+                lines += [f"Profile of {name} (py-spy with native frames, {prof['samples']} samples, of which "
+                          f"{prof.get('in_syscalls')} waiting in system calls; shares below are of the "
+                          f"{prof.get('on_cpu_samples')} on-CPU samples): top Python frames by self time", "",
                           _row(["frame (self)", "share", "frame (inclusive)", "share"]), _row(["---"] * 4)]
                 for own, incl in zip(prof["self"][:12], prof["inclusive"][:12], strict=False):
                     lines.append(_row([own["frame"], own["share"], incl["frame"], incl["share"]]))
