@@ -162,3 +162,14 @@ async def test_event_fields_round_trip_exactly(pool: asyncpg.Pool) -> None:
     [got] = await store.load("s")
     assert (got.event_id, got.event_type, got.schema_version, got.data, got.metadata, got.occurred_at) == (
         sent.event_id, sent.event_type, sent.schema_version, sent.data, sent.metadata, sent.occurred_at)
+
+
+async def test_writers_naming_the_same_streams_in_opposite_orders_do_not_deadlock(pool: asyncpg.Pool) -> None:
+    import asyncio
+
+    store = PostgresEventStore(pool)
+    appends = [store.append([request("a", None, event()), request("b", None, event())]) if n % 2 else
+               store.append([request("b", None, event()), request("a", None, event())]) for n in range(20)]
+    await asyncio.gather(*appends)  # a deadlock would surface as asyncpg.DeadlockDetectedError
+    assert [e.version for e in await store.load("a")] == list(range(1, 21))
+    assert [e.version for e in await store.load("b")] == list(range(1, 21))
