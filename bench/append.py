@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from bench.common import Stopwatch, summary_ms
+from bench.common import CpuMeter, Stopwatch, is_local_postgres, summary_ms
 from shared.db import create_pool
 from shared.eventstore import AppendRequest, NewEvent, PostgresEventStore
 from shared.migrations import KERNEL_MIGRATIONS, migrate
@@ -32,14 +32,33 @@ def _event() -> NewEvent:
                     occurred_at=datetime.now(UTC), metadata={"correlation_id": "bench"})
 
 
-def _result(events: int, elapsed: float, latencies: list[float]) -> dict[str, Any]:
+def _result(events: int, elapsed: float, latencies: list[float], client_cpu: float,
+            server_cpu: dict[str, float] | None = None) -> dict[str, Any]:
+    """``client_cpu``: CPU seconds of this process during the run (all threads); ``server_cpu``: of the run's
+    PostgreSQL backends, when the server is local. Per transaction they are far less disturbed by other load on
+    the machine than events/s."""
+    tx = max(len(latencies), 1)
     return {"events": events, "seconds": round(elapsed, 3), "events_per_s": round(events / elapsed),
-            "append_latency": summary_ms(latencies)}
+            "append_latency": summary_ms(latencies),
+            "client_cpu_us_per_tx": round(client_cpu / tx * 1e6),
+            "server_cpu_us_per_tx": None if server_cpu is None else round(server_cpu["backends"] / tx * 1e6)}
+
+
+async def _backend_meter(pool: asyncpg.Pool, size: int) -> CpuMeter | None:
+    """A CPU meter over the pool's server processes, or None if PostgreSQL is not on this machine."""
+    conns = [await pool.acquire() for _ in range(size)]
+    try:
+        pids = [await c.fetchval("SELECT pg_backend_pid()") for c in conns]
+    finally:
+        for c in conns:
+            await pool.release(c)
+    return CpuMeter({"backends": pids}) if all(is_local_postgres(p) for p in pids) else None
 
 
 async def run_salesflow(dsn: str, writers: int, per_tx: int, seconds: float) -> dict[str, Any]:
     pool = await create_pool(dsn, min_size=writers, max_size=writers)
     store = PostgresEventStore(pool)
+    server = await _backend_meter(pool, writers)
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
@@ -51,11 +70,14 @@ async def run_salesflow(dsn: str, writers: int, per_tx: int, seconds: float) -> 
             latencies.append(time.perf_counter() - started)
             version += per_tx
 
-    watch = Stopwatch()
+    watch, cpu = Stopwatch(), time.process_time()
+    if server:
+        server.start()
     await asyncio.gather(*(writer(n) for n in range(writers)))
-    elapsed = watch.elapsed
+    elapsed, cpu = watch.elapsed, time.process_time() - cpu
+    server_cpu = server.stop() if server else None
     await pool.close()
-    return _result(len(latencies) * per_tx, elapsed, latencies)
+    return _result(len(latencies) * per_tx, elapsed, latencies, cpu, server_cpu)
 
 
 async def run_raw_asyncpg(dsn: str, writers: int, per_tx: int, seconds: float) -> dict[str, Any]:
@@ -64,6 +86,7 @@ async def run_raw_asyncpg(dsn: str, writers: int, per_tx: int, seconds: float) -
         """CREATE TABLE IF NOT EXISTS raw_events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
            event_id uuid NOT NULL, stream_id text NOT NULL, version int NOT NULL, data jsonb NOT NULL)"""
     )
+    server = await _backend_meter(pool, writers)
     latencies: list[float] = []
     body = orjson.dumps(PAYLOAD).decode()
     deadline = time.perf_counter() + seconds
@@ -82,11 +105,14 @@ async def run_raw_asyncpg(dsn: str, writers: int, per_tx: int, seconds: float) -
                 latencies.append(time.perf_counter() - started)
                 version += per_tx
 
-    watch = Stopwatch()
+    watch, cpu = Stopwatch(), time.process_time()
+    if server:
+        server.start()
     await asyncio.gather(*(writer(n) for n in range(writers)))
-    elapsed = watch.elapsed
+    elapsed, cpu = watch.elapsed, time.process_time() - cpu
+    server_cpu = server.stop() if server else None
     await pool.close()
-    return _result(len(latencies) * per_tx, elapsed, latencies)
+    return _result(len(latencies) * per_tx, elapsed, latencies, cpu, server_cpu)
 
 
 def run_eventsourcing(dsn_parts: dict[str, Any], writers: int, per_tx: int, seconds: float) -> dict[str, Any]:
@@ -121,14 +147,14 @@ def run_eventsourcing(dsn_parts: dict[str, Any], writers: int, per_tx: int, seco
             latencies.extend(mine)
 
     threads = [threading.Thread(target=writer) for _ in range(writers)]
-    watch = Stopwatch()
+    watch, cpu = Stopwatch(), time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = watch.elapsed
+    elapsed, cpu = watch.elapsed, time.process_time() - cpu
     datastore.close()
-    return _result(len(latencies) * per_tx, elapsed, latencies)
+    return _result(len(latencies) * per_tx, elapsed, latencies, cpu)
 
 
 async def prepare(dsn: str) -> None:

@@ -40,6 +40,15 @@ def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
     return sum(int(v) for v in fields[11:15 if reaped_children else 13]) / CLOCK_TICKS
 
 
+def is_local_postgres(pid: int) -> bool:
+    """Whether ``pid`` (from pg_backend_pid()) is a PostgreSQL process on this machine, so /proc can meter it."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip() == "postgres"
+    except OSError:
+        return False
+
+
 def pids_of(pattern: str) -> list[int]:
     """PIDs whose command line contains ``pattern`` (pgrep -f)."""
     out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout

@@ -64,17 +64,22 @@ def render(results: dict[str, Any]) -> str:
             f"shared_buffers={pg['shared_buffers']}; each implementation runs {a['seconds_per_run']} s per "
             "configuration; each writer appends to its own stream.", "",
             _row(["writers", "events/tx", "salesflow", "p99 ms", "eventsourcing (peer)", "p99 ms",
-                  "raw asyncpg (ceiling)", "salesflow ÷ eventsourcing"]),
-            _row(["---"] * 8),
+                  "raw asyncpg (ceiling)", "salesflow ÷ eventsourcing",
+                  "client CPU µs/tx: salesflow / peer / raw", "server CPU µs/tx: salesflow / raw"]),
+            _row(["---"] * 10),
         ]
         for r in a["results"]:
+            sf, es, raw = r["salesflow"], r["eventsourcing"], r["raw_asyncpg"]
             lines.append(_row([
-                r["writers"], r["events_per_tx"], r["salesflow"]["events_per_s"],
-                r["salesflow"]["append_latency"]["p99_ms"], r["eventsourcing"]["events_per_s"],
-                r["eventsourcing"]["append_latency"]["p99_ms"], r["raw_asyncpg"]["events_per_s"],
+                r["writers"], r["events_per_tx"], sf["events_per_s"], sf["append_latency"]["p99_ms"],
+                es["events_per_s"], es["append_latency"]["p99_ms"], raw["events_per_s"],
                 r["salesflow_vs_eventsourcing"],
+                " / ".join(str(x.get("client_cpu_us_per_tx", "–")) for x in (sf, es, raw)),
+                " / ".join(str(x.get("server_cpu_us_per_tx") or "–") for x in (sf, raw)),
             ]))
-        lines.append("")
+        lines += ["", "CPU per transaction: this benchmark process (the peer's threads included) and the run's "
+                  "PostgreSQL backends (when the server is local; WAL writer and checkpointer not counted). Less "
+                  "disturbed by other load on a shared machine than events/s.", ""]
     if "relay" in results:
         r = results["relay"]
         lines += [

@@ -48,7 +48,7 @@ def timer_row(
     timer_id: str, kind: str, due_at: datetime, payload: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """One timer as ``sf_schedule_timers`` takes it (a JSON array of these), for services that fold their timer
-    changes into a statement of their own (shared/sql/0007_timer_functions.sql)."""
+    changes into a statement of their own (shared/sql/0008_timer_functions.sql)."""
     return {"timer_id": timer_id, "kind": kind, "due_at": due_at.isoformat(), "payload": dict(payload or {})}
 
 

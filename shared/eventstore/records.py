@@ -1,4 +1,9 @@
-"""Value types of the event store."""
+"""Value types of the event store.
+
+``AppendRequest`` and ``NewEvent`` are also the wire format of an append: the store serialises them as they are
+(orjson, field names as keys) and the SQL function ``sf_append`` reads those keys
+(format in shared/sql/0006_append_json_batch.sql).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from uuid import UUID
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An event to append. ``data`` must be JSON-serialisable; ids and time are chosen by the caller."""
+    """An event to append. ``data`` must be JSON-serialisable; ids and time are chosen by the caller
+    (``occurred_at`` timezone-aware)."""
 
     event_id: UUID
     event_type: str

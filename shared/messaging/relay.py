@@ -14,7 +14,7 @@ the last ``(txid, position)`` therefore publishes each committed event exactly o
 Why per-stream order holds
 --------------------------
 Writers of a stream serialise on an advisory lock taken *before* the writing transaction gets its id
-(``sf_lock_streams``), so a stream's later writer always has the larger txid; the store refuses the rare append
+(in ``sf_append``), so a stream's later writer always has the larger txid; the store refuses the rare append
 whose transaction got its id earlier (``StreamOrderConflictError``). Within a transaction, positions increase.
 Kafka keeps per-partition order and the message key is the stream id, so subscribers see each stream in order.
 

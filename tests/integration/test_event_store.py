@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import asyncpg
 import pytest
@@ -121,3 +121,55 @@ async def test_a_transaction_older_than_the_streams_last_writer_must_retry(pool:
             await store.append([request("s", None, event(n="older"))], conn=old)
         await tx.rollback()
     assert [e.data["n"] for e in await store.load("s")] == ["newer"]
+
+
+async def test_several_streams_with_several_events_get_consecutive_versions_in_position_order(
+    pool: asyncpg.Pool,
+) -> None:
+    store = PostgresEventStore(pool)
+    await store.append([request("b", 0, event(n="b1"))])
+    versions = await store.append([request("a", 0, event(n="a1"), event(n="a2"), event(n="a3")),
+                                   request("b", 1, event(n="b2"), event(n="b3"))])
+    assert versions == {"a": 3, "b": 3}
+    rows = await pool.fetch("SELECT stream_id, version, data->>'n' AS n FROM events ORDER BY position")
+    assert [(r["stream_id"], r["version"], r["n"]) for r in rows] == [
+        ("b", 1, "b1"), ("a", 1, "a1"), ("a", 2, "a2"), ("a", 3, "a3"), ("b", 2, "b2"), ("b", 3, "b3")]
+
+
+async def test_no_expected_version_appends_after_whatever_is_there(pool: asyncpg.Pool) -> None:
+    store = PostgresEventStore(pool)
+    await store.append([request("log", 0, event(), event())])
+    assert await store.append([request("log", None, event(n=3))]) == {"log": 3}
+    assert await store.append([request("log", 3)]) == {"log": 3}  # no events: checks and reports, writes nothing
+    assert [e.version for e in await store.load("log")] == [1, 2, 3]
+
+
+async def test_an_event_time_without_a_time_zone_is_refused(pool: asyncpg.Pool) -> None:
+    store = PostgresEventStore(pool)
+    naive = NewEvent(event_id=uuid.uuid4(), event_type="Thing", data={}, occurred_at=datetime(2026, 11, 27, 9, 30))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await store.append([request("s", 0, naive)])
+    assert await count_events(pool) == 0
+
+
+async def test_event_fields_round_trip_exactly(pool: asyncpg.Pool) -> None:
+    store = PostgresEventStore(pool)
+    shanghai = datetime(2026, 11, 27, 17, 30, 0, 123456, tzinfo=timezone(timedelta(hours=8)))
+    sent = NewEvent(event_id=uuid.uuid4(), event_type="Odd", schema_version=3, occurred_at=shanghai,
+                    data={"name": "张三", "quote": 'say "hi"\n', "n": 1.5, "nested": {"list": [1, None, True]}},
+                    metadata={})
+    await store.append([request("s", 0, sent)])
+    [got] = await store.load("s")
+    assert (got.event_id, got.event_type, got.schema_version, got.data, got.metadata, got.occurred_at) == (
+        sent.event_id, sent.event_type, sent.schema_version, sent.data, sent.metadata, sent.occurred_at)
+
+
+async def test_writers_naming_the_same_streams_in_opposite_orders_do_not_deadlock(pool: asyncpg.Pool) -> None:
+    import asyncio
+
+    store = PostgresEventStore(pool)
+    appends = [store.append([request("a", None, event()), request("b", None, event())]) if n % 2 else
+               store.append([request("b", None, event()), request("a", None, event())]) for n in range(20)]
+    await asyncio.gather(*appends)  # a deadlock would surface as asyncpg.DeadlockDetectedError
+    assert [e.version for e in await store.load("a")] == list(range(1, 21))
+    assert [e.version for e in await store.load("b")] == list(range(1, 21))
