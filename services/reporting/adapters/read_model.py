@@ -29,7 +29,8 @@ _FAR_FUTURE = datetime(9999, 1, 1).astimezone()
 
 # Lead histories as of $1 for leads captured in [$2, $3). Stage entries come from the lead's capture, StageAdvanced,
 # and orders' ContractSigned / Delivered (linked by lead id, or by order id for shop checkouts): whichever topic
-# arrives first, the entries are facts with their own times, so cross-topic order does not matter.
+# arrives first, the entries are facts with their own times, so cross-topic order does not matter. Leads' own
+# StageAdvanced to those two stages only echoes the orders event and is left out.
 _HISTORIES = f"""
 WITH order_lead AS (
     SELECT DISTINCT ON (order_id) order_id, lead_id FROM (
@@ -41,6 +42,10 @@ entries AS (
     UNION ALL
     SELECT lead_id, data->>'to_stage', occurred_at, 1 FROM report_facts
     WHERE event_type = '{STAGE_ADVANCED}' AND occurred_at <= $1
+      -- Not leads' echo of an orders fact (contract_signed / delivered with the order id): leads records it when it
+      -- gets round to reacting, on its own clock, possibly after the next orders fact; the orders event itself is
+      -- the entry, and the echo would move the current stage back until leads' next echo arrived.
+      AND NOT (data->>'order_id' IS NOT NULL AND data->>'to_stage' IN ('contract_signed', 'delivered'))
     UNION ALL
     SELECT coalesce(f.lead_id, ol.lead_id),
            CASE f.event_type WHEN '{CONTRACT_SIGNED}' THEN 'contract_signed' ELSE 'delivered' END, f.occurred_at, 2

@@ -22,7 +22,13 @@ from services.reporting.app.reports import Activities, AttainmentQuery, Commissi
 from services.reporting.domain.commission import CommissionPlan, Tier
 from services.reporting.domain.targets import TargetLine
 from services.reporting.main import MIGRATIONS, build_consumer
-from shared.contracts.leads import FollowUpLoggedV1, FollowUpOverdueV1, FollowUpScheduledV1, LeadGradedV1
+from shared.contracts.leads import (
+    FollowUpLoggedV1,
+    FollowUpOverdueV1,
+    FollowUpScheduledV1,
+    LeadGradedV1,
+    StageAdvancedV1,
+)
 from shared.contracts.orders import OrderCancelledV1
 from shared.db import create_pool
 from shared.messaging.consumer import IdempotentConsumer
@@ -161,6 +167,24 @@ async def test_a_contract_signed_before_its_lead_was_created_is_not_lost(
     report = await query()
     assert report["won"] == 1
     assert {s["stage"]: s["current"] for s in report["stages"]}["contract_signed"] == 1
+
+
+async def test_leads_late_echo_of_an_order_does_not_move_the_current_stage_back(
+    reporting: tuple[asyncpg.Pool, IdempotentConsumer, FunnelReportQuery],
+) -> None:
+    pool, consumer, query = reporting
+    await reset(pool)
+    journey = Journey("E", "showroom", "c1", "t1", BASE,
+                      moves=[(1, "contract_signed", "orders"), (2, "delivered", "orders")])
+    # leads reacts to ContractSigned on its own clock, here after the delivery: its StageAdvanced (with the order
+    # id) echoes the orders fact, it is not a newer stage.
+    echo = StageAdvancedV1(lead_id="E", from_stage="new", to_stage="contract_signed", order_id="o-E-0",
+                           reason="contract_signed", moved_at=journey.at(3))
+    records = [*records_of([journey]), FakeRecord(*upstream_message(echo, key="E"), topic="test.leads")]
+    await deliver(consumer, records, 5, duplicates=False)
+    report = await query()
+    assert {s["stage"]: s["current"] for s in report["stages"]}["delivered"] == 1
+    assert {s["stage"]: s["entered"] for s in report["stages"]}["contract_signed"] == 1
 
 
 async def test_a_cancelled_order_no_longer_counts_as_a_contract_or_revenue_but_did_as_of_before(
