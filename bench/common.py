@@ -8,7 +8,7 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,12 +32,11 @@ def summary_ms(samples_s: Sequence[float]) -> dict[str, float | int | None]:
             "p999_ms": ms(percentile(samples_s, 99.9)), "max_ms": ms(max(samples_s) if samples_s else None)}
 
 
-def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
-    """utime + stime of one process in seconds (from /proc); with ``reaped_children`` also those of its children
-    that ended and were waited for (cutime + cstime: PostgreSQL's backends, once the postmaster reaps them)."""
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, in seconds (from /proc)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return sum(int(v) for v in fields[11:15 if reaped_children else 13]) / CLOCK_TICKS
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def is_local_postgres(pid: int) -> bool:
@@ -55,32 +54,45 @@ def pids_of(pattern: str) -> list[int]:
     return [int(p) for p in out.split() if int(p) != os.getpid()]
 
 
+Pids = list[int] | Callable[[], list[int]]
+
+
 @dataclass
 class CpuMeter:
-    """CPU seconds used by named groups of processes between start() and stop()."""
+    """CPU seconds used by named groups of processes between start() and stop(). A group given as a function is
+    looked up again at stop(), so processes that started meanwhile (PostgreSQL backends of new connections) count
+    with all their CPU; processes that ended meanwhile are lost (reported per group as ``<name>_ended``)."""
 
-    groups: dict[str, list[int]]
-    with_reaped_children: frozenset[str] = frozenset({"postgres"})
-
+    groups: Mapping[str, Pids]
     _start: dict[int, float] = field(default_factory=dict)
+    _started: dict[str, list[int]] = field(default_factory=dict)
 
-    def _read(self) -> dict[int, float]:
+    def _pids(self) -> dict[str, list[int]]:
+        return {name: pids() if callable(pids) else list(pids) for name, pids in self.groups.items()}
+
+    @staticmethod
+    def _read(pids: dict[str, list[int]]) -> dict[int, float]:
         seconds = {}
-        for name, pids in self.groups.items():
-            for pid in pids:
+        for group in pids.values():
+            for pid in group:
                 with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # the process ended meanwhile
-                    seconds[pid] = cpu_seconds(pid, reaped_children=name in self.with_reaped_children)
+                    seconds[pid] = cpu_seconds(pid)
         return seconds
 
     def start(self) -> None:
-        self._start = self._read()
+        self._started = self._pids()
+        self._start = self._read(self._started)
 
     def stop(self) -> dict[str, float]:
-        """Per group, the CPU its processes used since start(). Only processes alive at both ends count: a
-        PostgreSQL backend that ended meanwhile shows up in the postmaster's reaped-children time instead."""
-        end = self._read()
-        return {name: round(sum(end[p] - self._start[p] for p in pids if p in end and p in self._start), 3)
-                for name, pids in self.groups.items()}
+        pids = self._pids()
+        end = self._read(pids)
+        used: dict[str, float] = {}
+        for name, group in pids.items():
+            used[name] = round(sum(end[p] - self._start.get(p, 0.0) for p in group if p in end), 3)
+            ended = [p for p in self._started.get(name, []) if p not in end]
+            if ended:
+                used[f"{name}_ended"] = len(ended)
+        return used
 
 
 def versions(extra: Iterable[str] = ()) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import asyncpg
 import orjson
 
 from bench import profile
-from bench.common import CpuMeter, pids_of, summary_ms
+from bench.common import CpuMeter, Pids, pids_of, summary_ms
 from bench.loadgen import open_loop
 
 REPO = Path(__file__).resolve().parents[1]
@@ -177,8 +177,10 @@ async def run_ladder(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, w
                 raise RuntimeError(f"leads did not start {workers} workers")
             await asyncio.sleep(0.2)
         leads_pids = process_tree(leads.pid)
-        meter_groups = {"leads": leads_pids, "reporting": [reporting.pid], "kafka": pids_of("kafka.Kafka"),
-                        "postgres": pids_of("postgres"), "loadgen": [os.getpid()]}
+        meter_groups: dict[str, Pids] = {
+            "leads": leads_pids, "reporting": [reporting.pid], "kafka": pids_of("kafka.Kafka"),
+            "postgres": lambda: pids_of("postgres"),  # backends come and go with connections
+            "loadgen": [os.getpid()]}
         await register_team(leads_port)
         lead_ids = await seed_leads(leads_port, 50 if smoke else SEED_LEADS)
         # Warm-up: connections of every worker, Python caches, Kafka metadata.
