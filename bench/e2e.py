@@ -130,9 +130,22 @@ async def backlog(leads_db: asyncpg.Connection, reporting_db: asyncpg.Connection
             "not_yet_in_reporting": leads - projected}
 
 
-RATES = [100, 200, 300, 400, 500, 750, 1000, 1500, 2000]
+RATES = [100, 150, 200, 250, 300, 400, 500, 750, 1000, 1500, 2000]
 WORKER_COUNTS = (1, 2)
-PROFILE_RATE = 300  # the step during which a leads worker is sampled with py-spy (first configuration)
+async def drain(leads_db: asyncpg.Connection, reporting_db: asyncpg.Connection, what: str) -> None:
+    """Wait (up to a minute) until everything stored is relayed and every lead is in reporting."""
+    deadline = time.monotonic() + 60
+    while True:
+        lag = await backlog(leads_db, reporting_db)
+        if lag["not_yet_relayed"] <= 0 and lag["not_yet_in_reporting"] <= 0:
+            return
+        if time.monotonic() > deadline:
+            print(f"  backlog after {what} not drained in 60 s: {lag}", flush=True)
+            return
+        await asyncio.sleep(0.2)
+
+
+PROFILE_RATE = 200  # the step during which a leads worker is sampled with py-spy (first configuration)
 SEED_LEADS = 2000
 SATURATED = 0.9  # achieved ÷ offered below this: the step is saturated and the ladder stops
 
@@ -185,6 +198,8 @@ async def run_ladder(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, w
         lead_ids = await seed_leads(leads_port, 50 if smoke else SEED_LEADS)
         # Warm-up: connections of every worker, Python caches, Kafka metadata.
         await open_loop("127.0.0.1", leads_port, rate=100, duration=2, build=build_workload(998, lead_ids))
+        # The first step must not pay for relaying and projecting the seed: wait until both are through.
+        await drain(leads_db, reporting_db, "seed")
         for step, rate in enumerate(rates):
             before = await reporting_db.fetchval("SELECT now()")
             cpu = CpuMeter(meter_groups)
@@ -199,11 +214,7 @@ async def run_ladder(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, w
             if sampling is not None and await sampling[1]:
                 profiles[f"leads@{rate}/s"] = profile.summarise(sampling[0])
             lag = await backlog(leads_db, reporting_db)
-            drain_deadline = time.monotonic() + 60
-            while (await backlog(leads_db, reporting_db))["not_yet_in_reporting"] > 0:
-                if time.monotonic() > drain_deadline:
-                    break
-                await asyncio.sleep(0.2)
+            await drain(leads_db, reporting_db, f"{rate}/s")
             delays = [r["d"] for r in await reporting_db.fetch(
                 "SELECT extract(epoch FROM projected_at - source_recorded_at)::float8 AS d FROM report_leads "
                 "WHERE captured_at >= $1", before)]
