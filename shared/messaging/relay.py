@@ -310,8 +310,12 @@ class _FeedReader:
     async def has_new(self) -> bool:
         """Anything committed after the checkpoint, visible or held back."""
         after = self.checkpoint or FeedPosition()
-        found: bool = await self._conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE (txid, position) > ($1::bigint::text::xid8, $2::bigint))",
+        # Not EXISTS (...): for that, the prepared statement's generic plan estimates a third of the table to match
+        # and scans it sequentially, end to end whenever nothing is new (seen at ~600 full scans in a 15 s run).
+        # ORDER BY ... LIMIT 1 is planned as one step down the (txid, position) index.
+        found = await self._conn.fetchval(
+            "SELECT true FROM events WHERE (txid, position) > ($1::bigint::text::xid8, $2::bigint) "
+            "ORDER BY txid, position LIMIT 1",
             after.txid, after.position,
         )
-        return found
+        return found is not None
