@@ -130,7 +130,7 @@ async def backlog(leads_db: asyncpg.Connection, reporting_db: asyncpg.Connection
             "not_yet_in_reporting": leads - projected}
 
 
-RATES = [100, 150, 200, 250, 300, 400, 500, 750, 1000, 1500, 2000]
+RATES = [50, 100, 150, 200, 250, 300, 400, 500, 750, 1000, 1500, 2000]
 WORKER_COUNTS = (1, 2)
 async def drain(leads_db: asyncpg.Connection, reporting_db: asyncpg.Connection, what: str) -> None:
     """Wait (up to a minute) until everything stored is relayed and every lead is in reporting."""
