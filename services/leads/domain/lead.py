@@ -47,7 +47,7 @@ from services.leads.domain.values import (
     parse_stage,
     text_field,
 )
-from shared.domain import Aggregate, DomainEvent, InvalidFieldError
+from shared.domain import Aggregate, DomainEvent, InvalidFieldError, check_scheduled
 from shared.domain.phone import normalise_phone
 
 
@@ -215,8 +215,8 @@ class Lead(Aggregate):
         clean_outcome = text_field("outcome", outcome)
         if not clean_outcome:
             raise InvalidFieldError("outcome", "must not be empty")
-        if next_due_at is not None and next_due_at <= now:
-            raise InvalidFieldError("next_due_at", "must be in the future")
+        if next_due_at is not None:
+            check_scheduled("next_due_at", next_due_at, now=now)
         new_grade = parse_grade(grade) if grade is not None else None
         if new_grade is Grade.N:
             raise InvalidFieldError("grade", "N means not yet graded; grade H, A, B or C")
@@ -247,8 +247,7 @@ class Lead(Aggregate):
         self._require_workable()
         if kind not in APPOINTMENT_KINDS:
             raise InvalidFieldError("kind", f"unknown appointment kind {kind!r}; known: showroom_visit, test_drive")
-        if scheduled_for <= now:
-            raise InvalidFieldError("scheduled_for", "must be in the future")
+        check_scheduled("scheduled_for", scheduled_for, now=now)
         self._record(AppointmentScheduled(lead_id=self.id, appointment_id=appointment_id, kind=kind,
                                           scheduled_for=scheduled_for, scheduled_by=by))
 
