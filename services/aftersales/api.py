@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
@@ -16,6 +15,7 @@ from services.aftersales.domain.care_plan import CarePlan
 from services.aftersales.domain.complaint import Complaint
 from services.aftersales.domain.loyalty import LoyaltyAccount
 from services.aftersales.domain.referral import Referral
+from shared.runtime.params import IsoDateTime
 
 Actor = Annotated[str | None, Header(description="who acts (user id); recorded with the events")]
 Correlation = Annotated[str | None, Header(description="correlation id; generated if absent")]
@@ -260,7 +260,7 @@ def aftersales_router(
                 "visits": await queries.visits(state=state, now=clock(), limit=limit, assignee_role=assignee_role)}
 
     @router.get("/satisfaction")
-    async def satisfaction(since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
+    async def satisfaction(since: IsoDateTime | None = None, until: IsoDateTime | None = None) -> dict[str, Any]:
         """Satisfaction summary of completed visits (mean on 0–100 so scales compare), low scores, overdue."""
         return {"since": since, "until": until, **await queries.satisfaction(since=since, until=until)}
 
