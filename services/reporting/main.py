@@ -31,6 +31,7 @@ from services.reporting.app.reports import (
     DailyReportQuery,
     GradeTableQuery,
 )
+from shared.auth.http import install_auth
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
@@ -114,6 +115,7 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
 
     app = FastAPI(title="salesflow reporting", version="1", lifespan=lifespan)
     install_error_handlers(app)
+    install_auth(app, service=SERVICE, browser_home="/dashboard")
     app.include_router(health_router(parts.readiness))
     return app
 
