@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from shared.auth.http import AUTHENTICATED
 from shared.domain.aggregate import DomainError
 from shared.eventstore.errors import ConcurrencyError, StreamOrderConflictError
 from shared.messaging.consumer import IdempotentConsumer
@@ -149,7 +150,7 @@ def health_router(ready: ReadinessCheck) -> APIRouter:
 
 def dead_letter_router(consumer: IdempotentConsumer, dead_letters: DeadLetters, pool: Any) -> APIRouter:
     """Ops endpoints: list dead letters, retry one (with what is parked behind it), or skip it."""
-    router = APIRouter(prefix="/admin/dead-letters", tags=["admin"])
+    router = APIRouter(prefix="/admin/dead-letters", tags=["admin"], dependencies=AUTHENTICATED)
     operations = DeadLetterOperations(consumer)
 
     @router.get("")
