@@ -47,6 +47,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 
 ERROR_DESCRIPTIONS = {
     400: "Malformed request.",
+    401: "No valid bearer token (see `WWW-Authenticate`).",
     403: "The actor may not do this.",
     404: "The id in the path names nothing.",
     406: "The requested format is not available.",
@@ -64,6 +65,9 @@ def error_response(status: int, description: str | None = None) -> dict[str, Any
         "description": description or ERROR_DESCRIPTIONS.get(status, "Error."),
         "content": {"application/json": {"schema": _ERROR_REF}},
     }
+    if status == 401:
+        response["headers"] = {"WWW-Authenticate": {"description": "the Bearer challenge", "required": True,
+                                                    "schema": {"type": "string"}}}
     if status == 503:
         response["headers"] = {"Retry-After": {"description": "seconds to wait before retrying", "required": True,
                                                "schema": {"type": "integer", "minimum": 0}}}
@@ -86,6 +90,8 @@ def _document_operation(path: str, method: str, operation: dict[str, Any]) -> No
         wanted.add(409)
     if path != "/health/live":
         wanted.add(503)
+    if operation.get("security"):
+        wanted.add(401)
     for status in sorted(wanted):
         existing = responses.get(str(status))
         if existing is None or "HTTPValidationError" in str(existing):
