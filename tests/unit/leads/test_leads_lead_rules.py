@@ -426,6 +426,30 @@ def test_a_duplicate_contact_is_a_touchpoint_and_reminds_the_owner() -> None:
     assert lead.referral_ids == ["R-1"]
 
 
+def test_an_identical_contact_within_the_resend_window_is_the_same_contact_sent_again() -> None:
+    lead = new_lead()  # captured at T0 from online_shop, name 张三, no interest
+    window = POLICY.resend_window
+    assert lead.is_resend_of_last_contact(channel="online_shop", name=" 张三 ", interest=None, now=T0 + window,
+                                          policy=POLICY)
+    assert not lead.is_resend_of_last_contact(channel="online_shop", name="张三", interest=None,
+                                              now=T0 + window + timedelta(seconds=1), policy=POLICY)
+    assert not lead.is_resend_of_last_contact(channel="call_center", name="张三", interest=None, now=T0,
+                                              policy=POLICY)
+    assert not lead.is_resend_of_last_contact(channel="online_shop", name="张三", interest="SUV", now=T0,
+                                              policy=POLICY)
+
+
+def test_the_last_contact_moves_with_each_repeat_contact() -> None:
+    lead = new_lead()
+    later = T0 + timedelta(hours=1)
+    lead.record_duplicate_contact(channel="call_center", name="张三", interest="SUV", now=later)
+    lead = loaded(lead)
+    assert lead.is_resend_of_last_contact(channel="call_center", name="张三", interest="SUV", now=later,
+                                          policy=POLICY)
+    assert not lead.is_resend_of_last_contact(channel="online_shop", name="张三", interest=None, now=later,
+                                              policy=POLICY)
+
+
 def test_a_duplicate_contact_on_an_unowned_lead_reminds_nobody() -> None:
     lead = new_lead(owner_id=None)
     lead.record_duplicate_contact(channel="call_center", name=None, interest=None, now=T0)
