@@ -9,7 +9,7 @@ STACK := bash deploy/native/stack.sh
 # Exports KAFKA_BOOTSTRAP_SERVERS, SALESFLOW_PG_ADMIN_DSN and the per-service database URLs.
 WITH_ENV = set -a; eval "$$($(STACK) env)"; set +a;
 
-.PHONY: help venv up down status run test api api-tools browser check lint typecheck imports contracts contracts-check \
+.PHONY: help venv up down status run test fuzz api-tools browser check lint typecheck imports contracts contracts-check \
         unit integration bench bench-smoke lock clean
 
 help: ## list the targets
@@ -37,7 +37,7 @@ status: ## what of the stack is running
 run: venv up ## run salesflow: infrastructure + all services, URLs printed, until Ctrl-C
 	$(WITH_ENV) $(BIN)/python -m deploy.native.run_services
 
-test: venv up browser api-tools check ## the whole suite: lint, types, import rules, contracts, unit, integration, e2e, API fuzzing
+test: venv up browser check ## the whole suite: lint, types, import rules, contracts, unit, integration, e2e
 	$(WITH_ENV) $(BIN)/python -m pytest -p no:cacheprovider
 
 # The OpenAPI linter (npm, pinned with its lock in tests/api); schemathesis comes with the venv.
@@ -48,8 +48,10 @@ $(API_TOOLS): tests/api/package.json tests/api/package-lock.json
 
 api-tools: $(API_TOOLS) ## @redocly/cli for tests/api (npm ci, pinned)
 
-api: venv up api-tools ## only the API tests: schemathesis over every service's OpenAPI, redocly lint, hardening
-	$(WITH_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests/api
+# Minutes, not seconds (four services fuzzed one after the other), so not part of `make test`; .ci/run runs it.
+FUZZ_EXAMPLES ?= 12
+fuzz: venv up api-tools ## schemathesis over every service's OpenAPI (all checks) + redocly lint of each
+	$(WITH_ENV) SALESFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -p no:cacheprovider -m fuzz tests/api
 
 browser: ## Debian's chromium + CJK fonts for the dashboard's headless-browser test (installed if missing)
 	bash deploy/native/ensure-chromium.sh

@@ -7,8 +7,9 @@ PostgreSQL and Kafka), then
   operation, through all its phases, stateful included, with a bearer token from the test issuer;
 - ``redocly lint`` (tests/api/redocly.yaml) finds no error and no warning in it.
 
-SALESFLOW_FUZZ_EXAMPLES raises the number of examples (e.g. 100 for a deeper run by hand); SALESFLOW_FUZZ_SEED
-replays a run (schemathesis prints the seed)."""
+It takes minutes, so it is not part of ``make test``: ``make fuzz`` runs it (``.ci/run`` does, after ``make test``).
+SALESFLOW_FUZZ_EXAMPLES (``make fuzz FUZZ_EXAMPLES=100``) sets the examples per operation; SALESFLOW_FUZZ_SEED
+replays a run (the test prints each run's seed)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from tests.support.auth import test_issuer
 from tests.support.infra import RUN_ID, Infra
 from tests.support.processes import ServiceProcess, start_service, stop_service
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.fuzz]
 
 HERE = Path(__file__).parent
 SERVICES = ("leads", "orders", "aftersales", "reporting")
