@@ -143,7 +143,7 @@ async def bare_getmany(kafka: KafkaConnection, topic: str) -> int:
 async def bench_rebuild(dsn: str, kafka: KafkaConnection, prefix: str, total: int) -> dict[str, Any]:
     from services.reporting.adapters.read_model import PostgresLeadsReadModel
     from services.reporting.app.projections import LeadsProjection
-    from services.reporting.main import MIGRATIONS
+    from services.reporting.wiring import MIGRATIONS
 
     topic = f"{prefix}.leads"
     await prefill_topic(kafka, topic, total)
