@@ -18,6 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.support.auth import auth_headers
 from tests.support.containers import (
     ServiceContainer,
     podman,
@@ -146,7 +147,7 @@ async def test_a_lead_captured_in_the_leads_container_reaches_the_reporting_cont
     containers: dict[str, ServiceContainer],
 ) -> None:
     leads, reporting = containers["leads"], containers["reporting"]
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(headers=auth_headers("director"), timeout=10) as client:
         created = await client.post(f"{leads.url}/v1/leads", json={
             "name": "周先生", "phone": "+86 139-0000-4242", "channel": "online_shop", "interest": "Model 3"})
         assert created.status_code == 201, created.text

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from tests.support.auth import auth_env
 from tests.support.infra import REPO
 from tests.support.waiting import eventually
 
@@ -54,10 +55,11 @@ async def start_service_container(
     image: str, service: str, port: int, env: Mapping[str, str], *, timeout: float = 90.0
 ) -> ServiceContainer:
     """Start ``python -m services.<service>`` from the image as Kubernetes would run it (the image's non-root user,
-    read-only root filesystem, /tmp a tmpfs) on the host network, and wait until /health/ready answers 200."""
+    read-only root filesystem, /tmp a tmpfs) on the host network, trusting the test issuer (tests/support/auth.py,
+    on loopback, so reachable from the host network), and wait until /health/ready answers 200."""
     prefix = service.upper()
     container = ServiceContainer(service, f"salesflow-test-{service}-{uuid.uuid4().hex[:8]}", port)
-    settings = {**env, f"{prefix}_HTTP_HOST": "127.0.0.1", f"{prefix}_HTTP_PORT": str(port),
+    settings = {**auth_env(), **env, f"{prefix}_HTTP_HOST": "127.0.0.1", f"{prefix}_HTTP_PORT": str(port),
                 f"{prefix}_LOG_JSON": "true"}
     env_args = [arg for key, value in settings.items() for arg in ("-e", f"{key}={value}")]
     podman("run", "--detach", "--name", container.name, "--network", "host", "--read-only", "--tmpfs", "/tmp",
