@@ -9,6 +9,7 @@
 #   stack.sh kafka-security      only add the SCRAM users and ACLs (the compose path's kafka-security container)
 #
 # Where a Docker daemon answers (`docker info`), up/down/status/logs use `docker compose -f deploy/compose.yaml`
+# (or v1's docker-compose)
 # (services kafka and postgres only); otherwise the native stack: deploy/native/postgres.sh and kafka.sh.
 # Force a path with SALESFLOW_STACK=native|docker (default auto).
 #
@@ -46,9 +47,18 @@ use_docker() {
   esac
 }
 
+# Compose v2 (the docker plugin) or v1 (docker-compose, e.g. Debian's 1.29). The project is named with -p: v1
+# rejects a top-level `name:` in the file. v1 has no `up --wait`; docker_up waits on the ports either way.
 compose() {
-  docker compose version >/dev/null 2>&1 || die "the Docker path needs the Compose v2 plugin ('docker compose')"
-  docker compose -f "$COMPOSE_FILE" "$@"
+  if docker compose version >/dev/null 2>&1; then
+    docker compose -p salesflow -f "$COMPOSE_FILE" "$@"
+  elif command -v docker-compose >/dev/null 2>&1; then
+    local args=() arg
+    for arg in "$@"; do [[ $arg == --wait ]] || args+=("$arg"); done
+    docker-compose -p salesflow -f "$COMPOSE_FILE" "${args[@]}"
+  else
+    die "the Docker path needs Compose: the v2 plugin ('docker compose') or v1 ('docker-compose')"
+  fi
 }
 
 # --------------------------------------------------------------------------------------------- docker path
@@ -64,10 +74,10 @@ docker_wait_port() {
 docker_up() {
   log "docker daemon found: using docker compose ($COMPOSE_FILE)"
   compose up -d --wait kafka postgres >&2
-  # SCRAM users and ACLs (idempotent); the app services of compose wait for it themselves.
-  compose run --rm --no-deps kafka-security >&2
   docker_wait_port postgres "$SALESFLOW_PG_PORT"
   docker_wait_port kafka "$SALESFLOW_KAFKA_PORT"
+  # SCRAM users and ACLs (idempotent); the app services of compose wait for it themselves.
+  compose run --rm --no-deps kafka-security >&2
 }
 
 docker_status() {
