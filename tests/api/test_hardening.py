@@ -45,7 +45,7 @@ async def leads(infra: Infra) -> AsyncIterator[Leads]:
     await proxy.start()
     proxied = urlunsplit(url._replace(netloc=url.netloc.replace(f":{url.port}", f":{proxy.port}")))
     service = await start_service("leads", {
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}hard",
+        **infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}hard",
         "LEADS_DATABASE_URL": proxied, "LEADS_MAX_BODY_BYTES": str(MB),
     })
     leads = Leads(service, proxy)

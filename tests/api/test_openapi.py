@@ -40,7 +40,7 @@ REDOCLY = HERE / "node_modules" / ".bin" / "redocly"
 @pytest.fixture(scope="module")
 async def services(infra: Infra) -> AsyncIterator[dict[str, ServiceProcess]]:
     databases = {name: await create_module_database(infra, f"api_{name}") for name in SERVICES}
-    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}api"}
+    env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}api"}
     for name, (_, dsn) in databases.items():
         env[f"{name.upper()}_DATABASE_URL"] = dsn
     started: dict[str, ServiceProcess] = {}
