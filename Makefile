@@ -83,6 +83,18 @@ image: ## build the production image with podman from a Debian base made with mm
 image-test: venv up image ## build the image, run the four services from it, check readiness, a capture, no dev tools
 	$(WITH_ENV) SALESFLOW_IMAGE=$(IMAGE) $(BIN)/python -m pytest -p no:cacheprovider tests/image
 
+# Tools the project installs for itself, outside the repository (kept between clones, like the Kafka jars).
+TOOLS_DIR ?= $(HOME)/.cache/salesflow/tools
+UV_VERSION := 0.13.9
+UV := $(TOOLS_DIR)/uv-$(UV_VERSION)/bin/uv
+# Both locks target what runs salesflow: CPython 3.11 on Linux (the image's Debian python3 and the dev venv).
+UV_COMPILE = $(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	--generate-hashes --custom-compile-command 'make lock' $(LOCK_FLAGS)
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS_DIR)/uv-$(UV_VERSION)
+	$(TOOLS_DIR)/uv-$(UV_VERSION)/bin/pip install --quiet uv==$(UV_VERSION)
+
 # kustomize is a Go module: built here with the Go toolchain (>= 1.24) into the tools dir, at a pinned version.
 KUSTOMIZE_VERSION := v5.8.1
 KUSTOMIZE := $(TOOLS_DIR)/kustomize-$(KUSTOMIZE_VERSION)/kustomize
@@ -108,18 +120,6 @@ compose-check: ## deploy/compose.yaml is valid for Compose v1 (Debian's docker-c
 	docker-compose -p salesflow -f deploy/compose.yaml config -q && echo "deploy/compose.yaml: valid (docker-compose $$(docker-compose version --short))"
 
 deploy-check: k8s-check compose-check ## the deployment files: Kubernetes manifests and the compose file
-
-# Tools the project installs for itself, outside the repository (kept between clones, like the Kafka jars).
-TOOLS_DIR ?= $(HOME)/.cache/salesflow/tools
-UV_VERSION := 0.13.9
-UV := $(TOOLS_DIR)/uv-$(UV_VERSION)/bin/uv
-# Both locks target what runs salesflow: CPython 3.11 on Linux (the image's Debian python3 and the dev venv).
-UV_COMPILE = $(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
-	--generate-hashes --custom-compile-command 'make lock' $(LOCK_FLAGS)
-
-$(UV):
-	$(PYTHON) -m venv $(TOOLS_DIR)/uv-$(UV_VERSION)
-	$(TOOLS_DIR)/uv-$(UV_VERSION)/bin/pip install --quiet uv==$(UV_VERSION)
 
 # Keeps every existing pin that pyproject.toml still allows and resolves only what changed (seconds);
 # `make lock LOCK_FLAGS=--upgrade` moves every transitive pin to the newest allowed version.
