@@ -11,52 +11,24 @@ import asyncio
 import json
 import os
 import time
-import urllib.parse
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
-from bench import append, e2e, pipeline, report
+from bench import append, e2e, pipeline, report, reporting_scale
 from bench.common import versions
+from bench.databases import drop_run_databases, dsn_parts, fresh_database
 
 RESULTS = Path(__file__).parent / "results"
-
-
-async def fresh_database(admin_dsn: str, name: str) -> str:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return admin_dsn.rsplit("/", 1)[0] + "/" + name
-
-
-async def drop_run_databases(admin_dsn: str, run_id: str) -> None:
-    """The databases this run created (their names carry the run id): the results are written, they are not needed."""
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        names = [r["datname"] for r in await conn.fetch(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'bench\\_%' AND strpos(datname, $1) > 0", run_id)]
-        for name in names:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-def dsn_parts(dsn: str) -> dict[str, Any]:
-    url = urllib.parse.urlparse(dsn)
-    return {"host": url.hostname, "port": url.port or 5432, "user": url.username, "password": url.password,
-            "database": url.path.lstrip("/")}
 
 
 async def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness, measures nothing")
-    parser.add_argument("--only", default="append,relay,rebuild,e2e")
+    parser.add_argument("--only", default="append,relay,rebuild,e2e,reporting")
+    parser.add_argument("--reporting-sizes", default="10000,100000,1000000",
+                        help="lead counts for the reporting scale benchmark")
     args = parser.parse_args()
     admin = os.environ["SALESFLOW_PG_ADMIN_DSN"]
     bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
@@ -82,6 +54,11 @@ async def main() -> int:
     if "e2e" in selected:
         print("== end to end: open-loop HTTP captures → relay → Kafka → reporting", flush=True)
         results["e2e"] = await e2e.run(admin, bootstrap, prefix, run_id, smoke=args.smoke)
+    if "reporting" in selected:
+        print("== reporting at scale: reports, as_of, rebuild, live projection while dashboards poll", flush=True)
+        results["reporting"] = await reporting_scale.run(
+            admin, bootstrap, run_id, smoke=args.smoke,
+            sizes=[int(n) for n in args.reporting_sizes.split(",")], fresh_database=fresh_database)
     results["duration_s"] = round(time.perf_counter() - started, 1)
     await drop_run_databases(admin, run_id)
     RESULTS.mkdir(exist_ok=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
@@ -28,6 +28,7 @@ from services.reporting.app.reports import (
     DailyReportQuery,
     GradeTableQuery,
 )
+from shared.auth.http import AUTHENTICATED, Caller, signed_in_page
 from shared.runtime.http import error_body
 
 DASHBOARD = Path(__file__).parent / "static" / "dashboard.html"
@@ -56,7 +57,7 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
                      csv_writer: CsvWriter | None = None, xlsx_writer: XlsxWriter | None = None,
                      monthly: MonthlyAnalysisQuery | None = None, aftersales: AfterSalesQuery | None = None,
                      cache: WatermarkCache | None = None) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["reports"])
+    router = APIRouter(prefix="/v1", tags=["reports"], dependencies=AUTHENTICATED)
 
     async def cached(key: Hashable, compute: Callable[[], Awaitable[dict[str, Any]]],
                      clock_dependent: bool = False) -> dict[str, Any]:
@@ -190,6 +191,12 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
             return _export(report, "satisfaction", ["consultant_id", "month", "visits", "satisfaction"], format,
                            "aftersales")
 
+    @router.get("/me")
+    async def who_am_i(caller: Caller) -> dict[str, Any]:
+        """The signed-in caller as reporting sees it (the dashboard shows it): subject, roles, team, scopes."""
+        return {"subject": caller.subject, "roles": sorted(caller.roles), "team_id": caller.team_id,
+                "scopes": sorted(caller.scopes)}
+
     @router.get("/watermark")
     async def get_watermark() -> dict[str, Any]:
         """What the read model has seen ("data as of")."""
@@ -200,7 +207,7 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
 
 
 def dashboard_router() -> APIRouter:
-    router = APIRouter(tags=["dashboard"])
+    router = APIRouter(tags=["dashboard"], dependencies=[Depends(signed_in_page)])
 
     @router.get("/dashboard", response_class=HTMLResponse)
     async def dashboard() -> HTMLResponse:

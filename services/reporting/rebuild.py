@@ -31,7 +31,8 @@ from services.reporting.adapters.generations import (
     generation_pool,
     switch_to,
 )
-from services.reporting.main import MIGRATIONS, SOURCE_SERVICES, ReportingSettings, build_consumer
+from services.reporting.adapters.summaries import build_summaries
+from services.reporting.wiring import MIGRATIONS, SOURCE_SERVICES, ReportingSettings, build_consumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
 from shared.messaging.replay import replay_topics
@@ -76,15 +77,20 @@ async def rebuild(dsn: str, bootstrap: str, topics: list[str], *, schema: str | 
     await producer.start()
     try:
         name = f"rebuild-{schema}"
-        consumer = build_consumer(name, pool, DeadLetters(consumer=name, producer=producer))
+        dead_letters = DeadLetters(consumer=name, producer=producer)
         bar = ProgressBar(f"rebuilding {schema}") if show_progress else None
         started = time.monotonic()
         snapshot = await end_offsets(bootstrap, topics)
-        result = await replay_topics(bootstrap, topics, consumer, progress=bar)
-        seconds = time.monotonic() - started
+        # The bulk replay stores facts only; the summaries are folded once per group after it.
+        result = await replay_topics(bootstrap, topics, build_consumer(name, pool, dead_letters, bulk=True),
+                                     progress=bar)
         if bar is not None:
             bar.finish()
-        await create_indexes(dsn, indexes)  # before the switch: queries need them
+        await create_indexes(dsn, indexes)  # before the switch: queries need them (and the fold below)
+        await build_summaries(pool)
+        seconds = time.monotonic() - started
+        # Catching up is incremental, on top of the complete summaries.
+        consumer = build_consumer(name, pool, dead_letters)
         replaced = await switch_to(dsn, schema)
         caught_up = await apply_since(bootstrap, topics, snapshot, consumer)
         # The generation's processed ids served the rebuild only; the live consumer keeps its own.

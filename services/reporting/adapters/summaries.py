@@ -170,24 +170,36 @@ _TYPES = {"day": "date", "known_day": "date", "amount": "float8", "n": "int8"}
 
 
 async def write_rows(conn: Any, rows: SummaryRows) -> None:
-    """Add the deltas to the tables: one INSERT … ON CONFLICT per table (arrays unnested server-side)."""
+    """Add the deltas to the tables in one statement: an INSERT … ON CONFLICT per table as data-modifying CTEs
+    (arrays unnested server-side), so a batch's summaries cost one round trip."""
+    parts: list[str] = []
+    args: list[Any] = []
     for table, keys, value, data in rows.tables():
         columns = [*keys, value]
         arrays = [list(col) for col in zip(*data, strict=True)]
         if value == "n":
             arrays[-1] = [int(v) for v in arrays[-1]]
-        casts = ", ".join(f"${i + 1}::{_TYPES.get(c, 'text')}[]" for i, c in enumerate(columns))
-        await conn.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({casts}) "
-            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {value} = {table}.{value} + excluded.{value}",
-            *arrays)
+        casts = []
+        for c, array in zip(columns, arrays, strict=True):
+            args.append(array)
+            casts.append(f"${len(args)}::{_TYPES.get(c, 'text')}[]")
+        parts.append(
+            f"w{len(parts)} AS (INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({', '.join(casts)}) "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {value} = {table}.{value} + excluded.{value})")
+    if parts:
+        await conn.execute(f"WITH {', '.join(parts)} SELECT 1", *args)
 
 
 class PostgresSummaries:
-    """``pool`` is anything with asyncpg's ``acquire()`` (the live service passes a schema-switching pool)."""
+    """``pool`` is anything with asyncpg's ``acquire()`` (the live service passes a schema-switching pool).
 
-    def __init__(self, pool: Any) -> None:
+    ``bulk=True`` is the rebuild's mode: batches only store facts, links and team moves, and
+    :func:`build_summaries` folds every group once at the end (instead of refolding a group each time a batch
+    touches it, which a replay does ~10 times per lead)."""
+
+    def __init__(self, pool: Any, *, bulk: bool = False) -> None:
         self._pool = pool
+        self._bulk = bulk
 
     # --- write path ----------------------------------------------------------------------------------------------
 
@@ -203,17 +215,24 @@ class PostgresSummaries:
             a, b = zip(*set(edges), strict=True)
             await tx.execute("INSERT INTO report_edges (a, b) SELECT * FROM unnest($1::text[], $2::text[]) "
                              "ON CONFLICT DO NOTHING", list(a), list(b))
-        reachable = [r["e"] for r in await tx.fetch(
-            "WITH RECURSIVE r(e) AS (SELECT unnest($1::text[]) UNION "
-            "SELECT ed.b FROM report_edges ed JOIN r ON ed.a = r.e) SELECT e FROM r", touched)]
+        if self._bulk:
+            await self._store(tx, facts, located, {p: p for _, p, _ in located})
+            return
+        # The connected parts of the link graph around what the batch touches, with their links and current
+        # groups, in one round trip.
         links = _UnionFind()
-        for e in reachable:
-            links.find(e)
-        for row in await tx.fetch("SELECT a, b FROM report_edges WHERE a = ANY($1::text[])", reachable):
-            links.union(row["a"], row["b"])
+        old: dict[str, str] = {}
+        for row in await tx.fetch(
+                "WITH RECURSIVE r(e) AS (SELECT unnest($1::text[]) UNION "
+                "SELECT ed.b FROM report_edges ed JOIN r ON ed.a = r.e) "
+                "SELECT r.e, ed.b, en.group_id FROM r LEFT JOIN report_edges ed ON ed.a = r.e "
+                "LEFT JOIN report_entities en ON en.entity = r.e", touched):
+            links.find(row["e"])
+            if row["b"] is not None:
+                links.union(row["e"], row["b"])
+            if row["group_id"] is not None:
+                old[row["e"]] = row["group_id"]
         groups = links.groups()
-        old = {r["entity"]: r["group_id"] for r in await tx.fetch(
-            "SELECT entity, group_id FROM report_entities WHERE entity = ANY($1::text[])", reachable)}
         changed = {e: g for e, g in groups.items() if old.get(e) != g}
         if changed:
             await tx.execute(
@@ -236,25 +255,9 @@ class PostgresSummaries:
                         entity text, group_id text, due_at timestamptz)
                    ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text AS id)
                SELECT coalesce(array_agg(id), '{}') FROM ins""",
-            orjson.dumps([{
-                "event_id": f.event_id, "event_type": f.event_type, "lead_id": f.lead_id, "order_id": f.order_id,
-                "consultant_id": f.consultant_id, "occurred_at": f.occurred_at, "data": f.data,
-                "source_recorded_at": f.source_recorded_at, "entity": primary, "group_id": groups[primary],
-                "due_at": f.data.get("due_at") if f.event_type == FOLLOW_UP_SCHEDULED else None,
-            } for f, primary, _ in located]).decode()))
+            _facts_json(located, groups)))
         fresh = [f for f in facts if f.event_id in new_ids]
-        captures = [f for f in fresh if f.event_type == LEAD_CREATED]
-        if captures:  # the capture row: what the end-to-end benchmark times (source_recorded_at → projected_at)
-            await tx.execute(
-                """INSERT INTO report_leads (lead_id, customer_id, channel, stage, grade, owner_id, captured_at,
-                                             source_recorded_at, interest, order_id)
-                   SELECT lead_id, customer_id, channel, stage, grade, owner_id, captured_at, source_recorded_at,
-                          interest, order_id
-                   FROM json_to_recordset($1::json) AS r(lead_id text, customer_id text, channel text, stage text,
-                        grade text, owner_id text, captured_at timestamptz, source_recorded_at timestamptz,
-                        interest text, order_id text)
-                   ON CONFLICT (lead_id) DO NOTHING""",
-                orjson.dumps([{**f.data, "source_recorded_at": f.source_recorded_at} for f in captures]).decode())
+        await _captures(tx, fresh)
         moves = [f for f in fresh if f.event_type in (CONSULTANT_REGISTERED, CONSULTANT_MOVED)]
         team_rows = await tx.fetch("SELECT consultant_id, at, team_id FROM report_consultants")
         teams_before = _teams(team_rows)
@@ -263,12 +266,7 @@ class PostgresSummaries:
         affected |= {old[e] for e in changed if e in old} | set(changed.values())
         since_teams: datetime | None = None
         if moves:
-            await tx.execute(
-                "INSERT INTO report_consultants (event_id, consultant_id, at, team_id) "
-                "SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) ON CONFLICT DO NOTHING",
-                [f.event_id for f in moves], [f.data["consultant_id"] for f in moves],
-                [f.occurred_at for f in moves],
-                [str(f.data.get("to_team_id") or f.data.get("team_id") or "") for f in moves])
+            await _team_moves(tx, moves)
             teams_after = _teams(await tx.fetch("SELECT consultant_id, at, team_id FROM report_consultants"))
             since_teams = min(f.occurred_at for f in moves)
             affected |= {r["group_id"] for r in await tx.fetch(
@@ -298,6 +296,29 @@ class PostgresSummaries:
             "UPDATE report_progress SET events = events + $1, batches = batches + 1, "
             "last_projected_at = clock_timestamp(), last_event_at = greatest(last_event_at, $2::timestamptz) "
             "WHERE id = 1", len(fresh), newest)
+
+    async def _store(self, tx: Any, facts: Sequence[FactRow], located: Sequence[tuple[FactRow, str, list[str]]],
+                     groups: Mapping[str, str]) -> None:
+        """Bulk mode: the facts (group = their own entity until :func:`build_summaries`), captures, team moves."""
+        new_ids = set(await tx.fetchval(
+            """WITH ins AS (
+                   INSERT INTO report_facts (event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data,
+                                             source_recorded_at, entity, group_id, due_at)
+                   SELECT event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data,
+                          source_recorded_at, entity, group_id, due_at
+                   FROM json_to_recordset($1::json) AS r(event_id uuid, event_type text, lead_id text, order_id text,
+                        consultant_id text, occurred_at timestamptz, data jsonb, source_recorded_at timestamptz,
+                        entity text, group_id text, due_at timestamptz)
+                   ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text AS id)
+               SELECT coalesce(array_agg(id), '{}') FROM ins""",
+            _facts_json(located, groups)))
+        fresh = [f for f in facts if f.event_id in new_ids]
+        await _captures(tx, fresh)
+        await _team_moves(tx, fresh)
+        await tx.execute(
+            "UPDATE report_progress SET events = events + $1, batches = batches + 1, "
+            "last_projected_at = clock_timestamp(), last_event_at = greatest(last_event_at, $2::timestamptz) "
+            "WHERE id = 1", len(fresh), max((f.occurred_at for f in fresh), default=None))
 
     # --- read path -----------------------------------------------------------------------------------------------
 
@@ -449,6 +470,104 @@ class PostgresSummaries:
                 consumer, event_id))
 
 
+def _facts_json(located: Sequence[tuple[FactRow, str, list[str]]], groups: Mapping[str, str]) -> str:
+    return orjson.dumps([{
+        "event_id": f.event_id, "event_type": f.event_type, "lead_id": f.lead_id, "order_id": f.order_id,
+        "consultant_id": f.consultant_id, "occurred_at": f.occurred_at, "data": f.data,
+        "source_recorded_at": f.source_recorded_at, "entity": primary, "group_id": groups[primary],
+        "due_at": f.data.get("due_at") if f.event_type == FOLLOW_UP_SCHEDULED else None,
+    } for f, primary, _ in located]).decode()
+
+
+async def _captures(tx: Any, fresh: Sequence[FactRow]) -> None:
+    """The capture row: what the end-to-end benchmark times (source_recorded_at → projected_at)."""
+    captures = [f for f in fresh if f.event_type == LEAD_CREATED]
+    if captures:
+        await tx.execute(
+            """INSERT INTO report_leads (lead_id, customer_id, channel, stage, grade, owner_id, captured_at,
+                                         source_recorded_at, interest, order_id)
+               SELECT lead_id, customer_id, channel, stage, grade, owner_id, captured_at, source_recorded_at,
+                      interest, order_id
+               FROM json_to_recordset($1::json) AS r(lead_id text, customer_id text, channel text, stage text,
+                    grade text, owner_id text, captured_at timestamptz, source_recorded_at timestamptz,
+                    interest text, order_id text)
+               ON CONFLICT (lead_id) DO NOTHING""",
+            orjson.dumps([{**f.data, "source_recorded_at": f.source_recorded_at} for f in captures]).decode())
+
+
+async def _team_moves(tx: Any, fresh: Sequence[FactRow]) -> None:
+    moves = [f for f in fresh if f.event_type in (CONSULTANT_REGISTERED, CONSULTANT_MOVED)]
+    if moves:
+        await tx.execute(
+            "INSERT INTO report_consultants (event_id, consultant_id, at, team_id) "
+            "SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) ON CONFLICT DO NOTHING",
+            [f.event_id for f in moves], [f.data["consultant_id"] for f in moves], [f.occurred_at for f in moves],
+            [str(f.data.get("to_team_id") or f.data.get("team_id") or "") for f in moves])
+
+
+async def build_summaries(pool: Any, *, chunk: int = 20_000) -> int:
+    """After a bulk load: work out every group from the link graph, fold each group once and write the summaries
+    and the current-state table with COPY. Returns the number of groups."""
+    async with pool.acquire() as conn:
+        links = _UnionFind()
+        for r in await conn.fetch("SELECT DISTINCT entity FROM report_facts"):
+            links.find(r["entity"])
+        for r in await conn.fetch("SELECT a, b FROM report_edges"):
+            links.union(r["a"], r["b"])
+        groups = links.groups()
+        await conn.execute("TRUNCATE report_entities")
+        await conn.copy_records_to_table("report_entities", records=list(groups.items()),
+                                         columns=["entity", "group_id"])
+        await conn.execute("UPDATE report_facts f SET group_id = e.group_id FROM report_entities e "
+                           "WHERE e.entity = f.entity AND f.group_id IS DISTINCT FROM e.group_id")
+        teams = _teams(await conn.fetch("SELECT consultant_id, at, team_id FROM report_consultants"))
+        rows = SummaryRows()
+        states: list[tuple[Any, ...]] = []
+        names = sorted(set(groups.values()))
+        for start in range(0, len(names), chunk):
+            fetched = await conn.fetch(_FACTS_OF_GROUPS, names[start:start + chunk])
+            deltas, lead_rows = await asyncio.to_thread(_fold_groups, fetched, teams)
+            rows.add(deltas)
+            states.extend(lead_rows)
+        async with conn.transaction():
+            for table in ("report_activity_daily", "report_activity_monthly", "report_funnel_now",
+                          "report_funnel_daily", "report_funnel_monthly", "report_stock_now", "report_stock_daily",
+                          "report_stock_monthly", "report_lead_state"):
+                await conn.execute(f"TRUNCATE {table}")
+            for table, keys, value, data in rows.tables():
+                if value == "n":
+                    data = [(*r[:-1], int(r[-1])) for r in data]
+                await conn.copy_records_to_table(table, records=data, columns=[*keys, value])
+            await conn.copy_records_to_table("report_lead_state", records=states, columns=_STATE_COLUMNS)
+        return len(names)
+
+
+_STATE_COLUMNS = ["lead_id", "group_id", "channel", "product", "captured_at", "owner_id", "team_id", "grade", "stage",
+                  "furthest_stage", "status", "due_at", "last_logged_at"]
+
+
+def _fold_groups(rows: Sequence[Mapping[str, Any]], teams: ConsultantTeams) -> tuple[Sums, list[tuple[Any, ...]]]:
+    facts: dict[str, list[Fact]] = defaultdict(list)
+    for r in rows:
+        facts[r["group_id"]].append(_fact(r))
+    deltas: Sums = {}
+    states = []
+    for g, group in facts.items():
+        add_into(deltas, contributions(group, teams))
+        for s in lead_states(group, teams):
+            row = _state_row(g, s)
+            states.append(tuple(row[c] for c in _STATE_COLUMNS))
+    return deltas, states
+
+
+def _state_row(group: str, s: Any) -> dict[str, Any]:
+    return {"lead_id": s.lead_id, "group_id": group, "channel": s.channel, "product": s.product,
+            "captured_at": s.captured_at, "owner_id": s.owner_id, "team_id": s.team_id, "grade": s.grade,
+            "stage": s.stage, "furthest_stage": s.furthest_stage, "status": s.status,
+            "due_at": s.due_at if s.due_at and (s.last_logged_at is None or s.due_at > s.last_logged_at) else None,
+            "last_logged_at": s.last_logged_at}
+
+
 def _fold_changes(rows: Sequence[Mapping[str, Any]], new_ids: set[str], old: Mapping[str, str],
                   teams_before: ConsultantTeams, teams_after: ConsultantTeams,
                   since_teams: datetime | None) -> tuple[Sums, list[dict[str, Any]]]:
@@ -473,12 +592,7 @@ def _fold_changes(rows: Sequence[Mapping[str, Any]], new_ids: set[str], old: Map
     for g, since in changed_at.items():
         add_into(deltas, contributions(after.get(g, []), teams_after, since=since))
         add_into(deltas, contributions(before.get(g, []), teams_before, since=since), -1)
-    states = [{"lead_id": s.lead_id, "group_id": g, "channel": s.channel, "product": s.product,
-               "captured_at": s.captured_at, "owner_id": s.owner_id, "team_id": s.team_id, "grade": s.grade,
-               "stage": s.stage, "furthest_stage": s.furthest_stage, "status": s.status,
-               "due_at": s.due_at if s.due_at and (s.last_logged_at is None or s.due_at > s.last_logged_at) else None,
-               "last_logged_at": s.last_logged_at}
-              for g in changed_at if after.get(g) for s in lead_states(after[g], teams_after)]
+    states = [_state_row(g, s) for g in changed_at if after.get(g) for s in lead_states(after[g], teams_after)]
     return {k: v for k, v in deltas.items() if v}, states
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from services.reporting.app.ports import FactRow, SummariesWriter
 from shared.contracts import aftersales, leads, orders  # noqa: F401  (registers every public contract)
 from shared.contracts.base import IntegrationEvent, registry
-from shared.messaging.consumer import BatchEventHandler, InboundEvent
+from shared.messaging.inbound import BatchEventHandler, InboundEvent
 
 SOURCE_PRODUCERS = ("leads", "orders", "aftersales")
 
