@@ -63,6 +63,7 @@ from shared.contracts.orders import (
     QuoteLine,
 )
 from shared.db import create_pool
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.headers import EventHeaders
 from shared.messaging.relay import make_producer
@@ -157,10 +158,10 @@ def lead_history(n: int, rng: random.Random) -> list[tuple[str, IntegrationEvent
     return out
 
 
-async def fill(bootstrap: str, prefix: str, leads: int, seed: int) -> int:
+async def fill(kafka: KafkaConnection, prefix: str, leads: int, seed: int) -> int:
     topics = [f"{prefix}.{s}" for s in ("leads", "orders", "aftersales")]
-    await ensure_topics(bootstrap, topics)
-    producer = make_producer(bootstrap, client_id="bench-reporting-fill")
+    await ensure_topics(kafka, topics)
+    producer = make_producer(kafka, client_id="bench-reporting-fill")
     await producer.start()
     rng = random.Random(seed)
     sent = 0
@@ -183,10 +184,10 @@ async def fill(bootstrap: str, prefix: str, leads: int, seed: int) -> int:
     return sent + len(CONSULTANTS)
 
 
-async def bare_getmany(bootstrap: str, topics: list[str]) -> int:
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+async def bare_getmany(kafka: KafkaConnection, topics: list[str]) -> int:
+    reader = AIOKafkaConsumer(**kafka.client_options(), group_id=None, enable_auto_commit=False,
                               max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
-    partitions = await topic_partitions(bootstrap, topics)
+    partitions = await topic_partitions(kafka, topics)
     await reader.start()
     try:
         reader.assign(partitions)
@@ -314,8 +315,8 @@ async def live_rate(consumer: Any, records: list[_Record], dashboards: int, summ
             "dashboards": dashboards, "dashboard_refreshes": polls, "report_computations": cache.computations}
 
 
-async def delete_topics(bootstrap: str, topics: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def delete_topics(kafka: KafkaConnection, topics: list[str]) -> None:
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         await admin.delete_topics(topics)
@@ -325,7 +326,7 @@ async def delete_topics(bootstrap: str, topics: list[str]) -> None:
         await admin.close()
 
 
-async def run_size(admin_dsn: str, bootstrap: str, run_id: str, leads: int, *, requests: int,
+async def run_size(admin_dsn: str, kafka: KafkaConnection, run_id: str, leads: int, *, requests: int,
                    live_events: int, fresh_database: Callable[[str, str], Awaitable[str]]) -> dict[str, Any]:
     prefix = f"bench{run_id}rep{leads}"
     topics = [f"{prefix}.{s}" for s in ("leads", "orders", "aftersales")]
@@ -333,17 +334,17 @@ async def run_size(admin_dsn: str, bootstrap: str, run_id: str, leads: int, *, r
     result: dict[str, Any] = {"leads": leads}
     try:
         watch = Stopwatch()
-        result["events"] = await fill(bootstrap, prefix, leads, seed=leads)
+        result["events"] = await fill(kafka, prefix, leads, seed=leads)
         result["fill_s"] = round(watch.elapsed, 1)
         watch = Stopwatch()
-        bare = await bare_getmany(bootstrap, topics)
+        bare = await bare_getmany(kafka, topics)
         result["bare_getmany_per_s"] = round(bare / watch.elapsed)
         conn = await asyncpg.connect(dsn)
         await migrate(conn, [("kernel", KERNEL_MIGRATIONS), ("reporting", MIGRATIONS)])
         await conn.close()
         pool = await create_pool(dsn, min_size=2, max_size=8)
         active = ActiveSchemaPool(pool)
-        producer = make_producer(bootstrap, client_id="bench-reporting-dlq")
+        producer = make_producer(kafka, client_id="bench-reporting-dlq")
         await producer.start()
         try:
             dead_letters = DeadLetters(consumer="reporting", producer=producer)
@@ -351,7 +352,7 @@ async def run_size(admin_dsn: str, bootstrap: str, run_id: str, leads: int, *, r
             cpu.start()
             watch = Stopwatch()
             # As the rebuild command does: bulk replay (facts only), then every group folded once.
-            replayed = await replay_topics(bootstrap, topics, build_consumer("reporting", active, dead_letters,
+            replayed = await replay_topics(kafka, topics, build_consumer("reporting", active, dead_letters,
                                                                              bulk=True))
             replay_s = watch.elapsed
             groups = await build_summaries(active)
@@ -382,17 +383,17 @@ async def run_size(admin_dsn: str, bootstrap: str, run_id: str, leads: int, *, r
             await producer.stop()
             await pool.close()
     finally:
-        await delete_topics(bootstrap, topics)
+        await delete_topics(kafka, topics)
     return result
 
 
-async def run(admin_dsn: str, bootstrap: str, run_id: str, *, smoke: bool, sizes: list[int] | None,
+async def run(admin_dsn: str, kafka: KafkaConnection, run_id: str, *, smoke: bool, sizes: list[int] | None,
               fresh_database: Callable[[str, str], Awaitable[str]]) -> dict[str, Any]:
     chosen = [300] if smoke else (sizes or [10_000, 100_000, 1_000_000])
     out: dict[str, Any] = {"sizes": [], "load_average_at_start": os.getloadavg(),
                            "note": "2-core machine shared with other engineers' test suites while measured"}
     for leads in chosen:
-        out["sizes"].append(await run_size(admin_dsn, bootstrap, run_id, leads, requests=3 if smoke else REQUESTS,
+        out["sizes"].append(await run_size(admin_dsn, kafka, run_id, leads, requests=3 if smoke else REQUESTS,
                                            live_events=400 if smoke else 10_000, fresh_database=fresh_database))
     out["load_average_at_end"] = os.getloadavg()
     return out

@@ -109,6 +109,7 @@ class SummaryRows:
         self.activity_daily: Sums = defaultdict(float)
         self.activity_monthly: Sums = defaultdict(float)
         self.funnel_now: Sums = defaultdict(float)
+        self.funnel_dims: Sums = defaultdict(float)
         self.funnel_daily: Sums = defaultdict(float)
         self.funnel_monthly: Sums = defaultdict(float)
         self.stock_now: Sums = defaultdict(float)
@@ -129,6 +130,7 @@ class SummaryRows:
                 values = (consultant, team, channel, product)
                 for dim in ("", *FUNNEL_DIMS):
                     value = values[_DIM_INDEX[dim]] if dim else ""
+                    self.funnel_dims[cohort, dim, value, measure] += delta
                     self.funnel_daily[cohort, dim, value, measure, known] += delta
                     self.funnel_monthly[cohort, dim, value, measure, _month(known)] += delta
             elif kind == "stock":
@@ -156,6 +158,7 @@ class SummaryRows:
                                          "known_month"], "amount", rows(self.activity_monthly)),
             ("report_funnel_now", ["cohort", "measure", "consultant_id", "team_id", "channel", "product"], "n",
              rows(self.funnel_now)),
+            ("report_funnel_dims", ["cohort", "dim", "dim_value", "measure"], "n", rows(self.funnel_dims)),
             ("report_funnel_daily", ["cohort", "dim", "dim_value", "measure", "known_day"], "n",
              rows(self.funnel_daily, (4,))),
             ("report_funnel_monthly", ["cohort", "dim", "dim_value", "measure", "known_month"], "n",
@@ -329,7 +332,18 @@ class PostgresSummaries:
         the caller folds the facts for anything else (see :class:`FactFold`)."""
         active = {k: v for k, v in filters.items() if v is not None}
         out: dict[str, Counter[str]] = defaultdict(Counter)
+        dims = set(active) | ({group_by} if group_by and group_by != "period" else set())
         async with self._pool.acquire() as conn:
+            if as_of is None and len(dims) <= 1:
+                dim_: str = next(iter(dims), None) or ""
+                group_ = "cohort" if group_by == "period" else "dim_value" if group_by else "''"
+                for r in await conn.fetch(
+                        f"SELECT {group_} AS g, measure, sum(n)::bigint AS n FROM report_funnel_dims "
+                        "WHERE dim = $1 AND ($2::text[] IS NULL OR cohort = ANY($2::text[])) "
+                        "AND ($3::text IS NULL OR dim_value = $3) GROUP BY 1, 2",
+                        dim_, list(cohorts) if cohorts else None, active.get(dim_) if dim_ else None):
+                    out[r["g"]][r["measure"]] += r["n"]
+                return out
             if as_of is None:
                 where = ["($1::text[] IS NULL OR cohort = ANY($1::text[]))"]
                 args: list[Any] = [list(cohorts) if cohorts else None]
@@ -342,7 +356,6 @@ class PostgresSummaries:
                         f"WHERE {' AND '.join(where)} GROUP BY 1, 2", *args):
                     out[r["g"]][r["measure"]] += r["n"]
                 return out
-            dims = set(active) | ({group_by} if group_by and group_by != "period" else set())
             if len(dims) > 1:
                 raise UnsupportedBySummariesError("as_of with more than one funnel dimension")
             dim: str = next(iter(dims), None) or ""
@@ -362,7 +375,7 @@ class PostgresSummaries:
                 dim, month0, list(cohorts) if cohorts else None, value, _month_first(as_of), day0.date())
             for r in rows:
                 out[r["g"]][r["measure"]] += r["n"]
-            partial = await self._partial(conn, as_of)
+            partial = await self._partial(conn, as_of, due=False)
         for key, n in partial.items():
             if key[0] != "funnel" or (cohorts and _month(key[1]) not in cohorts):
                 continue
@@ -406,7 +419,7 @@ class PostgresSummaries:
                             WHERE day >= $3 AND day < $4 AND known_day >= $5 AND known_day < $6
                         ) x GROUP BY {group}""",
                     months, month_key(as_of), start, end, known_from, _day_start(as_of).date())
-                for key, v in (await self._partial(conn, as_of)).items():
+                for key, v in (await self._partial(conn, as_of, due=False)).items():
                     if key[0] == "activity" and start <= _day(key[1]) < end:
                         out[(key[2], *(_activity_value(key, b) for b in by))] += v
         for r in rows:
@@ -440,15 +453,16 @@ class PostgresSummaries:
                         out[key[1], key[2]] += int(n)
         return Counter({k: v for k, v in out.items() if v})
 
-    async def _partial(self, conn: Any, as_of: datetime) -> Sums:
+    async def _partial(self, conn: Any, as_of: datetime, *, due: bool = True) -> Sums:
         """What changed between the midnight before ``as_of`` and ``as_of`` (keys without the known day): the
-        groups with a fact, a due moment or a team move in that window, folded for it."""
+        groups with a fact, a team move or (``due``: for the open-lead stock, the only measures they move) a
+        follow-up becoming due soon / overdue in that window, folded for it."""
         start = _day_start(as_of)
         groups = [r["group_id"] for r in await conn.fetch(
             """SELECT group_id FROM report_facts WHERE occurred_at >= $1 AND occurred_at <= $2
-               UNION SELECT group_id FROM report_facts WHERE due_at >= $1 AND due_at <= $3
+               UNION SELECT group_id FROM report_facts WHERE $4 AND due_at >= $1 AND due_at <= $3
                UNION SELECT f.group_id FROM report_consultants c JOIN report_facts f USING (consultant_id)
-               WHERE c.at >= $1 AND c.at <= $2""", start, as_of, as_of + DUE_SOON)]
+               WHERE c.at >= $1 AND c.at <= $2""", start, as_of, as_of + DUE_SOON, due)]
         if not groups:
             return {}
         rows = await conn.fetch(_FACTS_OF_GROUPS, groups)
@@ -530,7 +544,7 @@ async def build_summaries(pool: Any, *, chunk: int = 20_000) -> int:
             rows.add(deltas)
             states.extend(lead_rows)
         async with conn.transaction():
-            for table in ("report_activity_daily", "report_activity_monthly", "report_funnel_now",
+            for table in ("report_activity_daily", "report_activity_monthly", "report_funnel_now", "report_funnel_dims",
                           "report_funnel_daily", "report_funnel_monthly", "report_stock_now", "report_stock_daily",
                           "report_stock_monthly", "report_lead_state"):
                 await conn.execute(f"TRUNCATE {table}")

@@ -40,11 +40,20 @@ class Activities:
         return await self._summaries.activity(start=start, end=end, as_of=as_of, by=("consultant", "team"))
 
 
-def actual(counters: dict[tuple[Any, ...], float], *, scope: str, scope_id: str, metric: str) -> float:
-    """Σ of ``metric`` for the org, a team or a consultant, from ``(metric, consultant, team)`` counters."""
-    return float(sum(v for (m, consultant, team), v in counters.items() if m == metric and (
-        scope == "org" or (scope == "team" and team == scope_id)
-        or (scope == "consultant" and consultant == scope_id))))
+class Actuals:
+    """Σ of a metric for the org, a team or a consultant, from ``(metric, consultant, team)`` counters (indexed
+    once: a month has hundreds of target lines)."""
+
+    def __init__(self, counters: dict[tuple[Any, ...], float]) -> None:
+        self._sums: dict[tuple[str, str, str], float] = defaultdict(float)
+        for (metric, consultant, team), v in counters.items():
+            self._sums[metric, "org", ""] += v
+            self._sums[metric, "team", team] += v
+            self._sums[metric, "consultant", consultant] += v
+        self.consultants = {c for (m, c, _), v in counters.items() if c and m in METRICS and v}
+
+    def __call__(self, *, scope: str, scope_id: str, metric: str) -> float:
+        return float(self._sums.get((metric, scope, "" if scope == "org" else scope_id), 0.0))
 
 
 class AttainmentQuery:
@@ -56,10 +65,10 @@ class AttainmentQuery:
     async def __call__(self, *, month: str, today: datetime | None = None,
                        as_of: datetime | None = None) -> dict[str, Any]:
         lines = await self._targets.lines(month=month, as_of=as_of)
-        counters = await self._activities(period=month, as_of=as_of)
+        actual = Actuals(await self._activities(period=month, as_of=as_of))
         reference = today or as_of or self._clock()
-        rows = [asdict(attainment(line, actual(counters, scope=line.scope, scope_id=line.scope_id,
-                                               metric=line.metric), reference)) for line in lines]
+        rows = [asdict(attainment(line, actual(scope=line.scope, scope_id=line.scope_id, metric=line.metric),
+                                  reference)) for line in lines]
         return {"month": month, "today": reference, "as_of": as_of, "lines": rows,
                 "splits": [asdict(s) for s in check_splits(lines)]}
 
@@ -77,15 +86,15 @@ class CommissionQuery:
         plan = plan_for(self._plans, plan_id or self._default_plan, month)
         if plan is None:
             return {"month": month, "plan": None, "statements": []}
-        counters = await self._activities(period=month, as_of=as_of)
+        actual = Actuals(await self._activities(period=month, as_of=as_of))
         targets = {line.scope_id: line.base for line in await self._targets.lines(month=month, as_of=as_of)
                    if line.scope == "consultant" and line.metric == plan.basis}
-        consultants = sorted({c for (m, c, _), v in counters.items() if c and m in METRICS and v} | set(targets))
+        consultants = sorted(actual.consultants | set(targets))
         statements = []
         for cid in consultants:
             if consultant is not None and cid != consultant:
                 continue
-            amount = actual(counters, scope="consultant", scope_id=cid, metric=plan.basis)
+            amount = actual(scope="consultant", scope_id=cid, metric=plan.basis)
             target = targets.get(cid)
             s = statement(plan, consultant_id=cid, month=month, amount=Decimal(str(amount)),
                           target=None if target is None else Decimal(str(target)))

@@ -88,7 +88,16 @@ CREATE TABLE report_funnel_now (
     n             bigint NOT NULL,
     PRIMARY KEY (cohort, measure, consultant_id, team_id, channel, product)
 );
--- The same per one dimension at a time (dim '' = everything), by the day / month the change happened: `as_of`.
+-- The same per one dimension at a time (dim '' = everything): what most funnels ask, in few rows.
+CREATE TABLE report_funnel_dims (
+    cohort    text   NOT NULL,
+    dim       text   NOT NULL,
+    dim_value text   NOT NULL,
+    measure   text   NOT NULL,
+    n         bigint NOT NULL,
+    PRIMARY KEY (cohort, dim, dim_value, measure)
+);
+-- And by the day / month the change happened: `as_of`.
 CREATE TABLE report_funnel_daily (
     cohort    text   NOT NULL,
     dim       text   NOT NULL,
