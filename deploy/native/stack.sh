@@ -9,6 +9,7 @@
 #   stack.sh logs kafka|postgres [N|-f]   last N (100) log lines, or follow
 #
 # Where a Docker daemon answers (`docker info`), up/down/status/logs use `docker compose -f deploy/compose.yaml`
+# (or v1's docker-compose)
 # (services kafka and postgres only); otherwise the native stack: deploy/native/postgres.sh and kafka.sh.
 # Force a path with SALESFLOW_STACK=native|docker (default auto).
 #
@@ -48,9 +49,18 @@ use_docker() {
   esac
 }
 
+# Compose v2 (the docker plugin) or v1 (docker-compose, e.g. Debian's 1.29). The project is named with -p: v1
+# rejects a top-level `name:` in the file. v1 has no `up --wait`; docker_up waits on the ports either way.
 compose() {
-  docker compose version >/dev/null 2>&1 || die "the Docker path needs the Compose v2 plugin ('docker compose')"
-  docker compose -f "$COMPOSE_FILE" "$@"
+  if docker compose version >/dev/null 2>&1; then
+    docker compose -p salesflow -f "$COMPOSE_FILE" "$@"
+  elif command -v docker-compose >/dev/null 2>&1; then
+    local args=() arg
+    for arg in "$@"; do [[ $arg == --wait ]] || args+=("$arg"); done
+    docker-compose -p salesflow -f "$COMPOSE_FILE" "${args[@]}"
+  else
+    die "the Docker path needs Compose: the v2 plugin ('docker compose') or v1 ('docker-compose')"
+  fi
 }
 
 # --------------------------------------------------------------------------------------------- docker path
