@@ -7,6 +7,7 @@
 #   stack.sh status              print what runs; exit 0 when both are up, 3 otherwise
 #   stack.sh env                 print the environment contract as `export` lines: eval "$(stack.sh env)"
 #   stack.sh logs kafka|postgres [N|-f]   last N (100) log lines, or follow
+#   stack.sh kafka-security      only add the SCRAM users and ACLs (the compose path's kafka-security container)
 #
 # Where a Docker daemon answers (`docker info`), up/down/status/logs use `docker compose -f deploy/compose.yaml`
 # (or v1's docker-compose)
@@ -34,7 +35,7 @@ source "$NATIVE_DIR/kafka.sh"
 source "$NATIVE_DIR/keycloak.sh"
 
 usage() {
-  sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+  sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
   exit 2
 }
 
@@ -78,6 +79,8 @@ docker_up() {
   compose up -d --wait kafka postgres >&2
   docker_wait_port postgres "$SALESFLOW_PG_PORT"
   docker_wait_port kafka "$SALESFLOW_KAFKA_PORT"
+  # SCRAM users and ACLs (idempotent); the app services of compose wait for it themselves.
+  compose run --rm --no-deps kafka-security >&2
 }
 
 docker_status() {
@@ -139,13 +142,22 @@ cmd_status() {
   return "$rc"
 }
 
+# The unprefixed Kafka credentials and SALESFLOW_PG_ADMIN_DSN are the admin's (tests, tools, ops); each service
+# gets its own database role and Kafka principal through its prefixed variables (LEADS_DATABASE_URL,
+# LEADS_KAFKA_SASL_USERNAME ...), which it prefers over the unprefixed ones (shared/settings.py).
 cmd_env() {
-  local base="postgresql://${SALESFLOW_PG_USER}:${SALESFLOW_PG_PASSWORD}@${SALESFLOW_HOST}:${SALESFLOW_PG_PORT}"
-  local svc
+  local server="${SALESFLOW_HOST}:${SALESFLOW_PG_PORT}" svc role
   echo "export KAFKA_BOOTSTRAP_SERVERS=${SALESFLOW_HOST}:${SALESFLOW_KAFKA_PORT}"
-  echo "export SALESFLOW_PG_ADMIN_DSN=${base}/postgres"
+  echo "export KAFKA_SECURITY_PROTOCOL=${SALESFLOW_KAFKA_SECURITY_PROTOCOL}"
+  echo "export KAFKA_SASL_MECHANISM=${SALESFLOW_KAFKA_SASL_MECHANISM}"
+  echo "export KAFKA_SASL_USERNAME=${SALESFLOW_KAFKA_ADMIN_USER}"
+  echo "export KAFKA_SASL_PASSWORD=${SALESFLOW_KAFKA_ADMIN_PASSWORD}"
+  echo "export SALESFLOW_PG_ADMIN_DSN=postgresql://${SALESFLOW_PG_USER}:${SALESFLOW_PG_PASSWORD}@${server}/postgres"
   for svc in "${SALESFLOW_SERVICES[@]}"; do
-    echo "export ${svc^^}_DATABASE_URL=${base}/salesflow_${svc}"
+    role="$(pg_service_role "$svc")"
+    echo "export ${svc^^}_DATABASE_URL=postgresql://${role}:${role}@${server}/${role}"
+    echo "export ${svc^^}_KAFKA_SASL_USERNAME=${svc}"
+    echo "export ${svc^^}_KAFKA_SASL_PASSWORD=$(kafka_service_password "$svc")"
   done
   keycloak_env
 }
@@ -180,6 +192,7 @@ main() {
     status) cmd_status ;;
     env) cmd_env ;;
     logs) cmd_logs "$@" ;;
+    kafka-security) kafka_security ;;
     -h | --help | help) usage ;;
     *) usage ;;
   esac

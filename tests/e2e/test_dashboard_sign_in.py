@@ -33,12 +33,12 @@ async def reporting(infra: Infra) -> AsyncIterator[ServiceProcess]:
     prefix = f"t{RUN_ID}signin{uuid.uuid4().hex[:6]}"
     dsn = await fresh_reporting_database(infra, "signin", MIGRATIONS)
     service = await start_service("reporting", {
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": prefix,
+        **infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": prefix,
         "REPORTING_DATABASE_URL": dsn, "SALESFLOW_AUTH_ISSUER": issuer()})
     try:
         for journey in JOURNEYS:
             for topic, message in journey.messages():
-                await publish(infra.kafka_bootstrap, f"{prefix}.{topic}", [message])
+                await publish(infra.kafka, f"{prefix}.{topic}", [message])
         yield service
     finally:
         await stop_service(service)

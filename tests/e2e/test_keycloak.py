@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 async def leads(infra: Infra, create_database: CreateDatabase, unique: str) -> AsyncIterator[ServiceProcess]:
     service = await start_service("leads", {
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": unique,
+        **infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": unique,
         "LEADS_DATABASE_URL": await create_database("leads_kc"), "SALESFLOW_AUTH_ISSUER": issuer(),
         "SALESFLOW_AUTH_JWKS_REFRESH_COOLDOWN_SECONDS": "10"})
     try:

@@ -122,7 +122,7 @@ async def test_the_migration_command_applies_a_services_migrations_once(image: s
 async def containers(
     image: str, infra: Infra, databases: dict[str, str]
 ) -> AsyncIterator[dict[str, ServiceContainer]]:
-    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}image",
+    env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}image",
            **{f"{service.upper()}_DATABASE_URL": dsn for service, dsn in databases.items()},
            **{f"{service.upper()}_RELAY_POLL_INTERVAL": "0.5" for service in SERVICES}}
     started: dict[str, ServiceContainer] = {}

@@ -17,7 +17,7 @@ SERVICES = ("leads", "orders", "aftersales", "reporting")
 @asynccontextmanager
 async def all_services(infra: Infra, name: str, extra_env: Mapping[str, str] | None = None
                        ) -> AsyncIterator[dict[str, ServiceProcess]]:
-    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}{name}",
+    env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}{name}",
            **(extra_env or {})}
     databases = [f"t{RUN_ID}_{name}_{service}" for service in SERVICES]
     admin = await asyncpg.connect(infra.pg_admin_dsn)
