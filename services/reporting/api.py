@@ -133,7 +133,8 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
         if (waited := await wait_for(wait_for_event, wait_timeout)) is not None:
             return waited
         report = await attainment(month=month, today=today, as_of=as_of)
-        report = {**report, "lines": access.target_lines(caller, jsonable_encoder(report["lines"]))}
+        visible = access.target_lines(caller, jsonable_encoder(await targets.lines(month=month, as_of=as_of)))
+        report = {**report, "lines": access.lines_of(visible, jsonable_encoder(report["lines"]))}
         return _export(report, "lines", ["scope", "scope_id", "month", "metric", "target", "stretch", "actual",
                                          "attainment", "variance_rate", "stretch_attainment", "pace_expected",
                                          "pace_ratio", "forecast"], format, "attainment")

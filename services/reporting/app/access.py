@@ -42,6 +42,12 @@ def target_lines(caller: Principal, lines: list[dict[str, Any]]) -> list[dict[st
     return [line for line in lines if line.get("scope") == "consultant" and line.get("scope_id") == caller.subject]
 
 
+def lines_of(visible_targets: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Attainment rows of the target lines the caller may see (the rows carry no team: their targets do)."""
+    keys = {(t.get("scope"), t.get("scope_id")) for t in visible_targets}
+    return [row for row in rows if (row.get("scope"), row.get("scope_id")) in keys]
+
+
 def _in_team(line: dict[str, Any], team_id: str | None) -> bool:
     if team_id is None:
         return False
