@@ -73,11 +73,12 @@ def health_router(ready: ReadinessCheck) -> APIRouter:
     503 with the failing ones (database, Kafka, relay) until they pass."""
     router = APIRouter(tags=["health"])
 
-    @router.get("/health/live")
+    # Public on purpose (probes carry no credentials); "security: []" says so in the API document.
+    @router.get("/health/live", openapi_extra={"security": []})
     async def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/health/ready")
+    @router.get("/health/ready", openapi_extra={"security": []})
     async def readiness() -> JSONResponse:
         checks = await ready()
         ok = all(v is True or (isinstance(v, dict) and v.get("ok")) for v in checks.values())
