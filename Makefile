@@ -10,7 +10,7 @@ STACK := bash deploy/native/stack.sh
 WITH_ENV = set -a; eval "$$($(STACK) env)"; set +a;
 
 .PHONY: help venv up down status run test browser check lint typecheck imports contracts contracts-check \
-        unit integration bench bench-smoke lock clean
+        unit integration bench bench-smoke faults faults-small lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -45,10 +45,10 @@ browser: ## Debian's chromium + CJK fonts for the dashboard's headless-browser t
 check: lint typecheck imports contracts-check ## static checks only
 
 lint: venv
-	$(BIN)/ruff check shared services tests deploy bench
+	$(BIN)/ruff check shared services tests deploy bench faults
 
 typecheck: venv
-	$(BIN)/mypy shared services
+	$(BIN)/mypy shared services faults
 
 imports: venv ## services never import each other; shared imports no service; domain is pure
 	$(BIN)/lint-imports
@@ -73,6 +73,16 @@ bench: venv up ## benchmarks (several minutes): writes bench/results/<stamp>.jso
 
 bench-smoke: venv up ## the benchmark harness at tiny sizes (seconds): proves it runs, measures nothing
 	$(WITH_ENV) $(BIN)/python -m bench.run --smoke
+
+# The fault suite brings up its own PostgreSQL cluster and Kafka broker (ports 18732/18792 by default, state in
+# ~/.cache/salesflow-faults) and kills them; the shared stack of `make up` is never touched. FAULTS_ARGS passes
+# options (python -m faults --help), e.g. FAULTS_ARGS="--commands 5000 --rate 20".
+FAULTS_ARGS ?=
+faults: venv ## fault suite (~40 min): load + kill -9 + broker/database faults + reconciliation + disaster drills
+	$(BIN)/python -m faults $(FAULTS_ARGS)
+
+faults-small: venv ## the fault suite at CI size (a few minutes): one of each fault, small load
+	$(BIN)/python -m faults --small $(FAULTS_ARGS)
 
 lock: ## re-resolve requirements.lock from pyproject.toml (needs network)
 	rm -rf /tmp/salesflow-lock && $(PYTHON) -m venv /tmp/salesflow-lock
