@@ -293,7 +293,7 @@ async def recompute_reporting(admin_dsn: str, database: str, events: dict[str, l
                               topic_prefix: str) -> dict[str, dict[str, Any]]:
     """Reporting's read model recomputed from the event stores: each store's public messages (the producers' own
     translation) fed through reporting's projection and idempotent consumer into a fresh database — no Kafka."""
-    from services.reporting.main import MIGRATIONS, build_consumer
+    from services.reporting.wiring import MIGRATIONS, build_consumer
     from shared.runtime.bootstrap import prepare_database
 
     admin = await asyncpg.connect(admin_dsn)
