@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from faults import drills, reconcile
 from faults.fleet import SERVICES, Fleet
-from faults.injector import Canary, Injector, plan
-from faults.load import Client, Load, Mix, new_run_seed
+from faults.injector import Canary, FaultResult, Injector, plan
+from faults.load import Client, ClientStats, Command, Load, LoadReport, Mix, new_run_seed
 from faults.results import write_results
 from faults.stack import REPO, PrivateStack, StackConfig
 
@@ -32,7 +34,7 @@ SMALL_FAULTS = [("kill_worker", s) for s in SERVICES] + [
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m faults", description=__doc__)
     p.add_argument("--small", action="store_true",
-                   help="CI size: 600 commands at 10/s, one of each fault kind, short outages")
+                   help="CI size: 400 commands at 5/s, one of each fault kind, short outages")
     p.add_argument("--commands", type=int, default=20_000, help="at least this many commands (default 20000)")
     p.add_argument("--rate", type=float, default=25.0, help="offered commands per second (default 25)")
     p.add_argument("--rounds", type=int, default=2, help="rounds of process kills per service (default 2)")
@@ -49,9 +51,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None, help="results folder (default faults/results, small: "
                                                            "faults/results/small)")
     p.add_argument("--keep-stack", action="store_true", help="leave the private stack running at the end")
+    p.add_argument("--resume", type=Path, default=None, metavar="STATE",
+                   help="skip the load: reconcile and drill a kept stack (--keep-stack) from a run's state file")
     args = p.parse_args(argv)
     if args.small:
-        args.commands, args.rate, args.pg_outage, args.kafka_down, args.gap = 600, 10.0, 4.0, 2.0, 3.0
+        args.commands, args.rate, args.pg_outage, args.kafka_down, args.gap = 400, 5.0, 4.0, 2.0, 3.0
     if args.out is None:
         args.out = REPO / "faults" / "results" / ("small" if args.small else "")
     if not args.pg_cluster:
@@ -70,13 +74,15 @@ def machine() -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> int:
-    seed = new_run_seed()
+    resumed = json.loads(args.resume.read_text()) if args.resume else None
+    seed = resumed["seed"] if resumed else new_run_seed()
     base = args.port_base
     stack = PrivateStack(StackConfig(args.state_dir, base + 32, base + 92, base + 93, args.pg_cluster))
-    started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    started_at = resumed["started_at"] if resumed else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     console.log(f"run {seed}: private stack PostgreSQL {args.pg_cluster} on {base + 32}, Kafka on {base + 92} "
-                f"(state {args.state_dir})")
-    await asyncio.to_thread(stack.wipe)
+                f"(state {args.state_dir})" + (f", resuming from {args.resume}" if resumed else ""))
+    if not resumed:
+        await asyncio.to_thread(stack.wipe)
     env = await asyncio.to_thread(stack.up)
     prefix = f"faults{seed}"
     env.update({"SALESFLOW_TOPIC_PREFIX": prefix, "LEADS_DEFAULT_TEAM_ID": "faults-team",
@@ -85,47 +91,42 @@ async def run(args: argparse.Namespace) -> int:
     ports = {s: base + 1 + i for i, s in enumerate(SERVICES)}
     fleet = Fleet(env, ports, {s: args.workers for s in SERVICES}, args.out / "logs" if args.small
                   else Path(f"/tmp/faults-{seed}"))
-    machine_before = machine()
     supervisor: asyncio.Task[None] | None = None
+    findings = reconcile.Findings()
+    drill_results: dict[str, Any] = {}
+    failures: list[str] = []
     try:
         console.log("starting the four services")
         await fleet.start_all()
         supervisor = asyncio.create_task(fleet.supervise())
-        urls = {s: fleet.services[s].url for s in SERVICES}
-        client = Client(urls)
-        await organisation(client)
-        canary = Canary(Client(urls, max_backoff=0.5, deadline=600), dsns["reporting"], seed)
-        faults = SMALL_FAULTS if args.small else plan(args.rounds)
-        injector = Injector(stack, fleet, canary, pg_outage_s=args.pg_outage, kafka_down_s=args.kafka_down,
-                            gap_s=args.gap, on_event=console.log)
-        load = Load(client, Mix(seed), rate=args.rate, commands=args.commands)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TextColumn("{task.fields[status]}"), console=console) as progress:
-            task = progress.add_task("commands", total=args.commands, status="")
-
-            def show(report: Any) -> None:
-                progress.update(task, completed=min(report.sent, args.commands),
-                                status=f"in flight {report.sent - sum(report.outcomes.values())}, "
-                                       f"outcomes {report.outcomes}")
-
-            load_task = asyncio.create_task(load.run(show))
-            fault_results = await injector.run(faults)
-            load.stop.set()
-            load_report = await load_task
-        console.log(f"load done: {load_report.sent} commands in {load_report.duration_s:.0f} s; settling")
+        if resumed:
+            state = resumed
+        else:
+            state = await load_and_faults(args, stack, fleet, dsns, seed, started_at)
+            state_path = args.out / f"run-{seed}.state.json"
+            args.out.mkdir(parents=True, exist_ok=True)
+            state_path.write_text(json.dumps(state, default=str))
+            console.log(f"load and faults done ({state['load']['sent']} commands); state kept in {state_path} "
+                        "(python -m faults --resume it --keep-stack if reconciliation needs a second go)")
         settle_s = await reconcile.quiesce(dsns)
-        findings = await reconcile_all(stack, fleet, dsns, [*load.done, *canary.commands], prefix, console.log)
+        commands = [Command(**c) for c in state["commands"]]
+        try:
+            findings = await reconcile_all(stack, fleet, dsns, commands, prefix, console.log)
+        except Exception as exc:
+            failures.append(f"reconciliation: {type(exc).__name__}: {exc}")
+            console.print_exception()
         console.log("disaster drills")
-        events = await reconcile.load_events(dsns)
-        drill_results = {
-            "reporting_database_dropped": await drills.drill_reporting_database(stack, fleet, dsns, headers={},
-                                                                                say=console.log),
-            "topic_lost": await drills.drill_topic_lost(stack, fleet, dsns, events["orders"], service="orders",
-                                                        topic_prefix=prefix,
-                                                        consumers=["leads", "aftersales", "reporting"], kafka={},
-                                                        say=console.log),
-        }
-        orphans = list(fleet.orphans)
+        try:
+            events = await reconcile.load_events(dsns)
+            drill_results["reporting_database_dropped"] = await drills.drill_reporting_database(
+                stack, fleet, dsns, headers={}, say=console.log)
+            drill_results["topic_lost"] = await drills.drill_topic_lost(
+                stack, fleet, dsns, events["orders"], service="orders", topic_prefix=prefix,
+                consumers=["leads", "aftersales", "reporting"], kafka={}, say=console.log)
+        except Exception as exc:
+            failures.append(f"drills: {type(exc).__name__}: {exc}")
+            console.print_exception()
+        orphans = list(fleet.orphans) + state.get("orphans", [])
     finally:
         if supervisor is not None:
             supervisor.cancel()
@@ -134,15 +135,49 @@ async def run(args: argparse.Namespace) -> int:
         fleet.stop_all()
         if not args.keep_stack:
             await asyncio.to_thread(stack.down)
-    ok = findings.ok and all(d["equal"] for d in drill_results.values()) and not any(
-        r.error for r in fault_results) and not orphans
+    fault_results = [FaultResult(**f) for f in state["faults"]]
+    ok = (findings.ok and not failures and len(drill_results) == 2 and all(d["equal"] for d in drill_results.values())
+          and not any(r.error for r in fault_results) and not orphans)
     paths = write_results(args.out, small=args.small, seed=seed, started_at=started_at, args=vars(args),
-                          machine_before=machine_before, machine_after=machine(), load=load_report,
-                          client=client.stats, faults=fault_results, findings=findings, drills=drill_results,
-                          settle_s=settle_s, orphans=orphans, ok=ok)
+                          machine_before=state["machine_before"], machine_after=machine(),
+                          load=LoadReport(**state["load"]), client=ClientStats(**state["client"]),
+                          faults=fault_results, findings=findings, drills=drill_results, settle_s=settle_s,
+                          orphans=orphans, failures=failures, ok=ok)
     console.log(f"results: {', '.join(str(p) for p in paths)}")
     console.log("[green]PASS[/green]" if ok else "[red]FAIL[/red]: see the results file")
     return 0 if ok else 1
+
+
+async def load_and_faults(args: argparse.Namespace, stack: PrivateStack, fleet: Fleet, dsns: dict[str, str],
+                          seed: int, started_at: str) -> dict[str, Any]:
+    """The load with the faults injected during it; what reconciliation needs, as plain data."""
+    machine_before = machine()
+    urls = {s: fleet.services[s].url for s in SERVICES}
+    client = Client(urls)
+    await organisation(client)
+    canary = Canary(Client(urls, max_backoff=0.5, deadline=600), dsns["reporting"], seed)
+    faults = SMALL_FAULTS if args.small else plan(args.rounds)
+    injector = Injector(stack, fleet, canary, pg_outage_s=args.pg_outage, kafka_down_s=args.kafka_down,
+                        gap_s=args.gap, on_event=console.log)
+    load = Load(client, Mix(seed), rate=args.rate, commands=args.commands)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[status]}"), console=console) as progress:
+        task = progress.add_task("commands", total=args.commands, status="")
+
+        def show(report: LoadReport) -> None:
+            progress.update(task, completed=min(report.sent, args.commands),
+                            status=f"in flight {report.sent - sum(report.outcomes.values())}, "
+                                   f"outcomes {report.outcomes}")
+
+        load_task = asyncio.create_task(load.run(show))
+        fault_results = await injector.run(faults)
+        load.stop.set()
+        load_report = await load_task
+    console.log(f"load done: {load_report.sent} commands in {load_report.duration_s:.0f} s")
+    return {"seed": seed, "started_at": started_at, "machine_before": machine_before,
+            "load": asdict(load_report), "client": asdict(client.stats),
+            "faults": [asdict(f) for f in fault_results], "orphans": list(fleet.orphans),
+            "commands": [asdict(c) for c in [*load.done, *canary.commands]]}
 
 
 async def organisation(client: Client) -> None:

@@ -92,7 +92,7 @@ class Fleet:
 
     async def ready(self, name: str, client: httpx.AsyncClient) -> bool:
         try:
-            response = await client.get(f"{self.services[name].url}/health/ready", timeout=2)
+            response = await client.get(f"{self.services[name].url}/health/ready", timeout=10)
         except httpx.HTTPError:
             return False
         return response.status_code == 200

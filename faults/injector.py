@@ -80,11 +80,11 @@ class Canary:
         if c.kind == "leads.capture":
             sql, arg = "SELECT 1 FROM {s}.report_leads WHERE lead_id = $1", r.get("lead_id")
         elif c.kind == "orders.checkout":
-            sql, arg = "SELECT 1 FROM {s}.report_facts WHERE event_type = 'ContractSigned' AND order_id = $1", \
-                r.get("order_id")
+            sql, arg = ("SELECT 1 FROM {s}.report_facts WHERE event_type = 'salesflow.orders.ContractSigned' "
+                        "AND order_id = $1"), r.get("order_id")
         else:
-            sql, arg = ("SELECT 1 FROM {s}.report_facts WHERE event_type = 'ReferralRegistered' "
-                        "AND data->>'referral_id' = $1"), c.id
+            sql, arg = ("SELECT 1 FROM {s}.report_facts WHERE event_type = 'salesflow.aftersales.ReferralRegistered' "
+                        "AND data::text LIKE '%' || $1 || '%'"), c.id
         try:
             conn = await asyncpg.connect(self.reporting_dsn, timeout=5)
             try:

@@ -469,7 +469,7 @@ class Client:
     """One integration's HTTP behaviour: per-attempt timeout, retries with backoff until a deadline."""
 
     def __init__(self, urls: dict[str, str], *, headers: Callable[[], dict[str, str]] | None = None,
-                 attempt_timeout: float = 10.0, deadline: float = 240.0, max_backoff: float = 3.0) -> None:
+                 attempt_timeout: float = 30.0, deadline: float = 300.0, max_backoff: float = 5.0) -> None:
         self.http = {}
         for service, url in urls.items():
             host, _, port = url.removeprefix("http://").partition(":")

@@ -28,7 +28,7 @@ def _commit() -> str:
 def write_results(out: Path, *, small: bool, seed: int, started_at: str, args: dict[str, Any],
                   machine_before: dict[str, Any], machine_after: dict[str, Any], load: LoadReport,
                   client: ClientStats, faults: list[FaultResult], findings: Findings, drills: dict[str, Any],
-                  settle_s: float, orphans: list[dict[str, Any]], ok: bool) -> list[Path]:
+                  settle_s: float, orphans: list[dict[str, Any]], failures: list[str], ok: bool) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     achieved = load.sent / load.duration_s if load.duration_s else 0.0
@@ -48,6 +48,7 @@ def write_results(out: Path, *, small: bool, seed: int, started_at: str, args: d
         "drills": drills,
         "settle_s": round(settle_s, 1),
         "orphaned_workers": orphans,
+        "failures": failures,
     }
     json_path = out / f"{stamp}.json"
     json_path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
@@ -118,6 +119,8 @@ def markdown(d: dict[str, Any], json_name: str) -> str:
                      f"models identical: {'yes' if t['equal'] else '**no**'}; topic after: "
                      f"{t['topic_after']['messages']} messages, {t['topic_after']['missing']} missing, "
                      f"{t['topic_after']['order_violations']} order violations; recovery {t['recovery_s']} s")
+    if d["failures"]:
+        lines += ["", "## Failures of the suite itself", "", *(f"- {f}" for f in d["failures"])]
     lines += ["", f"Orphaned workers after a parent kill: {len(d['orphaned_workers'])}.",
               f"Settling after the load: {d['settle_s']} s.", ""]
     return "\n".join(lines)
