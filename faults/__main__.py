@@ -20,9 +20,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from faults import drills, reconcile
 from faults.fleet import SERVICES, Fleet
 from faults.injector import Canary, FaultResult, Injector, plan
-from faults.load import Client, ClientStats, Command, Load, LoadReport, Mix, new_run_seed
+from faults.load import TEAM, Client, ClientStats, Command, Load, LoadReport, Mix, new_run_seed
 from faults.results import write_results
 from faults.stack import REPO, PrivateStack, StackConfig
+from tests.support.auth import TestIssuer
 
 console = Console(stderr=True)
 
@@ -87,6 +88,12 @@ async def run(args: argparse.Namespace) -> int:
     prefix = f"faults{seed}"
     env.update({"SALESFLOW_TOPIC_PREFIX": prefix, "LEADS_DEFAULT_TEAM_ID": "faults-team",
                 "FAULTS_RUN_ID": str(seed)})
+    # Every route needs a bearer token: the services trust a test issuer (an RSA key and its JWKS served on
+    # loopback, tests/support/auth.py — the same the test suite uses) on this suite's own port.
+    issuer = TestIssuer(port=base + 99)
+    env.update(issuer.env())
+    headers = {"Authorization": "Bearer " + issuer.token(subject="faults-manager", roles=["manager"], team=TEAM,
+                                                         expires_in=12 * 3600)}
     dsns = {s: env[f"{s.upper()}_DATABASE_URL"] for s in SERVICES}
     ports = {s: base + 1 + i for i, s in enumerate(SERVICES)}
     fleet = Fleet(env, ports, {s: args.workers for s in SERVICES}, args.out / "logs" if args.small
@@ -102,7 +109,7 @@ async def run(args: argparse.Namespace) -> int:
         if resumed:
             state = resumed
         else:
-            state = await load_and_faults(args, stack, fleet, dsns, seed, started_at)
+            state = await load_and_faults(args, stack, fleet, dsns, seed, started_at, headers)
             state_path = args.out / f"run-{seed}.state.json"
             args.out.mkdir(parents=True, exist_ok=True)
             state_path.write_text(json.dumps(state, default=str))
@@ -111,7 +118,7 @@ async def run(args: argparse.Namespace) -> int:
         settle_s = await reconcile.quiesce(dsns)
         commands = [Command(**c) for c in state["commands"]]
         try:
-            findings = await reconcile_all(stack, fleet, dsns, commands, prefix, console.log)
+            findings = await reconcile_all(stack, fleet, dsns, commands, prefix, headers, console.log)
         except Exception as exc:
             failures.append(f"reconciliation: {type(exc).__name__}: {exc}")
             console.print_exception()
@@ -119,7 +126,7 @@ async def run(args: argparse.Namespace) -> int:
         try:
             events = await reconcile.load_events(dsns)
             drill_results["reporting_database_dropped"] = await drills.drill_reporting_database(
-                stack, fleet, dsns, headers={}, say=console.log)
+                stack, fleet, dsns, headers=headers, say=console.log)
             drill_results["topic_lost"] = await drills.drill_topic_lost(
                 stack, fleet, dsns, events["orders"], service="orders", topic_prefix=prefix,
                 consumers=["leads", "aftersales", "reporting"], kafka={}, say=console.log)
@@ -149,13 +156,13 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def load_and_faults(args: argparse.Namespace, stack: PrivateStack, fleet: Fleet, dsns: dict[str, str],
-                          seed: int, started_at: str) -> dict[str, Any]:
+                          seed: int, started_at: str, headers: dict[str, str]) -> dict[str, Any]:
     """The load with the faults injected during it; what reconciliation needs, as plain data."""
     machine_before = machine()
     urls = {s: fleet.services[s].url for s in SERVICES}
-    client = Client(urls)
+    client = Client(urls, headers=lambda: headers)
     await organisation(client)
-    canary = Canary(Client(urls, max_backoff=0.5, deadline=600), dsns["reporting"], seed)
+    canary = Canary(Client(urls, headers=lambda: headers, max_backoff=0.5, deadline=600), dsns["reporting"], seed)
     faults = SMALL_FAULTS if args.small else plan(args.rounds)
     injector = Injector(stack, fleet, canary, pg_outage_s=args.pg_outage, kafka_down_s=args.kafka_down,
                         gap_s=args.gap, on_event=console.log)
@@ -182,7 +189,7 @@ async def load_and_faults(args: argparse.Namespace, stack: PrivateStack, fleet: 
 
 async def organisation(client: Client) -> None:
     """The team the captures are assigned in, round robin (LEADS_DEFAULT_TEAM_ID)."""
-    from faults.load import CONSULTANTS, TEAM, Command
+    from faults.load import CONSULTANTS
 
     await client.execute(Command("team", "leads.register_team", "leads", "POST", "/v1/teams",
                                  {"team_id": TEAM, "name": "故障演练组"}))
@@ -192,7 +199,7 @@ async def organisation(client: Client) -> None:
 
 
 async def reconcile_all(stack: PrivateStack, fleet: Fleet, dsns: dict[str, str], commands: list[Any], prefix: str,
-                        say: Any) -> reconcile.Findings:
+                        headers: dict[str, str], say: Any) -> reconcile.Findings:
     say("reconciling: event stores")
     events = await reconcile.load_events(dsns)
     index = reconcile.EffectIndex(events)
@@ -210,10 +217,10 @@ async def reconcile_all(stack: PrivateStack, fleet: Fleet, dsns: dict[str, str],
     for table in live:
         findings.read_models[f"reporting.{table}"] = reconcile.diff(live[table], recomputed[table])
     findings.read_models["leads.leads_view"] = await reconcile.compare_leads_view(
-        dsns["leads"], fleet.services["leads"].url, {})
+        dsns["leads"], fleet.services["leads"].url, headers)
     findings.read_models["orders.order_summaries"] = await rebuilt_equal(
         dsns["orders"], ["order_summaries"], lambda: _post(fleet.services["orders"].url,
-                                                           "/admin/order-summaries/rebuild"))
+                                                           "/admin/order-summaries/rebuild", headers))
     findings.read_models["aftersales.read_tables"] = await rebuilt_equal(
         dsns["aftersales"], drills.READ_MODEL_TABLES["aftersales"] + ["customer_timeline"],
         lambda: _run_module("services.aftersales.rebuild", fleet.service_env("aftersales")))
@@ -230,10 +237,10 @@ async def rebuilt_equal(dsn: str, tables: list[str], rebuild: Any) -> dict[str, 
             "equal": all(d["equal"] for d in per_table.values())}
 
 
-async def _post(url: str, path: str) -> None:
+async def _post(url: str, path: str, headers: dict[str, str]) -> None:
     import httpx
 
-    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=300, headers=headers) as client:
         (await client.post(path)).raise_for_status()
 
 

@@ -488,7 +488,7 @@ class Client:
         self.stats.attempts += 1
         return await self.http[c.service].request(
             method, path, None if body is None else orjson.dumps(body),
-            {"X-Actor": "faults", **self.headers()}, self.attempt_timeout)
+            self.headers(), self.attempt_timeout)
 
     async def _history_shows(self, c: Command) -> bool | None:
         """Whether the aggregate's history holds the command's effect; None when it cannot be read now.
