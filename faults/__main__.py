@@ -133,7 +133,8 @@ async def run(args: argparse.Namespace) -> int:
         except Exception as exc:
             failures.append(f"drills: {type(exc).__name__}: {exc}")
             console.print_exception()
-        orphans = list(fleet.orphans) + state.get("orphans", [])
+        # Only entries with pids are workers that outlived their parent.
+        orphans = [o for o in (state["orphans"] if not resumed else [*state["orphans"], *fleet.orphans]) if o["pids"]]
     finally:
         if supervisor is not None:
             supervisor.cancel()

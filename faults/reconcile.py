@@ -260,8 +260,10 @@ def _norm(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict | list):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    return value
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)  # Decimal (numeric columns), UUID, intervals: compared by their text
 
 
 def diff(live: dict[str, Any], recomputed: dict[str, Any]) -> dict[str, Any]:
@@ -370,7 +372,7 @@ async def snapshot_tables(dsn: str, tables: list[str]) -> dict[str, dict[str, An
 
 
 def _norm_row(row: asyncpg.Record) -> dict[str, Any]:
-    return {k: v if v is None or isinstance(v, str | int | float | bool) else _norm(v) for k, v in dict(row).items()}
+    return {k: _norm(v) for k, v in dict(row).items()}
 
 
 async def quiesce(dsns: dict[str, str], *, stable_polls: int = 4, timeout: float = 600) -> float:
