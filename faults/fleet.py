@@ -50,6 +50,9 @@ def _port_free(port: int) -> bool:
     import socket
 
     with socket.socket() as s:
+        # As the services bind (SO_REUSEADDR): connections of the killed process in TIME_WAIT do not count, only a
+        # process still listening does.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -134,8 +137,8 @@ class Fleet:
         deadline = time.monotonic() + 30
         while not _port_free(service.port) and time.monotonic() < deadline:  # noqa: ASYNC110  (polls the OS)
             await asyncio.sleep(0.2)
-        if not _port_free(service.port):
-            holders = self._holders(service.port)
+        holders = [] if _port_free(service.port) else self._holders(service.port)
+        if holders:
             self.orphans.append({"service": name, "parent": parent, "pids": holders, "at": time.time()})
             for pid in holders:
                 with contextlib.suppress(ProcessLookupError):

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faults.load import ACKNOWLEDGED, REJECTED, UNKNOWN, Command, _contains
 from shared.eventstore.records import RecordedEvent
 from shared.eventstore.store import recorded_from_row
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.relay import OutboundMessage
 
 SOURCE_SERVICES = ("leads", "orders", "aftersales")
@@ -173,11 +174,10 @@ def check_reactions(index: EffectIndex, findings: Findings) -> None:
 
 # ------------------------------------------------------------------------------------------------------ topics
 
-async def read_topic(bootstrap: str, topic: str, **kafka_options: Any) -> list[tuple[int, int, str, str]]:
+async def read_topic(kafka: KafkaConnection, topic: str) -> list[tuple[int, int, str, str]]:
     """Every message of a topic as (partition, offset, key, event id), read from the beginning to the end offsets
     taken when reading starts."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
-                                **kafka_options)
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest", **kafka.client_options())
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or
@@ -260,8 +260,10 @@ def _norm(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict | list):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    return value
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)  # Decimal (numeric columns), UUID, intervals: compared by their text
 
 
 def diff(live: dict[str, Any], recomputed: dict[str, Any]) -> dict[str, Any]:
@@ -370,7 +372,7 @@ async def snapshot_tables(dsn: str, tables: list[str]) -> dict[str, dict[str, An
 
 
 def _norm_row(row: asyncpg.Record) -> dict[str, Any]:
-    return {k: v if v is None or isinstance(v, str | int | float | bool) else _norm(v) for k, v in dict(row).items()}
+    return {k: _norm(v) for k, v in dict(row).items()}
 
 
 async def quiesce(dsns: dict[str, str], *, stable_polls: int = 4, timeout: float = 600) -> float:
