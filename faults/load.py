@@ -596,7 +596,7 @@ class LoadReport:
 class Load:
     """The open-loop driver: ``run()`` until ``stop`` is set and at least ``commands`` were sent."""
 
-    def __init__(self, client: Client, mix: Mix, *, rate: float, commands: int, max_in_flight: int = 600) -> None:
+    def __init__(self, client: Client, mix: Mix, *, rate: float, commands: int, max_in_flight: int = 200) -> None:
         self.client, self.mix, self.rate, self.commands = client, mix, rate, commands
         self.max_in_flight = max_in_flight
         self.done: list[Command] = []
