@@ -343,11 +343,18 @@ async def compare_leads_view(dsn: str, url: str, headers: dict[str, str]) -> dic
         await conn.close()
     live = {r["lead_id"]: tuple((f, _norm(r[f])) for f in LEADS_VIEW_FIELDS) for r in rows}
     folded: dict[str, Any] = {}
-    semaphore = asyncio.Semaphore(8)
+    semaphore = asyncio.Semaphore(4)
     async with httpx.AsyncClient(base_url=url, timeout=30, headers=headers) as client:
         async def one(lead_id: str) -> None:
             async with semaphore:
-                view = (await client.get(f"/v1/leads/{lead_id}")).raise_for_status().json()
+                for attempt in range(5):  # the machine is shared: a read may time out; it is only a read
+                    try:
+                        view = (await client.get(f"/v1/leads/{lead_id}")).raise_for_status().json()
+                        break
+                    except httpx.TransportError:
+                        if attempt == 4:
+                            raise
+                        await asyncio.sleep(1 + attempt)
             folded[lead_id] = tuple((f, _parse(f, view.get(f))) for f in LEADS_VIEW_FIELDS)
         await asyncio.gather(*(one(lead_id) for lead_id in live))
     return diff(live, folded)
