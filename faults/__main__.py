@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,6 +23,7 @@ from faults.injector import Canary, FaultResult, Injector, plan
 from faults.load import TEAM, Client, ClientStats, Command, Load, LoadReport, Mix, new_run_seed
 from faults.results import write_results
 from faults.stack import REPO, PrivateStack, StackConfig
+from shared.messaging.connection import KafkaConnection, SaslMechanism, SecurityProtocol
 from tests.support.auth import TestIssuer
 
 console = Console(stderr=True)
@@ -132,7 +133,7 @@ async def run(args: argparse.Namespace) -> int:
                 stack, fleet, dsns, headers=headers, say=console.log)
             drill_results["topic_lost"] = await drills.drill_topic_lost(
                 stack, fleet, dsns, events["orders"], service="orders", topic_prefix=prefix,
-                consumers=["leads", "aftersales", "reporting"], kafka={}, say=console.log)
+                consumers=["leads", "aftersales", "reporting"], kafka=kafka_admin(env), say=console.log)
         except DrillsSkippedError:
             drill_results = {"skipped": {"equal": False, "note": "--skip-drills: see the run's earlier results"}}
         except Exception as exc:
@@ -197,6 +198,15 @@ class DrillsSkippedError(Exception):
     """--skip-drills (a resume whose drills already ran)."""
 
 
+def kafka_admin(env: dict[str, str]) -> KafkaConnection:
+    """The stack's admin principal (``stack.sh env``: KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*), for reading topics,
+    deleting one and resetting consumer groups."""
+    return KafkaConnection(env["KAFKA_BOOTSTRAP_SERVERS"],
+                           cast(SecurityProtocol, env.get("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT"),
+                           cast(SaslMechanism, env.get("KAFKA_SASL_MECHANISM") or "SCRAM-SHA-512"),
+                           env.get("KAFKA_SASL_USERNAME") or None, env.get("KAFKA_SASL_PASSWORD") or None)
+
+
 async def organisation(client: Client) -> None:
     """The team the captures are assigned in, round robin (LEADS_DEFAULT_TEAM_ID)."""
     from faults.load import CONSULTANTS
@@ -218,7 +228,7 @@ async def reconcile_all(stack: PrivateStack, fleet: Fleet, dsns: dict[str, str],
     reconcile.check_reactions(index, findings)
     say("reconciling: topics")
     for service in reconcile.SOURCE_SERVICES:
-        messages = await reconcile.read_topic(stack.env["KAFKA_BOOTSTRAP_SERVERS"], f"{prefix}.{service}")
+        messages = await reconcile.read_topic(kafka_admin(stack.env), f"{prefix}.{service}")
         findings.topics[service] = reconcile.check_topic(service, messages, events[service])
     say("reconciling: read models")
     live = await reconcile.reporting_tables(dsns["reporting"])

@@ -33,6 +33,7 @@ from faults.reconcile import (
     snapshot_tables,
 )
 from faults.stack import REPO, PrivateStack
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.topics import ensure_topics
 
 # Reports compared before and after the reporting drill (as JSON; `as_of` pinned so "now" cannot differ).
@@ -72,8 +73,9 @@ async def drill_reporting_database(stack: PrivateStack, fleet: Fleet, dsns: dict
     say("drill 1: dropping reporting's database")
     started = time.monotonic()
     fleet.stop_service("reporting")
-    admin = await asyncpg.connect(stack.env["SALESFLOW_PG_ADMIN_DSN"])
-    database = dsns["reporting"].rsplit("/", 1)[1]
+    # Dropped by its owner (the reporting role; the admin role is no superuser), from the maintenance database.
+    base, _, database = dsns["reporting"].rpartition("/")
+    admin = await asyncpg.connect(f"{base}/postgres")
     try:
         await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
     finally:
@@ -99,9 +101,9 @@ async def drill_reporting_database(stack: PrivateStack, fleet: Fleet, dsns: dict
             "equal": not different and all(diff(tables_before[t], tables_after[t])["equal"] for t in tables_before)}
 
 
-async def _reset_group(bootstrap: str, group: str, topic: str, partitions: list[int], kafka: dict[str, Any]) -> None:
+async def _reset_group(kafka: KafkaConnection, group: str, topic: str, partitions: list[int]) -> None:
     """Point ``group`` at offset 0 of ``topic`` (the recreated topic starts again; consumers are idempotent)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, **kafka)
+    consumer = AIOKafkaConsumer(group_id=group, enable_auto_commit=False, **kafka.client_options())
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in partitions]
@@ -118,9 +120,8 @@ READ_MODEL_TABLES = {
 
 
 async def drill_topic_lost(stack: PrivateStack, fleet: Fleet, dsns: dict[str, str], events: list[StoredEvent], *,
-                           service: str, topic_prefix: str, consumers: list[str], kafka: dict[str, Any],
+                           service: str, topic_prefix: str, consumers: list[str], kafka: KafkaConnection,
                            say: Any = print) -> dict[str, Any]:
-    bootstrap = stack.env["KAFKA_BOOTSTRAP_SERVERS"]
     topic = f"{topic_prefix}.{service}"
     before = {s: await snapshot_tables(dsns[s], t) for s, t in READ_MODEL_TABLES.items()}
     reporting_before = await reporting_tables(dsns["reporting"])
@@ -128,7 +129,7 @@ async def drill_topic_lost(stack: PrivateStack, fleet: Fleet, dsns: dict[str, st
     started = time.monotonic()
     for name in (service, *consumers):
         fleet.stop_service(name)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         await admin.delete_topics([topic])
@@ -139,7 +140,7 @@ async def drill_topic_lost(stack: PrivateStack, fleet: Fleet, dsns: dict[str, st
             await asyncio.sleep(0.5)
     finally:
         await admin.close()
-    await ensure_topics(bootstrap, [topic])
+    await ensure_topics(kafka, [topic])
     # The relay starts again from position 0 of the owning event store.
     conn = await asyncpg.connect(dsns[service])
     try:
@@ -148,7 +149,7 @@ async def drill_topic_lost(stack: PrivateStack, fleet: Fleet, dsns: dict[str, st
     finally:
         await conn.close()
     for group in consumers:
-        await _reset_group(bootstrap, group, topic, [0, 1, 2], kafka)
+        await _reset_group(kafka, group, topic, [0, 1, 2])
     for name in (service, *consumers):
         fleet.spawn(name)
     await fleet.wait_ready()
@@ -156,7 +157,7 @@ async def drill_topic_lost(stack: PrivateStack, fleet: Fleet, dsns: dict[str, st
     recovered = time.monotonic() - started
     after = {s: await snapshot_tables(dsns[s], t) for s, t in READ_MODEL_TABLES.items()}
     reporting_after = await reporting_tables(dsns["reporting"])
-    messages = await read_topic(bootstrap, topic, **kafka)
+    messages = await read_topic(kafka, topic)
     compared = {f"{s}.{t}": diff(before[s][t], after[s][t]) for s in before for t in before[s]}
     compared.update({f"reporting.{t}": diff(reporting_before[t], reporting_after[t]) for t in reporting_before})
     topic_check = check_topic(service, messages, events)

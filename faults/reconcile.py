@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faults.load import ACKNOWLEDGED, REJECTED, UNKNOWN, Command, _contains
 from shared.eventstore.records import RecordedEvent
 from shared.eventstore.store import recorded_from_row
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.relay import OutboundMessage
 
 SOURCE_SERVICES = ("leads", "orders", "aftersales")
@@ -173,11 +174,10 @@ def check_reactions(index: EffectIndex, findings: Findings) -> None:
 
 # ------------------------------------------------------------------------------------------------------ topics
 
-async def read_topic(bootstrap: str, topic: str, **kafka_options: Any) -> list[tuple[int, int, str, str]]:
+async def read_topic(kafka: KafkaConnection, topic: str) -> list[tuple[int, int, str, str]]:
     """Every message of a topic as (partition, offset, key, event id), read from the beginning to the end offsets
     taken when reading starts."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
-                                **kafka_options)
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest", **kafka.client_options())
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or

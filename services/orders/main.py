@@ -90,8 +90,8 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
         topic = kafka.topic(SERVICE)
         pool = await prepare_database(settings.database_url, service=SERVICE, migrations=MIGRATIONS,
                                       min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-        await ensure_topics(kafka.kafka_bootstrap_servers, [topic])
-        producer = make_producer(kafka.kafka_bootstrap_servers, client_id=f"{SERVICE}-relay")
+        await ensure_topics(kafka.connection, [topic])
+        producer = make_producer(kafka.connection, client_id=f"{SERVICE}-relay")
         await producer.start()
         orders = EventSourcedOrders(PostgresEventStore(pool), pool)
         relay = OutboxRelay(dsn=settings.database_url, producer=producer, topic=topic,
@@ -112,7 +112,7 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
             await parts.close()
 
     app = FastAPI(title="salesflow orders", version="1", lifespan=lifespan)
-    install_error_handlers(app)
+    install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
     install_auth(app, service=SERVICE)
     app.include_router(health_router(parts.readiness))
     return app

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +19,8 @@ from tests.support.leads import body, scratch_database
 from tests.support.processes import ServiceProcess, start_service, stop_service
 
 pytestmark = pytest.mark.e2e
+
+IN_A_WEEK = (datetime.now(UTC) + timedelta(days=7)).isoformat()
 
 _phones = itertools.count(20_000_001)
 TEAM = "north"
@@ -32,7 +35,7 @@ async def service(infra: Infra) -> AsyncIterator[tuple[ServiceProcess, str]]:
     prefix = f"t{RUN_ID}leadshttp"
     async with scratch_database(infra, "leads_http") as dsn:
         process = await start_service("leads", {
-            "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": prefix,
+            **infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": prefix,
             "LEADS_DATABASE_URL": dsn, "LEADS_RELAY_POLL_INTERVAL": "0.2", "LEADS_DEFAULT_TEAM_ID": TEAM,
         })
         try:
@@ -152,7 +155,7 @@ async def test_commands_check_their_rules_and_versions(client: httpx.AsyncClient
     assert missing.json()["error"]["code"] == "lead_not_found"
 
     appointment = await client.post(f"{url}/appointments", json={"kind": "test_drive",
-                                                                  "scheduled_for": "2099-01-01T10:00:00Z"})
+                                                                  "scheduled_for": IN_A_WEEK})
     assert appointment.status_code == 200
     (appointment_id,) = appointment.json()["appointments"]
     attended = await client.post(f"{url}/appointments/{appointment_id}/outcome", json={"attended": True})
@@ -169,10 +172,10 @@ async def test_events_are_published_with_their_contracts(
     lead = (await capture(client, phone=number)).json()
     await capture(client, phone=number, channel="call_center")
 
-    records = await read_topic(infra.kafka_bootstrap, f"{service[1]}.leads", expect=1)
+    records = await read_topic(infra.kafka, f"{service[1]}.leads", expect=1)
     types = [header(r, "ce_type") for r in records if r.key == lead["lead_id"].encode()]
     while len(types) < 5:
-        records = await read_topic(infra.kafka_bootstrap, f"{service[1]}.leads", expect=len(records) + 1)
+        records = await read_topic(infra.kafka, f"{service[1]}.leads", expect=len(records) + 1)
         types = [header(r, "ce_type") for r in records if r.key == lead["lead_id"].encode()]
     assert types == ["salesflow.leads.LeadCreated", "salesflow.leads.LeadAssigned",
                      "salesflow.leads.FollowUpScheduled", "salesflow.leads.DuplicateContactRecorded",
