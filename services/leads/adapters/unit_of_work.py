@@ -1,11 +1,12 @@
-"""The unit of work over PostgreSQL: event-store appends plus the service's lookup and query tables and timers,
-all in one transaction.
+"""The leads unit of work over PostgreSQL: the kernel's (``shared.unit_of_work.postgres``: load, one append,
+commit) plus the service's lookups, query tables and timers, all in one transaction.
 
 Order inside the transaction matters (see shared/eventstore/store.py): reads and advisory locks assign no
 transaction id, so the first write is the append — every stream the command touched in *one* append call —
 and the lookup rows, the ``leads_view`` rows and the timers are written after it, all in one call of
 ``leads_record_changes`` (migrations/0003). A unique violation on a lookup key means a concurrent transaction
-won a race the advisory locks did not cover; it becomes LookupRaceError and the whole unit of work is retried.
+won a race the advisory locks did not cover; it becomes the kernel's RetryableConflictError and the whole unit of
+work is retried.
 
 Each round trip costs CPU and latency (migrations/0003 says how much), so a capture makes six: BEGIN,
 ``leads_lock_phone``, ``leads_take_rotation_ticket``, the append, ``leads_record_changes``, COMMIT.
@@ -13,65 +14,50 @@ Each round trip costs CPU and latency (migrations/0003 says how much), so a capt
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from services.leads.app.ports import CommandContext, PhoneLookup, TeamRotation
-from services.leads.app.retry import LookupRaceError
-from services.leads.app.timers import timers_for
+from services.leads.app.ports import PhoneLookup, TeamRotation
+from services.leads.app.timers import TimerPlan
 from services.leads.domain.events import lead_events, organisation_events
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant, Team
-from services.leads.domain.policy import LeadPolicy
 from shared.db import Connection
-from shared.domain import Aggregate, EventTypeRegistry
-from shared.eventstore import AppendRequest, NewEvent, PostgresEventStore
+from shared.domain import Aggregate
+from shared.eventstore import PostgresEventStore
 from shared.timers import timer_row
+from shared.unit_of_work.core import StreamCatalog
+from shared.unit_of_work.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
+from shared.unit_of_work.retry import RetryableConflictError
 
+LEADS_STREAMS = StreamCatalog({
+    Lead: ("lead-", lead_events),
+    Team: ("team-", organisation_events),
+    Consultant: ("consultant-", organisation_events),
+})
 
-def stream_of(aggregate: Aggregate) -> str:
-    return f"{aggregate.stream_type}-{aggregate.id}"
+TimerPlanner = Callable[[Lead], Sequence[TimerPlan]]
+"""Which timers a lead's state needs: the application's rule (``app.timers.timers_for``), handed in as data."""
 
 
 def lead_stream(lead_id: str) -> str:
-    return f"lead-{lead_id}"
+    return LEADS_STREAMS.stream_id(Lead, lead_id)
 
 
-class PostgresUnitOfWork:
-    def __init__(self, conn: Connection, store: PostgresEventStore, policy: LeadPolicy) -> None:
+class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
+    def __init__(self, conn: Connection, store: PostgresEventStore, plan_timers: TimerPlanner) -> None:
+        super().__init__(conn, store, LEADS_STREAMS)
         self._conn = conn
-        self._store = store
-        self._policy = policy
-        self._aggregates: dict[str, Aggregate] = {}
+        self._plan_timers = plan_timers
         self._changes: dict[str, list[Any]] = {}  # leads_record_changes' argument, key by key
 
     # --- reads ---
 
     async def lock(self, key: str) -> None:
         await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7245))", key)
-
-    async def _load(self, stream_id: str, registry: EventTypeRegistry) -> list[Any]:
-        records = await self._store.load(stream_id, conn=self._conn)
-        return [registry.decode(r.event_type, r.data) for r in records]
-
-    async def lead(self, lead_id: str) -> Lead | None:
-        events = await self._load(lead_stream(lead_id), lead_events)
-        if not events:
-            return None
-        return Lead.rehydrate(lead_id, events)
-
-    async def team(self, team_id: str) -> Team | None:
-        events = await self._load(f"team-{team_id}", organisation_events)
-        return Team.rehydrate(team_id, events) if events else None
-
-    async def consultant(self, consultant_id: str) -> Consultant | None:
-        events = await self._load(f"consultant-{consultant_id}", organisation_events)
-        return Consultant.rehydrate(consultant_id, events) if events else None
 
     async def _lookup(self, sql: str, *args: Any) -> str | None:
         value = await self._conn.fetchval(sql, *args)
@@ -105,9 +91,6 @@ class PostgresUnitOfWork:
 
     # --- queued writes ---
 
-    def add(self, aggregate: Aggregate) -> None:
-        self._aggregates[stream_of(aggregate)] = aggregate
-
     def _queue(self, key: str, row: Any) -> None:
         self._changes.setdefault(key, []).append(row)
 
@@ -123,24 +106,17 @@ class PostgresUnitOfWork:
     def link_order(self, order_id: str, lead_id: str) -> None:
         self._queue("orders", {"order_id": order_id, "lead_id": lead_id})
 
-    async def commit_changes(self, context: CommandContext, now: datetime) -> None:
-        metadata = context.metadata()
-        requests = [
-            AppendRequest(stream_id, aggregate.stream_type, aggregate.loaded_version, tuple(
-                NewEvent(event_id=uuid.uuid4(), event_type=e.event_type, schema_version=e.schema_version,
-                         data=e.model_dump(mode="json"), occurred_at=now, metadata=metadata)
-                for e in aggregate.pending_events))
-            for stream_id, aggregate in self._aggregates.items() if aggregate.pending_events
-        ]
-        if requests:
-            await self._store.append(requests, conn=self._conn)  # first write of the transaction
-        for aggregate in self._aggregates.values():
+    async def after_append(self, now: datetime) -> None:
+        """Lookup rows, ``leads_view`` rows and the leads' timers in one call of ``leads_record_changes``. A unique
+        violation on a lookup key means a concurrent transaction won a race the locks did not cover: the unit of
+        work is retried and then sees the other's row."""
+        for aggregate in self.added:
             await self._project(aggregate)
         if self._changes:
             try:
                 await self._conn.execute("SELECT leads_record_changes($1::jsonb)", self._changes)
             except asyncpg.UniqueViolationError as exc:
-                raise LookupRaceError(str(exc)) from exc
+                raise RetryableConflictError(str(exc)) from exc
 
     async def _project(self, aggregate: Aggregate) -> None:
         if isinstance(aggregate, Lead):
@@ -173,7 +149,7 @@ class PostgresUnitOfWork:
 
     async def _arm_timers(self, lead: Lead) -> None:
         """Keep exactly one pending timer per (lead, kind) at the due date the lead's state needs."""
-        plans = timers_for(lead, self._policy)
+        plans = self._plan_timers(lead)
         # One query for every kind; none at all for a lead created in this unit of work (nothing can be armed).
         armed_by_kind = {} if lead.loaded_version == 0 else {
             r["kind"]: r for r in await self._conn.fetch(
@@ -195,18 +171,8 @@ class PostgresUnitOfWork:
             self._queue("armed", {**timer_row(timer_id, plan.kind, plan.due_at, plan.payload), "lead_id": lead.id})
 
 
-class PostgresUnitOfWorkFactory:
+def postgres_leads_units_of_work(
+    pool: asyncpg.Pool, store: PostgresEventStore, plan_timers: TimerPlanner
+) -> PostgresUnitOfWorkFactory[PostgresLeadsUnitOfWork]:
     """``factory()`` opens a transaction from the pool; ``factory(conn)`` joins the caller's transaction."""
-
-    def __init__(self, pool: asyncpg.Pool, store: PostgresEventStore, policy: LeadPolicy) -> None:
-        self._pool = pool
-        self._store = store
-        self._policy = policy
-
-    @asynccontextmanager
-    async def __call__(self, conn: Any = None) -> AsyncIterator[PostgresUnitOfWork]:
-        if conn is not None:
-            yield PostgresUnitOfWork(conn, self._store, self._policy)
-            return
-        async with self._pool.acquire() as own, own.transaction():
-            yield PostgresUnitOfWork(own, self._store, self._policy)
+    return PostgresUnitOfWorkFactory(pool, lambda conn: PostgresLeadsUnitOfWork(conn, store, plan_timers))

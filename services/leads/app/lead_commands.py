@@ -1,7 +1,7 @@
 """Commands on an existing lead. Each loads the lead, lets the aggregate check its rules, and appends what it
-recorded with the loaded version (a concurrent writer makes it a 409). A client may pin ``expected_version``:
-if the lead moved on since the client read it, the command is refused with 409 instead of acting on stale
-state."""
+recorded with the loaded version, through the kernel's command runner. A client may pin ``expected_version``: if
+the lead moved on since the client read it, the command is refused with 409 instead of acting on stale state;
+without a pin, a concurrent writer just means "reload and decide again" (retried)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from datetime import datetime
 
 from services.leads.app.assignment import round_robin_lock
 from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
-from services.leads.app.retry import with_retries
 from services.leads.domain import errors
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant
 from services.leads.domain.policy import LeadPolicy
-from shared.eventstore import ConcurrencyError
+from shared.unit_of_work.retry import CommandRunner
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,31 +113,22 @@ class LeadCommandHandlers:
 
     def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, new_id: IdFactory,
                  policy: LeadPolicy) -> None:
-        self._uow = unit_of_work
-        self._clock = clock
+        self._commands: CommandRunner[UnitOfWork] = CommandRunner(unit_of_work, clock)
         self._new_id = new_id
         self._policy = policy
 
     async def _run(self, lead_id: str, expected_version: int | None, context: CommandContext,
                    change: Change) -> Lead:
-        async def attempt() -> Lead:
-            now = self._clock()
-            async with self._uow() as uow:
-                lead = await uow.lead(lead_id)
-                if lead is None:
-                    raise errors.LeadNotFoundError(f"no lead {lead_id}", lead_id=lead_id)
-                if expected_version is not None and expected_version != lead.version:
-                    raise ConcurrencyError(f"lead-{lead_id}", expected_version, lead.version)
-                await change(lead, uow, now)
-                uow.add(lead)
-                await uow.commit_changes(context, now)
-                return lead
-        # Without a pinned version, a concurrent writer just means: reload and decide again.
-        return await with_retries(attempt, retry_version_conflicts=expected_version is None)
+        async def decide(uow: UnitOfWork, now: datetime) -> Lead:
+            lead = await uow.get(Lead, lead_id, expected_version=expected_version,
+                                 missing=lambda: errors.LeadNotFoundError(f"no lead {lead_id}", lead_id=lead_id))
+            await change(lead, uow, now)
+            return lead
+        return await self._commands.run(decide, context, expected_version=expected_version)
 
     async def _manager(self, uow: UnitOfWork, context: CommandContext) -> Consultant:
         actor = context.actor
-        manager = await uow.consultant(actor) if actor else None
+        manager = await uow.load(Consultant, actor) if actor else None
         if manager is None or not manager.is_manager:
             raise errors.NotAManagerError("this needs an active manager as the actor (X-Actor header)",
                                           actor=actor)
@@ -147,11 +137,11 @@ class LeadCommandHandlers:
     async def _active(self, uow: UnitOfWork, consultant_id: str) -> Consultant:
         """The consultant, checked active while holding their team's round-robin lock: a deactivation (which
         hands the leaving consultant's leads over under that lock) cannot slip between check and append."""
-        consultant = await uow.consultant(consultant_id)
+        consultant = await uow.load(Consultant, consultant_id)
         if consultant is None:
             raise errors.ConsultantNotFoundError(f"no consultant {consultant_id}")
         await uow.lock(round_robin_lock(consultant.team_id))
-        consultant = await uow.consultant(consultant_id) or consultant  # re-read under the lock
+        consultant = await uow.load(Consultant, consultant_id) or consultant  # re-read under the lock
         if not consultant.active:
             raise errors.ConsultantInactiveError(f"consultant {consultant_id} is inactive")
         return consultant
