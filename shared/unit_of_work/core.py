@@ -80,6 +80,11 @@ def append_requests(
     ]
 
 
+TimerPlanner = Callable[[Aggregate], Iterable[TimerPlan]]
+"""The timers an aggregate's pending events imply: the service's rule (domain or application), handed to its unit
+of work as data when it is wired, so the adapter never calls up into the application layer."""
+
+
 class EventLog(Protocol):
     """The event store as one transaction sees it."""
 
@@ -90,9 +95,10 @@ class EventLog(Protocol):
 class UnitOfWork:
     """One transaction's aggregates. Implementations: ``shared.unit_of_work.postgres`` and ``.memory``."""
 
-    def __init__(self, log: EventLog, catalog: StreamCatalog) -> None:
+    def __init__(self, log: EventLog, catalog: StreamCatalog, *, plan_timers: TimerPlanner | None = None) -> None:
         self._log = log
         self.catalog = catalog
+        self._plan_timers = plan_timers
         self._added: dict[str, Aggregate] = {}
         self._timers: list[TimerPlan] = []
 
@@ -137,8 +143,11 @@ class UnitOfWork:
         requests = append_requests(self._added.items(), context, now)
         versions = await self._log.append(requests) if requests else {}
         await self.after_append(now)
-        if self._timers:
-            await self.write_timers(self._timers)
+        timers = list(self._timers)
+        if self._plan_timers is not None:
+            timers += [t for aggregate in self._added.values() for t in self._plan_timers(aggregate)]
+        if timers:
+            await self.write_timers(timers)
         return versions
 
     async def after_append(self, now: datetime) -> None:

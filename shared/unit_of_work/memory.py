@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from shared.eventstore import AppendRequest, ConcurrencyError, RecordedEvent
-from shared.unit_of_work.core import StreamCatalog, TimerPlan, UnitOfWork
+from shared.unit_of_work.core import StreamCatalog, TimerPlan, TimerPlanner, UnitOfWork
 
 U = TypeVar("U", bound="InMemoryUnitOfWork")
 
@@ -82,8 +82,9 @@ class InMemoryTimers:
 class InMemoryUnitOfWork(UnitOfWork):
     """Services' in-memory test doubles subclass it for their lookups and projection hook."""
 
-    def __init__(self, store: InMemoryEventStore, timers: InMemoryTimers, catalog: StreamCatalog) -> None:
-        super().__init__(store, catalog)
+    def __init__(self, store: InMemoryEventStore, timers: InMemoryTimers, catalog: StreamCatalog, *,
+                 plan_timers: TimerPlanner | None = None) -> None:
+        super().__init__(store, catalog, plan_timers=plan_timers)
         self.store = store
         self.timers = timers
 

@@ -11,7 +11,7 @@ import asyncpg
 from shared.db import Connection
 from shared.eventstore import AppendRequest, PostgresEventStore, RecordedEvent
 from shared.timers import timer_row
-from shared.unit_of_work.core import StreamCatalog, TimerPlan, UnitOfWork
+from shared.unit_of_work.core import StreamCatalog, TimerPlan, TimerPlanner, UnitOfWork
 
 U = TypeVar("U", bound="PostgresUnitOfWork")
 
@@ -31,8 +31,9 @@ class PostgresUnitOfWork(UnitOfWork):
     """A unit of work on ``conn`` (an open transaction). Services subclass it for their lookups (``self.conn``)
     and projection hook."""
 
-    def __init__(self, conn: Connection, store: PostgresEventStore, catalog: StreamCatalog) -> None:
-        super().__init__(_ConnectionLog(store, conn), catalog)
+    def __init__(self, conn: Connection, store: PostgresEventStore, catalog: StreamCatalog, *,
+                 plan_timers: TimerPlanner | None = None) -> None:
+        super().__init__(_ConnectionLog(store, conn), catalog, plan_timers=plan_timers)
         self.conn = conn
 
     async def write_timers(self, timers: Sequence[TimerPlan]) -> None:

@@ -51,7 +51,7 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
     def __init__(self, conn: Connection, store: PostgresEventStore, plan_timers: TimerPlanner) -> None:
         super().__init__(conn, store, LEADS_STREAMS)
         self._conn = conn
-        self._plan_timers = plan_timers
+        self._timers_needed = plan_timers
         self._changes: dict[str, list[Any]] = {}  # leads_record_changes' argument, key by key
 
     # --- reads ---
@@ -149,7 +149,7 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
 
     async def _arm_timers(self, lead: Lead) -> None:
         """Keep exactly one pending timer per (lead, kind) at the due date the lead's state needs."""
-        plans = self._plan_timers(lead)
+        plans = self._timers_needed(lead)
         # One query for every kind; none at all for a lead created in this unit of work (nothing can be armed).
         armed_by_kind = {} if lead.loaded_version == 0 else {
             r["kind"]: r for r in await self._conn.fetch(
