@@ -23,6 +23,7 @@ from services.aftersales.app.reactions import AftersalesReactions
 from services.aftersales.app.timer_handlers import AftersalesTimers
 from services.aftersales.app.timers import timer_plans
 from services.aftersales.domain.policy import policy_from_dict
+from shared.auth.http import install_auth
 from shared.eventstore import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
@@ -117,6 +118,7 @@ def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
 
     app = FastAPI(title="salesflow aftersales", version="1", lifespan=lifespan)
     install_error_handlers(app)
+    install_auth(app, service=SERVICE)
     app.include_router(health_router(parts.readiness))
     return app
 
