@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
-from services.orders.app.ports import Clock, IdFactory, OrdersStore, OrdersUnitOfWork, UnitOfWorkFactory
+from services.orders.app.ports import (
+    Clock,
+    CommandContext,
+    IdFactory,
+    OrdersStore,
+    OrdersUnitOfWork,
+    UnitOfWorkFactory,
+)
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
 from shared.domain import DomainError
@@ -65,6 +73,16 @@ class OrdersHandler:
     def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, new_id: IdFactory | None = None) -> None:
         self._commands: CommandRunner[OrdersUnitOfWork] = CommandRunner(unit_of_work, clock)
         self._new_id: IdFactory = new_id or _no_ids
+
+    async def _change_order(self, order_id: str, expected_version: int | None, context: CommandContext,
+                            change: Callable[[Order, datetime], object]) -> OrderResult:
+        """The shape of every command on one existing order: load it (404, or 409 for a stale pinned version),
+        let it decide, commit."""
+        async def decide(uow: OrdersUnitOfWork, now: datetime) -> OrderResult:
+            order = await uow.get(Order, order_id, missing=no_order(order_id), expected_version=expected_version)
+            change(order, now)
+            return OrderResult(order, order.version, created=False)
+        return await self._commands.run(decide, context, expected_version=expected_version)
 
 
 def _no_ids() -> str:

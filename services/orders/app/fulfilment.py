@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.orders.app.common import OrderResult, OrdersHandler, no_order
-from services.orders.app.ports import Clock, CommandContext, OrdersConfig, OrdersUnitOfWork, UnitOfWorkFactory
+from services.orders.app.common import OrderResult, OrdersHandler
+from services.orders.app.ports import Clock, CommandContext, OrdersConfig, UnitOfWorkFactory
 from services.orders.domain.order import Order
 
 
@@ -46,40 +46,28 @@ class CancelOrderHandler(OrdersHandler):
         self._refund_percent = config.refund_percent_of_paid
 
     async def __call__(self, command: CancelOrder, context: CommandContext) -> OrderResult:
-        async def decide(uow: OrdersUnitOfWork, now: datetime) -> OrderResult:
-            order = await uow.get(Order, command.order_id, missing=no_order(command.order_id),
-                                  expected_version=command.expected_version)
+        def change(order: Order, now: datetime) -> None:
             order.cancel(reason=command.reason, refund_percent_of_paid=self._refund_percent, now=now)
-            return OrderResult(order, order.version, created=False)
-        return await self._commands.run(decide, context, expected_version=command.expected_version)
+        return await self._change_order(command.order_id, command.expected_version, context, change)
 
 
 class ScheduleDeliveryHandler(OrdersHandler):
     async def __call__(self, command: ScheduleDelivery, context: CommandContext) -> OrderResult:
-        async def decide(uow: OrdersUnitOfWork, now: datetime) -> OrderResult:
-            order = await uow.get(Order, command.order_id, missing=no_order(command.order_id),
-                                  expected_version=command.expected_version)
+        def change(order: Order, now: datetime) -> None:
             order.schedule_delivery(scheduled_for=command.scheduled_for, location=command.location, now=now)
-            return OrderResult(order, order.version, created=False)
-        return await self._commands.run(decide, context, expected_version=command.expected_version)
+        return await self._change_order(command.order_id, command.expected_version, context, change)
 
 
 class RescheduleDeliveryHandler(OrdersHandler):
     async def __call__(self, command: RescheduleDelivery, context: CommandContext) -> OrderResult:
-        async def decide(uow: OrdersUnitOfWork, now: datetime) -> OrderResult:
-            order = await uow.get(Order, command.order_id, missing=no_order(command.order_id),
-                                  expected_version=command.expected_version)
+        def change(order: Order, now: datetime) -> None:
             order.reschedule_delivery(scheduled_for=command.scheduled_for, location=command.location,
                                       reason=command.reason, now=now)
-            return OrderResult(order, order.version, created=False)
-        return await self._commands.run(decide, context, expected_version=command.expected_version)
+        return await self._change_order(command.order_id, command.expected_version, context, change)
 
 
 class DeliverOrderHandler(OrdersHandler):
     async def __call__(self, command: DeliverOrder, context: CommandContext) -> OrderResult:
-        async def decide(uow: OrdersUnitOfWork, now: datetime) -> OrderResult:
-            order = await uow.get(Order, command.order_id, missing=no_order(command.order_id),
-                                  expected_version=command.expected_version)
+        def change(order: Order, now: datetime) -> None:
             order.deliver(now=now)
-            return OrderResult(order, order.version, created=False)
-        return await self._commands.run(decide, context, expected_version=command.expected_version)
+        return await self._change_order(command.order_id, command.expected_version, context, change)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.orders.app.common import OrderResult, OrdersHandler, no_order
-from services.orders.app.ports import CommandContext, OrdersUnitOfWork
+from services.orders.app.common import OrderResult, OrdersHandler
+from services.orders.app.ports import CommandContext
 from services.orders.domain.order import Order, PaymentDetails
 
 
@@ -50,43 +50,31 @@ class RefundPayment:
 
 class RecordPaymentHandler(OrdersHandler):
     async def __call__(self, command: RecordPayment, context: CommandContext) -> OrderResult:
-        async def decide(uow: OrdersUnitOfWork, now: datetime) -> OrderResult:
-            order = await uow.get(Order, command.order_id, missing=no_order(command.order_id),
-                                  expected_version=command.expected_version)
+        def change(order: Order, now: datetime) -> None:
             # False for a retry of a payment already recorded under this reference: nothing new is appended.
             order.pay(PaymentDetails(self._new_id(), command.kind, command.amount_minor, command.currency,
                                      command.method, command.reference), now=now)
-            return OrderResult(order, order.version, created=False)
-        return await self._commands.run(decide, context, expected_version=command.expected_version)
+        return await self._change_order(command.order_id, command.expected_version, context, change)
 
 
 class ApproveFinancingHandler(OrdersHandler):
     async def __call__(self, command: ApproveFinancing, context: CommandContext) -> OrderResult:
-        async def decide(uow: OrdersUnitOfWork, now: datetime) -> OrderResult:
-            order = await uow.get(Order, command.order_id, missing=no_order(command.order_id),
-                                  expected_version=command.expected_version)
+        def change(order: Order, now: datetime) -> None:
             order.approve_financing(provider=command.provider, amount_minor=command.amount_minor,
                                     currency=command.currency, reference=command.reference, now=now)
-            return OrderResult(order, order.version, created=False)
-        return await self._commands.run(decide, context, expected_version=command.expected_version)
+        return await self._change_order(command.order_id, command.expected_version, context, change)
 
 
 class DeclineFinancingHandler(OrdersHandler):
     async def __call__(self, command: DeclineFinancing, context: CommandContext) -> OrderResult:
-        async def decide(uow: OrdersUnitOfWork, now: datetime) -> OrderResult:
-            order = await uow.get(Order, command.order_id, missing=no_order(command.order_id),
-                                  expected_version=command.expected_version)
+        def change(order: Order, now: datetime) -> None:
             order.decline_financing(provider=command.provider, reason=command.reason, now=now)
-            return OrderResult(order, order.version, created=False)
-        return await self._commands.run(decide, context, expected_version=command.expected_version)
+        return await self._change_order(command.order_id, command.expected_version, context, change)
 
 
 class RefundPaymentHandler(OrdersHandler):
     async def __call__(self, command: RefundPayment, context: CommandContext) -> OrderResult:
-        async def decide(uow: OrdersUnitOfWork, now: datetime) -> OrderResult:
-            order = await uow.get(Order, command.order_id, missing=no_order(command.order_id),
-                                  expected_version=command.expected_version)
+        def change(order: Order, now: datetime) -> None:
             order.refund(refund_id=self._new_id(), amount_minor=command.amount_minor, currency=command.currency,
                          reason=command.reason, now=now)
-            return OrderResult(order, order.version, created=False)
-        return await self._commands.run(decide, context, expected_version=command.expected_version)
+        return await self._change_order(command.order_id, command.expected_version, context, change)
