@@ -49,7 +49,7 @@ lint: venv
 	$(BIN)/ruff check shared services tools tests deploy bench
 
 typecheck: venv
-	$(BIN)/mypy shared services tools
+	$(BIN)/mypy shared services tools bench deploy
 
 imports: venv ## services never import each other; shared imports no service; domain is pure
 	$(BIN)/lint-imports

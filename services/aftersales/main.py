@@ -24,7 +24,7 @@ from services.aftersales.app.timer_handlers import AftersalesTimers
 from services.aftersales.app.timers import timer_plans
 from services.aftersales.domain.policy import policy_from_dict
 from shared.auth.http import install_auth
-from shared.eventstore import PostgresEventStore
+from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer

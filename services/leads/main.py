@@ -25,7 +25,7 @@ from services.leads.app.reactions import Reactions
 from services.leads.app.timers import LeadTimerHandlers, timers_for
 from services.leads.domain.policy import LeadPolicy
 from shared.auth.http import install_auth
-from shared.eventstore import PostgresEventStore
+from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer

@@ -37,7 +37,7 @@ from services.orders.app.quotes import (
     SignContractHandler,
 )
 from shared.auth.http import install_auth
-from shared.eventstore import PostgresEventStore
+from shared.eventstore.store import PostgresEventStore
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.topics import ensure_topics
 from shared.runtime.bootstrap import prepare_database, run_service

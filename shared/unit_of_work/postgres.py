@@ -9,8 +9,9 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 
 from shared.db import Connection
-from shared.eventstore import AppendRequest, PostgresEventStore, RecordedEvent
-from shared.timers import timer_row
+from shared.eventstore import AppendRequest, RecordedEvent
+from shared.eventstore.store import PostgresEventStore
+from shared.timer_model import timer_row
 from shared.unit_of_work.core import StreamCatalog, TimerPlan, TimerPlanner, UnitOfWork
 
 U = TypeVar("U", bound="PostgresUnitOfWork")

@@ -28,7 +28,7 @@ from services.leads.app.timers import LeadTimerHandlers, timers_for
 from services.leads.domain.policy import LeadPolicy
 from services.leads.main import CONFIG, MIGRATIONS, load_channels
 from shared.contracts.base import IntegrationEvent
-from shared.eventstore import PostgresEventStore
+from shared.eventstore.store import PostgresEventStore
 from shared.messaging.headers import EventHeaders
 from shared.messaging.inbound import InboundEvent
 from shared.runtime.bootstrap import prepare_database

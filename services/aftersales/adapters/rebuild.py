@@ -16,7 +16,7 @@ from services.aftersales.domain.events import aftersales_events
 from services.aftersales.domain.loyalty import LoyaltyAccount
 from services.aftersales.domain.referral import Referral
 from shared.domain import Aggregate
-from shared.eventstore import PostgresEventStore
+from shared.eventstore.store import PostgresEventStore
 
 READ_TABLES = ("care_plans", "care_visits", "follow_ups", "complaints", "referrals", "loyalty_balances",
                "customer_timeline")

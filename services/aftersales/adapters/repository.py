@@ -23,7 +23,7 @@ from services.aftersales.domain.loyalty import LoyaltyAccount
 from services.aftersales.domain.referral import Referral
 from shared.db import Connection
 from shared.domain import Aggregate
-from shared.eventstore import PostgresEventStore
+from shared.eventstore.store import PostgresEventStore
 from shared.unit_of_work.core import StreamCatalog, TimerPlanner
 from shared.unit_of_work.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
 

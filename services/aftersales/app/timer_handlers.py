@@ -12,7 +12,7 @@ from services.aftersales.app.ports import AftersalesUnitOfWork, Clock, CommandCo
 from services.aftersales.app.timers import COMPLAINT_SLA, VISIT_OVERDUE
 from services.aftersales.domain.care_plan import CarePlan
 from services.aftersales.domain.complaint import Complaint
-from shared.timers import Timer, TimerHandler
+from shared.timer_model import Timer, TimerHandler
 from shared.unit_of_work.retry import CommandRunner
 
 log = structlog.get_logger(__name__)

@@ -27,8 +27,8 @@ from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant, Team
 from shared.db import Connection
 from shared.domain import Aggregate
-from shared.eventstore import PostgresEventStore
-from shared.timers import timer_row
+from shared.eventstore.store import PostgresEventStore
+from shared.timer_model import timer_row
 from shared.unit_of_work.core import StreamCatalog
 from shared.unit_of_work.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
 from shared.unit_of_work.retry import RetryableConflictError

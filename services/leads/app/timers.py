@@ -13,7 +13,7 @@ from typing import Any
 from services.leads.app.ports import Clock, CommandContext, UnitOfWork, UnitOfWorkFactory
 from services.leads.domain.lead import Lead
 from services.leads.domain.policy import LeadPolicy
-from shared.timers import Timer
+from shared.timer_model import Timer
 from shared.unit_of_work.retry import CommandRunner
 
 FOLLOW_UP_OVERDUE = "leads.follow_up_overdue"

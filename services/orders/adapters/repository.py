@@ -17,7 +17,8 @@ from services.orders.domain.events import order_events
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
 from shared.db import Connection
-from shared.eventstore import PostgresEventStore, RecordedEvent
+from shared.eventstore import RecordedEvent
+from shared.eventstore.store import PostgresEventStore
 from shared.unit_of_work.core import StreamCatalog
 from shared.unit_of_work.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from services.orders.app.ports import Clock, CommandContext, UnitOfWorkFactory
 from services.orders.app.quotes import ExpireQuote, ExpireQuoteHandler
 from shared.db import Connection
-from shared.timers import Timer, TimerHandler
+from shared.timer_model import Timer, TimerHandler
 
 
 def quote_expiry_handler(unit_of_work: UnitOfWorkFactory, clock: Clock) -> TimerHandler:

@@ -9,7 +9,7 @@ import asyncpg
 
 from services.reporting.domain.targets import Target, TargetLine, TargetSet, target_events
 from shared.db import Connection
-from shared.eventstore import PostgresEventStore
+from shared.eventstore.store import PostgresEventStore
 from shared.unit_of_work.core import StreamCatalog
 from shared.unit_of_work.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
 

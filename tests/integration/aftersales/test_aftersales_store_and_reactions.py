@@ -30,7 +30,8 @@ from services.aftersales.main import MIGRATIONS
 from shared.contracts.leads import LeadCreatedV1
 from shared.contracts.orders import DeliveredV1
 from shared.domain import Aggregate
-from shared.eventstore import ConcurrencyError, PostgresEventStore
+from shared.eventstore import ConcurrencyError
+from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.runtime.bootstrap import prepare_database

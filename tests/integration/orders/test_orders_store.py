@@ -23,7 +23,8 @@ from services.orders.app.quotes import AcceptQuote, IssueQuote, ReviseQuote, Sig
 from services.orders.domain.errors import QuoteAlreadySignedError, QuoteExpiredError
 from services.orders.main import build_handlers
 from shared.db import create_pool
-from shared.eventstore import ConcurrencyError, PostgresEventStore, StreamOrderConflictError
+from shared.eventstore import ConcurrencyError, StreamOrderConflictError
+from shared.eventstore.store import PostgresEventStore
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.topics import ensure_topics
 from shared.timers import TimerRunner

@@ -24,7 +24,7 @@ from shared.contracts.orders import DeliveredV1
 from shared.domain import Aggregate
 from shared.messaging.headers import EventHeaders
 from shared.messaging.inbound import InboundEvent
-from shared.timers import Timer
+from shared.timer_model import Timer
 from tests.support.aftersales_memory import InMemoryAftersales
 
 A = TypeVar("A", bound=Aggregate)

@@ -38,7 +38,7 @@ from services.leads.domain import errors
 from services.leads.domain.lead import Lead
 from shared.domain import InvalidFieldError
 from shared.eventstore import ConcurrencyError
-from shared.timers import Timer
+from shared.timer_model import Timer
 from tests.support.leads_memory import InMemoryLeads
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
