@@ -4,12 +4,13 @@ commit) plus the service's lookups, query tables and timers, all in one transact
 Order inside the transaction matters (see shared/eventstore/store.py): reads and advisory locks assign no
 transaction id, so the first write is the append — every stream the command touched in *one* append call —
 and the lookup rows, the ``leads_view`` rows and the timers are written after it, all in one call of
-``leads_record_changes`` (migrations/0003). A unique violation on a lookup key means a concurrent transaction
-won a race the advisory locks did not cover; it becomes the kernel's RetryableConflictError and the whole unit of
-work is retried.
+``leads_record_changes`` (migrations/rules/; its argument is built by adapters/recorded_changes.py). A unique
+violation on a lookup key means a concurrent transaction won a race the advisory locks did not cover; it becomes
+the kernel's RetryableConflictError and the whole unit of work is retried.
 
-Each round trip costs CPU and latency (migrations/0003 says how much), so a capture makes six: BEGIN,
-``leads_lock_phone``, ``leads_take_rotation_ticket``, the append, ``leads_record_changes``, COMMIT.
+Each round trip costs CPU and latency (about 100 µs of the service's CPU on the bench machine), so a capture
+makes six: BEGIN, ``leads_lock_phone``, ``leads_take_rotation_ticket``, the append, ``leads_record_changes``,
+COMMIT.
 """
 
 from __future__ import annotations
@@ -20,6 +21,16 @@ from typing import Any
 
 import asyncpg
 
+from services.leads.adapters.recorded_changes import (
+    CustomerRow,
+    DisarmedRow,
+    ExternalIdRow,
+    OrderRow,
+    RecordedChanges,
+    ReferralRow,
+    armed_timer,
+    view_row,
+)
 from services.leads.app.ports import PhoneLookup, TeamRotation
 from services.leads.app.timers import TimerPlan
 from services.leads.domain.events import lead_events, organisation_events
@@ -28,7 +39,6 @@ from services.leads.domain.organisation import Consultant, Team
 from shared.db import Connection
 from shared.domain import Aggregate
 from shared.eventstore.store import PostgresEventStore
-from shared.timer_model import timer_row
 from shared.unit_of_work.core import StreamCatalog
 from shared.unit_of_work.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
 from shared.unit_of_work.retry import RetryableConflictError
@@ -52,7 +62,7 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
         super().__init__(conn, store, LEADS_STREAMS)
         self._conn = conn
         self._timers_needed = plan_timers
-        self._changes: dict[str, list[Any]] = {}  # leads_record_changes' argument, key by key
+        self._changes = RecordedChanges()
 
     # --- reads ---
 
@@ -91,20 +101,18 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
 
     # --- queued writes ---
 
-    def _queue(self, key: str, row: Any) -> None:
-        self._changes.setdefault(key, []).append(row)
-
     def link_customer(self, phone: str, customer_id: str) -> None:
-        self._queue("customers", {"phone": phone, "customer_id": customer_id})
+        self._changes.customers.append(CustomerRow(phone=phone, customer_id=customer_id))
 
     def link_external_id(self, source_system: str, external_id: str, lead_id: str) -> None:
-        self._queue("external_ids", {"source_system": source_system, "external_id": external_id, "lead_id": lead_id})
+        self._changes.external_ids.append(
+            ExternalIdRow(source_system=source_system, external_id=external_id, lead_id=lead_id))
 
     def link_referral(self, referral_id: str, lead_id: str) -> None:
-        self._queue("referrals", {"referral_id": referral_id, "lead_id": lead_id})
+        self._changes.referrals.append(ReferralRow(referral_id=referral_id, lead_id=lead_id))
 
     def link_order(self, order_id: str, lead_id: str) -> None:
-        self._queue("orders", {"order_id": order_id, "lead_id": lead_id})
+        self._changes.orders.append(OrderRow(order_id=order_id, lead_id=lead_id))
 
     async def after_append(self, now: datetime) -> None:
         """Lookup rows, ``leads_view`` rows and the leads' timers in one call of ``leads_record_changes``. A unique
@@ -112,9 +120,9 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
         work is retried and then sees the other's row."""
         for aggregate in self.added:
             await self._project(aggregate)
-        if self._changes:
+        if payload := self._changes.payload():
             try:
-                await self._conn.execute("SELECT leads_record_changes($1::jsonb)", self._changes)
+                await self._conn.execute("SELECT leads_record_changes($1::jsonb)", payload)
             except asyncpg.UniqueViolationError as exc:
                 raise RetryableConflictError(str(exc)) from exc
 
@@ -134,17 +142,7 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
                 aggregate.id, aggregate.team_id, aggregate.name, aggregate.role, aggregate.active)
 
     async def _project_lead(self, lead: Lead) -> None:
-        assert lead.captured_at is not None
-        self._queue("views", {
-            "lead_id": lead.id, "customer_id": lead.customer_id, "phone": lead.phone, "name": lead.name,
-            "channel": lead.channel, "interest": lead.interest, "status": lead.status.value,
-            "stage": lead.stage.value, "grade": lead.grade.value, "is_open": lead.is_open,
-            "owner_id": lead.owner_id, "team_id": lead.team_id, "pooled": lead.pooled,
-            "released_by": lead.released_by, "released_at": lead.released_at,
-            "follow_up_due_at": lead.follow_up_due_at, "overdue": lead.is_overdue,
-            "loss_pending": lead.pending_loss is not None, "order_id": lead.order_id,
-            "captured_at": lead.captured_at, "last_activity_at": lead.last_activity_at, "version": lead.version,
-        })
+        self._changes.views.append(view_row(lead))
         await self._arm_timers(lead)
 
     async def _arm_timers(self, lead: Lead) -> None:
@@ -160,15 +158,15 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
             if armed is not None and (armed["due_at"], armed["payload"]) == (plan.due_at, plan.payload):
                 continue  # unchanged
             if armed is not None:
-                self._queue("cancelled_timers", armed["timer_id"])
+                self._changes.cancelled_timers.append(armed["timer_id"])
             if plan.due_at is None:
                 if armed is not None:
-                    self._queue("disarmed", {"lead_id": lead.id, "kind": plan.kind})
+                    self._changes.disarmed.append(DisarmedRow(lead_id=lead.id, kind=plan.kind))
                 continue
             # The lead's version is unique per commit, so the id is fresh: a cancelled or fired timer id is
             # never reused (the kernel only moves pending timers).
             timer_id = f"{plan.kind}:{lead.id}:v{lead.version}"
-            self._queue("armed", {**timer_row(timer_id, plan.kind, plan.due_at, plan.payload), "lead_id": lead.id})
+            self._changes.armed.append(armed_timer(timer_id, plan.kind, plan.due_at, plan.payload, lead.id))
 
 
 def postgres_leads_units_of_work(
