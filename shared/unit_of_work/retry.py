@@ -10,11 +10,19 @@ racing for one stream spread out instead of colliding again in lock step.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from shared.commands import CommandContext
 from shared.eventstore import ConcurrencyError, StreamOrderConflictError
@@ -37,11 +45,22 @@ async def with_retries(attempt: Callable[[], Awaitable[T]], *, pinned: bool, att
     retryable: tuple[type[BaseException], ...] = (StreamOrderConflictError, RetryableConflictError)
     if not pinned:
         retryable = (*retryable, ConcurrencyError)
-    async for trial in AsyncRetrying(retry=retry_if_exception_type(retryable), stop=stop_after_attempt(attempts),
-                                     wait=wait_random_exponential(multiplier=0.002, max=0.25), reraise=True):
+    try:  # the common case, without a retry loop's bookkeeping (building one costs more than a short command)
+        return await attempt()
+    except retryable:
+        pass
+    async for trial in AsyncRetrying(retry=retry_if_exception_type(retryable), stop=stop_after_attempt(attempts - 1),
+                                     wait=wait_random_exponential(multiplier=0.002, max=0.25),
+                                     before=_wait_first, reraise=True):
         with trial:
             return await attempt()
     raise AssertionError("unreachable: tenacity re-raises the last error")
+
+
+async def _wait_first(state: RetryCallState) -> None:
+    # The first attempt failed before the loop began: wait before the loop's first try too, as between the others.
+    if state.attempt_number == 1:
+        await asyncio.sleep(random.uniform(0, 0.002))
 
 
 Decide = Callable[[U, datetime], Awaitable[T]]
