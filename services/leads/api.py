@@ -5,25 +5,24 @@ event is the token's subject."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from services.leads.app import lead_commands as lc
 from services.leads.app import organisation as org
 from services.leads.app.commands import CaptureLead, CaptureLeadHandler
-from services.leads.app.ports import Clock, CommandContext, LeadHistory, LeadQueries
+from services.leads.app.ports import Clock, LeadHistory, LeadQueries
 from services.leads.domain.errors import LeadNotFoundError
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant
 from shared.auth.http import AUTHENTICATED, CALLER
 from shared.auth.principal import Principal
 from shared.domain.phone import normalise_phone
-
-Correlation = Annotated[str | None, Header(description="correlation id; generated if absent")]
+from shared.runtime.http import Correlation
+from shared.runtime.http import command_context as _context
 
 
 class CaptureLeadRequest(BaseModel):
@@ -76,9 +75,6 @@ def lead_view(lead: Lead, outcome: str | None = None) -> LeadView:
         version=lead.version, outcome=outcome,
     )
 
-
-def _context(correlation_id: str | None, caller: Principal) -> CommandContext:
-    return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=caller.subject, caller=caller)
 
 
 class Versioned(BaseModel):

@@ -7,20 +7,35 @@ Every error answer has the same shape, so clients handle one format::
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.auth.http import AUTHENTICATED
+from shared.auth.principal import Principal
+from shared.commands import CommandContext
 from shared.domain.aggregate import DomainError
 from shared.eventstore.errors import ConcurrencyError, StreamOrderConflictError
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letter_operations import DeadLetterOperations
 from shared.messaging.dead_letters import DeadLetters
+
+Correlation = Annotated[str | None, Header(
+    description="ties together everything one request causes (generated if absent); stored in the events' metadata "
+                "and sent in their Kafka headers")]
+"""The ``X-Correlation-Id`` request header, as every service's command endpoints declare it."""
+
+
+def command_context(correlation_id: str | None, caller: Principal) -> CommandContext:
+    """The context of a command sent over HTTP: the request's correlation id (a new one if absent) and the
+    authenticated caller, who is the actor."""
+    return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=caller.subject, caller=caller)
+
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
 
