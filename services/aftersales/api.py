@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -19,6 +18,7 @@ from shared.auth.http import AUTHENTICATED, CALLER
 from shared.auth.principal import Principal
 from shared.runtime.http import Correlation
 from shared.runtime.http import command_context as _context
+from shared.runtime.params import IsoDateTime
 
 
 class CompleteVisitRequest(BaseModel):
@@ -257,7 +257,7 @@ def aftersales_router(
                 "visits": await queries.visits(state=state, now=clock(), limit=limit, assignee_role=assignee_role)}
 
     @router.get("/satisfaction")
-    async def satisfaction(since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
+    async def satisfaction(since: IsoDateTime | None = None, until: IsoDateTime | None = None) -> dict[str, Any]:
         """Satisfaction summary of completed visits (mean on 0–100 so scales compare), low scores, overdue."""
         return {"since": since, "until": until, **await queries.satisfaction(since=since, until=until)}
 

@@ -110,6 +110,10 @@ class CaptureLeadHandler:
                                 ) -> LeadCaptured:
         lead = await uow.load(Lead, lead_id)
         assert lead is not None, "the lead index points at a missing stream"
+        keyless = command.source_system is None and command.referral_id is None
+        if keyless and lead.is_resend_of_last_contact(channel=command.channel, name=command.name,
+                                                      interest=command.interest, now=now, policy=self._policy):
+            return LeadCaptured(lead, lead.version, "duplicate_request")
         lead.record_duplicate_contact(
             channel=command.channel, name=command.name, interest=command.interest, now=now,
             source_system=command.source_system, external_id=command.external_id,
