@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from services.leads.app import access
 from services.leads.app.assignment import pick
 from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
 from services.leads.domain.lead import Lead, Stage, capture_fields
@@ -54,6 +55,8 @@ class CaptureLeadHandler:
         self._default_team_id = default_team_id
 
     async def __call__(self, command: CaptureLead, context: CommandContext, *, conn: Any = None) -> LeadCaptured:
+        if context.caller is not None:
+            access.require_capture(context.caller)
         if (command.source_system is None) != (command.external_id is None):
             raise InvalidFieldError("external_id", "source_system and external_id come together")
         # Refuse bad fields before any lock or round-robin ticket is taken: a refused capture costs nobody a turn.

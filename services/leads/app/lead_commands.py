@@ -1,7 +1,7 @@
 """Commands on an existing lead. Each loads the lead, lets the aggregate check its rules, and appends what it
-recorded with the loaded version, through the kernel's command runner. A client may pin ``expected_version``: if
-the lead moved on since the client read it, the command is refused with 409 instead of acting on stale state;
-without a pin, a concurrent writer just means "reload and decide again" (retried)."""
+recorded with the loaded version (a concurrent writer makes it a 409). A client may pin ``expected_version``:
+if the lead moved on since the client read it, the command is refused with 409 instead of acting on stale
+state."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.leads.app import access
 from services.leads.app.assignment import round_robin_lock
 from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
 from services.leads.domain import errors
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant
 from services.leads.domain.policy import LeadPolicy
+from shared.auth.principal import Role
 from shared.unit_of_work.retry import CommandRunner
 
 
@@ -118,21 +120,27 @@ class LeadCommandHandlers:
         self._policy = policy
 
     async def _run(self, lead_id: str, expected_version: int | None, context: CommandContext,
-                   change: Change) -> Lead:
+                   change: Change, rule: access.LeadRule = access.require_work) -> Lead:
         async def decide(uow: UnitOfWork, now: datetime) -> Lead:
             lead = await uow.get(Lead, lead_id, expected_version=expected_version,
                                  missing=lambda: errors.LeadNotFoundError(f"no lead {lead_id}", lead_id=lead_id))
+            if context.caller is not None:  # None: a reaction or timer acting on the service's own account
+                rule(context.caller, lead.id, owner_id=lead.owner_id, team_id=lead.team_id, pooled=lead.pooled)
             await change(lead, uow, now)
             return lead
         return await self._commands.run(decide, context, expected_version=expected_version)
 
-    async def _manager(self, uow: UnitOfWork, context: CommandContext) -> Consultant:
+    async def _approver(self, uow: UnitOfWork, context: CommandContext) -> str:
+        """Who decides (approvals, reassignment): the caller's own id. A director decides by role; a manager must
+        also be registered as an active manager in the organisation."""
         actor = context.actor
+        if context.caller is not None and context.caller.has_role(Role.DIRECTOR) and actor:
+            return actor
         manager = await uow.load(Consultant, actor) if actor else None
         if manager is None or not manager.is_manager:
             raise errors.NotAManagerError("this needs an active manager as the caller (the token's subject)",
                                           actor=actor)
-        return manager
+        return manager.id
 
     async def _active(self, uow: UnitOfWork, consultant_id: str) -> Consultant:
         """The consultant, checked active while holding their team's round-robin lock: a deactivation (which
@@ -148,10 +156,12 @@ class LeadCommandHandlers:
 
     async def assign_lead(self, command: AssignLead, context: CommandContext) -> Lead:
         async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
-            manager = await self._manager(uow, context)
+            approver = await self._approver(uow, context)
             owner = await self._active(uow, command.owner_id)
-            lead.assign(owner_id=owner.id, team_id=owner.team_id, reason="manual", by=manager.id, now=now)
-        return await self._run(command.lead_id, command.expected_version, context, change)
+            if context.caller is not None:
+                access.require_in_scope_consultant(context.caller, owner.id, owner.team_id)
+            lead.assign(owner_id=owner.id, team_id=owner.team_id, reason="manual", by=approver, now=now)
+        return await self._run(command.lead_id, command.expected_version, context, change, access.require_manage)
 
     async def grade_lead(self, command: GradeLead, context: CommandContext) -> Lead:
         async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
@@ -190,15 +200,13 @@ class LeadCommandHandlers:
 
     async def approve_loss(self, command: ApproveLoss, context: CommandContext) -> Lead:
         async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
-            manager = await self._manager(uow, context)
-            lead.approve_loss(manager_id=manager.id, now=now)
-        return await self._run(command.lead_id, command.expected_version, context, change)
+            lead.approve_loss(manager_id=await self._approver(uow, context), now=now)
+        return await self._run(command.lead_id, command.expected_version, context, change, access.require_manage)
 
     async def reject_loss(self, command: RejectLoss, context: CommandContext) -> Lead:
         async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
-            manager = await self._manager(uow, context)
-            lead.reject_loss(manager_id=manager.id, note=command.note, now=now)
-        return await self._run(command.lead_id, command.expected_version, context, change)
+            lead.reject_loss(manager_id=await self._approver(uow, context), note=command.note, now=now)
+        return await self._run(command.lead_id, command.expected_version, context, change, access.require_manage)
 
     async def invalidate_lead(self, command: InvalidateLead, context: CommandContext) -> Lead:
         async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
@@ -207,7 +215,9 @@ class LeadCommandHandlers:
 
     async def claim_lead(self, command: ClaimLead, context: CommandContext) -> Lead:
         async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
+            if context.caller is not None:
+                access.require_claim_for(context.caller, command.consultant_id)
             consultant = await self._active(uow, command.consultant_id)
             lead.claim(consultant_id=consultant.id, consultant_team_id=consultant.team_id, now=now,
                        policy=self._policy)
-        return await self._run(command.lead_id, command.expected_version, context, change)
+        return await self._run(command.lead_id, command.expected_version, context, change, access.require_visible)
