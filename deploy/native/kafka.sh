@@ -99,15 +99,21 @@ kafka_write_secret_file() {
 # Client configs for the admin tools: SCRAM, and PLAIN (for adding the SCRAM credentials themselves).
 kafka_write_admin_configs() {
   local user="$SALESFLOW_KAFKA_ADMIN_USER" password="$SALESFLOW_KAFKA_ADMIN_PASSWORD"
+  # Long timeouts: on a saturated box the defaults (30 s a request, 60 s a call) time out a broker that is busy
+  # loading thousands of partitions.
   kafka_write_secret_file "$KAFKA_ADMIN_CONFIG" >/dev/null <<EOF
 security.protocol=SASL_PLAINTEXT
 sasl.mechanism=${SALESFLOW_KAFKA_SASL_MECHANISM}
 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${user}" password="${password}";
+request.timeout.ms=120000
+default.api.timeout.ms=300000
 EOF
   kafka_write_secret_file "$KAFKA_PLAIN_ADMIN_CONFIG" >/dev/null <<EOF
 security.protocol=SASL_PLAINTEXT
 sasl.mechanism=PLAIN
 sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="${user}" password="${password}";
+request.timeout.ms=120000
+default.api.timeout.ms=300000
 EOF
 }
 
