@@ -31,6 +31,7 @@ from services.reporting.adapters.generations import (
     generation_pool,
     switch_to,
 )
+from services.reporting.adapters.summaries import build_summaries
 from services.reporting.wiring import MIGRATIONS, SOURCE_SERVICES, ReportingSettings, build_consumer
 from shared.messaging.connection import KafkaConnection
 from shared.messaging.dead_letters import DeadLetters
@@ -77,15 +78,20 @@ async def rebuild(dsn: str, kafka: KafkaConnection, topics: list[str], *, schema
     await producer.start()
     try:
         name = f"rebuild-{schema}"
-        consumer = build_consumer(name, pool, DeadLetters(consumer=name, producer=producer))
+        dead_letters = DeadLetters(consumer=name, producer=producer)
         bar = ProgressBar(f"rebuilding {schema}") if show_progress else None
         started = time.monotonic()
         snapshot = await end_offsets(kafka, topics)
-        result = await replay_topics(kafka, topics, consumer, progress=bar)
-        seconds = time.monotonic() - started
+        # The bulk replay stores facts only; the summaries are folded once per group after it.
+        result = await replay_topics(kafka, topics, build_consumer(name, pool, dead_letters, bulk=True),
+                                     progress=bar)
         if bar is not None:
             bar.finish()
-        await create_indexes(dsn, indexes)  # before the switch: queries need them
+        await create_indexes(dsn, indexes)  # before the switch: queries need them (and the fold below)
+        await build_summaries(pool)
+        seconds = time.monotonic() - started
+        # Catching up is incremental, on top of the complete summaries.
+        consumer = build_consumer(name, pool, dead_letters)
         replaced = await switch_to(dsn, schema)
         caught_up = await apply_since(kafka, topics, snapshot, consumer)
         # The generation's processed ids served the rebuild only; the live consumer keeps its own.

@@ -191,7 +191,8 @@ async def test_every_report_exports_to_csv_and_xlsx_with_english_and_chinese_lab
     assert "c1" in csv.text
     assert "逾期未跟进" in grades_csv.content.decode("utf-8-sig")
     with zipfile.ZipFile(io.BytesIO(xlsx.content)) as book:
-        strings = book.read("xl/sharedStrings.xml").decode()
+        # Written in constant-memory mode (streamed rows): strings are inline in the sheet, not shared.
+        strings = "".join(book.read(name).decode() for name in book.namelist() if name.endswith(".xml"))
     assert "Reached at least / 至少到达" in strings
     assert "contract_signed" in strings
 
@@ -209,7 +210,8 @@ async def test_a_query_can_wait_until_reporting_has_processed_a_given_event(stac
     async with httpx.AsyncClient(headers=auth_headers("director"), base_url=stack.service.url, timeout=10) as client:
         late = await client.get("/v1/reports/funnel", params={"wait_for_event": str(uuid.uuid4()),
                                                                "wait_timeout": 0.2})
-    assert late.status_code == 504
+    assert late.status_code == 409  # the caller's to retry: the read model is behind, the server is fine
+    assert late.headers["retry-after"] == "1"
     assert late.json()["error"]["code"] == "not_yet_processed"
 
 
