@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
+from services.reporting.app import access
 from services.reporting.app.analysis import AfterSalesQuery, MonthlyAnalysisQuery
 from services.reporting.app.cache import WatermarkCache
 from services.reporting.app.commands import SetTarget, SetTargetHandler, TargetRepository
@@ -28,7 +29,8 @@ from services.reporting.app.reports import (
     DailyReportQuery,
     GradeTableQuery,
 )
-from shared.auth.http import AUTHENTICATED, Caller, signed_in_page
+from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed, signed_in_page
+from shared.auth.principal import Principal
 from shared.runtime.http import error_body
 from shared.runtime.openapi import error_response, error_responses
 from shared.runtime.params import IsoDateTime
@@ -75,6 +77,7 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
                      monthly: MonthlyAnalysisQuery | None = None, aftersales: AfterSalesQuery | None = None,
                      cache: WatermarkCache | None = None) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["reports"], dependencies=AUTHENTICATED)
+    readers = [allowed(roles=access.READERS)]
 
     async def cached(key: Hashable, compute: Callable[[], Awaitable[dict[str, Any]]],
                      clock_dependent: bool = False) -> dict[str, Any]:
@@ -115,16 +118,18 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
             await asyncio.sleep(0.02)
         return None
 
-    @router.get("/funnel")
-    async def get_funnel(channel: str | None = None) -> dict[str, Any]:
-        """Leads per pipeline stage (current and reached), with step conversion; optionally for one channel."""
+    @router.get("/funnel", dependencies=readers)
+    async def get_funnel(caller: Caller, channel: str | None = None) -> dict[str, Any]:
+        """Leads per pipeline stage (current and reached), with step conversion; optionally for one channel.
+        Organisation-wide: directors (others use /v1/reports/funnel, narrowed to their scope)."""
+        access.require_organisation_wide(caller)
         return await cached(("funnel-v1", channel), lambda: funnel(channel=channel))
 
     if funnel_report is None or attainment is None or commission is None or grades is None or daily is None \
             or targets is None or set_target is None or watermark is None:
         return router
 
-    @router.get("/reports/funnel", responses=WAITING_RESPONSES)
+    @router.get("/reports/funnel", responses=WAITING_RESPONSES, dependencies=readers)
     async def get_funnel_report(
         period: str | None = Query(None, description="cohort: leads captured in YYYY-MM or YYYY-MM-DD"),
         start: IsoDateTime | None = None, end: IsoDateTime | None = None,
@@ -133,11 +138,15 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
         product: str | None = None,
         group_by: Literal["channel", "team", "consultant", "product", "period"] | None = None,
         wait_for_event: UUID | None = None, wait_timeout: float = 5.0, format: Format = "json",
+        caller: Principal = CALLER,
     ) -> Response:
-        """The funnel in both meanings (entered / reached at least), outcomes and time in stage."""
+        """The funnel in both meanings (entered / reached at least), outcomes and time in stage (a consultant's
+        own leads, a manager's team, a director's choice of filters)."""
         if (waited := await wait_for(wait_for_event, wait_timeout)) is not None:
             return waited
-        filters = {"channel": channel, "team": team, "consultant": consultant, "product": product}
+        # The cache key holds the filters as narrowed to the caller's scope: one caller's answer never serves another.
+        filters = access.funnel_filters(caller, {"channel": channel, "team": team, "consultant": consultant,
+                                                 "product": product})
         report = await cached(
             ("funnel", period, start, end, as_of, group_by, tuple(filters.items())),
             lambda: funnel_report(period=period, start=start, end=end, as_of=as_of, group_by=group_by,
@@ -145,67 +154,81 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
         return _export(report, "stages", ["stage", "entered", "reached", "current", "conversion_from_previous",
                                           "median_hours_in_stage", "p90_hours_in_stage"], format, "funnel")
 
-    @router.put("/targets")
-    async def put_target(body: SetTargetBody) -> dict[str, Any]:
-        """Set (or replace) a target line; stored as an event in reporting's own event store."""
-        event = await set_target(SetTarget(**body.model_dump()))
+    @router.put("/targets", dependencies=readers)
+    async def put_target(body: SetTargetBody, caller: Caller) -> dict[str, Any]:
+        """Set (or replace) a target line; stored as an event in reporting's own event store. A director sets any
+        line, a manager their team's; ``set_by`` is the caller."""
+        access.require_set_target(caller, scope=body.scope, scope_id=body.scope_id, parent_team=body.parent_team)
+        event = await set_target(SetTarget(**{**body.model_dump(), "set_by": caller.subject}))
         encoded: dict[str, Any] = jsonable_encoder(event.model_dump())
         return encoded
 
-    @router.get("/targets")
-    async def get_targets(month: str | None = None) -> dict[str, Any]:
-        return {"targets": jsonable_encoder(await targets.lines(month=month))}
+    @router.get("/targets", dependencies=readers)
+    async def get_targets(caller: Caller, month: str | None = None) -> dict[str, Any]:
+        return {"targets": access.target_lines(caller, jsonable_encoder(await targets.lines(month=month)))}
 
-    @router.get("/reports/attainment", responses=WAITING_RESPONSES)
+    @router.get("/reports/attainment", responses=WAITING_RESPONSES, dependencies=readers)
     async def get_attainment(month: str, today: IsoDateTime | None = None, as_of: IsoDateTime | None = None,
                              wait_for_event: UUID | None = None, wait_timeout: float = 5.0,
-                             format: Format = "json") -> Response:
+                             format: Format = "json", caller: Principal = CALLER) -> Response:
         """Target attainment, variance rate 差异率, pace and run-rate forecast; flags splits that don't add up."""
         if (waited := await wait_for(wait_for_event, wait_timeout)) is not None:
             return waited
         report = await cached(("attainment", month, today, as_of),
                               lambda: attainment(month=month, today=today, as_of=as_of),
                               clock_dependent=today is None and as_of is None)
+        visible = access.target_lines(caller, jsonable_encoder(await targets.lines(month=month, as_of=as_of)))
+        report = {**report, "lines": access.lines_of(visible, jsonable_encoder(report["lines"]))}
         return _export(report, "lines", ["scope", "scope_id", "month", "metric", "target", "stretch", "actual",
                                          "attainment", "variance_rate", "stretch_attainment", "pace_expected",
                                          "pace_ratio", "forecast"], format, "attainment")
 
-    @router.get("/reports/commission", responses=EXPORT_RESPONSES)
+    @router.get("/reports/commission", responses=EXPORT_RESPONSES, dependencies=readers)
     async def get_commission(month: str, plan_id: str | None = None, consultant: str | None = None,
-                             as_of: IsoDateTime | None = None, format: Format = "json") -> Response:
-        """Commission statements per consultant from the plan version in force for the month."""
+                             as_of: IsoDateTime | None = None, format: Format = "json",
+                             caller: Principal = CALLER) -> Response:
+        """Commission statements per consultant from the plan version in force for the month (a consultant: their
+        own statement)."""
         report = await cached(("commission", month, plan_id, consultant, as_of),
                               lambda: commission(month=month, plan_id=plan_id, consultant=consultant, as_of=as_of))
+        report = {**report, "statements": access.own_rows(caller, jsonable_encoder(report["statements"]))}
         return _export(report, "statements", ["consultant_id", "month", "plan_id", "plan_version", "mode", "basis",
                                               "amount", "target", "attainment", "gate", "gate_passed",
                                               "commission_minor"], format, "commission")
 
-    @router.get("/reports/grades", responses=EXPORT_RESPONSES)
-    async def get_grades(as_of: IsoDateTime | None = None, format: Format = "json") -> Response:
+    @router.get("/reports/grades", responses=EXPORT_RESPONSES, dependencies=readers)
+    async def get_grades(as_of: IsoDateTime | None = None, format: Format = "json",
+                         caller: Principal = CALLER) -> Response:
         """有望客户确度状态表: open leads per consultant × grade, follow-ups due/overdue, on-time rate."""
         report = await cached(("grades", as_of), lambda: grades(as_of=as_of), clock_dependent=as_of is None)
+        report = {**report, "consultants": access.own_rows(caller, jsonable_encoder(report["consultants"]))}
         return _export(report, "consultants", ["consultant_id", "N", "H", "A", "B", "C", "open", "due_today",
                                                "overdue", "on_time_follow_up_rate"], format, "grades")
 
-    @router.get("/reports/daily", responses=EXPORT_RESPONSES)
-    async def get_daily(day: str, as_of: IsoDateTime | None = None, format: Format = "json") -> Response:
-        """销售日报: per consultant for one day (YYYY-MM-DD)."""
+    @router.get("/reports/daily", responses=EXPORT_RESPONSES, dependencies=readers)
+    async def get_daily(day: str, as_of: IsoDateTime | None = None, format: Format = "json",
+                        caller: Principal = CALLER) -> Response:
+        """销售日报: per consultant for one day (YYYY-MM-DD); a consultant sees their own row."""
         report = await cached(("daily", day, as_of), lambda: daily(day=day, as_of=as_of))
+        report = {**report, "consultants": access.own_rows(caller, jsonable_encoder(report["consultants"]))}
         return _export(report, "consultants", ["consultant_id", *report["columns"], *KPI_COLUMNS], format,
                        "daily")
 
     if monthly is not None:
-        @router.get("/reports/monthly", responses=EXPORT_RESPONSES)
-        async def get_monthly(month: str, as_of: IsoDateTime | None = None, format: Format = "json") -> Response:
+        @router.get("/reports/monthly", responses=EXPORT_RESPONSES, dependencies=readers)
+        async def get_monthly(month: str, as_of: IsoDateTime | None = None, format: Format = "json",
+                              caller: Principal = CALLER) -> Response:
             """客户开发月度分析: target completion and variance, channel effectiveness, losses, open-lead churn."""
+            access.require_organisation_wide(caller)
             report = await cached(("monthly", month, as_of), lambda: monthly(month=month, as_of=as_of))
             return _export(report, "channels", ["channel", "leads", "contracts", "conversion"], format, "monthly")
 
     if aftersales is not None:
-        @router.get("/reports/aftersales", responses=EXPORT_RESPONSES)
+        @router.get("/reports/aftersales", responses=EXPORT_RESPONSES, dependencies=readers)
         async def get_aftersales(month: str | None = None, as_of: IsoDateTime | None = None,
-                                 format: Format = "json") -> Response:
+                                 format: Format = "json", caller: Principal = CALLER) -> Response:
             """Satisfaction by consultant and month (normalised 0..1), complaint SLA compliance."""
+            access.require_organisation_wide(caller)
             report = await cached(("aftersales", month, as_of), lambda: aftersales(month=month, as_of=as_of))
             return _export(report, "satisfaction", ["consultant_id", "month", "visits", "satisfaction"], format,
                            "aftersales")
