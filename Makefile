@@ -63,7 +63,7 @@ lint: venv
 	$(BIN)/ruff check shared services tools tests deploy bench faults
 
 typecheck: venv
-	$(BIN)/mypy shared services tools faults
+	$(BIN)/mypy shared services tools bench deploy faults
 
 imports: venv ## services never import each other; shared imports no service; domain is pure
 	$(BIN)/lint-imports
