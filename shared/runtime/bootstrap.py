@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
 import socket
@@ -106,12 +108,19 @@ def serve(make_app: Callable[[], FastAPI], *, host: str, port: int, workers: int
     sock.listen(2048)
     sock.set_inheritable(True)
     if workers == 1:
+        # uvicorn re-raises the signal that stopped it once it has shut down gracefully; with Python's default
+        # SIGINT handler that is a KeyboardInterrupt traceback on every Ctrl-C. This handler (also in force
+        # before uvicorn starts) makes it a clean exit 0.
+        signal.signal(signal.SIGINT, _exit_cleanly)
+        signal.signal(signal.SIGTERM, _exit_cleanly)
         _serve_socket(make_app(), sock)
         return
     children: list[int] = []
+    parent = os.getpid()
     for _ in range(workers):
         pid = os.fork()  # before any event loop or thread exists in this process
         if pid == 0:
+            die_with_parent(parent)
             # uvicorn re-raises the signal that stopped it, for the handler it replaced, once it has shut down
             # gracefully; in a worker that handler only has to let it exit 0 (the default would kill it by signal).
             signal.signal(signal.SIGTERM, lambda *_: None)
@@ -125,6 +134,29 @@ def serve(make_app: Callable[[], FastAPI], *, host: str, port: int, workers: int
         children.append(pid)
     sock.close()
     sys.exit(_supervise(children))
+
+
+def _exit_cleanly(*_: object) -> None:
+    sys.exit(0)
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent(parent: int, signum: int = signal.SIGTERM) -> None:
+    """Ask the kernel to send ``signum`` to this (forked) process when its parent dies.
+
+    The parent normally stops its workers itself (``_supervise``), but a parent killed with SIGKILL cannot: without
+    this its workers would go on serving the inherited listening socket, and a restarted service would fail with
+    "Address already in use". SIGTERM, so the worker still shuts down gracefully. Linux only (prctl); elsewhere a
+    no-op. If the parent died before the request took effect, the signal never comes: exit at once instead."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _serve_socket(app: FastAPI, sock: socket.socket) -> None:

@@ -37,9 +37,12 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace")[-5000:]
 
 
-async def start_service(name: str, env: Mapping[str, str], *, timeout: float = 60.0) -> ServiceProcess:
-    """Start ``python -m services.<name>`` and wait until /health/ready answers 200 (deadline ``timeout``)."""
-    port = free_port()
+async def start_service(
+    name: str, env: Mapping[str, str], *, timeout: float = 60.0, port: int | None = None
+) -> ServiceProcess:
+    """Start ``python -m services.<name>`` (on ``port``, else a free one) and wait until /health/ready answers 200
+    (deadline ``timeout``)."""
+    port = port or free_port()
     prefix = name.upper()
     log_file = tempfile.NamedTemporaryFile(prefix=f"salesflow-{name}-", suffix=".log", delete=False)  # noqa: SIM115
     process = await asyncio.create_subprocess_exec(
