@@ -29,6 +29,7 @@ from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
+from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
@@ -115,8 +116,9 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         )
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None)
         subscribe_idempotent(broker, consumer, inbound, group_id=settings.consumer_group)
-        await parts.start_consumer(broker, consumer)
+        await parts.start_consumer(broker, consumer, bootstrap_servers=kafka.kafka_bootstrap_servers, topics=inbound)
         parts.pool, parts.producer = pool, producer
+        parts.watch_pool()
         parts.run_relay(relay)
         parts.run_timers(timers)
         app.include_router(leads_router(
@@ -133,6 +135,7 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
 
     app = FastAPI(title="salesflow leads", version="1", lifespan=lifespan)
     install_error_handlers(app)
+    install_observability(app, parts.sample_metrics)
     app.include_router(health_router(parts.readiness))
     return app
 

@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +23,8 @@ from fastapi import FastAPI
 from shared.db import connect, create_pool
 from shared.logs import configure_logging
 from shared.migrations import KERNEL_MIGRATIONS, migrate
+from shared.observability.metrics import MULTIPROC_ENV, enable_multiprocess, mark_worker_dead
+from shared.observability.tracing import configure_tracing
 from shared.settings import KafkaSettings, ServiceSettings, load_settings
 
 log = structlog.get_logger(__name__)
@@ -89,8 +92,15 @@ def run_service(
     settings = load_settings(settings_class)
     kafka = load_settings(KafkaSettings)
     configure_logging(service, settings.log_level, settings.log_json)
-    serve(lambda: create_app(settings, kafka), host=settings.http_host, port=settings.http_port,
-          workers=settings.workers)
+
+    def make_app() -> FastAPI:
+        # In the worker, after the fork: the exporter's background thread must not exist before it.
+        if configure_tracing(service):
+            log.info("tracing.exporting", endpoint=os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                     or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        return create_app(settings, kafka)
+
+    serve(make_app, host=settings.http_host, port=settings.http_port, workers=settings.workers)
 
 
 def serve(make_app: Callable[[], FastAPI], *, host: str, port: int, workers: int = 1) -> None:
@@ -115,6 +125,9 @@ def serve(make_app: Callable[[], FastAPI], *, host: str, port: int, workers: int
         signal.signal(signal.SIGTERM, _exit_cleanly)
         _serve_socket(make_app(), sock)
         return
+    # Metrics from every worker in one scrape: prometheus-client's multiprocess mode, in a directory of this
+    # service's own (PROMETHEUS_MULTIPROC_DIR if set, emptied now; else a fresh temporary one).
+    enable_multiprocess(Path(os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="salesflow-metrics-")))
     children: list[int] = []
     parent = os.getpid()
     for _ in range(workers):
@@ -186,6 +199,7 @@ def _supervise(children: list[int]) -> int:
     while running:
         pid, status = os.wait()
         running.discard(pid)
+        mark_worker_dead(pid)
         code = os.waitstatus_to_exitcode(status)
         if code != 0 and exit_code == 0:
             exit_code = code if code > 0 else 1
