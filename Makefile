@@ -15,10 +15,11 @@ WITH_ENV = set -a; eval "$$($(STACK) env)"; set +a;
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements.lock pyproject.toml
+# The dev lock holds every package (runtime + dev + bench) with its hashes, so --no-deps installs exactly it.
+$(BIN)/.installed: requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements-dev.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
@@ -74,10 +75,24 @@ bench: venv up ## benchmarks (several minutes): writes bench/results/<stamp>.jso
 bench-smoke: venv up ## the benchmark harness at tiny sizes (seconds): proves it runs, measures nothing
 	$(WITH_ENV) $(BIN)/python -m bench.run --smoke
 
-lock: ## re-resolve requirements.lock from pyproject.toml (needs network)
-	rm -rf /tmp/salesflow-lock && $(PYTHON) -m venv /tmp/salesflow-lock
-	/tmp/salesflow-lock/bin/pip install --quiet -e '.[dev,bench]' && /tmp/salesflow-lock/bin/pip freeze --exclude-editable \
-	  | sed '1i # Exact versions of every Python package salesflow installs (direct and transitive).\n# Regenerate: make lock' > requirements.lock
+# Tools the project installs for itself, outside the repository (kept between clones, like the Kafka jars).
+TOOLS_DIR ?= $(HOME)/.cache/salesflow/tools
+UV_VERSION := 0.13.9
+UV := $(TOOLS_DIR)/uv-$(UV_VERSION)/bin/uv
+# Both locks target what runs salesflow: CPython 3.11 on Linux (the image's Debian python3 and the dev venv).
+UV_COMPILE = $(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	--generate-hashes --custom-compile-command 'make lock' $(LOCK_FLAGS)
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS_DIR)/uv-$(UV_VERSION)
+	$(TOOLS_DIR)/uv-$(UV_VERSION)/bin/pip install --quiet uv==$(UV_VERSION)
+
+# Keeps every existing pin that pyproject.toml still allows and resolves only what changed (seconds);
+# `make lock LOCK_FLAGS=--upgrade` moves every transitive pin to the newest allowed version.
+# The dev lock is constrained by the runtime lock, so the two never disagree on a version.
+lock: $(UV) ## re-resolve requirements.lock (runtime) and requirements-dev.lock from pyproject.toml (needs PyPI)
+	$(UV_COMPILE) pyproject.toml -o requirements.lock
+	$(UV_COMPILE) pyproject.toml --extra dev --extra bench -c requirements.lock -o requirements-dev.lock
 
 clean: ## remove the virtualenv and caches (not the stack's data)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
