@@ -15,8 +15,9 @@ provider is in place and the hot paths skip tracing altogether (:func:`enabled`)
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -26,6 +27,9 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 TRACEPARENT = "traceparent"
 _PROPAGATOR = TraceContextTextMapPropagator()
 _NO_OP = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+# The provider salesflow's spans go to; None: OpenTelemetry's global one (no-op unless configured). A module
+# setting rather than only the global, because the global can be set once per process and tests need to scope it.
+_provider: trace.TracerProvider | None = None
 
 
 def configure_tracing(service: str) -> bool:
@@ -47,13 +51,24 @@ def configure_tracing(service: str) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def using(provider: trace.TracerProvider) -> Iterator[None]:
+    """Send salesflow's spans to ``provider`` inside the block (tests: the SDK's in-memory exporter)."""
+    global _provider
+    previous, _provider = _provider, provider
+    try:
+        yield
+    finally:
+        _provider = previous
+
+
 def enabled() -> bool:
     """A real tracer provider is installed (by :func:`configure_tracing`, or by a test)."""
-    return not isinstance(trace.get_tracer_provider(), _NO_OP)
+    return _provider is not None or not isinstance(trace.get_tracer_provider(), _NO_OP)
 
 
 def tracer() -> trace.Tracer:
-    return trace.get_tracer("salesflow")
+    return (_provider or trace.get_tracer_provider()).get_tracer("salesflow")
 
 
 def current_traceparent() -> str | None:
@@ -69,6 +84,10 @@ def traceparent_of(span: Span) -> str | None:
     carrier: dict[str, str] = {}
     _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
     return carrier.get(TRACEPARENT)
+
+
+def traceparent_of_context(span_context: trace.SpanContext) -> str | None:
+    return traceparent_of(trace.NonRecordingSpan(span_context))
 
 
 def context_from_traceparent(traceparent: str | None) -> otel_context.Context | None:
@@ -89,4 +108,4 @@ def links_to(traceparents: Sequence[str | None]) -> list[Link]:
 
 
 __all__ = ["TRACEPARENT", "Link", "SpanKind", "configure_tracing", "context_from_traceparent", "current_traceparent",
-           "enabled", "links_to", "traceparent_of", "tracer"]
+           "enabled", "links_to", "traceparent_of", "tracer", "using"]
