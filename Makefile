@@ -46,22 +46,22 @@ browser: ## Debian's chromium + CJK fonts for the dashboard's headless-browser t
 check: lint typecheck imports contracts-check ## static checks only
 
 lint: venv
-	$(BIN)/ruff check shared services tests deploy bench
+	$(BIN)/ruff check shared services tools ops tests deploy bench
 
 typecheck: venv
-	$(BIN)/mypy shared services
+	$(BIN)/mypy shared services tools ops
 
 imports: venv ## services never import each other; shared imports no service; domain is pure
 	$(BIN)/lint-imports
 
 contracts: venv ## regenerate contracts/ (JSON Schemas, AsyncAPI) from the models
-	$(BIN)/python -m shared.contracts.export --write
+	$(BIN)/python -m tools.contracts --write
 
 # CONTRACTS_BASE=origin/main also compares with the contracts as published there, so a breaking change that was
 # regenerated locally (make contracts) still fails.
 CONTRACTS_BASE ?=
 contracts-check: venv ## fail if contracts/ is stale or a change would break subscribers
-	$(BIN)/python -m shared.contracts.export --check $(if $(CONTRACTS_BASE),--against $(CONTRACTS_BASE))
+	$(BIN)/python -m tools.contracts --check $(if $(CONTRACTS_BASE),--against $(CONTRACTS_BASE))
 
 unit: venv ## unit tests only (no infrastructure)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit

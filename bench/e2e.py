@@ -27,6 +27,7 @@ import orjson
 
 from bench import profile
 from bench.common import CpuMeter, Pids, pids_of, summary_ms
+from bench.databases import fresh_database
 from bench.loadgen import open_loop
 
 REPO = Path(__file__).resolve().parents[1]
@@ -166,8 +167,6 @@ async def run(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, *, smoke
 
 async def run_ladder(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, workers: int, *,
                      profile_rate: int | None, smoke: bool) -> dict[str, Any]:
-    from bench.run import fresh_database
-
     leads_dsn = await fresh_database(admin_dsn, f"bench_e2e_leads_{run_id}")
     reporting_dsn = await fresh_database(admin_dsn, f"bench_e2e_reporting_{run_id}")
     env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SALESFLOW_TOPIC_PREFIX": f"{prefix}e2e",

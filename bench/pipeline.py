@@ -142,7 +142,7 @@ async def bare_getmany(bootstrap: str, topic: str) -> int:
 async def bench_rebuild(dsn: str, bootstrap: str, prefix: str, total: int) -> dict[str, Any]:
     from services.reporting.adapters.read_model import PostgresLeadsReadModel
     from services.reporting.app.projections import LeadsProjection
-    from services.reporting.main import MIGRATIONS
+    from services.reporting.wiring import MIGRATIONS
 
     topic = f"{prefix}.leads"
     await prefill_topic(bootstrap, topic, total)

@@ -11,46 +11,16 @@ import asyncio
 import json
 import os
 import time
-import urllib.parse
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
 from bench import append, e2e, pipeline, report
 from bench.common import versions
+from bench.databases import drop_run_databases, dsn_parts, fresh_database
 
 RESULTS = Path(__file__).parent / "results"
-
-
-async def fresh_database(admin_dsn: str, name: str) -> str:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return admin_dsn.rsplit("/", 1)[0] + "/" + name
-
-
-async def drop_run_databases(admin_dsn: str, run_id: str) -> None:
-    """The databases this run created (their names carry the run id): the results are written, they are not needed."""
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        names = [r["datname"] for r in await conn.fetch(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'bench\\_%' AND strpos(datname, $1) > 0", run_id)]
-        for name in names:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-def dsn_parts(dsn: str) -> dict[str, Any]:
-    url = urllib.parse.urlparse(dsn)
-    return {"host": url.hostname, "port": url.port or 5432, "user": url.username, "password": url.password,
-            "database": url.path.lstrip("/")}
 
 
 async def main() -> int:

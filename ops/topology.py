@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from services.aftersales.main import SOURCE_SERVICES as AFTERSALES_SOURCES
 from services.leads.main import CONSUMED_SERVICES as LEADS_SOURCES
-from services.reporting.main import SOURCE_SERVICES as REPORTING_SOURCES
+from services.reporting.wiring import SOURCE_SERVICES as REPORTING_SOURCES
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,15 @@
 """Composition root of the reporting service: consumes every service's topic into read models and serves
-reports over HTTP. ``python -m services.reporting`` (``python -m services.reporting rebuild`` rebuilds)."""
+reports over HTTP. ``python -m services.reporting`` (``python -m services.reporting rebuild`` rebuilds: see
+``services.reporting.rebuild``)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, cast
 
-import asyncpg
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
-from pydantic_settings import SettingsConfigDict
 
 from services.reporting.adapters.exports import to_csv, to_xlsx
 from services.reporting.adapters.generations import ActiveSchemaPool
@@ -22,7 +19,6 @@ from services.reporting.adapters.targets import PostgresTargetRepository
 from services.reporting.api import dashboard_router, reporting_router
 from services.reporting.app.analysis import AfterSalesQuery, MonthlyAnalysisQuery
 from services.reporting.app.commands import SetTargetHandler
-from services.reporting.app.projections import LeadsProjection
 from services.reporting.app.queries import FunnelQuery, FunnelReportQuery
 from services.reporting.app.reports import (
     Activities,
@@ -31,7 +27,7 @@ from services.reporting.app.reports import (
     DailyReportQuery,
     GradeTableQuery,
 )
-from shared.messaging.consumer import IdempotentConsumer
+from services.reporting.wiring import MIGRATIONS, SOURCE_SERVICES, ReportingSettings, build_consumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
 from shared.messaging.subscriber import subscribe_idempotent
@@ -40,32 +36,13 @@ from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.components import ServiceComponents
 from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
-from shared.settings import KafkaSettings, ServiceSettings
+from shared.settings import KafkaSettings
 
 SERVICE = "reporting"
-MIGRATIONS = Path(__file__).parent / "migrations"
-SOURCE_SERVICES = ("leads", "orders", "aftersales")
-
-
-class ReportingSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="REPORTING_", extra="ignore", frozen=True)
-
-    service_name: str = SERVICE
-    http_port: int = 8004
-    consumer_group: str = "reporting"
-    batch_size: int = 500
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def build_consumer(name: str, pool: Any, dead_letters: DeadLetters) -> IdempotentConsumer:
-    """The projection wired into an idempotent consumer (live service and rebuild use the same): every known
-    type is registered with one batch handler (unknown types are still ignored), so a batch is one run."""
-    projection = LeadsProjection(PostgresLeadsReadModel(pool))
-    return IdempotentConsumer(name=name, pool=cast(asyncpg.Pool, pool), handlers={},
-                              batch_handlers=projection.batch_handlers(), dead_letters=dead_letters)
 
 
 def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
@@ -123,11 +100,4 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
 
 
 def main() -> None:
-    import sys
-
-    if sys.argv[1:2] == ["rebuild"]:
-        from services.reporting.rebuild import rebuild_main
-
-        rebuild_main(sys.argv[2:])
-        return
     run_service(SERVICE, ReportingSettings, create_app)

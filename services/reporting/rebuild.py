@@ -35,7 +35,7 @@ from services.reporting.adapters.generations import (
     generation_pool,
     switch_to,
 )
-from services.reporting.main import MIGRATIONS, SOURCE_SERVICES, ReportingSettings, build_consumer
+from services.reporting.wiring import MIGRATIONS, SOURCE_SERVICES, ReportingSettings, build_consumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
 from shared.messaging.replay import Progress, replay_topics

@@ -24,9 +24,9 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.reporting.adapters.catch_up import apply_since, end_offsets
-from services.reporting.adapters.generations import active_schema, create_generation, drop_generation, generation_pool
-from services.reporting.main import MIGRATIONS, build_consumer
+from services.reporting.adapters.generations import create_generation, drop_generation, generation_pool
 from services.reporting.rebuild import progress_bar
+from services.reporting.wiring import MIGRATIONS, build_consumer
 from shared.db import connect
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
@@ -96,7 +96,7 @@ async def verify(dsn: str, bootstrap: str, topics: list[str], *, group: str, sho
         await apply_since(bootstrap, topics, snapshot, consumer)
         conn = await connect(dsn)
         try:
-            live = await active_schema(conn)
+            live = str(await conn.fetchval("SELECT schema_name FROM public.reporting_active_schema WHERE id = 1"))
             tables, rows, differences = await _compare(conn, live, schema, samples)
         finally:
             await conn.close()

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.contracts.base import IntegrationEvent, contract
 
 COMPLAINT_CATEGORIES = ("purchase", "delivery", "product", "service", "other")
-COMPLAINT_SEVERITIES = ("low", "medium", "high", "critical")
 
 
 @contract("salesflow.aftersales.ReferralRegistered", version=1, producer="aftersales")

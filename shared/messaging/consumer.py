@@ -1,4 +1,7 @@
-"""The idempotent consumer (DESIGN §3.3) with dead letters (DESIGN §3.4).
+"""The idempotent batch consumer (DESIGN §3.3) with dead letters (DESIGN §3.4).
+
+Three modules share the work: ``inbound`` decodes records (pure), this module applies batches, and
+``dead_letter_operations`` re-applies or skips what was dead-lettered (ops).
 
 Delivery from Kafka is at-least-once. For each batch of records the consumer opens one database transaction,
 records the batch's event ids as processed (one statement, which also tells which ones were processed before:
@@ -16,29 +19,35 @@ Failures are sorted into three kinds:
   ``max_attempts`` times, then dead-lettered while the others commit.
 
 A dead-lettered message *parks* its key: later messages with the same key (the same aggregate) are
-dead-lettered as ``parked`` instead of being applied out of order, until ops retry or skip the failed one.
-Unknown event types are ignored (contracts rule: consumers ignore what they do not know).
+dead-lettered as ``parked`` instead of being applied out of order, until ops retry or skip the failed one
+(``shared.messaging.dead_letter_operations``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka.errors import KafkaError
-from pydantic import ValidationError
 
-from shared.contracts.base import ContractRegistry, IntegrationEvent
+from shared.contracts.base import ContractRegistry
 from shared.contracts.base import registry as default_registry
 from shared.db import Connection
 from shared.eventstore.errors import StreamOrderConflictError
 from shared.logs import bind_message_context
 from shared.messaging.dead_letters import DeadLetters
-from shared.messaging.headers import EventHeaders, MalformedHeadersError
+from shared.messaging.inbound import (
+    BatchEventHandler,
+    EventHandler,
+    InboundDecoder,
+    InboundEvent,
+    KafkaRecord,
+    PoisonMessageError,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -52,48 +61,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     StreamOrderConflictError,
 )
-
-
-class KafkaRecord(Protocol):
-    """What the consumer needs of a Kafka record (aiokafka's ConsumerRecord, or a stored dead letter)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-    @property
-    def headers(self) -> Sequence[tuple[str, bytes]]: ...
-
-
-class InboundEvent(NamedTuple):
-    """A parsed public event as handlers see it (a NamedTuple: one is built per consumed message)."""
-
-    headers: EventHeaders
-    payload: IntegrationEvent
-    topic: str
-    partition: int
-    offset: int
-
-    @property
-    def key(self) -> str:
-        return self.headers.subject
-
-
-EventHandler = Callable[[Connection, InboundEvent], Awaitable[None]]
-BatchEventHandler = Callable[[Connection, list[InboundEvent]], Awaitable[None]]
-"""Applies a run of consecutive events at once (set-based SQL: what makes rebuilds fast). A run is a stretch of
-events whose types are registered with the *same* batch handler, so a projection that registers one handler for
-many types gets whole batches. It must have the same effect as applying the events one by one, in order."""
-
-
-class PoisonMessageError(ValueError):
-    """The record cannot be parsed into a known event; retrying cannot help."""
 
 
 @dataclass(slots=True)
@@ -139,36 +106,16 @@ class IdempotentConsumer:
         retry_backoff: float = 0.05,
     ) -> None:
         self.name = name
-        self._pool = pool
         self._handlers = dict(handlers)
         self._batch_handlers = dict(batch_handlers or {})
         if overlap := set(self._handlers) & set(self._batch_handlers):
             raise ValueError(f"event types with both a handler and a batch handler: {sorted(overlap)}")
-        self._dead_letters = dead_letters
-        self._contracts = contracts
+        self.dead_letters = dead_letters
+        self.pool = pool
+        self.decoder = InboundDecoder({*self._handlers, *self._batch_handlers}, contracts)
         self._max_attempts = max_attempts
         self._retry_backoff = retry_backoff
         self.applied = 0
-
-    def parse(self, record: KafkaRecord) -> InboundEvent | None:
-        """Parse a record; ``None`` for event types this consumer does not handle. Raises PoisonMessageError."""
-        try:
-            headers = EventHeaders.decode(record.headers)
-        except MalformedHeadersError as exc:
-            raise PoisonMessageError(str(exc)) from None
-        if headers.event_type not in self._handlers and headers.event_type not in self._batch_handlers:
-            return None
-        try:
-            # pydantic parses the JSON bytes itself (in Rust): one pass instead of orjson.loads + validation.
-            payload = self._contracts.parse_json(headers.event_type, headers.schema_version, record.value or b"")
-        except ValidationError as exc:
-            if any(e["type"] == "json_invalid" for e in exc.errors()):
-                raise PoisonMessageError(f"value is not JSON: {exc.errors(include_url=False)[0]['msg']}") from None
-            raise PoisonMessageError(f"payload does not match {headers.event_type} "
-                                     f"v{headers.schema_version}: {exc.errors(include_url=False)}") from None
-        if payload is None:  # a version of the type this build does not know
-            return None
-        return InboundEvent(headers, payload, record.topic, record.partition, record.offset)
 
     async def process_batch(self, records: Sequence[KafkaRecord], *, durable: bool = True) -> BatchResult:
         """Apply a batch in one transaction. Returns counts; raises only transient errors (redeliver).
@@ -183,10 +130,10 @@ class IdempotentConsumer:
         """The CPU half of :meth:`process_batch`: parse the records, touching no database. A replay prepares the
         next batch while the previous one is being written (see ``shared.messaging.replay``)."""
         items = []
-        parse = self.parse
+        decode = self.decoder.decode
         for record in records:
             try:
-                items.append(_Item(record, parse(record)))
+                items.append(_Item(record, decode(record)))
             except PoisonMessageError as exc:
                 items.append(_Item(record, None, poison=str(exc)))
         return PreparedBatch(items)
@@ -204,7 +151,7 @@ class IdempotentConsumer:
 
     async def _apply(self, items: list[_Item], *, isolate_failures: bool, durable: bool) -> BatchResult:
         applied = duplicates = ignored = dead = 0
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn, conn.transaction():
             if not durable:
                 await conn.execute("SET LOCAL synchronous_commit TO off")
             ids = [i.event.headers.event_id for i in items if i.event is not None]
@@ -218,12 +165,12 @@ class IdempotentConsumer:
             )) if ids else set()
             released: list[Any] = []
             keys = list({i.key for i in items if i.key is not None})
-            parked = set(await self._dead_letters.open_keys(conn, keys))
+            parked = set(await self.dead_letters.open_keys(conn, keys))
             run: list[InboundEvent] = []  # consecutive events of one batch-handled type, applied together
             for item in items:
                 key = item.key
                 if item.poison is not None:
-                    await self._dead_letters.record(conn, item.record, reason=item.poison, attempts=1, kind="failed")
+                    await self.dead_letters.record(conn, item.record, reason=item.poison, attempts=1, kind="failed")
                     if key is not None:
                         parked.add(key)
                     dead += 1
@@ -238,7 +185,7 @@ class IdempotentConsumer:
                     continue
                 fresh.discard(event_id)
                 if key is not None and key in parked:
-                    await self._dead_letters.record(
+                    await self.dead_letters.record(
                         conn, item.record, reason="parked behind an earlier dead letter of the same key",
                         attempts=0, kind="parked",
                     )
@@ -254,7 +201,7 @@ class IdempotentConsumer:
                 if isolate_failures:
                     error = await self._apply_isolated(conn, event)
                     if error is not None:
-                        await self._dead_letters.record(
+                        await self.dead_letters.record(
                             conn, item.record, reason=error, attempts=self._max_attempts, kind="failed"
                         )
                         parked.add(event.key)
@@ -264,7 +211,7 @@ class IdempotentConsumer:
                 elif handler is not None:
                     run.append(event)
                 else:
-                    await self._handle(conn, event)
+                    await self.handle(conn, event)
                 applied += 1
             if run:
                 await self._apply_run(conn, run)
@@ -276,7 +223,9 @@ class IdempotentConsumer:
         self.applied += applied
         return BatchResult(applied, duplicates, ignored, dead)
 
-    async def _handle(self, conn: Connection, event: InboundEvent) -> None:
+    async def handle(self, conn: Connection, event: InboundEvent) -> None:
+        """Apply one event with its handler, in the caller's transaction (no duplicate check: see
+        :mod:`shared.messaging.dead_letter_operations` for a caller that claims the id itself)."""
         with bind_message_context(
             event.headers.correlation_id, str(event.headers.event_id), event_type=event.headers.event_type
         ):
@@ -295,7 +244,7 @@ class IdempotentConsumer:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 async with conn.transaction():  # a savepoint inside the batch transaction
-                    await self._handle(conn, event)
+                    await self.handle(conn, event)
                 return None
             except TRANSIENT_ERRORS:
                 raise
@@ -306,38 +255,3 @@ class IdempotentConsumer:
                 if attempt < self._max_attempts:
                     await asyncio.sleep(self._retry_backoff * attempt)
         return error
-
-    # --- operations on dead letters (exposed by each service's admin API) ---
-
-    async def retry_dead_letter(self, dead_letter_id: int) -> int:
-        """Re-apply a dead letter and the messages parked behind it, in their original order, all in one
-        transaction: if any still fails, nothing changes and the error is raised. Returns how many applied."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            head, followers = await self._dead_letters.chain(conn, dead_letter_id)
-            applied = await self._replay(conn, [head, *followers])
-            await self._dead_letters.resolve(conn, [head["id"], *(f["id"] for f in followers)], "retried")
-        return applied
-
-    async def skip_dead_letter(self, dead_letter_id: int) -> int:
-        """Give up on a dead letter for good and release the messages parked behind it (applied in order)."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            head, followers = await self._dead_letters.chain(conn, dead_letter_id)
-            await self._dead_letters.resolve(conn, [head["id"]], "skipped")
-            applied = await self._replay(conn, followers)
-            await self._dead_letters.resolve(conn, [f["id"] for f in followers], "retried")
-        return applied
-
-    async def _replay(self, conn: Connection, rows: Sequence[asyncpg.Record]) -> int:
-        applied = 0
-        for row in rows:
-            event = self.parse(self._dead_letters.as_record(row))
-            if event is None:
-                continue
-            inserted = await conn.fetchval(
-                "INSERT INTO processed_messages (consumer, event_id) VALUES ($1, $2) "
-                "ON CONFLICT DO NOTHING RETURNING true", self.name, event.headers.event_id,
-            )
-            if inserted:
-                await self._handle(conn, event)
-                applied += 1
-        return applied

@@ -22,7 +22,7 @@ from shared.messaging.headers import EventHeaders, MalformedHeadersError, header
 from shared.messaging.topics import dead_letter_topic
 
 if TYPE_CHECKING:
-    from shared.messaging.consumer import KafkaRecord
+    from shared.messaging.inbound import KafkaRecord
 
 log = structlog.get_logger(__name__)
 

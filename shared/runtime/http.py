@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared.domain.aggregate import DomainError
 from shared.eventstore.errors import ConcurrencyError, StreamOrderConflictError
 from shared.messaging.consumer import IdempotentConsumer
+from shared.messaging.dead_letter_operations import DeadLetterOperations
 from shared.messaging.dead_letters import DeadLetters
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
@@ -87,6 +88,7 @@ def health_router(ready: ReadinessCheck) -> APIRouter:
 def dead_letter_router(consumer: IdempotentConsumer, dead_letters: DeadLetters, pool: Any) -> APIRouter:
     """Ops endpoints: list dead letters, retry one (with what is parked behind it), or skip it."""
     router = APIRouter(prefix="/admin/dead-letters", tags=["admin"])
+    operations = DeadLetterOperations(consumer)
 
     @router.get("")
     async def list_dead_letters(status: str | None = "open", limit: int = 100) -> dict[str, Any]:
@@ -96,7 +98,7 @@ def dead_letter_router(consumer: IdempotentConsumer, dead_letters: DeadLetters, 
     @router.post("/{dead_letter_id}/retry")
     async def retry(dead_letter_id: int) -> dict[str, Any]:
         try:
-            applied = await consumer.retry_dead_letter(dead_letter_id)
+            applied = await operations.retry(dead_letter_id)
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
         return {"retried": dead_letter_id, "applied": applied}
@@ -104,7 +106,7 @@ def dead_letter_router(consumer: IdempotentConsumer, dead_letters: DeadLetters, 
     @router.post("/{dead_letter_id}/skip")
     async def skip(dead_letter_id: int) -> dict[str, Any]:
         try:
-            applied = await consumer.skip_dead_letter(dead_letter_id)
+            applied = await operations.skip(dead_letter_id)
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
         return {"skipped": dead_letter_id, "released": applied}

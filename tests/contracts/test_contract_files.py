@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from pydantic import Field
 
-from shared.contracts import IntegrationEvent, export, registry
+from shared.contracts import IntegrationEvent, registry
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.headers import EventHeaders
+from tools.contracts import asyncapi, cli, compatibility, files, schemas
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 
@@ -81,12 +82,12 @@ WIDGET_WITHOUT_COLOUR = fake_contract("salesflow.widgets.WidgetMade", 1, "widget
 
 
 def test_the_checked_in_contract_files_match_the_models() -> None:
-    stale = export.stale_files(CONTRACTS_DIR, export.generate())
+    stale = files.stale_files(CONTRACTS_DIR, files.generate())
     assert stale == [], "contracts/ is out of date, run `make contracts`:\n" + "\n".join(stale)
 
 
 def test_the_checked_in_schemas_are_compatible_with_the_models() -> None:
-    _, breaking = export.check(CONTRACTS_DIR)
+    _, breaking = files.check(CONTRACTS_DIR)
     assert breaking == []
 
 
@@ -97,7 +98,7 @@ def test_there_is_a_schema_file_for_every_registered_contract() -> None:
 
 
 def test_generation_is_deterministic_and_ends_every_file_with_a_newline() -> None:
-    first, second = export.generate(), export.generate()
+    first, second = files.generate(), files.generate()
     assert first == second
     assert all(text.endswith("}\n") for text in first.values())
     assert all(json.loads(text) is not None for text in first.values())
@@ -120,7 +121,7 @@ def test_every_contract_has_an_explicit_dotted_salesflow_type_name_and_a_positiv
 
 @pytest.mark.parametrize("cls", list(registry), ids=lambda c: f"{c.event_type}.v{c.schema_version}")
 def test_every_schema_file_carries_its_contract_identity(cls: type[IntegrationEvent]) -> None:
-    schema = json.loads((CONTRACTS_DIR / export.schema_path(cls)).read_text(encoding="utf-8"))
+    schema = json.loads((CONTRACTS_DIR / schemas.schema_path(cls)).read_text(encoding="utf-8"))
     assert schema["$id"] == f"urn:salesflow:contract:{cls.event_type}:v{cls.schema_version}"
     assert schema["title"] == f"{cls.event_type} v{cls.schema_version}"
     assert schema["x-salesflow"]["event_type"] == cls.event_type
@@ -178,7 +179,7 @@ def test_every_producer_channel_has_a_dead_letter_channel_beside_it() -> None:
         assert dlq["address"] == f"salesflow.{producer}.dlq"
         message = _resolve(document, dlq["messages"]["DeadLetter"]["$ref"])
         headers = _resolve(document, message["headers"]["$ref"])
-        assert set(headers["required"]) == set(export.DEAD_LETTER_HEADERS)
+        assert set(headers["required"]) == set(asyncapi.DEAD_LETTER_HEADERS)
 
 
 def test_every_reference_in_the_asyncapi_document_resolves_within_it() -> None:
@@ -206,7 +207,7 @@ def test_nested_models_are_hoisted_into_the_document_with_their_references_rewri
         parts: list[Part]
 
     cls = fake_contract("salesflow.widgets.AssemblyBuilt", 1, "widgets", _AssemblyV1)
-    document = export.asyncapi_document([cls])
+    document = asyncapi.asyncapi_document([cls])
     schemas = document["components"]["schemas"]
     assert "salesflow.widgets.AssemblyBuilt.v1.Part" in schemas
     assert schemas["salesflow.widgets.AssemblyBuilt.v1"]["properties"]["parts"]["items"] == {
@@ -228,7 +229,7 @@ def test_the_documented_event_headers_are_the_ones_the_relay_writes() -> None:
         traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
     )
     documented = _asyncapi()["components"]["schemas"]["CloudEventsHeaders"]
-    assert [name for name, _ in minimal.encode()] == list(export.REQUIRED_HEADERS)
+    assert [name for name, _ in minimal.encode()] == list(asyncapi.REQUIRED_HEADERS)
     assert set(documented["required"]) == {name for name, _ in minimal.encode()}
     assert set(documented["properties"]) == {name for name, _ in full.encode()}
 
@@ -273,7 +274,7 @@ def test_the_documented_dead_letter_headers_are_the_ones_a_consumer_writes() -> 
 
 
 def test_an_unchanged_schema_is_compatible() -> None:
-    assert export.check_compatible(BASE_SCHEMA, copy.deepcopy(BASE_SCHEMA)) == []
+    assert compatibility.check_compatible(BASE_SCHEMA, copy.deepcopy(BASE_SCHEMA)) == []
 
 
 def test_adding_an_optional_property_is_compatible() -> None:
@@ -281,7 +282,7 @@ def test_adding_an_optional_property_is_compatible() -> None:
         s["properties"]["owner_id"] = {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}
         s["$defs"]["Address"]["properties"]["zip"] = {"type": "string"}
 
-    assert export.check_compatible(BASE_SCHEMA, evolved(add)) == []
+    assert compatibility.check_compatible(BASE_SCHEMA, evolved(add)) == []
 
 
 def test_adding_an_enum_value_relaxing_a_constraint_and_editing_descriptions_are_compatible() -> None:
@@ -291,7 +292,7 @@ def test_adding_an_enum_value_relaxing_a_constraint_and_editing_descriptions_are
         s["properties"]["lead_id"]["description"] = "the lead's id"
         s["properties"]["interest"]["default"] = "nothing yet"
 
-    assert export.check_compatible(BASE_SCHEMA, evolved(relax)) == []
+    assert compatibility.check_compatible(BASE_SCHEMA, evolved(relax)) == []
 
 
 def test_renaming_a_nested_model_without_changing_its_shape_is_compatible() -> None:
@@ -299,11 +300,11 @@ def test_renaming_a_nested_model_without_changing_its_shape_is_compatible() -> N
         s["$defs"]["PostalAddress"] = s["$defs"].pop("Address")
         s["properties"]["address"]["anyOf"][0]["$ref"] = "#/$defs/PostalAddress"
 
-    assert export.check_compatible(BASE_SCHEMA, evolved(rename)) == []
+    assert compatibility.check_compatible(BASE_SCHEMA, evolved(rename)) == []
 
 
 def test_removing_a_property_is_a_breaking_change() -> None:
-    problems = export.check_compatible(BASE_SCHEMA, evolved(lambda s: s["properties"].pop("interest")))
+    problems = compatibility.check_compatible(BASE_SCHEMA, evolved(lambda s: s["properties"].pop("interest")))
     assert problems == ["property 'interest' was removed"]
 
 
@@ -311,14 +312,14 @@ def test_removing_a_property_of_a_nested_model_is_a_breaking_change() -> None:
     def drop(s: dict[str, Any]) -> None:
         s["$defs"]["Address"]["properties"].pop("street")
 
-    assert export.check_compatible(BASE_SCHEMA, evolved(drop)) == ["property 'address.street' was removed"]
+    assert compatibility.check_compatible(BASE_SCHEMA, evolved(drop)) == ["property 'address.street' was removed"]
 
 
 def test_changing_a_property_type_is_a_breaking_change() -> None:
     def retype(s: dict[str, Any]) -> None:
         s["properties"]["lead_id"] = {"type": "integer"}
 
-    assert export.check_compatible(BASE_SCHEMA, evolved(retype)) == [
+    assert compatibility.check_compatible(BASE_SCHEMA, evolved(retype)) == [
         "property 'lead_id' changed type from string to integer"
     ]
 
@@ -327,7 +328,7 @@ def test_making_a_required_property_nullable_is_a_breaking_change() -> None:
     def nullable(s: dict[str, Any]) -> None:
         s["properties"]["lead_id"] = {"anyOf": [{"type": "string"}, {"type": "null"}]}
 
-    assert export.check_compatible(BASE_SCHEMA, evolved(nullable)) == [
+    assert compatibility.check_compatible(BASE_SCHEMA, evolved(nullable)) == [
         "property 'lead_id' changed type from string to null | string"
     ]
 
@@ -336,7 +337,7 @@ def test_changing_a_format_is_a_breaking_change() -> None:
     def reformat(s: dict[str, Any]) -> None:
         s["properties"]["captured_at"]["format"] = "date"
 
-    assert export.check_compatible(BASE_SCHEMA, evolved(reformat)) == [
+    assert compatibility.check_compatible(BASE_SCHEMA, evolved(reformat)) == [
         "property 'captured_at' changed format from date-time to date"
     ]
 
@@ -346,7 +347,7 @@ def test_pointing_a_reference_at_a_model_of_another_shape_is_a_breaking_change()
         s["$defs"]["Coordinates"] = {"type": "object", "properties": {"lat": {"type": "number"}}}
         s["properties"]["address"]["anyOf"][0]["$ref"] = "#/$defs/Coordinates"
 
-    problems = export.check_compatible(BASE_SCHEMA, evolved(repoint))
+    problems = compatibility.check_compatible(BASE_SCHEMA, evolved(repoint))
     assert "property 'address.city' was removed" in problems
     assert "property 'address.street' was removed" in problems
 
@@ -354,7 +355,7 @@ def test_pointing_a_reference_at_a_model_of_another_shape_is_a_breaking_change()
 def test_replacing_an_external_reference_is_a_breaking_change() -> None:
     old = {"type": "object", "properties": {"money": {"$ref": "money.json#/v1"}}}
     new = {"type": "object", "properties": {"money": {"$ref": "money.json#/v2"}}}
-    assert export.check_compatible(old, new) == [
+    assert compatibility.check_compatible(old, new) == [
         "property 'money' now refers to money.json#/v2 instead of money.json#/v1"
     ]
 
@@ -363,7 +364,7 @@ def test_narrowing_an_enum_is_a_breaking_change() -> None:
     def narrow(s: dict[str, Any]) -> None:
         s["$defs"]["Grade"]["enum"].remove("C")
 
-    assert export.check_compatible(BASE_SCHEMA, evolved(narrow)) == [
+    assert compatibility.check_compatible(BASE_SCHEMA, evolved(narrow)) == [
         "property 'grade' no longer allows the values [\"C\"] (enum narrowed)"
     ]
 
@@ -372,7 +373,7 @@ def test_restricting_a_free_property_to_fixed_values_is_a_breaking_change() -> N
     def restrict(s: dict[str, Any]) -> None:
         s["properties"]["lead_id"]["const"] = "lead-1"
 
-    assert export.check_compatible(BASE_SCHEMA, evolved(restrict)) == [
+    assert compatibility.check_compatible(BASE_SCHEMA, evolved(restrict)) == [
         "property 'lead_id' is now restricted to the values [\"lead-1\"]"
     ]
 
@@ -382,18 +383,18 @@ def test_adding_a_required_property_is_a_breaking_change() -> None:
         s["properties"]["owner_id"] = {"type": "string"}
         s["required"].append("owner_id")
 
-    assert export.check_compatible(BASE_SCHEMA, evolved(add)) == [
+    assert compatibility.check_compatible(BASE_SCHEMA, evolved(add)) == [
         "property 'owner_id' was added as a required property"
     ]
 
 
 def test_making_an_optional_property_required_is_a_breaking_change() -> None:
-    problems = export.check_compatible(BASE_SCHEMA, evolved(lambda s: s["required"].append("interest")))
+    problems = compatibility.check_compatible(BASE_SCHEMA, evolved(lambda s: s["required"].append("interest")))
     assert problems == ["property 'interest' became required (messages without it were valid)"]
 
 
 def test_making_a_required_property_optional_is_a_breaking_change() -> None:
-    problems = export.check_compatible(BASE_SCHEMA, evolved(lambda s: s["required"].remove("captured_at")))
+    problems = compatibility.check_compatible(BASE_SCHEMA, evolved(lambda s: s["required"].remove("captured_at")))
     assert problems == ["property 'captured_at' is no longer required (consumers rely on it)"]
 
 
@@ -401,7 +402,7 @@ def test_tightening_a_constraint_is_a_breaking_change() -> None:
     def tighten(s: dict[str, Any]) -> None:
         s["properties"]["tags"]["items"]["maxLength"] = 10
 
-    assert export.check_compatible(BASE_SCHEMA, evolved(tighten)) == [
+    assert compatibility.check_compatible(BASE_SCHEMA, evolved(tighten)) == [
         "property 'tags[]' constraint maxLength tightened from 20 to 10"
     ]
 
@@ -416,25 +417,25 @@ def test_the_compatibility_check_terminates_on_recursive_models() -> None:
     }
     changed = copy.deepcopy(recursive)
     changed["$defs"]["Node"]["properties"].pop("parent")
-    assert export.check_compatible(recursive, copy.deepcopy(recursive)) == []
-    assert export.check_compatible(recursive, changed) == ["property 'parent' was removed"]
+    assert compatibility.check_compatible(recursive, copy.deepcopy(recursive)) == []
+    assert compatibility.check_compatible(recursive, changed) == ["property 'parent' was removed"]
 
 
 def test_a_breaking_change_to_a_real_model_is_found_in_its_generated_schema() -> None:
-    old = export.contract_schema(WIDGET)
-    new = export.contract_schema(WIDGET_WITHOUT_COLOUR)
-    assert export.check_compatible(old, new) == ["property 'colour' was removed"]
+    old = schemas.contract_schema(WIDGET)
+    new = schemas.contract_schema(WIDGET_WITHOUT_COLOUR)
+    assert compatibility.check_compatible(old, new) == ["property 'colour' was removed"]
 
 
 # --- the command line -------------------------------------------------------------------------------------------
 
 
 def test_write_then_check_passes_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert export.main(["--write", "--dir", str(tmp_path)]) == 0
-    assert sorted(export.generate()) == sorted(
+    assert cli.main(["--write", "--dir", str(tmp_path)]) == 0
+    assert sorted(files.generate()) == sorted(
         p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json")
     )
-    assert export.main(["--check", "--dir", str(tmp_path)]) == 0
+    assert cli.main(["--check", "--dir", str(tmp_path)]) == 0
     assert "up to date" in capsys.readouterr().out
 
 
@@ -444,7 +445,7 @@ def test_check_fails_and_names_the_file_when_a_checked_in_file_is_stale(
     shutil.copytree(CONTRACTS_DIR, tmp_path, dirs_exist_ok=True)
     (tmp_path / "asyncapi.json").write_text("{}\n", encoding="utf-8")
     (tmp_path / "schemas" / "salesflow.leads.Ghost.v1.json").write_text("{}\n", encoding="utf-8")
-    assert export.main(["--check", "--dir", str(tmp_path)]) == 1
+    assert cli.main(["--check", "--dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "asyncapi.json differs from the model" in err
     assert "schemas/salesflow.leads.Ghost.v1.json is no longer generated" in err
@@ -455,13 +456,13 @@ def test_check_fails_when_the_model_broke_a_checked_in_schema(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cls = next(iter(registry))
-    published = json.loads((CONTRACTS_DIR / export.schema_path(cls)).read_text(encoding="utf-8"))
+    published = json.loads((CONTRACTS_DIR / schemas.schema_path(cls)).read_text(encoding="utf-8"))
     published["properties"]["promised_field"] = {"type": "string"}
     shutil.copytree(CONTRACTS_DIR, tmp_path, dirs_exist_ok=True)
-    (tmp_path / export.schema_path(cls)).write_text(export.render(published), encoding="utf-8")
-    assert export.main(["--check", "--dir", str(tmp_path)]) == 1
+    (tmp_path / schemas.schema_path(cls)).write_text(schemas.render(published), encoding="utf-8")
+    assert cli.main(["--check", "--dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert f"{export.schema_path(cls)}: property 'promised_field' was removed" in err
+    assert f"{schemas.schema_path(cls)}: property 'promised_field' was removed" in err
     assert "A breaking change needs a new schema version registered beside the old one" in err
 
 
@@ -470,7 +471,7 @@ def test_check_against_a_git_ref_catches_a_breaking_change_even_after_regenerati
         pytest.skip("git is not installed")
     repo = tmp_path / "repo"
     directory = repo / "contracts"
-    export.write(directory, [WIDGET])
+    files.write(directory, [WIDGET])
 
     def git(*args: str) -> None:
         subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
@@ -478,15 +479,15 @@ def test_check_against_a_git_ref_catches_a_breaking_change_even_after_regenerati
     git("init", "-q")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "publish v1")
-    export.write(directory, [WIDGET_WITHOUT_COLOUR])  # the developer regenerated after the breaking change
+    files.write(directory, [WIDGET_WITHOUT_COLOUR])  # the developer regenerated after the breaking change
 
-    stale, breaking = export.check(directory, [WIDGET_WITHOUT_COLOUR])
+    stale, breaking = files.check(directory, [WIDGET_WITHOUT_COLOUR])
     assert (stale, breaking) == ([], []), "without a baseline the regenerated files look fine"
-    stale, breaking = export.check(directory, [WIDGET_WITHOUT_COLOUR], against="HEAD")
+    stale, breaking = files.check(directory, [WIDGET_WITHOUT_COLOUR], against="HEAD")
     assert breaking == [
         "schemas/salesflow.widgets.WidgetMade.v1.json: property 'colour' was removed (compared with HEAD)"
     ]
-    _, removed = export.check(directory, [], against="HEAD")
+    _, removed = files.check(directory, [], against="HEAD")
     assert "schemas/salesflow.widgets.WidgetMade.v1.json: the contract version was removed (compared with HEAD)" in (
         removed
     )
@@ -496,6 +497,6 @@ def test_check_against_an_unknown_git_ref_is_an_error_not_a_pass(tmp_path: Path)
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
     subprocess.run(["git", "-C", str(tmp_path), "init", "-q"], check=True)
-    export.write(tmp_path / "contracts", [WIDGET])
-    with pytest.raises(export.ContractCheckError):
-        export.check(tmp_path / "contracts", [WIDGET], against="no-such-ref")
+    files.write(tmp_path / "contracts", [WIDGET])
+    with pytest.raises(files.ContractCheckError):
+        files.check(tmp_path / "contracts", [WIDGET], against="no-such-ref")

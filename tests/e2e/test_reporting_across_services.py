@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.reporting.main import MIGRATIONS
+from services.reporting.wiring import MIGRATIONS
 from tests.support.infra import RUN_ID, Infra
 from tests.support.orders_stack import create_orders_database
 from tests.support.orders_stack import drop_database as drop_orders_database

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.reporting.main import MIGRATIONS
+from services.reporting.wiring import MIGRATIONS
 from tests.support.infra import RUN_ID, Infra
 from tests.support.processes import ServiceProcess, start_service, stop_service
 from tests.support.reporting import Journey, drop_database, fresh_reporting_database

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.reporting.main import MIGRATIONS
+from services.reporting.wiring import MIGRATIONS
 from shared.contracts.aftersales import (
     CarePlanScheduledV1,
     ComplaintOpenedV1,

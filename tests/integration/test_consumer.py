@@ -15,9 +15,11 @@ from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
 from shared.contracts.base import ContractRegistry, IntegrationEvent
-from shared.messaging.consumer import BatchResult, IdempotentConsumer, InboundEvent, KafkaRecord
+from shared.messaging.consumer import BatchResult, IdempotentConsumer
+from shared.messaging.dead_letter_operations import DeadLetterOperations
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.headers import EventHeaders
+from shared.messaging.inbound import InboundEvent, KafkaRecord
 from shared.messaging.relay import make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
@@ -174,7 +176,7 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_and_later_message
         assert sorted(await effects.rows()) == [("k1", 1), ("k2", 5)]  # 13's effect rolled back, 2 parked
 
         effects.failing.clear()  # ops fixed the bug: retry the failed one and release what waited behind it
-        assert await consumer.retry_dead_letter(letters[0]["id"]) == 2
+        assert await DeadLetterOperations(consumer).retry(letters[0]["id"]) == 2
     assert [n for key, n in await effects.rows() if key == "k1"] == [1, 13, 2]
     assert {d["status"] for d in await _dead_letters(pool)} == {"retried"}
     dlq = await read_topic(infra.kafka_bootstrap, dead_letter_topic(unique), expect=2)

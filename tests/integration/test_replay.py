@@ -10,8 +10,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.db import Connection
-from shared.messaging.consumer import IdempotentConsumer, InboundEvent
+from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
+from shared.messaging.inbound import InboundEvent
 from shared.messaging.relay import make_producer
 from shared.messaging.replay import replay_topics
 from shared.messaging.topics import ensure_topics

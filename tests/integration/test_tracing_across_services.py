@@ -18,8 +18,8 @@ from opentelemetry.trace import SpanKind
 
 from services.leads.main import LeadsSettings
 from services.leads.main import create_app as create_leads
-from services.reporting.main import ReportingSettings
 from services.reporting.main import create_app as create_reporting
+from services.reporting.wiring import ReportingSettings
 from shared.observability import tracing
 from shared.settings import KafkaSettings
 from tests.conftest import CreateDatabase

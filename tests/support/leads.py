@@ -28,8 +28,8 @@ from services.leads.domain.policy import LeadPolicy
 from services.leads.main import CONFIG, MIGRATIONS, load_channels
 from shared.contracts.base import IntegrationEvent
 from shared.eventstore import PostgresEventStore
-from shared.messaging.consumer import InboundEvent
 from shared.messaging.headers import EventHeaders
+from shared.messaging.inbound import InboundEvent
 from shared.runtime.bootstrap import prepare_database
 from shared.timers import TimerRunner
 from tests.support.infra import RUN_ID, Infra

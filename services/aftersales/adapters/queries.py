@@ -7,9 +7,6 @@ from typing import Any
 
 import asyncpg
 
-VISIT_STATES = ("due", "overdue", "upcoming", "completed")
-SLA_STATES = ("on_track", "acknowledge_breached", "resolve_breached", "resolved")
-
 
 def _row(record: asyncpg.Record) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in dict(record).items()}
@@ -94,7 +91,3 @@ class PostgresCareQueries:
                FROM follow_ups WHERE ($1::text IS NULL OR status = $1) ORDER BY opened_at LIMIT $2""",
             status, limit)
         return [_row(r) for r in rows]
-
-    async def loyalty_balance(self, customer_id: str) -> int:
-        value = await self._pool.fetchval("SELECT balance FROM loyalty_balances WHERE customer_id = $1", customer_id)
-        return int(value or 0)

@@ -26,7 +26,7 @@ from services.aftersales.domain.events import aftersales_events
 from services.aftersales.domain.loyalty import LoyaltyAccount
 from services.aftersales.domain.referral import Referral
 from shared.domain import Aggregate
-from shared.eventstore import AppendRequest, NewEvent, PostgresEventStore, RecordedEvent
+from shared.eventstore import AppendRequest, NewEvent, PostgresEventStore
 from shared.timers import cancel_timer, schedule_timer
 
 A = TypeVar("A", bound=Aggregate)
@@ -108,14 +108,3 @@ class EventSourcedAftersales:
 
     async def history(self, stream: str) -> list[dict[str, Any]]:
         return [r.audit_entry() for r in await self._store.load(stream)]
-
-
-def _history_entry(record: RecordedEvent) -> dict[str, Any]:
-    return {
-        "version": record.version,
-        "event_type": record.event_type,
-        "occurred_at": record.occurred_at.isoformat(),
-        "actor": record.metadata.get("actor"),
-        "correlation_id": record.metadata.get("correlation_id"),
-        "data": record.data,
-    }

@@ -20,7 +20,7 @@ from services.aftersales.domain.referral import Referral
 from shared.contracts.leads import LeadCreatedV1
 from shared.contracts.orders import DeliveredV1
 from shared.domain import Aggregate
-from shared.messaging.consumer import EventHandler, InboundEvent
+from shared.messaging.inbound import EventHandler, InboundEvent
 
 log = structlog.get_logger(__name__)
 

@@ -32,10 +32,6 @@ class ComplaintNotFoundError(NotFoundError):
     code = "complaint_not_found"
 
 
-class ReferralNotFoundError(NotFoundError):
-    code = "referral_not_found"
-
-
 class VisitAlreadyCompletedError(DomainError):
     code = "visit_already_completed"
     http_status = 409

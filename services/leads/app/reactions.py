@@ -15,7 +15,7 @@ from services.leads.domain.lead import Stage
 from shared.contracts.aftersales import ReferralRegisteredV1
 from shared.contracts.orders import ContractSignedV1, DeliveredV1, OrderCancelledV1
 from shared.domain.phone import normalise_phone
-from shared.messaging.consumer import EventHandler, InboundEvent
+from shared.messaging.inbound import EventHandler, InboundEvent
 
 SHOP_CHANNEL = "online_shop"
 

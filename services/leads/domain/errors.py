@@ -15,11 +15,6 @@ class ConsultantNotFoundError(DomainError):
     http_status = 404
 
 
-class TeamNotFoundError(DomainError):
-    code = "team_not_found"
-    http_status = 404
-
-
 class AppointmentNotFoundError(DomainError):
     code = "appointment_not_found"
     http_status = 404

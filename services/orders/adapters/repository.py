@@ -147,14 +147,3 @@ async def _upsert_summary(tx: Connection, order: Order, version: int, now: datet
         order.financed_minor, order.outstanding_minor, order.refund_due_minor, order.financing.value,
         order.delivery_scheduled_for, signed.signed_at, order.delivered_at, now,
     )
-
-
-def _history_entry(record: RecordedEvent) -> dict[str, Any]:
-    return {
-        "version": record.version,
-        "event_type": record.event_type,
-        "occurred_at": record.occurred_at.isoformat(),
-        "actor": record.metadata.get("actor"),
-        "correlation_id": record.metadata.get("correlation_id"),
-        "data": record.data,
-    }

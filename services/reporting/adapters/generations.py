@@ -50,10 +50,6 @@ class ActiveSchemaPool:
             return await conn.fetchval(query, *args)
 
 
-async def active_schema(conn: Any) -> str:
-    return str(await conn.fetchval("SELECT schema_name FROM public.reporting_active_schema WHERE id = 1"))
-
-
 async def create_generation(dsn: str, schema: str, migrations: Path) -> None:
     """Create ``schema`` and run reporting's migration files inside it (they use unqualified names)."""
     if not _SCHEMA.match(schema):

@@ -15,7 +15,7 @@ from services.reporting.app.ports import FactRow, LeadRow, LeadsReadModel
 from shared.contracts import aftersales, leads, orders  # noqa: F401  (registers every public contract)
 from shared.contracts.base import IntegrationEvent, registry
 from shared.contracts.leads import LeadCreatedV1
-from shared.messaging.consumer import BatchEventHandler, InboundEvent
+from shared.messaging.inbound import BatchEventHandler, InboundEvent
 
 SOURCE_PRODUCERS = ("leads", "orders", "aftersales")
 

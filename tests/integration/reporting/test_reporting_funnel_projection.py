@@ -21,7 +21,7 @@ from services.reporting.app.queries import FunnelReportQuery
 from services.reporting.app.reports import Activities, AttainmentQuery, CommissionQuery, GradeTableQuery
 from services.reporting.domain.commission import CommissionPlan, Tier
 from services.reporting.domain.targets import TargetLine
-from services.reporting.main import MIGRATIONS, build_consumer
+from services.reporting.wiring import MIGRATIONS, build_consumer
 from shared.contracts.leads import (
     FollowUpLoggedV1,
     FollowUpOverdueV1,

@@ -12,7 +12,7 @@ import pytest
 from services.reporting.adapters.targets import PostgresTargetRepository
 from services.reporting.app.commands import SetTarget, SetTargetHandler
 from services.reporting.domain.targets import target_stream_id
-from services.reporting.main import MIGRATIONS
+from services.reporting.wiring import MIGRATIONS
 from shared.db import create_pool
 from shared.eventstore import ConcurrencyError
 from tests.support.infra import Infra

@@ -24,8 +24,8 @@ from shared.contracts.base import IntegrationEvent
 from shared.contracts.leads import LeadCreatedV1
 from shared.contracts.orders import DeliveredV1
 from shared.domain import Aggregate, DomainEvent
-from shared.messaging.consumer import InboundEvent
 from shared.messaging.headers import EventHeaders
+from shared.messaging.inbound import InboundEvent
 from shared.timers import Timer
 
 A = TypeVar("A", bound=Aggregate)

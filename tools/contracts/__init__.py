@@ -1,0 +1,1 @@
+"""Generate and check ``contracts/`` (JSON Schemas, AsyncAPI) from the registered contract models."""

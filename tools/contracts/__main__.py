@@ -1,0 +1,3 @@
+from tools.contracts.cli import main
+
+raise SystemExit(main())
