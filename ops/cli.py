@@ -201,6 +201,9 @@ def verify(samples: Annotated[int, typer.Option(min=0, help="differing rows show
                   f"{result.records_replayed} records: {result.rows_compared} rows in {len(result.tables)} tables "
                   f"({', '.join(result.tables)}), {result.seconds:.1f}s")
         return
+    if result.dead_lettered:
+        out.print(f"[yellow]the recomputation dead-lettered {result.dead_lettered} record(s)[/yellow]: keys whose dead "
+                  "letters ops skipped or retried in the live consumer differ for that reason alone")
     for d in result.differences:
         out.print(f"[red]{d.table}[/red]: {d.only_live} row(s) only in the live read model, "
                   f"{d.only_recomputed} only in the recomputation")

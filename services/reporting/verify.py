@@ -9,7 +9,10 @@ its processed ids and any dead letters of its consumer are removed afterwards: v
 The comparison is of a moment: the recomputation is replayed to the topics' ends at the start, the live consumer
 is waited for until its group has committed at least that far, and what was published in the meantime is applied
 to the recomputation too. Events published while the comparison runs can still show as differences on a busy
-system: run it again, or at a quiet time.
+system: run it again, or at a quiet time. The recomputation knows nothing of what ops decided about dead
+letters: a key whose poison letter was skipped (or retried after a fix) in the live consumer is parked again in
+the recomputation, and its rows show as differences; the result counts the records the recomputation
+dead-lettered, so such differences can be told from a projection bug.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class VerifyResult:
     tables: list[str]
     rows_compared: int
     records_replayed: int
+    dead_lettered: int  # records the recomputation dead-lettered (poison, or parked behind poison)
     differences: list[TableDifference]
     seconds: float
 
@@ -100,7 +104,8 @@ async def verify(dsn: str, bootstrap: str, topics: list[str], *, group: str, sho
             tables, rows, differences = await _compare(conn, live, schema, samples)
         finally:
             await conn.close()
-        return VerifyResult(live, tables, rows, replayed.records, differences, time.monotonic() - started)
+        return VerifyResult(live, tables, rows, replayed.records, replayed.dead_lettered, differences,
+                            time.monotonic() - started)
     finally:
         await producer.stop()
         with contextlib.suppress(Exception):
