@@ -29,6 +29,7 @@ from bench import profile
 from bench.common import CpuMeter, Pids, pids_of, summary_ms
 from bench.databases import fresh_database
 from bench.loadgen import open_loop
+from tests.support.auth import auth_env, auth_headers
 
 REPO = Path(__file__).resolve().parents[1]
 CHANNELS = ["online_shop", "call_center", "website", "showroom", "phone"]
@@ -48,7 +49,7 @@ async def start(name: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes]
     port = free_port()
     log = open(f"/tmp/bench-{name}.log", "wb")  # noqa: SIM115, ASYNC230
     process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=REPO, stdout=log, stderr=log,  # noqa: ASYNC220  (services outlive this coroutine)
-                               env={**os.environ, **env, f"{name.upper()}_HTTP_PORT": str(port)})
+                               env={**os.environ, **auth_env(), **env, f"{name.upper()}_HTTP_PORT": str(port)})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -84,11 +85,14 @@ def build_workload(step: int, lead_ids: list[str]) -> Any:
 
 BENCH_TEAM = "bench-team"
 CONSULTANTS = 10
+# The bench team's manager captures and follows up (a token from the test issuer, valid for the whole run); its
+# validation is part of every measured request, as in production.
+BENCH_HEADERS = auth_headers("manager", subject="bench-manager", team=BENCH_TEAM, expires_in=6 * 3600)
 
 
 async def post(port: int, path: str, body: dict[str, Any]) -> Any:
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=orjson.dumps(body), method="POST",
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", **BENCH_HEADERS})
     with await asyncio.to_thread(urllib.request.urlopen, request, timeout=30) as response:
         return orjson.loads(response.read())
 
@@ -196,7 +200,8 @@ async def run_ladder(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, w
         await register_team(leads_port)
         lead_ids = await seed_leads(leads_port, 50 if smoke else SEED_LEADS)
         # Warm-up: connections of every worker, Python caches, Kafka metadata.
-        await open_loop("127.0.0.1", leads_port, rate=100, duration=2, build=build_workload(998, lead_ids))
+        await open_loop("127.0.0.1", leads_port, rate=100, duration=2, build=build_workload(998, lead_ids),
+                        headers=BENCH_HEADERS)
         # The first step must not pay for relaying and projecting the seed: wait until both are through.
         await drain(leads_db, reporting_db, "seed")
         for step, rate in enumerate(rates):
@@ -208,7 +213,7 @@ async def run_ladder(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, w
                 raw = Path(f"/tmp/bench-profile-leads-{run_id}.txt")
                 sampling = (raw, asyncio.create_task(profile.record(leads_pids[-1], duration - 1, raw)))
             load = await open_loop("127.0.0.1", leads_port, rate=rate, duration=duration,
-                                   build=build_workload(step, lead_ids))
+                                   build=build_workload(step, lead_ids), headers=BENCH_HEADERS)
             cpu_used = cpu.stop()
             if sampling is not None and await sampling[1]:
                 profiles[f"leads@{rate}/s"] = profile.summarise(sampling[0])

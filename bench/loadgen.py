@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -42,10 +42,12 @@ class _Connection:
 
 async def open_loop(
     host: str, port: int, *, rate: float, duration: float, build: Callable[[int], tuple[str, bytes]],
-    max_connections: int = 512,
+    max_connections: int = 512, headers: Mapping[str, str] | None = None,
 ) -> LoadResult:
-    """Send ``rate`` requests per second for ``duration`` seconds; ``build(i)`` gives (path, JSON body)."""
+    """Send ``rate`` requests per second for ``duration`` seconds; ``build(i)`` gives (path, JSON body);
+    ``headers`` go with every request (the bearer token: the services refuse anonymous calls)."""
     result = LoadResult()
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     idle: list[_Connection] = []
     opened = 0
     total = int(rate * duration)
@@ -66,7 +68,7 @@ async def open_loop(
 
     async def one(i: int, scheduled: float) -> None:
         path, body = build(i)
-        raw = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        raw = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{extra}"
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
         conn = idle.pop() if idle else None
         try:

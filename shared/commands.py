@@ -10,17 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared.observability.tracing import current_traceparent
+from shared.auth.principal import Principal
 
 
 @dataclass(frozen=True, slots=True)
 class CommandContext:
     """Who asked and why. ``correlation_id`` ties together everything one request caused; ``causation_id`` is
-    the event or command that directly caused this one; ``actor`` is the user or system acting."""
+    the event or command that directly caused this one; ``actor`` is the user or system acting (for HTTP calls the
+    token's subject); ``caller`` the authenticated principal, for the authorisation rules (None for reactions and
+    timers, which act on their own account)."""
 
     correlation_id: str
     causation_id: str | None = None
     actor: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    caller: Principal | None = field(default=None, compare=False)
 
     def metadata(self) -> dict[str, str]:
         """The event metadata for this context (only the keys that have values)."""

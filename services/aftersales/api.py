@@ -16,8 +16,9 @@ from services.aftersales.domain.care_plan import CarePlan
 from services.aftersales.domain.complaint import Complaint
 from services.aftersales.domain.loyalty import LoyaltyAccount
 from services.aftersales.domain.referral import Referral
+from shared.auth.http import AUTHENTICATED, CALLER
+from shared.auth.principal import Principal
 
-Actor = Annotated[str | None, Header(description="who acts (user id); recorded with the events")]
 Correlation = Annotated[str | None, Header(description="correlation id; generated if absent")]
 
 
@@ -111,15 +112,15 @@ class AftersalesHandlers:
     redeem_points: cmd.RedeemPointsHandler
 
 
-def _context(correlation_id: str | None, actor: str | None) -> CommandContext:
-    return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=actor)
+def _context(correlation_id: str | None, caller: Principal) -> CommandContext:
+    return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=caller.subject, caller=caller)
 
 
 def aftersales_router(
     *, handlers: AftersalesHandlers, store: AftersalesStore, history: History, queries: CareQueries, clock: Clock,
     config: dict[str, Any],
 ) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["aftersales"])
+    router = APIRouter(prefix="/v1", tags=["aftersales"], dependencies=AUTHENTICATED)
 
     async def _load(cls: type[A], aggregate_id: str, what: str) -> A:
         found = await store.load(cls, aggregate_id)
@@ -135,20 +136,20 @@ def aftersales_router(
 
     @router.post("/care-plans/{plan_id}/visits/{visit_no}/complete")
     async def complete_visit(plan_id: str, visit_no: int, body: CompleteVisitRequest,
-                             x_correlation_id: Correlation = None, x_actor: Actor = None) -> dict[str, Any]:
+                             x_correlation_id: Correlation = None, caller: Principal = CALLER) -> dict[str, Any]:
         """Record a return visit's score, answers and notes. 409 visit_already_completed; 422 score_out_of_range."""
         plan = await handlers.complete_visit(
             cmd.CompleteReturnVisit(plan_id, visit_no, body.score, body.answers, body.notes, body.expected_version),
-            _context(x_correlation_id, x_actor))
+            _context(x_correlation_id, caller))
         return plan_view(plan)
 
     @router.post("/care-plans/{plan_id}/visits/{visit_no}/follow-up/close")
     async def close_follow_up(plan_id: str, visit_no: int, body: CloseFollowUpRequest,
-                              x_correlation_id: Correlation = None, x_actor: Actor = None) -> dict[str, Any]:
+                              x_correlation_id: Correlation = None, caller: Principal = CALLER) -> dict[str, Any]:
         """Close the manager's follow-up of a low score. 404 follow_up_not_found; 409 follow_up_already_closed."""
         plan = await handlers.close_follow_up(
             cmd.CloseSatisfactionFollowUp(plan_id, visit_no, body.outcome, body.expected_version),
-            _context(x_correlation_id, x_actor))
+            _context(x_correlation_id, caller))
         return plan_view(plan)
 
     @router.get("/follow-ups")
@@ -161,11 +162,11 @@ def aftersales_router(
 
     @router.post("/complaints", status_code=201)
     async def open_complaint(body: OpenComplaintRequest, x_correlation_id: Correlation = None,
-                             x_actor: Actor = None) -> dict[str, Any]:
+                             caller: Principal = CALLER) -> dict[str, Any]:
         """Open a complaint; its acknowledge and resolve SLA timers start now."""
         complaint = await handlers.open_complaint(
             cmd.OpenComplaint(body.customer_id, body.category, body.severity, body.description, body.order_id),
-            _context(x_correlation_id, x_actor))
+            _context(x_correlation_id, caller))
         return complaint_view(complaint)
 
     @router.get("/complaints/{complaint_id}")
@@ -175,26 +176,26 @@ def aftersales_router(
 
     @router.post("/complaints/{complaint_id}/acknowledge")
     async def acknowledge(complaint_id: str, body: VersionedRequest | None = None,
-                          x_correlation_id: Correlation = None, x_actor: Actor = None) -> dict[str, Any]:
+                          x_correlation_id: Correlation = None, caller: Principal = CALLER) -> dict[str, Any]:
         complaint = await handlers.acknowledge_complaint(
             cmd.AcknowledgeComplaint(complaint_id, body.expected_version if body else None),
-            _context(x_correlation_id, x_actor))
+            _context(x_correlation_id, caller))
         return complaint_view(complaint)
 
     @router.post("/complaints/{complaint_id}/resolve")
     async def resolve(complaint_id: str, body: ResolveComplaintRequest, x_correlation_id: Correlation = None,
-                      x_actor: Actor = None) -> dict[str, Any]:
+                      caller: Principal = CALLER) -> dict[str, Any]:
         complaint = await handlers.resolve_complaint(
             cmd.ResolveComplaint(complaint_id, body.resolution, body.expected_version),
-            _context(x_correlation_id, x_actor))
+            _context(x_correlation_id, caller))
         return complaint_view(complaint)
 
     @router.post("/complaints/{complaint_id}/reopen")
     async def reopen(complaint_id: str, body: ReopenComplaintRequest, x_correlation_id: Correlation = None,
-                     x_actor: Actor = None) -> dict[str, Any]:
+                     caller: Principal = CALLER) -> dict[str, Any]:
         complaint = await handlers.reopen_complaint(
             cmd.ReopenComplaint(complaint_id, body.reason, body.expected_version),
-            _context(x_correlation_id, x_actor))
+            _context(x_correlation_id, caller))
         return complaint_view(complaint)
 
     @router.get("/complaints")
@@ -209,13 +210,13 @@ def aftersales_router(
 
     @router.post("/referrals", status_code=201)
     async def register_referral(body: RegisterReferralRequest, response: Response,
-                                x_correlation_id: Correlation = None, x_actor: Actor = None) -> dict[str, Any]:
+                                x_correlation_id: Correlation = None, caller: Principal = CALLER) -> dict[str, Any]:
         """A customer refers a prospect; the leads service turns it into a referral lead. Sending the same
         referral_id again answers 200 with the stored referral (409 referral_conflict if it differs)."""
         outcome = await handlers.register_referral(
             cmd.RegisterReferral(body.referrer_customer_id, body.prospect_name, body.prospect_phone, body.interest,
                                  body.referrer_order_id, body.referral_id),
-            _context(x_correlation_id, x_actor))
+            _context(x_correlation_id, caller))
         if not outcome.created:
             response.status_code = 200
         return referral_view(outcome.aggregate)
@@ -234,12 +235,12 @@ def aftersales_router(
 
     @router.post("/customers/{customer_id}/loyalty/redemptions", status_code=201)
     async def redeem(customer_id: str, body: RedeemPointsRequest, response: Response,
-                     x_correlation_id: Correlation = None, x_actor: Actor = None) -> dict[str, Any]:
+                     x_correlation_id: Correlation = None, caller: Principal = CALLER) -> dict[str, Any]:
         """Spend points. 409 insufficient_points if more than the balance; nothing is stored then. The same
         ``reference`` and points again (a retry) answers 200 and spends nothing more."""
         outcome = await handlers.redeem_points(
             cmd.RedeemPoints(customer_id, body.points, body.reason, body.reference, body.expected_version),
-            _context(x_correlation_id, x_actor))
+            _context(x_correlation_id, caller))
         if not outcome.created:
             response.status_code = 200
         account = outcome.aggregate

@@ -22,6 +22,7 @@ from services.aftersales.app import commands as cmd
 from services.aftersales.app.reactions import AftersalesReactions
 from services.aftersales.app.timer_handlers import AftersalesTimers
 from services.aftersales.domain.policy import policy_from_dict
+from shared.auth.http import install_auth
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
@@ -117,6 +118,7 @@ def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
     app = FastAPI(title="salesflow aftersales", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_observability(app, parts.sample_metrics)
+    install_auth(app, service=SERVICE)
     app.include_router(health_router(parts.readiness))
     return app
 

@@ -1,6 +1,7 @@
 """HTTP API of the leads service (thin: validate input, call a handler, shape the answer). Errors are the
 shared format: ``{"error": {"code", "message", ...}}`` — 422 invalid input, 404 unknown ids, 409 rule or
-version conflicts, 403 when the actor (``X-Actor``) may not do it."""
+version conflicts, 401 without a valid bearer token, 403 when the caller may not do it. The actor of every
+event is the token's subject."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from services.leads.app.ports import Clock, CommandContext, LeadHistory, LeadQue
 from services.leads.domain.errors import LeadNotFoundError
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant
+from shared.auth.http import AUTHENTICATED, CALLER
+from shared.auth.principal import Principal
 from shared.domain.phone import normalise_phone
 
-Actor = Annotated[str | None, Header(description="who acts: a consultant or manager id")]
 Correlation = Annotated[str | None, Header(description="correlation id; generated if absent")]
 
 
@@ -75,8 +77,8 @@ def lead_view(lead: Lead, outcome: str | None = None) -> LeadView:
     )
 
 
-def _context(correlation_id: str | None, actor: str | None) -> CommandContext:
-    return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=actor)
+def _context(correlation_id: str | None, caller: Principal) -> CommandContext:
+    return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=caller.subject, caller=caller)
 
 
 class Versioned(BaseModel):
@@ -160,18 +162,18 @@ def leads_router(
     history: LeadHistory, queries: LeadQueries, channels: list[dict[str, str]], loss_reasons: list[dict[str, str]],
     clock: Clock,
 ) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["leads"])
+    router = APIRouter(prefix="/v1", tags=["leads"], dependencies=AUTHENTICATED)
 
     @router.post("/leads", status_code=201, response_model=LeadView)
     async def capture_lead(body: CaptureLeadRequest, response: Response, x_correlation_id: Correlation = None,
-                           x_actor: Actor = None) -> LeadView:
+                           caller: Principal = CALLER) -> LeadView:
         """Capture a lead from any channel. 201 with the new lead; 200 with the existing lead when the same
         inquiry was sent before (same source_system + external_id) or the phone belongs to an open lead (the
         contact is recorded there as a touchpoint). 422 names the field and the reason; nothing is stored."""
         result = await capture(CaptureLead(
             name=body.name, phone=body.phone, channel=body.channel, interest=body.interest, team_id=body.team_id,
             source_system=body.source_system, external_id=body.external_id,
-        ), _context(x_correlation_id, x_actor))
+        ), _context(x_correlation_id, caller))
         if result.outcome != "created":
             response.status_code = 200
         return lead_view(result.lead, result.outcome)
@@ -216,8 +218,8 @@ def leads_router(
 
     def lead_endpoint(path: str, request_model: type[Versioned], summary: str, handler: Any) -> None:
         async def endpoint(lead_id: str, body: Any, x_correlation_id: Correlation = None,
-                           x_actor: Actor = None) -> LeadView:
-            return lead_view(await handler(lead_id, body, _context(x_correlation_id, x_actor)))
+                           caller: Principal = CALLER) -> LeadView:
+            return lead_view(await handler(lead_id, body, _context(x_correlation_id, caller)))
         endpoint.__annotations__["body"] = request_model
         endpoint.__annotations__["return"] = LeadView
         router.add_api_route(f"/leads/{{lead_id}}{path}", endpoint, methods=["POST"], response_model=LeadView,
@@ -248,24 +250,24 @@ def leads_router(
 
     @router.post("/leads/{lead_id}/appointments/{appointment_id}/outcome", response_model=LeadView)
     async def appointment_outcome(lead_id: str, appointment_id: str, body: AppointmentOutcomeRequest,
-                                  x_correlation_id: Correlation = None, x_actor: Actor = None) -> LeadView:
+                                  x_correlation_id: Correlation = None, caller: Principal = CALLER) -> LeadView:
         """Attended (moves the stage to visited / test driven) or no-show (a follow-up becomes due soon)."""
         return lead_view(await commands.record_appointment_outcome(lc.RecordAppointmentOutcome(
-            lead_id, appointment_id, body.attended, body.expected_version), _context(x_correlation_id, x_actor)))
+            lead_id, appointment_id, body.attended, body.expected_version), _context(x_correlation_id, caller)))
 
     @router.post("/teams", status_code=201)
     async def register_team(body: TeamRequest, x_correlation_id: Correlation = None,
-                            x_actor: Actor = None) -> dict[str, Any]:
+                            caller: Principal = CALLER) -> dict[str, Any]:
         team = await organisation.register_team(org.RegisterTeam(body.team_id, body.name),
-                                                _context(x_correlation_id, x_actor))
+                                                _context(x_correlation_id, caller))
         return {"team_id": team.id, "name": team.name}
 
     @router.post("/consultants", status_code=201)
     async def register_consultant(body: ConsultantRequest, x_correlation_id: Correlation = None,
-                                  x_actor: Actor = None) -> dict[str, Any]:
+                                  caller: Principal = CALLER) -> dict[str, Any]:
         return _consultant_view(await organisation.register_consultant(
             org.RegisterConsultant(body.consultant_id, body.name, body.team_id, body.role),
-            _context(x_correlation_id, x_actor)))
+            _context(x_correlation_id, caller)))
 
     @router.get("/consultants")
     async def list_consultants(team_id: str | None = None) -> dict[str, Any]:
@@ -273,17 +275,17 @@ def leads_router(
 
     @router.post("/consultants/{consultant_id}/deactivate")
     async def deactivate_consultant(consultant_id: str, x_correlation_id: Correlation = None,
-                                    x_actor: Actor = None) -> dict[str, Any]:
+                                    caller: Principal = CALLER) -> dict[str, Any]:
         """Deactivate; the consultant's open leads go round robin to the rest of the team (or to the pool)."""
         return _consultant_view(await organisation.deactivate_consultant(
-            org.DeactivateConsultant(consultant_id), _context(x_correlation_id, x_actor)))
+            org.DeactivateConsultant(consultant_id), _context(x_correlation_id, caller)))
 
     @router.post("/consultants/{consultant_id}/team")
     async def move_consultant_team(consultant_id: str, body: MoveTeamRequest, x_correlation_id: Correlation = None,
-                                   x_actor: Actor = None) -> dict[str, Any]:
+                                   caller: Principal = CALLER) -> dict[str, Any]:
         """Move to another team; the open leads stay with the old team (handed over round robin)."""
         return _consultant_view(await organisation.move_consultant_team(
-            org.MoveConsultantTeam(consultant_id, body.team_id), _context(x_correlation_id, x_actor)))
+            org.MoveConsultantTeam(consultant_id, body.team_id), _context(x_correlation_id, caller)))
 
     @router.get("/channels")
     async def list_channels() -> dict[str, Any]:

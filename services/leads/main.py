@@ -23,6 +23,7 @@ from services.leads.app.organisation import OrganisationHandlers
 from services.leads.app.reactions import Reactions
 from services.leads.app.timers import LeadTimerHandlers
 from services.leads.domain.policy import LeadPolicy
+from shared.auth.http import install_auth
 from shared.eventstore import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
@@ -136,6 +137,7 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
     app = FastAPI(title="salesflow leads", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_observability(app, parts.sample_metrics)
+    install_auth(app, service=SERVICE)
     app.include_router(health_router(parts.readiness))
     return app
 

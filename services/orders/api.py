@@ -68,9 +68,10 @@ from services.orders.app.quotes import (
     SignContract,
     SignContractHandler,
 )
+from shared.auth.http import AUTHENTICATED, CALLER
+from shared.auth.principal import Principal
 
 CorrelationId = Annotated[str | None, Header(description="travels into the events' metadata")]
-Actor = Annotated[str | None, Header(description="who is acting (user id)")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +91,8 @@ class OrdersHandlers:
     check_out: CheckOutShopOrderHandler
 
 
-def _context(correlation_id: str | None, actor: str | None) -> CommandContext:
-    return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=actor)
+def _context(correlation_id: str | None, caller: Principal) -> CommandContext:
+    return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=caller.subject, caller=caller)
 
 
 def _order(result: OrderResult) -> dict[str, Any]:
@@ -99,11 +100,11 @@ def _order(result: OrderResult) -> dict[str, Any]:
 
 
 def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> APIRouter:
-    router = APIRouter(prefix="/v1/quotes", tags=["quotes"])
+    router = APIRouter(prefix="/v1/quotes", tags=["quotes"], dependencies=AUTHENTICATED)
 
     @router.post("", status_code=201)
     async def issue_quote(body: IssueQuoteIn, x_correlation_id: CorrelationId = None,
-                          x_actor: Actor = None) -> dict[str, Any]:
+                          caller: Principal = CALLER) -> dict[str, Any]:
         """Issue a quote (revision 1). Its expiry timer is scheduled at ``valid_until``."""
         result = await h.issue_quote(IssueQuote(
             consultant_id=body.consultant_id, role=body.role, lines=[x.to_domain() for x in body.lines],
@@ -111,34 +112,34 @@ def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> AP
             customer_id=body.customer_id, customer_name=body.customer_name, customer_phone=body.customer_phone,
             discount=body.discount.to_domain() if body.discount else None,
             approval=body.approval.to_domain() if body.approval else None,
-        ), _context(x_correlation_id, x_actor))
+        ), _context(x_correlation_id, caller))
         return quote_view(result.quote)
 
     @router.post("/{quote_id}/revisions")
     async def revise_quote(quote_id: str, body: ReviseQuoteIn, x_correlation_id: CorrelationId = None,
-                           x_actor: Actor = None) -> dict[str, Any]:
+                           caller: Principal = CALLER) -> dict[str, Any]:
         """New terms as the next revision (withdraws a previous acceptance; moves the expiry timer)."""
         result = await h.revise_quote(ReviseQuote(
             quote_id=quote_id, role=body.role, lines=[x.to_domain() for x in body.lines],
             valid_until=body.valid_until, discount=body.discount.to_domain() if body.discount else None,
             approval=body.approval.to_domain() if body.approval else None, reason=body.reason,
             expected_version=body.expected_version,
-        ), _context(x_correlation_id, x_actor))
+        ), _context(x_correlation_id, caller))
         return quote_view(result.quote)
 
     @router.post("/{quote_id}/acceptance")
     async def accept_quote(quote_id: str, body: AcceptQuoteIn, x_correlation_id: CorrelationId = None,
-                           x_actor: Actor = None) -> dict[str, Any]:
+                           caller: Principal = CALLER) -> dict[str, Any]:
         result = await h.accept_quote(AcceptQuote(quote_id, body.revision, body.expected_version),
-                                      _context(x_correlation_id, x_actor))
+                                      _context(x_correlation_id, caller))
         return quote_view(result.quote)
 
     @router.post("/{quote_id}/contract", status_code=201)
     async def sign_contract(quote_id: str, body: SignContractIn, x_correlation_id: CorrelationId = None,
-                            x_actor: Actor = None) -> dict[str, Any]:
+                            caller: Principal = CALLER) -> dict[str, Any]:
         """Sign the accepted, unexpired quote: creates the order (ContractSigned). Once per quote."""
         return _order(await h.sign_contract(SignContract(quote_id, body.payment_plan, body.expected_version),
-                                            _context(x_correlation_id, x_actor)))
+                                            _context(x_correlation_id, caller)))
 
     @router.get("/{quote_id}")
     async def get_quote(quote_id: str) -> dict[str, Any]:
@@ -150,66 +151,66 @@ def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> AP
 
 
 def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queries: OrderQueries) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["orders"])
+    router = APIRouter(prefix="/v1", tags=["orders"], dependencies=AUTHENTICATED)
 
     @router.post("/orders/{order_id}/payments")
     async def record_payment(order_id: str, body: PaymentIn, x_correlation_id: CorrelationId = None,
-                             x_actor: Actor = None) -> dict[str, Any]:
+                             caller: Principal = CALLER) -> dict[str, Any]:
         return _order(await h.record_payment(RecordPayment(
             order_id, body.kind, body.amount_minor, body.currency, body.method, body.reference,
-            body.expected_version), _context(x_correlation_id, x_actor)))
+            body.expected_version), _context(x_correlation_id, caller)))
 
     @router.post("/orders/{order_id}/financing/approval")
     async def approve_financing(order_id: str, body: FinancingApprovalIn, x_correlation_id: CorrelationId = None,
-                                x_actor: Actor = None) -> dict[str, Any]:
+                                caller: Principal = CALLER) -> dict[str, Any]:
         return _order(await h.approve_financing(ApproveFinancing(
             order_id, body.provider, body.amount_minor, body.currency, body.reference, body.expected_version),
-            _context(x_correlation_id, x_actor)))
+            _context(x_correlation_id, caller)))
 
     @router.post("/orders/{order_id}/financing/decline")
     async def decline_financing(order_id: str, body: FinancingDeclineIn, x_correlation_id: CorrelationId = None,
-                                x_actor: Actor = None) -> dict[str, Any]:
+                                caller: Principal = CALLER) -> dict[str, Any]:
         return _order(await h.decline_financing(DeclineFinancing(
-            order_id, body.provider, body.reason, body.expected_version), _context(x_correlation_id, x_actor)))
+            order_id, body.provider, body.reason, body.expected_version), _context(x_correlation_id, caller)))
 
     @router.post("/orders/{order_id}/refunds")
     async def refund_payment(order_id: str, body: RefundIn, x_correlation_id: CorrelationId = None,
-                             x_actor: Actor = None) -> dict[str, Any]:
+                             caller: Principal = CALLER) -> dict[str, Any]:
         return _order(await h.refund_payment(RefundPayment(
             order_id, body.amount_minor, body.currency, body.reason, body.expected_version),
-            _context(x_correlation_id, x_actor)))
+            _context(x_correlation_id, caller)))
 
     @router.post("/orders/{order_id}/cancellation")
     async def cancel_order(order_id: str, body: CancelIn, x_correlation_id: CorrelationId = None,
-                           x_actor: Actor = None) -> dict[str, Any]:
+                           caller: Principal = CALLER) -> dict[str, Any]:
         """Cancel before delivery; ``refund_due_minor`` says what the customer gets back."""
         return _order(await h.cancel_order(CancelOrder(order_id, body.reason, body.expected_version),
-                                           _context(x_correlation_id, x_actor)))
+                                           _context(x_correlation_id, caller)))
 
     @router.post("/orders/{order_id}/delivery")
     async def schedule_delivery(order_id: str, body: DeliveryIn, x_correlation_id: CorrelationId = None,
-                                x_actor: Actor = None) -> dict[str, Any]:
+                                caller: Principal = CALLER) -> dict[str, Any]:
         return _order(await h.schedule_delivery(ScheduleDelivery(
             order_id, body.scheduled_for, body.location, body.expected_version),
-            _context(x_correlation_id, x_actor)))
+            _context(x_correlation_id, caller)))
 
     @router.put("/orders/{order_id}/delivery")
     async def reschedule_delivery(order_id: str, body: DeliveryIn, x_correlation_id: CorrelationId = None,
-                                  x_actor: Actor = None) -> dict[str, Any]:
+                                  caller: Principal = CALLER) -> dict[str, Any]:
         return _order(await h.reschedule_delivery(RescheduleDelivery(
             order_id, body.scheduled_for, body.location, body.reason, body.expected_version),
-            _context(x_correlation_id, x_actor)))
+            _context(x_correlation_id, caller)))
 
     @router.post("/orders/{order_id}/delivered")
     async def deliver_order(order_id: str, body: DeliverIn, x_correlation_id: CorrelationId = None,
-                            x_actor: Actor = None) -> dict[str, Any]:
+                            caller: Principal = CALLER) -> dict[str, Any]:
         """Hand over: only when fully paid or the rest is covered by approved financing."""
         return _order(await h.deliver_order(DeliverOrder(order_id, body.expected_version),
-                                            _context(x_correlation_id, x_actor)))
+                                            _context(x_correlation_id, caller)))
 
     @router.post("/checkouts", status_code=201)
     async def check_out(body: CheckoutIn, response: Response, x_correlation_id: CorrelationId = None,
-                        x_actor: Actor = None) -> dict[str, Any]:
+                        caller: Principal = CALLER) -> dict[str, Any]:
         """An online-shop order, signed and paid in one step. Idempotent on ``shop_order_id``: a repeat answers
         200 with the first order and stores nothing."""
         result = await h.check_out(CheckOutShopOrder(
@@ -218,7 +219,7 @@ def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queri
             currency=body.currency, discount_minor=body.discount_minor, lead_id=body.lead_id,
             customer_id=body.customer_id, consultant_id=body.consultant_id,
             payment_reference=body.payment_reference,
-        ), _context(x_correlation_id, x_actor))
+        ), _context(x_correlation_id, caller))
         if not result.created:
             response.status_code = 200
         return _order(result)
@@ -249,7 +250,7 @@ def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queri
 
 
 def config_router(config: OrdersConfig) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["configuration"])
+    router = APIRouter(prefix="/v1", tags=["configuration"], dependencies=AUTHENTICATED)
 
     @router.get("/configuration")
     async def configuration() -> dict[str, Any]:
@@ -260,7 +261,7 @@ def config_router(config: OrdersConfig) -> APIRouter:
 
 
 def admin_router(rebuilder: SummaryRebuilder) -> APIRouter:
-    router = APIRouter(prefix="/admin", tags=["admin"])
+    router = APIRouter(prefix="/admin", tags=["admin"], dependencies=AUTHENTICATED)
 
     @router.post("/order-summaries/rebuild")
     async def rebuild_order_summaries() -> dict[str, Any]:

@@ -36,6 +36,7 @@ from services.orders.app.quotes import (
     ReviseQuoteHandler,
     SignContractHandler,
 )
+from shared.auth.http import install_auth
 from shared.eventstore import PostgresEventStore
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.topics import ensure_topics
@@ -115,6 +116,7 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
     app = FastAPI(title="salesflow orders", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_observability(app, parts.sample_metrics)
+    install_auth(app, service=SERVICE)
     app.include_router(health_router(parts.readiness))
     return app
 

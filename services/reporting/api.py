@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -19,6 +19,7 @@ from services.reporting.app.analysis import AfterSalesQuery, MonthlyAnalysisQuer
 from services.reporting.app.commands import SetTarget, SetTargetHandler, TargetRepository
 from services.reporting.app.queries import FunnelQuery, FunnelReportQuery
 from services.reporting.app.reports import AttainmentQuery, CommissionQuery, DailyReportQuery, GradeTableQuery
+from shared.auth.http import AUTHENTICATED, Caller, signed_in_page
 from shared.runtime.http import error_body
 
 DASHBOARD = Path(__file__).parent / "static" / "dashboard.html"
@@ -47,7 +48,7 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
                      csv_writer: CsvWriter | None = None, xlsx_writer: XlsxWriter | None = None,
                      monthly: MonthlyAnalysisQuery | None = None, aftersales: AfterSalesQuery | None = None,
                      ) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["reports"])
+    router = APIRouter(prefix="/v1", tags=["reports"], dependencies=AUTHENTICATED)
 
     def _export(report: dict[str, Any], rows_key: str, columns: list[str], fmt: Format, name: str) -> Response:
         if fmt == "json":
@@ -164,6 +165,12 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
             return _export(report, "satisfaction", ["consultant_id", "month", "visits", "satisfaction"], format,
                            "aftersales")
 
+    @router.get("/me")
+    async def who_am_i(caller: Caller) -> dict[str, Any]:
+        """The signed-in caller as reporting sees it (the dashboard shows it): subject, roles, team, scopes."""
+        return {"subject": caller.subject, "roles": sorted(caller.roles), "team_id": caller.team_id,
+                "scopes": sorted(caller.scopes)}
+
     @router.get("/watermark")
     async def get_watermark() -> dict[str, Any]:
         """What the read model has seen ("data as of")."""
@@ -174,7 +181,7 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
 
 
 def dashboard_router() -> APIRouter:
-    router = APIRouter(tags=["dashboard"])
+    router = APIRouter(tags=["dashboard"], dependencies=[Depends(signed_in_page)])
 
     @router.get("/dashboard", response_class=HTMLResponse)
     async def dashboard() -> HTMLResponse:

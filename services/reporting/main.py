@@ -28,6 +28,7 @@ from services.reporting.app.reports import (
     GradeTableQuery,
 )
 from services.reporting.wiring import MIGRATIONS, SOURCE_SERVICES, ReportingSettings, build_consumer
+from shared.auth.http import install_auth
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
 from shared.messaging.subscriber import subscribe_idempotent
@@ -95,6 +96,7 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
     app = FastAPI(title="salesflow reporting", version="1", lifespan=lifespan)
     install_error_handlers(app)
     install_observability(app, parts.sample_metrics)
+    install_auth(app, service=SERVICE, browser_home="/dashboard")
     app.include_router(health_router(parts.readiness))
     return app
 

@@ -17,6 +17,7 @@ import pytest
 
 from shared.contracts.orders import DeliveredV1
 from tests.support.aftersales import create_module_database, drop_database, get_json
+from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
 from tests.support.kafka import header, read_topic
 from tests.support.processes import ServiceProcess, start_service, stop_service
@@ -54,7 +55,7 @@ async def test_a_referral_becomes_a_lead_and_its_delivery_earns_the_referrer_poi
     leads, aftersales = services["leads"], services["aftersales"]
     referrer = f"C-{uuid.uuid4().hex[:8]}"
     phone = f"139{random.randrange(10**8):08d}"
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(headers=auth_headers("director"), timeout=10) as client:
         registered = await client.post(f"{aftersales.url}/v1/referrals", headers={"X-Correlation-Id": "ref-e2e"},
                                        json={"referrer_customer_id": referrer, "prospect_name": "王五",
                                              "prospect_phone": phone, "interest": "Model 3"})

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.aftersales import create_module_database, drop_database, get_json
+from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
 from tests.support.processes import ServiceProcess, start_service, stop_service
 from tests.support.waiting import eventually
@@ -48,7 +49,7 @@ async def test_a_referred_prospects_delivered_order_earns_the_referrer_points(
     aftersales, leads, orders = (services[n] for n in SERVICES)
     referrer = f"C-{uuid.uuid4().hex[:8]}"
     phone = f"137{random.randrange(10**8):08d}"
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(headers=auth_headers("director"), timeout=10) as client:
         registered = await client.post(f"{aftersales.url}/v1/referrals", json={
             "referrer_customer_id": referrer, "prospect_name": "赵六", "prospect_phone": phone,
             "interest": "Model Y"})

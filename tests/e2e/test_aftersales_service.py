@@ -14,6 +14,7 @@ import pytest
 from shared.contracts.leads import LeadCreatedV1
 from shared.contracts.orders import DeliveredV1
 from tests.support.aftersales import create_module_database, drop_database, get_json
+from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
 from tests.support.kafka import header, read_topic
 from tests.support.processes import ServiceProcess, start_service, stop_service
@@ -42,7 +43,7 @@ async def aftersales(infra: Infra) -> AsyncIterator[ServiceProcess]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as c:
+    async with httpx.AsyncClient(headers=auth_headers("director"), timeout=10) as c:
         yield c
 
 
@@ -101,7 +102,7 @@ async def test_return_visits_are_scored_on_the_scale_and_low_scores_open_a_follo
     assert (out_of_range.status_code, out_of_range.json()["error"]["code"]) == (422, "score_out_of_range")
     stale = await client.post(f"{url}/1/complete", json={"score": 2, "expected_version": plan["version"] + 5})
     assert (stale.status_code, stale.json()["error"]["code"]) == (409, "version_conflict")
-    done = await client.post(f"{url}/1/complete", headers={"X-Actor": "U-7"},
+    done = await client.post(f"{url}/1/complete", headers=auth_headers("consultant", subject="U-7"),
                              json={"score": 2, "answers": {"delivery": "slow"}, "notes": "unhappy",
                                    "expected_version": plan["version"]})
     assert done.status_code == 200, done.text
@@ -125,7 +126,7 @@ async def test_return_visits_are_scored_on_the_scale_and_low_scores_open_a_follo
     task_id = done.json()["visits"][0]["follow_up_task_id"]
     open_tasks = (await get_json(client, f"{aftersales.url}/v1/follow-ups"))["follow_ups"]
     assert [(t["plan_id"], t["score"]) for t in open_tasks if t["task_id"] == task_id] == [(order, 2)]
-    closed = await client.post(f"{url}/1/follow-up/close", headers={"X-Actor": "M-1"},
+    closed = await client.post(f"{url}/1/follow-up/close", headers=auth_headers("manager", subject="M-1"),
                                json={"outcome": "apologised, free car wash"})
     assert closed.status_code == 200, closed.text
     twice = await client.post(f"{url}/1/follow-up/close", json={"outcome": "again"})

@@ -15,6 +15,7 @@ import pytest
 
 from shared.contracts.orders import DeliveredV1
 from tests.support.aftersales import create_module_database, drop_database, get_json
+from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
 from tests.support.kafka import header, read_topic
 from tests.support.processes import start_service, stop_service
@@ -40,7 +41,7 @@ async def test_overdue_visits_and_sla_breaches_fire_once_after_restarts(
     infra: Infra, environment: dict[str, str],
 ) -> None:
     order = f"O-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(headers=auth_headers("director"), timeout=10) as client:
         first = await start_service("aftersales", environment)
         try:
             delivered = DeliveredV1(order_id=order, customer_id="C-1", total_minor=1, currency="CNY",

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import CreateDatabase
+from tests.support.auth import auth_headers
 from tests.support.infra import Infra
 from tests.support.processes import ServiceProcess, start_service, stop_service
 from tests.support.waiting import eventually
@@ -46,7 +47,7 @@ async def funnel(client: httpx.AsyncClient, reporting: ServiceProcess) -> dict:
 
 async def test_a_captured_lead_is_counted_in_the_reporting_funnel(services: dict[str, ServiceProcess]) -> None:
     leads, reporting = services["leads"], services["reporting"]
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(headers=auth_headers("director"), timeout=10) as client:
         created = await client.post(f"{leads.url}/v1/leads", json={
             "name": "王小明", "phone": "+86 138-1234-5678", "channel": "online_shop", "interest": "Model 3",
         }, headers={"X-Correlation-Id": "e2e-1"})
@@ -69,7 +70,7 @@ async def test_invalid_input_is_refused_with_the_field_and_reason_and_nothing_is
     services: dict[str, ServiceProcess],
 ) -> None:
     leads, reporting = services["leads"], services["reporting"]
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(headers=auth_headers("director"), timeout=10) as client:
         bad_phone = await client.post(f"{leads.url}/v1/leads",
                                       json={"name": "李四", "phone": "12345", "channel": "call_center"})
         missing_name = await client.post(f"{leads.url}/v1/leads", json={"phone": "13812345678", "channel": "phone"})
@@ -92,7 +93,7 @@ async def test_invalid_input_is_refused_with_the_field_and_reason_and_nothing_is
 
 
 async def test_both_services_publish_health_and_openapi(services: dict[str, ServiceProcess]) -> None:
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(headers=auth_headers("director"), timeout=10) as client:
         for service in services.values():
             assert (await client.get(f"{service.url}/health/live")).json() == {"status": "ok"}
             assert (await client.get(f"{service.url}/health/ready")).status_code == 200
@@ -109,7 +110,7 @@ async def test_nothing_is_stored_for_refused_input(infra: Infra, create_database
            "LEADS_DATABASE_URL": dsn}
     leads = await start_service("leads", env)
     try:
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(headers=auth_headers("director"), timeout=10) as client:
             refused = await client.post(f"{leads.url}/v1/leads",
                                         json={"name": "李四", "phone": "0000", "channel": "phone"})
         assert refused.status_code == 422

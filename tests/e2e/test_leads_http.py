@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
 from tests.support.kafka import header, read_topic
 from tests.support.leads import body, scratch_database
@@ -35,7 +36,7 @@ async def service(infra: Infra) -> AsyncIterator[tuple[ServiceProcess, str]]:
             "LEADS_DATABASE_URL": dsn, "LEADS_RELAY_POLL_INTERVAL": "0.2", "LEADS_DEFAULT_TEAM_ID": TEAM,
         })
         try:
-            async with httpx.AsyncClient(base_url=process.url, timeout=10) as client:
+            async with httpx.AsyncClient(headers=auth_headers("director"), base_url=process.url, timeout=10) as client:
                 assert (await client.post("/v1/teams", json={"team_id": TEAM, "name": "North"})).status_code == 201
                 for consultant, role in (("ann", "consultant"), ("bob", "consultant"), ("max", "manager")):
                     created = await client.post("/v1/consultants", json={
@@ -48,7 +49,7 @@ async def service(infra: Infra) -> AsyncIterator[tuple[ServiceProcess, str]]:
 
 @pytest.fixture
 async def client(service: tuple[ServiceProcess, str]) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=service[0].url, timeout=10) as c:
+    async with httpx.AsyncClient(headers=auth_headers("director"), base_url=service[0].url, timeout=10) as c:
         yield c
 
 
@@ -88,26 +89,27 @@ async def test_the_loss_approval_flow_and_a_returning_customer(client: httpx.Asy
     lead = (await capture(client, phone=number)).json()
     owner = lead["owner_id"]
     url = f"/v1/leads/{lead['lead_id']}"
+    as_max, as_owner = auth_headers("manager", subject="max"), auth_headers("consultant", subject=owner)
 
-    nobody_asked = await client.post(f"{url}/loss-request/approve", json={}, headers={"X-Actor": "max"})
+    nobody_asked = await client.post(f"{url}/loss-request/approve", json={}, headers=as_max)
     assert nobody_asked.status_code == 409
     assert nobody_asked.json()["error"]["code"] == "no_loss_requested"
-    bad_reason = await client.post(f"{url}/loss-request", json={"reason": "astrology"}, headers={"X-Actor": owner})
+    bad_reason = await client.post(f"{url}/loss-request", json={"reason": "astrology"}, headers=as_owner)
     assert bad_reason.status_code == 422
     assert bad_reason.json()["error"]["fields"][0]["field"] == "reason"
     requested = await client.post(f"{url}/loss-request", json={"reason": "bought_competitor",
                                                                "competitor_model": "BYD Seal"},
-                                  headers={"X-Actor": owner})
+                                  headers=as_owner)
     assert requested.status_code == 200
     assert requested.json()["loss_pending"] is True
-    not_manager = await client.post(f"{url}/loss-request/approve", json={}, headers={"X-Actor": owner})
+    not_manager = await client.post(f"{url}/loss-request/approve", json={}, headers=as_owner)
     assert not_manager.status_code == 403
     assert not_manager.json()["error"]["code"] == "not_a_manager"
-    approved = await client.post(f"{url}/loss-request/approve", json={}, headers={"X-Actor": "max"})
+    approved = await client.post(f"{url}/loss-request/approve", json={}, headers=as_max)
     assert approved.status_code == 200
     assert approved.json()["status"] == "lost"
 
-    late = await client.post(f"{url}/follow-ups", json={"kind": "call", "outcome": "?"}, headers={"X-Actor": owner})
+    late = await client.post(f"{url}/follow-ups", json={"kind": "call", "outcome": "?"}, headers=as_owner)
     assert late.status_code == 409
     assert late.json()["error"]["code"] == "lead_closed"
 
@@ -206,9 +208,10 @@ async def test_a_manager_reassigns_a_lead_and_a_consultant_cannot(client: httpx.
     other = "bob" if lead["owner_id"] == "ann" else "ann"
     url = f"/v1/leads/{lead['lead_id']}/assignment"
 
-    by_consultant = await client.post(url, json={"owner_id": other}, headers={"X-Actor": lead["owner_id"]})
-    to_nobody = await client.post(url, json={"owner_id": "ghost"}, headers={"X-Actor": "max"})
-    by_manager = await client.post(url, json={"owner_id": other}, headers={"X-Actor": "max"})
+    by_consultant = await client.post(url, json={"owner_id": other},
+                                      headers=auth_headers("consultant", subject=lead["owner_id"]))
+    to_nobody = await client.post(url, json={"owner_id": "ghost"}, headers=auth_headers("manager", subject="max"))
+    by_manager = await client.post(url, json={"owner_id": other}, headers=auth_headers("manager", subject="max"))
 
     assert by_consultant.status_code == 403
     assert to_nobody.status_code == 404

@@ -15,6 +15,7 @@ import pytest
 
 from shared.contracts.aftersales import ReferralRegisteredV1
 from shared.contracts.orders import ContractSignedV1, DeliveredV1, OrderCancelledV1, OrderLine
+from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
 from tests.support.leads import publish, scratch_database
 from tests.support.processes import ServiceProcess, start_service, stop_service
@@ -59,7 +60,7 @@ async def stack(infra: Infra) -> AsyncIterator[Stack]:
 
 @pytest.fixture
 async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.process.url, timeout=10) as c:
+    async with httpx.AsyncClient(headers=auth_headers("director"), base_url=stack.process.url, timeout=10) as c:
         yield c
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
 from tests.support.leads import scratch_database
 from tests.support.processes import ServiceProcess, start_service, stop_service
@@ -42,7 +43,7 @@ async def history(client: httpx.AsyncClient, lead_id: str) -> list[str]:
 async def test_the_overdue_and_pool_timers_fire_after_restarts(env: dict[str, str]) -> None:
     service = await started(env, days_later=0)
     try:
-        async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
+        async with httpx.AsyncClient(headers=auth_headers("director"), base_url=service.url, timeout=10) as client:
             await client.post("/v1/teams", json={"team_id": "south", "name": "South"})
             for consultant in ("amy", "ben"):
                 await client.post("/v1/consultants", json={"consultant_id": consultant, "name": consultant,
@@ -57,7 +58,7 @@ async def test_the_overdue_and_pool_timers_fire_after_restarts(env: dict[str, st
 
     service = await started(env, days_later=2)  # the first contact was due after 24 h
     try:
-        async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
+        async with httpx.AsyncClient(headers=auth_headers("director"), base_url=service.url, timeout=10) as client:
             events = await eventually(lambda: history(client, lead["lead_id"]),
                                       until=lambda h: "FollowUpOverdue" in h, what="the overdue after a restart")
             assert "LeadReleasedToPool" not in events
@@ -69,7 +70,7 @@ async def test_the_overdue_and_pool_timers_fire_after_restarts(env: dict[str, st
 
     service = await started(env, days_later=8)  # 7 days without follow-up: to the pool
     try:
-        async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
+        async with httpx.AsyncClient(headers=auth_headers("director"), base_url=service.url, timeout=10) as client:
             events = await eventually(lambda: history(client, lead["lead_id"]),
                                       until=lambda h: "LeadReleasedToPool" in h, what="the release to the pool")
             assert events.count("FollowUpOverdue") == 1, "the overdue timer fired once, across restarts"

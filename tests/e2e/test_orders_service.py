@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
 from tests.support.orders_stack import create_orders_database, drop_database, read_by_keys
 from tests.support.processes import ServiceProcess, start_service, stop_service
@@ -66,7 +67,7 @@ async def orders(infra: Infra) -> AsyncIterator[Orders]:
            "ORDERS_TIMER_POLL_INTERVAL": "0.2"}
     service = await start_service("orders", env)
     try:
-        async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
+        async with httpx.AsyncClient(headers=auth_headers("director"), base_url=service.url, timeout=10) as client:
             yield Orders(service, client, f"{prefix}.orders", infra.kafka_bootstrap, dsn)
     finally:
         await stop_service(service)

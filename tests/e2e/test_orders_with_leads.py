@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
 from tests.support.orders_stack import create_orders_database, drop_database
 from tests.support.processes import ServiceProcess, start_service, stop_service
@@ -61,7 +62,7 @@ async def test_a_captured_lead_reaches_contract_signed_and_delivered_through_ord
     services: dict[str, ServiceProcess],
 ) -> None:
     leads, orders = services["leads"], services["orders"]
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(headers=auth_headers("director"), timeout=10) as client:
         lead = await post(client, f"{leads.url}/v1/leads",
                           {"name": "陈先生", "phone": a_phone(), "channel": "showroom", "interest": "Model Y"})
         quote = await post(client, f"{orders.url}/v1/quotes", {
@@ -89,7 +90,7 @@ async def test_a_shop_checkout_links_the_customers_open_lead_instead_of_creating
 ) -> None:
     leads, orders = services["leads"], services["orders"]
     phone = a_phone()
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(headers=auth_headers("director"), timeout=10) as client:
         lead = await post(client, f"{leads.url}/v1/leads", {"name": "林女士", "phone": phone, "channel": "website"})
         checkout = {"shop_order_id": f"SHOP-{RUN_ID}-x", "customer_name": "林女士", "customer_phone": f"+86 {phone}",
                     "lines": [{"product": "CHARGER", "unit_price_minor": 3_999_00}], "total_minor": 3_999_00,

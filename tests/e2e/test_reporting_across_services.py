@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from services.reporting.wiring import MIGRATIONS
+from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
 from tests.support.orders_stack import create_orders_database
 from tests.support.orders_stack import drop_database as drop_orders_database
@@ -58,7 +59,7 @@ async def test_a_lead_taken_through_orders_to_delivery_shows_in_the_funnel_and_i
 ) -> None:
     leads, orders, reporting = services["leads"], services["orders"], services["reporting"]
     month = datetime.now(UTC).strftime("%Y-%m")
-    async with httpx.AsyncClient(timeout=20) as client:
+    async with httpx.AsyncClient(headers=auth_headers("director"), timeout=20) as client:
         target = await client.put(f"{reporting.url}/v1/targets", json={
             "scope": "consultant", "scope_id": "S-9", "month": month, "metric": "contracts", "base": 4})
         assert target.status_code == 200, target.text

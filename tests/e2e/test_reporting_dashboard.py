@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from services.reporting.wiring import MIGRATIONS
+from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
 from tests.support.processes import ServiceProcess, start_service, stop_service
 from tests.support.reporting import Journey, drop_database, fresh_reporting_database
@@ -61,7 +62,7 @@ async def dashboard(infra: Infra) -> AsyncIterator[tuple[ServiceProcess, str]]:
     service = await start_service("reporting", {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
                                                 "SALESFLOW_TOPIC_PREFIX": prefix, "REPORTING_DATABASE_URL": dsn})
     try:
-        async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
+        async with httpx.AsyncClient(headers=auth_headers("director"), base_url=service.url, timeout=10) as client:
             await client.put("/v1/targets", json={"scope": "team", "scope_id": "t1", "month": "2026-03",
                                                   "metric": "contracts", "base": 3})
             await client.put("/v1/targets", json={"scope": "consultant", "scope_id": "c1", "month": "2026-03",
@@ -69,7 +70,7 @@ async def dashboard(infra: Infra) -> AsyncIterator[tuple[ServiceProcess, str]]:
         await publish_journeys(infra, prefix, JOURNEYS)
 
         async def funnel() -> dict:
-            async with httpx.AsyncClient(base_url=service.url, timeout=10) as client:
+            async with httpx.AsyncClient(headers=auth_headers("director"), base_url=service.url, timeout=10) as client:
                 return (await client.get("/v1/reports/funnel")).json()
 
         await eventually(funnel, until=lambda r: r["total_leads"] == 4 and r["lost"] == 1, what="data in reporting")

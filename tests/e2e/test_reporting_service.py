@@ -26,6 +26,7 @@ from shared.contracts.aftersales import (
     ScheduledVisitV1,
 )
 from shared.contracts.leads import LeadCreatedV1
+from tests.support.auth import auth_headers
 from tests.support.infra import REPO, RUN_ID, Infra
 from tests.support.processes import ServiceProcess, start_service, stop_service
 from tests.support.reporting import (
@@ -71,7 +72,7 @@ class Stack:
             await publish(self.infra.kafka_bootstrap, topic, messages)
 
     async def get(self, path: str, **params: Any) -> Any:
-        async with httpx.AsyncClient(base_url=self.service.url, timeout=30) as client:
+        async with httpx.AsyncClient(headers=auth_headers("director"), base_url=self.service.url, timeout=30) as client:
             response = await client.get(path, params=params)
         response.raise_for_status()
         return response.json()
@@ -120,7 +121,7 @@ async def test_the_funnel_as_of_a_past_moment_shows_only_what_had_happened(stack
 
 
 async def put_target(stack: Stack, **body: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=stack.service.url, timeout=10) as client:
+    async with httpx.AsyncClient(headers=auth_headers("director"), base_url=stack.service.url, timeout=10) as client:
         return await client.put("/v1/targets", json=body)
 
 
@@ -180,7 +181,7 @@ async def test_the_grade_table_and_the_daily_report_count_per_consultant(stack: 
 
 
 async def test_every_report_exports_to_csv_and_xlsx_with_english_and_chinese_labels(stack: Stack) -> None:
-    async with httpx.AsyncClient(base_url=stack.service.url, timeout=10) as client:
+    async with httpx.AsyncClient(headers=auth_headers("director"), base_url=stack.service.url, timeout=10) as client:
         csv = await client.get("/v1/reports/attainment", params={"month": "2026-03", "format": "csv"})
         xlsx = await client.get("/v1/reports/funnel", params={"format": "xlsx"})
         grades_csv = await client.get("/v1/reports/grades", params={"format": "csv"})
@@ -205,7 +206,7 @@ async def test_a_query_can_wait_until_reporting_has_processed_a_given_event(stac
 
     report = await stack.get("/v1/reports/funnel", wait_for_event=str(event_id), wait_timeout=20)
     assert report["total_leads"] == before + 1
-    async with httpx.AsyncClient(base_url=stack.service.url, timeout=10) as client:
+    async with httpx.AsyncClient(headers=auth_headers("director"), base_url=stack.service.url, timeout=10) as client:
         late = await client.get("/v1/reports/funnel", params={"wait_for_event": str(uuid.uuid4()),
                                                                "wait_timeout": 0.2})
     assert late.status_code == 504

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer
 
 from shared.messaging.topics import topic_partitions
 from tests.conftest import CreateDatabase
+from tests.support.auth import auth_headers
 from tests.support.infra import Infra
 from tests.support.kafka import header, read_topic
 from tests.support.processes import ServiceProcess, start_service, stop_service
@@ -103,7 +104,7 @@ async def test_workers_share_the_port_and_every_event_is_published_once(
     leads: ServiceProcess, leads_dsn: str, infra: Infra, unique: str
 ) -> None:
     captures = 60
-    async with httpx.AsyncClient(timeout=20) as client:
+    async with httpx.AsyncClient(headers=auth_headers("director"), timeout=20) as client:
         # Many connections at once, so the kernel spreads them over both workers' accept loops.
         responses = await asyncio.gather(*(
             client.post(f"{leads.url}/v1/leads", json={"name": f"客户{i}", "phone": f"1380000{i:04d}",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.auth import auth_env
 from tests.support.infra import REPO
 
 
@@ -41,13 +42,14 @@ async def start_service(
     name: str, env: Mapping[str, str], *, timeout: float = 60.0, port: int | None = None
 ) -> ServiceProcess:
     """Start ``python -m services.<name>`` (on ``port``, else a free one) and wait until /health/ready answers 200
-    (deadline ``timeout``)."""
+    (deadline ``timeout``). The service trusts this process's test issuer (tests/support/auth.py) unless ``env``
+    names another."""
     port = port or free_port()
     prefix = name.upper()
     log_file = tempfile.NamedTemporaryFile(prefix=f"salesflow-{name}-", suffix=".log", delete=False)  # noqa: SIM115
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", f"services.{name}", cwd=REPO, stdout=log_file, stderr=log_file,
-        env={**os.environ, **env, f"{prefix}_HTTP_PORT": str(port), f"{prefix}_LOG_JSON": "true"},
+        env={**os.environ, **auth_env(), **env, f"{prefix}_HTTP_PORT": str(port), f"{prefix}_LOG_JSON": "true"},
     )
     service = ServiceProcess(name, port, process, Path(log_file.name))
     deadline = asyncio.get_running_loop().time() + timeout

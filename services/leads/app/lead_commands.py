@@ -140,7 +140,7 @@ class LeadCommandHandlers:
         actor = context.actor
         manager = await uow.consultant(actor) if actor else None
         if manager is None or not manager.is_manager:
-            raise errors.NotAManagerError("this needs an active manager as the actor (X-Actor header)",
+            raise errors.NotAManagerError("this needs an active manager as the caller (the token's subject)",
                                           actor=actor)
         return manager
 

@@ -1,0 +1,46 @@
+"""Who is calling: what a validated token (or API key) says about its bearer. Pure data, no I/O, so app layers
+and authorisation rules can take it as an argument."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """The people's roles (DESIGN §8). Systems have no role: they act only through their scopes."""
+
+    CONSULTANT = "consultant"
+    MANAGER = "manager"
+    DIRECTOR = "director"
+    OPS = "ops"
+
+
+PERSON_ROLES = frozenset(r.value for r in Role)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller. ``subject`` is the token's subject and becomes the actor of every event the call
+    records; ``team_id`` the person's team (from a configurable claim); ``scopes`` what a system client may do."""
+
+    subject: str
+    roles: frozenset[str] = frozenset()
+    team_id: str | None = None
+    scopes: frozenset[str] = frozenset()
+    client_id: str | None = None
+    claims: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_person(self) -> bool:
+        return bool(self.roles & PERSON_ROLES)
+
+    @property
+    def is_system(self) -> bool:
+        return not self.is_person
+
+    def has_role(self, *roles: str) -> bool:
+        return any(r in self.roles for r in roles)
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
