@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shared.observability.tracing import current_traceparent
 from shared.auth.principal import Principal
+from shared.observability.tracing import current_traceparent
 
 
 @dataclass(frozen=True, slots=True)

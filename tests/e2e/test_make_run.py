@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CreateDatabase
+from tests.support.auth import auth_env
 from tests.support.infra import REPO, Infra
 from tests.support.processes import free_port
 from tests.support.waiting import eventually
@@ -24,7 +25,8 @@ SERVICES = ("leads", "orders", "aftersales", "reporting")
 async def test_ctrl_c_stops_every_service_and_exits_0(
     infra: Infra, create_database: CreateDatabase, unique: str
 ) -> None:
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": unique}
+    env = {**os.environ, **auth_env(), "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+           "SALESFLOW_TOPIC_PREFIX": unique}
     ports = {}
     for name in SERVICES:
         ports[name] = free_port()

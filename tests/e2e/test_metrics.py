@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import CreateDatabase
+from tests.support.auth import auth_headers
 from tests.support.infra import Infra
 from tests.support.metrics import scrape, series, total, value
 from tests.support.processes import ServiceProcess, start_service, stop_service
@@ -52,7 +53,7 @@ async def test_lag_series_move_during_a_capture(
     assert value(before, "salesflow_dead_letters_open", consumer="reporting") == 0
     applied_before = total(before, "salesflow_projection_lag_seconds_count", consumer="reporting")
 
-    async with httpx.AsyncClient(timeout=20) as client:
+    async with httpx.AsyncClient(headers=auth_headers("director"), timeout=20) as client:
         responses = await asyncio.gather(*(
             client.post(f"{leads.url}/v1/leads", json={"name": f"客户{i}", "phone": f"1390000{i:04d}",
                                                       "channel": "website"}) for i in range(CAPTURES)))

@@ -20,6 +20,7 @@ import pytest
 
 from shared.contracts.leads import LeadCreatedV1
 from shared.messaging.headers import EventHeaders
+from tests.support.auth import auth_headers, token_for
 from tests.support.infra import REPO, RUN_ID, Infra
 from tests.support.processes import ServiceProcess, start_service, stop_service
 from tests.support.reporting import drop_database
@@ -62,7 +63,7 @@ async def stack(infra: Infra) -> AsyncIterator[Stack]:
         started.append(leads)
         reporting = await start_service("reporting", env)
         started.append(reporting)
-        async with httpx.AsyncClient(timeout=20) as client:
+        async with httpx.AsyncClient(headers=auth_headers("director"), timeout=20) as client:
             for i in range(CAPTURES):
                 response = await client.post(f"{leads.url}/v1/leads", json={
                     "name": f"客户{i}", "phone": f"1370000{i:04d}", "channel": "website"})
@@ -81,7 +82,7 @@ async def salesflow(stack: Stack, *args: str) -> tuple[int, str]:
     """Run the console script as an operator would; (exit code, stdout + stderr)."""
     script = Path(sys.executable).with_name("salesflow")
     process = await asyncio.create_subprocess_exec(
-        str(script), *args, cwd=REPO, env={**stack.env, "COLUMNS": "200"},
+        str(script), *args, cwd=REPO, env={**stack.env, "COLUMNS": "200", "SALESFLOW_OPS_TOKEN": token_for("ops")},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
         output, _ = await asyncio.wait_for(process.communicate(), 300)
@@ -99,7 +100,7 @@ async def salesflow_json(stack: Stack, *args: str) -> Any:
 
 
 async def open_letters(stack: Stack) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(headers=auth_headers("ops"), timeout=10) as client:
         response = await client.get(f"{stack.reporting.url}/admin/dead-letters")
     assert response.status_code == 200, response.text
     return list(response.json()["dead_letters"])
@@ -147,7 +148,7 @@ async def test_verify_finds_a_tampered_read_model_and_rebuild_repairs_it(stack: 
 
 
 async def test_limit_and_status_parameters_are_validated(stack: Stack) -> None:
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(headers=auth_headers("ops"), timeout=10) as client:
         for query in ("limit=-1", "limit=0", "limit=abc", "limit=1000000", "status=bogus"):
             response = await client.get(f"{stack.reporting.url}/admin/dead-letters?{query}")
             assert response.status_code == 422, (query, response.text)
@@ -167,7 +168,7 @@ async def test_poison_dead_letters_are_rechecked_never_replayed_into_a_500(stack
     first, second, parked = sorted((x for x in letters if x["message_key"] == key), key=lambda x: x["id"])
     assert (first["kind"], second["kind"], parked["kind"]) == ("failed", "failed", "parked")
 
-    async with httpx.AsyncClient(timeout=20) as client:
+    async with httpx.AsyncClient(headers=auth_headers("ops"), timeout=20) as client:
         retried = await client.post(f"{stack.reporting.url}/admin/dead-letters/{first['id']}/retry")
         assert retried.status_code == 409, retried.text
         assert retried.json()["error"]["code"] == "dead_letter_still_failing"

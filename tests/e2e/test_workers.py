@@ -157,7 +157,7 @@ async def test_workers_die_with_a_killed_parent_and_the_port_can_be_reused(
     assert not port_accepts(leads.port)
     restarted = await start_service("leads", leads_env(infra, leads_dsn, unique), port=leads.port)
     try:
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(headers=auth_headers("director"), timeout=10) as client:
             response = await client.post(f"{restarted.url}/v1/leads", json={
                 "name": "王五", "phone": "13800001111", "channel": "website"})
         assert response.status_code == 201, response.text

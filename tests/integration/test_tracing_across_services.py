@@ -23,6 +23,7 @@ from services.reporting.wiring import ReportingSettings
 from shared.observability import tracing
 from shared.settings import KafkaSettings
 from tests.conftest import CreateDatabase
+from tests.support.auth import auth_env, auth_headers
 from tests.support.infra import Infra
 from tests.support.kafka import header, read_topic
 from tests.support.waiting import eventually
@@ -43,7 +44,8 @@ def exporter() -> Iterator[InMemorySpanExporter]:
 async def serving(stack: AsyncExitStack, app: FastAPI) -> httpx.AsyncClient:
     await stack.enter_async_context(app.router.lifespan_context(app))
     return await stack.enter_async_context(
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", timeout=20))
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", timeout=20,
+                          headers=auth_headers("director")))
 
 
 def named(spans: tuple[ReadableSpan, ...], suffix: str, kind: SpanKind) -> list[ReadableSpan]:
@@ -51,8 +53,11 @@ def named(spans: tuple[ReadableSpan, ...], suffix: str, kind: SpanKind) -> list[
 
 
 async def test_one_trace_spans_leads_kafka_and_reporting(
-    infra: Infra, create_database: CreateDatabase, unique: str, exporter: InMemorySpanExporter
+    infra: Infra, create_database: CreateDatabase, unique: str, exporter: InMemorySpanExporter,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    for name, value in auth_env().items():  # the apps trust this process's test issuer
+        monkeypatch.setenv(name, value)
     kafka = KafkaSettings(kafka_bootstrap_servers=infra.kafka_bootstrap, salesflow_topic_prefix=unique)
     leads_app = create_leads(LeadsSettings(database_url=await create_database("leads"),
                                            relay_poll_interval=0.2), kafka)
