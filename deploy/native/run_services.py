@@ -18,6 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 # The services that exist so far, with their default ports (each reads <NAME>_HTTP_PORT).
 SERVICES = {"leads": 8001, "orders": 8002, "aftersales": 8003, "reporting": 8004}
 READY_TIMEOUT_S = 90
+# A service shuts down gracefully in well under this (uvicorn waits up to 10 s for requests in flight, then the
+# consumer, relay and pools close); only one that hangs is killed.
+STOP_TIMEOUT_S = 45
 
 
 def ready(port: int) -> bool:
@@ -95,7 +98,7 @@ def _stop_all(processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
             process.send_signal(signal.SIGTERM)
     for process in processes.values():
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

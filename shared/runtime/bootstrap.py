@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -126,8 +127,10 @@ def serve(make_app: Callable[[], FastAPI], *, host: str, port: int, workers: int
         _serve_socket(make_app(), sock)
         return
     # Metrics from every worker in one scrape: prometheus-client's multiprocess mode, in a directory of this
-    # service's own (PROMETHEUS_MULTIPROC_DIR if set, emptied now; else a fresh temporary one).
-    enable_multiprocess(Path(os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="salesflow-metrics-")))
+    # service's own (PROMETHEUS_MULTIPROC_DIR if set, emptied now; else a fresh temporary one, removed at exit).
+    given = os.environ.get(MULTIPROC_ENV)
+    metrics_dir = Path(given or tempfile.mkdtemp(prefix="salesflow-metrics-"))
+    enable_multiprocess(metrics_dir)
     children: list[int] = []
     parent = os.getpid()
     for _ in range(workers):
@@ -146,7 +149,10 @@ def serve(make_app: Callable[[], FastAPI], *, host: str, port: int, workers: int
                 os._exit(code)
         children.append(pid)
     sock.close()
-    sys.exit(_supervise(children))
+    code = _supervise(children)
+    if not given:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    sys.exit(code)
 
 
 def _exit_cleanly(*_: object) -> None:
