@@ -10,7 +10,7 @@ STACK := bash deploy/native/stack.sh
 WITH_ENV = set -a; eval "$$($(STACK) env)"; set +a;
 
 .PHONY: help venv up down status run test browser check lint typecheck imports contracts contracts-check \
-        unit integration bench bench-smoke lock clean
+        unit integration bench bench-smoke lock clean image image-test
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -74,6 +74,14 @@ bench: venv up ## benchmarks (several minutes): writes bench/results/<stamp>.jso
 
 bench-smoke: venv up ## the benchmark harness at tiny sizes (seconds): proves it runs, measures nothing
 	$(WITH_ENV) $(BIN)/python -m bench.run --smoke
+
+IMAGE ?= localhost/salesflow:dev
+image: ## build the production image with podman from a Debian base made with mmdebstrap (installs them if missing)
+	IMAGE=$(IMAGE) bash deploy/image/build.sh
+
+# The four services as containers from $(IMAGE) against the native stack (their own databases and topic prefix).
+image-test: venv up image ## build the image, run the four services from it, check readiness, a capture, no dev tools
+	$(WITH_ENV) SALESFLOW_IMAGE=$(IMAGE) $(BIN)/python -m pytest -p no:cacheprovider tests/image
 
 # Tools the project installs for itself, outside the repository (kept between clones, like the Kafka jars).
 TOOLS_DIR ?= $(HOME)/.cache/salesflow/tools

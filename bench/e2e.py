@@ -29,6 +29,7 @@ from bench import profile
 from bench.common import CpuMeter, Pids, pids_of, summary_ms
 from bench.databases import fresh_database
 from bench.loadgen import open_loop
+from shared.messaging.connection import KafkaConnection
 from tests.support.auth import auth_env, auth_headers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,11 +46,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def admin_env() -> dict[str, str]:
+    """The environment without the services' own Kafka principals: the bench's topic prefix is its own, which
+    their ACLs do not name, so the services it starts sign in as the admin (KAFKA_SASL_*) like the tests'."""
+    return {k: v for k, v in os.environ.items() if not k.endswith(("_KAFKA_SASL_USERNAME", "_KAFKA_SASL_PASSWORD"))}
+
+
 async def start(name: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     log = open(f"/tmp/bench-{name}.log", "wb")  # noqa: SIM115, ASYNC230
     process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=REPO, stdout=log, stderr=log,  # noqa: ASYNC220  (services outlive this coroutine)
-                               env={**os.environ, **auth_env(), **env, f"{name.upper()}_HTTP_PORT": str(port)})
+                               env={**admin_env(), **auth_env(), **env, f"{name.upper()}_HTTP_PORT": str(port)})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -155,11 +162,11 @@ SEED_LEADS = 2000
 SATURATED = 0.9  # achieved ÷ offered below this: the step is saturated and the ladder stops
 
 
-async def run(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, *, smoke: bool) -> dict[str, Any]:
+async def run(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id: str, *, smoke: bool) -> dict[str, Any]:
     configs = []
     for workers in (1,) if smoke else WORKER_COUNTS:
         print(f"  leads with {workers} worker(s)", flush=True)
-        configs.append(await run_ladder(admin_dsn, bootstrap, f"{prefix}w{workers}", f"{run_id}_w{workers}",
+        configs.append(await run_ladder(admin_dsn, kafka, f"{prefix}w{workers}", f"{run_id}_w{workers}",
                                         workers, profile_rate=PROFILE_RATE if workers == 1 else None, smoke=smoke))
     passing = [c["highest_rate_meeting_targets"] for c in configs if c["highest_rate_meeting_targets"]]
     return {"workload": "4 × POST /v1/leads (capture; unique phones; 5 channels; round robin in a team of "
@@ -169,11 +176,11 @@ async def run(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, *, smoke
             "targets": {"http_p99_ms": HTTP_P99_TARGET_MS, "read_model_p99_ms": READ_MODEL_P99_TARGET_MS}}
 
 
-async def run_ladder(admin_dsn: str, bootstrap: str, prefix: str, run_id: str, workers: int, *,
+async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id: str, workers: int, *,
                      profile_rate: int | None, smoke: bool) -> dict[str, Any]:
     leads_dsn = await fresh_database(admin_dsn, f"bench_e2e_leads_{run_id}")
     reporting_dsn = await fresh_database(admin_dsn, f"bench_e2e_reporting_{run_id}")
-    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "SALESFLOW_TOPIC_PREFIX": f"{prefix}e2e",
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, "SALESFLOW_TOPIC_PREFIX": f"{prefix}e2e",
            "LEADS_DATABASE_URL": leads_dsn, "REPORTING_DATABASE_URL": reporting_dsn,
            "LEADS_LOG_LEVEL": "WARNING", "REPORTING_LOG_LEVEL": "WARNING",
            "LEADS_DB_POOL_MAX": str(max(10, 40 // workers)), "LEADS_WORKERS": str(workers),

@@ -23,6 +23,7 @@ from bench.common import CpuMeter, Stopwatch
 from shared.contracts.leads import LeadCreatedV1
 from shared.db import create_pool
 from shared.eventstore import AppendRequest, NewEvent, PostgresEventStore, RecordedEvent
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.headers import EventHeaders
@@ -56,17 +57,17 @@ async def prefill_store(dsn: str, total: int) -> None:
     await pool.close()
 
 
-async def bench_relay(dsn: str, bootstrap: str, prefix: str, total: int) -> dict[str, Any]:
+async def bench_relay(dsn: str, kafka: KafkaConnection, prefix: str, total: int) -> dict[str, Any]:
     await prepare(dsn)
     await prefill_store(dsn, total)
     relay_topic, raw_topic = f"{prefix}.relay", f"{prefix}.raw"
-    await ensure_topics(bootstrap, [relay_topic, raw_topic])
+    await ensure_topics(kafka, [relay_topic, raw_topic])
 
     def translate(event: Any) -> Any:
         return outbound_message(event, lead_payload(event.position), source="salesflow/bench",
                                 subject=event.stream_id)
 
-    producer = make_producer(bootstrap, client_id="bench-relay")
+    producer = make_producer(kafka, client_id="bench-relay")
     await producer.start()
     relay = OutboxRelay(dsn=dsn, producer=producer, topic=relay_topic, translate=translate, name="bench",
                         batch_size=BATCH)
@@ -97,9 +98,9 @@ async def bench_relay(dsn: str, bootstrap: str, prefix: str, total: int) -> dict
     }
 
 
-async def prefill_topic(bootstrap: str, topic: str, total: int) -> None:
-    await ensure_topics(bootstrap, [topic])
-    producer = make_producer(bootstrap, client_id="bench-prefill")
+async def prefill_topic(kafka: KafkaConnection, topic: str, total: int) -> None:
+    await ensure_topics(kafka, [topic])
+    producer = make_producer(kafka, client_id="bench-prefill")
     await producer.start()
     try:
         now = datetime.now(UTC)
@@ -117,10 +118,10 @@ async def prefill_topic(bootstrap: str, topic: str, total: int) -> None:
         await producer.stop()
 
 
-async def bare_getmany(bootstrap: str, topic: str) -> int:
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+async def bare_getmany(kafka: KafkaConnection, topic: str) -> int:
+    reader = AIOKafkaConsumer(**kafka.client_options(), group_id=None, enable_auto_commit=False,
                               max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
-    partitions = await topic_partitions(bootstrap, [topic])
+    partitions = await topic_partitions(kafka, [topic])
     await reader.start()
     try:
         reader.assign(partitions)
@@ -139,17 +140,17 @@ async def bare_getmany(bootstrap: str, topic: str) -> int:
         await reader.stop()
 
 
-async def bench_rebuild(dsn: str, bootstrap: str, prefix: str, total: int) -> dict[str, Any]:
+async def bench_rebuild(dsn: str, kafka: KafkaConnection, prefix: str, total: int) -> dict[str, Any]:
     from services.reporting.adapters.read_model import PostgresLeadsReadModel
     from services.reporting.app.projections import LeadsProjection
     from services.reporting.wiring import MIGRATIONS
 
     topic = f"{prefix}.leads"
-    await prefill_topic(bootstrap, topic, total)
+    await prefill_topic(kafka, topic, total)
     bare_cpu = CpuMeter({"bench_process": [os.getpid()]})
     bare_cpu.start()
     watch = Stopwatch()
-    read = await bare_getmany(bootstrap, topic)
+    read = await bare_getmany(kafka, topic)
     bare_s = watch.elapsed
     bare_cpu_s = bare_cpu.stop()["bench_process"]
 
@@ -157,7 +158,7 @@ async def bench_rebuild(dsn: str, bootstrap: str, prefix: str, total: int) -> di
     await migrate(conn, [("kernel", KERNEL_MIGRATIONS), ("reporting", MIGRATIONS)])
     await conn.close()
     pool = await create_pool(dsn, min_size=2, max_size=4)
-    producer = make_producer(bootstrap, client_id="bench-dlq")
+    producer = make_producer(kafka, client_id="bench-dlq")
     await producer.start()
     consumer = IdempotentConsumer(
         name="bench-rebuild", pool=pool, handlers={},
@@ -167,7 +168,7 @@ async def bench_rebuild(dsn: str, bootstrap: str, prefix: str, total: int) -> di
     cpu = CpuMeter({"bench_process": [os.getpid()]})
     cpu.start()
     watch = Stopwatch()
-    result = await replay_topics(bootstrap, [topic], consumer)
+    result = await replay_topics(kafka, [topic], consumer)
     rebuild_s = watch.elapsed
     cpu_used = cpu.stop()
     rows = await pool.fetchval("SELECT count(*) FROM report_leads")

@@ -19,6 +19,7 @@ from typing import Any
 from bench import append, e2e, pipeline, report
 from bench.common import versions
 from bench.databases import drop_run_databases, dsn_parts, fresh_database
+from shared.settings import KafkaSettings, load_settings
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -29,7 +30,7 @@ async def main() -> int:
     parser.add_argument("--only", default="append,relay,rebuild,e2e")
     args = parser.parse_args()
     admin = os.environ["SALESFLOW_PG_ADMIN_DSN"]
-    bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    kafka = load_settings(KafkaSettings).connection  # the admin principal from stack.sh env
     run_id = uuid.uuid4().hex[:6]
     prefix = f"bench{run_id}"
     selected = set(args.only.split(","))
@@ -44,14 +45,14 @@ async def main() -> int:
     if "relay" in selected:
         print("== relay publish vs raw aiokafka produce", flush=True)
         dsn = await fresh_database(admin, f"bench_relay_{run_id}")
-        results["relay"] = await pipeline.bench_relay(dsn, bootstrap, prefix, 5_000 if args.smoke else 100_000)
+        results["relay"] = await pipeline.bench_relay(dsn, kafka, prefix, 5_000 if args.smoke else 100_000)
     if "rebuild" in selected:
         print("== projection rebuild vs bare getmany", flush=True)
         dsn = await fresh_database(admin, f"bench_rebuild_{run_id}")
-        results["rebuild"] = await pipeline.bench_rebuild(dsn, bootstrap, prefix, 10_000 if args.smoke else 200_000)
+        results["rebuild"] = await pipeline.bench_rebuild(dsn, kafka, prefix, 10_000 if args.smoke else 200_000)
     if "e2e" in selected:
         print("== end to end: open-loop HTTP captures → relay → Kafka → reporting", flush=True)
-        results["e2e"] = await e2e.run(admin, bootstrap, prefix, run_id, smoke=args.smoke)
+        results["e2e"] = await e2e.run(admin, kafka, prefix, run_id, smoke=args.smoke)
     results["duration_s"] = round(time.perf_counter() - started, 1)
     await drop_run_databases(admin, run_id)
     RESULTS.mkdir(exist_ok=True)

@@ -9,20 +9,52 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.messaging.connection import KafkaConnection, SaslMechanism, SecurityProtocol
 
 
 class KafkaSettings(BaseSettings):
-    """Where the broker is and how salesflow's topics are named."""
+    """Where the broker is, who this process is there, and how salesflow's topics are named.
+
+    The unprefixed ``KAFKA_SASL_USERNAME``/``KAFKA_SASL_PASSWORD`` are a default principal (``stack.sh env`` sets
+    the admin's, for tests and tools); a service signs in as its own principal, ``<NAME>_KAFKA_SASL_USERNAME`` /
+    ``<NAME>_KAFKA_SASL_PASSWORD`` (see :meth:`for_service`)."""
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
     kafka_bootstrap_servers: str = Field(description="host:port[,host:port] of the Kafka brokers")
+    kafka_security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT", description="SASL_PLAINTEXT where the broker wants SASL (the native stack does)")
+    kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
     salesflow_topic_prefix: str = Field(
         default="salesflow",
         description="prefix of every topic name; tests use a unique one per run",
     )
+
+    @model_validator(mode="after")
+    def _credentials_with_sasl(self) -> KafkaSettings:
+        if self.kafka_security_protocol != "PLAINTEXT" and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"kafka_sasl_username and kafka_sasl_password are required with "
+                             f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}")
+        return self
+
+    @property
+    def connection(self) -> KafkaConnection:
+        """What every Kafka client of this process is built from."""
+        password = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+        return KafkaConnection(self.kafka_bootstrap_servers, self.kafka_security_protocol,
+                               self.kafka_sasl_mechanism, self.kafka_sasl_username, password)
+
+    def for_service(self, service: ServiceSettings) -> KafkaSettings:
+        """These settings signed in as the service's own principal when its prefixed credentials are set."""
+        if service.kafka_sasl_username is None or service.kafka_sasl_password is None:
+            return self
+        return self.model_copy(update={"kafka_sasl_username": service.kafka_sasl_username,
+                                       "kafka_sasl_password": service.kafka_sasl_password})
 
     def topic(self, service: str) -> str:
         """The public event topic a service publishes to, e.g. ``salesflow.leads``."""
@@ -35,7 +67,10 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     service_name: str = ""
-    database_url: str = Field(description="postgresql:// URL of the service's own database")
+    database_url: str = Field(description="postgresql:// URL of the service's own database (its own role)")
+    kafka_sasl_username: str | None = Field(
+        default=None, description="the service's own Kafka principal; without it, KAFKA_SASL_USERNAME's")
+    kafka_sasl_password: SecretStr | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     workers: int = Field(

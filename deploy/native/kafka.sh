@@ -4,6 +4,16 @@
 #
 # Jars come from Maven Central via deploy/kafka/pom.xml (nothing is built); config, data, pid and logs live in
 # $SALESFLOW_STATE_DIR/kafka (outside the repository). Storage is formatted once; later starts reuse it.
+#
+# Security (DESIGN §8): clients authenticate with SASL/SCRAM-SHA-512 and the StandardAuthorizer checks ACLs
+# (allow.everyone.if.no.acl.found=false). The SCRAM credentials are bootstrapped when the storage is formatted
+# (StorageTool --add-scram); the ACLs are written with AclCommand once the broker runs. Both are applied again
+# only when what they are made of changes (digests in $KAFKA_HOME_DIR/*.applied).
+# The admin alone may also sign in with SASL/PLAIN against a static entry in broker.properties: the controller
+# listener needs it (the controller cannot look SCRAM credentials up before it has read the metadata log), the
+# broker uses it for itself, and kafka.sh uses it to add SCRAM credentials to storage formatted without them.
+# A broker started by an older stack.sh (PLAINTEXT, server.properties, kafka.pid) is switched in place: stopped,
+# restarted with this configuration, then given its SCRAM credentials and ACLs; topics and offsets stay.
 
 KAFKA_DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../kafka" && pwd)"
 KAFKA_POM="$KAFKA_DEPLOY_DIR/pom.xml"
@@ -11,10 +21,20 @@ KAFKA_POM="$KAFKA_DEPLOY_DIR/pom.xml"
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_POM")"
 KAFKA_LIB_DIR="${SALESFLOW_KAFKA_LIB_DIR:-$SALESFLOW_STATE_DIR/kafka-$KAFKA_VERSION/libs}"
 KAFKA_HOME_DIR="$SALESFLOW_STATE_DIR/kafka"
-KAFKA_CONFIG="$KAFKA_HOME_DIR/server.properties"
+# broker.properties / broker.pid, not the server.properties / kafka.pid of the PLAINTEXT stack before SASL: an
+# older stack.sh still running somewhere rewrites server.properties, which must not touch the running broker.
+KAFKA_CONFIG="$KAFKA_HOME_DIR/broker.properties"
+KAFKA_LEGACY_CONFIG="$KAFKA_HOME_DIR/server.properties"
+KAFKA_LEGACY_PID_FILE="$KAFKA_HOME_DIR/kafka.pid"
+KAFKA_ADMIN_CONFIG="$KAFKA_HOME_DIR/admin.properties"
+KAFKA_PLAIN_ADMIN_CONFIG="$KAFKA_HOME_DIR/admin-plain.properties"
+KAFKA_SCRAM_MARKER="$KAFKA_HOME_DIR/scram.applied"
+# Where the admin tools reach the broker: here, or the compose network's kafka:9092 (stack.sh kafka-security).
+KAFKA_ADMIN_BOOTSTRAP="${SALESFLOW_KAFKA_ADMIN_BOOTSTRAP:-$SALESFLOW_HOST:$SALESFLOW_KAFKA_PORT}"
+KAFKA_ACL_MARKER="$KAFKA_HOME_DIR/acls.applied"
 KAFKA_DATA_DIR="$KAFKA_HOME_DIR/data"
 KAFKA_LOG_DIR="$KAFKA_HOME_DIR/logs"
-KAFKA_PID_FILE="$KAFKA_HOME_DIR/kafka.pid"
+KAFKA_PID_FILE="$KAFKA_HOME_DIR/broker.pid"
 KAFKA_OUT_FILE="$KAFKA_HOME_DIR/kafka.out"
 KAFKA_CLUSTER_ID_FILE="$KAFKA_HOME_DIR/cluster.id"
 KAFKA_START_TIMEOUT="${SALESFLOW_KAFKA_START_TIMEOUT:-90}"
@@ -38,6 +58,7 @@ kafka_tool() {
 # Resolves the broker jars (plus the Log4j2 binding) from Maven Central into $KAFKA_LIB_DIR, once.
 kafka_ensure_libs() {
   if compgen -G "$KAFKA_LIB_DIR/kafka_2.13-$KAFKA_VERSION.jar" >/dev/null &&
+    compgen -G "$KAFKA_LIB_DIR/kafka-tools-$KAFKA_VERSION.jar" >/dev/null &&
     compgen -G "$KAFKA_LIB_DIR/log4j-slf4j-impl-*.jar" >/dev/null; then
     return 0
   fi
@@ -50,23 +71,77 @@ kafka_ensure_libs() {
     die "kafka: maven ran but $KAFKA_LIB_DIR has no kafka_2.13-$KAFKA_VERSION.jar"
 }
 
-# Writes server.properties (regenerated on every `up`; only read when the broker starts).
+# The users whose SCRAM credentials the broker holds: "name password" lines, the admin first.
+kafka_scram_users() {
+  local svc
+  printf '%s %s\n' "$SALESFLOW_KAFKA_ADMIN_USER" "$SALESFLOW_KAFKA_ADMIN_PASSWORD"
+  for svc in "${SALESFLOW_SERVICES[@]}"; do
+    printf '%s %s\n' "$svc" "$(kafka_service_password "$svc")"
+  done
+}
+
+# Writes a file only readable by its owner (it holds passwords); prints "changed" when its content changed.
+kafka_write_secret_file() {
+  local target="$1" tmp
+  tmp="$(mktemp "$target.XXXXXX")"
+  chmod 600 "$tmp"
+  cat >"$tmp"
+  if [[ -f "$target" ]] && cmp -s "$tmp" "$target"; then
+    rm -f "$tmp"
+  else
+    mv "$tmp" "$target"
+    echo changed
+  fi
+}
+
+# Client configs for the admin tools: SCRAM, and PLAIN (for adding the SCRAM credentials themselves).
+kafka_write_admin_configs() {
+  local user="$SALESFLOW_KAFKA_ADMIN_USER" password="$SALESFLOW_KAFKA_ADMIN_PASSWORD"
+  kafka_write_secret_file "$KAFKA_ADMIN_CONFIG" >/dev/null <<EOF
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=${SALESFLOW_KAFKA_SASL_MECHANISM}
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${user}" password="${password}";
+EOF
+  kafka_write_secret_file "$KAFKA_PLAIN_ADMIN_CONFIG" >/dev/null <<EOF
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=PLAIN
+sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="${user}" password="${password}";
+EOF
+}
+
+# Writes broker.properties (regenerated on every `up`; only read when the broker starts).
 # Prints "changed" when the content differs from what was there.
 kafka_write_config() {
-  local tmp
+  local user="$SALESFLOW_KAFKA_ADMIN_USER" password="$SALESFLOW_KAFKA_ADMIN_PASSWORD"
   mkdir -p "$KAFKA_HOME_DIR" "$KAFKA_DATA_DIR" "$KAFKA_LOG_DIR"
-  tmp="$(mktemp "$KAFKA_HOME_DIR/server.properties.XXXXXX")"
-  cat >"$tmp" <<EOF
+  kafka_write_admin_configs
+  kafka_write_secret_file "$KAFKA_CONFIG" <<EOF
 # Generated by deploy/native/kafka.sh on 'stack.sh up'. Do not edit: changes are overwritten.
-# Single node, KRaft combined mode, loopback only.
+# Single node, KRaft combined mode, loopback only. Readable by its owner only: it holds the admin's password.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@${SALESFLOW_HOST}:${SALESFLOW_KAFKA_CONTROLLER_PORT}
-listeners=PLAINTEXT://${SALESFLOW_HOST}:${SALESFLOW_KAFKA_PORT},CONTROLLER://${SALESFLOW_HOST}:${SALESFLOW_KAFKA_CONTROLLER_PORT}
-advertised.listeners=PLAINTEXT://${SALESFLOW_HOST}:${SALESFLOW_KAFKA_PORT}
+listeners=SASL_PLAINTEXT://${SALESFLOW_HOST}:${SALESFLOW_KAFKA_PORT},CONTROLLER://${SALESFLOW_HOST}:${SALESFLOW_KAFKA_CONTROLLER_PORT}
+advertised.listeners=SASL_PLAINTEXT://${SALESFLOW_HOST}:${SALESFLOW_KAFKA_PORT}
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+
+# Clients authenticate with SCRAM (credentials in the metadata log). PLAIN knows the admin alone, statically:
+# for the broker itself, the controller listener (which cannot read SCRAM credentials before the metadata log)
+# and kafka.sh adding SCRAM credentials to storage formatted without them.
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=${SALESFLOW_KAFKA_SASL_MECHANISM},PLAIN
+listener.name.sasl_plaintext.${SALESFLOW_KAFKA_SASL_MECHANISM,,}.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="${user}" password="${password}" user_${user}="${password}";
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="${user}" password="${password}" user_${user}="${password}";
+sasl.mechanism.controller.protocol=PLAIN
+
+# ACLs (written by kafka.sh, see deploy/README.md): nothing is allowed that no ACL allows.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:${user}
 
 log.dirs=${KAFKA_DATA_DIR}
 num.partitions=3
@@ -90,13 +165,6 @@ num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1
 EOF
-  if [[ -f "$KAFKA_CONFIG" ]] && cmp -s "$tmp" "$KAFKA_CONFIG"; then
-    rm -f "$tmp"
-  else
-    chmod 644 "$tmp"
-    mv "$tmp" "$KAFKA_CONFIG"
-    echo changed
-  fi
 }
 
 # Formats the storage directory once. The cluster id is generated once and kept in $KAFKA_CLUSTER_ID_FILE;
@@ -114,21 +182,163 @@ kafka_ensure_storage() {
     cluster_id="$(kafka_tool kafka.tools.StorageTool random-uuid)" || die "kafka: StorageTool random-uuid failed"
     printf '%s\n' "$cluster_id" >"$KAFKA_CLUSTER_ID_FILE"
   fi
-  log "kafka: formatting storage $KAFKA_DATA_DIR (cluster id $cluster_id)"
+  log "kafka: formatting storage $KAFKA_DATA_DIR (cluster id $cluster_id, SCRAM users bootstrapped)"
+  local scram=() name password
+  while read -r name password; do
+    scram+=(--add-scram "${SALESFLOW_KAFKA_SASL_MECHANISM}=[name=${name},password=${password}]")
+  done < <(kafka_scram_users)
   # Static quorum (controller.quorum.voters), so no --standalone / --initial-controllers is needed.
-  kafka_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_CONFIG" >&2 ||
+  kafka_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_CONFIG" "${scram[@]}" >&2 ||
     die "kafka: storage format failed"
+  kafka_scram_digest >"$KAFKA_SCRAM_MARKER"
+}
+
+# What the SCRAM credentials and ACLs were applied to: the formatted storage (a new format loses both).
+kafka_storage_id() {
+  if [[ -f "$KAFKA_DATA_DIR/meta.properties" ]]; then sed -n 's/^directory\.id=//p' "$KAFKA_DATA_DIR/meta.properties"; fi
+}
+
+kafka_scram_digest() {
+  { kafka_storage_id; kafka_scram_users; } | md5sum | cut -d' ' -f1
+}
+
+# Storage formatted without these SCRAM users (by the PLAINTEXT stack, or before a user was added): upsert them,
+# signed in as the admin with PLAIN (the admin's SCRAM credentials may be among the missing).
+kafka_ensure_scram_users() {
+  local digest name password
+  digest="$(kafka_scram_digest)"
+  [[ -f "$KAFKA_SCRAM_MARKER" && "$(<"$KAFKA_SCRAM_MARKER")" == "$digest" ]] && return 0
+  log "kafka: adding the SCRAM credentials to the existing storage"
+  while read -r name password; do
+    printf 'kafka_tool kafka.admin.ConfigCommand --bootstrap-server %q --command-config %q --alter --entity-type users --entity-name %q --add-config %q\n' \
+      "$KAFKA_ADMIN_BOOTSTRAP" "$KAFKA_PLAIN_ADMIN_CONFIG" "$name" "${SALESFLOW_KAFKA_SASL_MECHANISM}=[password=${password}]"
+  done < <(kafka_scram_users) | kafka_run_parallel "SCRAM credentials"
+  printf '%s\n' "$digest" >"$KAFKA_SCRAM_MARKER"
 }
 
 # Prints the pid of the broker this script started, if it still runs (checked against its command line).
 kafka_pid() {
-  local pid cmdline
-  [[ -f "$KAFKA_PID_FILE" ]] || return 1
-  pid="$(<"$KAFKA_PID_FILE")"
+  kafka_pid_from "$KAFKA_PID_FILE" "$KAFKA_CONFIG"
+}
+
+# The PLAINTEXT broker an older stack.sh started (server.properties, kafka.pid), if it still runs.
+kafka_legacy_pid() {
+  kafka_pid_from "$KAFKA_LEGACY_PID_FILE" "$KAFKA_LEGACY_CONFIG"
+}
+
+kafka_pid_from() {
+  local pid_file="$1" config="$2" pid cmdline
+  [[ -f "$pid_file" ]] || return 1
+  pid="$(<"$pid_file")"
   pid_alive "$pid" || return 1
   cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
-  [[ "$cmdline" == *"kafka.Kafka $KAFKA_CONFIG"* ]] || return 1
+  [[ "$cmdline" == *"kafka.Kafka $config"* ]] || return 1
   printf '%s\n' "$pid"
+}
+
+# Stops a broker: TERM, then KILL after KAFKA_STOP_TIMEOUT.
+kafka_stop_pid() {
+  local pid="$1" deadline
+  log "kafka: stopping pid $pid (TERM, KILL after ${KAFKA_STOP_TIMEOUT}s)"
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$(($(now) + KAFKA_STOP_TIMEOUT))
+  while pid_alive "$pid"; do
+    if (($(now) >= deadline)); then
+      log "kafka: pid $pid still alive after ${KAFKA_STOP_TIMEOUT}s, sending KILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.5
+  done
+}
+
+# ------------------------------------------------------------------------------------------------------ ACLs
+
+# Runs the tool commands read from stdin (one per line) side by side: each is a JVM start, several seconds on
+# a busy 2-core box, and they do not depend on each other. On a saturated box a tool's request can time out, so
+# each that failed runs again, alone, up to twice (they are idempotent). Dies naming the one that kept failing.
+kafka_run_parallel() {
+  local what="$1" line n attempt out
+  local -a pids=() lines=() failed=() still=()
+  out="$(mktemp -d "$KAFKA_HOME_DIR/tools.XXXXXX")"
+  n=0
+  while IFS= read -r line; do
+    (eval "$line") >"$out/$n.log" 2>&1 &
+    pids+=("$!") lines+=("$line")
+    n=$((n + 1))
+  done
+  for n in "${!pids[@]}"; do
+    wait "${pids[$n]}" || failed+=("$n")
+  done
+  for attempt in 2 3; do
+    ((${#failed[@]} > 0)) || break
+    log "kafka: ${#failed[@]} of the $what commands failed; running them again one by one (attempt $attempt of 3)"
+    still=()
+    for n in "${failed[@]}"; do
+      (eval "${lines[$n]}") >"$out/$n.log" 2>&1 || still+=("$n")
+    done
+    failed=("${still[@]}")
+  done
+  if ((${#failed[@]} > 0)); then
+    n="${failed[0]}"
+    tail -n 20 "$out/$n.log" >&2
+    rm -rf "$out"
+    die "kafka: writing the $what failed: ${lines[$n]//password=*]/password=...]}"
+  fi
+  rm -rf "$out"
+}
+
+# The services whose topics a service consumes (as in services/<name>/main.py) and whether it publishes its own.
+kafka_consumed_services() {
+  case "$1" in
+    leads) echo "orders aftersales" ;;
+    aftersales) echo "orders leads" ;;
+    reporting) echo "leads orders aftersales" ;;
+    *) echo "" ;;
+  esac
+}
+kafka_publishes() { [[ "$1" == leads || "$1" == orders || "$1" == aftersales ]]; }
+
+# One AclCommand argument list per line (the table in deploy/README.md says the same), for the default topic
+# prefix. Create is allowed on every topic a service makes sure exists at start-up (any service may start
+# first); creating a topic gives no right to write to it.
+kafka_acl_specs() {
+  local svc consumed c p="$SALESFLOW_TOPIC_PREFIX_DEFAULT" writes reads
+  for svc in "${SALESFLOW_SERVICES[@]}"; do
+    consumed="$(kafka_consumed_services "$svc")"
+    writes="" reads=""
+    if kafka_publishes "$svc"; then writes+=" --topic $p.$svc"; fi
+    for c in $consumed; do
+      writes+=" --topic $p.$c.dlq"
+      reads+=" --topic $p.$c"
+    done
+    if [[ -n "$writes" ]]; then
+      echo "--allow-principal User:$svc --operation Write --operation Describe --operation Create$writes"
+    fi
+    if [[ -n "$reads" ]]; then
+      echo "--allow-principal User:$svc --operation Read --operation Describe --operation Create$reads"
+      echo "--allow-principal User:$svc --operation Read --operation Describe --group $svc"
+    fi
+  done
+  # aftersales makes sure the DLQ beside its own topic exists (its consumers write to it).
+  echo "--allow-principal User:aftersales --operation Describe --operation Create --topic $p.aftersales.dlq"
+}
+
+kafka_acl_digest() {
+  { kafka_storage_id; kafka_acl_specs; } | md5sum | cut -d' ' -f1
+}
+
+# Adds the ACLs (adding one that exists is a no-op) when the spec or the storage changed since the last time.
+kafka_ensure_acls() {
+  local digest spec args
+  digest="$(kafka_acl_digest)"
+  [[ -f "$KAFKA_ACL_MARKER" && "$(<"$KAFKA_ACL_MARKER")" == "$digest" ]] && return 0
+  log "kafka: writing the ACLs (one AclCommand run per line of the table in deploy/README.md)"
+  while read -r spec; do
+    printf 'kafka_tool org.apache.kafka.tools.AclCommand --bootstrap-server %q --command-config %q --add --force %s\n' \
+      "$KAFKA_ADMIN_BOOTSTRAP" "$KAFKA_ADMIN_CONFIG" "$spec"
+  done < <(kafka_acl_specs) | kafka_run_parallel "ACLs"
+  printf '%s\n' "$digest" >"$KAFKA_ACL_MARKER"
 }
 
 kafka_print_log_tail() {
@@ -185,12 +395,17 @@ kafka_start() {
 # ----------------------------------------------------------------------------------------------- subcommands
 
 kafka_up() {
-  local pid started changed
+  local pid started changed legacy
   started="$(now)"
   changed="$(kafka_write_config)"
+  if legacy="$(kafka_legacy_pid)"; then
+    log "kafka: pid $legacy is the PLAINTEXT broker of an older stack.sh; restarting it with SASL/SCRAM and ACLs"
+    kafka_stop_pid "$legacy"
+    rm -f "$KAFKA_LEGACY_PID_FILE"
+  fi
   if pid="$(kafka_pid)"; then
     if [[ -n "$changed" ]]; then
-      log "kafka: server.properties changed; run 'stack.sh down && stack.sh up' to apply it"
+      log "kafka: broker.properties changed; run 'stack.sh down && stack.sh up' to apply it"
     fi
     if port_open "$SALESFLOW_KAFKA_PORT"; then
       log "kafka: already running (pid $pid) on $SALESFLOW_HOST:$SALESFLOW_KAFKA_PORT, reusing it"
@@ -198,23 +413,30 @@ kafka_up() {
       log "kafka: pid $pid is starting, waiting for $SALESFLOW_HOST:$SALESFLOW_KAFKA_PORT"
       kafka_wait_ready "$pid"
     fi
-    return 0
+  else
+    if port_open "$SALESFLOW_KAFKA_PORT"; then
+      log "kafka: $SALESFLOW_HOST:$SALESFLOW_KAFKA_PORT is served by a process this script did not start; reusing it"
+      return 0
+    fi
+    if port_open "$SALESFLOW_KAFKA_CONTROLLER_PORT"; then
+      die "kafka: controller port $SALESFLOW_HOST:$SALESFLOW_KAFKA_CONTROLLER_PORT is taken by another process; set SALESFLOW_KAFKA_CONTROLLER_PORT"
+    fi
+    kafka_require_java
+    kafka_ensure_libs
+    kafka_start
   fi
-  if port_open "$SALESFLOW_KAFKA_PORT"; then
-    log "kafka: $SALESFLOW_HOST:$SALESFLOW_KAFKA_PORT is served by a process this script did not start; reusing it"
-    return 0
-  fi
-  if port_open "$SALESFLOW_KAFKA_CONTROLLER_PORT"; then
-    die "kafka: controller port $SALESFLOW_HOST:$SALESFLOW_KAFKA_CONTROLLER_PORT is taken by another process; set SALESFLOW_KAFKA_CONTROLLER_PORT"
-  fi
-  kafka_require_java
   kafka_ensure_libs
-  kafka_start
+  kafka_ensure_scram_users
+  kafka_ensure_acls
   log "kafka: up in $(($(now) - started))s"
 }
 
 kafka_down() {
-  local pid deadline
+  local pid
+  if pid="$(kafka_legacy_pid)"; then
+    kafka_stop_pid "$pid"
+    rm -f "$KAFKA_LEGACY_PID_FILE"
+  fi
   if ! pid="$(kafka_pid)"; then
     rm -f "$KAFKA_PID_FILE"
     if port_open "$SALESFLOW_KAFKA_PORT"; then
@@ -224,17 +446,7 @@ kafka_down() {
     fi
     return 0
   fi
-  log "kafka: stopping pid $pid (TERM, KILL after ${KAFKA_STOP_TIMEOUT}s)"
-  kill -TERM "$pid" 2>/dev/null || true
-  deadline=$(($(now) + KAFKA_STOP_TIMEOUT))
-  while pid_alive "$pid"; do
-    if (($(now) >= deadline)); then
-      log "kafka: pid $pid still alive after ${KAFKA_STOP_TIMEOUT}s, sending KILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      break
-    fi
-    sleep 0.5
-  done
+  kafka_stop_pid "$pid"
   rm -f "$KAFKA_PID_FILE"
   log "kafka: stopped"
 }
@@ -242,9 +454,13 @@ kafka_down() {
 # Exit 0 when the client port answers.
 kafka_status() {
   local pid
+  if pid="$(kafka_legacy_pid)"; then
+    echo "kafka:    up       pid $pid, $SALESFLOW_HOST:$SALESFLOW_KAFKA_PORT (PLAINTEXT, started by an older stack.sh: 'stack.sh up' switches it to SASL)"
+    return 0
+  fi
   if pid="$(kafka_pid)"; then
     if port_open "$SALESFLOW_KAFKA_PORT"; then
-      echo "kafka:    up       pid $pid, $SALESFLOW_HOST:$SALESFLOW_KAFKA_PORT (native, $KAFKA_HOME_DIR)"
+      echo "kafka:    up       pid $pid, $SALESFLOW_HOST:$SALESFLOW_KAFKA_PORT (native, SASL/SCRAM, $KAFKA_HOME_DIR)"
       return 0
     fi
     echo "kafka:    starting pid $pid, $SALESFLOW_HOST:$SALESFLOW_KAFKA_PORT not open yet"
@@ -265,4 +481,13 @@ kafka_logs() {
     exec tail -n 100 -F "$file"
   fi
   tail -n "${1:-100}" "$file"
+}
+
+# The SCRAM users and ACLs alone, for a broker this script did not start (the compose path's kafka-security
+# container runs it against kafka:9092). Needs the Kafka jars in SALESFLOW_KAFKA_LIB_DIR.
+kafka_security() {
+  mkdir -p "$KAFKA_HOME_DIR"
+  kafka_write_admin_configs
+  kafka_ensure_scram_users
+  kafka_ensure_acls
 }

@@ -141,11 +141,11 @@ pg_wait_ready() {
   done
 }
 
-# Role and databases (idempotent SQL shared with the Docker path). Fed on stdin: the postgres OS user may not
-# be able to read files inside the repository.
+# Roles and databases (idempotent SQL shared with the Docker path; it also migrates databases from before the
+# per-service roles in place). Fed on stdin: the postgres OS user may not be able to read files in the repository.
 pg_bootstrap() {
   as_postgres psql -X -q -v ON_ERROR_STOP=1 -p "$SALESFLOW_PG_PORT" -d postgres <"$PG_INIT_SQL" >/dev/null ||
-    die "postgres: creating role/databases failed ($PG_INIT_SQL)"
+    die "postgres: creating roles/databases failed ($PG_INIT_SQL)"
 }
 
 # ----------------------------------------------------------------------------------------------- subcommands
@@ -173,7 +173,7 @@ pg_up() {
   fi
   pg_wait_ready
   pg_bootstrap
-  log "postgres: ready (role $SALESFLOW_PG_USER, databases: ${SALESFLOW_SERVICES[*]/#/salesflow_}) in $(($(now) - started))s"
+  log "postgres: ready (admin role $SALESFLOW_PG_USER; databases, each owned by the role of its name: ${SALESFLOW_SERVICES[*]/#/salesflow_}) in $(($(now) - started))s"
 }
 
 pg_down() {

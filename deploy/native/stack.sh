@@ -6,8 +6,10 @@
 #   stack.sh status              print what runs; exit 0 when both are up, 3 otherwise
 #   stack.sh env                 print the environment contract as `export` lines: eval "$(stack.sh env)"
 #   stack.sh logs kafka|postgres [N|-f]   last N (100) log lines, or follow
+#   stack.sh kafka-security      only add the SCRAM users and ACLs (the compose path's kafka-security container)
 #
 # Where a Docker daemon answers (`docker info`), up/down/status/logs use `docker compose -f deploy/compose.yaml`
+# (or v1's docker-compose)
 # (services kafka and postgres only); otherwise the native stack: deploy/native/postgres.sh and kafka.sh.
 # Force a path with SALESFLOW_STACK=native|docker (default auto).
 #
@@ -30,7 +32,7 @@ source "$NATIVE_DIR/postgres.sh"
 source "$NATIVE_DIR/kafka.sh"
 
 usage() {
-  sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+  sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
   exit 2
 }
 
@@ -45,9 +47,18 @@ use_docker() {
   esac
 }
 
+# Compose v2 (the docker plugin) or v1 (docker-compose, e.g. Debian's 1.29). The project is named with -p: v1
+# rejects a top-level `name:` in the file. v1 has no `up --wait`; docker_up waits on the ports either way.
 compose() {
-  docker compose version >/dev/null 2>&1 || die "the Docker path needs the Compose v2 plugin ('docker compose')"
-  docker compose -f "$COMPOSE_FILE" "$@"
+  if docker compose version >/dev/null 2>&1; then
+    docker compose -p salesflow -f "$COMPOSE_FILE" "$@"
+  elif command -v docker-compose >/dev/null 2>&1; then
+    local args=() arg
+    for arg in "$@"; do [[ $arg == --wait ]] || args+=("$arg"); done
+    docker-compose -p salesflow -f "$COMPOSE_FILE" "${args[@]}"
+  else
+    die "the Docker path needs Compose: the v2 plugin ('docker compose') or v1 ('docker-compose')"
+  fi
 }
 
 # --------------------------------------------------------------------------------------------- docker path
@@ -65,6 +76,8 @@ docker_up() {
   compose up -d --wait kafka postgres >&2
   docker_wait_port postgres "$SALESFLOW_PG_PORT"
   docker_wait_port kafka "$SALESFLOW_KAFKA_PORT"
+  # SCRAM users and ACLs (idempotent); the app services of compose wait for it themselves.
+  compose run --rm --no-deps kafka-security >&2
 }
 
 docker_status() {
@@ -122,13 +135,22 @@ cmd_status() {
   return "$rc"
 }
 
+# The unprefixed Kafka credentials and SALESFLOW_PG_ADMIN_DSN are the admin's (tests, tools, ops); each service
+# gets its own database role and Kafka principal through its prefixed variables (LEADS_DATABASE_URL,
+# LEADS_KAFKA_SASL_USERNAME ...), which it prefers over the unprefixed ones (shared/settings.py).
 cmd_env() {
-  local base="postgresql://${SALESFLOW_PG_USER}:${SALESFLOW_PG_PASSWORD}@${SALESFLOW_HOST}:${SALESFLOW_PG_PORT}"
-  local svc
+  local server="${SALESFLOW_HOST}:${SALESFLOW_PG_PORT}" svc role
   echo "export KAFKA_BOOTSTRAP_SERVERS=${SALESFLOW_HOST}:${SALESFLOW_KAFKA_PORT}"
-  echo "export SALESFLOW_PG_ADMIN_DSN=${base}/postgres"
+  echo "export KAFKA_SECURITY_PROTOCOL=${SALESFLOW_KAFKA_SECURITY_PROTOCOL}"
+  echo "export KAFKA_SASL_MECHANISM=${SALESFLOW_KAFKA_SASL_MECHANISM}"
+  echo "export KAFKA_SASL_USERNAME=${SALESFLOW_KAFKA_ADMIN_USER}"
+  echo "export KAFKA_SASL_PASSWORD=${SALESFLOW_KAFKA_ADMIN_PASSWORD}"
+  echo "export SALESFLOW_PG_ADMIN_DSN=postgresql://${SALESFLOW_PG_USER}:${SALESFLOW_PG_PASSWORD}@${server}/postgres"
   for svc in "${SALESFLOW_SERVICES[@]}"; do
-    echo "export ${svc^^}_DATABASE_URL=${base}/salesflow_${svc}"
+    role="$(pg_service_role "$svc")"
+    echo "export ${svc^^}_DATABASE_URL=postgresql://${role}:${role}@${server}/${role}"
+    echo "export ${svc^^}_KAFKA_SASL_USERNAME=${svc}"
+    echo "export ${svc^^}_KAFKA_SASL_PASSWORD=$(kafka_service_password "$svc")"
   done
 }
 
@@ -161,6 +183,7 @@ main() {
     status) cmd_status ;;
     env) cmd_env ;;
     logs) cmd_logs "$@" ;;
+    kafka-security) kafka_security ;;
     -h | --help | help) usage ;;
     *) usage ;;
   esac

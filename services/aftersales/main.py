@@ -70,9 +70,9 @@ def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
         sources = [kafka.topic(s) for s in SOURCE_SERVICES]
         pool = await prepare_database(settings.database_url, service=SERVICE, migrations=MIGRATIONS,
                                       min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-        await ensure_topics(kafka.kafka_bootstrap_servers,
+        await ensure_topics(kafka.connection,
                             [own_topic, dead_letter_topic(own_topic), *sources, *map(dead_letter_topic, sources)])
-        producer = make_producer(kafka.kafka_bootstrap_servers, client_id=f"{SERVICE}-relay")
+        producer = make_producer(kafka.connection, client_id=f"{SERVICE}-relay")
         await producer.start()
         store = EventSourcedAftersales(pool)
         relay = OutboxRelay(dsn=settings.database_url, producer=producer, topic=own_topic,
@@ -84,7 +84,8 @@ def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
             name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
             handlers=AftersalesReactions(store=store, lookups=store, clock=clock, policy=policy).handlers(),
         )
-        broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None)
+        broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
+                             security=kafka.connection.faststream_security())
         subscribe_idempotent(broker, consumer, sources, group_id=settings.consumer_group,
                              max_records=settings.batch_size)
         parts.run_relay(relay)

@@ -98,8 +98,8 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         inbound = [kafka.topic(s) for s in CONSUMED_SERVICES]
         pool = await prepare_database(settings.database_url, service=SERVICE, migrations=MIGRATIONS,
                                       min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-        await ensure_topics(kafka.kafka_bootstrap_servers, [topic, *inbound, *map(dead_letter_topic, inbound)])
-        producer = make_producer(kafka.kafka_bootstrap_servers, client_id=f"{SERVICE}-relay")
+        await ensure_topics(kafka.connection, [topic, *inbound, *map(dead_letter_topic, inbound)])
+        producer = make_producer(kafka.connection, client_id=f"{SERVICE}-relay")
         await producer.start()
         store = PostgresEventStore(pool)
         uow = PostgresUnitOfWorkFactory(pool, store, policy)
@@ -115,7 +115,8 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
             name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
             handlers=Reactions(unit_of_work=uow, capture=capture, clock=clock, channels=channel_codes).handlers(),
         )
-        broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None)
+        broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
+                             security=kafka.connection.faststream_security())
         subscribe_idempotent(broker, consumer, inbound, group_id=settings.consumer_group)
         await parts.start_consumer(broker, consumer, bootstrap_servers=kafka.kafka_bootstrap_servers, topics=inbound)
         parts.pool, parts.producer = pool, producer

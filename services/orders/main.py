@@ -91,8 +91,8 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
         topic = kafka.topic(SERVICE)
         pool = await prepare_database(settings.database_url, service=SERVICE, migrations=MIGRATIONS,
                                       min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-        await ensure_topics(kafka.kafka_bootstrap_servers, [topic])
-        producer = make_producer(kafka.kafka_bootstrap_servers, client_id=f"{SERVICE}-relay")
+        await ensure_topics(kafka.connection, [topic])
+        producer = make_producer(kafka.connection, client_id=f"{SERVICE}-relay")
         await producer.start()
         orders = EventSourcedOrders(PostgresEventStore(pool), pool)
         relay = OutboxRelay(dsn=settings.database_url, producer=producer, topic=topic,

@@ -54,15 +54,16 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
         topics = [kafka.topic(s) for s in SOURCE_SERVICES]
         pool = await prepare_database(settings.database_url, service=SERVICE, migrations=MIGRATIONS,
                                       min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-        await ensure_topics(kafka.kafka_bootstrap_servers, [*topics, *map(dead_letter_topic, topics)])
-        producer = make_producer(kafka.kafka_bootstrap_servers, client_id=f"{SERVICE}-dlq")
+        await ensure_topics(kafka.connection, [*topics, *map(dead_letter_topic, topics)])
+        producer = make_producer(kafka.connection, client_id=f"{SERVICE}-dlq")
         await producer.start()
         # Queries and the live consumer go through the active generation (see adapters.generations).
         active = ActiveSchemaPool(pool)
         read_model = PostgresLeadsReadModel(active)
         dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
         consumer = build_consumer(settings.consumer_group, active, dead_letters)
-        broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None)
+        broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
+                             security=kafka.connection.faststream_security())
         subscribe_idempotent(broker, consumer, topics, group_id=settings.consumer_group,
                              max_records=settings.batch_size)
         parts.pool, parts.producer = pool, producer

@@ -36,6 +36,7 @@ from services.reporting.adapters.generations import (
     switch_to,
 )
 from services.reporting.wiring import MIGRATIONS, SOURCE_SERVICES, ReportingSettings, build_consumer
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
 from shared.messaging.replay import Progress, replay_topics
@@ -68,25 +69,25 @@ class RebuildResult:
     caught_up: int
 
 
-async def rebuild(dsn: str, bootstrap: str, topics: list[str], *, schema: str | None = None,
+async def rebuild(dsn: str, kafka: KafkaConnection, topics: list[str], *, schema: str | None = None,
                   show_progress: bool = True, keep_old: bool = False) -> RebuildResult:
     schema = schema or f"reporting_g{time.time_ns()}"
     await create_generation(dsn, schema, MIGRATIONS)
     indexes = await drop_secondary_indexes(dsn, schema)
     pool = await generation_pool(dsn, schema)
-    producer = make_producer(bootstrap, client_id="reporting-rebuild-dlq")
+    producer = make_producer(kafka, client_id="reporting-rebuild-dlq")
     await producer.start()
     try:
         name = f"rebuild-{schema}"
         consumer = build_consumer(name, pool, DeadLetters(consumer=name, producer=producer))
         started = time.monotonic()
-        snapshot = await end_offsets(bootstrap, topics)
+        snapshot = await end_offsets(kafka, topics)
         with progress_bar(f"rebuilding {schema}") if show_progress else contextlib.nullcontext() as bar:
-            result = await replay_topics(bootstrap, topics, consumer, progress=bar)
+            result = await replay_topics(kafka, topics, consumer, progress=bar)
         seconds = time.monotonic() - started
         await create_indexes(dsn, indexes)  # before the switch: queries need them
         replaced = await switch_to(dsn, schema)
-        caught_up = await apply_since(bootstrap, topics, snapshot, consumer)
+        caught_up = await apply_since(kafka, topics, snapshot, consumer)
         # The generation's processed ids served the rebuild only; the live consumer keeps its own.
         await pool.execute("DELETE FROM processed_messages WHERE consumer = $1", name)
     finally:
@@ -103,9 +104,9 @@ def rebuild_main(argv: list[str]) -> None:
     parser.add_argument("--keep-old", action="store_true", help="drop no older generation")
     args = parser.parse_args(argv)
     settings = load_settings(ReportingSettings)
-    kafka = load_settings(KafkaSettings)
+    kafka = load_settings(KafkaSettings).for_service(settings)  # reporting's own principal
     topics = [kafka.topic(s) for s in SOURCE_SERVICES]
-    result = asyncio.run(rebuild(settings.database_url, kafka.kafka_bootstrap_servers, topics,
+    result = asyncio.run(rebuild(settings.database_url, kafka.connection, topics,
                                  keep_old=args.keep_old))
     print(f"rebuilt {result.records} records ({result.applied} applied) into {result.schema} in "
           f"{result.seconds:.1f}s ({result.records / max(result.seconds, 1e-9):,.0f} events/s); "

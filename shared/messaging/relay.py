@@ -44,6 +44,7 @@ from shared.contracts.base import IntegrationEvent
 from shared.db import connect
 from shared.eventstore.records import FeedPosition, RecordedEvent
 from shared.eventstore.store import FEED_QUERY, recorded_from_row
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.headers import EventHeaders, Headers
 from shared.observability import tracing
 from shared.observability.metrics import service_metrics
@@ -92,11 +93,12 @@ def outbound_message(
     )
 
 
-def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
+def make_producer(kafka: KafkaConnection, *, client_id: str) -> AIOKafkaProducer:
     """An idempotent producer with ``acks=all``: a retried send is not duplicated in the log and a send is
-    acknowledged only once every in-sync replica has it."""
+    acknowledged only once every in-sync replica has it. (Idempotence needs no cluster right beyond Write on the
+    topic since Kafka 2.8.)"""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka.client_options(),
         client_id=client_id,
         enable_idempotence=True,
         acks="all",

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer
 
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.consumer import BatchResult, IdempotentConsumer
 from shared.messaging.topics import topic_partitions
 
@@ -49,7 +50,7 @@ class ReplayResult:
 
 
 async def replay_topics(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     topics: Sequence[str],
     consumer: IdempotentConsumer,
     *,
@@ -58,10 +59,10 @@ async def replay_topics(
 ) -> ReplayResult:
     """Apply every record of ``topics`` published before the call, in per-partition order."""
     reader = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False,
+        **kafka.client_options(), group_id=None, enable_auto_commit=False,
         max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
     )
-    partitions = await topic_partitions(bootstrap_servers, list(topics))
+    partitions = await topic_partitions(kafka, list(topics))
     await reader.start()
     try:
         if not partitions:

@@ -6,6 +6,8 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from shared.messaging.connection import KafkaConnection
+
 DLQ_SUFFIX = ".dlq"
 
 
@@ -14,10 +16,10 @@ def dead_letter_topic(topic: str) -> str:
     return topic + DLQ_SUFFIX
 
 
-async def ensure_topics(bootstrap_servers: str, topics: list[str], *, partitions: int = 3) -> None:
+async def ensure_topics(kafka: KafkaConnection, topics: list[str], *, partitions: int = 3) -> None:
     """Create topics that do not exist yet, with unlimited retention: read models are rebuilt from the topics,
-    so the history must stay (DESIGN §3.7)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    so the history must stay (DESIGN §3.7). The principal needs Create on each topic that is missing."""
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -37,9 +39,9 @@ async def ensure_topics(bootstrap_servers: str, topics: list[str], *, partitions
         await admin.close()
 
 
-async def topic_partitions(bootstrap_servers: str, topics: list[str]) -> list[TopicPartition]:
+async def topic_partitions(kafka: KafkaConnection, topics: list[str]) -> list[TopicPartition]:
     """Every partition of the given topics that exist (a topic that does not exist yet has none)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         described = await admin.describe_topics(topics)

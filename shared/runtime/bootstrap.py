@@ -91,7 +91,7 @@ def run_service(
     """A service's ``main``: settings from the environment (failing fast, naming what is missing), logging,
     then the HTTP server (``workers`` processes of it) until SIGINT/SIGTERM."""
     settings = load_settings(settings_class)
-    kafka = load_settings(KafkaSettings)
+    kafka = load_settings(KafkaSettings).for_service(settings)  # the service's own principal, where it has one
     configure_logging(service, settings.log_level, settings.log_json)
 
     def make_app() -> FastAPI:

@@ -33,7 +33,7 @@ PREFIX = f"t{RUN_ID}asr"
 async def services(infra: Infra) -> AsyncIterator[dict[str, ServiceProcess]]:
     databases = [await create_module_database(infra, name) for name in ("leads", "aftersales")]
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": PREFIX,
+        **infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": PREFIX,
         "LEADS_DATABASE_URL": databases[0][1], "AFTERSALES_DATABASE_URL": databases[1][1],
         "LEADS_RELAY_POLL_INTERVAL": "0.2", "AFTERSALES_RELAY_POLL_INTERVAL": "0.2",
     }
@@ -72,7 +72,7 @@ async def test_a_referral_becomes_a_lead_and_its_delivery_earns_the_referrer_poi
         order_id = f"O-{uuid.uuid4().hex[:8]}"
         delivered = DeliveredV1(order_id=order_id, lead_id=lead_id, customer_id=lead["customer_id"],
                                 total_minor=30_000_000, currency="CNY", delivered_at=datetime.now(UTC))
-        await publish(infra.kafka_bootstrap, f"{PREFIX}.orders", [upstream_message(delivered, key=order_id)])
+        await publish(infra.kafka, f"{PREFIX}.orders", [upstream_message(delivered, key=order_id)])
 
         points = await eventually(lambda: get_json(client, f"{aftersales.url}/v1/customers/{referrer}/loyalty"),
                                   until=lambda a: a["balance"] > 0, what="the referrer's points")
@@ -80,6 +80,6 @@ async def test_a_referral_becomes_a_lead_and_its_delivery_earns_the_referrer_poi
     assert points["balance"] == 500
     assert [h["data"]["reference"] for h in points["history"]] == [f"referral:{referral_id}"]
     assert buyer["balance"] == 100 + 3_000
-    records = await read_topic(infra.kafka_bootstrap, f"{PREFIX}.aftersales", expect=1)
+    records = await read_topic(infra.kafka, f"{PREFIX}.aftersales", expect=1)
     registered_record = next(r for r in records if header(r, "ce_type") == "salesflow.aftersales.ReferralRegistered")
     assert header(registered_record, "ce_correlationid") == "ref-e2e"

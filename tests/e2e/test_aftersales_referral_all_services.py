@@ -27,7 +27,7 @@ SERVICES = ("aftersales", "leads", "orders")
 @pytest.fixture(scope="module")
 async def services(infra: Infra) -> AsyncIterator[dict[str, ServiceProcess]]:
     databases = {name: await create_module_database(infra, name) for name in SERVICES}
-    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": PREFIX}
+    env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": PREFIX}
     for name, (_, dsn) in databases.items():
         env[f"{name.upper()}_DATABASE_URL"] = dsn
         env[f"{name.upper()}_RELAY_POLL_INTERVAL"] = "0.2"

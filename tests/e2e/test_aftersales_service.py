@@ -30,7 +30,7 @@ PREFIX = f"t{RUN_ID}as"
 async def aftersales(infra: Infra) -> AsyncIterator[ServiceProcess]:
     name, dsn = await create_module_database(infra, "aftersales")
     service = await start_service("aftersales", {
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": PREFIX,
+        **infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": PREFIX,
         "AFTERSALES_DATABASE_URL": dsn, "AFTERSALES_RELAY_POLL_INTERVAL": "0.2",
         "AFTERSALES_TIMER_POLL_INTERVAL": "0.2",
     })
@@ -60,7 +60,7 @@ async def applied(client: httpx.AsyncClient, service: ServiceProcess) -> int:
 
 
 async def published(infra: Infra, event_type: str, *, expect: int = 1, total: int = 1) -> list[Any]:
-    records = await read_topic(infra.kafka_bootstrap, f"{PREFIX}.aftersales", expect=total)
+    records = await read_topic(infra.kafka, f"{PREFIX}.aftersales", expect=total)
     return [r for r in records if header(r, "ce_type") == f"salesflow.aftersales.{event_type}"]
 
 
@@ -70,7 +70,7 @@ async def test_a_delivered_event_published_twice_and_replayed_schedules_exactly_
     order = f"O-{uuid.uuid4().hex[:8]}"
     before = await applied(client, aftersales)
     event_id = uuid.uuid4()
-    await publish(infra.kafka_bootstrap, f"{PREFIX}.orders", [
+    await publish(infra.kafka, f"{PREFIX}.orders", [
         upstream_message(delivered(order, customer_id=f"C-{order}"), key=order, event_id=event_id),
         upstream_message(delivered(order, customer_id=f"C-{order}"), key=order, event_id=event_id),  # same ce_id
         upstream_message(delivered(order, customer_id=f"C-{order}"), key=order),  # same delivery, new ce_id
@@ -95,7 +95,7 @@ async def test_return_visits_are_scored_on_the_scale_and_low_scores_open_a_follo
     infra: Infra, aftersales: ServiceProcess, client: httpx.AsyncClient,
 ) -> None:
     order = f"O-{uuid.uuid4().hex[:8]}"
-    await publish(infra.kafka_bootstrap, f"{PREFIX}.orders", [upstream_message(delivered(order), key=order)])
+    await publish(infra.kafka, f"{PREFIX}.orders", [upstream_message(delivered(order), key=order)])
     plan = await eventually(lambda: get_json(client, f"{aftersales.url}/v1/care-plans/{order}"), what="plan")
     url = f"{aftersales.url}/v1/care-plans/{order}/visits"
     out_of_range = await client.post(f"{url}/1/complete", json={"score": 9})
@@ -179,10 +179,10 @@ async def test_a_referral_is_published_and_its_delivered_lead_earns_the_referrer
     lead = LeadCreatedV1(lead_id=lead_id, customer_id="C-NEW", name="李四", phone="+8613800001111",
                          channel="referral", captured_at=datetime.now(UTC), referral_id=referral_id,
                          referrer_customer_id=referrer)
-    await publish(infra.kafka_bootstrap, f"{PREFIX}.leads", [upstream_message(lead, key=lead_id)])
+    await publish(infra.kafka, f"{PREFIX}.leads", [upstream_message(lead, key=lead_id)])
     await eventually(lambda: get_json(client, f"{aftersales.url}/v1/referrals/{referral_id}"),
                      until=lambda r: r["lead_id"] == lead_id, what="referral linked to its lead")
-    await publish(infra.kafka_bootstrap, f"{PREFIX}.orders",
+    await publish(infra.kafka, f"{PREFIX}.orders",
                   [upstream_message(delivered(order, lead_id=lead_id, customer_id="C-NEW"), key=order)])
     loyalty = await eventually(lambda: get_json(client, f"{aftersales.url}/v1/customers/{referrer}/loyalty"),
                                until=lambda a: a["balance"] > 0, what="referrer's points")
@@ -205,7 +205,7 @@ async def test_a_malformed_delivered_event_is_dead_lettered_not_fatal(
     infra: Infra, aftersales: ServiceProcess, client: httpx.AsyncClient,
 ) -> None:
     key, _, headers = upstream_message(delivered("O-poison"), key="O-poison")
-    await publish(infra.kafka_bootstrap, f"{PREFIX}.orders", [(key, b'{"order_id": 1}', headers)])
+    await publish(infra.kafka, f"{PREFIX}.orders", [(key, b'{"order_id": 1}', headers)])
     letters = await eventually(lambda: get_json(client, f"{aftersales.url}/admin/dead-letters"),
                                until=lambda d: any(x["message_key"] == "O-poison" for x in d["dead_letters"]),
                                what="dead letter")
@@ -219,7 +219,7 @@ async def test_visits_are_listed_as_due_then_overdue_by_their_timer(
     infra: Infra, aftersales: ServiceProcess, client: httpx.AsyncClient,
 ) -> None:
     due_order, overdue_order = f"O-due-{uuid.uuid4().hex[:6]}", f"O-late-{uuid.uuid4().hex[:6]}"
-    await publish(infra.kafka_bootstrap, f"{PREFIX}.orders", [
+    await publish(infra.kafka, f"{PREFIX}.orders", [
         # D+1 due half a day ago, overdue (due + 24 h grace) in half a day
         upstream_message(delivered(due_order, ago=timedelta(hours=36)), key=due_order),
         # D+1 overdue since a day, D+3 due but not yet overdue

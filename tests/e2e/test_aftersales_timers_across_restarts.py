@@ -31,7 +31,7 @@ THREE_DAYS = str(int(timedelta(days=3).total_seconds()))
 @pytest.fixture(scope="module")
 async def environment(infra: Infra) -> AsyncIterator[dict[str, str]]:
     name, dsn = await create_module_database(infra, "aftersales_timers")
-    yield {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": PREFIX,
+    yield {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": PREFIX,
            "AFTERSALES_DATABASE_URL": dsn, "AFTERSALES_RELAY_POLL_INTERVAL": "0.2",
            "AFTERSALES_TIMER_POLL_INTERVAL": "0.2"}
     await drop_database(infra, name)
@@ -46,7 +46,7 @@ async def test_overdue_visits_and_sla_breaches_fire_once_after_restarts(
         try:
             delivered = DeliveredV1(order_id=order, customer_id="C-1", total_minor=1, currency="CNY",
                                     delivered_at=datetime.now(UTC))
-            await publish(infra.kafka_bootstrap, f"{PREFIX}.orders", [upstream_message(delivered, key=order)])
+            await publish(infra.kafka, f"{PREFIX}.orders", [upstream_message(delivered, key=order)])
             await eventually(lambda: get_json(client, f"{first.url}/v1/care-plans/{order}"), what="plan")
             opened = await client.post(f"{first.url}/v1/complaints", json={
                 "customer_id": "C-1", "order_id": order, "category": "delivery", "description": "late"})
@@ -82,7 +82,7 @@ async def test_overdue_visits_and_sla_breaches_fire_once_after_restarts(
         "ComplaintOpened", "ComplaintSlaBreached", "ComplaintEscalated", "ComplaintSlaBreached",
         "ComplaintEscalated"]
 
-    records: list[Any] = await read_topic(infra.kafka_bootstrap, f"{PREFIX}.aftersales", expect=8)
+    records: list[Any] = await read_topic(infra.kafka, f"{PREFIX}.aftersales", expect=8)
     types = [header(r, "ce_type") for r in records]
     assert types.count("salesflow.aftersales.ReturnVisitOverdue") == 1
     assert types.count("salesflow.aftersales.ComplaintSlaBreached") == 2

@@ -28,7 +28,7 @@ NOT_IN_THE_DOCUMENT = {"reporting": ["/dashboard"]}
 @pytest.fixture(scope="module")
 async def services(infra: Infra) -> AsyncIterator[dict[str, ServiceProcess]]:
     """All four services once for the module (their own databases, a topic prefix of their own)."""
-    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}routes"}
+    env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}routes"}
     databases = [f"t{RUN_ID}_routes_{name}" for name in SERVICES]
     admin = await asyncpg.connect(infra.pg_admin_dsn)
     started: dict[str, ServiceProcess] = {}

@@ -23,7 +23,7 @@ async def services(
     infra: Infra, create_database: CreateDatabase, unique: str
 ) -> AsyncIterator[dict[str, ServiceProcess]]:
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+        **infra.kafka_env(),
         "SALESFLOW_TOPIC_PREFIX": unique,
         "LEADS_DATABASE_URL": await create_database("leads"),
         "REPORTING_DATABASE_URL": await create_database("reporting"),
@@ -106,7 +106,7 @@ async def test_both_services_publish_health_and_openapi(services: dict[str, Serv
 
 async def test_nothing_is_stored_for_refused_input(infra: Infra, create_database: CreateDatabase, unique: str) -> None:
     dsn = await create_database("leads")
-    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": unique,
+    env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": unique,
            "LEADS_DATABASE_URL": dsn}
     leads = await start_service("leads", env)
     try:

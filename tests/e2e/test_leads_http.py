@@ -32,7 +32,7 @@ async def service(infra: Infra) -> AsyncIterator[tuple[ServiceProcess, str]]:
     prefix = f"t{RUN_ID}leadshttp"
     async with scratch_database(infra, "leads_http") as dsn:
         process = await start_service("leads", {
-            "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": prefix,
+            **infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": prefix,
             "LEADS_DATABASE_URL": dsn, "LEADS_RELAY_POLL_INTERVAL": "0.2", "LEADS_DEFAULT_TEAM_ID": TEAM,
         })
         try:
@@ -169,10 +169,10 @@ async def test_events_are_published_with_their_contracts(
     lead = (await capture(client, phone=number)).json()
     await capture(client, phone=number, channel="call_center")
 
-    records = await read_topic(infra.kafka_bootstrap, f"{service[1]}.leads", expect=1)
+    records = await read_topic(infra.kafka, f"{service[1]}.leads", expect=1)
     types = [header(r, "ce_type") for r in records if r.key == lead["lead_id"].encode()]
     while len(types) < 5:
-        records = await read_topic(infra.kafka_bootstrap, f"{service[1]}.leads", expect=len(records) + 1)
+        records = await read_topic(infra.kafka, f"{service[1]}.leads", expect=len(records) + 1)
         types = [header(r, "ce_type") for r in records if r.key == lead["lead_id"].encode()]
     assert types == ["salesflow.leads.LeadCreated", "salesflow.leads.LeadAssigned",
                      "salesflow.leads.FollowUpScheduled", "salesflow.leads.DuplicateContactRecorded",

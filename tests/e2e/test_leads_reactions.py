@@ -15,6 +15,7 @@ import pytest
 
 from shared.contracts.aftersales import ReferralRegisteredV1
 from shared.contracts.orders import ContractSignedV1, DeliveredV1, OrderCancelledV1, OrderLine
+from shared.messaging.connection import KafkaConnection
 from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
 from tests.support.leads import publish, scratch_database
@@ -32,15 +33,15 @@ def a_phone() -> str:
 
 
 class Stack:
-    def __init__(self, process: ServiceProcess, prefix: str, bootstrap: str) -> None:
-        self.process, self.prefix, self.bootstrap = process, prefix, bootstrap
+    def __init__(self, process: ServiceProcess, prefix: str, kafka: KafkaConnection) -> None:
+        self.process, self.prefix, self.kafka = process, prefix, kafka
 
     async def orders(self, payload: Any, *, event_id: uuid.UUID | None = None) -> uuid.UUID:
-        return await publish(self.bootstrap, f"{self.prefix}.orders", payload, key=payload.order_id,
+        return await publish(self.kafka, f"{self.prefix}.orders", payload, key=payload.order_id,
                              source="salesflow/orders", event_id=event_id)
 
     async def aftersales(self, payload: ReferralRegisteredV1, *, event_id: uuid.UUID | None = None) -> uuid.UUID:
-        return await publish(self.bootstrap, f"{self.prefix}.aftersales", payload,
+        return await publish(self.kafka, f"{self.prefix}.aftersales", payload,
                              key=payload.referrer_customer_id, source="salesflow/aftersales", event_id=event_id)
 
 
@@ -49,11 +50,11 @@ async def stack(infra: Infra) -> AsyncIterator[Stack]:
     prefix = f"t{RUN_ID}leadsreact"
     async with scratch_database(infra, "leads_react") as dsn:
         process = await start_service("leads", {
-            "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": prefix,
+            **infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": prefix,
             "LEADS_DATABASE_URL": dsn, "LEADS_RELAY_POLL_INTERVAL": "0.2",
         })
         try:
-            yield Stack(process, prefix, infra.kafka_bootstrap)
+            yield Stack(process, prefix, infra.kafka)
         finally:
             await stop_service(process)
 

@@ -26,7 +26,7 @@ DAY = timedelta(days=1).total_seconds()
 @pytest.fixture(scope="module")
 async def env(infra: Infra) -> AsyncIterator[dict[str, str]]:
     async with scratch_database(infra, "leads_timers") as dsn:
-        yield {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}leadstimers",
+        yield {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}leadstimers",
                "LEADS_DATABASE_URL": dsn, "LEADS_TIMER_POLL_INTERVAL": "0.2", "LEADS_POOL_IDLE_DAYS": "7",
                "LEADS_CLAIM_COOLDOWN_DAYS": "3"}
 

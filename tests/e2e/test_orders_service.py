@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
+from shared.messaging.connection import KafkaConnection
 from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
 from tests.support.orders_stack import create_orders_database, drop_database, read_by_keys
@@ -30,7 +31,7 @@ class Orders:
     service: ServiceProcess
     client: httpx.AsyncClient
     topic: str
-    bootstrap: str
+    kafka: KafkaConnection
     dsn: str
 
     async def post(self, path: str, body: dict[str, Any], status: int = 200, **headers: str) -> dict[str, Any]:
@@ -62,13 +63,13 @@ class Orders:
 async def orders(infra: Infra) -> AsyncIterator[Orders]:
     name, dsn = await create_orders_database(infra, "orders_e2e", migrated=False)
     prefix = f"t{RUN_ID}e2eorders"
-    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": prefix,
+    env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": prefix,
            "ORDERS_DATABASE_URL": dsn, "ORDERS_RELAY_POLL_INTERVAL": "0.2",
            "ORDERS_TIMER_POLL_INTERVAL": "0.2"}
     service = await start_service("orders", env)
     try:
         async with httpx.AsyncClient(headers=auth_headers("director"), base_url=service.url, timeout=10) as client:
-            yield Orders(service, client, f"{prefix}.orders", infra.kafka_bootstrap, dsn)
+            yield Orders(service, client, f"{prefix}.orders", infra.kafka, dsn)
     finally:
         await stop_service(service)
         await drop_database(infra, name)
@@ -124,7 +125,7 @@ async def test_quote_revise_accept_sign_deposit_balance_deliver_is_published_in_
         "QuoteIssued", "QuoteRevised", "QuoteAccepted", "QuoteConverted"]
     assert quote_history["history"][0]["correlation_id"] == "deal-1"
 
-    published = await read_by_keys(orders.bootstrap, orders.topic, {quote["quote_id"], order_id}, expect=8)
+    published = await read_by_keys(orders.kafka, orders.topic, {quote["quote_id"], order_id}, expect=8)
     assert [p.type for p in published if p.key == quote["quote_id"]] == [
         "QuoteIssued", "QuoteRevised", "QuoteAccepted"]  # QuoteConverted is private
     by_order = [p for p in published if p.key == order_id]
@@ -149,7 +150,7 @@ async def test_the_financing_path_delivers_once_the_bank_covers_the_rest(orders:
     delivered = await orders.post(f"/v1/orders/{order_id}/delivered", {})
     assert (delivered["financing"], delivered["financed_minor"], delivered["status"]) == (
         "approved", 200_000_00, "delivered")
-    published = await read_by_keys(orders.bootstrap, orders.topic, {order_id}, expect=5)
+    published = await read_by_keys(orders.kafka, orders.topic, {order_id}, expect=5)
     assert [p.type for p in published] == [
         "ContractSigned", "PaymentReceived", "FinancingDeclined", "FinancingApproved", "Delivered"]
 
@@ -166,7 +167,7 @@ async def test_a_cancelled_order_owes_the_refund_takes_no_payment_and_is_not_del
     refunded = await orders.post(f"/v1/orders/{order_id}/refunds",
                                  {"amount_minor": 20_000_00, "currency": "CNY", "reason": "cancellation"})
     assert (refunded["refund_due_minor"], refunded["paid_minor"]) == (0, 0)
-    published = await read_by_keys(orders.bootstrap, orders.topic, {order_id}, expect=4)
+    published = await read_by_keys(orders.kafka, orders.topic, {order_id}, expect=4)
     assert [p.type for p in published] == ["ContractSigned", "PaymentReceived", "OrderCancelled", "RefundIssued"]
     assert (published[2].body["refund_due_minor"], published[2].body["reason"], published[2].body["lead_id"]) == (
         20_000_00, "bought elsewhere", "L-42")
@@ -187,7 +188,7 @@ async def test_a_shop_checkout_sent_twice_is_one_order_with_one_contract_signed(
     # A later order's events are published after anything the repeat could have produced (commit order), so once
     # the marker is on the topic, the shop order's messages are complete.
     marker = await orders.post("/v1/checkouts", {**body, "shop_order_id": f"SHOP-{RUN_ID}-marker"}, 201)
-    published = await read_by_keys(orders.bootstrap, orders.topic, {first["order_id"], marker["order_id"]},
+    published = await read_by_keys(orders.kafka, orders.topic, {first["order_id"], marker["order_id"]},
                                     expect=4)
     mine = [p for p in published if p.key == first["order_id"]]
     assert [p.type for p in mine] == ["ContractSigned", "PaymentReceived"]
@@ -202,7 +203,7 @@ async def test_a_shop_checkout_may_name_its_lead(orders: Orders) -> None:
         "shop_order_id": f"SHOP-{RUN_ID}-lead", "customer_name": "赵六", "customer_phone": "13700001111",
         "lead_id": "L-shop", "lines": [{"product": "MUG", "unit_price_minor": 99_00}], "total_minor": 99_00,
         "paid_minor": 99_00, "currency": "CNY"}, 201)
-    published = await read_by_keys(orders.bootstrap, orders.topic, {order["order_id"]}, expect=2)
+    published = await read_by_keys(orders.kafka, orders.topic, {order["order_id"]}, expect=2)
     assert published[0].body["lead_id"] == "L-shop"
 
 
@@ -283,7 +284,7 @@ async def test_a_quote_expires_by_its_timer_in_the_running_service_and_can_no_lo
     assert await orders.error("POST", f"/v1/quotes/{qid}/acceptance", {}) == (409, "quote_expired")
     assert await orders.error("POST", f"/v1/quotes/{qid}/contract", {"payment_plan": "full"}) == (
         409, "quote_expired")
-    published = await read_by_keys(orders.bootstrap, orders.topic, {qid}, expect=2)
+    published = await read_by_keys(orders.kafka, orders.topic, {qid}, expect=2)
     assert [p.type for p in published] == ["QuoteIssued", "QuoteExpired"]
 
 

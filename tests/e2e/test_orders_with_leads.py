@@ -31,7 +31,7 @@ def a_phone() -> str:
 async def services(infra: Infra) -> AsyncIterator[dict[str, ServiceProcess]]:
     leads_db, leads_dsn = await create_orders_database(infra, "leads_x", migrated=False)
     orders_db, orders_dsn = await create_orders_database(infra, "orders_x", migrated=False)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}ordersleads",
+    env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}ordersleads",
            "LEADS_DATABASE_URL": leads_dsn, "ORDERS_DATABASE_URL": orders_dsn,
            "LEADS_RELAY_POLL_INTERVAL": "0.2", "ORDERS_RELAY_POLL_INTERVAL": "0.2"}
     started: dict[str, ServiceProcess] = {}

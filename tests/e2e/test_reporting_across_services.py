@@ -30,7 +30,7 @@ async def services(infra: Infra) -> AsyncIterator[dict[str, ServiceProcess]]:
     leads_db, leads_dsn = await create_orders_database(infra, "leads_rep", migrated=False)
     orders_db, orders_dsn = await create_orders_database(infra, "orders_rep", migrated=False)
     reporting_dsn = await fresh_reporting_database(infra, "across", MIGRATIONS)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}repacross",
+    env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}repacross",
            "LEADS_DATABASE_URL": leads_dsn, "ORDERS_DATABASE_URL": orders_dsn,
            "REPORTING_DATABASE_URL": reporting_dsn,
            "LEADS_RELAY_POLL_INTERVAL": "0.2", "ORDERS_RELAY_POLL_INTERVAL": "0.2"}

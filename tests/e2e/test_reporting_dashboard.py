@@ -50,7 +50,7 @@ async def publish_journeys(infra: Infra, prefix: str, journeys: list[Journey]) -
         for topic, message in journey.messages():
             by_topic.setdefault(f"{prefix}.{topic}", []).append(message)
     for topic, messages in by_topic.items():
-        await publish(infra.kafka_bootstrap, topic, messages)
+        await publish(infra.kafka, topic, messages)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ async def dashboard(infra: Infra) -> AsyncIterator[tuple[ServiceProcess, str]]:
         pytest.skip("chromium is not installed (CI: apt-get install -y chromium)")
     prefix = f"t{RUN_ID}dash{uuid.uuid4().hex[:6]}"
     dsn = await fresh_reporting_database(infra, "dash", MIGRATIONS)
-    service = await start_service("reporting", {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
+    service = await start_service("reporting", {**infra.kafka_env(),
                                                 "SALESFLOW_TOPIC_PREFIX": prefix, "REPORTING_DATABASE_URL": dsn})
     try:
         async with httpx.AsyncClient(headers=auth_headers("director"), base_url=service.url, timeout=10) as client:

@@ -69,7 +69,7 @@ class Stack:
             for topic, message in journey.messages():
                 by_topic.setdefault(f"{self.prefix}.{topic}", []).append(message)
         for topic, messages in by_topic.items():
-            await publish(self.infra.kafka_bootstrap, topic, messages)
+            await publish(self.infra.kafka, topic, messages)
 
     async def get(self, path: str, **params: Any) -> Any:
         async with httpx.AsyncClient(headers=auth_headers("director"), base_url=self.service.url, timeout=30) as client:
@@ -82,7 +82,7 @@ class Stack:
 async def stack(infra: Infra) -> AsyncIterator[Stack]:
     prefix = f"t{RUN_ID}rep{uuid.uuid4().hex[:6]}"
     dsn = await fresh_reporting_database(infra, "e2e", MIGRATIONS)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": prefix,
+    env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": prefix,
            "REPORTING_DATABASE_URL": dsn}
     service = await start_service("reporting", env)
     stack = Stack(infra, prefix, env, service)
@@ -201,7 +201,7 @@ async def test_a_query_can_wait_until_reporting_has_processed_a_given_event(stac
     lead = LeadCreatedV1(lead_id="RYW", customer_id="c-ryw", name="李四", phone="+8613900000000", channel="phone",
                          captured_at=march(20))
     before = (await stack.get("/v1/reports/funnel"))["total_leads"]
-    await publish(stack.infra.kafka_bootstrap, f"{stack.prefix}.leads",
+    await publish(stack.infra.kafka, f"{stack.prefix}.leads",
                   [upstream_message(lead, key="RYW", event_id=event_id)])
 
     report = await stack.get("/v1/reports/funnel", wait_for_event=str(event_id), wait_timeout=20)
@@ -242,7 +242,7 @@ async def test_after_sales_satisfaction_per_consultant_and_complaint_sla_complia
         upstream_message(ComplaintSlaBreachedV1(complaint_id="K1", stage="acknowledge", cycle=1, due_at=march(7),
                                                 detected_at=march(7)), key="K1"),
     ]
-    await publish(stack.infra.kafka_bootstrap, f"{stack.prefix}.aftersales", messages)
+    await publish(stack.infra.kafka, f"{stack.prefix}.aftersales", messages)
 
     report = await eventually(lambda: stack.get("/v1/reports/aftersales", month="2026-03"),
                               until=lambda r: r["complaints"]["sla_breached"] == 1 and r["satisfaction"],

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.topics import topic_partitions
 from tests.conftest import CreateDatabase
 from tests.support.auth import auth_headers
@@ -69,7 +70,7 @@ async def leads_dsn(create_database: CreateDatabase) -> str:
 
 def leads_env(infra: Infra, leads_dsn: str, unique: str) -> dict[str, str]:
     return {
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": unique,
+        **infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": unique,
         "LEADS_DATABASE_URL": leads_dsn, "LEADS_WORKERS": str(WORKERS), "LEADS_RELAY_POLL_INTERVAL": "0.2",
     }
 
@@ -91,11 +92,11 @@ async def leads(infra: Infra, leads_dsn: str, unique: str) -> AsyncIterator[Serv
         await stop_service(service)
 
 
-async def end_offset_total(bootstrap: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+async def end_offset_total(kafka: KafkaConnection, topic: str) -> int:
+    consumer = AIOKafkaConsumer(**kafka.client_options())
     await consumer.start()
     try:
-        return sum((await consumer.end_offsets(await topic_partitions(bootstrap, [topic]))).values())
+        return sum((await consumer.end_offsets(await topic_partitions(kafka, [topic]))).values())
     finally:
         await consumer.stop()
 
@@ -123,10 +124,10 @@ async def test_workers_share_the_port_and_every_event_is_published_once(
     assert len(stored) >= captures
 
     topic = f"{unique}.leads"
-    records = await read_topic(infra.kafka_bootstrap, topic, expect=len(stored))
+    records = await read_topic(infra.kafka, topic, expect=len(stored))
     published = [header(r, "ce_id") or "" for r in records]
     assert sorted(published) == sorted(stored)  # each stored event once: one relay published, not two
-    assert await end_offset_total(infra.kafka_bootstrap, topic) == len(stored)
+    assert await end_offset_total(infra.kafka, topic) == len(stored)
 
 
 async def test_sigterm_stops_every_worker(leads: ServiceProcess) -> None:

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
 from shared.contracts.base import ContractRegistry, IntegrationEvent
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.consumer import BatchResult, IdempotentConsumer
 from shared.messaging.dead_letter_operations import DeadLetterOperations
 from shared.messaging.dead_letters import DeadLetters
@@ -50,8 +51,10 @@ def message(key: str, n: int | None = None, *, event_id: uuid.UUID | None = None
     return key.encode(), value if value is not None else orjson.dumps({"n": n}), headers
 
 
-async def produce(bootstrap: str, topic: str, messages: Sequence[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+async def produce(
+    kafka: KafkaConnection, topic: str, messages: Sequence[tuple[bytes, bytes, list[tuple[str, bytes]]]]
+) -> None:
+    producer = AIOKafkaProducer(**kafka.client_options(), enable_idempotence=True)
     await producer.start()
     try:
         for key, value, headers in messages:
@@ -98,15 +101,15 @@ class FlakyOnceConsumer(IdempotentConsumer):
 async def consuming(infra: Infra, pool: asyncpg.Pool, topic: str, effects: Effects,
                     consumer_cls: type[IdempotentConsumer] = IdempotentConsumer) -> AsyncIterator[IdempotentConsumer]:
     await pool.execute("CREATE TABLE IF NOT EXISTS effects (id serial PRIMARY KEY, key text, n int)")
-    await ensure_topics(infra.kafka_bootstrap, [topic, dead_letter_topic(topic)])
-    producer = make_producer(infra.kafka_bootstrap, client_id="test-dlq")
+    await ensure_topics(infra.kafka, [topic, dead_letter_topic(topic)])
+    producer = make_producer(infra.kafka, client_id="test-dlq")
     await producer.start()
     consumer = consumer_cls(
         name=f"{topic}-consumer", pool=pool, handlers={Counted.event_type: effects.handle},
         dead_letters=DeadLetters(consumer=f"{topic}-consumer", producer=producer), contracts=contracts,
         retry_backoff=0.01,
     )
-    broker = KafkaBroker(infra.kafka_bootstrap, logger=None)
+    broker = KafkaBroker(infra.kafka.bootstrap_servers, logger=None, security=infra.kafka.faststream_security())
     subscribe_idempotent(broker, consumer, [topic], group_id=f"{topic}-group", transient_backoff=0.05)
     await broker.start()
     try:
@@ -118,7 +121,7 @@ async def consuming(infra: Infra, pool: asyncpg.Pool, topic: str, effects: Effec
 
 async def test_a_redelivered_batch_has_no_second_effect(infra: Infra, pool: asyncpg.Pool, unique: str) -> None:
     effects = Effects(pool)
-    await produce(infra.kafka_bootstrap, unique, [message("k", n) for n in (1, 2, 3)])
+    await produce(infra.kafka, unique, [message("k", n) for n in (1, 2, 3)])
     async with consuming(infra, pool, unique, effects, FlakyOnceConsumer) as consumer:
         await eventually(lambda: _applied_and_duplicates(consumer), until=lambda r: r == (3, r[1]) and r[1] >= 1,
                          what="a redelivered batch")
@@ -136,7 +139,7 @@ async def _applied_and_duplicates(consumer: IdempotentConsumer) -> tuple[int, in
 async def test_the_same_event_published_twice_is_applied_once(infra: Infra, pool: asyncpg.Pool, unique: str) -> None:
     effects = Effects(pool)
     event_id = uuid.uuid4()
-    await produce(infra.kafka_bootstrap, unique,
+    await produce(infra.kafka, unique,
                   [message("k", 1, event_id=event_id), message("k", 1, event_id=event_id), message("k", 2)])
     async with consuming(infra, pool, unique, effects):
         await eventually(effects.rows, until=lambda rows: ("k", 2) in rows, what="the last event")
@@ -147,10 +150,10 @@ async def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_consumer_c
     infra: Infra, pool: asyncpg.Pool, unique: str
 ) -> None:
     effects = Effects(pool)
-    await produce(infra.kafka_bootstrap, unique, [message("bad", value=b"{not json"), message("good", 7)])
+    await produce(infra.kafka, unique, [message("bad", value=b"{not json"), message("good", 7)])
     async with consuming(infra, pool, unique, effects):
         await eventually(effects.rows, until=lambda rows: rows == [("good", 7)], what="the good message")
-        dead = await read_topic(infra.kafka_bootstrap, dead_letter_topic(unique), expect=1)
+        dead = await read_topic(infra.kafka, dead_letter_topic(unique), expect=1)
     assert dead[0].key == b"bad"
     assert dead[0].value == b"{not json"
     assert "value is not JSON" in (header(dead[0], "dlq_reason") or "")
@@ -164,7 +167,7 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_and_later_message
 ) -> None:
     effects = Effects(pool)
     effects.failing = {13}
-    await produce(infra.kafka_bootstrap, unique,
+    await produce(infra.kafka, unique,
                   [message("k1", 1), message("k1", 13), message("k1", 2), message("k2", 5)])
     async with consuming(infra, pool, unique, effects) as consumer:
         await eventually(effects.rows, until=lambda rows: ("k1", 1) in rows and ("k2", 5) in rows,
@@ -179,7 +182,7 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_and_later_message
         assert (await DeadLetterOperations(consumer).retry(letters[0]["id"])).applied == 2
     assert [n for key, n in await effects.rows() if key == "k1"] == [1, 13, 2]
     assert {d["status"] for d in await _dead_letters(pool)} == {"retried"}
-    dlq = await read_topic(infra.kafka_bootstrap, dead_letter_topic(unique), expect=2)
+    dlq = await read_topic(infra.kafka, dead_letter_topic(unique), expect=2)
     assert [header(r, "dlq_kind") for r in dlq] == ["failed", "parked"]
 
 
@@ -187,7 +190,7 @@ async def test_event_types_the_consumer_does_not_know_are_ignored(
     infra: Infra, pool: asyncpg.Pool, unique: str
 ) -> None:
     effects = Effects(pool)
-    await produce(infra.kafka_bootstrap, unique,
+    await produce(infra.kafka, unique,
                   [message("k", 1, event_type="salesflow.test.SomethingNew"), message("k", 2)])
     async with consuming(infra, pool, unique, effects):
         await eventually(effects.rows, until=lambda rows: rows == [("k", 2)], what="the known event")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import uuid
 from collections import defaultdict
@@ -64,9 +65,9 @@ async def test_relay_publishes_every_event_keyed_by_stream_in_stream_order(
     for stream in ("a", "b", "c"):
         await append(store, stream, 0, 1, 2)
         await append(store, stream, 2, 3, 4, 5)
-    relay = await started_relay(kernel_db, infra.kafka_bootstrap, unique)
+    relay = await started_relay(kernel_db, infra.kafka, unique)
     async with running(relay):
-        records = await read_topic(infra.kafka_bootstrap, unique, expect=15)
+        records = await read_topic(infra.kafka, unique, expect=15)
     assert by_key(records) == {s: [1, 2, 3, 4, 5] for s in ("a", "b", "c")}
     first = records[0]
     assert header(first, "ce_type") == "salesflow.test.Thing"
@@ -81,7 +82,7 @@ async def test_an_event_that_commits_late_is_still_published_and_in_stream_order
     infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
 ) -> None:
     store = PostgresEventStore(pool)
-    relay = await started_relay(kernel_db, infra.kafka_bootstrap, unique)
+    relay = await started_relay(kernel_db, infra.kafka, unique)
     async with running(relay), pool.acquire() as slow:
         await eventually(lambda: asyncio.sleep(0, relay.is_leader), what="relay leadership")
         tx = slow.transaction()
@@ -90,7 +91,7 @@ async def test_an_event_that_commits_late_is_still_published_and_in_stream_order
         await append(store, "early", 0, 1)  # higher position, commits first
         await tx.commit()
         await append(store, "late", 1, 2)  # the stream goes on after the late commit
-        records = await read_topic(infra.kafka_bootstrap, unique, expect=3)
+        records = await read_topic(infra.kafka, unique, expect=3)
     assert by_key(records) == {"late": [1, 2], "early": [1]}
     assert await checkpoint_position(pool) == await pool.fetchval("SELECT max(position) FROM events")
 
@@ -99,7 +100,7 @@ async def test_a_relay_pass_publishes_nothing_while_an_older_transaction_is_open
     infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
 ) -> None:
     store = PostgresEventStore(pool)
-    relay = await started_relay(kernel_db, infra.kafka_bootstrap, unique)
+    relay = await started_relay(kernel_db, infra.kafka, unique)
     try:
         async with pool.acquire() as slow:
             tx = slow.transaction()
@@ -125,23 +126,23 @@ async def test_only_one_relay_is_active_and_a_standby_takes_over(
     infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
 ) -> None:
     store = PostgresEventStore(pool)
-    first = await started_relay(kernel_db, infra.kafka_bootstrap, unique)
-    second = await started_relay(kernel_db, infra.kafka_bootstrap, unique)
+    first = await started_relay(kernel_db, infra.kafka, unique)
+    second = await started_relay(kernel_db, infra.kafka, unique)
     async with running(second):
         async with running(first):
             await eventually(lambda: asyncio.sleep(0, first.is_leader or second.is_leader), what="a leader")
             leader, standby = (first, second) if first.is_leader else (second, first)
             await append(store, "s", 0, 1)
-            await read_topic(infra.kafka_bootstrap, unique, expect=1)
+            await read_topic(infra.kafka, unique, expect=1)
             assert not standby.is_leader
-            third = await started_relay(kernel_db, infra.kafka_bootstrap, unique)
+            third = await started_relay(kernel_db, infra.kafka, unique)
             with pytest.raises(RelayBusyError):
                 await third.publish_once()
             await stop_relay(third)
         if leader is first:  # the leader stopped: the standby must take over and carry on
             await eventually(lambda: asyncio.sleep(0, second.is_leader), what="standby takes over")
         await append(store, "s", 1, 2)
-        records = await read_topic(infra.kafka_bootstrap, unique, expect=2)
+        records = await read_topic(infra.kafka, unique, expect=2)
     assert by_key(records) == {"s": [1, 2]}
 
 
@@ -153,18 +154,18 @@ async def test_a_relay_killed_between_publish_and_checkpoint_republishes_and_los
     await append(store, "b", 0, 1, 2)
     crashed = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.support.crashing_relay", "--dsn", kernel_db,
-        "--bootstrap", infra.kafka_bootstrap, "--topic", unique, cwd=REPO,
+        "--topic", unique, cwd=REPO, env={**os.environ, **infra.kafka_env()},
     )
     assert await asyncio.wait_for(crashed.wait(), 60) == CRASH_EXIT_CODE
     assert await checkpoint_position(pool) == 0  # it died before moving the checkpoint
-    assert by_key(await read_topic(infra.kafka_bootstrap, unique, expect=5)) == {"a": [1, 2, 3], "b": [1, 2]}
+    assert by_key(await read_topic(infra.kafka, unique, expect=5)) == {"a": [1, 2, 3], "b": [1, 2]}
 
-    relay = await started_relay(kernel_db, infra.kafka_bootstrap, unique)
+    relay = await started_relay(kernel_db, infra.kafka, unique)
     try:
         assert await relay.publish_once() == 5  # the whole batch again: duplicates, not loss
     finally:
         await stop_relay(relay)
-    records = await read_topic(infra.kafka_bootstrap, unique, expect=10)
+    records = await read_topic(infra.kafka, unique, expect=10)
     assert by_key(records) == {"a": [1, 2, 3, 1, 2, 3], "b": [1, 2, 1, 2]}
     assert await checkpoint_position(pool) == await pool.fetchval("SELECT max(position) FROM events")
 
@@ -173,10 +174,10 @@ async def test_a_commit_wakes_the_relay_without_waiting_for_the_poll(
     infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
 ) -> None:
     store = PostgresEventStore(pool)
-    relay = await started_relay(kernel_db, infra.kafka_bootstrap, unique, poll_interval=600)
+    relay = await started_relay(kernel_db, infra.kafka, unique, poll_interval=600)
     async with running(relay):
         await eventually(lambda: asyncio.sleep(0, relay.is_leader), what="relay leadership")
         await append(store, "s", 0, 1)
         # With a 10-minute poll interval only the NOTIFY can bring this event out within the deadline.
-        records = await read_topic(infra.kafka_bootstrap, unique, expect=1, timeout=30)
+        records = await read_topic(infra.kafka, unique, expect=1, timeout=30)
     assert by_key(records) == {"s": [1]}

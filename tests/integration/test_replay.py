@@ -39,7 +39,7 @@ class BatchEffects:
 
 @pytest.fixture
 async def producer(infra: Infra) -> AsyncIterator[AIOKafkaProducer]:
-    started = make_producer(infra.kafka_bootstrap, client_id="test-replay")
+    started = make_producer(infra.kafka, client_id="test-replay")
     await started.start()
     yield started
     await started.stop()
@@ -62,12 +62,12 @@ async def rows(pool: asyncpg.Pool) -> list[int]:
 async def test_a_replay_applies_every_record_once_and_a_second_replay_changes_nothing(
     infra: Infra, pool: asyncpg.Pool, unique: str, producer: AIOKafkaProducer
 ) -> None:
-    await ensure_topics(infra.kafka_bootstrap, [unique], partitions=1)
-    await produce(infra.kafka_bootstrap, unique, [message("k", n) for n in range(250)])
+    await ensure_topics(infra.kafka, [unique], partitions=1)
+    await produce(infra.kafka, unique, [message("k", n) for n in range(250)])
     effects = BatchEffects()
     consumer = await consumer_for(producer, pool, f"{unique}-c", effects)
     progress: list[tuple[int, int]] = []
-    first = await replay_topics(infra.kafka_bootstrap, [unique], consumer, batch_size=100,
+    first = await replay_topics(infra.kafka, [unique], consumer, batch_size=100,
                                 progress=lambda done, total: progress.append((done, total)))
     assert (first.records, first.applied) == (250, 250)
     assert await rows(pool) == list(range(250))
@@ -75,7 +75,7 @@ async def test_a_replay_applies_every_record_once_and_a_second_replay_changes_no
     assert progress[-1] == (250, 250)
     assert progress == sorted(progress)  # batches are applied one after the other, in fetch order
     assert gc.isenabled()  # the replay pauses automatic garbage collection only while it runs
-    second = await replay_topics(infra.kafka_bootstrap, [unique], consumer)
+    second = await replay_topics(infra.kafka, [unique], consumer)
     assert (second.applied, second.duplicates) == (0, 250)
     assert await rows(pool) == list(range(250))
 
@@ -83,12 +83,12 @@ async def test_a_replay_applies_every_record_once_and_a_second_replay_changes_no
 async def test_a_failing_run_is_redone_one_by_one_and_only_the_culprit_is_dead_lettered(
     infra: Infra, pool: asyncpg.Pool, unique: str, producer: AIOKafkaProducer
 ) -> None:
-    await ensure_topics(infra.kafka_bootstrap, [unique], partitions=1)
-    await produce(infra.kafka_bootstrap, unique, [message("a", 1), message("a", 2), message("b", 3), message("b", 4)])
+    await ensure_topics(infra.kafka, [unique], partitions=1)
+    await produce(infra.kafka, unique, [message("a", 1), message("a", 2), message("b", 3), message("b", 4)])
     effects = BatchEffects()
     effects.failing = {2}
     consumer = await consumer_for(producer, pool, f"{unique}-c", effects)
-    result = await replay_topics(infra.kafka_bootstrap, [unique], consumer)
+    result = await replay_topics(infra.kafka, [unique], consumer)
     assert (result.applied, result.dead_lettered) == (3, 1)
     assert sorted(await rows(pool)) == [1, 3, 4]
     assert await pool.fetchval("SELECT count(*) FROM dead_letters WHERE kind = 'failed'") == 1

@@ -8,14 +8,16 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from shared.messaging.connection import KafkaConnection
+
 
 async def read_topic(
-    bootstrap: str, topic: str, *, expect: int, timeout: float = 30.0
+    kafka: KafkaConnection, topic: str, *, expect: int, timeout: float = 30.0
 ) -> list[ConsumerRecord[Any, Any]]:
     """Read a topic from the beginning until at least ``expect`` records arrived (fails after ``timeout``).
     Returns the records in (partition, offset) order."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
+        topic, **kafka.client_options(), group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest", enable_auto_commit=False,
     )
     await consumer.start()

@@ -28,6 +28,7 @@ from services.leads.domain.policy import LeadPolicy
 from services.leads.main import CONFIG, MIGRATIONS, load_channels
 from shared.contracts.base import IntegrationEvent
 from shared.eventstore import PostgresEventStore
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.headers import EventHeaders
 from shared.messaging.inbound import InboundEvent
 from shared.runtime.bootstrap import prepare_database
@@ -128,13 +129,13 @@ async def leads_in_process(dsn: str, policy: LeadPolicy | None = None) -> AsyncI
         await pool.close()
 
 
-async def publish(bootstrap: str, topic: str, payload: IntegrationEvent, *, key: str, source: str,
+async def publish(kafka: KafkaConnection, topic: str, payload: IntegrationEvent, *, key: str, source: str,
                   event_id: uuid.UUID | None = None) -> uuid.UUID:
     """Produce one public event the way a salesflow relay does: CloudEvents headers, contract JSON, key."""
     event_id = event_id or uuid.uuid4()
     headers = EventHeaders(event_id=event_id, event_type=payload.event_type, schema_version=payload.schema_version,
                            source=source, subject=key, time=datetime.now(UTC), correlation_id=f"corr-{event_id}")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(**kafka.client_options(), enable_idempotence=True, acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(topic, orjson.dumps(payload.model_dump(mode="json")), key=key.encode(),

@@ -14,6 +14,7 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from shared.messaging.connection import KafkaConnection
 from shared.migrations import KERNEL_MIGRATIONS, migrate
 from tests.support.infra import RUN_ID, Infra
 from tests.support.kafka import header
@@ -64,12 +65,12 @@ class Published:
 
 
 async def read_by_keys(
-    bootstrap: str, topic: str, keys: Collection[str], *, expect: int, timeout: float = 30.0
+    kafka: KafkaConnection, topic: str, keys: Collection[str], *, expect: int, timeout: float = 30.0
 ) -> list[Published]:
     """Read ``topic`` from the beginning until ``expect`` messages with one of ``keys`` arrived; returns them in
     (partition, offset) order — per key, that is publication order."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"test-orders-{uuid.uuid4().hex[:8]}",
+        topic, **kafka.client_options(), group_id=f"test-orders-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest", enable_auto_commit=False,
     )
     await consumer.start()

@@ -38,6 +38,14 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace")[-5000:]
 
 
+def inherited_env() -> dict[str, str]:
+    """This process's environment without the services' own Kafka principals (``LEADS_KAFKA_SASL_USERNAME`` ...
+    from ``stack.sh env``): their ACLs name the default topic prefix, not a test's, so a service a test starts
+    signs in with the unprefixed ``KAFKA_SASL_*`` (the admin) unless the test passes a principal itself."""
+    own_principal = ("_KAFKA_SASL_USERNAME", "_KAFKA_SASL_PASSWORD")
+    return {k: v for k, v in os.environ.items() if not k.endswith(own_principal)}
+
+
 async def start_service(
     name: str, env: Mapping[str, str], *, timeout: float = 60.0, port: int | None = None
 ) -> ServiceProcess:
@@ -49,7 +57,7 @@ async def start_service(
     log_file = tempfile.NamedTemporaryFile(prefix=f"salesflow-{name}-", suffix=".log", delete=False)  # noqa: SIM115
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", f"services.{name}", cwd=REPO, stdout=log_file, stderr=log_file,
-        env={**os.environ, **auth_env(), **env, f"{prefix}_HTTP_PORT": str(port), f"{prefix}_LOG_JSON": "true"},
+        env={**inherited_env(), **auth_env(), **env, f"{prefix}_HTTP_PORT": str(port), f"{prefix}_LOG_JSON": "true"},
     )
     service = ServiceProcess(name, port, process, Path(log_file.name))
     deadline = asyncio.get_running_loop().time() + timeout

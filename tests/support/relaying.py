@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from shared.contracts.base import IntegrationEvent
 from shared.eventstore import RecordedEvent
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.relay import AfterPublish, OutboundMessage, OutboxRelay, make_producer, outbound_message
 
 
@@ -27,10 +28,10 @@ def translate(event: RecordedEvent) -> OutboundMessage:
 
 
 async def started_relay(
-    dsn: str, bootstrap: str, topic: str, *, name: str = "test", poll_interval: float = 0.2,
+    dsn: str, kafka: KafkaConnection, topic: str, *, name: str = "test", poll_interval: float = 0.2,
     after_publish: AfterPublish | None = None, batch_size: int = 1000,
 ) -> OutboxRelay:
-    producer = make_producer(bootstrap, client_id=f"test-relay-{name}")
+    producer = make_producer(kafka, client_id=f"test-relay-{name}")
     await producer.start()
     return OutboxRelay(dsn=dsn, producer=producer, topic=topic, translate=translate, name=name,
                        poll_interval=poll_interval, after_publish=after_publish, batch_size=batch_size)

@@ -12,6 +12,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from shared.contracts.base import IntegrationEvent
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.headers import EventHeaders
 
 Message = tuple[bytes, bytes, list[tuple[str, bytes]]]
@@ -26,8 +27,8 @@ def upstream_message(payload: IntegrationEvent, *, key: str, event_id: uuid.UUID
     return key.encode(), orjson.dumps(payload.model_dump(mode="json")), headers.encode()
 
 
-async def publish(bootstrap: str, topic: str, messages: Sequence[Message]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+async def publish(kafka: KafkaConnection, topic: str, messages: Sequence[Message]) -> None:
+    producer = AIOKafkaProducer(**kafka.client_options(), enable_idempotence=True, acks="all")
     await producer.start()
     try:
         for key, value, headers in messages:

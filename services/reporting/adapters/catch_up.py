@@ -5,23 +5,24 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.topics import topic_partitions
 
 
-def _reader(bootstrap: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+def _reader(kafka: KafkaConnection) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(**kafka.client_options(), group_id=None, enable_auto_commit=False,
                             max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
 
 
-async def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
+async def end_offsets(kafka: KafkaConnection, topics: list[str]) -> dict[TopicPartition, int]:
     """The current end of every partition. Taken *before* the bulk replay starts, so anything published after
     it is at or beyond these offsets (the bulk replay's own, later snapshot may include some of it: the consumer
     skips those as duplicates)."""
-    partitions = await topic_partitions(bootstrap, topics)
+    partitions = await topic_partitions(kafka, topics)
     if not partitions:
         return {}
-    reader = _reader(bootstrap)
+    reader = _reader(kafka)
     await reader.start()
     try:
         return dict(await reader.end_offsets(partitions))
@@ -29,14 +30,14 @@ async def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition,
         await reader.stop()
 
 
-async def apply_since(bootstrap: str, topics: list[str], since: dict[TopicPartition, int],
+async def apply_since(kafka: KafkaConnection, topics: list[str], since: dict[TopicPartition, int],
                       consumer: IdempotentConsumer, *, batch_size: int = 5000) -> int:
     """Apply every record published after ``since`` up to the current end; partitions not in ``since`` from
     their beginning. Returns how many events were applied (not skipped as duplicates)."""
-    partitions = await topic_partitions(bootstrap, topics)
+    partitions = await topic_partitions(kafka, topics)
     if not partitions:
         return 0
-    reader = _reader(bootstrap)
+    reader = _reader(kafka)
     await reader.start()
     try:
         reader.assign(partitions)

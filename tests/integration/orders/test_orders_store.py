@@ -151,8 +151,8 @@ async def test_the_expiry_timer_expires_a_quote_at_its_validity_and_the_relay_pu
         await stack.handlers.sign_contract(SignContract(quote_id, "full"), CTX)
 
     topic = f"t{RUN_ID}it.orders"
-    await ensure_topics(infra.kafka_bootstrap, [topic])
-    producer = make_producer(infra.kafka_bootstrap, client_id="orders-it")
+    await ensure_topics(infra.kafka, [topic])
+    producer = make_producer(infra.kafka, client_id="orders-it")
     await producer.start()
     # The running relay, not publish_once: other databases' open transactions on the same cluster can hold our
     # events back for a moment (commit-order safety), and run() keeps looking until they are visible.
@@ -160,7 +160,7 @@ async def test_the_expiry_timer_expires_a_quote_at_its_validity_and_the_relay_pu
                         name="orders-it", poll_interval=0.2)
     task = asyncio.create_task(relay.run())
     try:
-        published = await read_by_keys(infra.kafka_bootstrap, topic, {quote_id}, expect=3)
+        published = await read_by_keys(infra.kafka, topic, {quote_id}, expect=3)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
