@@ -21,7 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ops import queries
-from ops.topology import SERVICES, Service, bootstrap_servers, ops_token, topic
+from ops.topology import SERVICES, Service, kafka_connection, ops_token, topic
+from shared.messaging.connection import KafkaConnection
 
 app = typer.Typer(help="Operate salesflow: status, dead letters, rebuild, verify, migrations.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -165,12 +166,12 @@ def skip_dead_letter(service: ServiceOption, dead_letter_id: int) -> None:
     out.print(f"skipped dead letter {dead_letter_id}: {result}")
 
 
-def _reporting_sources() -> tuple[str, str, list[str]]:
+def _reporting_sources() -> tuple[str, KafkaConnection, list[str]]:
     reporting = SERVICES["reporting"]
-    bootstrap = bootstrap_servers()
-    if reporting.database_url is None or not bootstrap:
+    kafka = kafka_connection()
+    if reporting.database_url is None or kafka is None:
         raise _fail("REPORTING_DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS must be set")
-    return reporting.database_url, bootstrap, [topic(s) for s in reporting.consumes]
+    return reporting.database_url, kafka, [topic(s) for s in reporting.consumes]
 
 
 @app.command()
@@ -178,8 +179,8 @@ def rebuild(keep_old: Annotated[bool, typer.Option(help="drop no older generatio
     """Rebuild reporting's read model from the topics into a fresh schema, then switch to it."""
     from services.reporting.rebuild import rebuild as rebuild_reporting
 
-    dsn, bootstrap, topics = _reporting_sources()
-    result = _run(rebuild_reporting(dsn, bootstrap, topics, keep_old=keep_old))
+    dsn, kafka, topics = _reporting_sources()
+    result = _run(rebuild_reporting(dsn, kafka, topics, keep_old=keep_old))
     out.print(f"rebuilt {result.records} records ({result.applied} applied) into {result.schema} in "
               f"{result.seconds:.1f}s ({result.records / max(result.seconds, 1e-9):,.0f} events/s); "
               f"switched from {result.replaced}; caught up {result.caught_up} more")
@@ -190,10 +191,10 @@ def verify(samples: Annotated[int, typer.Option(min=0, help="differing rows show
     """Recompute reporting's read model from the topics and compare it with the live one; exit 1 on differences."""
     from services.reporting.verify import verify as verify_reporting
 
-    dsn, bootstrap, topics = _reporting_sources()
+    dsn, kafka, topics = _reporting_sources()
     group = SERVICES["reporting"].consumer_group or "reporting"
     try:
-        result = _run(verify_reporting(dsn, bootstrap, topics, group=group, samples=samples))
+        result = _run(verify_reporting(dsn, kafka, topics, group=group, samples=samples))
     except TimeoutError as exc:
         raise _fail(str(exc)) from None
     if result.ok:

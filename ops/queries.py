@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from ops.topology import SERVICES, Service, bootstrap_servers
+from ops.topology import SERVICES, Service, kafka_connection
 from shared.db import connect
 from shared.migrations import KERNEL_MIGRATIONS, discover
 from shared.observability import probes
@@ -34,9 +34,9 @@ async def service_status(service: Service) -> dict[str, Any]:
         return {**status, "error": "database not migrated yet (the service migrates it when it starts)"}
     finally:
         await conn.close()
-    bootstrap = bootstrap_servers()
-    if service.consumer_group is not None and bootstrap:
-        probe = probes.ConsumerLagProbe(bootstrap)
+    kafka = kafka_connection()
+    if service.consumer_group is not None and kafka is not None:
+        probe = probes.ConsumerLagProbe(kafka)
         try:
             partitions = await probe.lag(service.consumer_group, service.consumed_topics())
             status["consumer"] = {"group": service.consumer_group, "lag": sum(p.lag for p in partitions),

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from services.aftersales.main import SOURCE_SERVICES as AFTERSALES_SOURCES
 from services.leads.main import CONSUMED_SERVICES as LEADS_SOURCES
 from services.reporting.wiring import SOURCE_SERVICES as REPORTING_SOURCES
+from shared.messaging.connection import KafkaConnection
+from shared.settings import KafkaSettings, load_settings
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,12 @@ def topic(service: str) -> str:
     return f"{os.environ.get('SALESFLOW_TOPIC_PREFIX', 'salesflow')}.{service}"
 
 
-def bootstrap_servers() -> str | None:
-    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+def kafka_connection() -> KafkaConnection | None:
+    """The broker and principal from ``KAFKA_BOOTSTRAP_SERVERS`` / ``KAFKA_SECURITY_PROTOCOL`` / ``KAFKA_SASL_*``
+    (``stack.sh env`` gives the admin's, which may read every group's offsets); None if no broker is set."""
+    if not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return None
+    return load_settings(KafkaSettings).connection
 
 
 def ops_token() -> str | None:

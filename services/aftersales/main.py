@@ -90,7 +90,7 @@ def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
                              max_records=settings.batch_size)
         parts.run_relay(relay)
         parts.run_timers(timers)
-        await parts.start_consumer(broker, consumer, bootstrap_servers=kafka.kafka_bootstrap_servers, topics=sources)
+        await parts.start_consumer(broker, consumer, kafka=kafka.connection, topics=sources)
         parts.pool, parts.producer = pool, producer
         parts.watch_pool()
 

@@ -118,7 +118,7 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
                              security=kafka.connection.faststream_security())
         subscribe_idempotent(broker, consumer, inbound, group_id=settings.consumer_group)
-        await parts.start_consumer(broker, consumer, bootstrap_servers=kafka.kafka_bootstrap_servers, topics=inbound)
+        await parts.start_consumer(broker, consumer, kafka=kafka.connection, topics=inbound)
         parts.pool, parts.producer = pool, producer
         parts.watch_pool()
         parts.run_relay(relay)

@@ -68,7 +68,7 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
                              max_records=settings.batch_size)
         parts.pool, parts.producer = pool, producer
         parts.watch_pool()
-        await parts.start_consumer(broker, consumer, bootstrap_servers=kafka.kafka_bootstrap_servers,
+        await parts.start_consumer(broker, consumer, kafka=kafka.connection,
                                    topics=topics)
         targets = PostgresTargetRepository(pool)
         plans, default_plan = load_plans()

@@ -31,6 +31,7 @@ from services.reporting.adapters.generations import create_generation, drop_gene
 from services.reporting.rebuild import progress_bar
 from services.reporting.wiring import MIGRATIONS, build_consumer
 from shared.db import connect
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
 from shared.messaging.replay import replay_topics
@@ -62,9 +63,10 @@ class VerifyResult:
         return not self.differences
 
 
-async def _wait_for_group(bootstrap: str, group: str, snapshot: dict[TopicPartition, int], timeout: float) -> None:
+async def _wait_for_group(kafka: KafkaConnection, group: str, snapshot: dict[TopicPartition, int],
+                          timeout: float) -> None:
     """Until the live consumer group has committed at least ``snapshot`` (it has applied what we replayed)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         deadline = time.monotonic() + timeout
@@ -82,22 +84,22 @@ async def _wait_for_group(bootstrap: str, group: str, snapshot: dict[TopicPartit
         await admin.close()
 
 
-async def verify(dsn: str, bootstrap: str, topics: list[str], *, group: str, show_progress: bool = True,
+async def verify(dsn: str, kafka: KafkaConnection, topics: list[str], *, group: str, show_progress: bool = True,
                  samples: int = 5, live_timeout: float = 60.0) -> VerifyResult:
     started = time.monotonic()
     schema = f"reporting_v{time.time_ns()}"
     name = f"verify-{schema}"
     await create_generation(dsn, schema, MIGRATIONS)
     pool = await generation_pool(dsn, schema)
-    producer = make_producer(bootstrap, client_id="reporting-verify-dlq")
+    producer = make_producer(kafka, client_id="reporting-verify-dlq")
     await producer.start()
     try:
         consumer = build_consumer(name, pool, DeadLetters(consumer=name, producer=producer))
-        snapshot = await end_offsets(bootstrap, topics)
+        snapshot = await end_offsets(kafka, topics)
         with progress_bar(f"recomputing into {schema}") if show_progress else contextlib.nullcontext() as bar:
-            replayed = await replay_topics(bootstrap, topics, consumer, progress=bar)
-        await _wait_for_group(bootstrap, group, snapshot, live_timeout)
-        await apply_since(bootstrap, topics, snapshot, consumer)
+            replayed = await replay_topics(kafka, topics, consumer, progress=bar)
+        await _wait_for_group(kafka, group, snapshot, live_timeout)
+        await apply_since(kafka, topics, snapshot, consumer)
         conn = await connect(dsn)
         try:
             live = str(await conn.fetchval("SELECT schema_name FROM public.reporting_active_schema WHERE id = 1"))

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.db import Connection
+from shared.messaging.connection import KafkaConnection
 
 Executor = Connection | asyncpg.Pool
 
@@ -82,15 +83,15 @@ class ConsumerLagProbe:
     """Committed offsets of consumer groups against the partitions' ends. Keeps its two broker connections
     (an admin client for group offsets, a group-less consumer for end offsets) between calls."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
-        self._bootstrap = bootstrap_servers
+    def __init__(self, kafka: KafkaConnection) -> None:
+        self._kafka = kafka
         self._admin: AIOKafkaAdminClient | None = None
         self._reader: AIOKafkaConsumer | None = None
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._reader is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
-            reader = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False)
+            admin = AIOKafkaAdminClient(**self._kafka.client_options())
+            reader = AIOKafkaConsumer(**self._kafka.client_options(), group_id=None, enable_auto_commit=False)
             await admin.start()
             try:
                 await reader.start()

@@ -12,6 +12,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.relay import OutboxRelay
 from shared.observability import probes
@@ -48,12 +49,12 @@ class ServiceComponents:
         self.supervisor.start("timers", timers.run())
 
     async def start_consumer(self, broker: KafkaBroker, consumer: IdempotentConsumer, *,
-                             bootstrap_servers: str | None = None, topics: Sequence[str] = ()) -> None:
-        """Start consuming; with ``bootstrap_servers`` and ``topics``, ``/metrics`` reports the group's lag on
+                             kafka: KafkaConnection | None = None, topics: Sequence[str] = ()) -> None:
+        """Start consuming; with ``kafka`` and ``topics``, ``/metrics`` reports the group's lag on
         them (the consumer's name is its group)."""
         self.broker, self.consumer = broker, consumer
-        if bootstrap_servers is not None and topics:
-            self._lag_probe, self._lag_topics = probes.ConsumerLagProbe(bootstrap_servers), list(topics)
+        if kafka is not None and topics:
+            self._lag_probe, self._lag_topics = probes.ConsumerLagProbe(kafka), list(topics)
         await broker.start()
 
     def watch_pool(self) -> None:

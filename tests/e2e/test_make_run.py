@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import CreateDatabase
 from tests.support.auth import auth_env
 from tests.support.infra import REPO, Infra
-from tests.support.processes import free_port
+from tests.support.processes import free_port, inherited_env
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -25,8 +25,8 @@ SERVICES = ("leads", "orders", "aftersales", "reporting")
 async def test_ctrl_c_stops_every_service_and_exits_0(
     infra: Infra, create_database: CreateDatabase, unique: str
 ) -> None:
-    env = {**os.environ, **auth_env(), "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap,
-           "SALESFLOW_TOPIC_PREFIX": unique}
+    # As the admin principal: the services' own have ACLs for the default topic prefix only.
+    env = {**inherited_env(), **auth_env(), **infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": unique}
     ports = {}
     for name in SERVICES:
         ports[name] = free_port()

@@ -31,7 +31,7 @@ async def stack(infra: Infra, create_database: CreateDatabase, unique: str
     # committed events wait: a relay lag the test controls.
     blocker = await asyncpg.connect(leads_dsn)
     assert await blocker.fetchval("SELECT pg_try_advisory_lock(hashtextextended('relay:leads', 7244))")
-    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": unique,
+    env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": unique,
            "LEADS_DATABASE_URL": leads_dsn, "REPORTING_DATABASE_URL": reporting_dsn, "LEADS_WORKERS": "2",
            "LEADS_RELAY_POLL_INTERVAL": "0.2"}
     started: list[ServiceProcess] = []

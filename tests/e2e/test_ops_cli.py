@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -19,10 +18,11 @@ import httpx
 import pytest
 
 from shared.contracts.leads import LeadCreatedV1
+from shared.messaging.connection import KafkaConnection
 from shared.messaging.headers import EventHeaders
 from tests.support.auth import auth_headers, token_for
 from tests.support.infra import REPO, RUN_ID, Infra
-from tests.support.processes import ServiceProcess, start_service, stop_service
+from tests.support.processes import ServiceProcess, inherited_env, start_service, stop_service
 from tests.support.reporting import drop_database
 from tests.support.upstream import publish, upstream_message
 from tests.support.waiting import eventually
@@ -39,7 +39,7 @@ class Stack:
     reporting_dsn: str
     env: dict[str, str]
     prefix: str
-    bootstrap: str
+    kafka: KafkaConnection
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ async def stack(infra: Infra) -> AsyncIterator[Stack]:
             dsns[name] = infra.dsn_for(database)
     finally:
         await admin.close()
-    env = {"KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap, "SALESFLOW_TOPIC_PREFIX": prefix,
+    env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": prefix,
            "LEADS_DATABASE_URL": dsns["leads"], "REPORTING_DATABASE_URL": dsns["reporting"],
            "LEADS_RELAY_POLL_INTERVAL": "0.2"}
     started: list[ServiceProcess] = []
@@ -68,9 +68,9 @@ async def stack(infra: Infra) -> AsyncIterator[Stack]:
                 response = await client.post(f"{leads.url}/v1/leads", json={
                     "name": f"客户{i}", "phone": f"1370000{i:04d}", "channel": "website"})
                 assert response.status_code == 201, response.text
-        cli_env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")}
+        cli_env = {k: v for k, v in inherited_env().items() if not k.endswith("_DATABASE_URL")}
         cli_env.update(env, LEADS_HTTP_PORT=str(leads.port), REPORTING_HTTP_PORT=str(reporting.port))
-        yield Stack(leads, reporting, dsns["reporting"], cli_env, prefix, infra.kafka_bootstrap)
+        yield Stack(leads, reporting, dsns["reporting"], cli_env, prefix, infra.kafka)
     finally:
         for service in started:
             await stop_service(service)
@@ -162,7 +162,7 @@ async def test_poison_dead_letters_are_rechecked_never_replayed_into_a_500(stack
     valid = upstream_message(LeadCreatedV1(
         lead_id=key, customer_id=f"c-{key}", name="钱七", phone="+8613700009999", channel="website",
         interest=None, captured_at=datetime.now(UTC)), key=key)
-    await publish(stack.bootstrap, f"{stack.prefix}.leads", [poison(key, b"{not json"), poison(key, b"[]"), valid])
+    await publish(stack.kafka, f"{stack.prefix}.leads", [poison(key, b"{not json"), poison(key, b"[]"), valid])
     letters = await eventually(lambda: open_letters(stack), until=lambda d: len([x for x in d if x[
         "message_key"] == key]) == 3, timeout=60, what="two poison letters and the valid event parked behind")
     first, second, parked = sorted((x for x in letters if x["message_key"] == key), key=lambda x: x["id"])

@@ -58,7 +58,10 @@ async def test_one_trace_spans_leads_kafka_and_reporting(
 ) -> None:
     for name, value in auth_env().items():  # the apps trust this process's test issuer
         monkeypatch.setenv(name, value)
-    kafka = KafkaSettings(kafka_bootstrap_servers=infra.kafka_bootstrap, salesflow_topic_prefix=unique)
+    kafka = KafkaSettings(kafka_bootstrap_servers=infra.kafka.bootstrap_servers,
+                          kafka_security_protocol=infra.kafka.security_protocol,
+                          kafka_sasl_mechanism=infra.kafka.sasl_mechanism, kafka_sasl_username=infra.kafka.username,
+                          kafka_sasl_password=infra.kafka.password, salesflow_topic_prefix=unique)
     leads_app = create_leads(LeadsSettings(database_url=await create_database("leads"),
                                            relay_poll_interval=0.2), kafka)
     reporting_app = create_reporting(ReportingSettings(database_url=await create_database("reporting")), kafka)
@@ -91,7 +94,7 @@ async def test_one_trace_spans_leads_kafka_and_reporting(
     assert batches
 
     # What travelled through Kafka: the relay's span context in the traceparent header.
-    records = await read_topic(infra.kafka_bootstrap, kafka.topic("leads"), expect=len(publishes))
+    records = await read_topic(infra.kafka, kafka.topic("leads"), expect=len(publishes))
     carried = {header(r, "traceparent") for r in records}
     assert {tracing.traceparent_of_context(p.context) for p in publishes} <= carried
 
