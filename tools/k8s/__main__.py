@@ -1,0 +1,3 @@
+from tools.k8s.check import main
+
+raise SystemExit(main())
