@@ -9,7 +9,7 @@ STACK := bash deploy/native/stack.sh
 # Exports KAFKA_BOOTSTRAP_SERVERS, SALESFLOW_PG_ADMIN_DSN and the per-service database URLs.
 WITH_ENV = set -a; eval "$$($(STACK) env)"; set +a;
 
-.PHONY: help venv up down status run test browser check lint typecheck imports contracts contracts-check \
+.PHONY: help venv up down status run test fuzz api-tools browser check lint typecheck imports contracts contracts-check \
         unit integration bench bench-smoke lock clean image image-test k8s-render k8s-check compose-check deploy-check
 
 help: ## list the targets
@@ -39,6 +39,19 @@ run: venv up ## run salesflow: infrastructure + all services, URLs printed, unti
 
 test: venv up browser check ## the whole suite: lint, types, import rules, contracts, unit, integration, e2e
 	$(WITH_ENV) $(BIN)/python -m pytest -p no:cacheprovider
+
+# The OpenAPI linter (npm, pinned with its lock in tests/api); schemathesis comes with the venv.
+API_TOOLS := tests/api/node_modules/.bin/redocly
+$(API_TOOLS): tests/api/package.json tests/api/package-lock.json
+	npm ci --prefix tests/api --no-audit --no-fund --loglevel=error
+	touch $@
+
+api-tools: $(API_TOOLS) ## @redocly/cli for tests/api (npm ci, pinned)
+
+# Minutes, not seconds (four services fuzzed one after the other), so not part of `make test`; .ci/run runs it.
+FUZZ_EXAMPLES ?= 12
+fuzz: venv up api-tools ## schemathesis over every service's OpenAPI (all checks) + redocly lint of each
+	$(WITH_ENV) SALESFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -p no:cacheprovider -m fuzz tests/api
 
 browser: ## Debian's chromium + CJK fonts for the dashboard's headless-browser test (installed if missing)
 	bash deploy/native/ensure-chromium.sh

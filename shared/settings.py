@@ -78,6 +78,10 @@ class ServiceSettings(BaseSettings):
         description="HTTP worker processes sharing the port; each runs the whole service (one relay leads, "
                     "timers and consumer partitions are shared), so more workers use more cores",
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024,
+        description="largest request body accepted; a larger one answers 413 before it is read",
+    )
     db_pool_min: int = 2
     db_pool_max: int = 20
     log_level: str = "INFO"

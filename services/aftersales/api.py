@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
@@ -18,6 +17,7 @@ from services.aftersales.domain.loyalty import LoyaltyAccount
 from services.aftersales.domain.referral import Referral
 from shared.auth.http import AUTHENTICATED, CALLER
 from shared.auth.principal import Principal
+from shared.runtime.params import IsoDateTime
 
 Correlation = Annotated[str | None, Header(description="correlation id; generated if absent")]
 
@@ -261,7 +261,7 @@ def aftersales_router(
                 "visits": await queries.visits(state=state, now=clock(), limit=limit, assignee_role=assignee_role)}
 
     @router.get("/satisfaction")
-    async def satisfaction(since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
+    async def satisfaction(since: IsoDateTime | None = None, until: IsoDateTime | None = None) -> dict[str, Any]:
         """Satisfaction summary of completed visits (mean on 0–100 so scales compare), low scores, overdue."""
         return {"since": since, "until": until, **await queries.satisfaction(since=since, until=until)}
 

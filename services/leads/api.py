@@ -22,6 +22,7 @@ from services.leads.domain.organisation import Consultant
 from shared.auth.http import AUTHENTICATED, CALLER
 from shared.auth.principal import Principal
 from shared.domain.phone import normalise_phone
+from shared.runtime.openapi import error_responses
 
 Correlation = Annotated[str | None, Header(description="correlation id; generated if absent")]
 
@@ -164,7 +165,9 @@ def leads_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["leads"], dependencies=AUTHENTICATED)
 
-    @router.post("/leads", status_code=201, response_model=LeadView)
+    @router.post("/leads", status_code=201, response_model=LeadView, responses={
+        200: {"model": LeadView, "description": "the inquiry was seen before, or the phone belongs to an open lead: "
+                                                "the existing lead (``outcome`` says which)"}})
     async def capture_lead(body: CaptureLeadRequest, response: Response, x_correlation_id: Correlation = None,
                            caller: Principal = CALLER) -> LeadView:
         """Capture a lead from any channel. 201 with the new lead; 200 with the existing lead when the same
@@ -216,17 +219,19 @@ def leads_router(
         """Leads in the shared pool (公海), optionally of one team."""
         return {"leads": await queries.pool(team_id)}
 
-    def lead_endpoint(path: str, request_model: type[Versioned], summary: str, handler: Any) -> None:
+    def lead_endpoint(path: str, request_model: type[Versioned], summary: str, handler: Any,
+                      manager_only: bool = False) -> None:
         async def endpoint(lead_id: str, body: Any, x_correlation_id: Correlation = None,
                            caller: Principal = CALLER) -> LeadView:
             return lead_view(await handler(lead_id, body, _context(x_correlation_id, caller)))
         endpoint.__annotations__["body"] = request_model
         endpoint.__annotations__["return"] = LeadView
         router.add_api_route(f"/leads/{{lead_id}}{path}", endpoint, methods=["POST"], response_model=LeadView,
-                             summary=summary, name=summary)
+                             summary=summary, name=summary,
+                             responses=error_responses(403) if manager_only else None)
 
     lead_endpoint("/assignment", AssignRequest, "reassign (manager)", lambda i, b, ctx: commands.assign_lead(
-        lc.AssignLead(i, b.owner_id, b.expected_version), ctx))
+        lc.AssignLead(i, b.owner_id, b.expected_version), ctx), manager_only=True)
     lead_endpoint("/grade", GradeRequest, "grade", lambda i, b, ctx: commands.grade_lead(
         lc.GradeLead(i, b.grade, b.reason, b.expected_version), ctx))
     lead_endpoint("/follow-ups", FollowUpRequest, "log a follow-up", lambda i, b, ctx: commands.log_follow_up(
@@ -240,9 +245,11 @@ def leads_router(
     lead_endpoint("/loss-request", LossRequest, "request loss", lambda i, b, ctx: commands.request_loss(
         lc.RequestLoss(i, b.reason, b.competitor_model, b.note, b.expected_version), ctx))
     lead_endpoint("/loss-request/approve", DecisionRequest, "approve loss (manager)",
-                  lambda i, b, ctx: commands.approve_loss(lc.ApproveLoss(i, b.expected_version), ctx))
+                  lambda i, b, ctx: commands.approve_loss(lc.ApproveLoss(i, b.expected_version), ctx),
+                  manager_only=True)
     lead_endpoint("/loss-request/reject", DecisionRequest, "reject loss (manager)",
-                  lambda i, b, ctx: commands.reject_loss(lc.RejectLoss(i, b.note, b.expected_version), ctx))
+                  lambda i, b, ctx: commands.reject_loss(lc.RejectLoss(i, b.note, b.expected_version), ctx),
+                  manager_only=True)
     lead_endpoint("/invalidate", InvalidateRequest, "invalidate", lambda i, b, ctx: commands.invalidate_lead(
         lc.InvalidateLead(i, b.reason, b.expected_version), ctx))
     lead_endpoint("/claim", ClaimRequest, "claim from the pool", lambda i, b, ctx: commands.claim_lead(

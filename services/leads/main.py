@@ -136,7 +136,7 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
             await parts.close()
 
     app = FastAPI(title="salesflow leads", version="1", lifespan=lifespan)
-    install_error_handlers(app)
+    install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
     install_observability(app, parts.sample_metrics)
     install_auth(app, service=SERVICE)
     app.include_router(health_router(parts.readiness))

@@ -114,7 +114,7 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
             await parts.close()
 
     app = FastAPI(title="salesflow orders", version="1", lifespan=lifespan)
-    install_error_handlers(app)
+    install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
     install_observability(app, parts.sample_metrics)
     install_auth(app, service=SERVICE)
     app.include_router(health_router(parts.readiness))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
@@ -21,9 +20,26 @@ from services.reporting.app.queries import FunnelQuery, FunnelReportQuery
 from services.reporting.app.reports import AttainmentQuery, CommissionQuery, DailyReportQuery, GradeTableQuery
 from shared.auth.http import AUTHENTICATED, Caller, signed_in_page
 from shared.runtime.http import error_body
+from shared.runtime.openapi import error_response, error_responses
+from shared.runtime.params import IsoDateTime
 
 DASHBOARD = Path(__file__).parent / "static" / "dashboard.html"
 Format = Literal["json", "csv", "xlsx"]
+# What a report route answers besides its JSON: the exports (``format``) and, when the export is not wired, 406.
+EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the report: JSON, or the rows as CSV / an Excel workbook (``format``)",
+          "content": {"text/csv": {"schema": {"type": "string"}},
+                      "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+                          {"schema": {"type": "string", "format": "binary"}}}},
+    **error_responses(406),
+}
+# A report that can wait for the caller's own event (``wait_for_event``) also answers 409 when it is not in yet.
+WAITING_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **EXPORT_RESPONSES,
+    409: {**error_response(409, "The read model has not yet applied ``wait_for_event`` within ``wait_timeout``; "
+                                "retry after ``Retry-After`` seconds."),
+          "headers": {"Retry-After": {"description": "seconds", "required": True, "schema": {"type": "integer"}}}},
+}
 Processed = Callable[[str], Awaitable[bool]]
 CsvWriter = Callable[[list[dict[str, Any]], list[str]], bytes]
 XlsxWriter = Callable[..., bytes]
@@ -64,13 +80,15 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
         return JSONResponse(status_code=406, content=error_body("format_unavailable", f"{fmt} export is not wired"))
 
     async def wait_for(event_id: UUID | None, timeout: float) -> JSONResponse | None:
-        """Read-your-writes: hold the query until reporting has applied ``event_id`` (or time out: 504)."""
+        """Read-your-writes: hold the query until reporting has applied ``event_id``; if it has not within the
+        timeout, 409 ``not_yet_processed`` with ``Retry-After`` — the read model is behind the caller's write (or the
+        id names no event reporting will see), which is the caller's to retry, not a server failure."""
         if event_id is None or processed is None:
             return None
         deadline = time.monotonic() + min(timeout, 30.0)
         while not await processed(str(event_id)):
             if time.monotonic() > deadline:
-                return JSONResponse(status_code=504, content=error_body(
+                return JSONResponse(status_code=409, headers={"Retry-After": "1"}, content=error_body(
                     "not_yet_processed", f"reporting has not processed event {event_id} within {timeout}s",
                     event_id=str(event_id)))
             await asyncio.sleep(0.02)
@@ -85,11 +103,11 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
             or targets is None or set_target is None or watermark is None:
         return router
 
-    @router.get("/reports/funnel")
+    @router.get("/reports/funnel", responses=WAITING_RESPONSES)
     async def get_funnel_report(
         period: str | None = Query(None, description="cohort: leads captured in YYYY-MM or YYYY-MM-DD"),
-        start: datetime | None = None, end: datetime | None = None,
-        as_of: datetime | None = Query(None, description="the report as it stood at this moment"),
+        start: IsoDateTime | None = None, end: IsoDateTime | None = None,
+        as_of: IsoDateTime | None = Query(None, description="the report as it stood at this moment"),
         channel: str | None = None, team: str | None = None, consultant: str | None = None,
         product: str | None = None,
         group_by: Literal["channel", "team", "consultant", "product", "period"] | None = None,
@@ -115,8 +133,8 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
     async def get_targets(month: str | None = None) -> dict[str, Any]:
         return {"targets": jsonable_encoder(await targets.lines(month=month))}
 
-    @router.get("/reports/attainment")
-    async def get_attainment(month: str, today: datetime | None = None, as_of: datetime | None = None,
+    @router.get("/reports/attainment", responses=WAITING_RESPONSES)
+    async def get_attainment(month: str, today: IsoDateTime | None = None, as_of: IsoDateTime | None = None,
                              wait_for_event: UUID | None = None, wait_timeout: float = 5.0,
                              format: Format = "json") -> Response:
         """Target attainment, variance rate 差异率, pace and run-rate forecast; flags splits that don't add up."""
@@ -127,38 +145,38 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
                                          "attainment", "variance_rate", "stretch_attainment", "pace_expected",
                                          "pace_ratio", "forecast"], format, "attainment")
 
-    @router.get("/reports/commission")
+    @router.get("/reports/commission", responses=EXPORT_RESPONSES)
     async def get_commission(month: str, plan_id: str | None = None, consultant: str | None = None,
-                             as_of: datetime | None = None, format: Format = "json") -> Response:
+                             as_of: IsoDateTime | None = None, format: Format = "json") -> Response:
         """Commission statements per consultant from the plan version in force for the month."""
         report = await commission(month=month, plan_id=plan_id, consultant=consultant, as_of=as_of)
         return _export(report, "statements", ["consultant_id", "month", "plan_id", "plan_version", "mode", "basis",
                                               "amount", "target", "attainment", "gate", "gate_passed",
                                               "commission_minor"], format, "commission")
 
-    @router.get("/reports/grades")
-    async def get_grades(as_of: datetime | None = None, format: Format = "json") -> Response:
+    @router.get("/reports/grades", responses=EXPORT_RESPONSES)
+    async def get_grades(as_of: IsoDateTime | None = None, format: Format = "json") -> Response:
         """有望客户确度状态表: open leads per consultant × grade, follow-ups due/overdue, on-time rate."""
         report = await grades(as_of=as_of)
         return _export(report, "consultants", ["consultant_id", "N", "H", "A", "B", "C", "open", "due_today",
                                                "overdue", "on_time_follow_up_rate"], format, "grades")
 
-    @router.get("/reports/daily")
-    async def get_daily(day: str, as_of: datetime | None = None, format: Format = "json") -> Response:
+    @router.get("/reports/daily", responses=EXPORT_RESPONSES)
+    async def get_daily(day: str, as_of: IsoDateTime | None = None, format: Format = "json") -> Response:
         """销售日报: per consultant for one day (YYYY-MM-DD)."""
         report = await daily(day=day, as_of=as_of)
         return _export(report, "consultants", ["consultant_id", *report["columns"]], format, "daily")
 
     if monthly is not None:
-        @router.get("/reports/monthly")
-        async def get_monthly(month: str, as_of: datetime | None = None, format: Format = "json") -> Response:
+        @router.get("/reports/monthly", responses=EXPORT_RESPONSES)
+        async def get_monthly(month: str, as_of: IsoDateTime | None = None, format: Format = "json") -> Response:
             """客户开发月度分析: target completion and variance, channel effectiveness, losses, open-lead churn."""
             report = await monthly(month=month, as_of=as_of)
             return _export(report, "channels", ["channel", "leads", "contracts", "conversion"], format, "monthly")
 
     if aftersales is not None:
-        @router.get("/reports/aftersales")
-        async def get_aftersales(month: str | None = None, as_of: datetime | None = None,
+        @router.get("/reports/aftersales", responses=EXPORT_RESPONSES)
+        async def get_aftersales(month: str | None = None, as_of: IsoDateTime | None = None,
                                  format: Format = "json") -> Response:
             """Satisfaction by consultant and month (normalised 0..1), complaint SLA compliance."""
             report = await aftersales(month=month, as_of=as_of)

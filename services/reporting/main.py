@@ -95,7 +95,7 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
             await parts.close()
 
     app = FastAPI(title="salesflow reporting", version="1", lifespan=lifespan)
-    install_error_handlers(app)
+    install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
     install_observability(app, parts.sample_metrics)
     install_auth(app, service=SERVICE, browser_home="/dashboard")
     app.include_router(health_router(parts.readiness))

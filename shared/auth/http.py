@@ -20,6 +20,7 @@ from shared.auth.jwks import FetchJson, IdentityProviderUnavailableError, JwksCa
 from shared.auth.principal import Principal
 from shared.auth.settings import AuthSettings
 from shared.auth.tokens import InvalidTokenError, TokenVerifier
+from shared.runtime.input_guard import current_correlation_id
 from shared.settings import load_settings
 
 REALM = "salesflow"
@@ -81,12 +82,14 @@ def install_auth(app: FastAPI, *, service: str, settings: AuthSettings | None = 
         if isinstance(exc, BrowserLoginRequiredError):
             return login_page(exc.next_path)
         return JSONResponse(status_code=401, headers={"WWW-Authenticate": challenge(exc.reason)},
-                            content={"error": {"code": "unauthenticated", "message": str(exc)}})
+                            content={"error": {"code": "unauthenticated", "message": str(exc),
+                                               "correlation_id": current_correlation_id()}})
 
     @app.exception_handler(IdentityProviderUnavailableError)
     async def on_issuer_down(_: Request, exc: IdentityProviderUnavailableError) -> JSONResponse:
         return JSONResponse(status_code=503, headers={"Retry-After": "5"},
-                            content={"error": {"code": "identity_provider_unavailable", "message": str(exc)}})
+                            content={"error": {"code": "identity_provider_unavailable", "message": str(exc),
+                                               "correlation_id": current_correlation_id()}})
 
     return authenticator
 

@@ -2,5 +2,6 @@
 arguments, so every rule can be unit-tested with plain values."""
 
 from shared.domain.aggregate import Aggregate, DomainError, DomainEvent, EventTypeRegistry, InvalidFieldError
+from shared.domain.moments import check_scheduled
 
-__all__ = ["Aggregate", "DomainError", "DomainEvent", "EventTypeRegistry", "InvalidFieldError"]
+__all__ = ["Aggregate", "DomainError", "DomainEvent", "EventTypeRegistry", "InvalidFieldError", "check_scheduled"]

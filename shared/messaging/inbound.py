@@ -5,6 +5,16 @@ binary mode, ``shared.messaging.headers``), the event type must be one the consu
 unknown versions are ignored: contracts rule, consumers ignore what they do not know), and the payload must
 validate against the registered contract. A record that fails is poison: retrying cannot help, so the
 consumer dead-letters it at once.
+
+Two rules guard against what a misbehaving (or hostile) producer could put on a topic — the broker's ACLs say who
+may write, these say what a consumer believes:
+
+- **A topic carries only its owner's events.** ``<prefix>.leads`` carries the contracts whose producer is
+  ``leads``; a ``salesflow.orders.Delivered`` found there is poison, not a delivery. (A topic whose name does not
+  end in a producing service's name, as tests' ad-hoc topics, is not held to this.)
+- **Sizes are bounded.** A message value over :data:`MAX_EVENT_BYTES`, or any text in it over
+  :data:`MAX_TEXT_CHARS` characters, is poison: no producer's API accepts text that long (their request limits
+  are far below), so such a record was not written by a salesflow service and must not reach a read model.
 """
 
 from __future__ import annotations
@@ -60,8 +70,32 @@ events whose types are registered with the *same* batch handler, so a projection
 many types gets whole batches. It must have the same effect as applying the events one by one, in order."""
 
 
+# Bounds every contract shares (contracts/README.md), far above what any producer's API accepts (texts of at most
+# a thousand or two characters, events of a few kilobytes) and far below what would hurt a read model.
+MAX_EVENT_BYTES = 256 * 1024
+MAX_TEXT_CHARS = 10_000
+
+
 class PoisonMessageError(ValueError):
     """The record cannot be parsed into a known event; retrying cannot help."""
+
+
+def _oversized_text(value: object, where: str) -> str | None:
+    """The path of the first text longer than MAX_TEXT_CHARS in a parsed payload, or None."""
+    if isinstance(value, str):
+        return where if len(value) > MAX_TEXT_CHARS else None
+    if isinstance(value, IntegrationEvent | dict):
+        items = value.__dict__.items() if isinstance(value, IntegrationEvent) else value.items()
+        for name, item in items:
+            found = _oversized_text(item, f"{where}.{name}" if where else str(name))
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _oversized_text(item, f"{where}.{index}")
+            if found:
+                return found
+    return None
 
 
 class InboundDecoder:
@@ -70,6 +104,14 @@ class InboundDecoder:
     def __init__(self, handled_types: Collection[str], contracts: ContractRegistry = default_registry) -> None:
         self._handled = frozenset(handled_types)
         self._contracts = contracts
+        self._producers = frozenset(c.producer for c in contracts)
+
+    def _check_topic(self, record: KafkaRecord, event_type: str, schema_version: int) -> None:
+        contract = self._contracts.find(event_type, schema_version)
+        owner = record.topic.rsplit(".", 1)[-1]
+        if contract is not None and owner in self._producers and contract.producer != owner:
+            raise PoisonMessageError(f"{event_type} is published by {contract.producer}; it does not belong on "
+                                     f"{record.topic}")
 
     def decode(self, record: KafkaRecord) -> InboundEvent | None:
         """The record's event; ``None`` for event types (or versions) not handled. Raises PoisonMessageError."""
@@ -79,6 +121,9 @@ class InboundDecoder:
             raise PoisonMessageError(str(exc)) from None
         if headers.event_type not in self._handled:
             return None
+        self._check_topic(record, headers.event_type, headers.schema_version)
+        if len(record.value or b"") > MAX_EVENT_BYTES:
+            raise PoisonMessageError(f"value is {len(record.value or b'')} bytes; at most {MAX_EVENT_BYTES}")
         try:
             # pydantic parses the JSON bytes itself (in Rust): one pass instead of orjson.loads + validation.
             payload = self._contracts.parse_json(headers.event_type, headers.schema_version, record.value or b"")
@@ -89,4 +134,7 @@ class InboundDecoder:
                                      f"v{headers.schema_version}: {exc.errors(include_url=False)}") from None
         if payload is None:  # a version of the type this build does not know
             return None
+        oversized = _oversized_text(payload, "")
+        if oversized:
+            raise PoisonMessageError(f"{headers.event_type}.{oversized} is longer than {MAX_TEXT_CHARS} characters")
         return InboundEvent(headers, payload, record.topic, record.partition, record.offset)

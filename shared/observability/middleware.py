@@ -1,8 +1,11 @@
 """One ASGI middleware for what every HTTP request leaves behind: a correlation id, a server span, the request
 metrics and one access-log line. Pure ASGI (no BaseHTTPMiddleware): it runs on every request of the hot path.
 
-* **Correlation id**: ``X-Correlation-Id`` from the request, else a new one, written into the request's headers
-  (so the command handlers store the same id with their events) and echoed in the response.
+* **Correlation id**: ``X-Correlation-Id`` from the request if it is acceptable (shared.runtime.input_guard's rule:
+  printable, at most 200 characters), else a new one, written into the request's headers, so the input guard
+  (which echoes it in the response and in error bodies) and the command handlers (which store it with their events)
+  see the same id. Installed outside the guard (after ``install_error_handlers``), so the guard's 413/422 answers are
+  counted and logged too.
 * **Span** (only when tracing is on): ``<METHOD> <route template>``, a child of an incoming ``traceparent``.
 * **Metrics**: ``salesflow_http_request_duration_seconds{method,route,status}``; writes (POST, PUT, PATCH,
   DELETE) also count in ``salesflow_commands_total{command,outcome}``. The route is the template
@@ -26,6 +29,8 @@ from opentelemetry import trace
 
 from shared.observability import tracing
 from shared.observability.metrics import service_metrics
+from shared.runtime.input_guard import _CORRELATION_ID as ACCEPTABLE_CORRELATION_ID
+from shared.runtime.input_guard import CORRELATION_HEADER
 
 log = structlog.get_logger("salesflow.access")
 
@@ -35,7 +40,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-CORRELATION_HEADER = b"x-correlation-id"
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _QUIET_PREFIXES = ("/health/", "/metrics")
 
@@ -63,17 +67,16 @@ class ObservabilityMiddleware:
                 correlation = value.decode("latin-1")
             elif name == b"traceparent":
                 traceparent = value.decode("latin-1")
-        if not correlation:
+        if not correlation or not ACCEPTABLE_CORRELATION_ID.fullmatch(correlation):
             correlation = str(uuid.uuid4())
-            scope["headers"] = [*scope["headers"], (CORRELATION_HEADER, correlation.encode())]
+            scope["headers"] = [*((k, v) for k, v in scope["headers"] if k != CORRELATION_HEADER),
+                                (CORRELATION_HEADER, correlation.encode())]
         status = 500  # if the app raises before answering, the server error handler answers 500
-        echoed = (CORRELATION_HEADER, correlation.encode("latin-1"))
 
         async def send_with_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), echoed]
             await send(message)
 
         path: str = scope["path"]

@@ -2,7 +2,13 @@
 
 Every error answer has the same shape, so clients handle one format::
 
-    {"error": {"code": "validation_error", "message": "...", "fields": [{"field": "phone", "reason": "..."}]}}
+    {"error": {"code": "validation_error", "message": "...", "fields": [{"field": "phone", "reason": "..."}],
+               "correlation_id": "..."}}
+
+``correlation_id`` is the request's (its ``X-Correlation-Id``, or the one :mod:`shared.runtime.input_guard` made
+up), so a client's report of an error finds its log lines. A database that cannot be reached answers 503 with
+``Retry-After`` (the readiness probe fails meanwhile), never a 500; anything unexpected still answers in this
+format (500 ``internal_error``) and is logged with its traceback.
 """
 
 from __future__ import annotations
@@ -10,10 +16,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
+import asyncpg
+import structlog
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shared.auth.http import AUTHENTICATED
 from shared.domain.aggregate import DomainError
@@ -21,12 +30,36 @@ from shared.eventstore.errors import ConcurrencyError, StreamOrderConflictError
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letter_operations import DeadLetterOperations, DeadLetterStillFailingError
 from shared.messaging.dead_letters import DeadLetters
+from shared.runtime.input_guard import DEFAULT_MAX_BODY_BYTES, InputGuard, current_correlation_id
+from shared.runtime.openapi import document_errors
+
+log = structlog.get_logger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
 
+# How long a client should wait before retrying while the database is unreachable (seconds).
+DATABASE_RETRY_AFTER_SECONDS = 2
+# The database cannot be reached (refused, reset, shut down, restarting, out of connections, timed out):
+# the request did nothing, so a retry later is safe — 503, not 500.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError, TimeoutError,
+    asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError, asyncpg.TooManyConnectionsError, asyncpg.ConnectionDoesNotExistError,
+)
+
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, **extra}}
+    return {"error": {"code": code, "message": message, **extra, "correlation_id": current_correlation_id()}}
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's own 405 names only the first route's)."""
+    return [method for method in _METHODS
+            if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+                   for route in app.router.routes)]
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -35,8 +68,12 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Map validation errors to 422, domain errors to their status, version conflicts to 409."""
+def install_error_handlers(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    """Map validation errors to 422, domain errors to their status, version conflicts to 409, an unreachable
+    database to 503; refuse oversized bodies (413) and text PostgreSQL cannot store (422) before any route runs;
+    document all of it in the OpenAPI."""
+    app.add_middleware(InputGuard, max_body_bytes=max_body_bytes)
+    document_errors(app)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -45,9 +82,34 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=422, content=error_body("validation_error", summary, fields=fields))
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # The framework's "There was an error parsing the body": bad input like any other, so 422.
+            return JSONResponse(status_code=422, content=error_body(
+                "validation_error", f"body: {exc.detail}", fields=[{"field": "body", "reason": str(exc.detail)}]))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
-        return JSONResponse(status_code=exc.status_code, content=error_body(code, str(exc.detail)))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(app, request))
+        return JSONResponse(status_code=exc.status_code, content=error_body(code, str(exc.detail)),
+                            headers=headers or None)
+
+    async def on_database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database.unavailable", error=repr(exc))
+        return JSONResponse(status_code=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+                            content=error_body("database_unavailable",
+                                               "the database cannot be reached; nothing was changed, retry later"))
+
+    for exception_class in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(exception_class, on_database_unavailable)
+
+    @app.exception_handler(asyncpg.DataError)
+    async def on_unstorable_value(_: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # The last line of defence (schemas and the input guard refuse these first): a value the database
+        # cannot take, such as an integer beyond 64 bits. Bad input, so 422 — the transaction was rolled back.
+        log.warning("request.unstorable_value", error=repr(exc))
+        return JSONResponse(status_code=422, content=error_body(
+            "validation_error", f"a value cannot be stored: {exc}", fields=[{"field": "request", "reason": str(exc)}]))
 
     @app.exception_handler(DomainError)
     async def on_domain_error(_: Request, exc: DomainError) -> JSONResponse:

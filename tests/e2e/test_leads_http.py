@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +19,8 @@ from tests.support.leads import body, scratch_database
 from tests.support.processes import ServiceProcess, start_service, stop_service
 
 pytestmark = pytest.mark.e2e
+
+IN_A_WEEK = (datetime.now(UTC) + timedelta(days=7)).isoformat()
 
 _phones = itertools.count(20_000_001)
 TEAM = "north"
@@ -152,7 +155,7 @@ async def test_commands_check_their_rules_and_versions(client: httpx.AsyncClient
     assert missing.json()["error"]["code"] == "lead_not_found"
 
     appointment = await client.post(f"{url}/appointments", json={"kind": "test_drive",
-                                                                  "scheduled_for": "2099-01-01T10:00:00Z"})
+                                                                  "scheduled_for": IN_A_WEEK})
     assert appointment.status_code == 200
     (appointment_id,) = appointment.json()["appointments"]
     attended = await client.post(f"{url}/appointments/{appointment_id}/outcome", json={"attended": True})

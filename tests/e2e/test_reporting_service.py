@@ -209,7 +209,8 @@ async def test_a_query_can_wait_until_reporting_has_processed_a_given_event(stac
     async with httpx.AsyncClient(headers=auth_headers("director"), base_url=stack.service.url, timeout=10) as client:
         late = await client.get("/v1/reports/funnel", params={"wait_for_event": str(uuid.uuid4()),
                                                                "wait_timeout": 0.2})
-    assert late.status_code == 504
+    assert late.status_code == 409  # the caller's to retry: the read model is behind, the server is fine
+    assert late.headers["retry-after"] == "1"
     assert late.json()["error"]["code"] == "not_yet_processed"
 
 

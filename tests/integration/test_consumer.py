@@ -200,3 +200,17 @@ async def test_event_types_the_consumer_does_not_know_are_ignored(
 async def _dead_letters(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     rows = await pool.fetch("SELECT id, kind, attempts, reason, status FROM dead_letters ORDER BY id")
     return [dict(r) for r in rows]
+
+
+async def test_a_message_beyond_the_contracts_size_bound_is_dead_lettered_not_applied(
+    infra: Infra, pool: asyncpg.Pool, unique: str
+) -> None:
+    effects = Effects(pool)
+    oversized = b'{"n": 1, "name": "' + b"x" * 900_000 + b'"}'
+    await produce(infra.kafka, unique, [message("big", value=oversized), message("good", 7)])
+    async with consuming(infra, pool, unique, effects):
+        await eventually(effects.rows, until=lambda rows: rows == [("good", 7)], what="the good message")
+        dead = await read_topic(infra.kafka, dead_letter_topic(unique), expect=1)
+    assert dead[0].key == b"big"
+    assert "bytes; at most" in (header(dead[0], "dlq_reason") or "")
+    assert await effects.rows() == [("good", 7)]

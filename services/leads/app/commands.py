@@ -116,6 +116,10 @@ class CaptureLeadHandler:
         assert lead is not None, "the lead index points at a missing stream"
         if command.channel not in self._channels:
             raise InvalidFieldError("channel", f"unknown channel {command.channel!r}")
+        keyless = command.source_system is None and command.referral_id is None
+        if keyless and lead.is_resend_of_last_contact(channel=command.channel, name=command.name,
+                                                      interest=command.interest, now=now, policy=self._policy):
+            return LeadCaptured(lead, lead.version, "duplicate_request")
         lead.record_duplicate_contact(
             channel=command.channel, name=command.name, interest=command.interest, now=now,
             source_system=command.source_system, external_id=command.external_id,

@@ -8,7 +8,7 @@ arguments.
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from services.leads.domain import errors
 from services.leads.domain.events import (
@@ -47,7 +47,7 @@ from services.leads.domain.values import (
     parse_stage,
     text_field,
 )
-from shared.domain import Aggregate, DomainEvent, InvalidFieldError
+from shared.domain import Aggregate, DomainEvent, InvalidFieldError, check_scheduled
 from shared.domain.phone import normalise_phone
 
 
@@ -83,8 +83,21 @@ class Lead(Aggregate):
         self.pending_loss: PendingLoss | None = None
         self.appointments: dict[str, Appointment] = {}
         self.touchpoints = 0
+        # The last contact (capture or repeat contact): channel, name, interest, when — for resend detection.
+        self.last_contact: tuple[str, str | None, str | None, datetime] | None = None
 
     # --- queries over state ---
+
+    def is_resend_of_last_contact(self, *, channel: str, name: str | None, interest: str | None, now: datetime,
+                                  policy: LeadPolicy) -> bool:
+        """A keyless capture identical to the last contact within ``policy.resend_window``: the same request sent
+        again (its first answer lost to a timeout), so it must not count as another contact."""
+        if self.last_contact is None:
+            return False
+        last_channel, last_name, last_interest, at = self.last_contact
+        same = (last_channel, last_name, last_interest) == (
+            channel, text_field("name", name, MAX_NAME_LENGTH), text_field("interest", interest, MAX_INTEREST_LENGTH))
+        return same and timedelta(0) <= now - at <= policy.resend_window
 
     @property
     def is_open(self) -> bool:
@@ -215,8 +228,8 @@ class Lead(Aggregate):
         clean_outcome = text_field("outcome", outcome)
         if not clean_outcome:
             raise InvalidFieldError("outcome", "must not be empty")
-        if next_due_at is not None and next_due_at <= now:
-            raise InvalidFieldError("next_due_at", "must be in the future")
+        if next_due_at is not None:
+            check_scheduled("next_due_at", next_due_at, now=now)
         new_grade = parse_grade(grade) if grade is not None else None
         if new_grade is Grade.N:
             raise InvalidFieldError("grade", "N means not yet graded; grade H, A, B or C")
@@ -247,8 +260,7 @@ class Lead(Aggregate):
         self._require_workable()
         if kind not in APPOINTMENT_KINDS:
             raise InvalidFieldError("kind", f"unknown appointment kind {kind!r}; known: showroom_visit, test_drive")
-        if scheduled_for <= now:
-            raise InvalidFieldError("scheduled_for", "must be in the future")
+        check_scheduled("scheduled_for", scheduled_for, now=now)
         self._record(AppointmentScheduled(lead_id=self.id, appointment_id=appointment_id, kind=kind,
                                           scheduled_for=scheduled_for, scheduled_by=by))
 
@@ -425,6 +437,7 @@ class Lead(Aggregate):
                 self.channel = event.channel
                 self.interest = event.interest
                 self.captured_at = event.captured_at
+                self.last_contact = (event.channel, event.name, event.interest, event.captured_at)
                 self.stage = Stage(event.stage)
                 self.owner_id = event.owner_id
                 self.team_id = event.team_id
@@ -479,6 +492,7 @@ class Lead(Aggregate):
                 self._touch(event.claimed_at)
             case DuplicateContactRecorded():
                 self.touchpoints += 1
+                self.last_contact = (event.channel, event.name, event.interest, event.recorded_at)
                 if event.referral_id:
                     self.referral_ids.append(event.referral_id)
             case OwnerReminded():

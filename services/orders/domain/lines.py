@@ -78,7 +78,8 @@ def check_lines(lines: Sequence[Line]) -> tuple[Line, ...]:
             raise InvalidFieldError(f"lines.{i}.product", "must not be empty")
         if not 1 <= line.quantity <= MAX_QUANTITY:
             raise InvalidFieldError(f"lines.{i}.quantity", f"must be between 1 and {MAX_QUANTITY}")
-        check_amount(line.unit_price_minor, field=f"lines.{i}.unit_price_minor", allow_zero=True)
+        # A car or a product priced at 0 is a typing error, not a sale; a free option (price 0) is fine.
+        check_amount(line.unit_price_minor, field=f"lines.{i}.unit_price_minor")
         for j, option in enumerate(line.options):
             if not option.code.strip():
                 raise InvalidFieldError(f"lines.{i}.options.{j}.code", "must not be empty")

@@ -39,7 +39,7 @@ from services.orders.domain.lines import Line, check_lines
 from services.orders.domain.money import check_amount, check_currency, check_same_currency, share_of
 from services.orders.domain.parties import Customer
 from services.orders.domain.quote import Quote
-from shared.domain import Aggregate, DomainEvent, InvalidFieldError
+from shared.domain import Aggregate, DomainEvent, InvalidFieldError, check_scheduled
 
 # Open sets kept as data: a new plan or payment kind is a config change for the API, not a schema change.
 PAYMENT_PLANS = frozenset({"full", "deposit_balance", "financing"})
@@ -314,10 +314,7 @@ class Order(Aggregate):
         self._contract()
         self._require_not_cancelled("schedule delivery")
         self._require_not_delivered("schedule delivery")
-        if scheduled_for.tzinfo is None:
-            raise InvalidFieldError("scheduled_for", "must include a time zone")
-        if scheduled_for <= now:
-            raise InvalidFieldError("scheduled_for", "must be in the future")
+        check_scheduled("scheduled_for", scheduled_for, now=now)
 
     # ---- state -------------------------------------------------------------------------------------------
 

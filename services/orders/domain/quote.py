@@ -4,7 +4,7 @@ finally converted into an order by signing the contract."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from services.orders.domain.errors import (
@@ -27,7 +27,11 @@ from services.orders.domain.lines import (
 )
 from services.orders.domain.money import check_currency
 from services.orders.domain.parties import Customer
-from shared.domain import Aggregate, DomainEvent, InvalidFieldError
+from shared.domain import Aggregate, DomainEvent, InvalidFieldError, check_scheduled
+
+# A quote is an offer for days or weeks; one valid for years (9999-12-31) is a typing error, and would keep its
+# expiry timer pending for ever.
+MAX_QUOTE_VALIDITY = timedelta(days=365)
 
 
 class QuoteStatus(StrEnum):
@@ -184,10 +188,9 @@ def _terms(
     checked = check_lines(lines)
     pricing = price(checked, check_discount(discount))
     policy.check(role=role, pricing=pricing, approval=approval)
-    if valid_until.tzinfo is None:
-        raise InvalidFieldError("valid_until", "must include a time zone")
-    if valid_until <= now:
-        raise InvalidFieldError("valid_until", "must be in the future")
+    if pricing.total_minor == 0:
+        raise InvalidFieldError("discount", "leaves nothing to pay: a quote priced at 0 is not an offer")
+    check_scheduled("valid_until", valid_until, now=now, horizon=MAX_QUOTE_VALIDITY)
     return checked, pricing
 
 

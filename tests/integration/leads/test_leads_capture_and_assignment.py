@@ -48,6 +48,24 @@ async def test_concurrent_first_sends_of_one_inquiry_still_make_one_lead(
     assert sorted(r.outcome for r in results) == ["created"] + ["duplicate_request"] * 7
 
 
+async def test_a_keyless_capture_retried_after_a_timeout_adds_no_touchpoint(
+    leads: LeadsInProcess, phone: Callable[[], str],
+) -> None:
+    """A client without an idempotency key that resends the same capture (its first answer lost under overload)
+    gets the lead back as ``duplicate_request``; the same person on another channel is still a touchpoint."""
+    capture = CaptureLead(name="孙八", phone=phone(), channel="website", interest="Model 3")
+    first = await leads.capture(capture, ctx())
+    retries = [await leads.capture(capture, ctx()) for _ in range(3)]
+    other_channel = await leads.capture(CaptureLead(name="孙八", phone=capture.phone, channel="call_center",
+                                                    interest="Model 3"), ctx())
+
+    assert {r.outcome for r in retries} == {"duplicate_request"}
+    assert {r.lead.id for r in retries} == {first.lead.id}
+    assert other_channel.outcome == "duplicate_contact"
+    types = await leads.history_types(first.lead.id)
+    assert types.count("DuplicateContactRecorded") == 1
+
+
 async def test_the_same_phone_from_two_channels_is_one_lead_with_a_touchpoint_and_a_reminder_to_the_owner(
     leads: LeadsInProcess, phone: Callable[[], str], name: Callable[[str], str],
 ) -> None:

@@ -162,6 +162,18 @@ def test_a_follow_up_may_set_its_own_next_due_date_but_not_in_the_past() -> None
     assert lead.follow_up_due_at == T0 + timedelta(days=1)
 
 
+@pytest.mark.parametrize(("next_due_at", "reason"), [
+    (datetime(9999, 12, 31, tzinfo=UTC), "must be at most 365 days ahead"),
+    (T0 + timedelta(days=366), "must be at most 365 days ahead"),
+    (datetime(2030, 1, 1), "must include a time zone"),
+])
+def test_a_follow_up_due_date_out_of_range_is_refused_naming_the_field(next_due_at: datetime, reason: str) -> None:
+    lead = new_lead()
+    error = refused(lead, InvalidFieldError, lambda: follow_up(lead, T0, next_due_at=next_due_at))
+    assert isinstance(error, InvalidFieldError)
+    assert (error.field, error.reason) == ("next_due_at", reason)
+
+
 @pytest.mark.parametrize(("kw", "field"), [({"kind": "fax"}, "kind"), ({"outcome": " "}, "outcome")])
 def test_a_follow_up_needs_a_known_kind_and_an_outcome(kw: dict[str, str], field: str) -> None:
     lead = new_lead()
@@ -231,6 +243,8 @@ def test_appointment_rules() -> None:
         appointment_id="A1", kind="dinner", scheduled_for=T0 + timedelta(days=1), by=None, now=T0))
     refused(lead, InvalidFieldError, lambda: lead.schedule_appointment(
         appointment_id="A1", kind="test_drive", scheduled_for=T0, by=None, now=T0))
+    refused(lead, InvalidFieldError, lambda: lead.schedule_appointment(
+        appointment_id="A1", kind="test_drive", scheduled_for=datetime(9999, 12, 31, tzinfo=UTC), by=None, now=T0))
     refused(lead, errors.AppointmentNotFoundError, lambda: lead.record_appointment_outcome(
         appointment_id="nope", attended=True, by=None, now=T0, policy=POLICY))
     lead.schedule_appointment(appointment_id="A1", kind="test_drive", scheduled_for=T0 + timedelta(days=1),
@@ -410,6 +424,30 @@ def test_a_duplicate_contact_is_a_touchpoint_and_reminds_the_owner() -> None:
     assert recorded(lead) == [DuplicateContactRecorded, OwnerReminded]
     assert lead.touchpoints == 1
     assert lead.referral_ids == ["R-1"]
+
+
+def test_an_identical_contact_within_the_resend_window_is_the_same_contact_sent_again() -> None:
+    lead = new_lead()  # captured at T0 from online_shop, name 张三, no interest
+    window = POLICY.resend_window
+    assert lead.is_resend_of_last_contact(channel="online_shop", name=" 张三 ", interest=None, now=T0 + window,
+                                          policy=POLICY)
+    assert not lead.is_resend_of_last_contact(channel="online_shop", name="张三", interest=None,
+                                              now=T0 + window + timedelta(seconds=1), policy=POLICY)
+    assert not lead.is_resend_of_last_contact(channel="call_center", name="张三", interest=None, now=T0,
+                                              policy=POLICY)
+    assert not lead.is_resend_of_last_contact(channel="online_shop", name="张三", interest="SUV", now=T0,
+                                              policy=POLICY)
+
+
+def test_the_last_contact_moves_with_each_repeat_contact() -> None:
+    lead = new_lead()
+    later = T0 + timedelta(hours=1)
+    lead.record_duplicate_contact(channel="call_center", name="张三", interest="SUV", now=later)
+    lead = loaded(lead)
+    assert lead.is_resend_of_last_contact(channel="call_center", name="张三", interest="SUV", now=later,
+                                          policy=POLICY)
+    assert not lead.is_resend_of_last_contact(channel="online_shop", name="张三", interest=None, now=later,
+                                              policy=POLICY)
 
 
 def test_a_duplicate_contact_on_an_unowned_lead_reminds_nobody() -> None:

@@ -100,7 +100,7 @@ def test_an_order_whose_rest_is_covered_by_approved_financing_can_be_delivered()
 
 
 def test_a_cancelled_order_is_not_delivered() -> None:
-    order = signed_order(0)
+    order = signed_order()
     order.cancel(reason="r", refund_percent_of_paid=100, now=LATER)
     with pytest.raises(OrderCancelledError):
         order.deliver(now=LATER)

@@ -3,7 +3,7 @@ and conversion into an order."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -57,10 +57,13 @@ def test_the_customer_phone_on_a_quote_is_normalised_to_e164() -> None:
     ({"lines": []}, "lines"),
     ({"lines": [line(quantity=0)]}, "lines.0.quantity"),
     ({"lines": [line(-1)]}, "lines.0.unit_price_minor"),
+    ({"lines": [line(0)]}, "lines.0.unit_price_minor"),
     ({"lines": [line(100, 1, ("red", -5))]}, "lines.0.options.0.price_minor"),
     ({"currency": "RMB"}, "currency"),
     ({"valid_until": T0}, "valid_until"),
     ({"valid_until": T0 - timedelta(days=1)}, "valid_until"),
+    ({"valid_until": datetime(9999, 12, 31, tzinfo=UTC)}, "valid_until"),
+    ({"valid_until": T0 + timedelta(days=366)}, "valid_until"),
     ({"consultant_id": " "}, "consultant_id"),
     ({"role": "intern"}, "role"),
     ({"discount": Discount(kind="voucher", amount_minor=1)}, "discount.kind"),

@@ -23,6 +23,7 @@ from shared.logs import configure_logging
 from shared.observability import middleware
 from shared.observability.endpoint import install_observability
 from shared.observability.middleware import command_outcome
+from shared.runtime.http import install_error_handlers
 
 
 def sample(name: str, **labels: str) -> float:
@@ -56,6 +57,7 @@ def app() -> FastAPI:
     async def sample_lags() -> None:
         sampled.append(True)
 
+    install_error_handlers(application)  # the input guard echoes the correlation id
     install_observability(application, sample_lags)
 
     @application.post("/v1/things/{thing_id}", status_code=201)
@@ -103,6 +105,9 @@ async def test_the_correlation_id_is_kept_or_made_and_reaches_the_handler_and_th
     made = await call(application, "POST", "/v1/things/a")
     assert made.json()["correlation_id"] == made.headers["x-correlation-id"]
     assert len(made.headers["x-correlation-id"]) == 36
+    unacceptable = await call(application, "POST", "/v1/things/a", headers={"x-correlation-id": "x" * 500})
+    assert unacceptable.json()["correlation_id"] == unacceptable.headers["x-correlation-id"] != "x" * 500
+    assert made.headers.get_list("x-correlation-id") == [made.headers["x-correlation-id"]]  # echoed once
 
 
 async def test_one_access_log_line_per_request_with_personal_data_masked(

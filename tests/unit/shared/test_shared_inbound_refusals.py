@@ -1,0 +1,52 @@
+"""Inbound decoding refuses what no salesflow producer would publish — an event type on a topic its service does
+not own, a message or a text beyond the shared bounds — as poison (dead-lettered by the consumer, never applied),
+and still decodes the genuine event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.contracts.leads import LeadCreatedV1
+from shared.contracts.orders import ContractSignedV1
+from shared.messaging.inbound import MAX_TEXT_CHARS, InboundDecoder, PoisonMessageError
+from tests.support.upstream import FakeRecord, upstream_message
+
+DECODER = InboundDecoder({LeadCreatedV1.event_type, ContractSignedV1.event_type})
+
+
+def lead_created(name: str = "张三") -> LeadCreatedV1:
+    return LeadCreatedV1(lead_id="L-1", customer_id="C-1", name=name, phone="+8613812345678", channel="showroom",
+                         captured_at=datetime(2026, 3, 1, tzinfo=UTC))
+
+
+def record(payload: LeadCreatedV1, topic: str) -> FakeRecord:
+    key, value, headers = upstream_message(payload, key="L-1")
+    return FakeRecord(key, value, headers, topic=topic)
+
+
+def test_a_genuine_event_on_its_owners_topic_is_decoded() -> None:
+    decoded = DECODER.decode(record(lead_created(), "salesflow.leads"))
+    assert decoded is not None
+    assert decoded.payload == lead_created()
+
+
+def test_an_event_type_on_a_topic_another_service_owns_is_poison() -> None:
+    with pytest.raises(PoisonMessageError, match=r"published by leads; it does not belong on t1\.orders"):
+        DECODER.decode(record(lead_created(), "t1.orders"))
+
+
+def test_a_900_kb_name_is_poison() -> None:
+    with pytest.raises(PoisonMessageError, match="bytes; at most"):
+        DECODER.decode(record(lead_created("x" * 900_000), "salesflow.leads"))
+
+
+def test_a_text_over_the_shared_bound_is_poison_naming_the_field() -> None:
+    with pytest.raises(PoisonMessageError, match=r"LeadCreated\.name is longer than"):
+        DECODER.decode(record(lead_created("x" * (MAX_TEXT_CHARS + 1)), "salesflow.leads"))
+
+
+def test_a_text_at_the_bound_is_accepted() -> None:
+    decoded = DECODER.decode(record(lead_created("x" * MAX_TEXT_CHARS), "salesflow.leads"))
+    assert decoded is not None
