@@ -141,7 +141,7 @@ async def bare_getmany(kafka: KafkaConnection, topic: str) -> int:
 
 
 async def bench_rebuild(dsn: str, kafka: KafkaConnection, prefix: str, total: int) -> dict[str, Any]:
-    from services.reporting.adapters.read_model import PostgresLeadsReadModel
+    from services.reporting.adapters.summaries import PostgresSummaries
     from services.reporting.app.projections import LeadsProjection
     from services.reporting.wiring import MIGRATIONS
 
@@ -162,7 +162,7 @@ async def bench_rebuild(dsn: str, kafka: KafkaConnection, prefix: str, total: in
     await producer.start()
     consumer = IdempotentConsumer(
         name="bench-rebuild", pool=pool, handlers={},
-        batch_handlers=LeadsProjection(PostgresLeadsReadModel(pool)).batch_handlers(),
+        batch_handlers=LeadsProjection(PostgresSummaries(pool)).batch_handlers(),
         dead_letters=DeadLetters(consumer="bench-rebuild", producer=producer),
     )
     cpu = CpuMeter({"bench_process": [os.getpid()]})

@@ -102,4 +102,46 @@ def render(results: dict[str, Any]) -> str:
                   f"{r['rebuild'].get('cpu_ms_per_1k')} / {r['bare_getmany'].get('cpu_ms_per_1k')}"]),
             "",
         ]
+    if "reporting" in results:
+        lines += reporting_section(results["reporting"])
+    if "auth" in results:
+        a = results["auth"]
+        lines += [
+            "## Bearer-token validation (bench/auth.py)", "",
+            f"{a['algorithm']}, {a['token_bytes']}-byte tokens, {a['validations']} validations in the bench process. "
+            f"CPU per validation: **{a['cpu_us_first_sight_median']} µs** the first time a token is seen (signature, "
+            f"claims), **{a['cpu_us_repeat_median']} µs** for the same token again (remembered until it expires). "
+            "Compare with the leads CPU ms/request above.", "",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def reporting_section(r: dict[str, Any]) -> list[str]:
+    """Reports at 10k / 100k / 1M leads side by side (bench/reporting_scale.py)."""
+    sizes = r["sizes"]
+    head = [f"{s['leads']:,} leads" for s in sizes]
+    lines = [
+        "## Reporting at scale: reports, as_of, rebuild, live projection", "",
+        f"{r['note']}; load average {r['load_average_at_start']} at the start, {r['load_average_at_end']} at the "
+        "end. Reports timed in process through the endpoints' query objects (no HTTP, no cache); CPU = the bench "
+        "process's CPU per request (PostgreSQL's not included).", "",
+        _row(["report: p50 / p99 ms (CPU ms)", *head]), _row(["---"] * (len(sizes) + 1)),
+    ]
+    for name in sizes[0]["reports"]:
+        cells = []
+        for s in sizes:
+            t = s["reports"].get(name, {})
+            cells.append(f"{t.get('p50_ms')} / {t.get('p99_ms')} ({t.get('cpu_ms_per_request')})")
+        lines.append(_row([name, *cells]))
+    lines += ["", _row(["figure", *head]), _row(["---"] * (len(sizes) + 1))]
+    lines.append(_row(["events", *(s["events"] for s in sizes)]))
+    lines.append(_row(["rebuild events/s (summaries maintained)", *(s["rebuild"]["events_per_s"] for s in sizes)]))
+    lines.append(_row(["bare getmany events/s (same topics)", *(s["bare_getmany_per_s"] for s in sizes)]))
+    lines.append(_row(["live projection events/s, idle", *(s["live_idle"]["events_per_s"] for s in sizes)]))
+    lines.append(_row(["live projection events/s, 10 dashboards polling",
+                       *(s["live_10_dashboards"]["events_per_s"] for s in sizes)]))
+    lines.append(_row(["dashboard refreshes / report computations while polling",
+                       *(f"{s['live_10_dashboards']['dashboard_refreshes']} / "
+                         f"{s['live_10_dashboards']['report_computations']}" for s in sizes)]))
+    lines.append("")
+    return lines

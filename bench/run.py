@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import append, e2e, pipeline, report
+from bench import append, auth, e2e, pipeline, report, reporting_scale
 from bench.common import versions
 from bench.databases import drop_run_databases, dsn_parts, fresh_database
 from shared.settings import KafkaSettings, load_settings
@@ -27,7 +27,9 @@ RESULTS = Path(__file__).parent / "results"
 async def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness, measures nothing")
-    parser.add_argument("--only", default="append,relay,rebuild,e2e")
+    parser.add_argument("--only", default="append,relay,rebuild,e2e,reporting,auth")
+    parser.add_argument("--reporting-sizes", default="10000,100000,1000000",
+                        help="lead counts for the reporting scale benchmark")
     args = parser.parse_args()
     admin = os.environ["SALESFLOW_PG_ADMIN_DSN"]
     kafka = load_settings(KafkaSettings).connection  # the admin principal from stack.sh env
@@ -53,6 +55,14 @@ async def main() -> int:
     if "e2e" in selected:
         print("== end to end: open-loop HTTP captures → relay → Kafka → reporting", flush=True)
         results["e2e"] = await e2e.run(admin, kafka, prefix, run_id, smoke=args.smoke)
+    if "reporting" in selected:
+        print("== reporting at scale: reports, as_of, rebuild, live projection while dashboards poll", flush=True)
+        results["reporting"] = await reporting_scale.run(
+            admin, kafka, run_id, smoke=args.smoke,
+            sizes=[int(n) for n in args.reporting_sizes.split(",")], fresh_database=fresh_database)
+    if "auth" in selected:
+        print("== bearer-token validation CPU per request", flush=True)
+        results["auth"] = await auth.run(smoke=args.smoke)
     results["duration_s"] = round(time.perf_counter() - started, 1)
     await drop_run_databases(admin, run_id)
     RESULTS.mkdir(exist_ok=True)

@@ -69,10 +69,19 @@ def main() -> int:
         for name, port in SERVICES.items():
             print(f"  {name:<10} http://127.0.0.1:{port}   (API docs: http://127.0.0.1:{port}/docs, "
                   f"metrics: http://127.0.0.1:{port}/metrics)")
-        print("\nTry:  curl -s -XPOST http://127.0.0.1:8001/v1/leads -H 'content-type: application/json' \\")
-        print("        -d '{\"name\":\"张三\",\"phone\":\"138 1234 5678\",\"channel\":\"online_shop\"}'")
-        print("      curl -s http://127.0.0.1:8004/v1/funnel\n      salesflow status\n\nCtrl-C stops the services "
-              "(make down stops PostgreSQL and Kafka).", flush=True)
+        issuer = os.environ.get("SALESFLOW_AUTH_ISSUER", "http://127.0.0.1:8180/realms/salesflow")
+        print(f"  keycloak   {issuer}   (demo users c1 c2 c3 m1 m2 d1 ops1, password <user>-demo)")
+        print("\nEvery call needs a token. A director's (password grant), then a lead and the funnel:")
+        print(f"  TOKEN=$(curl -s {issuer}/protocol/openid-connect/token -d grant_type=password \\")
+        print("          -d client_id=salesflow-cli -d username=d1 -d password=d1-demo | jq -r .access_token)")
+        print("  curl -s -XPOST http://127.0.0.1:8001/v1/leads -H \"authorization: Bearer $TOKEN\" \\")
+        print("       -H 'content-type: application/json' \\")
+        print("       -d '{\"name\":\"张三\",\"phone\":\"138 1234 5678\",\"channel\":\"online_shop\"}'")
+        print("  curl -s http://127.0.0.1:8004/v1/funnel -H \"authorization: Bearer $TOKEN\"")
+        print("The shop system: -d grant_type=client_credentials -u shop:shop-demo-secret. Dashboard (sign in): "
+              "http://127.0.0.1:8004/dashboard")
+        print("Ops: salesflow status (eval \"$(bash deploy/native/stack.sh env)\" first).")
+        print("\nCtrl-C stops the services (make down stops PostgreSQL, Kafka and Keycloak).", flush=True)
         while all(p.poll() is None for p in processes.values()):
             time.sleep(0.5)
         failed = {n: p.returncode for n, p in processes.items() if p.poll() is not None}

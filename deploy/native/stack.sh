@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # salesflow infrastructure (Kafka + PostgreSQL) on loopback, with or without Docker.
 #
-#   stack.sh up                  start what is not running, reuse what is (idempotent)
+#   stack.sh up                  start what is not running, reuse what is (idempotent); Keycloak too
+#   stack.sh keycloak            only Keycloak (the OIDC issuer), idempotent
 #   stack.sh down                stop Kafka and PostgreSQL
 #   stack.sh status              print what runs; exit 0 when both are up, 3 otherwise
 #   stack.sh env                 print the environment contract as `export` lines: eval "$(stack.sh env)"
@@ -30,6 +31,8 @@ source "$NATIVE_DIR/common.sh"
 source "$NATIVE_DIR/postgres.sh"
 # shellcheck source=kafka.sh
 source "$NATIVE_DIR/kafka.sh"
+# shellcheck source=keycloak.sh
+source "$NATIVE_DIR/keycloak.sh"
 
 usage() {
   sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
@@ -111,6 +114,8 @@ cmd_up() {
     pg_up
     kafka_up
   fi
+  # Keycloak runs natively on either path (a JVM, like the native Kafka).
+  keycloak_up
   log "stack up in $(($(now) - started))s; environment: eval \"\$($0 env)\""
 }
 
@@ -122,6 +127,7 @@ cmd_down() {
     kafka_down
     pg_down
   fi
+  keycloak_down
 }
 
 cmd_status() {
@@ -132,6 +138,7 @@ cmd_status() {
     pg_status || rc=3
     kafka_status || rc=3
   fi
+  keycloak_status || rc=3
   return "$rc"
 }
 
@@ -152,6 +159,7 @@ cmd_env() {
     echo "export ${svc^^}_KAFKA_SASL_USERNAME=${svc}"
     echo "export ${svc^^}_KAFKA_SASL_PASSWORD=$(kafka_service_password "$svc")"
   done
+  keycloak_env
 }
 
 cmd_logs() {
@@ -179,6 +187,7 @@ main() {
   if (($# > 0)); then shift; fi
   case "$cmd" in
     up) cmd_up ;;
+    keycloak) take_lock && keycloak_up ;;
     down) cmd_down ;;
     status) cmd_status ;;
     env) cmd_env ;;

@@ -15,8 +15,8 @@ from services.aftersales.domain.care_plan import CarePlan
 from services.aftersales.domain.complaint import Complaint
 from services.aftersales.domain.loyalty import LoyaltyAccount
 from services.aftersales.domain.referral import Referral
-from shared.auth.http import AUTHENTICATED, CALLER
-from shared.auth.principal import Principal
+from shared.auth.http import AUTHENTICATED, CALLER, allowed
+from shared.auth.principal import Principal, Role
 from shared.runtime.params import IsoDateTime
 
 Correlation = Annotated[str | None, Header(description="correlation id; generated if absent")]
@@ -120,7 +120,9 @@ def aftersales_router(
     *, handlers: AftersalesHandlers, store: AftersalesStore, history: History, queries: CareQueries, clock: Clock,
     config: dict[str, Any],
 ) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["aftersales"], dependencies=AUTHENTICATED)
+    # The after-sales desk: consultants, managers and directors (DESIGN §8); systems have no scope here yet.
+    router = APIRouter(prefix="/v1", tags=["aftersales"],
+                       dependencies=[*AUTHENTICATED, allowed(roles=(Role.CONSULTANT, Role.MANAGER, Role.DIRECTOR))])
 
     async def _load(cls: type[A], aggregate_id: str, what: str) -> A:
         found = await store.load(cls, aggregate_id)

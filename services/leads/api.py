@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, Field
 
+from services.leads.app import access
 from services.leads.app import lead_commands as lc
 from services.leads.app import organisation as org
 from services.leads.app.commands import CaptureLead, CaptureLeadHandler
@@ -19,9 +20,9 @@ from services.leads.app.ports import Clock, CommandContext, LeadHistory, LeadQue
 from services.leads.domain.errors import LeadNotFoundError
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant
-from shared.auth.http import AUTHENTICATED, CALLER
+from shared.auth.http import AUTHENTICATED, CALLER, Caller
 from shared.auth.principal import Principal
-from shared.domain.phone import normalise_phone
+from shared.domain.phone import mask_phone_for_display, normalise_phone
 from shared.runtime.openapi import error_responses
 
 Correlation = Annotated[str | None, Header(description="correlation id; generated if absent")]
@@ -76,6 +77,13 @@ def lead_view(lead: Lead, outcome: str | None = None) -> LeadView:
                       for k, a in lead.appointments.items()},
         version=lead.version, outcome=outcome,
     )
+
+
+def shown(caller: Principal, view: LeadView) -> LeadView:
+    """The view with the phone masked unless the caller needs it (services/leads/app/access.py)."""
+    if access.sees_full_phone(caller, owner_id=view.owner_id, team_id=view.team_id):
+        return view
+    return view.model_copy(update={"phone": mask_phone_for_display(view.phone)})
 
 
 def _context(correlation_id: str | None, caller: Principal) -> CommandContext:
@@ -179,51 +187,56 @@ def leads_router(
         ), _context(x_correlation_id, caller))
         if result.outcome != "created":
             response.status_code = 200
-        return lead_view(result.lead, result.outcome)
+        return shown(caller, lead_view(result.lead, result.outcome))
 
     @router.get("/leads/{lead_id}")
-    async def get_lead(lead_id: str) -> dict[str, Any]:
-        """The lead's current state and its full history (who did what when, from its events)."""
+    async def get_lead(lead_id: str, caller: Caller) -> dict[str, Any]:
+        """The lead's current state and its full history (who did what when, from its events). Outside the
+        caller's scope: 404; the phone masked for those who do not need it."""
         row = await queries.lead_row(lead_id)
         if row is None:
             raise LeadNotFoundError(f"no lead {lead_id}", lead_id=lead_id)
-        return {**row, "history": await history.history(lead_id)}
+        access.require_visible(caller, lead_id, owner_id=row["owner_id"], team_id=row["team_id"],
+                               pooled=row["pooled"])
+        return access.shown(caller, {**row, "history": await history.history(lead_id)})
 
     @router.get("/orders/{order_id}/lead")
-    async def lead_of_order(order_id: str) -> dict[str, Any]:
+    async def lead_of_order(order_id: str, caller: Caller) -> dict[str, Any]:
         """The lead an order (from the orders service) is linked to, with its history."""
         lead_id = await queries.lead_for_order(order_id)
         if lead_id is None:
             raise LeadNotFoundError(f"no lead linked to order {order_id}", order_id=order_id)
-        return await get_lead(lead_id)
+        return await get_lead(lead_id, caller)
 
     @router.get("/customers/leads")
-    async def leads_of_customer(phone: Annotated[str, Query(description="any common format")]) -> dict[str, Any]:
-        """Every lead (open or closed) of the customer with this phone number."""
-        return {"leads": await queries.leads_of_phone(normalise_phone(phone))}
+    async def leads_of_customer(caller: Caller, phone: Annotated[str, Query(description="any common format")]
+                                ) -> dict[str, Any]:
+        """Every lead (open or closed) of the customer with this phone number that the caller may see."""
+        return {"leads": access.visible(caller, await queries.leads_of_phone(normalise_phone(phone)))}
 
     @router.get("/leads")
-    async def my_open_leads(owner_id: Annotated[str, Query(description="the consultant")],
+    async def my_open_leads(caller: Caller, owner_id: Annotated[str, Query(description="the consultant")],
                             grade: str | None = None) -> dict[str, Any]:
-        """A consultant's open leads, by grade."""
-        return {"leads": await queries.open_leads(owner_id, grade)}
+        """A consultant's open leads, by grade (only those in the caller's scope)."""
+        return {"leads": access.visible(caller, await queries.open_leads(owner_id, grade))}
 
     @router.get("/follow-ups")
-    async def due_follow_ups(owner_id: str, within_hours: Annotated[int, Query(ge=0, le=24 * 90)] = 24
-                             ) -> dict[str, Any]:
+    async def due_follow_ups(caller: Caller, owner_id: str,
+                             within_hours: Annotated[int, Query(ge=0, le=24 * 90)] = 24) -> dict[str, Any]:
         """The consultant's follow-ups that are overdue or due within ``within_hours``."""
-        return {"leads": await queries.follow_ups(owner_id, clock() + timedelta(hours=within_hours))}
+        rows = await queries.follow_ups(owner_id, clock() + timedelta(hours=within_hours))
+        return {"leads": access.visible(caller, rows)}
 
     @router.get("/pool")
-    async def pool_contents(team_id: str | None = None) -> dict[str, Any]:
-        """Leads in the shared pool (公海), optionally of one team."""
-        return {"leads": await queries.pool(team_id)}
+    async def pool_contents(caller: Caller, team_id: str | None = None) -> dict[str, Any]:
+        """Leads in the shared pool (公海), optionally of one team (a consultant or manager sees their team's)."""
+        return {"leads": access.visible(caller, await queries.pool(team_id))}
 
     def lead_endpoint(path: str, request_model: type[Versioned], summary: str, handler: Any,
                       manager_only: bool = False) -> None:
         async def endpoint(lead_id: str, body: Any, x_correlation_id: Correlation = None,
                            caller: Principal = CALLER) -> LeadView:
-            return lead_view(await handler(lead_id, body, _context(x_correlation_id, caller)))
+            return shown(caller, lead_view(await handler(lead_id, body, _context(x_correlation_id, caller))))
         endpoint.__annotations__["body"] = request_model
         endpoint.__annotations__["return"] = LeadView
         router.add_api_route(f"/leads/{{lead_id}}{path}", endpoint, methods=["POST"], response_model=LeadView,
@@ -259,8 +272,8 @@ def leads_router(
     async def appointment_outcome(lead_id: str, appointment_id: str, body: AppointmentOutcomeRequest,
                                   x_correlation_id: Correlation = None, caller: Principal = CALLER) -> LeadView:
         """Attended (moves the stage to visited / test driven) or no-show (a follow-up becomes due soon)."""
-        return lead_view(await commands.record_appointment_outcome(lc.RecordAppointmentOutcome(
-            lead_id, appointment_id, body.attended, body.expected_version), _context(x_correlation_id, caller)))
+        return shown(caller, lead_view(await commands.record_appointment_outcome(lc.RecordAppointmentOutcome(
+            lead_id, appointment_id, body.attended, body.expected_version), _context(x_correlation_id, caller))))
 
     @router.post("/teams", status_code=201)
     async def register_team(body: TeamRequest, x_correlation_id: Correlation = None,
@@ -277,8 +290,9 @@ def leads_router(
             _context(x_correlation_id, caller)))
 
     @router.get("/consultants")
-    async def list_consultants(team_id: str | None = None) -> dict[str, Any]:
-        return {"consultants": await queries.consultants(team_id)}
+    async def list_consultants(caller: Caller, team_id: str | None = None) -> dict[str, Any]:
+        """The organisation's consultants (a director: all teams; others: their own team)."""
+        return {"consultants": access.consultants_visible(caller, await queries.consultants(team_id))}
 
     @router.post("/consultants/{consultant_id}/deactivate")
     async def deactivate_consultant(consultant_id: str, x_correlation_id: Correlation = None,

@@ -28,6 +28,7 @@ from services.orders.api_schemas import (
     order_view,
     quote_view,
 )
+from services.orders.app import access
 from services.orders.app.checkout import CheckOutShopOrder, CheckOutShopOrderHandler
 from services.orders.app.common import OrderResult, load_order, load_quote
 from services.orders.app.fulfilment import (
@@ -68,8 +69,8 @@ from services.orders.app.quotes import (
     SignContract,
     SignContractHandler,
 )
-from shared.auth.http import AUTHENTICATED, CALLER
-from shared.auth.principal import Principal
+from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed
+from shared.auth.principal import Principal, Role
 
 CorrelationId = Annotated[str | None, Header(description="travels into the events' metadata")]
 
@@ -100,18 +101,26 @@ def _order(result: OrderResult) -> dict[str, Any]:
 
 
 def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> APIRouter:
-    router = APIRouter(prefix="/v1/quotes", tags=["quotes"], dependencies=AUTHENTICATED)
+    router = APIRouter(prefix="/v1/quotes", tags=["quotes"],
+                       dependencies=[*AUTHENTICATED, allowed(roles=access.SELLERS)])
+
+    async def own_quote(quote_id: str, caller: Principal) -> Any:
+        quote = await load_quote(store, quote_id)
+        access.require_own_quote(caller, quote_id, quote.consultant_id)
+        return quote
 
     @router.post("", status_code=201)
     async def issue_quote(body: IssueQuoteIn, x_correlation_id: CorrelationId = None,
                           caller: Principal = CALLER) -> dict[str, Any]:
-        """Issue a quote (revision 1). Its expiry timer is scheduled at ``valid_until``."""
+        """Issue a quote (revision 1). Its expiry timer is scheduled at ``valid_until``. The discount limit is the
+        caller's (from the token's role); a discount above it is refused, whatever the body says."""
+        access.require_quote_for(caller, body.consultant_id)
         result = await h.issue_quote(IssueQuote(
-            consultant_id=body.consultant_id, role=body.role, lines=[x.to_domain() for x in body.lines],
+            consultant_id=body.consultant_id, role=access.discount_role(caller),
+            lines=[x.to_domain() for x in body.lines],
             currency=body.currency, valid_until=body.valid_until, lead_id=body.lead_id,
             customer_id=body.customer_id, customer_name=body.customer_name, customer_phone=body.customer_phone,
-            discount=body.discount.to_domain() if body.discount else None,
-            approval=body.approval.to_domain() if body.approval else None,
+            discount=body.discount.to_domain() if body.discount else None, approval=None,
         ), _context(x_correlation_id, caller))
         return quote_view(result.quote)
 
@@ -119,10 +128,11 @@ def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> AP
     async def revise_quote(quote_id: str, body: ReviseQuoteIn, x_correlation_id: CorrelationId = None,
                            caller: Principal = CALLER) -> dict[str, Any]:
         """New terms as the next revision (withdraws a previous acceptance; moves the expiry timer)."""
+        await own_quote(quote_id, caller)
         result = await h.revise_quote(ReviseQuote(
-            quote_id=quote_id, role=body.role, lines=[x.to_domain() for x in body.lines],
+            quote_id=quote_id, role=access.discount_role(caller), lines=[x.to_domain() for x in body.lines],
             valid_until=body.valid_until, discount=body.discount.to_domain() if body.discount else None,
-            approval=body.approval.to_domain() if body.approval else None, reason=body.reason,
+            approval=None, reason=body.reason,
             expected_version=body.expected_version,
         ), _context(x_correlation_id, caller))
         return quote_view(result.quote)
@@ -130,6 +140,7 @@ def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> AP
     @router.post("/{quote_id}/acceptance")
     async def accept_quote(quote_id: str, body: AcceptQuoteIn, x_correlation_id: CorrelationId = None,
                            caller: Principal = CALLER) -> dict[str, Any]:
+        await own_quote(quote_id, caller)
         result = await h.accept_quote(AcceptQuote(quote_id, body.revision, body.expected_version),
                                       _context(x_correlation_id, caller))
         return quote_view(result.quote)
@@ -138,13 +149,14 @@ def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> AP
     async def sign_contract(quote_id: str, body: SignContractIn, x_correlation_id: CorrelationId = None,
                             caller: Principal = CALLER) -> dict[str, Any]:
         """Sign the accepted, unexpired quote: creates the order (ContractSigned). Once per quote."""
+        await own_quote(quote_id, caller)
         return _order(await h.sign_contract(SignContract(quote_id, body.payment_plan, body.expected_version),
                                             _context(x_correlation_id, caller)))
 
     @router.get("/{quote_id}")
-    async def get_quote(quote_id: str) -> dict[str, Any]:
+    async def get_quote(quote_id: str, caller: Caller) -> dict[str, Any]:
         """The quote's current revision and its full history (every revision, acceptance, expiry)."""
-        quote = await load_quote(store, quote_id)
+        quote = await own_quote(quote_id, caller)
         return {**quote_view(quote), "history": await history.history("quote", quote_id)}
 
     return router
@@ -152,63 +164,78 @@ def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> AP
 
 def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queries: OrderQueries) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["orders"], dependencies=AUTHENTICATED)
+    sellers = [allowed(roles=access.SELLERS)]
 
-    @router.post("/orders/{order_id}/payments")
+    async def own_order(order_id: str, caller: Principal) -> Any:
+        order = await load_order(store, order_id)
+        access.require_own_order(caller, order_id, order.signed.consultant_id if order.signed else None)
+        return order
+
+    @router.post("/orders/{order_id}/payments", dependencies=sellers)
     async def record_payment(order_id: str, body: PaymentIn, x_correlation_id: CorrelationId = None,
                              caller: Principal = CALLER) -> dict[str, Any]:
+        await own_order(order_id, caller)
         return _order(await h.record_payment(RecordPayment(
             order_id, body.kind, body.amount_minor, body.currency, body.method, body.reference,
             body.expected_version), _context(x_correlation_id, caller)))
 
-    @router.post("/orders/{order_id}/financing/approval")
+    @router.post("/orders/{order_id}/financing/approval", dependencies=sellers)
     async def approve_financing(order_id: str, body: FinancingApprovalIn, x_correlation_id: CorrelationId = None,
                                 caller: Principal = CALLER) -> dict[str, Any]:
+        await own_order(order_id, caller)
         return _order(await h.approve_financing(ApproveFinancing(
             order_id, body.provider, body.amount_minor, body.currency, body.reference, body.expected_version),
             _context(x_correlation_id, caller)))
 
-    @router.post("/orders/{order_id}/financing/decline")
+    @router.post("/orders/{order_id}/financing/decline", dependencies=sellers)
     async def decline_financing(order_id: str, body: FinancingDeclineIn, x_correlation_id: CorrelationId = None,
                                 caller: Principal = CALLER) -> dict[str, Any]:
+        await own_order(order_id, caller)
         return _order(await h.decline_financing(DeclineFinancing(
             order_id, body.provider, body.reason, body.expected_version), _context(x_correlation_id, caller)))
 
-    @router.post("/orders/{order_id}/refunds")
+    @router.post("/orders/{order_id}/refunds", dependencies=[allowed(roles=access.SUPERVISORS)])
     async def refund_payment(order_id: str, body: RefundIn, x_correlation_id: CorrelationId = None,
                              caller: Principal = CALLER) -> dict[str, Any]:
+        await own_order(order_id, caller)
         return _order(await h.refund_payment(RefundPayment(
             order_id, body.amount_minor, body.currency, body.reason, body.expected_version),
             _context(x_correlation_id, caller)))
 
-    @router.post("/orders/{order_id}/cancellation")
+    @router.post("/orders/{order_id}/cancellation", dependencies=[allowed(roles=access.SUPERVISORS)])
     async def cancel_order(order_id: str, body: CancelIn, x_correlation_id: CorrelationId = None,
                            caller: Principal = CALLER) -> dict[str, Any]:
         """Cancel before delivery; ``refund_due_minor`` says what the customer gets back."""
+        await own_order(order_id, caller)
         return _order(await h.cancel_order(CancelOrder(order_id, body.reason, body.expected_version),
                                            _context(x_correlation_id, caller)))
 
-    @router.post("/orders/{order_id}/delivery")
+    @router.post("/orders/{order_id}/delivery", dependencies=sellers)
     async def schedule_delivery(order_id: str, body: DeliveryIn, x_correlation_id: CorrelationId = None,
                                 caller: Principal = CALLER) -> dict[str, Any]:
+        await own_order(order_id, caller)
         return _order(await h.schedule_delivery(ScheduleDelivery(
             order_id, body.scheduled_for, body.location, body.expected_version),
             _context(x_correlation_id, caller)))
 
-    @router.put("/orders/{order_id}/delivery")
+    @router.put("/orders/{order_id}/delivery", dependencies=sellers)
     async def reschedule_delivery(order_id: str, body: DeliveryIn, x_correlation_id: CorrelationId = None,
                                   caller: Principal = CALLER) -> dict[str, Any]:
+        await own_order(order_id, caller)
         return _order(await h.reschedule_delivery(RescheduleDelivery(
             order_id, body.scheduled_for, body.location, body.reason, body.expected_version),
             _context(x_correlation_id, caller)))
 
-    @router.post("/orders/{order_id}/delivered")
+    @router.post("/orders/{order_id}/delivered", dependencies=sellers)
     async def deliver_order(order_id: str, body: DeliverIn, x_correlation_id: CorrelationId = None,
                             caller: Principal = CALLER) -> dict[str, Any]:
         """Hand over: only when fully paid or the rest is covered by approved financing."""
+        await own_order(order_id, caller)
         return _order(await h.deliver_order(DeliverOrder(order_id, body.expected_version),
                                             _context(x_correlation_id, caller)))
 
-    @router.post("/checkouts", status_code=201)
+    @router.post("/checkouts", status_code=201,
+                 dependencies=[allowed(roles=access.SUPERVISORS, scopes=[access.CHECKOUT_SCOPE])])
     async def check_out(body: CheckoutIn, response: Response, x_correlation_id: CorrelationId = None,
                         caller: Principal = CALLER) -> dict[str, Any]:
         """An online-shop order, signed and paid in one step. Idempotent on ``shop_order_id``: a repeat answers
@@ -224,24 +251,25 @@ def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queri
             response.status_code = 200
         return _order(result)
 
-    @router.get("/orders/awaiting-delivery")
+    @router.get("/orders/awaiting-delivery", dependencies=[allowed(roles=access.SUPERVISORS)])
     async def awaiting_delivery(limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
         """Signed orders not yet delivered or cancelled, by delivery date; ``ready`` = nothing owed."""
         return {"orders": await queries.awaiting_delivery(limit)}
 
-    @router.get("/orders")
-    async def open_orders(consultant_id: Annotated[str, Query(min_length=1)],
+    @router.get("/orders", dependencies=sellers)
+    async def open_orders(caller: Caller, consultant_id: Annotated[str, Query(min_length=1)],
                           limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
-        """A consultant's open orders (signed, neither delivered nor cancelled)."""
+        """A consultant's open orders (signed, neither delivered nor cancelled); a consultant sees their own."""
+        access.own_listing(caller, consultant_id)
         return {"consultant_id": consultant_id, "orders": await queries.open_orders(consultant_id, limit)}
 
-    @router.get("/orders/{order_id}")
-    async def get_order(order_id: str) -> dict[str, Any]:
+    @router.get("/orders/{order_id}", dependencies=sellers)
+    async def get_order(order_id: str, caller: Caller) -> dict[str, Any]:
         """The order's current state and its full history (who did what when)."""
-        order = await load_order(store, order_id)
+        order = await own_order(order_id, caller)
         return {**order_view(order), "history": await history.history("order", order_id)}
 
-    @router.get("/receivables")
+    @router.get("/receivables", dependencies=[allowed(roles=access.SUPERVISORS)])
     async def receivables(limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
         """What customers still owe on open orders (and refunds still due on cancelled ones), per currency."""
         return await queries.receivables(limit)
@@ -261,7 +289,7 @@ def config_router(config: OrdersConfig) -> APIRouter:
 
 
 def admin_router(rebuilder: SummaryRebuilder) -> APIRouter:
-    router = APIRouter(prefix="/admin", tags=["admin"], dependencies=AUTHENTICATED)
+    router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[*AUTHENTICATED, allowed(roles=[Role.OPS])])
 
     @router.post("/order-summaries/rebuild")
     async def rebuild_order_summaries() -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, StrictInt
 
-from services.orders.domain.lines import Approval, Discount, Line, LineOption
+from services.orders.domain.lines import Discount, Line, LineOption
 from services.orders.domain.money import percent_to_basis_points
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
@@ -42,20 +42,12 @@ class DiscountIn(BaseModel):
         return Discount(kind=self.kind, amount_minor=self.amount_minor, percent_bp=bp)
 
 
-class ApprovalIn(BaseModel):
-    approved_by: str = Field(min_length=1, max_length=60)
-    role: str = Field(min_length=1, max_length=40, examples=["sales_manager"])
-
-    def to_domain(self) -> Approval:
-        return Approval(approved_by=self.approved_by, role=self.role)
-
-
 class TermsIn(BaseModel):
-    role: str = Field(min_length=1, max_length=40, description="role of who issues/revises; sets the discount limit",
-                      examples=["consultant"])
+    """The discount limit is the caller's, from the token's role (services/orders/app/access.py): a body cannot
+    name a role or an approver."""
+
     lines: list[LineIn]
     discount: DiscountIn | None = None
-    approval: ApprovalIn | None = Field(default=None, description="needed when the discount exceeds the role's limit")
     valid_until: datetime
 
 

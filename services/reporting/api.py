@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.background import BackgroundTask
 
+from services.reporting.app import access
 from services.reporting.app.analysis import AfterSalesQuery, MonthlyAnalysisQuery
+from services.reporting.app.cache import WatermarkCache
 from services.reporting.app.commands import SetTarget, SetTargetHandler, TargetRepository
 from services.reporting.app.queries import FunnelQuery, FunnelReportQuery
-from services.reporting.app.reports import AttainmentQuery, CommissionQuery, DailyReportQuery, GradeTableQuery
-from shared.auth.http import AUTHENTICATED, Caller, signed_in_page
+from services.reporting.app.reports import (
+    KPI_COLUMNS,
+    AttainmentQuery,
+    CommissionQuery,
+    DailyReportQuery,
+    GradeTableQuery,
+)
+from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed, signed_in_page
+from shared.auth.principal import Principal
 from shared.runtime.http import error_body
 from shared.runtime.openapi import error_response, error_responses
 from shared.runtime.params import IsoDateTime
@@ -41,8 +53,8 @@ WAITING_RESPONSES: dict[int | str, dict[str, Any]] = {
           "headers": {"Retry-After": {"description": "seconds", "required": True, "schema": {"type": "integer"}}}},
 }
 Processed = Callable[[str], Awaitable[bool]]
-CsvWriter = Callable[[list[dict[str, Any]], list[str]], bytes]
-XlsxWriter = Callable[..., bytes]
+CsvWriter = Callable[[Iterable[dict[str, Any]], list[str]], Iterator[bytes]]
+XlsxWriter = Callable[..., str]
 
 
 class SetTargetBody(BaseModel):
@@ -63,20 +75,32 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
                      processed: Processed | None = None, watermark: Callable[[], Awaitable[Any]] | None = None,
                      csv_writer: CsvWriter | None = None, xlsx_writer: XlsxWriter | None = None,
                      monthly: MonthlyAnalysisQuery | None = None, aftersales: AfterSalesQuery | None = None,
-                     ) -> APIRouter:
+                     cache: WatermarkCache | None = None) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["reports"], dependencies=AUTHENTICATED)
+    readers = [allowed(roles=access.READERS)]
+
+    async def cached(key: Hashable, compute: Callable[[], Awaitable[dict[str, Any]]],
+                     clock_dependent: bool = False) -> dict[str, Any]:
+        """One computation per report, parameters and read-model watermark (plus the minute, for reports that
+        depend on the clock: due follow-ups, pace), shared by every dashboard polling it."""
+        if cache is None:
+            return await compute()
+        if clock_dependent:
+            key = (key, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"))
+        result: dict[str, Any] = await cache.get(key, compute)
+        return result
 
     def _export(report: dict[str, Any], rows_key: str, columns: list[str], fmt: Format, name: str) -> Response:
         if fmt == "json":
             return JSONResponse(jsonable_encoder(report))
         rows = report[rows_key]
         if fmt == "csv" and csv_writer is not None:
-            return Response(csv_writer(rows, columns), media_type="text/csv; charset=utf-8",
-                            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+            return StreamingResponse(csv_writer(rows, columns), media_type="text/csv; charset=utf-8",
+                                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
         if fmt == "xlsx" and xlsx_writer is not None:
-            return Response(xlsx_writer(rows, columns, title=name),
-                            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+            path = xlsx_writer(rows, columns, title=name)
+            return FileResponse(path, filename=f"{name}.xlsx", background=BackgroundTask(os.unlink, path),
+                                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
         return JSONResponse(status_code=406, content=error_body("format_unavailable", f"{fmt} export is not wired"))
 
     async def wait_for(event_id: UUID | None, timeout: float) -> JSONResponse | None:
@@ -94,16 +118,18 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
             await asyncio.sleep(0.02)
         return None
 
-    @router.get("/funnel")
-    async def get_funnel(channel: str | None = None) -> dict[str, Any]:
-        """Leads per pipeline stage (current and reached), with step conversion; optionally for one channel."""
-        return await funnel(channel=channel)
+    @router.get("/funnel", dependencies=readers)
+    async def get_funnel(caller: Caller, channel: str | None = None) -> dict[str, Any]:
+        """Leads per pipeline stage (current and reached), with step conversion; optionally for one channel.
+        Organisation-wide: directors (others use /v1/reports/funnel, narrowed to their scope)."""
+        access.require_organisation_wide(caller)
+        return await cached(("funnel-v1", channel), lambda: funnel(channel=channel))
 
     if funnel_report is None or attainment is None or commission is None or grades is None or daily is None \
             or targets is None or set_target is None or watermark is None:
         return router
 
-    @router.get("/reports/funnel", responses=WAITING_RESPONSES)
+    @router.get("/reports/funnel", responses=WAITING_RESPONSES, dependencies=readers)
     async def get_funnel_report(
         period: str | None = Query(None, description="cohort: leads captured in YYYY-MM or YYYY-MM-DD"),
         start: IsoDateTime | None = None, end: IsoDateTime | None = None,
@@ -112,74 +138,98 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
         product: str | None = None,
         group_by: Literal["channel", "team", "consultant", "product", "period"] | None = None,
         wait_for_event: UUID | None = None, wait_timeout: float = 5.0, format: Format = "json",
+        caller: Principal = CALLER,
     ) -> Response:
-        """The funnel in both meanings (entered / reached at least), outcomes and time in stage."""
+        """The funnel in both meanings (entered / reached at least), outcomes and time in stage (a consultant's
+        own leads, a manager's team, a director's choice of filters)."""
         if (waited := await wait_for(wait_for_event, wait_timeout)) is not None:
             return waited
-        report = await funnel_report(period=period, start=start, end=end, as_of=as_of, group_by=group_by,
-                                     filters={"channel": channel, "team": team, "consultant": consultant,
-                                              "product": product})
+        # The cache key holds the filters as narrowed to the caller's scope: one caller's answer never serves another.
+        filters = access.funnel_filters(caller, {"channel": channel, "team": team, "consultant": consultant,
+                                                 "product": product})
+        report = await cached(
+            ("funnel", period, start, end, as_of, group_by, tuple(filters.items())),
+            lambda: funnel_report(period=period, start=start, end=end, as_of=as_of, group_by=group_by,
+                                  filters=filters))
         return _export(report, "stages", ["stage", "entered", "reached", "current", "conversion_from_previous",
                                           "median_hours_in_stage", "p90_hours_in_stage"], format, "funnel")
 
-    @router.put("/targets")
-    async def put_target(body: SetTargetBody) -> dict[str, Any]:
-        """Set (or replace) a target line; stored as an event in reporting's own event store."""
-        event = await set_target(SetTarget(**body.model_dump()))
+    @router.put("/targets", dependencies=readers)
+    async def put_target(body: SetTargetBody, caller: Caller) -> dict[str, Any]:
+        """Set (or replace) a target line; stored as an event in reporting's own event store. A director sets any
+        line, a manager their team's; ``set_by`` is the caller."""
+        access.require_set_target(caller, scope=body.scope, scope_id=body.scope_id, parent_team=body.parent_team)
+        event = await set_target(SetTarget(**{**body.model_dump(), "set_by": caller.subject}))
         encoded: dict[str, Any] = jsonable_encoder(event.model_dump())
         return encoded
 
-    @router.get("/targets")
-    async def get_targets(month: str | None = None) -> dict[str, Any]:
-        return {"targets": jsonable_encoder(await targets.lines(month=month))}
+    @router.get("/targets", dependencies=readers)
+    async def get_targets(caller: Caller, month: str | None = None) -> dict[str, Any]:
+        return {"targets": access.target_lines(caller, jsonable_encoder(await targets.lines(month=month)))}
 
-    @router.get("/reports/attainment", responses=WAITING_RESPONSES)
+    @router.get("/reports/attainment", responses=WAITING_RESPONSES, dependencies=readers)
     async def get_attainment(month: str, today: IsoDateTime | None = None, as_of: IsoDateTime | None = None,
                              wait_for_event: UUID | None = None, wait_timeout: float = 5.0,
-                             format: Format = "json") -> Response:
+                             format: Format = "json", caller: Principal = CALLER) -> Response:
         """Target attainment, variance rate 差异率, pace and run-rate forecast; flags splits that don't add up."""
         if (waited := await wait_for(wait_for_event, wait_timeout)) is not None:
             return waited
-        report = await attainment(month=month, today=today, as_of=as_of)
+        report = await cached(("attainment", month, today, as_of),
+                              lambda: attainment(month=month, today=today, as_of=as_of),
+                              clock_dependent=today is None and as_of is None)
+        visible = access.target_lines(caller, jsonable_encoder(await targets.lines(month=month, as_of=as_of)))
+        report = {**report, "lines": access.lines_of(visible, jsonable_encoder(report["lines"]))}
         return _export(report, "lines", ["scope", "scope_id", "month", "metric", "target", "stretch", "actual",
                                          "attainment", "variance_rate", "stretch_attainment", "pace_expected",
                                          "pace_ratio", "forecast"], format, "attainment")
 
-    @router.get("/reports/commission", responses=EXPORT_RESPONSES)
+    @router.get("/reports/commission", responses=EXPORT_RESPONSES, dependencies=readers)
     async def get_commission(month: str, plan_id: str | None = None, consultant: str | None = None,
-                             as_of: IsoDateTime | None = None, format: Format = "json") -> Response:
-        """Commission statements per consultant from the plan version in force for the month."""
-        report = await commission(month=month, plan_id=plan_id, consultant=consultant, as_of=as_of)
+                             as_of: IsoDateTime | None = None, format: Format = "json",
+                             caller: Principal = CALLER) -> Response:
+        """Commission statements per consultant from the plan version in force for the month (a consultant: their
+        own statement)."""
+        report = await cached(("commission", month, plan_id, consultant, as_of),
+                              lambda: commission(month=month, plan_id=plan_id, consultant=consultant, as_of=as_of))
+        report = {**report, "statements": access.own_rows(caller, jsonable_encoder(report["statements"]))}
         return _export(report, "statements", ["consultant_id", "month", "plan_id", "plan_version", "mode", "basis",
                                               "amount", "target", "attainment", "gate", "gate_passed",
                                               "commission_minor"], format, "commission")
 
-    @router.get("/reports/grades", responses=EXPORT_RESPONSES)
-    async def get_grades(as_of: IsoDateTime | None = None, format: Format = "json") -> Response:
+    @router.get("/reports/grades", responses=EXPORT_RESPONSES, dependencies=readers)
+    async def get_grades(as_of: IsoDateTime | None = None, format: Format = "json",
+                         caller: Principal = CALLER) -> Response:
         """有望客户确度状态表: open leads per consultant × grade, follow-ups due/overdue, on-time rate."""
-        report = await grades(as_of=as_of)
+        report = await cached(("grades", as_of), lambda: grades(as_of=as_of), clock_dependent=as_of is None)
+        report = {**report, "consultants": access.own_rows(caller, jsonable_encoder(report["consultants"]))}
         return _export(report, "consultants", ["consultant_id", "N", "H", "A", "B", "C", "open", "due_today",
                                                "overdue", "on_time_follow_up_rate"], format, "grades")
 
-    @router.get("/reports/daily", responses=EXPORT_RESPONSES)
-    async def get_daily(day: str, as_of: IsoDateTime | None = None, format: Format = "json") -> Response:
-        """销售日报: per consultant for one day (YYYY-MM-DD)."""
-        report = await daily(day=day, as_of=as_of)
-        return _export(report, "consultants", ["consultant_id", *report["columns"]], format, "daily")
+    @router.get("/reports/daily", responses=EXPORT_RESPONSES, dependencies=readers)
+    async def get_daily(day: str, as_of: IsoDateTime | None = None, format: Format = "json",
+                        caller: Principal = CALLER) -> Response:
+        """销售日报: per consultant for one day (YYYY-MM-DD); a consultant sees their own row."""
+        report = await cached(("daily", day, as_of), lambda: daily(day=day, as_of=as_of))
+        report = {**report, "consultants": access.own_rows(caller, jsonable_encoder(report["consultants"]))}
+        return _export(report, "consultants", ["consultant_id", *report["columns"], *KPI_COLUMNS], format,
+                       "daily")
 
     if monthly is not None:
-        @router.get("/reports/monthly", responses=EXPORT_RESPONSES)
-        async def get_monthly(month: str, as_of: IsoDateTime | None = None, format: Format = "json") -> Response:
+        @router.get("/reports/monthly", responses=EXPORT_RESPONSES, dependencies=readers)
+        async def get_monthly(month: str, as_of: IsoDateTime | None = None, format: Format = "json",
+                              caller: Principal = CALLER) -> Response:
             """客户开发月度分析: target completion and variance, channel effectiveness, losses, open-lead churn."""
-            report = await monthly(month=month, as_of=as_of)
+            access.require_organisation_wide(caller)
+            report = await cached(("monthly", month, as_of), lambda: monthly(month=month, as_of=as_of))
             return _export(report, "channels", ["channel", "leads", "contracts", "conversion"], format, "monthly")
 
     if aftersales is not None:
-        @router.get("/reports/aftersales", responses=EXPORT_RESPONSES)
+        @router.get("/reports/aftersales", responses=EXPORT_RESPONSES, dependencies=readers)
         async def get_aftersales(month: str | None = None, as_of: IsoDateTime | None = None,
-                                 format: Format = "json") -> Response:
+                                 format: Format = "json", caller: Principal = CALLER) -> Response:
             """Satisfaction by consultant and month (normalised 0..1), complaint SLA compliance."""
-            report = await aftersales(month=month, as_of=as_of)
+            access.require_organisation_wide(caller)
+            report = await cached(("aftersales", month, as_of), lambda: aftersales(month=month, as_of=as_of))
             return _export(report, "satisfaction", ["consultant_id", "month", "visits", "satisfaction"], format,
                            "aftersales")
 

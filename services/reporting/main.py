@@ -14,10 +14,11 @@ from faststream.kafka import KafkaBroker
 from services.reporting.adapters.exports import to_csv, to_xlsx
 from services.reporting.adapters.generations import ActiveSchemaPool
 from services.reporting.adapters.plans import load_plans
-from services.reporting.adapters.read_model import PostgresLeadsReadModel
+from services.reporting.adapters.summaries import FactFold, PostgresSummaries
 from services.reporting.adapters.targets import PostgresTargetRepository
 from services.reporting.api import dashboard_router, reporting_router
 from services.reporting.app.analysis import AfterSalesQuery, MonthlyAnalysisQuery
+from services.reporting.app.cache import WatermarkCache
 from services.reporting.app.commands import SetTargetHandler
 from services.reporting.app.queries import FunnelQuery, FunnelReportQuery
 from services.reporting.app.reports import (
@@ -59,7 +60,7 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
         await producer.start()
         # Queries and the live consumer go through the active generation (see adapters.generations).
         active = ActiveSchemaPool(pool)
-        read_model = PostgresLeadsReadModel(active)
+        summaries = PostgresSummaries(active)
         dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
         consumer = build_consumer(settings.consumer_group, active, dead_letters)
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
@@ -72,20 +73,22 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
                                    topics=topics)
         targets = PostgresTargetRepository(pool)
         plans, default_plan = load_plans()
-        activities = Activities(read_model)
+        activities = Activities(summaries)
         attainment = AttainmentQuery(activities, targets, utcnow)
 
         async def processed(event_id: str) -> bool:
-            return await read_model.has_processed(settings.consumer_group, event_id)
+            return await summaries.has_processed(settings.consumer_group, event_id)
 
         app.include_router(reporting_router(
-            funnel=FunnelQuery(read_model), funnel_report=FunnelReportQuery(read_model),
-            attainment=attainment, monthly=MonthlyAnalysisQuery(read_model, attainment),
-            aftersales=AfterSalesQuery(read_model),
+            funnel=FunnelQuery(summaries),
+            funnel_report=FunnelReportQuery(summaries, FactFold(active), summaries.watermark),
+            attainment=attainment, monthly=MonthlyAnalysisQuery(summaries, attainment),
+            aftersales=AfterSalesQuery(summaries),
             commission=CommissionQuery(activities, targets, plans, default_plan),
-            grades=GradeTableQuery(read_model, utcnow), daily=DailyReportQuery(activities, read_model),
+            grades=GradeTableQuery(summaries, utcnow), daily=DailyReportQuery(summaries),
             targets=targets, set_target=SetTargetHandler(targets, utcnow), processed=processed,
-            watermark=read_model.watermark, csv_writer=to_csv, xlsx_writer=to_xlsx,
+            watermark=summaries.watermark, csv_writer=to_csv, xlsx_writer=to_xlsx,
+            cache=WatermarkCache(summaries.watermark),
         ))
         app.include_router(dashboard_router())
         app.include_router(dead_letter_router(consumer, dead_letters, pool))

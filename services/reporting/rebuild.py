@@ -35,6 +35,7 @@ from services.reporting.adapters.generations import (
     generation_pool,
     switch_to,
 )
+from services.reporting.adapters.summaries import build_summaries
 from services.reporting.wiring import MIGRATIONS, SOURCE_SERVICES, ReportingSettings, build_consumer
 from shared.messaging.connection import KafkaConnection
 from shared.messaging.dead_letters import DeadLetters
@@ -79,13 +80,18 @@ async def rebuild(dsn: str, kafka: KafkaConnection, topics: list[str], *, schema
     await producer.start()
     try:
         name = f"rebuild-{schema}"
-        consumer = build_consumer(name, pool, DeadLetters(consumer=name, producer=producer))
+        dead_letters = DeadLetters(consumer=name, producer=producer)
         started = time.monotonic()
         snapshot = await end_offsets(kafka, topics)
+        # The bulk replay stores facts only; the summaries are folded once per group after it.
         with progress_bar(f"rebuilding {schema}") if show_progress else contextlib.nullcontext() as bar:
-            result = await replay_topics(kafka, topics, consumer, progress=bar)
+            result = await replay_topics(kafka, topics, build_consumer(name, pool, dead_letters, bulk=True),
+                                         progress=bar)
+        await create_indexes(dsn, indexes)  # before the switch: queries need them (and the fold below)
+        await build_summaries(pool)
         seconds = time.monotonic() - started
-        await create_indexes(dsn, indexes)  # before the switch: queries need them
+        # Catching up is incremental, on top of the complete summaries.
+        consumer = build_consumer(name, pool, dead_letters)
         replaced = await switch_to(dsn, schema)
         caught_up = await apply_since(kafka, topics, snapshot, consumer)
         # The generation's processed ids served the rebuild only; the live consumer keeps its own.

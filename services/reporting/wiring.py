@@ -9,7 +9,7 @@ from typing import Any, cast
 import asyncpg
 from pydantic_settings import SettingsConfigDict
 
-from services.reporting.adapters.read_model import PostgresLeadsReadModel
+from services.reporting.adapters.summaries import PostgresSummaries
 from services.reporting.app.projections import LeadsProjection
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
@@ -28,9 +28,10 @@ class ReportingSettings(ServiceSettings):
     batch_size: int = 500
 
 
-def build_consumer(name: str, pool: Any, dead_letters: DeadLetters) -> IdempotentConsumer:
+def build_consumer(name: str, pool: Any, dead_letters: DeadLetters, *, bulk: bool = False) -> IdempotentConsumer:
     """The projection wired into an idempotent consumer (live service and rebuild use the same): every known
-    type is registered with one batch handler (unknown types are still ignored), so a batch is one run."""
-    projection = LeadsProjection(PostgresLeadsReadModel(pool))
+    type is registered with one batch handler (unknown types are still ignored), so a batch is one run.
+    ``bulk``: the rebuild's replay, which stores facts only (``adapters.summaries.build_summaries`` folds them)."""
+    projection = LeadsProjection(PostgresSummaries(pool, bulk=bulk))
     return IdempotentConsumer(name=name, pool=cast(asyncpg.Pool, pool), handlers={},
                               batch_handlers=projection.batch_handlers(), dead_letters=dead_letters)

@@ -8,14 +8,17 @@ be fetched at all, 503. The OpenAPI document declares the bearer scheme on every
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.auth.api_keys import ApiKeys, InvalidApiKeyError
 from shared.auth.browser import browser_login_router, login_page, session_token
-from shared.auth.errors import AuthenticationError, BrowserLoginRequiredError
+from shared.auth.errors import AuthenticationError, BrowserLoginRequiredError, ForbiddenError
 from shared.auth.jwks import FetchJson, IdentityProviderUnavailableError, JwksCache, fetch_json
 from shared.auth.principal import Principal
 from shared.auth.settings import AuthSettings
@@ -25,6 +28,8 @@ from shared.settings import load_settings
 
 REALM = "salesflow"
 
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKey",
+                              description="A static key for a system that cannot do OAuth2 (scoped, revocable).")
 bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="JWT",
                            description="An access token from the OIDC issuer (people: authorization code or "
                                        "password grant; systems: client credentials).")
@@ -44,11 +49,19 @@ def challenge(reason: str | None) -> str:
 class Authenticator:
     """Everything a request's credentials are checked against."""
 
-    def __init__(self, verifier: TokenVerifier, *, browser_sessions: bool = False) -> None:
+    def __init__(self, verifier: TokenVerifier, *, browser_sessions: bool = False,
+                 api_keys: ApiKeys | None = None) -> None:
         self.verifier = verifier
         self.browser_sessions = browser_sessions
+        self.api_keys = api_keys or ApiKeys(None)
 
-    async def authenticate(self, request: Request, bearer: HTTPAuthorizationCredentials | None) -> Principal:
+    async def authenticate(self, request: Request, bearer: HTTPAuthorizationCredentials | None,
+                           api_key: str | None = None) -> Principal:
+        if api_key is not None and bearer is None:
+            try:
+                return self.api_keys.principal(api_key)
+            except InvalidApiKeyError as exc:
+                raise AuthenticationError(str(exc)) from None
         token = bearer.credentials if bearer is not None else None
         if token is None and self.browser_sessions:
             token = session_token(request)
@@ -72,7 +85,9 @@ def install_auth(app: FastAPI, *, service: str, settings: AuthSettings | None = 
     fetched on the first token, so a service starts even while the issuer is still coming up. ``browser_home``
     (a page path) also signs browsers in (shared/auth/browser.py) and lets GETs use the session cookie."""
     settings = settings or load_settings(AuthSettings)
-    authenticator = Authenticator(build_verifier(settings, service=service), browser_sessions=browser_home is not None)
+    keys = ApiKeys(Path(settings.api_keys_file) if settings.api_keys_file else None)
+    authenticator = Authenticator(build_verifier(settings, service=service), browser_sessions=browser_home is not None,
+                                  api_keys=keys)
     app.state.authenticator = authenticator
     if browser_home is not None:
         app.include_router(browser_login_router(settings, authenticator.verifier, home=browser_home))
@@ -96,9 +111,10 @@ def install_auth(app: FastAPI, *, service: str, settings: AuthSettings | None = 
 
 async def authenticated(
     request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    api_key: Annotated[str | None, Security(api_key_scheme)],
 ) -> Principal:
     authenticator: Authenticator = request.app.state.authenticator
-    principal = await authenticator.authenticate(request, bearer)
+    principal = await authenticator.authenticate(request, bearer, api_key)
     request.state.principal = principal
     return principal
 
@@ -108,10 +124,26 @@ async def signed_in_page(
 ) -> Principal:
     """For HTML pages: like :func:`authenticated`, but a browser without a session is sent to the sign-in."""
     try:
-        return await authenticated(request, bearer)
+        return await authenticated(request, bearer, None)
     except AuthenticationError as exc:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise BrowserLoginRequiredError(exc.reason, next_path=path) from None
+
+
+def allowed(*, roles: Iterable[str] = (), scopes: Iterable[str] = ()) -> Any:
+    """A router or endpoint dependency: the caller needs one of ``roles`` or one of ``scopes`` (else 403). Runs after
+    authentication, so a missing token is still 401. The rules themselves live in each service's app layer
+    (``app/access.py``); this only applies them."""
+    role_set, scope_set = frozenset(roles), frozenset(scopes)
+
+    async def check(caller: Annotated[Principal, Depends(authenticated)]) -> Principal:
+        if caller.roles & role_set or caller.scopes & scope_set:
+            return caller
+        wanted = " or ".join(filter(None, [", ".join(sorted(role_set)) and f"role {', '.join(sorted(role_set))}",
+                                           ", ".join(sorted(scope_set)) and f"scope {', '.join(sorted(scope_set))}"]))
+        raise ForbiddenError(f"this needs {wanted}")
+
+    return Depends(check)
 
 
 # ``caller: Caller`` where the parameter order allows it; ``caller: Principal = CALLER`` after defaulted ones.

@@ -47,6 +47,7 @@ class JwksCache:
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
         self.fetches = 0
+        self.generation = 0  # bumped whenever the set of keys changes (verifiers forget what they remembered)
 
     async def key(self, kid: str | None) -> jwt.PyJWK:
         now = self._clock()
@@ -84,7 +85,10 @@ class JwksCache:
                     raise IdentityProviderUnavailableError(f"cannot fetch the issuer's keys: {exc}") from exc
                 self._fetched_at = self._clock()
                 return
-            self._keys = {k.key_id: k for k in keys if (k.public_key_use or "sig") == "sig"}
+            fresh = {k.key_id: k for k in keys if (k.public_key_use or "sig") == "sig"}
+            if set(fresh) != set(self._keys):
+                self.generation += 1
+            self._keys = fresh
             self._fetched_at = self._clock()
             self.fetches += 1
             log.info("auth.jwks_fetched", keys=sorted(str(k) for k in self._keys))

@@ -28,6 +28,8 @@ class AuthSettings(BaseSettings):
         default=10.0, ge=0, description="at most one refetch per this interval for unknown key ids, so garbage "
                                         "tokens cannot make every request call the issuer")
     http_timeout_seconds: float = Field(default=5.0, gt=0)
+    api_keys_file: str | None = Field(default=None, description="JSON file of hashed static API keys for systems "
+                                                               "that cannot do OAuth (shared/auth/api_keys.py)")
     browser_client_id: str = Field(default="salesflow-dashboard",
                                    description="the public OIDC client the dashboard signs people in with")
     cookie_secure: bool | None = Field(default=None, description="mark the session cookie Secure; default: when "

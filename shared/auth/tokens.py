@@ -3,6 +3,8 @@ audience, expiry and not-before with a bounded clock skew; the claims become a :
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from typing import Any
 
 import jwt
@@ -35,10 +37,18 @@ def _strings(value: Any) -> frozenset[str]:
 
 
 class TokenVerifier:
-    def __init__(self, settings: AuthSettings, *, audience: str, keys: JwksCache) -> None:
+    """Validates tokens; remembers the last ``cache_size`` valid ones until they expire, because a client sends the
+    same token with every request for its whole lifetime (minutes) and the signature check is most of the cost
+    (bench/auth.py). Remembered tokens are forgotten when the issuer's key set changes."""
+
+    def __init__(self, settings: AuthSettings, *, audience: str, keys: JwksCache, cache_size: int = 10_000,
+                 clock: Any = time.time) -> None:
         self._settings = settings
         self._audience = audience
         self._keys = keys
+        self._cache: OrderedDict[str, tuple[Principal, float, int]] = OrderedDict()
+        self._cache_size = cache_size
+        self._clock = clock
         # Asymmetric algorithms only: with HS256 the public key would become a shared secret anyone can use.
         self._algorithms = [a for a in settings.algorithms if a[:2] in ("RS", "ES", "PS") or a == "EdDSA"]
 
@@ -47,6 +57,22 @@ class TokenVerifier:
         return self._audience
 
     async def verify(self, token: str) -> Principal:
+        cached = self._cache.get(token)
+        if cached is not None:
+            principal, expires_at, generation = cached
+            if generation == self._keys.generation and self._clock() <= expires_at + self._settings.leeway_seconds:
+                self._cache.move_to_end(token)
+                return principal
+            del self._cache[token]
+        principal = await self._verify(token)
+        exp = principal.claims.get("exp")
+        if isinstance(exp, int | float):
+            self._cache[token] = (principal, float(exp), self._keys.generation)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:

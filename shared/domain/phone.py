@@ -74,3 +74,15 @@ def _national_cn(national: str, *, international: bool) -> str:
     if national.startswith("1") and len(national) != 11:
         raise InvalidPhoneError(f"a Chinese mobile number has 11 digits, got {len(national)}")
     raise InvalidPhoneError("is neither a Chinese mobile number (1xx xxxx xxxx) nor a landline with area code")
+
+
+def mask_phone_for_display(phone: str | None) -> str | None:
+    """What people outside a lead's scope see of its phone (DESIGN §8): the national number's first 3 and last 4
+    digits, ``+8613812345678`` → ``138****5678`` — enough to recognise a number one was given, not to call it."""
+    if not phone:
+        return phone
+    digits = re.sub(r"\D", "", phone)
+    national = digits[2:] if phone.startswith("+86") else digits
+    if len(national) < 8:
+        return "*" * len(national)
+    return national[:3] + "*" * (len(national) - 7) + national[-4:]

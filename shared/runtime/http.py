@@ -24,7 +24,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from shared.auth.http import AUTHENTICATED
+from shared.auth.http import AUTHENTICATED, allowed
+from shared.auth.principal import Role
 from shared.domain.aggregate import DomainError
 from shared.eventstore.errors import ConcurrencyError, StreamOrderConflictError
 from shared.messaging.consumer import IdempotentConsumer
@@ -134,11 +135,12 @@ def health_router(ready: ReadinessCheck) -> APIRouter:
     503 with the failing ones (database, Kafka, relay) until they pass."""
     router = APIRouter(tags=["health"])
 
-    @router.get("/health/live")
+    # Public on purpose (probes carry no credentials); "security: []" says so in the API document.
+    @router.get("/health/live", openapi_extra={"security": []})
     async def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/health/ready")
+    @router.get("/health/ready", openapi_extra={"security": []})
     async def readiness() -> JSONResponse:
         checks = await ready()
         ok = all(v is True or (isinstance(v, dict) and v.get("ok")) for v in checks.values())
@@ -149,8 +151,9 @@ def health_router(ready: ReadinessCheck) -> APIRouter:
 
 
 def dead_letter_router(consumer: IdempotentConsumer, dead_letters: DeadLetters, pool: Any) -> APIRouter:
-    """Ops endpoints: list dead letters, retry one (with what is parked behind it), or skip it."""
-    router = APIRouter(prefix="/admin/dead-letters", tags=["admin"], dependencies=AUTHENTICATED)
+    """Ops endpoints (the ops role only): list dead letters, retry one (with what is parked behind it), or skip it."""
+    router = APIRouter(prefix="/admin/dead-letters", tags=["admin"],
+                       dependencies=[*AUTHENTICATED, allowed(roles=[Role.OPS])])
     operations = DeadLetterOperations(consumer)
 
     @router.get("")

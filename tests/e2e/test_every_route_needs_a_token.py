@@ -9,17 +9,16 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
+from tests.support.all_services import SERVICES, all_services
 from tests.support.auth import test_issuer
-from tests.support.infra import RUN_ID, Infra
-from tests.support.processes import ServiceProcess, start_service, stop_service
+from tests.support.infra import Infra
+from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = ("leads", "orders", "aftersales", "reporting")
 PUBLIC = re.compile(r"^/health/(live|ready)$")
 # Served outside the API document (FastAPI's own pages, the browser sign-in) and checked by name below.
 NOT_IN_THE_DOCUMENT = {"reporting": ["/dashboard"]}
@@ -27,24 +26,8 @@ NOT_IN_THE_DOCUMENT = {"reporting": ["/dashboard"]}
 
 @pytest.fixture(scope="module")
 async def services(infra: Infra) -> AsyncIterator[dict[str, ServiceProcess]]:
-    """All four services once for the module (their own databases, a topic prefix of their own)."""
-    env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}routes"}
-    databases = [f"t{RUN_ID}_routes_{name}" for name in SERVICES]
-    admin = await asyncpg.connect(infra.pg_admin_dsn)
-    started: dict[str, ServiceProcess] = {}
-    try:
-        for name, database in zip(SERVICES, databases, strict=True):
-            await admin.execute(f'CREATE DATABASE "{database}"')
-            env[f"{name.upper()}_DATABASE_URL"] = infra.dsn_for(database)
-        for name in SERVICES:
-            started[name] = await start_service(name, env)
+    async with all_services(infra, "routes") as started:
         yield started
-    finally:
-        for service in started.values():
-            await stop_service(service)
-        for database in databases:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
 
 
 async def operations(client: httpx.AsyncClient, service: ServiceProcess) -> list[tuple[str, str, dict[str, Any]]]:

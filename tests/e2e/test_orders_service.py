@@ -68,7 +68,9 @@ async def orders(infra: Infra) -> AsyncIterator[Orders]:
            "ORDERS_TIMER_POLL_INTERVAL": "0.2"}
     service = await start_service("orders", env)
     try:
-        async with httpx.AsyncClient(headers=auth_headers("director"), base_url=service.url, timeout=10) as client:
+        # A manager (discount limit 10 %, services/orders/config/discounts.json); consultants are tested apart.
+        async with httpx.AsyncClient(headers=auth_headers("manager", subject="M-1"), base_url=service.url,
+                                     timeout=10) as client:
             yield Orders(service, client, f"{prefix}.orders", infra.kafka, dsn)
     finally:
         await stop_service(service)
@@ -222,9 +224,14 @@ async def test_rule_violations_answer_4xx_with_a_code_and_store_nothing(orders: 
                               {"kind": "deposit", "amount_minor": 1, "currency": "CNY"}) == (404, "order_not_found")
     assert await orders.event_count() == before
 
-    approved = await orders.post("/v1/quotes", quote_body(discount={"kind": "percent", "percent": "8"},
-                                                          approval={"approved_by": "M-1", "role": "sales_manager"}),
-                                 201)
+    # 8 %: above a consultant's 3 %, within a manager's 10 %. The approval is the manager's own call; one
+    # written into the body (as the outsider did, "approved_by anyone, general_manager") counts for nothing.
+    as_consultant = auth_headers("consultant", subject="S-7")
+    forged = quote_body(discount={"kind": "percent", "percent": "8"},
+                        approval={"approved_by": "anyone", "role": "general_manager"}, role="general_manager")
+    refused = await orders.client.post("/v1/quotes", json=forged, headers=as_consultant)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "discount_needs_approval")
+    approved = await orders.post("/v1/quotes", quote_body(discount={"kind": "percent", "percent": "8"}), 201)
     assert approved["discount_minor"] == 24_640_00
 
     order_id = (await signed_order(orders, "deposit_balance"))["order_id"]
@@ -264,7 +271,7 @@ async def test_queries_list_open_orders_awaiting_delivery_and_receivables(orders
     cny = next(t for t in receivables["totals"] if t["currency"] == "CNY")
     assert cny["owed_minor"] >= 300_000_00
 
-    rebuilt = await orders.post("/admin/order-summaries/rebuild", {})
+    rebuilt = await orders.post("/admin/order-summaries/rebuild", {}, **auth_headers("ops", subject="ops1", team=None))
     assert rebuilt["rebuilt"] >= 3
     assert await orders.get("/v1/receivables") == receivables  # the same answers from the rebuilt table
 

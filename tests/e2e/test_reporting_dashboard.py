@@ -114,6 +114,9 @@ async def test_the_dashboard_renders_funnel_attainment_grades_losses_and_a_data_
     assert "差异率" in dom
     assert "-50.0%" in dom
     assert "split of t1 contracts off by -1" in dom
+    kpis = dom.split('id="kpis"')[1]
+    assert "Invitation → visit 邀约到店率" in kpis
+    assert "Visit → order 到店成交率" in kpis
 
     SCREENSHOT.unlink(missing_ok=True)  # noqa: ASYNC240
     await chromium(url, f"--screenshot={SCREENSHOT}")

@@ -45,6 +45,20 @@ async def fresh_reporting_database(infra: Infra, hint: str, migrations: Path) ->
     return dsn
 
 
+READ_MODEL_TABLES = (
+    "report_leads", "report_facts", "report_entities", "report_edges", "report_consultants", "report_lead_state",
+    "report_activity_daily", "report_activity_monthly", "report_funnel_now", "report_funnel_dims",
+    "report_funnel_daily",
+    "report_funnel_monthly", "report_stock_now", "report_stock_daily", "report_stock_monthly", "processed_messages",
+)
+
+
+async def reset_read_model(pool: Any) -> None:
+    """Empty reporting's read model (and its processed ids) between generated examples."""
+    await pool.execute(f"TRUNCATE {', '.join(READ_MODEL_TABLES)}")
+    await pool.execute("UPDATE report_progress SET events = 0, batches = 0, last_event_at = NULL")
+
+
 async def drop_database(infra: Infra, dsn: str) -> None:
     name = dsn.rsplit("/", 1)[-1].split("?")[0]
     admin = await asyncpg.connect(infra.pg_admin_dsn)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from services.leads.app import access
 from services.leads.app.assignment import pick
 from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
 from services.leads.app.retry import with_retries
@@ -56,6 +57,8 @@ class CaptureLeadHandler:
         self._default_team_id = default_team_id
 
     async def __call__(self, command: CaptureLead, context: CommandContext, *, conn: Any = None) -> LeadCaptured:
+        if context.caller is not None:
+            access.require_capture(context.caller)
         if (command.source_system is None) != (command.external_id is None):
             raise InvalidFieldError("external_id", "source_system and external_id come together")
         phone = normalise_phone(command.phone)  # refuse a bad number before opening a transaction

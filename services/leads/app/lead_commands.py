@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.leads.app import access
 from services.leads.app.assignment import round_robin_lock
 from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
 from services.leads.app.retry import with_retries
@@ -16,6 +17,7 @@ from services.leads.domain import errors
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant
 from services.leads.domain.policy import LeadPolicy
+from shared.auth.principal import Role
 from shared.eventstore import ConcurrencyError
 
 
@@ -120,13 +122,15 @@ class LeadCommandHandlers:
         self._policy = policy
 
     async def _run(self, lead_id: str, expected_version: int | None, context: CommandContext,
-                   change: Change) -> Lead:
+                   change: Change, rule: access.LeadRule = access.require_work) -> Lead:
         async def attempt() -> Lead:
             now = self._clock()
             async with self._uow() as uow:
                 lead = await uow.lead(lead_id)
                 if lead is None:
                     raise errors.LeadNotFoundError(f"no lead {lead_id}", lead_id=lead_id)
+                if context.caller is not None:  # None: a reaction or timer acting on the service's own account
+                    rule(context.caller, lead.id, owner_id=lead.owner_id, team_id=lead.team_id, pooled=lead.pooled)
                 if expected_version is not None and expected_version != lead.version:
                     raise ConcurrencyError(f"lead-{lead_id}", expected_version, lead.version)
                 await change(lead, uow, now)
@@ -136,13 +140,17 @@ class LeadCommandHandlers:
         # Without a pinned version, a concurrent writer just means: reload and decide again.
         return await with_retries(attempt, retry_version_conflicts=expected_version is None)
 
-    async def _manager(self, uow: UnitOfWork, context: CommandContext) -> Consultant:
+    async def _approver(self, uow: UnitOfWork, context: CommandContext) -> str:
+        """Who decides (approvals, reassignment): the caller's own id. A director decides by role; a manager must
+        also be registered as an active manager in the organisation."""
         actor = context.actor
+        if context.caller is not None and context.caller.has_role(Role.DIRECTOR) and actor:
+            return actor
         manager = await uow.consultant(actor) if actor else None
         if manager is None or not manager.is_manager:
             raise errors.NotAManagerError("this needs an active manager as the caller (the token's subject)",
                                           actor=actor)
-        return manager
+        return manager.id
 
     async def _active(self, uow: UnitOfWork, consultant_id: str) -> Consultant:
         """The consultant, checked active while holding their team's round-robin lock: a deactivation (which
@@ -158,10 +166,12 @@ class LeadCommandHandlers:
 
     async def assign_lead(self, command: AssignLead, context: CommandContext) -> Lead:
         async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
-            manager = await self._manager(uow, context)
+            approver = await self._approver(uow, context)
             owner = await self._active(uow, command.owner_id)
-            lead.assign(owner_id=owner.id, team_id=owner.team_id, reason="manual", by=manager.id, now=now)
-        return await self._run(command.lead_id, command.expected_version, context, change)
+            if context.caller is not None:
+                access.require_in_scope_consultant(context.caller, owner.id, owner.team_id)
+            lead.assign(owner_id=owner.id, team_id=owner.team_id, reason="manual", by=approver, now=now)
+        return await self._run(command.lead_id, command.expected_version, context, change, access.require_manage)
 
     async def grade_lead(self, command: GradeLead, context: CommandContext) -> Lead:
         async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
@@ -200,15 +210,13 @@ class LeadCommandHandlers:
 
     async def approve_loss(self, command: ApproveLoss, context: CommandContext) -> Lead:
         async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
-            manager = await self._manager(uow, context)
-            lead.approve_loss(manager_id=manager.id, now=now)
-        return await self._run(command.lead_id, command.expected_version, context, change)
+            lead.approve_loss(manager_id=await self._approver(uow, context), now=now)
+        return await self._run(command.lead_id, command.expected_version, context, change, access.require_manage)
 
     async def reject_loss(self, command: RejectLoss, context: CommandContext) -> Lead:
         async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
-            manager = await self._manager(uow, context)
-            lead.reject_loss(manager_id=manager.id, note=command.note, now=now)
-        return await self._run(command.lead_id, command.expected_version, context, change)
+            lead.reject_loss(manager_id=await self._approver(uow, context), note=command.note, now=now)
+        return await self._run(command.lead_id, command.expected_version, context, change, access.require_manage)
 
     async def invalidate_lead(self, command: InvalidateLead, context: CommandContext) -> Lead:
         async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
@@ -217,7 +225,9 @@ class LeadCommandHandlers:
 
     async def claim_lead(self, command: ClaimLead, context: CommandContext) -> Lead:
         async def change(lead: Lead, uow: UnitOfWork, now: datetime) -> None:
+            if context.caller is not None:
+                access.require_claim_for(context.caller, command.consultant_id)
             consultant = await self._active(uow, command.consultant_id)
             lead.claim(consultant_id=consultant.id, consultant_team_id=consultant.team_id, now=now,
                        policy=self._policy)
-        return await self._run(command.lead_id, command.expected_version, context, change)
+        return await self._run(command.lead_id, command.expected_version, context, change, access.require_visible)

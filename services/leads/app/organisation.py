@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.leads.app import access
 from services.leads.app.assignment import next_consultant, round_robin_lock
 from services.leads.app.ports import Clock, CommandContext, UnitOfWork, UnitOfWorkFactory
 from services.leads.app.retry import with_retries
@@ -44,6 +45,8 @@ class OrganisationHandlers:
         self._clock = clock
 
     async def register_team(self, command: RegisterTeam, context: CommandContext) -> Team:
+        if context.caller is not None:
+            access.require_organisation(context.caller, None)  # new teams: a director
         async def attempt() -> Team:
             now = self._clock()
             async with self._uow() as uow:
@@ -56,6 +59,8 @@ class OrganisationHandlers:
         return await with_retries(attempt)
 
     async def register_consultant(self, command: RegisterConsultant, context: CommandContext) -> Consultant:
+        if context.caller is not None:
+            access.require_organisation(context.caller, command.team_id)
         async def attempt() -> Consultant:
             now = self._clock()
             async with self._uow() as uow:
@@ -76,7 +81,7 @@ class OrganisationHandlers:
         async def attempt() -> Consultant:
             now = self._clock()
             async with self._uow() as uow:
-                consultant = await self._consultant(uow, command.consultant_id)
+                consultant = await self._consultant(uow, command.consultant_id, context)
                 team_id = consultant.team_id
                 consultant.deactivate(now=now)
                 await self._hand_over_leads(uow, consultant.id, team_id, context)
@@ -89,7 +94,9 @@ class OrganisationHandlers:
         async def attempt() -> Consultant:
             now = self._clock()
             async with self._uow() as uow:
-                consultant = await self._consultant(uow, command.consultant_id)
+                consultant = await self._consultant(uow, command.consultant_id, context)
+                if context.caller is not None:
+                    access.require_organisation(context.caller, command.team_id)
                 if await uow.team(command.team_id) is None:
                     raise InvalidFieldError("team_id", f"unknown team {command.team_id!r}")
                 old_team = consultant.team_id
@@ -100,8 +107,11 @@ class OrganisationHandlers:
                 return consultant
         return await with_retries(attempt, retry_version_conflicts=True)
 
-    async def _consultant(self, uow: UnitOfWork, consultant_id: str) -> Consultant:
+    async def _consultant(self, uow: UnitOfWork, consultant_id: str, context: CommandContext) -> Consultant:
         consultant = await uow.consultant(consultant_id)
+        if consultant is not None and context.caller is not None:
+            access.require_in_scope_consultant(context.caller, consultant.id, consultant.team_id)
+            access.require_organisation(context.caller, consultant.team_id)
         if consultant is None:
             raise errors.ConsultantNotFoundError(f"no consultant {consultant_id}")
         return consultant

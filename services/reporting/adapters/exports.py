@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import xlsxwriter
@@ -31,6 +33,16 @@ LABELS: dict[str, str] = {
     "contracts": "Contracts / 成交", "channel": "Channel / 渠道", "leads": "Leads / 线索",
     "conversion": "Conversion / 转化率", "satisfaction": "Satisfaction (0–1) / 满意度",
     "deliveries": "Deliveries / 交车", "loss_requests": "Loss requests / 战败申请",
+    "invitations": "Invitations / 邀约", "invited_visits": "Invited visits / 邀约到店",
+    "first_visits": "First visits / 首次到店", "second_visits": "Second visits / 二次到店",
+    "test_drives_attended": "Test drives attended / 试驾(预约)", "quotes_issued": "Quotes / 报价",
+    "quotes_signed": "Quotes signed / 报价成交", "referral_leads": "Referral leads / 转介绍线索",
+    "invitation_to_visit_rate": "Invitation → visit / 邀约到店率", "test_drive_rate": "Test-drive rate / 试驾率",
+    "visit_to_order_rate": "Visit → order / 到店成交率", "quote_to_contract_rate": "Quote → contract / 报价成交率",
+    "average_discount_rate": "Average discount / 平均优惠率",
+    "deposit_to_delivery_days": "Deposit → delivery (days) / 订金到交车(天)",
+    "referral_rate": "Referral rate / 转介绍率", "second_visit_rate": "Second-visit rate / 二次到店率",
+    "financing_approval_rate": "Financing approval / 金融通过率", "points_awarded": "Points awarded / 积分",
 }
 
 
@@ -46,27 +58,36 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> bytes:
-    """UTF-8 with BOM so Excel shows the Chinese labels correctly."""
+def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> Iterator[bytes]:
+    """UTF-8 with BOM so Excel shows the Chinese labels correctly; yields chunks of about 64 KiB, so an export
+    is streamed and memory stays flat whatever its size."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
+    buffer.write("\ufeff")
     writer.writerow([label(c) for c in columns])
     for row in rows:
         writer.writerow([_cell(row.get(c)) for c in columns])
-    return ("\ufeff" + buffer.getvalue()).encode()
+        if buffer.tell() > 65536:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
 
 
-def to_xlsx(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, title: str) -> bytes:
-    buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+def to_xlsx(rows: Iterable[dict[str, Any]], columns: Sequence[str], *, title: str) -> str:
+    """Writes the workbook to a temporary file in xlsxwriter's constant-memory mode (rows are flushed as they are
+    written) and returns its path: the caller streams the file and deletes it."""
+    handle, path = tempfile.mkstemp(prefix="salesflow-export-", suffix=".xlsx")
+    os.close(handle)
+    book = xlsxwriter.Workbook(path, {"constant_memory": True})
     sheet = book.add_worksheet(title[:31])
     bold = book.add_format({"bold": True})
     for col, name in enumerate(columns):
-        sheet.write(0, col, label(name), bold)
         sheet.set_column(col, col, max(12, len(label(name))))
+        sheet.write(0, col, label(name), bold)
     for r, row in enumerate(rows, start=1):
         for col, name in enumerate(columns):
             value = _cell(row.get(name))
             sheet.write(r, col, value if isinstance(value, int | float | str) else str(value))
     book.close()
-    return buffer.getvalue()
+    return path

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
-
-from services.reporting.domain.funnel import LeadHistory
-
-
-@dataclass(frozen=True, slots=True)
-class LeadRow:
-    lead_id: str
-    customer_id: str
-    channel: str
-    stage: str
-    grade: str
-    owner_id: str | None
-    captured_at: datetime
-    source_recorded_at: datetime | None
-    interest: str | None = None
-    order_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class FactRow:
-    """Any other public event, stored as the fact it is (see migrations/0002_facts.sql)."""
+    """A public event, stored as the fact it is (see migrations/0002_facts.sql and 0004_summaries.sql)."""
 
     event_id: str
     event_type: str
@@ -37,26 +23,26 @@ class FactRow:
     source_recorded_at: datetime | None
 
 
-class LeadsReadModel(Protocol):
-    async def add_leads(self, tx: Any, leads: list[LeadRow]) -> None:
-        """Insert leads not yet known (a replayed event changes nothing)."""
+class SummariesWriter(Protocol):
+    async def apply(self, tx: Any, facts: Sequence[FactRow]) -> None:
+        """Store the facts (a known event id is a no-op) and fold what they change into the summaries."""
 
-    async def add_facts(self, tx: Any, facts: list[FactRow]) -> None:
-        """Insert facts not yet known (keyed by event id)."""
 
-    async def count_by_stage(self, *, channel: str | None = None) -> dict[str, int]:
-        """Leads per current stage."""
+class Summaries(Protocol):
+    """What reports read. Implemented by the summary tables (``adapters.summaries.PostgresSummaries``) and by a
+    fold of the raw facts (``FactFold``: audits and the equivalence test) — the two must agree exactly."""
 
-    async def count_by_channel(self) -> dict[str, int]:
-        """Leads per acquisition channel."""
+    async def funnel(self, *, cohorts: Sequence[str] | None, as_of: datetime | None,
+                     filters: Mapping[str, str | None], group_by: str | None) -> dict[str, Counter[str]]:
+        """Funnel measures per group value ('' when not grouped), leads captured in the cohort months."""
 
-    async def lead_histories(self, *, as_of: datetime | None, captured_from: datetime | None,
-                             captured_to: datetime | None) -> list[LeadHistory]:
-        """Every lead captured in the window, as its events describe it up to ``as_of`` (None: now)."""
+    async def activity(self, *, start: date, end: date, as_of: datetime | None,
+                       by: Sequence[str] = ("consultant",)) -> dict[tuple[Any, ...], float]:
+        """Activity counters for days in [start, end): ``(metric, *values of by)`` → amount."""
 
-    async def facts(self, event_types: list[str], *, start: datetime | None, end: datetime | None,
-                    as_of: datetime | None) -> list[FactRow]:
-        """Facts of the given types that took effect in [start, end) and at or before as_of."""
+    async def stock(self, *, as_of: datetime | None, now: datetime) -> Counter[tuple[str, str]]:
+        """Open leads per owner: ``(consultant, measure)`` → count."""
 
-    async def watermark(self) -> dict[str, Any]:
-        """What the read model has seen: newest event time, last projection time, events applied."""
+
+class UnsupportedBySummariesError(Exception):
+    """The summaries do not hold this cut (e.g. as_of over two funnel dimensions): fold the facts instead."""

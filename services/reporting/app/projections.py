@@ -1,20 +1,17 @@
-"""Projections: how each public event changes reporting's read model.
+"""Projection: every public event of leads, orders and after-sales becomes a fact of reporting's read model, and
+the summaries are updated by what the batch changes (see ``adapters.summaries`` and ``domain.ledger``).
 
-LeadCreated fills ``report_leads`` (one row per lead); every other public event of leads, orders and after-sales
-is kept as a fact with its effective time (``report_facts``). Both are set-based inserts keyed by id, so a run of
-events is one statement (rebuild speed), a redelivery is a no-op, and reports fold the facts at query time —
-which makes them independent of arrival order across topics and answerable as of any past moment.
-"""
+One batch handler for every known type: the kernel hands it whole batches, which is safe because the read
+model does not depend on arrival order (facts are keyed by event id and folded by their own times)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from services.reporting.app.ports import FactRow, LeadRow, LeadsReadModel
+from services.reporting.app.ports import FactRow, SummariesWriter
 from shared.contracts import aftersales, leads, orders  # noqa: F401  (registers every public contract)
 from shared.contracts.base import IntegrationEvent, registry
-from shared.contracts.leads import LeadCreatedV1
 from shared.messaging.inbound import BatchEventHandler, InboundEvent
 
 SOURCE_PRODUCERS = ("leads", "orders", "aftersales")
@@ -38,9 +35,9 @@ def _time_field(cls: type[IntegrationEvent]) -> str | None:
 
 
 def fact_types() -> dict[str, type[IntegrationEvent]]:
-    """Every public event type reporting stores as a fact (all of the source services' contracts but
-    LeadCreated). Contracts added later are picked up by a new build without code changes."""
-    return {c.event_type: c for c in registry if c.producer in SOURCE_PRODUCERS and c is not LeadCreatedV1}
+    """Every public event type reporting stores (all of the source services' contracts). Contracts added later
+    are stored by a new build without code changes (and count in reports once the fold knows them)."""
+    return {c.event_type: c for c in registry if c.producer in SOURCE_PRODUCERS}
 
 
 def to_fact(event: InboundEvent) -> FactRow:
@@ -57,35 +54,12 @@ def to_fact(event: InboundEvent) -> FactRow:
 
 
 class LeadsProjection:
-    def __init__(self, read_model: LeadsReadModel) -> None:
-        self._read_model = read_model
-
-    async def on_leads_created(self, tx: Any, events: list[InboundEvent]) -> None:
-        # Set-based: one INSERT for a run of LeadCreated events (rebuilds replay hundreds of thousands).
-        rows = []
-        for event in events:
-            payload = event.payload
-            assert isinstance(payload, LeadCreatedV1)
-            rows.append(LeadRow(
-                lead_id=payload.lead_id, customer_id=payload.customer_id, channel=payload.channel,
-                stage=payload.stage, grade=payload.grade, owner_id=payload.owner_id, captured_at=payload.captured_at,
-                source_recorded_at=event.headers.recorded_time, interest=payload.interest, order_id=payload.order_id,
-            ))
-        await self._read_model.add_leads(tx, rows)
-
-    async def on_facts(self, tx: Any, events: list[InboundEvent]) -> None:
-        await self._read_model.add_facts(tx, [to_fact(e) for e in events])
+    def __init__(self, summaries: SummariesWriter) -> None:
+        self._summaries = summaries
 
     async def on_any(self, tx: Any, events: list[InboundEvent]) -> None:
-        """A run of events of any known types: leads and facts, one INSERT each. Registered for every type, so
-        the kernel's consumer hands it whole batches; safe because the read model is order-independent (facts
-        keyed by event id, folded by effective time at query time)."""
-        created = [e for e in events if isinstance(e.payload, LeadCreatedV1)]
-        others = [e for e in events if not isinstance(e.payload, LeadCreatedV1)]
-        if created:
-            await self.on_leads_created(tx, created)
-        if others:
-            await self.on_facts(tx, others)
+        """A run of events of any known types: stored and folded into the summaries in one go."""
+        await self._summaries.apply(tx, [to_fact(e) for e in events])
 
     def batch_handlers(self) -> dict[str, BatchEventHandler]:
-        return {t: self.on_any for t in (*fact_types(), LeadCreatedV1.event_type)}
+        return {t: self.on_any for t in fact_types()}

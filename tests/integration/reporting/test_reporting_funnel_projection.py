@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.reporting.adapters.generations import ActiveSchemaPool
-from services.reporting.adapters.read_model import PostgresLeadsReadModel
+from services.reporting.adapters.summaries import FactFold, PostgresSummaries
 from services.reporting.app.queries import FunnelReportQuery
 from services.reporting.app.reports import Activities, AttainmentQuery, CommissionQuery, GradeTableQuery
 from services.reporting.domain.commission import CommissionPlan, Tier
@@ -41,6 +41,7 @@ from tests.support.reporting import (
     drop_database,
     expected_funnel,
     fresh_reporting_database,
+    reset_read_model,
 )
 from tests.support.upstream import FakeRecord, upstream_message
 
@@ -62,7 +63,8 @@ async def reporting(infra: Infra) -> AsyncIterator[tuple[asyncpg.Pool, Idempoten
     pool = await create_pool(dsn, min_size=1, max_size=4)
     active = ActiveSchemaPool(pool)
     consumer = build_consumer("reporting", active, DeadLetters(consumer="reporting", producer=_NoProducer()))
-    yield pool, consumer, FunnelReportQuery(PostgresLeadsReadModel(active))
+    summaries = PostgresSummaries(active)
+    yield pool, consumer, FunnelReportQuery(summaries, FactFold(active), summaries.watermark)
     await pool.close()
     await drop_database(infra, dsn)
 
@@ -109,7 +111,7 @@ async def deliver(consumer: IdempotentConsumer, records: list[FakeRecord], seed:
 
 
 async def reset(pool: asyncpg.Pool) -> None:
-    await pool.execute("TRUNCATE report_leads, report_facts, processed_messages")
+    await reset_read_model(pool)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
@@ -197,12 +199,13 @@ async def test_a_cancelled_order_no_longer_counts_as_a_contract_or_revenue_but_d
                               currency="CNY", cancelled_at=journey.at(30))
     records = [*records_of([journey]), FakeRecord(*upstream_message(cancel, key="o-X-0"), topic="test.orders")]
     await deliver(consumer, records, 3, duplicates=False)
-    activities = Activities(PostgresLeadsReadModel(ActiveSchemaPool(pool)))
+    activities = Activities(PostgresSummaries(ActiveSchemaPool(pool)))
 
-    now, _ = await activities(start=None, end=None, as_of=None)
-    before, _ = await activities(start=None, end=None, as_of=journey.at(10))
-    assert [a.metric for a in now if a.metric in ("contracts", "revenue")] == []
-    assert sorted(a.metric for a in before if a.metric in ("contracts", "revenue")) == ["contracts", "revenue"]
+    now = await activities(period="2026-03", as_of=None)
+    before = await activities(period="2026-03", as_of=journey.at(10))
+    assert [m for (m, *_), v in now.items() if m in ("contracts", "revenue") and v] == []
+    assert sorted(m for (m, *_), v in before.items() if m in ("contracts", "revenue") and v) == ["contracts",
+                                                                                                 "revenue"]
 
 
 class MemoryTargets:
@@ -242,8 +245,7 @@ async def test_attainment_and_commission_match_an_independent_calculation_over_g
     month = "2026-03"
     lines = [TargetLine("consultant", c, month, metric, float(t * (100_000 if metric == "revenue" else 1)))
              for c, t in zip(("c1", "c2", "c3"), targets, strict=True) for metric in ("contracts", "revenue", "visits")]
-    read_model = PostgresLeadsReadModel(ActiveSchemaPool(pool))
-    activities = Activities(read_model)
+    activities = Activities(PostgresSummaries(ActiveSchemaPool(pool)))
     query = AttainmentQuery(activities, MemoryTargets(lines), lambda: BASE)
     report = await query(month=month, today=datetime(2026, 3, 20, tzinfo=UTC))
     expected = expected_by_consultant(generated, month)
@@ -292,7 +294,7 @@ async def test_the_grade_table_counts_open_leads_by_current_grade_and_due_and_ov
                *(FakeRecord(*upstream_message(e, key=e.lead_id), topic="test.leads") for e in extra)]
     await deliver(consumer, records, 5, duplicates=True)
 
-    table = await GradeTableQuery(PostgresLeadsReadModel(ActiveSchemaPool(pool)), lambda: now)()
+    table = await GradeTableQuery(PostgresSummaries(ActiveSchemaPool(pool)), lambda: now)()
     (row,) = table["consultants"]
     assert row == {"consultant_id": "c1", "N": 1, "H": 1, "A": 1, "B": 0, "C": 0, "open": 3, "due_today": 1,
                    "overdue": 1, "on_time_follow_up_rate": round(2 / 3, 4)}

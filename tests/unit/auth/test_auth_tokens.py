@@ -10,6 +10,7 @@ import pytest
 
 from shared.auth.http import build_verifier
 from shared.auth.jwks import IdentityProviderUnavailableError
+from shared.auth.principal import Principal
 from shared.auth.settings import AuthSettings
 from shared.auth.tokens import InvalidTokenError, TokenVerifier
 from tests.support.auth import TestIssuer
@@ -114,3 +115,26 @@ async def test_an_unreachable_issuer_without_cached_keys_is_reported_as_such() -
     gone.close()
     with pytest.raises(IdentityProviderUnavailableError):
         await verifier_for(gone).verify(token)
+
+
+
+async def test_a_remembered_token_is_checked_again_once_it_has_expired(issuer: TestIssuer) -> None:
+    now = [time.time()]
+    settings = AuthSettings(issuer=issuer.url, leeway_seconds=5)
+    keys = build_verifier(settings, service="leads")._keys  # a JWKS cache for this issuer
+    verifier = TokenVerifier(settings, audience="salesflow-leads", keys=keys, clock=lambda: now[0])
+    checks: list[str] = []
+    full_check = verifier._verify
+
+    async def counted(token: str) -> Principal:
+        checks.append(token)
+        return await full_check(token)
+
+    verifier._verify = counted  # type: ignore[method-assign]
+    token = issuer.token(subject="c1", expires_in=60)
+    for _ in range(3):
+        assert (await verifier.verify(token)).subject == "c1"
+    assert len(checks) == 1  # remembered after the first full check
+    now[0] += 66  # past exp + leeway by the verifier's clock
+    await verifier.verify(token)
+    assert len(checks) == 2

@@ -1,0 +1,737 @@
+"""Reporting's summaries in PostgreSQL: how a batch of facts updates them (in the consumer's transaction), and
+how reports read them — now, or as of a moment.
+
+Write path (:meth:`PostgresSummaries.apply`), per batch:
+
+1. the facts are inserted (keyed by event id: a duplicate is not new) with the entity they are about;
+2. their links (order ↔ lead, quote ↔ order, complaint ↔ order) join the link graph, and the groups of the
+   entities they touch are worked out again (a group is a connected part of the graph, see ``domain.ledger``);
+   facts of entities whose group changed are moved to the new group;
+3. every group whose facts changed is folded twice — without the batch's changes and with them — from the
+   earliest changed moment on, and the difference is added to the summary tables (amount += delta).
+
+Because a group's measures depend only on its facts (sorted by their own times) and the consultants' team
+history, not on arrival order, any delivery order and any number of duplicates end in the same summaries.
+All of it runs under one transaction-scoped advisory lock per schema, so two consumers of the same schema (the
+live one and a rebuild's catch-up) never fold a group from each other's half-written state.
+
+Read path: reports "now" read the ``*_now`` tables (and the current-state table for due/overdue follow-ups);
+reports ``as_of`` T sum monthly rows known before T's month, daily rows known from its first day to the day
+before T, and fold, for T's own day, the groups that changed between its midnight and T. Every read is bounded
+by the number of consultants × days × stages a report shows, plus one day's changes for `as_of`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from services.reporting.app.ports import FactRow, UnsupportedBySummariesError
+from services.reporting.domain.ledger import (
+    CONSULTANT_MOVED,
+    CONSULTANT_REGISTERED,
+    DUE_MEASURES,
+    DUE_SOON,
+    FOLLOW_UP_SCHEDULED,
+    LEAD_CREATED,
+    ConsultantTeams,
+    Fact,
+    Sums,
+    add_into,
+    contributions,
+    entities_of,
+    group_of,
+    lead_states,
+    measures_at,
+)
+
+FUNNEL_DIMS = ("channel", "team", "consultant", "product")
+_DIM_INDEX = {"consultant": 0, "team": 1, "channel": 2, "product": 3}  # in (consultant, team, channel, product)
+ACTIVITY_DIMS = ("day", "month", "consultant", "team", "channel", "product")
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext('reporting.summaries:' || current_schema()))"
+_FACTS_OF_GROUPS = """SELECT event_id::text AS event_id, event_type, occurred_at, data, entity, group_id
+                      FROM report_facts WHERE group_id = ANY($1::text[])"""
+
+
+def _day(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def _month(day: str) -> str:
+    return day[:7]
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def groups(self) -> dict[str, str]:
+        members: dict[str, list[str]] = defaultdict(list)
+        for x in list(self.parent):
+            members[self.find(x)].append(x)
+        out = {}
+        for component in members.values():
+            name = group_of(component)
+            for x in component:
+                out[x] = name
+        return out
+
+
+def _fact(row: Mapping[str, Any]) -> Fact:
+    return Fact(row["event_id"], row["event_type"], row["occurred_at"], row["data"])
+
+
+def _teams(rows: Iterable[Mapping[str, Any]]) -> ConsultantTeams:
+    return ConsultantTeams((r["consultant_id"], r["at"], r["team_id"]) for r in rows)
+
+
+class SummaryRows:
+    """Contributions ``(kind, *key, known_day) → delta`` spread over the summary tables' rows."""
+
+    def __init__(self) -> None:
+        self.activity_daily: Sums = defaultdict(float)
+        self.activity_monthly: Sums = defaultdict(float)
+        self.funnel_now: Sums = defaultdict(float)
+        self.funnel_dims: Sums = defaultdict(float)
+        self.funnel_daily: Sums = defaultdict(float)
+        self.funnel_monthly: Sums = defaultdict(float)
+        self.stock_now: Sums = defaultdict(float)
+        self.stock_daily: Sums = defaultdict(float)
+        self.stock_monthly: Sums = defaultdict(float)
+
+    def add(self, deltas: Mapping[tuple[Any, ...], float]) -> None:
+        for key, delta in deltas.items():
+            kind, known = key[0], key[-1]
+            if kind == "activity":
+                day, metric, consultant, team, channel, product = key[1:7]
+                self.activity_daily[day, metric, consultant, team, channel, product, known] += delta
+                self.activity_monthly[_month(day), metric, consultant, team, channel, product, _month(known)] += delta
+            elif kind == "funnel":
+                captured, measure, consultant, team, channel, product = key[1:7]
+                cohort = _month(captured)
+                self.funnel_now[cohort, measure, consultant, team, channel, product] += delta
+                values = (consultant, team, channel, product)
+                for dim in ("", *FUNNEL_DIMS):
+                    value = values[_DIM_INDEX[dim]] if dim else ""
+                    self.funnel_dims[cohort, dim, value, measure] += delta
+                    self.funnel_daily[cohort, dim, value, measure, known] += delta
+                    self.funnel_monthly[cohort, dim, value, measure, _month(known)] += delta
+            elif kind == "stock":
+                consultant, measure = key[1:3]
+                if measure not in DUE_MEASURES:
+                    self.stock_now[consultant, measure] += delta
+                self.stock_daily[consultant, measure, known] += delta
+                self.stock_monthly[consultant, measure, _month(known)] += delta
+
+    def tables(self) -> list[tuple[str, list[str], str, list[tuple[Any, ...]]]]:
+        """(table, key columns, value column, rows) for every table with changes."""
+        def rows(counter: Sums, dates: Sequence[int] = ()) -> list[tuple[Any, ...]]:
+            out = []
+            for key, value in counter.items():
+                if value:
+                    k = list(key)
+                    for i in dates:
+                        k[i] = _day(k[i])
+                    out.append((*k, value))
+            return out
+        return [t for t in (
+            ("report_activity_daily", ["day", "metric", "consultant_id", "team_id", "channel", "product",
+                                       "known_day"], "amount", rows(self.activity_daily, (0, 6))),
+            ("report_activity_monthly", ["month", "metric", "consultant_id", "team_id", "channel", "product",
+                                         "known_month"], "amount", rows(self.activity_monthly)),
+            ("report_funnel_now", ["cohort", "measure", "consultant_id", "team_id", "channel", "product"], "n",
+             rows(self.funnel_now)),
+            ("report_funnel_dims", ["cohort", "dim", "dim_value", "measure"], "n", rows(self.funnel_dims)),
+            ("report_funnel_daily", ["cohort", "dim", "dim_value", "measure", "known_day"], "n",
+             rows(self.funnel_daily, (4,))),
+            ("report_funnel_monthly", ["cohort", "dim", "dim_value", "measure", "known_month"], "n",
+             rows(self.funnel_monthly)),
+            ("report_stock_now", ["consultant_id", "measure"], "n", rows(self.stock_now)),
+            ("report_stock_daily", ["consultant_id", "measure", "known_day"], "n", rows(self.stock_daily, (2,))),
+            ("report_stock_monthly", ["consultant_id", "measure", "known_month"], "n", rows(self.stock_monthly)),
+        ) if t[3]]
+
+
+_TYPES = {"day": "date", "known_day": "date", "amount": "float8", "n": "int8"}
+
+
+async def write_rows(conn: Any, rows: SummaryRows) -> None:
+    """Add the deltas to the tables in one statement: an INSERT … ON CONFLICT per table as data-modifying CTEs
+    (arrays unnested server-side), so a batch's summaries cost one round trip."""
+    parts: list[str] = []
+    args: list[Any] = []
+    for table, keys, value, data in rows.tables():
+        columns = [*keys, value]
+        arrays = [list(col) for col in zip(*data, strict=True)]
+        if value == "n":
+            arrays[-1] = [int(v) for v in arrays[-1]]
+        casts = []
+        for c, array in zip(columns, arrays, strict=True):
+            args.append(array)
+            casts.append(f"${len(args)}::{_TYPES.get(c, 'text')}[]")
+        parts.append(
+            f"w{len(parts)} AS (INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({', '.join(casts)}) "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {value} = {table}.{value} + excluded.{value})")
+    if parts:
+        await conn.execute(f"WITH {', '.join(parts)} SELECT 1", *args)
+
+
+class PostgresSummaries:
+    """``pool`` is anything with asyncpg's ``acquire()`` (the live service passes a schema-switching pool).
+
+    ``bulk=True`` is the rebuild's mode: batches only store facts, links and team moves, and
+    :func:`build_summaries` folds every group once at the end (instead of refolding a group each time a batch
+    touches it, which a replay does ~10 times per lead)."""
+
+    def __init__(self, pool: Any, *, bulk: bool = False) -> None:
+        self._pool = pool
+        self._bulk = bulk
+
+    # --- write path ----------------------------------------------------------------------------------------------
+
+    async def apply(self, tx: Any, facts: Sequence[FactRow]) -> None:
+        """Insert the facts and fold the changes into the summaries, in the caller's transaction."""
+        if not facts:
+            return
+        await tx.execute(_LOCK)
+        located = [(f, *entities_of(f.event_type, f.data, f.event_id)) for f in facts]
+        touched = sorted({e for _, primary, mentions in located for e in (primary, *mentions)})
+        edges = [(p, m) for _, p, ms in located for m in ms] + [(m, p) for _, p, ms in located for m in ms]
+        if edges:
+            a, b = zip(*set(edges), strict=True)
+            await tx.execute("INSERT INTO report_edges (a, b) SELECT * FROM unnest($1::text[], $2::text[]) "
+                             "ON CONFLICT DO NOTHING", list(a), list(b))
+        if self._bulk:
+            await self._store(tx, facts, located, {p: p for _, p, _ in located})
+            return
+        # The connected parts of the link graph around what the batch touches, with their links and current
+        # groups, in one round trip.
+        links = _UnionFind()
+        old: dict[str, str] = {}
+        for row in await tx.fetch(
+                "WITH RECURSIVE r(e) AS (SELECT unnest($1::text[]) UNION "
+                "SELECT ed.b FROM report_edges ed JOIN r ON ed.a = r.e) "
+                "SELECT r.e, ed.b, en.group_id FROM r LEFT JOIN report_edges ed ON ed.a = r.e "
+                "LEFT JOIN report_entities en ON en.entity = r.e", touched):
+            links.find(row["e"])
+            if row["b"] is not None:
+                links.union(row["e"], row["b"])
+            if row["group_id"] is not None:
+                old[row["e"]] = row["group_id"]
+        groups = links.groups()
+        changed = {e: g for e, g in groups.items() if old.get(e) != g}
+        if changed:
+            await tx.execute(
+                "INSERT INTO report_entities (entity, group_id) SELECT * FROM unnest($1::text[], $2::text[]) "
+                "ON CONFLICT (entity) DO UPDATE SET group_id = excluded.group_id",
+                list(changed), list(changed.values()))
+            moved = {e: g for e, g in changed.items() if e in old}
+            if moved:
+                await tx.execute(
+                    "UPDATE report_facts f SET group_id = m.g FROM unnest($1::text[], $2::text[]) AS m(e, g) "
+                    "WHERE f.entity = m.e", list(moved), list(moved.values()))
+        new_ids = set(await tx.fetchval(
+            """WITH ins AS (
+                   INSERT INTO report_facts (event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data,
+                                             source_recorded_at, entity, group_id, due_at)
+                   SELECT event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data,
+                          source_recorded_at, entity, group_id, due_at
+                   FROM json_to_recordset($1::json) AS r(event_id uuid, event_type text, lead_id text, order_id text,
+                        consultant_id text, occurred_at timestamptz, data jsonb, source_recorded_at timestamptz,
+                        entity text, group_id text, due_at timestamptz)
+                   ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text AS id)
+               SELECT coalesce(array_agg(id), '{}') FROM ins""",
+            _facts_json(located, groups)))
+        fresh = [f for f in facts if f.event_id in new_ids]
+        await _captures(tx, fresh)
+        moves = [f for f in fresh if f.event_type in (CONSULTANT_REGISTERED, CONSULTANT_MOVED)]
+        team_rows = await tx.fetch("SELECT consultant_id, at, team_id FROM report_consultants")
+        teams_before = _teams(team_rows)
+        teams_after = teams_before
+        affected = {groups[p] for f, p, _ in located if f.event_id in new_ids}
+        affected |= {old[e] for e in changed if e in old} | set(changed.values())
+        since_teams: datetime | None = None
+        if moves:
+            await _team_moves(tx, moves)
+            teams_after = _teams(await tx.fetch("SELECT consultant_id, at, team_id FROM report_consultants"))
+            since_teams = min(f.occurred_at for f in moves)
+            affected |= {r["group_id"] for r in await tx.fetch(
+                "SELECT DISTINCT group_id FROM report_facts WHERE consultant_id = ANY($1::text[])",
+                list({f.data["consultant_id"] for f in moves}))}
+        rows = await tx.fetch(_FACTS_OF_GROUPS, sorted(affected))
+        deltas, states = await asyncio.to_thread(
+            _fold_changes, rows, new_ids, old, teams_before, teams_after, since_teams)
+        summary = SummaryRows()
+        summary.add(deltas)
+        await write_rows(tx, summary)
+        if states:
+            await tx.execute(
+                """INSERT INTO report_lead_state (lead_id, group_id, channel, product, captured_at, owner_id, team_id,
+                                                  grade, stage, furthest_stage, status, due_at, last_logged_at)
+                   SELECT * FROM json_to_recordset($1::json) AS r(lead_id text, group_id text, channel text,
+                        product text, captured_at timestamptz, owner_id text, team_id text, grade text, stage text,
+                        furthest_stage text, status text, due_at timestamptz, last_logged_at timestamptz)
+                   ON CONFLICT (lead_id) DO UPDATE SET group_id = excluded.group_id, channel = excluded.channel,
+                     product = excluded.product, captured_at = excluded.captured_at, owner_id = excluded.owner_id,
+                     team_id = excluded.team_id, grade = excluded.grade, stage = excluded.stage,
+                     furthest_stage = excluded.furthest_stage, status = excluded.status, due_at = excluded.due_at,
+                     last_logged_at = excluded.last_logged_at""",
+                orjson.dumps(states).decode())
+        newest = max((f.occurred_at for f in fresh), default=None)
+        await tx.execute(
+            "UPDATE report_progress SET events = events + $1, batches = batches + 1, "
+            "last_projected_at = clock_timestamp(), last_event_at = greatest(last_event_at, $2::timestamptz) "
+            "WHERE id = 1", len(fresh), newest)
+
+    async def _store(self, tx: Any, facts: Sequence[FactRow], located: Sequence[tuple[FactRow, str, list[str]]],
+                     groups: Mapping[str, str]) -> None:
+        """Bulk mode: the facts (group = their own entity until :func:`build_summaries`), captures, team moves."""
+        new_ids = set(await tx.fetchval(
+            """WITH ins AS (
+                   INSERT INTO report_facts (event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data,
+                                             source_recorded_at, entity, group_id, due_at)
+                   SELECT event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data,
+                          source_recorded_at, entity, group_id, due_at
+                   FROM json_to_recordset($1::json) AS r(event_id uuid, event_type text, lead_id text, order_id text,
+                        consultant_id text, occurred_at timestamptz, data jsonb, source_recorded_at timestamptz,
+                        entity text, group_id text, due_at timestamptz)
+                   ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text AS id)
+               SELECT coalesce(array_agg(id), '{}') FROM ins""",
+            _facts_json(located, groups)))
+        fresh = [f for f in facts if f.event_id in new_ids]
+        await _captures(tx, fresh)
+        await _team_moves(tx, fresh)
+        await tx.execute(
+            "UPDATE report_progress SET events = events + $1, batches = batches + 1, "
+            "last_projected_at = clock_timestamp(), last_event_at = greatest(last_event_at, $2::timestamptz) "
+            "WHERE id = 1", len(fresh), max((f.occurred_at for f in fresh), default=None))
+
+    # --- read path -----------------------------------------------------------------------------------------------
+
+    async def funnel(self, *, cohorts: Sequence[str] | None, as_of: datetime | None,
+                     filters: Mapping[str, str | None], group_by: str | None) -> dict[str, Counter[str]]:
+        """Funnel measures per group value ('' when not grouped) for leads captured in the ``cohorts`` months
+        (None: all). ``as_of`` supports one dimension at a time (a filter, a group_by, or both on the same one);
+        the caller folds the facts for anything else (see :class:`FactFold`)."""
+        active = {k: v for k, v in filters.items() if v is not None}
+        out: dict[str, Counter[str]] = defaultdict(Counter)
+        dims = set(active) | ({group_by} if group_by and group_by != "period" else set())
+        async with self._pool.acquire() as conn:
+            if as_of is None and len(dims) <= 1:
+                dim_: str = next(iter(dims), None) or ""
+                group_ = "cohort" if group_by == "period" else "dim_value" if group_by else "''"
+                for r in await conn.fetch(
+                        f"SELECT {group_} AS g, measure, sum(n)::bigint AS n FROM report_funnel_dims "
+                        "WHERE dim = $1 AND ($2::text[] IS NULL OR cohort = ANY($2::text[])) "
+                        "AND ($3::text IS NULL OR dim_value = $3) GROUP BY 1, 2",
+                        dim_, list(cohorts) if cohorts else None, active.get(dim_) if dim_ else None):
+                    out[r["g"]][r["measure"]] += r["n"]
+                return out
+            if as_of is None:
+                where = ["($1::text[] IS NULL OR cohort = ANY($1::text[]))"]
+                args: list[Any] = [list(cohorts) if cohorts else None]
+                for name, wanted in active.items():
+                    args.append(wanted)
+                    where.append(f"{_column(name)} = ${len(args)}")
+                group = "cohort" if group_by == "period" else _column(group_by) if group_by else "''"
+                for r in await conn.fetch(
+                        f"SELECT {group} AS g, measure, sum(n)::bigint AS n FROM report_funnel_now "
+                        f"WHERE {' AND '.join(where)} GROUP BY 1, 2", *args):
+                    out[r["g"]][r["measure"]] += r["n"]
+                return out
+            if len(dims) > 1:
+                raise UnsupportedBySummariesError("as_of with more than one funnel dimension")
+            dim: str = next(iter(dims), None) or ""
+            value: str | None = active.get(dim) if dim else None
+            day0, month0 = _day_start(as_of), month_key(as_of)
+            group = "cohort" if group_by == "period" else "dim_value" if group_by else "''"
+            rows = await conn.fetch(
+                f"""SELECT {group} AS g, measure, sum(n)::bigint AS n FROM (
+                        SELECT cohort, dim_value, measure, n FROM report_funnel_monthly
+                        WHERE dim = $1 AND known_month < $2 AND ($3::text[] IS NULL OR cohort = ANY($3::text[]))
+                          AND ($4::text IS NULL OR dim_value = $4)
+                        UNION ALL
+                        SELECT cohort, dim_value, measure, n FROM report_funnel_daily
+                        WHERE dim = $1 AND known_day >= $5 AND known_day < $6
+                          AND ($3::text[] IS NULL OR cohort = ANY($3::text[])) AND ($4::text IS NULL OR dim_value = $4)
+                    ) x GROUP BY 1, 2""",
+                dim, month0, list(cohorts) if cohorts else None, value, _month_first(as_of), day0.date())
+            for r in rows:
+                out[r["g"]][r["measure"]] += r["n"]
+            partial = await self._partial(conn, as_of, due=False)
+        for key, n in partial.items():
+            if key[0] != "funnel" or (cohorts and _month(key[1]) not in cohorts):
+                continue
+            values = key[3:7]
+            if dim and value is not None and values[_DIM_INDEX[dim]] != value:
+                continue
+            g = _month(key[1]) if group_by == "period" else values[_DIM_INDEX[dim]] if group_by else ""
+            out[g][key[2]] += int(n)
+        return out
+
+    async def activity(self, *, start: date, end: date, as_of: datetime | None,
+                       by: Sequence[str] = ("consultant",)) -> Sums:
+        """Σ of activity metrics with an activity day in [start, end), as ``(metric, *by values)``."""
+        whole_months = start.day == 1 and end.day == 1 and "day" not in by
+        months = _months(start, end)
+
+        def select(monthly: bool) -> str:
+            return ", ".join(["metric", *(f"{_activity_column(b, monthly=monthly)} AS c{i}" for i, b in enumerate(by))])
+
+        group = ", ".join(["metric", *(f"c{i}" for i in range(len(by)))])
+        out: Sums = defaultdict(float)
+        async with self._pool.acquire() as conn:
+            if as_of is None and whole_months:
+                rows = await conn.fetch(f"SELECT {select(True)}, sum(amount) AS v FROM report_activity_monthly "
+                                        f"WHERE month = ANY($1::text[]) GROUP BY {group}", months)
+            elif as_of is None:
+                rows = await conn.fetch(f"SELECT {select(False)}, sum(amount) AS v FROM report_activity_daily "
+                                        f"WHERE day >= $1 AND day < $2 GROUP BY {group}", start, end)
+            else:
+                # Monthly rows known before as_of's month, daily rows known from its first day to the day before,
+                # then as_of's own day folded (_partial).
+                known_from = _month_first(as_of) if whole_months else date(1, 1, 1)
+                rows = await conn.fetch(
+                    f"""SELECT {group}, sum(amount) AS v FROM (
+                            SELECT {select(True) if whole_months else select(False)}, amount
+                            FROM {'report_activity_monthly' if whole_months else 'report_activity_daily'}
+                            WHERE {'month = ANY($1::text[]) AND known_month < $2' if whole_months
+                                   else 'false AND $1::text[] IS NULL AND $2::text IS NULL'}
+                            UNION ALL
+                            SELECT {select(False)}, amount FROM report_activity_daily
+                            WHERE day >= $3 AND day < $4 AND known_day >= $5 AND known_day < $6
+                        ) x GROUP BY {group}""",
+                    months, month_key(as_of), start, end, known_from, _day_start(as_of).date())
+                for key, v in (await self._partial(conn, as_of, due=False)).items():
+                    if key[0] == "activity" and start <= _day(key[1]) < end:
+                        out[(key[2], *(_activity_value(key, b) for b in by))] += v
+        for r in rows:
+            out[tuple(r[i] for i in range(len(by) + 1))] += r["v"]
+        return {k: v for k, v in out.items() if abs(v) > 1e-9}
+
+    async def stock(self, *, as_of: datetime | None, now: datetime) -> Counter[tuple[str, str]]:
+        """Open leads per owner: ``(consultant, measure)`` → count."""
+        out: Counter[tuple[str, str]] = Counter()
+        async with self._pool.acquire() as conn:
+            if as_of is None:
+                for r in await conn.fetch("SELECT consultant_id, measure, n FROM report_stock_now WHERE n <> 0"):
+                    out[r["consultant_id"], r["measure"]] += r["n"]
+                for r in await conn.fetch(
+                        """SELECT coalesce(owner_id, '') AS c, count(*) FILTER (WHERE due_at <= $1) AS overdue,
+                                  count(*) FILTER (WHERE due_at > $1) AS due_today
+                           FROM report_lead_state WHERE status = 'open' AND due_at IS NOT NULL AND due_at <= $2
+                           GROUP BY 1""", now, now + DUE_SOON):
+                    out[r["c"], "overdue"] += r["overdue"]
+                    out[r["c"], "due_today"] += r["due_today"]
+            else:
+                for r in await conn.fetch(
+                        """SELECT consultant_id, measure, sum(n)::bigint AS n FROM (
+                               SELECT consultant_id, measure, n FROM report_stock_monthly WHERE known_month < $1
+                               UNION ALL SELECT consultant_id, measure, n FROM report_stock_daily
+                               WHERE known_day >= $2 AND known_day < $3) x GROUP BY 1, 2""",
+                        month_key(as_of), _month_first(as_of), _day_start(as_of).date()):
+                    out[r["consultant_id"], r["measure"]] += r["n"]
+                for key, n in (await self._partial(conn, as_of)).items():
+                    if key[0] == "stock":
+                        out[key[1], key[2]] += int(n)
+        return Counter({k: v for k, v in out.items() if v})
+
+    async def _partial(self, conn: Any, as_of: datetime, *, due: bool = True) -> Sums:
+        """What changed between the midnight before ``as_of`` and ``as_of`` (keys without the known day): the
+        groups with a fact, a team move or (``due``: for the open-lead stock, the only measures they move) a
+        follow-up becoming due soon / overdue in that window, folded for it."""
+        start = _day_start(as_of)
+        groups = [r["group_id"] for r in await conn.fetch(
+            """SELECT group_id FROM report_facts WHERE occurred_at >= $1 AND occurred_at <= $2
+               UNION SELECT group_id FROM report_facts WHERE $4 AND due_at >= $1 AND due_at <= $3
+               UNION SELECT f.group_id FROM report_consultants c JOIN report_facts f USING (consultant_id)
+               WHERE c.at >= $1 AND c.at <= $2""", start, as_of, as_of + DUE_SOON, due)]
+        if not groups:
+            return {}
+        rows = await conn.fetch(_FACTS_OF_GROUPS, groups)
+        teams = _teams(await conn.fetch("SELECT consultant_id, at, team_id FROM report_consultants"))
+        return await asyncio.to_thread(_partial_fold, rows, teams, start, as_of)
+
+    async def watermark(self) -> dict[str, Any]:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT last_event_at, last_projected_at, events, batches, current_schema() AS schema "
+                "FROM report_progress")
+        return {"last_event_at": row["last_event_at"], "last_projected_at": row["last_projected_at"],
+                "events": row["events"], "batches": row["batches"], "schema": row["schema"]}
+
+    async def has_processed(self, consumer: str, event_id: str) -> bool:
+        async with self._pool.acquire() as conn:
+            return bool(await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM processed_messages WHERE consumer = $1 AND event_id = $2::uuid)",
+                consumer, event_id))
+
+
+def _facts_json(located: Sequence[tuple[FactRow, str, list[str]]], groups: Mapping[str, str]) -> str:
+    return orjson.dumps([{
+        "event_id": f.event_id, "event_type": f.event_type, "lead_id": f.lead_id, "order_id": f.order_id,
+        "consultant_id": f.consultant_id, "occurred_at": f.occurred_at, "data": f.data,
+        "source_recorded_at": f.source_recorded_at, "entity": primary, "group_id": groups[primary],
+        "due_at": f.data.get("due_at") if f.event_type == FOLLOW_UP_SCHEDULED else None,
+    } for f, primary, _ in located]).decode()
+
+
+async def _captures(tx: Any, fresh: Sequence[FactRow]) -> None:
+    """The capture row: what the end-to-end benchmark times (source_recorded_at → projected_at)."""
+    captures = [f for f in fresh if f.event_type == LEAD_CREATED]
+    if captures:
+        await tx.execute(
+            """INSERT INTO report_leads (lead_id, customer_id, channel, stage, grade, owner_id, captured_at,
+                                         source_recorded_at, interest, order_id)
+               SELECT lead_id, customer_id, channel, stage, grade, owner_id, captured_at, source_recorded_at,
+                      interest, order_id
+               FROM json_to_recordset($1::json) AS r(lead_id text, customer_id text, channel text, stage text,
+                    grade text, owner_id text, captured_at timestamptz, source_recorded_at timestamptz,
+                    interest text, order_id text)
+               ON CONFLICT (lead_id) DO NOTHING""",
+            orjson.dumps([{**f.data, "source_recorded_at": f.source_recorded_at} for f in captures]).decode())
+
+
+async def _team_moves(tx: Any, fresh: Sequence[FactRow]) -> None:
+    moves = [f for f in fresh if f.event_type in (CONSULTANT_REGISTERED, CONSULTANT_MOVED)]
+    if moves:
+        await tx.execute(
+            "INSERT INTO report_consultants (event_id, consultant_id, at, team_id) "
+            "SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[]) ON CONFLICT DO NOTHING",
+            [f.event_id for f in moves], [f.data["consultant_id"] for f in moves], [f.occurred_at for f in moves],
+            [str(f.data.get("to_team_id") or f.data.get("team_id") or "") for f in moves])
+
+
+async def build_summaries(pool: Any, *, chunk: int = 20_000) -> int:
+    """After a bulk load: work out every group from the link graph, fold each group once and write the summaries
+    and the current-state table with COPY. Returns the number of groups."""
+    async with pool.acquire() as conn:
+        links = _UnionFind()
+        for r in await conn.fetch("SELECT DISTINCT entity FROM report_facts"):
+            links.find(r["entity"])
+        for r in await conn.fetch("SELECT a, b FROM report_edges"):
+            links.union(r["a"], r["b"])
+        groups = links.groups()
+        await conn.execute("TRUNCATE report_entities")
+        await conn.copy_records_to_table("report_entities", records=list(groups.items()),
+                                         columns=["entity", "group_id"])
+        await conn.execute("UPDATE report_facts f SET group_id = e.group_id FROM report_entities e "
+                           "WHERE e.entity = f.entity AND f.group_id IS DISTINCT FROM e.group_id")
+        teams = _teams(await conn.fetch("SELECT consultant_id, at, team_id FROM report_consultants"))
+        rows = SummaryRows()
+        states: list[tuple[Any, ...]] = []
+        names = sorted(set(groups.values()))
+        for start in range(0, len(names), chunk):
+            fetched = await conn.fetch(_FACTS_OF_GROUPS, names[start:start + chunk])
+            deltas, lead_rows = await asyncio.to_thread(_fold_groups, fetched, teams)
+            rows.add(deltas)
+            states.extend(lead_rows)
+        async with conn.transaction():
+            for table in ("report_activity_daily", "report_activity_monthly", "report_funnel_now", "report_funnel_dims",
+                          "report_funnel_daily", "report_funnel_monthly", "report_stock_now", "report_stock_daily",
+                          "report_stock_monthly", "report_lead_state"):
+                await conn.execute(f"TRUNCATE {table}")
+            for table, keys, value, data in rows.tables():
+                if value == "n":
+                    data = [(*r[:-1], int(r[-1])) for r in data]
+                await conn.copy_records_to_table(table, records=data, columns=[*keys, value])
+            await conn.copy_records_to_table("report_lead_state", records=states, columns=_STATE_COLUMNS)
+        return len(names)
+
+
+_STATE_COLUMNS = ["lead_id", "group_id", "channel", "product", "captured_at", "owner_id", "team_id", "grade", "stage",
+                  "furthest_stage", "status", "due_at", "last_logged_at"]
+
+
+def _fold_groups(rows: Sequence[Mapping[str, Any]], teams: ConsultantTeams) -> tuple[Sums, list[tuple[Any, ...]]]:
+    facts: dict[str, list[Fact]] = defaultdict(list)
+    for r in rows:
+        facts[r["group_id"]].append(_fact(r))
+    deltas: Sums = {}
+    states = []
+    for g, group in facts.items():
+        add_into(deltas, contributions(group, teams))
+        for s in lead_states(group, teams):
+            row = _state_row(g, s)
+            states.append(tuple(row[c] for c in _STATE_COLUMNS))
+    return deltas, states
+
+
+def _state_row(group: str, s: Any) -> dict[str, Any]:
+    return {"lead_id": s.lead_id, "group_id": group, "channel": s.channel, "product": s.product,
+            "captured_at": s.captured_at, "owner_id": s.owner_id, "team_id": s.team_id, "grade": s.grade,
+            "stage": s.stage, "furthest_stage": s.furthest_stage, "status": s.status,
+            "due_at": s.due_at if s.due_at and (s.last_logged_at is None or s.due_at > s.last_logged_at) else None,
+            "last_logged_at": s.last_logged_at}
+
+
+def _fold_changes(rows: Sequence[Mapping[str, Any]], new_ids: set[str], old: Mapping[str, str],
+                  teams_before: ConsultantTeams, teams_after: ConsultantTeams,
+                  since_teams: datetime | None) -> tuple[Sums, list[dict[str, Any]]]:
+    """The summaries' deltas for the groups in ``rows`` (their facts now), and their leads' current state."""
+    after: dict[str, list[Fact]] = defaultdict(list)
+    before: dict[str, list[Fact]] = defaultdict(list)
+    changed_at: dict[str, datetime] = {}
+    for r in rows:
+        fact = _fact(r)
+        now_in, was_in = r["group_id"], None if r["event_id"] in new_ids else old.get(r["entity"], r["group_id"])
+        after[now_in].append(fact)
+        if was_in is not None:
+            before[was_in].append(fact)
+        if was_in != now_in:
+            for g in (now_in, was_in):
+                if g is not None:
+                    changed_at[g] = min(changed_at.get(g, fact.at), fact.at)
+    if since_teams is not None:
+        for g in after:
+            changed_at[g] = min(changed_at.get(g, since_teams), since_teams)
+    deltas: Sums = {}
+    for g, since in changed_at.items():
+        add_into(deltas, contributions(after.get(g, []), teams_after, since=since))
+        add_into(deltas, contributions(before.get(g, []), teams_before, since=since), -1)
+    states = [_state_row(g, s) for g in changed_at if after.get(g) for s in lead_states(after[g], teams_after)]
+    return {k: v for k, v in deltas.items() if v}, states
+
+
+def _partial_fold(rows: Sequence[Mapping[str, Any]], teams: ConsultantTeams, start: datetime,
+                  as_of: datetime) -> Sums:
+    facts: dict[str, list[Fact]] = defaultdict(list)
+    for r in rows:
+        facts[r["group_id"]].append(_fact(r))
+    out: Sums = defaultdict(float)
+    for group in facts.values():
+        for key, v in contributions(group, teams, since=start, until=as_of).items():
+            out[key[:-1]] += v
+    return out
+
+
+def _column(dim: str) -> str:
+    return {"consultant": "consultant_id", "team": "team_id", "channel": "channel", "product": "product"}[dim]
+
+
+def _activity_column(dim: str, *, monthly: bool) -> str:
+    if dim == "day":
+        if monthly:
+            raise ValueError("day needs the daily table")
+        return "day::text"
+    if dim == "month":
+        return "month" if monthly else "to_char(day, 'YYYY-MM')"
+    return _column(dim)
+
+
+def _activity_value(key: tuple[Any, ...], dim: str) -> Any:
+    day, _, consultant, team, channel, product = key[1:7]
+    return {"day": day, "month": day[:7], "consultant": consultant, "team": team, "channel": channel,
+            "product": product}[dim]
+
+
+def _day_start(moment: datetime) -> datetime:
+    m = moment.astimezone(UTC)
+    return datetime(m.year, m.month, m.day, tzinfo=UTC)
+
+
+def _month_first(moment: datetime) -> date:
+    m = moment.astimezone(UTC)
+    return date(m.year, m.month, 1)
+
+
+def month_key(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m")
+
+
+def _months(start: date, end: date) -> list[str]:
+    out, d = [], date(start.year, start.month, 1)
+    while d < end:
+        out.append(d.strftime("%Y-%m"))
+        d = date(d.year + d.month // 12, d.month % 12 + 1, 1)
+    return out
+
+
+class FactFold:
+    """The same read interface as :class:`PostgresSummaries`, computed by folding every raw fact (audits, the
+    equivalence test, and the cuts the summaries do not hold). Cost grows with history: not for dashboards."""
+
+    def __init__(self, pool: Any, *, memoize: bool = False) -> None:
+        self._pool = pool
+        self._memo: dict[Any, Sums] | None = {} if memoize else None  # for a fixed set of facts (tests)
+
+    async def _measures(self, as_of: datetime | None, captured: tuple[datetime, datetime] | None = None
+                        ) -> Sums:
+        if self._memo is not None:
+            if (as_of, captured) not in self._memo:
+                self._memo[as_of, captured] = await self._fold(as_of, captured)
+            return self._memo[as_of, captured]
+        return await self._fold(as_of, captured)
+
+    async def _fold(self, as_of: datetime | None, captured: tuple[datetime, datetime] | None) -> Sums:
+        async with self._pool.acquire() as conn:
+            if captured is None:
+                rows = await conn.fetch("SELECT event_id::text AS event_id, event_type, occurred_at, data, entity, "
+                                        "group_id FROM report_facts")
+            else:
+                rows = await conn.fetch(_FACTS_OF_GROUPS, [r["group_id"] for r in await conn.fetch(
+                    "SELECT DISTINCT group_id FROM report_facts WHERE event_type = 'salesflow.leads.LeadCreated' "
+                    "AND occurred_at >= $1 AND occurred_at < $2", *captured)])
+            teams = _teams(await conn.fetch("SELECT consultant_id, at, team_id FROM report_consultants"))
+        moment = as_of or datetime.max.replace(tzinfo=UTC) - timedelta(days=2)
+        return await asyncio.to_thread(_fold_all, rows, teams, moment)
+
+    async def funnel(self, *, cohorts: Sequence[str] | None, as_of: datetime | None,
+                     filters: Mapping[str, str | None], group_by: str | None,
+                     captured: tuple[datetime, datetime] | None = None) -> dict[str, Counter[str]]:
+        out: dict[str, Counter[str]] = defaultdict(Counter)
+        for key, n in (await self._measures(as_of, captured)).items():
+            if key[0] != "funnel":
+                continue
+            day, measure, values = key[1], key[2], key[3:7]
+            if cohorts and _month(day) not in cohorts:
+                continue
+            if captured and not (captured[0] <= datetime.fromisoformat(day).replace(tzinfo=UTC) < captured[1]):
+                continue
+            if any(v is not None and values[_DIM_INDEX[d]] != v for d, v in filters.items()):
+                continue
+            g = _month(day) if group_by == "period" else values[_DIM_INDEX[group_by]] if group_by else ""
+            out[g][measure] += int(n)
+        return out
+
+    async def activity(self, *, start: date, end: date, as_of: datetime | None,
+                       by: Sequence[str] = ("consultant",)) -> Sums:
+        out: Sums = defaultdict(float)
+        for key, v in (await self._measures(as_of)).items():
+            if key[0] == "activity" and start <= _day(key[1]) < end:
+                out[(key[2], *(_activity_value(key, b) for b in by))] += v
+        return {k: v for k, v in out.items() if abs(v) > 1e-9}
+
+    async def stock(self, *, as_of: datetime | None, now: datetime) -> Counter[tuple[str, str]]:
+        out: Counter[tuple[str, str]] = Counter()
+        for key, n in (await self._measures(as_of or now)).items():
+            if key[0] == "stock":
+                out[key[1], key[2]] += int(n)
+        return Counter({k: v for k, v in out.items() if v})
+
+
+def _fold_all(rows: Sequence[Mapping[str, Any]], teams: ConsultantTeams, moment: datetime) -> Sums:
+    groups: dict[str, list[Fact]] = defaultdict(list)
+    for r in rows:
+        groups[r["group_id"]].append(_fact(r))
+    out: Sums = {}
+    for facts in groups.values():
+        add_into(out, measures_at(facts, moment, teams))
+    return out

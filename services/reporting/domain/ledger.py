@@ -1,0 +1,545 @@
+"""What a *group* of facts contributes to reporting's summaries, as of any moment — the one definition every report
+is computed from (pure: no I/O).
+
+A group is a lead together with everything linked to it (its orders, their quotes, care plans and complaints),
+or an order / quote / complaint no lead is linked to (yet), or a single event that belongs to nobody (points).
+:func:`measures_at` folds a group's facts with occurrence time ≤ T into counters keyed
+``(kind, *key)``:
+
+* ``("activity", day, metric, consultant, team, channel, product)`` — flows: things that happened on a day,
+  credited to someone (see the attribution rule in the reporting README);
+* ``("funnel", capture_day, measure, consultant, team, channel, product)`` — each lead counts once in its
+  capture cohort, under its owner/team as of T;
+* ``("stock", consultant, measure)`` — open leads as of T by owner: grade, follow-up counters, due/overdue.
+
+The sum of :func:`measures_at` over all groups *is* the report as of T. The projection does not store it per
+moment: :func:`contributions` turns a group's history into the *differences* between consecutive change moments
+(every fact's time, plus the moments a due follow-up becomes due or overdue), each bucketed by the UTC day it
+happens, so summing a summary's day buckets up to T gives back Σ measures_at(T). Two properties make that
+exact and order-independent:
+
+* a measure at T depends only on facts with time ≤ T and on *links* (order → lead, quote → lead), which are
+  timeless: once an order is known to belong to a lead it belongs to it at every moment;
+* the fold sorts facts by (time, kind, event id) itself, so the order they arrived in does not matter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.reporting.domain.funnel import FUNNEL_STAGES, STAGE_RANK, WON_STAGE
+
+_L = "salesflow.leads."
+_O = "salesflow.orders."
+_A = "salesflow.aftersales."
+LEAD_CREATED = _L + "LeadCreated"
+LEAD_ASSIGNED, LEAD_CLAIMED, LEAD_RELEASED = _L + "LeadAssigned", _L + "LeadClaimed", _L + "LeadReleasedToPool"
+LEAD_GRADED, STAGE_ADVANCED = _L + "LeadGraded", _L + "StageAdvanced"
+LOSS_REQUESTED, LOSS_APPROVED, LEAD_INVALIDATED = _L + "LossRequested", _L + "LossApproved", _L + "LeadInvalidated"
+FOLLOW_UP_SCHEDULED, FOLLOW_UP_LOGGED, FOLLOW_UP_OVERDUE = (
+    _L + "FollowUpScheduled", _L + "FollowUpLogged", _L + "FollowUpOverdue")
+APPOINTMENT_SCHEDULED, APPOINTMENT_ATTENDED = _L + "AppointmentScheduled", _L + "AppointmentAttended"
+CONSULTANT_REGISTERED, CONSULTANT_MOVED = _L + "ConsultantRegistered", _L + "ConsultantMovedTeam"
+CONTRACT_SIGNED, DELIVERED, ORDER_CANCELLED = _O + "ContractSigned", _O + "Delivered", _O + "OrderCancelled"
+PAYMENT_RECEIVED, QUOTE_ISSUED = _O + "PaymentReceived", _O + "QuoteIssued"
+FINANCING_APPROVED, FINANCING_DECLINED = _O + "FinancingApproved", _O + "FinancingDeclined"
+CARE_PLAN, VISIT_COMPLETED = _A + "CarePlanScheduled", _A + "ReturnVisitCompleted"
+COMPLAINT_OPENED, SLA_BREACHED = _A + "ComplaintOpened", _A + "ComplaintSlaBreached"
+POINTS_AWARDED = _A + "PointsAwarded"
+
+GRADES = ("N", "H", "A", "B", "C")
+DUE_SOON = timedelta(days=1)
+# Measures that depend on the clock as well as on facts (a follow-up becomes due / overdue by time passing):
+# reports "now" take them from the current-state table instead of the day buckets.
+DUE_MEASURES = frozenset({"overdue", "due_today"})
+
+# Ties at the same moment: the capture first, then leads' other facts, then orders' stage-changing facts (the
+# order the reports always used).
+_RANK = {LEAD_CREATED: 0, CONTRACT_SIGNED: 2, DELIVERED: 2}
+_ORDER_STAGE = {CONTRACT_SIGNED: "contract_signed", DELIVERED: "delivered"}
+
+
+Sums = dict[tuple[Any, ...], float]
+"""Measures ``(kind, *key)`` → value; contributions ``(kind, *key, known_day)`` → the change on that day."""
+
+
+def add_into(target: Sums, source: Sums, sign: float = 1) -> None:
+    for key, value in source.items():
+        target[key] = target.get(key, 0) + sign * value
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One stored public event as the fold sees it: its type, when it took effect, its payload (no personal data)."""
+
+    event_id: str
+    event_type: str
+    at: datetime
+    data: Mapping[str, Any]
+
+    @property
+    def sort_key(self) -> tuple[datetime, int, str]:
+        return self.at, _RANK.get(self.event_type, 1), self.event_id
+
+
+class ConsultantTeams:
+    """Which team a consultant was in at a moment (ConsultantRegistered / ConsultantMovedTeam). Used when the
+    owner-changing event did not carry the team."""
+
+    def __init__(self, moves: Iterable[tuple[str, datetime, str]] = ()) -> None:
+        self._moves: dict[str, list[tuple[datetime, str]]] = {}
+        for consultant, at, team in moves:
+            self._moves.setdefault(consultant, []).append((at, team))
+        for history in self._moves.values():
+            history.sort()
+
+    @classmethod
+    def from_facts(cls, facts: Iterable[Fact]) -> ConsultantTeams:
+        return cls((str(f.data["consultant_id"]), f.at, str(f.data.get("to_team_id") or f.data.get("team_id") or ""))
+                   for f in facts if f.event_type in (CONSULTANT_REGISTERED, CONSULTANT_MOVED))
+
+    def team(self, consultant: str | None, at: datetime) -> str | None:
+        team = None
+        for moved_at, name in self._moves.get(consultant or "", ()):
+            if moved_at > at:
+                break
+            team = name
+        return team or None
+
+    def times(self, consultants: Iterable[str]) -> list[datetime]:
+        return [at for c in consultants for at, _ in self._moves.get(c, ())]
+
+
+def stay_bucket(hours: float) -> float:
+    """Time in stage is kept as a histogram: 8 buckets per doubling of minutes (each ≤ 9 % wide), reported as the
+    bucket's upper bound in hours. Percentiles from the summaries and from a fold of the facts agree exactly."""
+    minutes = hours * 60
+    if minutes <= 1:
+        return round(1 / 60, 4)
+    return round(2 ** (math.ceil(8 * math.log2(minutes)) / 8) / 60, 4)
+
+
+def day_of(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def month_of(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m")
+
+
+def month_start(moment: datetime) -> datetime:
+    m = moment.astimezone(UTC)
+    return datetime(m.year, m.month, 1, tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class _Lead:
+    lead_id: str
+    channel: str
+    product: str
+    captured_at: datetime
+    referral: bool
+    entries: list[tuple[datetime, str]]
+    owner: str | None
+    owner_team: str | None
+    grade: str
+    lost: Fact | None = None
+    invalid_at: datetime | None = None
+    due_at: datetime | None = None
+    last_logged: datetime | None = None
+    logged: int = 0
+    missed: int = 0
+    showroom_visits: int = 0
+    owners: list[tuple[datetime, str | None, str | None]] = field(default_factory=list)
+
+    def first_owned(self, teams: ConsultantTeams) -> tuple[str, str]:
+        """A new lead is credited to its first owner (the capture's, else the first assignment's) and that
+        owner's team then: round robin assigns right after the capture."""
+        for at, owner, team in self.owners:
+            if owner:
+                return owner, team or teams.team(owner, at) or ""
+        return "", ""
+
+    def owner_at(self, moment: datetime) -> tuple[str | None, str | None]:
+        owner, team = None, None
+        for at, o, t in self.owners:
+            if at > moment:
+                break
+            owner, team = o, t
+        return owner, team
+
+    @property
+    def furthest(self) -> int:
+        return max((STAGE_RANK.get(s, 0) for _, s in self.entries), default=0)
+
+    def won_at(self) -> datetime | None:
+        rank = STAGE_RANK[WON_STAGE]
+        return next((at for at, s in self.entries if STAGE_RANK.get(s, 0) >= rank), None)
+
+    def stage_at(self, moment: datetime) -> str:
+        current = "new"
+        for at, stage in self.entries:
+            if at > moment:
+                break
+            current = stage
+        return current
+
+
+class _Fold:
+    """A group's facts up to a moment, folded."""
+
+    def __init__(self, facts: Sequence[Fact], teams: ConsultantTeams) -> None:
+        self.teams = teams
+        self.leads: dict[str, _Lead] = {}
+        # order id → lead ids that claim it (the order's own lead_id, leads' facts that name the order).
+        order_leads: dict[str, set[str]] = {}
+        quote_leads: dict[str, set[str]] = {}
+        quote_orders: dict[str, str] = {}
+        self.facts = sorted(facts, key=lambda f: f.sort_key)
+        for f in self.facts:
+            d = f.data
+            order, lead = d.get("order_id"), d.get("lead_id")
+            if order and lead:
+                order_leads.setdefault(order, set()).add(lead)
+            if f.event_type == QUOTE_ISSUED and lead:
+                quote_leads.setdefault(d["quote_id"], set()).add(lead)
+            if f.event_type == CONTRACT_SIGNED and d.get("quote_id"):
+                quote_orders[d["quote_id"]] = d["order_id"]
+        for quote, order in quote_orders.items():  # a quote signed into an order links the order to its lead
+            order_leads.setdefault(order, set()).update(quote_leads.get(quote, ()))
+        self.order_lead = {o: min(ls) for o, ls in order_leads.items()}
+        self.quote_order = quote_orders
+        self.quote_lead = {q: min(ls) for q, ls in quote_leads.items()}
+        for f in self.facts:
+            if f.event_type == LEAD_CREATED:
+                d = f.data
+                owner = d.get("owner_id")
+                self.leads.setdefault(d["lead_id"], _Lead(
+                    lead_id=d["lead_id"], channel=d.get("channel") or "", product=d.get("interest") or "",
+                    captured_at=f.at, referral=bool(d.get("referral_id")), entries=[], owner=owner,
+                    owner_team=None, grade=d.get("grade") or "N",
+                    owners=[(f.at, owner, None)]))
+        for f in self.facts:
+            self._apply(f)
+
+    def lead_of(self, f: Fact) -> _Lead | None:
+        d = f.data
+        lead = d.get("lead_id")
+        if f.event_type in _ORDER_STAGE or f.event_type.startswith(_O) or f.event_type.startswith(_A):
+            order = d.get("order_id") or d.get("plan_id")
+            lead = self.order_lead.get(order or "") or lead
+            if d.get("quote_id") and not lead:
+                lead = self.quote_lead.get(d["quote_id"])
+        return self.leads.get(lead or "")
+
+    def _apply(self, f: Fact) -> None:
+        t, d = f.event_type, f.data
+        if t == LEAD_CREATED:
+            lead = self.leads[d["lead_id"]]
+            lead.entries.append((f.at, d.get("stage") or "new"))
+            return
+        found = self.lead_of(f)
+        if found is None:
+            return
+        lead = found
+        if t in (LEAD_ASSIGNED, LEAD_CLAIMED, LEAD_RELEASED):
+            owner = None if t == LEAD_RELEASED else d.get("owner_id")
+            lead.owner, lead.owner_team = owner, d.get("team_id")
+            lead.owners.append((f.at, owner, d.get("team_id")))
+        elif t == STAGE_ADVANCED:
+            # leads' echo of an orders fact is not an entry: the orders fact is (see the README).
+            if not (d.get("order_id") and d.get("to_stage") in _ORDER_STAGE.values()):
+                lead.entries.append((f.at, d["to_stage"]))
+        elif t in _ORDER_STAGE:
+            lead.entries.append((f.at, _ORDER_STAGE[t]))
+        elif t == LEAD_GRADED:
+            lead.grade = d["grade"]
+        elif t == LOSS_APPROVED:
+            if lead.lost is None:
+                lead.lost = f
+        elif t == LEAD_INVALIDATED:
+            lead.invalid_at = lead.invalid_at or f.at
+        elif t == FOLLOW_UP_SCHEDULED:
+            lead.due_at = datetime.fromisoformat(d["due_at"])
+        elif t == FOLLOW_UP_LOGGED:
+            lead.last_logged = f.at if lead.last_logged is None else max(lead.last_logged, f.at)
+            lead.logged += 1
+        elif t == FOLLOW_UP_OVERDUE:
+            lead.missed += 1
+
+    def credit(self, lead: _Lead | None, at: datetime, doer: str | None = None,
+               fallback: str | None = None) -> tuple[str, str]:
+        """(consultant, team) an activity at ``at`` is credited to: who did it (follow-ups, loss requests), else
+        the lead's owner at that moment, else the consultant the event names (orders without a lead)."""
+        owner, team = lead.owner_at(at) if lead is not None else (None, None)
+        who = doer or owner or fallback
+        if who != owner:
+            team = None
+        team = team or self.teams.team(who, at)
+        return who or "", team or ""
+
+
+def _is_open(lead: _Lead) -> bool:
+    return lead.lost is None and lead.invalid_at is None and lead.furthest < STAGE_RANK[WON_STAGE]
+
+
+def measures_at(facts: Sequence[Fact], moment: datetime, teams: ConsultantTeams) -> Sums:
+    """Everything the group contributes to the reports as of ``moment`` (facts with time ≤ moment)."""
+    fold = _Fold([f for f in facts if f.at <= moment], teams)
+    out: Sums = defaultdict(float)
+
+    def activity(at: datetime, metric: str, who: tuple[str, str], lead: _Lead | None, amount: float = 1,
+                 day: datetime | None = None) -> None:
+        out["activity", day_of(day or at), metric, who[0], who[1], lead.channel if lead else "",
+            lead.product if lead else ""] += amount
+
+    for lead in fold.leads.values():
+        owner_team = lead.owner_team or teams.team(lead.owner, moment)
+        dims = (lead.owner or "", owner_team or "", lead.channel, lead.product)
+        cohort = day_of(lead.captured_at)  # the capture day; summaries keep the month (the cohort)
+
+        def funnel(measure: str, n: int = 1, _c: str = cohort, _d: tuple[str, ...] = dims) -> None:
+            out["funnel", _c, measure, *_d] += n
+
+        funnel("total")
+        for stage in {s for _, s in lead.entries}:
+            funnel(f"entered:{stage}")
+        for stage in FUNNEL_STAGES[:lead.furthest + 1]:
+            funnel(f"reached:{stage}")
+        funnel(f"current:{lead.entries[-1][1] if lead.entries else 'new'}")
+        for (at, stage), (next_at, _) in zip(lead.entries, lead.entries[1:], strict=False):
+            if stage in STAGE_RANK:
+                funnel(f"stay:{stage}:{stay_bucket((next_at - at).total_seconds() / 3600)}")
+        won = lead.furthest >= STAGE_RANK[WON_STAGE]
+        funnel("won", int(won))
+        if lead.lost is not None:
+            funnel("lost")
+            funnel(f"lost_reason:{lead.lost.data.get('reason') or 'unknown'}")
+            funnel(f"lost_stage:{lead.stage_at(lead.lost.at)}")
+            if lead.lost.data.get("competitor_model"):
+                funnel(f"lost_competitor:{lead.lost.data['competitor_model']}")
+        funnel("invalid", int(lead.invalid_at is not None and lead.lost is None))
+        is_open = _is_open(lead)
+        funnel("open", int(is_open))
+        if is_open:
+            owner = lead.owner or ""
+            grade = lead.grade if lead.grade in GRADES else "N"
+            out["stock", owner, f"grade:{grade}"] += 1
+            out["stock", owner, "open"] += 1
+            out["stock", owner, "logged"] += lead.logged
+            out["stock", owner, "missed"] += lead.missed
+            due = lead.due_at
+            if due is not None and (lead.last_logged is None or due > lead.last_logged):
+                if due <= moment:
+                    out["stock", owner, "overdue"] += 1
+                elif due <= moment + DUE_SOON:
+                    out["stock", owner, "due_today"] += 1
+
+        # Flows, credited by the attribution rule.
+        first = lead.first_owned(teams)
+        activity(lead.captured_at, "new_leads", first, lead)
+        if lead.referral:
+            activity(lead.captured_at, "referral_leads", first, lead)
+        seen: set[tuple[str, str]] = set()
+        for at, stage in lead.entries:
+            metric = {"visited": "visits", "test_driven": "test_drives"}.get(stage)
+            if metric and (metric, month_of(at)) not in seen:
+                seen.add((metric, month_of(at)))
+                activity(at, metric, fold.credit(lead, at), lead)
+        closed = min((x for x in (lead.lost.at if lead.lost else None, lead.invalid_at) if x), default=None)
+        if closed is not None:
+            start = month_start(closed)
+            won_at = lead.won_at()
+            if lead.captured_at <= start and (won_at is None or won_at > start):
+                activity(closed, "open_churned", fold.credit(lead, closed), lead)
+
+    visits_seen: Counter[str] = Counter()
+    deposits: dict[str, datetime] = {}
+    cancelled = {f.data["order_id"] for f in fold.facts if f.event_type == ORDER_CANCELLED}
+    plan_consultant = {f.data["plan_id"]: f.data.get("consultant_id") for f in fold.facts if f.event_type == CARE_PLAN}
+    breached = {f.data["complaint_id"] for f in fold.facts if f.event_type == SLA_BREACHED}
+    for f in fold.facts:
+        t, d = f.event_type, f.data
+        linked = fold.lead_of(f)
+        if t == CONTRACT_SIGNED and d["order_id"] not in cancelled:
+            who = fold.credit(linked, f.at, fallback=d.get("consultant_id"))
+            activity(f.at, "contracts", who, linked)
+            activity(f.at, "revenue", who, linked, d.get("total_minor", 0))
+            if d.get("quote_id"):
+                activity(f.at, "quotes_signed", who, linked)
+            if d.get("subtotal_minor"):
+                activity(f.at, "discount_minor", who, linked, d.get("discount_minor") or 0)
+                activity(f.at, "subtotal_minor", who, linked, d["subtotal_minor"])
+                activity(f.at, "priced_contracts", who, linked)
+        elif t == DELIVERED:
+            who = fold.credit(linked, f.at, fallback=d.get("consultant_id"))
+            activity(f.at, "deliveries", who, linked)
+            paid = deposits.get(d["order_id"])
+            if paid is not None:
+                activity(f.at, "deposit_to_delivery_hours", who, linked, (f.at - paid).total_seconds() / 3600)
+                activity(f.at, "deposit_deliveries", who, linked)
+        elif t == PAYMENT_RECEIVED and d.get("kind") == "deposit":
+            deposits.setdefault(d["order_id"], f.at)
+        elif t in (FINANCING_APPROVED, FINANCING_DECLINED):
+            metric = "financing_approved" if t == FINANCING_APPROVED else "financing_declined"
+            activity(f.at, metric, fold.credit(linked, f.at), linked)
+        elif t == QUOTE_ISSUED:
+            activity(f.at, "quotes_issued", fold.credit(linked, f.at, fallback=d.get("consultant_id")), linked)
+            activity(f.at, "quoted_discount_minor", fold.credit(linked, f.at, fallback=d.get("consultant_id")), linked,
+                     d.get("discount_minor") or 0)
+        elif t == APPOINTMENT_SCHEDULED and d.get("kind") == "showroom_visit":
+            activity(f.at, "invitations", fold.credit(linked, f.at), linked)
+        elif t == APPOINTMENT_ATTENDED:
+            if d.get("kind") == "showroom_visit" and linked is not None:
+                visits_seen[linked.lead_id] += 1
+                n = visits_seen[linked.lead_id]
+                activity(f.at, "invited_visits", fold.credit(linked, f.at), linked)
+                if n <= 2:
+                    activity(f.at, "first_visits" if n == 1 else "second_visits", fold.credit(linked, f.at), linked)
+            elif d.get("kind") == "test_drive":
+                activity(f.at, "test_drives_attended", fold.credit(linked, f.at), linked)
+        elif t == FOLLOW_UP_LOGGED:
+            activity(f.at, "follow_ups_done", fold.credit(linked, f.at, doer=d.get("logged_by")), linked)
+        elif t == FOLLOW_UP_OVERDUE:
+            activity(f.at, "follow_ups_overdue", fold.credit(linked, f.at, doer=d.get("owner_id")), linked)
+        elif t == LOSS_REQUESTED:
+            activity(f.at, "loss_requests", fold.credit(linked, f.at, doer=d.get("requested_by")), linked)
+        elif t == LOSS_APPROVED and linked is not None and linked.lost is f:
+            who = fold.credit(linked, f.at)
+            activity(f.at, "losses", who, linked)
+            activity(f.at, f"loss_reason:{d.get('reason') or 'unknown'}", who, linked)
+            if d.get("competitor_model"):
+                activity(f.at, f"loss_competitor:{d['competitor_model']}", who, linked)
+        elif t == VISIT_COMPLETED:
+            low, high = d.get("scale_min", 0), d.get("scale_max", 1)
+            score = 0.0 if high == low else (d["score"] - low) / (high - low)
+            who = fold.credit(linked, f.at, doer=plan_consultant.get(d.get("plan_id")))
+            activity(f.at, "satisfaction_sum", who, linked, score)
+            activity(f.at, "satisfaction_visits", who, linked)
+        elif t == COMPLAINT_OPENED:
+            activity(f.at, "complaints_opened", ("", ""), None)
+            if d["complaint_id"] in breached:
+                activity(f.at, "complaints_breached", ("", ""), None)
+        elif t == POINTS_AWARDED:
+            activity(f.at, f"points:{d.get('reason') or 'other'}", ("", ""), None, d.get("points", 0))
+    return {k: v for k, v in out.items() if v}
+
+
+def change_times(facts: Sequence[Fact], teams: ConsultantTeams) -> list[datetime]:
+    """Every moment the group's measures can change: its facts' times, the moments a follow-up becomes due soon
+    or overdue, and team moves of the consultants it names."""
+    times = {f.at for f in facts}
+    consultants = set()
+    for f in facts:
+        if f.event_type == FOLLOW_UP_SCHEDULED:
+            due = datetime.fromisoformat(f.data["due_at"])
+            times.update((due, due - DUE_SOON))
+        for name in ("owner_id", "consultant_id", "logged_by", "requested_by"):
+            if f.data.get(name):
+                consultants.add(f.data[name])
+    times.update(teams.times(consultants))
+    return sorted(times)
+
+
+
+
+def contributions(facts: Sequence[Fact], teams: ConsultantTeams, *, since: datetime | None = None,
+                  until: datetime | None = None) -> Sums:
+    """The group's measures as differences between consecutive change moments in [since, until], each keyed by
+    the UTC day the change happens (``known_day``, last element of the key). Without ``since``, from nothing;
+    with it, relative to the measures just before ``since``."""
+    out: Sums = defaultdict(float)
+    times = [t for t in change_times(facts, teams) if (since is None or t >= since) and (until is None or t <= until)]
+    if not times:
+        return out
+    previous: Sums = {}
+    if since is not None:
+        # The measures just before ``since`` are those at the last change moment before it.
+        before = [t for t in change_times(facts, teams) if t < since]
+        previous = measures_at(facts, before[-1], teams) if before else {}
+    for moment in times:
+        current = measures_at(facts, moment, teams)
+        day = day_of(moment)
+        for key in current.keys() | previous.keys():
+            delta = current.get(key, 0) - previous.get(key, 0)
+            if delta:
+                out[(*key, day)] += delta
+        previous = current
+    return {k: v for k, v in out.items() if v}
+
+
+def entities_of(event_type: str, data: Mapping[str, Any], event_id: str) -> tuple[str, list[str]]:
+    """(the entity a fact is about, the other entities it links it to). Groups are the connected parts of the
+    graph these links draw; see :func:`group_of`."""
+    d = data
+    mentions = []
+    if event_type.startswith(_L):
+        primary = f"lead:{d['lead_id']}" if d.get("lead_id") else (
+            f"consultant:{d['consultant_id']}" if d.get("consultant_id") else f"team:{d.get('team_id')}")
+        if d.get("order_id"):
+            mentions.append(f"order:{d['order_id']}")
+    elif event_type.startswith(_O):
+        if d.get("order_id"):
+            primary = f"order:{d['order_id']}"
+            if d.get("quote_id"):
+                mentions.append(f"quote:{d['quote_id']}")
+        else:
+            primary = f"quote:{d['quote_id']}" if d.get("quote_id") else f"event:{event_id}"
+        if d.get("lead_id"):
+            mentions.append(f"lead:{d['lead_id']}")
+    elif d.get("complaint_id"):
+        primary = f"complaint:{d['complaint_id']}"
+        if d.get("order_id"):
+            mentions.append(f"order:{d['order_id']}")
+    elif d.get("plan_id") or d.get("order_id"):
+        primary = f"order:{d.get('plan_id') or d['order_id']}"
+        if d.get("lead_id"):
+            mentions.append(f"lead:{d['lead_id']}")
+    else:
+        primary = f"event:{event_id}"
+    return primary, mentions
+
+
+def group_of(component: Iterable[str]) -> str:
+    """A group is named after its smallest lead (the lead an order is credited to when several claim it), else
+    its smallest entity."""
+    members = sorted(component)
+    return next((m for m in members if m.startswith("lead:")), members[0])
+
+
+@dataclass(frozen=True, slots=True)
+class LeadState:
+    """One lead as all its facts describe it now: the row of the current-state table."""
+
+    lead_id: str
+    channel: str
+    product: str
+    captured_at: datetime
+    owner_id: str | None
+    team_id: str | None
+    grade: str
+    stage: str
+    furthest_stage: str
+    status: str  # open | won | lost | invalid
+    due_at: datetime | None
+    last_logged_at: datetime | None
+
+
+def lead_states(facts: Sequence[Fact], teams: ConsultantTeams) -> list[LeadState]:
+    fold = _Fold(facts, teams)
+    out = []
+    for lead in fold.leads.values():
+        won = lead.furthest >= STAGE_RANK[WON_STAGE]
+        status = "lost" if lead.lost else "invalid" if lead.invalid_at else "won" if won else "open"
+        latest = max((f.at for f in fold.facts), default=lead.captured_at)
+        out.append(LeadState(
+            lead.lead_id, lead.channel, lead.product, lead.captured_at, lead.owner,
+            lead.owner_team or teams.team(lead.owner, latest), lead.grade if lead.grade in GRADES else "N",
+            lead.entries[-1][1] if lead.entries else "new", FUNNEL_STAGES[lead.furthest], status, lead.due_at,
+            lead.last_logged))
+    return out

@@ -1,0 +1,286 @@
+"""The access table of docs/security.md, row by row, over HTTP against all four services: for every operation one
+caller who may (the call gets past authorisation: not 401/403, and not 404 where the id is real) and one who may
+not (403 for the wrong role, 404 for an id outside the caller's scope). The table, these cases and the services'
+OpenAPI documents must list the same operations, so a new route without a rule (or a rule without a test) fails."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.all_services import all_services
+from tests.support.auth import auth_headers
+from tests.support.infra import REPO, RUN_ID, Infra
+from tests.support.processes import ServiceProcess
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.e2e
+
+TABLE = REPO / "docs" / "security.md"
+SOON = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+
+WHO: dict[str, dict[str, str]] = {
+    "c1": auth_headers("consultant", subject="c1", team="t1"),
+    "c2": auth_headers("consultant", subject="c2", team="t1"),
+    "c3": auth_headers("consultant", subject="c3", team="t2"),
+    "m1": auth_headers("manager", subject="m1", team="t1"),
+    "m2": auth_headers("manager", subject="m2", team="t2"),
+    "d1": auth_headers("director", subject="d1", team=None),
+    "ops1": auth_headers("ops", subject="ops1", team=None),
+    "shop": auth_headers(None, scopes=["leads:capture", "orders:checkout"], client="shop"),
+    "cc": auth_headers(None, scopes=["leads:capture"], client="call-center"),
+}
+
+# The not-found codes an out-of-scope id answers with (a real id must not get them when the caller may see it).
+OUT_OF_SCOPE = {"lead_not_found", "quote_not_found", "order_not_found", "consultant_not_found"}
+LINES = [{"product": "MODEL-Y-LR", "quantity": 1, "unit_price_minor": 300_000_00}]
+
+# "METHOD /path" (as in the OpenAPI document) -> (service, concrete path, body, allowed, refused, refused status)
+Case = tuple[str, str, dict[str, Any] | None, str, str, int]
+
+
+def cases(ids: dict[str, str]) -> dict[str, Case]:
+    lead, quote, order = ids["lead"], ids["quote"], ids["order"]
+    return {
+        # leads
+        "POST /v1/leads": ("leads", "/v1/leads", {"name": "王五", "phone": "13900001234", "channel": "online_shop",
+                                                   "team_id": "t1"}, "cc", "ops1", 403),
+        "GET /v1/leads/{lead_id}": ("leads", f"/v1/leads/{lead}", None, "c1", "c3", 404),
+        # The order's lead is shown under the lead's own rule (GET /v1/leads/{lead_id} above).
+        "GET /v1/orders/{order_id}/lead": ("leads", "/v1/orders/none/lead", None, "c1", "nobody", 401),
+        "GET /v1/customers/leads": ("leads", "/v1/customers/leads?phone=13800001111", None, "m1", "shop", 200),
+        "GET /v1/leads": ("leads", "/v1/leads?owner_id=c1", None, "c1", "c3", 200),
+        "GET /v1/follow-ups": ("leads", "/v1/follow-ups?owner_id=c1", None, "c1", "m2", 200),
+        "GET /v1/pool": ("leads", "/v1/pool", None, "c1", "shop", 200),
+        "POST /v1/leads/{lead_id}/assignment": ("leads", f"/v1/leads/{lead}/assignment", {"owner_id": "c1"},
+                                                "m1", "c1", 403),
+        "POST /v1/leads/{lead_id}/grade": ("leads", f"/v1/leads/{lead}/grade", {"grade": "H", "reason": "ready"},
+                                           "m1", "m2", 404),
+        "POST /v1/leads/{lead_id}/follow-ups": ("leads", f"/v1/leads/{lead}/follow-ups",
+                                                {"kind": "call", "outcome": "ok"}, "m1", "c3", 404),
+        "POST /v1/leads/{lead_id}/appointments": ("leads", f"/v1/leads/{lead}/appointments",
+                                                  {"kind": "test_drive", "scheduled_for": SOON}, "m1", "c3", 404),
+        "POST /v1/leads/{lead_id}/appointments/{appointment_id}/outcome": (
+            "leads", f"/v1/leads/{lead}/appointments/none/outcome", {"attended": True}, "m1", "m2", 404),
+        "POST /v1/leads/{lead_id}/stage": ("leads", f"/v1/leads/{lead}/stage", {"stage": "contacted"}, "m1",
+                                           "m2", 404),
+        "POST /v1/leads/{lead_id}/loss-request": ("leads", f"/v1/leads/{lead}/loss-request",
+                                                  {"reason": "bought_competitor"}, "m1", "c3", 404),
+        "POST /v1/leads/{lead_id}/loss-request/approve": ("leads", f"/v1/leads/{lead}/loss-request/approve", {},
+                                                          "m1", "m2", 404),
+        "POST /v1/leads/{lead_id}/loss-request/reject": ("leads", f"/v1/leads/{lead}/loss-request/reject", {},
+                                                         "d1", "c1", 403),
+        "POST /v1/leads/{lead_id}/invalidate": ("leads", f"/v1/leads/{lead}/invalidate", {"reason": "spam"},
+                                                "d1", "c3", 404),
+        "POST /v1/leads/{lead_id}/claim": ("leads", f"/v1/leads/{lead}/claim", {"consultant_id": "c1"}, "c1",
+                                           "c2", 404),
+        "POST /v1/teams": ("leads", "/v1/teams", {"team_id": f"t9{RUN_ID}", "name": "九组"}, "d1", "m1", 403),
+        "POST /v1/consultants": ("leads", "/v1/consultants", {"consultant_id": "c9", "name": "新人", "team_id": "t1"},
+                                 "m1", "m2", 403),
+        "GET /v1/consultants": ("leads", "/v1/consultants", None, "c1", "shop", 403),
+        "POST /v1/consultants/{consultant_id}/team": ("leads", "/v1/consultants/c3/team", {"team_id": "t1"}, "d1",
+                                                      "m1", 404),
+        "POST /v1/consultants/{consultant_id}/deactivate": ("leads", "/v1/consultants/c2/deactivate", None, "m1",
+                                                            "c1", 403),
+        "GET /v1/channels": ("leads", "/v1/channels", None, "c1", "nobody", 401),
+        "GET /v1/loss-reasons": ("leads", "/v1/loss-reasons", None, "c1", "nobody", 401),
+        # orders
+        "POST /v1/quotes": ("orders", "/v1/quotes", quote_body("c1"), "c1", "c2x", 403),
+        "POST /v1/quotes/{quote_id}/revisions": ("orders", f"/v1/quotes/{quote}/revisions",
+                                                 {"lines": LINES, "valid_until": SOON}, "c1", "c2", 404),
+        "POST /v1/quotes/{quote_id}/acceptance": ("orders", f"/v1/quotes/{quote}/acceptance", {}, "m1", "c2", 404),
+        "POST /v1/quotes/{quote_id}/contract": ("orders", f"/v1/quotes/{quote}/contract", {"payment_plan": "full"},
+                                                "c1", "c3", 404),
+        "GET /v1/quotes/{quote_id}": ("orders", f"/v1/quotes/{quote}", None, "c1", "c2", 404),
+        "POST /v1/orders/{order_id}/payments": ("orders", f"/v1/orders/{order}/payments",
+                                                {"kind": "deposit", "amount_minor": 1000_00, "currency": "CNY"},
+                                                "c1", "c2", 404),
+        "POST /v1/orders/{order_id}/financing/approval": (
+            "orders", f"/v1/orders/{order}/financing/approval",
+            {"provider": "bank", "amount_minor": 1, "currency": "CNY"}, "m1", "shop", 403),
+        "POST /v1/orders/{order_id}/financing/decline": ("orders", f"/v1/orders/{order}/financing/decline",
+                                                         {"provider": "bank", "reason": "no"}, "c1", "c3", 404),
+        "POST /v1/orders/{order_id}/refunds": ("orders", f"/v1/orders/{order}/refunds",
+                                               {"amount_minor": 1, "currency": "CNY", "reason": "x"}, "m1", "c1", 403),
+        "POST /v1/orders/{order_id}/cancellation": ("orders", f"/v1/orders/{order}/cancellation", {"reason": "x"},
+                                                    "d1", "c1", 403),
+        "POST /v1/orders/{order_id}/delivery": ("orders", f"/v1/orders/{order}/delivery", {"scheduled_for": SOON},
+                                                "c1", "c2", 404),
+        "PUT /v1/orders/{order_id}/delivery": ("orders", f"/v1/orders/{order}/delivery",
+                                               {"scheduled_for": SOON, "reason": "moved"}, "m1", "c3", 404),
+        "POST /v1/orders/{order_id}/delivered": ("orders", f"/v1/orders/{order}/delivered", {}, "c1", "c2", 404),
+        "POST /v1/checkouts": ("orders", "/v1/checkouts", {
+            "shop_order_id": f"S-{RUN_ID}", "customer_name": "赵六", "customer_phone": "13700001111",
+            "lines": [{"product": "MUG", "unit_price_minor": 99_00}], "total_minor": 99_00, "paid_minor": 99_00,
+            "currency": "CNY"}, "shop", "c1", 403),
+        "GET /v1/orders/awaiting-delivery": ("orders", "/v1/orders/awaiting-delivery", None, "m1", "c1", 403),
+        "GET /v1/orders": ("orders", "/v1/orders?consultant_id=c1", None, "c1", "c2", 404),
+        "GET /v1/orders/{order_id}": ("orders", f"/v1/orders/{order}", None, "c1", "c2", 404),
+        "GET /v1/receivables": ("orders", "/v1/receivables", None, "d1", "c1", 403),
+        "GET /v1/configuration": ("orders", "/v1/configuration", None, "c1", "nobody", 401),
+        "POST /admin/order-summaries/rebuild": ("orders", "/admin/order-summaries/rebuild", None, "ops1", "d1", 403),
+        # aftersales (role-gated: the desk's people)
+        "GET /v1/care-plans/{plan_id}": ("aftersales", "/v1/care-plans/none", None, "c1", "shop", 403),
+        "POST /v1/care-plans/{plan_id}/visits/{visit_no}/complete": (
+            "aftersales", "/v1/care-plans/none/visits/1/complete", {"score": 5}, "c1", "ops1", 403),
+        "POST /v1/care-plans/{plan_id}/visits/{visit_no}/follow-up/close": (
+            "aftersales", "/v1/care-plans/none/visits/1/follow-up/close", {"outcome": "ok"}, "m1", "shop", 403),
+        "GET /v1/follow-ups@aftersales": ("aftersales", "/v1/follow-ups", None, "m1", "ops1", 403),
+        "POST /v1/complaints": ("aftersales", "/v1/complaints", {"customer_id": "C-1", "category": "service",
+                                                                 "description": "slow"}, "c1", "shop", 403),
+        "GET /v1/complaints/{complaint_id}": ("aftersales", "/v1/complaints/none", None, "c1", "shop", 403),
+        "POST /v1/complaints/{complaint_id}/acknowledge": ("aftersales", "/v1/complaints/none/acknowledge", {},
+                                                           "m1", "cc", 403),
+        "POST /v1/complaints/{complaint_id}/resolve": ("aftersales", "/v1/complaints/none/resolve",
+                                                       {"resolution": "fixed"}, "m1", "cc", 403),
+        "POST /v1/complaints/{complaint_id}/reopen": ("aftersales", "/v1/complaints/none/reopen",
+                                                      {"reason": "again"}, "m1", "cc", 403),
+        "GET /v1/complaints": ("aftersales", "/v1/complaints", None, "d1", "ops1", 403),
+        "POST /v1/referrals": ("aftersales", "/v1/referrals", {"referrer_customer_id": "C-1", "prospect_name": "钱七",
+                                                               "prospect_phone": "13600001111"}, "c1", "shop", 403),
+        "GET /v1/referrals/{referral_id}": ("aftersales", "/v1/referrals/none", None, "c1", "shop", 403),
+        "GET /v1/customers/{customer_id}/loyalty": ("aftersales", "/v1/customers/C-1/loyalty", None, "c1", "shop",
+                                                    403),
+        "POST /v1/customers/{customer_id}/loyalty/redemptions": (
+            "aftersales", "/v1/customers/C-1/loyalty/redemptions", {"points": 1, "reason": "gift"}, "m1", "shop",
+            403),
+        "GET /v1/customers/{customer_id}/timeline": ("aftersales", "/v1/customers/C-1/timeline", None, "c1", "cc",
+                                                     403),
+        "GET /v1/visits": ("aftersales", "/v1/visits", None, "m1", "ops1", 403),
+        "GET /v1/satisfaction": ("aftersales", "/v1/satisfaction", None, "d1", "shop", 403),
+        "GET /v1/config": ("aftersales", "/v1/config", None, "c1", "shop", 403),
+        # reporting
+        "GET /v1/funnel": ("reporting", "/v1/funnel", None, "d1", "m1", 403),
+        "GET /v1/reports/funnel": ("reporting", "/v1/reports/funnel", None, "c1", "shop", 403),
+        "PUT /v1/targets": ("reporting", "/v1/targets", {"scope": "team", "scope_id": "t1", "month": "2026-03",
+                                                          "metric": "contracts", "base": 3}, "m1", "m2", 403),
+        "GET /v1/targets": ("reporting", "/v1/targets", None, "c1", "shop", 403),
+        "GET /v1/reports/attainment": ("reporting", "/v1/reports/attainment?month=2026-03", None, "m1", "cc", 403),
+        "GET /v1/reports/commission": ("reporting", "/v1/reports/commission?month=2026-03", None, "c1", "shop", 403),
+        "GET /v1/reports/grades": ("reporting", "/v1/reports/grades", None, "c1", "ops1", 403),
+        "GET /v1/reports/daily": ("reporting", "/v1/reports/daily?day=2026-03-02", None, "c1", "shop", 403),
+        "GET /v1/reports/monthly": ("reporting", "/v1/reports/monthly?month=2026-03", None, "d1", "m1", 403),
+        "GET /v1/reports/aftersales": ("reporting", "/v1/reports/aftersales", None, "d1", "c1", 403),
+        "GET /v1/me": ("reporting", "/v1/me", None, "shop", "nobody", 401),
+        "GET /v1/watermark": ("reporting", "/v1/watermark", None, "c1", "nobody", 401),
+        "GET /dashboard": ("reporting", "/dashboard", None, "m1", "nobody", 401),
+        # every service's dead letters: ops
+        **{f"{m} /admin/dead-letters{p}@{s}": (s, f"/admin/dead-letters{p.replace('{dead_letter_id}', '1')}",
+                                               None, "ops1", "d1", 403)
+           for s in ("leads", "aftersales", "reporting")
+           for m, p in (("GET", ""), ("POST", "/{dead_letter_id}/retry"), ("POST", "/{dead_letter_id}/skip"))},
+    }
+
+
+def quote_body(consultant_id: str, **changes: Any) -> dict[str, Any]:
+    return {"consultant_id": consultant_id, "currency": "CNY", "customer_name": "王小明",
+            "customer_phone": "13812345678", "valid_until": SOON, "lines": LINES, **changes}
+
+
+def headers_of(who: str) -> dict[str, str]:
+    if who == "nobody":
+        return {}
+    if who == "c2x":  # c2 quoting in c1's name
+        return WHO["c2"]
+    return WHO[who]
+
+
+@pytest.fixture(scope="module")
+async def stack(infra: Infra) -> AsyncIterator[tuple[dict[str, ServiceProcess], dict[str, str]]]:
+    async with all_services(infra, "access") as services:
+        leads, orders = services["leads"].url, services["orders"].url
+        async with httpx.AsyncClient(timeout=20) as client:
+            async def ok(url: str, body: dict[str, Any] | None, who: str) -> dict[str, Any]:
+                response = await client.post(url, json=body, headers=WHO[who])
+                assert response.status_code in (200, 201), response.text
+                return response.json()
+            for team in ("t1", "t2"):
+                await ok(f"{leads}/v1/teams", {"team_id": team, "name": team}, "d1")
+            await ok(f"{leads}/v1/consultants", {"consultant_id": "c1", "name": "陈一", "team_id": "t1"}, "d1")
+            await ok(f"{leads}/v1/consultants", {"consultant_id": "c3", "name": "赵三", "team_id": "t2"}, "d1")
+            lead = await ok(f"{leads}/v1/leads", {"name": "张三", "phone": "13812345678", "channel": "online_shop",
+                                                   "team_id": "t1"}, "shop")
+            assert lead["owner_id"] == "c1"
+            await ok(f"{leads}/v1/consultants", {"consultant_id": "c2", "name": "李二", "team_id": "t1"}, "d1")
+            await ok(f"{leads}/v1/consultants", {"consultant_id": "m1", "name": "王经理", "team_id": "t1",
+                                                 "role": "manager"}, "d1")
+            quote = await ok(f"{orders}/v1/quotes", quote_body("c1"), "c1")
+            signed_quote = await ok(f"{orders}/v1/quotes", quote_body("c1"), "c1")
+            await ok(f"{orders}/v1/quotes/{signed_quote['quote_id']}/acceptance", {}, "c1")
+            order = await ok(f"{orders}/v1/quotes/{signed_quote['quote_id']}/contract", {"payment_plan": "full"}, "c1")
+        yield services, {"lead": lead["lead_id"], "quote": quote["quote_id"], "order": order["order_id"]}
+
+
+def documented_operations() -> set[str]:
+    rows = re.findall(r"^\| `([A-Z]+ /[^`]*)` \| (\w+) \|", TABLE.read_text(), flags=re.M)
+    return {f"{op}@{service}" for op, service in rows}
+
+
+def key_of(operation: str, service: str) -> str:
+    return operation if "@" in operation else f"{operation}@{service}"
+
+
+async def test_the_table_the_tests_and_the_services_list_the_same_operations(stack: Any) -> None:
+    services, ids = stack
+    served: set[str] = set()
+    async with httpx.AsyncClient(timeout=10) as client:
+        for name, service in services.items():
+            document = (await client.get(f"{service.url}/openapi.json")).json()
+            served |= {f"{method.upper()} {path}@{name}" for path, item in document["paths"].items()
+                       for method in item if not path.startswith("/health/")}
+    tested = {key_of(op, case[0]) for op, case in cases(ids).items()}
+    assert documented_operations() == served
+    assert tested == served
+
+
+# Refused first: the allowed calls change state (a loss approved, a consultant moved) that refusals must not see.
+@pytest.mark.parametrize("who", ["refused", "allowed"])
+async def test_every_row_lets_its_caller_in_and_keeps_the_other_out(stack: Any, who: str) -> None:
+    services, ids = stack
+    problems: list[str] = []
+    async with httpx.AsyncClient(timeout=20) as client:
+        for operation, (service, path, body, allowed, refused, status) in cases(ids).items():
+            method = operation.split()[0]
+            caller = allowed if who == "allowed" else refused
+            response = await client.request(method, f"{services[service].url}{path}", json=body,
+                                            headers=headers_of(caller))
+            got = response.status_code
+            if who == "allowed":
+                out_of_scope = got == 404 and response.json()["error"]["code"] in OUT_OF_SCOPE
+                if got in (401, 403) or (status == 404 and out_of_scope):
+                    problems.append(f"{operation} as {caller}: {got} {response.text[:200]}")
+            elif status == 200:  # a list: the refused caller gets it without the rows outside their scope
+                if got != 200 or (response.json().get("leads") or []):
+                    problems.append(f"{operation} as {caller}: {got} {response.text[:200]}")
+            elif got != status:
+                problems.append(f"{operation} as {caller}: expected {status}, got {got} {response.text[:200]}")
+    assert problems == []
+
+
+async def test_full_phones_go_to_the_owner_and_the_manager_masked_to_everyone_else(stack: Any) -> None:
+    services, ids = stack
+    url = f"{services['leads'].url}/v1/leads/{ids['lead']}"
+    async with httpx.AsyncClient(timeout=10) as client:
+        phones = {who: (await client.get(url, headers=WHO[who])).json()["phone"] for who in ("c1", "m1", "d1")}
+        listed = (await client.get(f"{services['leads'].url}/v1/customers/leads?phone=13812345678",
+                                   headers=WHO["d1"])).json()["leads"]
+        history = (await client.get(url, headers=WHO["d1"])).json()["history"]
+    assert phones == {"c1": "+8613812345678", "m1": "+8613812345678", "d1": "138****5678"}
+    assert listed
+    assert {row["phone"] for row in listed} == {"138****5678"}
+    assert "13812345678" not in str(history)
+
+
+async def test_the_actor_of_a_system_capture_is_the_token_subject(stack: Any) -> None:
+    services, ids = stack
+    async with httpx.AsyncClient(timeout=10) as client:
+        detail = await eventually(
+            lambda: client.get(f"{services['leads'].url}/v1/leads/{ids['lead']}", headers=WHO["d1"]),
+            until=lambda r: r.status_code == 200, what="the lead")
+    assert detail.json()["history"][0]["actor"] == "service-account-shop"
+

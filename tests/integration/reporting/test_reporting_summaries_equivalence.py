@@ -1,0 +1,152 @@
+"""The summaries the projection maintains give exactly the reports a fold of the raw facts gives — for generated
+dealer histories (every topic, reassignments, shop checkouts linked later, cancellations, team moves) delivered
+shuffled across topics, in random batch sizes and partly twice — now and as of generated moments (midnights and
+moments inside a day). Real PostgreSQL, through the idempotent consumer."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from services.reporting.adapters.generations import ActiveSchemaPool
+from services.reporting.adapters.summaries import FactFold, PostgresSummaries
+from services.reporting.app.analysis import AfterSalesQuery, MonthlyAnalysisQuery
+from services.reporting.app.queries import FunnelQuery, FunnelReportQuery
+from services.reporting.app.reports import (
+    Activities,
+    AttainmentQuery,
+    CommissionQuery,
+    DailyReportQuery,
+    GradeTableQuery,
+)
+from services.reporting.domain.commission import CommissionPlan, Tier
+from services.reporting.domain.targets import METRICS, TargetLine
+from services.reporting.main import MIGRATIONS, build_consumer
+from shared.db import create_pool
+from shared.messaging.consumer import IdempotentConsumer
+from shared.messaging.dead_letters import DeadLetters
+from tests.support.histories import BASE, CONSULTANTS, Published, as_records, histories
+from tests.support.infra import Infra
+from tests.support.reporting import drop_database, fresh_reporting_database, reset_read_model
+
+pytestmark = pytest.mark.integration
+
+# The reports' clock: after every generated event, including those timed by their headers (publish time).
+NOW = datetime.now(UTC) + timedelta(days=1)
+MONTHS = ("2026-03", "2026-04", "2026-05")
+
+
+class _NoProducer(AIOKafkaProducer):  # type: ignore[misc]
+    def __init__(self) -> None:  # dead letters are not expected here; sending one would fail loudly
+        pass
+
+
+class MemoryTargets:
+    def __init__(self, lines: list[TargetLine]) -> None:
+        self._lines = lines
+
+    async def lines(self, *, month: str | None = None, as_of: datetime | None = None) -> list[TargetLine]:
+        return [line for line in self._lines if month is None or line.month == month]
+
+
+TARGETS = MemoryTargets([TargetLine(scope, scope_id, month, metric, 3.0)
+                         for month in MONTHS for metric in METRICS
+                         for scope, scope_id in (("org", ""), ("team", "t1"), ("team", "t2"),
+                                                 *(("consultant", c) for c in CONSULTANTS))])
+PLAN = CommissionPlan("p", 1, "2026-01", "revenue", "marginal",
+                      (Tier(Decimal(0), Decimal("0.01")), Tier(Decimal(300_000), Decimal("0.03"))))
+
+
+@pytest.fixture(scope="module")
+async def reporting(infra: Infra) -> AsyncIterator[tuple[asyncpg.Pool, IdempotentConsumer]]:
+    dsn = await fresh_reporting_database(infra, "equivalence", MIGRATIONS)
+    pool = await create_pool(dsn, min_size=1, max_size=4)
+    consumer = build_consumer("reporting", ActiveSchemaPool(pool),
+                              DeadLetters(consumer="reporting", producer=_NoProducer()))
+    yield pool, consumer
+    await pool.close()
+    await drop_database(infra, dsn)
+
+
+async def deliver(consumer: IdempotentConsumer, history: list[Published], seed: int) -> None:
+    rng = random.Random(seed)
+    records = as_records(history)
+    rng.shuffle(records)  # across topics and within a key: facts carry their own times
+    records += rng.sample(records, k=len(records) // 3)  # redeliveries
+    rng.shuffle(records)
+    start = 0
+    while start < len(records):
+        size = rng.randint(1, 12)
+        result = await consumer.process_batch(records[start:start + size])
+        assert result.dead_lettered == 0
+        start += size
+
+
+async def reports(source: Any, watermark: Any, fold: FactFold, as_of: datetime | None) -> dict[str, Any]:
+    """Every report reporting serves, computed from ``source``."""
+    funnel = FunnelReportQuery(source, fold, watermark)
+    activities = Activities(source)
+    attainment = AttainmentQuery(activities, TARGETS, lambda: NOW)
+    out: dict[str, Any] = {}
+    out["funnel"] = await funnel(as_of=as_of)
+    out["funnel_march"] = await funnel(period="2026-03", as_of=as_of)
+    for group in ("channel", "team", "consultant", "product", "period"):
+        out[f"funnel_by_{group}"] = await funnel(as_of=as_of, group_by=group)
+    out["funnel_c1"] = await funnel(as_of=as_of, filters={"consultant": "c1"}, group_by="consultant")
+    if as_of is None:
+        out["funnel_v1"] = await FunnelQuery(source)()
+        out["funnel_t1_by_channel"] = await funnel(filters={"team": "t1"}, group_by="channel")
+    for report in out.values():
+        report.pop("data_as_of", None)
+    for month in MONTHS:
+        out[f"attainment_{month}"] = await attainment(month=month, as_of=as_of)
+        out[f"commission_{month}"] = await CommissionQuery(activities, TARGETS, [PLAN], "p")(month=month,
+                                                                                              as_of=as_of)
+        out[f"monthly_{month}"] = await MonthlyAnalysisQuery(source, attainment)(month=month, as_of=as_of)
+        out[f"aftersales_{month}"] = await AfterSalesQuery(source)(month=month, as_of=as_of)
+    for day in range(0, 60, 3):
+        name = (BASE + timedelta(days=day)).strftime("%Y-%m-%d")
+        out[f"daily_{name}"] = await DailyReportQuery(source)(day=name, as_of=as_of)
+    out["grades"] = await GradeTableQuery(source, lambda: NOW)(as_of=as_of)
+    out["aftersales"] = await AfterSalesQuery(source)(as_of=as_of)
+    return out
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+@given(history=histories(), seed=st.integers(0, 10_000),
+       moments=st.lists(st.integers(0, 70 * 24 * 60), min_size=1, max_size=2),
+       midnight=st.integers(0, 70))
+async def test_the_summaries_give_the_same_reports_as_a_fold_of_the_raw_facts_now_and_as_of(
+    reporting: tuple[asyncpg.Pool, IdempotentConsumer], history: list[Published], seed: int, moments: list[int],
+    midnight: int,
+) -> None:
+    pool, consumer = reporting
+    await reset_read_model(pool)
+    await deliver(consumer, history, seed)
+    active = ActiveSchemaPool(pool)
+    summaries, fold = PostgresSummaries(active), FactFold(active, memoize=True)
+    for as_of in (None, BASE + timedelta(days=midnight), *(BASE + timedelta(minutes=m) for m in moments)):
+        from_summaries = await reports(summaries, summaries.watermark, fold, as_of)
+        from_facts = await reports(fold, summaries.watermark, fold, as_of)
+        for name in from_summaries:
+            assert from_summaries[name] == from_facts[name], (name, as_of)
+
+
+async def test_a_lead_with_no_activity_in_the_summaries_shows_everywhere_as_zero(
+    reporting: tuple[asyncpg.Pool, IdempotentConsumer],
+) -> None:
+    pool, _ = reporting
+    await reset_read_model(pool)
+    summaries = PostgresSummaries(ActiveSchemaPool(pool))
+    report = await FunnelReportQuery(summaries, FactFold(ActiveSchemaPool(pool)), summaries.watermark)()
+    assert report["total_leads"] == 0
+    assert (await DailyReportQuery(summaries)(day="2026-03-02"))["consultants"] == []
