@@ -37,10 +37,12 @@ from services.reporting.adapters.generations import (
 )
 from services.reporting.adapters.summaries import build_summaries
 from services.reporting.wiring import MIGRATIONS, SOURCE_SERVICES, ReportingSettings, build_consumer
+from shared.db import connect
 from shared.messaging.connection import KafkaConnection
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
 from shared.messaging.replay import Progress, replay_topics
+from shared.migrations import KERNEL_MIGRATIONS, migrate
 from shared.settings import KafkaSettings, load_settings
 
 
@@ -70,9 +72,21 @@ class RebuildResult:
     caught_up: int
 
 
+async def ensure_base_tables(dsn: str) -> None:
+    """The kernel's and reporting's tables in ``public``, as the service creates them when it starts. After the
+    database was lost and recreated empty, the rebuild is the first thing to run on it (the fault suite's drill
+    found it failing there: ``processed_messages`` did not exist)."""
+    conn = await connect(dsn)
+    try:
+        await migrate(conn, [("kernel", KERNEL_MIGRATIONS), ("reporting", MIGRATIONS)])
+    finally:
+        await conn.close()
+
+
 async def rebuild(dsn: str, kafka: KafkaConnection, topics: list[str], *, schema: str | None = None,
                   show_progress: bool = True, keep_old: bool = False) -> RebuildResult:
     schema = schema or f"reporting_g{time.time_ns()}"
+    await ensure_base_tables(dsn)
     await create_generation(dsn, schema, MIGRATIONS)
     indexes = await drop_secondary_indexes(dsn, schema)
     pool = await generation_pool(dsn, schema)

@@ -63,6 +63,15 @@ def alive(pid: int) -> bool:
         return False
 
 
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan is reaped by whatever init the machine has, maybe late)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 @pytest.fixture
 async def leads_dsn(create_database: CreateDatabase) -> str:
     return await create_database("leads")
@@ -144,6 +153,17 @@ async def test_a_dead_worker_takes_the_whole_service_down(leads: ServiceProcess)
     code = await asyncio.wait_for(leads.process.wait(), 30)
     assert code != 0  # the orchestrator sees a failed service and restarts it whole
     assert not alive(second)
+
+
+async def test_workers_do_not_outlive_a_killed_parent(leads: ServiceProcess) -> None:
+    # Found by the fault suite: kill -9 of the parent left both workers serving on the port, so the restarted
+    # service could not bind it.
+    workers = children_of(leads.process.pid)
+    assert len(workers) == WORKERS
+    os.kill(leads.process.pid, signal.SIGKILL)
+    await leads.process.wait()
+    await eventually(lambda: asyncio.to_thread(lambda: [pid for pid in workers if running(pid)]),
+                     until=lambda left: left == [], what="the workers to exit after their parent died")
 
 
 async def test_workers_die_with_a_killed_parent_and_the_port_can_be_reused(
