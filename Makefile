@@ -63,7 +63,7 @@ lint: venv
 	$(BIN)/ruff check shared services tools ops tests deploy bench faults
 
 typecheck: venv
-	$(BIN)/mypy shared services tools ops faults
+	$(BIN)/mypy shared services tools ops bench deploy faults
 
 imports: venv ## services never import each other; shared imports no service; domain is pure
 	$(BIN)/lint-imports

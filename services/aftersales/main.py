@@ -16,13 +16,15 @@ from pydantic_settings import SettingsConfigDict
 
 from services.aftersales.adapters.publishing import to_public_message
 from services.aftersales.adapters.queries import PostgresCareQueries
-from services.aftersales.adapters.repository import EventSourcedAftersales
+from services.aftersales.adapters.repository import EventSourcedAftersales, postgres_aftersales_units_of_work
 from services.aftersales.api import AftersalesHandlers, aftersales_router
 from services.aftersales.app import commands as cmd
 from services.aftersales.app.reactions import AftersalesReactions
 from services.aftersales.app.timer_handlers import AftersalesTimers
+from services.aftersales.app.timers import timer_plans
 from services.aftersales.domain.policy import policy_from_dict
 from shared.auth.http import install_auth
+from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
@@ -75,14 +77,15 @@ def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
         producer = make_producer(kafka.connection, client_id=f"{SERVICE}-relay")
         await producer.start()
         store = EventSourcedAftersales(pool)
+        units_of_work = postgres_aftersales_units_of_work(pool, PostgresEventStore(pool), timer_plans)
         relay = OutboxRelay(dsn=settings.database_url, producer=producer, topic=own_topic,
                             translate=to_public_message, name=SERVICE, poll_interval=settings.relay_poll_interval)
-        timers = TimerRunner(pool=pool, handlers=AftersalesTimers(store=store, clock=clock).handlers(),
+        timers = TimerRunner(pool=pool, handlers=AftersalesTimers(unit_of_work=units_of_work, clock=clock).handlers(),
                              clock=clock, poll_interval=settings.timer_poll_interval)
         dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
         consumer = IdempotentConsumer(
             name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
-            handlers=AftersalesReactions(store=store, lookups=store, clock=clock, policy=policy).handlers(),
+            handlers=AftersalesReactions(unit_of_work=units_of_work, clock=clock, policy=policy).handlers(),
         )
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
                              security=kafka.connection.faststream_security())
@@ -95,7 +98,7 @@ def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
         parts.watch_pool()
 
         def handler(cls: type[cmd.HandlerT]) -> cmd.HandlerT:
-            return cls(store=store, clock=clock, new_id=new_id, policy=policy)
+            return cls(unit_of_work=units_of_work, clock=clock, new_id=new_id, policy=policy)
 
         app.include_router(aftersales_router(
             handlers=AftersalesHandlers(

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -15,16 +16,16 @@ from pydantic_settings import SettingsConfigDict
 
 from services.leads.adapters.publishing import to_public_message
 from services.leads.adapters.queries import PostgresLeadQueries
-from services.leads.adapters.unit_of_work import PostgresUnitOfWorkFactory
+from services.leads.adapters.unit_of_work import postgres_leads_units_of_work
 from services.leads.api import leads_router
 from services.leads.app.commands import CaptureLeadHandler
 from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
 from services.leads.app.reactions import Reactions
-from services.leads.app.timers import LeadTimerHandlers
+from services.leads.app.timers import LeadTimerHandlers, timers_for
 from services.leads.domain.policy import LeadPolicy
 from shared.auth.http import install_auth
-from shared.eventstore import PostgresEventStore
+from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
@@ -102,7 +103,7 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         producer = make_producer(kafka.connection, client_id=f"{SERVICE}-relay")
         await producer.start()
         store = PostgresEventStore(pool)
-        uow = PostgresUnitOfWorkFactory(pool, store, policy)
+        uow = postgres_leads_units_of_work(pool, store, partial(timers_for, policy=policy))
         queries = PostgresLeadQueries(pool, store)
         capture = CaptureLeadHandler(unit_of_work=uow, clock=clock, new_id=new_id, channels=channel_codes,
                                      policy=policy, default_team_id=settings.default_team_id)

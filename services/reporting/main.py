@@ -15,7 +15,7 @@ from services.reporting.adapters.exports import to_csv, to_xlsx
 from services.reporting.adapters.generations import ActiveSchemaPool
 from services.reporting.adapters.plans import load_plans
 from services.reporting.adapters.summaries import FactFold, PostgresSummaries
-from services.reporting.adapters.targets import PostgresTargetRepository
+from services.reporting.adapters.targets import PostgresTargetRepository, postgres_targets_units_of_work
 from services.reporting.api import dashboard_router, reporting_router
 from services.reporting.app.analysis import AfterSalesQuery, MonthlyAnalysisQuery
 from services.reporting.app.cache import WatermarkCache
@@ -86,8 +86,8 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
             aftersales=AfterSalesQuery(summaries),
             commission=CommissionQuery(activities, targets, plans, default_plan),
             grades=GradeTableQuery(summaries, utcnow), daily=DailyReportQuery(summaries),
-            targets=targets, set_target=SetTargetHandler(targets, utcnow), processed=processed,
-            watermark=summaries.watermark, csv_writer=to_csv, xlsx_writer=to_xlsx,
+            targets=targets, set_target=SetTargetHandler(postgres_targets_units_of_work(pool), utcnow),
+            processed=processed, watermark=summaries.watermark, csv_writer=to_csv, xlsx_writer=to_xlsx,
             cache=WatermarkCache(summaries.watermark),
         ))
         app.include_router(dashboard_router())

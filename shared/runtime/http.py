@@ -13,19 +13,21 @@ format (500 ``internal_error``) and is logged with its traceback.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from shared.auth.http import AUTHENTICATED, allowed
-from shared.auth.principal import Role
+from shared.auth.principal import Principal, Role
+from shared.commands import CommandContext
 from shared.domain.aggregate import DomainError
 from shared.eventstore.errors import ConcurrencyError, StreamOrderConflictError
 from shared.messaging.consumer import IdempotentConsumer
@@ -35,6 +37,18 @@ from shared.runtime.input_guard import DEFAULT_MAX_BODY_BYTES, InputGuard, curre
 from shared.runtime.openapi import document_errors
 
 log = structlog.get_logger(__name__)
+
+Correlation = Annotated[str | None, Header(
+    description="ties together everything one request causes (generated if absent); stored in the events' metadata "
+                "and sent in their Kafka headers")]
+"""The ``X-Correlation-Id`` request header, as every service's command endpoints declare it."""
+
+
+def command_context(correlation_id: str | None, caller: Principal) -> CommandContext:
+    """The context of a command sent over HTTP: the request's correlation id (a new one if absent) and the
+    authenticated caller, who is the actor."""
+    return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=caller.subject, caller=caller)
+
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
 
