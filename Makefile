@@ -60,10 +60,10 @@ browser: ## Debian's chromium + CJK fonts for the dashboard's headless-browser t
 check: lint typecheck imports contracts-check ## static checks only
 
 lint: venv
-	$(BIN)/ruff check shared services tools tests deploy bench faults
+	$(BIN)/ruff check shared services tools ops tests deploy bench faults
 
 typecheck: venv
-	$(BIN)/mypy shared services tools bench deploy faults
+	$(BIN)/mypy shared services tools ops bench deploy faults
 
 imports: venv ## services never import each other; shared imports no service; domain is pure
 	$(BIN)/lint-imports

@@ -30,6 +30,7 @@ from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
+from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
@@ -92,8 +93,9 @@ def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
                              max_records=settings.batch_size)
         parts.run_relay(relay)
         parts.run_timers(timers)
-        await parts.start_consumer(broker, consumer)
+        await parts.start_consumer(broker, consumer, kafka=kafka.connection, topics=sources)
         parts.pool, parts.producer = pool, producer
+        parts.watch_pool()
 
         def handler(cls: type[cmd.HandlerT]) -> cmd.HandlerT:
             return cls(unit_of_work=units_of_work, clock=clock, new_id=new_id, policy=policy)
@@ -119,6 +121,7 @@ def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
 
     app = FastAPI(title="salesflow aftersales", version="1", lifespan=lifespan)
     install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
+    install_observability(app, parts.sample_metrics)
     install_auth(app, service=SERVICE)
     app.include_router(health_router(parts.readiness))
     return app

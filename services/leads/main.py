@@ -31,6 +31,7 @@ from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
+from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
@@ -118,8 +119,9 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
                              security=kafka.connection.faststream_security())
         subscribe_idempotent(broker, consumer, inbound, group_id=settings.consumer_group)
-        await parts.start_consumer(broker, consumer)
+        await parts.start_consumer(broker, consumer, kafka=kafka.connection, topics=inbound)
         parts.pool, parts.producer = pool, producer
+        parts.watch_pool()
         parts.run_relay(relay)
         parts.run_timers(timers)
         app.include_router(leads_router(
@@ -136,6 +138,7 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
 
     app = FastAPI(title="salesflow leads", version="1", lifespan=lifespan)
     install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
+    install_observability(app, parts.sample_metrics)
     install_auth(app, service=SERVICE)
     app.include_router(health_router(parts.readiness))
     return app

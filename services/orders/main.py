@@ -40,6 +40,7 @@ from shared.auth.http import install_auth
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.topics import ensure_topics
+from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
@@ -102,6 +103,7 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
         timers = TimerRunner(pool=pool, handlers={QUOTE_EXPIRY_TIMER: quote_expiry_handler(units_of_work, clock)},
                              clock=clock, poll_interval=settings.timer_poll_interval)
         parts.pool, parts.producer = pool, producer
+        parts.watch_pool()
         parts.run_relay(relay)
         parts.run_timers(timers)
         handlers = build_handlers(units_of_work, config, clock, new_id)
@@ -116,6 +118,7 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
 
     app = FastAPI(title="salesflow orders", version="1", lifespan=lifespan)
     install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
+    install_observability(app, parts.sample_metrics)
     install_auth(app, service=SERVICE)
     app.include_router(health_router(parts.readiness))
     return app

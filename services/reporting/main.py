@@ -34,6 +34,7 @@ from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
+from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.components import ServiceComponents
 from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
@@ -67,7 +68,9 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
         subscribe_idempotent(broker, consumer, topics, group_id=settings.consumer_group,
                              max_records=settings.batch_size)
         parts.pool, parts.producer = pool, producer
-        await parts.start_consumer(broker, consumer)
+        parts.watch_pool()
+        await parts.start_consumer(broker, consumer, kafka=kafka.connection,
+                                   topics=topics)
         targets = PostgresTargetRepository(pool)
         plans, default_plan = load_plans()
         activities = Activities(summaries)
@@ -96,6 +99,7 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
 
     app = FastAPI(title="salesflow reporting", version="1", lifespan=lifespan)
     install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
+    install_observability(app, parts.sample_metrics)
     install_auth(app, service=SERVICE, browser_home="/dashboard")
     app.include_router(health_router(parts.readiness))
     return app

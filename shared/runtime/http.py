@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -31,7 +31,7 @@ from shared.commands import CommandContext
 from shared.domain.aggregate import DomainError
 from shared.eventstore.errors import ConcurrencyError, StreamOrderConflictError
 from shared.messaging.consumer import IdempotentConsumer
-from shared.messaging.dead_letter_operations import DeadLetterOperations
+from shared.messaging.dead_letter_operations import DeadLetterOperations, DeadLetterStillFailingError
 from shared.messaging.dead_letters import DeadLetters
 from shared.runtime.input_guard import DEFAULT_MAX_BODY_BYTES, InputGuard, current_correlation_id
 from shared.runtime.openapi import document_errors
@@ -171,24 +171,33 @@ def dead_letter_router(consumer: IdempotentConsumer, dead_letters: DeadLetters, 
     operations = DeadLetterOperations(consumer)
 
     @router.get("")
-    async def list_dead_letters(status: str | None = "open", limit: int = 100) -> dict[str, Any]:
+    async def list_dead_letters(
+        status: Literal["open", "retried", "skipped"] | None = "open",
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
         letters = await dead_letters.find(pool, status=status, limit=limit)
         return {"consumer": consumer.name, "dead_letters": [d.as_dict() for d in letters]}
 
     @router.post("/{dead_letter_id}/retry")
-    async def retry(dead_letter_id: int) -> dict[str, Any]:
+    async def retry(dead_letter_id: int) -> Any:
         try:
-            applied = await operations.retry(dead_letter_id)
+            released = await operations.retry(dead_letter_id)
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
-        return {"retried": dead_letter_id, "applied": applied}
+        except DeadLetterStillFailingError as exc:
+            # The letter was re-checked and still fails: a conflict with the letter's state, not a server error.
+            return JSONResponse(status_code=409, content=error_body(
+                "dead_letter_still_failing", str(exc), dead_letter_id=exc.dead_letter_id, reason=exc.reason))
+        return {"retried": dead_letter_id, "applied": released.applied, "blocked_by": released.blocked_by,
+                "reason": released.reason}
 
     @router.post("/{dead_letter_id}/skip")
     async def skip(dead_letter_id: int) -> dict[str, Any]:
         try:
-            applied = await operations.skip(dead_letter_id)
+            released = await operations.skip(dead_letter_id)
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
-        return {"skipped": dead_letter_id, "released": applied}
+        return {"skipped": dead_letter_id, "released": released.applied, "blocked_by": released.blocked_by,
+                "reason": released.reason}
 
     return router
