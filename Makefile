@@ -10,7 +10,8 @@ STACK := bash deploy/native/stack.sh
 WITH_ENV = set -a; eval "$$($(STACK) env)"; set +a;
 
 .PHONY: help venv up down status run test fuzz api-tools browser check lint typecheck imports contracts contracts-check \
-        unit integration bench bench-smoke lock clean image image-test k8s-render k8s-check compose-check deploy-check
+        unit integration bench bench-smoke faults faults-small lock clean image image-test k8s-render k8s-check compose-check \
+        deploy-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -59,10 +60,10 @@ browser: ## Debian's chromium + CJK fonts for the dashboard's headless-browser t
 check: lint typecheck imports contracts-check ## static checks only
 
 lint: venv
-	$(BIN)/ruff check shared services tools tests deploy bench
+	$(BIN)/ruff check shared services tools ops tests deploy bench faults
 
 typecheck: venv
-	$(BIN)/mypy shared services tools
+	$(BIN)/mypy shared services tools ops bench deploy faults
 
 imports: venv ## services never import each other; shared imports no service; domain is pure
 	$(BIN)/lint-imports
@@ -87,6 +88,16 @@ bench: venv up ## benchmarks (several minutes): writes bench/results/<stamp>.jso
 
 bench-smoke: venv up ## the benchmark harness at tiny sizes (seconds): proves it runs, measures nothing
 	$(WITH_ENV) $(BIN)/python -m bench.run --smoke
+
+# The fault suite brings up its own PostgreSQL cluster and Kafka broker (ports 18732/18792 by default, state in
+# ~/.cache/salesflow-faults) and kills them; the shared stack of `make up` is never touched. FAULTS_ARGS passes
+# options (python -m faults --help), e.g. FAULTS_ARGS="--commands 5000 --rate 20".
+FAULTS_ARGS ?=
+faults: venv ## fault suite (~40 min): load + kill -9 + broker/database faults + reconciliation + disaster drills
+	$(BIN)/python -m faults $(FAULTS_ARGS)
+
+faults-small: venv ## the fault suite at CI size (a few minutes): one of each fault, small load
+	$(BIN)/python -m faults --small $(FAULTS_ARGS)
 
 IMAGE ?= localhost/salesflow:dev
 image: ## build the production image with podman from a Debian base made with mmdebstrap (installs them if missing)

@@ -20,7 +20,8 @@ import orjson
 
 from bench.common import CpuMeter, Stopwatch, is_local_postgres, summary_ms
 from shared.db import create_pool
-from shared.eventstore import AppendRequest, NewEvent, PostgresEventStore
+from shared.eventstore import AppendRequest, NewEvent
+from shared.eventstore.store import PostgresEventStore
 from shared.migrations import KERNEL_MIGRATIONS, migrate
 
 PAYLOAD = {"lead_id": "", "customer_id": "c-0001", "name": "张三", "phone": "+8613812345678",

@@ -22,7 +22,8 @@ from bench.append import PAYLOAD, prepare
 from bench.common import CpuMeter, Stopwatch
 from shared.contracts.leads import LeadCreatedV1
 from shared.db import create_pool
-from shared.eventstore import AppendRequest, NewEvent, PostgresEventStore, RecordedEvent
+from shared.eventstore import AppendRequest, NewEvent, RecordedEvent
+from shared.eventstore.store import PostgresEventStore
 from shared.messaging.connection import KafkaConnection
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters

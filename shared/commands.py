@@ -1,8 +1,8 @@
 """What every command carries besides its arguments: who asked and why.
 
 The context's metadata is stored with every event the command records and travels from there into the
-published messages' headers (``ce_correlationid``, ``ce_causationid``), so a reaction in another service can be
-traced back to the request that started it.
+published messages' headers (``ce_correlationid``, ``ce_causationid``, ``traceparent``), so a reaction in
+another service can be traced back to the request that started it.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared.auth.principal import Principal
+from shared.observability.tracing import current_traceparent
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,4 +33,7 @@ class CommandContext:
             meta["causation_id"] = self.causation_id
         if self.actor:
             meta["actor"] = self.actor
+        # The trace the command runs in (when tracing is on): the relay continues it into Kafka.
+        if "traceparent" not in meta and (traceparent := current_traceparent()):
+            meta["traceparent"] = traceparent
         return meta

@@ -10,8 +10,7 @@ Time comes from an injected clock, so tests can move it forward instead of waiti
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,22 +18,11 @@ import asyncpg
 import structlog
 
 from shared.db import Connection
+from shared.timer_model import Timer, TimerHandler, timer_row
 
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], datetime]
-
-
-@dataclass(frozen=True, slots=True)
-class Timer:
-    timer_id: str
-    kind: str
-    due_at: datetime
-    payload: dict[str, Any]
-    attempts: int
-
-
-TimerHandler = Callable[[Connection, Timer], Awaitable[None]]
 
 
 async def schedule_timer(
@@ -42,14 +30,6 @@ async def schedule_timer(
 ) -> None:
     """Schedule (or move, if still pending) a timer. Call inside the command's transaction."""
     await conn.execute("SELECT sf_schedule_timers($1::jsonb)", [timer_row(timer_id, kind, due_at, payload)])
-
-
-def timer_row(
-    timer_id: str, kind: str, due_at: datetime, payload: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """One timer as ``sf_schedule_timers`` takes it (a JSON array of these), for services that fold their timer
-    changes into a statement of their own (shared/sql/0008_timer_functions.sql)."""
-    return {"timer_id": timer_id, "kind": kind, "due_at": due_at.isoformat(), "payload": dict(payload or {})}
 
 
 async def cancel_timer(conn: Connection, timer_id: str) -> bool:

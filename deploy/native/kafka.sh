@@ -37,7 +37,9 @@ KAFKA_LOG_DIR="$KAFKA_HOME_DIR/logs"
 KAFKA_PID_FILE="$KAFKA_HOME_DIR/broker.pid"
 KAFKA_OUT_FILE="$KAFKA_HOME_DIR/kafka.out"
 KAFKA_CLUSTER_ID_FILE="$KAFKA_HOME_DIR/cluster.id"
-KAFKA_START_TIMEOUT="${SALESFLOW_KAFKA_START_TIMEOUT:-90}"
+# Generous: a broker that holds thousands of partitions (every test run makes its own topics) needs minutes to
+# load them on a busy 2-core box before it opens the client port.
+KAFKA_START_TIMEOUT="${SALESFLOW_KAFKA_START_TIMEOUT:-600}"
 KAFKA_STOP_TIMEOUT="${SALESFLOW_KAFKA_STOP_TIMEOUT:-60}"
 # -Xms256m -Xmx1g fits a 2-core dev box; override with SALESFLOW_KAFKA_HEAP_OPTS="-Xms.. -Xmx..".
 read -r -a KAFKA_HEAP_OPTS <<<"${SALESFLOW_KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}"
@@ -97,15 +99,21 @@ kafka_write_secret_file() {
 # Client configs for the admin tools: SCRAM, and PLAIN (for adding the SCRAM credentials themselves).
 kafka_write_admin_configs() {
   local user="$SALESFLOW_KAFKA_ADMIN_USER" password="$SALESFLOW_KAFKA_ADMIN_PASSWORD"
+  # Long timeouts: on a saturated box the defaults (30 s a request, 60 s a call) time out a broker that is busy
+  # loading thousands of partitions.
   kafka_write_secret_file "$KAFKA_ADMIN_CONFIG" >/dev/null <<EOF
 security.protocol=SASL_PLAINTEXT
 sasl.mechanism=${SALESFLOW_KAFKA_SASL_MECHANISM}
 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="${user}" password="${password}";
+request.timeout.ms=120000
+default.api.timeout.ms=300000
 EOF
   kafka_write_secret_file "$KAFKA_PLAIN_ADMIN_CONFIG" >/dev/null <<EOF
 security.protocol=SASL_PLAINTEXT
 sasl.mechanism=PLAIN
 sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="${user}" password="${password}";
+request.timeout.ms=120000
+default.api.timeout.ms=300000
 EOF
 }
 
@@ -361,7 +369,7 @@ kafka_wait_ready() {
     fi
     if (($(now) >= deadline)); then
       kafka_print_log_tail
-      kill -TERM "$pid" 2>/dev/null || true
+      kafka_stop_pid "$pid"  # and wait: a broker still shutting down holds the controller port
       rm -f "$KAFKA_PID_FILE"
       die "kafka: port $SALESFLOW_KAFKA_PORT not open after ${KAFKA_START_TIMEOUT}s; broker stopped"
     fi
@@ -399,6 +407,7 @@ kafka_up() {
   started="$(now)"
   changed="$(kafka_write_config)"
   if legacy="$(kafka_legacy_pid)"; then
+    kafka_ensure_libs  # before stopping it: the new broker needs kafka-tools, a Maven resolve away
     log "kafka: pid $legacy is the PLAINTEXT broker of an older stack.sh; restarting it with SASL/SCRAM and ACLs"
     kafka_stop_pid "$legacy"
     rm -f "$KAFKA_LEGACY_PID_FILE"
@@ -425,7 +434,7 @@ kafka_up() {
     kafka_ensure_libs
     kafka_start
   fi
-  kafka_ensure_libs
+  kafka_ensure_libs  # a broker started before kafka-tools was in the pom
   kafka_ensure_scram_users
   kafka_ensure_acls
   log "kafka: up in $(($(now) - started))s"

@@ -16,7 +16,7 @@
 #
 # Settings (environment): SALESFLOW_STATE_DIR (~/.cache/salesflow), SALESFLOW_PG_PORT (5432),
 # SALESFLOW_KAFKA_PORT (9092), SALESFLOW_KAFKA_CONTROLLER_PORT (9093), SALESFLOW_KAFKA_HEAP_OPTS,
-# SALESFLOW_KAFKA_START_TIMEOUT (90 s), SALESFLOW_PG_CLUSTER (e.g. 15/main). See deploy/README.md.
+# SALESFLOW_KAFKA_START_TIMEOUT (600 s), SALESFLOW_PG_CLUSTER (e.g. 15/main). See deploy/README.md.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 shopt -s inherit_errexit

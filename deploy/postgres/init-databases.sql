@@ -11,7 +11,9 @@
 --     its own migrations at start-up (shared/migrations.py); it cannot connect to any other service's database
 --     (CONNECT is revoked from PUBLIC there). pg_current_snapshot(), advisory locks, LISTEN/NOTIFY need nothing more.
 --   * salesflow: the admin role for tests and ops: LOGIN CREATEDB (tests create throw-away databases) and
---     pg_monitor (the bench reads pg_stat_activity), not a superuser, no access to the services' databases.
+--     pg_monitor (the bench reads pg_stat_activity) and pg_signal_backend (a test's `DROP DATABASE ... WITH (FORCE)`
+--     must end every session in it, including an autovacuum worker's, which has no role of its own), not a
+--     superuser, no access to the services' databases.
 -- Databases created before this split (owned by salesflow, a superuser then) are migrated in place: the database
 -- and every object in it owned by salesflow are given to the service's role.
 
@@ -24,7 +26,7 @@ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = role)
 \gexec
 
 ALTER ROLE salesflow WITH LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD 'salesflow';
-GRANT pg_monitor TO salesflow;
+GRANT pg_monitor, pg_signal_backend TO salesflow;
 
 SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %L',
               role, role)

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from services.aftersales.app import commands as cmd
-from services.aftersales.app.ports import A, AftersalesStore, CareQueries, Clock, CommandContext, History
+from services.aftersales.app.ports import A, AftersalesStore, CareQueries, Clock, History
 from services.aftersales.domain.care_plan import CarePlan
 from services.aftersales.domain.complaint import Complaint
 from services.aftersales.domain.loyalty import LoyaltyAccount
 from services.aftersales.domain.referral import Referral
 from shared.auth.http import AUTHENTICATED, CALLER, allowed
 from shared.auth.principal import Principal, Role
+from shared.runtime.http import Correlation
+from shared.runtime.http import command_context as _context
 from shared.runtime.params import IsoDateTime
-
-Correlation = Annotated[str | None, Header(description="correlation id; generated if absent")]
 
 
 class CompleteVisitRequest(BaseModel):
@@ -111,9 +110,6 @@ class AftersalesHandlers:
     register_referral: cmd.RegisterReferralHandler
     redeem_points: cmd.RedeemPointsHandler
 
-
-def _context(correlation_id: str | None, caller: Principal) -> CommandContext:
-    return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=caller.subject, caller=caller)
 
 
 def aftersales_router(

@@ -16,18 +16,21 @@ from pydantic_settings import SettingsConfigDict
 
 from services.aftersales.adapters.publishing import to_public_message
 from services.aftersales.adapters.queries import PostgresCareQueries
-from services.aftersales.adapters.repository import EventSourcedAftersales
+from services.aftersales.adapters.repository import EventSourcedAftersales, postgres_aftersales_units_of_work
 from services.aftersales.api import AftersalesHandlers, aftersales_router
 from services.aftersales.app import commands as cmd
 from services.aftersales.app.reactions import AftersalesReactions
 from services.aftersales.app.timer_handlers import AftersalesTimers
+from services.aftersales.app.timers import timer_plans
 from services.aftersales.domain.policy import policy_from_dict
 from shared.auth.http import install_auth
+from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
+from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
@@ -74,14 +77,15 @@ def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
         producer = make_producer(kafka.connection, client_id=f"{SERVICE}-relay")
         await producer.start()
         store = EventSourcedAftersales(pool)
+        units_of_work = postgres_aftersales_units_of_work(pool, PostgresEventStore(pool), timer_plans)
         relay = OutboxRelay(dsn=settings.database_url, producer=producer, topic=own_topic,
                             translate=to_public_message, name=SERVICE, poll_interval=settings.relay_poll_interval)
-        timers = TimerRunner(pool=pool, handlers=AftersalesTimers(store=store, clock=clock).handlers(),
+        timers = TimerRunner(pool=pool, handlers=AftersalesTimers(unit_of_work=units_of_work, clock=clock).handlers(),
                              clock=clock, poll_interval=settings.timer_poll_interval)
         dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
         consumer = IdempotentConsumer(
             name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
-            handlers=AftersalesReactions(store=store, lookups=store, clock=clock, policy=policy).handlers(),
+            handlers=AftersalesReactions(unit_of_work=units_of_work, clock=clock, policy=policy).handlers(),
         )
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
                              security=kafka.connection.faststream_security())
@@ -89,11 +93,12 @@ def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
                              max_records=settings.batch_size)
         parts.run_relay(relay)
         parts.run_timers(timers)
-        await parts.start_consumer(broker, consumer)
+        await parts.start_consumer(broker, consumer, kafka=kafka.connection, topics=sources)
         parts.pool, parts.producer = pool, producer
+        parts.watch_pool()
 
         def handler(cls: type[cmd.HandlerT]) -> cmd.HandlerT:
-            return cls(store=store, clock=clock, new_id=new_id, policy=policy)
+            return cls(unit_of_work=units_of_work, clock=clock, new_id=new_id, policy=policy)
 
         app.include_router(aftersales_router(
             handlers=AftersalesHandlers(
@@ -116,6 +121,7 @@ def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
 
     app = FastAPI(title="salesflow aftersales", version="1", lifespan=lifespan)
     install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
+    install_observability(app, parts.sample_metrics)
     install_auth(app, service=SERVICE)
     app.include_router(health_router(parts.readiness))
     return app

@@ -5,27 +5,26 @@ event is the token's subject."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from services.leads.app import access
 from services.leads.app import lead_commands as lc
 from services.leads.app import organisation as org
 from services.leads.app.commands import CaptureLead, CaptureLeadHandler
-from services.leads.app.ports import Clock, CommandContext, LeadHistory, LeadQueries
+from services.leads.app.ports import Clock, LeadHistory, LeadQueries
 from services.leads.domain.errors import LeadNotFoundError
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant
 from shared.auth.http import AUTHENTICATED, CALLER, Caller
 from shared.auth.principal import Principal
 from shared.domain.phone import mask_phone_for_display, normalise_phone
+from shared.runtime.http import Correlation
+from shared.runtime.http import command_context as _context
 from shared.runtime.openapi import error_responses
-
-Correlation = Annotated[str | None, Header(description="correlation id; generated if absent")]
 
 
 class CaptureLeadRequest(BaseModel):
@@ -79,16 +78,12 @@ def lead_view(lead: Lead, outcome: str | None = None) -> LeadView:
     )
 
 
+
 def shown(caller: Principal, view: LeadView) -> LeadView:
     """The view with the phone masked unless the caller needs it (services/leads/app/access.py)."""
     if access.sees_full_phone(caller, owner_id=view.owner_id, team_id=view.team_id):
         return view
     return view.model_copy(update={"phone": mask_phone_for_display(view.phone)})
-
-
-def _context(correlation_id: str | None, caller: Principal) -> CommandContext:
-    return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=caller.subject, caller=caller)
-
 
 class Versioned(BaseModel):
     expected_version: int | None = Field(default=None, ge=0,

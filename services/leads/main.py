@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -15,21 +16,22 @@ from pydantic_settings import SettingsConfigDict
 
 from services.leads.adapters.publishing import to_public_message
 from services.leads.adapters.queries import PostgresLeadQueries
-from services.leads.adapters.unit_of_work import PostgresUnitOfWorkFactory
+from services.leads.adapters.unit_of_work import postgres_leads_units_of_work
 from services.leads.api import leads_router
 from services.leads.app.commands import CaptureLeadHandler
 from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
 from services.leads.app.reactions import Reactions
-from services.leads.app.timers import LeadTimerHandlers
+from services.leads.app.timers import LeadTimerHandlers, timers_for
 from services.leads.domain.policy import LeadPolicy
 from shared.auth.http import install_auth
-from shared.eventstore import PostgresEventStore
+from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
+from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
@@ -101,7 +103,7 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         producer = make_producer(kafka.connection, client_id=f"{SERVICE}-relay")
         await producer.start()
         store = PostgresEventStore(pool)
-        uow = PostgresUnitOfWorkFactory(pool, store, policy)
+        uow = postgres_leads_units_of_work(pool, store, partial(timers_for, policy=policy))
         queries = PostgresLeadQueries(pool, store)
         capture = CaptureLeadHandler(unit_of_work=uow, clock=clock, new_id=new_id, channels=channel_codes,
                                      policy=policy, default_team_id=settings.default_team_id)
@@ -117,8 +119,9 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
                              security=kafka.connection.faststream_security())
         subscribe_idempotent(broker, consumer, inbound, group_id=settings.consumer_group)
-        await parts.start_consumer(broker, consumer)
+        await parts.start_consumer(broker, consumer, kafka=kafka.connection, topics=inbound)
         parts.pool, parts.producer = pool, producer
+        parts.watch_pool()
         parts.run_relay(relay)
         parts.run_timers(timers)
         app.include_router(leads_router(
@@ -135,6 +138,7 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
 
     app = FastAPI(title="salesflow leads", version="1", lifespan=lifespan)
     install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
+    install_observability(app, parts.sample_metrics)
     install_auth(app, service=SERVICE)
     app.include_router(health_router(parts.readiness))
     return app

@@ -6,11 +6,10 @@ Errors share the kernel's format: domain rule → 4xx with a machine-readable co
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from services.orders.api_schemas import (
     AcceptQuoteIn,
@@ -52,7 +51,6 @@ from services.orders.app.payments import (
     RefundPaymentHandler,
 )
 from services.orders.app.ports import (
-    CommandContext,
     History,
     OrderQueries,
     OrdersConfig,
@@ -71,8 +69,8 @@ from services.orders.app.quotes import (
 )
 from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed
 from shared.auth.principal import Principal, Role
-
-CorrelationId = Annotated[str | None, Header(description="travels into the events' metadata")]
+from shared.runtime.http import Correlation as CorrelationId
+from shared.runtime.http import command_context as _context
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +89,6 @@ class OrdersHandlers:
     deliver_order: DeliverOrderHandler
     check_out: CheckOutShopOrderHandler
 
-
-def _context(correlation_id: str | None, caller: Principal) -> CommandContext:
-    return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=caller.subject, caller=caller)
 
 
 def _order(result: OrderResult) -> dict[str, Any]:

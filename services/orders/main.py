@@ -12,7 +12,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.orders.adapters.publishing import to_public_message
 from services.orders.adapters.queries import PostgresOrderQueries
-from services.orders.adapters.repository import EventSourcedOrders
+from services.orders.adapters.repository import EventSourcedOrders, postgres_orders_units_of_work
 from services.orders.adapters.timers import quote_expiry_handler
 from services.orders.api import OrdersHandlers, admin_router, config_router, orders_router, quotes_router
 from services.orders.app.checkout import CheckOutShopOrderHandler
@@ -29,7 +29,7 @@ from services.orders.app.payments import (
     RecordPaymentHandler,
     RefundPaymentHandler,
 )
-from services.orders.app.ports import QUOTE_EXPIRY_TIMER, Clock, IdFactory, OrdersConfig, OrdersStore
+from services.orders.app.ports import QUOTE_EXPIRY_TIMER, Clock, IdFactory, OrdersConfig, UnitOfWorkFactory
 from services.orders.app.quotes import (
     AcceptQuoteHandler,
     IssueQuoteHandler,
@@ -37,9 +37,10 @@ from services.orders.app.quotes import (
     SignContractHandler,
 )
 from shared.auth.http import install_auth
-from shared.eventstore import PostgresEventStore
+from shared.eventstore.store import PostgresEventStore
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.topics import ensure_topics
+from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
@@ -63,21 +64,22 @@ class OrdersSettings(ServiceSettings):
 
 
 
-def build_handlers(store: OrdersStore, config: OrdersConfig, clock: Clock, ids: IdFactory) -> OrdersHandlers:
+def build_handlers(unit_of_work: UnitOfWorkFactory, config: OrdersConfig, clock: Clock, ids: IdFactory
+                   ) -> OrdersHandlers:
     return OrdersHandlers(
-        issue_quote=IssueQuoteHandler(store=store, clock=clock, new_id=ids, config=config),
-        revise_quote=ReviseQuoteHandler(store=store, clock=clock, config=config),
-        accept_quote=AcceptQuoteHandler(store=store, clock=clock),
-        sign_contract=SignContractHandler(store=store, clock=clock, new_id=ids),
-        record_payment=RecordPaymentHandler(store=store, clock=clock, new_id=ids),
-        approve_financing=ApproveFinancingHandler(store=store, clock=clock),
-        decline_financing=DeclineFinancingHandler(store=store, clock=clock),
-        refund_payment=RefundPaymentHandler(store=store, clock=clock, new_id=ids),
-        cancel_order=CancelOrderHandler(store=store, clock=clock, config=config),
-        schedule_delivery=ScheduleDeliveryHandler(store=store, clock=clock),
-        reschedule_delivery=RescheduleDeliveryHandler(store=store, clock=clock),
-        deliver_order=DeliverOrderHandler(store=store, clock=clock),
-        check_out=CheckOutShopOrderHandler(store=store, clock=clock, new_id=ids, config=config),
+        issue_quote=IssueQuoteHandler(unit_of_work=unit_of_work, clock=clock, new_id=ids, config=config),
+        revise_quote=ReviseQuoteHandler(unit_of_work=unit_of_work, clock=clock, config=config),
+        accept_quote=AcceptQuoteHandler(unit_of_work=unit_of_work, clock=clock),
+        sign_contract=SignContractHandler(unit_of_work=unit_of_work, clock=clock, new_id=ids),
+        record_payment=RecordPaymentHandler(unit_of_work=unit_of_work, clock=clock, new_id=ids),
+        approve_financing=ApproveFinancingHandler(unit_of_work=unit_of_work, clock=clock),
+        decline_financing=DeclineFinancingHandler(unit_of_work=unit_of_work, clock=clock),
+        refund_payment=RefundPaymentHandler(unit_of_work=unit_of_work, clock=clock, new_id=ids),
+        cancel_order=CancelOrderHandler(unit_of_work=unit_of_work, clock=clock, config=config),
+        schedule_delivery=ScheduleDeliveryHandler(unit_of_work=unit_of_work, clock=clock),
+        reschedule_delivery=RescheduleDeliveryHandler(unit_of_work=unit_of_work, clock=clock),
+        deliver_order=DeliverOrderHandler(unit_of_work=unit_of_work, clock=clock),
+        check_out=CheckOutShopOrderHandler(unit_of_work=unit_of_work, clock=clock, new_id=ids, config=config),
     )
 
 
@@ -93,15 +95,18 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
         await ensure_topics(kafka.connection, [topic])
         producer = make_producer(kafka.connection, client_id=f"{SERVICE}-relay")
         await producer.start()
-        orders = EventSourcedOrders(PostgresEventStore(pool), pool)
+        store = PostgresEventStore(pool)
+        orders = EventSourcedOrders(store, pool)
+        units_of_work = postgres_orders_units_of_work(pool, store)
         relay = OutboxRelay(dsn=settings.database_url, producer=producer, topic=topic,
                             translate=to_public_message, name=SERVICE, poll_interval=settings.relay_poll_interval)
-        timers = TimerRunner(pool=pool, handlers={QUOTE_EXPIRY_TIMER: quote_expiry_handler(orders, clock)},
+        timers = TimerRunner(pool=pool, handlers={QUOTE_EXPIRY_TIMER: quote_expiry_handler(units_of_work, clock)},
                              clock=clock, poll_interval=settings.timer_poll_interval)
         parts.pool, parts.producer = pool, producer
+        parts.watch_pool()
         parts.run_relay(relay)
         parts.run_timers(timers)
-        handlers = build_handlers(orders, config, clock, new_id)
+        handlers = build_handlers(units_of_work, config, clock, new_id)
         app.include_router(quotes_router(handlers, orders, orders))
         app.include_router(orders_router(handlers, orders, orders, PostgresOrderQueries(pool)))
         app.include_router(config_router(config))
@@ -113,6 +118,7 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
 
     app = FastAPI(title="salesflow orders", version="1", lifespan=lifespan)
     install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
+    install_observability(app, parts.sample_metrics)
     install_auth(app, service=SERVICE)
     app.include_router(health_router(parts.readiness))
     return app

@@ -15,7 +15,7 @@ from services.reporting.adapters.exports import to_csv, to_xlsx
 from services.reporting.adapters.generations import ActiveSchemaPool
 from services.reporting.adapters.plans import load_plans
 from services.reporting.adapters.summaries import FactFold, PostgresSummaries
-from services.reporting.adapters.targets import PostgresTargetRepository
+from services.reporting.adapters.targets import PostgresTargetRepository, postgres_targets_units_of_work
 from services.reporting.api import dashboard_router, reporting_router
 from services.reporting.app.analysis import AfterSalesQuery, MonthlyAnalysisQuery
 from services.reporting.app.cache import WatermarkCache
@@ -34,6 +34,7 @@ from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
+from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.components import ServiceComponents
 from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
@@ -67,7 +68,9 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
         subscribe_idempotent(broker, consumer, topics, group_id=settings.consumer_group,
                              max_records=settings.batch_size)
         parts.pool, parts.producer = pool, producer
-        await parts.start_consumer(broker, consumer)
+        parts.watch_pool()
+        await parts.start_consumer(broker, consumer, kafka=kafka.connection,
+                                   topics=topics)
         targets = PostgresTargetRepository(pool)
         plans, default_plan = load_plans()
         activities = Activities(summaries)
@@ -83,8 +86,8 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
             aftersales=AfterSalesQuery(summaries),
             commission=CommissionQuery(activities, targets, plans, default_plan),
             grades=GradeTableQuery(summaries, utcnow), daily=DailyReportQuery(summaries),
-            targets=targets, set_target=SetTargetHandler(targets, utcnow), processed=processed,
-            watermark=summaries.watermark, csv_writer=to_csv, xlsx_writer=to_xlsx,
+            targets=targets, set_target=SetTargetHandler(postgres_targets_units_of_work(pool), utcnow),
+            processed=processed, watermark=summaries.watermark, csv_writer=to_csv, xlsx_writer=to_xlsx,
             cache=WatermarkCache(summaries.watermark),
         ))
         app.include_router(dashboard_router())
@@ -96,6 +99,7 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
 
     app = FastAPI(title="salesflow reporting", version="1", lifespan=lifespan)
     install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
+    install_observability(app, parts.sample_metrics)
     install_auth(app, service=SERVICE, browser_home="/dashboard")
     app.include_router(health_router(parts.readiness))
     return app

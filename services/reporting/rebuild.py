@@ -4,7 +4,7 @@ queries keep serving the active one, then switch atomically.
 1. create schema ``reporting_g<timestamp>`` and run reporting's migrations inside it;
 2. drop its secondary indexes (recreated after the load, before the switch) and replay every topic from the
    beginning into it (a consumer named after the generation, so its processed ids don't collide with the live
-   consumer's), with a progress bar on stderr;
+   consumer's), with a progress bar (rich) on stderr;
 3. flip ``public.reporting_active_schema`` (one UPDATE): from now on queries and the live consumer use it;
 4. apply what was published since the offsets noted before step 2, to pick up what the live consumer applied to
    the old schema between the snapshot and the flip (already-applied events are skipped; facts are keyed by
@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
 
 from services.reporting.adapters.catch_up import apply_since, end_offsets
 from services.reporting.adapters.generations import (
@@ -33,29 +37,29 @@ from services.reporting.adapters.generations import (
 )
 from services.reporting.adapters.summaries import build_summaries
 from services.reporting.wiring import MIGRATIONS, SOURCE_SERVICES, ReportingSettings, build_consumer
+from shared.db import connect
 from shared.messaging.connection import KafkaConnection
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
-from shared.messaging.replay import replay_topics
+from shared.messaging.replay import Progress, replay_topics
+from shared.migrations import KERNEL_MIGRATIONS, migrate
 from shared.settings import KafkaSettings, load_settings
 
 
-class ProgressBar:
-    def __init__(self, label: str, out: TextIO = sys.stderr, width: int = 40) -> None:
-        self._label, self._out, self._width = label, out, width
-        self._started = time.monotonic()
+@contextlib.contextmanager
+def progress_bar(label: str) -> Iterator[Progress]:
+    """A rich progress bar on stderr; yields the ``(done, total)`` callback a replay reports to."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+               TextColumn("{task.fields[rate]} events/s"), TimeElapsedColumn())
+    started = time.monotonic()
+    with RichProgress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task(label, total=None, rate="0")
 
-    def __call__(self, done: int, total: int) -> None:
-        fraction = 1.0 if total == 0 else min(1.0, done / total)
-        filled = int(fraction * self._width)
-        rate = done / max(time.monotonic() - self._started, 1e-9)
-        self._out.write(f"\r{self._label} [{'#' * filled}{'.' * (self._width - filled)}] "
-                        f"{done}/{total} {fraction:6.1%} {rate:,.0f} events/s")
-        self._out.flush()
+        def update(done: int, total: int) -> None:
+            rate = done / max(time.monotonic() - started, 1e-9)
+            bar.update(task, completed=done, total=total, rate=f"{rate:,.0f}")
 
-    def finish(self) -> None:
-        self._out.write("\n")
-        self._out.flush()
+        yield update
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,21 @@ class RebuildResult:
     caught_up: int
 
 
+async def ensure_base_tables(dsn: str) -> None:
+    """The kernel's and reporting's tables in ``public``, as the service creates them when it starts. After the
+    database was lost and recreated empty, the rebuild is the first thing to run on it (the fault suite's drill
+    found it failing there: ``processed_messages`` did not exist)."""
+    conn = await connect(dsn)
+    try:
+        await migrate(conn, [("kernel", KERNEL_MIGRATIONS), ("reporting", MIGRATIONS)])
+    finally:
+        await conn.close()
+
+
 async def rebuild(dsn: str, kafka: KafkaConnection, topics: list[str], *, schema: str | None = None,
                   show_progress: bool = True, keep_old: bool = False) -> RebuildResult:
     schema = schema or f"reporting_g{time.time_ns()}"
+    await ensure_base_tables(dsn)
     await create_generation(dsn, schema, MIGRATIONS)
     indexes = await drop_secondary_indexes(dsn, schema)
     pool = await generation_pool(dsn, schema)
@@ -79,14 +95,12 @@ async def rebuild(dsn: str, kafka: KafkaConnection, topics: list[str], *, schema
     try:
         name = f"rebuild-{schema}"
         dead_letters = DeadLetters(consumer=name, producer=producer)
-        bar = ProgressBar(f"rebuilding {schema}") if show_progress else None
         started = time.monotonic()
         snapshot = await end_offsets(kafka, topics)
         # The bulk replay stores facts only; the summaries are folded once per group after it.
-        result = await replay_topics(kafka, topics, build_consumer(name, pool, dead_letters, bulk=True),
-                                     progress=bar)
-        if bar is not None:
-            bar.finish()
+        with progress_bar(f"rebuilding {schema}") if show_progress else contextlib.nullcontext() as bar:
+            result = await replay_topics(kafka, topics, build_consumer(name, pool, dead_letters, bulk=True),
+                                         progress=bar)
         await create_indexes(dsn, indexes)  # before the switch: queries need them (and the fold below)
         await build_summaries(pool)
         seconds = time.monotonic() - started

@@ -1,4 +1,6 @@
-"""The PostgreSQL event store: append with optimistic concurrency, load streams, read the commit-ordered feed."""
+"""The event store's values and errors (no driver: the application layer imports these). The PostgreSQL store
+itself — append with optimistic concurrency, load streams, read the commit-ordered feed — is
+``shared.eventstore.store.PostgresEventStore``."""
 
 from shared.eventstore.errors import (
     ConcurrencyError,
@@ -6,7 +8,6 @@ from shared.eventstore.errors import (
     StreamOrderConflictError,
 )
 from shared.eventstore.records import AppendRequest, FeedPosition, NewEvent, RecordedEvent
-from shared.eventstore.store import PostgresEventStore
 
 __all__ = [
     "AppendRequest",
@@ -14,7 +15,6 @@ __all__ = [
     "EventStoreError",
     "FeedPosition",
     "NewEvent",
-    "PostgresEventStore",
     "RecordedEvent",
     "StreamOrderConflictError",
 ]

@@ -2,7 +2,7 @@
 
 ``AppendRequest`` and ``NewEvent`` are also the wire format of an append: the store serialises them as they are
 (orjson, field names as keys) and the SQL function ``sf_append`` reads those keys
-(format in shared/sql/0006_append_json_batch.sql).
+(format in shared/sql/rules/sf_append.sql).
 """
 
 from __future__ import annotations

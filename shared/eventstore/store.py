@@ -1,7 +1,7 @@
 """PostgreSQL event store over asyncpg.
 
-An append is one call of the SQL function ``sf_append`` (shared/sql/0007_append_per_stream.sql; its document
-format is described in 0006_append_json_batch.sql): it takes per-stream advisory locks, compares the expected
+An append is one call of the SQL function ``sf_append`` (shared/sql/rules/sf_append.sql: its current definition
+and document format): it takes per-stream advisory locks, compares the expected
 versions and inserts the events of all streams in one statement — one round trip. The requests travel as one jsonb
 document, serialised from the dataclasses by a single orjson call: far cheaper, in the client and in the server,
 than one array parameter per column. The unique (stream_id, version) constraint is the backstop: even a bug in the

@@ -46,6 +46,8 @@ from shared.eventstore.records import FeedPosition, RecordedEvent
 from shared.eventstore.store import FEED_QUERY, recorded_from_row
 from shared.messaging.connection import KafkaConnection
 from shared.messaging.headers import EventHeaders, Headers
+from shared.observability import tracing
+from shared.observability.metrics import service_metrics
 
 log = structlog.get_logger(__name__)
 
@@ -142,6 +144,11 @@ class OutboxRelay:
         self.is_leader = False
         self.published = 0
         self.last_error: str | None = None  # for readiness: a relay that keeps failing is not healthy
+
+    @property
+    def name(self) -> str:
+        """The relay's name: its checkpoint row and advisory lock (the service's name)."""
+        return self._name
 
     async def run(self) -> None:
         """Become the active relay (waiting while another holds the lock) and publish until cancelled.
@@ -242,6 +249,7 @@ class OutboxRelay:
             if self._after_publish is not None:
                 await self._after_publish(events)
             await feed.save_checkpoint(events[-1].feed_position, len(events))
+            service_metrics().relay_published.labels(self._name).inc(len(events))
             self.published += len(events)
             self.last_error = None
             total += len(events)
@@ -250,15 +258,29 @@ class OutboxRelay:
 
     async def _publish(self, events: list[RecordedEvent]) -> None:
         acks = []
+        spans = []
+        traced = tracing.enabled()
         for event in events:
             message = self._translate(event)
             if message is None:
                 continue
-            acks.append(
-                await self._producer.send(self._topic, value=message.value, key=message.key, headers=message.headers)
-            )
+            headers = message.headers
+            if traced and (parent := tracing.context_from_traceparent(event.metadata.get("traceparent"))):
+                # A publish span in the command's trace; its context, not the command's, travels in the header,
+                # so the consumers' spans hang below the relay's.
+                span = tracing.tracer().start_span(f"{self._topic} publish", context=parent,
+                                                   kind=tracing.SpanKind.PRODUCER,
+                                                   attributes={"messaging.system": "kafka",
+                                                               "messaging.destination.name": self._topic,
+                                                               "messaging.message.id": str(event.event_id)})
+                spans.append(span)
+                traceparent = (tracing.traceparent_of(span) or "").encode()
+                headers = [(k, traceparent if k == tracing.TRACEPARENT else v) for k, v in headers]
+            acks.append(await self._producer.send(self._topic, value=message.value, key=message.key, headers=headers))
         if acks:
             await asyncio.gather(*acks)
+        for span in spans:
+            span.end()
 
 
 # The feed, plus whether committed events after the checkpoint are held back behind an older running transaction

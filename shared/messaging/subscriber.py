@@ -9,8 +9,11 @@ the partitions to the batch's first record so it is redelivered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -19,7 +22,9 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 
-from shared.messaging.consumer import TRANSIENT_ERRORS, IdempotentConsumer
+from shared.messaging.consumer import TRANSIENT_ERRORS, BatchResult, IdempotentConsumer
+from shared.observability import tracing
+from shared.observability.metrics import service_metrics
 
 log = structlog.get_logger(__name__)
 
@@ -71,9 +76,65 @@ def subscribe_idempotent(
     async def on_batch(message: KafkaMessage) -> None:
         records: tuple[ConsumerRecord[Any, Any], ...] = message.raw_message
         try:
-            await consumer.process_batch(records)
+            with _traced_batch(consumer.name, records):
+                result = await consumer.process_batch(records)
+            _count(consumer.name, records, result)
         except TRANSIENT_ERRORS as exc:
             # Back off before the nack rewinds the batch, so a database outage is not a hot loop.
             log.warning("consumer.transient_failure", consumer=consumer.name, error=repr(exc))
             await asyncio.sleep(transient_backoff)
             raise
+
+
+def _header(record: ConsumerRecord[Any, Any], name: str) -> bytes | None:
+    for key, value in record.headers:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _count(consumer: str, records: Sequence[ConsumerRecord[Any, Any]], result: BatchResult) -> None:
+    """Outcome counters, and the projection lag: from the batch's oldest event's recording in its event store
+    (``ce_recordedtime``) to now, just after this batch's transaction committed."""
+    metrics = service_metrics()
+    for outcome, count in (("applied", result.applied), ("duplicate", result.duplicates),
+                           ("ignored", result.ignored), ("dead_lettered", result.dead_lettered)):
+        if count:
+            metrics.consumer_events.labels(consumer, outcome).inc(count)
+    recorded = _header(records[0], "ce_recordedtime") if records else None
+    if recorded is not None:
+        with contextlib.suppress(ValueError):
+            lag = time.time() - datetime.fromisoformat(recorded.decode()).timestamp()
+            metrics.projection_lag.labels(consumer).observe(max(lag, 0.0))
+
+
+@contextlib.contextmanager
+def _traced_batch(consumer: str, records: Sequence[ConsumerRecord[Any, Any]]) -> Iterator[None]:
+    """When tracing is on: a ``receive`` span for the batch, linked to every message's context, and, once it is
+    done, a ``process`` span per traced message as a child of the message's context (same start and end as the
+    batch: the messages were applied together), so the command's trace continues into this service."""
+    if not tracing.enabled():
+        yield
+        return
+    parents = [(r, (tp.decode("latin-1") if (tp := _header(r, tracing.TRACEPARENT)) else None)) for r in records]
+    tracer = tracing.tracer()
+    started = time.time_ns()
+    with tracer.start_as_current_span(
+        f"{consumer} receive", kind=tracing.SpanKind.CONSUMER, links=tracing.links_to([tp for _, tp in parents]),
+        attributes={"messaging.system": "kafka", "messaging.consumer.group.name": consumer,
+                    "messaging.batch.message_count": len(records)},
+    ) as batch:
+        yield
+    ended = time.time_ns()
+    for record, traceparent in parents:
+        parent = tracing.context_from_traceparent(traceparent)
+        if parent is None:
+            continue
+        span = tracer.start_span(
+            f"{record.topic} process", context=parent, kind=tracing.SpanKind.CONSUMER, start_time=started,
+            links=[tracing.Link(batch.get_span_context())],
+            attributes={"messaging.system": "kafka", "messaging.destination.name": record.topic,
+                        "messaging.consumer.group.name": consumer,
+                        "messaging.kafka.offset": record.offset,
+                        "messaging.destination.partition.id": str(record.partition)})
+        span.end(end_time=ended)

@@ -13,28 +13,42 @@ format (500 ``internal_error``) and is logged with its traceback.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from shared.auth.http import AUTHENTICATED, allowed
-from shared.auth.principal import Role
+from shared.auth.principal import Principal, Role
+from shared.commands import CommandContext
 from shared.domain.aggregate import DomainError
 from shared.eventstore.errors import ConcurrencyError, StreamOrderConflictError
 from shared.messaging.consumer import IdempotentConsumer
-from shared.messaging.dead_letter_operations import DeadLetterOperations
+from shared.messaging.dead_letter_operations import DeadLetterOperations, DeadLetterStillFailingError
 from shared.messaging.dead_letters import DeadLetters
 from shared.runtime.input_guard import DEFAULT_MAX_BODY_BYTES, InputGuard, current_correlation_id
 from shared.runtime.openapi import document_errors
 
 log = structlog.get_logger(__name__)
+
+Correlation = Annotated[str | None, Header(
+    description="ties together everything one request causes (generated if absent); stored in the events' metadata "
+                "and sent in their Kafka headers")]
+"""The ``X-Correlation-Id`` request header, as every service's command endpoints declare it."""
+
+
+def command_context(correlation_id: str | None, caller: Principal) -> CommandContext:
+    """The context of a command sent over HTTP: the request's correlation id (a new one if absent) and the
+    authenticated caller, who is the actor."""
+    return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=caller.subject, caller=caller)
+
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -157,24 +171,33 @@ def dead_letter_router(consumer: IdempotentConsumer, dead_letters: DeadLetters, 
     operations = DeadLetterOperations(consumer)
 
     @router.get("")
-    async def list_dead_letters(status: str | None = "open", limit: int = 100) -> dict[str, Any]:
+    async def list_dead_letters(
+        status: Literal["open", "retried", "skipped"] | None = "open",
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
         letters = await dead_letters.find(pool, status=status, limit=limit)
         return {"consumer": consumer.name, "dead_letters": [d.as_dict() for d in letters]}
 
     @router.post("/{dead_letter_id}/retry")
-    async def retry(dead_letter_id: int) -> dict[str, Any]:
+    async def retry(dead_letter_id: int) -> Any:
         try:
-            applied = await operations.retry(dead_letter_id)
+            released = await operations.retry(dead_letter_id)
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
-        return {"retried": dead_letter_id, "applied": applied}
+        except DeadLetterStillFailingError as exc:
+            # The letter was re-checked and still fails: a conflict with the letter's state, not a server error.
+            return JSONResponse(status_code=409, content=error_body(
+                "dead_letter_still_failing", str(exc), dead_letter_id=exc.dead_letter_id, reason=exc.reason))
+        return {"retried": dead_letter_id, "applied": released.applied, "blocked_by": released.blocked_by,
+                "reason": released.reason}
 
     @router.post("/{dead_letter_id}/skip")
     async def skip(dead_letter_id: int) -> dict[str, Any]:
         try:
-            applied = await operations.skip(dead_letter_id)
+            released = await operations.skip(dead_letter_id)
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
-        return {"skipped": dead_letter_id, "released": applied}
+        return {"skipped": dead_letter_id, "released": released.applied, "blocked_by": released.blocked_by,
+                "reason": released.reason}
 
     return router

@@ -67,11 +67,17 @@ async def run(*command: str | Path, cwd: Path) -> tuple[int, str]:
         *map(str, command), cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "NO_COLOR": "1"},
     )
-    output, _ = await process.communicate()
+    try:
+        output, _ = await process.communicate()
+    finally:
+        if process.returncode is None:  # the test was interrupted (timeout): do not leave the fuzzer running
+            process.kill()
+            await process.wait()
     assert process.returncode is not None
     return process.returncode, output.decode(errors="replace")
 
 
+@pytest.mark.timeout(1200)  # one service's run takes minutes on two shared cores; the suite's default is 180 s
 @pytest.mark.parametrize("name", SERVICES)
 async def test_schemathesis_finds_nothing(services: dict[str, ServiceProcess], name: str, tmp_path: Path) -> None:
     service = services[name]

@@ -59,7 +59,8 @@ async def test_every_operation_refuses_a_call_without_a_valid_token(services: di
                         "Bearer"):
                     refused.append(f"{method} {path} with {sorted(headers) or 'no token'}: {response.status_code}")
         assert refused == []
-        for public in ("/health/live", "/openapi.json", "/docs"):
+        # /metrics too: Prometheus scrapes without a user's token (shared/observability/endpoint.py).
+        for public in ("/health/live", "/openapi.json", "/docs", "/metrics"):
             assert (await client.get(public)).status_code == 200
 
 

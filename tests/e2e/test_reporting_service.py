@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import os
 import sys
 import uuid
 import zipfile
@@ -28,7 +27,7 @@ from shared.contracts.aftersales import (
 from shared.contracts.leads import LeadCreatedV1
 from tests.support.auth import auth_headers
 from tests.support.infra import REPO, RUN_ID, Infra
-from tests.support.processes import ServiceProcess, start_service, stop_service
+from tests.support.processes import ServiceProcess, inherited_env, start_service, stop_service
 from tests.support.reporting import (
     Journey,
     actual_funnel,
@@ -262,7 +261,7 @@ async def test_a_rebuild_serves_the_old_reports_until_it_switches_and_then_ident
     before = comparable(await stack.get("/v1/reports/funnel"))
     attainment_before = await stack.get("/v1/reports/attainment", month="2026-03", today=march(15).isoformat())
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.reporting", "rebuild", cwd=REPO, env={**os.environ, **stack.env},
+        sys.executable, "-m", "services.reporting", "rebuild", cwd=REPO, env={**inherited_env(), **stack.env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     seen_totals = []
     during = [Journey(f"R{n}", "phone", "c3", "t2", march(22)) for n in range(3)]

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 from collections.abc import AsyncIterator
 
@@ -54,11 +55,21 @@ def connections_to_port(pid: int, port: int) -> int:
 
 
 def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for whoever inherited it to reap it."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
         return False
-    return True
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan is reaped by whatever init the machine has, maybe late)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 @pytest.fixture
@@ -66,12 +77,21 @@ async def leads_dsn(create_database: CreateDatabase) -> str:
     return await create_database("leads")
 
 
-@pytest.fixture
-async def leads(infra: Infra, leads_dsn: str, unique: str) -> AsyncIterator[ServiceProcess]:
-    service = await start_service("leads", {
+def leads_env(infra: Infra, leads_dsn: str, unique: str) -> dict[str, str]:
+    return {
         **infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": unique,
         "LEADS_DATABASE_URL": leads_dsn, "LEADS_WORKERS": str(WORKERS), "LEADS_RELAY_POLL_INTERVAL": "0.2",
-    })
+    }
+
+
+def port_accepts(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+async def leads(infra: Infra, leads_dsn: str, unique: str) -> AsyncIterator[ServiceProcess]:
+    service = await start_service("leads", leads_env(infra, leads_dsn, unique))
     try:
         # Readiness answered from one worker; wait until every worker has come up (each opens its pool).
         await eventually(lambda: asyncio.to_thread(children_of, service.process.pid),
@@ -133,3 +153,34 @@ async def test_a_dead_worker_takes_the_whole_service_down(leads: ServiceProcess)
     code = await asyncio.wait_for(leads.process.wait(), 30)
     assert code != 0  # the orchestrator sees a failed service and restarts it whole
     assert not alive(second)
+
+
+async def test_workers_do_not_outlive_a_killed_parent(leads: ServiceProcess) -> None:
+    # Found by the fault suite: kill -9 of the parent left both workers serving on the port, so the restarted
+    # service could not bind it.
+    workers = children_of(leads.process.pid)
+    assert len(workers) == WORKERS
+    os.kill(leads.process.pid, signal.SIGKILL)
+    await leads.process.wait()
+    await eventually(lambda: asyncio.to_thread(lambda: [pid for pid in workers if running(pid)]),
+                     until=lambda left: left == [], what="the workers to exit after their parent died")
+
+
+async def test_workers_die_with_a_killed_parent_and_the_port_can_be_reused(
+    leads: ServiceProcess, infra: Infra, leads_dsn: str, unique: str
+) -> None:
+    workers = children_of(leads.process.pid)
+    assert len(workers) == WORKERS
+    os.kill(leads.process.pid, signal.SIGKILL)  # the parent cannot pass anything on
+    await leads.process.wait()
+    await eventually(lambda: asyncio.to_thread(lambda: [pid for pid in workers if alive(pid)]),
+                     until=lambda left: left == [], timeout=30, what="the orphaned workers to exit")
+    assert not port_accepts(leads.port)
+    restarted = await start_service("leads", leads_env(infra, leads_dsn, unique), port=leads.port)
+    try:
+        async with httpx.AsyncClient(headers=auth_headers("director"), timeout=10) as client:
+            response = await client.post(f"{restarted.url}/v1/leads", json={
+                "name": "王五", "phone": "13800001111", "channel": "website"})
+        assert response.status_code == 201, response.text
+    finally:
+        await stop_service(restarted)

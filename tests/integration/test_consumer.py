@@ -179,7 +179,7 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_and_later_message
         assert sorted(await effects.rows()) == [("k1", 1), ("k2", 5)]  # 13's effect rolled back, 2 parked
 
         effects.failing.clear()  # ops fixed the bug: retry the failed one and release what waited behind it
-        assert await DeadLetterOperations(consumer).retry(letters[0]["id"]) == 2
+        assert (await DeadLetterOperations(consumer).retry(letters[0]["id"])).applied == 2
     assert [n for key, n in await effects.rows() if key == "k1"] == [1, 13, 2]
     assert {d["status"] for d in await _dead_letters(pool)} == {"retried"}
     dlq = await read_topic(infra.kafka, dead_letter_topic(unique), expect=2)

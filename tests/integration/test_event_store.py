@@ -8,14 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import asyncpg
 import pytest
 
-from shared.eventstore import (
-    AppendRequest,
-    ConcurrencyError,
-    FeedPosition,
-    NewEvent,
-    PostgresEventStore,
-    StreamOrderConflictError,
-)
+from shared.eventstore import AppendRequest, ConcurrencyError, FeedPosition, NewEvent, StreamOrderConflictError
+from shared.eventstore.store import PostgresEventStore
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,8 @@ import asyncpg
 import orjson
 import pytest
 
-from shared.eventstore import AppendRequest, NewEvent, PostgresEventStore
+from shared.eventstore import AppendRequest, NewEvent
+from shared.eventstore.store import PostgresEventStore
 from shared.messaging.relay import OutboxRelay, RelayBusyError
 from tests.support.crashing_relay import CRASH_EXIT_CODE
 from tests.support.infra import REPO, Infra

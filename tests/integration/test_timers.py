@@ -9,7 +9,8 @@ import asyncpg
 import pytest
 
 from shared.db import Connection
-from shared.timers import Timer, TimerRunner, cancel_timer, schedule_timer
+from shared.timer_model import Timer
+from shared.timers import TimerRunner, cancel_timer, schedule_timer
 
 pytestmark = pytest.mark.integration
 

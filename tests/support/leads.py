@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -17,17 +18,17 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from services.leads.adapters.queries import PostgresLeadQueries
-from services.leads.adapters.unit_of_work import PostgresUnitOfWorkFactory
+from services.leads.adapters.unit_of_work import postgres_leads_units_of_work
 from services.leads.app.commands import CaptureLeadHandler
 from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
 from services.leads.app.ports import CommandContext
 from services.leads.app.reactions import Reactions
-from services.leads.app.timers import LeadTimerHandlers
+from services.leads.app.timers import LeadTimerHandlers, timers_for
 from services.leads.domain.policy import LeadPolicy
 from services.leads.main import CONFIG, MIGRATIONS, load_channels
 from shared.contracts.base import IntegrationEvent
-from shared.eventstore import PostgresEventStore
+from shared.eventstore.store import PostgresEventStore
 from shared.messaging.connection import KafkaConnection
 from shared.messaging.headers import EventHeaders
 from shared.messaging.inbound import InboundEvent
@@ -107,7 +108,7 @@ async def leads_in_process(dsn: str, policy: LeadPolicy | None = None) -> AsyncI
         policy = policy or LeadPolicy()
         clock = FakeClock()
         store = PostgresEventStore(pool)
-        uow = PostgresUnitOfWorkFactory(pool, store, policy)
+        uow = postgres_leads_units_of_work(pool, store, partial(timers_for, policy=policy))
         counter = itertools.count(1)
 
         def new_id() -> str:

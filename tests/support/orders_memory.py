@@ -1,60 +1,67 @@
-"""An in-memory OrdersStore for handler tests: same contract as the PostgreSQL adapter (expected versions,
-all-or-nothing commits, the shop-order key), no database."""
+"""The orders unit of work in memory, for handler tests: the kernel's in-memory unit of work (same contract as
+PostgreSQL: expected versions, all-or-nothing commits; see tests/support/unit_of_work_contract.py) plus the
+shop-order key, no database."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from services.orders.app.ports import Changes, CheckoutAlreadyRecordedError, CommandContext
-from services.orders.domain.order import Order
-from services.orders.domain.quote import Quote
-from shared.domain import DomainEvent
-from shared.eventstore import ConcurrencyError
+from services.orders.adapters.repository import ORDERS_STREAMS
+from services.orders.app.ports import CheckoutAlreadyRecordedError, CommandContext
+from shared.unit_of_work.memory import InMemoryEventStore, InMemoryTimers, InMemoryUnitOfWork
+
+
+class InMemoryOrdersUnitOfWork(InMemoryUnitOfWork):
+    def __init__(self, orders: InMemoryOrders) -> None:
+        super().__init__(orders.events, orders.timer_table, ORDERS_STREAMS)
+        self._orders = orders
+        self._shop_order: tuple[str, str] | None = None
+
+    async def order_for_shop_order(self, shop_order_id: str) -> str | None:
+        return await self._orders.order_for_shop_order(shop_order_id)
+
+    def claim_shop_order(self, shop_order_id: str, order_id: str) -> None:
+        self._shop_order = (shop_order_id, order_id)
+
+    async def commit(self, context: CommandContext, now: datetime) -> dict[str, int]:
+        claimed = self._orders.shop_orders
+        if self._shop_order is not None and self._shop_order[0] in claimed:
+            raise CheckoutAlreadyRecordedError(self._shop_order[0], claimed[self._shop_order[0]])
+        versions = await super().commit(context, now)
+        if self._shop_order is not None:
+            claimed[self._shop_order[0]] = self._shop_order[1]
+        if versions:
+            self._orders.commits += 1
+        return versions
 
 
 class InMemoryOrders:
-    def __init__(self) -> None:
-        self.streams: dict[str, list[DomainEvent]] = {}
-        self.shop_orders: dict[str, str] = {}
-        self.timers: dict[str, datetime] = {}
+    """The unit-of-work factory (``orders()`` / ``orders(conn)``) and what the tests inspect."""
+
+    def __init__(self, events: InMemoryEventStore | None = None, shop_orders: dict[str, str] | None = None) -> None:
+        self.events = events or InMemoryEventStore()
+        self.timer_table = InMemoryTimers()
+        self.shop_orders = shop_orders if shop_orders is not None else {}
         self.commits = 0
 
-    async def quote(self, quote_id: str) -> Quote | None:
-        events = self.streams.get(f"quote-{quote_id}")
-        return Quote.rehydrate(quote_id, events) if events else None
-
-    async def order(self, order_id: str) -> Order | None:
-        events = self.streams.get(f"order-{order_id}")
-        return Order.rehydrate(order_id, events) if events else None
+    @asynccontextmanager
+    async def __call__(self, conn: Any = None) -> AsyncIterator[InMemoryOrdersUnitOfWork]:
+        yield InMemoryOrdersUnitOfWork(self)
 
     async def order_for_shop_order(self, shop_order_id: str) -> str | None:
         return self.shop_orders.get(shop_order_id)
 
-    async def commit(self, changes: Changes, *, context: CommandContext, now: datetime) -> dict[str, int]:
-        if changes.shop_order is not None and changes.shop_order[0] in self.shop_orders:
-            raise CheckoutAlreadyRecordedError(changes.shop_order[0], self.shop_orders[changes.shop_order[0]])
-        for aggregate in changes.aggregates:  # check everything before writing anything
-            stream = f"{aggregate.stream_type}-{aggregate.id}"
-            actual = len(self.streams.get(stream, []))
-            if actual != aggregate.loaded_version:
-                raise ConcurrencyError(stream, aggregate.loaded_version, actual)
-        versions = {}
-        for aggregate in changes.aggregates:
-            stream = f"{aggregate.stream_type}-{aggregate.id}"
-            self.streams.setdefault(stream, []).extend(aggregate.pending_events)
-            versions[stream] = len(self.streams[stream])
-        if changes.shop_order is not None:
-            self.shop_orders[changes.shop_order[0]] = changes.shop_order[1]
-        for quote_id, due in changes.schedule_expiry:
-            self.timers[quote_id] = due
-        for quote_id in changes.cancel_expiry:
-            self.timers.pop(quote_id, None)
-        self.commits += 1
-        return versions
+    @property
+    def timers(self) -> dict[str, datetime]:
+        """Pending quote-expiry timers: quote id → due."""
+        return {str(t.payload["quote_id"]): t.due_at for t in self.timer_table.pending.values()}
+
+    @property
+    def streams(self) -> dict[str, Any]:
+        return self.events.streams
 
     def event_types(self, stream: str) -> list[str]:
-        return [e.event_type for e in self.streams.get(stream, [])]
-
-    def all_events(self) -> list[Any]:
-        return [e for events in self.streams.values() for e in events]
+        return [e.event_type for e in self.events.events(stream)]

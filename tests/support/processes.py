@@ -46,10 +46,13 @@ def inherited_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.endswith(own_principal)}
 
 
-async def start_service(name: str, env: Mapping[str, str], *, timeout: float = 60.0) -> ServiceProcess:
-    """Start ``python -m services.<name>`` and wait until /health/ready answers 200 (deadline ``timeout``). The
-    service trusts this process's test issuer (tests/support/auth.py) unless ``env`` names another."""
-    port = free_port()
+async def start_service(
+    name: str, env: Mapping[str, str], *, timeout: float = 60.0, port: int | None = None
+) -> ServiceProcess:
+    """Start ``python -m services.<name>`` (on ``port``, else a free one) and wait until /health/ready answers 200
+    (deadline ``timeout``). The service trusts this process's test issuer (tests/support/auth.py) unless ``env``
+    names another."""
+    port = port or free_port()
     prefix = name.upper()
     log_file = tempfile.NamedTemporaryFile(prefix=f"salesflow-{name}-", suffix=".log", delete=False)  # noqa: SIM115
     process = await asyncio.create_subprocess_exec(

@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from services.aftersales.adapters.projections import customer_of, project_event, project_state
-from services.aftersales.adapters.repository import STREAM_PREFIX
+from services.aftersales.adapters.repository import AFTERSALES_STREAMS
 from services.aftersales.domain.care_plan import CarePlan
 from services.aftersales.domain.complaint import Complaint
 from services.aftersales.domain.events import aftersales_events
 from services.aftersales.domain.loyalty import LoyaltyAccount
 from services.aftersales.domain.referral import Referral
 from shared.domain import Aggregate
-from shared.eventstore import PostgresEventStore
+from shared.eventstore.store import PostgresEventStore
 
 READ_TABLES = ("care_plans", "care_visits", "follow_ups", "complaints", "referrals", "loyalty_balances",
                "customer_timeline")
@@ -37,7 +37,7 @@ async def rebuild_read_tables(pool: Any) -> int:
             cls = AGGREGATES[row["stream_type"]]
             records = await store.load(row["stream_id"], conn=conn)
             events = [aftersales_events.decode(r.event_type, r.data) for r in records]
-            aggregate_id = row["stream_id"].removeprefix(STREAM_PREFIX[cls])
+            aggregate_id = row["stream_id"].removeprefix(AFTERSALES_STREAMS.stream_id(cls, ""))
             aggregate = cls.rehydrate(aggregate_id, events)
             # A stream's customer never changes, so the final state names it for every event.
             for record, event in zip(records, events, strict=True):

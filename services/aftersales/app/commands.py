@@ -1,23 +1,23 @@
 """Commands (imperative) sent over HTTP, and their handlers. Each handler loads, asks the aggregate, and commits
-in one transaction (events + read tables + timers); a concurrent writer makes it fail with a conflict (409)."""
+in one transaction (events + read tables + timers) through the kernel's command runner: a concurrent writer is a
+conflict (409) when the client pinned ``expected_version``, otherwise the command is decided again."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Generic, TypeVar
 
-from services.aftersales.app.ports import AftersalesStore, Clock, CommandContext, IdFactory
+from services.aftersales.app.ports import AftersalesUnitOfWork, Clock, CommandContext, IdFactory, UnitOfWorkFactory
 from services.aftersales.domain.care_plan import CarePlan
 from services.aftersales.domain.complaint import Complaint
-from services.aftersales.domain.errors import (
-    CarePlanNotFoundError,
-    ComplaintNotFoundError,
-    check_version,
-)
+from services.aftersales.domain.errors import CarePlanNotFoundError, ComplaintNotFoundError
 from services.aftersales.domain.loyalty import LoyaltyAccount
 from services.aftersales.domain.policy import AftersalesPolicy
 from services.aftersales.domain.referral import Referral
+from shared.unit_of_work.core import check_expected_version
+from shared.unit_of_work.retry import CommandRunner
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,120 +99,124 @@ class Outcome(Generic[T]):
 
 
 class _Handler:
-    """Shared construction of the command handlers: the store, the clock, the id factory and the policy."""
+    """Shared construction of the command handlers: the command runner over the unit of work, the id factory and
+    the policy."""
 
-    def __init__(self, *, store: AftersalesStore, clock: Clock, new_id: IdFactory, policy: AftersalesPolicy) -> None:
-        self._store = store
-        self._clock = clock
+    def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, new_id: IdFactory,
+                 policy: AftersalesPolicy) -> None:
+        self._commands: CommandRunner[AftersalesUnitOfWork] = CommandRunner(unit_of_work, clock)
         self._new_id = new_id
         self._policy = policy
 
-    async def _plan(self, plan_id: str, expected_version: int | None) -> CarePlan:
-        plan = await self._store.load(CarePlan, plan_id)
-        if plan is None:
-            raise CarePlanNotFoundError(f"no care plan {plan_id}")
-        check_version(f"care plan {plan_id}", expected_version, plan.version)
-        return plan
 
-    async def _complaint(self, complaint_id: str, expected_version: int | None) -> Complaint:
-        complaint = await self._store.load(Complaint, complaint_id)
-        if complaint is None:
-            raise ComplaintNotFoundError(f"no complaint {complaint_id}")
-        check_version(f"complaint {complaint_id}", expected_version, complaint.version)
-        return complaint
+def _no_plan(plan_id: str) -> Callable[[], Exception]:
+    return lambda: CarePlanNotFoundError(f"no care plan {plan_id}")
+
+
+def _no_complaint(complaint_id: str) -> Callable[[], Exception]:
+    return lambda: ComplaintNotFoundError(f"no complaint {complaint_id}")
 
 
 class CompleteReturnVisitHandler(_Handler):
     async def __call__(self, command: CompleteReturnVisit, context: CommandContext) -> CarePlan:
-        plan = await self._plan(command.plan_id, command.expected_version)
-        now = self._clock()
-        plan.complete_visit(command.visit_no, score=command.score, scale=self._policy.scale, answers=command.answers,
-                            notes=command.notes, completed_by=context.actor, completed_at=now,
-                            follow_up_task_id=self._new_id())
-        await self._store.commit([plan], context=context, now=now)
-        return plan
+        async def decide(uow: AftersalesUnitOfWork, now: datetime) -> CarePlan:
+            plan = await uow.get(CarePlan, command.plan_id, missing=_no_plan(command.plan_id),
+                                 expected_version=command.expected_version)
+            plan.complete_visit(command.visit_no, score=command.score, scale=self._policy.scale,
+                                answers=command.answers, notes=command.notes, completed_by=context.actor,
+                                completed_at=now, follow_up_task_id=self._new_id())
+            return plan
+        return await self._commands.run(decide, context, expected_version=command.expected_version)
 
 
 class CloseSatisfactionFollowUpHandler(_Handler):
     async def __call__(self, command: CloseSatisfactionFollowUp, context: CommandContext) -> CarePlan:
-        plan = await self._plan(command.plan_id, command.expected_version)
-        now = self._clock()
-        plan.close_follow_up(command.visit_no, outcome=command.outcome, closed_by=context.actor, closed_at=now)
-        await self._store.commit([plan], context=context, now=now)
-        return plan
+        async def decide(uow: AftersalesUnitOfWork, now: datetime) -> CarePlan:
+            plan = await uow.get(CarePlan, command.plan_id, missing=_no_plan(command.plan_id),
+                                 expected_version=command.expected_version)
+            plan.close_follow_up(command.visit_no, outcome=command.outcome, closed_by=context.actor, closed_at=now)
+            return plan
+        return await self._commands.run(decide, context, expected_version=command.expected_version)
 
 
 class OpenComplaintHandler(_Handler):
     async def __call__(self, command: OpenComplaint, context: CommandContext) -> Complaint:
-        now = self._clock()
-        complaint = Complaint.open_complaint(
-            complaint_id=self._new_id(), customer_id=command.customer_id, order_id=command.order_id,
-            category=command.category, severity=command.severity, description=command.description,
-            opened_by=context.actor, opened_at=now, sla=self._policy.sla, categories=self._policy.categories,
-            severities=self._policy.severities,
-        )
-        await self._store.commit([complaint], context=context, now=now)
-        return complaint
+        async def decide(uow: AftersalesUnitOfWork, now: datetime) -> Complaint:
+            complaint = Complaint.open_complaint(
+                complaint_id=self._new_id(), customer_id=command.customer_id, order_id=command.order_id,
+                category=command.category, severity=command.severity, description=command.description,
+                opened_by=context.actor, opened_at=now, sla=self._policy.sla, categories=self._policy.categories,
+                severities=self._policy.severities,
+            )
+            uow.add(complaint)
+            return complaint
+        return await self._commands.run(decide, context, expected_version=0)
 
 
 class AcknowledgeComplaintHandler(_Handler):
     async def __call__(self, command: AcknowledgeComplaint, context: CommandContext) -> Complaint:
-        complaint = await self._complaint(command.complaint_id, command.expected_version)
-        now = self._clock()
-        complaint.acknowledge(by=context.actor, at=now)
-        await self._store.commit([complaint], context=context, now=now)
-        return complaint
+        async def decide(uow: AftersalesUnitOfWork, now: datetime) -> Complaint:
+            complaint = await uow.get(Complaint, command.complaint_id, missing=_no_complaint(command.complaint_id),
+                                      expected_version=command.expected_version)
+            complaint.acknowledge(by=context.actor, at=now)
+            return complaint
+        return await self._commands.run(decide, context, expected_version=command.expected_version)
 
 
 class ResolveComplaintHandler(_Handler):
     async def __call__(self, command: ResolveComplaint, context: CommandContext) -> Complaint:
-        complaint = await self._complaint(command.complaint_id, command.expected_version)
-        now = self._clock()
-        complaint.resolve(resolution=command.resolution, by=context.actor, at=now)
-        await self._store.commit([complaint], context=context, now=now)
-        return complaint
+        async def decide(uow: AftersalesUnitOfWork, now: datetime) -> Complaint:
+            complaint = await uow.get(Complaint, command.complaint_id, missing=_no_complaint(command.complaint_id),
+                                      expected_version=command.expected_version)
+            complaint.resolve(resolution=command.resolution, by=context.actor, at=now)
+            return complaint
+        return await self._commands.run(decide, context, expected_version=command.expected_version)
 
 
 class ReopenComplaintHandler(_Handler):
     async def __call__(self, command: ReopenComplaint, context: CommandContext) -> Complaint:
-        complaint = await self._complaint(command.complaint_id, command.expected_version)
-        now = self._clock()
-        complaint.reopen(reason=command.reason, by=context.actor, at=now, sla=self._policy.sla)
-        await self._store.commit([complaint], context=context, now=now)
-        return complaint
+        async def decide(uow: AftersalesUnitOfWork, now: datetime) -> Complaint:
+            complaint = await uow.get(Complaint, command.complaint_id, missing=_no_complaint(command.complaint_id),
+                                      expected_version=command.expected_version)
+            complaint.reopen(reason=command.reason, by=context.actor, at=now, sla=self._policy.sla)
+            return complaint
+        return await self._commands.run(decide, context, expected_version=command.expected_version)
 
 
 class RegisterReferralHandler(_Handler):
     async def __call__(self, command: RegisterReferral, context: CommandContext) -> Outcome[Referral]:
         """Idempotent on ``referral_id``: the same referral again answers the stored one and stores nothing."""
-        if command.referral_id:
-            existing = await self._store.load(Referral, command.referral_id)
-            if existing is not None:
-                existing.same_request(referrer_customer_id=command.referrer_customer_id,
-                                      prospect_phone=command.prospect_phone)
-                return Outcome(existing, created=False)
-        now = self._clock()
-        referral = Referral.register(
-            referral_id=command.referral_id or self._new_id(), referrer_customer_id=command.referrer_customer_id,
-            referrer_order_id=command.referrer_order_id, prospect_name=command.prospect_name,
-            prospect_phone=command.prospect_phone, interest=command.interest, registered_by=context.actor,
-            registered_at=now,
-        )
-        await self._store.commit([referral], context=context, now=now)
-        return Outcome(referral)
+        async def decide(uow: AftersalesUnitOfWork, now: datetime) -> Outcome[Referral]:
+            if command.referral_id:
+                existing = await uow.load(Referral, command.referral_id)
+                if existing is not None:
+                    existing.same_request(referrer_customer_id=command.referrer_customer_id,
+                                          prospect_phone=command.prospect_phone)
+                    return Outcome(existing, created=False)
+            referral = Referral.register(
+                referral_id=command.referral_id or self._new_id(), referrer_customer_id=command.referrer_customer_id,
+                referrer_order_id=command.referrer_order_id, prospect_name=command.prospect_name,
+                prospect_phone=command.prospect_phone, interest=command.interest, registered_by=context.actor,
+                registered_at=now,
+            )
+            uow.add(referral)
+            return Outcome(referral)
+        # A concurrent first registration of the same id: the retry finds it and answers it.
+        return await self._commands.run(decide, context)
 
 
 class RedeemPointsHandler(_Handler):
     async def __call__(self, command: RedeemPoints, context: CommandContext) -> Outcome[LoyaltyAccount]:
         """Idempotent on ``reference``: a retried redemption answers the account and stores nothing."""
-        account = await self._store.load(LoyaltyAccount, command.customer_id) or LoyaltyAccount(command.customer_id)
-        now = self._clock()
-        reference = command.reference or self._new_id()
-        if command.reference is None or account.redemptions.get(reference) != command.points:
-            check_version(f"loyalty account {command.customer_id}", command.expected_version, account.version)
-        created = account.redeem(command.points, reason=command.reason, reference=reference, at=now)
-        await self._store.commit([account], context=context, now=now)
-        return Outcome(account, created=created)
+        async def decide(uow: AftersalesUnitOfWork, now: datetime) -> Outcome[LoyaltyAccount]:
+            account = await uow.load(LoyaltyAccount, command.customer_id) or LoyaltyAccount(command.customer_id)
+            reference = command.reference or self._new_id()
+            if command.reference is None or account.redemptions.get(reference) != command.points:
+                check_expected_version(f"loyalty-{command.customer_id}", command.expected_version, account.version)
+            created = account.redeem(command.points, reason=command.reason, reference=reference, at=now)
+            uow.add(account)
+            return Outcome(account, created=created)
+        return await self._commands.run(decide, context, expected_version=command.expected_version)
 
 
 HandlerT = TypeVar("HandlerT", bound=_Handler)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from shared.commands import CommandContext as CommandContext  # re-exported for the handlers
 from shared.domain import Aggregate
+from shared.unit_of_work.core import UnitOfWorkFactory as KernelUnitOfWorkFactory
 
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
@@ -17,28 +18,31 @@ A = TypeVar("A", bound=Aggregate)
 
 
 class AftersalesStore(Protocol):
-    """Aggregates over the event store. ``commit`` appends the pending events of several aggregates in one
-    transaction together with the read tables and the durable timers those events imply, so nothing is ever
-    half-written; with ``tx`` it joins the caller's transaction (consumer, timer runner)."""
+    """Aggregates as the read endpoints see them (the command handlers go through the unit of work)."""
 
-    async def load(self, cls: type[A], aggregate_id: str, *, tx: Tx | None = None) -> A | None:
+    async def load(self, cls: type[A], aggregate_id: str) -> A | None:
         """The aggregate rebuilt from its stream, or None if the stream is empty."""
 
-    async def commit(
-        self, changed: Sequence[Aggregate], *, context: CommandContext, now: datetime, tx: Tx | None = None
-    ) -> dict[str, int]:
-        """Append every pending event expecting each aggregate's loaded version (ConcurrencyError otherwise);
-        returns the new versions by aggregate id."""
 
+class AftersalesUnitOfWork(Protocol):
+    """One transaction: the kernel's unit of work (``shared.unit_of_work``) plus the lookups the reactions read in
+    it. ``commit`` appends the pending events of every added aggregate in one call together with the read tables
+    and the durable timers those events imply, so nothing is ever half-written."""
 
-class Lookups(Protocol):
-    """Small lookup tables kept by the store's projections, read inside the same transaction."""
+    async def load(self, cls: type[A], aggregate_id: str, *, expected_version: int | None = None) -> A | None: ...
+    async def get(self, cls: type[A], aggregate_id: str, *, missing: Callable[[], Exception],
+                  expected_version: int | None = None) -> A: ...
+    def add(self, aggregate: Aggregate) -> None: ...
+    async def commit(self, context: CommandContext, now: datetime) -> dict[str, int]: ...
 
-    async def referral_for_lead(self, lead_id: str, *, tx: Tx | None = None) -> str | None:
+    async def referral_for_lead(self, lead_id: str) -> str | None:
         """The referral a lead was created from, if any."""
 
-    async def delivered_order_for_lead(self, lead_id: str, *, tx: Tx | None = None) -> str | None:
+    async def delivered_order_for_lead(self, lead_id: str) -> str | None:
         """The order (care plan) already delivered for a lead, if any."""
+
+
+UnitOfWorkFactory = KernelUnitOfWorkFactory[AftersalesUnitOfWork]
 
 
 class History(Protocol):

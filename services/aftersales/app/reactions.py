@@ -12,15 +12,15 @@ from datetime import UTC, datetime
 
 import structlog
 
-from services.aftersales.app.ports import AftersalesStore, Clock, CommandContext, Lookups, Tx
+from services.aftersales.app.ports import AftersalesUnitOfWork, Clock, CommandContext, Tx, UnitOfWorkFactory
 from services.aftersales.domain.care_plan import CarePlan
 from services.aftersales.domain.loyalty import LoyaltyAccount
 from services.aftersales.domain.policy import AftersalesPolicy
 from services.aftersales.domain.referral import Referral
 from shared.contracts.leads import LeadCreatedV1
 from shared.contracts.orders import DeliveredV1
-from shared.domain import Aggregate
 from shared.messaging.inbound import EventHandler, InboundEvent
+from shared.unit_of_work.retry import CommandRunner
 
 log = structlog.get_logger(__name__)
 
@@ -37,20 +37,20 @@ def _context(event: InboundEvent) -> CommandContext:
 
 
 class AftersalesReactions:
-    def __init__(self, *, store: AftersalesStore, lookups: Lookups, clock: Clock, policy: AftersalesPolicy) -> None:
-        self._store = store
-        self._lookups = lookups
-        self._clock = clock
+    def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, policy: AftersalesPolicy) -> None:
+        self._commands: CommandRunner[AftersalesUnitOfWork] = CommandRunner(unit_of_work, clock)
         self._policy = policy
 
     async def on_delivered(self, tx: Tx, event: InboundEvent) -> None:
-        """Schedule the care plan, award the buyer's delivery points and, for a referred lead, the referrer's."""
         payload = event.payload
         assert isinstance(payload, DeliveredV1)
-        if await self._store.load(CarePlan, payload.order_id, tx=tx) is not None:
+        await self._commands.run(lambda uow, now: self._delivered(uow, now, payload), _context(event), conn=tx)
+
+    async def _delivered(self, uow: AftersalesUnitOfWork, now: datetime, payload: DeliveredV1) -> None:
+        """Schedule the care plan, award the buyer's delivery points and, for a referred lead, the referrer's."""
+        if await uow.load(CarePlan, payload.order_id) is not None:
             log.info("aftersales.delivery_replayed", order_id=payload.order_id)
             return  # this order's plan exists: a replayed delivery
-        now = self._clock()
         customer_id = payload.customer_id or ""
         plan = CarePlan.schedule(
             order_id=payload.order_id, customer_id=customer_id, lead_id=payload.lead_id,
@@ -58,60 +58,65 @@ class AftersalesReactions:
             customer_phone=payload.customer_phone, delivered_at=_aware(payload.delivered_at),
             template=self._policy.care,
         )
-        changed: list[Aggregate] = [plan]
+        uow.add(plan)
         accounts: dict[str, LoyaltyAccount] = {}
         if customer_id:
-            buyer = await self._account(customer_id, accounts, tx)
+            buyer = await self._account(uow, customer_id, accounts)
             buyer.award(self._policy.points.delivery_points(payload.total_minor), reason="delivery",
                         reference=f"delivery:{payload.order_id}", at=now)
+        rewarded = False
         if payload.lead_id:
-            referral_id = await self._lookups.referral_for_lead(payload.lead_id, tx=tx)
+            referral_id = await uow.referral_for_lead(payload.lead_id)
             if referral_id is not None:
-                changed += await self._reward(referral_id, payload.order_id, payload.lead_id, accounts, tx, now)
-        await self._store.commit([*changed, *accounts.values()], context=_context(event), now=now, tx=tx)
+                rewarded = await self._reward(uow, referral_id, payload.order_id, payload.lead_id, accounts, now)
         log.info("aftersales.care_plan_scheduled", order_id=payload.order_id, visits=len(plan.visits),
-                 referral_rewarded=len(changed) > 1)
+                 referral_rewarded=rewarded)
 
     async def on_lead_created(self, tx: Tx, event: InboundEvent) -> None:
         """Remember which lead came from which referral. If that lead's order was delivered before we heard of
         the lead (topics are not ordered with each other), reward the referrer now."""
         payload = event.payload
         assert isinstance(payload, LeadCreatedV1)
-        if not payload.referral_id:
-            return
-        now = self._clock()
-        referral = await self._store.load(Referral, payload.referral_id, tx=tx)
+        if payload.referral_id:
+            await self._commands.run(lambda uow, now: self._lead_created(uow, now, payload), _context(event),
+                                     conn=tx)
+
+    async def _lead_created(self, uow: AftersalesUnitOfWork, now: datetime, payload: LeadCreatedV1) -> None:
+        assert payload.referral_id is not None
+        referral = await uow.load(Referral, payload.referral_id)
         if referral is None or not referral.link_lead(payload.lead_id, at=now):
             return  # not one of ours, or already linked
-        changed: list[Aggregate] = [referral]
+        uow.add(referral)
         accounts: dict[str, LoyaltyAccount] = {}
-        order_id = await self._lookups.delivered_order_for_lead(payload.lead_id, tx=tx)
+        order_id = await uow.delivered_order_for_lead(payload.lead_id)
         if order_id is not None:
-            await self._reward_loaded(referral, order_id, payload.lead_id, accounts, tx, now)
-        await self._store.commit([*changed, *accounts.values()], context=_context(event), now=now, tx=tx)
+            await self._reward_loaded(uow, referral, order_id, payload.lead_id, accounts, now)
         log.info("aftersales.referral_linked", referral_id=referral.id, lead_id=payload.lead_id,
                  already_delivered=order_id is not None)
 
-    async def _account(self, customer_id: str, accounts: dict[str, LoyaltyAccount], tx: Tx) -> LoyaltyAccount:
+    @staticmethod
+    async def _account(uow: AftersalesUnitOfWork, customer_id: str,
+                       accounts: dict[str, LoyaltyAccount]) -> LoyaltyAccount:
         # One object per customer, so a buyer who is also the referrer gets both awards in one append.
         if customer_id not in accounts:
-            accounts[customer_id] = (await self._store.load(LoyaltyAccount, customer_id, tx=tx)
-                                     or LoyaltyAccount(customer_id))
+            accounts[customer_id] = (await uow.load(LoyaltyAccount, customer_id) or LoyaltyAccount(customer_id))
+            uow.add(accounts[customer_id])
         return accounts[customer_id]
 
-    async def _reward(self, referral_id: str, order_id: str, lead_id: str, accounts: dict[str, LoyaltyAccount],
-                      tx: Tx, now: datetime) -> list[Aggregate]:
-        referral = await self._store.load(Referral, referral_id, tx=tx)
+    async def _reward(self, uow: AftersalesUnitOfWork, referral_id: str, order_id: str, lead_id: str,
+                      accounts: dict[str, LoyaltyAccount], now: datetime) -> bool:
+        referral = await uow.load(Referral, referral_id)
         if referral is None:
-            return []
-        await self._reward_loaded(referral, order_id, lead_id, accounts, tx, now)
-        return [referral]
+            return False
+        uow.add(referral)
+        await self._reward_loaded(uow, referral, order_id, lead_id, accounts, now)
+        return True
 
-    async def _reward_loaded(self, referral: Referral, order_id: str, lead_id: str,
-                             accounts: dict[str, LoyaltyAccount], tx: Tx, now: datetime) -> None:
+    async def _reward_loaded(self, uow: AftersalesUnitOfWork, referral: Referral, order_id: str, lead_id: str,
+                             accounts: dict[str, LoyaltyAccount], now: datetime) -> None:
         points = self._policy.points.referral_points
         if referral.reward(order_id=order_id, lead_id=lead_id, points=points, at=now):
-            referrer = await self._account(referral.referrer_customer_id, accounts, tx)
+            referrer = await self._account(uow, referral.referrer_customer_id, accounts)
             referrer.award(points, reason="referral", reference=f"referral:{referral.id}", at=now)
 
     def handlers(self) -> dict[str, EventHandler]:

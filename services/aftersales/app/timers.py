@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.aftersales.domain.complaint import Complaint
 from services.aftersales.domain.events import (
     CarePlanScheduled,
     ComplaintAcknowledged,
@@ -16,7 +17,8 @@ from services.aftersales.domain.events import (
     ComplaintResolved,
     ReturnVisitCompleted,
 )
-from shared.domain import DomainEvent
+from shared.domain import Aggregate, DomainEvent
+from shared.unit_of_work.core import TimerPlan
 
 VISIT_OVERDUE = "aftersales.visit_overdue"
 COMPLAINT_SLA = "aftersales.complaint_sla"
@@ -72,3 +74,14 @@ def timer_changes(event: DomainEvent, *, cycle: int = 1) -> list[TimerChange]:
                                   {"complaint_id": event.complaint_id, "stage": "resolve", "cycle": event.cycle})]
         case _:
             return []
+
+
+def timer_plans(aggregate: Aggregate) -> list[TimerPlan]:
+    """The timer plans of everything the aggregate recorded in this unit of work (wired into the unit of work by
+    main: the adapter writes them, it does not decide them)."""
+    cycle = aggregate.cycle if isinstance(aggregate, Complaint) else 1
+    return [
+        TimerPlan(change.timer_id, change.kind, change.due_at, change.payload) if isinstance(change, ScheduleTimer)
+        else TimerPlan(change.timer_id, "", None)
+        for event in aggregate.pending_events for change in timer_changes(event, cycle=cycle)
+    ]

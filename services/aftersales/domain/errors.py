@@ -83,20 +83,3 @@ class ReferralConflictError(DomainError):
 
     code = "referral_conflict"
     http_status = 409
-
-
-class StaleVersionError(DomainError):
-    """The caller acted on an older version than the stored one (optimistic concurrency)."""
-
-    code = "version_conflict"
-    http_status = 409
-
-    def __init__(self, aggregate: str, expected: int, actual: int) -> None:
-        super().__init__(f"{aggregate} is at version {actual}, expected {expected}",
-                         expected_version=expected, actual_version=actual)
-
-
-def check_version(aggregate: str, expected: int | None, actual: int) -> None:
-    """Refuse a command sent against a version other than the current one (when the caller says which)."""
-    if expected is not None and expected != actual:
-        raise StaleVersionError(aggregate, expected, actual)

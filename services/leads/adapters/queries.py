@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.leads.adapters.unit_of_work import lead_stream
-from shared.eventstore import PostgresEventStore
+from shared.eventstore.store import PostgresEventStore
 
 _COLUMNS = """lead_id, customer_id, name, phone, channel, interest, status, stage, grade, owner_id, team_id, pooled,
     released_by, released_at, follow_up_due_at, overdue, loss_pending, order_id, captured_at, last_activity_at,

@@ -1,77 +1,73 @@
-"""The unit of work over PostgreSQL: event-store appends plus the service's lookup and query tables and timers,
-all in one transaction.
+"""The leads unit of work over PostgreSQL: the kernel's (``shared.unit_of_work.postgres``: load, one append,
+commit) plus the service's lookups, query tables and timers, all in one transaction.
 
 Order inside the transaction matters (see shared/eventstore/store.py): reads and advisory locks assign no
 transaction id, so the first write is the append — every stream the command touched in *one* append call —
 and the lookup rows, the ``leads_view`` rows and the timers are written after it, all in one call of
-``leads_record_changes`` (migrations/0003). A unique violation on a lookup key means a concurrent transaction
-won a race the advisory locks did not cover; it becomes LookupRaceError and the whole unit of work is retried.
+``leads_record_changes`` (migrations/rules/; its argument is built by adapters/recorded_changes.py). A unique
+violation on a lookup key means a concurrent transaction won a race the advisory locks did not cover; it becomes
+the kernel's RetryableConflictError and the whole unit of work is retried.
 
-Each round trip costs CPU and latency (migrations/0003 says how much), so a capture makes six: BEGIN,
-``leads_lock_phone``, ``leads_take_rotation_ticket``, the append, ``leads_record_changes``, COMMIT.
+Each round trip costs CPU and latency (about 100 µs of the service's CPU on the bench machine), so a capture
+makes six: BEGIN, ``leads_lock_phone``, ``leads_take_rotation_ticket``, the append, ``leads_record_changes``,
+COMMIT.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from services.leads.app.ports import CommandContext, PhoneLookup, TeamRotation
-from services.leads.app.retry import LookupRaceError
-from services.leads.app.timers import timers_for
+from services.leads.adapters.recorded_changes import (
+    CustomerRow,
+    DisarmedRow,
+    ExternalIdRow,
+    OrderRow,
+    RecordedChanges,
+    ReferralRow,
+    armed_timer,
+    view_row,
+)
+from services.leads.app.ports import PhoneLookup, TeamRotation
+from services.leads.app.timers import TimerPlan
 from services.leads.domain.events import lead_events, organisation_events
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant, Team
-from services.leads.domain.policy import LeadPolicy
 from shared.db import Connection
-from shared.domain import Aggregate, EventTypeRegistry
-from shared.eventstore import AppendRequest, NewEvent, PostgresEventStore
-from shared.timers import timer_row
+from shared.domain import Aggregate
+from shared.eventstore.store import PostgresEventStore
+from shared.unit_of_work.core import StreamCatalog
+from shared.unit_of_work.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
+from shared.unit_of_work.retry import RetryableConflictError
 
+LEADS_STREAMS = StreamCatalog({
+    Lead: ("lead-", lead_events),
+    Team: ("team-", organisation_events),
+    Consultant: ("consultant-", organisation_events),
+})
 
-def stream_of(aggregate: Aggregate) -> str:
-    return f"{aggregate.stream_type}-{aggregate.id}"
+TimerPlanner = Callable[[Lead], Sequence[TimerPlan]]
+"""Which timers a lead's state needs: the application's rule (``app.timers.timers_for``), handed in as data."""
 
 
 def lead_stream(lead_id: str) -> str:
-    return f"lead-{lead_id}"
+    return LEADS_STREAMS.stream_id(Lead, lead_id)
 
 
-class PostgresUnitOfWork:
-    def __init__(self, conn: Connection, store: PostgresEventStore, policy: LeadPolicy) -> None:
+class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
+    def __init__(self, conn: Connection, store: PostgresEventStore, plan_timers: TimerPlanner) -> None:
+        super().__init__(conn, store, LEADS_STREAMS)
         self._conn = conn
-        self._store = store
-        self._policy = policy
-        self._aggregates: dict[str, Aggregate] = {}
-        self._changes: dict[str, list[Any]] = {}  # leads_record_changes' argument, key by key
+        self._timers_needed = plan_timers
+        self._changes = RecordedChanges()
 
     # --- reads ---
 
     async def lock(self, key: str) -> None:
         await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7245))", key)
-
-    async def _load(self, stream_id: str, registry: EventTypeRegistry) -> list[Any]:
-        records = await self._store.load(stream_id, conn=self._conn)
-        return [registry.decode(r.event_type, r.data) for r in records]
-
-    async def lead(self, lead_id: str) -> Lead | None:
-        events = await self._load(lead_stream(lead_id), lead_events)
-        if not events:
-            return None
-        return Lead.rehydrate(lead_id, events)
-
-    async def team(self, team_id: str) -> Team | None:
-        events = await self._load(f"team-{team_id}", organisation_events)
-        return Team.rehydrate(team_id, events) if events else None
-
-    async def consultant(self, consultant_id: str) -> Consultant | None:
-        events = await self._load(f"consultant-{consultant_id}", organisation_events)
-        return Consultant.rehydrate(consultant_id, events) if events else None
 
     async def _lookup(self, sql: str, *args: Any) -> str | None:
         value = await self._conn.fetchval(sql, *args)
@@ -105,42 +101,30 @@ class PostgresUnitOfWork:
 
     # --- queued writes ---
 
-    def add(self, aggregate: Aggregate) -> None:
-        self._aggregates[stream_of(aggregate)] = aggregate
-
-    def _queue(self, key: str, row: Any) -> None:
-        self._changes.setdefault(key, []).append(row)
-
     def link_customer(self, phone: str, customer_id: str) -> None:
-        self._queue("customers", {"phone": phone, "customer_id": customer_id})
+        self._changes.customers.append(CustomerRow(phone=phone, customer_id=customer_id))
 
     def link_external_id(self, source_system: str, external_id: str, lead_id: str) -> None:
-        self._queue("external_ids", {"source_system": source_system, "external_id": external_id, "lead_id": lead_id})
+        self._changes.external_ids.append(
+            ExternalIdRow(source_system=source_system, external_id=external_id, lead_id=lead_id))
 
     def link_referral(self, referral_id: str, lead_id: str) -> None:
-        self._queue("referrals", {"referral_id": referral_id, "lead_id": lead_id})
+        self._changes.referrals.append(ReferralRow(referral_id=referral_id, lead_id=lead_id))
 
     def link_order(self, order_id: str, lead_id: str) -> None:
-        self._queue("orders", {"order_id": order_id, "lead_id": lead_id})
+        self._changes.orders.append(OrderRow(order_id=order_id, lead_id=lead_id))
 
-    async def commit_changes(self, context: CommandContext, now: datetime) -> None:
-        metadata = context.metadata()
-        requests = [
-            AppendRequest(stream_id, aggregate.stream_type, aggregate.loaded_version, tuple(
-                NewEvent(event_id=uuid.uuid4(), event_type=e.event_type, schema_version=e.schema_version,
-                         data=e.model_dump(mode="json"), occurred_at=now, metadata=metadata)
-                for e in aggregate.pending_events))
-            for stream_id, aggregate in self._aggregates.items() if aggregate.pending_events
-        ]
-        if requests:
-            await self._store.append(requests, conn=self._conn)  # first write of the transaction
-        for aggregate in self._aggregates.values():
+    async def after_append(self, now: datetime) -> None:
+        """Lookup rows, ``leads_view`` rows and the leads' timers in one call of ``leads_record_changes``. A unique
+        violation on a lookup key means a concurrent transaction won a race the locks did not cover: the unit of
+        work is retried and then sees the other's row."""
+        for aggregate in self.added:
             await self._project(aggregate)
-        if self._changes:
+        if payload := self._changes.payload():
             try:
-                await self._conn.execute("SELECT leads_record_changes($1::jsonb)", self._changes)
+                await self._conn.execute("SELECT leads_record_changes($1::jsonb)", payload)
             except asyncpg.UniqueViolationError as exc:
-                raise LookupRaceError(str(exc)) from exc
+                raise RetryableConflictError(str(exc)) from exc
 
     async def _project(self, aggregate: Aggregate) -> None:
         if isinstance(aggregate, Lead):
@@ -158,22 +142,12 @@ class PostgresUnitOfWork:
                 aggregate.id, aggregate.team_id, aggregate.name, aggregate.role, aggregate.active)
 
     async def _project_lead(self, lead: Lead) -> None:
-        assert lead.captured_at is not None
-        self._queue("views", {
-            "lead_id": lead.id, "customer_id": lead.customer_id, "phone": lead.phone, "name": lead.name,
-            "channel": lead.channel, "interest": lead.interest, "status": lead.status.value,
-            "stage": lead.stage.value, "grade": lead.grade.value, "is_open": lead.is_open,
-            "owner_id": lead.owner_id, "team_id": lead.team_id, "pooled": lead.pooled,
-            "released_by": lead.released_by, "released_at": lead.released_at,
-            "follow_up_due_at": lead.follow_up_due_at, "overdue": lead.is_overdue,
-            "loss_pending": lead.pending_loss is not None, "order_id": lead.order_id,
-            "captured_at": lead.captured_at, "last_activity_at": lead.last_activity_at, "version": lead.version,
-        })
+        self._changes.views.append(view_row(lead))
         await self._arm_timers(lead)
 
     async def _arm_timers(self, lead: Lead) -> None:
         """Keep exactly one pending timer per (lead, kind) at the due date the lead's state needs."""
-        plans = timers_for(lead, self._policy)
+        plans = self._timers_needed(lead)
         # One query for every kind; none at all for a lead created in this unit of work (nothing can be armed).
         armed_by_kind = {} if lead.loaded_version == 0 else {
             r["kind"]: r for r in await self._conn.fetch(
@@ -184,29 +158,19 @@ class PostgresUnitOfWork:
             if armed is not None and (armed["due_at"], armed["payload"]) == (plan.due_at, plan.payload):
                 continue  # unchanged
             if armed is not None:
-                self._queue("cancelled_timers", armed["timer_id"])
+                self._changes.cancelled_timers.append(armed["timer_id"])
             if plan.due_at is None:
                 if armed is not None:
-                    self._queue("disarmed", {"lead_id": lead.id, "kind": plan.kind})
+                    self._changes.disarmed.append(DisarmedRow(lead_id=lead.id, kind=plan.kind))
                 continue
             # The lead's version is unique per commit, so the id is fresh: a cancelled or fired timer id is
             # never reused (the kernel only moves pending timers).
             timer_id = f"{plan.kind}:{lead.id}:v{lead.version}"
-            self._queue("armed", {**timer_row(timer_id, plan.kind, plan.due_at, plan.payload), "lead_id": lead.id})
+            self._changes.armed.append(armed_timer(timer_id, plan.kind, plan.due_at, plan.payload, lead.id))
 
 
-class PostgresUnitOfWorkFactory:
+def postgres_leads_units_of_work(
+    pool: asyncpg.Pool, store: PostgresEventStore, plan_timers: TimerPlanner
+) -> PostgresUnitOfWorkFactory[PostgresLeadsUnitOfWork]:
     """``factory()`` opens a transaction from the pool; ``factory(conn)`` joins the caller's transaction."""
-
-    def __init__(self, pool: asyncpg.Pool, store: PostgresEventStore, policy: LeadPolicy) -> None:
-        self._pool = pool
-        self._store = store
-        self._policy = policy
-
-    @asynccontextmanager
-    async def __call__(self, conn: Any = None) -> AsyncIterator[PostgresUnitOfWork]:
-        if conn is not None:
-            yield PostgresUnitOfWork(conn, self._store, self._policy)
-            return
-        async with self._pool.acquire() as own, own.transaction():
-            yield PostgresUnitOfWork(own, self._store, self._policy)
+    return PostgresUnitOfWorkFactory(pool, lambda conn: PostgresLeadsUnitOfWork(conn, store, plan_timers))

@@ -1,5 +1,6 @@
 """Round-robin assignment within a team: each pick takes the team's next ticket, and the ticket modulo the number
-of candidates says who is next (migrations/0003 explains why tickets instead of a cursor under a lock)."""
+of candidates says who is next (migrations/rules/rotation.sql explains why tickets instead of a cursor under a
+lock)."""
 
 from __future__ import annotations
 

@@ -11,11 +11,10 @@ from typing import Any, Literal
 from services.leads.app import access
 from services.leads.app.assignment import pick
 from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
-from services.leads.app.retry import with_retries
-from services.leads.domain.lead import Lead, Stage
+from services.leads.domain.lead import Lead, Stage, capture_fields
 from services.leads.domain.policy import LeadPolicy
 from shared.domain import InvalidFieldError
-from shared.domain.phone import normalise_phone
+from shared.unit_of_work.retry import CommandRunner
 
 Outcome = Literal["created", "duplicate_request", "duplicate_contact"]
 
@@ -49,8 +48,7 @@ class CaptureLeadHandler:
         self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, new_id: IdFactory, channels: Collection[str],
         policy: LeadPolicy, default_team_id: str | None = None,
     ) -> None:
-        self._uow = unit_of_work
-        self._clock = clock
+        self._commands: CommandRunner[UnitOfWork] = CommandRunner(unit_of_work, clock)
         self._new_id = new_id
         self._channels = channels
         self._policy = policy
@@ -61,25 +59,24 @@ class CaptureLeadHandler:
             access.require_capture(context.caller)
         if (command.source_system is None) != (command.external_id is None):
             raise InvalidFieldError("external_id", "source_system and external_id come together")
-        phone = normalise_phone(command.phone)  # refuse a bad number before opening a transaction
-        if conn is not None:  # inside the consumer's transaction: its savepoints and retries take over
-            return await self._capture(command, phone, context, conn)
-        # No client-pinned version here: a concurrent append to the matched lead just means "decide again".
-        return await with_retries(lambda: self._capture(command, phone, context, None), retry_version_conflicts=True)
+        # Refuse bad fields before any lock or round-robin ticket is taken: a refused capture costs nobody a turn.
+        phone = capture_fields(name=command.name, phone=command.phone, channel=command.channel,
+                               interest=command.interest, known_channels=self._channels).phone
 
-    async def _capture(self, command: CaptureLead, phone: str, context: CommandContext, conn: Any) -> LeadCaptured:
-        now = self._clock()
-        async with self._uow(conn) as uow:
+        async def decide(uow: UnitOfWork, now: datetime) -> LeadCaptured:
             # Everyone capturing this phone waits here, so two channels racing cannot both create a lead.
             found = await uow.lock_phone(phone, source_system=command.source_system,
                                          external_id=command.external_id)
             if found.external_id_lead is not None:
                 return await self._existing(uow, found.external_id_lead, "duplicate_request")
             if found.open_lead is not None:
-                return await self._record_duplicate(uow, found.open_lead, command, context, now)
+                return await self._record_duplicate(uow, found.open_lead, command, now)
             lead = await self.create(uow, command, phone, now, known_customer=found.known_customer)
-            await uow.commit_changes(context, now)
             return LeadCaptured(lead, lead.version)
+
+        # No client-pinned version here: a concurrent append to the matched lead just means "decide again".
+        # Inside the consumer's transaction (``conn``) its savepoints and retries take over.
+        return await self._commands.run(decide, context, conn=conn)
 
     async def create(
         self, uow: UnitOfWork, command: CaptureLead, phone: str, now: datetime, *, known_customer: str | None
@@ -112,13 +109,10 @@ class CaptureLeadHandler:
         self._link_keys(uow, command, lead.id)
         return lead
 
-    async def _record_duplicate(
-        self, uow: UnitOfWork, lead_id: str, command: CaptureLead, context: CommandContext, now: datetime
-    ) -> LeadCaptured:
-        lead = await uow.lead(lead_id)
+    async def _record_duplicate(self, uow: UnitOfWork, lead_id: str, command: CaptureLead, now: datetime
+                                ) -> LeadCaptured:
+        lead = await uow.load(Lead, lead_id)
         assert lead is not None, "the lead index points at a missing stream"
-        if command.channel not in self._channels:
-            raise InvalidFieldError("channel", f"unknown channel {command.channel!r}")
         keyless = command.source_system is None and command.referral_id is None
         if keyless and lead.is_resend_of_last_contact(channel=command.channel, name=command.name,
                                                       interest=command.interest, now=now, policy=self._policy):
@@ -131,7 +125,6 @@ class CaptureLeadHandler:
         uow.add(lead)
         # The resend of this inquiry must answer with this lead, not add a second touchpoint.
         self._link_keys(uow, command, lead.id)
-        await uow.commit_changes(context, now)
         return LeadCaptured(lead, lead.version, "duplicate_contact")
 
     @staticmethod
@@ -145,6 +138,6 @@ class CaptureLeadHandler:
 
     @staticmethod
     async def _existing(uow: UnitOfWork, lead_id: str, outcome: Outcome) -> LeadCaptured:
-        lead = await uow.lead(lead_id)
+        lead = await uow.load(Lead, lead_id)
         assert lead is not None, "an idempotency key points at a missing stream"
         return LeadCaptured(lead, lead.version, outcome)

@@ -12,13 +12,12 @@ from datetime import datetime
 from services.leads.app import access
 from services.leads.app.assignment import round_robin_lock
 from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
-from services.leads.app.retry import with_retries
 from services.leads.domain import errors
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant
 from services.leads.domain.policy import LeadPolicy
 from shared.auth.principal import Role
-from shared.eventstore import ConcurrencyError
+from shared.unit_of_work.retry import CommandRunner
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,29 +115,20 @@ class LeadCommandHandlers:
 
     def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, new_id: IdFactory,
                  policy: LeadPolicy) -> None:
-        self._uow = unit_of_work
-        self._clock = clock
+        self._commands: CommandRunner[UnitOfWork] = CommandRunner(unit_of_work, clock)
         self._new_id = new_id
         self._policy = policy
 
     async def _run(self, lead_id: str, expected_version: int | None, context: CommandContext,
                    change: Change, rule: access.LeadRule = access.require_work) -> Lead:
-        async def attempt() -> Lead:
-            now = self._clock()
-            async with self._uow() as uow:
-                lead = await uow.lead(lead_id)
-                if lead is None:
-                    raise errors.LeadNotFoundError(f"no lead {lead_id}", lead_id=lead_id)
-                if context.caller is not None:  # None: a reaction or timer acting on the service's own account
-                    rule(context.caller, lead.id, owner_id=lead.owner_id, team_id=lead.team_id, pooled=lead.pooled)
-                if expected_version is not None and expected_version != lead.version:
-                    raise ConcurrencyError(f"lead-{lead_id}", expected_version, lead.version)
-                await change(lead, uow, now)
-                uow.add(lead)
-                await uow.commit_changes(context, now)
-                return lead
-        # Without a pinned version, a concurrent writer just means: reload and decide again.
-        return await with_retries(attempt, retry_version_conflicts=expected_version is None)
+        async def decide(uow: UnitOfWork, now: datetime) -> Lead:
+            lead = await uow.get(Lead, lead_id, expected_version=expected_version,
+                                 missing=lambda: errors.LeadNotFoundError(f"no lead {lead_id}", lead_id=lead_id))
+            if context.caller is not None:  # None: a reaction or timer acting on the service's own account
+                rule(context.caller, lead.id, owner_id=lead.owner_id, team_id=lead.team_id, pooled=lead.pooled)
+            await change(lead, uow, now)
+            return lead
+        return await self._commands.run(decide, context, expected_version=expected_version)
 
     async def _approver(self, uow: UnitOfWork, context: CommandContext) -> str:
         """Who decides (approvals, reassignment): the caller's own id. A director decides by role; a manager must
@@ -146,7 +136,7 @@ class LeadCommandHandlers:
         actor = context.actor
         if context.caller is not None and context.caller.has_role(Role.DIRECTOR) and actor:
             return actor
-        manager = await uow.consultant(actor) if actor else None
+        manager = await uow.load(Consultant, actor) if actor else None
         if manager is None or not manager.is_manager:
             raise errors.NotAManagerError("this needs an active manager as the caller (the token's subject)",
                                           actor=actor)
@@ -155,11 +145,11 @@ class LeadCommandHandlers:
     async def _active(self, uow: UnitOfWork, consultant_id: str) -> Consultant:
         """The consultant, checked active while holding their team's round-robin lock: a deactivation (which
         hands the leaving consultant's leads over under that lock) cannot slip between check and append."""
-        consultant = await uow.consultant(consultant_id)
+        consultant = await uow.load(Consultant, consultant_id)
         if consultant is None:
             raise errors.ConsultantNotFoundError(f"no consultant {consultant_id}")
         await uow.lock(round_robin_lock(consultant.team_id))
-        consultant = await uow.consultant(consultant_id) or consultant  # re-read under the lock
+        consultant = await uow.load(Consultant, consultant_id) or consultant  # re-read under the lock
         if not consultant.active:
             raise errors.ConsultantInactiveError(f"consultant {consultant_id} is inactive")
         return consultant

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from services.leads.app import access
 from services.leads.app.assignment import next_consultant, round_robin_lock
 from services.leads.app.ports import Clock, CommandContext, UnitOfWork, UnitOfWorkFactory
-from services.leads.app.retry import with_retries
 from services.leads.domain import errors
+from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant, Team
 from shared.domain import InvalidFieldError
+from shared.unit_of_work.retry import with_retries
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +51,13 @@ class OrganisationHandlers:
         async def attempt() -> Team:
             now = self._clock()
             async with self._uow() as uow:
-                if await uow.team(command.team_id) is not None:
+                if await uow.load(Team, command.team_id) is not None:
                     raise errors.TeamAlreadyExistsError(f"team {command.team_id} exists")
                 team = Team.register(team_id=command.team_id, name=command.name, now=now)
                 uow.add(team)
-                await uow.commit_changes(context, now)
+                await uow.commit(context, now)
                 return team
-        return await with_retries(attempt)
+        return await with_retries(attempt, pinned=True)
 
     async def register_consultant(self, command: RegisterConsultant, context: CommandContext) -> Consultant:
         if context.caller is not None:
@@ -64,18 +65,18 @@ class OrganisationHandlers:
         async def attempt() -> Consultant:
             now = self._clock()
             async with self._uow() as uow:
-                if await uow.team(command.team_id) is None:
+                if await uow.load(Team, command.team_id) is None:
                     raise InvalidFieldError("team_id", f"unknown team {command.team_id!r}")
-                if await uow.consultant(command.consultant_id) is not None:
+                if await uow.load(Consultant, command.consultant_id) is not None:
                     raise errors.ConsultantAlreadyExistsError(f"consultant {command.consultant_id} exists")
                 # Joining changes the team's rotation: take the team's round-robin lock like a capture does.
                 await uow.lock(round_robin_lock(command.team_id))
                 consultant = Consultant.register(consultant_id=command.consultant_id, name=command.name,
                                                  team_id=command.team_id, role=command.role, now=now)
                 uow.add(consultant)
-                await uow.commit_changes(context, now)
+                await uow.commit(context, now)
                 return consultant
-        return await with_retries(attempt)
+        return await with_retries(attempt, pinned=True)
 
     async def deactivate_consultant(self, command: DeactivateConsultant, context: CommandContext) -> Consultant:
         async def attempt() -> Consultant:
@@ -86,9 +87,9 @@ class OrganisationHandlers:
                 consultant.deactivate(now=now)
                 await self._hand_over_leads(uow, consultant.id, team_id, context)
                 uow.add(consultant)
-                await uow.commit_changes(context, now)
+                await uow.commit(context, now)
                 return consultant
-        return await with_retries(attempt, retry_version_conflicts=True)
+        return await with_retries(attempt, pinned=False)
 
     async def move_consultant_team(self, command: MoveConsultantTeam, context: CommandContext) -> Consultant:
         async def attempt() -> Consultant:
@@ -97,18 +98,18 @@ class OrganisationHandlers:
                 consultant = await self._consultant(uow, command.consultant_id, context)
                 if context.caller is not None:
                     access.require_organisation(context.caller, command.team_id)
-                if await uow.team(command.team_id) is None:
+                if await uow.load(Team, command.team_id) is None:
                     raise InvalidFieldError("team_id", f"unknown team {command.team_id!r}")
                 old_team = consultant.team_id
                 consultant.move_team(team_id=command.team_id, now=now)
                 await self._hand_over_leads(uow, consultant.id, old_team, context)
                 uow.add(consultant)
-                await uow.commit_changes(context, now)
+                await uow.commit(context, now)
                 return consultant
-        return await with_retries(attempt, retry_version_conflicts=True)
+        return await with_retries(attempt, pinned=False)
 
     async def _consultant(self, uow: UnitOfWork, consultant_id: str, context: CommandContext) -> Consultant:
-        consultant = await uow.consultant(consultant_id)
+        consultant = await uow.load(Consultant, consultant_id)
         if consultant is not None and context.caller is not None:
             access.require_in_scope_consultant(context.caller, consultant.id, consultant.team_id)
             access.require_organisation(context.caller, consultant.team_id)
@@ -121,7 +122,7 @@ class OrganisationHandlers:
         now = self._clock()
         await uow.lock(round_robin_lock(team_id))
         for lead_id in await uow.open_leads_owned_by(leaving):
-            lead = await uow.lead(lead_id)
+            lead = await uow.load(Lead, lead_id)
             if lead is None or not lead.is_open or lead.pooled:
                 continue
             successor = await next_consultant(uow, team_id, exclude=leaving)

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from services.leads.domain.lead import Lead
-from services.leads.domain.organisation import Consultant, Team
 from shared.commands import CommandContext as CommandContext  # re-exported for the handlers
 from shared.domain import Aggregate
+from shared.unit_of_work.core import UnitOfWorkFactory as KernelUnitOfWorkFactory
 
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
+A = TypeVar("A", bound=Aggregate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,17 +35,21 @@ class TeamRotation:
 
 
 class UnitOfWork(Protocol):
-    """One database transaction. Reads happen first; :meth:`add` queues aggregates and ``link_*`` queue lookup
-    rows; :meth:`commit_changes` appends every queued aggregate's events in *one* append call and only then
-    writes the lookup/query rows and timers — so the transaction gets its id at the append (no
-    StreamOrderConflictError from earlier writes) and effect and lookups commit together."""
+    """One database transaction: the kernel's unit of work (``load``/``get``/``add``/``commit``, see
+    ``shared.unit_of_work``) plus the leads lookups. Reads happen first; ``link_*`` queue lookup rows; ``commit``
+    appends every added aggregate's events in *one* append call and only then writes the lookup/query rows and
+    timers — so the transaction gets its id at the append (no StreamOrderConflictError from earlier writes) and
+    effect and lookups commit together."""
+
+    async def load(self, cls: type[A], aggregate_id: str, *, expected_version: int | None = None) -> A | None: ...
+    async def get(self, cls: type[A], aggregate_id: str, *, missing: Callable[[], Exception],
+                  expected_version: int | None = None) -> A: ...
+    def add(self, aggregate: Aggregate) -> None: ...
+    async def commit(self, context: CommandContext, now: datetime) -> dict[str, int]: ...
 
     async def lock(self, key: str) -> None:
         """A transaction-scoped advisory lock (serialises round robin per team)."""
 
-    async def lead(self, lead_id: str) -> Lead | None: ...
-    async def team(self, team_id: str) -> Team | None: ...
-    async def consultant(self, consultant_id: str) -> Consultant | None: ...
     async def lock_phone(
         self, phone: str, *, source_system: str | None = None, external_id: str | None = None
     ) -> PhoneLookup:
@@ -62,19 +65,13 @@ class UnitOfWork(Protocol):
 
     async def open_leads_owned_by(self, consultant_id: str) -> list[str]: ...
 
-    def add(self, aggregate: Aggregate) -> None: ...
     def link_customer(self, phone: str, customer_id: str) -> None: ...
     def link_external_id(self, source_system: str, external_id: str, lead_id: str) -> None: ...
     def link_referral(self, referral_id: str, lead_id: str) -> None: ...
     def link_order(self, order_id: str, lead_id: str) -> None: ...
 
-    async def commit_changes(self, context: CommandContext, now: datetime) -> None: ...
 
-
-class UnitOfWorkFactory(Protocol):
-    def __call__(self, conn: Any = None) -> AbstractAsyncContextManager[UnitOfWork]:
-        """A new transaction, or (``conn`` given) one joining the caller's open transaction — the idempotent
-        consumer's or the timer runner's, so the effect commits with their bookkeeping."""
+UnitOfWorkFactory = KernelUnitOfWorkFactory[UnitOfWork]
 
 
 class LeadHistory(Protocol):

@@ -7,15 +7,17 @@ lead, referral → lead) make a replay under a new event id harmless too.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from services.leads.app.commands import CaptureLead, CaptureLeadHandler
 from services.leads.app.ports import Clock, CommandContext, UnitOfWork, UnitOfWorkFactory
-from services.leads.domain.lead import Stage
+from services.leads.domain.lead import Lead, Stage
 from shared.contracts.aftersales import ReferralRegisteredV1
 from shared.contracts.orders import ContractSignedV1, DeliveredV1, OrderCancelledV1
 from shared.domain.phone import normalise_phone
 from shared.messaging.inbound import EventHandler, InboundEvent
+from shared.unit_of_work.retry import CommandRunner
 
 SHOP_CHANNEL = "online_shop"
 
@@ -30,8 +32,8 @@ class Reactions:
     def __init__(self, *, unit_of_work: UnitOfWorkFactory, capture: CaptureLeadHandler, clock: Clock,
                  channels: set[str]) -> None:
         self._uow = unit_of_work
+        self._commands: CommandRunner[UnitOfWork] = CommandRunner(unit_of_work, clock)
         self._capture = capture
-        self._clock = clock
         self._channels = channels
 
     def handlers(self) -> dict[str, EventHandler]:
@@ -45,27 +47,25 @@ class Reactions:
     async def on_contract_signed(self, conn: Any, event: InboundEvent) -> None:
         signed = event.payload
         assert isinstance(signed, ContractSignedV1)
-        now = self._clock()
-        context = _context(event, "system:orders")
-        async with self._uow(conn) as uow:
+
+        async def decide(uow: UnitOfWork, now: datetime) -> None:
             if await uow.lead_for_order(signed.order_id) is not None:
                 return  # this order was already linked (replay)
-            lead = await uow.lead(signed.lead_id) if signed.lead_id else None
+            lead = await uow.load(Lead, signed.lead_id) if signed.lead_id else None
             if lead is None:
-                await self._checkout(uow, signed, context)
+                await self._checkout(uow, signed, now)
                 return
             lead.sign_contract(order_id=signed.order_id, now=now)
             uow.add(lead)
             uow.link_order(signed.order_id, lead.id)
-            await uow.commit_changes(context, now)
+        await self._commands.run(decide, _context(event, "system:orders"), conn=conn)
 
-    async def _checkout(self, uow: UnitOfWork, signed: ContractSignedV1, context: CommandContext) -> None:
+    async def _checkout(self, uow: UnitOfWork, signed: ContractSignedV1, now: datetime) -> None:
         """An online-shop checkout (no lead id): link the customer's open lead, or create one already at
         contract_signed. Either way the checkout is one lead, counted once."""
-        now = self._clock()
         phone = normalise_phone(signed.customer_phone or "")
         found = await uow.lock_phone(phone)
-        lead = await uow.lead(found.open_lead) if found.open_lead else None
+        lead = await uow.load(Lead, found.open_lead) if found.open_lead else None
         if lead is not None and lead.stage.rank < Stage.CONTRACT_SIGNED.rank:
             lead.sign_contract(order_id=signed.order_id, now=now)
             uow.add(lead)
@@ -76,7 +76,6 @@ class Reactions:
                 name=signed.customer_name or "online-shop customer", phone=phone, channel=channel,
                 order_id=signed.order_id, stage=Stage.CONTRACT_SIGNED,
             ), phone, now, known_customer=found.known_customer)
-        await uow.commit_changes(context, now)
 
     async def on_order_cancelled(self, conn: Any, event: InboundEvent) -> None:
         cancelled = event.payload
@@ -92,15 +91,12 @@ class Reactions:
 
     async def _on_order(self, conn: Any, event: InboundEvent, order_id: str, lead_id: str | None,
                         change: Any) -> None:
-        now = self._clock()
-        async with self._uow(conn) as uow:
+        async def decide(uow: UnitOfWork, now: datetime) -> None:
             target = await uow.lead_for_order(order_id) or lead_id
-            lead = await uow.lead(target) if target else None
-            if lead is None:
-                return  # an order we never linked to a lead: nothing of ours changes
-            if change(lead, now):
+            lead = await uow.load(Lead, target) if target else None
+            if lead is not None and change(lead, now):  # else: an order we never linked to a lead
                 uow.add(lead)
-                await uow.commit_changes(_context(event, "system:orders"), now)
+        await self._commands.run(decide, _context(event, "system:orders"), conn=conn)
 
     async def on_referral_registered(self, conn: Any, event: InboundEvent) -> None:
         referral = event.payload

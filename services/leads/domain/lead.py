@@ -8,6 +8,7 @@ arguments.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.leads.domain import errors
@@ -49,6 +50,32 @@ from services.leads.domain.values import (
 )
 from shared.domain import Aggregate, DomainEvent, InvalidFieldError, check_scheduled
 from shared.domain.phone import normalise_phone
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureFields:
+    """A capture's own fields, valid and normalised (the phone in E.164)."""
+
+    name: str
+    phone: str
+    channel: str
+    interest: str | None
+
+
+def capture_fields(*, name: str, phone: str, channel: str, interest: str | None,
+                   known_channels: Collection[str]) -> CaptureFields:
+    """Validate a capture's fields (InvalidFieldError naming the first bad one). The capture handler calls it
+    before it takes any lock or round-robin ticket, so a refused capture costs nobody their turn."""
+    clean_name = name.strip()
+    if not clean_name:
+        raise InvalidFieldError("name", "must not be empty")
+    if len(clean_name) > MAX_NAME_LENGTH:
+        raise InvalidFieldError("name", f"must be at most {MAX_NAME_LENGTH} characters")
+    normalised = normalise_phone(phone)
+    if channel not in known_channels:
+        known = ", ".join(sorted(known_channels))
+        raise InvalidFieldError("channel", f"unknown channel {channel!r}; known: {known}")
+    return CaptureFields(clean_name, normalised, channel, text_field("interest", interest, MAX_INTEREST_LENGTH))
 
 
 class Lead(Aggregate):
@@ -150,20 +177,12 @@ class Lead(Aggregate):
         policy: LeadPolicy | None = None,
     ) -> Lead:
         """Capture a new lead. Validates every field and raises InvalidFieldError naming the first bad one."""
-        clean_name = name.strip()
-        if not clean_name:
-            raise InvalidFieldError("name", "must not be empty")
-        if len(clean_name) > MAX_NAME_LENGTH:
-            raise InvalidFieldError("name", f"must be at most {MAX_NAME_LENGTH} characters")
-        normalised = normalise_phone(phone)
-        if channel not in known_channels:
-            known = ", ".join(sorted(known_channels))
-            raise InvalidFieldError("channel", f"unknown channel {channel!r}; known: {known}")
-        clean_interest = text_field("interest", interest, MAX_INTEREST_LENGTH)
+        fields = capture_fields(name=name, phone=phone, channel=channel, interest=interest,
+                                known_channels=known_channels)
         lead = cls(lead_id)
         lead._record(LeadCreated(
-            lead_id=lead_id, customer_id=customer_id, name=clean_name, phone=normalised, channel=channel,
-            interest=clean_interest, captured_at=captured_at, stage=stage.value, owner_id=owner_id,
+            lead_id=lead_id, customer_id=customer_id, name=fields.name, phone=fields.phone, channel=channel,
+            interest=fields.interest, captured_at=captured_at, stage=stage.value, owner_id=owner_id,
             team_id=team_id, source_system=source_system, external_id=external_id, referral_id=referral_id,
             referrer_customer_id=referrer_customer_id, order_id=order_id, reactivated=reactivated,
         ))

@@ -1,83 +1,76 @@
 """Quotes and orders stored as event streams in the service's PostgreSQL event store.
 
-A commit is one transaction: the multi-stream append (expected versions checked, ConcurrencyError otherwise),
-the shop-checkout key, the expiry timers and the order summaries. Either all of it is visible or none.
+The unit of work is the kernel's (``shared.unit_of_work.postgres``) plus what is the service's own: the
+shop-checkout key, claimed before the append, and the order summaries, written after it. One transaction: either
+all of it is visible or none.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from services.orders.app.ports import (
-    QUOTE_EXPIRY_TIMER,
-    Changes,
-    CheckoutAlreadyRecordedError,
-    CommandContext,
-    quote_expiry_timer_id,
-)
+from services.orders.app.ports import CheckoutAlreadyRecordedError, CommandContext
 from services.orders.domain.events import order_events
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
 from shared.db import Connection
-from shared.domain import Aggregate
-from shared.eventstore import AppendRequest, NewEvent, PostgresEventStore, RecordedEvent
-from shared.timers import cancel_timer, schedule_timer
+from shared.eventstore import RecordedEvent
+from shared.eventstore.store import PostgresEventStore
+from shared.unit_of_work.core import StreamCatalog
+from shared.unit_of_work.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
+
+ORDERS_STREAMS = StreamCatalog({Quote: ("quote-", order_events), Order: ("order-", order_events)})
 
 
-def stream_id(aggregate: Aggregate) -> str:
-    return f"{aggregate.stream_type}-{aggregate.id}"
-
-
-class EventSourcedOrders:
-    """OrdersStore and History over the event store. ``bound(conn)`` gives a copy that works inside a caller's
-    open transaction (the timer runner's), so the timer's "fired" mark commits with the expiry event."""
-
-    def __init__(self, store: PostgresEventStore, pool: asyncpg.Pool, conn: Connection | None = None) -> None:
-        self._store = store
-        self._pool = pool
-        self._conn = conn
-
-    def bound(self, conn: Connection) -> EventSourcedOrders:
-        return EventSourcedOrders(self._store, self._pool, conn)
-
-    async def quote(self, quote_id: str) -> Quote | None:
-        records = await self._store.load(f"quote-{quote_id}", conn=self._conn)
-        return Quote.rehydrate(quote_id, _decode(records)) if records else None
-
-    async def order(self, order_id: str) -> Order | None:
-        records = await self._store.load(f"order-{order_id}", conn=self._conn)
-        return Order.rehydrate(order_id, _decode(records)) if records else None
+class PostgresOrdersUnitOfWork(PostgresUnitOfWork):
+    def __init__(self, conn: Connection, store: PostgresEventStore) -> None:
+        super().__init__(conn, store, ORDERS_STREAMS)
+        self._shop_order: tuple[str, str] | None = None
 
     async def order_for_shop_order(self, shop_order_id: str) -> str | None:
-        executor = self._conn or self._pool
-        found: str | None = await executor.fetchval(
+        found: str | None = await self.conn.fetchval(
             "SELECT order_id FROM shop_checkouts WHERE shop_order_id = $1", shop_order_id)
         return found
 
-    async def commit(self, changes: Changes, *, context: CommandContext, now: datetime) -> dict[str, int]:
-        async with self._transaction() as tx:
-            if changes.shop_order is not None:
-                await _claim_shop_order(tx, *changes.shop_order)
-            requests = [
-                AppendRequest(stream_id(a), a.stream_type, a.loaded_version, _new_events(a, context, now))
-                for a in changes.aggregates
-            ]
-            versions = await self._store.append(requests, conn=tx)
-            for quote_id, due_at in changes.schedule_expiry:
-                await schedule_timer(tx, quote_expiry_timer_id(quote_id), QUOTE_EXPIRY_TIMER, due_at,
-                                     {"quote_id": quote_id})
-            for quote_id in changes.cancel_expiry:
-                await cancel_timer(tx, quote_expiry_timer_id(quote_id))
-            for aggregate in changes.aggregates:
-                if isinstance(aggregate, Order):
-                    await _upsert_summary(tx, aggregate, versions[stream_id(aggregate)], now)
-        return versions
+    def claim_shop_order(self, shop_order_id: str, order_id: str) -> None:
+        self._shop_order = (shop_order_id, order_id)
+
+    async def commit(self, context: CommandContext, now: datetime) -> dict[str, int]:
+        if self._shop_order is not None:  # a new order's stream: writing before the append cannot reorder it
+            await _claim_shop_order(self.conn, *self._shop_order)
+        return await super().commit(context, now)
+
+    async def after_append(self, now: datetime) -> None:
+        for aggregate in self.added:
+            if isinstance(aggregate, Order) and aggregate.pending_events:
+                await _upsert_summary(self.conn, aggregate, aggregate.version, now)
+
+
+def postgres_orders_units_of_work(
+    pool: asyncpg.Pool, store: PostgresEventStore
+) -> PostgresUnitOfWorkFactory[PostgresOrdersUnitOfWork]:
+    """``factory()`` opens a transaction from the pool; ``factory(conn)`` joins the caller's (the timer runner's)."""
+    return PostgresUnitOfWorkFactory(pool, lambda conn: PostgresOrdersUnitOfWork(conn, store))
+
+
+class EventSourcedOrders:
+    """The read side over the event store: quotes and orders for the read endpoints, their history, and the
+    order summaries' rebuild."""
+
+    def __init__(self, store: PostgresEventStore, pool: asyncpg.Pool) -> None:
+        self._store = store
+        self._pool = pool
+
+    async def quote(self, quote_id: str) -> Quote | None:
+        records = await self._store.load(f"quote-{quote_id}")
+        return Quote.rehydrate(quote_id, _decode(records)) if records else None
+
+    async def order(self, order_id: str) -> Order | None:
+        records = await self._store.load(f"order-{order_id}")
+        return Order.rehydrate(order_id, _decode(records)) if records else None
 
     async def rebuild_summaries(self) -> int:
         """Recompute ``order_summaries`` from the order streams (the table is derived data; this is how ops
@@ -93,17 +86,8 @@ class EventSourcedOrders:
         return len(order_ids)
 
     async def history(self, stream_type: str, aggregate_id: str) -> list[dict[str, Any]]:
-        records = await self._store.load(f"{stream_type}-{aggregate_id}", conn=self._conn)
+        records = await self._store.load(f"{stream_type}-{aggregate_id}")
         return [r.audit_entry() for r in records]
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Connection]:
-        if self._conn is not None:
-            async with self._conn.transaction():  # a savepoint inside the caller's transaction
-                yield self._conn
-            return
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield conn
 
 
 async def _claim_shop_order(tx: Connection, shop_order_id: str, order_id: str) -> None:
@@ -115,14 +99,6 @@ async def _claim_shop_order(tx: Connection, shop_order_id: str, order_id: str) -
     if claimed is None:
         existing = await tx.fetchval("SELECT order_id FROM shop_checkouts WHERE shop_order_id = $1", shop_order_id)
         raise CheckoutAlreadyRecordedError(shop_order_id, existing)
-
-
-def _new_events(aggregate: Aggregate, context: CommandContext, now: datetime) -> tuple[NewEvent, ...]:
-    return tuple(
-        NewEvent(event_id=uuid.uuid4(), event_type=e.event_type, schema_version=e.schema_version,
-                 data=e.model_dump(mode="json"), occurred_at=now, metadata=context.metadata())
-        for e in aggregate.pending_events
-    )
 
 
 def _decode(records: list[RecordedEvent]) -> list[Any]:

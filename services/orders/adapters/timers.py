@@ -3,17 +3,17 @@ transaction, so the expiry event and the timer's "fired" mark commit together (n
 
 from __future__ import annotations
 
-from services.orders.adapters.repository import EventSourcedOrders
-from services.orders.app.ports import Clock, CommandContext
+from services.orders.app.ports import Clock, CommandContext, UnitOfWorkFactory
 from services.orders.app.quotes import ExpireQuote, ExpireQuoteHandler
 from shared.db import Connection
-from shared.timers import Timer, TimerHandler
+from shared.timer_model import Timer, TimerHandler
 
 
-def quote_expiry_handler(orders: EventSourcedOrders, clock: Clock) -> TimerHandler:
+def quote_expiry_handler(unit_of_work: UnitOfWorkFactory, clock: Clock) -> TimerHandler:
+    handler = ExpireQuoteHandler(unit_of_work=unit_of_work, clock=clock)
+
     async def on_quote_expiry(conn: Connection, timer: Timer) -> None:
-        handler = ExpireQuoteHandler(store=orders.bound(conn), clock=clock)
         context = CommandContext(correlation_id=timer.timer_id, actor="system:quote-expiry")
-        await handler(ExpireQuote(quote_id=timer.payload["quote_id"]), context)
+        await handler(ExpireQuote(quote_id=timer.payload["quote_id"]), context, conn=conn)
 
     return on_quote_expiry

@@ -1,15 +1,23 @@
-"""Helpers every handler uses: loading aggregates (404 if missing) and honouring the client's expected version."""
+"""What every orders handler shares: the command runner over the unit of work, the not-found errors, the results."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.orders.app.ports import Changes, Clock, CommandContext, IdFactory, OrdersStore
+from services.orders.app.ports import (
+    Clock,
+    CommandContext,
+    IdFactory,
+    OrdersStore,
+    OrdersUnitOfWork,
+    UnitOfWorkFactory,
+)
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
-from shared.domain import Aggregate, DomainError
-from shared.eventstore import ConcurrencyError
+from shared.domain import DomainError
+from shared.unit_of_work.retry import CommandRunner
 
 
 class QuoteNotFoundError(DomainError):
@@ -22,27 +30,27 @@ class OrderNotFoundError(DomainError):
     http_status = 404
 
 
-def check_expected_version(aggregate: Aggregate, expected: int | None, stream_id: str) -> None:
-    """A client that read version N and sends ``expected_version=N`` must not act on a state it has not seen:
-    checked before the domain rules, so a stale client gets 409 rather than a rule error about newer state.
-    (The append itself checks the version it loaded; that covers races after this point.)"""
-    if expected is not None and expected != aggregate.version:
-        raise ConcurrencyError(stream_id, expected, aggregate.version)
+def no_quote(quote_id: str) -> Callable[[], Exception]:
+    return lambda: QuoteNotFoundError(f"no quote {quote_id}")
 
 
-async def load_quote(store: OrdersStore, quote_id: str, expected: int | None = None) -> Quote:
+def no_order(order_id: str) -> Callable[[], Exception]:
+    return lambda: OrderNotFoundError(f"no order {order_id}")
+
+
+async def load_quote(store: OrdersStore, quote_id: str) -> Quote:
+    """For the read endpoints: the quote, or 404."""
     quote = await store.quote(quote_id)
     if quote is None:
-        raise QuoteNotFoundError(f"no quote {quote_id}")
-    check_expected_version(quote, expected, f"quote-{quote_id}")
+        raise no_quote(quote_id)()
     return quote
 
 
-async def load_order(store: OrdersStore, order_id: str, expected: int | None = None) -> Order:
+async def load_order(store: OrdersStore, order_id: str) -> Order:
+    """For the read endpoints: the order, or 404."""
     order = await store.order(order_id)
     if order is None:
-        raise OrderNotFoundError(f"no order {order_id}")
-    check_expected_version(order, expected, f"order-{order_id}")
+        raise no_order(order_id)()
     return order
 
 
@@ -59,16 +67,22 @@ class OrderResult:
     created: bool = True
 
 
-class OrderCommandHandler:
-    """Base of the handlers that change one existing order: load, decide in the domain, commit."""
+class OrdersHandler:
+    """Base of the orders command handlers: a command runner over the unit of work, and ids when they need them."""
 
-    def __init__(self, *, store: OrdersStore, clock: Clock, new_id: IdFactory | None = None) -> None:
-        self._store, self._clock = store, clock
+    def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, new_id: IdFactory | None = None) -> None:
+        self._commands: CommandRunner[OrdersUnitOfWork] = CommandRunner(unit_of_work, clock)
         self._new_id: IdFactory = new_id or _no_ids
 
-    async def _commit(self, order: Order, context: CommandContext, now: datetime) -> OrderResult:
-        versions = await self._store.commit(Changes([order]), context=context, now=now)
-        return OrderResult(order, versions[f"order-{order.id}"], created=False)
+    async def _change_order(self, order_id: str, expected_version: int | None, context: CommandContext,
+                            change: Callable[[Order, datetime], object]) -> OrderResult:
+        """The shape of every command on one existing order: load it (404, or 409 for a stale pinned version),
+        let it decide, commit."""
+        async def decide(uow: OrdersUnitOfWork, now: datetime) -> OrderResult:
+            order = await uow.get(Order, order_id, missing=no_order(order_id), expected_version=expected_version)
+            change(order, now)
+            return OrderResult(order, order.version, created=False)
+        return await self._commands.run(decide, context, expected_version=expected_version)
 
 
 def _no_ids() -> str:

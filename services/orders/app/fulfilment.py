@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.orders.app.common import OrderCommandHandler, OrderResult, load_order
-from services.orders.app.ports import Clock, CommandContext, OrdersConfig, OrdersStore
+from services.orders.app.common import OrderResult, OrdersHandler
+from services.orders.app.ports import Clock, CommandContext, OrdersConfig, UnitOfWorkFactory
+from services.orders.domain.order import Order
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,38 +40,34 @@ class DeliverOrder:
     expected_version: int | None = None
 
 
-class CancelOrderHandler(OrderCommandHandler):
-    def __init__(self, *, store: OrdersStore, clock: Clock, config: OrdersConfig) -> None:
-        super().__init__(store=store, clock=clock)
+class CancelOrderHandler(OrdersHandler):
+    def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, config: OrdersConfig) -> None:
+        super().__init__(unit_of_work=unit_of_work, clock=clock)
         self._refund_percent = config.refund_percent_of_paid
 
     async def __call__(self, command: CancelOrder, context: CommandContext) -> OrderResult:
-        now = self._clock()
-        order = await load_order(self._store, command.order_id, command.expected_version)
-        order.cancel(reason=command.reason, refund_percent_of_paid=self._refund_percent, now=now)
-        return await self._commit(order, context, now)
+        def change(order: Order, now: datetime) -> None:
+            order.cancel(reason=command.reason, refund_percent_of_paid=self._refund_percent, now=now)
+        return await self._change_order(command.order_id, command.expected_version, context, change)
 
 
-class ScheduleDeliveryHandler(OrderCommandHandler):
+class ScheduleDeliveryHandler(OrdersHandler):
     async def __call__(self, command: ScheduleDelivery, context: CommandContext) -> OrderResult:
-        now = self._clock()
-        order = await load_order(self._store, command.order_id, command.expected_version)
-        order.schedule_delivery(scheduled_for=command.scheduled_for, location=command.location, now=now)
-        return await self._commit(order, context, now)
+        def change(order: Order, now: datetime) -> None:
+            order.schedule_delivery(scheduled_for=command.scheduled_for, location=command.location, now=now)
+        return await self._change_order(command.order_id, command.expected_version, context, change)
 
 
-class RescheduleDeliveryHandler(OrderCommandHandler):
+class RescheduleDeliveryHandler(OrdersHandler):
     async def __call__(self, command: RescheduleDelivery, context: CommandContext) -> OrderResult:
-        now = self._clock()
-        order = await load_order(self._store, command.order_id, command.expected_version)
-        order.reschedule_delivery(scheduled_for=command.scheduled_for, location=command.location,
-                                  reason=command.reason, now=now)
-        return await self._commit(order, context, now)
+        def change(order: Order, now: datetime) -> None:
+            order.reschedule_delivery(scheduled_for=command.scheduled_for, location=command.location,
+                                      reason=command.reason, now=now)
+        return await self._change_order(command.order_id, command.expected_version, context, change)
 
 
-class DeliverOrderHandler(OrderCommandHandler):
+class DeliverOrderHandler(OrdersHandler):
     async def __call__(self, command: DeliverOrder, context: CommandContext) -> OrderResult:
-        now = self._clock()
-        order = await load_order(self._store, command.order_id, command.expected_version)
-        order.deliver(now=now)
-        return await self._commit(order, context, now)
+        def change(order: Order, now: datetime) -> None:
+            order.deliver(now=now)
+        return await self._change_order(command.order_id, command.expected_version, context, change)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from services.orders.app.common import OrderCommandHandler, OrderResult, load_order
+from services.orders.app.common import OrderResult, OrdersHandler
 from services.orders.app.ports import CommandContext
-from services.orders.domain.order import PaymentDetails
+from services.orders.domain.order import Order, PaymentDetails
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,38 +48,33 @@ class RefundPayment:
     expected_version: int | None = None
 
 
-class RecordPaymentHandler(OrderCommandHandler):
+class RecordPaymentHandler(OrdersHandler):
     async def __call__(self, command: RecordPayment, context: CommandContext) -> OrderResult:
-        now = self._clock()
-        order = await load_order(self._store, command.order_id, command.expected_version)
-        recorded = order.pay(PaymentDetails(self._new_id(), command.kind, command.amount_minor, command.currency,
-                                            command.method, command.reference), now=now)
-        if not recorded:  # a retry of a payment already recorded under this reference
-            return OrderResult(order, order.version, created=False)
-        return await self._commit(order, context, now)
+        def change(order: Order, now: datetime) -> None:
+            # False for a retry of a payment already recorded under this reference: nothing new is appended.
+            order.pay(PaymentDetails(self._new_id(), command.kind, command.amount_minor, command.currency,
+                                     command.method, command.reference), now=now)
+        return await self._change_order(command.order_id, command.expected_version, context, change)
 
 
-class ApproveFinancingHandler(OrderCommandHandler):
+class ApproveFinancingHandler(OrdersHandler):
     async def __call__(self, command: ApproveFinancing, context: CommandContext) -> OrderResult:
-        now = self._clock()
-        order = await load_order(self._store, command.order_id, command.expected_version)
-        order.approve_financing(provider=command.provider, amount_minor=command.amount_minor,
-                                currency=command.currency, reference=command.reference, now=now)
-        return await self._commit(order, context, now)
+        def change(order: Order, now: datetime) -> None:
+            order.approve_financing(provider=command.provider, amount_minor=command.amount_minor,
+                                    currency=command.currency, reference=command.reference, now=now)
+        return await self._change_order(command.order_id, command.expected_version, context, change)
 
 
-class DeclineFinancingHandler(OrderCommandHandler):
+class DeclineFinancingHandler(OrdersHandler):
     async def __call__(self, command: DeclineFinancing, context: CommandContext) -> OrderResult:
-        now = self._clock()
-        order = await load_order(self._store, command.order_id, command.expected_version)
-        order.decline_financing(provider=command.provider, reason=command.reason, now=now)
-        return await self._commit(order, context, now)
+        def change(order: Order, now: datetime) -> None:
+            order.decline_financing(provider=command.provider, reason=command.reason, now=now)
+        return await self._change_order(command.order_id, command.expected_version, context, change)
 
 
-class RefundPaymentHandler(OrderCommandHandler):
+class RefundPaymentHandler(OrdersHandler):
     async def __call__(self, command: RefundPayment, context: CommandContext) -> OrderResult:
-        now = self._clock()
-        order = await load_order(self._store, command.order_id, command.expected_version)
-        order.refund(refund_id=self._new_id(), amount_minor=command.amount_minor, currency=command.currency,
-                     reason=command.reason, now=now)
-        return await self._commit(order, context, now)
+        def change(order: Order, now: datetime) -> None:
+            order.refund(refund_id=self._new_id(), amount_minor=command.amount_minor, currency=command.currency,
+                         reason=command.reason, now=now)
+        return await self._change_order(command.order_id, command.expected_version, context, change)

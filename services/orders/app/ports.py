@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
 from shared.commands import CommandContext as CommandContext  # re-exported for the handlers
 from shared.domain import Aggregate
+from shared.unit_of_work.core import TimerPlan
+from shared.unit_of_work.core import UnitOfWorkFactory as KernelUnitOfWorkFactory
 
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
+A = TypeVar("A", bound=Aggregate)
 
 QUOTE_EXPIRY_TIMER = "quote_expiry"
 
@@ -21,17 +24,6 @@ QUOTE_EXPIRY_TIMER = "quote_expiry"
 def quote_expiry_timer_id(quote_id: str) -> str:
     # Deterministic: a revision moves the same timer instead of adding a second one.
     return f"quote-expiry:{quote_id}"
-
-
-@dataclass(frozen=True, slots=True)
-class Changes:
-    """One unit of work: every aggregate's pending events plus the side tables, committed together or not at
-    all (the event store's multi-stream append inside one transaction)."""
-
-    aggregates: Sequence[Aggregate]
-    schedule_expiry: Sequence[tuple[str, datetime]] = ()  # (quote id, due at)
-    cancel_expiry: Sequence[str] = ()  # quote ids
-    shop_order: tuple[str, str] | None = None  # (shop order id, order id): the checkout's idempotency key
 
 
 class CheckoutAlreadyRecordedError(Exception):
@@ -44,19 +36,40 @@ class CheckoutAlreadyRecordedError(Exception):
 
 
 class OrdersStore(Protocol):
+    """Quotes and orders as the read endpoints see them (the command handlers go through the unit of work)."""
+
     async def quote(self, quote_id: str) -> Quote | None:
         """The quote rebuilt from its events, or None."""
 
     async def order(self, order_id: str) -> Order | None:
         """The order rebuilt from its events, or None."""
 
+
+class OrdersUnitOfWork(Protocol):
+    """One transaction: the kernel's unit of work (``shared.unit_of_work``) plus the shop-checkout key. ``commit``
+    appends every added aggregate's events in one call, writes the order summaries and the timer plans, and claims
+    the shop order id queued by :meth:`claim_shop_order` — all or nothing; a taken id raises
+    CheckoutAlreadyRecordedError."""
+
+    async def load(self, cls: type[A], aggregate_id: str, *, expected_version: int | None = None) -> A | None: ...
+    async def get(self, cls: type[A], aggregate_id: str, *, missing: Callable[[], Exception],
+                  expected_version: int | None = None) -> A: ...
+    def add(self, aggregate: Aggregate, *, timers: Iterable[TimerPlan] = ()) -> None: ...
+    async def commit(self, context: CommandContext, now: datetime) -> dict[str, int]: ...
+
     async def order_for_shop_order(self, shop_order_id: str) -> str | None:
         """The order an online-shop order became, if it was checked out before."""
 
-    async def commit(self, changes: Changes, *, context: CommandContext, now: datetime) -> dict[str, int]:
-        """Append every aggregate's pending events expecting its loaded version and apply the side effects,
-        atomically; returns each stream's new version. Raises ConcurrencyError (someone appended first) or
-        CheckoutAlreadyRecordedError; nothing is written then."""
+    def claim_shop_order(self, shop_order_id: str, order_id: str) -> None:
+        """Record (at commit) that the shop order became this order: the checkout's idempotency key."""
+
+
+UnitOfWorkFactory = KernelUnitOfWorkFactory[OrdersUnitOfWork]
+
+
+def quote_expiry(quote_id: str, due_at: datetime | None) -> TimerPlan:
+    """The quote's expiry timer at ``due_at`` (None: cancel it)."""
+    return TimerPlan(quote_expiry_timer_id(quote_id), QUOTE_EXPIRY_TIMER, due_at, {"quote_id": quote_id})
 
 
 class History(Protocol):

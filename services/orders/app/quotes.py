@@ -5,9 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from services.orders.app.common import OrderResult, QuoteResult, load_quote
-from services.orders.app.ports import Changes, Clock, CommandContext, IdFactory, OrdersConfig, OrdersStore
+from services.orders.app.common import OrderResult, OrdersHandler, QuoteResult, no_quote
+from services.orders.app.ports import (
+    Clock,
+    CommandContext,
+    IdFactory,
+    OrdersConfig,
+    OrdersUnitOfWork,
+    UnitOfWorkFactory,
+    quote_expiry,
+)
 from services.orders.domain.lines import Approval, Discount, DiscountPolicy, Line
 from services.orders.domain.order import Order
 from services.orders.domain.parties import Customer
@@ -60,91 +69,86 @@ class SignContract:
     expected_version: int | None = None
 
 
-class IssueQuoteHandler:
-    def __init__(self, *, store: OrdersStore, clock: Clock, new_id: IdFactory, config: OrdersConfig) -> None:
-        self._store, self._clock, self._new_id = store, clock, new_id
+class IssueQuoteHandler(OrdersHandler):
+    def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, new_id: IdFactory,
+                 config: OrdersConfig) -> None:
+        super().__init__(unit_of_work=unit_of_work, clock=clock, new_id=new_id)
         self._policy = DiscountPolicy(config.discount_limits_bp)
         self._currencies = config.currencies
 
     async def __call__(self, command: IssueQuote, context: CommandContext) -> QuoteResult:
-        now = self._clock()
-        customer = Customer.of(customer_id=command.customer_id, name=command.customer_name,
-                               phone=command.customer_phone)
-        quote = Quote.issue(
-            quote_id=self._new_id(), lead_id=command.lead_id, customer=customer, consultant_id=command.consultant_id,
-            role=command.role, lines=command.lines, discount=command.discount, approval=command.approval,
-            currency=command.currency, valid_until=command.valid_until, now=now, policy=self._policy,
-            currencies=self._currencies,
-        )
-        versions = await self._store.commit(
-            Changes([quote], schedule_expiry=[(quote.id, command.valid_until)]), context=context, now=now,
-        )
-        return QuoteResult(quote, versions[f"quote-{quote.id}"])
+        async def decide(uow: OrdersUnitOfWork, now: datetime) -> QuoteResult:
+            customer = Customer.of(customer_id=command.customer_id, name=command.customer_name,
+                                   phone=command.customer_phone)
+            quote = Quote.issue(
+                quote_id=self._new_id(), lead_id=command.lead_id, customer=customer,
+                consultant_id=command.consultant_id, role=command.role, lines=command.lines,
+                discount=command.discount, approval=command.approval, currency=command.currency,
+                valid_until=command.valid_until, now=now, policy=self._policy, currencies=self._currencies,
+            )
+            uow.add(quote, timers=[quote_expiry(quote.id, command.valid_until)])
+            return QuoteResult(quote, quote.version)
+        return await self._commands.run(decide, context, expected_version=0)
 
 
-class ReviseQuoteHandler:
-    def __init__(self, *, store: OrdersStore, clock: Clock, config: OrdersConfig) -> None:
-        self._store, self._clock = store, clock
+class ReviseQuoteHandler(OrdersHandler):
+    def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, config: OrdersConfig) -> None:
+        super().__init__(unit_of_work=unit_of_work, clock=clock)
         self._policy = DiscountPolicy(config.discount_limits_bp)
 
     async def __call__(self, command: ReviseQuote, context: CommandContext) -> QuoteResult:
-        now = self._clock()
-        quote = await load_quote(self._store, command.quote_id, command.expected_version)
-        quote.revise(role=command.role, lines=command.lines, discount=command.discount, approval=command.approval,
-                     valid_until=command.valid_until, reason=command.reason, now=now, policy=self._policy)
-        # The expiry timer moves with the validity date (same timer id, same transaction).
-        versions = await self._store.commit(
-            Changes([quote], schedule_expiry=[(quote.id, command.valid_until)]), context=context, now=now,
-        )
-        return QuoteResult(quote, versions[f"quote-{quote.id}"])
+        async def decide(uow: OrdersUnitOfWork, now: datetime) -> QuoteResult:
+            quote = await uow.get(Quote, command.quote_id, missing=no_quote(command.quote_id),
+                                  expected_version=command.expected_version)
+            quote.revise(role=command.role, lines=command.lines, discount=command.discount,
+                         approval=command.approval, valid_until=command.valid_until, reason=command.reason, now=now,
+                         policy=self._policy)
+            # The expiry timer moves with the validity date (same timer id, same transaction).
+            uow.add(quote, timers=[quote_expiry(quote.id, command.valid_until)])
+            return QuoteResult(quote, quote.version)
+        return await self._commands.run(decide, context, expected_version=command.expected_version)
 
 
-class AcceptQuoteHandler:
-    def __init__(self, *, store: OrdersStore, clock: Clock) -> None:
-        self._store, self._clock = store, clock
-
+class AcceptQuoteHandler(OrdersHandler):
     async def __call__(self, command: AcceptQuote, context: CommandContext) -> QuoteResult:
-        now = self._clock()
-        quote = await load_quote(self._store, command.quote_id, command.expected_version)
-        quote.accept(revision=command.revision, now=now)
-        versions = await self._store.commit(Changes([quote]), context=context, now=now)
-        return QuoteResult(quote, versions[f"quote-{quote.id}"])
+        async def decide(uow: OrdersUnitOfWork, now: datetime) -> QuoteResult:
+            quote = await uow.get(Quote, command.quote_id, missing=no_quote(command.quote_id),
+                                  expected_version=command.expected_version)
+            quote.accept(revision=command.revision, now=now)
+            return QuoteResult(quote, quote.version)
+        return await self._commands.run(decide, context, expected_version=command.expected_version)
 
 
-class ExpireQuoteHandler:
-    """Run by the expiry timer. Returns False when there was nothing to expire (signed meanwhile)."""
+class ExpireQuoteHandler(OrdersHandler):
+    """Run by the expiry timer, in its transaction (``conn``). Returns False when there was nothing to expire
+    (signed meanwhile)."""
 
-    def __init__(self, *, store: OrdersStore, clock: Clock) -> None:
-        self._store, self._clock = store, clock
-
-    async def __call__(self, command: ExpireQuote, context: CommandContext) -> bool:
-        now = self._clock()
-        quote = await load_quote(self._store, command.quote_id)
-        if quote.status in (QuoteStatus.SIGNED, QuoteStatus.EXPIRED):
-            return False
-        if not quote.expire(now=now):
-            # Fired early (clock skew between replicas): fail so the runner retries later, rather than
-            # marking the timer fired and leaving the quote open for ever.
-            raise QuoteNotDueError(f"quote {quote.id} is still valid at {now.isoformat()}")
-        await self._store.commit(Changes([quote]), context=context, now=now)
-        return True
+    async def __call__(self, command: ExpireQuote, context: CommandContext, *, conn: Any = None) -> bool:
+        async def decide(uow: OrdersUnitOfWork, now: datetime) -> bool:
+            quote = await uow.get(Quote, command.quote_id, missing=no_quote(command.quote_id))
+            if quote.status in (QuoteStatus.SIGNED, QuoteStatus.EXPIRED):
+                return False
+            if not quote.expire(now=now):
+                # Fired early (clock skew between replicas): fail so the runner retries later, rather than
+                # marking the timer fired and leaving the quote open for ever.
+                raise QuoteNotDueError(f"quote {quote.id} is still valid at {now.isoformat()}")
+            return True
+        return await self._commands.run(decide, context, conn=conn)
 
 
 class QuoteNotDueError(RuntimeError):
     """The expiry timer fired before the quote's validity ended; the timer runner retries with backoff."""
 
 
-class SignContractHandler:
-    def __init__(self, *, store: OrdersStore, clock: Clock, new_id: IdFactory) -> None:
-        self._store, self._clock, self._new_id = store, clock, new_id
-
+class SignContractHandler(OrdersHandler):
     async def __call__(self, command: SignContract, context: CommandContext) -> OrderResult:
-        now = self._clock()
-        quote = await load_quote(self._store, command.quote_id, command.expected_version)
-        order = Order.sign(order_id=self._new_id(), quote=quote, payment_plan=command.payment_plan, now=now)
-        # Quote (QuoteConverted) and order (ContractSigned) in one append: two concurrent signings of the same
-        # quote both expect its current version, so exactly one of them commits; the other gets 409.
-        versions = await self._store.commit(
-            Changes([quote, order], cancel_expiry=[quote.id]), context=context, now=now,
-        )
-        return OrderResult(order, versions[f"order-{order.id}"])
+        async def decide(uow: OrdersUnitOfWork, now: datetime) -> OrderResult:
+            quote = await uow.get(Quote, command.quote_id, missing=no_quote(command.quote_id),
+                                  expected_version=command.expected_version)
+            order = Order.sign(order_id=self._new_id(), quote=quote, payment_plan=command.payment_plan, now=now)
+            # Quote (QuoteConverted) and order (ContractSigned) in one append: two concurrent signings of the same
+            # quote both expect its current version, so exactly one of them commits; the other gets 409 (or, when
+            # unpinned and retried, finds the quote signed).
+            uow.add(order, timers=[quote_expiry(quote.id, None)])
+            return OrderResult(order, order.version)
+        return await self._commands.run(decide, context, expected_version=command.expected_version)

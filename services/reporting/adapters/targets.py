@@ -2,36 +2,29 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from services.reporting.domain.targets import Target, TargetLine, TargetSet, target_events
-from shared.eventstore import PostgresEventStore
-from shared.eventstore.records import AppendRequest, NewEvent
+from shared.db import Connection
+from shared.eventstore.store import PostgresEventStore
+from shared.unit_of_work.core import StreamCatalog
+from shared.unit_of_work.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
+
+TARGET_STREAMS = StreamCatalog({Target: ("", target_events)})  # a target's id is its stream id
 
 
-class PostgresTargetRepository:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-        self._store = PostgresEventStore(pool)
+class PostgresTargetsUnitOfWork(PostgresUnitOfWork):
+    def __init__(self, conn: Connection, store: PostgresEventStore) -> None:
+        super().__init__(conn, store, TARGET_STREAMS)
 
-    async def load(self, stream_id: str) -> Target:
-        recorded = await self._store.load(stream_id)
-        target = Target.rehydrate(stream_id, [target_events.decode(r.event_type, r.data) for r in recorded])
-        return target
-
-    async def save(self, target: Target) -> None:
-        events = [e for e in target.pending_events if isinstance(e, TargetSet)]
-        new = tuple(NewEvent(event_id=uuid.uuid4(), event_type=e.event_type, data=e.model_dump(mode="json"),
-                             occurred_at=e.set_at) for e in events)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._store.append([AppendRequest(target.id, Target.stream_type, target.loaded_version, new)],
-                                     conn=conn)
-            for e in events:
-                await conn.execute(
+    async def after_append(self, now: datetime) -> None:
+        for target in self.added:
+            for e in target.pending_events:
+                assert isinstance(e, TargetSet)
+                await self.conn.execute(
                     """INSERT INTO public.report_targets (scope, scope_id, month, metric, base, stretch,
                                                           parent_team, version, set_at)
                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -40,6 +33,18 @@ class PostgresTargetRepository:
                          version = excluded.version, set_at = excluded.set_at""",
                     e.scope, e.scope_id, e.month, e.metric, e.base, e.stretch, e.parent_team,
                     target.version, e.set_at)
+
+
+def postgres_targets_units_of_work(pool: asyncpg.Pool) -> PostgresUnitOfWorkFactory[PostgresTargetsUnitOfWork]:
+    store = PostgresEventStore(pool)
+    return PostgresUnitOfWorkFactory(pool, lambda conn: PostgresTargetsUnitOfWork(conn, store))
+
+
+class PostgresTargetRepository:
+    """The target lines, current (``report_targets``) or as of a past moment (from the streams)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
 
     async def lines(self, *, month: str | None = None, as_of: datetime | None = None) -> list[TargetLine]:
         if as_of is not None:  # the targets as they stood then: the latest TargetSet per stream at that moment

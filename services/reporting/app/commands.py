@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from services.reporting.domain.targets import Target, TargetLine, TargetSet, target_stream_id
+from shared.commands import CommandContext
+from shared.domain import Aggregate
+from shared.unit_of_work.core import UnitOfWorkFactory
+from shared.unit_of_work.retry import CommandRunner
+
+A = TypeVar("A", bound=Aggregate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,28 +30,34 @@ class SetTarget:
 
 
 class TargetRepository(Protocol):
-    async def load(self, stream_id: str) -> Target:
-        """The target rebuilt from its stream (a new one if the stream is empty)."""
-
-    async def save(self, target: Target) -> None:
-        """Append pending events with the loaded version (ConcurrencyError on a race) and update the target
-        lines read model in the same transaction."""
-
     async def lines(self, *, month: str | None = None, as_of: datetime | None = None) -> list[TargetLine]:
         """Target lines, current or as they stood at ``as_of``."""
 
 
-class SetTargetHandler:
-    def __init__(self, repository: TargetRepository, clock: Callable[[], datetime]) -> None:
-        self._repository = repository
-        self._clock = clock
+class TargetsUnitOfWork(Protocol):
+    """The kernel's unit of work (``shared.unit_of_work``); committing a target also updates its line in
+    ``report_targets``, in the same transaction."""
 
-    async def __call__(self, command: SetTarget) -> TargetSet:
+    async def load(self, cls: type[A], aggregate_id: str, *, expected_version: int | None = None) -> A | None: ...
+    def add(self, aggregate: Aggregate) -> None: ...
+    async def commit(self, context: CommandContext, now: datetime) -> dict[str, int]: ...
+
+
+class SetTargetHandler:
+    def __init__(self, unit_of_work: UnitOfWorkFactory[TargetsUnitOfWork], clock: Callable[[], datetime]) -> None:
+        self._commands: CommandRunner[TargetsUnitOfWork] = CommandRunner(unit_of_work, clock)
+
+    async def __call__(self, command: SetTarget, context: CommandContext | None = None) -> TargetSet:
         scope_id = "" if command.scope == "org" else command.scope_id
-        target = await self._repository.load(target_stream_id(command.scope, scope_id, command.month,
-                                                              command.metric))
-        event = target.set(scope=command.scope, scope_id=scope_id, month=command.month, metric=command.metric,
-                           base=command.base, stretch=command.stretch, parent_team=command.parent_team,
-                           set_by=command.set_by, now=self._clock())
-        await self._repository.save(target)
-        return event
+        stream_id = target_stream_id(command.scope, scope_id, command.month, command.metric)
+
+        async def decide(uow: TargetsUnitOfWork, now: datetime) -> TargetSet:
+            target = await uow.load(Target, stream_id) or Target(stream_id)
+            event = target.set(scope=command.scope, scope_id=scope_id, month=command.month, metric=command.metric,
+                               base=command.base, stretch=command.stretch, parent_team=command.parent_team,
+                               set_by=command.set_by, now=now)
+            uow.add(target)
+            return event
+
+        context = context or CommandContext(correlation_id=str(uuid.uuid4()), actor=command.set_by)
+        return await self._commands.run(decide, context)

@@ -16,11 +16,12 @@ import pytest
 
 from services.aftersales.adapters.queries import PostgresCareQueries
 from services.aftersales.adapters.rebuild import READ_TABLES, rebuild_read_tables
-from services.aftersales.adapters.repository import EventSourcedAftersales
+from services.aftersales.adapters.repository import EventSourcedAftersales, postgres_aftersales_units_of_work
 from services.aftersales.app import commands as cmd
 from services.aftersales.app.ports import CommandContext
 from services.aftersales.app.reactions import AftersalesReactions
 from services.aftersales.app.timer_handlers import AftersalesTimers
+from services.aftersales.app.timers import timer_plans
 from services.aftersales.domain.care_plan import CarePlan
 from services.aftersales.domain.complaint import Complaint
 from services.aftersales.domain.errors import InsufficientPointsError
@@ -28,7 +29,9 @@ from services.aftersales.domain.policy import policy_from_dict
 from services.aftersales.main import MIGRATIONS
 from shared.contracts.leads import LeadCreatedV1
 from shared.contracts.orders import DeliveredV1
+from shared.domain import Aggregate
 from shared.eventstore import ConcurrencyError
+from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.runtime.bootstrap import prepare_database
@@ -64,19 +67,27 @@ class World:
         self.pool = pool
         self.clock = FakeClock(DELIVERED_AT)
         self.store = EventSourcedAftersales(pool)
+        self.units_of_work = postgres_aftersales_units_of_work(pool, PostgresEventStore(pool), timer_plans)
         self.consumer = IdempotentConsumer(
             name="aftersales", pool=pool, dead_letters=DeadLetters(consumer="aftersales", producer=None),  # type: ignore[arg-type]
-            handlers=AftersalesReactions(store=self.store, lookups=self.store, clock=self.clock,
+            handlers=AftersalesReactions(unit_of_work=self.units_of_work, clock=self.clock,
                                          policy=POLICY).handlers())
         self.ids = iter(f"id-{n}" for n in range(10_000))
 
     def runner(self) -> TimerRunner:
         """A new runner, as a restarted process would build it: all it knows is in the database."""
-        return TimerRunner(pool=self.pool, handlers=AftersalesTimers(store=self.store, clock=self.clock).handlers(),
-                           clock=self.clock, batch_size=50)
+        timers = AftersalesTimers(unit_of_work=self.units_of_work, clock=self.clock)
+        return TimerRunner(pool=self.pool, handlers=timers.handlers(), clock=self.clock, batch_size=50)
 
     def handler(self, cls: type[cmd.HandlerT]) -> cmd.HandlerT:
-        return cls(store=self.store, clock=self.clock, new_id=lambda: next(self.ids), policy=POLICY)
+        return cls(unit_of_work=self.units_of_work, clock=self.clock, new_id=lambda: next(self.ids), policy=POLICY)
+
+    async def commit(self, *aggregates: Aggregate) -> None:
+        """What a handler's unit of work does with what it loaded and changed."""
+        async with self.units_of_work() as uow:
+            for aggregate in aggregates:
+                uow.add(aggregate)
+            await uow.commit(CTX, DELIVERED_AT)
 
     async def types(self, stream: str) -> list[str]:
         return [r["event_type"] for r in await self.pool.fetch(
@@ -171,7 +182,7 @@ async def test_nothing_is_half_written_when_one_of_several_streams_is_stale(worl
     assert plan is not None
     assert stale is not None
     plan.mark_overdue(1, now=DELIVERED_AT + timedelta(days=3))
-    await world.store.commit([plan], context=CTX, now=DELIVERED_AT)
+    await world.commit(plan)
     fresh = Complaint.open_complaint(
         complaint_id="K-1", customer_id="C-1", order_id=None, category="other", severity="low", description="x",
         opened_by=None, opened_at=DELIVERED_AT, sla=POLICY.sla, categories=POLICY.categories,
@@ -179,7 +190,7 @@ async def test_nothing_is_half_written_when_one_of_several_streams_is_stale(worl
     stale.complete_visit(3, score=4, scale=POLICY.scale, answers={}, notes=None, completed_by=None,
                          completed_at=DELIVERED_AT, follow_up_task_id="T")
     with pytest.raises(ConcurrencyError):
-        await world.store.commit([fresh, stale], context=CTX, now=DELIVERED_AT)
+        await world.commit(fresh, stale)
     assert await world.types("complaint-K-1") == []
     assert await world.pool.fetchval("SELECT count(*) FROM complaints") == 0
     assert await world.pool.fetchval("SELECT count(*) FROM timers WHERE kind = 'aftersales.complaint_sla'") == 0
@@ -195,9 +206,9 @@ async def test_two_writers_of_the_same_plan_store_one_and_refuse_the_other(world
     for copy, score in ((first, 4), (second, 5)):
         copy.complete_visit(1, score=score, scale=POLICY.scale, answers={}, notes=None, completed_by=None,
                             completed_at=DELIVERED_AT, follow_up_task_id="T")
-    await world.store.commit([first], context=CTX, now=DELIVERED_AT)
+    await world.commit(first)
     with pytest.raises(ConcurrencyError):
-        await world.store.commit([second], context=CTX, now=DELIVERED_AT)
+        await world.commit(second)
     assert (await world.types("care-plan-O-1")).count("ReturnVisitCompleted") == 1
     assert await world.pool.fetchval("SELECT score FROM care_visits WHERE plan_id = 'O-1' AND visit_no = 1") == 4
 

@@ -270,3 +270,37 @@ async def test_a_deactivation_waits_for_captures_in_flight_in_its_team(
         assert not leaving.done()
     deactivated = await asyncio.wait_for(leaving, 30)
     assert not deactivated.active
+
+
+async def test_thirty_concurrent_unpinned_grade_changes_on_one_lead_all_succeed(
+    leads: LeadsInProcess, phone: Callable[[], str], name: Callable[[str], str],
+) -> None:
+    team = name("grade-team-")
+    await team_with(leads, team, [f"{team}-c1"])
+    lead = (await leads.capture(CaptureLead(name="客户", phone=phone(), channel="website", team_id=team), ctx())).lead
+    grades = ["H", "A", "B", "C"]
+
+    results = await asyncio.gather(*(
+        leads.commands.grade_lead(GradeLead(lead.id, grades[i % 4], f"call {i}"), ctx(f"{team}-c1"))
+        for i in range(30)), return_exceptions=True)
+
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert failures == [], f"{len(failures)} of 30 failed: {failures[:3]}"
+    history = await leads.queries.history(lead.id)
+    assert sum(1 for e in history if e["event_type"] == "LeadGraded") == 30
+
+
+async def test_a_refused_capture_takes_no_round_robin_turn(
+    leads: LeadsInProcess, phone: Callable[[], str], name: Callable[[str], str],
+) -> None:
+    team = name("fair-team-")
+    consultants = [f"{team}-c1", f"{team}-c2"]
+    await team_with(leads, team, consultants)
+    first = await leads.capture(CaptureLead(name="客户", phone=phone(), channel="website", team_id=team), ctx())
+
+    with pytest.raises(InvalidFieldError) as refused:
+        await leads.capture(CaptureLead(name="客户", phone=phone(), channel="carrier_pigeon", team_id=team), ctx())
+    second = await leads.capture(CaptureLead(name="客户", phone=phone(), channel="website", team_id=team), ctx())
+
+    assert refused.value.field == "channel"
+    assert {first.lead.owner_id, second.lead.owner_id} == set(consultants), "the next consultant keeps their turn"

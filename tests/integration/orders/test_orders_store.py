@@ -14,7 +14,7 @@ import pytest
 
 from services.orders.adapters.publishing import to_public_message
 from services.orders.adapters.queries import PostgresOrderQueries
-from services.orders.adapters.repository import EventSourcedOrders
+from services.orders.adapters.repository import EventSourcedOrders, postgres_orders_units_of_work
 from services.orders.adapters.timers import quote_expiry_handler
 from services.orders.app.checkout import CheckOutShopOrder
 from services.orders.app.payments import RecordPayment
@@ -23,7 +23,8 @@ from services.orders.app.quotes import AcceptQuote, IssueQuote, ReviseQuote, Sig
 from services.orders.domain.errors import QuoteAlreadySignedError, QuoteExpiredError
 from services.orders.main import build_handlers
 from shared.db import create_pool
-from shared.eventstore import ConcurrencyError, PostgresEventStore, StreamOrderConflictError
+from shared.eventstore import ConcurrencyError, StreamOrderConflictError
+from shared.eventstore.store import PostgresEventStore
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.topics import ensure_topics
 from shared.timers import TimerRunner
@@ -50,8 +51,9 @@ class Stack:
         self.pool = pool
         self.clock = FakeClock(T0)
         self.orders = EventSourcedOrders(PostgresEventStore(pool), pool)
-        self.handlers = build_handlers(self.orders, CONFIG, self.clock, _ids())
-        self.timers = TimerRunner(pool=pool, handlers={QUOTE_EXPIRY_TIMER: quote_expiry_handler(self.orders,
+        units_of_work = postgres_orders_units_of_work(pool, PostgresEventStore(pool))
+        self.handlers = build_handlers(units_of_work, CONFIG, self.clock, _ids())
+        self.timers = TimerRunner(pool=pool, handlers={QUOTE_EXPIRY_TIMER: quote_expiry_handler(units_of_work,
                                                                                                self.clock)},
                                   clock=self.clock)
 

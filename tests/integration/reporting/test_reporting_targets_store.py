@@ -9,12 +9,18 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from services.reporting.adapters.targets import PostgresTargetRepository
+from services.reporting.adapters.targets import (
+    PostgresTargetRepository,
+    PostgresTargetsUnitOfWork,
+    postgres_targets_units_of_work,
+)
 from services.reporting.app.commands import SetTarget, SetTargetHandler
-from services.reporting.domain.targets import target_stream_id
+from services.reporting.domain.targets import Target, target_stream_id
 from services.reporting.wiring import MIGRATIONS
+from shared.commands import CommandContext
 from shared.db import create_pool
 from shared.eventstore import ConcurrencyError
+from shared.unit_of_work.postgres import PostgresUnitOfWorkFactory
 from tests.support.infra import Infra
 from tests.support.reporting import drop_database, fresh_reporting_database
 
@@ -39,6 +45,12 @@ async def pool(infra: Infra) -> AsyncIterator[asyncpg.Pool]:
     await drop_database(infra, dsn)
 
 
+async def save(units_of_work: PostgresUnitOfWorkFactory[PostgresTargetsUnitOfWork], target: Target) -> None:
+    async with units_of_work() as uow:
+        uow.add(target)
+        await uow.commit(CommandContext("test"), datetime.now(UTC))
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
@@ -46,7 +58,7 @@ def clock() -> Clock:
 
 async def test_setting_a_target_twice_keeps_both_events_and_the_latest_line(pool: asyncpg.Pool, clock: Clock) -> None:
     repository = PostgresTargetRepository(pool)
-    handler = SetTargetHandler(repository, clock)
+    handler = SetTargetHandler(postgres_targets_units_of_work(pool), clock)
     first = await handler(SetTarget("team", "t1", "2026-03", "contracts", 10, 12))
     await handler(SetTarget("team", "t1", "2026-03", "contracts", 14, None))
 
@@ -61,13 +73,14 @@ async def test_setting_a_target_twice_keeps_both_events_and_the_latest_line(pool
 
 async def test_two_managers_editing_the_same_target_at_once_conflict(pool: asyncpg.Pool, clock: Clock) -> None:
     repository = PostgresTargetRepository(pool)
+    units_of_work = postgres_targets_units_of_work(pool)
     stream = target_stream_id("consultant", "c9", "2026-03", "revenue")
-    mine, theirs = await repository.load(stream), await repository.load(stream)
+    mine, theirs = Target(stream), Target(stream)  # both read the target before either saved
     for target, base in ((mine, 100.0), (theirs, 200.0)):
         target.set(scope="consultant", scope_id="c9", month="2026-03", metric="revenue", base=base, stretch=None,
                    parent_team=None, set_by=None, now=clock())
-    await repository.save(mine)
+    await save(units_of_work, mine)
 
     with pytest.raises(ConcurrencyError):
-        await repository.save(theirs)
+        await save(units_of_work, theirs)
     assert [line.base for line in await repository.lines(month="2026-03") if line.scope_id == "c9"] == [100.0]

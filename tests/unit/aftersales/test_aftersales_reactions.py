@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from services.aftersales.app.ports import CommandContext
 from services.aftersales.app.reactions import AftersalesReactions
 from services.aftersales.app.timer_handlers import AftersalesTimers
 from services.aftersales.app.timers import COMPLAINT_SLA, VISIT_OVERDUE
@@ -23,53 +21,16 @@ from services.aftersales.domain.referral import Referral
 from shared.contracts.base import IntegrationEvent
 from shared.contracts.leads import LeadCreatedV1
 from shared.contracts.orders import DeliveredV1
-from shared.domain import Aggregate, DomainEvent
+from shared.domain import Aggregate
 from shared.messaging.headers import EventHeaders
 from shared.messaging.inbound import InboundEvent
-from shared.timers import Timer
+from shared.timer_model import Timer
+from tests.support.aftersales_memory import InMemoryAftersales
 
 A = TypeVar("A", bound=Aggregate)
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 POLICY = policy_from_dict(json.loads(
     (Path(__file__).resolve().parents[3] / "services/aftersales/config/aftersales.json").read_text()))
-
-
-class MemoryStore:
-    def __init__(self) -> None:
-        self.streams: dict[tuple[type[Aggregate], str], list[DomainEvent]] = {}
-        self.commits = 0
-
-    async def load(self, cls: type[A], aggregate_id: str, *, tx: Any = None) -> A | None:
-        events = self.streams.get((cls, aggregate_id))
-        return cls.rehydrate(aggregate_id, events) if events else None
-
-    async def commit(self, changed: Sequence[Aggregate], *, context: CommandContext, now: datetime,
-                     tx: Any = None) -> dict[str, int]:
-        self.commits += 1
-        for a in changed:
-            stream = self.streams.setdefault((type(a), a.id), [])
-            assert len(stream) == a.loaded_version, "stale append"
-            stream.extend(a.pending_events)
-        return {a.id: a.version for a in changed}
-
-    async def referral_for_lead(self, lead_id: str, *, tx: Any = None) -> str | None:
-        for (cls, rid), _ in self.streams.items():
-            if cls is Referral:
-                referral = await self.load(Referral, rid)
-                if referral and referral.lead_id == lead_id:
-                    return rid
-        return None
-
-    async def delivered_order_for_lead(self, lead_id: str, *, tx: Any = None) -> str | None:
-        for (cls, pid), _ in self.streams.items():
-            if cls is CarePlan:
-                plan = await self.load(CarePlan, pid)
-                if plan and plan.lead_id == lead_id:
-                    return pid
-        return None
-
-    def types(self, cls: type[Aggregate], aggregate_id: str) -> list[str]:
-        return [e.event_type for e in self.streams.get((cls, aggregate_id), [])]
 
 
 def inbound(payload: IntegrationEvent, subject: str) -> InboundEvent:
@@ -89,24 +50,24 @@ def lead_created(lead_id: str = "L-1", referral_id: str | None = "R-1") -> Inbou
                                  referrer_customer_id="C-REF"), lead_id)
 
 
-def reactions(store: MemoryStore) -> AftersalesReactions:
-    return AftersalesReactions(store=store, lookups=store, clock=lambda: NOW, policy=POLICY)
+def reactions(store: InMemoryAftersales) -> AftersalesReactions:
+    return AftersalesReactions(unit_of_work=store, clock=lambda: NOW, policy=POLICY)
 
 
-async def referral(store: MemoryStore, referrer: str = "C-REF") -> None:
+async def referral(store: InMemoryAftersales, referrer: str = "C-REF") -> None:
     r = Referral.register(referral_id="R-1", referrer_customer_id=referrer, referrer_order_id=None,
                           prospect_name="李四", prospect_phone="13800001111", interest=None, registered_by=None,
                           registered_at=NOW)
-    await store.commit([r], context=CommandContext("c"), now=NOW)
+    await store.commit(r, now=NOW)
 
 
-async def balance(store: MemoryStore, customer_id: str) -> int:
+async def balance(store: InMemoryAftersales, customer_id: str) -> int:
     account = await store.load(LoyaltyAccount, customer_id)
     return account.balance if account else 0
 
 
 async def test_a_delivery_schedules_one_plan_and_awards_the_buyer_even_when_redelivered() -> None:
-    store = MemoryStore()
+    store = InMemoryAftersales()
     react = reactions(store)
     await react.on_delivered(None, delivered())
     await react.on_delivered(None, delivered())  # same order under a new event id
@@ -116,14 +77,14 @@ async def test_a_delivery_schedules_one_plan_and_awards_the_buyer_even_when_rede
 
 
 async def test_a_delivery_without_customer_id_gets_a_plan_but_no_points() -> None:
-    store = MemoryStore()
+    store = InMemoryAftersales()
     await reactions(store).on_delivered(None, delivered(customer_id=None))
     assert store.types(CarePlan, "O-1") == ["CarePlanScheduled"]
-    assert not any(cls is LoyaltyAccount for cls, _ in store.streams)
+    assert await store.all(LoyaltyAccount) == []
 
 
 async def test_a_referral_lead_then_its_delivery_rewards_the_referrer_once() -> None:
-    store = MemoryStore()
+    store = InMemoryAftersales()
     react = reactions(store)
     await referral(store)
     await react.on_lead_created(None, lead_created())
@@ -135,7 +96,7 @@ async def test_a_referral_lead_then_its_delivery_rewards_the_referrer_once() -> 
 
 
 async def test_a_delivery_seen_before_its_referral_lead_still_rewards_the_referrer() -> None:
-    store = MemoryStore()
+    store = InMemoryAftersales()
     react = reactions(store)
     await referral(store)
     await react.on_delivered(None, delivered())
@@ -145,7 +106,7 @@ async def test_a_delivery_seen_before_its_referral_lead_still_rewards_the_referr
 
 
 async def test_a_referrer_who_buys_through_their_own_referral_gets_both_awards_in_one_account() -> None:
-    store = MemoryStore()
+    store = InMemoryAftersales()
     react = reactions(store)
     await referral(store, referrer="C-1")
     await react.on_lead_created(None, lead_created())
@@ -154,7 +115,7 @@ async def test_a_referrer_who_buys_through_their_own_referral_gets_both_awards_i
 
 
 async def test_leads_without_a_known_referral_are_ignored() -> None:
-    store = MemoryStore()
+    store = InMemoryAftersales()
     react = reactions(store)
     await react.on_lead_created(None, lead_created(referral_id=None))
     await react.on_lead_created(None, lead_created(referral_id="R-unknown"))
@@ -166,27 +127,27 @@ def timer(kind: str, payload: dict[str, Any]) -> Timer:
 
 
 async def test_the_overdue_timer_marks_a_pending_visit_once_and_ignores_completed_ones() -> None:
-    store = MemoryStore()
+    store = InMemoryAftersales()
     await reactions(store).on_delivered(None, delivered())
     later = NOW + timedelta(days=40)
-    timers = AftersalesTimers(store=store, clock=lambda: later).handlers()
+    timers = AftersalesTimers(unit_of_work=store, clock=lambda: later).handlers()
     plan = await store.load(CarePlan, "O-1")
     assert plan is not None
     plan.complete_visit(2, score=5, scale=POLICY.scale, answers={}, notes=None, completed_by=None,
                         completed_at=NOW + timedelta(days=3), follow_up_task_id="T")
-    await store.commit([plan], context=CommandContext("c"), now=NOW)
+    await store.commit(plan, now=NOW)
     for visit_no in (1, 1, 2):
         await timers[VISIT_OVERDUE](None, timer(VISIT_OVERDUE, {"plan_id": "O-1", "visit_no": visit_no}))
     assert store.types(CarePlan, "O-1").count("ReturnVisitOverdue") == 1
 
 
 async def test_the_sla_timer_records_a_breach_and_an_escalation() -> None:
-    store = MemoryStore()
+    store = InMemoryAftersales()
     complaint = Complaint.open_complaint(complaint_id="K-1", customer_id="C-1", order_id=None, category="service",
                                severity="medium", description="rude", opened_by=None, opened_at=NOW, sla=POLICY.sla,
                                categories=POLICY.categories, severities=POLICY.severities)
-    await store.commit([complaint], context=CommandContext("c"), now=NOW)
-    timers = AftersalesTimers(store=store, clock=lambda: NOW + timedelta(hours=24)).handlers()
+    await store.commit(complaint, now=NOW)
+    timers = AftersalesTimers(unit_of_work=store, clock=lambda: NOW + timedelta(hours=24)).handlers()
     payload = {"complaint_id": "K-1", "stage": "acknowledge", "cycle": 1}
     await timers[COMPLAINT_SLA](None, timer(COMPLAINT_SLA, payload))
     await timers[COMPLAINT_SLA](None, timer(COMPLAINT_SLA, payload))
@@ -195,7 +156,7 @@ async def test_the_sla_timer_records_a_breach_and_an_escalation() -> None:
 
 
 async def test_a_delivery_time_without_offset_is_taken_as_utc() -> None:
-    store = MemoryStore()
+    store = InMemoryAftersales()
     event = delivered()
     naive = event.payload.model_copy(update={"delivered_at": NOW.replace(tzinfo=None)})
     await reactions(store).on_delivered(None, inbound(naive, "O-1"))

@@ -60,7 +60,7 @@ def clock() -> Clock:
 
 
 async def issue(store: InMemoryOrders, clock: Clock) -> str:
-    result = await IssueQuoteHandler(store=store, clock=clock, new_id=Ids(), config=CONFIG)(IssueQuote(
+    result = await IssueQuoteHandler(unit_of_work=store, clock=clock, new_id=Ids(), config=CONFIG)(IssueQuote(
         consultant_id="S-1", role="consultant", lines=[line(100_00)], currency="CNY", valid_until=VALID_UNTIL,
         lead_id="L-1"), CTX)
     return result.quote.id
@@ -74,7 +74,7 @@ async def test_issuing_schedules_the_expiry_timer_at_the_validity_date(store: In
 async def test_revising_moves_the_expiry_timer(store: InMemoryOrders, clock: Clock) -> None:
     quote_id = await issue(store, clock)
     later = VALID_UNTIL + timedelta(days=5)
-    await ReviseQuoteHandler(store=store, clock=clock, config=CONFIG)(
+    await ReviseQuoteHandler(unit_of_work=store, clock=clock, config=CONFIG)(
         ReviseQuote(quote_id, "consultant", [line(90_00)], later), CTX)
     assert store.timers == {quote_id: later}
 
@@ -83,14 +83,14 @@ async def test_signing_appends_quote_and_order_together_and_cancels_the_timer(
     store: InMemoryOrders, clock: Clock
 ) -> None:
     quote_id = await issue(store, clock)
-    await AcceptQuoteHandler(store=store, clock=clock)(AcceptQuote(quote_id), CTX)
-    result = await SignContractHandler(store=store, clock=clock, new_id=Ids())(
+    await AcceptQuoteHandler(unit_of_work=store, clock=clock)(AcceptQuote(quote_id), CTX)
+    result = await SignContractHandler(unit_of_work=store, clock=clock, new_id=Ids())(
         SignContract(quote_id, "full"), CTX)
     assert store.event_types(f"quote-{quote_id}")[-1] == "QuoteConverted"
     assert store.event_types(f"order-{result.order.id}") == ["ContractSigned"]
     assert store.timers == {}
     with pytest.raises(QuoteAlreadySignedError):
-        await SignContractHandler(store=store, clock=clock, new_id=Ids())(SignContract(quote_id, "full"), CTX)
+        await SignContractHandler(unit_of_work=store, clock=clock, new_id=Ids())(SignContract(quote_id, "full"), CTX)
 
 
 async def test_a_stale_expected_version_is_a_conflict_and_nothing_is_written(
@@ -98,22 +98,22 @@ async def test_a_stale_expected_version_is_a_conflict_and_nothing_is_written(
 ) -> None:
     quote_id = await issue(store, clock)
     with pytest.raises(ConcurrencyError):
-        await AcceptQuoteHandler(store=store, clock=clock)(AcceptQuote(quote_id, expected_version=0), CTX)
+        await AcceptQuoteHandler(unit_of_work=store, clock=clock)(AcceptQuote(quote_id, expected_version=0), CTX)
     assert store.event_types(f"quote-{quote_id}") == ["QuoteIssued"]
 
 
 async def test_unknown_quotes_and_orders_are_not_found(store: InMemoryOrders, clock: Clock) -> None:
     with pytest.raises(QuoteNotFoundError):
-        await AcceptQuoteHandler(store=store, clock=clock)(AcceptQuote("nope"), CTX)
+        await AcceptQuoteHandler(unit_of_work=store, clock=clock)(AcceptQuote("nope"), CTX)
     with pytest.raises(OrderNotFoundError) as caught:
-        await RecordPaymentHandler(store=store, clock=clock, new_id=Ids())(
+        await RecordPaymentHandler(unit_of_work=store, clock=clock, new_id=Ids())(
             RecordPayment("nope", "deposit", 1, "CNY"), CTX)
     assert caught.value.http_status == 404
 
 
 async def test_the_expiry_command_expires_a_due_quote_once(store: InMemoryOrders, clock: Clock) -> None:
     quote_id = await issue(store, clock)
-    expire = ExpireQuoteHandler(store=store, clock=clock)
+    expire = ExpireQuoteHandler(unit_of_work=store, clock=clock)
     with pytest.raises(QuoteNotDueError):  # fired early: the runner retries later
         await expire(ExpireQuote(quote_id), CTX)
     clock.now = VALID_UNTIL
@@ -121,7 +121,7 @@ async def test_the_expiry_command_expires_a_due_quote_once(store: InMemoryOrders
     assert await expire(ExpireQuote(quote_id), CTX) is False
     assert store.event_types(f"quote-{quote_id}") == ["QuoteIssued", "QuoteExpired"]
     with pytest.raises(QuoteExpiredError):
-        await AcceptQuoteHandler(store=store, clock=clock)(AcceptQuote(quote_id), CTX)
+        await AcceptQuoteHandler(unit_of_work=store, clock=clock)(AcceptQuote(quote_id), CTX)
 
 
 def checkout_command(shop_order_id: str = "SHOP-1") -> CheckOutShopOrder:
@@ -132,7 +132,7 @@ def checkout_command(shop_order_id: str = "SHOP-1") -> CheckOutShopOrder:
 async def test_a_repeated_checkout_answers_with_the_first_order_and_stores_nothing(
     store: InMemoryOrders, clock: Clock
 ) -> None:
-    handler = CheckOutShopOrderHandler(store=store, clock=clock, new_id=Ids(), config=CONFIG)
+    handler = CheckOutShopOrderHandler(unit_of_work=store, clock=clock, new_id=Ids(), config=CONFIG)
     first = await handler(checkout_command(), CTX)
     commits = store.commits
     second = await handler(checkout_command(), CTX)
@@ -145,16 +145,15 @@ async def test_a_repeated_checkout_answers_with_the_first_order_and_stores_nothi
 async def test_a_checkout_that_loses_the_race_for_its_key_answers_with_the_winner(
     store: InMemoryOrders, clock: Clock
 ) -> None:
-    handler = CheckOutShopOrderHandler(store=store, clock=clock, new_id=Ids(), config=CONFIG)
+    handler = CheckOutShopOrderHandler(unit_of_work=store, clock=clock, new_id=Ids(), config=CONFIG)
     winner = await handler(checkout_command(), CTX)
 
     class Racing(InMemoryOrders):
         async def order_for_shop_order(self, shop_order_id: str) -> str | None:
             return None  # the lookup ran before the winner committed
 
-    racing = Racing()
-    racing.streams, racing.shop_orders = store.streams, store.shop_orders
-    result = await CheckOutShopOrderHandler(store=racing, clock=clock, new_id=Ids(), config=CONFIG)(
+    racing = Racing(store.events, store.shop_orders)
+    result = await CheckOutShopOrderHandler(unit_of_work=racing, clock=clock, new_id=Ids(), config=CONFIG)(
         checkout_command(), CTX)
     assert (result.created, result.order.id) == (False, winner.order.id)
     assert len(store.streams) == 1

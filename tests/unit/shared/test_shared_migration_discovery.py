@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.migrations import KERNEL_MIGRATIONS, Migration, MigrationError, discover
+from shared.migrations import KERNEL_MIGRATIONS, Migration, MigrationError, discover, discover_rules
 
 
 def write(folder: Path, *names: str) -> None:
@@ -65,3 +65,17 @@ def test_the_kernels_own_migrations_are_well_formed() -> None:
 
     assert found
     assert [m.version for m in found] == sorted({m.version for m in found})
+
+
+def test_rule_files_are_found_by_name_beside_the_versioned_ones_and_are_not_migrations(tmp_path: Path) -> None:
+    write(tmp_path, "0001_init.sql")
+    (tmp_path / "rules").mkdir()
+    write(tmp_path / "rules", "rotation.sql", "capture.sql")
+
+    assert [m.name for m in discover("leads", tmp_path)] == ["0001_init"]
+    assert [m.name for m in discover_rules("leads", tmp_path)] == ["capture", "rotation"]
+
+
+def test_the_kernel_keeps_sf_appends_current_definition_as_a_rule() -> None:
+    (rule,) = [r for r in discover_rules("kernel", KERNEL_MIGRATIONS) if r.name == "sf_append"]
+    assert "CREATE OR REPLACE FUNCTION sf_append(p_requests jsonb)" in rule.sql

@@ -1,0 +1,133 @@
+"""The rules that live in SQL (services/leads/migrations/rules/), called directly: the dedupe target, the rotation
+membership and its tickets, the one-call bookkeeping with its typed payload — and re-applying the rule files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.leads.adapters.recorded_changes import (
+    CustomerRow,
+    DisarmedRow,
+    ExternalIdRow,
+    RecordedChanges,
+    armed_timer,
+)
+from services.leads.main import MIGRATIONS
+from shared.migrations import KERNEL_MIGRATIONS, migrate
+from shared.runtime.bootstrap import prepare_database
+from tests.conftest import CreateDatabase
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(create_database: CreateDatabase) -> AsyncIterator[asyncpg.Pool]:
+    pool = await prepare_database(await create_database("leads_rules"), service="leads", migrations=MIGRATIONS,
+                                  min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+async def view(pool: asyncpg.Pool, lead_id: str, phone: str, *, is_open: bool, captured_at: datetime) -> None:
+    await pool.execute(
+        """INSERT INTO leads_view (lead_id, customer_id, phone, name, channel, status, stage, grade, is_open,
+                                   pooled, overdue, loss_pending, captured_at, version)
+           VALUES ($1, 'cust', $2, 'n', 'website', 'open', 'new', 'N', $3, false, false, false, $4, 1)""",
+        lead_id, phone, is_open, captured_at)
+
+
+async def test_lock_phone_finds_the_request_the_newest_open_lead_and_the_customer(db: asyncpg.Pool) -> None:
+    await view(db, "L-old", "+8613800000001", is_open=True, captured_at=NOW - timedelta(days=2))
+    await view(db, "L-new", "+8613800000001", is_open=True, captured_at=NOW - timedelta(days=1))
+    await view(db, "L-lost", "+8613800000001", is_open=False, captured_at=NOW)
+    changes = RecordedChanges(customers=[CustomerRow(phone="+8613800000001", customer_id="C-1")],
+                              external_ids=[ExternalIdRow(source_system="crm", external_id="X-1", lead_id="L-old")])
+    await db.execute("SELECT leads_record_changes($1::jsonb)", changes.payload())
+
+    async with db.acquire() as conn, conn.transaction():
+        found = await conn.fetchrow("SELECT * FROM leads_lock_phone($1, $2, $3)", "+8613800000001", "crm", "X-1")
+        other = await conn.fetchrow("SELECT * FROM leads_lock_phone($1, NULL, NULL)", "+8613900000009")
+    assert found is not None
+    assert other is not None
+    assert dict(found) == {"external_id_lead": "L-old", "open_lead": "L-new", "known_customer": "C-1"}
+    assert dict(other) == {"external_id_lead": None, "open_lead": None, "known_customer": None}
+
+
+async def test_the_rotation_is_the_teams_active_consultants_in_order_with_consecutive_tickets(
+    db: asyncpg.Pool,
+) -> None:
+    await db.execute("INSERT INTO leads_teams (team_id, name) VALUES ('t1', 'T1')")
+    await db.execute("SELECT leads_create_rotation('t1')")
+    for consultant, role, active in (("c2", "consultant", True), ("m1", "manager", True),
+                                     ("c1", "consultant", True), ("c3", "consultant", False)):
+        await db.execute("INSERT INTO leads_consultants (consultant_id, team_id, name, role, active) "
+                         "VALUES ($1, 't1', $1, $2, $3)", consultant, role, active)
+
+    picks = [await db.fetchrow("SELECT * FROM leads_take_rotation_ticket('t1')") for _ in range(3)]
+    unknown = await db.fetchrow("SELECT * FROM leads_take_rotation_ticket('nope')")
+
+    assert [list(p["consultant_ids"]) for p in picks if p] == [["c2", "c1"]] * 3  # registration order; no manager
+    assert [p["ticket"] for p in picks if p] == [0, 1, 2]
+    assert unknown is not None
+    assert (unknown["team_known"], unknown["ticket"]) == (False, None)
+
+
+async def test_record_changes_arms_moves_and_disarms_the_leads_timers(db: asyncpg.Pool) -> None:
+    first = RecordedChanges(armed=[armed_timer("k:L-1:v1", "k", NOW, {"lead_id": "L-1"}, "L-1")])
+    await db.execute("SELECT leads_record_changes($1::jsonb)", first.payload())
+    moved = RecordedChanges(cancelled_timers=["k:L-1:v1"],
+                            armed=[armed_timer("k:L-1:v2", "k", NOW + timedelta(days=1), {"lead_id": "L-1"}, "L-1")])
+    await db.execute("SELECT leads_record_changes($1::jsonb)", moved.payload())
+    timers = {r["timer_id"]: r["status"] for r in await db.fetch("SELECT timer_id, status FROM timers")}
+    assert timers == {"k:L-1:v1": "cancelled", "k:L-1:v2": "pending"}
+    assert await db.fetchval("SELECT timer_id FROM leads_timers WHERE lead_id = 'L-1'") == "k:L-1:v2"
+
+    gone = RecordedChanges(cancelled_timers=["k:L-1:v2"], disarmed=[DisarmedRow(lead_id="L-1", kind="k")])
+    await db.execute("SELECT leads_record_changes($1::jsonb)", gone.payload())
+    assert await db.fetchval("SELECT count(*) FROM leads_timers") == 0
+
+
+async def test_a_lookup_key_written_twice_is_a_unique_violation_the_unit_of_work_retries_on(
+    db: asyncpg.Pool,
+) -> None:
+    row = RecordedChanges(external_ids=[ExternalIdRow(source_system="crm", external_id="X-1", lead_id="L-1")])
+    await db.execute("SELECT leads_record_changes($1::jsonb)", row.payload())
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await db.execute("SELECT leads_record_changes($1::jsonb)", row.payload())
+
+
+def test_the_payload_has_only_the_keys_with_rows() -> None:
+    assert RecordedChanges().payload() == {}
+    assert list(RecordedChanges(cancelled_timers=["t"]).payload()) == ["cancelled_timers"]
+
+
+async def test_rule_files_are_applied_once_and_again_when_they_change(
+    create_database: CreateDatabase, tmp_path: Path,
+) -> None:
+    folder = tmp_path / "migrations"
+    (folder / "rules").mkdir(parents=True)
+    (folder / "0001_table.sql").write_text("CREATE TABLE t (x int);")
+    rule = folder / "rules" / "answer.sql"
+    rule.write_text("CREATE OR REPLACE FUNCTION answer() RETURNS int LANGUAGE sql AS $$ SELECT 41 $$;")
+    conn = await asyncpg.connect(await create_database("rules"))
+    try:
+        sources = [("kernel", KERNEL_MIGRATIONS), ("svc", folder)]
+        first = await migrate(conn, sources)
+        again = await migrate(conn, sources)
+        rule.write_text("CREATE OR REPLACE FUNCTION answer() RETURNS int LANGUAGE sql AS $$ SELECT 42 $$;")
+        changed = await migrate(conn, sources)
+        answer = await conn.fetchval("SELECT answer()")
+    finally:
+        await conn.close()
+    assert "svc/rules/answer" in first
+    assert "kernel/rules/sf_append" in first
+    assert again == []
+    assert changed == ["svc/rules/answer"]
+    assert answer == 42
