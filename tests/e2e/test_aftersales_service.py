@@ -22,6 +22,7 @@ from tests.support.upstream import publish, upstream_message
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
+OPS = auth_headers("ops", subject="ops1", team=None)  # the dead-letter admin API is for ops
 
 PREFIX = f"t{RUN_ID}as"
 
@@ -87,7 +88,7 @@ async def test_a_delivered_event_published_twice_and_replayed_schedules_exactly_
     records = await eventually(lambda: published(infra, "CarePlanScheduled", total=1),
                                until=lambda rs: any(r.key == order.encode() for r in rs), what="published plan")
     assert sum(r.key == order.encode() for r in records) == 1
-    letters = await get_json(client, f"{aftersales.url}/admin/dead-letters")
+    letters = await get_json(client, f"{aftersales.url}/admin/dead-letters", OPS)
     assert [d for d in letters["dead_letters"] if d["message_key"] == order] == []
 
 
@@ -206,7 +207,7 @@ async def test_a_malformed_delivered_event_is_dead_lettered_not_fatal(
 ) -> None:
     key, _, headers = upstream_message(delivered("O-poison"), key="O-poison")
     await publish(infra.kafka, f"{PREFIX}.orders", [(key, b'{"order_id": 1}', headers)])
-    letters = await eventually(lambda: get_json(client, f"{aftersales.url}/admin/dead-letters"),
+    letters = await eventually(lambda: get_json(client, f"{aftersales.url}/admin/dead-letters", OPS),
                                until=lambda d: any(x["message_key"] == "O-poison" for x in d["dead_letters"]),
                                what="dead letter")
     assert letters["consumer"] == "aftersales"

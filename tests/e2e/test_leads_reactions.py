@@ -192,7 +192,8 @@ async def test_a_referral_with_an_unusable_phone_is_dead_lettered_with_the_reaso
 
 
 async def _dead_letters(client: httpx.AsyncClient, *, key: str) -> list[dict[str, Any]]:
-    letters = (await client.get("/admin/dead-letters")).json()["dead_letters"]
+    letters = (await client.get("/admin/dead-letters", headers=auth_headers("ops", subject="ops1", team=None))
+               ).json()["dead_letters"]
     return [d for d in letters if d["message_key"] == key]
 
 

@@ -32,9 +32,9 @@ async def drop_database(infra: Infra, name: str) -> None:
         await admin.close()
 
 
-async def get_json(client: httpx.AsyncClient, url: str) -> Any:
+async def get_json(client: httpx.AsyncClient, url: str, headers: dict[str, str] | None = None) -> Any:
     """GET and decode; None for 404 (so ``eventually`` can wait for a resource to appear)."""
-    response = await client.get(url)
+    response = await client.get(url, headers=headers)
     if response.status_code == 404:
         return None
     response.raise_for_status()
