@@ -251,7 +251,9 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
 def dashboard_router() -> APIRouter:
     router = APIRouter(tags=["dashboard"], dependencies=[Depends(signed_in_page)])
 
-    @router.get("/dashboard", response_class=HTMLResponse)
+    @router.get("/dashboard", response_class=HTMLResponse, responses={401: {
+        "description": "not signed in: the sign-in page (HTML), which forwards to the identity provider",
+        "content": {"text/html": {"schema": {"type": "string"}}}}})
     async def dashboard() -> HTMLResponse:
         return HTMLResponse(DASHBOARD.read_text(encoding="utf-8"))
 
