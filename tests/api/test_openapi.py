@@ -108,7 +108,8 @@ async def test_redocly_lint_is_clean(services: dict[str, ServiceProcess], name: 
     path = tmp_path / f"{name}.openapi.json"
     path.write_text(json.dumps(document, ensure_ascii=False, indent=1))
     code, output = await run(REDOCLY, "lint", "--config", HERE / "redocly.yaml", "--format", "json", path, cwd=HERE)
-    result = json.loads(output[output.index("{"):])
+    # The JSON report, then (on stderr, merged here) redocly's summary and any Node.js notice.
+    result, _ = json.JSONDecoder().raw_decode(output, output.index('{\n  "totals"'))
     problems = [f"{p['severity']} {p['ruleId']}: {p['message']} at {p['location'][0]['pointer']}"
                 for p in result["problems"]]
     assert problems == [], "\n".join(problems)
