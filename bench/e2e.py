@@ -95,21 +95,23 @@ CONSULTANTS = 10
 # The bench team's manager captures and follows up (a token from the test issuer, valid for the whole run); its
 # validation is part of every measured request, as in production.
 BENCH_HEADERS = auth_headers("manager", subject="bench-manager", team=BENCH_TEAM, expires_in=6 * 3600)
+# Setting up the organisation (teams, consultants) is a director's command (docs/security.md).
+SETUP_HEADERS = auth_headers("director", subject="bench-director", expires_in=6 * 3600)
 
 
-async def post(port: int, path: str, body: dict[str, Any]) -> Any:
+async def post(port: int, path: str, body: dict[str, Any], headers: dict[str, str] = BENCH_HEADERS) -> Any:
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=orjson.dumps(body), method="POST",
-                                     headers={"Content-Type": "application/json", **BENCH_HEADERS})
+                                     headers={"Content-Type": "application/json", **headers})
     with await asyncio.to_thread(urllib.request.urlopen, request, timeout=30) as response:
         return orjson.loads(response.read())
 
 
 async def register_team(port: int) -> None:
     """The captures' default team (LEADS_DEFAULT_TEAM_ID), so every capture is assigned round robin."""
-    await post(port, "/v1/teams", {"team_id": BENCH_TEAM, "name": "电销一组"})
+    await post(port, "/v1/teams", {"team_id": BENCH_TEAM, "name": "电销一组"}, SETUP_HEADERS)
     for n in range(CONSULTANTS):
         await post(port, "/v1/consultants", {"consultant_id": f"bench-c{n}", "name": f"顾问{n}",
-                                             "team_id": BENCH_TEAM})
+                                             "team_id": BENCH_TEAM}, SETUP_HEADERS)
 
 
 async def seed_leads(port: int, count: int) -> list[str]:
