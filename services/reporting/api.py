@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
@@ -37,6 +37,9 @@ from shared.runtime.params import IsoDateTime
 
 DASHBOARD = Path(__file__).parent / "static" / "dashboard.html"
 Format = Literal["json", "csv", "xlsx"]
+# How long a report may wait for ``wait_for_event``: bounded, so a request cannot hold a worker (or outlast a
+# client's timeout) for ever.
+WaitTimeout = Annotated[float, Query(gt=0, le=15, description="seconds to wait for wait_for_event (at most 15)")]
 # What a report route answers besides its JSON: the exports (``format``) and, when the export is not wired, 406.
 EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "the report: JSON, or the rows as CSV / an Excel workbook (``format``)",
@@ -109,7 +112,7 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
         id names no event reporting will see), which is the caller's to retry, not a server failure."""
         if event_id is None or processed is None:
             return None
-        deadline = time.monotonic() + min(timeout, 30.0)
+        deadline = time.monotonic() + timeout
         while not await processed(str(event_id)):
             if time.monotonic() > deadline:
                 return JSONResponse(status_code=409, headers={"Retry-After": "1"}, content=error_body(
@@ -137,7 +140,7 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
         channel: str | None = None, team: str | None = None, consultant: str | None = None,
         product: str | None = None,
         group_by: Literal["channel", "team", "consultant", "product", "period"] | None = None,
-        wait_for_event: UUID | None = None, wait_timeout: float = 5.0, format: Format = "json",
+        wait_for_event: UUID | None = None, wait_timeout: WaitTimeout = 5.0, format: Format = "json",
         caller: Principal = CALLER,
     ) -> Response:
         """The funnel in both meanings (entered / reached at least), outcomes and time in stage (a consultant's
@@ -169,7 +172,7 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
 
     @router.get("/reports/attainment", responses=WAITING_RESPONSES, dependencies=readers)
     async def get_attainment(month: str, today: IsoDateTime | None = None, as_of: IsoDateTime | None = None,
-                             wait_for_event: UUID | None = None, wait_timeout: float = 5.0,
+                             wait_for_event: UUID | None = None, wait_timeout: WaitTimeout = 5.0,
                              format: Format = "json", caller: Principal = CALLER) -> Response:
         """Target attainment, variance rate 差异率, pace and run-rate forecast; flags splits that don't add up."""
         if (waited := await wait_for(wait_for_event, wait_timeout)) is not None:

@@ -204,7 +204,7 @@ async def test_a_query_can_wait_until_reporting_has_processed_a_given_event(stac
     await publish(stack.infra.kafka, f"{stack.prefix}.leads",
                   [upstream_message(lead, key="RYW", event_id=event_id)])
 
-    report = await stack.get("/v1/reports/funnel", wait_for_event=str(event_id), wait_timeout=20)
+    report = await stack.get("/v1/reports/funnel", wait_for_event=str(event_id), wait_timeout=15)
     assert report["total_leads"] == before + 1
     async with httpx.AsyncClient(headers=auth_headers("director"), base_url=stack.service.url, timeout=10) as client:
         late = await client.get("/v1/reports/funnel", params={"wait_for_event": str(uuid.uuid4()),
