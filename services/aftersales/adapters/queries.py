@@ -19,7 +19,7 @@ class PostgresCareQueries:
     async def timeline(self, customer_id: str, *, limit: int) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(
             "SELECT occurred_at, event_type, stream_id, summary FROM customer_timeline WHERE customer_id = $1 "
-            "ORDER BY occurred_at, id LIMIT $2", customer_id, limit)
+            "ORDER BY occurred_at, stream_id, stream_version LIMIT $2", customer_id, limit)
         return [_row(r) for r in rows]
 
     async def visits(self, *, state: str, now: datetime, limit: int,
