@@ -16,8 +16,9 @@ from services.aftersales.domain.loyalty import LoyaltyAccount
 from services.aftersales.domain.referral import Referral
 from shared.auth.http import AUTHENTICATED, CALLER, allowed
 from shared.auth.principal import Principal, Role
-from shared.runtime.http import Correlation
+from shared.runtime.http import Correlation, IdempotencyKey, idempotent_request
 from shared.runtime.http import command_context as _context
+from shared.runtime.openapi import REPEATED_CREATE
 from shared.runtime.params import IsoDateTime
 
 
@@ -158,14 +159,20 @@ def aftersales_router(
         """The manager's follow-up tasks opened by low satisfaction scores (open ones by default)."""
         return {"follow_ups": await queries.follow_ups(status=status, limit=limit)}
 
-    @router.post("/complaints", status_code=201)
-    async def open_complaint(body: OpenComplaintRequest, x_correlation_id: Correlation = None,
-                             caller: Principal = CALLER) -> dict[str, Any]:
-        """Open a complaint; its acknowledge and resolve SLA timers start now."""
-        complaint = await handlers.open_complaint(
-            cmd.OpenComplaint(body.customer_id, body.category, body.severity, body.description, body.order_id),
+    @router.post("/complaints", status_code=201, responses=REPEATED_CREATE)
+    async def open_complaint(body: OpenComplaintRequest, response: Response, x_correlation_id: Correlation = None,
+                             idempotency_key: IdempotencyKey = None, caller: Principal = CALLER) -> dict[str, Any]:
+        """Open a complaint; its acknowledge and resolve SLA timers start now. With an ``Idempotency-Key``, sending
+        the same request again answers 200 with that complaint (as it is now) and opens none (409
+        idempotency_key_reused if the request differs)."""
+        key = idempotent_request(idempotency_key, "aftersales.open_complaint", caller, body)
+        outcome = await handlers.open_complaint(
+            cmd.OpenComplaint(body.customer_id, body.category, body.severity, body.description, body.order_id,
+                              idempotency=key),
             _context(x_correlation_id, caller))
-        return complaint_view(complaint)
+        if not outcome.created:
+            response.status_code = 200
+        return complaint_view(outcome.aggregate)
 
     @router.get("/complaints/{complaint_id}")
     async def get_complaint(complaint_id: str) -> dict[str, Any]:

@@ -70,7 +70,9 @@ from services.orders.app.quotes import (
 from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed
 from shared.auth.principal import Principal, Role
 from shared.runtime.http import Correlation as CorrelationId
+from shared.runtime.http import IdempotencyKey, idempotent_request
 from shared.runtime.http import command_context as _context
+from shared.runtime.openapi import REPEATED_CREATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +106,13 @@ def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> AP
         access.require_own_quote(caller, quote_id, quote.consultant_id)
         return quote
 
-    @router.post("", status_code=201)
-    async def issue_quote(body: IssueQuoteIn, x_correlation_id: CorrelationId = None,
-                          caller: Principal = CALLER) -> dict[str, Any]:
+    @router.post("", status_code=201, responses=REPEATED_CREATE)
+    async def issue_quote(body: IssueQuoteIn, response: Response, x_correlation_id: CorrelationId = None,
+                          idempotency_key: IdempotencyKey = None, caller: Principal = CALLER) -> dict[str, Any]:
         """Issue a quote (revision 1). Its expiry timer is scheduled at ``valid_until``. The discount limit is the
-        caller's (from the token's role); a discount above it is refused, whatever the body says."""
+        caller's (from the token's role); a discount above it is refused, whatever the body says. With an
+        ``Idempotency-Key``, sending the same request again answers 200 with that quote (as it is now) and issues
+        none (409 idempotency_key_reused if the request differs)."""
         access.require_quote_for(caller, body.consultant_id)
         result = await h.issue_quote(IssueQuote(
             consultant_id=body.consultant_id, role=access.discount_role(caller),
@@ -116,7 +120,10 @@ def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> AP
             currency=body.currency, valid_until=body.valid_until, lead_id=body.lead_id,
             customer_id=body.customer_id, customer_name=body.customer_name, customer_phone=body.customer_phone,
             discount=body.discount.to_domain() if body.discount else None, approval=None,
+            idempotency=idempotent_request(idempotency_key, "orders.issue_quote", caller, body),
         ), _context(x_correlation_id, caller))
+        if not result.created:
+            response.status_code = 200
         return quote_view(result.quote)
 
     @router.post("/{quote_id}/revisions")
