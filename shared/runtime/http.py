@@ -137,6 +137,15 @@ def install_error_handlers(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BO
     for exception_class in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exception_class, on_database_unavailable)
 
+    @app.exception_handler(asyncpg.InterfaceError)
+    async def on_interface_error(request: Request, exc: asyncpg.InterfaceError) -> JSONResponse:
+        # A connection the database closed under a transaction (a restart, an outage) surfaces as a bare
+        # InterfaceError ("…the underlying connection is closed") when the transaction ends: the database is
+        # unavailable, the transaction did not commit. Any other InterfaceError is a bug: the 500 path.
+        if "connection is closed" in str(exc):
+            return await on_database_unavailable(request, exc)
+        raise exc
+
     @app.exception_handler(asyncpg.DataError)
     async def on_unstorable_value(_: Request, exc: asyncpg.DataError) -> JSONResponse:
         # The last line of defence (schemas and the input guard refuse these first): a value the database
