@@ -233,8 +233,9 @@ def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queri
                  dependencies=[allowed(roles=access.SUPERVISORS, scopes=[access.CHECKOUT_SCOPE])])
     async def check_out(body: CheckoutIn, response: Response, x_correlation_id: CorrelationId = None,
                         caller: Principal = CALLER) -> dict[str, Any]:
-        """An online-shop order, signed and paid in one step. Idempotent on ``shop_order_id``: a repeat answers
-        200 with the first order and stores nothing."""
+        """An online-shop order, signed and paid in one step. Idempotent on ``shop_order_id``: an identical repeat
+        answers 200 with the first order and stores nothing; a repeat with different content answers 409
+        ``checkout_conflict`` naming the first order and both versions (``recorded``, ``received``)."""
         result = await h.check_out(CheckOutShopOrder(
             shop_order_id=body.shop_order_id, customer_name=body.customer_name, customer_phone=body.customer_phone,
             lines=[x.to_domain() for x in body.lines], total_minor=body.total_minor, paid_minor=body.paid_minor,
