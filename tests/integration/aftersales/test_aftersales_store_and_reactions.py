@@ -224,8 +224,7 @@ async def test_redeeming_beyond_the_balance_stores_nothing(world: World) -> None
     assert retried.aggregate.balance == 0
     assert await world.types("loyalty-C-1") == ["PointsAwarded", "PointsRedeemed"]
     assert await world.pool.fetchval("SELECT balance FROM loyalty_balances WHERE customer_id = 'C-1'") == 0
-    timeline = await world.pool.fetch("SELECT event_type FROM customer_timeline WHERE customer_id = 'C-1' "
-                                      "ORDER BY occurred_at, stream_id, stream_version")
+    timeline = await PostgresCareQueries(world.pool).timeline("C-1", limit=10)
     assert [r["event_type"] for r in timeline] == ["CarePlanScheduled", "PointsAwarded", "PointsRedeemed"]
 
 
