@@ -52,7 +52,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="Debian cluster <version>/<name> (default <newest installed>/faults)")
     p.add_argument("--out", type=Path, default=None, help="results folder (default faults/results, small: "
                                                            "faults/results/small)")
-    p.add_argument("--keep-stack", action="store_true", help="leave the private stack running at the end")
+    p.add_argument("--keep-stack", action="store_true",
+                   help="leave the private stack running at the end (else it is stopped and deleted)")
     p.add_argument("--skip-drills", action="store_true", help="reconcile only (with --resume, after the drills ran)")
     p.add_argument("--resume", type=Path, default=None, metavar="STATE",
                    help="skip the load: reconcile and drill a kept stack (--keep-stack) from a run's state file")
@@ -157,7 +158,10 @@ async def run(args: argparse.Namespace) -> int:
                 await supervisor
         fleet.stop_all()
         if not args.keep_stack:
+            # Nothing left behind: the processes stopped, the private cluster dropped, the broker's data deleted
+            # (the results file and the service logs stay).
             await asyncio.to_thread(stack.down)
+            await asyncio.to_thread(stack.wipe)
     fault_results = [FaultResult(**f) for f in state["faults"]]
     ok = (findings.ok and not failures and len(drill_results) == 2 and all(d["equal"] for d in drill_results.values())
           and not any(r.error for r in fault_results) and not orphans)

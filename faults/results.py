@@ -91,7 +91,7 @@ def markdown(d: dict[str, Any], json_name: str) -> str:
               f"- **lost** (acknowledged, no effect): {len(rec['lost'])}",
               f"- **duplicated effects** (effect stored more than once): {len(rec['duplicated'])}",
               f"- applied although rejected: {len(rec['applied_though_rejected'])}",
-              f"- unknown outcome (ambiguous, not resent): applied {rec['unknown_applied']}, "
+              f"- unknown outcome (still ambiguous when the client gave up): applied {rec['unknown_applied']}, "
               f"not applied {rec['unknown_not_applied']}",
               f"- reactions checked: {rec['reactions']}; missing {len(rec['reactions_missing'])}, "
               f"duplicated {len(rec['reactions_duplicated'])}", "",
