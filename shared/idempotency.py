@@ -16,12 +16,11 @@ none (a quote, a complaint).
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-
-import orjson
 
 from shared.commands import CommandContext
 from shared.domain import DomainError
@@ -52,8 +51,10 @@ class IdempotentRequest:
         """``operation`` and ``caller`` scope the key (two clients, or two kinds of create, may use the same
         key); ``request`` is what the client sent (as JSON data), whose fingerprint a repeat must match."""
         aggregate_id = str(uuid.uuid5(_NAMESPACE, f"{operation}\n{caller or ''}\n{key}"))
-        canonical = orjson.dumps(dict(request), option=orjson.OPT_SORT_KEYS)
-        return cls(key, aggregate_id, hashlib.sha256(canonical).hexdigest())
+        # The standard library, not orjson: a request may hold an integer beyond 64 bits (refused later, field
+        # named), which orjson cannot encode — found by schemathesis as a 500.
+        canonical = json.dumps(dict(request), sort_keys=True, separators=(",", ":"), default=str)
+        return cls(key, aggregate_id, hashlib.sha256(canonical.encode()).hexdigest())
 
     def context(self, context: CommandContext) -> CommandContext:
         """The command's context with the key and the fingerprint in its metadata (stored with every event)."""

@@ -217,6 +217,10 @@ async def test_a_quote_sent_again_with_its_idempotency_key_is_issued_once_and_a_
     # Without a key, the same body is a second quote, as before.
     other = await orders.post("/v1/quotes", quote_body(), 201)
     assert other["quote_id"] != first["quote_id"]
+    # An integer beyond 64 bits with a key is a 4xx naming the problem, not a 500 (schemathesis found it).
+    huge = quote_body(lines=[{"product": "X", "quantity": 2**70, "unit_price_minor": 100}])
+    refused = await orders.client.post("/v1/quotes", json=huge, headers={"Idempotency-Key": f"{key}-huge"})
+    assert refused.status_code == 422, refused.text
 
 
 async def test_a_shop_checkout_repeated_with_different_content_answers_409_naming_both_versions(

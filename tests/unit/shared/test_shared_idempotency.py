@@ -38,3 +38,9 @@ def test_a_repeat_of_the_same_request_passes_and_a_different_one_is_refused() ->
     # An aggregate created without a key (no fingerprint stored) is no repeat of anything.
     with pytest.raises(IdempotencyKeyReusedError):
         keyed().check_repeat({"correlation_id": "c"})
+
+
+def test_a_request_with_an_integer_beyond_64_bits_has_a_fingerprint() -> None:
+    # The body is refused later (422, field named); taking its fingerprint first must not fail (schemathesis: 500).
+    huge = {"lines": [{"quantity": 2**70}]}
+    assert keyed(request=huge).fingerprint != keyed().fingerprint
