@@ -77,10 +77,13 @@ kafka_ensure_libs() {
 kafka_scram_users() {
   local svc
   printf '%s %s\n' "$SALESFLOW_KAFKA_ADMIN_USER" "$SALESFLOW_KAFKA_ADMIN_PASSWORD"
-  for svc in "${SALESFLOW_SERVICES[@]}"; do
+  for svc in "${SALESFLOW_SERVICES[@]}" $(kafka_inbound_writers); do
     printf '%s %s\n' "$svc" "$(kafka_service_password "$svc")"
   done
 }
+
+# The outside systems' principals, sorted (a stable order keeps the SCRAM and ACL digests stable).
+kafka_inbound_writers() { printf '%s\n' "${!SALESFLOW_INBOUND_WRITERS[@]}" | sort; }
 
 # Writes a file only readable by its owner (it holds passwords); prints "changed" when its content changed.
 kafka_write_secret_file() {
@@ -296,10 +299,12 @@ kafka_run_parallel() {
   rm -rf "$out"
 }
 
-# The services whose topics a service consumes (as in services/<name>/main.py) and whether it publishes its own.
+# The topics (under the prefix) a service consumes (as in services/<name>/main.py: the services' topics and the
+# inbound ones) and whether it publishes its own.
 kafka_consumed_services() {
   case "$1" in
-    leads) echo "orders aftersales" ;;
+    leads) echo "orders aftersales inbound.shop inbound.calls" ;;
+    orders) echo "inbound.shop" ;;
     aftersales) echo "orders leads" ;;
     reporting) echo "leads orders aftersales" ;;
     *) echo "" ;;
@@ -330,6 +335,11 @@ kafka_acl_specs() {
   done
   # aftersales makes sure the DLQ beside its own topic exists (its consumers write to it).
   echo "--allow-principal User:aftersales --operation Describe --operation Create --topic $p.aftersales.dlq"
+  # The shop and the call center write their inbound topic and nothing else (the consuming services create it).
+  local writer
+  for writer in $(kafka_inbound_writers); do
+    echo "--allow-principal User:$writer --operation Write --operation Describe --topic $p.${SALESFLOW_INBOUND_WRITERS[$writer]}"
+  done
 }
 
 kafka_acl_digest() {
