@@ -115,8 +115,8 @@ async def _upsert_summary(tx: Connection, order: Order, version: int, now: datet
     await tx.execute(
         """INSERT INTO order_summaries (order_id, version, status, lead_id, consultant_id, customer_name, channel,
                payment_plan, currency, total_minor, paid_minor, financed_minor, outstanding_minor,
-               refund_due_minor, financing, delivery_scheduled_for, signed_at, delivered_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+               refund_due_minor, financing, delivery_scheduled_for, signed_at, delivered_at, updated_at, team_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
            ON CONFLICT (order_id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status,
                paid_minor = EXCLUDED.paid_minor, financed_minor = EXCLUDED.financed_minor,
                outstanding_minor = EXCLUDED.outstanding_minor, refund_due_minor = EXCLUDED.refund_due_minor,
@@ -125,5 +125,5 @@ async def _upsert_summary(tx: Connection, order: Order, version: int, now: datet
         order.id, version, order.status.value, signed.lead_id, signed.consultant_id, signed.customer_name,
         signed.channel, signed.payment_plan, signed.currency, signed.total_minor, order.paid_minor,
         order.financed_minor, order.outstanding_minor, order.refund_due_minor, order.financing.value,
-        order.delivery_scheduled_for, signed.signed_at, order.delivered_at, now,
+        order.delivery_scheduled_for, signed.signed_at, order.delivered_at, now, signed.team_id,
     )

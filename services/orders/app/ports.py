@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, NewType, Protocol, TypeVar
 
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
@@ -92,12 +92,18 @@ class SummaryRebuilder(Protocol):
         """Recompute the order summaries from the order streams; returns how many orders."""
 
 
+# A manager's team: the lists show the orders of that team and those without a team (shop checkouts). None in the
+# queries below means "not narrowed by team".
+TeamScope = NewType("TeamScope", str)
+
+
 class OrderQueries(Protocol):
-    async def open_orders(self, consultant_id: str, limit: int) -> list[dict[str, Any]]: ...
+    async def open_orders(self, consultant_id: str, limit: int, team: TeamScope | None = None
+                          ) -> list[dict[str, Any]]: ...
 
-    async def awaiting_delivery(self, limit: int) -> list[dict[str, Any]]: ...
+    async def awaiting_delivery(self, limit: int, team: TeamScope | None = None) -> list[dict[str, Any]]: ...
 
-    async def receivables(self, limit: int) -> dict[str, Any]: ...
+    async def receivables(self, limit: int, team: TeamScope | None = None) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,6 +143,7 @@ class Order(Aggregate):
             customer_phone=quote.customer.phone, consultant_id=quote.consultant_id, channel=None,
             lines=quote.lines, subtotal_minor=quote.subtotal_minor, discount_minor=quote.discount_minor,
             total_minor=quote.total_minor, currency=quote.currency, payment_plan=payment_plan, signed_at=now,
+            team_id=quote.team_id,
         ))
         return order
 
