@@ -37,15 +37,18 @@ WHO: dict[str, dict[str, str]] = {
 }
 
 # The not-found codes an out-of-scope id answers with (a real id must not get them when the caller may see it).
-OUT_OF_SCOPE = {"lead_not_found", "quote_not_found", "order_not_found", "consultant_not_found"}
+OUT_OF_SCOPE = {"lead_not_found", "quote_not_found", "order_not_found", "consultant_not_found", "visit_not_found",
+                "care_plan_not_found", "complaint_not_found", "customer_not_found", "not_found"}
 LINES = [{"product": "MODEL-Y-LR", "quantity": 1, "unit_price_minor": 300_000_00}]
+CUSTOMER = f"C-t1-{RUN_ID}"  # c1's customer: a delivered order, so a care plan of team t1
 
 # "METHOD /path" (as in the OpenAPI document) -> (service, concrete path, body, allowed, refused, refused status)
 Case = tuple[str, str, dict[str, Any] | None, str, str, int]
 
 
 def cases(ids: dict[str, str]) -> dict[str, Case]:
-    lead, quote, order = ids["lead"], ids["quote"], ids["order"]
+    lead, quote, order, visit = ids["lead"], ids["quote"], ids["order"], ids["visit"]
+    plan, customer, complaint, referral = ids["plan"], ids["customer"], ids["complaint"], ids["referral"]
     return {
         # leads
         "POST /v1/leads": ("leads", "/v1/leads", {"name": "王五", "phone": "13900001234", "channel": "online_shop",
@@ -89,13 +92,21 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
                                                             "c1", 403),
         "GET /v1/channels": ("leads", "/v1/channels", None, "c1", "nobody", 401),
         "GET /v1/loss-reasons": ("leads", "/v1/loss-reasons", None, "c1", "nobody", 401),
+        "POST /v1/showroom-visits": ("leads", "/v1/showroom-visits", {
+            "party_size": 2, "purpose": "first_look", "name": "孙八", "phone": "13500002222", "team_id": "t1"},
+            "c1", "shop", 403),
+        "POST /v1/showroom-visits/{visit_id}/departure": ("leads", f"/v1/showroom-visits/{visit}/departure", {},
+                                                          "c2", "c3", 404),
+        "GET /v1/showroom-visits/{visit_id}": ("leads", f"/v1/showroom-visits/{visit}", None, "m1", "m2", 404),
+        "GET /v1/showroom-visits": ("leads", "/v1/showroom-visits", None, "c1", "shop", 403),
+        "GET /v1/visit-purposes": ("leads", "/v1/visit-purposes", None, "c1", "nobody", 401),
         # orders
         "POST /v1/quotes": ("orders", "/v1/quotes", quote_body("c1"), "c1", "c2x", 403),
         "POST /v1/quotes/{quote_id}/revisions": ("orders", f"/v1/quotes/{quote}/revisions",
                                                  {"lines": LINES, "valid_until": SOON}, "c1", "c2", 404),
-        "POST /v1/quotes/{quote_id}/acceptance": ("orders", f"/v1/quotes/{quote}/acceptance", {}, "m1", "c2", 404),
+        "POST /v1/quotes/{quote_id}/acceptance": ("orders", f"/v1/quotes/{quote}/acceptance", {}, "m1", "m2", 404),
         "POST /v1/quotes/{quote_id}/contract": ("orders", f"/v1/quotes/{quote}/contract", {"payment_plan": "full"},
-                                                "c1", "c3", 404),
+                                                "c1", "m2", 404),
         "GET /v1/quotes/{quote_id}": ("orders", f"/v1/quotes/{quote}", None, "c1", "c2", 404),
         "POST /v1/orders/{order_id}/payments": ("orders", f"/v1/orders/{order}/payments",
                                                 {"kind": "deposit", "amount_minor": 1000_00, "currency": "CNY"},
@@ -104,7 +115,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
             "orders", f"/v1/orders/{order}/financing/approval",
             {"provider": "bank", "amount_minor": 1, "currency": "CNY"}, "m1", "shop", 403),
         "POST /v1/orders/{order_id}/financing/decline": ("orders", f"/v1/orders/{order}/financing/decline",
-                                                         {"provider": "bank", "reason": "no"}, "c1", "c3", 404),
+                                                         {"provider": "bank", "reason": "no"}, "c1", "m2", 404),
         "POST /v1/orders/{order_id}/refunds": ("orders", f"/v1/orders/{order}/refunds",
                                                {"amount_minor": 1, "currency": "CNY", "reason": "x"}, "m1", "c1", 403),
         "POST /v1/orders/{order_id}/cancellation": ("orders", f"/v1/orders/{order}/cancellation", {"reason": "x"},
@@ -112,7 +123,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "POST /v1/orders/{order_id}/delivery": ("orders", f"/v1/orders/{order}/delivery", {"scheduled_for": SOON},
                                                 "c1", "c2", 404),
         "PUT /v1/orders/{order_id}/delivery": ("orders", f"/v1/orders/{order}/delivery",
-                                               {"scheduled_for": SOON, "reason": "moved"}, "m1", "c3", 404),
+                                               {"scheduled_for": SOON, "reason": "moved"}, "m1", "m2", 404),
         "POST /v1/orders/{order_id}/delivered": ("orders", f"/v1/orders/{order}/delivered", {}, "c1", "c2", 404),
         "POST /v1/checkouts": ("orders", "/v1/checkouts", {
             "shop_order_id": f"S-{RUN_ID}", "customer_name": "赵六", "customer_phone": "13700001111",
@@ -120,37 +131,39 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
             "currency": "CNY"}, "shop", "c1", 403),
         "GET /v1/orders/awaiting-delivery": ("orders", "/v1/orders/awaiting-delivery", None, "m1", "c1", 403),
         "GET /v1/orders": ("orders", "/v1/orders?consultant_id=c1", None, "c1", "c2", 404),
-        "GET /v1/orders/{order_id}": ("orders", f"/v1/orders/{order}", None, "c1", "c2", 404),
+        "GET /v1/orders/{order_id}": ("orders", f"/v1/orders/{order}", None, "m1", "m2", 404),
         "GET /v1/receivables": ("orders", "/v1/receivables", None, "d1", "c1", 403),
         "GET /v1/configuration": ("orders", "/v1/configuration", None, "c1", "nobody", 401),
         "POST /admin/order-summaries/rebuild": ("orders", "/admin/order-summaries/rebuild", None, "ops1", "d1", 403),
-        # aftersales (role-gated: the desk's people)
-        "GET /v1/care-plans/{plan_id}": ("aftersales", "/v1/care-plans/none", None, "c1", "shop", 403),
+        # aftersales: the desk's people, each narrowed to their care plans (c1's delivered order, team t1)
+        "GET /v1/care-plans/{plan_id}": ("aftersales", f"/v1/care-plans/{plan}", None, "c1", "c2", 404),
         "POST /v1/care-plans/{plan_id}/visits/{visit_no}/complete": (
-            "aftersales", "/v1/care-plans/none/visits/1/complete", {"score": 5}, "c1", "ops1", 403),
+            "aftersales", f"/v1/care-plans/{plan}/visits/1/complete", {"score": 5}, "m1", "m2", 404),
         "POST /v1/care-plans/{plan_id}/visits/{visit_no}/follow-up/close": (
-            "aftersales", "/v1/care-plans/none/visits/1/follow-up/close", {"outcome": "ok"}, "m1", "shop", 403),
+            "aftersales", f"/v1/care-plans/{plan}/visits/1/follow-up/close", {"outcome": "ok"}, "m1", "shop", 403),
         "GET /v1/follow-ups@aftersales": ("aftersales", "/v1/follow-ups", None, "m1", "ops1", 403),
-        "POST /v1/complaints": ("aftersales", "/v1/complaints", {"customer_id": "C-1", "category": "service",
-                                                                 "description": "slow"}, "c1", "shop", 403),
-        "GET /v1/complaints/{complaint_id}": ("aftersales", "/v1/complaints/none", None, "c1", "shop", 403),
-        "POST /v1/complaints/{complaint_id}/acknowledge": ("aftersales", "/v1/complaints/none/acknowledge", {},
-                                                           "m1", "cc", 403),
-        "POST /v1/complaints/{complaint_id}/resolve": ("aftersales", "/v1/complaints/none/resolve",
+        "POST /v1/complaints": ("aftersales", "/v1/complaints", {"customer_id": customer, "order_id": plan,
+                                                                 "category": "service", "description": "slow"},
+                                "c1", "m2", 404),
+        "GET /v1/complaints/{complaint_id}": ("aftersales", f"/v1/complaints/{complaint}", None, "c1", "c3", 404),
+        "POST /v1/complaints/{complaint_id}/acknowledge": ("aftersales", f"/v1/complaints/{complaint}/acknowledge",
+                                                           {}, "m1", "m2", 404),
+        "POST /v1/complaints/{complaint_id}/resolve": ("aftersales", f"/v1/complaints/{complaint}/resolve",
                                                        {"resolution": "fixed"}, "m1", "cc", 403),
-        "POST /v1/complaints/{complaint_id}/reopen": ("aftersales", "/v1/complaints/none/reopen",
-                                                      {"reason": "again"}, "m1", "cc", 403),
+        "POST /v1/complaints/{complaint_id}/reopen": ("aftersales", f"/v1/complaints/{complaint}/reopen",
+                                                      {"reason": "again"}, "m1", "c2", 404),
         "GET /v1/complaints": ("aftersales", "/v1/complaints", None, "d1", "ops1", 403),
-        "POST /v1/referrals": ("aftersales", "/v1/referrals", {"referrer_customer_id": "C-1", "prospect_name": "钱七",
-                                                               "prospect_phone": "13600001111"}, "c1", "shop", 403),
-        "GET /v1/referrals/{referral_id}": ("aftersales", "/v1/referrals/none", None, "c1", "shop", 403),
-        "GET /v1/customers/{customer_id}/loyalty": ("aftersales", "/v1/customers/C-1/loyalty", None, "c1", "shop",
-                                                    403),
+        "POST /v1/referrals": ("aftersales", "/v1/referrals", {"referrer_customer_id": customer,
+                                                               "prospect_name": "钱七",
+                                                               "prospect_phone": "13600001111"}, "c1", "c3", 404),
+        "GET /v1/referrals/{referral_id}": ("aftersales", f"/v1/referrals/{referral}", None, "c1", "m2", 404),
+        "GET /v1/customers/{customer_id}/loyalty": ("aftersales", f"/v1/customers/{customer}/loyalty", None, "c1",
+                                                    "c2", 404),
         "POST /v1/customers/{customer_id}/loyalty/redemptions": (
-            "aftersales", "/v1/customers/C-1/loyalty/redemptions", {"points": 1, "reason": "gift"}, "m1", "shop",
-            403),
-        "GET /v1/customers/{customer_id}/timeline": ("aftersales", "/v1/customers/C-1/timeline", None, "c1", "cc",
-                                                     403),
+            "aftersales", f"/v1/customers/{customer}/loyalty/redemptions", {"points": 1, "reason": "gift"}, "m1",
+            "m2", 404),
+        "GET /v1/customers/{customer_id}/timeline": ("aftersales", f"/v1/customers/{customer}/timeline", None, "c1",
+                                                     "cc", 403),
         "GET /v1/visits": ("aftersales", "/v1/visits", None, "m1", "ops1", 403),
         "GET /v1/satisfaction": ("aftersales", "/v1/satisfaction", None, "d1", "shop", 403),
         "GET /v1/config": ("aftersales", "/v1/config", None, "c1", "shop", 403),
@@ -209,11 +222,37 @@ async def stack(infra: Infra) -> AsyncIterator[tuple[dict[str, ServiceProcess], 
             await ok(f"{leads}/v1/consultants", {"consultant_id": "c2", "name": "李二", "team_id": "t1"}, "d1")
             await ok(f"{leads}/v1/consultants", {"consultant_id": "m1", "name": "王经理", "team_id": "t1",
                                                  "role": "manager"}, "d1")
+            # A walk-in registered by c2 (the receptionist) on a lead of its own, so the lead above keeps its stage.
+            visit = await ok(f"{leads}/v1/showroom-visits", {"party_size": 1, "purpose": "first_look",
+                                                             "name": "周九", "phone": "13500001111", "team_id": "t1"},
+                             "c2")
             quote = await ok(f"{orders}/v1/quotes", quote_body("c1"), "c1")
             signed_quote = await ok(f"{orders}/v1/quotes", quote_body("c1"), "c1")
             await ok(f"{orders}/v1/quotes/{signed_quote['quote_id']}/acceptance", {}, "c1")
             order = await ok(f"{orders}/v1/quotes/{signed_quote['quote_id']}/contract", {"payment_plan": "full"}, "c1")
-        yield services, {"lead": lead["lead_id"], "quote": quote["quote_id"], "order": order["order_id"]}
+            care = await delivered_order(ok, orders, "c1", CUSTOMER)
+            await eventually(lambda: client.get(f"{services['aftersales'].url}/v1/care-plans/{care}",
+                                                headers=WHO["d1"]),
+                             until=lambda r: r.status_code == 200, what="the delivered order's care plan")
+            complaint = await ok(f"{services['aftersales'].url}/v1/complaints", {
+                "customer_id": CUSTOMER, "order_id": care, "category": "service", "description": "noisy"}, "c1")
+            referral = await ok(f"{services['aftersales'].url}/v1/referrals", {
+                "referrer_customer_id": CUSTOMER, "prospect_name": "周九", "prospect_phone": "13600002222"}, "c1")
+        yield services, {"lead": lead["lead_id"], "quote": quote["quote_id"], "order": order["order_id"],
+                         "visit": visit["visit_id"], "plan": care, "customer": CUSTOMER,
+                         "complaint": complaint["complaint_id"], "referral": referral["referral_id"]}
+
+
+async def delivered_order(ok: Any, orders: str, consultant: str, customer: str) -> str:
+    """A quote of ``consultant`` for ``customer`` signed, paid and delivered: after-sales makes its care plan."""
+    quote = await ok(f"{orders}/v1/quotes", quote_body(consultant, customer_id=customer), consultant)
+    await ok(f"{orders}/v1/quotes/{quote['quote_id']}/acceptance", {}, consultant)
+    order = await ok(f"{orders}/v1/quotes/{quote['quote_id']}/contract", {"payment_plan": "full"}, consultant)
+    await ok(f"{orders}/v1/orders/{order['order_id']}/payments",
+             {"kind": "full", "amount_minor": order["total_minor"], "currency": "CNY"}, consultant)
+    await ok(f"{orders}/v1/orders/{order['order_id']}/delivered", {}, consultant)
+    order_id: str = order["order_id"]
+    return order_id
 
 
 def documented_operations() -> set[str]:
@@ -284,3 +323,70 @@ async def test_the_actor_of_a_system_capture_is_the_token_subject(stack: Any) ->
             until=lambda r: r.status_code == 200, what="the lead")
     assert detail.json()["history"][0]["actor"] == "service-account-shop"
 
+
+
+async def test_a_managers_order_lists_hold_their_team_and_the_shop_but_not_another_team(stack: Any) -> None:
+    services, _ = stack
+    orders = services["orders"].url
+    async with httpx.AsyncClient(base_url=orders, timeout=20) as client:
+        shop = await client.post("/v1/checkouts", headers=WHO["shop"], json={
+            "shop_order_id": f"S-lists-{RUN_ID}", "customer_name": "孙八", "customer_phone": "13700002222",
+            "lines": [{"product": "MUG", "unit_price_minor": 99_00}], "total_minor": 99_00, "paid_minor": 99_00,
+            "currency": "CNY"})
+        assert shop.status_code == 201, shop.text
+        # An open order of c1 (team t1): the stack's own order was cancelled by the allowed cancellation above.
+        quote = (await client.post("/v1/quotes", headers=WHO["c1"], json=quote_body("c1"))).json()
+        assert (await client.post(f"/v1/quotes/{quote['quote_id']}/acceptance", headers=WHO["c1"],
+                                  json={})).status_code == 200
+        signed = await client.post(f"/v1/quotes/{quote['quote_id']}/contract", headers=WHO["c1"],
+                                   json={"payment_plan": "full"})
+        assert signed.status_code == 201, signed.text
+
+        async def listed(path: str, who: str) -> Any:
+            response = await client.get(path, headers=WHO[who])
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        def order_ids(rows: list[dict[str, Any]]) -> set[str]:
+            return {row["order_id"] for row in rows}
+
+        awaiting = {who: order_ids((await listed("/v1/orders/awaiting-delivery?limit=1000", who))["orders"])
+                    for who in ("m1", "m2", "d1")}
+        owed = {who: await listed("/v1/receivables?limit=1000", who) for who in ("m1", "m2")}
+        of_c1 = {who: order_ids((await listed("/v1/orders?consultant_id=c1", who))["orders"]) for who in ("m1", "m2")}
+    team_order, shop_order = signed.json()["order_id"], shop.json()["order_id"]
+    assert {team_order, shop_order} <= awaiting["m1"]
+    assert shop_order in awaiting["m2"]  # the shop's orders have no team: every manager's queue
+    assert team_order not in awaiting["m2"]
+    assert {team_order, shop_order} <= awaiting["d1"]
+    assert team_order in order_ids(owed["m1"]["orders"])
+    assert team_order not in order_ids(owed["m2"]["orders"])
+    cny = {who: sum(t["owed_minor"] for t in owed[who]["totals"] if t["currency"] == "CNY") for who in owed}
+    only_t1 = [row for row in owed["m1"]["orders"] if row["order_id"] not in order_ids(owed["m2"]["orders"])]
+    assert cny["m1"] - cny["m2"] == sum(row["outstanding_minor"] for row in only_t1)  # m2's totals leave t1's out
+    assert team_order in of_c1["m1"]
+    assert of_c1["m2"] == set()
+
+
+async def test_the_after_sales_lists_hold_the_callers_care_plans_only(stack: Any) -> None:
+    services, ids = stack
+    plan, complaint = ids["plan"], ids["complaint"]
+    async with httpx.AsyncClient(base_url=services["aftersales"].url, timeout=20) as client:
+        async def listed(path: str, key: str, field: str, who: str) -> set[str]:
+            response = await client.get(path, headers=WHO[who])
+            assert response.status_code == 200, response.text
+            return {row[field] for row in response.json()[key]}
+
+        visits = {who: await listed("/v1/visits?state=upcoming&limit=1000", "visits", "plan_id", who)
+                  for who in ("c1", "c2", "m1", "m2", "d1")}
+        complaints = {who: await listed("/v1/complaints?status=open&limit=1000", "complaints", "complaint_id", who)
+                      | await listed("/v1/complaints?status=resolved&limit=1000", "complaints", "complaint_id", who)
+                      for who in ("c1", "m1", "m2")}
+    assert plan in visits["c1"]
+    assert plan in visits["m1"]
+    assert plan in visits["d1"]
+    assert plan not in visits["c2"]  # same team, another consultant's customer
+    assert plan not in visits["m2"]
+    assert complaint in complaints["c1"]
+    assert complaint in complaints["m1"]
+    assert complaint not in complaints["m2"]

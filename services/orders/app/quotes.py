@@ -36,6 +36,7 @@ class IssueQuote:
     customer_phone: str | None = None
     discount: Discount | None = None
     approval: Approval | None = None
+    team_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ class IssueQuoteHandler(OrdersHandler):
                 consultant_id=command.consultant_id, role=command.role, lines=command.lines,
                 discount=command.discount, approval=command.approval, currency=command.currency,
                 valid_until=command.valid_until, now=now, policy=self._policy, currencies=self._currencies,
+                team_id=command.team_id,
             )
             uow.add(quote, timers=[quote_expiry(quote.id, command.valid_until)])
             return QuoteResult(quote, quote.version)
