@@ -20,6 +20,7 @@ from services.leads.adapters.queries import PostgresLeadQueries
 from services.leads.adapters.unit_of_work import postgres_leads_units_of_work
 from services.leads.api import leads_router
 from services.leads.app.commands import CaptureLeadHandler
+from services.leads.app.intake import ShopIntake
 from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
 from services.leads.app.reactions import Reactions
@@ -30,6 +31,7 @@ from services.leads.domain.policy import LeadPolicy
 from services.leads.showroom_api import showroom_router
 from services.leads.test_drive_api import test_drive_router
 from shared.auth.http import install_auth
+from shared.contracts.inbound import INBOUND_SHOP
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
@@ -48,6 +50,8 @@ SERVICE = "leads"
 CONFIG = Path(__file__).parent / "config"
 MIGRATIONS = Path(__file__).parent / "migrations"
 CONSUMED_SERVICES = ("orders", "aftersales")
+INBOUND_TOPICS = (INBOUND_SHOP,)
+"""Inbound integration topics (under the prefix) whose messages leads turns into commands (app/intake.py)."""
 
 
 class LeadsSettings(ServiceSettings):
@@ -112,7 +116,7 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         topic = kafka.topic(SERVICE)
-        inbound = [kafka.topic(s) for s in CONSUMED_SERVICES]
+        inbound = [kafka.topic(s) for s in (*CONSUMED_SERVICES, *INBOUND_TOPICS)]
         pool = await prepare_database(settings.database_url, service=SERVICE, migrations=MIGRATIONS,
                                       min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         await ensure_topics(kafka.connection, [topic, *inbound, *map(dead_letter_topic, inbound)])
@@ -134,7 +138,8 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
         consumer = IdempotentConsumer(
             name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
-            handlers=Reactions(unit_of_work=uow, capture=capture, clock=clock, channels=channel_codes).handlers(),
+            handlers={**Reactions(unit_of_work=uow, capture=capture, clock=clock, channels=channel_codes).handlers(),
+                      **ShopIntake(capture=capture).handlers()},
         )
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
                              security=kafka.connection.faststream_security())

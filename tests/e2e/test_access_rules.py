@@ -204,7 +204,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         # every service's dead letters: ops
         **{f"{m} /admin/dead-letters{p}@{s}": (s, f"/admin/dead-letters{p.replace('{dead_letter_id}', '1')}",
                                                None, "ops1", "d1", 403)
-           for s in ("leads", "aftersales", "reporting")
+           for s in ("leads", "orders", "aftersales", "reporting")
            for m, p in (("GET", ""), ("POST", "/{dead_letter_id}/retry"), ("POST", "/{dead_letter_id}/skip"))},
     }
 
