@@ -26,9 +26,11 @@ from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
 from services.leads.app.reactions import Reactions
 from services.leads.app.reception import ReceptionHandlers
+from services.leads.app.test_drives import TestDriveHandlers, TestDrivePolicy
 from services.leads.app.timers import LeadTimerHandlers, timers_for
 from services.leads.domain.policy import LeadPolicy
 from services.leads.showroom_api import showroom_router
+from services.leads.test_drive_api import test_drive_router
 from shared.auth.http import install_auth
 from shared.contracts.inbound import INBOUND_CALLS, INBOUND_SHOP
 from shared.eventstore.store import PostgresEventStore
@@ -90,6 +92,11 @@ def load_call_center_agents(path: Path = CONFIG / "call_center_agents.json") -> 
     return agents
 
 
+def load_test_drive_policy(showroom: dict[str, Any]) -> TestDrivePolicy:
+    return TestDrivePolicy(route_minutes={r["code"]: int(r["minutes"]) for r in showroom["test_drive_routes"]},
+                           no_show_grace=timedelta(minutes=showroom["no_show_grace_minutes"]))
+
+
 def load_policy(settings: LeadsSettings, path: Path = CONFIG / "policy.json") -> LeadPolicy:
     data = json.loads(path.read_text())
     pool_days = settings.pool_idle_days if settings.pool_idle_days is not None else data["pool_idle_days"]
@@ -129,8 +136,12 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
                                      policy=policy, default_team_id=settings.default_team_id)
         relay = OutboxRelay(dsn=settings.database_url, producer=producer, topic=topic,
                             translate=to_public_message, name=SERVICE, poll_interval=settings.relay_poll_interval)
-        timers = TimerRunner(pool=pool, clock=clock, poll_interval=settings.timer_poll_interval,
-                             handlers=LeadTimerHandlers(unit_of_work=uow, clock=clock, policy=policy).handlers())
+        showroom = load_showroom()
+        drives = TestDriveHandlers(unit_of_work=uow, clock=clock, new_id=new_id,
+                                   policy=load_test_drive_policy(showroom), lead_policy=policy)
+        timers = TimerRunner(pool=pool, clock=clock, poll_interval=settings.timer_poll_interval, handlers={
+            **LeadTimerHandlers(unit_of_work=uow, clock=clock, policy=policy).handlers(),
+            **drives.timer_handlers()})
         dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
         consumer = IdempotentConsumer(
             name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
@@ -154,12 +165,13 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
             organisation=OrganisationHandlers(unit_of_work=uow, clock=clock), history=queries, queries=queries,
             channels=channels, loss_reasons=load_loss_reasons(), clock=clock,
         ))
-        showroom = load_showroom()
         app.include_router(showroom_router(
             reception=ReceptionHandlers(unit_of_work=uow, clock=clock, new_id=new_id, capture=capture,
                                         purposes={p["code"] for p in showroom["visit_purposes"]}),
             queries=queries, purposes=showroom["visit_purposes"], clock=clock,
         ))
+        app.include_router(test_drive_router(drives=drives, queries=queries, leads=queries,
+                                             routes=showroom["test_drive_routes"], clock=clock))
         app.include_router(dead_letter_router(consumer, dead_letters, pool))
         try:
             yield
