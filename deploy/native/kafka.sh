@@ -32,6 +32,7 @@ KAFKA_SCRAM_MARKER="$KAFKA_HOME_DIR/scram.applied"
 # Where the admin tools reach the broker: here, or the compose network's kafka:9092 (stack.sh kafka-security).
 KAFKA_ADMIN_BOOTSTRAP="${SALESFLOW_KAFKA_ADMIN_BOOTSTRAP:-$SALESFLOW_HOST:$SALESFLOW_KAFKA_PORT}"
 KAFKA_ACL_MARKER="$KAFKA_HOME_DIR/acls.applied"
+KAFKA_ACL_TABLE="$KAFKA_DEPLOY_DIR/acls.tsv"
 KAFKA_DATA_DIR="$KAFKA_HOME_DIR/data"
 KAFKA_LOG_DIR="$KAFKA_HOME_DIR/logs"
 KAFKA_PID_FILE="$KAFKA_HOME_DIR/broker.pid"
@@ -146,7 +147,7 @@ listener.name.controller.sasl.enabled.mechanisms=PLAIN
 listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="${user}" password="${password}" user_${user}="${password}";
 sasl.mechanism.controller.protocol=PLAIN
 
-# ACLs (written by kafka.sh, see deploy/README.md): nothing is allowed that no ACL allows.
+# ACLs (deploy/kafka/acls.tsv, written by kafka.sh): nothing is allowed that no ACL allows.
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
 super.users=User:${user}
@@ -296,40 +297,27 @@ kafka_run_parallel() {
   rm -rf "$out"
 }
 
-# The services whose topics a service consumes (as in services/<name>/main.py) and whether it publishes its own.
-kafka_consumed_services() {
-  case "$1" in
-    leads) echo "orders aftersales" ;;
-    aftersales) echo "orders leads" ;;
-    reporting) echo "leads orders aftersales" ;;
-    *) echo "" ;;
-  esac
-}
-kafka_publishes() { [[ "$1" == leads || "$1" == orders || "$1" == aftersales ]]; }
-
-# One AclCommand argument list per line (the table in deploy/README.md says the same), for the default topic
-# prefix. Create is allowed on every topic a service makes sure exists at start-up (any service may start
-# first); creating a topic gives no right to write to it.
+# One AclCommand argument list per principal, operations and resource type, from the ACL table
+# deploy/kafka/acls.tsv (the one source: the Kubernetes KafkaUsers are checked against it by
+# tests/unit/deploy/test_kafka_acls.py), for the default topic prefix. Fails on a malformed row.
 kafka_acl_specs() {
-  local svc consumed c p="$SALESFLOW_TOPIC_PREFIX_DEFAULT" writes reads
-  for svc in "${SALESFLOW_SERVICES[@]}"; do
-    consumed="$(kafka_consumed_services "$svc")"
-    writes="" reads=""
-    if kafka_publishes "$svc"; then writes+=" --topic $p.$svc"; fi
-    for c in $consumed; do
-      writes+=" --topic $p.$c.dlq"
-      reads+=" --topic $p.$c"
-    done
-    if [[ -n "$writes" ]]; then
-      echo "--allow-principal User:$svc --operation Write --operation Describe --operation Create$writes"
-    fi
-    if [[ -n "$reads" ]]; then
-      echo "--allow-principal User:$svc --operation Read --operation Describe --operation Create$reads"
-      echo "--allow-principal User:$svc --operation Read --operation Describe --group $svc"
-    fi
-  done
-  # aftersales makes sure the DLQ beside its own topic exists (its consumers write to it).
-  echo "--allow-principal User:aftersales --operation Describe --operation Create --topic $p.aftersales.dlq"
+  awk -v prefix="$SALESFLOW_TOPIC_PREFIX_DEFAULT" '
+    /^[[:space:]]*(#|$)/ { next }
+    NF != 4 || ($3 != "topic" && $3 != "group") {
+      printf "%s:%d: expected \"principal operations topic|group name\", got: %s\n", FILENAME, FNR, $0 > "/dev/stderr"
+      bad = 1; exit 1
+    }
+    {
+      key = $1 SUBSEP $2 SUBSEP $3
+      if (!(key in spec)) {
+        order[++n] = key
+        spec[key] = "--allow-principal User:" $1
+        count = split($2, operations, ",")
+        for (i = 1; i <= count; i++) spec[key] = spec[key] " --operation " operations[i]
+      }
+      spec[key] = spec[key] " --" $3 " " ($3 == "topic" ? prefix "." $4 : $4)
+    }
+    END { if (bad) exit 1; for (i = 1; i <= n; i++) print spec[order[i]] }' "$KAFKA_ACL_TABLE"
 }
 
 kafka_acl_digest() {
@@ -338,10 +326,11 @@ kafka_acl_digest() {
 
 # Adds the ACLs (adding one that exists is a no-op) when the spec or the storage changed since the last time.
 kafka_ensure_acls() {
-  local digest spec args
+  local digest spec
+  kafka_acl_specs >/dev/null || die "kafka: the ACL table $KAFKA_ACL_TABLE is malformed"
   digest="$(kafka_acl_digest)"
   [[ -f "$KAFKA_ACL_MARKER" && "$(<"$KAFKA_ACL_MARKER")" == "$digest" ]] && return 0
-  log "kafka: writing the ACLs (one AclCommand run per line of the table in deploy/README.md)"
+  log "kafka: writing the ACLs of deploy/kafka/acls.tsv (one AclCommand run per principal, operations and resource type)"
   while read -r spec; do
     printf 'kafka_tool org.apache.kafka.tools.AclCommand --bootstrap-server %q --command-config %q --add --force %s\n' \
       "$KAFKA_ADMIN_BOOTSTRAP" "$KAFKA_ADMIN_CONFIG" "$spec"

@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     DeliverOrderBody = CommandBody[DeliverOrder]
     CheckOutShopOrderBody = CommandBody[CheckOutShopOrder]
 else:
-    IssueQuoteBody = command_body(IssueQuote, internal=QUOTE_INTERNAL)
+    IssueQuoteBody = command_body(IssueQuote, internal=(*QUOTE_INTERNAL, "team_id"))
     ReviseQuoteBody = command_body(ReviseQuote, path=("quote_id",), internal=QUOTE_INTERNAL)
     AcceptQuoteBody = command_body(AcceptQuote, path=("quote_id",))
     SignContractBody = command_body(SignContract, path=("quote_id",))
@@ -118,7 +118,7 @@ def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> AP
 
     async def own_quote(quote_id: str, caller: Principal) -> Any:
         quote = await load_quote(store, quote_id)
-        access.require_own_quote(caller, quote_id, quote.consultant_id)
+        access.require_own_quote(caller, quote_id, quote.consultant_id, quote.team_id)
         return quote
 
     @router.post("", status_code=201)
@@ -126,7 +126,7 @@ def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> AP
                           caller: Principal = CALLER) -> dict[str, Any]:
         """Issue a quote (revision 1). Its expiry timer is scheduled at ``valid_until``. The discount limit is the
         caller's (from the token's role); a discount above it is refused, whatever the body says."""
-        command = body.to_command(role=access.discount_role(caller))
+        command = body.to_command(role=access.discount_role(caller), team_id=access.selling_team(caller))
         access.require_quote_for(caller, command.consultant_id)
         result = await h.issue_quote(command, _context(x_correlation_id, caller))
         return quote_view(result.quote)
@@ -169,7 +169,9 @@ def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queri
 
     async def own_order(order_id: str, caller: Principal) -> Any:
         order = await load_order(store, order_id)
-        access.require_own_order(caller, order_id, order.signed.consultant_id if order.signed else None)
+        signed = order.signed
+        access.require_own_order(caller, order_id, signed.consultant_id if signed else None,
+                                 signed.team_id if signed else None)
         return order
 
     @router.post("/orders/{order_id}/payments", dependencies=sellers)
@@ -230,24 +232,27 @@ def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queri
                  dependencies=[allowed(roles=access.SUPERVISORS, scopes=[access.CHECKOUT_SCOPE])])
     async def check_out(body: CheckOutShopOrderBody, response: Response, x_correlation_id: CorrelationId = None,
                         caller: Principal = CALLER) -> dict[str, Any]:
-        """An online-shop order, signed and paid in one step. Idempotent on ``shop_order_id``: a repeat answers
-        200 with the first order and stores nothing."""
+        """An online-shop order, signed and paid in one step. Idempotent on ``shop_order_id``: an identical repeat
+        answers 200 with the first order and stores nothing; a repeat with different content answers 409
+        ``checkout_conflict`` naming the first order and both versions (``recorded``, ``received``)."""
         result = await h.check_out(body.to_command(), _context(x_correlation_id, caller))
         if not result.created:
             response.status_code = 200
         return _order(result)
 
     @router.get("/orders/awaiting-delivery", dependencies=[allowed(roles=access.SUPERVISORS)])
-    async def awaiting_delivery(limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
-        """Signed orders not yet delivered or cancelled, by delivery date; ``ready`` = nothing owed."""
-        return {"orders": await queries.awaiting_delivery(limit)}
+    async def awaiting_delivery(caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+                                ) -> dict[str, Any]:
+        """Signed orders not yet delivered or cancelled, by delivery date; ``ready`` = nothing owed (a manager:
+        their team's and the shop's)."""
+        return {"orders": await queries.awaiting_delivery(limit, access.team_scope(caller))}
 
     @router.get("/orders", dependencies=sellers)
     async def open_orders(caller: Caller, consultant_id: Annotated[str, Query(min_length=1)],
                           limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
         """A consultant's open orders (signed, neither delivered nor cancelled); a consultant sees their own."""
-        access.own_listing(caller, consultant_id)
-        return {"consultant_id": consultant_id, "orders": await queries.open_orders(consultant_id, limit)}
+        team = access.own_listing(caller, consultant_id)
+        return {"consultant_id": consultant_id, "orders": await queries.open_orders(consultant_id, limit, team)}
 
     @router.get("/orders/{order_id}", dependencies=sellers)
     async def get_order(order_id: str, caller: Caller) -> dict[str, Any]:
@@ -256,9 +261,10 @@ def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queri
         return {**order_view(order), "history": await history.history("order", order_id)}
 
     @router.get("/receivables", dependencies=[allowed(roles=access.SUPERVISORS)])
-    async def receivables(limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
-        """What customers still owe on open orders (and refunds still due on cancelled ones), per currency."""
-        return await queries.receivables(limit)
+    async def receivables(caller: Caller, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+        """What customers still owe on open orders (and refunds still due on cancelled ones), per currency (a
+        manager: their team's and the shop's)."""
+        return await queries.receivables(limit, access.team_scope(caller))
 
     return router
 

@@ -29,6 +29,7 @@ from services.reporting.app.reports import (
     DailyReportQuery,
     GradeTableQuery,
 )
+from services.reporting.domain.ledger import ConsultantTeams
 from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed, signed_in_page
 from shared.auth.principal import Principal
 from shared.runtime.http import error_body
@@ -78,9 +79,19 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
                      processed: Processed | None = None, watermark: Callable[[], Awaitable[Any]] | None = None,
                      csv_writer: CsvWriter | None = None, xlsx_writer: XlsxWriter | None = None,
                      monthly: MonthlyAnalysisQuery | None = None, aftersales: AfterSalesQuery | None = None,
-                     cache: WatermarkCache | None = None) -> APIRouter:
+                     cache: WatermarkCache | None = None,
+                     consultant_teams: Callable[[], Awaitable[ConsultantTeams]] | None = None) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["reports"], dependencies=AUTHENTICATED)
     readers = [allowed(roles=access.READERS)]
+
+    async def scoped_rows(caller: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The per-consultant rows this caller may see (the team directory is read only for a manager's view;
+        without one a manager sees no row rather than everyone's)."""
+        teams = ConsultantTeams()
+        if access.needs_teams(caller) and consultant_teams is not None:
+            teams = await consultant_teams()
+        now = datetime.now(UTC)
+        return access.own_rows(caller, rows, lambda consultant: teams.team(consultant, now))
 
     async def cached(key: Hashable, compute: Callable[[], Awaitable[dict[str, Any]]],
                      clock_dependent: bool = False) -> dict[str, Any]:
@@ -194,7 +205,7 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
         own statement)."""
         report = await cached(("commission", month, plan_id, consultant, as_of),
                               lambda: commission(month=month, plan_id=plan_id, consultant=consultant, as_of=as_of))
-        report = {**report, "statements": access.own_rows(caller, jsonable_encoder(report["statements"]))}
+        report = {**report, "statements": await scoped_rows(caller, jsonable_encoder(report["statements"]))}
         return _export(report, "statements", ["consultant_id", "month", "plan_id", "plan_version", "mode", "basis",
                                               "amount", "target", "attainment", "gate", "gate_passed",
                                               "commission_minor"], format, "commission")
@@ -204,7 +215,7 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
                          caller: Principal = CALLER) -> Response:
         """有望客户确度状态表: open leads per consultant × grade, follow-ups due/overdue, on-time rate."""
         report = await cached(("grades", as_of), lambda: grades(as_of=as_of), clock_dependent=as_of is None)
-        report = {**report, "consultants": access.own_rows(caller, jsonable_encoder(report["consultants"]))}
+        report = {**report, "consultants": await scoped_rows(caller, jsonable_encoder(report["consultants"]))}
         return _export(report, "consultants", ["consultant_id", "N", "H", "A", "B", "C", "open", "due_today",
                                                "overdue", "on_time_follow_up_rate"], format, "grades")
 
@@ -213,7 +224,7 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
                         caller: Principal = CALLER) -> Response:
         """销售日报: per consultant for one day (YYYY-MM-DD); a consultant sees their own row."""
         report = await cached(("daily", day, as_of), lambda: daily(day=day, as_of=as_of))
-        report = {**report, "consultants": access.own_rows(caller, jsonable_encoder(report["consultants"]))}
+        report = {**report, "consultants": await scoped_rows(caller, jsonable_encoder(report["consultants"]))}
         return _export(report, "consultants", ["consultant_id", *report["columns"], *KPI_COLUMNS], format,
                        "daily")
 

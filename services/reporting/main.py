@@ -88,7 +88,7 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
             grades=GradeTableQuery(summaries, utcnow), daily=DailyReportQuery(summaries),
             targets=targets, set_target=SetTargetHandler(postgres_targets_units_of_work(pool), utcnow),
             processed=processed, watermark=summaries.watermark, csv_writer=to_csv, xlsx_writer=to_xlsx,
-            cache=WatermarkCache(summaries.watermark),
+            cache=WatermarkCache(summaries.watermark), consultant_teams=summaries.consultant_teams,
         ))
         app.include_router(dashboard_router())
         app.include_router(dead_letter_router(consumer, dead_letters, pool))

@@ -93,9 +93,9 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "POST /v1/quotes": ("orders", "/v1/quotes", quote_body("c1"), "c1", "c2x", 403),
         "POST /v1/quotes/{quote_id}/revisions": ("orders", f"/v1/quotes/{quote}/revisions",
                                                  {"lines": LINES, "valid_until": SOON}, "c1", "c2", 404),
-        "POST /v1/quotes/{quote_id}/acceptance": ("orders", f"/v1/quotes/{quote}/acceptance", {}, "m1", "c2", 404),
+        "POST /v1/quotes/{quote_id}/acceptance": ("orders", f"/v1/quotes/{quote}/acceptance", {}, "m1", "m2", 404),
         "POST /v1/quotes/{quote_id}/contract": ("orders", f"/v1/quotes/{quote}/contract", {"payment_plan": "full"},
-                                                "c1", "c3", 404),
+                                                "c1", "m2", 404),
         "GET /v1/quotes/{quote_id}": ("orders", f"/v1/quotes/{quote}", None, "c1", "c2", 404),
         "POST /v1/orders/{order_id}/payments": ("orders", f"/v1/orders/{order}/payments",
                                                 {"kind": "deposit", "amount_minor": 1000_00, "currency": "CNY"},
@@ -104,7 +104,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
             "orders", f"/v1/orders/{order}/financing/approval",
             {"provider": "bank", "amount_minor": 1, "currency": "CNY"}, "m1", "shop", 403),
         "POST /v1/orders/{order_id}/financing/decline": ("orders", f"/v1/orders/{order}/financing/decline",
-                                                         {"provider": "bank", "reason": "no"}, "c1", "c3", 404),
+                                                         {"provider": "bank", "reason": "no"}, "c1", "m2", 404),
         "POST /v1/orders/{order_id}/refunds": ("orders", f"/v1/orders/{order}/refunds",
                                                {"amount_minor": 1, "currency": "CNY", "reason": "x"}, "m1", "c1", 403),
         "POST /v1/orders/{order_id}/cancellation": ("orders", f"/v1/orders/{order}/cancellation", {"reason": "x"},
@@ -112,7 +112,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "POST /v1/orders/{order_id}/delivery": ("orders", f"/v1/orders/{order}/delivery", {"scheduled_for": SOON},
                                                 "c1", "c2", 404),
         "PUT /v1/orders/{order_id}/delivery": ("orders", f"/v1/orders/{order}/delivery",
-                                               {"scheduled_for": SOON, "reason": "moved"}, "m1", "c3", 404),
+                                               {"scheduled_for": SOON, "reason": "moved"}, "m1", "m2", 404),
         "POST /v1/orders/{order_id}/delivered": ("orders", f"/v1/orders/{order}/delivered", {}, "c1", "c2", 404),
         "POST /v1/checkouts": ("orders", "/v1/checkouts", {
             "shop_order_id": f"S-{RUN_ID}", "customer_name": "赵六", "customer_phone": "13700001111",
@@ -120,7 +120,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
             "currency": "CNY"}, "shop", "c1", 403),
         "GET /v1/orders/awaiting-delivery": ("orders", "/v1/orders/awaiting-delivery", None, "m1", "c1", 403),
         "GET /v1/orders": ("orders", "/v1/orders?consultant_id=c1", None, "c1", "c2", 404),
-        "GET /v1/orders/{order_id}": ("orders", f"/v1/orders/{order}", None, "c1", "c2", 404),
+        "GET /v1/orders/{order_id}": ("orders", f"/v1/orders/{order}", None, "m1", "m2", 404),
         "GET /v1/receivables": ("orders", "/v1/receivables", None, "d1", "c1", 403),
         "GET /v1/configuration": ("orders", "/v1/configuration", None, "c1", "nobody", 401),
         "POST /admin/order-summaries/rebuild": ("orders", "/admin/order-summaries/rebuild", None, "ops1", "d1", 403),
@@ -284,3 +284,46 @@ async def test_the_actor_of_a_system_capture_is_the_token_subject(stack: Any) ->
             until=lambda r: r.status_code == 200, what="the lead")
     assert detail.json()["history"][0]["actor"] == "service-account-shop"
 
+
+
+async def test_a_managers_order_lists_hold_their_team_and_the_shop_but_not_another_team(stack: Any) -> None:
+    services, _ = stack
+    orders = services["orders"].url
+    async with httpx.AsyncClient(base_url=orders, timeout=20) as client:
+        shop = await client.post("/v1/checkouts", headers=WHO["shop"], json={
+            "shop_order_id": f"S-lists-{RUN_ID}", "customer_name": "孙八", "customer_phone": "13700002222",
+            "lines": [{"product": "MUG", "unit_price_minor": 99_00}], "total_minor": 99_00, "paid_minor": 99_00,
+            "currency": "CNY"})
+        assert shop.status_code == 201, shop.text
+        # An open order of c1 (team t1): the stack's own order was cancelled by the allowed cancellation above.
+        quote = (await client.post("/v1/quotes", headers=WHO["c1"], json=quote_body("c1"))).json()
+        assert (await client.post(f"/v1/quotes/{quote['quote_id']}/acceptance", headers=WHO["c1"],
+                                  json={})).status_code == 200
+        signed = await client.post(f"/v1/quotes/{quote['quote_id']}/contract", headers=WHO["c1"],
+                                   json={"payment_plan": "full"})
+        assert signed.status_code == 201, signed.text
+
+        async def listed(path: str, who: str) -> Any:
+            response = await client.get(path, headers=WHO[who])
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        def order_ids(rows: list[dict[str, Any]]) -> set[str]:
+            return {row["order_id"] for row in rows}
+
+        awaiting = {who: order_ids((await listed("/v1/orders/awaiting-delivery?limit=1000", who))["orders"])
+                    for who in ("m1", "m2", "d1")}
+        owed = {who: await listed("/v1/receivables?limit=1000", who) for who in ("m1", "m2")}
+        of_c1 = {who: order_ids((await listed("/v1/orders?consultant_id=c1", who))["orders"]) for who in ("m1", "m2")}
+    team_order, shop_order = signed.json()["order_id"], shop.json()["order_id"]
+    assert {team_order, shop_order} <= awaiting["m1"]
+    assert shop_order in awaiting["m2"]  # the shop's orders have no team: every manager's queue
+    assert team_order not in awaiting["m2"]
+    assert {team_order, shop_order} <= awaiting["d1"]
+    assert team_order in order_ids(owed["m1"]["orders"])
+    assert team_order not in order_ids(owed["m2"]["orders"])
+    cny = {who: sum(t["owed_minor"] for t in owed[who]["totals"] if t["currency"] == "CNY") for who in owed}
+    only_t1 = [row for row in owed["m1"]["orders"] if row["order_id"] not in order_ids(owed["m2"]["orders"])]
+    assert cny["m1"] - cny["m2"] == sum(row["outstanding_minor"] for row in only_t1)  # m2's totals leave t1's out
+    assert team_order in of_c1["m1"]
+    assert of_c1["m2"] == set()

@@ -200,6 +200,29 @@ async def test_a_shop_checkout_sent_twice_is_one_order_with_one_contract_signed(
     assert signed["shop_order_id"] == f"SHOP-{RUN_ID}-1"
 
 
+async def test_a_shop_checkout_repeated_with_different_content_answers_409_naming_both_versions(
+    orders: Orders
+) -> None:
+    body = {"shop_order_id": f"SHOP-{RUN_ID}-changed", "customer_name": "李四", "customer_phone": "139 0000 1111",
+            "lines": [{"product": "WALLBOX", "quantity": 2, "unit_price_minor": 4_000_00}],
+            "total_minor": 8_000_00, "paid_minor": 8_000_00, "currency": "CNY"}
+    first = await orders.post("/v1/checkouts", body, 201)
+    events_after_first = await orders.event_count()
+    changed = {**body, "lines": [{"product": "WALLBOX", "quantity": 3, "unit_price_minor": 4_000_00}],
+               "total_minor": 12_000_00, "paid_minor": 12_000_00}
+    response = await orders.client.post("/v1/checkouts", json=changed)
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["order_id"], error["shop_order_id"]) == (
+        "checkout_conflict", first["order_id"], f"SHOP-{RUN_ID}-changed")
+    assert error["differing_fields"] == ["lines", "paid_minor", "total_minor"]
+    assert (error["recorded"]["lines"][0]["quantity"], error["received"]["lines"][0]["quantity"]) == (2, 3)
+    assert error["recorded"]["customer_phone"] == error["received"]["customer_phone"] == "+8613900001111"
+    assert await orders.event_count() == events_after_first  # nothing of the conflicting repeat was stored
+    # the identical repeat is still the first order
+    assert (await orders.post("/v1/checkouts", body, 200))["order_id"] == first["order_id"]
+
+
 async def test_a_shop_checkout_may_name_its_lead(orders: Orders) -> None:
     order = await orders.post("/v1/checkouts", {
         "shop_order_id": f"SHOP-{RUN_ID}-lead", "customer_name": "赵六", "customer_phone": "13700001111",

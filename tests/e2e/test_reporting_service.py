@@ -24,7 +24,7 @@ from shared.contracts.aftersales import (
     ReturnVisitCompletedV1,
     ScheduledVisitV1,
 )
-from shared.contracts.leads import LeadCreatedV1
+from shared.contracts.leads import ConsultantRegisteredV1, LeadCreatedV1
 from tests.support.auth import auth_headers
 from tests.support.infra import REPO, RUN_ID, Infra
 from tests.support.processes import ServiceProcess, inherited_env, start_service, stop_service
@@ -177,6 +177,42 @@ async def test_the_grade_table_and_the_daily_report_count_per_consultant(stack: 
     assert c1["new_leads"] == 1  # J2
     assert c1["contracts"] == 1  # J1 signed on 3 March
     assert c1["visits"] == 1  # J2 visited on 3 March
+
+
+async def test_per_consultant_reports_show_a_consultant_their_row_and_a_manager_their_team(stack: Stack) -> None:
+    # The teams reporting knows come from leads' ConsultantRegistered (the journeys' LeadAssigned carry teams too,
+    # but a report row is a consultant's, so the consultant's own team decides).
+    await publish(stack.infra.kafka, f"{stack.prefix}.leads", [
+        upstream_message(ConsultantRegisteredV1(consultant_id=c, name=c, team_id=team, role="consultant",
+                                                registered_at=march(1)), key=c)
+        for c, team in (("c1", "t1"), ("c2", "t1"), ("c3", "t2"))])
+    m1 = auth_headers("manager", subject="m1", team="t1")
+    m2 = auth_headers("manager", subject="m2", team="t2")
+    c1 = auth_headers("consultant", subject="c1", team="t1")
+
+    async def rows(path: str, key: str, who: dict[str, str], **params: Any) -> set[str]:
+        async with httpx.AsyncClient(headers=who, base_url=stack.service.url, timeout=10) as client:
+            response = await client.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return {row["consultant_id"] for row in response.json()[key]}
+
+    await eventually(lambda: rows("/v1/reports/grades", "consultants", m2), until=lambda seen: seen == {"c3"},
+                     what="reporting to know c3 is in m2's team")
+    assert await rows("/v1/reports/grades", "consultants", m1) == set()  # only c3 (t2) has open leads
+    assert await rows("/v1/reports/grades", "consultants", auth_headers("director")) == {"c3"}
+    director = auth_headers("director")
+    assert await rows("/v1/reports/daily", "consultants", director, day="2026-03-03") == {"c1"}
+    assert await rows("/v1/reports/daily", "consultants", m1, day="2026-03-03") == {"c1"}
+    assert await rows("/v1/reports/daily", "consultants", c1, day="2026-03-03") == {"c1"}
+    assert await rows("/v1/reports/daily", "consultants", m2, day="2026-03-03") == set()
+    assert "c3" in await rows("/v1/reports/daily", "consultants", director, day="2026-03-06")
+    assert "c3" not in await rows("/v1/reports/daily", "consultants", m1, day="2026-03-06")
+    assert await rows("/v1/reports/commission", "statements", m1, month="2026-03") >= {"c1"}
+    assert "c1" not in await rows("/v1/reports/commission", "statements", m2, month="2026-03")
+    async with httpx.AsyncClient(headers=m2, base_url=stack.service.url, timeout=10) as client:
+        export = await client.get("/v1/reports/daily", params={"day": "2026-03-06", "format": "csv"})
+    assert export.status_code == 200
+    assert [line.split(",")[0] for line in export.content.decode("utf-8-sig").splitlines()[1:]] == ["c3"]
 
 
 async def test_every_report_exports_to_csv_and_xlsx_with_english_and_chinese_labels(stack: Stack) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from services.orders.adapters.repository import ORDERS_STREAMS
-from services.orders.app.ports import CheckoutAlreadyRecordedError, CommandContext
+from services.orders.app.ports import CheckoutAlreadyRecordedError, CommandContext, RecordedCheckout
 from shared.unit_of_work.memory import InMemoryEventStore, InMemoryTimers, InMemoryUnitOfWork
 
 
@@ -18,13 +18,13 @@ class InMemoryOrdersUnitOfWork(InMemoryUnitOfWork):
     def __init__(self, orders: InMemoryOrders) -> None:
         super().__init__(orders.events, orders.timer_table, ORDERS_STREAMS)
         self._orders = orders
-        self._shop_order: tuple[str, str] | None = None
+        self._shop_order: tuple[str, RecordedCheckout] | None = None
 
-    async def order_for_shop_order(self, shop_order_id: str) -> str | None:
-        return await self._orders.order_for_shop_order(shop_order_id)
+    async def recorded_checkout(self, shop_order_id: str) -> RecordedCheckout | None:
+        return await self._orders.recorded_checkout(shop_order_id)
 
-    def claim_shop_order(self, shop_order_id: str, order_id: str) -> None:
-        self._shop_order = (shop_order_id, order_id)
+    def claim_shop_order(self, shop_order_id: str, order_id: str, terms: dict[str, Any]) -> None:
+        self._shop_order = (shop_order_id, RecordedCheckout(order_id, terms))
 
     async def commit(self, context: CommandContext, now: datetime) -> dict[str, int]:
         claimed = self._orders.shop_orders
@@ -41,7 +41,8 @@ class InMemoryOrdersUnitOfWork(InMemoryUnitOfWork):
 class InMemoryOrders:
     """The unit-of-work factory (``orders()`` / ``orders(conn)``) and what the tests inspect."""
 
-    def __init__(self, events: InMemoryEventStore | None = None, shop_orders: dict[str, str] | None = None) -> None:
+    def __init__(self, events: InMemoryEventStore | None = None,
+                 shop_orders: dict[str, RecordedCheckout] | None = None) -> None:
         self.events = events or InMemoryEventStore()
         self.timer_table = InMemoryTimers()
         self.shop_orders = shop_orders if shop_orders is not None else {}
@@ -51,7 +52,7 @@ class InMemoryOrders:
     async def __call__(self, conn: Any = None) -> AsyncIterator[InMemoryOrdersUnitOfWork]:
         yield InMemoryOrdersUnitOfWork(self)
 
-    async def order_for_shop_order(self, shop_order_id: str) -> str | None:
+    async def recorded_checkout(self, shop_order_id: str) -> RecordedCheckout | None:
         return self.shop_orders.get(shop_order_id)
 
     @property

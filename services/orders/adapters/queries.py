@@ -6,9 +6,15 @@ from typing import Any
 
 import asyncpg
 
+from services.orders.app.ports import TeamScope
+
 _COLUMNS = """order_id, version, status, lead_id, consultant_id, customer_name, channel, payment_plan, currency,
     total_minor, paid_minor, financed_minor, outstanding_minor, refund_due_minor, financing,
     delivery_scheduled_for, signed_at, delivered_at"""
+
+
+# The rows of a manager's team and the team-less ones (shop checkouts); everything when the parameter is NULL.
+_IN_TEAM = "({p}::text IS NULL OR team_id = {p} OR team_id IS NULL)"
 
 
 def _row(record: asyncpg.Record) -> dict[str, Any]:
@@ -23,30 +29,33 @@ class PostgresOrderQueries:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def open_orders(self, consultant_id: str, limit: int) -> list[dict[str, Any]]:
+    async def open_orders(self, consultant_id: str, limit: int, team: TeamScope | None = None
+                          ) -> list[dict[str, Any]]:
         """Signed, neither delivered nor cancelled, of one consultant; oldest first."""
         rows = await self._pool.fetch(
             f"SELECT {_COLUMNS} FROM order_summaries WHERE status = 'signed' AND consultant_id = $1 "
-            "ORDER BY signed_at, order_id LIMIT $2", consultant_id, limit)
+            f"AND {_IN_TEAM.format(p='$3')} ORDER BY signed_at, order_id LIMIT $2", consultant_id, limit, team)
         return [_row(r) for r in rows]
 
-    async def awaiting_delivery(self, limit: int) -> list[dict[str, Any]]:
+    async def awaiting_delivery(self, limit: int, team: TeamScope | None = None) -> list[dict[str, Any]]:
         """Open orders by delivery date (unscheduled last); ``ready`` says whether delivery is allowed now."""
         rows = await self._pool.fetch(
             f"SELECT {_COLUMNS}, outstanding_minor = 0 AS ready FROM order_summaries WHERE status = 'signed' "
-            "ORDER BY delivery_scheduled_for NULLS LAST, signed_at, order_id LIMIT $1", limit)
+            f"AND {_IN_TEAM.format(p='$2')} "
+            "ORDER BY delivery_scheduled_for NULLS LAST, signed_at, order_id LIMIT $1", limit, team)
         return [_row(r) for r in rows]
 
-    async def receivables(self, limit: int) -> dict[str, Any]:
+    async def receivables(self, limit: int, team: TeamScope | None = None) -> dict[str, Any]:
         """What customers still owe on open orders, and refunds still due on cancelled ones, per currency."""
         async with self._pool.acquire() as conn:
             owed = await conn.fetch(
                 f"SELECT {_COLUMNS} FROM order_summaries WHERE status = 'signed' AND outstanding_minor > 0 "
-                "ORDER BY outstanding_minor DESC, order_id LIMIT $1", limit)
+                f"AND {_IN_TEAM.format(p='$2')} ORDER BY outstanding_minor DESC, order_id LIMIT $1", limit, team)
             totals = await conn.fetch(
-                """SELECT currency,
+                f"""SELECT currency,
                           coalesce(sum(outstanding_minor) FILTER (WHERE status = 'signed'), 0)::bigint AS owed_minor,
                           coalesce(sum(refund_due_minor) FILTER (WHERE status = 'cancelled'), 0)::bigint
                               AS refunds_due_minor
-                   FROM order_summaries GROUP BY currency ORDER BY currency""")
+                   FROM order_summaries WHERE {_IN_TEAM.format(p='$1')} GROUP BY currency ORDER BY currency""",
+                team)
         return {"orders": [_row(r) for r in owed], "totals": [dict(t) for t in totals]}

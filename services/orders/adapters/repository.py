@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from services.orders.app.ports import CheckoutAlreadyRecordedError, CommandContext
+from services.orders.app.ports import CheckoutAlreadyRecordedError, CommandContext, RecordedCheckout
 from services.orders.domain.events import order_events
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
@@ -28,15 +28,13 @@ ORDERS_STREAMS = StreamCatalog({Quote: ("quote-", order_events), Order: ("order-
 class PostgresOrdersUnitOfWork(PostgresUnitOfWork):
     def __init__(self, conn: Connection, store: PostgresEventStore) -> None:
         super().__init__(conn, store, ORDERS_STREAMS)
-        self._shop_order: tuple[str, str] | None = None
+        self._shop_order: tuple[str, str, dict[str, Any]] | None = None
 
-    async def order_for_shop_order(self, shop_order_id: str) -> str | None:
-        found: str | None = await self.conn.fetchval(
-            "SELECT order_id FROM shop_checkouts WHERE shop_order_id = $1", shop_order_id)
-        return found
+    async def recorded_checkout(self, shop_order_id: str) -> RecordedCheckout | None:
+        return await _recorded_checkout(self.conn, shop_order_id)
 
-    def claim_shop_order(self, shop_order_id: str, order_id: str) -> None:
-        self._shop_order = (shop_order_id, order_id)
+    def claim_shop_order(self, shop_order_id: str, order_id: str, terms: dict[str, Any]) -> None:
+        self._shop_order = (shop_order_id, order_id, terms)
 
     async def commit(self, context: CommandContext, now: datetime) -> dict[str, int]:
         if self._shop_order is not None:  # a new order's stream: writing before the append cannot reorder it
@@ -90,15 +88,21 @@ class EventSourcedOrders:
         return [r.audit_entry() for r in records]
 
 
-async def _claim_shop_order(tx: Connection, shop_order_id: str, order_id: str) -> None:
+async def _recorded_checkout(tx: Connection, shop_order_id: str) -> RecordedCheckout | None:
+    row = await tx.fetchrow("SELECT order_id, terms FROM shop_checkouts WHERE shop_order_id = $1", shop_order_id)
+    return RecordedCheckout(row["order_id"], row["terms"]) if row else None
+
+
+async def _claim_shop_order(tx: Connection, shop_order_id: str, order_id: str, terms: dict[str, Any]) -> None:
     # ON CONFLICT DO NOTHING waits for a concurrent inserter of the same key to finish; if it committed we get
-    # no row back and report its order instead of creating a second one.
+    # no row back and report its order (and terms, to compare) instead of creating a second one.
     claimed = await tx.fetchval(
-        "INSERT INTO shop_checkouts (shop_order_id, order_id) VALUES ($1, $2) "
-        "ON CONFLICT (shop_order_id) DO NOTHING RETURNING order_id", shop_order_id, order_id)
+        "INSERT INTO shop_checkouts (shop_order_id, order_id, terms) VALUES ($1, $2, $3) "
+        "ON CONFLICT (shop_order_id) DO NOTHING RETURNING order_id", shop_order_id, order_id, terms)
     if claimed is None:
-        existing = await tx.fetchval("SELECT order_id FROM shop_checkouts WHERE shop_order_id = $1", shop_order_id)
-        raise CheckoutAlreadyRecordedError(shop_order_id, existing)
+        recorded = await _recorded_checkout(tx, shop_order_id)
+        assert recorded is not None  # the conflicting row committed: it is visible to this statement's snapshot
+        raise CheckoutAlreadyRecordedError(shop_order_id, recorded)
 
 
 def _decode(records: list[RecordedEvent]) -> list[Any]:
@@ -111,8 +115,8 @@ async def _upsert_summary(tx: Connection, order: Order, version: int, now: datet
     await tx.execute(
         """INSERT INTO order_summaries (order_id, version, status, lead_id, consultant_id, customer_name, channel,
                payment_plan, currency, total_minor, paid_minor, financed_minor, outstanding_minor,
-               refund_due_minor, financing, delivery_scheduled_for, signed_at, delivered_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+               refund_due_minor, financing, delivery_scheduled_for, signed_at, delivered_at, updated_at, team_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
            ON CONFLICT (order_id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status,
                paid_minor = EXCLUDED.paid_minor, financed_minor = EXCLUDED.financed_minor,
                outstanding_minor = EXCLUDED.outstanding_minor, refund_due_minor = EXCLUDED.refund_due_minor,
@@ -121,5 +125,5 @@ async def _upsert_summary(tx: Connection, order: Order, version: int, now: datet
         order.id, version, order.status.value, signed.lead_id, signed.consultant_id, signed.customer_name,
         signed.channel, signed.payment_plan, signed.currency, signed.total_minor, order.paid_minor,
         order.financed_minor, order.outstanding_minor, order.refund_due_minor, order.financing.value,
-        order.delivery_scheduled_for, signed.signed_at, order.delivered_at, now,
+        order.delivery_scheduled_for, signed.signed_at, order.delivered_at, now, signed.team_id,
     )

@@ -1,7 +1,11 @@
 """Who may do what with quotes and orders (DESIGN §8), applied by the HTTP layer before a handler runs.
 
 - Consultants, managers and directors sell: a consultant quotes and works only their own quotes and orders (someone
-  else's answer 404); managers and directors all of them (orders does not track teams; leads does).
+  else's answer 404); a manager those of their team; a director all of them. Orders learns the team from the token
+  of whoever issues the quote (the consultant's or manager's ``team`` claim, recorded on QuoteIssued and carried to
+  ContractSigned), so it needs no copy of leads' team directory. Records without a team — shop checkouts, a
+  director's own quotes, quotes from before teams were recorded — are the dealership's shared queue: every manager
+  sees them.
 - The discount a caller may give comes from the caller's **token role**, never from the request: consultant →
   ``consultant``, manager → ``sales_manager``, director → ``general_manager`` (limits in config/discounts.json).
   A discount above the consultant's limit is therefore given by a manager's own call — that call is the approval.
@@ -12,6 +16,7 @@
 from __future__ import annotations
 
 from services.orders.app.common import OrderNotFoundError, QuoteNotFoundError
+from services.orders.app.ports import TeamScope
 from shared.auth.errors import ForbiddenError
 from shared.auth.principal import Principal, Role
 
@@ -40,16 +45,36 @@ def require_quote_for(caller: Principal, consultant_id: str) -> None:
     raise ForbiddenError("a consultant issues quotes in their own name only")
 
 
-def require_own_quote(caller: Principal, quote_id: str, consultant_id: str) -> None:
-    if caller.has_role(*SUPERVISORS) or (caller.has_role(Role.CONSULTANT) and consultant_id == caller.subject):
-        return
-    raise QuoteNotFoundError(f"no quote {quote_id}")
+def selling_team(caller: Principal) -> str | None:
+    """The team a quote issued by this caller is sold in: a consultant's or manager's own; None for a director."""
+    if caller.has_role(Role.DIRECTOR):
+        return None
+    return caller.team_id
 
 
-def require_own_order(caller: Principal, order_id: str, consultant_id: str | None) -> None:
-    if caller.has_role(*SUPERVISORS) or (caller.has_role(Role.CONSULTANT) and consultant_id == caller.subject):
-        return
-    raise OrderNotFoundError(f"no order {order_id}")
+def team_scope(caller: Principal) -> TeamScope | None:
+    """The orders a supervisor's lists show: a director all (None), a manager their team's and the team-less."""
+    if caller.has_role(Role.DIRECTOR):
+        return None
+    return TeamScope(caller.team_id or "\0no team")
+
+
+def _in_scope(caller: Principal, consultant_id: str | None, team_id: str | None) -> bool:
+    if caller.has_role(Role.DIRECTOR):
+        return True
+    if caller.has_role(Role.MANAGER) and (team_id is None or team_id == caller.team_id):
+        return True
+    return caller.has_role(Role.CONSULTANT) and consultant_id == caller.subject
+
+
+def require_own_quote(caller: Principal, quote_id: str, consultant_id: str, team_id: str | None) -> None:
+    if not _in_scope(caller, consultant_id, team_id):
+        raise QuoteNotFoundError(f"no quote {quote_id}")
+
+
+def require_own_order(caller: Principal, order_id: str, consultant_id: str | None, team_id: str | None) -> None:
+    if not _in_scope(caller, consultant_id, team_id):
+        raise OrderNotFoundError(f"no order {order_id}")
 
 
 def require_supervisor(caller: Principal) -> None:
@@ -57,7 +82,11 @@ def require_supervisor(caller: Principal) -> None:
         raise ForbiddenError("this needs a manager or a director")
 
 
-def own_listing(caller: Principal, consultant_id: str) -> None:
-    """A consultant lists only their own open orders (another consultant's id answers 404, as if unknown)."""
-    if not caller.has_role(*SUPERVISORS) and consultant_id != caller.subject:
+def own_listing(caller: Principal, consultant_id: str) -> TeamScope | None:
+    """A consultant lists only their own open orders (another consultant's id answers 404, as if unknown); a
+    supervisor any consultant's, narrowed to their :func:`team_scope`."""
+    if caller.has_role(*SUPERVISORS):
+        return team_scope(caller)
+    if consultant_id != caller.subject:
         raise OrderNotFoundError(f"no orders of consultant {consultant_id} for you")
+    return None

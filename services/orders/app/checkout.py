@@ -16,6 +16,7 @@ from services.orders.app.ports import (
     IdFactory,
     OrdersConfig,
     OrdersUnitOfWork,
+    RecordedCheckout,
     UnitOfWorkFactory,
 )
 from services.orders.app.terms import LineIn, lines_of
@@ -43,9 +44,10 @@ class CheckOutShopOrder:
 
 
 class CheckOutShopOrderHandler(OrdersHandler):
-    """Idempotent on the shop's order id: a retry (or a concurrent duplicate) answers with the first order and
-    stores nothing. The key is claimed in the same transaction as the append, so there is no window in which
-    two orders could be created for one shop order."""
+    """Idempotent on the shop's order id: a retry (or a concurrent duplicate) with the same content answers with
+    the first order and stores nothing; a repeat with different content is refused (CheckoutConflictError, 409,
+    naming both versions). The key and the terms are claimed in the same transaction as the append, so there is
+    no window in which two orders could be created for one shop order."""
 
     def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, new_id: IdFactory,
                  config: OrdersConfig) -> None:
@@ -55,32 +57,37 @@ class CheckOutShopOrderHandler(OrdersHandler):
     async def __call__(self, command: CheckOutShopOrder, context: CommandContext) -> OrderResult:
         shop_order_id = command.shop_order_id.strip()  # the key as stored: " S-1" and "S-1" are one order
 
+        customer = Customer.of(customer_id=command.customer_id, name=command.customer_name,
+                               phone=command.customer_phone)
+        checkout = ShopCheckout(
+            shop_order_id=shop_order_id, customer=customer, lines=tuple(lines_of(command.lines)),
+            discount_minor=command.discount_minor, total_minor=command.total_minor,
+            paid_minor=command.paid_minor, currency=command.currency, lead_id=command.lead_id,
+            consultant_id=command.consultant_id, payment_id=self._new_id(),
+            payment_reference=command.payment_reference,
+        )
+
         async def decide(uow: OrdersUnitOfWork, now: datetime) -> OrderResult:
-            existing = await uow.order_for_shop_order(shop_order_id)
-            if existing is not None:
-                return await self._existing(uow, existing)
-            customer = Customer.of(customer_id=command.customer_id, name=command.customer_name,
-                                   phone=command.customer_phone)
-            checkout = ShopCheckout(
-                shop_order_id=shop_order_id, customer=customer, lines=lines_of(command.lines),
-                discount_minor=command.discount_minor, total_minor=command.total_minor,
-                paid_minor=command.paid_minor, currency=command.currency, lead_id=command.lead_id,
-                consultant_id=command.consultant_id, payment_id=self._new_id(),
-                payment_reference=command.payment_reference,
-            )
+            recorded = await uow.recorded_checkout(shop_order_id)
+            if recorded is not None:
+                return await self._repeat(uow, recorded, checkout)
             order = Order.check_out(order_id=self._new_id(), checkout=checkout, now=now,
                                     currencies=self._currencies)
             uow.add(order)
-            uow.claim_shop_order(checkout.shop_order_id, order.id)
+            uow.claim_shop_order(checkout.shop_order_id, order.id, checkout.terms())
             return OrderResult(order, order.version, created=True)
 
         try:
             return await self._commands.run(decide, context, expected_version=0)
         except CheckoutAlreadyRecordedError as lost:  # lost a race with a concurrent duplicate
-            winner = lost.order_id
-        return await self._commands.run(lambda uow, now: self._existing(uow, winner), context)
+            winner = lost.recorded
+        return await self._commands.run(lambda uow, now: self._repeat(uow, winner, checkout), context)
 
     @staticmethod
-    async def _existing(uow: OrdersUnitOfWork, order_id: str) -> OrderResult:
-        order = await uow.get(Order, order_id, missing=no_order(order_id))
+    async def _repeat(uow: OrdersUnitOfWork, recorded: RecordedCheckout, checkout: ShopCheckout) -> OrderResult:
+        # Checkouts recorded before the terms were kept (migration 0002) cannot be compared: they answer with
+        # the first order, as every repeat did then.
+        if recorded.terms is not None:
+            checkout.check_repeats(recorded.terms, order_id=recorded.order_id)
+        order = await uow.get(Order, recorded.order_id, missing=no_order(recorded.order_id))
         return OrderResult(order, order.version, created=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, NewType, Protocol, TypeVar
 
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
@@ -26,13 +26,22 @@ def quote_expiry_timer_id(quote_id: str) -> str:
     return f"quote-expiry:{quote_id}"
 
 
-class CheckoutAlreadyRecordedError(Exception):
-    """The shop order id is already taken by ``order_id`` (a retry or a concurrent duplicate)."""
+@dataclass(frozen=True, slots=True)
+class RecordedCheckout:
+    """A shop order already checked out: the order it became and what the shop asked for then
+    (``ShopCheckout.terms``; None for checkouts recorded before the terms were kept)."""
 
-    def __init__(self, shop_order_id: str, order_id: str) -> None:
-        super().__init__(f"shop order {shop_order_id} is order {order_id}")
+    order_id: str
+    terms: dict[str, Any] | None
+
+
+class CheckoutAlreadyRecordedError(Exception):
+    """The shop order id is already taken (a retry or a concurrent duplicate): ``recorded`` is the winner."""
+
+    def __init__(self, shop_order_id: str, recorded: RecordedCheckout) -> None:
+        super().__init__(f"shop order {shop_order_id} is order {recorded.order_id}")
         self.shop_order_id = shop_order_id
-        self.order_id = order_id
+        self.recorded = recorded
 
 
 class OrdersStore(Protocol):
@@ -57,11 +66,12 @@ class OrdersUnitOfWork(Protocol):
     def add(self, aggregate: Aggregate, *, timers: Iterable[TimerPlan] = ()) -> None: ...
     async def commit(self, context: CommandContext, now: datetime) -> dict[str, int]: ...
 
-    async def order_for_shop_order(self, shop_order_id: str) -> str | None:
-        """The order an online-shop order became, if it was checked out before."""
+    async def recorded_checkout(self, shop_order_id: str) -> RecordedCheckout | None:
+        """The order an online-shop order became and its terms, if it was checked out before."""
 
-    def claim_shop_order(self, shop_order_id: str, order_id: str) -> None:
-        """Record (at commit) that the shop order became this order: the checkout's idempotency key."""
+    def claim_shop_order(self, shop_order_id: str, order_id: str, terms: dict[str, Any]) -> None:
+        """Record (at commit) that the shop order became this order, with what the shop asked for: the
+        checkout's idempotency key and the content a repeat must match."""
 
 
 UnitOfWorkFactory = KernelUnitOfWorkFactory[OrdersUnitOfWork]
@@ -82,12 +92,18 @@ class SummaryRebuilder(Protocol):
         """Recompute the order summaries from the order streams; returns how many orders."""
 
 
+# A manager's team: the lists show the orders of that team and those without a team (shop checkouts). None in the
+# queries below means "not narrowed by team".
+TeamScope = NewType("TeamScope", str)
+
+
 class OrderQueries(Protocol):
-    async def open_orders(self, consultant_id: str, limit: int) -> list[dict[str, Any]]: ...
+    async def open_orders(self, consultant_id: str, limit: int, team: TeamScope | None = None
+                          ) -> list[dict[str, Any]]: ...
 
-    async def awaiting_delivery(self, limit: int) -> list[dict[str, Any]]: ...
+    async def awaiting_delivery(self, limit: int, team: TeamScope | None = None) -> list[dict[str, Any]]: ...
 
-    async def receivables(self, limit: int) -> dict[str, Any]: ...
+    async def receivables(self, limit: int, team: TeamScope | None = None) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ OptionalId = Annotated[str | None, Field(max_length=60)]
 Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["CNY"])]
 QUOTE_INTERNAL = ("role", "approval")
 """Set by the service, never by a body: the discount limit is the caller's, from the token's role
-(services/orders/app/access.py); a body cannot name a role or an approver."""
+(services/orders/app/access.py); a body cannot name a role or an approver (nor, on issue, the selling team)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,7 @@ class IssueQuote:
     customer_phone: Annotated[str | None, Field(max_length=40)] = None
     discount: DiscountIn | None = None
     approval: Approval | None = None
+    team_id: str | None = None  # the selling team, from the issuer's token
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ class IssueQuoteHandler(OrdersHandler):
                 consultant_id=command.consultant_id, role=command.role, lines=lines_of(command.lines),
                 discount=discount_of(command.discount), approval=command.approval, currency=command.currency,
                 valid_until=command.valid_until, now=now, policy=self._policy, currencies=self._currencies,
+                team_id=command.team_id,
             )
             uow.add(quote, timers=[quote_expiry(quote.id, command.valid_until)])
             return QuoteResult(quote, quote.version)

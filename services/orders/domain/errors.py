@@ -100,3 +100,12 @@ class TotalMismatchError(DomainError):
 
     code = "total_mismatch"
     http_status = 422
+
+
+class CheckoutConflictError(DomainError):
+    """The shop order id was already checked out with different content: the shop reused an id, or changed an
+    order it had already placed. Answering with the first order would hide the difference, so it is refused and
+    both versions are named (``recorded``, ``received``, ``differing_fields``)."""
+
+    code = "checkout_conflict"
+    http_status = 409

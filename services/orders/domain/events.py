@@ -35,6 +35,9 @@ class QuoteIssued(DomainEvent):
     currency: str
     valid_until: datetime
     issued_at: datetime
+    # The team the quote is sold in (the issuing consultant's or manager's, from their token): a manager's scope.
+    # None for quotes issued before teams were recorded and for a director's own quotes.
+    team_id: str | None = None
 
 
 @order_events.register
@@ -112,6 +115,7 @@ class ContractSigned(DomainEvent):
     currency: str
     payment_plan: str
     signed_at: datetime
+    team_id: str | None = None  # the quote's selling team (None for shop checkouts): a manager's scope
 
 
 @order_events.register

@@ -8,12 +8,14 @@ financing.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from services.orders.domain.errors import (
+    CheckoutConflictError,
     DeliveryAlreadyScheduledError,
     DeliveryNotScheduledError,
     FinancingAlreadyDecidedError,
@@ -85,6 +87,31 @@ class ShopCheckout:
     payment_id: str = ""
     payment_reference: str | None = None
 
+    def terms(self) -> dict[str, Any]:
+        """What the shop asked for, as JSON values: the content a repeat of the same ``shop_order_id`` must match.
+        The payment id is ours (a fresh one per attempt), so it is not part of it."""
+        return {
+            "shop_order_id": self.shop_order_id, "customer_id": self.customer.customer_id,
+            "customer_name": self.customer.name, "customer_phone": self.customer.phone,
+            "lines": [line.model_dump(mode="json") for line in self.lines], "discount_minor": self.discount_minor,
+            "total_minor": self.total_minor, "paid_minor": self.paid_minor, "currency": self.currency,
+            "lead_id": self.lead_id, "consultant_id": self.consultant_id,
+            "payment_reference": self.payment_reference,
+        }
+
+    def check_repeats(self, recorded: Mapping[str, Any], *, order_id: str) -> None:
+        """A repeat of a recorded checkout must ask for the same thing; otherwise CheckoutConflictError naming
+        the recorded version (with its order) and the received one."""
+        received = self.terms()
+        differing = sorted(k for k in received.keys() | recorded.keys() if received.get(k) != recorded.get(k))
+        if differing:
+            raise CheckoutConflictError(
+                f"shop order {self.shop_order_id} was checked out as order {order_id} with different "
+                f"{', '.join(differing)}",
+                shop_order_id=self.shop_order_id, order_id=order_id, differing_fields=differing,
+                recorded=dict(recorded), received=received,
+            )
+
 
 class Order(Aggregate):
     stream_type = "order"
@@ -116,6 +143,7 @@ class Order(Aggregate):
             customer_phone=quote.customer.phone, consultant_id=quote.consultant_id, channel=None,
             lines=quote.lines, subtotal_minor=quote.subtotal_minor, discount_minor=quote.discount_minor,
             total_minor=quote.total_minor, currency=quote.currency, payment_plan=payment_plan, signed_at=now,
+            team_id=quote.team_id,
         ))
         return order
 

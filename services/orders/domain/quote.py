@@ -50,6 +50,7 @@ class Quote(Aggregate):
         self.lead_id: str | None = None
         self.customer = Customer()
         self.consultant_id = ""
+        self.team_id: str | None = None
         self.revision = 0
         self.lines: tuple[Line, ...] = ()
         self.discount: Discount | None = None
@@ -67,6 +68,7 @@ class Quote(Aggregate):
         cls, *, quote_id: str, lead_id: str | None, customer: Customer, consultant_id: str, role: str,
         lines: Sequence[Line], discount: Discount | None, approval: Approval | None, currency: str,
         valid_until: datetime, now: datetime, policy: DiscountPolicy, currencies: Collection[str],
+        team_id: str | None = None,
     ) -> Quote:
         if not consultant_id.strip():
             raise InvalidFieldError("consultant_id", "must not be empty")
@@ -80,7 +82,7 @@ class Quote(Aggregate):
             customer_phone=customer.phone, consultant_id=consultant_id, issued_by_role=role, revision=1,
             lines=checked_lines, discount=discount, approval=approval, subtotal_minor=pricing.subtotal_minor,
             discount_minor=pricing.discount_minor, total_minor=pricing.total_minor, currency=currency,
-            valid_until=valid_until, issued_at=now,
+            valid_until=valid_until, issued_at=now, team_id=team_id,
         ))
         return quote
 
@@ -153,6 +155,7 @@ class Quote(Aggregate):
                 self.lead_id = event.lead_id
                 self.customer = Customer(event.customer_id, event.customer_name, event.customer_phone)
                 self.consultant_id = event.consultant_id
+                self.team_id = event.team_id
                 self.currency = event.currency
                 self._set_terms(event.revision, event.lines, event.discount, event.valid_until,
                                 (event.subtotal_minor, event.discount_minor, event.total_minor))

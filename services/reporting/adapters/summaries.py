@@ -469,6 +469,12 @@ class PostgresSummaries:
         teams = _teams(await conn.fetch("SELECT consultant_id, at, team_id FROM report_consultants"))
         return await asyncio.to_thread(_partial_fold, rows, teams, start, as_of)
 
+    async def consultant_teams(self) -> ConsultantTeams:
+        """Every consultant's team history (ConsultantRegistered / ConsultantMovedTeam): the access rules narrow a
+        manager's per-consultant report rows to the consultants of their team."""
+        async with self._pool.acquire() as conn:
+            return _teams(await conn.fetch("SELECT consultant_id, at, team_id FROM report_consultants"))
+
     async def watermark(self) -> dict[str, Any]:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(

@@ -4,6 +4,7 @@ Systems have no reports. Exports go through the same rules (they render the filt
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from shared.auth.errors import ForbiddenError
@@ -26,12 +27,22 @@ def require_organisation_wide(caller: Principal) -> None:
         raise ForbiddenError("the organisation-wide figures are for directors; see /v1/reports/funnel")
 
 
-def own_rows(caller: Principal, rows: list[dict[str, Any]], key: str = "consultant_id") -> list[dict[str, Any]]:
-    """Per-consultant rows: a consultant sees only their own row; managers and directors all rows (reporting does
-    not yet know every consultant's team, so a manager's view of these tables is not narrowed to the team)."""
-    if caller.has_role(Role.DIRECTOR, Role.MANAGER):
+def own_rows(caller: Principal, rows: list[dict[str, Any]], team_of: Callable[[str], str | None],
+             key: str = "consultant_id") -> list[dict[str, Any]]:
+    """Per-consultant rows (daily report, commission, grades and their exports): a consultant sees their own row,
+    a manager the rows of their team's consultants (``team_of``: the consultant's team now, from leads'
+    ConsultantRegistered / ConsultantMovedTeam), a director all rows."""
+    if caller.has_role(Role.DIRECTOR):
         return rows
+    if caller.has_role(Role.MANAGER):
+        return [row for row in rows
+                if caller.team_id is not None and team_of(str(row.get(key) or "")) == caller.team_id]
     return [row for row in rows if row.get(key) == caller.subject]
+
+
+def needs_teams(caller: Principal) -> bool:
+    """Whether :func:`own_rows` will ask for consultants' teams (only a manager's view depends on them)."""
+    return caller.has_role(Role.MANAGER) and not caller.has_role(Role.DIRECTOR)
 
 
 def target_lines(caller: Principal, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from services.orders.app.checkout import CheckOutShopOrder
 from services.orders.app.payments import RecordPayment
 from services.orders.app.ports import QUOTE_EXPIRY_TIMER, CommandContext
 from services.orders.app.quotes import AcceptQuote, IssueQuote, ReviseQuote, SignContract
-from services.orders.domain.errors import QuoteAlreadySignedError, QuoteExpiredError
+from services.orders.domain.errors import CheckoutConflictError, QuoteAlreadySignedError, QuoteExpiredError
 from services.orders.main import build_handlers
 from shared.db import create_pool
 from shared.eventstore import ConcurrencyError, StreamOrderConflictError
@@ -115,6 +115,28 @@ async def test_concurrent_checkouts_of_one_shop_order_create_exactly_one_order(s
     assert await stack.count("SELECT count(*) FROM events WHERE event_type = 'ContractSigned' AND "
                              "data->>'shop_order_id' = $1", shop_order_id) == 1
     assert await stack.count("SELECT count(*) FROM shop_checkouts WHERE shop_order_id = $1", shop_order_id) == 1
+
+
+async def test_concurrent_checkouts_of_one_shop_order_with_different_content_create_one_order_and_refuse_the_rest(
+    stack: Stack
+) -> None:
+    shop_order_id = f"SHOP-{RUN_ID}-race-conflict"
+
+    def command(units: int) -> CheckOutShopOrder:
+        return CheckOutShopOrder(shop_order_id=shop_order_id, customer_name="李四", customer_phone="13900001111",
+                                 lines=[line_in(90_00, units)], total_minor=90_00 * units,
+                                 paid_minor=90_00 * units, currency="CNY")
+
+    results = await asyncio.gather(*(stack.handlers.check_out(command(units), CTX) for units in range(1, 7)),
+                                   return_exceptions=True)
+    created = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, CheckoutConflictError)]
+    assert (len(created), len(refused)) == (1, 5), results
+    assert {r.details["order_id"] for r in refused} == {created[0].order.id}
+    assert await stack.count("SELECT count(*) FROM events WHERE event_type = 'ContractSigned' AND "
+                             "data->>'shop_order_id' = $1", shop_order_id) == 1
+    terms = await stack.pool.fetchval("SELECT terms FROM shop_checkouts WHERE shop_order_id = $1", shop_order_id)
+    assert terms["total_minor"] == created[0].order.signed.total_minor  # type: ignore[union-attr]
 
 
 async def test_a_refused_payment_leaves_events_and_summary_untouched(stack: Stack) -> None:

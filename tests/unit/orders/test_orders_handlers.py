@@ -4,6 +4,7 @@ checkout, the expiry command."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from services.orders.app.checkout import CheckOutShopOrder, CheckOutShopOrderHandler
 from services.orders.app.common import OrderNotFoundError, QuoteNotFoundError
 from services.orders.app.payments import RecordPayment, RecordPaymentHandler
-from services.orders.app.ports import CheckoutAlreadyRecordedError, CommandContext
+from services.orders.app.ports import CheckoutAlreadyRecordedError, CommandContext, RecordedCheckout
 from services.orders.app.quotes import (
     AcceptQuote,
     AcceptQuoteHandler,
@@ -25,7 +26,7 @@ from services.orders.app.quotes import (
     SignContract,
     SignContractHandler,
 )
-from services.orders.domain.errors import QuoteAlreadySignedError, QuoteExpiredError
+from services.orders.domain.errors import CheckoutConflictError, QuoteAlreadySignedError, QuoteExpiredError
 from shared.eventstore import ConcurrencyError
 from tests.support.orders_builders import CONFIG, T0, VALID_UNTIL, line_in
 from tests.support.orders_memory import InMemoryOrders
@@ -129,7 +130,7 @@ def checkout_command(shop_order_id: str = "SHOP-1") -> CheckOutShopOrder:
                              lines=[line_in(90_00)], total_minor=90_00, paid_minor=90_00, currency="CNY")
 
 
-async def test_a_repeated_checkout_answers_with_the_first_order_and_stores_nothing(
+async def test_a_repeated_checkout_answers_with_the_first_order_and_a_changed_one_is_refused_naming_both(
     store: InMemoryOrders, clock: Clock
 ) -> None:
     handler = CheckOutShopOrderHandler(unit_of_work=store, clock=clock, new_id=Ids(), config=CONFIG)
@@ -141,18 +142,30 @@ async def test_a_repeated_checkout_answers_with_the_first_order_and_stores_nothi
     assert store.commits == commits
     assert store.event_types(f"order-{first.order.id}") == ["ContractSigned", "PaymentReceived"]
 
+    changed = replace(checkout_command(), lines=[line_in(80_00)], total_minor=80_00, paid_minor=80_00)
+    with pytest.raises(CheckoutConflictError) as caught:  # same shop order id, different content
+        await handler(changed, CTX)
+    details = caught.value.details
+    assert (caught.value.http_status, details["order_id"]) == (409, first.order.id)
+    assert details["differing_fields"] == ["lines", "paid_minor", "total_minor"]
+    assert (details["recorded"]["total_minor"], details["received"]["total_minor"]) == (90_00, 80_00)
+    assert store.commits == commits
+
+
+class LookupBeforeTheWinnerCommitted(InMemoryOrders):
+    """Its lookup never sees the recorded checkout, as if it ran before the concurrent winner committed: the
+    commit then finds the key taken."""
+
+    async def recorded_checkout(self, shop_order_id: str) -> RecordedCheckout | None:
+        return None
+
 
 async def test_a_checkout_that_loses_the_race_for_its_key_answers_with_the_winner(
     store: InMemoryOrders, clock: Clock
 ) -> None:
     handler = CheckOutShopOrderHandler(unit_of_work=store, clock=clock, new_id=Ids(), config=CONFIG)
     winner = await handler(checkout_command(), CTX)
-
-    class Racing(InMemoryOrders):
-        async def order_for_shop_order(self, shop_order_id: str) -> str | None:
-            return None  # the lookup ran before the winner committed
-
-    racing = Racing(store.events, store.shop_orders)
+    racing = LookupBeforeTheWinnerCommitted(store.events, store.shop_orders)
     result = await CheckOutShopOrderHandler(unit_of_work=racing, clock=clock, new_id=Ids(), config=CONFIG)(
         checkout_command(), CTX)
     assert (result.created, result.order.id) == (False, winner.order.id)
@@ -160,4 +173,33 @@ async def test_a_checkout_that_loses_the_race_for_its_key_answers_with_the_winne
 
 
 def test_checkout_already_recorded_names_the_existing_order() -> None:
-    assert CheckoutAlreadyRecordedError("S", "O").order_id == "O"
+    assert CheckoutAlreadyRecordedError("S", RecordedCheckout("O", None)).recorded.order_id == "O"
+
+
+async def test_a_repeat_that_only_spells_the_phone_differently_is_the_same_checkout(
+    store: InMemoryOrders, clock: Clock
+) -> None:
+    handler = CheckOutShopOrderHandler(unit_of_work=store, clock=clock, new_id=Ids(), config=CONFIG)
+    first = await handler(checkout_command(), CTX)
+    again = await handler(replace(checkout_command(), customer_phone="+86 139-0000-1111"), CTX)
+    assert (again.created, again.order.id) == (False, first.order.id)
+
+
+async def test_a_conflicting_checkout_that_loses_the_race_is_refused_too(store: InMemoryOrders, clock: Clock) -> None:
+    await CheckOutShopOrderHandler(unit_of_work=store, clock=clock, new_id=Ids(), config=CONFIG)(
+        checkout_command(), CTX)
+    racing = LookupBeforeTheWinnerCommitted(store.events, store.shop_orders)
+    with pytest.raises(CheckoutConflictError):
+        await CheckOutShopOrderHandler(unit_of_work=racing, clock=clock, new_id=Ids(), config=CONFIG)(
+            replace(checkout_command(), currency="USD"), CTX)
+    assert len(store.streams) == 1
+
+
+async def test_a_checkout_recorded_before_terms_were_kept_answers_every_repeat_with_its_order(
+    store: InMemoryOrders, clock: Clock
+) -> None:
+    handler = CheckOutShopOrderHandler(unit_of_work=store, clock=clock, new_id=Ids(), config=CONFIG)
+    first = await handler(checkout_command(), CTX)
+    store.shop_orders["SHOP-1"] = RecordedCheckout(first.order.id, None)  # as migration 0002 left old rows
+    again = await handler(replace(checkout_command(), total_minor=80_00, lines=[line_in(80_00)]), CTX)
+    assert (again.created, again.order.id) == (False, first.order.id)
