@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
@@ -22,8 +23,10 @@ from services.leads.app.commands import CaptureLeadHandler
 from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
 from services.leads.app.reactions import Reactions
+from services.leads.app.reception import ReceptionHandlers
 from services.leads.app.timers import LeadTimerHandlers, timers_for
 from services.leads.domain.policy import LeadPolicy
+from services.leads.showroom_api import showroom_router
 from shared.auth.http import install_auth
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
@@ -69,6 +72,12 @@ def load_channels(path: Path = CONFIG / "channels.json") -> list[dict[str, str]]
 def load_loss_reasons(path: Path = CONFIG / "loss_reasons.json") -> list[dict[str, str]]:
     reasons: list[dict[str, str]] = json.loads(path.read_text())["loss_reasons"]
     return reasons
+
+
+def load_showroom(path: Path = CONFIG / "showroom.json") -> dict[str, list[dict[str, Any]]]:
+    """Visit purposes and test-drive routes (data, not code)."""
+    showroom: dict[str, list[dict[str, Any]]] = json.loads(path.read_text())
+    return showroom
 
 
 def load_policy(settings: LeadsSettings, path: Path = CONFIG / "policy.json") -> LeadPolicy:
@@ -129,6 +138,12 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
                                                           policy=policy),
             organisation=OrganisationHandlers(unit_of_work=uow, clock=clock), history=queries, queries=queries,
             channels=channels, loss_reasons=load_loss_reasons(), clock=clock,
+        ))
+        showroom = load_showroom()
+        app.include_router(showroom_router(
+            reception=ReceptionHandlers(unit_of_work=uow, clock=clock, new_id=new_id, capture=capture,
+                                        purposes={p["code"] for p in showroom["visit_purposes"]}),
+            queries=queries, purposes=showroom["visit_purposes"], clock=clock,
         ))
         app.include_router(dead_letter_router(consumer, dead_letters, pool))
         try:

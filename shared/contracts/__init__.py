@@ -16,6 +16,7 @@ models (``make contracts``) and compared with the models in the test suite.
 from shared.contracts import aftersales as aftersales
 from shared.contracts import leads as leads
 from shared.contracts import orders as orders
+from shared.contracts import showroom as showroom
 from shared.contracts.base import (
     ContractRegistry,
     IntegrationEvent,

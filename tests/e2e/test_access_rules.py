@@ -37,7 +37,7 @@ WHO: dict[str, dict[str, str]] = {
 }
 
 # The not-found codes an out-of-scope id answers with (a real id must not get them when the caller may see it).
-OUT_OF_SCOPE = {"lead_not_found", "quote_not_found", "order_not_found", "consultant_not_found"}
+OUT_OF_SCOPE = {"lead_not_found", "quote_not_found", "order_not_found", "consultant_not_found", "visit_not_found"}
 LINES = [{"product": "MODEL-Y-LR", "quantity": 1, "unit_price_minor": 300_000_00}]
 
 # "METHOD /path" (as in the OpenAPI document) -> (service, concrete path, body, allowed, refused, refused status)
@@ -45,7 +45,7 @@ Case = tuple[str, str, dict[str, Any] | None, str, str, int]
 
 
 def cases(ids: dict[str, str]) -> dict[str, Case]:
-    lead, quote, order = ids["lead"], ids["quote"], ids["order"]
+    lead, quote, order, visit = ids["lead"], ids["quote"], ids["order"], ids["visit"]
     return {
         # leads
         "POST /v1/leads": ("leads", "/v1/leads", {"name": "王五", "phone": "13900001234", "channel": "online_shop",
@@ -89,6 +89,14 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
                                                             "c1", 403),
         "GET /v1/channels": ("leads", "/v1/channels", None, "c1", "nobody", 401),
         "GET /v1/loss-reasons": ("leads", "/v1/loss-reasons", None, "c1", "nobody", 401),
+        "POST /v1/showroom-visits": ("leads", "/v1/showroom-visits", {
+            "party_size": 2, "purpose": "first_look", "name": "孙八", "phone": "13500002222", "team_id": "t1"},
+            "c1", "shop", 403),
+        "POST /v1/showroom-visits/{visit_id}/departure": ("leads", f"/v1/showroom-visits/{visit}/departure", {},
+                                                          "c2", "c3", 404),
+        "GET /v1/showroom-visits/{visit_id}": ("leads", f"/v1/showroom-visits/{visit}", None, "m1", "m2", 404),
+        "GET /v1/showroom-visits": ("leads", "/v1/showroom-visits", None, "c1", "shop", 403),
+        "GET /v1/visit-purposes": ("leads", "/v1/visit-purposes", None, "c1", "nobody", 401),
         # orders
         "POST /v1/quotes": ("orders", "/v1/quotes", quote_body("c1"), "c1", "c2x", 403),
         "POST /v1/quotes/{quote_id}/revisions": ("orders", f"/v1/quotes/{quote}/revisions",
@@ -209,11 +217,16 @@ async def stack(infra: Infra) -> AsyncIterator[tuple[dict[str, ServiceProcess], 
             await ok(f"{leads}/v1/consultants", {"consultant_id": "c2", "name": "李二", "team_id": "t1"}, "d1")
             await ok(f"{leads}/v1/consultants", {"consultant_id": "m1", "name": "王经理", "team_id": "t1",
                                                  "role": "manager"}, "d1")
+            # A walk-in registered by c2 (the receptionist) on a lead of its own, so the lead above keeps its stage.
+            visit = await ok(f"{leads}/v1/showroom-visits", {"party_size": 1, "purpose": "first_look",
+                                                             "name": "周九", "phone": "13500001111", "team_id": "t1"},
+                             "c2")
             quote = await ok(f"{orders}/v1/quotes", quote_body("c1"), "c1")
             signed_quote = await ok(f"{orders}/v1/quotes", quote_body("c1"), "c1")
             await ok(f"{orders}/v1/quotes/{signed_quote['quote_id']}/acceptance", {}, "c1")
             order = await ok(f"{orders}/v1/quotes/{signed_quote['quote_id']}/contract", {"payment_plan": "full"}, "c1")
-        yield services, {"lead": lead["lead_id"], "quote": quote["quote_id"], "order": order["order_id"]}
+        yield services, {"lead": lead["lead_id"], "quote": quote["quote_id"], "order": order["order_id"],
+                         "visit": visit["visit_id"]}
 
 
 def documented_operations() -> set[str]:

@@ -24,9 +24,10 @@ from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
 from services.leads.app.ports import CommandContext
 from services.leads.app.reactions import Reactions
+from services.leads.app.reception import ReceptionHandlers
 from services.leads.app.timers import LeadTimerHandlers, timers_for
 from services.leads.domain.policy import LeadPolicy
-from services.leads.main import CONFIG, MIGRATIONS, load_channels
+from services.leads.main import CONFIG, MIGRATIONS, load_channels, load_showroom
 from shared.contracts.base import IntegrationEvent
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.connection import KafkaConnection
@@ -83,6 +84,7 @@ class LeadsInProcess:
     queries: PostgresLeadQueries
     timers: TimerRunner
     reactions: Reactions
+    reception: ReceptionHandlers
 
     async def deliver(self, payload: IntegrationEvent, *, key: str) -> None:
         """Apply one public event the way the idempotent consumer does: inside its transaction."""
@@ -125,6 +127,8 @@ async def leads_in_process(dsn: str, policy: LeadPolicy | None = None) -> AsyncI
             queries=PostgresLeadQueries(pool, store),
             timers=TimerRunner(pool=pool, clock=clock, handlers=LeadTimerHandlers(
                 unit_of_work=uow, clock=clock, policy=policy).handlers()),
+            reception=ReceptionHandlers(unit_of_work=uow, clock=clock, new_id=new_id, capture=capture, purposes={
+                p["code"] for p in load_showroom(CONFIG / "showroom.json")["visit_purposes"]}),
         )
     finally:
         await pool.close()

@@ -18,6 +18,7 @@ from services.leads.app.timers import timers_for
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant, Team
 from services.leads.domain.policy import LeadPolicy
+from services.leads.domain.visit import Visit
 from shared.unit_of_work.memory import InMemoryEventStore, InMemoryTimers, InMemoryUnitOfWork
 from shared.unit_of_work.retry import RetryableConflictError
 
@@ -35,6 +36,7 @@ class LeadsTables:
     consultants: dict[str, Consultant] = field(default_factory=dict)  # in registration order
     tickets: dict[str, Iterator[int]] = field(default_factory=dict)
     armed: dict[tuple[str, str], tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
+    visits: dict[str, Visit] = field(default_factory=dict)  # leads_visits
 
 
 class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
@@ -74,6 +76,9 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
         owned = [lead for lead in self._tables.leads.values() if lead.owner_id == consultant_id and lead.is_open]
         return [lead.id for lead in sorted(owned, key=lambda lead: lead.captured_at or datetime.min)]
 
+    async def visits_of_customer(self, customer_id: str) -> int:
+        return sum(1 for visit in self._tables.visits.values() if visit.customer_id == customer_id)
+
     def link_customer(self, phone: str, customer_id: str) -> None:
         self._links.append((self._tables.customers, phone, customer_id))
 
@@ -90,6 +95,11 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
         for table, key, _ in self._links:  # the unique keys, checked before anything is written (as in SQL)
             if key in table:
                 raise RetryableConflictError(f"lookup key {key!r} is taken")
+        for visit in self.added:  # leads_visits' unique (customer_id, visit_number)
+            if isinstance(visit, Visit) and any(
+                    (v.customer_id, v.visit_number) == (visit.customer_id, visit.visit_number) and v.id != visit.id
+                    for v in self._tables.visits.values()):
+                raise RetryableConflictError(f"visit number {visit.visit_number} of {visit.customer_id} is taken")
         return await super().commit(context, now)
 
     async def after_append(self, now: datetime) -> None:
@@ -109,6 +119,8 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
                 t.tickets.setdefault(aggregate.id, itertools.count())
             elif isinstance(aggregate, Consultant):
                 t.consultants[aggregate.id] = aggregate
+            elif isinstance(aggregate, Visit):
+                t.visits[aggregate.id] = aggregate
 
 
 class InMemoryLeads:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.contracts import leads as c
+from shared.contracts import showroom as sc
 from shared.contracts.base import IntegrationEvent
 from shared.eventstore import RecordedEvent
 from shared.messaging.relay import OutboundMessage, outbound_message
@@ -48,6 +49,13 @@ _PUBLISHED: dict[str, tuple[type[IntegrationEvent], tuple[str, ...], str]] = {
                                                                 "external_id", "referral_id",
                                                                 "referrer_customer_id", "recorded_at"), "lead_id"),
     "OwnerReminded": (c.OwnerRemindedV1, ("lead_id", "owner_id", "reason", "reminded_at"), "lead_id"),
+    "ShowroomVisitRecorded": (sc.ShowroomVisitRecordedV1, ("lead_id", "visit_id", "visit_number", "first_visit",
+                                                          "consultant_id", "arrived_at"), "lead_id"),
+    "VisitArrived": (sc.VisitArrivedV1, ("visit_id", "lead_id", "customer_id", "visit_number", "first_visit",
+                                         "party_size", "purpose", "receptionist_id", "consultant_id", "team_id",
+                                         "walk_in_lead", "arrived_at"), "visit_id"),
+    "VisitDeparted": (sc.VisitDepartedV1, ("visit_id", "lead_id", "departed_at", "duration_minutes", "recorded_by"),
+                      "visit_id"),
     "TeamRegistered": (c.TeamRegisteredV1, ("team_id", "name", "registered_at"), "team_id"),
     "ConsultantRegistered": (c.ConsultantRegisteredV1, ("consultant_id", "name", "team_id", "role",
                                                         "registered_at"), "consultant_id"),

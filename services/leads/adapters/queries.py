@@ -68,3 +68,20 @@ class PostgresLeadQueries:
             "WHERE $1::text IS NULL OR team_id = $1 ORDER BY seq", team_id)
         return [dict(r) for r in rows]
 
+    # --- the reception register ---
+
+    _VISIT_COLUMNS = """visit_id, lead_id, customer_id, visit_number, first_visit, party_size, purpose, receptionist_id,
+        consultant_id, team_id, walk_in_lead, arrived_at, departed_at, duration_minutes, version"""
+
+    async def visit_row(self, visit_id: str) -> dict[str, Any] | None:
+        row = await self._pool.fetchrow(f"SELECT {self._VISIT_COLUMNS} FROM leads_visits WHERE visit_id = $1",
+                                        visit_id)
+        return _row(row) if row else None
+
+    async def visits(self, *, arrived_from: datetime, arrived_to: datetime, team_id: str | None,
+                     consultant_id: str | None) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            f"SELECT {self._VISIT_COLUMNS} FROM leads_visits WHERE arrived_at >= $1 AND arrived_at < $2 "
+            "AND ($3::text IS NULL OR team_id = $3) AND ($4::text IS NULL OR consultant_id = $4) "
+            "ORDER BY arrived_at", arrived_from, arrived_to, team_id, consultant_id)
+        return [_row(r) for r in rows]

@@ -36,6 +36,8 @@ from services.leads.app.timers import TimerPlan
 from services.leads.domain.events import lead_events, organisation_events
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant, Team
+from services.leads.domain.showroom_events import showroom_events
+from services.leads.domain.visit import Visit
 from shared.db import Connection
 from shared.domain import Aggregate
 from shared.eventstore.store import PostgresEventStore
@@ -47,6 +49,7 @@ LEADS_STREAMS = StreamCatalog({
     Lead: ("lead-", lead_events),
     Team: ("team-", organisation_events),
     Consultant: ("consultant-", organisation_events),
+    Visit: ("visit-", showroom_events),
 })
 
 TimerPlanner = Callable[[Lead], Sequence[TimerPlan]]
@@ -99,6 +102,10 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
             "SELECT lead_id FROM leads_view WHERE owner_id = $1 AND is_open ORDER BY captured_at", consultant_id)
         return [r["lead_id"] for r in rows]
 
+    async def visits_of_customer(self, customer_id: str) -> int:
+        count = await self._conn.fetchval("SELECT count(*) FROM leads_visits WHERE customer_id = $1", customer_id)
+        return int(count)
+
     # --- queued writes ---
 
     def link_customer(self, phone: str, customer_id: str) -> None:
@@ -118,13 +125,13 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
         """Lookup rows, ``leads_view`` rows and the leads' timers in one call of ``leads_record_changes``. A unique
         violation on a lookup key means a concurrent transaction won a race the locks did not cover: the unit of
         work is retried and then sees the other's row."""
-        for aggregate in self.added:
-            await self._project(aggregate)
-        if payload := self._changes.payload():
-            try:
+        try:
+            for aggregate in self.added:
+                await self._project(aggregate)
+            if payload := self._changes.payload():
                 await self._conn.execute("SELECT leads_record_changes($1::jsonb)", payload)
-            except asyncpg.UniqueViolationError as exc:
-                raise RetryableConflictError(str(exc)) from exc
+        except asyncpg.UniqueViolationError as exc:
+            raise RetryableConflictError(str(exc)) from exc
 
     async def _project(self, aggregate: Aggregate) -> None:
         if isinstance(aggregate, Lead):
@@ -140,6 +147,20 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
                    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (consultant_id) DO UPDATE SET
                    team_id = EXCLUDED.team_id, active = EXCLUDED.active""",
                 aggregate.id, aggregate.team_id, aggregate.name, aggregate.role, aggregate.active)
+        elif isinstance(aggregate, Visit):  # a register entry: a statement of its own, like the organisation's
+            await self._project_visit(aggregate)
+
+    async def _project_visit(self, visit: Visit) -> None:
+        await self._conn.execute(
+            """INSERT INTO leads_visits (visit_id, lead_id, customer_id, visit_number, first_visit, party_size,
+                   purpose, receptionist_id, consultant_id, team_id, walk_in_lead, arrived_at, departed_at,
+                   duration_minutes, version)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+               ON CONFLICT (visit_id) DO UPDATE SET departed_at = EXCLUDED.departed_at,
+                   duration_minutes = EXCLUDED.duration_minutes, version = EXCLUDED.version""",
+            visit.id, visit.lead_id, visit.customer_id, visit.visit_number, visit.first_visit, visit.party_size,
+            visit.purpose, visit.receptionist_id, visit.consultant_id, visit.team_id, visit.walk_in_lead,
+            visit.arrived_at, visit.departed_at, visit.duration_minutes, visit.version)
 
     async def _project_lead(self, lead: Lead) -> None:
         self._changes.views.append(view_row(lead))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from services.leads.domain.errors import ConsultantNotFoundError, LeadNotFoundError
+from services.leads.domain.errors import ConsultantNotFoundError, LeadNotFoundError, VisitNotFoundError
 from shared.auth.errors import ForbiddenError
 from shared.auth.principal import Principal, Role
 from shared.domain.phone import mask_phone_for_display
@@ -107,6 +107,40 @@ def require_organisation(caller: Principal, team_id: str | None) -> None:
     if caller.has_role(Role.MANAGER) and team_id is not None and team_id == caller.team_id:
         return
     raise ForbiddenError("organisation changes need a director, or the manager of that team")
+
+
+# --- the showroom floor (reception register, test drives) ---
+
+PEOPLE_ON_THE_FLOOR = (Role.CONSULTANT, Role.MANAGER, Role.DIRECTOR)
+
+
+def require_reception(caller: Principal) -> None:
+    """Registering a visitor: the sales floor's people (a system has no one standing at the door)."""
+    if not caller.has_role(*PEOPLE_ON_THE_FLOOR):
+        raise ForbiddenError("the reception register is kept by consultants, managers and directors")
+
+
+def can_see_visit(caller: Principal, *, receptionist_id: str | None, consultant_id: str | None,
+                  team_id: str | None) -> bool:
+    """A register entry: who registered or received the visitor, the team's manager, a director."""
+    if caller.has_role(Role.DIRECTOR):
+        return True
+    if caller.has_role(Role.MANAGER) and caller.team_id is not None and team_id == caller.team_id:
+        return True
+    return caller.has_role(Role.CONSULTANT) and caller.subject in (receptionist_id, consultant_id)
+
+
+def require_visit(caller: Principal, visit_id: str, *, receptionist_id: str | None, consultant_id: str | None,
+                  team_id: str | None) -> None:
+    if not can_see_visit(caller, receptionist_id=receptionist_id, consultant_id=consultant_id, team_id=team_id):
+        raise VisitNotFoundError(f"no visit {visit_id}", visit_id=visit_id)
+
+
+def visits_visible(caller: Principal, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not caller.has_role(*PEOPLE_ON_THE_FLOOR):
+        raise ForbiddenError("the reception register is for the sales floor's people")
+    return [row for row in rows if can_see_visit(caller, receptionist_id=row.get("receptionist_id"),
+                                                 consultant_id=row.get("consultant_id"), team_id=row.get("team_id"))]
 
 
 def shown(caller: Principal, row: dict[str, Any]) -> dict[str, Any]:

@@ -88,3 +88,59 @@ class AppointmentAlreadyClosedError(DomainError):
 
 class SameTeamError(DomainError):
     code = "same_team"
+
+
+# --- showroom floor: reception register and test drives ---
+
+
+class VisitNotFoundError(DomainError):
+    code = "visit_not_found"
+    http_status = 404
+
+
+class VisitAlreadyDepartedError(DomainError):
+    code = "visit_already_departed"
+
+
+class TestDriveVehicleNotFoundError(DomainError):
+    code = "test_drive_vehicle_not_found"
+    http_status = 404
+
+
+class TestDriveVehicleAlreadyExistsError(DomainError):
+    code = "test_drive_vehicle_already_exists"
+
+
+class TestDriveVehicleRetiredError(DomainError):
+    code = "test_drive_vehicle_retired"
+
+
+class TestDriveSlotTakenError(DomainError):
+    """The vehicle is booked for part of the requested slot (no double booking)."""
+
+    code = "test_drive_slot_taken"
+
+
+class TestDriveNotFoundError(DomainError):
+    code = "test_drive_not_found"
+    http_status = 404
+
+
+class TestDriveClosedError(DomainError):
+    """The test drive was completed or missed: nothing more happens on it."""
+
+    code = "test_drive_closed"
+
+
+class TestDriveNotStartedError(DomainError):
+    code = "test_drive_not_started"
+
+
+class TestDriveAlreadyStartedError(DomainError):
+    code = "test_drive_already_started"
+
+
+class LicenceNotCheckedError(DomainError):
+    """A test drive starts only after the driver's licence was checked and the waiver signed."""
+
+    code = "licence_not_checked"

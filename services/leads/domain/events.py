@@ -138,6 +138,20 @@ class AppointmentMissed(DomainEvent):
 
 
 @lead_events.register
+class ShowroomVisitRecorded(DomainEvent):
+    """The lead's customer came to the showroom (the register entry is the visit's own stream)."""
+
+    event_type = "ShowroomVisitRecorded"
+
+    lead_id: str
+    visit_id: str
+    visit_number: int
+    first_visit: bool
+    consultant_id: str | None = None
+    arrived_at: datetime
+
+
+@lead_events.register
 class StageAdvanced(DomainEvent):
     """A stage change, forwards or (explicitly, ``backwards=True``) back."""
 

@@ -30,6 +30,7 @@ from services.leads.domain.events import (
     LossRejected,
     LossRequested,
     OwnerReminded,
+    ShowroomVisitRecorded,
     StageAdvanced,
 )
 from services.leads.domain.policy import LeadPolicy
@@ -110,6 +111,7 @@ class Lead(Aggregate):
         self.pending_loss: PendingLoss | None = None
         self.appointments: dict[str, Appointment] = {}
         self.touchpoints = 0
+        self.visits = 0  # showroom visits (reception register entries) of this lead
         # The last contact (capture or repeat contact): channel, name, interest, when — for resend detection.
         self.last_contact: tuple[str, str | None, str | None, datetime] | None = None
 
@@ -299,6 +301,19 @@ class Lead(Aggregate):
             self._record(AppointmentMissed(lead_id=self.id, appointment_id=appointment_id, kind=appointment.kind,
                                            recorded_at=now))
             self._schedule_follow_up(now + policy.no_show_follow_up)
+
+    def record_showroom_visit(
+        self, *, visit_id: str, visit_number: int, first_visit: bool, consultant_id: str | None, by: str | None,
+        now: datetime,
+    ) -> None:
+        """The customer came to the showroom: activity (the pool clock restarts) and, if the lead is not that far
+        yet, stage visited (接待). A pooled lead records it too: the visit happened, whoever claims the lead."""
+        self._require_open()
+        self._record(ShowroomVisitRecorded(lead_id=self.id, visit_id=visit_id, visit_number=visit_number,
+                                           first_visit=first_visit, consultant_id=consultant_id, arrived_at=now))
+        if self.stage.rank < Stage.VISITED.rank:
+            self._record(StageAdvanced(lead_id=self.id, from_stage=self.stage.value, to_stage=Stage.VISITED.value,
+                                       reason="showroom_visit", moved_by=by, moved_at=now))
 
     # --- stages ---
 
@@ -511,6 +526,9 @@ class Lead(Aggregate):
                     self.referral_ids.append(event.referral_id)
             case OwnerReminded():
                 pass
+            case ShowroomVisitRecorded():
+                self.visits += 1
+                self._touch(event.arrived_at)
             case _:
                 raise TypeError(f"Lead cannot apply {type(event).__name__}")
 

@@ -1,0 +1,47 @@
+"""Events of the showroom floor (DESIGN §1 steps 2 and 5): the reception register (streams ``visit-<id>``) and the
+test-drive fleet (streams ``test-drive-vehicle-<id>``). The lead's own side of a visit or a test drive is recorded
+on the lead's stream (``lead_events``). New fields on an existing event are always optional."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.domain import DomainEvent, EventTypeRegistry
+
+showroom_events = EventTypeRegistry()
+
+
+# --- reception register (到店登记) ----------------------------------------------------------------------------
+
+
+@showroom_events.register
+class VisitArrived(DomainEvent):
+    """Someone came to the showroom and the receptionist registered them. ``visit_number`` counts the customer's
+    register entries (1 = first visit); it is computed from the register under the customer's lock."""
+
+    event_type = "VisitArrived"
+
+    visit_id: str
+    lead_id: str
+    customer_id: str
+    visit_number: int
+    first_visit: bool
+    party_size: int
+    purpose: str
+    receptionist_id: str | None = None
+    consultant_id: str | None = None
+    team_id: str | None = None
+    # True when the visitor had no open lead and the registration captured one (channel showroom).
+    walk_in_lead: bool = False
+    arrived_at: datetime
+
+
+@showroom_events.register
+class VisitDeparted(DomainEvent):
+    event_type = "VisitDeparted"
+
+    visit_id: str
+    lead_id: str
+    departed_at: datetime
+    duration_minutes: int
+    recorded_by: str | None = None
