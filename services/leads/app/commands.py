@@ -106,10 +106,10 @@ class CaptureLeadHandler:
             if lead.stage.rank < Stage.CONTRACT_SIGNED.rank:
                 return self._sign_for_checkout(uow, lead, command.order_id, now)
             # The open lead signed another order already: this checkout is a new lead of the same customer.
-        lead = await self._create(uow, command, fields, now, known_customer=found.known_customer)
+        lead = await self.create(uow, command, fields, now, known_customer=found.known_customer)
         return LeadCaptured(lead, lead.version)
 
-    async def _create(
+    async def create(
         self, uow: UnitOfWork, command: CaptureLead, fields: CaptureFields, now: datetime, *,
         known_customer: str | None,
     ) -> Lead:
