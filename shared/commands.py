@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import Field
 
 from shared.auth.principal import Principal
+from shared.messaging.headers import EventHeaders
 from shared.observability.tracing import current_traceparent
 
 
@@ -28,6 +29,13 @@ class CommandContext:
     actor: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
     caller: Principal | None = field(default=None, compare=False)
+
+    @classmethod
+    def for_message(cls, headers: EventHeaders, actor: str) -> CommandContext:
+        """The context of a command a consumed message asks for: correlated as the message (or by its id, if it
+        carries no correlation id), caused by the message, acting as ``actor``."""
+        event_id = str(headers.event_id)
+        return cls(correlation_id=headers.correlation_id or event_id, causation_id=event_id, actor=actor)
 
     def metadata(self) -> dict[str, str]:
         """The event metadata for this context (only the keys that have values)."""

@@ -7,14 +7,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
+from services.aftersales.app import access
 from services.aftersales.app import commands as cmd
 from services.aftersales.app.ports import A, AftersalesStore, CareQueries, Clock, History
 from services.aftersales.domain.care_plan import CarePlan
 from services.aftersales.domain.complaint import Complaint
+from services.aftersales.domain.errors import CarePlanNotFoundError, ComplaintNotFoundError
 from services.aftersales.domain.loyalty import LoyaltyAccount
 from services.aftersales.domain.referral import Referral
-from shared.auth.http import AUTHENTICATED, CALLER, allowed
-from shared.auth.principal import Principal, Role
+from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed
+from shared.auth.principal import Principal
 from shared.runtime.command_body import CommandBody, command_body
 from shared.runtime.http import Correlation
 from shared.runtime.http import command_context as _context
@@ -87,9 +89,9 @@ def aftersales_router(
     *, handlers: AftersalesHandlers, store: AftersalesStore, history: History, queries: CareQueries, clock: Clock,
     config: dict[str, Any],
 ) -> APIRouter:
-    # The after-sales desk: consultants, managers and directors (DESIGN §8); systems have no scope here yet.
-    router = APIRouter(prefix="/v1", tags=["aftersales"],
-                       dependencies=[*AUTHENTICATED, allowed(roles=(Role.CONSULTANT, Role.MANAGER, Role.DIRECTOR))])
+    # The after-sales desk: consultants, managers and directors (DESIGN §8); systems have no scope here yet. Each
+    # record is narrowed to the caller's care plans (app/access.py); out of scope answers like an unknown id.
+    router = APIRouter(prefix="/v1", tags=["aftersales"], dependencies=[*AUTHENTICATED, allowed(roles=access.DESK)])
 
     async def _load(cls: type[A], aggregate_id: str, what: str) -> A:
         found = await store.load(cls, aggregate_id)
@@ -97,16 +99,40 @@ def aftersales_router(
             raise HTTPException(404, f"no {what} {aggregate_id}")
         return found
 
+    def visible(caller: Principal, plan: CarePlan | None) -> bool:
+        return plan is None or access.sees_plan(caller, consultant_id=plan.consultant_id, team_id=plan.team_id)
+
+    async def plan_in_scope(caller: Principal, plan_id: str) -> None:
+        """Before a command on a plan: a plan outside the caller's scope answers as an unknown one (a missing plan
+        is the handler's to refuse)."""
+        if not visible(caller, await store.load(CarePlan, plan_id)):
+            raise CarePlanNotFoundError(f"no care plan {plan_id}")
+
+    async def complaint_in_scope(caller: Principal, complaint_id: str, complaint: Complaint | None = None) -> None:
+        """A complaint follows the care plan of its order (one without an order, or whose order has no plan, is the
+        desk's shared queue)."""
+        complaint = complaint or await store.load(Complaint, complaint_id)
+        if complaint is not None and complaint.order_id and not visible(
+                caller, await store.load(CarePlan, complaint.order_id)):
+            raise ComplaintNotFoundError(f"no complaint {complaint_id}")
+
+    async def customer_in_scope(caller: Principal, customer_id: str) -> None:
+        if not await queries.customer_in_scope(customer_id, access.care_scope(caller)):
+            raise access.CustomerNotFoundError(f"no customer {customer_id}")
+
     @router.get("/care-plans/{plan_id}")
-    async def get_care_plan(plan_id: str) -> dict[str, Any]:
+    async def get_care_plan(plan_id: str, caller: Caller) -> dict[str, Any]:
         """A delivered order's care plan (plan id = order id), its visits and its history."""
         plan = await _load(CarePlan, plan_id, "care plan")
+        if not visible(caller, plan):
+            raise HTTPException(404, f"no care plan {plan_id}")
         return {**plan_view(plan), "history": await history.history(f"care-plan-{plan_id}")}
 
     @router.post("/care-plans/{plan_id}/visits/{visit_no}/complete")
     async def complete_visit(plan_id: str, visit_no: int, body: CompleteReturnVisitBody,
                              x_correlation_id: Correlation = None, caller: Principal = CALLER) -> dict[str, Any]:
         """Record a return visit's score, answers and notes. 409 visit_already_completed; 422 score_out_of_range."""
+        await plan_in_scope(caller, plan_id)
         plan = await handlers.complete_visit(
             body.to_command(plan_id=plan_id, visit_no=visit_no),
             _context(x_correlation_id, caller))
@@ -116,6 +142,7 @@ def aftersales_router(
     async def close_follow_up(plan_id: str, visit_no: int, body: CloseSatisfactionFollowUpBody,
                               x_correlation_id: Correlation = None, caller: Principal = CALLER) -> dict[str, Any]:
         """Close the manager's follow-up of a low score. 404 follow_up_not_found; 409 follow_up_already_closed."""
+        await plan_in_scope(caller, plan_id)
         plan = await handlers.close_follow_up(
             body.to_command(plan_id=plan_id, visit_no=visit_no),
             _context(x_correlation_id, caller))
@@ -124,27 +151,33 @@ def aftersales_router(
     @router.get("/follow-ups")
     async def follow_ups(
         status: Annotated[str | None, Query(pattern="^(open|closed)$")] = "open",
-        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200, caller: Principal = CALLER,
     ) -> dict[str, Any]:
         """The manager's follow-up tasks opened by low satisfaction scores (open ones by default)."""
-        return {"follow_ups": await queries.follow_ups(status=status, limit=limit)}
+        return {"follow_ups": await queries.follow_ups(status=status, limit=limit,
+                                                       scope=access.care_scope(caller))}
 
     @router.post("/complaints", status_code=201)
     async def open_complaint(body: OpenComplaintBody, x_correlation_id: Correlation = None,
                              caller: Principal = CALLER) -> dict[str, Any]:
         """Open a complaint; its acknowledge and resolve SLA timers start now."""
-        complaint = await handlers.open_complaint(
-            body.to_command(), _context(x_correlation_id, caller))
+        command = body.to_command()
+        await customer_in_scope(caller, command.customer_id)
+        if command.order_id:
+            await plan_in_scope(caller, command.order_id)
+        complaint = await handlers.open_complaint(command, _context(x_correlation_id, caller))
         return complaint_view(complaint)
 
     @router.get("/complaints/{complaint_id}")
-    async def get_complaint(complaint_id: str) -> dict[str, Any]:
+    async def get_complaint(complaint_id: str, caller: Caller) -> dict[str, Any]:
         complaint = await _load(Complaint, complaint_id, "complaint")
+        await complaint_in_scope(caller, complaint_id, complaint)
         return {**complaint_view(complaint), "history": await history.history(f"complaint-{complaint_id}")}
 
     @router.post("/complaints/{complaint_id}/acknowledge")
     async def acknowledge(complaint_id: str, body: AcknowledgeComplaintBody | None = None,
                           x_correlation_id: Correlation = None, caller: Principal = CALLER) -> dict[str, Any]:
+        await complaint_in_scope(caller, complaint_id)
         complaint = await handlers.acknowledge_complaint(
             (body or AcknowledgeComplaintBody()).to_command(complaint_id=complaint_id),
             _context(x_correlation_id, caller))
@@ -153,6 +186,7 @@ def aftersales_router(
     @router.post("/complaints/{complaint_id}/resolve")
     async def resolve(complaint_id: str, body: ResolveComplaintBody, x_correlation_id: Correlation = None,
                       caller: Principal = CALLER) -> dict[str, Any]:
+        await complaint_in_scope(caller, complaint_id)
         complaint = await handlers.resolve_complaint(
             body.to_command(complaint_id=complaint_id), _context(x_correlation_id, caller))
         return complaint_view(complaint)
@@ -160,6 +194,7 @@ def aftersales_router(
     @router.post("/complaints/{complaint_id}/reopen")
     async def reopen(complaint_id: str, body: ReopenComplaintBody, x_correlation_id: Correlation = None,
                      caller: Principal = CALLER) -> dict[str, Any]:
+        await complaint_in_scope(caller, complaint_id)
         complaint = await handlers.reopen_complaint(
             body.to_command(complaint_id=complaint_id), _context(x_correlation_id, caller))
         return complaint_view(complaint)
@@ -169,30 +204,34 @@ def aftersales_router(
         sla_state: Annotated[str | None, Query(description="on_track, acknowledge_breached, resolve_breached, "
                                                            "resolved")] = None,
         status: Annotated[str | None, Query(description="open or resolved (default open)")] = "open",
-        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200, caller: Principal = CALLER,
     ) -> dict[str, Any]:
         """Complaints by SLA state (open ones by default)."""
-        return {"complaints": await queries.complaints(sla_state=sla_state, status=status, limit=limit)}
+        return {"complaints": await queries.complaints(sla_state=sla_state, status=status, limit=limit,
+                                                       scope=access.care_scope(caller))}
 
     @router.post("/referrals", status_code=201)
     async def register_referral(body: RegisterReferralBody, response: Response,
                                 x_correlation_id: Correlation = None, caller: Principal = CALLER) -> dict[str, Any]:
         """A customer refers a prospect; the leads service turns it into a referral lead. Sending the same
         referral_id again answers 200 with the stored referral (409 referral_conflict if it differs)."""
-        outcome = await handlers.register_referral(
-            body.to_command(), _context(x_correlation_id, caller))
+        command = body.to_command()
+        await customer_in_scope(caller, command.referrer_customer_id)
+        outcome = await handlers.register_referral(command, _context(x_correlation_id, caller))
         if not outcome.created:
             response.status_code = 200
         return referral_view(outcome.aggregate)
 
     @router.get("/referrals/{referral_id}")
-    async def get_referral(referral_id: str) -> dict[str, Any]:
+    async def get_referral(referral_id: str, caller: Caller) -> dict[str, Any]:
         referral = await _load(Referral, referral_id, "referral")
+        await customer_in_scope(caller, referral.referrer_customer_id)
         return {**referral_view(referral), "history": await history.history(f"referral-{referral_id}")}
 
     @router.get("/customers/{customer_id}/loyalty")
-    async def loyalty(customer_id: str) -> dict[str, Any]:
+    async def loyalty(customer_id: str, caller: Caller) -> dict[str, Any]:
         """Balance and the history of every change."""
+        await customer_in_scope(caller, customer_id)
         account = await store.load(LoyaltyAccount, customer_id) or LoyaltyAccount(customer_id)
         return {"customer_id": customer_id, "balance": account.balance, "version": account.version,
                 "history": await history.history(f"loyalty-{customer_id}")}
@@ -202,6 +241,7 @@ def aftersales_router(
                      x_correlation_id: Correlation = None, caller: Principal = CALLER) -> dict[str, Any]:
         """Spend points. 409 insufficient_points if more than the balance; nothing is stored then. The same
         ``reference`` and points again (a retry) answers 200 and spends nothing more."""
+        await customer_in_scope(caller, customer_id)
         outcome = await handlers.redeem_points(
             body.to_command(customer_id=customer_id), _context(x_correlation_id, caller))
         if not outcome.created:
@@ -210,23 +250,30 @@ def aftersales_router(
         return {"customer_id": customer_id, "balance": account.balance, "version": account.version}
 
     @router.get("/customers/{customer_id}/timeline")
-    async def timeline(customer_id: str, limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> dict[str, Any]:
+    async def timeline(customer_id: str, caller: Caller,
+                       limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> dict[str, Any]:
         """The customer's care timeline: plans, visits, complaints, referrals, points — oldest first."""
+        await customer_in_scope(caller, customer_id)
         return {"customer_id": customer_id, "timeline": await queries.timeline(customer_id, limit=limit)}
 
     @router.get("/visits")
     async def visits(
         state: Annotated[str, Query(pattern="^(due|overdue|upcoming|completed)$")] = "due",
         assignee_role: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+        caller: Principal = CALLER,
     ) -> dict[str, Any]:
         """Return visits by state: due (due now, not yet overdue), overdue, upcoming, completed."""
         return {"state": state,
-                "visits": await queries.visits(state=state, now=clock(), limit=limit, assignee_role=assignee_role)}
+                "visits": await queries.visits(state=state, now=clock(), limit=limit, assignee_role=assignee_role,
+                                               scope=access.care_scope(caller))}
 
     @router.get("/satisfaction")
-    async def satisfaction(since: IsoDateTime | None = None, until: IsoDateTime | None = None) -> dict[str, Any]:
-        """Satisfaction summary of completed visits (mean on 0–100 so scales compare), low scores, overdue."""
-        return {"since": since, "until": until, **await queries.satisfaction(since=since, until=until)}
+    async def satisfaction(caller: Caller, since: IsoDateTime | None = None,
+                           until: IsoDateTime | None = None) -> dict[str, Any]:
+        """Satisfaction summary of completed visits (mean on 0–100 so scales compare), low scores, overdue — of
+        the caller's care plans."""
+        return {"since": since, "until": until,
+                **await queries.satisfaction(since=since, until=until, scope=access.care_scope(caller))}
 
     @router.get("/config")
     async def get_config() -> dict[str, Any]:

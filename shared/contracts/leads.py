@@ -102,6 +102,8 @@ class AppointmentScheduledV1(IntegrationEvent):
     kind: str = Field(description="showroom_visit | test_drive")
     scheduled_for: datetime = Field(description="when the prospect is expected")
     scheduled_by: str | None = Field(default=None, description="the consultant")
+    vehicle_id: str | None = Field(default=None, description="a test drive booked on a fleet vehicle: the "
+                                                             "vehicle (the appointment id is the booking id)")
 
 
 @contract("salesflow.leads.AppointmentAttended", version=1, producer="leads")

@@ -103,6 +103,8 @@ class DeliveredV1(IntegrationEvent):
     total_minor: int = Field(ge=0)
     currency: str = Field(min_length=3, max_length=3)
     delivered_at: datetime
+    team_id: str | None = Field(default=None, description="the team the order was sold in (none for shop "
+                                                          "orders); after-sales scopes a manager's care plans by it")
 
 
 # ---- quotes (key = quote id) ---------------------------------------------------------------------------------

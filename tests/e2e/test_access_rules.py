@@ -23,6 +23,7 @@ pytestmark = pytest.mark.e2e
 
 TABLE = REPO / "docs" / "security.md"
 SOON = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+LATER = (datetime.now(UTC) + timedelta(days=3, hours=2)).isoformat()
 
 WHO: dict[str, dict[str, str]] = {
     "c1": auth_headers("consultant", subject="c1", team="t1"),
@@ -37,8 +38,11 @@ WHO: dict[str, dict[str, str]] = {
 }
 
 # The not-found codes an out-of-scope id answers with (a real id must not get them when the caller may see it).
-OUT_OF_SCOPE = {"lead_not_found", "quote_not_found", "order_not_found", "consultant_not_found", "visit_not_found"}
+OUT_OF_SCOPE = {"lead_not_found", "quote_not_found", "order_not_found", "consultant_not_found", "visit_not_found",
+                "test_drive_not_found", "care_plan_not_found", "complaint_not_found", "customer_not_found",
+                "not_found"}
 LINES = [{"product": "MODEL-Y-LR", "quantity": 1, "unit_price_minor": 300_000_00}]
+CUSTOMER = f"C-t1-{RUN_ID}"  # c1's customer: a delivered order, so a care plan of team t1
 
 # "METHOD /path" (as in the OpenAPI document) -> (service, concrete path, body, allowed, refused, refused status)
 Case = tuple[str, str, dict[str, Any] | None, str, str, int]
@@ -46,6 +50,8 @@ Case = tuple[str, str, dict[str, Any] | None, str, str, int]
 
 def cases(ids: dict[str, str]) -> dict[str, Case]:
     lead, quote, order, visit = ids["lead"], ids["quote"], ids["order"], ids["visit"]
+    vehicle, drive = ids["vehicle"], ids["test_drive"]
+    plan, customer, complaint, referral = ids["plan"], ids["customer"], ids["complaint"], ids["referral"]
     return {
         # leads
         "POST /v1/leads": ("leads", "/v1/leads", {"name": "王五", "phone": "13900001234", "channel": "online_shop",
@@ -97,6 +103,22 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/showroom-visits/{visit_id}": ("leads", f"/v1/showroom-visits/{visit}", None, "m1", "m2", 404),
         "GET /v1/showroom-visits": ("leads", "/v1/showroom-visits", None, "c1", "shop", 403),
         "GET /v1/visit-purposes": ("leads", "/v1/visit-purposes", None, "c1", "nobody", 401),
+        "POST /v1/test-drive-vehicles": ("leads", "/v1/test-drive-vehicles", {
+            "vehicle_id": f"V2-{RUN_ID}", "model": "Model 3", "plate": "沪B22222"}, "m1", "c1", 403),
+        "GET /v1/test-drive-vehicles": ("leads", "/v1/test-drive-vehicles", None, "c1", "shop", 403),
+        "GET /v1/test-drive-vehicles/{vehicle_id}/calendar": ("leads", f"/v1/test-drive-vehicles/{vehicle}/calendar",
+                                                              None, "c1", "shop", 403),
+        "GET /v1/test-drive-routes": ("leads", "/v1/test-drive-routes", None, "c1", "nobody", 401),
+        "POST /v1/test-drives": ("leads", "/v1/test-drives", {"vehicle_id": vehicle, "lead_id": lead,
+                                                              "starts_at": LATER, "route": "city_short"},
+                                 "c1", "c2", 404),
+        "GET /v1/test-drives/{booking_id}": ("leads", f"/v1/test-drives/{drive}", None, "c1", "c2", 404),
+        "POST /v1/test-drives/{booking_id}/start": ("leads", f"/v1/test-drives/{drive}/start",
+                                                    {"licence_checked": True, "waiver_signed": True}, "c1", "c3", 404),
+        "POST /v1/test-drives/{booking_id}/completion": ("leads", f"/v1/test-drives/{drive}/completion",
+                                                         {"feedback_score": 5}, "m1", "c2", 404),
+        "POST /v1/test-drives/{booking_id}/no-show": ("leads", f"/v1/test-drives/{drive}/no-show", None, "m1", "c3",
+                                                      404),
         # orders
         "POST /v1/quotes": ("orders", "/v1/quotes", quote_body("c1"), "c1", "c2x", 403),
         "POST /v1/quotes/{quote_id}/revisions": ("orders", f"/v1/quotes/{quote}/revisions",
@@ -132,33 +154,35 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/receivables": ("orders", "/v1/receivables", None, "d1", "c1", 403),
         "GET /v1/configuration": ("orders", "/v1/configuration", None, "c1", "nobody", 401),
         "POST /admin/order-summaries/rebuild": ("orders", "/admin/order-summaries/rebuild", None, "ops1", "d1", 403),
-        # aftersales (role-gated: the desk's people)
-        "GET /v1/care-plans/{plan_id}": ("aftersales", "/v1/care-plans/none", None, "c1", "shop", 403),
+        # aftersales: the desk's people, each narrowed to their care plans (c1's delivered order, team t1)
+        "GET /v1/care-plans/{plan_id}": ("aftersales", f"/v1/care-plans/{plan}", None, "c1", "c2", 404),
         "POST /v1/care-plans/{plan_id}/visits/{visit_no}/complete": (
-            "aftersales", "/v1/care-plans/none/visits/1/complete", {"score": 5}, "c1", "ops1", 403),
+            "aftersales", f"/v1/care-plans/{plan}/visits/1/complete", {"score": 5}, "m1", "m2", 404),
         "POST /v1/care-plans/{plan_id}/visits/{visit_no}/follow-up/close": (
-            "aftersales", "/v1/care-plans/none/visits/1/follow-up/close", {"outcome": "ok"}, "m1", "shop", 403),
+            "aftersales", f"/v1/care-plans/{plan}/visits/1/follow-up/close", {"outcome": "ok"}, "m1", "shop", 403),
         "GET /v1/follow-ups@aftersales": ("aftersales", "/v1/follow-ups", None, "m1", "ops1", 403),
-        "POST /v1/complaints": ("aftersales", "/v1/complaints", {"customer_id": "C-1", "category": "service",
-                                                                 "description": "slow"}, "c1", "shop", 403),
-        "GET /v1/complaints/{complaint_id}": ("aftersales", "/v1/complaints/none", None, "c1", "shop", 403),
-        "POST /v1/complaints/{complaint_id}/acknowledge": ("aftersales", "/v1/complaints/none/acknowledge", {},
-                                                           "m1", "cc", 403),
-        "POST /v1/complaints/{complaint_id}/resolve": ("aftersales", "/v1/complaints/none/resolve",
+        "POST /v1/complaints": ("aftersales", "/v1/complaints", {"customer_id": customer, "order_id": plan,
+                                                                 "category": "service", "description": "slow"},
+                                "c1", "m2", 404),
+        "GET /v1/complaints/{complaint_id}": ("aftersales", f"/v1/complaints/{complaint}", None, "c1", "c3", 404),
+        "POST /v1/complaints/{complaint_id}/acknowledge": ("aftersales", f"/v1/complaints/{complaint}/acknowledge",
+                                                           {}, "m1", "m2", 404),
+        "POST /v1/complaints/{complaint_id}/resolve": ("aftersales", f"/v1/complaints/{complaint}/resolve",
                                                        {"resolution": "fixed"}, "m1", "cc", 403),
-        "POST /v1/complaints/{complaint_id}/reopen": ("aftersales", "/v1/complaints/none/reopen",
-                                                      {"reason": "again"}, "m1", "cc", 403),
+        "POST /v1/complaints/{complaint_id}/reopen": ("aftersales", f"/v1/complaints/{complaint}/reopen",
+                                                      {"reason": "again"}, "m1", "c2", 404),
         "GET /v1/complaints": ("aftersales", "/v1/complaints", None, "d1", "ops1", 403),
-        "POST /v1/referrals": ("aftersales", "/v1/referrals", {"referrer_customer_id": "C-1", "prospect_name": "钱七",
-                                                               "prospect_phone": "13600001111"}, "c1", "shop", 403),
-        "GET /v1/referrals/{referral_id}": ("aftersales", "/v1/referrals/none", None, "c1", "shop", 403),
-        "GET /v1/customers/{customer_id}/loyalty": ("aftersales", "/v1/customers/C-1/loyalty", None, "c1", "shop",
-                                                    403),
+        "POST /v1/referrals": ("aftersales", "/v1/referrals", {"referrer_customer_id": customer,
+                                                               "prospect_name": "钱七",
+                                                               "prospect_phone": "13600001111"}, "c1", "c3", 404),
+        "GET /v1/referrals/{referral_id}": ("aftersales", f"/v1/referrals/{referral}", None, "c1", "m2", 404),
+        "GET /v1/customers/{customer_id}/loyalty": ("aftersales", f"/v1/customers/{customer}/loyalty", None, "c1",
+                                                    "c2", 404),
         "POST /v1/customers/{customer_id}/loyalty/redemptions": (
-            "aftersales", "/v1/customers/C-1/loyalty/redemptions", {"points": 1, "reason": "gift"}, "m1", "shop",
-            403),
-        "GET /v1/customers/{customer_id}/timeline": ("aftersales", "/v1/customers/C-1/timeline", None, "c1", "cc",
-                                                     403),
+            "aftersales", f"/v1/customers/{customer}/loyalty/redemptions", {"points": 1, "reason": "gift"}, "m1",
+            "m2", 404),
+        "GET /v1/customers/{customer_id}/timeline": ("aftersales", f"/v1/customers/{customer}/timeline", None, "c1",
+                                                     "cc", 403),
         "GET /v1/visits": ("aftersales", "/v1/visits", None, "m1", "ops1", 403),
         "GET /v1/satisfaction": ("aftersales", "/v1/satisfaction", None, "d1", "shop", 403),
         "GET /v1/config": ("aftersales", "/v1/config", None, "c1", "shop", 403),
@@ -180,7 +204,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         # every service's dead letters: ops
         **{f"{m} /admin/dead-letters{p}@{s}": (s, f"/admin/dead-letters{p.replace('{dead_letter_id}', '1')}",
                                                None, "ops1", "d1", 403)
-           for s in ("leads", "aftersales", "reporting")
+           for s in ("leads", "orders", "aftersales", "reporting")
            for m, p in (("GET", ""), ("POST", "/{dead_letter_id}/retry"), ("POST", "/{dead_letter_id}/skip"))},
     }
 
@@ -221,12 +245,39 @@ async def stack(infra: Infra) -> AsyncIterator[tuple[dict[str, ServiceProcess], 
             visit = await ok(f"{leads}/v1/showroom-visits", {"party_size": 1, "purpose": "first_look",
                                                              "name": "周九", "phone": "13500001111", "team_id": "t1"},
                              "c2")
+            vehicle = await ok(f"{leads}/v1/test-drive-vehicles", {"vehicle_id": f"V1-{RUN_ID}", "model": "Model Y",
+                                                                    "plate": "沪A11111"}, "d1")
+            drive = await ok(f"{leads}/v1/test-drives", {
+                "vehicle_id": vehicle["vehicle_id"], "lead_id": lead["lead_id"], "starts_at": SOON,
+                "route": "city_short"}, "c1")
             quote = await ok(f"{orders}/v1/quotes", quote_body("c1"), "c1")
             signed_quote = await ok(f"{orders}/v1/quotes", quote_body("c1"), "c1")
             await ok(f"{orders}/v1/quotes/{signed_quote['quote_id']}/acceptance", {}, "c1")
             order = await ok(f"{orders}/v1/quotes/{signed_quote['quote_id']}/contract", {"payment_plan": "full"}, "c1")
+            care = await delivered_order(ok, orders, "c1", CUSTOMER)
+            await eventually(lambda: client.get(f"{services['aftersales'].url}/v1/care-plans/{care}",
+                                                headers=WHO["d1"]),
+                             until=lambda r: r.status_code == 200, what="the delivered order's care plan")
+            complaint = await ok(f"{services['aftersales'].url}/v1/complaints", {
+                "customer_id": CUSTOMER, "order_id": care, "category": "service", "description": "noisy"}, "c1")
+            referral = await ok(f"{services['aftersales'].url}/v1/referrals", {
+                "referrer_customer_id": CUSTOMER, "prospect_name": "周九", "prospect_phone": "13600002222"}, "c1")
         yield services, {"lead": lead["lead_id"], "quote": quote["quote_id"], "order": order["order_id"],
-                         "visit": visit["visit_id"]}
+                         "visit": visit["visit_id"], "vehicle": vehicle["vehicle_id"],
+                         "test_drive": drive["booking_id"], "plan": care, "customer": CUSTOMER,
+                         "complaint": complaint["complaint_id"], "referral": referral["referral_id"]}
+
+
+async def delivered_order(ok: Any, orders: str, consultant: str, customer: str) -> str:
+    """A quote of ``consultant`` for ``customer`` signed, paid and delivered: after-sales makes its care plan."""
+    quote = await ok(f"{orders}/v1/quotes", quote_body(consultant, customer_id=customer), consultant)
+    await ok(f"{orders}/v1/quotes/{quote['quote_id']}/acceptance", {}, consultant)
+    order = await ok(f"{orders}/v1/quotes/{quote['quote_id']}/contract", {"payment_plan": "full"}, consultant)
+    await ok(f"{orders}/v1/orders/{order['order_id']}/payments",
+             {"kind": "full", "amount_minor": order["total_minor"], "currency": "CNY"}, consultant)
+    await ok(f"{orders}/v1/orders/{order['order_id']}/delivered", {}, consultant)
+    order_id: str = order["order_id"]
+    return order_id
 
 
 def documented_operations() -> set[str]:
@@ -340,3 +391,27 @@ async def test_a_managers_order_lists_hold_their_team_and_the_shop_but_not_anoth
     assert cny["m1"] - cny["m2"] == sum(row["outstanding_minor"] for row in only_t1)  # m2's totals leave t1's out
     assert team_order in of_c1["m1"]
     assert of_c1["m2"] == set()
+
+
+async def test_the_after_sales_lists_hold_the_callers_care_plans_only(stack: Any) -> None:
+    services, ids = stack
+    plan, complaint = ids["plan"], ids["complaint"]
+    async with httpx.AsyncClient(base_url=services["aftersales"].url, timeout=20) as client:
+        async def listed(path: str, key: str, field: str, who: str) -> set[str]:
+            response = await client.get(path, headers=WHO[who])
+            assert response.status_code == 200, response.text
+            return {row[field] for row in response.json()[key]}
+
+        visits = {who: await listed("/v1/visits?state=upcoming&limit=1000", "visits", "plan_id", who)
+                  for who in ("c1", "c2", "m1", "m2", "d1")}
+        complaints = {who: await listed("/v1/complaints?status=open&limit=1000", "complaints", "complaint_id", who)
+                      | await listed("/v1/complaints?status=resolved&limit=1000", "complaints", "complaint_id", who)
+                      for who in ("c1", "m1", "m2")}
+    assert plan in visits["c1"]
+    assert plan in visits["m1"]
+    assert plan in visits["d1"]
+    assert plan not in visits["c2"]  # same team, another consultant's customer
+    assert plan not in visits["m2"]
+    assert complaint in complaints["c1"]
+    assert complaint in complaints["m1"]
+    assert complaint not in complaints["m2"]

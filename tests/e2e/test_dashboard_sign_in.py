@@ -1,6 +1,7 @@
 """The dashboard signs in through the real Keycloak (authorization code + PKCE) in headless chromium: the browser
 is sent to Keycloak's login page, a manager types their password, lands on the dashboard showing their team's
-funnel only, holds an HttpOnly, SameSite=Strict session cookie, and signs out (Keycloak's session ends too)."""
+funnel only, holds an HttpOnly, SameSite=Strict session cookie, is signed in again without a password when that
+cookie expires (Keycloak's session still lives), and signs out (Keycloak's session ends too)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,20 @@ async def test_a_manager_signs_in_sees_the_team_dashboard_and_signs_out(reportin
         assert session["sameSite"] == "Strict"
         assert session["secure"] is False  # plain http on loopback; Secure is set when served over https
         assert await page.evaluate("document.cookie") == ""  # scripts cannot read the token
+
+        # The session cookie lives as long as the access token (max-age = its expiry); when it is gone the page's
+        # next refresh answers 401 and the page signs in again, silently while Keycloak's own session lives:
+        # back on the same dashboard, with a new session cookie, without the login form.
+        await page.evaluate("window.beforeExpiry = true")
+        await page.call("Network.deleteCookies", name="salesflow_session", url=reporting.url)
+        await page.wait_for("!window.beforeExpiry && location.href === " + repr(dashboard)
+                            + " && document.body && document.body.dataset.loaded === 'true'"
+                            + " && !document.querySelector('#username')",
+                            what="the dashboard signed in again after its session cookie expired")
+        renewed = next(c for c in await page.cookies() if c["name"] == "salesflow_session")
+        assert renewed["value"] != session["value"]
+        assert renewed["httpOnly"] is True
+        assert renewed["sameSite"] == "Strict"
 
         await page.evaluate("document.getElementById('sign-out').click()")
         await page.wait_for("!!document.getElementById('signed-out')", what="the signed-out page")

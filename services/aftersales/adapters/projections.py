@@ -40,9 +40,10 @@ async def project_event(tx: Any, event: DomainEvent, *, stream_id: str, customer
     match event:
         case CarePlanScheduled():
             await tx.execute(
-                "INSERT INTO care_plans (plan_id, order_id, customer_id, lead_id, delivered_at) "
-                "VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO care_plans (plan_id, order_id, customer_id, lead_id, delivered_at, consultant_id, "
+                "team_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 event.plan_id, event.order_id, event.customer_id, event.lead_id, event.delivered_at,
+                event.consultant_id, event.team_id,
             )
             await tx.executemany(
                 "INSERT INTO care_visits (plan_id, visit_no, customer_id, label, assignee_role, due_at, overdue_at, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -50,10 +51,25 @@ class History(Protocol):
         """The stream's stored events in order (who did what when)."""
 
 
+@dataclass(frozen=True, slots=True)
+class CareScope:
+    """The care plans a caller may see (app/access.py): ``consultant`` — only plans sold by them; ``team`` — only
+    plans of that team. Plans without a consultant or team are everyone's. None in the queries: no narrowing."""
+
+    consultant: str | None
+    team: str | None
+
+
 class CareQueries(Protocol):
     async def timeline(self, customer_id: str, *, limit: int) -> list[dict[str, Any]]: ...
     async def visits(self, *, state: str, now: datetime, limit: int,
-                     assignee_role: str | None) -> list[dict[str, Any]]: ...
-    async def complaints(self, *, sla_state: str | None, status: str | None, limit: int) -> list[dict[str, Any]]: ...
-    async def satisfaction(self, *, since: datetime | None, until: datetime | None) -> dict[str, Any]: ...
-    async def follow_ups(self, *, status: str | None, limit: int) -> list[dict[str, Any]]: ...
+                     assignee_role: str | None, scope: CareScope | None = None) -> list[dict[str, Any]]: ...
+    async def complaints(self, *, sla_state: str | None, status: str | None, limit: int,
+                         scope: CareScope | None = None) -> list[dict[str, Any]]: ...
+    async def satisfaction(self, *, since: datetime | None, until: datetime | None,
+                           scope: CareScope | None = None) -> dict[str, Any]: ...
+    async def follow_ups(self, *, status: str | None, limit: int,
+                         scope: CareScope | None = None) -> list[dict[str, Any]]: ...
+    async def customer_in_scope(self, customer_id: str, scope: CareScope | None) -> bool:
+        """Whether the customer has no care plan or one the scope holds."""
+        ...

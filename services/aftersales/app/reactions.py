@@ -56,7 +56,7 @@ class AftersalesReactions:
             order_id=payload.order_id, customer_id=customer_id, lead_id=payload.lead_id,
             consultant_id=payload.consultant_id, customer_name=payload.customer_name,
             customer_phone=payload.customer_phone, delivered_at=_aware(payload.delivered_at),
-            template=self._policy.care,
+            template=self._policy.care, team_id=payload.team_id,
         )
         uow.add(plan)
         accounts: dict[str, LoyaltyAccount] = {}

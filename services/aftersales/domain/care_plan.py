@@ -53,6 +53,8 @@ class CarePlan(Aggregate):
         self.order_id = ""
         self.customer_id = ""
         self.lead_id: str | None = None
+        self.consultant_id: str | None = None
+        self.team_id: str | None = None
         self.delivered_at: datetime | None = None
         self.visits: dict[int, Visit] = {}
 
@@ -60,6 +62,7 @@ class CarePlan(Aggregate):
     def schedule(
         cls, *, order_id: str, customer_id: str, lead_id: str | None, consultant_id: str | None,
         customer_name: str | None, customer_phone: str | None, delivered_at: datetime, template: CareTemplate,
+        team_id: str | None = None,
     ) -> CarePlan:
         """The plan from the template: visit n is due ``offset_days`` after delivery."""
         plan = cls(order_id)
@@ -72,7 +75,7 @@ class CarePlan(Aggregate):
         plan._record(CarePlanScheduled(
             plan_id=order_id, order_id=order_id, customer_id=customer_id, lead_id=lead_id,
             consultant_id=consultant_id, customer_name=customer_name, customer_phone=customer_phone,
-            delivered_at=delivered_at, visits=visits,
+            delivered_at=delivered_at, visits=visits, team_id=team_id,
         ))
         return plan
 
@@ -142,6 +145,8 @@ class CarePlan(Aggregate):
                 self.order_id = event.order_id
                 self.customer_id = event.customer_id
                 self.lead_id = event.lead_id
+                self.consultant_id = event.consultant_id
+                self.team_id = event.team_id
                 self.delivered_at = event.delivered_at
                 self.visits = {v.visit_no: Visit(v.visit_no, v.label, v.due_at, v.overdue_at, v.assignee_role)
                                for v in event.visits}

@@ -37,6 +37,7 @@ class CarePlanScheduled(DomainEvent):
     customer_phone: str | None
     delivered_at: datetime
     visits: tuple[PlannedVisit, ...]
+    team_id: str | None = None  # the order's selling team (Delivered.team_id): a manager's scope; None: any manager
 
 
 @aftersales_events.register

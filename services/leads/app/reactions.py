@@ -21,12 +21,6 @@ from shared.unit_of_work.retry import CommandRunner
 SHOP_CHANNEL = "online_shop"
 
 
-def _context(event: InboundEvent, actor: str) -> CommandContext:
-    event_id = str(event.headers.event_id)
-    return CommandContext(correlation_id=event.headers.correlation_id or event_id, causation_id=event_id,
-                          actor=actor)
-
-
 class Reactions:
     def __init__(self, *, unit_of_work: UnitOfWorkFactory, capture: CaptureLeadHandler, clock: Clock,
                  channels: set[str]) -> None:
@@ -57,7 +51,7 @@ class Reactions:
             lead.sign_contract(order_id=signed.order_id, now=now)
             uow.add(lead)
             uow.link_order(signed.order_id, lead.id)
-        await self._commands.run(decide, _context(event, "system:orders"), conn=conn)
+        await self._commands.run(decide, CommandContext.for_message(event.headers, "system:orders"), conn=conn)
 
     async def _checkout(self, uow: UnitOfWork, signed: ContractSignedV1, now: datetime) -> None:
         """An online-shop checkout (no lead id) is a capture already at contract_signed: the capture's rules
@@ -87,7 +81,7 @@ class Reactions:
             lead = await uow.load(Lead, target) if target else None
             if lead is not None and change(lead, now):  # else: an order we never linked to a lead
                 uow.add(lead)
-        await self._commands.run(decide, _context(event, "system:orders"), conn=conn)
+        await self._commands.run(decide, CommandContext.for_message(event.headers, "system:orders"), conn=conn)
 
     async def on_referral_registered(self, conn: Any, event: InboundEvent) -> None:
         referral = event.payload
@@ -99,4 +93,4 @@ class Reactions:
             name=referral.prospect_name, phone=referral.prospect_phone, channel="referral",
             interest=referral.interest, referral_id=referral.referral_id,
             referrer_customer_id=referral.referrer_customer_id,
-        ), _context(event, "system:aftersales"), conn=conn)
+        ), CommandContext.for_message(event.headers, "system:aftersales"), conn=conn)

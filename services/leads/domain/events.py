@@ -113,6 +113,8 @@ class AppointmentScheduled(DomainEvent):
     kind: str
     scheduled_for: datetime
     scheduled_by: str | None = None
+    # Set for a test drive booked on a fleet vehicle (the booking id is the appointment id).
+    vehicle_id: str | None = None
 
 
 @lead_events.register

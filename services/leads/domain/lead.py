@@ -283,13 +283,43 @@ class Lead(Aggregate):
     def record_appointment_outcome(
         self, *, appointment_id: str, attended: bool, by: str | None, now: datetime, policy: LeadPolicy
     ) -> None:
-        """Attended moves the stage forward (visited / test driven); a no-show makes a follow-up due soon."""
+        """Attended moves the stage forward (visited / test driven); a no-show makes a follow-up due soon. A test
+        drive booked on a fleet vehicle is closed through its booking (start / no-show), which frees the vehicle."""
         self._require_open()
+        appointment = self._open_appointment(appointment_id)
+        if appointment.vehicle_id is not None:
+            raise errors.AppointmentIsATestDriveError(
+                f"appointment {appointment_id} is a test drive on vehicle {appointment.vehicle_id}: record it on "
+                f"/v1/test-drives/{appointment_id}", booking_id=appointment_id)
+        self._close_appointment(appointment_id, appointment, attended=attended, by=by, now=now, policy=policy)
+
+    def schedule_test_drive(self, *, booking_id: str, vehicle_id: str, starts_at: datetime, by: str | None) -> None:
+        """The lead's side of a booking on the fleet (the vehicle checked the slot): an appointment of kind
+        test_drive whose id is the booking's."""
+        self._require_workable()
+        self._record(AppointmentScheduled(lead_id=self.id, appointment_id=booking_id, kind="test_drive",
+                                          scheduled_for=starts_at, scheduled_by=by, vehicle_id=vehicle_id))
+
+    def record_test_drive_outcome(self, *, booking_id: str, attended: bool, by: str | None, now: datetime,
+                                  policy: LeadPolicy) -> bool:
+        """The booking started (attended: stage test driven) or was missed (a follow-up soon). Nothing to record
+        when the lead left the pipeline meanwhile or the appointment is already closed (a repeated timer)."""
+        appointment = self.appointments.get(booking_id)
+        if not self.is_open or appointment is None or appointment.outcome is not None:
+            return False
+        self._close_appointment(booking_id, appointment, attended=attended, by=by, now=now, policy=policy)
+        return True
+
+    def _open_appointment(self, appointment_id: str) -> Appointment:
         appointment = self.appointments.get(appointment_id)
         if appointment is None:
             raise errors.AppointmentNotFoundError(f"no appointment {appointment_id} on this lead", lead_id=self.id)
         if appointment.outcome is not None:
             raise errors.AppointmentAlreadyClosedError(f"appointment already {appointment.outcome}")
+        return appointment
+
+    def _close_appointment(self, appointment_id: str, appointment: Appointment, *, attended: bool, by: str | None,
+                           now: datetime, policy: LeadPolicy) -> None:
         if attended:
             self._record(AppointmentAttended(lead_id=self.id, appointment_id=appointment_id, kind=appointment.kind,
                                              attended_at=now))
@@ -490,7 +520,8 @@ class Lead(Aggregate):
             case FollowUpOverdue():
                 self.overdue_sequence = event.sequence
             case AppointmentScheduled():
-                self.appointments[event.appointment_id] = Appointment(event.kind, event.scheduled_for)
+                self.appointments[event.appointment_id] = Appointment(event.kind, event.scheduled_for,
+                                                                      vehicle_id=event.vehicle_id)
             case AppointmentAttended():
                 self.appointments[event.appointment_id].outcome = "attended"
                 self._touch(event.attended_at)

@@ -99,7 +99,7 @@ def _payload(event_type: str, d: dict[str, Any]) -> IntegrationEvent:
                 order_id=d["order_id"], lead_id=d["lead_id"], customer_id=d["customer_id"],
                 consultant_id=d["consultant_id"], customer_name=d["customer_name"],
                 customer_phone=d["customer_phone"], total_minor=d["total_minor"], currency=d["currency"],
-                delivered_at=d["delivered_at"],
+                delivered_at=d["delivered_at"], team_id=d.get("team_id"),
             )
         case _:
             raise LookupError(f"no public mapping decided for stored event {event_type!r}")

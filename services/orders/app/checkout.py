@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, StrictInt
 
@@ -54,7 +54,9 @@ class CheckOutShopOrderHandler(OrdersHandler):
         super().__init__(unit_of_work=unit_of_work, clock=clock, new_id=new_id)
         self._currencies = config.currencies
 
-    async def __call__(self, command: CheckOutShopOrder, context: CommandContext) -> OrderResult:
+    async def __call__(self, command: CheckOutShopOrder, context: CommandContext, *, conn: Any = None
+                       ) -> OrderResult:
+        """``conn``: run inside the caller's transaction (the consumer of the shop's inbound topic)."""
         shop_order_id = command.shop_order_id.strip()  # the key as stored: " S-1" and "S-1" are one order
 
         customer = Customer.of(customer_id=command.customer_id, name=command.customer_name,
@@ -78,10 +80,10 @@ class CheckOutShopOrderHandler(OrdersHandler):
             return OrderResult(order, order.version, created=True)
 
         try:
-            return await self._commands.run(decide, context, expected_version=0)
+            return await self._commands.run(decide, context, expected_version=0, conn=conn)
         except CheckoutAlreadyRecordedError as lost:  # lost a race with a concurrent duplicate
             winner = lost.recorded
-        return await self._commands.run(lambda uow, now: self._repeat(uow, winner, checkout), context)
+        return await self._commands.run(lambda uow, now: self._repeat(uow, winner, checkout), context, conn=conn)
 
     @staticmethod
     async def _repeat(uow: OrdersUnitOfWork, recorded: RecordedCheckout, checkout: ShopCheckout) -> OrderResult:

@@ -209,3 +209,4 @@ class Delivered(DomainEvent):
     total_minor: int
     currency: str
     delivered_at: datetime
+    team_id: str | None = None  # the contract's selling team (see ContractSigned)

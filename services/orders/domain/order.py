@@ -297,7 +297,7 @@ class Order(Aggregate):
         self._record(Delivered(
             order_id=self.id, lead_id=c.lead_id, customer_id=c.customer_id, customer_name=c.customer_name,
             customer_phone=c.customer_phone, consultant_id=c.consultant_id, total_minor=c.total_minor,
-            currency=c.currency, delivered_at=now,
+            currency=c.currency, delivered_at=now, team_id=c.team_id,
         ))
 
     # ---- queries -----------------------------------------------------------------------------------------
