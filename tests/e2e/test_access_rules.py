@@ -258,7 +258,8 @@ async def stack(infra: Infra) -> AsyncIterator[tuple[dict[str, ServiceProcess], 
             care = await delivered_order(ok, orders, "c1", CUSTOMER)
             await eventually(lambda: client.get(f"{services['aftersales'].url}/v1/care-plans/{care}",
                                                 headers=WHO["d1"]),
-                             until=lambda r: r.status_code == 200, what="the delivered order's care plan")
+                             until=lambda r: r.status_code == 200, what="the delivered order's care plan",
+                             timeout=180)  # the consumer group may be rebalancing on a busy machine
             complaint = await ok(f"{services['aftersales'].url}/v1/complaints", {
                 "customer_id": CUSTOMER, "order_id": care, "category": "service", "description": "noisy"}, "c1")
             referral = await ok(f"{services['aftersales'].url}/v1/referrals", {
