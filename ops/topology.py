@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from services.aftersales.main import SOURCE_SERVICES as AFTERSALES_SOURCES
 from services.leads.main import CONSUMED_SERVICES as LEADS_SOURCES
+from services.leads.main import INBOUND_TOPICS as LEADS_INBOUND
+from services.orders.main import INBOUND_TOPICS as ORDERS_INBOUND
 from services.reporting.wiring import SOURCE_SERVICES as REPORTING_SOURCES
 from shared.messaging.connection import KafkaConnection
 from shared.settings import KafkaSettings, load_settings
@@ -20,7 +22,7 @@ class Service:
     name: str
     default_port: int
     relays: bool  # publishes its own events through an outbox relay
-    consumes: tuple[str, ...]  # the services whose topics it consumes
+    consumes: tuple[str, ...]  # the topics it consumes, under the prefix: services' and inbound ones
     migrations: str | None  # its migrations folder (package-relative), if it has one
 
     @property
@@ -46,8 +48,8 @@ class Service:
 
 
 SERVICES = {s.name: s for s in (
-    Service("leads", 8001, relays=True, consumes=tuple(LEADS_SOURCES), migrations="services.leads"),
-    Service("orders", 8002, relays=True, consumes=(), migrations="services.orders"),
+    Service("leads", 8001, relays=True, consumes=(*LEADS_SOURCES, *LEADS_INBOUND), migrations="services.leads"),
+    Service("orders", 8002, relays=True, consumes=ORDERS_INBOUND, migrations="services.orders"),
     Service("aftersales", 8003, relays=True, consumes=tuple(AFTERSALES_SOURCES), migrations="services.aftersales"),
     Service("reporting", 8004, relays=False, consumes=tuple(REPORTING_SOURCES), migrations="services.reporting"),
 )}

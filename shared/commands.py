@@ -8,8 +8,12 @@ another service can be traced back to the request that started it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import Field
 
 from shared.auth.principal import Principal
+from shared.messaging.headers import EventHeaders
 from shared.observability.tracing import current_traceparent
 
 
@@ -26,6 +30,13 @@ class CommandContext:
     extra: dict[str, str] = field(default_factory=dict)
     caller: Principal | None = field(default=None, compare=False)
 
+    @classmethod
+    def for_message(cls, headers: EventHeaders, actor: str) -> CommandContext:
+        """The context of a command a consumed message asks for: correlated as the message (or by its id, if it
+        carries no correlation id), caused by the message, acting as ``actor``."""
+        event_id = str(headers.event_id)
+        return cls(correlation_id=headers.correlation_id or event_id, causation_id=event_id, actor=actor)
+
     def metadata(self) -> dict[str, str]:
         """The event metadata for this context (only the keys that have values)."""
         meta = {"correlation_id": self.correlation_id, **self.extra}
@@ -37,3 +48,8 @@ class CommandContext:
         if "traceparent" not in meta and (traceparent := current_traceparent()):
             meta["traceparent"] = traceparent
         return meta
+
+
+ExpectedVersion = Annotated[int | None, Field(
+    ge=0, description="refuse with 409 if the aggregate is no longer at this version (the version a client read)")]
+"""A command's optional ``expected_version`` field, as every service declares it (see shared/unit_of_work)."""

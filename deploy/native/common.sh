@@ -15,6 +15,9 @@ readonly SALESFLOW_PG_USER=salesflow
 readonly SALESFLOW_PG_PASSWORD=salesflow
 # service name (the *_DATABASE_URL prefix, lower-cased) -> database and role salesflow_<name>
 readonly SALESFLOW_SERVICES=(leads orders aftersales reporting)
+# The outside systems that write salesflow's inbound topics (DESIGN §9): their Kafka principals (SCRAM users,
+# password <name>-secret like the services'); what each may write is its row in deploy/kafka/acls.tsv.
+readonly SALESFLOW_INBOUND_WRITERS=(call-center shop)
 
 # Kafka: SASL/SCRAM-SHA-512 on the client listener, StandardAuthorizer with ACLs (deploy/native/kafka.sh).
 # `admin` is the super user (ops, tests, the broker itself); each service has the principal User:<name> with

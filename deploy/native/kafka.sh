@@ -78,7 +78,7 @@ kafka_ensure_libs() {
 kafka_scram_users() {
   local svc
   printf '%s %s\n' "$SALESFLOW_KAFKA_ADMIN_USER" "$SALESFLOW_KAFKA_ADMIN_PASSWORD"
-  for svc in "${SALESFLOW_SERVICES[@]}"; do
+  for svc in "${SALESFLOW_SERVICES[@]}" "${SALESFLOW_INBOUND_WRITERS[@]}"; do
     printf '%s %s\n' "$svc" "$(kafka_service_password "$svc")"
   done
 }

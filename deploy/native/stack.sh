@@ -160,6 +160,13 @@ cmd_env() {
     echo "export ${svc^^}_KAFKA_SASL_USERNAME=${svc}"
     echo "export ${svc^^}_KAFKA_SASL_PASSWORD=$(kafka_service_password "$svc")"
   done
+  # The outside systems' principals (the simulated shop and call center of the tests): SHOP_KAFKA_SASL_*,
+  # CALL_CENTER_KAFKA_SASL_*.
+  for svc in "${SALESFLOW_INBOUND_WRITERS[@]}"; do
+    role="${svc//-/_}"
+    echo "export ${role^^}_KAFKA_SASL_USERNAME=${svc}"
+    echo "export ${role^^}_KAFKA_SASL_PASSWORD=$(kafka_service_password "$svc")"
+  done
   if keycloak_wanted; then keycloak_env; fi
 }
 

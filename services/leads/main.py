@@ -19,15 +19,20 @@ from services.leads.adapters.publishing import to_public_message
 from services.leads.adapters.queries import PostgresLeadQueries
 from services.leads.adapters.unit_of_work import postgres_leads_units_of_work
 from services.leads.api import leads_router
+from services.leads.app.calls import RecordCallHandler
 from services.leads.app.commands import CaptureLeadHandler
+from services.leads.app.intake import CallIntake, ShopIntake
 from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
 from services.leads.app.reactions import Reactions
 from services.leads.app.reception import ReceptionHandlers
+from services.leads.app.test_drives import TestDriveHandlers, TestDrivePolicy
 from services.leads.app.timers import LeadTimerHandlers, timers_for
 from services.leads.domain.policy import LeadPolicy
 from services.leads.showroom_api import showroom_router
+from services.leads.test_drive_api import test_drive_router
 from shared.auth.http import install_auth
+from shared.contracts.inbound import INBOUND_CALLS, INBOUND_SHOP
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
@@ -46,6 +51,8 @@ SERVICE = "leads"
 CONFIG = Path(__file__).parent / "config"
 MIGRATIONS = Path(__file__).parent / "migrations"
 CONSUMED_SERVICES = ("orders", "aftersales")
+INBOUND_TOPICS = (INBOUND_SHOP, INBOUND_CALLS)
+"""Inbound integration topics (under the prefix) whose messages leads turns into commands (app/intake.py)."""
 
 
 class LeadsSettings(ServiceSettings):
@@ -80,6 +87,16 @@ def load_showroom(path: Path = CONFIG / "showroom.json") -> dict[str, list[dict[
     return showroom
 
 
+def load_call_center_agents(path: Path = CONFIG / "call_center_agents.json") -> dict[str, str]:
+    agents: dict[str, str] = json.loads(path.read_text())["agents"]
+    return agents
+
+
+def load_test_drive_policy(showroom: dict[str, Any]) -> TestDrivePolicy:
+    return TestDrivePolicy(route_minutes={r["code"]: int(r["minutes"]) for r in showroom["test_drive_routes"]},
+                           no_show_grace=timedelta(minutes=showroom["no_show_grace_minutes"]))
+
+
 def load_policy(settings: LeadsSettings, path: Path = CONFIG / "policy.json") -> LeadPolicy:
     data = json.loads(path.read_text())
     pool_days = settings.pool_idle_days if settings.pool_idle_days is not None else data["pool_idle_days"]
@@ -90,6 +107,7 @@ def load_policy(settings: LeadsSettings, path: Path = CONFIG / "policy.json") ->
         pool_idle=timedelta(days=pool_days), claim_cooldown=timedelta(days=cooldown),
         loss_reasons=frozenset(r["code"] for r in load_loss_reasons()),
         no_show_follow_up=timedelta(hours=data["no_show_follow_up_hours"]),
+        call_back_within=timedelta(minutes=data["call_back_within_minutes"]),
     )
 
 
@@ -105,7 +123,7 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         topic = kafka.topic(SERVICE)
-        inbound = [kafka.topic(s) for s in CONSUMED_SERVICES]
+        inbound = [kafka.topic(s) for s in (*CONSUMED_SERVICES, *INBOUND_TOPICS)]
         pool = await prepare_database(settings.database_url, service=SERVICE, migrations=MIGRATIONS,
                                       min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         await ensure_topics(kafka.connection, [topic, *inbound, *map(dead_letter_topic, inbound)])
@@ -118,12 +136,20 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
                                      policy=policy, default_team_id=settings.default_team_id)
         relay = OutboxRelay(dsn=settings.database_url, producer=producer, topic=topic,
                             translate=to_public_message, name=SERVICE, poll_interval=settings.relay_poll_interval)
-        timers = TimerRunner(pool=pool, clock=clock, poll_interval=settings.timer_poll_interval,
-                             handlers=LeadTimerHandlers(unit_of_work=uow, clock=clock, policy=policy).handlers())
+        showroom = load_showroom()
+        drives = TestDriveHandlers(unit_of_work=uow, clock=clock, new_id=new_id,
+                                   policy=load_test_drive_policy(showroom), lead_policy=policy)
+        timers = TimerRunner(pool=pool, clock=clock, poll_interval=settings.timer_poll_interval, handlers={
+            **LeadTimerHandlers(unit_of_work=uow, clock=clock, policy=policy).handlers(),
+            **drives.timer_handlers()})
         dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
         consumer = IdempotentConsumer(
             name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
-            handlers=Reactions(unit_of_work=uow, capture=capture, clock=clock, channels=channel_codes).handlers(),
+            handlers={**Reactions(unit_of_work=uow, capture=capture, clock=clock, channels=channel_codes).handlers(),
+                      **ShopIntake(capture=capture).handlers(),
+                      **CallIntake(record_call=RecordCallHandler(
+                          unit_of_work=uow, clock=clock, capture=capture, policy=policy,
+                          agents=load_call_center_agents())).handlers()},
         )
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
                              security=kafka.connection.faststream_security())
@@ -139,12 +165,13 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
             organisation=OrganisationHandlers(unit_of_work=uow, clock=clock), history=queries, queries=queries,
             channels=channels, loss_reasons=load_loss_reasons(), clock=clock,
         ))
-        showroom = load_showroom()
         app.include_router(showroom_router(
             reception=ReceptionHandlers(unit_of_work=uow, clock=clock, new_id=new_id, capture=capture,
                                         purposes={p["code"] for p in showroom["visit_purposes"]}),
             queries=queries, purposes=showroom["visit_purposes"], clock=clock,
         ))
+        app.include_router(test_drive_router(drives=drives, queries=queries, leads=queries,
+                                             routes=showroom["test_drive_routes"], clock=clock))
         app.include_router(dead_letter_router(consumer, dead_letters, pool))
         try:
             yield

@@ -1,4 +1,5 @@
-"""Composition root of the orders service: settings → database → relay + timer runner → HTTP.
+"""Composition root of the orders service: settings → database → relay + timer runner + the consumer of the
+shop's inbound topic → HTTP.
 ``python -m services.orders``."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
 from pydantic_settings import SettingsConfigDict
 
 from services.orders.adapters.publishing import to_public_message
@@ -23,6 +25,7 @@ from services.orders.app.fulfilment import (
     RescheduleDeliveryHandler,
     ScheduleDeliveryHandler,
 )
+from services.orders.app.intake import ShopCheckoutIntake
 from services.orders.app.payments import (
     ApproveFinancingHandler,
     DeclineFinancingHandler,
@@ -37,19 +40,25 @@ from services.orders.app.quotes import (
     SignContractHandler,
 )
 from shared.auth.http import install_auth
+from shared.contracts.inbound import INBOUND_SHOP
 from shared.eventstore.store import PostgresEventStore
+from shared.messaging.consumer import IdempotentConsumer
+from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
-from shared.messaging.topics import ensure_topics
+from shared.messaging.subscriber import subscribe_idempotent
+from shared.messaging.topics import dead_letter_topic, ensure_topics
 from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
-from shared.runtime.http import health_router, install_error_handlers
+from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
 from shared.settings import KafkaSettings, ServiceSettings
 from shared.timers import TimerRunner
 
 SERVICE = "orders"
 MIGRATIONS = Path(__file__).parent / "migrations"
+INBOUND_TOPICS = (INBOUND_SHOP,)
+"""Inbound integration topics (under the prefix) whose messages orders turns into commands (app/intake.py)."""
 
 
 class OrdersSettings(ServiceSettings):
@@ -59,6 +68,7 @@ class OrdersSettings(ServiceSettings):
     http_port: int = 8002
     relay_poll_interval: float = 1.0
     timer_poll_interval: float = 1.0
+    consumer_group: str = "orders"
     refund_percent_of_paid: int | None = None  # overrides config/orders.json when set
 
 
@@ -90,9 +100,10 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         topic = kafka.topic(SERVICE)
+        inbound = [kafka.topic(t) for t in INBOUND_TOPICS]
         pool = await prepare_database(settings.database_url, service=SERVICE, migrations=MIGRATIONS,
                                       min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-        await ensure_topics(kafka.connection, [topic])
+        await ensure_topics(kafka.connection, [topic, *inbound, *map(dead_letter_topic, inbound)])
         producer = make_producer(kafka.connection, client_id=f"{SERVICE}-relay")
         await producer.start()
         store = PostgresEventStore(pool)
@@ -102,15 +113,23 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
                             translate=to_public_message, name=SERVICE, poll_interval=settings.relay_poll_interval)
         timers = TimerRunner(pool=pool, handlers={QUOTE_EXPIRY_TIMER: quote_expiry_handler(units_of_work, clock)},
                              clock=clock, poll_interval=settings.timer_poll_interval)
+        handlers = build_handlers(units_of_work, config, clock, new_id)
+        dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
+        consumer = IdempotentConsumer(name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
+                                      handlers=ShopCheckoutIntake(check_out=handlers.check_out).handlers())
+        broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
+                             security=kafka.connection.faststream_security())
+        subscribe_idempotent(broker, consumer, inbound, group_id=settings.consumer_group)
+        await parts.start_consumer(broker, consumer, kafka=kafka.connection, topics=inbound)
         parts.pool, parts.producer = pool, producer
         parts.watch_pool()
         parts.run_relay(relay)
         parts.run_timers(timers)
-        handlers = build_handlers(units_of_work, config, clock, new_id)
         app.include_router(quotes_router(handlers, orders, orders))
         app.include_router(orders_router(handlers, orders, orders, PostgresOrderQueries(pool)))
         app.include_router(config_router(config))
         app.include_router(admin_router(orders))
+        app.include_router(dead_letter_router(consumer, dead_letters, pool))
         try:
             yield
         finally:

@@ -51,3 +51,70 @@ class ShowroomVisitRecordedV1(IntegrationEvent):
     first_visit: bool
     consultant_id: str | None = None
     arrived_at: datetime
+
+
+# --- test-drive fleet (试乘试驾), key = vehicle id (each vehicle's calendar is one aggregate) --------------------
+
+
+@contract("salesflow.leads.TestDriveVehicleRegistered", version=1, producer="leads")
+class TestDriveVehicleRegisteredV1(IntegrationEvent):
+    """A vehicle joined the test-drive fleet."""
+
+    vehicle_id: str = Field(description="the fleet vehicle's id; also the message key")
+    model: str
+    trim: str | None = None
+    colour: str | None = None
+    plate: str = Field(description="the vehicle's licence plate")
+    vin: str | None = Field(default=None, description="17-character VIN")
+    registered_at: datetime
+
+
+@contract("salesflow.leads.TestDriveBooked", version=1, producer="leads")
+class TestDriveBookedV1(IntegrationEvent):
+    """A slot of a fleet vehicle was booked for a lead (no other active booking overlaps it)."""
+
+    vehicle_id: str = Field(description="the fleet vehicle's id; also the message key")
+    booking_id: str = Field(description="the booking's id; also the lead's appointment id")
+    lead_id: str
+    starts_at: datetime
+    ends_at: datetime = Field(description="start plus the route's duration")
+    route: str = Field(description="route code (config/showroom.json)")
+    booked_by: str | None = None
+    booked_at: datetime
+
+
+@contract("salesflow.leads.TestDriveStarted", version=1, producer="leads")
+class TestDriveStartedV1(IntegrationEvent):
+    """The licence was checked and the waiver signed; the drive began (the lead's appointment is attended)."""
+
+    vehicle_id: str = Field(description="the fleet vehicle's id; also the message key")
+    booking_id: str
+    lead_id: str
+    licence_checked_by: str | None = Field(default=None, description="who checked the licence (the caller)")
+    waiver_signed: bool
+    started_at: datetime
+
+
+@contract("salesflow.leads.TestDriveCompleted", version=1, producer="leads")
+class TestDriveCompletedV1(IntegrationEvent):
+    """The drive ended with the prospect's feedback."""
+
+    vehicle_id: str = Field(description="the fleet vehicle's id; also the message key")
+    booking_id: str
+    lead_id: str
+    ended_at: datetime
+    duration_minutes: int
+    feedback_score: int = Field(description="1 (poor) to 5 (excellent)")
+    feedback_note: str | None = None
+    completed_by: str | None = None
+
+
+@contract("salesflow.leads.TestDriveMissed", version=1, producer="leads")
+class TestDriveMissedV1(IntegrationEvent):
+    """No-show: the slot is free again (``recorded_by`` is None when the no-show timer found it)."""
+
+    vehicle_id: str = Field(description="the fleet vehicle's id; also the message key")
+    booking_id: str
+    lead_id: str
+    recorded_by: str | None = None
+    recorded_at: datetime

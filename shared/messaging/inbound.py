@@ -10,7 +10,8 @@ Two rules guard against what a misbehaving (or hostile) producer could put on a 
 may write, these say what a consumer believes:
 
 - **A topic carries only its owner's events.** ``<prefix>.leads`` carries the contracts whose producer is
-  ``leads``; a ``salesflow.orders.Delivered`` found there is poison, not a delivery. (A topic whose name does not
+  ``leads`` (``<prefix>.inbound.shop`` those of ``inbound.shop``); a ``salesflow.orders.Delivered`` found there
+  is poison, not a delivery. (A topic whose name does not
   end in a producing service's name, as tests' ad-hoc topics, is not held to this.)
 - **Sizes are bounded.** A message value over :data:`MAX_EVENT_BYTES`, or any text in it over
   :data:`MAX_TEXT_CHARS` characters, is poison: no producer's API accepts text that long (their request limits
@@ -104,12 +105,19 @@ class InboundDecoder:
     def __init__(self, handled_types: Collection[str], contracts: ContractRegistry = default_registry) -> None:
         self._handled = frozenset(handled_types)
         self._contracts = contracts
-        self._producers = frozenset(c.producer for c in contracts)
+        # Longest first: ``inbound.shop`` is matched before a producer named ``shop`` would be.
+        self._producers = sorted({c.producer for c in contracts}, key=len, reverse=True)
+        self._owners: dict[str, str | None] = {}  # topic → the producer whose topic it is (cached: hot path)
+
+    def _owner(self, topic: str) -> str | None:
+        if topic not in self._owners:
+            self._owners[topic] = next((p for p in self._producers if topic.endswith("." + p)), None)
+        return self._owners[topic]
 
     def _check_topic(self, record: KafkaRecord, event_type: str, schema_version: int) -> None:
         contract = self._contracts.find(event_type, schema_version)
-        owner = record.topic.rsplit(".", 1)[-1]
-        if contract is not None and owner in self._producers and contract.producer != owner:
+        owner = self._owner(record.topic)
+        if contract is not None and owner is not None and contract.producer != owner:
             raise PoisonMessageError(f"{event_type} is published by {contract.producer}; it does not belong on "
                                      f"{record.topic}")
 

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.e2e
 
 TABLE = REPO / "docs" / "security.md"
 SOON = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+LATER = (datetime.now(UTC) + timedelta(days=3, hours=2)).isoformat()
 
 WHO: dict[str, dict[str, str]] = {
     "c1": auth_headers("consultant", subject="c1", team="t1"),
@@ -31,6 +32,7 @@ WHO: dict[str, dict[str, str]] = {
     "m1": auth_headers("manager", subject="m1", team="t1"),
     "m2": auth_headers("manager", subject="m2", team="t2"),
     "d1": auth_headers("director", subject="d1", team=None),
+    "m0": auth_headers("manager", subject="m0", team=None),  # a misconfigured account: a manager without a team
     "ops1": auth_headers("ops", subject="ops1", team=None),
     "shop": auth_headers(None, scopes=["leads:capture", "orders:checkout"], client="shop"),
     "cc": auth_headers(None, scopes=["leads:capture"], client="call-center"),
@@ -38,7 +40,8 @@ WHO: dict[str, dict[str, str]] = {
 
 # The not-found codes an out-of-scope id answers with (a real id must not get them when the caller may see it).
 OUT_OF_SCOPE = {"lead_not_found", "quote_not_found", "order_not_found", "consultant_not_found", "visit_not_found",
-                "care_plan_not_found", "complaint_not_found", "customer_not_found", "not_found"}
+                "test_drive_not_found", "care_plan_not_found", "complaint_not_found", "customer_not_found",
+                "not_found"}
 LINES = [{"product": "MODEL-Y-LR", "quantity": 1, "unit_price_minor": 300_000_00}]
 CUSTOMER = f"C-t1-{RUN_ID}"  # c1's customer: a delivered order, so a care plan of team t1
 
@@ -48,6 +51,7 @@ Case = tuple[str, str, dict[str, Any] | None, str, str, int]
 
 def cases(ids: dict[str, str]) -> dict[str, Case]:
     lead, quote, order, visit = ids["lead"], ids["quote"], ids["order"], ids["visit"]
+    vehicle, drive = ids["vehicle"], ids["test_drive"]
     plan, customer, complaint, referral = ids["plan"], ids["customer"], ids["complaint"], ids["referral"]
     return {
         # leads
@@ -100,6 +104,22 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/showroom-visits/{visit_id}": ("leads", f"/v1/showroom-visits/{visit}", None, "m1", "m2", 404),
         "GET /v1/showroom-visits": ("leads", "/v1/showroom-visits", None, "c1", "shop", 403),
         "GET /v1/visit-purposes": ("leads", "/v1/visit-purposes", None, "c1", "nobody", 401),
+        "POST /v1/test-drive-vehicles": ("leads", "/v1/test-drive-vehicles", {
+            "vehicle_id": f"V2-{RUN_ID}", "model": "Model 3", "plate": "沪B22222"}, "m1", "c1", 403),
+        "GET /v1/test-drive-vehicles": ("leads", "/v1/test-drive-vehicles", None, "c1", "shop", 403),
+        "GET /v1/test-drive-vehicles/{vehicle_id}/calendar": ("leads", f"/v1/test-drive-vehicles/{vehicle}/calendar",
+                                                              None, "c1", "shop", 403),
+        "GET /v1/test-drive-routes": ("leads", "/v1/test-drive-routes", None, "c1", "nobody", 401),
+        "POST /v1/test-drives": ("leads", "/v1/test-drives", {"vehicle_id": vehicle, "lead_id": lead,
+                                                              "starts_at": LATER, "route": "city_short"},
+                                 "c1", "c2", 404),
+        "GET /v1/test-drives/{booking_id}": ("leads", f"/v1/test-drives/{drive}", None, "c1", "c2", 404),
+        "POST /v1/test-drives/{booking_id}/start": ("leads", f"/v1/test-drives/{drive}/start",
+                                                    {"licence_checked": True, "waiver_signed": True}, "c1", "c3", 404),
+        "POST /v1/test-drives/{booking_id}/completion": ("leads", f"/v1/test-drives/{drive}/completion",
+                                                         {"feedback_score": 5}, "m1", "c2", 404),
+        "POST /v1/test-drives/{booking_id}/no-show": ("leads", f"/v1/test-drives/{drive}/no-show", None, "m1", "c3",
+                                                      404),
         # orders
         "POST /v1/quotes": ("orders", "/v1/quotes", quote_body("c1"), "c1", "c2x", 403),
         "POST /v1/quotes/{quote_id}/revisions": ("orders", f"/v1/quotes/{quote}/revisions",
@@ -185,7 +205,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         # every service's dead letters: ops
         **{f"{m} /admin/dead-letters{p}@{s}": (s, f"/admin/dead-letters{p.replace('{dead_letter_id}', '1')}",
                                                None, "ops1", "d1", 403)
-           for s in ("leads", "aftersales", "reporting")
+           for s in ("leads", "orders", "aftersales", "reporting")
            for m, p in (("GET", ""), ("POST", "/{dead_letter_id}/retry"), ("POST", "/{dead_letter_id}/skip"))},
     }
 
@@ -226,6 +246,11 @@ async def stack(infra: Infra) -> AsyncIterator[tuple[dict[str, ServiceProcess], 
             visit = await ok(f"{leads}/v1/showroom-visits", {"party_size": 1, "purpose": "first_look",
                                                              "name": "周九", "phone": "13500001111", "team_id": "t1"},
                              "c2")
+            vehicle = await ok(f"{leads}/v1/test-drive-vehicles", {"vehicle_id": f"V1-{RUN_ID}", "model": "Model Y",
+                                                                    "plate": "沪A11111"}, "d1")
+            drive = await ok(f"{leads}/v1/test-drives", {
+                "vehicle_id": vehicle["vehicle_id"], "lead_id": lead["lead_id"], "starts_at": SOON,
+                "route": "city_short"}, "c1")
             quote = await ok(f"{orders}/v1/quotes", quote_body("c1"), "c1")
             signed_quote = await ok(f"{orders}/v1/quotes", quote_body("c1"), "c1")
             await ok(f"{orders}/v1/quotes/{signed_quote['quote_id']}/acceptance", {}, "c1")
@@ -233,13 +258,15 @@ async def stack(infra: Infra) -> AsyncIterator[tuple[dict[str, ServiceProcess], 
             care = await delivered_order(ok, orders, "c1", CUSTOMER)
             await eventually(lambda: client.get(f"{services['aftersales'].url}/v1/care-plans/{care}",
                                                 headers=WHO["d1"]),
-                             until=lambda r: r.status_code == 200, what="the delivered order's care plan")
+                             until=lambda r: r.status_code == 200, what="the delivered order's care plan",
+                             timeout=180)  # the consumer group may be rebalancing on a busy machine
             complaint = await ok(f"{services['aftersales'].url}/v1/complaints", {
                 "customer_id": CUSTOMER, "order_id": care, "category": "service", "description": "noisy"}, "c1")
             referral = await ok(f"{services['aftersales'].url}/v1/referrals", {
                 "referrer_customer_id": CUSTOMER, "prospect_name": "周九", "prospect_phone": "13600002222"}, "c1")
         yield services, {"lead": lead["lead_id"], "quote": quote["quote_id"], "order": order["order_id"],
-                         "visit": visit["visit_id"], "plan": care, "customer": CUSTOMER,
+                         "visit": visit["visit_id"], "vehicle": vehicle["vehicle_id"],
+                         "test_drive": drive["booking_id"], "plan": care, "customer": CUSTOMER,
                          "complaint": complaint["complaint_id"], "referral": referral["referral_id"]}
 
 
@@ -390,3 +417,14 @@ async def test_the_after_sales_lists_hold_the_callers_care_plans_only(stack: Any
     assert complaint in complaints["c1"]
     assert complaint in complaints["m1"]
     assert complaint not in complaints["m2"]
+
+
+async def test_a_manager_whose_token_has_no_team_is_refused_rather_than_shown_anything(stack: Any) -> None:
+    services, ids = stack
+    calls = [("orders", "/v1/orders/awaiting-delivery"), ("orders", "/v1/receivables"),
+             ("orders", f"/v1/orders/{ids['order']}"), ("aftersales", "/v1/visits"),
+             ("aftersales", f"/v1/care-plans/{ids['plan']}"), ("reporting", "/v1/reports/funnel")]
+    async with httpx.AsyncClient(timeout=20) as client:
+        answers = {path: (await client.get(f"{services[service].url}{path}", headers=WHO["m0"])).status_code
+                   for service, path in calls}
+    assert answers == {path: 403 for _, path in calls}

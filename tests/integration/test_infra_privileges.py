@@ -15,35 +15,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
-from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest
 
-from shared.messaging.connection import KafkaConnection
 from shared.messaging.topics import ensure_topics
 from tests.support.infra import Infra
+from tests.support.kafka_acls import own_principal, publish_one, topic_acls
 
 pytestmark = pytest.mark.integration
 
 SERVICES = ("leads", "orders", "aftersales", "reporting")
-
-# Kafka protocol codes (org.apache.kafka.common.acl / resource): aiokafka has the requests but no enums for them.
-TOPIC, LITERAL, ALLOW = 2, 3, 3
-WRITE, DESCRIBE = 4, 8
-
-
-def own_principal(infra: Infra, service: str) -> KafkaConnection:
-    """The service's own principal as ``stack.sh env`` gives it."""
-    if infra.kafka.security_protocol == "PLAINTEXT":
-        pytest.fail(f"the broker at {infra.kafka.bootstrap_servers} takes PLAINTEXT: no principals, no ACLs "
-                    "(the native stack and compose run SASL/SCRAM; see deploy/README.md)")
-    prefix = service.upper()
-    try:
-        return infra.kafka.as_principal(os.environ[f"{prefix}_KAFKA_SASL_USERNAME"],
-                                        os.environ[f"{prefix}_KAFKA_SASL_PASSWORD"])
-    except KeyError as missing:
-        pytest.fail(f"{missing} is not set: run under `make test` (eval \"$(deploy/native/stack.sh env)\")")
 
 
 def service_dsn(service: str) -> str:
@@ -53,22 +33,6 @@ def service_dsn(service: str) -> str:
         pytest.fail(f"{missing} is not set: run under `make test` (eval \"$(deploy/native/stack.sh env)\")")
 
 
-async def publish_one(kafka: KafkaConnection, topic: str) -> None:
-    producer = AIOKafkaProducer(**kafka.client_options(), enable_idempotence=True, acks="all",
-                                request_timeout_ms=20_000)
-    try:
-        await producer.start()
-        await producer.send_and_wait(topic, b"probe", key=b"probe")
-    finally:
-        await producer.stop()
-
-
-def acl(request: type[CreateAclsRequest] | type[DeleteAclsRequest], topic: str, principal: str,
-        operation: int) -> CreateAclsRequest | DeleteAclsRequest:
-    return request(resource_type=TOPIC, resource_name=topic, resource_pattern_type_filter=LITERAL,
-                   principal=f"User:{principal}", host="*", operation=operation, permission_type=ALLOW)
-
-
 @pytest.fixture
 async def leads_topic(infra: Infra, unique: str) -> AsyncIterator[str]:
     """``<unique>.leads`` with the ACLs the stack gives ``salesflow.leads``: Write and Describe for User:leads."""
@@ -76,18 +40,8 @@ async def leads_topic(infra: Infra, unique: str) -> AsyncIterator[str]:
     leads = own_principal(infra, "leads").username
     assert leads is not None
     await ensure_topics(infra.kafka, [topic], partitions=1)
-    admin = AIOKafkaAdminClient(**infra.kafka.client_options())
-    await admin.start()
-    try:
-        # aiokafka's admin client speaks CreateAcls/DeleteAcls but has no public method for them.
-        for operation in (WRITE, DESCRIBE):
-            response = await admin._send_request(acl(CreateAclsRequest, topic, leads, operation))
-            assert [error for error, _ in response.creation_responses] == [0]
+    async with topic_acls(infra, [(leads, topic)]):
         yield topic
-        for operation in (WRITE, DESCRIBE):
-            await admin._send_request(acl(DeleteAclsRequest, topic, leads, operation))
-    finally:
-        await admin.close()
 
 
 async def test_the_broker_refuses_a_foreign_principals_publish_to_the_leads_topic(

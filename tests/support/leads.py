@@ -25,9 +25,10 @@ from services.leads.app.organisation import OrganisationHandlers
 from services.leads.app.ports import CommandContext
 from services.leads.app.reactions import Reactions
 from services.leads.app.reception import ReceptionHandlers
+from services.leads.app.test_drives import TestDriveHandlers
 from services.leads.app.timers import LeadTimerHandlers, timers_for
 from services.leads.domain.policy import LeadPolicy
-from services.leads.main import CONFIG, MIGRATIONS, load_channels, load_showroom
+from services.leads.main import CONFIG, MIGRATIONS, load_channels, load_showroom, load_test_drive_policy
 from shared.contracts.base import IntegrationEvent
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.connection import KafkaConnection
@@ -85,6 +86,7 @@ class LeadsInProcess:
     timers: TimerRunner
     reactions: Reactions
     reception: ReceptionHandlers
+    test_drives: TestDriveHandlers
 
     async def deliver(self, payload: IntegrationEvent, *, key: str) -> None:
         """Apply one public event the way the idempotent consumer does: inside its transaction."""
@@ -119,16 +121,20 @@ async def leads_in_process(dsn: str, policy: LeadPolicy | None = None) -> AsyncI
         channels = {c["code"] for c in load_channels(CONFIG / "channels.json")}
         capture = CaptureLeadHandler(unit_of_work=uow, clock=clock, new_id=new_id, channels=channels,
                                      policy=policy)
+        showroom = load_showroom(CONFIG / "showroom.json")
+        test_drives = TestDriveHandlers(unit_of_work=uow, clock=clock, new_id=new_id,
+                                        policy=load_test_drive_policy(showroom), lead_policy=policy)
         yield LeadsInProcess(
             pool=pool, clock=clock, policy=policy, capture=capture,
             reactions=Reactions(unit_of_work=uow, capture=capture, clock=clock, channels=channels),
             commands=LeadCommandHandlers(unit_of_work=uow, clock=clock, new_id=new_id, policy=policy),
             organisation=OrganisationHandlers(unit_of_work=uow, clock=clock),
             queries=PostgresLeadQueries(pool, store),
-            timers=TimerRunner(pool=pool, clock=clock, handlers=LeadTimerHandlers(
-                unit_of_work=uow, clock=clock, policy=policy).handlers()),
+            timers=TimerRunner(pool=pool, clock=clock, handlers={**LeadTimerHandlers(
+                unit_of_work=uow, clock=clock, policy=policy).handlers(), **test_drives.timer_handlers()}),
             reception=ReceptionHandlers(unit_of_work=uow, clock=clock, new_id=new_id, capture=capture, purposes={
-                p["code"] for p in load_showroom(CONFIG / "showroom.json")["visit_purposes"]}),
+                p["code"] for p in showroom["visit_purposes"]}),
+            test_drives=test_drives,
         )
     finally:
         await pool.close()

@@ -18,6 +18,7 @@ from services.leads.app.timers import timers_for
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant, Team
 from services.leads.domain.policy import LeadPolicy
+from services.leads.domain.test_drive import TestDriveVehicle
 from services.leads.domain.visit import Visit
 from shared.unit_of_work.memory import InMemoryEventStore, InMemoryTimers, InMemoryUnitOfWork
 from shared.unit_of_work.retry import RetryableConflictError
@@ -37,6 +38,7 @@ class LeadsTables:
     tickets: dict[str, Iterator[int]] = field(default_factory=dict)
     armed: dict[tuple[str, str], tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
     visits: dict[str, Visit] = field(default_factory=dict)  # leads_visits
+    booking_vehicles: dict[str, str] = field(default_factory=dict)  # leads_test_drives: booking → vehicle
 
 
 class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
@@ -75,6 +77,9 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
     async def open_leads_owned_by(self, consultant_id: str) -> list[str]:
         owned = [lead for lead in self._tables.leads.values() if lead.owner_id == consultant_id and lead.is_open]
         return [lead.id for lead in sorted(owned, key=lambda lead: lead.captured_at or datetime.min)]
+
+    async def vehicle_of_booking(self, booking_id: str) -> str | None:
+        return self._tables.booking_vehicles.get(booking_id)
 
     async def visits_of_customer(self, customer_id: str) -> int:
         return sum(1 for visit in self._tables.visits.values() if visit.customer_id == customer_id)
@@ -121,6 +126,8 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
                 t.consultants[aggregate.id] = aggregate
             elif isinstance(aggregate, Visit):
                 t.visits[aggregate.id] = aggregate
+            elif isinstance(aggregate, TestDriveVehicle):
+                t.booking_vehicles.update(dict.fromkeys(aggregate.touched_bookings(), aggregate.id))
 
 
 class InMemoryLeads:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, get_args
 
 from shared.contracts.base import IntegrationEvent
+from shared.contracts.inbound import INBOUND_CALLS, INBOUND_SHOP
 from shared.messaging.dead_letters import DeadLetterKind
 from shared.messaging.headers import CONTENT_TYPE, SPEC_VERSION
 from shared.messaging.topics import dead_letter_topic
@@ -182,8 +183,48 @@ def _topic_binding(topic: str) -> JSONObject:
     }
 
 
+# Inbound topics: written by an outside system, consumed by salesflow (DESIGN §9). Who writes, who reads.
+_INBOUND_CHANNELS: dict[str, tuple[str, str]] = {
+    INBOUND_SHOP: ("the online shop", "leads (inquiries, abandoned carts) and orders (checkouts)"),
+    INBOUND_CALLS: ("the call-center system", "leads (calls become follow-ups, leads and call-back tasks)"),
+}
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.replace("_", ".").split("."))
+
+
 def _channel_ids(producer: str) -> tuple[str, str]:
     return producer, f"{producer}DeadLetters"
+
+
+def _channel_texts(producer: str) -> JSONObject:
+    """Title, description and the operation salesflow performs on the channel (send its own events, receive an
+    outside system's)."""
+    if producer in _INBOUND_CHANNELS:
+        writer, readers = _INBOUND_CHANNELS[producer]
+        return {
+            "title": f"{producer}: written by {writer}",
+            "description": f"Inbound messages from {writer}, keyed by the sender's own id of what it reports (the "
+                           f"consuming command is idempotent on it). Read by {readers}; every message runs the "
+                           f"same command as its HTTP twin. The address is `<prefix>.{producer}`; the prefix "
+                           f"comes from {TOPIC_PREFIX_VARIABLE} (default `{DEFAULT_TOPIC_PREFIX}`). Only the "
+                           f"sender's principal may write it (deploy/README.md).",
+            "operation": f"receive{_camel(producer)}",
+            "action": "receive",
+            "operation_title": f"salesflow consumes what {writer} writes",
+            "summary": f"Written by {writer}, consumed by {readers}.",
+        }
+    return {
+        "title": f"{producer} events",
+        "description": f"Public events of the {producer} service, keyed by aggregate id. The address is "
+                       f"`<prefix>.{producer}`; the prefix comes from {TOPIC_PREFIX_VARIABLE} (default "
+                       f"`{DEFAULT_TOPIC_PREFIX}`).",
+        "operation": f"publish{_camel(producer)}Events",
+        "action": "send",
+        "operation_title": f"{producer} publishes its events",
+        "summary": f"The {producer} service's outbox relay publishes every committed public event.",
+    }
 
 
 def asyncapi_document(contracts: Iterable[type[IntegrationEvent]] | None = None) -> JSONObject:
@@ -227,12 +268,11 @@ def asyncapi_document(contracts: Iterable[type[IntegrationEvent]] | None = None)
         own = [c for c in chosen if c.producer == producer]
         for cls in own:
             messages[contract_key(cls)] = _message(cls, _hoist(cls, schemas))
+        texts = _channel_texts(producer)
         channels[channel_id] = {
             "address": topic,
-            "title": f"{producer} events",
-            "description": f"Public events of the {producer} service, keyed by aggregate id. The address is "
-                           f"`<prefix>.{producer}`; the prefix comes from {TOPIC_PREFIX_VARIABLE} (default "
-                           f"`{DEFAULT_TOPIC_PREFIX}`).",
+            "title": texts["title"],
+            "description": texts["description"],
             "messages": {contract_key(c): {"$ref": f"#/components/messages/{contract_key(c)}"} for c in own},
             "bindings": _topic_binding(topic),
         }
@@ -244,14 +284,14 @@ def asyncapi_document(contracts: Iterable[type[IntegrationEvent]] | None = None)
             "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
             "bindings": _topic_binding(dead_letter_topic(topic)),
         }
-        operations[f"publish{producer[:1].upper()}{producer[1:]}Events"] = {
-            "action": "send",
-            "title": f"{producer} publishes its events",
-            "summary": f"The {producer} service's outbox relay publishes every committed public event.",
+        operations[texts["operation"]] = {
+            "action": texts["action"],
+            "title": texts["operation_title"],
+            "summary": texts["summary"],
             "channel": {"$ref": f"#/channels/{channel_id}"},
             "messages": [{"$ref": f"#/channels/{channel_id}/messages/{contract_key(c)}"} for c in own],
         }
-        operations[f"deadLetter{producer[:1].upper()}{producer[1:]}Events"] = {
+        operations[f"deadLetter{_camel(producer)}Events"] = {
             "action": "send",
             "title": f"consumers of {producer} dead-letter records",
             "summary": f"A consumer of `<prefix>.{producer}` publishes a record it gave up on.",

@@ -85,3 +85,24 @@ class PostgresLeadQueries:
             "AND ($3::text IS NULL OR team_id = $3) AND ($4::text IS NULL OR consultant_id = $4) "
             "ORDER BY arrived_at", arrived_from, arrived_to, team_id, consultant_id)
         return [_row(r) for r in rows]
+
+    # --- the test-drive fleet ---
+
+    _BOOKING_COLUMNS = """booking_id, vehicle_id, lead_id, starts_at, ends_at, route, status, booked_by, started_at,
+        ended_at, feedback_score, feedback_note"""
+
+    async def test_drive_row(self, booking_id: str) -> dict[str, Any] | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {self._BOOKING_COLUMNS} FROM leads_test_drives WHERE booking_id = $1", booking_id)
+        return _row(row) if row else None
+
+    async def fleet(self) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch("SELECT vehicle_id, model, trim, colour, plate, vin, registered_at, version "
+                                      "FROM leads_test_drive_vehicles ORDER BY vehicle_id")
+        return [_row(r) for r in rows]
+
+    async def calendar(self, vehicle_id: str, *, starts_from: datetime, starts_to: datetime) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            f"SELECT {self._BOOKING_COLUMNS} FROM leads_test_drives WHERE vehicle_id = $1 AND ends_at > $2 "
+            "AND starts_at < $3 ORDER BY starts_at", vehicle_id, starts_from, starts_to)
+        return [_row(r) for r in rows]

@@ -37,6 +37,7 @@ from services.leads.domain.events import lead_events, organisation_events
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant, Team
 from services.leads.domain.showroom_events import showroom_events
+from services.leads.domain.test_drive import TestDriveVehicle
 from services.leads.domain.visit import Visit
 from shared.db import Connection
 from shared.domain import Aggregate
@@ -50,6 +51,7 @@ LEADS_STREAMS = StreamCatalog({
     Team: ("team-", organisation_events),
     Consultant: ("consultant-", organisation_events),
     Visit: ("visit-", showroom_events),
+    TestDriveVehicle: ("test-drive-vehicle-", showroom_events),
 })
 
 TimerPlanner = Callable[[Lead], Sequence[TimerPlan]]
@@ -102,6 +104,9 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
             "SELECT lead_id FROM leads_view WHERE owner_id = $1 AND is_open ORDER BY captured_at", consultant_id)
         return [r["lead_id"] for r in rows]
 
+    async def vehicle_of_booking(self, booking_id: str) -> str | None:
+        return await self._lookup("SELECT vehicle_id FROM leads_test_drives WHERE booking_id = $1", booking_id)
+
     async def visits_of_customer(self, customer_id: str) -> int:
         count = await self._conn.fetchval("SELECT count(*) FROM leads_visits WHERE customer_id = $1", customer_id)
         return int(count)
@@ -149,6 +154,27 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
                 aggregate.id, aggregate.team_id, aggregate.name, aggregate.role, aggregate.active)
         elif isinstance(aggregate, Visit):  # a register entry: a statement of its own, like the organisation's
             await self._project_visit(aggregate)
+        elif isinstance(aggregate, TestDriveVehicle):
+            await self._project_vehicle(aggregate)
+
+    async def _project_vehicle(self, vehicle: TestDriveVehicle) -> None:
+        await self._conn.execute(
+            """INSERT INTO leads_test_drive_vehicles (vehicle_id, model, trim, colour, plate, vin, registered_at,
+                   version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               ON CONFLICT (vehicle_id) DO UPDATE SET version = EXCLUDED.version""",
+            vehicle.id, vehicle.model, vehicle.trim, vehicle.colour, vehicle.plate, vehicle.vin, vehicle.registered_at,
+            vehicle.version)
+        touched = [(booking_id, vehicle.bookings[booking_id]) for booking_id in vehicle.touched_bookings()]
+        if touched:
+            await self._conn.executemany(
+                """INSERT INTO leads_test_drives (booking_id, vehicle_id, lead_id, starts_at, ends_at, route, status,
+                       booked_by, started_at, ended_at, feedback_score, feedback_note)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                   ON CONFLICT (booking_id) DO UPDATE SET status = EXCLUDED.status,
+                       started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at,
+                       feedback_score = EXCLUDED.feedback_score, feedback_note = EXCLUDED.feedback_note""",
+                [(booking_id, vehicle.id, b.lead_id, b.starts_at, b.ends_at, b.route, b.status, b.booked_by,
+                  b.started_at, b.ended_at, b.feedback_score, b.feedback_note) for booking_id, b in touched])
 
     async def _project_visit(self, visit: Visit) -> None:
         await self._conn.execute(

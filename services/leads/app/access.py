@@ -120,6 +120,18 @@ def require_reception(caller: Principal) -> None:
         raise ForbiddenError("the reception register is kept by consultants, managers and directors")
 
 
+def require_fleet(caller: Principal) -> None:
+    """The test-drive fleet is a manager's or director's to change."""
+    if not caller.has_role(Role.MANAGER, Role.DIRECTOR):
+        raise ForbiddenError("the test-drive fleet is changed by a manager or a director")
+
+
+def require_floor(caller: Principal) -> None:
+    """Reading the fleet and its calendar: the sales floor's people."""
+    if not caller.has_role(*PEOPLE_ON_THE_FLOOR):
+        raise ForbiddenError("the test-drive fleet is for the sales floor's people")
+
+
 def can_see_visit(caller: Principal, *, receptionist_id: str | None, consultant_id: str | None,
                   team_id: str | None) -> bool:
     """A register entry: who registered or received the visitor, the team's manager, a director."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from shared.commands import CommandContext as CommandContext  # re-exported for the handlers
 from shared.domain import Aggregate
+from shared.unit_of_work.core import TimerPlan
 from shared.unit_of_work.core import UnitOfWorkFactory as KernelUnitOfWorkFactory
 
 Clock = Callable[[], datetime]
@@ -44,7 +45,8 @@ class UnitOfWork(Protocol):
     async def load(self, cls: type[A], aggregate_id: str, *, expected_version: int | None = None) -> A | None: ...
     async def get(self, cls: type[A], aggregate_id: str, *, missing: Callable[[], Exception],
                   expected_version: int | None = None) -> A: ...
-    def add(self, aggregate: Aggregate) -> None: ...
+    def add(self, aggregate: Aggregate, *, timers: Iterable[TimerPlan] = ()) -> None:
+        """Commit the aggregate's pending events with the unit of work, and these kernel timer plans with them."""
     async def commit(self, context: CommandContext, now: datetime) -> dict[str, int]: ...
 
     async def lock(self, key: str) -> None:
@@ -64,6 +66,9 @@ class UnitOfWork(Protocol):
         unknown team."""
 
     async def open_leads_owned_by(self, consultant_id: str) -> list[str]: ...
+    async def vehicle_of_booking(self, booking_id: str) -> str | None:
+        """The fleet vehicle a test-drive booking is on."""
+
     async def visits_of_customer(self, customer_id: str) -> int:
         """How many reception register entries the customer has (read under the customer's visit lock)."""
 
@@ -93,5 +98,9 @@ class LeadQueries(Protocol):
 
 class ShowroomQueries(Protocol):
     async def visit_row(self, visit_id: str) -> dict[str, Any] | None: ...
+    async def test_drive_row(self, booking_id: str) -> dict[str, Any] | None: ...
+    async def fleet(self) -> list[dict[str, Any]]: ...
+    async def calendar(self, vehicle_id: str, *, starts_from: datetime, starts_to: datetime
+                       ) -> list[dict[str, Any]]: ...
     async def visits(self, *, arrived_from: datetime, arrived_to: datetime, team_id: str | None,
                      consultant_id: str | None) -> list[dict[str, Any]]: ...

@@ -144,3 +144,9 @@ class LicenceNotCheckedError(DomainError):
     """A test drive starts only after the driver's licence was checked and the waiver signed."""
 
     code = "licence_not_checked"
+
+
+class AppointmentIsATestDriveError(DomainError):
+    """A test drive booked on a fleet vehicle is closed through the booking, so the vehicle is freed with it."""
+
+    code = "appointment_is_a_test_drive"

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.leads.domain import errors
+from services.leads.domain.calls import Call
 from services.leads.domain.events import (
     AppointmentAttended,
     AppointmentMissed,
     AppointmentScheduled,
+    CallRecorded,
     DuplicateContactRecorded,
     FollowUpLogged,
     FollowUpOverdue,
@@ -161,12 +163,8 @@ class Lead(Aggregate):
         *,
         lead_id: str,
         customer_id: str,
-        name: str,
-        phone: str,
-        channel: str,
-        interest: str | None,
+        fields: CaptureFields,
         captured_at: datetime,
-        known_channels: Collection[str],
         owner_id: str | None = None,
         team_id: str | None = None,
         source_system: str | None = None,
@@ -178,12 +176,11 @@ class Lead(Aggregate):
         reactivated: bool = False,
         policy: LeadPolicy | None = None,
     ) -> Lead:
-        """Capture a new lead. Validates every field and raises InvalidFieldError naming the first bad one."""
-        fields = capture_fields(name=name, phone=phone, channel=channel, interest=interest,
-                                known_channels=known_channels)
+        """Capture a new lead from its validated fields (:func:`capture_fields`: the handler validates them
+        once, before any lock is taken, and the phone is normalised there only)."""
         lead = cls(lead_id)
         lead._record(LeadCreated(
-            lead_id=lead_id, customer_id=customer_id, name=fields.name, phone=fields.phone, channel=channel,
+            lead_id=lead_id, customer_id=customer_id, name=fields.name, phone=fields.phone, channel=fields.channel,
             interest=fields.interest, captured_at=captured_at, stage=stage.value, owner_id=owner_id,
             team_id=team_id, source_system=source_system, external_id=external_id, referral_id=referral_id,
             referrer_customer_id=referrer_customer_id, order_id=order_id, reactivated=reactivated,
@@ -288,13 +285,43 @@ class Lead(Aggregate):
     def record_appointment_outcome(
         self, *, appointment_id: str, attended: bool, by: str | None, now: datetime, policy: LeadPolicy
     ) -> None:
-        """Attended moves the stage forward (visited / test driven); a no-show makes a follow-up due soon."""
+        """Attended moves the stage forward (visited / test driven); a no-show makes a follow-up due soon. A test
+        drive booked on a fleet vehicle is closed through its booking (start / no-show), which frees the vehicle."""
         self._require_open()
+        appointment = self._open_appointment(appointment_id)
+        if appointment.vehicle_id is not None:
+            raise errors.AppointmentIsATestDriveError(
+                f"appointment {appointment_id} is a test drive on vehicle {appointment.vehicle_id}: record it on "
+                f"/v1/test-drives/{appointment_id}", booking_id=appointment_id)
+        self._close_appointment(appointment_id, appointment, attended=attended, by=by, now=now, policy=policy)
+
+    def schedule_test_drive(self, *, booking_id: str, vehicle_id: str, starts_at: datetime, by: str | None) -> None:
+        """The lead's side of a booking on the fleet (the vehicle checked the slot): an appointment of kind
+        test_drive whose id is the booking's."""
+        self._require_workable()
+        self._record(AppointmentScheduled(lead_id=self.id, appointment_id=booking_id, kind="test_drive",
+                                          scheduled_for=starts_at, scheduled_by=by, vehicle_id=vehicle_id))
+
+    def record_test_drive_outcome(self, *, booking_id: str, attended: bool, by: str | None, now: datetime,
+                                  policy: LeadPolicy) -> bool:
+        """The booking started (attended: stage test driven) or was missed (a follow-up soon). Nothing to record
+        when the lead left the pipeline meanwhile or the appointment is already closed (a repeated timer)."""
+        appointment = self.appointments.get(booking_id)
+        if not self.is_open or appointment is None or appointment.outcome is not None:
+            return False
+        self._close_appointment(booking_id, appointment, attended=attended, by=by, now=now, policy=policy)
+        return True
+
+    def _open_appointment(self, appointment_id: str) -> Appointment:
         appointment = self.appointments.get(appointment_id)
         if appointment is None:
             raise errors.AppointmentNotFoundError(f"no appointment {appointment_id} on this lead", lead_id=self.id)
         if appointment.outcome is not None:
             raise errors.AppointmentAlreadyClosedError(f"appointment already {appointment.outcome}")
+        return appointment
+
+    def _close_appointment(self, appointment_id: str, appointment: Appointment, *, attended: bool, by: str | None,
+                           now: datetime, policy: LeadPolicy) -> None:
         if attended:
             self._record(AppointmentAttended(lead_id=self.id, appointment_id=appointment_id, kind=appointment.kind,
                                              attended_at=now))
@@ -319,6 +346,31 @@ class Lead(Aggregate):
         if self.stage.rank < Stage.VISITED.rank:
             self._record(StageAdvanced(lead_id=self.id, from_stage=self.stage.value, to_stage=Stage.VISITED.value,
                                        reason="showroom_visit", moved_by=by, moved_at=now))
+
+    def record_call(self, *, call: Call, consultant_id: str | None, now: datetime, policy: LeadPolicy) -> None:
+        """A call-center call with this lead's customer. Answered: a follow-up of kind ``call`` logged by the
+        agent's consultant (so the first one moves the lead to contacted and the next is due per the grade).
+        Missed: a call-back due ``policy.call_back_within`` after the call started — the next follow-up, unless
+        one is due earlier; missed, it goes overdue like any follow-up (the same durable timer). A pooled lead
+        records the call only: nobody owns it until it is claimed."""
+        self._require_open()
+        call_back_due = None
+        if not call.answered and not self.pooled:
+            call_back_due = call.started_at + policy.call_back_within
+        self._record(CallRecorded(
+            lead_id=self.id, call_id=call.call_id, direction=call.direction, outcome=call.outcome,
+            agent_id=call.agent_id, consultant_id=consultant_id, started_at=call.started_at,
+            duration_seconds=call.duration_seconds, recording_url=call.recording_url,
+            call_back_due_at=call_back_due, recorded_at=now))
+        if self.pooled:
+            return
+        if call.answered:
+            self.log_follow_up(kind="call", outcome=f"call-center {call.direction} call answered",
+                               notes=f"call {call.call_id}, {call.duration_seconds} s", by=consultant_id, now=now,
+                               policy=policy)
+        elif call_back_due is not None and (self.follow_up_due_at is None or self.is_overdue
+                                            or call_back_due < self.follow_up_due_at):
+            self._schedule_follow_up(call_back_due)
 
     # --- stages ---
 
@@ -495,7 +547,8 @@ class Lead(Aggregate):
             case FollowUpOverdue():
                 self.overdue_sequence = event.sequence
             case AppointmentScheduled():
-                self.appointments[event.appointment_id] = Appointment(event.kind, event.scheduled_for)
+                self.appointments[event.appointment_id] = Appointment(event.kind, event.scheduled_for,
+                                                                      vehicle_id=event.vehicle_id)
             case AppointmentAttended():
                 self.appointments[event.appointment_id].outcome = "attended"
                 self._touch(event.attended_at)
@@ -529,8 +582,8 @@ class Lead(Aggregate):
                 self.last_contact = (event.channel, event.name, event.interest, event.recorded_at)
                 if event.referral_id:
                     self.referral_ids.append(event.referral_id)
-            case OwnerReminded():
-                pass
+            case OwnerReminded() | CallRecorded():
+                pass  # the call's follow-up (FollowUpLogged) or call-back (FollowUpScheduled) is its own event
             case ShowroomVisitRecorded():
                 self.visits += 1
                 self._touch(event.arrived_at)

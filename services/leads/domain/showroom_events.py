@@ -45,3 +45,77 @@ class VisitDeparted(DomainEvent):
     departed_at: datetime
     duration_minutes: int
     recorded_by: str | None = None
+
+
+# --- test-drive fleet (试乘试驾) -------------------------------------------------------------------------------
+
+
+@showroom_events.register
+class TestDriveVehicleRegistered(DomainEvent):
+    event_type = "TestDriveVehicleRegistered"
+
+    vehicle_id: str
+    model: str
+    trim: str | None = None
+    colour: str | None = None
+    plate: str
+    vin: str | None = None
+    registered_at: datetime
+
+
+@showroom_events.register
+class TestDriveBooked(DomainEvent):
+    """A slot of the vehicle's calendar was booked for a lead; no other booking overlaps it."""
+
+    event_type = "TestDriveBooked"
+
+    vehicle_id: str
+    booking_id: str
+    lead_id: str
+    starts_at: datetime
+    ends_at: datetime
+    route: str
+    booked_by: str | None = None
+    booked_at: datetime
+
+
+@showroom_events.register
+class TestDriveStarted(DomainEvent):
+    """The driver's licence was checked and the waiver signed; the drive began."""
+
+    event_type = "TestDriveStarted"
+
+    vehicle_id: str
+    booking_id: str
+    lead_id: str
+    licence_checked_by: str | None = None
+    waiver_signed: bool
+    started_at: datetime
+
+
+@showroom_events.register
+class TestDriveCompleted(DomainEvent):
+    event_type = "TestDriveCompleted"
+
+    vehicle_id: str
+    booking_id: str
+    lead_id: str
+    ended_at: datetime
+    duration_minutes: int
+    feedback_score: int
+    feedback_note: str | None = None
+    completed_by: str | None = None
+
+
+@showroom_events.register
+class TestDriveMissed(DomainEvent):
+    """No-show: the prospect did not come by the slot's start plus the grace period (the timer) or a consultant
+    said so. The slot is free again."""
+
+    event_type = "TestDriveMissed"
+
+    vehicle_id: str
+    booking_id: str
+    lead_id: str
+    recorded_by: str | None = None
+    recorded_at: datetime

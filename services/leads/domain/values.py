@@ -57,6 +57,7 @@ class Appointment:
     kind: str
     scheduled_for: datetime
     outcome: str | None = None  # attended | missed
+    vehicle_id: str | None = None  # a test drive booked on a fleet vehicle: its outcome comes from the booking
 
 
 @dataclass(frozen=True, slots=True)

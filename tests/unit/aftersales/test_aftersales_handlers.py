@@ -87,7 +87,7 @@ async def test_a_stale_pinned_version_is_a_conflict_and_writes_nothing(world: Wo
 async def test_a_complaint_is_opened_acknowledged_resolved_and_reopened_with_its_sla_timers(world: World) -> None:
     category, severity = sorted(POLICY.categories)[0], sorted(POLICY.severities)[0]
     opened = (await world.handler(cmd.OpenComplaintHandler)(
-        cmd.OpenComplaint("C-1", category, severity, "the seat squeaks"), CTX)).aggregate
+        cmd.OpenComplaint("C-1", category, severity=severity, description="the seat squeaks"), CTX)).aggregate
     pending = world.store.timer_table.pending
     assert {sla_timer_id(opened.id, "acknowledge", 1), sla_timer_id(opened.id, "resolve", 1)} <= set(pending)
     await world.handler(cmd.AcknowledgeComplaintHandler)(cmd.AcknowledgeComplaint(opened.id), CTX)
@@ -108,7 +108,8 @@ def _keyed(key: str, request: dict[str, str]) -> IdempotentRequest:
 async def test_a_complaint_sent_again_with_its_idempotency_key_is_opened_once(world: World) -> None:
     category, severity = sorted(POLICY.categories)[0], sorted(POLICY.severities)[0]
     key = _keyed("k-1", {"customer_id": "C-1", "description": "the seat squeaks"})
-    command = cmd.OpenComplaint("C-1", category, severity, "the seat squeaks", idempotency=key)
+    command = cmd.OpenComplaint("C-1", category, severity=severity, description="the seat squeaks",
+                                idempotency=key)
     open_complaint = world.handler(cmd.OpenComplaintHandler)
     first = await open_complaint(command, CTX)
     again = await open_complaint(command, CTX)  # the client's retry: no answer reached it the first time
@@ -124,15 +125,16 @@ async def test_an_idempotency_key_reused_for_a_different_complaint_is_refused_an
         world: World) -> None:
     category, severity = sorted(POLICY.categories)[0], sorted(POLICY.severities)[0]
     open_complaint = world.handler(cmd.OpenComplaintHandler)
-    first = await open_complaint(cmd.OpenComplaint("C-1", category, severity, "the seat squeaks",
-                                                   idempotency=_keyed("k-1", {"description": "the seat squeaks"})),
-                                 CTX)
+    first = await open_complaint(cmd.OpenComplaint(
+        "C-1", category, severity=severity, description="the seat squeaks",
+        idempotency=_keyed("k-1", {"description": "the seat squeaks"})), CTX)
     with pytest.raises(IdempotencyKeyReusedError):
-        await open_complaint(cmd.OpenComplaint("C-1", category, severity, "the door rattles",
+        await open_complaint(cmd.OpenComplaint("C-1", category, severity=severity, description="the door rattles",
                                                idempotency=_keyed("k-1", {"description": "the door rattles"})), CTX)
     assert world.store.types(Complaint, first.aggregate.id) == ["ComplaintOpened"]
     # Without a key every call is a new complaint, as before.
-    plain = [await open_complaint(cmd.OpenComplaint("C-1", category, severity, "again"), CTX) for _ in range(2)]
+    again = cmd.OpenComplaint("C-1", category, severity=severity, description="again")
+    plain = [await open_complaint(again, CTX) for _ in range(2)]
     assert plain[0].aggregate.id != plain[1].aggregate.id
 
 

@@ -59,8 +59,17 @@ def k8s_rights() -> set[Right]:
     return rights
 
 
-def test_the_table_is_not_empty_and_names_every_service() -> None:
-    assert {principal for principal, *_ in table_rights()} == {"leads", "orders", "aftersales", "reporting"}
+def test_the_table_is_not_empty_and_names_every_service_and_every_inbound_writer() -> None:
+    assert {principal for principal, *_ in table_rights()} == {"leads", "orders", "aftersales", "reporting",
+                                                                 "shop", "call-center"}
+
+
+def test_an_inbound_writer_may_write_its_own_inbound_topic_and_nothing_else() -> None:
+    writers = {(p, kind, name, op) for p, kind, name, op in table_rights() if p in ("shop", "call-center")}
+    assert writers == {("shop", "topic", "salesflow.inbound.shop", "Write"),
+                       ("shop", "topic", "salesflow.inbound.shop", "Describe"),
+                       ("call-center", "topic", "salesflow.inbound.calls", "Write"),
+                       ("call-center", "topic", "salesflow.inbound.calls", "Describe")}
 
 
 def test_kafka_sh_writes_exactly_the_table() -> None:

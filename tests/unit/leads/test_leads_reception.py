@@ -4,55 +4,31 @@ nothing, and the access rules hold."""
 
 from __future__ import annotations
 
-import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from services.leads.app.commands import CaptureLead, CaptureLeadHandler
-from services.leads.app.lead_commands import InvalidateLead, LeadCommandHandlers
-from services.leads.app.organisation import DeactivateConsultant, OrganisationHandlers, RegisterConsultant, RegisterTeam
+from services.leads.app.commands import CaptureLead
+from services.leads.app.lead_commands import InvalidateLead
+from services.leads.app.organisation import DeactivateConsultant, RegisterConsultant, RegisterTeam
 from services.leads.app.ports import CommandContext
-from services.leads.app.reception import ReceptionHandlers, RecordDeparture, RegisterVisit
+from services.leads.app.reception import RecordDeparture, RegisterVisit
 from services.leads.domain import errors
 from services.leads.domain.visit import Visit
 from shared.auth.errors import ForbiddenError
 from shared.auth.principal import Principal
 from shared.domain import InvalidFieldError
 from shared.eventstore import ConcurrencyError
-from tests.support.leads import FakeClock
-from tests.support.leads_memory import InMemoryLeads
-
-T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-PURPOSES = {"first_look", "test_drive", "negotiation"}
+from tests.support.showroom_floor import PURPOSES, T0, ShowroomFloor, as_caller
 
 
 def ctx(actor: str | None = "r1") -> CommandContext:
     return CommandContext(correlation_id="corr", actor=actor)
 
 
-def as_caller(subject: str, role: str, team: str | None = "t1") -> CommandContext:
-    return CommandContext(correlation_id="corr", actor=subject,
-                          caller=Principal(subject=subject, roles=frozenset({role}), team_id=team))
-
-
-class Floor:
-    def __init__(self) -> None:
-        self.store = InMemoryLeads()
-        self.clock = FakeClock(T0)
-        ids = (f"id-{n}" for n in itertools.count(1))
-        new_id = lambda: next(ids)  # noqa: E731
-        self.capture = CaptureLeadHandler(unit_of_work=self.store, clock=self.clock, new_id=new_id,
-                                          channels={"website", "showroom"}, policy=self.store.policy,
-                                          default_team_id="t1")
-        self.commands = LeadCommandHandlers(unit_of_work=self.store, clock=self.clock, new_id=new_id,
-                                            policy=self.store.policy)
-        self.organisation = OrganisationHandlers(unit_of_work=self.store, clock=self.clock)
-        self.reception = ReceptionHandlers(unit_of_work=self.store, clock=self.clock, new_id=new_id,
-                                           capture=self.capture, purposes=PURPOSES)
-
+class Floor(ShowroomFloor):
     def visit_types(self, visit_id: str) -> list[str]:
-        return [e.event_type for e in self.store.events.events(f"visit-{visit_id}")]
+        return self.stream_types(f"visit-{visit_id}")
 
 
 @pytest.fixture

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shared.contracts.inbound import InquirySubmittedV1
 from shared.contracts.leads import LeadCreatedV1
 from shared.contracts.orders import ContractSignedV1
 from shared.messaging.inbound import MAX_TEXT_CHARS, InboundDecoder, PoisonMessageError
 from tests.support.upstream import FakeRecord, upstream_message
 
-DECODER = InboundDecoder({LeadCreatedV1.event_type, ContractSignedV1.event_type})
+DECODER = InboundDecoder({LeadCreatedV1.event_type, ContractSignedV1.event_type, InquirySubmittedV1.event_type})
 
 
 def lead_created(name: str = "张三") -> LeadCreatedV1:
@@ -21,7 +22,7 @@ def lead_created(name: str = "张三") -> LeadCreatedV1:
                          captured_at=datetime(2026, 3, 1, tzinfo=UTC))
 
 
-def record(payload: LeadCreatedV1, topic: str) -> FakeRecord:
+def record(payload: LeadCreatedV1 | InquirySubmittedV1, topic: str) -> FakeRecord:
     key, value, headers = upstream_message(payload, key="L-1")
     return FakeRecord(key, value, headers, topic=topic)
 
@@ -35,6 +36,20 @@ def test_a_genuine_event_on_its_owners_topic_is_decoded() -> None:
 def test_an_event_type_on_a_topic_another_service_owns_is_poison() -> None:
     with pytest.raises(PoisonMessageError, match=r"published by leads; it does not belong on t1\.orders"):
         DECODER.decode(record(lead_created(), "t1.orders"))
+
+
+def test_the_shops_inbound_topic_carries_the_shops_messages_only() -> None:
+    inquiry = InquirySubmittedV1(inquiry_id="Q-1", name="张三", phone="138 1234 5678",
+                                 submitted_at=datetime(2026, 3, 1, tzinfo=UTC))
+    decoded = DECODER.decode(record(inquiry, "t1.inbound.shop"))
+    assert decoded is not None
+    assert decoded.payload == inquiry
+    with pytest.raises(PoisonMessageError, match=r"published by leads; it does not belong on t1\.inbound\.shop"):
+        DECODER.decode(record(lead_created(), "t1.inbound.shop"))
+    with pytest.raises(PoisonMessageError, match=r"published by inbound\.shop; it does not belong on t1\.leads"):
+        DECODER.decode(record(inquiry, "t1.leads"))
+    with pytest.raises(PoisonMessageError, match=r"it does not belong on t1\.inbound\.calls"):
+        DECODER.decode(record(inquiry, "t1.inbound.calls"))
 
 
 def test_a_900_kb_name_is_poison() -> None:
