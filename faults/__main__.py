@@ -39,6 +39,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="CI size: 400 commands at 5/s, one of each fault kind, short outages")
     p.add_argument("--commands", type=int, default=20_000, help="at least this many commands (default 20000)")
     p.add_argument("--rate", type=float, default=25.0, help="offered commands per second (default 25)")
+    p.add_argument("--max-load-seconds", type=float, default=None,
+                   help="stop the load after this long (once the faults are done) even if fewer commands were sent; "
+                        "the results say how many were")
     p.add_argument("--rounds", type=int, default=2, help="rounds of process kills per service (default 2)")
     p.add_argument("--pg-outage", type=float, default=20.0, help="seconds PostgreSQL stays down (default 20)")
     p.add_argument("--kafka-down", type=float, default=5.0, help="seconds the broker stays dead (default 5)")
@@ -187,7 +190,7 @@ async def load_and_faults(args: argparse.Namespace, stack: PrivateStack, fleet: 
     faults = SMALL_FAULTS if args.small else plan(args.rounds)
     injector = Injector(stack, fleet, canary, pg_outage_s=args.pg_outage, kafka_down_s=args.kafka_down,
                         gap_s=args.gap, on_event=console.log)
-    load = Load(client, Mix(seed), rate=args.rate, commands=args.commands)
+    load = Load(client, Mix(seed), rate=args.rate, commands=args.commands, max_seconds=args.max_load_seconds)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[status]}"), console=console) as progress:
         task = progress.add_task("commands", total=args.commands, status="")

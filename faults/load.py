@@ -591,14 +591,19 @@ class LoadReport:
     latencies_s: list[float] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
     by_kind: dict[str, int] = field(default_factory=dict)
+    stopped_by_time: bool = False  # max_seconds ran out before ``commands`` were sent
 
 
 class Load:
-    """The open-loop driver: ``run()`` until ``stop`` is set and at least ``commands`` were sent."""
+    """The open-loop driver: ``run()`` until ``stop`` is set and at least ``commands`` were sent — or, with
+    ``max_seconds``, until that much time has passed (and ``stop`` is set), whatever was sent by then: a run on a
+    shared machine must end in time, and its report says how many it really sent."""
 
-    def __init__(self, client: Client, mix: Mix, *, rate: float, commands: int, max_in_flight: int = 200) -> None:
+    def __init__(self, client: Client, mix: Mix, *, rate: float, commands: int, max_in_flight: int = 200,
+                 max_seconds: float | None = None) -> None:
         self.client, self.mix, self.rate, self.commands = client, mix, rate, commands
         self.max_in_flight = max_in_flight
+        self.max_seconds = max_seconds
         self.done: list[Command] = []
         self.report = LoadReport()
         self.stop = asyncio.Event()
@@ -637,7 +642,7 @@ class Load:
     async def run(self, progress: Callable[[LoadReport], None] | None = None) -> LoadReport:
         start = time.perf_counter()
         i = 0
-        while self.report.sent < self.commands or not self.stop.is_set():
+        while (self.report.sent < self.commands and not self._out_of_time(start)) or not self.stop.is_set():
             scheduled = start + i / self.rate
             i += 1
             delay = scheduled - time.perf_counter()
@@ -660,7 +665,11 @@ class Load:
         if self._in_flight:
             await asyncio.wait(self._in_flight)
         self.report.duration_s = time.perf_counter() - start
+        self.report.stopped_by_time = self.report.sent < self.commands
         return self.report
+
+    def _out_of_time(self, start: float) -> bool:
+        return self.max_seconds is not None and time.perf_counter() - start > self.max_seconds
 
     async def cancel(self) -> None:
         for task in list(self._in_flight):
