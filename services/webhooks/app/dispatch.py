@@ -55,7 +55,13 @@ class Dispatcher:
     async def run(self) -> None:
         """Deliver forever: whatever is due, then wait a poll interval when nothing was."""
         while True:
-            if not await self.deliver_due():
+            try:
+                attempted = await self.deliver_due()
+            except Exception as exc:  # the loop must outlive an outage of its database
+                # Whatever was leased and not yet recorded is due again when its lease ends: nothing is lost.
+                log.warning("webhooks.dispatch_failed", error=repr(exc))
+                attempted = 0
+            if not attempted:
                 await asyncio.sleep(self._poll_interval)
 
     async def deliver_due(self) -> int:

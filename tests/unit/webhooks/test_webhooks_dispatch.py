@@ -4,6 +4,7 @@ dead; every attempt carries a fresh signature under the same delivery id."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 from services.webhooks.app.dispatch import Dispatcher, RetryPolicy
 from services.webhooks.app.ports import DeliveryFailedError, DueDelivery
 from services.webhooks.domain.signing import ID_HEADER, verify
+from tests.support.waiting import eventually
 
 SECRET = "s3cret-s3cret-s3cret"
 NOW = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
@@ -82,3 +84,33 @@ async def test_a_failed_round_is_due_again_after_a_growing_pause_and_the_last_on
 def test_the_pause_is_capped() -> None:
     policy = RetryPolicy(round_backoff_seconds=5.0, round_backoff_max_seconds=30.0, max_rounds=20)
     assert [policy.pause_after(n) for n in (1, 2, 3, 4, 5)] == [5.0, 10.0, 20.0, 30.0, 30.0]
+
+
+class FlakyQueue(Queue):
+    """Its database is away for the first claim."""
+
+    def __init__(self, due: list[DueDelivery]) -> None:
+        super().__init__(due)
+        self.claims = 0
+
+    async def claim_due(self, limit: int, lease_seconds: float) -> list[DueDelivery]:
+        self.claims += 1
+        if self.claims == 1:
+            raise OSError("connection refused")
+        return await super().claim_due(limit, lease_seconds)
+
+
+async def test_the_dispatcher_outlives_an_outage_of_its_queue() -> None:
+    queue = FlakyQueue([due()])
+    running = Dispatcher(queue=queue, send=Receiver(204), clock=lambda: NOW, policy=FAST, poll_interval=0.01)
+    task = asyncio.create_task(running.run())
+    try:
+        await eventually(lambda: _delivered(running), what="the delivery after the outage")
+    finally:
+        task.cancel()
+    assert queue.claims >= 2
+    assert queue.outcomes == [("delivered", {"attempts": 1, "status": 204})]
+
+
+async def _delivered(dispatcher: Dispatcher) -> int:
+    return dispatcher.delivered
