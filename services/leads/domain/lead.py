@@ -25,6 +25,7 @@ from services.leads.domain.events import (
     LeadCreated,
     LeadGraded,
     LeadInvalidated,
+    LeadPhoneChanged,
     LeadReleasedToPool,
     LossApproved,
     LossRejected,
@@ -350,6 +351,12 @@ class Lead(Aggregate):
             self._record(StageAdvanced(lead_id=self.id, from_stage=self.stage.value, to_stage=Stage.VISITED.value,
                                        reason="showroom_visit", moved_by=by, moved_at=now))
 
+    def change_phone(self, *, phone: str, by: str | None, now: datetime) -> None:
+        """The customer's number changed (the card's command checked it belongs to nobody else). Closed leads
+        follow too, so the customer's history stays under one number."""
+        self._record(LeadPhoneChanged(lead_id=self.id, customer_id=self.customer_id, phone=normalise_phone(phone),
+                                      previous_phone=self.phone, changed_by=by, changed_at=now))
+
     # --- stages ---
 
     def move_stage(self, *, to_stage: str, reason: str | None, by: str | None, now: datetime) -> None:
@@ -562,6 +569,8 @@ class Lead(Aggregate):
                     self.referral_ids.append(event.referral_id)
             case OwnerReminded():
                 pass
+            case LeadPhoneChanged():
+                self.phone = event.phone
             case ShowroomVisitRecorded():
                 self.visits += 1
                 self._touch(event.arrived_at)
