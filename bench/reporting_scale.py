@@ -22,10 +22,10 @@ from typing import Any
 
 import asyncpg
 import orjson
-from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.common import CpuMeter, Stopwatch, summary_ms
+from bench.pipeline import bare_getmany
 from services.reporting.adapters.generations import ActiveSchemaPool
 from services.reporting.adapters.summaries import FactFold, PostgresSummaries, build_summaries
 from services.reporting.app.analysis import AfterSalesQuery, MonthlyAnalysisQuery
@@ -68,7 +68,7 @@ from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.headers import EventHeaders
 from shared.messaging.relay import make_producer
 from shared.messaging.replay import replay_topics
-from shared.messaging.topics import ensure_topics, topic_partitions
+from shared.messaging.topics import ensure_topics
 from shared.migrations import KERNEL_MIGRATIONS, migrate
 
 TEAMS = [f"team{t}" for t in range(5)]
@@ -89,8 +89,13 @@ class _Record:
 
 def _message(payload: IntegrationEvent, key: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     now = datetime.now(UTC)
+    # A contract without its own time field is timed by the header: as the producer does, the moment it
+    # happened (lead_history schedules a follow-up a day before it is due, an appointment two days ahead) —
+    # not the bench's wall clock, which would put facts of every history after all the live events.
+    at = (payload.due_at - timedelta(days=1) if isinstance(payload, FollowUpScheduledV1) else
+          payload.scheduled_for - timedelta(days=2) if isinstance(payload, AppointmentScheduledV1) else now)
     headers = EventHeaders(event_id=uuid.uuid4(), event_type=payload.event_type, schema_version=1,
-                           source=f"salesflow/{payload.producer}", subject=key, time=now, recorded_time=now,
+                           source=f"salesflow/{payload.producer}", subject=key, time=at, recorded_time=now,
                            correlation_id="bench").encode()
     return key.encode(), orjson.dumps(payload.model_dump(mode="json")), headers
 
@@ -182,27 +187,6 @@ async def fill(kafka: KafkaConnection, prefix: str, leads: int, seed: int) -> in
     finally:
         await producer.stop()
     return sent + len(CONSULTANTS)
-
-
-async def bare_getmany(kafka: KafkaConnection, topics: list[str]) -> int:
-    reader = AIOKafkaConsumer(**kafka.client_options(), group_id=None, enable_auto_commit=False,
-                              max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
-    partitions = await topic_partitions(kafka, topics)
-    await reader.start()
-    try:
-        reader.assign(partitions)
-        await reader.seek_to_beginning(*partitions)
-        end = await reader.end_offsets(partitions)
-        count, remaining = 0, {tp for tp in partitions if end[tp] > 0}
-        while remaining:
-            fetched = await reader.getmany(*remaining, timeout_ms=1000, max_records=5000)
-            count += sum(len(part) for part in fetched.values())
-            for tp in list(remaining):
-                if await reader.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-        return count
-    finally:
-        await reader.stop()
 
 
 class _Targets:
@@ -337,7 +321,7 @@ async def run_size(admin_dsn: str, kafka: KafkaConnection, run_id: str, leads: i
         result["events"] = await fill(kafka, prefix, leads, seed=leads)
         result["fill_s"] = round(watch.elapsed, 1)
         watch = Stopwatch()
-        bare = await bare_getmany(kafka, topics)
+        bare = await bare_getmany(kafka, topics, max_records=5000)
         result["bare_getmany_per_s"] = round(bare / watch.elapsed)
         conn = await asyncpg.connect(dsn)
         await migrate(conn, [("kernel", KERNEL_MIGRATIONS), ("reporting", MIGRATIONS)])

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.leads.domain import errors
+from services.leads.domain.calls import Call
 from services.leads.domain.events import (
     AppointmentAttended,
     AppointmentMissed,
     AppointmentScheduled,
+    CallRecorded,
     DuplicateContactRecorded,
     FollowUpLogged,
     FollowUpOverdue,
@@ -357,6 +359,31 @@ class Lead(Aggregate):
         self._record(LeadPhoneChanged(lead_id=self.id, customer_id=self.customer_id, phone=normalise_phone(phone),
                                       previous_phone=self.phone, changed_by=by, changed_at=now))
 
+    def record_call(self, *, call: Call, consultant_id: str | None, now: datetime, policy: LeadPolicy) -> None:
+        """A call-center call with this lead's customer. Answered: a follow-up of kind ``call`` logged by the
+        agent's consultant (so the first one moves the lead to contacted and the next is due per the grade).
+        Missed: a call-back due ``policy.call_back_within`` after the call started — the next follow-up, unless
+        one is due earlier; missed, it goes overdue like any follow-up (the same durable timer). A pooled lead
+        records the call only: nobody owns it until it is claimed."""
+        self._require_open()
+        call_back_due = None
+        if not call.answered and not self.pooled:
+            call_back_due = call.started_at + policy.call_back_within
+        self._record(CallRecorded(
+            lead_id=self.id, call_id=call.call_id, direction=call.direction, outcome=call.outcome,
+            agent_id=call.agent_id, consultant_id=consultant_id, started_at=call.started_at,
+            duration_seconds=call.duration_seconds, recording_url=call.recording_url,
+            call_back_due_at=call_back_due, recorded_at=now))
+        if self.pooled:
+            return
+        if call.answered:
+            self.log_follow_up(kind="call", outcome=f"call-center {call.direction} call answered",
+                               notes=f"call {call.call_id}, {call.duration_seconds} s", by=consultant_id, now=now,
+                               policy=policy)
+        elif call_back_due is not None and (self.follow_up_due_at is None or self.is_overdue
+                                            or call_back_due < self.follow_up_due_at):
+            self._schedule_follow_up(call_back_due)
+
     # --- stages ---
 
     def move_stage(self, *, to_stage: str, reason: str | None, by: str | None, now: datetime) -> None:
@@ -567,8 +594,8 @@ class Lead(Aggregate):
                 self.last_contact = (event.channel, event.name, event.interest, event.recorded_at)
                 if event.referral_id:
                     self.referral_ids.append(event.referral_id)
-            case OwnerReminded():
-                pass
+            case OwnerReminded() | CallRecorded():
+                pass  # the call's follow-up (FollowUpLogged) or call-back (FollowUpScheduled) is its own event
             case LeadPhoneChanged():
                 self.phone = event.phone
             case ShowroomVisitRecorded():

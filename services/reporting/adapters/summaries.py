@@ -41,6 +41,7 @@ from services.reporting.domain.ledger import (
     LEAD_CREATED,
     ConsultantTeams,
     Fact,
+    Folds,
     Sums,
     add_into,
     contributions,
@@ -48,6 +49,7 @@ from services.reporting.domain.ledger import (
     group_of,
     lead_states,
     measures_at,
+    measures_before,
 )
 
 FUNNEL_DIMS = ("channel", "team", "consultant", "product")
@@ -94,103 +96,121 @@ class _UnionFind:
         return out
 
 
-def _fact(row: Mapping[str, Any]) -> Fact:
-    return Fact(row["event_id"], row["event_type"], row["occurred_at"], row["data"])
+def _fact(row: Any) -> Fact:
+    """A fact from a row of :data:`_FACTS_OF_GROUPS` (by position: the fold reads many)."""
+    return Fact(row[0], row[1], row[2], row[3])
 
 
 def _teams(rows: Iterable[Mapping[str, Any]]) -> ConsultantTeams:
     return ConsultantTeams((r["consultant_id"], r["at"], r["team_id"]) for r in rows)
 
 
-class SummaryRows:
-    """Contributions ``(kind, *key, known_day) → delta`` spread over the summary tables' rows."""
+# Raw contributions, split by kind into three relations (the fold's keys, with the cohort as its month):
+_RAW: dict[str, list[tuple[str, str]]] = {
+    "a": [("day", "date"), ("metric", "text"), ("consultant", "text"), ("team", "text"), ("channel", "text"),
+          ("product", "text"), ("known_day", "date"), ("v", "float8")],
+    "f": [("cohort", "text"), ("measure", "text"), ("consultant", "text"), ("team", "text"), ("channel", "text"),
+          ("product", "text"), ("known_day", "date"), ("v", "int8")],
+    "s": [("consultant", "text"), ("measure", "text"), ("known_day", "date"), ("v", "int8")],
+}
+_DIMENSIONS = ("CROSS JOIN LATERAL (VALUES ('', ''), ('channel', f.channel), ('team', f.team), "
+               "('consultant', f.consultant), ('product', f.product)) d(dim, dim_value)")
+# Every summary table as (table, key columns, value column, SELECT of its keys and Σ value from the raw relations):
+# the spread to months and to one row per funnel dimension happens in PostgreSQL, in one pass per table.
+_SUMMARY_TABLES = (
+    ("report_activity_daily", "day, metric, consultant_id, team_id, channel, product, known_day", "amount",
+     "SELECT day, metric, consultant, team, channel, product, known_day, sum(v) FROM a GROUP BY 1, 2, 3, 4, 5, 6, 7"),
+    ("report_activity_monthly", "month, metric, consultant_id, team_id, channel, product, known_month", "amount",
+     "SELECT to_char(day, 'YYYY-MM'), metric, consultant, team, channel, product, to_char(known_day, 'YYYY-MM'), "
+     "sum(v) FROM a GROUP BY 1, 2, 3, 4, 5, 6, 7"),
+    ("report_funnel_now", "cohort, measure, consultant_id, team_id, channel, product", "n",
+     "SELECT cohort, measure, consultant, team, channel, product, sum(v) FROM f GROUP BY 1, 2, 3, 4, 5, 6"),
+    ("report_funnel_dims", "cohort, dim, dim_value, measure", "n",
+     f"SELECT cohort, dim, dim_value, measure, sum(v) FROM f {_DIMENSIONS} GROUP BY 1, 2, 3, 4"),
+    ("report_funnel_daily", "cohort, dim, dim_value, measure, known_day", "n",
+     f"SELECT cohort, dim, dim_value, measure, known_day, sum(v) FROM f {_DIMENSIONS} GROUP BY 1, 2, 3, 4, 5"),
+    ("report_funnel_monthly", "cohort, dim, dim_value, measure, known_month", "n",
+     f"SELECT cohort, dim, dim_value, measure, to_char(known_day, 'YYYY-MM'), sum(v) FROM f {_DIMENSIONS} "
+     "GROUP BY 1, 2, 3, 4, 5"),
+    ("report_stock_now", "consultant_id, measure", "n",
+     f"SELECT consultant, measure, sum(v) FROM s WHERE NOT measure = ANY('{{{','.join(sorted(DUE_MEASURES))}}}') "
+     "GROUP BY 1, 2"),
+    ("report_stock_daily", "consultant_id, measure, known_day", "n",
+     "SELECT consultant, measure, known_day, sum(v) FROM s GROUP BY 1, 2, 3"),
+    ("report_stock_monthly", "consultant_id, measure, known_month", "n",
+     "SELECT consultant, measure, to_char(known_day, 'YYYY-MM'), sum(v) FROM s GROUP BY 1, 2, 3"),
+)
+SUMMARY_TABLE_NAMES = tuple(t[0] for t in _SUMMARY_TABLES)
+
+
+def _upserts() -> list[str]:
+    """One INSERT … ON CONFLICT per summary table, adding what relations ``a``, ``f``, ``s`` hold."""
+    return [f"INSERT INTO {table} ({keys}, {value}) {select} HAVING sum(v) <> 0 "
+            f"ON CONFLICT ({keys}) DO UPDATE SET {value} = {table}.{value} + excluded.{value}"
+            for table, keys, value, select in _SUMMARY_TABLES]
+
+
+class RawContributions:
+    """A batch's contributions ``(kind, *key, known_day) → delta`` as rows of the three raw relations."""
 
     def __init__(self) -> None:
-        self.activity_daily: Sums = defaultdict(float)
-        self.activity_monthly: Sums = defaultdict(float)
-        self.funnel_now: Sums = defaultdict(float)
-        self.funnel_dims: Sums = defaultdict(float)
-        self.funnel_daily: Sums = defaultdict(float)
-        self.funnel_monthly: Sums = defaultdict(float)
-        self.stock_now: Sums = defaultdict(float)
-        self.stock_daily: Sums = defaultdict(float)
-        self.stock_monthly: Sums = defaultdict(float)
+        self.rows: dict[str, list[tuple[Any, ...]]] = {"a": [], "f": [], "s": []}
 
     def add(self, deltas: Mapping[tuple[Any, ...], float]) -> None:
+        a, f, s = self.rows["a"], self.rows["f"], self.rows["s"]
         for key, delta in deltas.items():
-            kind, known = key[0], key[-1]
+            if not delta:
+                continue
+            kind = key[0]
             if kind == "activity":
-                day, metric, consultant, team, channel, product = key[1:7]
-                self.activity_daily[day, metric, consultant, team, channel, product, known] += delta
-                self.activity_monthly[_month(day), metric, consultant, team, channel, product, _month(known)] += delta
+                a.append((_day(key[1]), *key[2:7], _day(key[7]), delta))
             elif kind == "funnel":
-                captured, measure, consultant, team, channel, product = key[1:7]
-                cohort = _month(captured)
-                self.funnel_now[cohort, measure, consultant, team, channel, product] += delta
-                values = (consultant, team, channel, product)
-                for dim in ("", *FUNNEL_DIMS):
-                    value = values[_DIM_INDEX[dim]] if dim else ""
-                    self.funnel_dims[cohort, dim, value, measure] += delta
-                    self.funnel_daily[cohort, dim, value, measure, known] += delta
-                    self.funnel_monthly[cohort, dim, value, measure, _month(known)] += delta
+                f.append((_month(key[1]), *key[2:7], _day(key[7]), int(delta)))
             elif kind == "stock":
-                consultant, measure = key[1:3]
-                if measure not in DUE_MEASURES:
-                    self.stock_now[consultant, measure] += delta
-                self.stock_daily[consultant, measure, known] += delta
-                self.stock_monthly[consultant, measure, _month(known)] += delta
-
-    def tables(self) -> list[tuple[str, list[str], str, list[tuple[Any, ...]]]]:
-        """(table, key columns, value column, rows) for every table with changes."""
-        def rows(counter: Sums, dates: Sequence[int] = ()) -> list[tuple[Any, ...]]:
-            out = []
-            for key, value in counter.items():
-                if value:
-                    k = list(key)
-                    for i in dates:
-                        k[i] = _day(k[i])
-                    out.append((*k, value))
-            return out
-        return [t for t in (
-            ("report_activity_daily", ["day", "metric", "consultant_id", "team_id", "channel", "product",
-                                       "known_day"], "amount", rows(self.activity_daily, (0, 6))),
-            ("report_activity_monthly", ["month", "metric", "consultant_id", "team_id", "channel", "product",
-                                         "known_month"], "amount", rows(self.activity_monthly)),
-            ("report_funnel_now", ["cohort", "measure", "consultant_id", "team_id", "channel", "product"], "n",
-             rows(self.funnel_now)),
-            ("report_funnel_dims", ["cohort", "dim", "dim_value", "measure"], "n", rows(self.funnel_dims)),
-            ("report_funnel_daily", ["cohort", "dim", "dim_value", "measure", "known_day"], "n",
-             rows(self.funnel_daily, (4,))),
-            ("report_funnel_monthly", ["cohort", "dim", "dim_value", "measure", "known_month"], "n",
-             rows(self.funnel_monthly)),
-            ("report_stock_now", ["consultant_id", "measure"], "n", rows(self.stock_now)),
-            ("report_stock_daily", ["consultant_id", "measure", "known_day"], "n", rows(self.stock_daily, (2,))),
-            ("report_stock_monthly", ["consultant_id", "measure", "known_month"], "n", rows(self.stock_monthly)),
-        ) if t[3]]
+                s.append((key[1], key[2], _day(key[3]), int(delta)))
 
 
-_TYPES = {"day": "date", "known_day": "date", "amount": "float8", "n": "int8"}
-
-
-async def write_rows(conn: Any, rows: SummaryRows) -> None:
-    """Add the deltas to the tables in one statement: an INSERT … ON CONFLICT per table as data-modifying CTEs
-    (arrays unnested server-side), so a batch's summaries cost one round trip."""
-    parts: list[str] = []
+async def write_rows(conn: Any, raw: RawContributions) -> None:
+    """Add a batch's contributions to every summary table in one statement (one round trip): the raw rows go
+    in as arrays, unnested server-side, and each table's upsert is a data-modifying CTE over them."""
+    if not any(raw.rows.values()):
+        return
     args: list[Any] = []
-    for table, keys, value, data in rows.tables():
-        columns = [*keys, value]
-        arrays = [list(col) for col in zip(*data, strict=True)]
-        if value == "n":
-            arrays[-1] = [int(v) for v in arrays[-1]]
+    sources = []
+    for name, columns in _RAW.items():
+        rows = raw.rows[name]
+        arrays = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in columns]
         casts = []
-        for c, array in zip(columns, arrays, strict=True):
+        for array, (_, type_) in zip(arrays, columns, strict=True):
             args.append(array)
-            casts.append(f"${len(args)}::{_TYPES.get(c, 'text')}[]")
-        parts.append(
-            f"w{len(parts)} AS (INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({', '.join(casts)}) "
-            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {value} = {table}.{value} + excluded.{value})")
-    if parts:
-        await conn.execute(f"WITH {', '.join(parts)} SELECT 1", *args)
+            casts.append(f"${len(args)}::{type_}[]")
+        names = ", ".join(c for c, _ in columns)
+        sources.append(f"{name} AS (SELECT * FROM unnest({', '.join(casts)}) AS {name}({names}))")
+    writes = [f"w{i} AS ({sql})" for i, sql in enumerate(_upserts())]
+    await conn.execute(f"WITH {', '.join(sources + writes)} SELECT 1", *args)
+
+
+async def _create_raw_tables(conn: Any) -> None:
+    for name, columns in _RAW.items():
+        await conn.execute(f"CREATE TEMPORARY TABLE summary_raw_{name} "
+                           f"({', '.join(f'{c} {t}' for c, t in columns)}) ON COMMIT DROP")
+
+
+async def _copy_raw(conn: Any, raw: RawContributions, states: list[tuple[Any, ...]]) -> None:
+    for name, columns in _RAW.items():
+        await conn.copy_records_to_table(f"summary_raw_{name}", records=raw.rows[name],
+                                         columns=[c for c, _ in columns])
+    await conn.copy_records_to_table("report_lead_state", records=states, columns=_STATE_COLUMNS)
+
+
+async def _add_raw_tables(conn: Any) -> None:
+    # Temporary tables have no statistics until analysed, and the sums are hash aggregates: without both the
+    # planner sorts on disk.
+    await conn.execute(f"ANALYZE {', '.join(f'summary_raw_{name}' for name in _RAW)}")
+    await conn.execute("SET LOCAL work_mem = '64MB'")
+    sources = ", ".join(f"{name} AS (SELECT * FROM summary_raw_{name})" for name in _RAW)
+    for sql in _upserts():
+        await conn.execute(f"WITH {sources} {sql}")
 
 
 class PostgresSummaries:
@@ -247,18 +267,7 @@ class PostgresSummaries:
                 await tx.execute(
                     "UPDATE report_facts f SET group_id = m.g FROM unnest($1::text[], $2::text[]) AS m(e, g) "
                     "WHERE f.entity = m.e", list(moved), list(moved.values()))
-        new_ids = set(await tx.fetchval(
-            """WITH ins AS (
-                   INSERT INTO report_facts (event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data,
-                                             source_recorded_at, entity, group_id, due_at)
-                   SELECT event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data,
-                          source_recorded_at, entity, group_id, due_at
-                   FROM json_to_recordset($1::json) AS r(event_id uuid, event_type text, lead_id text, order_id text,
-                        consultant_id text, occurred_at timestamptz, data jsonb, source_recorded_at timestamptz,
-                        entity text, group_id text, due_at timestamptz)
-                   ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text AS id)
-               SELECT coalesce(array_agg(id), '{}') FROM ins""",
-            _facts_json(located, groups)))
+        new_ids = await _insert_facts(tx, located, groups)
         fresh = [f for f in facts if f.event_id in new_ids]
         await _captures(tx, fresh)
         moves = [f for f in fresh if f.event_type in (CONSULTANT_REGISTERED, CONSULTANT_MOVED)]
@@ -278,9 +287,9 @@ class PostgresSummaries:
         rows = await tx.fetch(_FACTS_OF_GROUPS, sorted(affected))
         deltas, states = await asyncio.to_thread(
             _fold_changes, rows, new_ids, old, teams_before, teams_after, since_teams)
-        summary = SummaryRows()
-        summary.add(deltas)
-        await write_rows(tx, summary)
+        raw = RawContributions()
+        raw.add(deltas)
+        await write_rows(tx, raw)
         if states:
             await tx.execute(
                 """INSERT INTO report_lead_state (lead_id, group_id, channel, product, captured_at, owner_id, team_id,
@@ -294,34 +303,16 @@ class PostgresSummaries:
                      furthest_stage = excluded.furthest_stage, status = excluded.status, due_at = excluded.due_at,
                      last_logged_at = excluded.last_logged_at""",
                 orjson.dumps(states).decode())
-        newest = max((f.occurred_at for f in fresh), default=None)
-        await tx.execute(
-            "UPDATE report_progress SET events = events + $1, batches = batches + 1, "
-            "last_projected_at = clock_timestamp(), last_event_at = greatest(last_event_at, $2::timestamptz) "
-            "WHERE id = 1", len(fresh), newest)
+        await _progress(tx, fresh)
 
     async def _store(self, tx: Any, facts: Sequence[FactRow], located: Sequence[tuple[FactRow, str, list[str]]],
                      groups: Mapping[str, str]) -> None:
         """Bulk mode: the facts (group = their own entity until :func:`build_summaries`), captures, team moves."""
-        new_ids = set(await tx.fetchval(
-            """WITH ins AS (
-                   INSERT INTO report_facts (event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data,
-                                             source_recorded_at, entity, group_id, due_at)
-                   SELECT event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data,
-                          source_recorded_at, entity, group_id, due_at
-                   FROM json_to_recordset($1::json) AS r(event_id uuid, event_type text, lead_id text, order_id text,
-                        consultant_id text, occurred_at timestamptz, data jsonb, source_recorded_at timestamptz,
-                        entity text, group_id text, due_at timestamptz)
-                   ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text AS id)
-               SELECT coalesce(array_agg(id), '{}') FROM ins""",
-            _facts_json(located, groups)))
+        new_ids = await _insert_facts(tx, located, groups)
         fresh = [f for f in facts if f.event_id in new_ids]
         await _captures(tx, fresh)
         await _team_moves(tx, fresh)
-        await tx.execute(
-            "UPDATE report_progress SET events = events + $1, batches = batches + 1, "
-            "last_projected_at = clock_timestamp(), last_event_at = greatest(last_event_at, $2::timestamptz) "
-            "WHERE id = 1", len(fresh), max((f.occurred_at for f in fresh), default=None))
+        await _progress(tx, fresh)
 
     # --- read path -----------------------------------------------------------------------------------------------
 
@@ -490,6 +481,23 @@ class PostgresSummaries:
                 consumer, event_id))
 
 
+async def _insert_facts(tx: Any, located: Sequence[tuple[FactRow, str, list[str]]],
+                        groups: Mapping[str, str]) -> set[str]:
+    """Store the facts (keyed by event id: a redelivered one is not new); returns the ids that were new."""
+    return set(await tx.fetchval(
+        """WITH ins AS (
+               INSERT INTO report_facts (event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data,
+                                         source_recorded_at, entity, group_id, due_at)
+               SELECT event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data,
+                      source_recorded_at, entity, group_id, due_at
+               FROM json_to_recordset($1::json) AS r(event_id uuid, event_type text, lead_id text, order_id text,
+                    consultant_id text, occurred_at timestamptz, data jsonb, source_recorded_at timestamptz,
+                    entity text, group_id text, due_at timestamptz)
+               ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text AS id)
+           SELECT coalesce(array_agg(id), '{}') FROM ins""",
+        _facts_json(located, groups)))
+
+
 def _facts_json(located: Sequence[tuple[FactRow, str, list[str]]], groups: Mapping[str, str]) -> str:
     return orjson.dumps([{
         "event_id": f.event_id, "event_type": f.event_type, "lead_id": f.lead_id, "order_id": f.order_id,
@@ -497,6 +505,14 @@ def _facts_json(located: Sequence[tuple[FactRow, str, list[str]]], groups: Mappi
         "source_recorded_at": f.source_recorded_at, "entity": primary, "group_id": groups[primary],
         "due_at": f.data.get("due_at") if f.event_type == FOLLOW_UP_SCHEDULED else None,
     } for f, primary, _ in located]).decode()
+
+
+async def _progress(tx: Any, fresh: Sequence[FactRow]) -> None:
+    """The read-model watermark (the query cache's key) moves with every batch."""
+    await tx.execute(
+        "UPDATE report_progress SET events = events + $1, batches = batches + 1, "
+        "last_projected_at = clock_timestamp(), last_event_at = greatest(last_event_at, $2::timestamptz) "
+        "WHERE id = 1", len(fresh), max((f.occurred_at for f in fresh), default=None))
 
 
 async def _captures(tx: Any, fresh: Sequence[FactRow]) -> None:
@@ -525,7 +541,7 @@ async def _team_moves(tx: Any, fresh: Sequence[FactRow]) -> None:
             [str(f.data.get("to_team_id") or f.data.get("team_id") or "") for f in moves])
 
 
-async def build_summaries(pool: Any, *, chunk: int = 20_000) -> int:
+async def build_summaries(pool: Any, *, chunk: int = 2_000) -> int:
     """After a bulk load: work out every group from the link graph, fold each group once and write the summaries
     and the current-state table with COPY. Returns the number of groups."""
     async with pool.acquire() as conn:
@@ -541,24 +557,23 @@ async def build_summaries(pool: Any, *, chunk: int = 20_000) -> int:
         await conn.execute("UPDATE report_facts f SET group_id = e.group_id FROM report_entities e "
                            "WHERE e.entity = f.entity AND f.group_id IS DISTINCT FROM e.group_id")
         teams = _teams(await conn.fetch("SELECT consultant_id, at, team_id FROM report_consultants"))
-        rows = SummaryRows()
-        states: list[tuple[Any, ...]] = []
         names = sorted(set(groups.values()))
-        for start in range(0, len(names), chunk):
-            fetched = await conn.fetch(_FACTS_OF_GROUPS, names[start:start + chunk])
-            deltas, lead_rows = await asyncio.to_thread(_fold_groups, fetched, teams)
-            rows.add(deltas)
-            states.extend(lead_rows)
         async with conn.transaction():
-            for table in ("report_activity_daily", "report_activity_monthly", "report_funnel_now", "report_funnel_dims",
-                          "report_funnel_daily", "report_funnel_monthly", "report_stock_now", "report_stock_daily",
-                          "report_stock_monthly", "report_lead_state"):
+            for table in (*SUMMARY_TABLE_NAMES, "report_lead_state"):
                 await conn.execute(f"TRUNCATE {table}")
-            for table, keys, value, data in rows.tables():
-                if value == "n":
-                    data = [(*r[:-1], int(r[-1])) for r in data]
-                await conn.copy_records_to_table(table, records=data, columns=[*keys, value])
-            await conn.copy_records_to_table("report_lead_state", records=states, columns=_STATE_COLUMNS)
+            await _create_raw_tables(conn)
+            # A chunk of groups at a time (memory stays flat in the history): while one chunk is folded in a
+            # thread, the previous one's rows are copied; PostgreSQL sums them into the tables at the end.
+            folded: tuple[RawContributions, list[tuple[Any, ...]]] | None = None
+            for start in range(0, len(names), chunk):
+                fetched = await conn.fetch(_FACTS_OF_GROUPS, names[start:start + chunk])
+                folding = asyncio.create_task(asyncio.to_thread(_fold_groups, fetched, teams))
+                if folded is not None:
+                    await _copy_raw(conn, *folded)
+                folded = await folding
+            if folded is not None:
+                await _copy_raw(conn, *folded)
+            await _add_raw_tables(conn)
         return len(names)
 
 
@@ -566,18 +581,21 @@ _STATE_COLUMNS = ["lead_id", "group_id", "channel", "product", "captured_at", "o
                   "furthest_stage", "status", "due_at", "last_logged_at"]
 
 
-def _fold_groups(rows: Sequence[Mapping[str, Any]], teams: ConsultantTeams) -> tuple[Sums, list[tuple[Any, ...]]]:
+def _fold_groups(rows: Sequence[Any], teams: ConsultantTeams) -> tuple[RawContributions, list[tuple[Any, ...]]]:
     facts: dict[str, list[Fact]] = defaultdict(list)
     for r in rows:
-        facts[r["group_id"]].append(_fact(r))
+        facts[r[5]].append(_fact(r))
     deltas: Sums = {}
     states = []
     for g, group in facts.items():
-        add_into(deltas, contributions(group, teams))
-        for s in lead_states(group, teams):
+        folds: Folds = {}
+        add_into(deltas, contributions(group, teams, folds=folds))
+        for s in lead_states(group, teams, folds):
             row = _state_row(g, s)
             states.append(tuple(row[c] for c in _STATE_COLUMNS))
-    return deltas, states
+    raw = RawContributions()
+    raw.add(deltas)
+    return raw, states
 
 
 def _state_row(group: str, s: Any) -> dict[str, Any]:
@@ -609,10 +627,19 @@ def _fold_changes(rows: Sequence[Mapping[str, Any]], new_ids: set[str], old: Map
         for g in after:
             changed_at[g] = min(changed_at.get(g, since_teams), since_teams)
     deltas: Sums = {}
+    states: list[dict[str, Any]] = []
     for g, since in changed_at.items():
-        add_into(deltas, contributions(after.get(g, []), teams_after, since=since))
-        add_into(deltas, contributions(before.get(g, []), teams_before, since=since), -1)
-    states = [_state_row(g, s) for g in changed_at if after.get(g) for s in lead_states(after[g], teams_after)]
+        now_facts, was_facts = after.get(g, []), before.get(g, [])
+        folds: Folds = {}  # the group's folded prefixes, shared by the calls below
+        previous = measures_before(now_facts, teams_after, since, folds)
+        add_into(deltas, contributions(now_facts, teams_after, since=since, previous=previous, folds=folds))
+        # Usually the group only gained facts at or after ``since`` (no merge, no team move): then its measures
+        # before ``since`` were the same without the batch, and need no second fold.
+        same_past = teams_before is teams_after and {f.event_id for f in was_facts} <= {f.event_id for f in now_facts}
+        add_into(deltas, contributions(was_facts, teams_before, since=since,
+                                       previous=previous if same_past else None, folds=folds), -1)
+        if now_facts:
+            states.extend(_state_row(g, s) for s in lead_states(now_facts, teams_after, folds))
     return {k: v for k, v in deltas.items() if v}, states
 
 

@@ -6,6 +6,7 @@ model does not depend on arrival order (facts are keyed by event id and folded b
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,15 @@ def _time_field(cls: type[IntegrationEvent]) -> str | None:
     return next((f for f in _TIME_FIELDS if f in cls.model_fields), None)
 
 
+@functools.cache
+def _fields_of(cls: type[IntegrationEvent]) -> tuple[str | None, tuple[str, ...], bool, bool]:
+    """(time field, consultant fields, has lead_id, has order_id) of a contract, looked up once per class:
+    asking a pydantic model for a field it does not have is slow, and the rebuild asks for every event."""
+    fields = cls.model_fields
+    return (_time_field(cls), tuple(f for f in _CONSULTANT_FIELDS if f in fields), "lead_id" in fields,
+            "order_id" in fields)
+
+
 def fact_types() -> dict[str, type[IntegrationEvent]]:
     """Every public event type reporting stores (all of the source services' contracts). Contracts added later
     are stored by a new build without code changes (and count in reports once the fold knows them)."""
@@ -42,13 +52,13 @@ def fact_types() -> dict[str, type[IntegrationEvent]]:
 
 def to_fact(event: InboundEvent) -> FactRow:
     payload = event.payload
-    field = _time_field(type(payload))
-    occurred: datetime = getattr(payload, field) if field else event.headers.time
+    time_field, consultant_fields, has_lead, has_order = _fields_of(type(payload))
+    occurred: datetime = getattr(payload, time_field) if time_field else event.headers.time
     data = payload.model_dump(mode="json", exclude=set(_PERSONAL))
-    consultant = next((getattr(payload, f) for f in _CONSULTANT_FIELDS if getattr(payload, f, None)), None)
+    consultant = next((data[f] for f in consultant_fields if data.get(f)), None)
     return FactRow(
         event_id=str(event.headers.event_id), event_type=type(payload).event_type,
-        lead_id=getattr(payload, "lead_id", None), order_id=getattr(payload, "order_id", None),
+        lead_id=data["lead_id"] if has_lead else None, order_id=data["order_id"] if has_order else None,
         consultant_id=consultant, occurred_at=occurred, data=data, source_recorded_at=event.headers.recorded_time,
     )
 

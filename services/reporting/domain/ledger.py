@@ -26,10 +26,12 @@ exact and order-independent:
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from services.reporting.domain.funnel import FUNNEL_STAGES, STAGE_RANK, WON_STAGE
@@ -87,6 +89,14 @@ class Fact:
         return self.at, _RANK.get(self.event_type, 1), self.event_id
 
 
+def _sort_key(f: Fact) -> tuple[datetime, int, str]:
+    return f.at, _RANK.get(f.event_type, 1), f.event_id
+
+
+def _at(f: Fact) -> datetime:
+    return f.at
+
+
 class ConsultantTeams:
     """Which team a consultant was in at a moment (ConsultantRegistered / ConsultantMovedTeam). Used when the
     owner-changing event did not carry the team."""
@@ -124,8 +134,14 @@ def stay_bucket(hours: float) -> float:
     return round(2 ** (math.ceil(8 * math.log2(minutes)) / 8) / 60, 4)
 
 
+@lru_cache(maxsize=1 << 16)  # the same payload times are parsed by every fold of their group
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+@lru_cache(maxsize=1 << 16)  # a fold asks for the same few days again and again
 def day_of(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d")
+    return moment.astimezone(UTC).date().isoformat()
 
 
 def month_of(moment: datetime) -> str:
@@ -173,9 +189,11 @@ class _Lead:
             owner, team = o, t
         return owner, team
 
-    @property
-    def furthest(self) -> int:
-        return max((STAGE_RANK.get(s, 0) for _, s in self.entries), default=0)
+    furthest: int = 0  # the highest stage rank entered
+
+    def enter(self, at: datetime, stage: str) -> None:
+        self.entries.append((at, stage))
+        self.furthest = max(self.furthest, STAGE_RANK.get(stage, 0))
 
     def won_at(self) -> datetime | None:
         rank = STAGE_RANK[WON_STAGE]
@@ -193,14 +211,15 @@ class _Lead:
 class _Fold:
     """A group's facts up to a moment, folded."""
 
-    def __init__(self, facts: Sequence[Fact], teams: ConsultantTeams) -> None:
+    def __init__(self, facts: Sequence[Fact], teams: ConsultantTeams, *, ordered: bool = False) -> None:
         self.teams = teams
         self.leads: dict[str, _Lead] = {}
         # order id → lead ids that claim it (the order's own lead_id, leads' facts that name the order).
         order_leads: dict[str, set[str]] = {}
         quote_leads: dict[str, set[str]] = {}
         quote_orders: dict[str, str] = {}
-        self.facts = sorted(facts, key=lambda f: f.sort_key)
+        self.facts = list(facts) if ordered else sorted(facts, key=_sort_key)
+        self.linked: dict[str, _Lead | None] = {}  # event id → the lead it is about (lead_of, once per fact)
         for f in self.facts:
             d = f.data
             order, lead = d.get("order_id"), d.get("lead_id")
@@ -228,6 +247,8 @@ class _Fold:
             self._apply(f)
 
     def lead_of(self, f: Fact) -> _Lead | None:
+        if f.event_id in self.linked:
+            return self.linked[f.event_id]
         d = f.data
         lead = d.get("lead_id")
         if f.event_type in _ORDER_STAGE or f.event_type.startswith(_O) or f.event_type.startswith(_A):
@@ -235,13 +256,14 @@ class _Fold:
             lead = self.order_lead.get(order or "") or lead
             if d.get("quote_id") and not lead:
                 lead = self.quote_lead.get(d["quote_id"])
-        return self.leads.get(lead or "")
+        found = self.linked[f.event_id] = self.leads.get(lead or "")
+        return found
 
     def _apply(self, f: Fact) -> None:
         t, d = f.event_type, f.data
         if t == LEAD_CREATED:
             lead = self.leads[d["lead_id"]]
-            lead.entries.append((f.at, d.get("stage") or "new"))
+            lead.enter(f.at, d.get("stage") or "new")
             return
         found = self.lead_of(f)
         if found is None:
@@ -254,9 +276,9 @@ class _Fold:
         elif t == STAGE_ADVANCED:
             # leads' echo of an orders fact is not an entry: the orders fact is (see the README).
             if not (d.get("order_id") and d.get("to_stage") in _ORDER_STAGE.values()):
-                lead.entries.append((f.at, d["to_stage"]))
+                lead.enter(f.at, d["to_stage"])
         elif t in _ORDER_STAGE:
-            lead.entries.append((f.at, _ORDER_STAGE[t]))
+            lead.enter(f.at, _ORDER_STAGE[t])
         elif t == LEAD_GRADED:
             lead.grade = d["grade"]
         elif t == LOSS_APPROVED:
@@ -265,7 +287,7 @@ class _Fold:
         elif t == LEAD_INVALIDATED:
             lead.invalid_at = lead.invalid_at or f.at
         elif t == FOLLOW_UP_SCHEDULED:
-            lead.due_at = datetime.fromisoformat(d["due_at"])
+            lead.due_at = _moment(d["due_at"])
         elif t == FOLLOW_UP_LOGGED:
             lead.last_logged = f.at if lead.last_logged is None else max(lead.last_logged, f.at)
             lead.logged += 1
@@ -290,7 +312,53 @@ def _is_open(lead: _Lead) -> bool:
 
 def measures_at(facts: Sequence[Fact], moment: datetime, teams: ConsultantTeams) -> Sums:
     """Everything the group contributes to the reports as of ``moment`` (facts with time ≤ moment)."""
-    fold = _Fold([f for f in facts if f.at <= moment], teams)
+    return _measures(sorted(facts, key=_sort_key), moment, teams)
+
+
+def _measures(ordered: Sequence[Fact], moment: datetime, teams: ConsultantTeams) -> Sums:
+    """:func:`measures_at` of facts already in fold order (:func:`_sort_key`)."""
+    return _Folded(ordered[:bisect_right(ordered, moment, key=_at)], teams).at(moment)
+
+
+class _Folded:
+    """A group's facts folded, with their measures split by what they depend on: almost all depend on the facts
+    only (``fixed``); the owner's team, when the owner's event did not carry it, and whether a follow-up is due
+    or overdue also depend on the moment asked about (:meth:`at`). So one fold serves every change moment that
+    adds no fact (a follow-up falling due, a team move)."""
+
+    def __init__(self, facts: Sequence[Fact], teams: ConsultantTeams) -> None:
+        self.fold = fold = _Fold(facts, teams, ordered=True)
+        self.teams = teams
+        self._floating: list[tuple[_Lead, str, list[tuple[str, int]]]] = []
+        self._dues: list[tuple[str, datetime]] = []
+        self.fixed = _fact_measures(fold, teams, self._floating.append, self._dues.append)
+
+    def at(self, moment: datetime) -> Sums:
+        if not self._floating and not self._dues:
+            return self.fixed
+        out = dict(self.fixed)
+        for lead, cohort, measures in self._floating:
+            dims = (lead.owner or "", self.teams.team(lead.owner, moment) or "", lead.channel, lead.product)
+            for measure, n in measures:
+                key: tuple[str, ...] = ("funnel", cohort, measure, *dims)
+                out[key] = out.get(key, 0) + n
+        for owner, due in self._dues:
+            if due <= moment:
+                key = ("stock", owner, "overdue")
+            elif due <= moment + DUE_SOON:
+                key = ("stock", owner, "due_today")
+            else:
+                continue
+            out[key] = out.get(key, 0) + 1
+        return {k: v for k, v in out.items() if v}
+
+
+def _fact_measures(fold: _Fold, teams: ConsultantTeams,
+                   team_later: Callable[[tuple[_Lead, str, list[tuple[str, int]]]], None],
+                   due_later: Callable[[tuple[str, datetime]], None]) -> Sums:
+    """The measures of a folded group that depend on its facts only; the rest is handed to ``team_later``
+    (a lead's funnel measures, when its owner's team must be looked up at the moment) and ``due_later``
+    (an open lead's pending follow-up)."""
     out: Sums = defaultdict(float)
 
     def activity(at: datetime, metric: str, who: tuple[str, str], lead: _Lead | None, amount: float = 1,
@@ -299,23 +367,28 @@ def measures_at(facts: Sequence[Fact], moment: datetime, teams: ConsultantTeams)
             lead.product if lead else ""] += amount
 
     for lead in fold.leads.values():
-        owner_team = lead.owner_team or teams.team(lead.owner, moment)
-        dims = (lead.owner or "", owner_team or "", lead.channel, lead.product)
         cohort = day_of(lead.captured_at)  # the capture day; summaries keep the month (the cohort)
+        later: list[tuple[str, int]] = []
+        dims = (lead.owner or "", lead.owner_team or "", lead.channel, lead.product)
 
-        def funnel(measure: str, n: int = 1, _c: str = cohort, _d: tuple[str, ...] = dims) -> None:
-            out["funnel", _c, measure, *_d] += n
+        def funnel(measure: str, n: int = 1, _c: str = cohort, _d: tuple[str, ...] = dims,
+                   _later: list[tuple[str, int]] | None = None if lead.owner_team else later) -> None:
+            if _later is None:
+                out["funnel", _c, measure, *_d] += n
+            else:  # the owner's team is looked up at the moment asked about (_Folded.at)
+                _later.append((measure, n))
 
+        furthest = lead.furthest
         funnel("total")
         for stage in {s for _, s in lead.entries}:
             funnel(f"entered:{stage}")
-        for stage in FUNNEL_STAGES[:lead.furthest + 1]:
+        for stage in FUNNEL_STAGES[:furthest + 1]:
             funnel(f"reached:{stage}")
         funnel(f"current:{lead.entries[-1][1] if lead.entries else 'new'}")
         for (at, stage), (next_at, _) in zip(lead.entries, lead.entries[1:], strict=False):
             if stage in STAGE_RANK:
                 funnel(f"stay:{stage}:{stay_bucket((next_at - at).total_seconds() / 3600)}")
-        won = lead.furthest >= STAGE_RANK[WON_STAGE]
+        won = furthest >= STAGE_RANK[WON_STAGE]
         funnel("won", int(won))
         if lead.lost is not None:
             funnel("lost")
@@ -326,6 +399,8 @@ def measures_at(facts: Sequence[Fact], moment: datetime, teams: ConsultantTeams)
         funnel("invalid", int(lead.invalid_at is not None and lead.lost is None))
         is_open = _is_open(lead)
         funnel("open", int(is_open))
+        if later:
+            team_later((lead, cohort, later))
         if is_open:
             owner = lead.owner or ""
             grade = lead.grade if lead.grade in GRADES else "N"
@@ -335,10 +410,7 @@ def measures_at(facts: Sequence[Fact], moment: datetime, teams: ConsultantTeams)
             out["stock", owner, "missed"] += lead.missed
             due = lead.due_at
             if due is not None and (lead.last_logged is None or due > lead.last_logged):
-                if due <= moment:
-                    out["stock", owner, "overdue"] += 1
-                elif due <= moment + DUE_SOON:
-                    out["stock", owner, "due_today"] += 1
+                due_later((owner, due))
 
         # Flows, credited by the attribution rule.
         first = lead.first_owned(teams)
@@ -437,7 +509,7 @@ def change_times(facts: Sequence[Fact], teams: ConsultantTeams) -> list[datetime
     consultants = set()
     for f in facts:
         if f.event_type == FOLLOW_UP_SCHEDULED:
-            due = datetime.fromisoformat(f.data["due_at"])
+            due = _moment(f.data["due_at"])
             times.update((due, due - DUE_SOON))
         for name in ("owner_id", "consultant_id", "logged_by", "requested_by"):
             if f.data.get(name):
@@ -446,31 +518,58 @@ def change_times(facts: Sequence[Fact], teams: ConsultantTeams) -> list[datetime
     return sorted(times)
 
 
+Folds = dict[tuple[int, tuple[str, ...]], "_Folded"]
+"""Folded prefixes of a group's facts, by (teams, event ids): shared by the calls that fold the same facts."""
+
+
+def _folded(ordered: Sequence[Fact], moment: datetime, teams: ConsultantTeams, folds: Folds) -> _Folded:
+    prefix = ordered[:bisect_right(ordered, moment, key=_at)]
+    key = (id(teams), tuple(f.event_id for f in prefix))
+    found = folds.get(key)
+    if found is None:
+        found = folds[key] = _Folded(prefix, teams)
+    return found
+
+
+def measures_before(facts: Sequence[Fact], teams: ConsultantTeams, since: datetime,
+                    folds: Folds | None = None) -> Sums:
+    """The group's measures just before ``since``: those at its last change moment before it."""
+    ordered = sorted(facts, key=_sort_key)
+    earlier = [t for t in change_times(ordered, teams) if t < since]
+    if not earlier:
+        return {}
+    return _folded(ordered, earlier[-1], teams, {} if folds is None else folds).at(earlier[-1])
 
 
 def contributions(facts: Sequence[Fact], teams: ConsultantTeams, *, since: datetime | None = None,
-                  until: datetime | None = None) -> Sums:
+                  until: datetime | None = None, previous: Sums | None = None, folds: Folds | None = None) -> Sums:
     """The group's measures as differences between consecutive change moments in [since, until], each keyed by
     the UTC day the change happens (``known_day``, last element of the key). Without ``since``, from nothing;
-    with it, relative to the measures just before ``since``."""
-    out: Sums = defaultdict(float)
-    times = [t for t in change_times(facts, teams) if (since is None or t >= since) and (until is None or t <= until)]
-    if not times:
+    with it, relative to the measures just before ``since`` (``previous``, when the caller has them already).
+
+    The changes inside one day add up to the measures at the day's last change moment minus those before the
+    day (the differences in between cancel), so the group is measured once per day with changes, not once per
+    change moment; and a day whose last change adds no fact (a follow-up falling due) reuses the fold of the
+    facts before it (``folds``, which callers folding the same facts again may share)."""
+    out: Sums = {}
+    folds = {} if folds is None else folds
+    ordered = sorted(facts, key=_sort_key)
+    last_of_day: dict[str, datetime] = {}
+    for t in change_times(ordered, teams):  # sorted: the last moment of each day wins
+        if (since is None or t >= since) and (until is None or t <= until):
+            last_of_day[day_of(t)] = t
+    if not last_of_day:
         return out
-    previous: Sums = {}
-    if since is not None:
-        # The measures just before ``since`` are those at the last change moment before it.
-        before = [t for t in change_times(facts, teams) if t < since]
-        previous = measures_at(facts, before[-1], teams) if before else {}
-    for moment in times:
-        current = measures_at(facts, moment, teams)
-        day = day_of(moment)
+    if previous is None:
+        previous = measures_before(ordered, teams, since, folds) if since is not None else {}
+    for day, moment in last_of_day.items():
+        current = _folded(ordered, moment, teams, folds).at(moment)
         for key in current.keys() | previous.keys():
             delta = current.get(key, 0) - previous.get(key, 0)
             if delta:
-                out[(*key, day)] += delta
+                out[(*key, day)] = delta
         previous = current
-    return {k: v for k, v in out.items() if v}
+    return out
 
 
 def entities_of(event_type: str, data: Mapping[str, Any], event_id: str) -> tuple[str, list[str]]:
@@ -530,8 +629,9 @@ class LeadState:
     last_logged_at: datetime | None
 
 
-def lead_states(facts: Sequence[Fact], teams: ConsultantTeams) -> list[LeadState]:
-    fold = _Fold(facts, teams)
+def lead_states(facts: Sequence[Fact], teams: ConsultantTeams, folds: Folds | None = None) -> list[LeadState]:
+    ordered = sorted(facts, key=_sort_key)
+    fold = _folded(ordered, ordered[-1].at, teams, {} if folds is None else folds).fold if ordered else _Fold([], teams)
     out = []
     for lead in fold.leads.values():
         won = lead.furthest >= STAGE_RANK[WON_STAGE]
