@@ -164,12 +164,8 @@ class Lead(Aggregate):
         *,
         lead_id: str,
         customer_id: str,
-        name: str,
-        phone: str,
-        channel: str,
-        interest: str | None,
+        fields: CaptureFields,
         captured_at: datetime,
-        known_channels: Collection[str],
         owner_id: str | None = None,
         team_id: str | None = None,
         source_system: str | None = None,
@@ -181,12 +177,11 @@ class Lead(Aggregate):
         reactivated: bool = False,
         policy: LeadPolicy | None = None,
     ) -> Lead:
-        """Capture a new lead. Validates every field and raises InvalidFieldError naming the first bad one."""
-        fields = capture_fields(name=name, phone=phone, channel=channel, interest=interest,
-                                known_channels=known_channels)
+        """Capture a new lead from its validated fields (:func:`capture_fields`: the handler validates them
+        once, before any lock is taken, and the phone is normalised there only)."""
         lead = cls(lead_id)
         lead._record(LeadCreated(
-            lead_id=lead_id, customer_id=customer_id, name=fields.name, phone=fields.phone, channel=channel,
+            lead_id=lead_id, customer_id=customer_id, name=fields.name, phone=fields.phone, channel=fields.channel,
             interest=fields.interest, captured_at=captured_at, stage=stage.value, owner_id=owner_id,
             team_id=team_id, source_system=source_system, external_id=external_id, referral_id=referral_id,
             referrer_customer_id=referrer_customer_id, order_id=order_id, reactivated=reactivated,
