@@ -4,7 +4,7 @@ field at once (422 ``fields``), a phone change answers 409 ``phone_belongs_to_an
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -16,22 +16,18 @@ from services.leads.domain.customer_card import CustomerCard
 from shared.auth.http import AUTHENTICATED, CALLER, Caller
 from shared.auth.principal import Principal
 from shared.domain.phone import mask_phone_for_display
+from shared.runtime.command_body import CommandBody, command_body
 from shared.runtime.http import Correlation
 from shared.runtime.http import command_context as _context
 from shared.runtime.openapi import error_responses
 
-
-class CardUpdateRequest(BaseModel):
-    fields: dict[str, Any] = Field(description="card fields to set (null unsets one); GET /v1/customer-card/fields "
-                                               "lists them", examples=[{"payment_intention": "loan",
-                                                                        "competitors": ["小鹏 G6"]}])
-    expected_version: int | None = Field(default=None, ge=0,
-                                         description="refuse with 409 if the card is no longer at this version")
-
-
-class PhoneChangeRequest(BaseModel):
-    phone: str = Field(min_length=1, max_length=40, description="the new number, any common format")
-    expected_version: int | None = Field(default=None, ge=0)
+# The request bodies are the commands (shared/runtime/command_body.py).
+if TYPE_CHECKING:
+    UpdateCardBody = CommandBody[cc.UpdateCustomerCard]
+    ChangePhoneBody = CommandBody[cc.ChangeCustomerPhone]
+else:
+    UpdateCardBody = command_body(cc.UpdateCustomerCard, path=("customer_id",))
+    ChangePhoneBody = command_body(cc.ChangeCustomerPhone, path=("customer_id",))
 
 
 class CardView(BaseModel):
@@ -68,21 +64,19 @@ def card_router(*, cards: cc.CustomerCardHandlers, queries: CustomerQueries,
         return {**shown, "lead_ids": [r["lead_id"] for r in leads], "history": history}
 
     @router.patch("/customers/{customer_id}/card", response_model=CardView, responses=error_responses(403))
-    async def update_card(customer_id: str, body: CardUpdateRequest, x_correlation_id: Correlation = None,
+    async def update_card(customer_id: str, body: UpdateCardBody, x_correlation_id: Correlation = None,
                           caller: Principal = CALLER) -> CardView:
         """Set card fields (those given; null unsets). Only what differs is recorded, as one event with each
         field's old and new value. 422 names every bad field; nothing is written then."""
-        card = await cards.update_card(cc.UpdateCustomerCard(customer_id, body.fields, body.expected_version),
-                                       _context(x_correlation_id, caller))
+        card = await cards.update_card(body.to_command(customer_id=customer_id), _context(x_correlation_id, caller))
         return await view(caller, card)
 
     @router.post("/customers/{customer_id}/phone", response_model=CardView, responses=error_responses(403))
-    async def change_phone(customer_id: str, body: PhoneChangeRequest, x_correlation_id: Correlation = None,
+    async def change_phone(customer_id: str, body: ChangePhoneBody, x_correlation_id: Correlation = None,
                            caller: Principal = CALLER) -> CardView:
         """Change the customer's number: every lead of the customer takes it, and dedupe follows (captures with
         the new number find the customer, the old number is free)."""
-        card = await cards.change_phone(cc.ChangeCustomerPhone(customer_id, body.phone, body.expected_version),
-                                        _context(x_correlation_id, caller))
+        card = await cards.change_phone(body.to_command(customer_id=customer_id), _context(x_correlation_id, caller))
         return await view(caller, card)
 
     @router.get("/customer-card/fields")

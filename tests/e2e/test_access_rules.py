@@ -108,7 +108,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/customers/{customer_id}/card": ("leads", f"/v1/customers/{lead_customer}/card", None, "c1", "c3",
                                                  404),
         "PATCH /v1/customers/{customer_id}/card": ("leads", f"/v1/customers/{lead_customer}/card",
-                                                   {"fields": {"payment_intention": "loan"}}, "c1", "c2", 404),
+                                                   {"changes": {"payment_intention": "loan"}}, "c1", "c2", 404),
         # The walk-in's customer, so the lead above keeps the phone the masking test checks.
         "POST /v1/customers/{customer_id}/phone": ("leads", f"/v1/customers/{walk_in_customer}/phone",
                                                    {"phone": "13500003333"}, "m1", "c3", 404),

@@ -16,29 +16,38 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from services.leads.app import access
 from services.leads.app.ports import Clock, CommandContext, UnitOfWork, UnitOfWorkFactory
 from services.leads.domain import errors
 from services.leads.domain.customer_card import CardSchema, CustomerCard
 from services.leads.domain.lead import Lead
+from shared.commands import ExpectedVersion
 from shared.domain.phone import normalise_phone
 from shared.unit_of_work.retry import CommandRunner
 
 
 @dataclass(frozen=True, slots=True)
 class UpdateCustomerCard:
+    """Set card fields (those given; null unsets one)."""
+
     customer_id: str
-    changes: Mapping[str, Any]
-    expected_version: int | None = None
+    changes: Annotated[Mapping[str, Any], Field(description="card fields to set (null unsets one); GET "
+                                                            "/v1/customer-card/fields lists them",
+                                                examples=[{"payment_intention": "loan", "competitors": ["小鹏 G6"]}])]
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class ChangeCustomerPhone:
+    """Change the customer's phone number."""
+
     customer_id: str
-    phone: str
-    expected_version: int | None = None
+    phone: Annotated[str, Field(min_length=1, max_length=40, description="the new number, any common format")]
+    expected_version: ExpectedVersion = None
 
 
 class CustomerCardHandlers:
