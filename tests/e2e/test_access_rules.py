@@ -32,6 +32,7 @@ WHO: dict[str, dict[str, str]] = {
     "m1": auth_headers("manager", subject="m1", team="t1"),
     "m2": auth_headers("manager", subject="m2", team="t2"),
     "d1": auth_headers("director", subject="d1", team=None),
+    "m0": auth_headers("manager", subject="m0", team=None),  # a misconfigured account: a manager without a team
     "ops1": auth_headers("ops", subject="ops1", team=None),
     "shop": auth_headers(None, scopes=["leads:capture", "orders:checkout"], client="shop"),
     "cc": auth_headers(None, scopes=["leads:capture"], client="call-center"),
@@ -51,6 +52,7 @@ Case = tuple[str, str, dict[str, Any] | None, str, str, int]
 def cases(ids: dict[str, str]) -> dict[str, Case]:
     lead, quote, order, visit = ids["lead"], ids["quote"], ids["order"], ids["visit"]
     vehicle, drive = ids["vehicle"], ids["test_drive"]
+    lead_customer, walk_in_customer = ids["lead_customer"], ids["walk_in_customer"]
     plan, customer, complaint, referral = ids["plan"], ids["customer"], ids["complaint"], ids["referral"]
     return {
         # leads
@@ -103,6 +105,14 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/showroom-visits/{visit_id}": ("leads", f"/v1/showroom-visits/{visit}", None, "m1", "m2", 404),
         "GET /v1/showroom-visits": ("leads", "/v1/showroom-visits", None, "c1", "shop", 403),
         "GET /v1/visit-purposes": ("leads", "/v1/visit-purposes", None, "c1", "nobody", 401),
+        "GET /v1/customers/{customer_id}/card": ("leads", f"/v1/customers/{lead_customer}/card", None, "c1", "c3",
+                                                 404),
+        "PATCH /v1/customers/{customer_id}/card": ("leads", f"/v1/customers/{lead_customer}/card",
+                                                   {"changes": {"payment_intention": "loan"}}, "c1", "c2", 404),
+        # The walk-in's customer, so the lead above keeps the phone the masking test checks.
+        "POST /v1/customers/{customer_id}/phone": ("leads", f"/v1/customers/{walk_in_customer}/phone",
+                                                   {"phone": "13500003333"}, "m1", "c3", 404),
+        "GET /v1/customer-card/fields": ("leads", "/v1/customer-card/fields", None, "c1", "nobody", 401),
         "POST /v1/test-drive-vehicles": ("leads", "/v1/test-drive-vehicles", {
             "vehicle_id": f"V2-{RUN_ID}", "model": "Model 3", "plate": "沪B22222"}, "m1", "c1", 403),
         "GET /v1/test-drive-vehicles": ("leads", "/v1/test-drive-vehicles", None, "c1", "shop", 403),
@@ -257,14 +267,16 @@ async def stack(infra: Infra) -> AsyncIterator[tuple[dict[str, ServiceProcess], 
             care = await delivered_order(ok, orders, "c1", CUSTOMER)
             await eventually(lambda: client.get(f"{services['aftersales'].url}/v1/care-plans/{care}",
                                                 headers=WHO["d1"]),
-                             until=lambda r: r.status_code == 200, what="the delivered order's care plan")
+                             until=lambda r: r.status_code == 200, what="the delivered order's care plan",
+                             timeout=180)  # the consumer group may be rebalancing on a busy machine
             complaint = await ok(f"{services['aftersales'].url}/v1/complaints", {
                 "customer_id": CUSTOMER, "order_id": care, "category": "service", "description": "noisy"}, "c1")
             referral = await ok(f"{services['aftersales'].url}/v1/referrals", {
                 "referrer_customer_id": CUSTOMER, "prospect_name": "周九", "prospect_phone": "13600002222"}, "c1")
         yield services, {"lead": lead["lead_id"], "quote": quote["quote_id"], "order": order["order_id"],
                          "visit": visit["visit_id"], "vehicle": vehicle["vehicle_id"],
-                         "test_drive": drive["booking_id"], "plan": care, "customer": CUSTOMER,
+                         "test_drive": drive["booking_id"], "lead_customer": lead["customer_id"],
+                         "walk_in_customer": visit["customer_id"], "plan": care, "customer": CUSTOMER,
                          "complaint": complaint["complaint_id"], "referral": referral["referral_id"]}
 
 
@@ -415,3 +427,14 @@ async def test_the_after_sales_lists_hold_the_callers_care_plans_only(stack: Any
     assert complaint in complaints["c1"]
     assert complaint in complaints["m1"]
     assert complaint not in complaints["m2"]
+
+
+async def test_a_manager_whose_token_has_no_team_is_refused_rather_than_shown_anything(stack: Any) -> None:
+    services, ids = stack
+    calls = [("orders", "/v1/orders/awaiting-delivery"), ("orders", "/v1/receivables"),
+             ("orders", f"/v1/orders/{ids['order']}"), ("aftersales", "/v1/visits"),
+             ("aftersales", f"/v1/care-plans/{ids['plan']}"), ("reporting", "/v1/reports/funnel")]
+    async with httpx.AsyncClient(timeout=20) as client:
+        answers = {path: (await client.get(f"{services[service].url}{path}", headers=WHO["m0"])).status_code
+                   for service, path in calls}
+    assert answers == {path: 403 for _, path in calls}

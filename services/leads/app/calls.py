@@ -18,7 +18,7 @@ from services.leads.domain.calls import Call
 from services.leads.domain.lead import Lead
 from services.leads.domain.policy import LeadPolicy
 from shared.domain import InvalidFieldError
-from shared.domain.phone import InvalidPhoneError, normalise_phone
+from shared.domain.phone import InvalidPhoneError
 from shared.unit_of_work.retry import CommandRunner
 
 CALL_CENTER = "call-center"
@@ -58,10 +58,14 @@ class RecordCallHandler:
     async def __call__(self, command: RecordCall, context: CommandContext, *, conn: Any = None) -> CallRecorded:
         # Refuse bad fields before the phone lock, as a capture does.
         call = command.call.validated()
+        # The capture an unknown caller becomes, validated by the capture's rules (the phone normalised there, once).
+        capture = CaptureLead(name=command.caller_name or UNKNOWN_CALLER, phone=command.caller_number,
+                              channel=CALL_CENTER_CHANNEL, source_system=CALL_CENTER, external_id=call.call_id)
         try:
-            phone = normalise_phone(command.caller_number)
+            fields = self._capture.validate(capture)
         except InvalidPhoneError as exc:
             raise InvalidFieldError("caller_number", exc.reason) from None
+        phone = fields.phone
         consultant = self.consultant_of(call.agent_id)
 
         async def decide(uow: UnitOfWork, now: datetime) -> CallRecorded:
@@ -72,10 +76,7 @@ class RecordCallHandler:
                 return CallRecorded(seen, recorded=False)
             lead = await uow.load(Lead, found.open_lead) if found.open_lead else None
             if lead is None:
-                lead = await self._capture.create(uow, CaptureLead(
-                    name=command.caller_name or UNKNOWN_CALLER, phone=phone, channel=CALL_CENTER_CHANNEL,
-                    source_system=CALL_CENTER, external_id=call.call_id,
-                ), phone, now, known_customer=found.known_customer)
+                lead = await self._capture.create(uow, capture, fields, now, known_customer=found.known_customer)
                 created = True
             else:
                 uow.link_external_id(CALL_CENTER, call.call_id, lead.id)

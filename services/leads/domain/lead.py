@@ -27,6 +27,7 @@ from services.leads.domain.events import (
     LeadCreated,
     LeadGraded,
     LeadInvalidated,
+    LeadPhoneChanged,
     LeadReleasedToPool,
     LossApproved,
     LossRejected,
@@ -163,12 +164,8 @@ class Lead(Aggregate):
         *,
         lead_id: str,
         customer_id: str,
-        name: str,
-        phone: str,
-        channel: str,
-        interest: str | None,
+        fields: CaptureFields,
         captured_at: datetime,
-        known_channels: Collection[str],
         owner_id: str | None = None,
         team_id: str | None = None,
         source_system: str | None = None,
@@ -180,12 +177,11 @@ class Lead(Aggregate):
         reactivated: bool = False,
         policy: LeadPolicy | None = None,
     ) -> Lead:
-        """Capture a new lead. Validates every field and raises InvalidFieldError naming the first bad one."""
-        fields = capture_fields(name=name, phone=phone, channel=channel, interest=interest,
-                                known_channels=known_channels)
+        """Capture a new lead from its validated fields (:func:`capture_fields`: the handler validates them
+        once, before any lock is taken, and the phone is normalised there only)."""
         lead = cls(lead_id)
         lead._record(LeadCreated(
-            lead_id=lead_id, customer_id=customer_id, name=fields.name, phone=fields.phone, channel=channel,
+            lead_id=lead_id, customer_id=customer_id, name=fields.name, phone=fields.phone, channel=fields.channel,
             interest=fields.interest, captured_at=captured_at, stage=stage.value, owner_id=owner_id,
             team_id=team_id, source_system=source_system, external_id=external_id, referral_id=referral_id,
             referrer_customer_id=referrer_customer_id, order_id=order_id, reactivated=reactivated,
@@ -351,6 +347,12 @@ class Lead(Aggregate):
         if self.stage.rank < Stage.VISITED.rank:
             self._record(StageAdvanced(lead_id=self.id, from_stage=self.stage.value, to_stage=Stage.VISITED.value,
                                        reason="showroom_visit", moved_by=by, moved_at=now))
+
+    def change_phone(self, *, phone: str, by: str | None, now: datetime) -> None:
+        """The customer's number changed (the card's command checked it belongs to nobody else). Closed leads
+        follow too, so the customer's history stays under one number."""
+        self._record(LeadPhoneChanged(lead_id=self.id, customer_id=self.customer_id, phone=normalise_phone(phone),
+                                      previous_phone=self.phone, changed_by=by, changed_at=now))
 
     def record_call(self, *, call: Call, consultant_id: str | None, now: datetime, policy: LeadPolicy) -> None:
         """A call-center call with this lead's customer. Answered: a follow-up of kind ``call`` logged by the
@@ -589,6 +591,8 @@ class Lead(Aggregate):
                     self.referral_ids.append(event.referral_id)
             case OwnerReminded() | CallRecorded():
                 pass  # the call's follow-up (FollowUpLogged) or call-back (FollowUpScheduled) is its own event
+            case LeadPhoneChanged():
+                self.phone = event.phone
             case ShowroomVisitRecorded():
                 self.visits += 1
                 self._touch(event.arrived_at)
