@@ -93,7 +93,8 @@ def test_drive_router(*, drives: td.TestDriveHandlers, queries: ShowroomQueries,
     async def list_routes() -> dict[str, Any]:
         return {"routes": routes}
 
-    @router.post("/test-drives", status_code=201, response_model=TestDriveView)
+    # 404: a lead or vehicle the body names that does not exist or that the caller may not see (schemathesis).
+    @router.post("/test-drives", status_code=201, response_model=TestDriveView, responses=error_responses(404))
     async def book_test_drive(body: BookTestDriveBody, x_correlation_id: Correlation = None,
                               caller: Principal = CALLER) -> TestDriveView:
         """Book a slot of a fleet vehicle for a lead (the lead's owner, the team's manager, a director). 409
