@@ -65,7 +65,9 @@ class SetTargetBody(BaseModel):
     scope: Literal["org", "team", "consultant"]
     scope_id: str = Field(default="", description="team or consultant id; empty for the organisation")
     month: str = Field(description="YYYY-MM")
-    metric: Literal["new_leads", "visits", "test_drives", "contracts", "deliveries", "revenue"]
+    metric: Literal["new_leads", "visits", "test_drives", "contracts", "deliveries", "revenue",  # domain.targets
+                    "invitation_to_visit_rate", "second_visit_rate", "test_drive_rate", "visit_to_order_rate",
+                    "quote_to_contract_rate", "financing_approval_rate", "referral_rate", "satisfaction"]
     base: float = Field(ge=0)
     stretch: float | None = Field(default=None, ge=0)
     parent_team: str | None = Field(default=None, description="for a consultant's share of a team target")
