@@ -140,6 +140,11 @@ def reporting_section(r: dict[str, Any]) -> list[str]:
     lines.append(_row(["live projection events/s, idle", *(s["live_idle"]["events_per_s"] for s in sizes)]))
     lines.append(_row(["live projection events/s, 10 dashboards polling",
                        *(s["live_10_dashboards"]["events_per_s"] for s in sizes)]))
+    for label, key in (("rebuild", "rebuild"), ("live, idle", "live_idle"),
+                       ("live, 10 dashboards", "live_10_dashboards")):
+        lines.append(_row([f"{label}: CPU ms per 1k events, bench process / PostgreSQL",
+                           *(f"{s[key].get('bench_process_cpu_ms_per_1k')} / {s[key].get('postgres_cpu_ms_per_1k')}"
+                             for s in sizes)]))
     lines.append(_row(["dashboard refreshes / report computations while polling",
                        *(f"{s['live_10_dashboards']['dashboard_refreshes']} / "
                          f"{s['live_10_dashboards']['report_computations']}" for s in sizes)]))
