@@ -11,7 +11,7 @@ WITH_ENV = set -a; eval "$$($(STACK) env)"; set +a;
 
 .PHONY: help venv up down status run test fuzz api-tools browser check lint typecheck imports contracts contracts-check \
         unit integration bench bench-smoke faults faults-small lock clean image image-test k8s-render k8s-check compose-check \
-        deploy-check
+        deploy-check wheel-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -67,6 +67,17 @@ typecheck: venv
 
 imports: venv ## services never import each other; shared imports no service; domain is pure
 	$(BIN)/lint-imports
+
+# The services read migrations, SQL rule files, configuration and pages from their package folders: the wheel (what
+# the image installs, not editable) must hold every one. Build it, install it into a fresh venv, compare.
+WHEEL_CHECK_DIR := $(shell mktemp -u /tmp/salesflow-wheel-check.XXXXXX)
+wheel-check: venv ## build the wheel, install it (non-editable) into a fresh venv, check every data file is in it
+	mkdir -p $(WHEEL_CHECK_DIR)/src  # from the repository's files only: a stale *.egg-info here would fill the gaps
+	git ls-files -z --cached --others --exclude-standard | xargs -0 tar -c | tar -x -C $(WHEEL_CHECK_DIR)/src
+	$(BIN)/pip wheel --quiet --no-deps $(WHEEL_CHECK_DIR)/src -w $(WHEEL_CHECK_DIR)/dist
+	$(PYTHON) -m venv $(WHEEL_CHECK_DIR)/venv
+	$(WHEEL_CHECK_DIR)/venv/bin/pip install --quiet --no-deps $(WHEEL_CHECK_DIR)/dist/*.whl
+	cd $(WHEEL_CHECK_DIR) && venv/bin/python -m tools.wheel_check $(CURDIR); status=$$?; rm -rf $(WHEEL_CHECK_DIR); exit $$status
 
 contracts: venv ## regenerate contracts/ (JSON Schemas, AsyncAPI) from the models
 	$(BIN)/python -m tools.contracts --write

@@ -8,6 +8,9 @@ another service can be traced back to the request that started it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import Field
 
 from shared.auth.principal import Principal
 from shared.messaging.headers import EventHeaders
@@ -45,3 +48,8 @@ class CommandContext:
         if "traceparent" not in meta and (traceparent := current_traceparent()):
             meta["traceparent"] = traceparent
         return meta
+
+
+ExpectedVersion = Annotated[int | None, Field(
+    ge=0, description="refuse with 409 if the aggregate is no longer at this version (the version a client read)")]
+"""A command's optional ``expected_version`` field, as every service declares it (see shared/unit_of_work)."""

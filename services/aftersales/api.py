@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
-from pydantic import BaseModel, Field
 
 from services.aftersales.app import access
 from services.aftersales.app import commands as cmd
@@ -18,58 +17,30 @@ from services.aftersales.domain.loyalty import LoyaltyAccount
 from services.aftersales.domain.referral import Referral
 from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed
 from shared.auth.principal import Principal
+from shared.runtime.command_body import CommandBody, command_body
 from shared.runtime.http import Correlation
 from shared.runtime.http import command_context as _context
 from shared.runtime.params import IsoDateTime
 
-
-class CompleteVisitRequest(BaseModel):
-    score: int = Field(description="satisfaction score on the configured scale (GET /v1/config)")
-    answers: dict[str, str] = Field(default_factory=dict, description="questionnaire answers by question")
-    notes: str | None = Field(default=None, max_length=2000)
-    expected_version: int | None = Field(default=None, description="the plan version you saw; 409 if stale")
-
-
-class CloseFollowUpRequest(BaseModel):
-    outcome: str = Field(min_length=1, max_length=2000, description="what the manager agreed with the customer")
-    expected_version: int | None = Field(default=None, description="the plan version you saw; 409 if stale")
-
-
-class OpenComplaintRequest(BaseModel):
-    customer_id: str = Field(min_length=1, max_length=100)
-    order_id: str | None = Field(default=None, max_length=100)
-    category: str = Field(description="purchase, delivery, product, service or other (GET /v1/config)")
-    severity: str = Field(default="medium", description="low, medium, high or critical")
-    description: str = Field(min_length=1, max_length=4000)
-
-
-class VersionedRequest(BaseModel):
-    expected_version: int | None = Field(default=None, description="the version you saw; 409 if stale")
-
-
-class ResolveComplaintRequest(VersionedRequest):
-    resolution: str = Field(min_length=1, max_length=4000)
-
-
-class ReopenComplaintRequest(VersionedRequest):
-    reason: str = Field(min_length=1, max_length=4000)
-
-
-class RegisterReferralRequest(BaseModel):
-    referral_id: str | None = Field(default=None, max_length=100,
-                                    description="idempotency key; sending it again returns the same referral")
-    referrer_customer_id: str = Field(min_length=1, max_length=100)
-    referrer_order_id: str | None = Field(default=None, max_length=100)
-    prospect_name: str = Field(min_length=1, max_length=100)
-    prospect_phone: str = Field(min_length=1, max_length=40)
-    interest: str | None = Field(default=None, max_length=200)
-
-
-class RedeemPointsRequest(BaseModel):
-    points: int = Field(gt=0)
-    reason: str = Field(min_length=1, max_length=200)
-    reference: str | None = Field(default=None, max_length=100, description="idempotency key of the redemption")
-    expected_version: int | None = None
+# The request bodies are the commands (shared/runtime/command_body.py).
+if TYPE_CHECKING:
+    CompleteReturnVisitBody = CommandBody[cmd.CompleteReturnVisit]
+    CloseSatisfactionFollowUpBody = CommandBody[cmd.CloseSatisfactionFollowUp]
+    OpenComplaintBody = CommandBody[cmd.OpenComplaint]
+    AcknowledgeComplaintBody = CommandBody[cmd.AcknowledgeComplaint]
+    ResolveComplaintBody = CommandBody[cmd.ResolveComplaint]
+    ReopenComplaintBody = CommandBody[cmd.ReopenComplaint]
+    RegisterReferralBody = CommandBody[cmd.RegisterReferral]
+    RedeemPointsBody = CommandBody[cmd.RedeemPoints]
+else:
+    CompleteReturnVisitBody = command_body(cmd.CompleteReturnVisit, path=("plan_id", "visit_no"))
+    CloseSatisfactionFollowUpBody = command_body(cmd.CloseSatisfactionFollowUp, path=("plan_id", "visit_no"))
+    OpenComplaintBody = command_body(cmd.OpenComplaint)
+    AcknowledgeComplaintBody = command_body(cmd.AcknowledgeComplaint, path=("complaint_id",))
+    ResolveComplaintBody = command_body(cmd.ResolveComplaint, path=("complaint_id",))
+    ReopenComplaintBody = command_body(cmd.ReopenComplaint, path=("complaint_id",))
+    RegisterReferralBody = command_body(cmd.RegisterReferral)
+    RedeemPointsBody = command_body(cmd.RedeemPoints, path=("customer_id",))
 
 
 def plan_view(plan: CarePlan) -> dict[str, Any]:
@@ -158,22 +129,22 @@ def aftersales_router(
         return {**plan_view(plan), "history": await history.history(f"care-plan-{plan_id}")}
 
     @router.post("/care-plans/{plan_id}/visits/{visit_no}/complete")
-    async def complete_visit(plan_id: str, visit_no: int, body: CompleteVisitRequest,
+    async def complete_visit(plan_id: str, visit_no: int, body: CompleteReturnVisitBody,
                              x_correlation_id: Correlation = None, caller: Principal = CALLER) -> dict[str, Any]:
         """Record a return visit's score, answers and notes. 409 visit_already_completed; 422 score_out_of_range."""
         await plan_in_scope(caller, plan_id)
         plan = await handlers.complete_visit(
-            cmd.CompleteReturnVisit(plan_id, visit_no, body.score, body.answers, body.notes, body.expected_version),
+            body.to_command(plan_id=plan_id, visit_no=visit_no),
             _context(x_correlation_id, caller))
         return plan_view(plan)
 
     @router.post("/care-plans/{plan_id}/visits/{visit_no}/follow-up/close")
-    async def close_follow_up(plan_id: str, visit_no: int, body: CloseFollowUpRequest,
+    async def close_follow_up(plan_id: str, visit_no: int, body: CloseSatisfactionFollowUpBody,
                               x_correlation_id: Correlation = None, caller: Principal = CALLER) -> dict[str, Any]:
         """Close the manager's follow-up of a low score. 404 follow_up_not_found; 409 follow_up_already_closed."""
         await plan_in_scope(caller, plan_id)
         plan = await handlers.close_follow_up(
-            cmd.CloseSatisfactionFollowUp(plan_id, visit_no, body.outcome, body.expected_version),
+            body.to_command(plan_id=plan_id, visit_no=visit_no),
             _context(x_correlation_id, caller))
         return plan_view(plan)
 
@@ -187,15 +158,14 @@ def aftersales_router(
                                                        scope=access.care_scope(caller))}
 
     @router.post("/complaints", status_code=201)
-    async def open_complaint(body: OpenComplaintRequest, x_correlation_id: Correlation = None,
+    async def open_complaint(body: OpenComplaintBody, x_correlation_id: Correlation = None,
                              caller: Principal = CALLER) -> dict[str, Any]:
         """Open a complaint; its acknowledge and resolve SLA timers start now."""
-        await customer_in_scope(caller, body.customer_id)
-        if body.order_id:
-            await plan_in_scope(caller, body.order_id)
-        complaint = await handlers.open_complaint(
-            cmd.OpenComplaint(body.customer_id, body.category, body.severity, body.description, body.order_id),
-            _context(x_correlation_id, caller))
+        command = body.to_command()
+        await customer_in_scope(caller, command.customer_id)
+        if command.order_id:
+            await plan_in_scope(caller, command.order_id)
+        complaint = await handlers.open_complaint(command, _context(x_correlation_id, caller))
         return complaint_view(complaint)
 
     @router.get("/complaints/{complaint_id}")
@@ -205,30 +175,28 @@ def aftersales_router(
         return {**complaint_view(complaint), "history": await history.history(f"complaint-{complaint_id}")}
 
     @router.post("/complaints/{complaint_id}/acknowledge")
-    async def acknowledge(complaint_id: str, body: VersionedRequest | None = None,
+    async def acknowledge(complaint_id: str, body: AcknowledgeComplaintBody | None = None,
                           x_correlation_id: Correlation = None, caller: Principal = CALLER) -> dict[str, Any]:
         await complaint_in_scope(caller, complaint_id)
         complaint = await handlers.acknowledge_complaint(
-            cmd.AcknowledgeComplaint(complaint_id, body.expected_version if body else None),
+            (body or AcknowledgeComplaintBody()).to_command(complaint_id=complaint_id),
             _context(x_correlation_id, caller))
         return complaint_view(complaint)
 
     @router.post("/complaints/{complaint_id}/resolve")
-    async def resolve(complaint_id: str, body: ResolveComplaintRequest, x_correlation_id: Correlation = None,
+    async def resolve(complaint_id: str, body: ResolveComplaintBody, x_correlation_id: Correlation = None,
                       caller: Principal = CALLER) -> dict[str, Any]:
         await complaint_in_scope(caller, complaint_id)
         complaint = await handlers.resolve_complaint(
-            cmd.ResolveComplaint(complaint_id, body.resolution, body.expected_version),
-            _context(x_correlation_id, caller))
+            body.to_command(complaint_id=complaint_id), _context(x_correlation_id, caller))
         return complaint_view(complaint)
 
     @router.post("/complaints/{complaint_id}/reopen")
-    async def reopen(complaint_id: str, body: ReopenComplaintRequest, x_correlation_id: Correlation = None,
+    async def reopen(complaint_id: str, body: ReopenComplaintBody, x_correlation_id: Correlation = None,
                      caller: Principal = CALLER) -> dict[str, Any]:
         await complaint_in_scope(caller, complaint_id)
         complaint = await handlers.reopen_complaint(
-            cmd.ReopenComplaint(complaint_id, body.reason, body.expected_version),
-            _context(x_correlation_id, caller))
+            body.to_command(complaint_id=complaint_id), _context(x_correlation_id, caller))
         return complaint_view(complaint)
 
     @router.get("/complaints")
@@ -243,15 +211,13 @@ def aftersales_router(
                                                        scope=access.care_scope(caller))}
 
     @router.post("/referrals", status_code=201)
-    async def register_referral(body: RegisterReferralRequest, response: Response,
+    async def register_referral(body: RegisterReferralBody, response: Response,
                                 x_correlation_id: Correlation = None, caller: Principal = CALLER) -> dict[str, Any]:
         """A customer refers a prospect; the leads service turns it into a referral lead. Sending the same
         referral_id again answers 200 with the stored referral (409 referral_conflict if it differs)."""
-        await customer_in_scope(caller, body.referrer_customer_id)
-        outcome = await handlers.register_referral(
-            cmd.RegisterReferral(body.referrer_customer_id, body.prospect_name, body.prospect_phone, body.interest,
-                                 body.referrer_order_id, body.referral_id),
-            _context(x_correlation_id, caller))
+        command = body.to_command()
+        await customer_in_scope(caller, command.referrer_customer_id)
+        outcome = await handlers.register_referral(command, _context(x_correlation_id, caller))
         if not outcome.created:
             response.status_code = 200
         return referral_view(outcome.aggregate)
@@ -271,14 +237,13 @@ def aftersales_router(
                 "history": await history.history(f"loyalty-{customer_id}")}
 
     @router.post("/customers/{customer_id}/loyalty/redemptions", status_code=201)
-    async def redeem(customer_id: str, body: RedeemPointsRequest, response: Response,
+    async def redeem(customer_id: str, body: RedeemPointsBody, response: Response,
                      x_correlation_id: Correlation = None, caller: Principal = CALLER) -> dict[str, Any]:
         """Spend points. 409 insufficient_points if more than the balance; nothing is stored then. The same
         ``reference`` and points again (a retry) answers 200 and spends nothing more."""
         await customer_in_scope(caller, customer_id)
         outcome = await handlers.redeem_points(
-            cmd.RedeemPoints(customer_id, body.points, body.reason, body.reference, body.expected_version),
-            _context(x_correlation_id, caller))
+            body.to_command(customer_id=customer_id), _context(x_correlation_id, caller))
         if not outcome.created:
             response.status_code = 200
         account = outcome.aggregate

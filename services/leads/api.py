@@ -5,8 +5,9 @@ event is the token's subject."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
@@ -14,30 +15,19 @@ from pydantic import BaseModel, Field
 from services.leads.app import access
 from services.leads.app import lead_commands as lc
 from services.leads.app import organisation as org
-from services.leads.app.commands import CaptureLead, CaptureLeadHandler
+from services.leads.app.commands import CAPTURE_INTERNAL, CaptureLead, CaptureLeadHandler
 from services.leads.app.ports import Clock, LeadHistory, LeadQueries
 from services.leads.domain.errors import LeadNotFoundError
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant
 from shared.auth.http import AUTHENTICATED, CALLER, Caller
 from shared.auth.principal import Principal
+from shared.commands import CommandContext
 from shared.domain.phone import mask_phone_for_display, normalise_phone
+from shared.runtime.command_body import CommandBody, command_body
 from shared.runtime.http import Correlation
 from shared.runtime.http import command_context as _context
 from shared.runtime.openapi import error_responses
-
-
-class CaptureLeadRequest(BaseModel):
-    name: str = Field(min_length=1, max_length=100, description="the prospect's name", examples=["张三"])
-    phone: str = Field(min_length=1, max_length=40, description="any common format; stored as E.164",
-                       examples=["138 1234 5678"])
-    channel: str = Field(min_length=1, max_length=40, description="channel code, see GET /v1/channels",
-                         examples=["online_shop"])
-    interest: str | None = Field(default=None, max_length=200, description="model or product of interest")
-    team_id: str | None = Field(default=None, max_length=100, description="team to assign in (default: configured)")
-    source_system: str | None = Field(default=None, max_length=100,
-                                      description="sending system; with external_id the idempotency key")
-    external_id: str | None = Field(default=None, max_length=200, description="the inquiry's id in that system")
 
 
 class LeadView(BaseModel):
@@ -85,75 +75,19 @@ def shown(caller: Principal, view: LeadView) -> LeadView:
         return view
     return view.model_copy(update={"phone": mask_phone_for_display(view.phone)})
 
-class Versioned(BaseModel):
-    expected_version: int | None = Field(default=None, ge=0,
-                                         description="refuse with 409 if the lead is no longer at this version")
-
-
-class AssignRequest(Versioned):
-    owner_id: str = Field(min_length=1, description="consultant to own the lead")
-
-
-class GradeRequest(Versioned):
-    grade: str = Field(description="H, A, B or C")
-    reason: str = Field(description="why this grade")
-
-
-class FollowUpRequest(Versioned):
-    kind: str = Field(description="call | visit | message")
-    outcome: str = Field(description="what came of it")
-    notes: str | None = None
-    next_due_at: datetime | None = Field(default=None, description="default: now + the grade's interval")
-    grade: str | None = Field(default=None, description="re-grade at this follow-up")
-    grade_reason: str | None = None
-
-
-class AppointmentRequest(Versioned):
-    kind: str = Field(description="showroom_visit | test_drive")
-    scheduled_for: datetime
-
-
-class AppointmentOutcomeRequest(Versioned):
-    attended: bool = Field(description="false = no-show")
-
-
-class StageRequest(Versioned):
-    stage: str = Field(description="new … negotiating; contract_signed/delivered come from orders")
-    reason: str | None = Field(default=None, description="required when moving back")
-
-
-class LossRequest(Versioned):
-    reason: str = Field(description="a code from GET /v1/loss-reasons")
-    competitor_model: str | None = None
-    note: str | None = None
-
-
-class DecisionRequest(Versioned):
-    note: str | None = None
-
-
-class InvalidateRequest(Versioned):
-    reason: str
-
-
-class ClaimRequest(Versioned):
-    consultant_id: str
-
-
-class TeamRequest(BaseModel):
-    team_id: str = Field(min_length=1, max_length=100)
-    name: str = Field(min_length=1, max_length=100)
-
-
-class ConsultantRequest(BaseModel):
-    consultant_id: str = Field(min_length=1, max_length=100)
-    name: str = Field(min_length=1, max_length=100)
-    team_id: str = Field(min_length=1, max_length=100)
-    role: str = Field(default="consultant", description="consultant | manager")
-
-
-class MoveTeamRequest(BaseModel):
-    team_id: str = Field(min_length=1, max_length=100)
+# The request bodies are the commands (shared/runtime/command_body.py).
+if TYPE_CHECKING:
+    CaptureLeadBody = CommandBody[CaptureLead]
+    RecordAppointmentOutcomeBody = CommandBody[lc.RecordAppointmentOutcome]
+    RegisterTeamBody = CommandBody[org.RegisterTeam]
+    RegisterConsultantBody = CommandBody[org.RegisterConsultant]
+    MoveConsultantTeamBody = CommandBody[org.MoveConsultantTeam]
+else:
+    CaptureLeadBody = command_body(CaptureLead, internal=CAPTURE_INTERNAL)
+    RecordAppointmentOutcomeBody = command_body(lc.RecordAppointmentOutcome, path=("lead_id", "appointment_id"))
+    RegisterTeamBody = command_body(org.RegisterTeam)
+    RegisterConsultantBody = command_body(org.RegisterConsultant)
+    MoveConsultantTeamBody = command_body(org.MoveConsultantTeam, path=("consultant_id",))
 
 
 def _consultant_view(consultant: Consultant) -> dict[str, Any]:
@@ -171,15 +105,12 @@ def leads_router(
     @router.post("/leads", status_code=201, response_model=LeadView, responses={
         200: {"model": LeadView, "description": "the inquiry was seen before, or the phone belongs to an open lead: "
                                                 "the existing lead (``outcome`` says which)"}})
-    async def capture_lead(body: CaptureLeadRequest, response: Response, x_correlation_id: Correlation = None,
+    async def capture_lead(body: CaptureLeadBody, response: Response, x_correlation_id: Correlation = None,
                            caller: Principal = CALLER) -> LeadView:
         """Capture a lead from any channel. 201 with the new lead; 200 with the existing lead when the same
         inquiry was sent before (same source_system + external_id) or the phone belongs to an open lead (the
         contact is recorded there as a touchpoint). 422 names the field and the reason; nothing is stored."""
-        result = await capture(CaptureLead(
-            name=body.name, phone=body.phone, channel=body.channel, interest=body.interest, team_id=body.team_id,
-            source_system=body.source_system, external_id=body.external_id,
-        ), _context(x_correlation_id, caller))
+        result = await capture(body.to_command(), _context(x_correlation_id, caller))
         if result.outcome != "created":
             response.status_code = 200
         return shown(caller, lead_view(result.lead, result.outcome))
@@ -227,62 +158,51 @@ def leads_router(
         """Leads in the shared pool (公海), optionally of one team (a consultant or manager sees their team's)."""
         return {"leads": access.visible(caller, await queries.pool(team_id))}
 
-    def lead_endpoint(path: str, request_model: type[Versioned], summary: str, handler: Any,
-                      manager_only: bool = False) -> None:
+    def lead_endpoint(path: str, command: type[Any], summary: str, handler: Callable[[Any, CommandContext],
+                      Awaitable[Lead]], manager_only: bool = False) -> None:
+        body_model = command_body(command, path=("lead_id",))
+
         async def endpoint(lead_id: str, body: Any, x_correlation_id: Correlation = None,
                            caller: Principal = CALLER) -> LeadView:
-            return shown(caller, lead_view(await handler(lead_id, body, _context(x_correlation_id, caller))))
-        endpoint.__annotations__["body"] = request_model
+            lead = await handler(body.to_command(lead_id=lead_id), _context(x_correlation_id, caller))
+            return shown(caller, lead_view(lead))
+        endpoint.__annotations__["body"] = body_model
         endpoint.__annotations__["return"] = LeadView
         router.add_api_route(f"/leads/{{lead_id}}{path}", endpoint, methods=["POST"], response_model=LeadView,
                              summary=summary, name=summary,
                              responses=error_responses(403) if manager_only else None)
 
-    lead_endpoint("/assignment", AssignRequest, "reassign (manager)", lambda i, b, ctx: commands.assign_lead(
-        lc.AssignLead(i, b.owner_id, b.expected_version), ctx), manager_only=True)
-    lead_endpoint("/grade", GradeRequest, "grade", lambda i, b, ctx: commands.grade_lead(
-        lc.GradeLead(i, b.grade, b.reason, b.expected_version), ctx))
-    lead_endpoint("/follow-ups", FollowUpRequest, "log a follow-up", lambda i, b, ctx: commands.log_follow_up(
-        lc.LogFollowUp(i, b.kind, b.outcome, b.notes, b.next_due_at, b.grade, b.grade_reason, b.expected_version),
-        ctx))
-    lead_endpoint("/appointments", AppointmentRequest, "schedule an appointment",
-                  lambda i, b, ctx: commands.schedule_appointment(
-                      lc.ScheduleAppointment(i, b.kind, b.scheduled_for, b.expected_version), ctx))
-    lead_endpoint("/stage", StageRequest, "move the stage", lambda i, b, ctx: commands.move_lead_stage(
-        lc.MoveLeadStage(i, b.stage, b.reason, b.expected_version), ctx))
-    lead_endpoint("/loss-request", LossRequest, "request loss", lambda i, b, ctx: commands.request_loss(
-        lc.RequestLoss(i, b.reason, b.competitor_model, b.note, b.expected_version), ctx))
-    lead_endpoint("/loss-request/approve", DecisionRequest, "approve loss (manager)",
-                  lambda i, b, ctx: commands.approve_loss(lc.ApproveLoss(i, b.expected_version), ctx),
+    lead_endpoint("/assignment", lc.AssignLead, "reassign (manager)", commands.assign_lead, manager_only=True)
+    lead_endpoint("/grade", lc.GradeLead, "grade", commands.grade_lead)
+    lead_endpoint("/follow-ups", lc.LogFollowUp, "log a follow-up", commands.log_follow_up)
+    lead_endpoint("/appointments", lc.ScheduleAppointment, "schedule an appointment", commands.schedule_appointment)
+    lead_endpoint("/stage", lc.MoveLeadStage, "move the stage", commands.move_lead_stage)
+    lead_endpoint("/loss-request", lc.RequestLoss, "request loss", commands.request_loss)
+    lead_endpoint("/loss-request/approve", lc.ApproveLoss, "approve loss (manager)", commands.approve_loss,
                   manager_only=True)
-    lead_endpoint("/loss-request/reject", DecisionRequest, "reject loss (manager)",
-                  lambda i, b, ctx: commands.reject_loss(lc.RejectLoss(i, b.note, b.expected_version), ctx),
+    lead_endpoint("/loss-request/reject", lc.RejectLoss, "reject loss (manager)", commands.reject_loss,
                   manager_only=True)
-    lead_endpoint("/invalidate", InvalidateRequest, "invalidate", lambda i, b, ctx: commands.invalidate_lead(
-        lc.InvalidateLead(i, b.reason, b.expected_version), ctx))
-    lead_endpoint("/claim", ClaimRequest, "claim from the pool", lambda i, b, ctx: commands.claim_lead(
-        lc.ClaimLead(i, b.consultant_id, b.expected_version), ctx))
+    lead_endpoint("/invalidate", lc.InvalidateLead, "invalidate", commands.invalidate_lead)
+    lead_endpoint("/claim", lc.ClaimLead, "claim from the pool", commands.claim_lead)
 
     @router.post("/leads/{lead_id}/appointments/{appointment_id}/outcome", response_model=LeadView)
-    async def appointment_outcome(lead_id: str, appointment_id: str, body: AppointmentOutcomeRequest,
+    async def appointment_outcome(lead_id: str, appointment_id: str, body: RecordAppointmentOutcomeBody,
                                   x_correlation_id: Correlation = None, caller: Principal = CALLER) -> LeadView:
         """Attended (moves the stage to visited / test driven) or no-show (a follow-up becomes due soon)."""
-        return shown(caller, lead_view(await commands.record_appointment_outcome(lc.RecordAppointmentOutcome(
-            lead_id, appointment_id, body.attended, body.expected_version), _context(x_correlation_id, caller))))
+        return shown(caller, lead_view(await commands.record_appointment_outcome(
+            body.to_command(lead_id=lead_id, appointment_id=appointment_id), _context(x_correlation_id, caller))))
 
     @router.post("/teams", status_code=201)
-    async def register_team(body: TeamRequest, x_correlation_id: Correlation = None,
+    async def register_team(body: RegisterTeamBody, x_correlation_id: Correlation = None,
                             caller: Principal = CALLER) -> dict[str, Any]:
-        team = await organisation.register_team(org.RegisterTeam(body.team_id, body.name),
-                                                _context(x_correlation_id, caller))
+        team = await organisation.register_team(body.to_command(), _context(x_correlation_id, caller))
         return {"team_id": team.id, "name": team.name}
 
     @router.post("/consultants", status_code=201)
-    async def register_consultant(body: ConsultantRequest, x_correlation_id: Correlation = None,
+    async def register_consultant(body: RegisterConsultantBody, x_correlation_id: Correlation = None,
                                   caller: Principal = CALLER) -> dict[str, Any]:
-        return _consultant_view(await organisation.register_consultant(
-            org.RegisterConsultant(body.consultant_id, body.name, body.team_id, body.role),
-            _context(x_correlation_id, caller)))
+        return _consultant_view(await organisation.register_consultant(body.to_command(),
+                                                                       _context(x_correlation_id, caller)))
 
     @router.get("/consultants")
     async def list_consultants(caller: Caller, team_id: str | None = None) -> dict[str, Any]:
@@ -297,11 +217,12 @@ def leads_router(
             org.DeactivateConsultant(consultant_id), _context(x_correlation_id, caller)))
 
     @router.post("/consultants/{consultant_id}/team")
-    async def move_consultant_team(consultant_id: str, body: MoveTeamRequest, x_correlation_id: Correlation = None,
-                                   caller: Principal = CALLER) -> dict[str, Any]:
+    async def move_consultant_team(consultant_id: str, body: MoveConsultantTeamBody,
+                                   x_correlation_id: Correlation = None, caller: Principal = CALLER
+                                   ) -> dict[str, Any]:
         """Move to another team; the open leads stay with the old team (handed over round robin)."""
         return _consultant_view(await organisation.move_consultant_team(
-            org.MoveConsultantTeam(consultant_id, body.team_id), _context(x_correlation_id, caller)))
+            body.to_command(consultant_id=consultant_id), _context(x_correlation_id, caller)))
 
     @router.get("/channels")
     async def list_channels() -> dict[str, Any]:

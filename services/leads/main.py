@@ -19,8 +19,9 @@ from services.leads.adapters.publishing import to_public_message
 from services.leads.adapters.queries import PostgresLeadQueries
 from services.leads.adapters.unit_of_work import postgres_leads_units_of_work
 from services.leads.api import leads_router
+from services.leads.app.calls import RecordCallHandler
 from services.leads.app.commands import CaptureLeadHandler
-from services.leads.app.intake import ShopIntake
+from services.leads.app.intake import CallIntake, ShopIntake
 from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
 from services.leads.app.reactions import Reactions
@@ -31,7 +32,7 @@ from services.leads.domain.policy import LeadPolicy
 from services.leads.showroom_api import showroom_router
 from services.leads.test_drive_api import test_drive_router
 from shared.auth.http import install_auth
-from shared.contracts.inbound import INBOUND_SHOP
+from shared.contracts.inbound import INBOUND_CALLS, INBOUND_SHOP
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
@@ -50,7 +51,7 @@ SERVICE = "leads"
 CONFIG = Path(__file__).parent / "config"
 MIGRATIONS = Path(__file__).parent / "migrations"
 CONSUMED_SERVICES = ("orders", "aftersales")
-INBOUND_TOPICS = (INBOUND_SHOP,)
+INBOUND_TOPICS = (INBOUND_SHOP, INBOUND_CALLS)
 """Inbound integration topics (under the prefix) whose messages leads turns into commands (app/intake.py)."""
 
 
@@ -86,6 +87,11 @@ def load_showroom(path: Path = CONFIG / "showroom.json") -> dict[str, list[dict[
     return showroom
 
 
+def load_call_center_agents(path: Path = CONFIG / "call_center_agents.json") -> dict[str, str]:
+    agents: dict[str, str] = json.loads(path.read_text())["agents"]
+    return agents
+
+
 def load_test_drive_policy(showroom: dict[str, Any]) -> TestDrivePolicy:
     return TestDrivePolicy(route_minutes={r["code"]: int(r["minutes"]) for r in showroom["test_drive_routes"]},
                            no_show_grace=timedelta(minutes=showroom["no_show_grace_minutes"]))
@@ -101,6 +107,7 @@ def load_policy(settings: LeadsSettings, path: Path = CONFIG / "policy.json") ->
         pool_idle=timedelta(days=pool_days), claim_cooldown=timedelta(days=cooldown),
         loss_reasons=frozenset(r["code"] for r in load_loss_reasons()),
         no_show_follow_up=timedelta(hours=data["no_show_follow_up_hours"]),
+        call_back_within=timedelta(minutes=data["call_back_within_minutes"]),
     )
 
 
@@ -139,7 +146,10 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         consumer = IdempotentConsumer(
             name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
             handlers={**Reactions(unit_of_work=uow, capture=capture, clock=clock, channels=channel_codes).handlers(),
-                      **ShopIntake(capture=capture).handlers()},
+                      **ShopIntake(capture=capture).handlers(),
+                      **CallIntake(record_call=RecordCallHandler(
+                          unit_of_work=uow, clock=clock, capture=capture, policy=policy,
+                          agents=load_call_center_agents())).handlers()},
         )
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
                              security=kafka.connection.faststream_security())

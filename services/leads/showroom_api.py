@@ -5,7 +5,7 @@ scope, 409 rule conflicts)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -14,32 +14,22 @@ from services.leads.app import access
 from services.leads.app import reception as rc
 from services.leads.app.ports import Clock, ShowroomQueries
 from services.leads.domain.errors import VisitNotFoundError
-from services.leads.domain.visit import MAX_PARTY_SIZE, Visit
+from services.leads.domain.visit import Visit
 from shared.auth.http import AUTHENTICATED, CALLER, Caller
 from shared.auth.principal import Principal
+from shared.runtime.command_body import CommandBody, command_body
 from shared.runtime.http import Correlation
 from shared.runtime.http import command_context as _context
 from shared.runtime.openapi import error_responses
 from shared.runtime.params import IsoDateTime
 
-
-class RegisterVisitRequest(BaseModel):
-    party_size: int = Field(ge=1, le=MAX_PARTY_SIZE, description="how many people came", examples=[2])
-    purpose: str = Field(min_length=1, max_length=40, description="a code from GET /v1/visit-purposes",
-                         examples=["first_look"])
-    lead_id: str | None = Field(default=None, max_length=100, description="the visitor's lead; without it, a "
-                                "walk-in given by name and phone")
-    name: str | None = Field(default=None, max_length=100, description="walk-in: the visitor's name")
-    phone: str | None = Field(default=None, max_length=40, description="walk-in: any common format")
-    interest: str | None = Field(default=None, max_length=200, description="walk-in: model of interest")
-    team_id: str | None = Field(default=None, max_length=100, description="walk-in: the new lead's team")
-    consultant_id: str | None = Field(default=None, max_length=100,
-                                      description="who receives the visitor (default: the lead's owner)")
-
-
-class DepartureRequest(BaseModel):
-    expected_version: int | None = Field(default=None, ge=0,
-                                         description="refuse with 409 if the visit is no longer at this version")
+# The request bodies are the commands (shared/runtime/command_body.py).
+if TYPE_CHECKING:
+    RegisterVisitBody = CommandBody[rc.RegisterVisit]
+    RecordDepartureBody = CommandBody[rc.RecordDeparture]
+else:
+    RegisterVisitBody = command_body(rc.RegisterVisit)
+    RecordDepartureBody = command_body(rc.RecordDeparture, path=("visit_id",))
 
 
 class VisitView(BaseModel):
@@ -77,22 +67,19 @@ def showroom_router(*, reception: rc.ReceptionHandlers, queries: ShowroomQueries
     router = APIRouter(prefix="/v1", tags=["showroom"], dependencies=AUTHENTICATED)
 
     @router.post("/showroom-visits", status_code=201, response_model=VisitView, responses=error_responses(403))
-    async def register_visit(body: RegisterVisitRequest, x_correlation_id: Correlation = None,
+    async def register_visit(body: RegisterVisitBody, x_correlation_id: Correlation = None,
                              caller: Principal = CALLER) -> VisitView:
         """Register a visitor's arrival (到店登记): for a known lead, or a walk-in by name and phone (the phone's
         open lead, else a new lead with channel showroom). First or repeat visit is computed from the register.
         The lead moves to stage visited if it was not that far yet."""
-        registered = await reception.register_visit(rc.RegisterVisit(
-            party_size=body.party_size, purpose=body.purpose, lead_id=body.lead_id, name=body.name,
-            phone=body.phone, interest=body.interest, team_id=body.team_id, consultant_id=body.consultant_id,
-        ), _context(x_correlation_id, caller))
+        registered = await reception.register_visit(body.to_command(), _context(x_correlation_id, caller))
         return visit_view(registered.visit, registered.lead_outcome)
 
     @router.post("/showroom-visits/{visit_id}/departure", response_model=VisitView)
-    async def record_departure(visit_id: str, body: DepartureRequest, x_correlation_id: Correlation = None,
+    async def record_departure(visit_id: str, body: RecordDepartureBody, x_correlation_id: Correlation = None,
                                caller: Principal = CALLER) -> VisitView:
         """The visitor left; the visit's duration is recorded. 409 ``visit_already_departed`` the second time."""
-        return visit_view(await reception.record_departure(rc.RecordDeparture(visit_id, body.expected_version),
+        return visit_view(await reception.record_departure(body.to_command(visit_id=visit_id),
                                                            _context(x_correlation_id, caller)))
 
     @router.get("/showroom-visits/{visit_id}")

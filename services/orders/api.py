@@ -7,26 +7,11 @@ Errors share the kernel's format: domain rule → 4xx with a machine-readable co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from services.orders.api_schemas import (
-    AcceptQuoteIn,
-    CancelIn,
-    CheckoutIn,
-    DeliverIn,
-    DeliveryIn,
-    FinancingApprovalIn,
-    FinancingDeclineIn,
-    IssueQuoteIn,
-    PaymentIn,
-    RefundIn,
-    ReviseQuoteIn,
-    SignContractIn,
-    order_view,
-    quote_view,
-)
+from services.orders.api_schemas import order_view, quote_view
 from services.orders.app import access
 from services.orders.app.checkout import CheckOutShopOrder, CheckOutShopOrderHandler
 from services.orders.app.common import OrderResult, load_order, load_quote
@@ -58,6 +43,7 @@ from services.orders.app.ports import (
     SummaryRebuilder,
 )
 from services.orders.app.quotes import (
+    QUOTE_INTERNAL,
     AcceptQuote,
     AcceptQuoteHandler,
     IssueQuote,
@@ -69,8 +55,39 @@ from services.orders.app.quotes import (
 )
 from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed
 from shared.auth.principal import Principal, Role
+from shared.runtime.command_body import CommandBody, command_body
 from shared.runtime.http import Correlation as CorrelationId
 from shared.runtime.http import command_context as _context
+
+# The request bodies are the commands (shared/runtime/command_body.py).
+if TYPE_CHECKING:
+    IssueQuoteBody = CommandBody[IssueQuote]
+    ReviseQuoteBody = CommandBody[ReviseQuote]
+    AcceptQuoteBody = CommandBody[AcceptQuote]
+    SignContractBody = CommandBody[SignContract]
+    RecordPaymentBody = CommandBody[RecordPayment]
+    ApproveFinancingBody = CommandBody[ApproveFinancing]
+    DeclineFinancingBody = CommandBody[DeclineFinancing]
+    RefundPaymentBody = CommandBody[RefundPayment]
+    CancelOrderBody = CommandBody[CancelOrder]
+    ScheduleDeliveryBody = CommandBody[ScheduleDelivery]
+    RescheduleDeliveryBody = CommandBody[RescheduleDelivery]
+    DeliverOrderBody = CommandBody[DeliverOrder]
+    CheckOutShopOrderBody = CommandBody[CheckOutShopOrder]
+else:
+    IssueQuoteBody = command_body(IssueQuote, internal=(*QUOTE_INTERNAL, "team_id"))
+    ReviseQuoteBody = command_body(ReviseQuote, path=("quote_id",), internal=QUOTE_INTERNAL)
+    AcceptQuoteBody = command_body(AcceptQuote, path=("quote_id",))
+    SignContractBody = command_body(SignContract, path=("quote_id",))
+    RecordPaymentBody = command_body(RecordPayment, path=("order_id",))
+    ApproveFinancingBody = command_body(ApproveFinancing, path=("order_id",))
+    DeclineFinancingBody = command_body(DeclineFinancing, path=("order_id",))
+    RefundPaymentBody = command_body(RefundPayment, path=("order_id",))
+    CancelOrderBody = command_body(CancelOrder, path=("order_id",))
+    ScheduleDeliveryBody = command_body(ScheduleDelivery, path=("order_id",))
+    RescheduleDeliveryBody = command_body(RescheduleDelivery, path=("order_id",))
+    DeliverOrderBody = command_body(DeliverOrder, path=("order_id",))
+    CheckOutShopOrderBody = command_body(CheckOutShopOrder)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,49 +122,37 @@ def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> AP
         return quote
 
     @router.post("", status_code=201)
-    async def issue_quote(body: IssueQuoteIn, x_correlation_id: CorrelationId = None,
+    async def issue_quote(body: IssueQuoteBody, x_correlation_id: CorrelationId = None,
                           caller: Principal = CALLER) -> dict[str, Any]:
         """Issue a quote (revision 1). Its expiry timer is scheduled at ``valid_until``. The discount limit is the
         caller's (from the token's role); a discount above it is refused, whatever the body says."""
-        access.require_quote_for(caller, body.consultant_id)
-        result = await h.issue_quote(IssueQuote(
-            consultant_id=body.consultant_id, role=access.discount_role(caller),
-            lines=[x.to_domain() for x in body.lines],
-            currency=body.currency, valid_until=body.valid_until, lead_id=body.lead_id,
-            customer_id=body.customer_id, customer_name=body.customer_name, customer_phone=body.customer_phone,
-            discount=body.discount.to_domain() if body.discount else None, approval=None,
-            team_id=access.selling_team(caller),
-        ), _context(x_correlation_id, caller))
+        command = body.to_command(role=access.discount_role(caller), team_id=access.selling_team(caller))
+        access.require_quote_for(caller, command.consultant_id)
+        result = await h.issue_quote(command, _context(x_correlation_id, caller))
         return quote_view(result.quote)
 
     @router.post("/{quote_id}/revisions")
-    async def revise_quote(quote_id: str, body: ReviseQuoteIn, x_correlation_id: CorrelationId = None,
+    async def revise_quote(quote_id: str, body: ReviseQuoteBody, x_correlation_id: CorrelationId = None,
                            caller: Principal = CALLER) -> dict[str, Any]:
         """New terms as the next revision (withdraws a previous acceptance; moves the expiry timer)."""
         await own_quote(quote_id, caller)
-        result = await h.revise_quote(ReviseQuote(
-            quote_id=quote_id, role=access.discount_role(caller), lines=[x.to_domain() for x in body.lines],
-            valid_until=body.valid_until, discount=body.discount.to_domain() if body.discount else None,
-            approval=None, reason=body.reason,
-            expected_version=body.expected_version,
-        ), _context(x_correlation_id, caller))
-        return quote_view(result.quote)
-
-    @router.post("/{quote_id}/acceptance")
-    async def accept_quote(quote_id: str, body: AcceptQuoteIn, x_correlation_id: CorrelationId = None,
-                           caller: Principal = CALLER) -> dict[str, Any]:
-        await own_quote(quote_id, caller)
-        result = await h.accept_quote(AcceptQuote(quote_id, body.revision, body.expected_version),
+        result = await h.revise_quote(body.to_command(quote_id=quote_id, role=access.discount_role(caller)),
                                       _context(x_correlation_id, caller))
         return quote_view(result.quote)
 
+    @router.post("/{quote_id}/acceptance")
+    async def accept_quote(quote_id: str, body: AcceptQuoteBody, x_correlation_id: CorrelationId = None,
+                           caller: Principal = CALLER) -> dict[str, Any]:
+        await own_quote(quote_id, caller)
+        result = await h.accept_quote(body.to_command(quote_id=quote_id), _context(x_correlation_id, caller))
+        return quote_view(result.quote)
+
     @router.post("/{quote_id}/contract", status_code=201)
-    async def sign_contract(quote_id: str, body: SignContractIn, x_correlation_id: CorrelationId = None,
+    async def sign_contract(quote_id: str, body: SignContractBody, x_correlation_id: CorrelationId = None,
                             caller: Principal = CALLER) -> dict[str, Any]:
         """Sign the accepted, unexpired quote: creates the order (ContractSigned). Once per quote."""
         await own_quote(quote_id, caller)
-        return _order(await h.sign_contract(SignContract(quote_id, body.payment_plan, body.expected_version),
-                                            _context(x_correlation_id, caller)))
+        return _order(await h.sign_contract(body.to_command(quote_id=quote_id), _context(x_correlation_id, caller)))
 
     @router.get("/{quote_id}")
     async def get_quote(quote_id: str, caller: Caller) -> dict[str, Any]:
@@ -170,82 +175,67 @@ def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queri
         return order
 
     @router.post("/orders/{order_id}/payments", dependencies=sellers)
-    async def record_payment(order_id: str, body: PaymentIn, x_correlation_id: CorrelationId = None,
+    async def record_payment(order_id: str, body: RecordPaymentBody, x_correlation_id: CorrelationId = None,
                              caller: Principal = CALLER) -> dict[str, Any]:
         await own_order(order_id, caller)
-        return _order(await h.record_payment(RecordPayment(
-            order_id, body.kind, body.amount_minor, body.currency, body.method, body.reference,
-            body.expected_version), _context(x_correlation_id, caller)))
+        return _order(await h.record_payment(body.to_command(order_id=order_id), _context(x_correlation_id, caller)))
 
     @router.post("/orders/{order_id}/financing/approval", dependencies=sellers)
-    async def approve_financing(order_id: str, body: FinancingApprovalIn, x_correlation_id: CorrelationId = None,
+    async def approve_financing(order_id: str, body: ApproveFinancingBody, x_correlation_id: CorrelationId = None,
                                 caller: Principal = CALLER) -> dict[str, Any]:
         await own_order(order_id, caller)
-        return _order(await h.approve_financing(ApproveFinancing(
-            order_id, body.provider, body.amount_minor, body.currency, body.reference, body.expected_version),
-            _context(x_correlation_id, caller)))
+        return _order(await h.approve_financing(body.to_command(order_id=order_id),
+                                                _context(x_correlation_id, caller)))
 
     @router.post("/orders/{order_id}/financing/decline", dependencies=sellers)
-    async def decline_financing(order_id: str, body: FinancingDeclineIn, x_correlation_id: CorrelationId = None,
+    async def decline_financing(order_id: str, body: DeclineFinancingBody, x_correlation_id: CorrelationId = None,
                                 caller: Principal = CALLER) -> dict[str, Any]:
         await own_order(order_id, caller)
-        return _order(await h.decline_financing(DeclineFinancing(
-            order_id, body.provider, body.reason, body.expected_version), _context(x_correlation_id, caller)))
+        return _order(await h.decline_financing(body.to_command(order_id=order_id),
+                                                _context(x_correlation_id, caller)))
 
     @router.post("/orders/{order_id}/refunds", dependencies=[allowed(roles=access.SUPERVISORS)])
-    async def refund_payment(order_id: str, body: RefundIn, x_correlation_id: CorrelationId = None,
+    async def refund_payment(order_id: str, body: RefundPaymentBody, x_correlation_id: CorrelationId = None,
                              caller: Principal = CALLER) -> dict[str, Any]:
         await own_order(order_id, caller)
-        return _order(await h.refund_payment(RefundPayment(
-            order_id, body.amount_minor, body.currency, body.reason, body.expected_version),
-            _context(x_correlation_id, caller)))
+        return _order(await h.refund_payment(body.to_command(order_id=order_id), _context(x_correlation_id, caller)))
 
     @router.post("/orders/{order_id}/cancellation", dependencies=[allowed(roles=access.SUPERVISORS)])
-    async def cancel_order(order_id: str, body: CancelIn, x_correlation_id: CorrelationId = None,
+    async def cancel_order(order_id: str, body: CancelOrderBody, x_correlation_id: CorrelationId = None,
                            caller: Principal = CALLER) -> dict[str, Any]:
         """Cancel before delivery; ``refund_due_minor`` says what the customer gets back."""
         await own_order(order_id, caller)
-        return _order(await h.cancel_order(CancelOrder(order_id, body.reason, body.expected_version),
-                                           _context(x_correlation_id, caller)))
+        return _order(await h.cancel_order(body.to_command(order_id=order_id), _context(x_correlation_id, caller)))
 
     @router.post("/orders/{order_id}/delivery", dependencies=sellers)
-    async def schedule_delivery(order_id: str, body: DeliveryIn, x_correlation_id: CorrelationId = None,
+    async def schedule_delivery(order_id: str, body: ScheduleDeliveryBody, x_correlation_id: CorrelationId = None,
                                 caller: Principal = CALLER) -> dict[str, Any]:
         await own_order(order_id, caller)
-        return _order(await h.schedule_delivery(ScheduleDelivery(
-            order_id, body.scheduled_for, body.location, body.expected_version),
-            _context(x_correlation_id, caller)))
+        return _order(await h.schedule_delivery(body.to_command(order_id=order_id),
+                                                _context(x_correlation_id, caller)))
 
     @router.put("/orders/{order_id}/delivery", dependencies=sellers)
-    async def reschedule_delivery(order_id: str, body: DeliveryIn, x_correlation_id: CorrelationId = None,
+    async def reschedule_delivery(order_id: str, body: RescheduleDeliveryBody, x_correlation_id: CorrelationId = None,
                                   caller: Principal = CALLER) -> dict[str, Any]:
         await own_order(order_id, caller)
-        return _order(await h.reschedule_delivery(RescheduleDelivery(
-            order_id, body.scheduled_for, body.location, body.reason, body.expected_version),
-            _context(x_correlation_id, caller)))
+        return _order(await h.reschedule_delivery(body.to_command(order_id=order_id),
+                                                  _context(x_correlation_id, caller)))
 
     @router.post("/orders/{order_id}/delivered", dependencies=sellers)
-    async def deliver_order(order_id: str, body: DeliverIn, x_correlation_id: CorrelationId = None,
+    async def deliver_order(order_id: str, body: DeliverOrderBody, x_correlation_id: CorrelationId = None,
                             caller: Principal = CALLER) -> dict[str, Any]:
         """Hand over: only when fully paid or the rest is covered by approved financing."""
         await own_order(order_id, caller)
-        return _order(await h.deliver_order(DeliverOrder(order_id, body.expected_version),
-                                            _context(x_correlation_id, caller)))
+        return _order(await h.deliver_order(body.to_command(order_id=order_id), _context(x_correlation_id, caller)))
 
     @router.post("/checkouts", status_code=201,
                  dependencies=[allowed(roles=access.SUPERVISORS, scopes=[access.CHECKOUT_SCOPE])])
-    async def check_out(body: CheckoutIn, response: Response, x_correlation_id: CorrelationId = None,
+    async def check_out(body: CheckOutShopOrderBody, response: Response, x_correlation_id: CorrelationId = None,
                         caller: Principal = CALLER) -> dict[str, Any]:
         """An online-shop order, signed and paid in one step. Idempotent on ``shop_order_id``: an identical repeat
         answers 200 with the first order and stores nothing; a repeat with different content answers 409
         ``checkout_conflict`` naming the first order and both versions (``recorded``, ``received``)."""
-        result = await h.check_out(CheckOutShopOrder(
-            shop_order_id=body.shop_order_id, customer_name=body.customer_name, customer_phone=body.customer_phone,
-            lines=[x.to_domain() for x in body.lines], total_minor=body.total_minor, paid_minor=body.paid_minor,
-            currency=body.currency, discount_minor=body.discount_minor, lead_id=body.lead_id,
-            customer_id=body.customer_id, consultant_id=body.consultant_id,
-            payment_reference=body.payment_reference,
-        ), _context(x_correlation_id, caller))
+        result = await h.check_out(body.to_command(), _context(x_correlation_id, caller))
         if not result.created:
             response.status_code = 200
         return _order(result)

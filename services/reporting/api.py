@@ -8,13 +8,12 @@ import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from services.reporting.app import access
@@ -32,6 +31,7 @@ from services.reporting.app.reports import (
 from services.reporting.domain.ledger import ConsultantTeams
 from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed, signed_in_page
 from shared.auth.principal import Principal
+from shared.runtime.command_body import CommandBody, command_body
 from shared.runtime.http import error_body
 from shared.runtime.openapi import error_response, error_responses
 from shared.runtime.params import IsoDateTime
@@ -61,17 +61,11 @@ CsvWriter = Callable[[Iterable[dict[str, Any]], list[str]], Iterator[bytes]]
 XlsxWriter = Callable[..., str]
 
 
-class SetTargetBody(BaseModel):
-    scope: Literal["org", "team", "consultant"]
-    scope_id: str = Field(default="", description="team or consultant id; empty for the organisation")
-    month: str = Field(description="YYYY-MM")
-    metric: Literal["new_leads", "visits", "test_drives", "contracts", "deliveries", "revenue",  # domain.targets
-                    "invitation_to_visit_rate", "second_visit_rate", "test_drive_rate", "visit_to_order_rate",
-                    "quote_to_contract_rate", "financing_approval_rate", "referral_rate", "satisfaction"]
-    base: float = Field(ge=0)
-    stretch: float | None = Field(default=None, ge=0)
-    parent_team: str | None = Field(default=None, description="for a consultant's share of a team target")
-    set_by: str | None = None
+# The request body is the command (shared/runtime/command_body.py).
+if TYPE_CHECKING:
+    SetTargetBody = CommandBody[SetTarget]
+else:
+    SetTargetBody = command_body(SetTarget, internal=("set_by",))
 
 
 def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | None = None,
@@ -174,8 +168,10 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
     async def put_target(body: SetTargetBody, caller: Caller) -> dict[str, Any]:
         """Set (or replace) a target line; stored as an event in reporting's own event store. A director sets any
         line, a manager their team's; ``set_by`` is the caller."""
-        access.require_set_target(caller, scope=body.scope, scope_id=body.scope_id, parent_team=body.parent_team)
-        event = await set_target(SetTarget(**{**body.model_dump(), "set_by": caller.subject}))
+        command = body.to_command(set_by=caller.subject)
+        access.require_set_target(caller, scope=command.scope, scope_id=command.scope_id,
+                                  parent_team=command.parent_team)
+        event = await set_target(command)
         encoded: dict[str, Any] = jsonable_encoder(event.model_dump())
         return encoded
 

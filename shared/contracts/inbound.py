@@ -104,11 +104,16 @@ class OrderCheckedOutV1(IntegrationEvent):
 
 @contract("salesflow.inbound.calls.CallRecorded", version=1, producer=INBOUND_CALLS)
 class CallRecordedV1(IntegrationEvent):
-    """A call the call-center system handled, answered or missed. Key = ``call_id``."""
+    """A call the call-center system handled, answered or missed. The leads service records it on the caller's
+    open lead (found by the normalised number) — answered: a follow-up by the agent's consultant; missed: a
+    call-back due within the configured time — or, for an unknown caller, on a new lead with channel
+    ``call_center``. Once per ``call_id``. Key = ``call_id``."""
 
     call_id: str = Field(min_length=1, max_length=200, description="the call center's id of the call: the key")
     caller_number: str = Field(min_length=1, max_length=40,
                                description="the customer's number, any common format; normalised to E.164")
+    caller_name: str | None = Field(default=None, max_length=100,
+                                    description="the caller's name if the call center knows it (names a new lead)")
     direction: str = Field(description=f"one of {', '.join(CALL_DIRECTIONS)} (may grow)")
     agent_id: str | None = Field(default=None, max_length=100,
                                  description="the call-center agent who took or made the call (none if missed)")

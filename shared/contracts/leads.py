@@ -82,6 +82,25 @@ class FollowUpLoggedV1(IntegrationEvent):
     logged_at: datetime
 
 
+@contract("salesflow.leads.CallRecorded", version=1, producer="leads")
+class CallRecordedV1(IntegrationEvent):
+    """A call-center call with the lead's customer was recorded on the lead (from ``<prefix>.inbound.calls``).
+    An answered call is followed by ``FollowUpLogged`` (kind call, by the agent's consultant); a missed one by a
+    ``FollowUpScheduled`` at ``call_back_due_at`` unless a follow-up was due earlier."""
+
+    lead_id: str = Field(description="the lead's id; also the message key")
+    call_id: str = Field(description="the call center's id of the call")
+    direction: str = Field(description="inbound | outbound (may grow)")
+    outcome: str = Field(description="answered | missed (may grow)")
+    agent_id: str | None = Field(default=None, description="the call-center agent")
+    consultant_id: str | None = Field(default=None, description="the consultant the agent is")
+    started_at: datetime = Field(description="when the call started")
+    duration_seconds: int = Field(description="talk time; 0 for a missed call")
+    recording_url: str | None = Field(default=None, description="where the call center keeps the recording")
+    call_back_due_at: datetime | None = Field(default=None, description="a missed call's call-back is due then")
+    recorded_at: datetime = Field(description="when salesflow recorded the call")
+
+
 @contract("salesflow.leads.FollowUpOverdue", version=1, producer="leads")
 class FollowUpOverdueV1(IntegrationEvent):
     """A due follow-up was missed (fired by a durable timer at the due time)."""

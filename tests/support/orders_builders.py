@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.orders.app.config import load_config
+from services.orders.app.terms import LineIn
 from services.orders.domain.lines import Approval, Discount, DiscountPolicy, Line, LineOption
 from services.orders.domain.order import Order, PaymentDetails
 from services.orders.domain.parties import Customer
@@ -22,6 +23,11 @@ def line(unit_price_minor: int = 100_000_00, quantity: int = 1, *options: tuple[
          product: str = "MODEL-Y") -> Line:
     return Line(product=product, quantity=quantity, unit_price_minor=unit_price_minor,
                 options=tuple(LineOption(code=c, price_minor=p) for c, p in options))
+
+
+def line_in(unit_price_minor: int = 100_000_00, quantity: int = 1, product: str = "MODEL-Y") -> LineIn:
+    """A line as a command carries it (the input shape)."""
+    return LineIn(product=product, quantity=quantity, unit_price_minor=unit_price_minor)
 
 
 def percent(bp: int) -> Discount:

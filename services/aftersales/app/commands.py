@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import Field
 
 from services.aftersales.app.ports import AftersalesUnitOfWork, Clock, CommandContext, IdFactory, UnitOfWorkFactory
 from services.aftersales.domain.care_plan import CarePlan
@@ -16,6 +18,7 @@ from services.aftersales.domain.errors import CarePlanNotFoundError, ComplaintNo
 from services.aftersales.domain.loyalty import LoyaltyAccount
 from services.aftersales.domain.policy import AftersalesPolicy
 from services.aftersales.domain.referral import Referral
+from shared.commands import ExpectedVersion
 from shared.unit_of_work.core import check_expected_version
 from shared.unit_of_work.retry import CommandRunner
 
@@ -24,66 +27,70 @@ from shared.unit_of_work.retry import CommandRunner
 class CompleteReturnVisit:
     plan_id: str
     visit_no: int
-    score: int
-    answers: Mapping[str, str] = field(default_factory=dict)
-    notes: str | None = None
-    expected_version: int | None = None
+    score: Annotated[int, Field(description="satisfaction score on the configured scale (GET /v1/config)")]
+    answers: Annotated[Mapping[str, str], Field(description="questionnaire answers by question")] = field(
+        default_factory=dict)
+    notes: Annotated[str | None, Field(max_length=2000)] = None
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class CloseSatisfactionFollowUp:
     plan_id: str
     visit_no: int
-    outcome: str
-    expected_version: int | None = None
+    outcome: Annotated[str, Field(min_length=1, max_length=2000,
+                                  description="what the manager agreed with the customer")]
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class OpenComplaint:
-    customer_id: str
-    category: str
-    severity: str
-    description: str
-    order_id: str | None = None
+    customer_id: Annotated[str, Field(min_length=1, max_length=100)]
+    category: Annotated[str, Field(description="purchase, delivery, product, service or other (GET /v1/config)")]
+    description: Annotated[str, Field(min_length=1, max_length=4000)]
+    severity: Annotated[str, Field(description="low, medium, high or critical")] = "medium"
+    order_id: Annotated[str | None, Field(max_length=100)] = None
 
 
 @dataclass(frozen=True, slots=True)
 class AcknowledgeComplaint:
     complaint_id: str
-    expected_version: int | None = None
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class ResolveComplaint:
     complaint_id: str
-    resolution: str
-    expected_version: int | None = None
+    resolution: Annotated[str, Field(min_length=1, max_length=4000)]
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class ReopenComplaint:
     complaint_id: str
-    reason: str
-    expected_version: int | None = None
+    reason: Annotated[str, Field(min_length=1, max_length=4000)]
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class RegisterReferral:
-    referrer_customer_id: str
-    prospect_name: str
-    prospect_phone: str
-    interest: str | None = None
-    referrer_order_id: str | None = None
-    referral_id: str | None = None  # the caller's idempotency key; generated when absent
+    referrer_customer_id: Annotated[str, Field(min_length=1, max_length=100)]
+    prospect_name: Annotated[str, Field(min_length=1, max_length=100)]
+    prospect_phone: Annotated[str, Field(min_length=1, max_length=40)]
+    interest: Annotated[str | None, Field(max_length=200)] = None
+    referrer_order_id: Annotated[str | None, Field(max_length=100)] = None
+    referral_id: Annotated[str | None, Field(  # generated when absent
+        max_length=100, description="idempotency key; sending it again returns the same referral")] = None
 
 
 @dataclass(frozen=True, slots=True)
 class RedeemPoints:
     customer_id: str
-    points: int
-    reason: str
-    reference: str | None = None  # idempotency key of the redemption; generated when absent
-    expected_version: int | None = None
+    points: Annotated[int, Field(gt=0)]
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+    reference: Annotated[str | None, Field(  # generated when absent
+        max_length=100, description="idempotency key of the redemption")] = None
+    expected_version: ExpectedVersion = None
 
 
 T = TypeVar("T")

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from services.leads.app import access
 from services.leads.app.assignment import pick
 from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
-from services.leads.domain.lead import Lead, Stage, capture_fields
+from services.leads.domain.lead import CaptureFields, Lead, Stage, capture_fields
 from services.leads.domain.policy import LeadPolicy
 from shared.domain import InvalidFieldError
 from shared.unit_of_work.retry import CommandRunner
@@ -21,17 +23,29 @@ Outcome = Literal["created", "duplicate_request", "duplicate_contact"]
 
 @dataclass(frozen=True, slots=True)
 class CaptureLead:
-    name: str
-    phone: str
-    channel: str
-    interest: str | None = None
-    team_id: str | None = None
-    source_system: str | None = None
-    external_id: str | None = None
+    """A lead from any channel."""
+
+    # The HTTP body is this command minus CAPTURE_INTERNAL (shared/runtime/command_body.py).
+    name: Annotated[str, Field(min_length=1, max_length=100, description="the prospect's name",
+                               examples=["张三"])]
+    phone: Annotated[str, Field(min_length=1, max_length=40, description="any common format; stored as E.164",
+                                examples=["138 1234 5678"])]
+    channel: Annotated[str, Field(min_length=1, max_length=40, description="channel code, see GET /v1/channels",
+                                  examples=["online_shop"])]
+    interest: Annotated[str | None, Field(max_length=200, description="model or product of interest")] = None
+    team_id: Annotated[str | None, Field(max_length=100,
+                                         description="team to assign in (default: configured)")] = None
+    source_system: Annotated[str | None, Field(
+        max_length=100, description="sending system; with external_id the idempotency key")] = None
+    external_id: Annotated[str | None, Field(max_length=200, description="the inquiry's id in that system")] = None
     referral_id: str | None = None
     referrer_customer_id: str | None = None
     order_id: str | None = None
     stage: Stage = Stage.NEW
+
+
+CAPTURE_INTERNAL = ("referral_id", "referrer_customer_id", "order_id", "stage")
+"""The capture's fields only the service's reactions set."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,29 +71,47 @@ class CaptureLeadHandler:
     async def __call__(self, command: CaptureLead, context: CommandContext, *, conn: Any = None) -> LeadCaptured:
         if context.caller is not None:
             access.require_capture(context.caller)
-        if (command.source_system is None) != (command.external_id is None):
-            raise InvalidFieldError("external_id", "source_system and external_id come together")
         # Refuse bad fields before any lock or round-robin ticket is taken: a refused capture costs nobody a turn.
-        phone = capture_fields(name=command.name, phone=command.phone, channel=command.channel,
-                               interest=command.interest, known_channels=self._channels).phone
+        fields = self.validate(command)
 
         async def decide(uow: UnitOfWork, now: datetime) -> LeadCaptured:
-            # Everyone capturing this phone waits here, so two channels racing cannot both create a lead.
-            found = await uow.lock_phone(phone, source_system=command.source_system,
-                                         external_id=command.external_id)
-            if found.external_id_lead is not None:
-                return await self._existing(uow, found.external_id_lead, "duplicate_request")
-            if found.open_lead is not None:
-                return await self._record_duplicate(uow, found.open_lead, command, now)
-            lead = await self.create(uow, command, phone, now, known_customer=found.known_customer)
-            return LeadCaptured(lead, lead.version)
+            return await self.decide(uow, command, fields, now)
 
         # No client-pinned version here: a concurrent append to the matched lead just means "decide again".
         # Inside the consumer's transaction (``conn``) its savepoints and retries take over.
         return await self._commands.run(decide, context, conn=conn)
 
+    def validate(self, command: CaptureLead) -> CaptureFields:
+        """The capture's fields, valid and normalised (InvalidFieldError naming the first bad one)."""
+        if (command.source_system is None) != (command.external_id is None):
+            raise InvalidFieldError("external_id", "source_system and external_id come together")
+        return capture_fields(name=command.name, phone=command.phone, channel=command.channel,
+                              interest=command.interest, known_channels=self._channels)
+
+    async def decide(self, uow: UnitOfWork, command: CaptureLead, fields: CaptureFields, now: datetime
+                     ) -> LeadCaptured:
+        """The capture's one rule set, for every way a lead arrives (HTTP, a referral, a shop checkout): the
+        same inquiry answers with its lead; a phone with an open lead adds to that lead (a checkout signs it,
+        unless it is already past signing); otherwise a new lead, assigned round robin."""
+        # Everyone capturing this phone waits here, so two channels racing cannot both create a lead.
+        found = await uow.lock_phone(fields.phone, source_system=command.source_system,
+                                     external_id=command.external_id)
+        if found.external_id_lead is not None:
+            return await self._existing(uow, found.external_id_lead, "duplicate_request")
+        if found.open_lead is not None:
+            lead = await uow.load(Lead, found.open_lead)
+            assert lead is not None, "the lead index points at a missing stream"
+            if command.order_id is None:
+                return self._record_duplicate(uow, lead, command, now)
+            if lead.stage.rank < Stage.CONTRACT_SIGNED.rank:
+                return self._sign_for_checkout(uow, lead, command.order_id, now)
+            # The open lead signed another order already: this checkout is a new lead of the same customer.
+        lead = await self.create(uow, command, fields, now, known_customer=found.known_customer)
+        return LeadCaptured(lead, lead.version)
+
     async def create(
-        self, uow: UnitOfWork, command: CaptureLead, phone: str, now: datetime, *, known_customer: str | None
+        self, uow: UnitOfWork, command: CaptureLead, fields: CaptureFields, now: datetime, *,
+        known_customer: str | None,
     ) -> Lead:
         """Create the lead inside ``uow`` (the caller holds the phone lock, decided no open lead fits and says
         whose phone it is): same customer if the phone is known (reactivation), next consultant of the team,
@@ -95,9 +127,8 @@ class CaptureLeadHandler:
             elif command.stage is Stage.NEW:
                 owner_id = pick(rotation.consultants, rotation.ticket)
         lead = Lead.capture(
-            lead_id=self._new_id(), customer_id=known_customer or self._new_id(), name=command.name,
-            phone=phone, channel=command.channel, interest=command.interest, captured_at=now,
-            known_channels=self._channels, owner_id=owner_id, team_id=team_id,
+            lead_id=self._new_id(), customer_id=known_customer or self._new_id(), fields=fields,
+            captured_at=now, owner_id=owner_id, team_id=team_id,
             source_system=command.source_system, external_id=command.external_id,
             referral_id=command.referral_id, referrer_customer_id=command.referrer_customer_id,
             order_id=command.order_id, stage=command.stage, reactivated=known_customer is not None,
@@ -105,14 +136,11 @@ class CaptureLeadHandler:
         )
         uow.add(lead)
         if known_customer is None:
-            uow.link_customer(phone, lead.customer_id)
+            uow.link_customer(fields.phone, lead.customer_id)
         self._link_keys(uow, command, lead.id)
         return lead
 
-    async def _record_duplicate(self, uow: UnitOfWork, lead_id: str, command: CaptureLead, now: datetime
-                                ) -> LeadCaptured:
-        lead = await uow.load(Lead, lead_id)
-        assert lead is not None, "the lead index points at a missing stream"
+    def _record_duplicate(self, uow: UnitOfWork, lead: Lead, command: CaptureLead, now: datetime) -> LeadCaptured:
         keyless = command.source_system is None and command.referral_id is None
         if keyless and lead.is_resend_of_last_contact(channel=command.channel, name=command.name,
                                                       interest=command.interest, now=now, policy=self._policy):
@@ -125,6 +153,14 @@ class CaptureLeadHandler:
         uow.add(lead)
         # The resend of this inquiry must answer with this lead, not add a second touchpoint.
         self._link_keys(uow, command, lead.id)
+        return LeadCaptured(lead, lead.version, "duplicate_contact")
+
+    @staticmethod
+    def _sign_for_checkout(uow: UnitOfWork, lead: Lead, order_id: str, now: datetime) -> LeadCaptured:
+        """A shop checkout by the customer of an open lead: that lead signed (one checkout, one lead)."""
+        lead.sign_contract(order_id=order_id, now=now)
+        uow.add(lead)
+        uow.link_order(order_id, lead.id)
         return LeadCaptured(lead, lead.version, "duplicate_contact")
 
     @staticmethod

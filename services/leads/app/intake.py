@@ -1,6 +1,7 @@
 """What the outside systems write to the inbound topics (``shared.contracts.inbound``) becomes the same commands
 their HTTP twins run: a shop inquiry or an abandoned cart is a ``CaptureLead`` — exactly ``POST /v1/leads`` — so
-dedupe by phone, touchpoints, reactivation and round robin are one rule set for both paths.
+dedupe by phone, touchpoints, reactivation and round robin are one rule set for both paths. A call-center call
+is a ``RecordCall`` (app/calls.py), which uses the same phone lock and lead creation.
 
 Handlers run inside the idempotent consumer's transaction (``conn``): the effect and the processed message id
 commit together. The consumer dedupes on ``ce_id``; the command dedupes on the sender's external id
@@ -16,14 +17,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.leads.app.calls import RecordCall, RecordCallHandler
 from services.leads.app.commands import CaptureLead, CaptureLeadHandler
 from services.leads.app.ports import CommandContext
+from services.leads.domain.calls import Call
 from services.leads.domain.values import MAX_INTEREST_LENGTH
-from shared.contracts.inbound import CartAbandonedV1, InquirySubmittedV1
+from shared.contracts.inbound import CallRecordedV1, CartAbandonedV1, InquirySubmittedV1
 from shared.messaging.inbound import EventHandler, InboundEvent
 
 SHOP_CHANNEL = "online_shop"
 SHOP_ACTOR = "system:shop"
+CALL_CENTER_ACTOR = "system:call-center"
 SHOP_INQUIRIES = "shop"
 """Source system of shop inquiries: the one the shop also uses over HTTP, so an inquiry sent both ways is one."""
 SHOP_CARTS = "shop-cart"
@@ -66,3 +70,23 @@ class ShopIntake:
             name=cart.name, phone=cart.phone, channel=SHOP_CHANNEL, interest=cart_interest(cart),
             source_system=SHOP_CARTS, external_id=cart.cart_id,
         ), CommandContext.for_message(event.headers, SHOP_ACTOR), conn=conn)
+
+
+class CallIntake:
+    """The call center's calls (``<prefix>.inbound.calls``): each a ``RecordCall``."""
+
+    def __init__(self, *, record_call: RecordCallHandler) -> None:
+        self._record_call = record_call
+
+    def handlers(self) -> dict[str, EventHandler]:
+        return {CallRecordedV1.event_type: self.on_call_recorded}
+
+    async def on_call_recorded(self, conn: Any, event: InboundEvent) -> None:
+        call = event.payload
+        assert isinstance(call, CallRecordedV1)
+        await self._record_call(RecordCall(
+            caller_number=call.caller_number, caller_name=call.caller_name,
+            call=Call(call_id=call.call_id, direction=call.direction, outcome=call.outcome,
+                      started_at=call.started_at, duration_seconds=call.duration_seconds, agent_id=call.agent_id,
+                      recording_url=call.recording_url),
+        ), CommandContext.for_message(event.headers, CALL_CENTER_ACTOR), conn=conn)

@@ -8,6 +8,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field
 
 from services.leads.app import access
 from services.leads.app.assignment import round_robin_lock
@@ -17,94 +20,97 @@ from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant
 from services.leads.domain.policy import LeadPolicy
 from shared.auth.principal import Role
+from shared.commands import ExpectedVersion
 from shared.unit_of_work.retry import CommandRunner
 
 
 @dataclass(frozen=True, slots=True)
 class AssignLead:
+    """Reassign the lead to a consultant (a manager's decision)."""
+
     lead_id: str
-    owner_id: str
-    expected_version: int | None = None
+    owner_id: Annotated[str, Field(min_length=1, description="consultant to own the lead")]
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class GradeLead:
     lead_id: str
-    grade: str
-    reason: str
-    expected_version: int | None = None
+    grade: Annotated[str, Field(description="H, A, B or C")]
+    reason: Annotated[str, Field(description="why this grade")]
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class LogFollowUp:
     lead_id: str
-    kind: str
-    outcome: str
+    kind: Annotated[str, Field(description="call | visit | message")]
+    outcome: Annotated[str, Field(description="what came of it")]
     notes: str | None = None
-    next_due_at: datetime | None = None
-    grade: str | None = None
+    next_due_at: Annotated[datetime | None, Field(description="default: now + the grade's interval")] = None
+    grade: Annotated[str | None, Field(description="re-grade at this follow-up")] = None
     grade_reason: str | None = None
-    expected_version: int | None = None
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class ScheduleAppointment:
     lead_id: str
-    kind: str
+    kind: Annotated[str, Field(description="showroom_visit | test_drive")]
     scheduled_for: datetime
-    expected_version: int | None = None
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class RecordAppointmentOutcome:
     lead_id: str
     appointment_id: str
-    attended: bool
-    expected_version: int | None = None
+    attended: Annotated[bool, Field(description="false = no-show")]
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class MoveLeadStage:
     lead_id: str
-    stage: str
-    reason: str | None = None
-    expected_version: int | None = None
+    stage: Annotated[str, Field(description="new … negotiating; contract_signed/delivered come from orders")]
+    reason: Annotated[str | None, Field(description="required when moving back")] = None
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class RequestLoss:
     lead_id: str
-    reason: str
+    reason: Annotated[str, Field(description="a code from GET /v1/loss-reasons")]
     competitor_model: str | None = None
     note: str | None = None
-    expected_version: int | None = None
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class ApproveLoss:
     lead_id: str
-    expected_version: int | None = None
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class RejectLoss:
     lead_id: str
     note: str | None = None
-    expected_version: int | None = None
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class InvalidateLead:
     lead_id: str
     reason: str
-    expected_version: int | None = None
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimLead:
     lead_id: str
     consultant_id: str
-    expected_version: int | None = None
+    expected_version: ExpectedVersion = None
 
 
 Change = Callable[[Lead, UnitOfWork, datetime], Awaitable[None]]

@@ -15,7 +15,6 @@ from services.leads.app.ports import Clock, CommandContext, UnitOfWork, UnitOfWo
 from services.leads.domain.lead import Lead, Stage
 from shared.contracts.aftersales import ReferralRegisteredV1
 from shared.contracts.orders import ContractSignedV1, DeliveredV1, OrderCancelledV1
-from shared.domain.phone import normalise_phone
 from shared.messaging.inbound import EventHandler, InboundEvent
 from shared.unit_of_work.retry import CommandRunner
 
@@ -55,21 +54,13 @@ class Reactions:
         await self._commands.run(decide, CommandContext.for_message(event.headers, "system:orders"), conn=conn)
 
     async def _checkout(self, uow: UnitOfWork, signed: ContractSignedV1, now: datetime) -> None:
-        """An online-shop checkout (no lead id): link the customer's open lead, or create one already at
-        contract_signed. Either way the checkout is one lead, counted once."""
-        phone = normalise_phone(signed.customer_phone or "")
-        found = await uow.lock_phone(phone)
-        lead = await uow.load(Lead, found.open_lead) if found.open_lead else None
-        if lead is not None and lead.stage.rank < Stage.CONTRACT_SIGNED.rank:
-            lead.sign_contract(order_id=signed.order_id, now=now)
-            uow.add(lead)
-            uow.link_order(signed.order_id, lead.id)
-        else:
-            channel = signed.channel if signed.channel in self._channels else SHOP_CHANNEL
-            await self._capture.create(uow, CaptureLead(
-                name=signed.customer_name or "online-shop customer", phone=phone, channel=channel,
-                order_id=signed.order_id, stage=Stage.CONTRACT_SIGNED,
-            ), phone, now, known_customer=found.known_customer)
+        """An online-shop checkout (no lead id) is a capture already at contract_signed: the capture's rules
+        decide whether the customer's open lead signs or a new lead is created (one checkout, one lead)."""
+        channel = signed.channel if signed.channel in self._channels else SHOP_CHANNEL
+        command = CaptureLead(name=signed.customer_name or "online-shop customer",
+                              phone=signed.customer_phone or "", channel=channel, order_id=signed.order_id,
+                              stage=Stage.CONTRACT_SIGNED)
+        await self._capture.decide(uow, command, self._capture.validate(command), now)
 
     async def on_order_cancelled(self, conn: Any, event: InboundEvent) -> None:
         cancelled = event.payload

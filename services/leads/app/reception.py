@@ -12,14 +12,18 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field
 
 from services.leads.app import access
 from services.leads.app.commands import CaptureLead, CaptureLeadHandler
 from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
 from services.leads.domain import errors
-from services.leads.domain.lead import Lead, capture_fields
+from services.leads.domain.lead import CaptureFields, Lead
 from services.leads.domain.organisation import Consultant
-from services.leads.domain.visit import Visit, check_party_size, check_purpose
+from services.leads.domain.visit import MAX_PARTY_SIZE, Visit, check_party_size, check_purpose
+from shared.commands import ExpectedVersion
 from shared.domain import InvalidFieldError
 from shared.unit_of_work.retry import CommandRunner
 
@@ -28,20 +32,24 @@ WALK_IN_CHANNEL = "showroom"
 
 @dataclass(frozen=True, slots=True)
 class RegisterVisit:
-    party_size: int
-    purpose: str
-    lead_id: str | None = None
-    name: str | None = None  # a walk-in without lead_id: name and phone
-    phone: str | None = None
-    interest: str | None = None
-    team_id: str | None = None  # the walk-in lead's team (default: the service's default team)
-    consultant_id: str | None = None  # who receives the visitor (default: the lead's owner)
+    party_size: Annotated[int, Field(ge=1, le=MAX_PARTY_SIZE, description="how many people came", examples=[2])]
+    purpose: Annotated[str, Field(min_length=1, max_length=40, description="a code from GET /v1/visit-purposes",
+                                  examples=["first_look"])]
+    lead_id: Annotated[str | None, Field(max_length=100, description="the visitor's lead; without it, a walk-in "
+                                                                     "given by name and phone")] = None
+    name: Annotated[str | None, Field(max_length=100, description="walk-in: the visitor's name")] = None
+    phone: Annotated[str | None, Field(max_length=40, description="walk-in: any common format")] = None
+    interest: Annotated[str | None, Field(max_length=200, description="walk-in: model of interest")] = None
+    team_id: Annotated[str | None, Field(  # default: the service's default team
+        max_length=100, description="walk-in: the new lead's team")] = None
+    consultant_id: Annotated[str | None, Field(
+        max_length=100, description="who receives the visitor (default: the lead's owner)")] = None
 
 
 @dataclass(frozen=True, slots=True)
 class RecordDeparture:
     visit_id: str
-    expected_version: int | None = None
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +119,7 @@ class ReceptionHandlers:
             return visit
         return await self._commands.run(decide, context, expected_version=command.expected_version)
 
-    def _walk_in(self, command: RegisterVisit) -> CaptureLead | None:
+    def _walk_in(self, command: RegisterVisit) -> tuple[CaptureLead, CaptureFields] | None:
         """The capture a walk-in registration implies, validated before any lock (None: a known lead)."""
         if command.lead_id is not None:
             if command.name is not None or command.phone is not None:
@@ -122,20 +130,18 @@ class ReceptionHandlers:
                                     "a walk-in without lead_id needs a name and a phone")
         capture = CaptureLead(name=command.name, phone=command.phone, channel=WALK_IN_CHANNEL,
                               interest=command.interest, team_id=command.team_id)
-        capture_fields(name=capture.name, phone=capture.phone, channel=capture.channel, interest=capture.interest,
-                       known_channels={WALK_IN_CHANNEL})
-        return capture
+        return capture, self._capture.validate(capture)
 
-    async def _lead_of_walk_in(self, uow: UnitOfWork, walk_in: CaptureLead, now: datetime) -> tuple[Lead, str]:
+    async def _lead_of_walk_in(self, uow: UnitOfWork, walk_in: tuple[CaptureLead, CaptureFields], now: datetime
+                               ) -> tuple[Lead, str]:
         """The phone's open lead, or a new showroom lead (the same customer if the phone is known)."""
-        phone = capture_fields(name=walk_in.name, phone=walk_in.phone, channel=walk_in.channel,
-                               interest=walk_in.interest, known_channels={WALK_IN_CHANNEL}).phone
-        found = await uow.lock_phone(phone)
+        capture, fields = walk_in
+        found = await uow.lock_phone(fields.phone)
         if found.open_lead is not None:
             lead = await uow.load(Lead, found.open_lead)
             assert lead is not None, "the lead index points at a missing stream"
             return lead, "existing"
-        lead = await self._capture.create(uow, walk_in, phone, now, known_customer=found.known_customer)
+        lead = await self._capture.create(uow, capture, fields, now, known_customer=found.known_customer)
         return lead, "reactivated" if found.known_customer is not None else "created"
 
     @staticmethod

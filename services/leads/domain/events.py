@@ -94,6 +94,27 @@ class FollowUpLogged(DomainEvent):
 
 
 @lead_events.register
+class CallRecorded(DomainEvent):
+    """A call-center call with the lead's customer, answered or missed. ``consultant_id``: the consultant the
+    agent is (who logs the answered call's follow-up). ``call_back_due_at``: a missed call's call-back is due then
+    (the lead's next follow-up, overdue like any other); None when answered or when the lead is pooled."""
+
+    event_type = "CallRecorded"
+
+    lead_id: str
+    call_id: str
+    direction: str
+    outcome: str
+    agent_id: str | None = None
+    consultant_id: str | None = None
+    started_at: datetime
+    duration_seconds: int
+    recording_url: str | None = None
+    call_back_due_at: datetime | None = None
+    recorded_at: datetime
+
+
+@lead_events.register
 class FollowUpOverdue(DomainEvent):
     event_type = "FollowUpOverdue"
 

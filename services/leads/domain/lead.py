@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.leads.domain import errors
+from services.leads.domain.calls import Call
 from services.leads.domain.events import (
     AppointmentAttended,
     AppointmentMissed,
     AppointmentScheduled,
+    CallRecorded,
     DuplicateContactRecorded,
     FollowUpLogged,
     FollowUpOverdue,
@@ -161,12 +163,8 @@ class Lead(Aggregate):
         *,
         lead_id: str,
         customer_id: str,
-        name: str,
-        phone: str,
-        channel: str,
-        interest: str | None,
+        fields: CaptureFields,
         captured_at: datetime,
-        known_channels: Collection[str],
         owner_id: str | None = None,
         team_id: str | None = None,
         source_system: str | None = None,
@@ -178,12 +176,11 @@ class Lead(Aggregate):
         reactivated: bool = False,
         policy: LeadPolicy | None = None,
     ) -> Lead:
-        """Capture a new lead. Validates every field and raises InvalidFieldError naming the first bad one."""
-        fields = capture_fields(name=name, phone=phone, channel=channel, interest=interest,
-                                known_channels=known_channels)
+        """Capture a new lead from its validated fields (:func:`capture_fields`: the handler validates them
+        once, before any lock is taken, and the phone is normalised there only)."""
         lead = cls(lead_id)
         lead._record(LeadCreated(
-            lead_id=lead_id, customer_id=customer_id, name=fields.name, phone=fields.phone, channel=channel,
+            lead_id=lead_id, customer_id=customer_id, name=fields.name, phone=fields.phone, channel=fields.channel,
             interest=fields.interest, captured_at=captured_at, stage=stage.value, owner_id=owner_id,
             team_id=team_id, source_system=source_system, external_id=external_id, referral_id=referral_id,
             referrer_customer_id=referrer_customer_id, order_id=order_id, reactivated=reactivated,
@@ -349,6 +346,31 @@ class Lead(Aggregate):
         if self.stage.rank < Stage.VISITED.rank:
             self._record(StageAdvanced(lead_id=self.id, from_stage=self.stage.value, to_stage=Stage.VISITED.value,
                                        reason="showroom_visit", moved_by=by, moved_at=now))
+
+    def record_call(self, *, call: Call, consultant_id: str | None, now: datetime, policy: LeadPolicy) -> None:
+        """A call-center call with this lead's customer. Answered: a follow-up of kind ``call`` logged by the
+        agent's consultant (so the first one moves the lead to contacted and the next is due per the grade).
+        Missed: a call-back due ``policy.call_back_within`` after the call started — the next follow-up, unless
+        one is due earlier; missed, it goes overdue like any follow-up (the same durable timer). A pooled lead
+        records the call only: nobody owns it until it is claimed."""
+        self._require_open()
+        call_back_due = None
+        if not call.answered and not self.pooled:
+            call_back_due = call.started_at + policy.call_back_within
+        self._record(CallRecorded(
+            lead_id=self.id, call_id=call.call_id, direction=call.direction, outcome=call.outcome,
+            agent_id=call.agent_id, consultant_id=consultant_id, started_at=call.started_at,
+            duration_seconds=call.duration_seconds, recording_url=call.recording_url,
+            call_back_due_at=call_back_due, recorded_at=now))
+        if self.pooled:
+            return
+        if call.answered:
+            self.log_follow_up(kind="call", outcome=f"call-center {call.direction} call answered",
+                               notes=f"call {call.call_id}, {call.duration_seconds} s", by=consultant_id, now=now,
+                               policy=policy)
+        elif call_back_due is not None and (self.follow_up_due_at is None or self.is_overdue
+                                            or call_back_due < self.follow_up_due_at):
+            self._schedule_follow_up(call_back_due)
 
     # --- stages ---
 
@@ -560,8 +582,8 @@ class Lead(Aggregate):
                 self.last_contact = (event.channel, event.name, event.interest, event.recorded_at)
                 if event.referral_id:
                     self.referral_ids.append(event.referral_id)
-            case OwnerReminded():
-                pass
+            case OwnerReminded() | CallRecorded():
+                pass  # the call's follow-up (FollowUpLogged) or call-back (FollowUpScheduled) is its own event
             case ShowroomVisitRecorded():
                 self.visits += 1
                 self._touch(event.arrived_at)

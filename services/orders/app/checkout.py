@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, StrictInt
 
 from services.orders.app.common import OrderResult, OrdersHandler, no_order
 from services.orders.app.ports import (
@@ -18,25 +19,28 @@ from services.orders.app.ports import (
     RecordedCheckout,
     UnitOfWorkFactory,
 )
-from services.orders.domain.lines import Line
+from services.orders.app.terms import LineIn, lines_of
 from services.orders.domain.order import Order, ShopCheckout
 from services.orders.domain.parties import Customer
 
 
 @dataclass(frozen=True, slots=True)
 class CheckOutShopOrder:
-    shop_order_id: str
-    customer_name: str
-    customer_phone: str
-    lines: Sequence[Line]
-    total_minor: int
-    paid_minor: int
-    currency: str
-    discount_minor: int = 0
-    lead_id: str | None = None
-    customer_id: str | None = None
-    consultant_id: str | None = None
-    payment_reference: str | None = None
+    """An online-shop order, signed and paid in one step."""
+
+    shop_order_id: Annotated[str, Field(min_length=1, max_length=100, description="the idempotency key")]
+    customer_name: Annotated[str, Field(min_length=1, max_length=100)]
+    customer_phone: Annotated[str, Field(min_length=1, max_length=40,
+                                         description="any common format; stored as E.164")]
+    lines: list[LineIn]
+    total_minor: StrictInt
+    paid_minor: StrictInt
+    currency: Annotated[str, Field(min_length=3, max_length=3)]
+    discount_minor: StrictInt = 0
+    lead_id: Annotated[str | None, Field(max_length=60)] = None
+    customer_id: Annotated[str | None, Field(max_length=60)] = None
+    consultant_id: Annotated[str | None, Field(max_length=60)] = None
+    payment_reference: Annotated[str | None, Field(max_length=100)] = None
 
 
 class CheckOutShopOrderHandler(OrdersHandler):
@@ -58,7 +62,7 @@ class CheckOutShopOrderHandler(OrdersHandler):
         customer = Customer.of(customer_id=command.customer_id, name=command.customer_name,
                                phone=command.customer_phone)
         checkout = ShopCheckout(
-            shop_order_id=shop_order_id, customer=customer, lines=tuple(command.lines),
+            shop_order_id=shop_order_id, customer=customer, lines=tuple(lines_of(command.lines)),
             discount_minor=command.discount_minor, total_minor=command.total_minor,
             paid_minor=command.paid_minor, currency=command.currency, lead_id=command.lead_id,
             consultant_id=command.consultant_id, payment_id=self._new_id(),

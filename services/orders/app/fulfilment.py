@@ -4,40 +4,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field
 
 from services.orders.app.common import OrderResult, OrdersHandler
 from services.orders.app.ports import Clock, CommandContext, OrdersConfig, UnitOfWorkFactory
 from services.orders.domain.order import Order
+from shared.commands import ExpectedVersion
 
 
 @dataclass(frozen=True, slots=True)
 class CancelOrder:
     order_id: str
-    reason: str
-    expected_version: int | None = None
+    reason: Annotated[str, Field(max_length=500)]
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class ScheduleDelivery:
     order_id: str
     scheduled_for: datetime
-    location: str | None = None
-    expected_version: int | None = None
+    location: Annotated[str | None, Field(max_length=200)] = None
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class RescheduleDelivery:
     order_id: str
     scheduled_for: datetime
-    location: str | None = None
-    reason: str | None = None
-    expected_version: int | None = None
+    location: Annotated[str | None, Field(max_length=200)] = None
+    reason: Annotated[str | None, Field(max_length=500, description="why the date moves")] = None
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class DeliverOrder:
     order_id: str
-    expected_version: int | None = None
+    expected_version: ExpectedVersion = None
 
 
 class CancelOrderHandler(OrdersHandler):

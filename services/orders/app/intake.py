@@ -15,7 +15,7 @@ from typing import Any
 
 from services.orders.app.checkout import CheckOutShopOrder, CheckOutShopOrderHandler
 from services.orders.app.ports import CommandContext
-from services.orders.domain.lines import Line, LineOption
+from services.orders.app.terms import LineIn, OptionIn
 from shared.contracts.inbound import OrderCheckedOutV1
 from shared.messaging.inbound import EventHandler, InboundEvent
 
@@ -27,9 +27,10 @@ def checkout_command(checkout: OrderCheckedOutV1) -> CheckOutShopOrder:
     return CheckOutShopOrder(
         shop_order_id=checkout.shop_order_id, customer_name=checkout.customer_name,
         customer_phone=checkout.customer_phone,
-        lines=[Line(product=x.product, description=x.description, quantity=x.quantity,
-                    unit_price_minor=x.unit_price_minor,
-                    options=tuple(LineOption(code=o.code, price_minor=o.price_minor) for o in x.options))
+        # The contract validated the message already (its bounds are the contract's): built, not re-validated.
+        lines=[LineIn.model_construct(
+            product=x.product, description=x.description, quantity=x.quantity, unit_price_minor=x.unit_price_minor,
+            options=[OptionIn.model_construct(code=o.code, price_minor=o.price_minor) for o in x.options])
                for x in checkout.lines],
         total_minor=checkout.total_minor, paid_minor=checkout.paid_minor, currency=checkout.currency,
         discount_minor=checkout.discount_minor, lead_id=checkout.lead_id, customer_id=checkout.customer_id,

@@ -4,48 +4,56 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, StrictInt
 
 from services.orders.app.common import OrderResult, OrdersHandler
 from services.orders.app.ports import CommandContext
 from services.orders.domain.order import Order, PaymentDetails
+from shared.commands import ExpectedVersion
+
+Currency = Annotated[str, Field(min_length=3, max_length=3)]
+Reason = Annotated[str, Field(max_length=500)]
 
 
 @dataclass(frozen=True, slots=True)
 class RecordPayment:
     order_id: str
-    kind: str
-    amount_minor: int
-    currency: str
-    method: str | None = None
-    reference: str | None = None
-    expected_version: int | None = None
+    kind: Annotated[str, Field(description="deposit, balance, full, down_payment or other", examples=["deposit"])]
+    amount_minor: StrictInt
+    currency: Currency
+    method: Annotated[str | None, Field(max_length=40)] = None
+    reference: Annotated[str | None, Field(max_length=100, description=(
+        "the payment system's reference: a repeat with the same reference is recorded once (safe to retry)"))] = None
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class ApproveFinancing:
     order_id: str
-    provider: str
-    amount_minor: int
-    currency: str
-    reference: str | None = None
-    expected_version: int | None = None
+    provider: Annotated[str, Field(max_length=100)]
+    amount_minor: StrictInt
+    currency: Currency
+    reference: Annotated[str | None, Field(max_length=100)] = None
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class DeclineFinancing:
     order_id: str
-    provider: str
-    reason: str
-    expected_version: int | None = None
+    provider: Annotated[str, Field(max_length=100)]
+    reason: Reason
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class RefundPayment:
     order_id: str
-    amount_minor: int
-    currency: str
-    reason: str
-    expected_version: int | None = None
+    amount_minor: StrictInt
+    currency: Currency
+    reason: Reason
+    expected_version: ExpectedVersion = None
 
 
 class RecordPaymentHandler(OrdersHandler):

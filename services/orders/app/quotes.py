@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from services.orders.app.common import OrderResult, OrdersHandler, QuoteResult, no_quote
 from services.orders.app.ports import (
@@ -17,45 +18,54 @@ from services.orders.app.ports import (
     UnitOfWorkFactory,
     quote_expiry,
 )
-from services.orders.domain.lines import Approval, Discount, DiscountPolicy, Line
+from services.orders.app.terms import DiscountIn, LineIn, discount_of, lines_of
+from services.orders.domain.lines import Approval, DiscountPolicy
 from services.orders.domain.order import Order
 from services.orders.domain.parties import Customer
 from services.orders.domain.quote import Quote, QuoteStatus
+from shared.commands import ExpectedVersion
+
+Id = Annotated[str, Field(min_length=1, max_length=60)]
+OptionalId = Annotated[str | None, Field(max_length=60)]
+Currency = Annotated[str, Field(min_length=3, max_length=3, examples=["CNY"])]
+QUOTE_INTERNAL = ("role", "approval")
+"""Set by the service, never by a body: the discount limit is the caller's, from the token's role
+(services/orders/app/access.py); a body cannot name a role or an approver (nor, on issue, the selling team)."""
 
 
 @dataclass(frozen=True, slots=True)
 class IssueQuote:
-    consultant_id: str
+    consultant_id: Id
     role: str
-    lines: Sequence[Line]
-    currency: str
+    lines: list[LineIn]
+    currency: Currency
     valid_until: datetime
-    lead_id: str | None = None
-    customer_id: str | None = None
-    customer_name: str | None = None
-    customer_phone: str | None = None
-    discount: Discount | None = None
+    lead_id: OptionalId = None
+    customer_id: OptionalId = None
+    customer_name: Annotated[str | None, Field(max_length=100)] = None
+    customer_phone: Annotated[str | None, Field(max_length=40)] = None
+    discount: DiscountIn | None = None
     approval: Approval | None = None
-    team_id: str | None = None
+    team_id: str | None = None  # the selling team, from the issuer's token
 
 
 @dataclass(frozen=True, slots=True)
 class ReviseQuote:
     quote_id: str
     role: str
-    lines: Sequence[Line]
+    lines: list[LineIn]
     valid_until: datetime
-    discount: Discount | None = None
+    discount: DiscountIn | None = None
     approval: Approval | None = None
-    reason: str | None = None
-    expected_version: int | None = None
+    reason: Annotated[str | None, Field(max_length=500)] = None
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
 class AcceptQuote:
     quote_id: str
-    revision: int | None = None
-    expected_version: int | None = None
+    revision: Annotated[int | None, Field(description="the revision the customer accepted")] = None
+    expected_version: ExpectedVersion = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +76,9 @@ class ExpireQuote:
 @dataclass(frozen=True, slots=True)
 class SignContract:
     quote_id: str
-    payment_plan: str
-    expected_version: int | None = None
+    payment_plan: Annotated[str, Field(description="full, deposit_balance or financing",
+                                       examples=["deposit_balance"])]
+    expected_version: ExpectedVersion = None
 
 
 class IssueQuoteHandler(OrdersHandler):
@@ -83,8 +94,8 @@ class IssueQuoteHandler(OrdersHandler):
                                    phone=command.customer_phone)
             quote = Quote.issue(
                 quote_id=self._new_id(), lead_id=command.lead_id, customer=customer,
-                consultant_id=command.consultant_id, role=command.role, lines=command.lines,
-                discount=command.discount, approval=command.approval, currency=command.currency,
+                consultant_id=command.consultant_id, role=command.role, lines=lines_of(command.lines),
+                discount=discount_of(command.discount), approval=command.approval, currency=command.currency,
                 valid_until=command.valid_until, now=now, policy=self._policy, currencies=self._currencies,
                 team_id=command.team_id,
             )
@@ -102,7 +113,7 @@ class ReviseQuoteHandler(OrdersHandler):
         async def decide(uow: OrdersUnitOfWork, now: datetime) -> QuoteResult:
             quote = await uow.get(Quote, command.quote_id, missing=no_quote(command.quote_id),
                                   expected_version=command.expected_version)
-            quote.revise(role=command.role, lines=command.lines, discount=command.discount,
+            quote.revise(role=command.role, lines=lines_of(command.lines), discount=discount_of(command.discount),
                          approval=command.approval, valid_until=command.valid_until, reason=command.reason, now=now,
                          policy=self._policy)
             # The expiry timer moves with the validity date (same timer id, same transaction).

@@ -6,7 +6,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Annotated, Literal, Protocol, TypeVar
+
+from pydantic import Field
 
 from services.reporting.domain.targets import Target, TargetLine, TargetSet, target_stream_id
 from shared.commands import CommandContext
@@ -19,14 +21,19 @@ A = TypeVar("A", bound=Aggregate)
 
 @dataclass(frozen=True, slots=True)
 class SetTarget:
-    scope: str
-    scope_id: str
-    month: str
-    metric: str
-    base: float
-    stretch: float | None = None
-    parent_team: str | None = None
-    set_by: str | None = None
+    """Set (or replace) a target line."""
+
+    scope: Literal["org", "team", "consultant"]
+    month: Annotated[str, Field(description="YYYY-MM")]
+    metric: Literal["new_leads", "visits", "test_drives", "contracts", "deliveries", "revenue",  # targets.METRICS
+                    "invitation_to_visit_rate", "second_visit_rate", "test_drive_rate",  # kpis.TARGETABLE_KPIS
+                    "visit_to_order_rate", "quote_to_contract_rate", "financing_approval_rate", "referral_rate",
+                    "satisfaction"]
+    base: Annotated[float, Field(ge=0)]
+    scope_id: Annotated[str, Field(description="team or consultant id; empty for the organisation")] = ""
+    stretch: Annotated[float | None, Field(ge=0)] = None
+    parent_team: Annotated[str | None, Field(description="for a consultant's share of a team target")] = None
+    set_by: str | None = None  # the caller (set by the service, never by a body)
 
 
 class TargetRepository(Protocol):

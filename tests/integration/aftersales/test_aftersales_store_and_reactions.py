@@ -146,7 +146,7 @@ async def test_an_overdue_visit_fires_once_from_a_restarted_runner_and_not_for_c
 
 async def test_a_missed_acknowledgement_breaches_the_sla_and_escalates(world: World) -> None:
     complaint = await world.handler(cmd.OpenComplaintHandler)(
-        cmd.OpenComplaint("C-1", "delivery", "medium", "scratched door"), CTX)
+        cmd.OpenComplaint("C-1", "delivery", severity="medium", description="scratched door"), CTX)
     world.clock.now = DELIVERED_AT + timedelta(hours=25)
     assert await world.runner().fire_due() == 1
     assert await world.types(f"complaint-{complaint.id}") == ["ComplaintOpened", "ComplaintSlaBreached",
@@ -254,8 +254,8 @@ async def test_the_read_tables_rebuilt_from_the_events_equal_the_live_ones(world
     await world.consumer.process_batch([as_record(upstream_message(lead, key="L-1"), 0),
                                         as_record(upstream_message(delivered(), key="O-1"), 1)])
     await world.handler(cmd.CompleteReturnVisitHandler)(cmd.CompleteReturnVisit("O-1", 1, score=1), CTX)
-    complaint = await world.handler(cmd.OpenComplaintHandler)(cmd.OpenComplaint("C-1", "service", "low", "rude"),
-                                                              CTX)
+    complaint = await world.handler(cmd.OpenComplaintHandler)(
+        cmd.OpenComplaint("C-1", "service", severity="low", description="rude"), CTX)
     world.clock.now = DELIVERED_AT + timedelta(days=4)
     await world.runner().fire_due()
     await world.handler(cmd.ResolveComplaintHandler)(cmd.ResolveComplaint(complaint.id, "apologised"), CTX)

@@ -59,8 +59,8 @@ def clock() -> Clock:
 async def test_setting_a_target_twice_keeps_both_events_and_the_latest_line(pool: asyncpg.Pool, clock: Clock) -> None:
     repository = PostgresTargetRepository(pool)
     handler = SetTargetHandler(postgres_targets_units_of_work(pool), clock)
-    first = await handler(SetTarget("team", "t1", "2026-03", "contracts", 10, 12))
-    await handler(SetTarget("team", "t1", "2026-03", "contracts", 14, None))
+    first = await handler(SetTarget("team", "2026-03", "contracts", 10, scope_id="t1", stretch=12))
+    await handler(SetTarget("team", "2026-03", "contracts", 14, scope_id="t1"))
 
     events = await pool.fetch("SELECT event_type, data FROM events WHERE stream_id = $1 ORDER BY version",
                               target_stream_id("team", "t1", "2026-03", "contracts"))

@@ -86,7 +86,7 @@ async def test_a_stale_pinned_version_is_a_conflict_and_writes_nothing(world: Wo
 async def test_a_complaint_is_opened_acknowledged_resolved_and_reopened_with_its_sla_timers(world: World) -> None:
     category, severity = sorted(POLICY.categories)[0], sorted(POLICY.severities)[0]
     opened = await world.handler(cmd.OpenComplaintHandler)(
-        cmd.OpenComplaint("C-1", category, severity, "the seat squeaks"), CTX)
+        cmd.OpenComplaint("C-1", category, severity=severity, description="the seat squeaks"), CTX)
     pending = world.store.timer_table.pending
     assert {sla_timer_id(opened.id, "acknowledge", 1), sla_timer_id(opened.id, "resolve", 1)} <= set(pending)
     await world.handler(cmd.AcknowledgeComplaintHandler)(cmd.AcknowledgeComplaint(opened.id), CTX)

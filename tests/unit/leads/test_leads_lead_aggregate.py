@@ -13,6 +13,7 @@ from services.leads.domain.events import FollowUpScheduled, LeadCreated, lead_ev
 from services.leads.domain.lead import MAX_INTEREST_LENGTH, MAX_NAME_LENGTH, Grade, Lead, Stage
 from shared.domain import InvalidFieldError
 from shared.domain.phone import InvalidPhoneError
+from tests.support.leads_builders import captured_lead
 
 CAPTURED_AT = datetime(2024, 5, 1, 10, 20, 30, tzinfo=UTC)
 CHANNELS = frozenset({"online_shop", "call_center", "walk_in"})
@@ -30,7 +31,7 @@ def capture(**overrides: Any) -> Lead:
         "known_channels": CHANNELS,
     }
     arguments.update(overrides)
-    return Lead.capture(**arguments)
+    return captured_lead(**arguments)
 
 
 def test_capturing_a_valid_lead_records_lead_created_with_normalised_phone_and_a_first_contact_due_in_a_day() -> None:

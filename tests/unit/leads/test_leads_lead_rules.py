@@ -28,6 +28,7 @@ from services.leads.domain.events import (
 from services.leads.domain.lead import Grade, Lead, Stage, Status
 from services.leads.domain.policy import LeadPolicy
 from shared.domain import DomainError, InvalidFieldError
+from tests.support.leads_builders import captured_lead
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 POLICY = LeadPolicy()
@@ -42,14 +43,14 @@ def new_lead(**overrides: Any) -> Lead:
         "policy": POLICY,
     }
     arguments.update(overrides)
-    return loaded(Lead.capture(**arguments))
+    return loaded(captured_lead(**arguments))
 
 
 def test_rehydrating_the_recorded_events_gives_the_same_state() -> None:
     lead = new_lead()
     lead.regrade(grade="H", reason="soon", by="c1", now=T0, policy=POLICY)
     follow_up(lead, T0 + timedelta(hours=1))
-    events = Lead.capture(lead_id="L-1", customer_id="C-1", name="张三", phone="13812345678", channel="online_shop",
+    events = captured_lead(lead_id="L-1", customer_id="C-1", name="张三", phone="13812345678", channel="online_shop",
                           interest=None, captured_at=T0, known_channels=CHANNELS, owner_id="c1", team_id="t1",
                           policy=POLICY).pending_events + lead.pending_events
     rebuilt = Lead.rehydrate("L-1", events)
@@ -95,7 +96,7 @@ def pooled(lead: Lead) -> Lead:
 
 
 def test_a_lead_captured_with_an_owner_records_the_assignment_and_a_first_contact_due_in_24_hours() -> None:
-    lead = Lead.capture(lead_id="L-1", customer_id="C-1", name="张三", phone="13812345678", channel="online_shop",
+    lead = captured_lead(lead_id="L-1", customer_id="C-1", name="张三", phone="13812345678", channel="online_shop",
                         interest=None, captured_at=T0, known_channels=CHANNELS, owner_id="c1", team_id="t1")
     assert recorded(lead)[1:] == [LeadAssigned, FollowUpScheduled]
     assert lead.owner_id == "c1"
@@ -103,7 +104,7 @@ def test_a_lead_captured_with_an_owner_records_the_assignment_and_a_first_contac
 
 
 def test_a_lead_created_from_a_checkout_starts_at_contract_signed_with_nothing_due() -> None:
-    lead = Lead.capture(lead_id="L-1", customer_id="C-1", name="张三", phone="13812345678", channel="online_shop",
+    lead = captured_lead(lead_id="L-1", customer_id="C-1", name="张三", phone="13812345678", channel="online_shop",
                         interest=None, captured_at=T0, known_channels=CHANNELS, order_id="O-1",
                         stage=Stage.CONTRACT_SIGNED)
     assert lead.stage is Stage.CONTRACT_SIGNED

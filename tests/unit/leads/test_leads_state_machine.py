@@ -14,6 +14,7 @@ from services.leads.domain.events import StageAdvanced
 from services.leads.domain.lead import Grade, Lead, Stage, Status
 from services.leads.domain.policy import LeadPolicy
 from shared.domain import DomainError, DomainEvent
+from tests.support.leads_builders import captured_lead
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 POLICY = LeadPolicy()
@@ -24,7 +25,7 @@ GRADES = [g.value for g in Grade] + ["Z"]
 class LeadMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.lead = Lead.capture(lead_id="L", customer_id="C", name="n", phone="13812345678", channel="shop",
+        self.lead = captured_lead(lead_id="L", customer_id="C", name="n", phone="13812345678", channel="shop",
                                  interest=None, captured_at=T0, known_channels={"shop"}, owner_id="c1",
                                  team_id="t1", policy=POLICY)
         self.history: list[DomainEvent] = []

@@ -28,7 +28,7 @@ from services.orders.app.quotes import (
 )
 from services.orders.domain.errors import CheckoutConflictError, QuoteAlreadySignedError, QuoteExpiredError
 from shared.eventstore import ConcurrencyError
-from tests.support.orders_builders import CONFIG, T0, VALID_UNTIL, line
+from tests.support.orders_builders import CONFIG, T0, VALID_UNTIL, line_in
 from tests.support.orders_memory import InMemoryOrders
 
 CTX = CommandContext(correlation_id="c-1", actor="tester")
@@ -62,7 +62,7 @@ def clock() -> Clock:
 
 async def issue(store: InMemoryOrders, clock: Clock) -> str:
     result = await IssueQuoteHandler(unit_of_work=store, clock=clock, new_id=Ids(), config=CONFIG)(IssueQuote(
-        consultant_id="S-1", role="consultant", lines=[line(100_00)], currency="CNY", valid_until=VALID_UNTIL,
+        consultant_id="S-1", role="consultant", lines=[line_in(100_00)], currency="CNY", valid_until=VALID_UNTIL,
         lead_id="L-1"), CTX)
     return result.quote.id
 
@@ -76,7 +76,7 @@ async def test_revising_moves_the_expiry_timer(store: InMemoryOrders, clock: Clo
     quote_id = await issue(store, clock)
     later = VALID_UNTIL + timedelta(days=5)
     await ReviseQuoteHandler(unit_of_work=store, clock=clock, config=CONFIG)(
-        ReviseQuote(quote_id, "consultant", [line(90_00)], later), CTX)
+        ReviseQuote(quote_id, "consultant", [line_in(90_00)], later), CTX)
     assert store.timers == {quote_id: later}
 
 
@@ -127,7 +127,7 @@ async def test_the_expiry_command_expires_a_due_quote_once(store: InMemoryOrders
 
 def checkout_command(shop_order_id: str = "SHOP-1") -> CheckOutShopOrder:
     return CheckOutShopOrder(shop_order_id=shop_order_id, customer_name="李四", customer_phone="13900001111",
-                             lines=[line(90_00)], total_minor=90_00, paid_minor=90_00, currency="CNY")
+                             lines=[line_in(90_00)], total_minor=90_00, paid_minor=90_00, currency="CNY")
 
 
 async def test_a_repeated_checkout_answers_with_the_first_order_and_a_changed_one_is_refused_naming_both(
@@ -142,7 +142,7 @@ async def test_a_repeated_checkout_answers_with_the_first_order_and_a_changed_on
     assert store.commits == commits
     assert store.event_types(f"order-{first.order.id}") == ["ContractSigned", "PaymentReceived"]
 
-    changed = replace(checkout_command(), lines=[line(80_00)], total_minor=80_00, paid_minor=80_00)
+    changed = replace(checkout_command(), lines=[line_in(80_00)], total_minor=80_00, paid_minor=80_00)
     with pytest.raises(CheckoutConflictError) as caught:  # same shop order id, different content
         await handler(changed, CTX)
     details = caught.value.details
@@ -201,5 +201,5 @@ async def test_a_checkout_recorded_before_terms_were_kept_answers_every_repeat_w
     handler = CheckOutShopOrderHandler(unit_of_work=store, clock=clock, new_id=Ids(), config=CONFIG)
     first = await handler(checkout_command(), CTX)
     store.shop_orders["SHOP-1"] = RecordedCheckout(first.order.id, None)  # as migration 0002 left old rows
-    again = await handler(replace(checkout_command(), total_minor=80_00, lines=[line(80_00)]), CTX)
+    again = await handler(replace(checkout_command(), total_minor=80_00, lines=[line_in(80_00)]), CTX)
     assert (again.created, again.order.id) == (False, first.order.id)

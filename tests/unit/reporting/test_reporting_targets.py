@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import get_args, get_type_hints
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.reporting.app.commands import SetTarget
 from services.reporting.app.reports import AttainmentQuery
 from services.reporting.domain.targets import (
+    TARGET_METRICS,
     Activity,
     Target,
     TargetLine,
@@ -134,3 +137,7 @@ async def test_attainment_of_a_rate_target_divides_the_scopes_own_counters() -> 
 
     assert [(r["scope_id"], r["actual"], r["attainment"]) for r in report["lines"]] == [
         ("c1", 0.75, 1.5), ("", 0.4, 0.8), ("t3", None, None)]
+
+
+def test_the_set_target_command_offers_exactly_the_metrics_a_target_accepts() -> None:
+    assert get_args(get_type_hints(SetTarget)["metric"]) == TARGET_METRICS

@@ -1,7 +1,8 @@
-"""The online shop writing to ``<prefix>.inbound.shop`` as its own Kafka principal (``User:shop``, allowed to write
-that topic and nothing else), consumed by the leads and orders services running as processes: inquiries and
-abandoned carts become the same captures as ``POST /v1/leads``, checkouts the same command as
-``POST /v1/checkouts``; idempotent on the shop's ids; what is invalid or refused is dead-lettered with the reason.
+"""The online shop and the call center writing to ``<prefix>.inbound.shop`` / ``<prefix>.inbound.calls`` as their
+own Kafka principals (``User:shop``, ``User:call-center``, each allowed to write its topic and nothing else),
+consumed by the leads and orders services running as processes: inquiries and abandoned carts become the same
+captures as ``POST /v1/leads``, checkouts the same command as ``POST /v1/checkouts``, calls follow-ups, leads
+and call-backs; idempotent on the senders' ids; what is invalid or refused is dead-lettered with the reason.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -23,6 +24,7 @@ from shared.contracts.base import IntegrationEvent
 from shared.contracts.inbound import (
     INBOUND_CALLS,
     INBOUND_SHOP,
+    CallRecordedV1,
     CartAbandonedV1,
     CartItemV1,
     InquirySubmittedV1,
@@ -56,6 +58,8 @@ class Shop:
 
     kafka: KafkaConnection
     topic: str
+    call_center: KafkaConnection
+    calls_topic: str
     leads: ServiceProcess
     orders: ServiceProcess
     orders_dsn: str
@@ -63,6 +67,10 @@ class Shop:
 
     async def send(self, message: IntegrationEvent, key: str, *, event_id: uuid.UUID | None = None) -> uuid.UUID:
         return await publish(self.kafka, self.topic, message, key=key, source="shop", event_id=event_id)
+
+    async def call(self, call: CallRecordedV1, *, key: str | None = None) -> uuid.UUID:
+        return await publish(self.call_center, self.calls_topic, call, key=key or call.call_id,
+                             source="call-center")
 
     async def leads_of(self, phone: str) -> list[dict[str, Any]]:
         response = await self.client.get(f"{self.leads.url}/v1/customers/leads", params={"phone": phone})
@@ -90,14 +98,19 @@ class Shop:
 
 @pytest.fixture(scope="module")
 async def shop(infra: Infra) -> AsyncIterator[Shop]:
-    prefix = f"t{RUN_ID}inshop"
-    topic = f"{prefix}.{INBOUND_SHOP}"
-    await ensure_topics(infra.kafka, [topic, dead_letter_topic(topic), f"{prefix}.{INBOUND_CALLS}"])
-    shop_principal = own_principal(infra, "shop")
+    prefix = f"t{RUN_ID}inbound"
+    topic, calls_topic = f"{prefix}.{INBOUND_SHOP}", f"{prefix}.{INBOUND_CALLS}"
+    # Every topic the two consumers read exists before they subscribe (seen once under load: leads' subscription
+    # missed <prefix>.orders, which leads itself had created just before, for the test's 20 s).
+    read = [topic, calls_topic, f"{prefix}.orders", f"{prefix}.aftersales"]
+    await ensure_topics(infra.kafka, [*read, *map(dead_letter_topic, read)])
+    shop_principal, call_center = own_principal(infra, "shop"), own_principal(infra, "call-center")
     assert shop_principal.username is not None
-    async with scratch_database(infra, "inshop_leads") as leads_dsn, \
-            scratch_database(infra, "inshop_orders") as orders_dsn, \
-            topic_acls(infra, [(shop_principal.username, topic)]):
+    assert call_center.username is not None
+    # The stack's rows of deploy/kafka/acls.tsv for the shop and the call center, for this run's prefix.
+    async with scratch_database(infra, "inbound_leads") as leads_dsn, \
+            scratch_database(infra, "inbound_orders") as orders_dsn, \
+            topic_acls(infra, [(shop_principal.username, topic), (call_center.username, calls_topic)]):
         env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": prefix}
         leads = await start_service("leads", {**env, "LEADS_DATABASE_URL": leads_dsn})
         try:
@@ -105,7 +118,7 @@ async def shop(infra: Infra) -> AsyncIterator[Shop]:
                                                     "ORDERS_RELAY_POLL_INTERVAL": "0.2"})
             try:
                 async with httpx.AsyncClient(headers=auth_headers("director"), timeout=10) as client:
-                    yield Shop(shop_principal, topic, leads, orders, orders_dsn, client)
+                    yield Shop(shop_principal, topic, call_center, calls_topic, leads, orders, orders_dsn, client)
             finally:
                 await stop_service(orders)
         finally:
@@ -202,8 +215,73 @@ async def test_invalid_messages_are_dead_lettered_with_the_reason(shop: Shop) ->
     assert "phone" in refused[0]["reason"]
 
 
-async def test_the_shop_principal_may_write_its_inbound_topic_only(infra: Infra, shop: Shop) -> None:
+async def test_the_shop_and_the_call_center_may_write_their_own_inbound_topic_only(shop: Shop) -> None:
     prefix = shop.topic.removesuffix(f".{INBOUND_SHOP}")
-    for foreign in (f"{prefix}.{INBOUND_CALLS}", f"{prefix}.leads", "salesflow.inbound.calls", "salesflow.leads"):
+    for foreign in (shop.calls_topic, f"{prefix}.leads", "salesflow.inbound.calls", "salesflow.leads"):
         with pytest.raises(TopicAuthorizationFailedError):
             await publish_one(shop.kafka, foreign)
+    for foreign in (shop.topic, f"{prefix}.orders", "salesflow.inbound.shop", "salesflow.orders"):
+        with pytest.raises(TopicAuthorizationFailedError):
+            await publish_one(shop.call_center, foreign)
+
+
+def a_call(call_id: str, number: str, *, outcome: str = "answered", seconds: int = 120,
+           started_at: datetime = NOW, agent: str | None = "c1") -> CallRecordedV1:
+    return CallRecordedV1(call_id=call_id, caller_number=number, direction="inbound", agent_id=agent,
+                          started_at=started_at, duration_seconds=seconds, outcome=outcome,
+                          recording_url=f"https://cc.example/rec/{call_id}" if seconds else None)
+
+
+async def test_an_answered_call_is_a_follow_up_on_the_callers_open_lead_once(shop: Shop) -> None:
+    phone = a_phone()
+    await shop.send(InquirySubmittedV1(inquiry_id=f"Q-{RUN_ID}-call", name="吴九", phone=phone, submitted_at=NOW),
+                    f"Q-{RUN_ID}-call")
+    lead = (await eventually(lambda: shop.leads_of(phone), what="the inquiry's lead"))[0]
+
+    call = a_call(f"CALL-{RUN_ID}-1", f"+86 {phone}")
+    await shop.call(call)
+    await shop.call(call)  # reported again under a new message id
+    history = await eventually(lambda: shop.history(lead["lead_id"]), until=lambda h: "FollowUpLogged" in h,
+                               what="the call's follow-up")
+    # Another call on the same key (partition) after both: once it is applied, so were the two before it.
+    marker = a_call(f"CALL-{RUN_ID}-1-marker", a_phone())
+    await shop.call(marker, key=call.call_id)
+    await eventually(lambda: shop.leads_of(marker.caller_number), what="the marker call's lead")
+    history = await shop.history(lead["lead_id"])
+    assert history.count("CallRecorded") == 1
+    assert history.count("FollowUpLogged") == 1
+    detail = (await shop.client.get(f"{shop.leads.url}/v1/leads/{lead['lead_id']}")).json()
+    assert detail["stage"] == "contacted"
+    logged = next(e for e in detail["history"] if e["event_type"] == "FollowUpLogged")
+    assert (logged["data"]["kind"], logged["data"]["logged_by"]) == ("call", "c1")
+    assert logged["actor"] == "system:call-center"
+
+
+async def test_an_unknown_caller_becomes_a_call_center_lead(shop: Shop) -> None:
+    phone = a_phone()
+    await shop.call(a_call(f"CALL-{RUN_ID}-new", phone))
+    leads = await eventually(lambda: shop.leads_of(phone), what="the caller's lead")
+    assert [(x["channel"], x["stage"]) for x in leads] == [("call_center", "contacted")]
+
+
+async def test_a_missed_call_opens_a_call_back_that_the_durable_timer_marks_overdue(shop: Shop) -> None:
+    phone = a_phone()
+    # Missed three hours ago: the call-back (due 2 h after the call, config/policy.json) is already late, so the
+    # follow-up timer fires at once.
+    started = datetime.now(UTC) - timedelta(hours=3)
+    await shop.call(a_call(f"CALL-{RUN_ID}-missed", phone, outcome="missed", seconds=0, started_at=started,
+                           agent=None))
+    lead = (await eventually(lambda: shop.leads_of(phone), what="the caller's lead"))[0]
+    history = await eventually(lambda: shop.history(lead["lead_id"]), until=lambda h: "FollowUpOverdue" in h,
+                               timeout=30, what="the call-back going overdue")
+    assert "FollowUpLogged" not in history
+    detail = (await shop.client.get(f"{shop.leads.url}/v1/leads/{lead['lead_id']}")).json()
+    recorded = next(e for e in detail["history"] if e["event_type"] == "CallRecorded")
+    assert recorded["data"]["outcome"] == "missed"
+    assert datetime.fromisoformat(recorded["data"]["call_back_due_at"]) == started + timedelta(hours=2)
+
+
+async def test_a_call_with_an_unknown_outcome_is_dead_lettered_with_the_reason(shop: Shop) -> None:
+    await shop.call(a_call(f"CALL-{RUN_ID}-odd", a_phone(), outcome="voicemail"))
+    letters = await eventually(lambda: shop.dead_letters(shop.leads, f"CALL-{RUN_ID}-odd"), what="the letter")
+    assert "outcome" in letters[0]["reason"]
