@@ -7,13 +7,11 @@ back is delivered by its next round. The receiver verifies every signature; a re
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -26,52 +24,13 @@ from tests.support.infra import RUN_ID, Infra
 from tests.support.leads import publish, scratch_database
 from tests.support.processes import ServiceProcess, free_port, start_service, stop_service
 from tests.support.waiting import eventually
+from tests.support.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
 SECRET = "shop-webhook-secret-0001"
 CLIENT = auth_headers(None, scopes=["webhooks:manage"], client="shop")
 OTHER_CLIENT = auth_headers(None, scopes=["webhooks:manage"], client="call-center")
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """A real HTTP server on 127.0.0.1:``port``, started only when the test says so (until then: refused)."""
-
-    port: int
-    received: list[Received] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/salesflow"
-
-    def start(self) -> None:
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                received.append(Received(dict(self.headers.items()), self.rfile.read(length)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
 
 @dataclass
