@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from shared.auth.errors import ForbiddenError
+
 
 class Role(StrEnum):
     """The people's roles (DESIGN §8). Systems have no role: they act only through their scopes."""
@@ -44,3 +46,11 @@ class Principal:
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+def managed_team(caller: Principal) -> str:
+    """The team a manager's data scope is (their token's team). A manager's token without one is a misconfigured
+    account: refused (403) rather than shown nothing or, worse, everything."""
+    if caller.team_id is None:
+        raise ForbiddenError("a manager's token carries no team, so it has no data scope")
+    return caller.team_id

@@ -32,6 +32,7 @@ WHO: dict[str, dict[str, str]] = {
     "m1": auth_headers("manager", subject="m1", team="t1"),
     "m2": auth_headers("manager", subject="m2", team="t2"),
     "d1": auth_headers("director", subject="d1", team=None),
+    "m0": auth_headers("manager", subject="m0", team=None),  # a misconfigured account: a manager without a team
     "ops1": auth_headers("ops", subject="ops1", team=None),
     "shop": auth_headers(None, scopes=["leads:capture", "orders:checkout"], client="shop"),
     "cc": auth_headers(None, scopes=["leads:capture"], client="call-center"),
@@ -257,7 +258,8 @@ async def stack(infra: Infra) -> AsyncIterator[tuple[dict[str, ServiceProcess], 
             care = await delivered_order(ok, orders, "c1", CUSTOMER)
             await eventually(lambda: client.get(f"{services['aftersales'].url}/v1/care-plans/{care}",
                                                 headers=WHO["d1"]),
-                             until=lambda r: r.status_code == 200, what="the delivered order's care plan")
+                             until=lambda r: r.status_code == 200, what="the delivered order's care plan",
+                             timeout=180)  # the consumer group may be rebalancing on a busy machine
             complaint = await ok(f"{services['aftersales'].url}/v1/complaints", {
                 "customer_id": CUSTOMER, "order_id": care, "category": "service", "description": "noisy"}, "c1")
             referral = await ok(f"{services['aftersales'].url}/v1/referrals", {
@@ -415,3 +417,14 @@ async def test_the_after_sales_lists_hold_the_callers_care_plans_only(stack: Any
     assert complaint in complaints["c1"]
     assert complaint in complaints["m1"]
     assert complaint not in complaints["m2"]
+
+
+async def test_a_manager_whose_token_has_no_team_is_refused_rather_than_shown_anything(stack: Any) -> None:
+    services, ids = stack
+    calls = [("orders", "/v1/orders/awaiting-delivery"), ("orders", "/v1/receivables"),
+             ("orders", f"/v1/orders/{ids['order']}"), ("aftersales", "/v1/visits"),
+             ("aftersales", f"/v1/care-plans/{ids['plan']}"), ("reporting", "/v1/reports/funnel")]
+    async with httpx.AsyncClient(timeout=20) as client:
+        answers = {path: (await client.get(f"{services[service].url}{path}", headers=WHO["m0"])).status_code
+                   for service, path in calls}
+    assert answers == {path: 403 for _, path in calls}

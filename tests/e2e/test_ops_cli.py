@@ -106,10 +106,20 @@ async def open_letters(stack: Stack) -> list[dict[str, Any]]:
     return list(response.json()["dead_letters"])
 
 
+def caught_up(statuses: list[dict[str, Any]]) -> bool:
+    """Every capture published by leads' relay and consumed by reporting. A consumer lag of 0 alone is not enough:
+    it is also 0 before the relay has published anything (seen on a loaded machine: verify then compared two empty
+    read models)."""
+    by_service = {s["service"]: s for s in statuses}
+    relay = by_service.get("leads", {}).get("relay") or {}
+    consumer = by_service.get("reporting", {}).get("consumer") or {}
+    return (relay.get("events_behind") == 0 and consumer.get("lag") == 0
+            and sum(p["end"] for p in consumer.get("partitions") or []) >= CAPTURES)
+
+
 async def reporting_caught_up(stack: Stack) -> None:
-    await eventually(lambda: salesflow_json(stack, "status"), until=lambda statuses: any(
-        s["service"] == "reporting" and s.get("consumer", {}).get("lag") == 0
-        and s["consumer"].get("partitions") for s in statuses), timeout=60, what="reporting to catch up")
+    await eventually(lambda: salesflow_json(stack, "status"), until=caught_up, timeout=120,
+                     what="leads' relay and reporting to catch up")
 
 
 def poison(key: str, value: bytes) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from services.aftersales.app.ports import CareScope
 from services.aftersales.domain.errors import NotFoundError
-from shared.auth.principal import Principal, Role
+from shared.auth.principal import Principal, Role, managed_team
 
 DESK = (Role.CONSULTANT, Role.MANAGER, Role.DIRECTOR)
 
@@ -29,7 +29,7 @@ def care_scope(caller: Principal) -> CareScope | None:
     if caller.has_role(Role.DIRECTOR):
         return None
     if caller.has_role(Role.MANAGER):
-        return CareScope(consultant=None, team=caller.team_id or "\0no team")
+        return CareScope(consultant=None, team=managed_team(caller))
     return CareScope(consultant=caller.subject, team=None)
 
 

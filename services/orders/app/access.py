@@ -18,7 +18,7 @@ from __future__ import annotations
 from services.orders.app.common import OrderNotFoundError, QuoteNotFoundError
 from services.orders.app.ports import TeamScope
 from shared.auth.errors import ForbiddenError
-from shared.auth.principal import Principal, Role
+from shared.auth.principal import Principal, Role, managed_team
 
 SELLERS = (Role.CONSULTANT, Role.MANAGER, Role.DIRECTOR)
 SUPERVISORS = (Role.MANAGER, Role.DIRECTOR)
@@ -56,13 +56,13 @@ def team_scope(caller: Principal) -> TeamScope | None:
     """The orders a supervisor's lists show: a director all (None), a manager their team's and the team-less."""
     if caller.has_role(Role.DIRECTOR):
         return None
-    return TeamScope(caller.team_id or "\0no team")
+    return TeamScope(managed_team(caller))
 
 
 def _in_scope(caller: Principal, consultant_id: str | None, team_id: str | None) -> bool:
     if caller.has_role(Role.DIRECTOR):
         return True
-    if caller.has_role(Role.MANAGER) and (team_id is None or team_id == caller.team_id):
+    if caller.has_role(Role.MANAGER) and team_id in (None, managed_team(caller)):
         return True
     return caller.has_role(Role.CONSULTANT) and consultant_id == caller.subject
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.auth.errors import ForbiddenError
-from shared.auth.principal import Principal, Role
+from shared.auth.principal import Principal, Role, managed_team
 
 READERS = (Role.CONSULTANT, Role.MANAGER, Role.DIRECTOR)
 
@@ -18,7 +18,7 @@ def funnel_filters(caller: Principal, filters: dict[str, str | None]) -> dict[st
     if caller.has_role(Role.DIRECTOR):
         return filters
     if caller.has_role(Role.MANAGER):
-        return {**filters, "team": caller.team_id or "\0no team"}
+        return {**filters, "team": managed_team(caller)}
     return {**filters, "consultant": caller.subject}
 
 
