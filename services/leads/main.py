@@ -21,6 +21,7 @@ from services.leads.adapters.unit_of_work import postgres_leads_units_of_work
 from services.leads.api import leads_router
 from services.leads.app.calls import RecordCallHandler
 from services.leads.app.commands import CaptureLeadHandler
+from services.leads.app.customer_card import CustomerCardHandlers
 from services.leads.app.intake import CallIntake, ShopIntake
 from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
@@ -28,6 +29,8 @@ from services.leads.app.reactions import Reactions
 from services.leads.app.reception import ReceptionHandlers
 from services.leads.app.test_drives import TestDriveHandlers, TestDrivePolicy
 from services.leads.app.timers import LeadTimerHandlers, timers_for
+from services.leads.customer_api import card_router
+from services.leads.domain.customer_card import CardField, CardSchema
 from services.leads.domain.policy import LeadPolicy
 from services.leads.showroom_api import showroom_router
 from services.leads.test_drive_api import test_drive_router
@@ -84,6 +87,15 @@ def load_showroom(path: Path = CONFIG / "showroom.json") -> dict[str, list[dict[
     """Visit purposes and test-drive routes (data, not code)."""
     showroom: dict[str, list[dict[str, Any]]] = json.loads(path.read_text())
     return showroom
+
+
+def load_card_schema(path: Path = CONFIG / "customer_card.json") -> CardSchema:
+    """The customer card's fields (data: a field or a needs-analysis question is added there, not in code)."""
+    specs = json.loads(path.read_text())["fields"]
+    return CardSchema({f["name"]: CardField(
+        name=f["name"], type=f["type"], choices=tuple(f.get("choices", ())), max_length=f.get("max_length", 200),
+        minimum=f.get("minimum"), maximum=f.get("maximum"), max_items=f.get("max_items", 10),
+        questions=tuple(q["code"] for q in f.get("questions", ()))) for f in specs})
 
 
 def load_call_center_agents(path: Path = CONFIG / "call_center_agents.json") -> dict[str, str]:
@@ -169,6 +181,9 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
                                         purposes={p["code"] for p in showroom["visit_purposes"]}),
             queries=queries, purposes=showroom["visit_purposes"], clock=clock,
         ))
+        app.include_router(card_router(
+            cards=CustomerCardHandlers(unit_of_work=uow, clock=clock, schema=load_card_schema()), queries=queries,
+            card_fields=json.loads((CONFIG / "customer_card.json").read_text())["fields"]))
         app.include_router(test_drive_router(drives=drives, queries=queries, leads=queries,
                                              routes=showroom["test_drive_routes"], clock=clock))
         app.include_router(dead_letter_router(consumer, dead_letters, pool))
