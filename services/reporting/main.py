@@ -29,15 +29,14 @@ from services.reporting.app.reports import (
     GradeTableQuery,
 )
 from services.reporting.wiring import MIGRATIONS, SOURCE_SERVICES, ReportingSettings, build_consumer
-from shared.auth.http import install_auth
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
-from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.components import ServiceComponents
-from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
+from shared.runtime.http import dead_letter_router
+from shared.runtime.service_app import service_app
 from shared.settings import KafkaSettings
 
 SERVICE = "reporting"
@@ -97,12 +96,7 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
         finally:
             await parts.close()
 
-    app = FastAPI(title="salesflow reporting", version="1", lifespan=lifespan)
-    install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
-    install_observability(app, parts.sample_metrics)
-    install_auth(app, service=SERVICE, browser_home="/dashboard")
-    app.include_router(health_router(parts.readiness))
-    return app
+    return service_app(SERVICE, settings=settings, parts=parts, lifespan=lifespan, browser_home="/dashboard")
 
 
 def main() -> None:

@@ -16,18 +16,17 @@ from services.webhooks.adapters.store import PostgresDeliveryQueue, PostgresSubs
 from services.webhooks.api import webhooks_router
 from services.webhooks.app.dispatch import Dispatcher, RetryPolicy
 from services.webhooks.app.fanout import Fanout
-from shared.auth.http import install_auth
 from shared.contracts import registry
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
-from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
-from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
+from shared.runtime.http import dead_letter_router
+from shared.runtime.service_app import service_app
 from shared.settings import KafkaSettings, ServiceSettings
 
 SERVICE = "webhooks"
@@ -93,12 +92,7 @@ def create_app(settings: WebhooksSettings, kafka: KafkaSettings) -> FastAPI:
             await parts.close()
             await sender.close()
 
-    app = FastAPI(title="salesflow webhooks", version="1", lifespan=lifespan)
-    install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
-    install_observability(app, parts.sample_metrics)
-    install_auth(app, service=SERVICE)
-    app.include_router(health_router(parts.readiness))
-    return app
+    return service_app(SERVICE, settings=settings, parts=parts, lifespan=lifespan)
 
 
 def main() -> None:
