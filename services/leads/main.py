@@ -21,6 +21,7 @@ from services.leads.adapters.unit_of_work import postgres_leads_units_of_work
 from services.leads.api import leads_router
 from services.leads.app.calls import RecordCallHandler
 from services.leads.app.commands import CaptureLeadHandler
+from services.leads.app.customer_card import CustomerCardHandlers
 from services.leads.app.intake import CallIntake, ShopIntake
 from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
@@ -28,10 +29,11 @@ from services.leads.app.reactions import Reactions
 from services.leads.app.reception import ReceptionHandlers
 from services.leads.app.test_drives import TestDriveHandlers, TestDrivePolicy
 from services.leads.app.timers import LeadTimerHandlers, timers_for
+from services.leads.customer_api import card_router
+from services.leads.domain.customer_card import CardField, CardSchema
 from services.leads.domain.policy import LeadPolicy
 from services.leads.showroom_api import showroom_router
 from services.leads.test_drive_api import test_drive_router
-from shared.auth.http import install_auth
 from shared.contracts.inbound import INBOUND_CALLS, INBOUND_SHOP
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
@@ -39,11 +41,11 @@ from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
-from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
-from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
+from shared.runtime.http import dead_letter_router
+from shared.runtime.service_app import service_app
 from shared.settings import KafkaSettings, ServiceSettings
 from shared.timers import TimerRunner
 
@@ -62,7 +64,7 @@ class LeadsSettings(ServiceSettings):
     http_port: int = 8001
     relay_poll_interval: float = 1.0
     timer_poll_interval: float = 1.0
-    consumer_group: str = "leads"
+    consumer_group: str = "leads"  # the Kafka group id only: processed ids and dead letters are kept under SERVICE
     default_team_id: str | None = None
     pool_idle_days: float | None = None
     claim_cooldown_days: float | None = None
@@ -85,6 +87,15 @@ def load_showroom(path: Path = CONFIG / "showroom.json") -> dict[str, list[dict[
     """Visit purposes and test-drive routes (data, not code)."""
     showroom: dict[str, list[dict[str, Any]]] = json.loads(path.read_text())
     return showroom
+
+
+def load_card_schema(path: Path = CONFIG / "customer_card.json") -> CardSchema:
+    """The customer card's fields (data: a field or a needs-analysis question is added there, not in code)."""
+    specs = json.loads(path.read_text())["fields"]
+    return CardSchema({f["name"]: CardField(
+        name=f["name"], type=f["type"], choices=tuple(f.get("choices", ())), max_length=f.get("max_length", 200),
+        minimum=f.get("minimum"), maximum=f.get("maximum"), max_items=f.get("max_items", 10),
+        questions=tuple(q["code"] for q in f.get("questions", ()))) for f in specs})
 
 
 def load_call_center_agents(path: Path = CONFIG / "call_center_agents.json") -> dict[str, str]:
@@ -142,9 +153,9 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         timers = TimerRunner(pool=pool, clock=clock, poll_interval=settings.timer_poll_interval, handlers={
             **LeadTimerHandlers(unit_of_work=uow, clock=clock, policy=policy).handlers(),
             **drives.timer_handlers()})
-        dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
+        dead_letters = DeadLetters(consumer=SERVICE, producer=producer)
         consumer = IdempotentConsumer(
-            name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
+            name=SERVICE, pool=pool, dead_letters=dead_letters,
             handlers={**Reactions(unit_of_work=uow, capture=capture, clock=clock, channels=channel_codes).handlers(),
                       **ShopIntake(capture=capture).handlers(),
                       **CallIntake(record_call=RecordCallHandler(
@@ -170,6 +181,9 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
                                         purposes={p["code"] for p in showroom["visit_purposes"]}),
             queries=queries, purposes=showroom["visit_purposes"], clock=clock,
         ))
+        app.include_router(card_router(
+            cards=CustomerCardHandlers(unit_of_work=uow, clock=clock, schema=load_card_schema()), queries=queries,
+            card_fields=json.loads((CONFIG / "customer_card.json").read_text())["fields"]))
         app.include_router(test_drive_router(drives=drives, queries=queries, leads=queries,
                                              routes=showroom["test_drive_routes"], clock=clock))
         app.include_router(dead_letter_router(consumer, dead_letters, pool))
@@ -178,12 +192,7 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         finally:
             await parts.close()
 
-    app = FastAPI(title="salesflow leads", version="1", lifespan=lifespan)
-    install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
-    install_observability(app, parts.sample_metrics)
-    install_auth(app, service=SERVICE)
-    app.include_router(health_router(parts.readiness))
-    return app
+    return service_app(SERVICE, settings=settings, parts=parts, lifespan=lifespan)
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ before the licence check and the waiver; 404 for a drive whose lead is outside t
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -16,36 +16,23 @@ from services.leads.app.ports import Clock, LeadQueries, ShowroomQueries
 from services.leads.domain.errors import TestDriveNotFoundError, TestDriveVehicleNotFoundError
 from shared.auth.http import AUTHENTICATED, CALLER, Caller
 from shared.auth.principal import Principal
+from shared.runtime.command_body import CommandBody, command_body
 from shared.runtime.http import Correlation
 from shared.runtime.http import command_context as _context
 from shared.runtime.openapi import error_responses
 from shared.runtime.params import IsoDateTime
 
-
-class VehicleRequest(BaseModel):
-    vehicle_id: str = Field(min_length=1, max_length=100, examples=["DEMO-MY-01"])
-    model: str = Field(min_length=1, max_length=100, examples=["Model Y"])
-    plate: str = Field(min_length=1, max_length=20, examples=["沪A12345"])
-    trim: str | None = Field(default=None, max_length=100)
-    colour: str | None = Field(default=None, max_length=50)
-    vin: str | None = Field(default=None, min_length=17, max_length=17)
-
-
-class BookingRequest(BaseModel):
-    vehicle_id: str = Field(min_length=1, max_length=100)
-    lead_id: str = Field(min_length=1, max_length=100)
-    starts_at: datetime = Field(description="the slot's start (with a time zone); it ends after the route's minutes")
-    route: str = Field(min_length=1, max_length=40, description="a code from GET /v1/test-drive-routes")
-
-
-class StartRequest(BaseModel):
-    licence_checked: bool = Field(description="the driver's licence was seen and is valid")
-    waiver_signed: bool = Field(description="the test-drive waiver (试驾协议) is signed")
-
-
-class CompletionRequest(BaseModel):
-    feedback_score: int = Field(ge=1, le=5, description="the prospect's feedback, 1 (poor) to 5 (excellent)")
-    feedback_note: str | None = Field(default=None, max_length=1000)
+# The request bodies are the commands (shared/runtime/command_body.py).
+if TYPE_CHECKING:
+    RegisterVehicleBody = CommandBody[td.RegisterTestDriveVehicle]
+    BookTestDriveBody = CommandBody[td.BookTestDrive]
+    StartTestDriveBody = CommandBody[td.StartTestDrive]
+    CompleteTestDriveBody = CommandBody[td.CompleteTestDrive]
+else:
+    RegisterVehicleBody = command_body(td.RegisterTestDriveVehicle)
+    BookTestDriveBody = command_body(td.BookTestDrive)
+    StartTestDriveBody = command_body(td.StartTestDrive, path=("booking_id",))
+    CompleteTestDriveBody = command_body(td.CompleteTestDrive, path=("booking_id",))
 
 
 class TestDriveView(BaseModel):
@@ -76,12 +63,10 @@ def test_drive_router(*, drives: td.TestDriveHandlers, queries: ShowroomQueries,
     router = APIRouter(prefix="/v1", tags=["test drives"], dependencies=AUTHENTICATED)
 
     @router.post("/test-drive-vehicles", status_code=201, responses=error_responses(403))
-    async def register_vehicle(body: VehicleRequest, x_correlation_id: Correlation = None,
+    async def register_vehicle(body: RegisterVehicleBody, x_correlation_id: Correlation = None,
                                caller: Principal = CALLER) -> dict[str, Any]:
         """Add a vehicle to the test-drive fleet (a manager or a director). 409 if the id is taken."""
-        vehicle = await drives.register_vehicle(td.RegisterTestDriveVehicle(
-            body.vehicle_id, body.model, body.plate, body.trim, body.colour, body.vin),
-            _context(x_correlation_id, caller))
+        vehicle = await drives.register_vehicle(body.to_command(), _context(x_correlation_id, caller))
         return {"vehicle_id": vehicle.id, "model": vehicle.model, "trim": vehicle.trim, "colour": vehicle.colour,
                 "plate": vehicle.plate, "vin": vehicle.vin, "version": vehicle.version}
 
@@ -109,12 +94,11 @@ def test_drive_router(*, drives: td.TestDriveHandlers, queries: ShowroomQueries,
         return {"routes": routes}
 
     @router.post("/test-drives", status_code=201, response_model=TestDriveView)
-    async def book_test_drive(body: BookingRequest, x_correlation_id: Correlation = None,
+    async def book_test_drive(body: BookTestDriveBody, x_correlation_id: Correlation = None,
                               caller: Principal = CALLER) -> TestDriveView:
         """Book a slot of a fleet vehicle for a lead (the lead's owner, the team's manager, a director). 409
         ``test_drive_slot_taken`` if an active booking overlaps; a no-show timer is armed at start + grace."""
-        return drive_view(await drives.book(td.BookTestDrive(body.vehicle_id, body.lead_id, body.starts_at,
-                                                             body.route), _context(x_correlation_id, caller)))
+        return drive_view(await drives.book(body.to_command(), _context(x_correlation_id, caller)))
 
     @router.get("/test-drives/{booking_id}", response_model=TestDriveView)
     async def get_test_drive(booking_id: str, caller: Caller) -> TestDriveView:
@@ -128,19 +112,19 @@ def test_drive_router(*, drives: td.TestDriveHandlers, queries: ShowroomQueries,
         return TestDriveView.model_validate({**row, "vehicle_version": vehicle["version"]})
 
     @router.post("/test-drives/{booking_id}/start", response_model=TestDriveView)
-    async def start_test_drive(booking_id: str, body: StartRequest, x_correlation_id: Correlation = None,
+    async def start_test_drive(booking_id: str, body: StartTestDriveBody, x_correlation_id: Correlation = None,
                                caller: Principal = CALLER) -> TestDriveView:
         """Start the drive: 409 ``licence_not_checked`` unless the licence was checked and the waiver signed. The
         lead's appointment is attended (stage test_driven); the no-show timer is cancelled."""
-        return drive_view(await drives.start(td.StartTestDrive(booking_id, body.licence_checked,
-                                                               body.waiver_signed), _context(x_correlation_id, caller)))
+        return drive_view(await drives.start(body.to_command(booking_id=booking_id),
+                                             _context(x_correlation_id, caller)))
 
     @router.post("/test-drives/{booking_id}/completion", response_model=TestDriveView)
-    async def complete_test_drive(booking_id: str, body: CompletionRequest, x_correlation_id: Correlation = None,
+    async def complete_test_drive(booking_id: str, body: CompleteTestDriveBody,
+                                  x_correlation_id: Correlation = None,
                                   caller: Principal = CALLER) -> TestDriveView:
         """End the drive with the prospect's feedback (409 ``test_drive_not_started`` before the start)."""
-        return drive_view(await drives.complete(td.CompleteTestDrive(booking_id, body.feedback_score,
-                                                                     body.feedback_note),
+        return drive_view(await drives.complete(body.to_command(booking_id=booking_id),
                                                 _context(x_correlation_id, caller)))
 
     @router.post("/test-drives/{booking_id}/no-show", response_model=TestDriveView)

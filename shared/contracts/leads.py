@@ -145,6 +145,18 @@ class AppointmentMissedV1(IntegrationEvent):
     recorded_at: datetime
 
 
+@contract("salesflow.leads.LeadPhoneChanged", version=1, producer="leads")
+class LeadPhoneChangedV1(IntegrationEvent):
+    """The lead's customer changed their phone number (the new one is the dedupe key from now on)."""
+
+    lead_id: str = Field(description="the lead's id; also the message key")
+    customer_id: str
+    phone: str = Field(description="the new number, E.164")
+    previous_phone: str
+    changed_by: str | None = None
+    changed_at: datetime
+
+
 @contract("salesflow.leads.StageAdvanced", version=1, producer="leads")
 class StageAdvancedV1(IntegrationEvent):
     """The lead's stage changed. Forward skips are normal; ``backwards`` marks an explicit move back."""

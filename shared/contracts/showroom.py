@@ -1,10 +1,12 @@
 """Public events of the showroom floor, published by the leads service on its topic (``<prefix>.leads``): the
-reception register (到店登记, key = visit id) and the lead's side of a visit (key = lead id). Reporting reads them
+reception register (到店登记, key = visit id), the lead's side of a visit (key = lead id), the test-drive fleet
+(key = vehicle id) and the customer card (key = customer id). Reporting reads them
 for 留档率, 二次到店率 and visits per channel; no personal data is carried (the lead and customer ids are)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
@@ -118,3 +120,28 @@ class TestDriveMissedV1(IntegrationEvent):
     lead_id: str
     recorded_by: str | None = None
     recorded_at: datetime
+
+
+# --- the customer information card (客户信息卡), key = customer id ------------------------------------------------
+
+
+@contract("salesflow.leads.CustomerCardUpdated", version=1, producer="leads")
+class CustomerCardUpdatedV1(IntegrationEvent):
+    """Fields of the customer's card changed (services/leads/config/customer_card.json lists them)."""
+
+    customer_id: str = Field(description="the customer; also the message key")
+    changes: dict[str, dict[str, Any]] = Field(description='each changed field: {"from": old, "to": new}; null = '
+                                                           "unset")
+    updated_by: str | None = None
+    updated_at: datetime
+
+
+@contract("salesflow.leads.CustomerPhoneChanged", version=1, producer="leads")
+class CustomerPhoneChangedV1(IntegrationEvent):
+    """The customer's phone number changed (E.164); each of their leads publishes LeadPhoneChanged too."""
+
+    customer_id: str = Field(description="the customer; also the message key")
+    phone: str
+    previous_phone: str
+    changed_by: str | None = None
+    changed_at: datetime

@@ -7,7 +7,8 @@ Every error answer has the same shape, so clients handle one format::
 
 ``correlation_id`` is the request's (its ``X-Correlation-Id``, or the one :mod:`shared.runtime.input_guard` made
 up), so a client's report of an error finds its log lines. A database that cannot be reached answers 503 with
-``Retry-After`` (the readiness probe fails meanwhile), never a 500; anything unexpected still answers in this
+``Retry-After`` (the readiness probe fails meanwhile), never a 500; so does a command past the worker's bound
+(``overloaded``, shared/runtime/admission.py); anything unexpected still answers in this
 format (500 ``internal_error``) and is logged with its traceback.
 """
 
@@ -20,8 +21,10 @@ from typing import Annotated, Any, Literal
 import asyncpg
 import structlog
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -30,9 +33,11 @@ from shared.auth.principal import Principal, Role
 from shared.commands import CommandContext
 from shared.domain.aggregate import DomainError
 from shared.eventstore.errors import ConcurrencyError, StreamOrderConflictError
+from shared.idempotency import IdempotentRequest
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letter_operations import DeadLetterOperations, DeadLetterStillFailingError
 from shared.messaging.dead_letters import DeadLetters
+from shared.runtime.admission import DEFAULT_MAX_IN_FLIGHT, AdmissionGuard, AdmissionLimit
 from shared.runtime.input_guard import DEFAULT_MAX_BODY_BYTES, InputGuard, current_correlation_id
 from shared.runtime.openapi import document_errors
 
@@ -43,11 +48,27 @@ Correlation = Annotated[str | None, Header(
                 "and sent in their Kafka headers")]
 """The ``X-Correlation-Id`` request header, as every service's command endpoints declare it."""
 
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+    description="the client's key for this create (printable ASCII, up to 200 characters): sending the same request "
+                "again with the same key answers 200 with what the first one created and creates nothing more; the "
+                "same key with a different request is refused (409 idempotency_key_reused)")]
+"""The ``Idempotency-Key`` request header of the create endpoints that have no natural key (shared/idempotency.py)."""
+
 
 def command_context(correlation_id: str | None, caller: Principal) -> CommandContext:
     """The context of a command sent over HTTP: the request's correlation id (a new one if absent) and the
     authenticated caller, who is the actor."""
     return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=caller.subject, caller=caller)
+
+
+def idempotent_request(key: str | None, operation: str, caller: Principal,
+                       body: BaseModel) -> IdempotentRequest | None:
+    """The create's ``Idempotency-Key`` (None without one), scoped to the operation and the caller, with the
+    request body's fingerprint."""
+    if key is None:
+        return None
+    return IdempotentRequest.of(key, operation=operation, caller=caller.subject, request=body.model_dump(mode="json"))
 
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
@@ -83,10 +104,15 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def install_error_handlers(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+def install_error_handlers(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                           max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> None:
     """Map validation errors to 422, domain errors to their status, version conflicts to 409, an unreachable
-    database to 503; refuse oversized bodies (413) and text PostgreSQL cannot store (422) before any route runs;
-    document all of it in the OpenAPI."""
+    database to 503; refuse oversized bodies (413) and text PostgreSQL cannot store (422) before any route runs,
+    and a command past ``max_in_flight`` (503, shared/runtime/admission.py); document all of it in the OpenAPI."""
+    # Inside the input guard (added after it, so outside in Starlette's order is the guard): the guard's
+    # correlation id is set when an overload is refused.
+    app.state.admission = AdmissionLimit(max_in_flight)
+    app.add_middleware(AdmissionGuard, limit=app.state.admission, error_body=error_body)
     app.add_middleware(InputGuard, max_body_bytes=max_body_bytes)
     document_errors(app)
 
@@ -118,6 +144,15 @@ def install_error_handlers(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BO
     for exception_class in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exception_class, on_database_unavailable)
 
+    @app.exception_handler(asyncpg.InterfaceError)
+    async def on_interface_error(request: Request, exc: asyncpg.InterfaceError) -> JSONResponse:
+        # A connection the database closed under a transaction (a restart, an outage) surfaces as a bare
+        # InterfaceError ("…the underlying connection is closed") when the transaction ends: the database is
+        # unavailable, the transaction did not commit. Any other InterfaceError is a bug: the 500 path.
+        if "connection is closed" in str(exc):
+            return await on_database_unavailable(request, exc)
+        raise exc
+
     @app.exception_handler(asyncpg.DataError)
     async def on_unstorable_value(_: Request, exc: asyncpg.DataError) -> JSONResponse:
         # The last line of defence (schemas and the input guard refuse these first): a value the database
@@ -146,7 +181,7 @@ def install_error_handlers(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BO
 
 def health_router(ready: ReadinessCheck) -> APIRouter:
     """``/health/live`` answers while the process runs; ``/health/ready`` runs the service's checks and answers
-    503 with the failing ones (database, Kafka, relay) until they pass."""
+    503 with the failing ones (database, Kafka, relay; this worker full of commands) until they pass."""
     router = APIRouter(tags=["health"])
 
     # Public on purpose (probes carry no credentials); "security: []" says so in the API document.
@@ -155,13 +190,21 @@ def health_router(ready: ReadinessCheck) -> APIRouter:
         return {"status": "ok"}
 
     @router.get("/health/ready", openapi_extra={"security": []})
-    async def readiness() -> JSONResponse:
+    async def readiness(request: Request) -> JSONResponse:
         checks = await ready()
+        admission: AdmissionLimit | None = getattr(request.app.state, "admission", None)
+        if admission is not None:  # this worker's commands in flight (back-pressure): not ready while full
+            checks["commands"] = admission.readiness()
         ok = all(v is True or (isinstance(v, dict) and v.get("ok")) for v in checks.values())
         return JSONResponse(status_code=200 if ok else 503, content={"status": "ok" if ok else "unready",
                                                                      "checks": checks})
 
     return router
+
+
+# A dead letter's id is its row's bigint identity (from 1): an id outside that range names no letter, and is a 422
+# naming the parameter here rather than a database DataError.
+DeadLetterId = Annotated[int, FastApiPath(ge=1, le=2**63 - 1, description="the dead letter's id (from the list)")]
 
 
 def dead_letter_router(consumer: IdempotentConsumer, dead_letters: DeadLetters, pool: Any) -> APIRouter:
@@ -179,7 +222,7 @@ def dead_letter_router(consumer: IdempotentConsumer, dead_letters: DeadLetters, 
         return {"consumer": consumer.name, "dead_letters": [d.as_dict() for d in letters]}
 
     @router.post("/{dead_letter_id}/retry")
-    async def retry(dead_letter_id: int) -> Any:
+    async def retry(dead_letter_id: DeadLetterId) -> Any:
         try:
             released = await operations.retry(dead_letter_id)
         except LookupError as exc:
@@ -192,7 +235,7 @@ def dead_letter_router(consumer: IdempotentConsumer, dead_letters: DeadLetters, 
                 "reason": released.reason}
 
     @router.post("/{dead_letter_id}/skip")
-    async def skip(dead_letter_id: int) -> dict[str, Any]:
+    async def skip(dead_letter_id: DeadLetterId) -> dict[str, Any]:
         try:
             released = await operations.skip(dead_letter_id)
         except LookupError as exc:

@@ -54,9 +54,17 @@ ERROR_DESCRIPTIONS = {
     409: "A business rule or a stale expected_version refused the command; nothing was changed.",
     413: "The request body is larger than the service accepts; it was not read.",
     422: "Invalid input: `fields` names each field and the reason.",
-    503: "A dependency (the database) cannot be reached, or a concurrent write must be retried; "
-         "nothing was changed. Retry after `Retry-After` seconds.",
+    503: "A dependency (the database) cannot be reached, this worker has as many commands in flight as it takes "
+         "(`overloaded`), or a concurrent write must be retried; nothing was changed. Retry after `Retry-After` "
+         "seconds.",
     504: "The work took longer than allowed.",
+}
+
+
+# For a create route with an Idempotency-Key (shared/idempotency.py): its repeat answers 200, with the same body.
+REPEATED_CREATE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The same request again with its `Idempotency-Key`: what the first one created (as it is "
+                         "now); nothing new was created."},
 }
 
 

@@ -52,6 +52,7 @@ Case = tuple[str, str, dict[str, Any] | None, str, str, int]
 def cases(ids: dict[str, str]) -> dict[str, Case]:
     lead, quote, order, visit = ids["lead"], ids["quote"], ids["order"], ids["visit"]
     vehicle, drive = ids["vehicle"], ids["test_drive"]
+    lead_customer, walk_in_customer = ids["lead_customer"], ids["walk_in_customer"]
     plan, customer, complaint, referral = ids["plan"], ids["customer"], ids["complaint"], ids["referral"]
     return {
         # leads
@@ -104,6 +105,14 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/showroom-visits/{visit_id}": ("leads", f"/v1/showroom-visits/{visit}", None, "m1", "m2", 404),
         "GET /v1/showroom-visits": ("leads", "/v1/showroom-visits", None, "c1", "shop", 403),
         "GET /v1/visit-purposes": ("leads", "/v1/visit-purposes", None, "c1", "nobody", 401),
+        "GET /v1/customers/{customer_id}/card": ("leads", f"/v1/customers/{lead_customer}/card", None, "c1", "c3",
+                                                 404),
+        "PATCH /v1/customers/{customer_id}/card": ("leads", f"/v1/customers/{lead_customer}/card",
+                                                   {"changes": {"payment_intention": "loan"}}, "c1", "c2", 404),
+        # The walk-in's customer, so the lead above keeps the phone the masking test checks.
+        "POST /v1/customers/{customer_id}/phone": ("leads", f"/v1/customers/{walk_in_customer}/phone",
+                                                   {"phone": "13500003333"}, "m1", "c3", 404),
+        "GET /v1/customer-card/fields": ("leads", "/v1/customer-card/fields", None, "c1", "nobody", 401),
         "POST /v1/test-drive-vehicles": ("leads", "/v1/test-drive-vehicles", {
             "vehicle_id": f"V2-{RUN_ID}", "model": "Model 3", "plate": "沪B22222"}, "m1", "c1", 403),
         "GET /v1/test-drive-vehicles": ("leads", "/v1/test-drive-vehicles", None, "c1", "shop", 403),
@@ -266,7 +275,8 @@ async def stack(infra: Infra) -> AsyncIterator[tuple[dict[str, ServiceProcess], 
                 "referrer_customer_id": CUSTOMER, "prospect_name": "周九", "prospect_phone": "13600002222"}, "c1")
         yield services, {"lead": lead["lead_id"], "quote": quote["quote_id"], "order": order["order_id"],
                          "visit": visit["visit_id"], "vehicle": vehicle["vehicle_id"],
-                         "test_drive": drive["booking_id"], "plan": care, "customer": CUSTOMER,
+                         "test_drive": drive["booking_id"], "lead_customer": lead["customer_id"],
+                         "walk_in_customer": visit["customer_id"], "plan": care, "customer": CUSTOMER,
                          "complaint": complaint["complaint_id"], "referral": referral["referral_id"]}
 
 

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from services.leads.adapters.queries import PostgresLeadQueries
 from services.leads.adapters.unit_of_work import postgres_leads_units_of_work
 from services.leads.app.commands import CaptureLeadHandler
+from services.leads.app.customer_card import CustomerCardHandlers
 from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
 from services.leads.app.ports import CommandContext
@@ -28,7 +29,14 @@ from services.leads.app.reception import ReceptionHandlers
 from services.leads.app.test_drives import TestDriveHandlers
 from services.leads.app.timers import LeadTimerHandlers, timers_for
 from services.leads.domain.policy import LeadPolicy
-from services.leads.main import CONFIG, MIGRATIONS, load_channels, load_showroom, load_test_drive_policy
+from services.leads.main import (
+    CONFIG,
+    MIGRATIONS,
+    load_card_schema,
+    load_channels,
+    load_showroom,
+    load_test_drive_policy,
+)
 from shared.contracts.base import IntegrationEvent
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.connection import KafkaConnection
@@ -87,6 +95,7 @@ class LeadsInProcess:
     reactions: Reactions
     reception: ReceptionHandlers
     test_drives: TestDriveHandlers
+    cards: CustomerCardHandlers
 
     async def deliver(self, payload: IntegrationEvent, *, key: str) -> None:
         """Apply one public event the way the idempotent consumer does: inside its transaction."""
@@ -135,6 +144,7 @@ async def leads_in_process(dsn: str, policy: LeadPolicy | None = None) -> AsyncI
             reception=ReceptionHandlers(unit_of_work=uow, clock=clock, new_id=new_id, capture=capture, purposes={
                 p["code"] for p in showroom["visit_purposes"]}),
             test_drives=test_drives,
+            cards=CustomerCardHandlers(unit_of_work=uow, clock=clock, schema=load_card_schema()),
         )
     finally:
         await pool.close()

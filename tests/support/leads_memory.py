@@ -15,6 +15,8 @@ from typing import Any
 from services.leads.adapters.unit_of_work import LEADS_STREAMS
 from services.leads.app.ports import CommandContext, PhoneLookup, TeamRotation
 from services.leads.app.timers import timers_for
+from services.leads.domain.customer_card import CustomerCard
+from services.leads.domain.customer_events import CustomerPhoneChanged
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant, Team
 from services.leads.domain.policy import LeadPolicy
@@ -78,6 +80,10 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
         owned = [lead for lead in self._tables.leads.values() if lead.owner_id == consultant_id and lead.is_open]
         return [lead.id for lead in sorted(owned, key=lambda lead: lead.captured_at or datetime.min)]
 
+    async def leads_of_customer(self, customer_id: str) -> list[str]:
+        leads = [lead for lead in self._tables.leads.values() if lead.customer_id == customer_id]
+        return [lead.id for lead in sorted(leads, key=lambda lead: lead.captured_at or datetime.min)]
+
     async def vehicle_of_booking(self, booking_id: str) -> str | None:
         return self._tables.booking_vehicles.get(booking_id)
 
@@ -126,6 +132,11 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
                 t.consultants[aggregate.id] = aggregate
             elif isinstance(aggregate, Visit):
                 t.visits[aggregate.id] = aggregate
+            elif isinstance(aggregate, CustomerCard):
+                for event in aggregate.pending_events:
+                    if isinstance(event, CustomerPhoneChanged):
+                        t.customers.pop(event.previous_phone, None)
+                        t.customers[event.phone] = aggregate.id
             elif isinstance(aggregate, TestDriveVehicle):
                 t.booking_vehicles.update(dict.fromkeys(aggregate.touched_bookings(), aggregate.id))
 

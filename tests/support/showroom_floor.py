@@ -1,5 +1,5 @@
-"""The leads service's showroom handlers (reception register, test drives) wired to one in-memory store, for
-their unit tests: the way main wires them to PostgreSQL, with a clock the test moves."""
+"""The leads service's showroom handlers (reception register, test drives, customer card) wired to one in-memory
+store, for their unit tests: the way main wires them to PostgreSQL, with a clock the test moves."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 from services.leads.app import test_drives as td
 from services.leads.app.commands import CaptureLeadHandler
+from services.leads.app.customer_card import CustomerCardHandlers
 from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
 from services.leads.app.ports import CommandContext
 from services.leads.app.reception import ReceptionHandlers
 from services.leads.domain.lead import Lead
+from services.leads.main import load_card_schema
 from shared.auth.principal import Principal
 from tests.support.leads import FakeClock
 from tests.support.leads_memory import InMemoryLeads
@@ -45,6 +47,7 @@ class ShowroomFloor:
         self.drives = td.TestDriveHandlers(unit_of_work=self.store, clock=self.clock, new_id=new_id,
                                            policy=td.TestDrivePolicy(ROUTES, timedelta(minutes=30)),
                                            lead_policy=self.store.policy)
+        self.cards = CustomerCardHandlers(unit_of_work=self.store, clock=self.clock, schema=load_card_schema())
 
     def stream_types(self, stream_id: str) -> list[str]:
         return [e.event_type for e in self.store.events.events(stream_id)]

@@ -7,7 +7,8 @@ from typing import Any
 
 import asyncpg
 
-from services.leads.adapters.unit_of_work import lead_stream
+from services.leads.adapters.unit_of_work import LEADS_STREAMS, lead_stream
+from services.leads.domain.customer_card import CustomerCard
 from shared.eventstore.store import PostgresEventStore
 
 _COLUMNS = """lead_id, customer_id, name, phone, channel, interest, status, stage, grade, owner_id, team_id, pooled,
@@ -106,3 +107,16 @@ class PostgresLeadQueries:
             f"SELECT {self._BOOKING_COLUMNS} FROM leads_test_drives WHERE vehicle_id = $1 AND ends_at > $2 "
             "AND starts_at < $3 ORDER BY starts_at", vehicle_id, starts_from, starts_to)
         return [_row(r) for r in rows]
+
+    # --- the customer card ---
+
+    async def customer_leads(self, customer_id: str) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(f"SELECT {_COLUMNS} FROM leads_view WHERE customer_id = $1 ORDER BY captured_at",
+                                      customer_id)
+        return [_row(r) for r in rows]
+
+    async def customer_card(self, customer_id: str) -> tuple[CustomerCard, list[dict[str, object]]]:
+        """The card as its events fold it, and those events as history entries."""
+        records = await self._store.load(LEADS_STREAMS.stream_id(CustomerCard, customer_id))
+        card = CustomerCard.rehydrate(customer_id, LEADS_STREAMS.decode(CustomerCard, records))
+        return card, [r.audit_entry() for r in records]

@@ -33,6 +33,8 @@ from services.leads.adapters.recorded_changes import (
 )
 from services.leads.app.ports import PhoneLookup, TeamRotation
 from services.leads.app.timers import TimerPlan
+from services.leads.domain.customer_card import CustomerCard
+from services.leads.domain.customer_events import CustomerPhoneChanged, customer_events
 from services.leads.domain.events import lead_events, organisation_events
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant, Team
@@ -52,6 +54,7 @@ LEADS_STREAMS = StreamCatalog({
     Consultant: ("consultant-", organisation_events),
     Visit: ("visit-", showroom_events),
     TestDriveVehicle: ("test-drive-vehicle-", showroom_events),
+    CustomerCard: ("customer-", customer_events),
 })
 
 TimerPlanner = Callable[[Lead], Sequence[TimerPlan]]
@@ -102,6 +105,11 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
     async def open_leads_owned_by(self, consultant_id: str) -> list[str]:
         rows = await self._conn.fetch(
             "SELECT lead_id FROM leads_view WHERE owner_id = $1 AND is_open ORDER BY captured_at", consultant_id)
+        return [r["lead_id"] for r in rows]
+
+    async def leads_of_customer(self, customer_id: str) -> list[str]:
+        rows = await self._conn.fetch("SELECT lead_id FROM leads_view WHERE customer_id = $1 ORDER BY captured_at",
+                                      customer_id)
         return [r["lead_id"] for r in rows]
 
     async def vehicle_of_booking(self, booking_id: str) -> str | None:
@@ -156,6 +164,19 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
             await self._project_visit(aggregate)
         elif isinstance(aggregate, TestDriveVehicle):
             await self._project_vehicle(aggregate)
+        elif isinstance(aggregate, CustomerCard):
+            await self._move_phone(aggregate)
+
+    async def _move_phone(self, card: CustomerCard) -> None:
+        """The dedupe index follows a phone change: the old number is no longer the customer's, the new one is (the
+        command holds both numbers' capture locks, so no capture reads the row in between)."""
+        for event in card.pending_events:
+            if isinstance(event, CustomerPhoneChanged):
+                await self._conn.execute("DELETE FROM leads_customers WHERE phone = $1 AND customer_id = $2",
+                                         event.previous_phone, card.id)
+                await self._conn.execute(
+                    "INSERT INTO leads_customers (phone, customer_id) VALUES ($1, $2) "
+                    "ON CONFLICT (phone) DO UPDATE SET customer_id = EXCLUDED.customer_id", event.phone, card.id)
 
     async def _project_vehicle(self, vehicle: TestDriveVehicle) -> None:
         await self._conn.execute(

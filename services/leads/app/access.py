@@ -10,9 +10,15 @@ owner, the team's manager and systems with ``leads:read``; everyone else sees ``
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from services.leads.domain.errors import ConsultantNotFoundError, LeadNotFoundError, VisitNotFoundError
+from services.leads.domain.errors import (
+    ConsultantNotFoundError,
+    CustomerNotFoundError,
+    LeadNotFoundError,
+    VisitNotFoundError,
+)
 from shared.auth.errors import ForbiddenError
 from shared.auth.principal import Principal, Role
 from shared.domain.phone import mask_phone_for_display
@@ -155,17 +161,50 @@ def visits_visible(caller: Principal, rows: Iterable[dict[str, Any]]) -> list[di
                                                  consultant_id=row.get("consultant_id"), team_id=row.get("team_id"))]
 
 
+# --- the customer card ---
+
+
+@dataclass(frozen=True, slots=True)
+class LeadScope:
+    """What the rules need of one of a customer's leads."""
+
+    owner_id: str | None
+    team_id: str | None
+    pooled: bool
+
+
+def require_customer_visible(caller: Principal, customer_id: str, leads: Iterable[LeadScope]) -> None:
+    """A customer exists for the caller if one of their leads does."""
+    if not any(can_see(caller, owner_id=lead.owner_id, team_id=lead.team_id, pooled=lead.pooled) for lead in leads):
+        raise CustomerNotFoundError(f"no customer {customer_id}", customer_id=customer_id)
+
+
+def require_customer_work(caller: Principal, customer_id: str, leads: Iterable[LeadScope]) -> None:
+    """Editing a customer's card: someone who may work one of the customer's leads (see require_work)."""
+    scopes = list(leads)
+    require_customer_visible(caller, customer_id, scopes)
+    for lead in scopes:
+        try:
+            require_work(caller, customer_id, owner_id=lead.owner_id, team_id=lead.team_id, pooled=lead.pooled)
+            return
+        except (ForbiddenError, LeadNotFoundError):
+            continue
+    raise ForbiddenError("only an owner of one of the customer's leads, the team's manager or a director may edit "
+                         "the customer")
+
+
 def shown(caller: Principal, row: dict[str, Any]) -> dict[str, Any]:
     """A lead row as this caller may see it: the phone masked outside the need-to-know scope (history too)."""
     if sees_full_phone(caller, owner_id=row.get("owner_id"), team_id=row.get("team_id")):
         return row
     masked = {**row, "phone": mask_phone_for_display(row.get("phone"))}
     if "history" in row:
-        masked["history"] = [_masked_entry(entry) for entry in row["history"]]
+        masked["history"] = [masked_entry(entry) for entry in row["history"]]
     return masked
 
 
-def _masked_entry(entry: dict[str, Any]) -> dict[str, Any]:
+def masked_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A history entry with every phone-like value of its data masked."""
     data = entry.get("data")
     if not isinstance(data, dict):
         return entry

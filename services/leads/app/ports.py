@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from services.leads.domain.customer_card import CustomerCard
 from shared.commands import CommandContext as CommandContext  # re-exported for the handlers
 from shared.domain import Aggregate
 from shared.unit_of_work.core import TimerPlan
@@ -66,6 +67,9 @@ class UnitOfWork(Protocol):
         unknown team."""
 
     async def open_leads_owned_by(self, consultant_id: str) -> list[str]: ...
+    async def leads_of_customer(self, customer_id: str) -> list[str]:
+        """The customer's leads, open or closed, oldest first."""
+
     async def vehicle_of_booking(self, booking_id: str) -> str | None:
         """The fleet vehicle a test-drive booking is on."""
 
@@ -94,6 +98,11 @@ class LeadQueries(Protocol):
     async def follow_ups(self, owner_id: str, due_before: datetime) -> list[dict[str, Any]]: ...
     async def pool(self, team_id: str | None) -> list[dict[str, Any]]: ...
     async def consultants(self, team_id: str | None) -> list[dict[str, Any]]: ...
+
+
+class CustomerQueries(Protocol):
+    async def customer_leads(self, customer_id: str) -> list[dict[str, Any]]: ...
+    async def customer_card(self, customer_id: str) -> tuple[CustomerCard, list[dict[str, object]]]: ...
 
 
 class ShowroomQueries(Protocol):

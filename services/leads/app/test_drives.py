@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from services.leads.app import access
 from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
@@ -32,34 +34,43 @@ NO_SHOW = "leads.test_drive_no_show"
 
 @dataclass(frozen=True, slots=True)
 class RegisterTestDriveVehicle:
-    vehicle_id: str
-    model: str
-    plate: str
-    trim: str | None = None
-    colour: str | None = None
-    vin: str | None = None
+    """Add a vehicle to the test-drive fleet."""
+
+    vehicle_id: Annotated[str, Field(min_length=1, max_length=100, examples=["DEMO-MY-01"])]
+    model: Annotated[str, Field(min_length=1, max_length=100, examples=["Model Y"])]
+    plate: Annotated[str, Field(min_length=1, max_length=20, examples=["沪A12345"])]
+    trim: Annotated[str | None, Field(max_length=100)] = None
+    colour: Annotated[str | None, Field(max_length=50)] = None
+    vin: Annotated[str | None, Field(min_length=17, max_length=17)] = None
 
 
 @dataclass(frozen=True, slots=True)
 class BookTestDrive:
-    vehicle_id: str
-    lead_id: str
-    starts_at: datetime
-    route: str
+    """Book a slot of a fleet vehicle for a lead."""
+
+    vehicle_id: Annotated[str, Field(min_length=1, max_length=100)]
+    lead_id: Annotated[str, Field(min_length=1, max_length=100)]
+    starts_at: Annotated[datetime, Field(description="the slot's start (with a time zone); it ends after the "
+                                                     "route's minutes")]
+    route: Annotated[str, Field(min_length=1, max_length=40, description="a code from GET /v1/test-drive-routes")]
 
 
 @dataclass(frozen=True, slots=True)
 class StartTestDrive:
+    """Start the drive, after the licence check and the waiver."""
+
     booking_id: str
-    licence_checked: bool
-    waiver_signed: bool
+    licence_checked: Annotated[bool, Field(description="the driver's licence was seen and is valid")]
+    waiver_signed: Annotated[bool, Field(description="the test-drive waiver (试驾协议) is signed")]
 
 
 @dataclass(frozen=True, slots=True)
 class CompleteTestDrive:
+    """End the drive with the prospect's feedback."""
+
     booking_id: str
-    feedback_score: int
-    feedback_note: str | None = None
+    feedback_score: Annotated[int, Field(ge=1, le=5, description="1 (poor) to 5 (excellent)")]
+    feedback_note: Annotated[str | None, Field(max_length=1000)] = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,3 +150,18 @@ class AppointmentIsATestDriveError(DomainError):
     """A test drive booked on a fleet vehicle is closed through the booking, so the vehicle is freed with it."""
 
     code = "appointment_is_a_test_drive"
+
+
+class CustomerNotFoundError(DomainError):
+    code = "customer_not_found"
+    http_status = 404
+
+
+class PhoneBelongsToAnotherCustomerError(DomainError):
+    """The new number is another customer's (a merge of two customers is not built)."""
+
+    code = "phone_belongs_to_another_customer"
+
+
+class SamePhoneError(DomainError):
+    code = "same_phone"

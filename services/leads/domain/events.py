@@ -175,6 +175,20 @@ class ShowroomVisitRecorded(DomainEvent):
 
 
 @lead_events.register
+class LeadPhoneChanged(DomainEvent):
+    """The customer's phone number changed (on their card); every lead of the customer carries the new one."""
+
+    event_type = "LeadPhoneChanged"
+
+    lead_id: str
+    customer_id: str
+    phone: str
+    previous_phone: str
+    changed_by: str | None = None
+    changed_at: datetime
+
+
+@lead_events.register
 class StageAdvanced(DomainEvent):
     """A stage change, forwards or (explicitly, ``backwards=True``) back."""
 

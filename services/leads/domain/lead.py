@@ -27,6 +27,7 @@ from services.leads.domain.events import (
     LeadCreated,
     LeadGraded,
     LeadInvalidated,
+    LeadPhoneChanged,
     LeadReleasedToPool,
     LossApproved,
     LossRejected,
@@ -347,6 +348,12 @@ class Lead(Aggregate):
             self._record(StageAdvanced(lead_id=self.id, from_stage=self.stage.value, to_stage=Stage.VISITED.value,
                                        reason="showroom_visit", moved_by=by, moved_at=now))
 
+    def change_phone(self, *, phone: str, by: str | None, now: datetime) -> None:
+        """The customer's number changed (the card's command checked it belongs to nobody else). Closed leads
+        follow too, so the customer's history stays under one number."""
+        self._record(LeadPhoneChanged(lead_id=self.id, customer_id=self.customer_id, phone=normalise_phone(phone),
+                                      previous_phone=self.phone, changed_by=by, changed_at=now))
+
     def record_call(self, *, call: Call, consultant_id: str | None, now: datetime, policy: LeadPolicy) -> None:
         """A call-center call with this lead's customer. Answered: a follow-up of kind ``call`` logged by the
         agent's consultant (so the first one moves the lead to contacted and the next is due per the grade).
@@ -584,6 +591,8 @@ class Lead(Aggregate):
                     self.referral_ids.append(event.referral_id)
             case OwnerReminded() | CallRecorded():
                 pass  # the call's follow-up (FollowUpLogged) or call-back (FollowUpScheduled) is its own event
+            case LeadPhoneChanged():
+                self.phone = event.phone
             case ShowroomVisitRecorded():
                 self.visits += 1
                 self._touch(event.arrived_at)

@@ -1,5 +1,5 @@
-"""Every stored showroom event (reception register, test drives) has a decided public mapping, keyed by its own
-aggregate's id, and the message honours its contract."""
+"""Every stored showroom event (reception register, test drives, customer card) has a decided public mapping,
+keyed by its own aggregate's id, and the message honours its contract."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.leads.adapters.publishing import to_public_message
+from services.leads.domain.customer_events import customer_events
 from services.leads.domain.showroom_events import showroom_events
 from shared.contracts import registry
 from shared.domain import DomainEvent
 from shared.eventstore import RecordedEvent
 from shared.messaging.headers import EventHeaders
 
-STORED_TYPES = sorted(showroom_events._types.items())
+STORED_TYPES = sorted([*showroom_events._types.items(), *customer_events._types.items()])
 AT = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
 
@@ -34,11 +35,15 @@ def test_every_stored_showroom_event_is_published_under_its_contract_keyed_by_it
     event_type: str, cls: type[DomainEvent], data: st.DataObject
 ) -> None:
     ints = {name: st.integers(0, 2**31) for name, f in cls.model_fields.items() if f.annotation is int}
-    instance = data.draw(st.builds(cls, **ints))
+    card_changes = {name: st.dictionaries(st.text(max_size=20), st.fixed_dictionaries({
+        "from": st.none() | st.text(max_size=20) | st.integers(0, 2**31),
+        "to": st.none() | st.booleans() | st.lists(st.text(max_size=10), max_size=3)}), max_size=4)
+        for name, f in cls.model_fields.items() if getattr(f.annotation, "__origin__", None) is dict}
+    instance = data.draw(st.builds(cls, **ints, **card_changes))
     message = to_public_message(recorded(instance))
     assert message is not None
     headers = EventHeaders.decode(message.headers)
-    key_field = "visit_id" if "visit_id" in cls.model_fields else "vehicle_id"
+    key_field = next(k for k in ("visit_id", "vehicle_id", "customer_id") if k in cls.model_fields)
     assert message.key == headers.subject.encode() == str(getattr(instance, key_field)).encode()
     contract = registry.get(headers.event_type, headers.schema_version)
     assert (contract.producer, headers.event_type) == ("leads", f"salesflow.leads.{event_type}")

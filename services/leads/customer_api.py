@@ -1,0 +1,86 @@
+"""HTTP API of the customer information card (leads service). Thin, like ``api.py``: a card update names every bad
+field at once (422 ``fields``), a phone change answers 409 ``phone_belongs_to_another_customer`` or
+``same_phone``; a customer none of whose leads the caller may see is 404."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from services.leads.app import access
+from services.leads.app import customer_card as cc
+from services.leads.app.ports import CustomerQueries
+from services.leads.domain.customer_card import CustomerCard
+from shared.auth.http import AUTHENTICATED, CALLER, Caller
+from shared.auth.principal import Principal
+from shared.domain.phone import mask_phone_for_display
+from shared.runtime.command_body import CommandBody, command_body
+from shared.runtime.http import Correlation
+from shared.runtime.http import command_context as _context
+from shared.runtime.openapi import error_responses
+
+# The request bodies are the commands (shared/runtime/command_body.py).
+if TYPE_CHECKING:
+    UpdateCardBody = CommandBody[cc.UpdateCustomerCard]
+    ChangePhoneBody = CommandBody[cc.ChangeCustomerPhone]
+else:
+    UpdateCardBody = command_body(cc.UpdateCustomerCard, path=("customer_id",))
+    ChangePhoneBody = command_body(cc.ChangeCustomerPhone, path=("customer_id",))
+
+
+class CardView(BaseModel):
+    customer_id: str
+    fields: dict[str, Any]
+    phone: str | None = Field(description="the number set through the card, if it was changed (masked unless the "
+                                          "caller sees the customer's phone)")
+    version: int
+
+
+def card_router(*, cards: cc.CustomerCardHandlers, queries: CustomerQueries,
+                card_fields: list[dict[str, Any]]) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["customers"], dependencies=AUTHENTICATED)
+
+    async def full_phone(caller: Principal, customer_id: str) -> bool:
+        return any(access.sees_full_phone(caller, owner_id=row["owner_id"], team_id=row["team_id"])
+                   for row in await queries.customer_leads(customer_id))
+
+    async def view(caller: Principal, card: CustomerCard) -> CardView:
+        phone = card.phone if card.phone is None or await full_phone(caller, card.id) else \
+            mask_phone_for_display(card.phone)
+        return CardView(customer_id=card.id, fields=card.values, phone=phone, version=card.version)
+
+    @router.get("/customers/{customer_id}/card")
+    async def get_card(customer_id: str, caller: Caller) -> dict[str, Any]:
+        """The customer's card and its history (every change: who, when, from what to what)."""
+        leads = await queries.customer_leads(customer_id)
+        access.require_customer_visible(caller, customer_id, [
+            access.LeadScope(r["owner_id"], r["team_id"], r["pooled"]) for r in leads])
+        card, history = await queries.customer_card(customer_id)
+        shown = (await view(caller, card)).model_dump(mode="json")
+        if not await full_phone(caller, customer_id):
+            history = [access.masked_entry(entry) for entry in history]
+        return {**shown, "lead_ids": [r["lead_id"] for r in leads], "history": history}
+
+    @router.patch("/customers/{customer_id}/card", response_model=CardView, responses=error_responses(403))
+    async def update_card(customer_id: str, body: UpdateCardBody, x_correlation_id: Correlation = None,
+                          caller: Principal = CALLER) -> CardView:
+        """Set card fields (those given; null unsets). Only what differs is recorded, as one event with each
+        field's old and new value. 422 names every bad field; nothing is written then."""
+        card = await cards.update_card(body.to_command(customer_id=customer_id), _context(x_correlation_id, caller))
+        return await view(caller, card)
+
+    @router.post("/customers/{customer_id}/phone", response_model=CardView, responses=error_responses(403))
+    async def change_phone(customer_id: str, body: ChangePhoneBody, x_correlation_id: Correlation = None,
+                           caller: Principal = CALLER) -> CardView:
+        """Change the customer's number: every lead of the customer takes it, and dedupe follows (captures with
+        the new number find the customer, the old number is free)."""
+        card = await cards.change_phone(body.to_command(customer_id=customer_id), _context(x_correlation_id, caller))
+        return await view(caller, card)
+
+    @router.get("/customer-card/fields")
+    async def list_card_fields() -> dict[str, Any]:
+        return {"fields": card_fields}
+
+    return router

@@ -1,0 +1,36 @@
+"""Events of the customer information card (streams ``customer-<customer id>``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shared.domain import DomainEvent, EventTypeRegistry
+
+customer_events = EventTypeRegistry()
+
+
+@customer_events.register
+class CustomerCardUpdated(DomainEvent):
+    """Card fields changed: ``changes`` maps each changed field to ``{"from": old, "to": new}`` (None = unset)."""
+
+    event_type = "CustomerCardUpdated"
+
+    customer_id: str
+    changes: dict[str, dict[str, Any]]
+    updated_by: str | None = None
+    updated_at: datetime
+
+
+@customer_events.register
+class CustomerPhoneChanged(DomainEvent):
+    """The customer's phone number changed (each open or closed lead of the customer records LeadPhoneChanged);
+    the dedupe index moves from the old number to the new one in the same transaction."""
+
+    event_type = "CustomerPhoneChanged"
+
+    customer_id: str
+    phone: str
+    previous_phone: str
+    changed_by: str | None = None
+    changed_at: datetime

@@ -1,0 +1,103 @@
+"""The showroom floor over HTTP, against the leads service as a real process (real PostgreSQL and Kafka): a walk-in
+registered at reception, the customer card filled during needs analysis with every bad field named at once, a
+test drive booked on a fleet vehicle (a second booking of the slot refused), started only after the licence check
+and the waiver, completed with feedback, the visitor's departure — and the public events on the leads topic."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from tests.support.auth import auth_headers
+from tests.support.infra import RUN_ID, Infra
+from tests.support.kafka import header, read_topic
+from tests.support.leads import scratch_database
+from tests.support.processes import ServiceProcess, start_service, stop_service
+
+pytestmark = pytest.mark.e2e
+
+TEAM = "floor"
+ANN = auth_headers("consultant", subject="ann", team=TEAM)
+
+
+@pytest.fixture(scope="module")
+async def service(infra: Infra) -> AsyncIterator[tuple[ServiceProcess, str]]:
+    prefix = f"t{RUN_ID}showroom"
+    async with scratch_database(infra, "showroom_http") as dsn:
+        process = await start_service("leads", {
+            **infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": prefix, "LEADS_DATABASE_URL": dsn,
+            "LEADS_RELAY_POLL_INTERVAL": "0.2", "LEADS_DEFAULT_TEAM_ID": TEAM})
+        try:
+            async with httpx.AsyncClient(headers=auth_headers("director"), base_url=process.url, timeout=10) as c:
+                assert (await c.post("/v1/teams", json={"team_id": TEAM, "name": "Floor"})).status_code == 201
+                created = await c.post("/v1/consultants", json={"consultant_id": "ann", "name": "Ann", "team_id": TEAM})
+                assert created.status_code == 201, created.text
+            yield process, prefix
+        finally:
+            await stop_service(process)
+
+
+async def test_a_walk_in_is_received_carded_and_test_driven_over_http(
+        service: tuple[ServiceProcess, str], infra: Infra) -> None:
+    process, prefix = service
+    async with httpx.AsyncClient(base_url=process.url, timeout=10) as http:
+        arrived = await http.post("/v1/showroom-visits", headers=ANN, json={
+            "party_size": 3, "purpose": "first_look", "name": "周先生", "phone": "135 0000 7777"})
+        assert arrived.status_code == 201, arrived.text
+        visit = arrived.json()
+        assert (visit["lead_outcome"], visit["first_visit"], visit["receptionist_id"], visit["consultant_id"]) == (
+            "created", True, "ann", "ann")
+        customer, lead = visit["customer_id"], visit["lead_id"]
+
+        refused = await http.patch(f"/v1/customers/{customer}/card", headers=ANN, json={
+            "changes": {"payment_intention": "barter", "age_band": "old", "budget_min_cny": 200_000}})
+        assert refused.status_code == 422
+        assert {f["field"] for f in refused.json()["error"]["fields"]} == {"payment_intention", "age_band"}
+        carded = await http.patch(f"/v1/customers/{customer}/card", headers=ANN, json={"changes": {
+            "payment_intention": "loan", "intended_model": "Model Y", "competitors": ["问界 M7"],
+            "needs_analysis": {"passengers": "一家三口"}}})
+        assert carded.status_code == 200, carded.text
+        assert carded.json()["fields"]["payment_intention"] == "loan"
+
+        director = auth_headers("director")
+        vehicle = await http.post("/v1/test-drive-vehicles", headers=director, json={
+            "vehicle_id": "DEMO-1", "model": "Model Y", "plate": "沪A77777"})
+        assert vehicle.status_code == 201, vehicle.text
+        slot = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0).isoformat()
+        booked = await http.post("/v1/test-drives", headers=ANN, json={
+            "vehicle_id": "DEMO-1", "lead_id": lead, "starts_at": slot, "route": "city_short"})
+        assert booked.status_code == 201, booked.text
+        again = await http.post("/v1/test-drives", headers=ANN, json={
+            "vehicle_id": "DEMO-1", "lead_id": lead, "starts_at": slot, "route": "expressway"})
+        assert (again.status_code, again.json()["error"]["code"]) == (409, "test_drive_slot_taken")
+        drive = booked.json()["booking_id"]
+
+        no_waiver = await http.post(f"/v1/test-drives/{drive}/start", headers=ANN,
+                                    json={"licence_checked": True, "waiver_signed": False})
+        assert (no_waiver.status_code, no_waiver.json()["error"]["missing"]) == (409, ["waiver_signed"])
+        started = await http.post(f"/v1/test-drives/{drive}/start", headers=ANN,
+                                  json={"licence_checked": True, "waiver_signed": True})
+        done = await http.post(f"/v1/test-drives/{drive}/completion", headers=ANN, json={"feedback_score": 4})
+        left = await http.post(f"/v1/showroom-visits/{visit['visit_id']}/departure", headers=ANN, json={})
+        assert (started.status_code, done.status_code, left.status_code) == (200, 200, 200)
+        assert (done.json()["status"], done.json()["feedback_score"]) == ("completed", 4)
+        lead_now = (await http.get(f"/v1/leads/{lead}", headers=ANN)).json()
+        calendar = (await http.get("/v1/test-drive-vehicles/DEMO-1/calendar", headers=ANN)).json()
+    assert (lead_now["channel"], lead_now["stage"]) == ("showroom", "test_driven")
+    assert [(s["booking_id"], s["status"]) for s in calendar["slots"]] == [(drive, "completed")]
+
+    expected = ["salesflow.leads.VisitArrived", "salesflow.leads.CustomerCardUpdated",
+                "salesflow.leads.TestDriveBooked", "salesflow.leads.TestDriveStarted",
+                "salesflow.leads.TestDriveCompleted", "salesflow.leads.VisitDeparted"]
+    # Team, consultant; the walk-in's lead (created, assigned, follow-up, visit, stage), the visit; the card; the
+    # vehicle, the booking (and its appointment), the start (attended, stage), the completion; the departure.
+    records = await read_topic(infra.kafka, f"{prefix}.leads", expect=17)
+    published = [header(r, "ce_type") for r in records]
+    assert len(published) == 17
+    assert all(t in published for t in expected), published
+    keys = {header(r, "ce_type"): r.key.decode() for r in records}
+    assert (keys["salesflow.leads.VisitArrived"], keys["salesflow.leads.TestDriveBooked"],
+            keys["salesflow.leads.CustomerCardUpdated"]) == (visit["visit_id"], "DEMO-1", customer)
