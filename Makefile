@@ -49,7 +49,7 @@ $(API_TOOLS): tests/api/package.json tests/api/package-lock.json
 
 api-tools: $(API_TOOLS) ## @redocly/cli for tests/api (npm ci, pinned)
 
-# Minutes, not seconds (four services fuzzed one after the other), so not part of `make test` (and out of .ci/run until a full run passes again).
+# Minutes, not seconds (four services fuzzed one after the other), so not part of `make test`; .ci/run runs it.
 FUZZ_EXAMPLES ?= 12
 fuzz: venv up api-tools ## schemathesis over every service's OpenAPI (all checks) + redocly lint of each
 	$(WITH_ENV) SALESFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -p no:cacheprovider -m fuzz tests/api

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from faults import drills, reconcile
 from faults.fleet import SERVICES, Fleet
 from faults.injector import Canary, FaultResult, Injector, plan
-from faults.load import TEAM, Client, ClientStats, Command, Load, LoadReport, Mix, new_run_seed
+from faults.load import ACKNOWLEDGED, TEAM, Client, ClientStats, Command, Load, LoadReport, Mix, new_run_seed
 from faults.results import write_results
 from faults.stack import REPO, PrivateStack, StackConfig
 from shared.messaging.connection import KafkaConnection, SaslMechanism, SecurityProtocol
@@ -39,6 +39,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="CI size: 400 commands at 5/s, one of each fault kind, short outages")
     p.add_argument("--commands", type=int, default=20_000, help="at least this many commands (default 20000)")
     p.add_argument("--rate", type=float, default=25.0, help="offered commands per second (default 25)")
+    p.add_argument("--max-load-seconds", type=float, default=None,
+                   help="stop the load after this long (once the faults are done) even if fewer commands were sent; "
+                        "the results say how many were")
     p.add_argument("--rounds", type=int, default=2, help="rounds of process kills per service (default 2)")
     p.add_argument("--pg-outage", type=float, default=20.0, help="seconds PostgreSQL stays down (default 20)")
     p.add_argument("--kafka-down", type=float, default=5.0, help="seconds the broker stays dead (default 5)")
@@ -52,7 +55,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="Debian cluster <version>/<name> (default <newest installed>/faults)")
     p.add_argument("--out", type=Path, default=None, help="results folder (default faults/results, small: "
                                                            "faults/results/small)")
-    p.add_argument("--keep-stack", action="store_true", help="leave the private stack running at the end")
+    p.add_argument("--keep-stack", action="store_true",
+                   help="leave the private stack running at the end (else it is stopped and deleted)")
     p.add_argument("--skip-drills", action="store_true", help="reconcile only (with --resume, after the drills ran)")
     p.add_argument("--resume", type=Path, default=None, metavar="STATE",
                    help="skip the load: reconcile and drill a kept stack (--keep-stack) from a run's state file")
@@ -87,7 +91,10 @@ async def run(args: argparse.Namespace) -> int:
     if not resumed:
         await asyncio.to_thread(stack.wipe)
     env = await asyncio.to_thread(stack.up)
-    prefix = f"faults{seed}"
+    # The stack's default topic prefix, the one its ACLs are written for: each service signs in as its own Kafka
+    # principal (stack.sh env: <NAME>_KAFKA_SASL_*) and its own database role, as in production. The private broker
+    # starts empty every run, so the names cannot meet an earlier run's topics.
+    prefix = env.get("SALESFLOW_TOPIC_PREFIX") or "salesflow"
     env.update({"SALESFLOW_TOPIC_PREFIX": prefix, "LEADS_DEFAULT_TEAM_ID": "faults-team",
                 "FAULTS_RUN_ID": str(seed)})
     # Every route needs a bearer token: the services trust a test issuer (an RSA key and its JWKS served on
@@ -96,6 +103,12 @@ async def run(args: argparse.Namespace) -> int:
     env.update(issuer.env())
     headers = {"Authorization": "Bearer " + issuer.token(subject="faults-manager", roles=["manager"], team=TEAM,
                                                          expires_in=12 * 3600)}
+    # Setting up the organisation (the team, its consultants) is a director's command, and a director reads every
+    # report the reporting drill compares (docs/security.md).
+    director = {"Authorization": "Bearer " + issuer.token(subject="faults-director", roles=["director"],
+                                                          expires_in=12 * 3600)}
+    # The admin endpoints (orders' read-model rebuild) are ops' (docs/security.md).
+    ops = {"Authorization": "Bearer " + issuer.token(subject="faults-ops", roles=["ops"], expires_in=12 * 3600)}
     dsns = {s: env[f"{s.upper()}_DATABASE_URL"] for s in SERVICES}
     ports = {s: base + 1 + i for i, s in enumerate(SERVICES)}
     fleet = Fleet(env, ports, {s: args.workers for s in SERVICES}, args.out / "logs" if args.small
@@ -111,7 +124,7 @@ async def run(args: argparse.Namespace) -> int:
         if resumed:
             state = resumed
         else:
-            state = await load_and_faults(args, stack, fleet, dsns, seed, started_at, headers)
+            state = await load_and_faults(args, stack, fleet, dsns, seed, started_at, headers, director)
             state_path = args.out / f"run-{seed}.state.json"
             args.out.mkdir(parents=True, exist_ok=True)
             state_path.write_text(json.dumps(state, default=str))
@@ -120,7 +133,7 @@ async def run(args: argparse.Namespace) -> int:
         settle_s = await reconcile.quiesce(dsns)
         commands = [Command(**c) for c in state["commands"]]
         try:
-            findings = await reconcile_all(stack, fleet, dsns, commands, prefix, headers, console.log)
+            findings = await reconcile_all(stack, fleet, dsns, commands, prefix, director, ops, console.log)
         except Exception as exc:
             failures.append(f"reconciliation: {type(exc).__name__}: {exc}")
             console.print_exception()
@@ -130,7 +143,7 @@ async def run(args: argparse.Namespace) -> int:
                 raise DrillsSkippedError
             events = await reconcile.load_events(dsns)
             drill_results["reporting_database_dropped"] = await drills.drill_reporting_database(
-                stack, fleet, dsns, headers=headers, say=console.log)
+                stack, fleet, dsns, headers=director, say=console.log)
             drill_results["topic_lost"] = await drills.drill_topic_lost(
                 stack, fleet, dsns, events["orders"], service="orders", topic_prefix=prefix,
                 consumers=["leads", "aftersales", "reporting"], kafka=kafka_admin(env), say=console.log)
@@ -148,7 +161,10 @@ async def run(args: argparse.Namespace) -> int:
                 await supervisor
         fleet.stop_all()
         if not args.keep_stack:
+            # Nothing left behind: the processes stopped, the private cluster dropped, the broker's data deleted
+            # (the results file and the service logs stay).
             await asyncio.to_thread(stack.down)
+            await asyncio.to_thread(stack.wipe)
     fault_results = [FaultResult(**f) for f in state["faults"]]
     ok = (findings.ok and not failures and len(drill_results) == 2 and all(d["equal"] for d in drill_results.values())
           and not any(r.error for r in fault_results) and not orphans)
@@ -163,17 +179,18 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def load_and_faults(args: argparse.Namespace, stack: PrivateStack, fleet: Fleet, dsns: dict[str, str],
-                          seed: int, started_at: str, headers: dict[str, str]) -> dict[str, Any]:
+                          seed: int, started_at: str, headers: dict[str, str],
+                          director: dict[str, str]) -> dict[str, Any]:
     """The load with the faults injected during it; what reconciliation needs, as plain data."""
     machine_before = machine()
     urls = {s: fleet.services[s].url for s in SERVICES}
     client = Client(urls, headers=lambda: headers)
-    await organisation(client)
+    await organisation(Client(urls, headers=lambda: director))
     canary = Canary(Client(urls, headers=lambda: headers, max_backoff=0.5, deadline=600), dsns["reporting"], seed)
     faults = SMALL_FAULTS if args.small else plan(args.rounds)
     injector = Injector(stack, fleet, canary, pg_outage_s=args.pg_outage, kafka_down_s=args.kafka_down,
                         gap_s=args.gap, on_event=console.log)
-    load = Load(client, Mix(seed), rate=args.rate, commands=args.commands)
+    load = Load(client, Mix(seed), rate=args.rate, commands=args.commands, max_seconds=args.max_load_seconds)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[status]}"), console=console) as progress:
         task = progress.add_task("commands", total=args.commands, status="")
@@ -208,18 +225,25 @@ def kafka_admin(env: dict[str, str]) -> KafkaConnection:
 
 
 async def organisation(client: Client) -> None:
-    """The team the captures are assigned in, round robin (LEADS_DEFAULT_TEAM_ID)."""
+    """The team the captures are assigned in, round robin (LEADS_DEFAULT_TEAM_ID). Without it every lead would be
+    captured unassigned and the suite's manager (of this team) could see none of them: so it must succeed."""
     from faults.load import CONSULTANTS
 
-    await client.execute(Command("team", "leads.register_team", "leads", "POST", "/v1/teams",
-                                 {"team_id": TEAM, "name": "故障演练组"}))
-    for n, consultant in enumerate(CONSULTANTS):
-        await client.execute(Command(consultant, "leads.register_consultant", "leads", "POST", "/v1/consultants",
-                                     {"consultant_id": consultant, "name": f"顾问{n}", "team_id": TEAM}))
+    commands = [Command("team", "leads.register_team", "leads", "POST", "/v1/teams",
+                        {"team_id": TEAM, "name": "故障演练组"})]
+    commands += [Command(consultant, "leads.register_consultant", "leads", "POST", "/v1/consultants",
+                         {"consultant_id": consultant, "name": f"顾问{n}", "team_id": TEAM})
+                 for n, consultant in enumerate(CONSULTANTS)]
+    for command in commands:
+        await client.execute(command)
+        if command.outcome != ACKNOWLEDGED:
+            raise RuntimeError(f"setting up the organisation failed: {command.kind} {command.id} answered "
+                               f"{command.statuses} {command.response}")
 
 
 async def reconcile_all(stack: PrivateStack, fleet: Fleet, dsns: dict[str, str], commands: list[Any], prefix: str,
-                        headers: dict[str, str], say: Any) -> reconcile.Findings:
+                        reader: dict[str, str], ops: dict[str, str], say: Any) -> reconcile.Findings:
+    """``reader``: a token that sees every lead (a director's); ``ops``: one for the admin endpoints."""
     say("reconciling: event stores")
     events = await reconcile.load_events(dsns)
     index = reconcile.EffectIndex(events)
@@ -237,10 +261,10 @@ async def reconcile_all(stack: PrivateStack, fleet: Fleet, dsns: dict[str, str],
     for table in live:
         findings.read_models[f"reporting.{table}"] = reconcile.diff(live[table], recomputed[table])
     findings.read_models["leads.leads_view"] = await reconcile.compare_leads_view(
-        dsns["leads"], fleet.services["leads"].url, headers)
+        dsns["leads"], fleet.services["leads"].url, reader)
     findings.read_models["orders.order_summaries"] = await rebuilt_equal(
         dsns["orders"], ["order_summaries"], lambda: _post(fleet.services["orders"].url,
-                                                           "/admin/order-summaries/rebuild", headers))
+                                                           "/admin/order-summaries/rebuild", ops))
     findings.read_models["aftersales.read_tables"] = await rebuilt_equal(
         dsns["aftersales"], drills.READ_MODEL_TABLES["aftersales"] + ["customer_timeline"],
         lambda: _run_module("services.aftersales.rebuild", fleet.service_env("aftersales")))

@@ -100,7 +100,10 @@ class Fleet:
             return False
         return response.status_code == 200
 
-    async def wait_ready(self, names: list[str] | None = None, *, timeout: float = 180) -> None:
+    async def wait_ready(self, names: list[str] | None = None, *, timeout: float = 180,
+                         exited_is_failure: bool = False) -> None:
+        """Until every named service answers /health/ready. ``exited_is_failure``: without the orchestrator
+        (at the first start) a service that exited will not come back, so say so at once, with its log."""
         names = names or list(SERVICES)
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as client:
@@ -109,6 +112,9 @@ class Fleet:
                 for name in list(pending):
                     if await self.ready(name, client):
                         pending.discard(name)
+                    elif exited_is_failure and (process := self.services[name].process) and process.poll() is not None:
+                        raise RuntimeError(f"{name} exited {process.returncode} at start; the end of its log:\n"
+                                           + self.log_tail(name))
                 if not pending:
                     return
                 if time.monotonic() > deadline:
@@ -118,7 +124,12 @@ class Fleet:
     async def start_all(self) -> None:
         for name in SERVICES:
             self.spawn(name)
-        await self.wait_ready()
+        await self.wait_ready(exited_is_failure=True)
+
+    def log_tail(self, name: str, *, chars: int = 3000) -> str:
+        with contextlib.suppress(OSError):
+            return self.services[name].log_path.read_bytes()[-chars:].decode(errors="replace")
+        return ""
 
     async def supervise(self) -> None:
         """The orchestrator: restart any service whose main process has exited (a dead worker takes its parent

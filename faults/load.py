@@ -16,8 +16,9 @@ Retries, as an integration does them: a transport error or a 5xx is *ambiguous* 
 so the same request goes again — with the same idempotency key, or the same ``expected_version``, which makes a
 second application impossible (the store answers 409 ``version_conflict``). After a 409 that follows an ambiguous
 attempt the client reads the aggregate and looks for its effect in the history, as a careful integration would.
-Creating commands that have no idempotency key (a quote, a complaint) are never resent after an ambiguous failure
-(that would create a second one by design); their outcome stays *unknown* and reconciliation allows 0 or 1.
+Creates that have no natural key (a quote, a complaint) carry an ``Idempotency-Key`` header (shared/idempotency.py),
+so they are resent like the rest; a command that stays ambiguous (given up) is *unknown* and reconciliation allows 0
+or 1 of its effect.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ Effect = tuple[str, str, dict[str, Any]]
 
 ACKNOWLEDGED = "acknowledged"  # a 2xx, or the effect seen in the aggregate's history after an ambiguous attempt
 REJECTED = "rejected"  # a 4xx with no ambiguous attempt before it: nothing may have been stored
-UNKNOWN = "unknown"  # ambiguous and not resolved (a create without idempotency key, or given up)
+UNKNOWN = "unknown"  # ambiguous and not resolved (given up, or an ambiguous 4xx the history could not settle)
 
 TEAM = "faults-team"
 CONSULTANTS = [f"faults-c{n}" for n in range(8)]
@@ -60,7 +61,7 @@ class Command:
     check_path: str | None = None
     history_effect: tuple[str, dict[str, Any]] | None = None
     versioned: bool = False  # body carries expected_version
-    idempotent: bool = True  # resending the same request cannot apply twice
+    headers: dict[str, str] = field(default_factory=dict)  # request headers of its own (an Idempotency-Key)
     awaits_reaction: bool = False  # 404 means "not there yet" (a reaction to another service's event)
     outcome: str = "pending"
     attempts: int = 0
@@ -203,7 +204,7 @@ class Mix:
                         "lines": [{"product": "MODEL-Y", "description": mark, "unit_price_minor": price}],
                         "valid_until": (_now() + timedelta(days=30)).isoformat()},
                        effect=("orders", "QuoteIssued", {"lead_id": lead, "lines": [{"description": mark}]}),
-                       idempotent=False)
+                       headers={"Idempotency-Key": mark})
 
     def _accept(self, s: dict[str, Any]) -> Command | None:
         if "quote_id" not in s:
@@ -278,7 +279,8 @@ class Mix:
         return Command(mark, "aftersales.open_complaint", "aftersales", "POST", "/v1/complaints",
                        {"customer_id": s["customer_id"], "order_id": s["order_id"], "category": "delivery",
                         "severity": "medium", "description": mark},
-                       effect=("aftersales", "ComplaintOpened", {"description": mark}), idempotent=False)
+                       effect=("aftersales", "ComplaintOpened", {"description": mark}),
+                       headers={"Idempotency-Key": mark})
 
     def _acknowledge(self, s: dict[str, Any]) -> Command | None:
         if "complaint_id" not in s:
@@ -488,7 +490,7 @@ class Client:
         self.stats.attempts += 1
         return await self.http[c.service].request(
             method, path, None if body is None else orjson.dumps(body),
-            self.headers(), self.attempt_timeout)
+            {**self.headers(), **c.headers}, self.attempt_timeout)
 
     async def _history_shows(self, c: Command) -> bool | None:
         """Whether the aggregate's history holds the command's effect; None when it cannot be read now.
@@ -554,8 +556,6 @@ class Client:
                 else:
                     c.response = _json_or_none(response)
                     return self._done(c, UNKNOWN if c.ambiguous else REJECTED)
-            if c.ambiguous and not c.idempotent:
-                return self._done(c, UNKNOWN)
             if time.monotonic() > give_up:
                 return self._done(c, UNKNOWN if c.ambiguous else REJECTED)
             await asyncio.sleep(backoff * (0.5 + random.random()))
@@ -591,14 +591,19 @@ class LoadReport:
     latencies_s: list[float] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
     by_kind: dict[str, int] = field(default_factory=dict)
+    stopped_by_time: bool = False  # max_seconds ran out before ``commands`` were sent
 
 
 class Load:
-    """The open-loop driver: ``run()`` until ``stop`` is set and at least ``commands`` were sent."""
+    """The open-loop driver: ``run()`` until ``stop`` is set and at least ``commands`` were sent — or, with
+    ``max_seconds``, until that much time has passed (and ``stop`` is set), whatever was sent by then: a run on a
+    shared machine must end in time, and its report says how many it really sent."""
 
-    def __init__(self, client: Client, mix: Mix, *, rate: float, commands: int, max_in_flight: int = 200) -> None:
+    def __init__(self, client: Client, mix: Mix, *, rate: float, commands: int, max_in_flight: int = 200,
+                 max_seconds: float | None = None) -> None:
         self.client, self.mix, self.rate, self.commands = client, mix, rate, commands
         self.max_in_flight = max_in_flight
+        self.max_seconds = max_seconds
         self.done: list[Command] = []
         self.report = LoadReport()
         self.stop = asyncio.Event()
@@ -637,7 +642,7 @@ class Load:
     async def run(self, progress: Callable[[LoadReport], None] | None = None) -> LoadReport:
         start = time.perf_counter()
         i = 0
-        while self.report.sent < self.commands or not self.stop.is_set():
+        while (self.report.sent < self.commands and not self._out_of_time(start)) or not self.stop.is_set():
             scheduled = start + i / self.rate
             i += 1
             delay = scheduled - time.perf_counter()
@@ -660,7 +665,11 @@ class Load:
         if self._in_flight:
             await asyncio.wait(self._in_flight)
         self.report.duration_s = time.perf_counter() - start
+        self.report.stopped_by_time = self.report.sent < self.commands
         return self.report
+
+    def _out_of_time(self, start: float) -> bool:
+        return self.max_seconds is not None and time.perf_counter() - start > self.max_seconds
 
     async def cancel(self) -> None:
         for task in list(self._in_flight):

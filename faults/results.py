@@ -41,7 +41,8 @@ def write_results(out: Path, *, small: bool, seed: int, started_at: str, args: d
                  "offered_rate": float(args["rate"]), "achieved_rate": round(achieved, 2),
                  "duration_s": round(load.duration_s, 1), "max_in_flight": load.max_in_flight,
                  "acknowledged_latency": summary_ms(load.latencies_s), "outcomes": load.outcomes,
-                 "by_kind": load.by_kind, "held": load.shed == 0},
+                 "by_kind": load.by_kind, "held": load.shed == 0,
+                 "target_commands": int(args["commands"]), "stopped_by_time": load.stopped_by_time},
         "client": asdict(client),
         "faults": [asdict(f) for f in faults],
         "reconciliation": asdict(findings) | {"ok": findings.ok},
@@ -71,6 +72,9 @@ def markdown(d: dict[str, Any], json_name: str) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
         f"| {load['offered']} | {load['sent']} | {load['shed']} | {load['offered_rate']}/s | {load['achieved_rate']}/s "
         f"| {load['max_in_flight']} | {ack['p50_ms']} / {ack['p99_ms']} / {ack['max_ms']} |", "",
+        f"Target {load.get('target_commands', '?')} commands; sent {load['sent']}"
+        + (" — **the load was stopped by --max-load-seconds before the target**" if load.get("stopped_by_time")
+           else "") + ".", "",
         f"Outcomes: {load['outcomes']}. Client: {d['client']['attempts']} attempts, {d['client']['retries']} retries, "
         f"{d['client']['transport_errors']} transport errors, {d['client']['version_conflicts']} version conflicts "
         f"({d['client']['resolved_by_history']} resolved from the aggregate's history), statuses "
@@ -91,7 +95,7 @@ def markdown(d: dict[str, Any], json_name: str) -> str:
               f"- **lost** (acknowledged, no effect): {len(rec['lost'])}",
               f"- **duplicated effects** (effect stored more than once): {len(rec['duplicated'])}",
               f"- applied although rejected: {len(rec['applied_though_rejected'])}",
-              f"- unknown outcome (ambiguous, not resent): applied {rec['unknown_applied']}, "
+              f"- unknown outcome (still ambiguous when the client gave up): applied {rec['unknown_applied']}, "
               f"not applied {rec['unknown_not_applied']}",
               f"- reactions checked: {rec['reactions']}; missing {len(rec['reactions_missing'])}, "
               f"duplicated {len(rec['reactions_duplicated'])}", "",

@@ -60,6 +60,9 @@ class PrivateStack:
             "SALESFLOW_KAFKA_PORT": str(self.config.kafka_port),
             "SALESFLOW_KAFKA_CONTROLLER_PORT": str(self.config.kafka_controller_port),
             "SALESFLOW_PG_CLUSTER": self.config.pg_cluster,
+            # The services trust the suite's own test issuer: no Keycloak here (and none started or reused on the
+            # shared stack's 8180).
+            "SALESFLOW_KEYCLOAK": "off",
             # Small heap: the broker shares two cores and memory with the shared stack and everybody's tests.
             "SALESFLOW_KAFKA_HEAP_OPTS": os.environ.get("FAULTS_KAFKA_HEAP_OPTS", "-Xms128m -Xmx512m"),
         }
@@ -106,6 +109,7 @@ class PrivateStack:
     def down(self) -> None:
         """Stop the private broker and cluster (the state stays for inspection until the next run wipes it)."""
         self.kill_kafka(signal.SIGTERM)
+        self.kill_kafka()  # still there after the wait for a graceful stop: nothing is left running
         if Path(f"/etc/postgresql/{self.config.pg_version}/{self.config.pg_name}").exists():
             subprocess.run(_as_root(["pg_ctlcluster", "--skip-systemctl-redirect", self.config.pg_version,
                                      self.config.pg_name, "stop", "-m", "fast"]), check=False)
@@ -113,14 +117,15 @@ class PrivateStack:
     # ------------------------------------------------------------------------------------------------- faults
 
     def kafka_pid(self) -> int | None:
-        pid_file = self.config.state_dir / "kafka" / "kafka.pid"
+        # deploy/native/kafka.sh's names (KAFKA_PID_FILE, KAFKA_CONFIG) since the SASL/ACL switch.
+        pid_file = self.config.state_dir / "kafka" / "broker.pid"
         try:
             pid = int(pid_file.read_text().strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except (OSError, ValueError):
             return None
-        # The pid file is ours; the command line must name our server.properties, or it is not our broker.
-        ours = str(self.config.state_dir / "kafka" / "server.properties")
+        # The pid file is ours; the command line must name our broker.properties, or it is not our broker.
+        ours = str(self.config.state_dir / "kafka" / "broker.properties")
         return pid if "kafka.Kafka" in cmdline and ours in cmdline else None
 
     def kill_kafka(self, sig: signal.Signals = signal.SIGKILL) -> bool:

@@ -22,6 +22,11 @@ KEYCLOAK_START_TIMEOUT="${SALESFLOW_KEYCLOAK_START_TIMEOUT:-900}"
 KEYCLOAK_URL="http://${SALESFLOW_HOST}:${SALESFLOW_KEYCLOAK_PORT}"
 KEYCLOAK_ISSUER="$KEYCLOAK_URL/realms/salesflow"
 
+# SALESFLOW_KEYCLOAK=off: this stack has no Keycloak (its services trust another issuer); up/down/status/env skip it.
+keycloak_wanted() {
+  [[ "${SALESFLOW_KEYCLOAK:-on}" != off ]]
+}
+
 keycloak_java() {
   [[ -x "$SALESFLOW_KEYCLOAK_JAVA_HOME/bin/java" ]] ||
     die "keycloak needs Java 21+: no $SALESFLOW_KEYCLOAK_JAVA_HOME/bin/java (set SALESFLOW_KEYCLOAK_JAVA_HOME)"

@@ -16,7 +16,8 @@
 #
 # Settings (environment): SALESFLOW_STATE_DIR (~/.cache/salesflow), SALESFLOW_PG_PORT (5432),
 # SALESFLOW_KAFKA_PORT (9092), SALESFLOW_KAFKA_CONTROLLER_PORT (9093), SALESFLOW_KAFKA_HEAP_OPTS,
-# SALESFLOW_KAFKA_START_TIMEOUT (600 s), SALESFLOW_PG_CLUSTER (e.g. 15/main). See deploy/README.md.
+# SALESFLOW_KAFKA_START_TIMEOUT (600 s), SALESFLOW_PG_CLUSTER (e.g. 15/main), SALESFLOW_KEYCLOAK (on; off: no
+# Keycloak for a stack whose services trust another issuer, e.g. the fault suite's private one). See deploy/README.md.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 shopt -s inherit_errexit
@@ -35,7 +36,7 @@ source "$NATIVE_DIR/kafka.sh"
 source "$NATIVE_DIR/keycloak.sh"
 
 usage() {
-  sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+  sed -n '2,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
   exit 2
 }
 
@@ -115,7 +116,7 @@ cmd_up() {
     kafka_up
   fi
   # Keycloak runs natively on either path (a JVM, like the native Kafka).
-  keycloak_up
+  if keycloak_wanted; then keycloak_up; fi
   log "stack up in $(($(now) - started))s; environment: eval \"\$($0 env)\""
 }
 
@@ -127,7 +128,7 @@ cmd_down() {
     kafka_down
     pg_down
   fi
-  keycloak_down
+  if keycloak_wanted; then keycloak_down; fi
 }
 
 cmd_status() {
@@ -138,7 +139,7 @@ cmd_status() {
     pg_status || rc=3
     kafka_status || rc=3
   fi
-  keycloak_status || rc=3
+  if keycloak_wanted; then keycloak_status || rc=3; fi
   return "$rc"
 }
 
@@ -166,7 +167,7 @@ cmd_env() {
     echo "export ${role^^}_KAFKA_SASL_USERNAME=${svc}"
     echo "export ${role^^}_KAFKA_SASL_PASSWORD=$(kafka_service_password "$svc")"
   done
-  keycloak_env
+  if keycloak_wanted; then keycloak_env; fi
 }
 
 cmd_logs() {

@@ -18,8 +18,9 @@ from services.aftersales.domain.referral import Referral
 from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed
 from shared.auth.principal import Principal
 from shared.runtime.command_body import CommandBody, command_body
-from shared.runtime.http import Correlation
+from shared.runtime.http import Correlation, IdempotencyKey, idempotent_request
 from shared.runtime.http import command_context as _context
+from shared.runtime.openapi import REPEATED_CREATE
 from shared.runtime.params import IsoDateTime
 
 # The request bodies are the commands (shared/runtime/command_body.py).
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 else:
     CompleteReturnVisitBody = command_body(cmd.CompleteReturnVisit, path=("plan_id", "visit_no"))
     CloseSatisfactionFollowUpBody = command_body(cmd.CloseSatisfactionFollowUp, path=("plan_id", "visit_no"))
-    OpenComplaintBody = command_body(cmd.OpenComplaint)
+    OpenComplaintBody = command_body(cmd.OpenComplaint, internal=("idempotency",))
     AcknowledgeComplaintBody = command_body(cmd.AcknowledgeComplaint, path=("complaint_id",))
     ResolveComplaintBody = command_body(cmd.ResolveComplaint, path=("complaint_id",))
     ReopenComplaintBody = command_body(cmd.ReopenComplaint, path=("complaint_id",))
@@ -157,16 +158,21 @@ def aftersales_router(
         return {"follow_ups": await queries.follow_ups(status=status, limit=limit,
                                                        scope=access.care_scope(caller))}
 
-    @router.post("/complaints", status_code=201)
-    async def open_complaint(body: OpenComplaintBody, x_correlation_id: Correlation = None,
-                             caller: Principal = CALLER) -> dict[str, Any]:
-        """Open a complaint; its acknowledge and resolve SLA timers start now."""
-        command = body.to_command()
+    @router.post("/complaints", status_code=201, responses=REPEATED_CREATE)
+    async def open_complaint(body: OpenComplaintBody, response: Response, x_correlation_id: Correlation = None,
+                             idempotency_key: IdempotencyKey = None, caller: Principal = CALLER) -> dict[str, Any]:
+        """Open a complaint; its acknowledge and resolve SLA timers start now. With an ``Idempotency-Key``, sending
+        the same request again answers 200 with that complaint (as it is now) and opens none (409
+        idempotency_key_reused if the request differs)."""
+        command = body.to_command(
+            idempotency=idempotent_request(idempotency_key, "aftersales.open_complaint", caller, body))
         await customer_in_scope(caller, command.customer_id)
         if command.order_id:
             await plan_in_scope(caller, command.order_id)
-        complaint = await handlers.open_complaint(command, _context(x_correlation_id, caller))
-        return complaint_view(complaint)
+        outcome = await handlers.open_complaint(command, _context(x_correlation_id, caller))
+        if not outcome.created:
+            response.status_code = 200
+        return complaint_view(outcome.aggregate)
 
     @router.get("/complaints/{complaint_id}")
     async def get_complaint(complaint_id: str, caller: Caller) -> dict[str, Any]:

@@ -66,7 +66,8 @@ def showroom_router(*, reception: rc.ReceptionHandlers, queries: ShowroomQueries
                     purposes: list[dict[str, str]], clock: Clock) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["showroom"], dependencies=AUTHENTICATED)
 
-    @router.post("/showroom-visits", status_code=201, response_model=VisitView, responses=error_responses(403))
+    @router.post("/showroom-visits", status_code=201, response_model=VisitView,
+                 responses=error_responses(403, 404))  # 404: a lead_id that names no lead the caller may see
     async def register_visit(body: RegisterVisitBody, x_correlation_id: Correlation = None,
                              caller: Principal = CALLER) -> VisitView:
         """Register a visitor's arrival (到店登记): for a known lead, or a walk-in by name and phone (the phone's

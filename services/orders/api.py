@@ -57,7 +57,9 @@ from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed
 from shared.auth.principal import Principal, Role
 from shared.runtime.command_body import CommandBody, command_body
 from shared.runtime.http import Correlation as CorrelationId
+from shared.runtime.http import IdempotencyKey, idempotent_request
 from shared.runtime.http import command_context as _context
+from shared.runtime.openapi import REPEATED_CREATE
 
 # The request bodies are the commands (shared/runtime/command_body.py).
 if TYPE_CHECKING:
@@ -75,7 +77,7 @@ if TYPE_CHECKING:
     DeliverOrderBody = CommandBody[DeliverOrder]
     CheckOutShopOrderBody = CommandBody[CheckOutShopOrder]
 else:
-    IssueQuoteBody = command_body(IssueQuote, internal=(*QUOTE_INTERNAL, "team_id"))
+    IssueQuoteBody = command_body(IssueQuote, internal=(*QUOTE_INTERNAL, "team_id", "idempotency"))
     ReviseQuoteBody = command_body(ReviseQuote, path=("quote_id",), internal=QUOTE_INTERNAL)
     AcceptQuoteBody = command_body(AcceptQuote, path=("quote_id",))
     SignContractBody = command_body(SignContract, path=("quote_id",))
@@ -121,14 +123,20 @@ def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> AP
         access.require_own_quote(caller, quote_id, quote.consultant_id, quote.team_id)
         return quote
 
-    @router.post("", status_code=201)
-    async def issue_quote(body: IssueQuoteBody, x_correlation_id: CorrelationId = None,
-                          caller: Principal = CALLER) -> dict[str, Any]:
+    @router.post("", status_code=201, responses=REPEATED_CREATE)
+    async def issue_quote(body: IssueQuoteBody, response: Response, x_correlation_id: CorrelationId = None,
+                          idempotency_key: IdempotencyKey = None, caller: Principal = CALLER) -> dict[str, Any]:
         """Issue a quote (revision 1). Its expiry timer is scheduled at ``valid_until``. The discount limit is the
-        caller's (from the token's role); a discount above it is refused, whatever the body says."""
-        command = body.to_command(role=access.discount_role(caller), team_id=access.selling_team(caller))
+        caller's (from the token's role); a discount above it is refused, whatever the body says. With an
+        ``Idempotency-Key``, sending the same request again answers 200 with that quote (as it is now) and issues
+        none (409 idempotency_key_reused if the request differs)."""
+        command = body.to_command(
+            role=access.discount_role(caller), team_id=access.selling_team(caller),
+            idempotency=idempotent_request(idempotency_key, "orders.issue_quote", caller, body))
         access.require_quote_for(caller, command.consultant_id)
         result = await h.issue_quote(command, _context(x_correlation_id, caller))
+        if not result.created:
+            response.status_code = 200
         return quote_view(result.quote)
 
     @router.post("/{quote_id}/revisions")

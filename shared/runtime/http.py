@@ -20,8 +20,10 @@ from typing import Annotated, Any, Literal
 import asyncpg
 import structlog
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -30,6 +32,7 @@ from shared.auth.principal import Principal, Role
 from shared.commands import CommandContext
 from shared.domain.aggregate import DomainError
 from shared.eventstore.errors import ConcurrencyError, StreamOrderConflictError
+from shared.idempotency import IdempotentRequest
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letter_operations import DeadLetterOperations, DeadLetterStillFailingError
 from shared.messaging.dead_letters import DeadLetters
@@ -43,11 +46,27 @@ Correlation = Annotated[str | None, Header(
                 "and sent in their Kafka headers")]
 """The ``X-Correlation-Id`` request header, as every service's command endpoints declare it."""
 
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+    description="the client's key for this create (printable ASCII, up to 200 characters): sending the same request "
+                "again with the same key answers 200 with what the first one created and creates nothing more; the "
+                "same key with a different request is refused (409 idempotency_key_reused)")]
+"""The ``Idempotency-Key`` request header of the create endpoints that have no natural key (shared/idempotency.py)."""
+
 
 def command_context(correlation_id: str | None, caller: Principal) -> CommandContext:
     """The context of a command sent over HTTP: the request's correlation id (a new one if absent) and the
     authenticated caller, who is the actor."""
     return CommandContext(correlation_id=correlation_id or str(uuid.uuid4()), actor=caller.subject, caller=caller)
+
+
+def idempotent_request(key: str | None, operation: str, caller: Principal,
+                       body: BaseModel) -> IdempotentRequest | None:
+    """The create's ``Idempotency-Key`` (None without one), scoped to the operation and the caller, with the
+    request body's fingerprint."""
+    if key is None:
+        return None
+    return IdempotentRequest.of(key, operation=operation, caller=caller.subject, request=body.model_dump(mode="json"))
 
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
@@ -118,6 +137,15 @@ def install_error_handlers(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BO
     for exception_class in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exception_class, on_database_unavailable)
 
+    @app.exception_handler(asyncpg.InterfaceError)
+    async def on_interface_error(request: Request, exc: asyncpg.InterfaceError) -> JSONResponse:
+        # A connection the database closed under a transaction (a restart, an outage) surfaces as a bare
+        # InterfaceError ("…the underlying connection is closed") when the transaction ends: the database is
+        # unavailable, the transaction did not commit. Any other InterfaceError is a bug: the 500 path.
+        if "connection is closed" in str(exc):
+            return await on_database_unavailable(request, exc)
+        raise exc
+
     @app.exception_handler(asyncpg.DataError)
     async def on_unstorable_value(_: Request, exc: asyncpg.DataError) -> JSONResponse:
         # The last line of defence (schemas and the input guard refuse these first): a value the database
@@ -164,6 +192,11 @@ def health_router(ready: ReadinessCheck) -> APIRouter:
     return router
 
 
+# A dead letter's id is its row's bigint identity (from 1): an id outside that range names no letter, and is a 422
+# naming the parameter here rather than a database DataError.
+DeadLetterId = Annotated[int, FastApiPath(ge=1, le=2**63 - 1, description="the dead letter's id (from the list)")]
+
+
 def dead_letter_router(consumer: IdempotentConsumer, dead_letters: DeadLetters, pool: Any) -> APIRouter:
     """Ops endpoints (the ops role only): list dead letters, retry one (with what is parked behind it), or skip it."""
     router = APIRouter(prefix="/admin/dead-letters", tags=["admin"],
@@ -179,7 +212,7 @@ def dead_letter_router(consumer: IdempotentConsumer, dead_letters: DeadLetters, 
         return {"consumer": consumer.name, "dead_letters": [d.as_dict() for d in letters]}
 
     @router.post("/{dead_letter_id}/retry")
-    async def retry(dead_letter_id: int) -> Any:
+    async def retry(dead_letter_id: DeadLetterId) -> Any:
         try:
             released = await operations.retry(dead_letter_id)
         except LookupError as exc:
@@ -192,7 +225,7 @@ def dead_letter_router(consumer: IdempotentConsumer, dead_letters: DeadLetters, 
                 "reason": released.reason}
 
     @router.post("/{dead_letter_id}/skip")
-    async def skip(dead_letter_id: int) -> dict[str, Any]:
+    async def skip(dead_letter_id: DeadLetterId) -> dict[str, Any]:
         try:
             released = await operations.skip(dead_letter_id)
         except LookupError as exc:

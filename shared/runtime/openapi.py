@@ -60,6 +60,13 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+# For a create route with an Idempotency-Key (shared/idempotency.py): its repeat answers 200, with the same body.
+REPEATED_CREATE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The same request again with its `Idempotency-Key`: what the first one created (as it is "
+                         "now); nothing new was created."},
+}
+
+
 def error_response(status: int, description: str | None = None) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description or ERROR_DESCRIPTIONS.get(status, "Error."),

@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 from shared.commands import CommandContext
 from shared.domain import Aggregate, DomainEvent, EventTypeRegistry
 from shared.eventstore import AppendRequest, ConcurrencyError, NewEvent, RecordedEvent
+from shared.idempotency import IdempotentRequest
 
 A = TypeVar("A", bound=Aggregate)
 U = TypeVar("U", bound="Committable", covariant=True)
@@ -113,6 +114,17 @@ class UnitOfWork:
         aggregate = cls.rehydrate(aggregate_id, self.catalog.decode(cls, records))
         check_expected_version(stream_id, expected_version, aggregate.version)
         return aggregate
+
+    async def load_repeat(self, cls: type[A], request: IdempotentRequest | None) -> A | None:
+        """What an earlier attempt of this idempotent create made (None when there is no key or nothing yet); a
+        repeat whose request differs from the first one raises IdempotencyKeyReusedError."""
+        if request is None:
+            return None
+        records = await self._log.load(self.catalog.stream_id(cls, request.aggregate_id))
+        if not records:
+            return None
+        request.check_repeat(records[0].metadata)
+        return cls.rehydrate(request.aggregate_id, self.catalog.decode(cls, records))
 
     async def get(self, cls: type[A], aggregate_id: str, *, missing: Callable[[], Exception],
                   expected_version: int | None = None) -> A:

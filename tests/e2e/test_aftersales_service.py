@@ -3,6 +3,7 @@ services (Kafka) and the after-sales staff (HTTP) would drive it. One process se
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -163,6 +164,33 @@ async def test_complaints_move_through_their_lifecycle_with_specific_errors(
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "complaint_not_found")
 
 
+async def test_a_complaint_sent_again_with_its_idempotency_key_is_opened_once_and_a_reused_key_is_refused(
+    aftersales: ServiceProcess, client: httpx.AsyncClient,
+) -> None:
+    base = f"{aftersales.url}/v1/complaints"
+    body = {"customer_id": f"C-{uuid.uuid4().hex[:8]}", "category": "product", "severity": "high",
+            "description": "rattling noise"}
+    key = {"Idempotency-Key": f"retry-{uuid.uuid4().hex}"}
+    first = await client.post(base, json=body, headers=key)
+    again = await client.post(base, json=body, headers=key)  # the client's retry after an answer it did not get
+    assert (first.status_code, again.status_code) == (201, 200)
+    cid = first.json()["complaint_id"]
+    assert again.json()["complaint_id"] == cid
+    # Attempts racing each other (a client retrying before the first answer) still open one complaint.
+    raced_key = {"Idempotency-Key": f"race-{uuid.uuid4().hex}"}
+    raced = await asyncio.gather(*(client.post(base, json=body, headers=raced_key) for _ in range(4)))
+    assert sorted(r.status_code for r in raced) == [200, 200, 200, 201]
+    assert len({r.json()["complaint_id"] for r in raced}) == 1
+    history = (await get_json(client, f"{base}/{cid}"))["history"]
+    assert [h["event_type"] for h in history] == ["ComplaintOpened"]
+    reused = await client.post(base, json={**body, "description": "a different complaint"}, headers=key)
+    assert (reused.status_code, reused.json()["error"]["code"]) == (409, "idempotency_key_reused")
+    assert [h["event_type"] for h in (await get_json(client, f"{base}/{cid}"))["history"]] == ["ComplaintOpened"]
+    bad = await client.post(base, json=body, headers={"Idempotency-Key": "has space"})
+    assert bad.status_code == 422
+    assert "Idempotency-Key" in str(bad.json()["error"]["fields"][0]["field"])
+
+
 async def test_a_referral_is_published_and_its_delivered_lead_earns_the_referrer_points(
     infra: Infra, aftersales: ServiceProcess, client: httpx.AsyncClient,
 ) -> None:
@@ -234,3 +262,16 @@ async def test_visits_are_listed_as_due_then_overdue_by_their_timer(
     overdue = await eventually(lambda: listed("overdue"), until=lambda v: len(v) >= 1, what="overdue visit")
     assert overdue == [(overdue_order, "D+1")]
     assert await listed("due") == sorted([(due_order, "D+1"), (overdue_order, "D+3")])
+
+
+@pytest.mark.parametrize("dead_letter_id", ["0", "-1", str(2**63), "99999999999999999999999"])
+@pytest.mark.parametrize("action", ["retry", "skip"])
+async def test_a_dead_letter_id_outside_its_range_is_a_422_naming_it(
+    aftersales: ServiceProcess, dead_letter_id: str, action: str,
+) -> None:
+    async with httpx.AsyncClient(headers=OPS, timeout=10) as ops:
+        response = await ops.post(f"{aftersales.url}/admin/dead-letters/{dead_letter_id}/{action}")
+        in_range_unknown = await ops.post(f"{aftersales.url}/admin/dead-letters/{2**63 - 1}/{action}")
+    assert response.status_code == 422, response.text
+    assert [f["field"] for f in response.json()["error"]["fields"]] == ["dead_letter_id"]
+    assert in_range_unknown.status_code == 404, in_range_unknown.text

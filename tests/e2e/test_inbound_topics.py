@@ -112,9 +112,13 @@ async def shop(infra: Infra) -> AsyncIterator[Shop]:
             scratch_database(infra, "inbound_orders") as orders_dsn, \
             topic_acls(infra, [(shop_principal.username, topic), (call_center.username, calls_topic)]):
         env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": prefix}
-        leads = await start_service("leads", {**env, "LEADS_DATABASE_URL": leads_dsn})
+        # Consumer groups of this run alone: a group shared with another run's services on other topics (the
+        # broker is shared) rebalances over and over and consumes nothing meanwhile.
+        leads = await start_service("leads", {**env, "LEADS_DATABASE_URL": leads_dsn,
+                                              "LEADS_CONSUMER_GROUP": f"{prefix}-leads"})
         try:
             orders = await start_service("orders", {**env, "ORDERS_DATABASE_URL": orders_dsn,
+                                                    "ORDERS_CONSUMER_GROUP": f"{prefix}-orders",
                                                     "ORDERS_RELAY_POLL_INTERVAL": "0.2"})
             try:
                 async with httpx.AsyncClient(headers=auth_headers("director"), timeout=10) as client:

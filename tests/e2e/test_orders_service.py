@@ -4,6 +4,7 @@ with what was published checked on the orders topic."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -198,6 +199,28 @@ async def test_a_shop_checkout_sent_twice_is_one_order_with_one_contract_signed(
     assert (signed["lead_id"], signed["channel"], signed["customer_name"], signed["customer_phone"]) == (
         None, "online_shop", "李四", "+8613900001111")
     assert signed["shop_order_id"] == f"SHOP-{RUN_ID}-1"
+
+
+async def test_a_quote_sent_again_with_its_idempotency_key_is_issued_once_and_a_reused_key_is_refused(
+    orders: Orders,
+) -> None:
+    key = f"quote-{RUN_ID}-{uuid.uuid4().hex}"
+    first = await orders.post("/v1/quotes", quote_body(), 201, **{"Idempotency-Key": key})
+    events_after_first = await orders.event_count()
+    again = await orders.post("/v1/quotes", quote_body(), 200, **{"Idempotency-Key": key})  # the client's retry
+    assert again["quote_id"] == first["quote_id"]
+    assert await orders.event_count() == events_after_first  # the repeat stored nothing
+    reused = await orders.client.post("/v1/quotes", json=quote_body(consultant_id="S-8"),
+                                      headers={"Idempotency-Key": key})
+    assert (reused.status_code, reused.json()["error"]["code"]) == (409, "idempotency_key_reused")
+    assert await orders.event_count() == events_after_first
+    # Without a key, the same body is a second quote, as before.
+    other = await orders.post("/v1/quotes", quote_body(), 201)
+    assert other["quote_id"] != first["quote_id"]
+    # An integer beyond 64 bits with a key is a 4xx naming the problem, not a 500 (schemathesis found it).
+    huge = quote_body(lines=[{"product": "X", "quantity": 2**70, "unit_price_minor": 100}])
+    refused = await orders.client.post("/v1/quotes", json=huge, headers={"Idempotency-Key": f"{key}-huge"})
+    assert refused.status_code == 422, refused.text
 
 
 async def test_a_shop_checkout_repeated_with_different_content_answers_409_naming_both_versions(

@@ -27,7 +27,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 SERVICES = ("leads", "orders", "aftersales", "reporting")
-ALL_AUDIENCES = [f"salesflow-{s}" for s in SERVICES]
+ALL_AUDIENCES = [f"salesflow-{s}" for s in (*SERVICES, "webhooks")]
 # The subject each role gets unless a test names one: the ids the existing tests register as consultants.
 DEFAULT_SUBJECTS = {"consultant": "c1", "manager": "m1", "director": "d1", "ops": "ops1"}
 

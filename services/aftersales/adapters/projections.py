@@ -34,9 +34,10 @@ def customer_of(aggregate: Aggregate) -> str:
     raise TypeError(f"no customer for {type(aggregate).__name__}")
 
 
-async def project_event(tx: Any, event: DomainEvent, *, stream_id: str, customer_id: str,
+async def project_event(tx: Any, event: DomainEvent, *, stream_id: str, stream_version: int, customer_id: str,
                         occurred_at: datetime) -> None:
-    """Per-event rows: visits and the customer timeline."""
+    """Per-event rows: visits and the customer timeline (a timeline row is keyed by the event's place in its stream,
+    so the live projection and a rebuild write the same rows)."""
     match event:
         case CarePlanScheduled():
             await tx.execute(
@@ -73,8 +74,9 @@ async def project_event(tx: Any, event: DomainEvent, *, stream_id: str, customer
     if customer_id:
         summary = {k: v for k, v in event.model_dump(mode="json").items() if k not in PRIVATE_FIELDS}
         await tx.execute(
-            "INSERT INTO customer_timeline (customer_id, occurred_at, event_type, stream_id, summary) "
-            "VALUES ($1, $2, $3, $4, $5)", customer_id, occurred_at, event.event_type, stream_id, summary,
+            "INSERT INTO customer_timeline (customer_id, occurred_at, event_type, stream_id, stream_version, summary) "
+            "VALUES ($1, $2, $3, $4, $5, $6)", customer_id, occurred_at, event.event_type, stream_id, stream_version,
+            summary,
         )
 
 

@@ -30,9 +30,11 @@ class PostgresCareQueries:
         self._pool = pool
 
     async def timeline(self, customer_id: str, *, limit: int) -> list[dict[str, Any]]:
+        # Events of one command share occurred_at; the event store's position orders them as they were appended.
         rows = await self._pool.fetch(
-            "SELECT occurred_at, event_type, stream_id, summary FROM customer_timeline WHERE customer_id = $1 "
-            "ORDER BY occurred_at, id LIMIT $2", customer_id, limit)
+            "SELECT t.occurred_at, t.event_type, t.stream_id, t.summary FROM customer_timeline t "
+            "JOIN events e ON e.stream_id = t.stream_id AND e.version = t.stream_version "
+            "WHERE t.customer_id = $1 ORDER BY t.occurred_at, e.position LIMIT $2", customer_id, limit)
         return [_row(r) for r in rows]
 
     async def visits(self, *, state: str, now: datetime, limit: int,

@@ -41,7 +41,7 @@ async def rebuild_read_tables(pool: Any) -> int:
             aggregate = cls.rehydrate(aggregate_id, events)
             # A stream's customer never changes, so the final state names it for every event.
             for record, event in zip(records, events, strict=True):
-                await project_event(conn, event, stream_id=row["stream_id"], customer_id=customer_of(aggregate),
-                                    occurred_at=record.occurred_at)
+                await project_event(conn, event, stream_id=row["stream_id"], stream_version=record.version,
+                                    customer_id=customer_of(aggregate), occurred_at=record.occurred_at)
             await project_state(conn, aggregate, now=records[-1].occurred_at)
     return len(streams)

@@ -48,9 +48,10 @@ class PostgresAftersalesUnitOfWork(PostgresUnitOfWork):
             if not aggregate.pending_events:
                 continue
             sid = self.catalog.stream_of(aggregate)
-            for event in aggregate.pending_events:
-                await project_event(self.conn, event, stream_id=sid, customer_id=customer_of(aggregate),
-                                    occurred_at=now)
+            # The pending events were appended right after the version the aggregate was loaded at.
+            for n, event in enumerate(aggregate.pending_events, start=aggregate.loaded_version + 1):
+                await project_event(self.conn, event, stream_id=sid, stream_version=n,
+                                    customer_id=customer_of(aggregate), occurred_at=now)
             await project_state(self.conn, aggregate, now=now)
 
     async def referral_for_lead(self, lead_id: str) -> str | None:

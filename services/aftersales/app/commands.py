@@ -19,6 +19,7 @@ from services.aftersales.domain.loyalty import LoyaltyAccount
 from services.aftersales.domain.policy import AftersalesPolicy
 from services.aftersales.domain.referral import Referral
 from shared.commands import ExpectedVersion
+from shared.idempotency import IdempotentRequest
 from shared.unit_of_work.core import check_expected_version
 from shared.unit_of_work.retry import CommandRunner
 
@@ -50,6 +51,8 @@ class OpenComplaint:
     description: Annotated[str, Field(min_length=1, max_length=4000)]
     severity: Annotated[str, Field(description="low, medium, high or critical")] = "medium"
     order_id: Annotated[str | None, Field(max_length=100)] = None
+    # The caller's Idempotency-Key (from the header, not the body): a repeat answers the first one.
+    idempotency: IdempotentRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,17 +150,28 @@ class CloseSatisfactionFollowUpHandler(_Handler):
 
 
 class OpenComplaintHandler(_Handler):
-    async def __call__(self, command: OpenComplaint, context: CommandContext) -> Complaint:
-        async def decide(uow: AftersalesUnitOfWork, now: datetime) -> Complaint:
+    async def __call__(self, command: OpenComplaint, context: CommandContext) -> Outcome[Complaint]:
+        """Idempotent with a key (``command.idempotency``): the complaint an earlier attempt opened is answered and
+        nothing is stored; without one, every call opens a new complaint."""
+        key = command.idempotency
+
+        async def decide(uow: AftersalesUnitOfWork, now: datetime) -> Outcome[Complaint]:
+            if (earlier := await uow.load_repeat(Complaint, key)) is not None:
+                return Outcome(earlier, created=False)
             complaint = Complaint.open_complaint(
-                complaint_id=self._new_id(), customer_id=command.customer_id, order_id=command.order_id,
+                complaint_id=key.aggregate_id if key else self._new_id(), customer_id=command.customer_id,
+                order_id=command.order_id,
                 category=command.category, severity=command.severity, description=command.description,
                 opened_by=context.actor, opened_at=now, sla=self._policy.sla, categories=self._policy.categories,
                 severities=self._policy.severities,
             )
             uow.add(complaint)
-            return complaint
-        return await self._commands.run(decide, context, expected_version=0)
+            return Outcome(complaint)
+        if key is None:
+            return await self._commands.run(decide, context, expected_version=0)
+        # Not pinned: an attempt racing its own retry loses on the stream's version, and its retry answers the
+        # winner's complaint.
+        return await self._commands.run(decide, key.context(context))
 
 
 class AcknowledgeComplaintHandler(_Handler):

@@ -9,6 +9,7 @@ from typing import Any, Protocol, TypeVar
 
 from shared.commands import CommandContext as CommandContext  # re-exported for the handlers
 from shared.domain import Aggregate
+from shared.idempotency import IdempotentRequest
 from shared.unit_of_work.core import UnitOfWorkFactory as KernelUnitOfWorkFactory
 
 Clock = Callable[[], datetime]
@@ -31,6 +32,7 @@ class AftersalesUnitOfWork(Protocol):
     and the durable timers those events imply, so nothing is ever half-written."""
 
     async def load(self, cls: type[A], aggregate_id: str, *, expected_version: int | None = None) -> A | None: ...
+    async def load_repeat(self, cls: type[A], request: IdempotentRequest | None) -> A | None: ...
     async def get(self, cls: type[A], aggregate_id: str, *, missing: Callable[[], Exception],
                   expected_version: int | None = None) -> A: ...
     def add(self, aggregate: Aggregate) -> None: ...

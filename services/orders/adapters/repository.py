@@ -80,7 +80,8 @@ class EventSourcedOrders:
             async with self._pool.acquire() as conn, conn.transaction():
                 records = await self._store.load(f"order-{order_id}", conn=conn)
                 order = Order.rehydrate(order_id, _decode(records))
-                await _upsert_summary(conn, order, order.version, records[-1].recorded_at)
+                # The last command's own time, as its live upsert wrote it (recorded_at is the database's clock).
+                await _upsert_summary(conn, order, order.version, records[-1].occurred_at)
         return len(order_ids)
 
     async def history(self, stream_type: str, aggregate_id: str) -> list[dict[str, Any]]:

@@ -58,6 +58,7 @@ async def load_order(store: OrdersStore, order_id: str) -> Order:
 class QuoteResult:
     quote: Quote
     version: int
+    created: bool = True  # False: a repeated idempotent issue answered the quote the first attempt issued
 
 
 @dataclass(frozen=True, slots=True)

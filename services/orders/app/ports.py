@@ -11,6 +11,7 @@ from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
 from shared.commands import CommandContext as CommandContext  # re-exported for the handlers
 from shared.domain import Aggregate
+from shared.idempotency import IdempotentRequest
 from shared.unit_of_work.core import TimerPlan
 from shared.unit_of_work.core import UnitOfWorkFactory as KernelUnitOfWorkFactory
 
@@ -61,6 +62,7 @@ class OrdersUnitOfWork(Protocol):
     CheckoutAlreadyRecordedError."""
 
     async def load(self, cls: type[A], aggregate_id: str, *, expected_version: int | None = None) -> A | None: ...
+    async def load_repeat(self, cls: type[A], request: IdempotentRequest | None) -> A | None: ...
     async def get(self, cls: type[A], aggregate_id: str, *, missing: Callable[[], Exception],
                   expected_version: int | None = None) -> A: ...
     def add(self, aggregate: Aggregate, *, timers: Iterable[TimerPlan] = ()) -> None: ...

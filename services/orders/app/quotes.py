@@ -24,6 +24,7 @@ from services.orders.domain.order import Order
 from services.orders.domain.parties import Customer
 from services.orders.domain.quote import Quote, QuoteStatus
 from shared.commands import ExpectedVersion
+from shared.idempotency import IdempotentRequest
 
 Id = Annotated[str, Field(min_length=1, max_length=60)]
 OptionalId = Annotated[str | None, Field(max_length=60)]
@@ -47,6 +48,8 @@ class IssueQuote:
     discount: DiscountIn | None = None
     approval: Approval | None = None
     team_id: str | None = None  # the selling team, from the issuer's token
+    # The caller's Idempotency-Key (from the header, not the body): a repeat answers the first one.
+    idempotency: IdempotentRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +92,17 @@ class IssueQuoteHandler(OrdersHandler):
         self._currencies = config.currencies
 
     async def __call__(self, command: IssueQuote, context: CommandContext) -> QuoteResult:
+        """Idempotent with a key (``command.idempotency``): the quote an earlier attempt issued is answered and
+        nothing is stored; without one, every call issues a new quote."""
+        key = command.idempotency
+
         async def decide(uow: OrdersUnitOfWork, now: datetime) -> QuoteResult:
+            if (earlier := await uow.load_repeat(Quote, key)) is not None:
+                return QuoteResult(earlier, earlier.version, created=False)
             customer = Customer.of(customer_id=command.customer_id, name=command.customer_name,
                                    phone=command.customer_phone)
             quote = Quote.issue(
-                quote_id=self._new_id(), lead_id=command.lead_id, customer=customer,
+                quote_id=key.aggregate_id if key else self._new_id(), lead_id=command.lead_id, customer=customer,
                 consultant_id=command.consultant_id, role=command.role, lines=lines_of(command.lines),
                 discount=discount_of(command.discount), approval=command.approval, currency=command.currency,
                 valid_until=command.valid_until, now=now, policy=self._policy, currencies=self._currencies,
@@ -101,7 +110,11 @@ class IssueQuoteHandler(OrdersHandler):
             )
             uow.add(quote, timers=[quote_expiry(quote.id, command.valid_until)])
             return QuoteResult(quote, quote.version)
-        return await self._commands.run(decide, context, expected_version=0)
+        if key is None:
+            return await self._commands.run(decide, context, expected_version=0)
+        # Not pinned: an attempt racing its own retry loses on the stream's version, and its retry answers the
+        # winner's quote.
+        return await self._commands.run(decide, key.context(context))
 
 
 class ReviseQuoteHandler(OrdersHandler):

@@ -28,6 +28,7 @@ from services.aftersales.domain.policy import policy_from_dict
 from services.aftersales.domain.referral import Referral
 from shared.contracts.orders import DeliveredV1
 from shared.eventstore import ConcurrencyError
+from shared.idempotency import IdempotencyKeyReusedError, IdempotentRequest
 from shared.messaging.headers import EventHeaders
 from shared.messaging.inbound import InboundEvent
 from tests.support.aftersales_memory import InMemoryAftersales
@@ -85,8 +86,8 @@ async def test_a_stale_pinned_version_is_a_conflict_and_writes_nothing(world: Wo
 
 async def test_a_complaint_is_opened_acknowledged_resolved_and_reopened_with_its_sla_timers(world: World) -> None:
     category, severity = sorted(POLICY.categories)[0], sorted(POLICY.severities)[0]
-    opened = await world.handler(cmd.OpenComplaintHandler)(
-        cmd.OpenComplaint("C-1", category, severity=severity, description="the seat squeaks"), CTX)
+    opened = (await world.handler(cmd.OpenComplaintHandler)(
+        cmd.OpenComplaint("C-1", category, severity=severity, description="the seat squeaks"), CTX)).aggregate
     pending = world.store.timer_table.pending
     assert {sla_timer_id(opened.id, "acknowledge", 1), sla_timer_id(opened.id, "resolve", 1)} <= set(pending)
     await world.handler(cmd.AcknowledgeComplaintHandler)(cmd.AcknowledgeComplaint(opened.id), CTX)
@@ -98,6 +99,43 @@ async def test_a_complaint_is_opened_acknowledged_resolved_and_reopened_with_its
         "ComplaintOpened", "ComplaintAcknowledged", "ComplaintResolved", "ComplaintReopened"]
     with pytest.raises(ComplaintNotFoundError):
         await world.handler(cmd.AcknowledgeComplaintHandler)(cmd.AcknowledgeComplaint("nope"), CTX)
+
+
+def _keyed(key: str, request: dict[str, str]) -> IdempotentRequest:
+    return IdempotentRequest.of(key, operation="aftersales.open_complaint", caller=CTX.actor, request=request)
+
+
+async def test_a_complaint_sent_again_with_its_idempotency_key_is_opened_once(world: World) -> None:
+    category, severity = sorted(POLICY.categories)[0], sorted(POLICY.severities)[0]
+    key = _keyed("k-1", {"customer_id": "C-1", "description": "the seat squeaks"})
+    command = cmd.OpenComplaint("C-1", category, severity=severity, description="the seat squeaks",
+                                idempotency=key)
+    open_complaint = world.handler(cmd.OpenComplaintHandler)
+    first = await open_complaint(command, CTX)
+    again = await open_complaint(command, CTX)  # the client's retry: no answer reached it the first time
+    assert (first.created, again.created) == (True, False)
+    assert first.aggregate.id == again.aggregate.id == key.aggregate_id
+    assert world.store.types(Complaint, key.aggregate_id) == ["ComplaintOpened"]
+    # One complaint's SLA timers, not two sets.
+    assert sorted(t for t in world.store.timer_table.pending if key.aggregate_id in t) == sorted(
+        [sla_timer_id(key.aggregate_id, "acknowledge", 1), sla_timer_id(key.aggregate_id, "resolve", 1)])
+
+
+async def test_an_idempotency_key_reused_for_a_different_complaint_is_refused_and_stores_nothing(
+        world: World) -> None:
+    category, severity = sorted(POLICY.categories)[0], sorted(POLICY.severities)[0]
+    open_complaint = world.handler(cmd.OpenComplaintHandler)
+    first = await open_complaint(cmd.OpenComplaint(
+        "C-1", category, severity=severity, description="the seat squeaks",
+        idempotency=_keyed("k-1", {"description": "the seat squeaks"})), CTX)
+    with pytest.raises(IdempotencyKeyReusedError):
+        await open_complaint(cmd.OpenComplaint("C-1", category, severity=severity, description="the door rattles",
+                                               idempotency=_keyed("k-1", {"description": "the door rattles"})), CTX)
+    assert world.store.types(Complaint, first.aggregate.id) == ["ComplaintOpened"]
+    # Without a key every call is a new complaint, as before.
+    again = cmd.OpenComplaint("C-1", category, severity=severity, description="again")
+    plain = [await open_complaint(again, CTX) for _ in range(2)]
+    assert plain[0].aggregate.id != plain[1].aggregate.id
 
 
 async def test_a_referral_registered_twice_is_one_and_a_different_one_under_its_id_conflicts(world: World) -> None:

@@ -28,6 +28,7 @@ from services.orders.app.quotes import (
 )
 from services.orders.domain.errors import CheckoutConflictError, QuoteAlreadySignedError, QuoteExpiredError
 from shared.eventstore import ConcurrencyError
+from shared.idempotency import IdempotencyKeyReusedError, IdempotentRequest
 from tests.support.orders_builders import CONFIG, T0, VALID_UNTIL, line_in
 from tests.support.orders_memory import InMemoryOrders
 
@@ -203,3 +204,30 @@ async def test_a_checkout_recorded_before_terms_were_kept_answers_every_repeat_w
     store.shop_orders["SHOP-1"] = RecordedCheckout(first.order.id, None)  # as migration 0002 left old rows
     again = await handler(replace(checkout_command(), total_minor=80_00, lines=[line_in(80_00)]), CTX)
     assert (again.created, again.order.id) == (False, first.order.id)
+
+
+def _issue_command(key: str | None, *, price_minor: int = 100_00) -> IssueQuote:
+    idempotency = None if key is None else IdempotentRequest.of(
+        key, operation="orders.issue_quote", caller=CTX.actor, request={"lines": [{"unit_price_minor": price_minor}]})
+    return IssueQuote(consultant_id="S-1", role="consultant", lines=[line_in(price_minor)], currency="CNY",
+                      valid_until=VALID_UNTIL, lead_id="L-1", idempotency=idempotency)
+
+
+async def test_a_quote_sent_again_with_its_idempotency_key_is_issued_once(store: InMemoryOrders, clock: Clock) -> None:
+    handler = IssueQuoteHandler(unit_of_work=store, clock=clock, new_id=Ids(), config=CONFIG)
+    first = await handler(_issue_command("q-1"), CTX)
+    again = await handler(_issue_command("q-1"), CTX)  # the client's retry: no answer reached it the first time
+    assert (first.created, again.created) == (True, False)
+    assert first.quote.id == again.quote.id
+    assert store.event_types(f"quote-{first.quote.id}") == ["QuoteIssued"]
+    assert store.timers == {first.quote.id: VALID_UNTIL}  # one quote, one expiry timer
+
+
+async def test_an_idempotency_key_reused_for_a_different_quote_is_refused_and_stores_nothing(
+    store: InMemoryOrders, clock: Clock
+) -> None:
+    handler = IssueQuoteHandler(unit_of_work=store, clock=clock, new_id=Ids(), config=CONFIG)
+    first = await handler(_issue_command("q-1"), CTX)
+    with pytest.raises(IdempotencyKeyReusedError):
+        await handler(_issue_command("q-1", price_minor=90_00), CTX)
+    assert store.event_types(f"quote-{first.quote.id}") == ["QuoteIssued"]

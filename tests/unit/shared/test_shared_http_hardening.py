@@ -48,6 +48,16 @@ def build_app() -> FastAPI:
     async def shutting_down() -> dict[str, Any]:
         raise asyncpg.AdminShutdownError("terminating connection due to administrator command")
 
+    @app.get("/closed-under-a-transaction")
+    async def closed_under_a_transaction() -> dict[str, Any]:
+        # What the fault suite met during a PostgreSQL restart (a 500 before): the transaction's end on a
+        # connection the server had closed.
+        raise asyncpg.InterfaceError("cannot call Transaction.__aexit__(): the underlying connection is closed")
+
+    @app.get("/misused-driver")
+    async def misused_driver() -> dict[str, Any]:
+        raise asyncpg.InterfaceError("cannot perform operation: another operation is in progress")
+
     @app.get("/bug")
     async def bug() -> dict[str, Any]:
         raise RuntimeError("a bug")
@@ -159,7 +169,7 @@ async def test_ordinary_unicode_passes_untouched(client: httpx.AsyncClient) -> N
     assert (await client.get("/things/L-%E4%B8%8A")).json() == {"id": "L-上"}
 
 
-@pytest.mark.parametrize("path", ["/down", "/shutting-down"])
+@pytest.mark.parametrize("path", ["/down", "/shutting-down", "/closed-under-a-transaction"])
 async def test_an_unreachable_database_is_a_503_with_retry_after(client: httpx.AsyncClient, path: str) -> None:
     response = await client.get(path)
     assert response.status_code == 503
@@ -174,6 +184,12 @@ async def test_an_unexpected_error_is_a_500_in_the_one_format_with_the_callers_c
     assert response.status_code == 500
     assert error_of(response) == {"code": "internal_error", "message": "request: unexpected error",
                                   "correlation_id": "corr-123"}
+
+
+async def test_any_other_driver_interface_error_is_a_500_in_the_one_format(client: httpx.AsyncClient) -> None:
+    response = await client.get("/misused-driver")
+    assert response.status_code == 500
+    assert error_of(response)["code"] == "internal_error"
 
 
 async def test_405_names_every_method_the_path_serves(client: httpx.AsyncClient) -> None:

@@ -1,0 +1,105 @@
+"""Composition root of the webhooks service: settings → database → consumer of the public topics (fan-out to the
+delivery queue) + dispatcher → HTTP. ``python -m services.webhooks``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from pydantic_settings import SettingsConfigDict
+
+from services.webhooks.adapters.sender import HttpSender
+from services.webhooks.adapters.store import PostgresDeliveryQueue, PostgresSubscriptions, enqueue
+from services.webhooks.api import webhooks_router
+from services.webhooks.app.dispatch import Dispatcher, RetryPolicy
+from services.webhooks.app.fanout import Fanout
+from shared.auth.http import install_auth
+from shared.contracts import registry
+from shared.messaging.consumer import IdempotentConsumer
+from shared.messaging.dead_letters import DeadLetters
+from shared.messaging.relay import make_producer
+from shared.messaging.subscriber import subscribe_idempotent
+from shared.messaging.topics import dead_letter_topic, ensure_topics
+from shared.observability.endpoint import install_observability
+from shared.runtime.bootstrap import prepare_database, run_service
+from shared.runtime.clock import new_id, system_clock
+from shared.runtime.components import ServiceComponents
+from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
+from shared.settings import KafkaSettings, ServiceSettings
+
+SERVICE = "webhooks"
+MIGRATIONS = Path(__file__).parent / "migrations"
+SOURCE_SERVICES = ("leads", "orders", "aftersales")
+"""The public topics whose events can be subscribed to."""
+
+
+class WebhooksSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="WEBHOOKS_", extra="ignore", frozen=True)
+
+    service_name: str = SERVICE
+    http_port: int = 8005
+    consumer_group: str = "webhooks"
+    poll_interval: float = 0.5
+    http_timeout: float = 10.0
+    attempts_per_round: int = 3
+    attempt_wait_seconds: float = 0.2
+    attempt_wait_max_seconds: float = 2.0
+    round_backoff_seconds: float = 5.0
+    round_backoff_max_seconds: float = 3600.0
+    max_rounds: int = 8
+
+
+def create_app(settings: WebhooksSettings, kafka: KafkaSettings) -> FastAPI:
+    clock = system_clock()
+    parts = ServiceComponents()
+    contracts = [c for c in registry if c.producer in SOURCE_SERVICES]
+    policy = RetryPolicy(
+        attempts_per_round=settings.attempts_per_round, attempt_wait_seconds=settings.attempt_wait_seconds,
+        attempt_wait_max_seconds=settings.attempt_wait_max_seconds,
+        round_backoff_seconds=settings.round_backoff_seconds,
+        round_backoff_max_seconds=settings.round_backoff_max_seconds, max_rounds=settings.max_rounds)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sources = [kafka.topic(s) for s in SOURCE_SERVICES]
+        pool = await prepare_database(settings.database_url, service=SERVICE, migrations=MIGRATIONS,
+                                      min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        await ensure_topics(kafka.connection, [*sources, *map(dead_letter_topic, sources)])
+        producer = make_producer(kafka.connection, client_id=f"{SERVICE}-dead-letters")
+        await producer.start()
+        fanout = Fanout(enqueue=enqueue, contracts=contracts)
+        dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
+        consumer = IdempotentConsumer(name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
+                                      handlers=fanout.handlers())
+        broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
+                             security=kafka.connection.faststream_security())
+        subscribe_idempotent(broker, consumer, sources, group_id=settings.consumer_group)
+        await parts.start_consumer(broker, consumer, kafka=kafka.connection, topics=sources)
+        parts.pool, parts.producer = pool, producer
+        parts.watch_pool()
+        sender = HttpSender(timeout=settings.http_timeout)
+        dispatcher = Dispatcher(queue=PostgresDeliveryQueue(pool), send=sender, clock=clock, policy=policy,
+                                poll_interval=settings.poll_interval)
+        parts.supervisor.start("dispatcher", dispatcher.run())
+        app.include_router(webhooks_router(subscriptions=PostgresSubscriptions(pool),
+                                           event_types=fanout.event_types, new_id=new_id))
+        app.include_router(dead_letter_router(consumer, dead_letters, pool))
+        try:
+            yield
+        finally:
+            await parts.close()
+            await sender.close()
+
+    app = FastAPI(title="salesflow webhooks", version="1", lifespan=lifespan)
+    install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
+    install_observability(app, parts.sample_metrics)
+    install_auth(app, service=SERVICE)
+    app.include_router(health_router(parts.readiness))
+    return app
+
+
+def main() -> None:
+    run_service(SERVICE, WebhooksSettings, create_app)
