@@ -47,6 +47,14 @@ def render(results: dict[str, Any]) -> str:
                     s["leads_cpu_ms_per_request"], "yes" if s["meets_targets"] else "no",
                 ]))
             lines.append("")
+            if (o := config.get("overload")) is not None:
+                a = o["http_accepted"]
+                lines += [
+                    f"Overload step: offered {o['offered_rate']}/s (3 × the highest achieved, "
+                    f"{o['capacity_rate']}/s) for {o['duration_s']} s: **accepted {o['accepted_rate']}/s = "
+                    f"{o['share_of_capacity']:.0%} of capacity**, {o['refused_503']} answered 503 (Retry-After), "
+                    f"{o['errors']} connection errors; accepted requests' HTTP p50/p99/p99.9 {a['p50_ms']} / "
+                    f"{a['p99_ms']} / {a['p999_ms']} ms; statuses {o['statuses']}.", ""]
             for name, prof in config.get("profiles", {}).items():
                 lines += [f"Profile of {name} (py-spy with native frames, {prof['samples']} samples, of which "
                           f"{prof.get('in_syscalls')} waiting in system calls; shares below are of the "
