@@ -48,7 +48,7 @@ class AftersalesSettings(ServiceSettings):
 
     service_name: str = SERVICE
     http_port: int = 8003
-    consumer_group: str = "aftersales"
+    consumer_group: str = "aftersales"  # the Kafka group id only: processed ids and dead letters are kept under SERVICE
     batch_size: int = 200
     relay_poll_interval: float = 1.0
     timer_poll_interval: float = 1.0
@@ -81,9 +81,9 @@ def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
                             translate=to_public_message, name=SERVICE, poll_interval=settings.relay_poll_interval)
         timers = TimerRunner(pool=pool, handlers=AftersalesTimers(unit_of_work=units_of_work, clock=clock).handlers(),
                              clock=clock, poll_interval=settings.timer_poll_interval)
-        dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
+        dead_letters = DeadLetters(consumer=SERVICE, producer=producer)
         consumer = IdempotentConsumer(
-            name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
+            name=SERVICE, pool=pool, dead_letters=dead_letters,
             handlers=AftersalesReactions(unit_of_work=units_of_work, clock=clock, policy=policy).handlers(),
         )
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,

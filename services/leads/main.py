@@ -64,7 +64,7 @@ class LeadsSettings(ServiceSettings):
     http_port: int = 8001
     relay_poll_interval: float = 1.0
     timer_poll_interval: float = 1.0
-    consumer_group: str = "leads"
+    consumer_group: str = "leads"  # the Kafka group id only: processed ids and dead letters are kept under SERVICE
     default_team_id: str | None = None
     pool_idle_days: float | None = None
     claim_cooldown_days: float | None = None
@@ -153,9 +153,9 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         timers = TimerRunner(pool=pool, clock=clock, poll_interval=settings.timer_poll_interval, handlers={
             **LeadTimerHandlers(unit_of_work=uow, clock=clock, policy=policy).handlers(),
             **drives.timer_handlers()})
-        dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
+        dead_letters = DeadLetters(consumer=SERVICE, producer=producer)
         consumer = IdempotentConsumer(
-            name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
+            name=SERVICE, pool=pool, dead_letters=dead_letters,
             handlers={**Reactions(unit_of_work=uow, capture=capture, clock=clock, channels=channel_codes).handlers(),
                       **ShopIntake(capture=capture).handlers(),
                       **CallIntake(record_call=RecordCallHandler(

@@ -67,7 +67,7 @@ class OrdersSettings(ServiceSettings):
     http_port: int = 8002
     relay_poll_interval: float = 1.0
     timer_poll_interval: float = 1.0
-    consumer_group: str = "orders"
+    consumer_group: str = "orders"  # the Kafka group id only: processed ids and dead letters are kept under SERVICE
     refund_percent_of_paid: int | None = None  # overrides config/orders.json when set
 
 
@@ -113,8 +113,8 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
         timers = TimerRunner(pool=pool, handlers={QUOTE_EXPIRY_TIMER: quote_expiry_handler(units_of_work, clock)},
                              clock=clock, poll_interval=settings.timer_poll_interval)
         handlers = build_handlers(units_of_work, config, clock, new_id)
-        dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
-        consumer = IdempotentConsumer(name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
+        dead_letters = DeadLetters(consumer=SERVICE, producer=producer)
+        consumer = IdempotentConsumer(name=SERVICE, pool=pool, dead_letters=dead_letters,
                                       handlers=ShopCheckoutIntake(check_out=handlers.check_out).handlers())
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
                              security=kafka.connection.faststream_security())

@@ -60,8 +60,8 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
         # Queries and the live consumer go through the active generation (see adapters.generations).
         active = ActiveSchemaPool(pool)
         summaries = PostgresSummaries(active)
-        dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
-        consumer = build_consumer(settings.consumer_group, active, dead_letters)
+        dead_letters = DeadLetters(consumer=SERVICE, producer=producer)
+        consumer = build_consumer(SERVICE, active, dead_letters)
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
                              security=kafka.connection.faststream_security())
         subscribe_idempotent(broker, consumer, topics, group_id=settings.consumer_group,
@@ -76,7 +76,7 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
         attainment = AttainmentQuery(activities, targets, utcnow)
 
         async def processed(event_id: str) -> bool:
-            return await summaries.has_processed(settings.consumer_group, event_id)
+            return await summaries.has_processed(SERVICE, event_id)
 
         app.include_router(reporting_router(
             funnel=FunnelQuery(summaries),

@@ -40,7 +40,7 @@ class WebhooksSettings(ServiceSettings):
 
     service_name: str = SERVICE
     http_port: int = 8005
-    consumer_group: str = "webhooks"
+    consumer_group: str = "webhooks"  # the Kafka group id only: processed ids and dead letters are kept under SERVICE
     poll_interval: float = 0.5
     http_timeout: float = 10.0
     attempts_per_round: int = 3
@@ -70,8 +70,8 @@ def create_app(settings: WebhooksSettings, kafka: KafkaSettings) -> FastAPI:
         producer = make_producer(kafka.connection, client_id=f"{SERVICE}-dead-letters")
         await producer.start()
         fanout = Fanout(enqueue=enqueue, contracts=contracts)
-        dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
-        consumer = IdempotentConsumer(name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
+        dead_letters = DeadLetters(consumer=SERVICE, producer=producer)
+        consumer = IdempotentConsumer(name=SERVICE, pool=pool, dead_letters=dead_letters,
                                       handlers=fanout.handlers())
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
                              security=kafka.connection.faststream_security())
