@@ -9,6 +9,7 @@ captures (``report_leads.projected_at - source_recorded_at``: the leads event's 
 time, same machine clock, both taken just before their transactions commit), backlog at the end of the step
 (events not yet relayed, leads not yet in reporting), and CPU seconds per process. The ladder stops after the
 first step that achieves less than 90 % of its arrival rate: beyond saturation more steps only measure queueing.
+Then one overload step offers 3 × the highest achieved rate: accepted rate, 503 count, latency of the accepted.
 """
 
 from __future__ import annotations
@@ -162,6 +163,8 @@ async def drain(leads_db: asyncpg.Connection, reporting_db: asyncpg.Connection, 
 PROFILE_RATE = 200  # the step during which a leads worker is sampled with py-spy (first configuration)
 SEED_LEADS = 2000
 SATURATED = 0.9  # achieved ÷ offered below this: the step is saturated and the ladder stops
+OVERLOAD_FACTOR = 3  # the overload step offers this many times the capacity the ladder found
+LEADS_MAX_IN_FLIGHT = 64  # commands in flight per leads worker before it answers 503 (shared/runtime/admission.py)
 
 
 async def run(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id: str, *, smoke: bool) -> dict[str, Any]:
@@ -186,7 +189,7 @@ async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id
            "LEADS_DATABASE_URL": leads_dsn, "REPORTING_DATABASE_URL": reporting_dsn,
            "LEADS_LOG_LEVEL": "WARNING", "REPORTING_LOG_LEVEL": "WARNING",
            "LEADS_DB_POOL_MAX": str(max(10, 40 // workers)), "LEADS_WORKERS": str(workers),
-           "LEADS_DEFAULT_TEAM_ID": BENCH_TEAM}
+           "LEADS_DEFAULT_TEAM_ID": BENCH_TEAM, "LEADS_MAX_IN_FLIGHT": str(LEADS_MAX_IN_FLIGHT)}
     leads, leads_port = await start("leads", env)
     reporting, _ = await start("reporting", env)
     leads_db = await asyncpg.connect(leads_dsn)
@@ -251,6 +254,8 @@ async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id
                   f"read-model p99 {read_model['p99_ms']} ms, cpu {cpu_used}", flush=True)
             if achieved < SATURATED * rate:
                 break
+        overload = await overload_step(leads_port, steps, lead_ids, duration, meter_groups)
+        await drain(leads_db, reporting_db, "overload")
     finally:
         await leads_db.close()
         await reporting_db.close()
@@ -258,5 +263,32 @@ async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id
             process.terminate()
             process.wait(timeout=15)
     passing = [s["target_rate"] for s in steps if s["meets_targets"]]
-    return {"leads_workers": workers, "rates": steps, "profiles": profiles,
+    return {"leads_workers": workers, "rates": steps, "profiles": profiles, "overload": overload,
             "highest_rate_meeting_targets": max(passing) if passing else None}
+
+
+async def overload_step(port: int, steps: list[dict[str, Any]], lead_ids: list[str], duration: float,
+                        meter_groups: dict[str, Pids]) -> dict[str, Any]:
+    """Offer ``OVERLOAD_FACTOR`` × the capacity (the highest rate the ladder achieved): back-pressure should keep
+    the accepted rate near capacity, answer the rest 503 at once, and keep the accepted requests' latency bounded
+    (issue 14: ≥ 90 % of capacity)."""
+    capacity = max(s["achieved_rate"] for s in steps)
+    offered = round(OVERLOAD_FACTOR * capacity)
+    cpu = CpuMeter(meter_groups)
+    cpu.start()
+    load = await open_loop("127.0.0.1", port, rate=offered, duration=duration,
+                           build=build_workload(len(steps), lead_ids), headers=BENCH_HEADERS)
+    cpu_used = cpu.stop()
+    accepted = sum(n for status, n in load.statuses.items() if 200 <= status < 300)
+    accepted_rate = accepted / load.duration_s
+    result = {
+        "capacity_rate": capacity, "offered_rate": offered, "duration_s": round(load.duration_s, 2),
+        "accepted_rate": round(accepted_rate, 1), "share_of_capacity": round(accepted_rate / capacity, 3),
+        "refused_503": load.statuses.get(503, 0), "errors": load.errors, "statuses": load.statuses,
+        "http_accepted": summary_ms(load.accepted_latencies_s), "http_all": summary_ms(load.latencies_s),
+        "cpu_seconds": cpu_used,
+    }
+    print(f"  overload {offered}/s (3 × {capacity}/s): accepted {result['accepted_rate']}/s "
+          f"({result['share_of_capacity']:.0%} of capacity), {result['refused_503']} × 503, "
+          f"accepted p99 {result['http_accepted']['p99_ms']} ms", flush=True)
+    return result

@@ -47,6 +47,14 @@ def render(results: dict[str, Any]) -> str:
                     s["leads_cpu_ms_per_request"], "yes" if s["meets_targets"] else "no",
                 ]))
             lines.append("")
+            if (o := config.get("overload")) is not None:
+                a = o["http_accepted"]
+                lines += [
+                    f"Overload step: offered {o['offered_rate']}/s (3 × the highest achieved, "
+                    f"{o['capacity_rate']}/s) for {o['duration_s']} s: **accepted {o['accepted_rate']}/s = "
+                    f"{o['share_of_capacity']:.0%} of capacity**, {o['refused_503']} answered 503 (Retry-After), "
+                    f"{o['errors']} connection errors; accepted requests' HTTP p50/p99/p99.9 {a['p50_ms']} / "
+                    f"{a['p99_ms']} / {a['p999_ms']} ms; statuses {o['statuses']}.", ""]
             for name, prof in config.get("profiles", {}).items():
                 lines += [f"Profile of {name} (py-spy with native frames, {prof['samples']} samples, of which "
                           f"{prof.get('in_syscalls')} waiting in system calls; shares below are of the "
@@ -140,6 +148,11 @@ def reporting_section(r: dict[str, Any]) -> list[str]:
     lines.append(_row(["live projection events/s, idle", *(s["live_idle"]["events_per_s"] for s in sizes)]))
     lines.append(_row(["live projection events/s, 10 dashboards polling",
                        *(s["live_10_dashboards"]["events_per_s"] for s in sizes)]))
+    for label, key in (("rebuild", "rebuild"), ("live, idle", "live_idle"),
+                       ("live, 10 dashboards", "live_10_dashboards")):
+        lines.append(_row([f"{label}: CPU ms per 1k events, bench process / PostgreSQL",
+                           *(f"{s[key].get('bench_process_cpu_ms_per_1k')} / {s[key].get('postgres_cpu_ms_per_1k')}"
+                             for s in sizes)]))
     lines.append(_row(["dashboard refreshes / report computations while polling",
                        *(f"{s['live_10_dashboards']['dashboard_refreshes']} / "
                          f"{s['live_10_dashboards']['report_computations']}" for s in sizes)]))

@@ -24,7 +24,7 @@ import asyncpg
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import CpuMeter, Stopwatch, summary_ms
+from bench.common import CpuMeter, Stopwatch, is_local_postgres, summary_ms
 from bench.pipeline import bare_getmany
 from services.reporting.adapters.generations import ActiveSchemaPool
 from services.reporting.adapters.summaries import FactFold, PostgresSummaries, build_summaries
@@ -200,6 +200,22 @@ class _Targets:
         return [line for line in self._lines if month is None or line.month == month]
 
 
+def _meter(database_pids: list[int]) -> CpuMeter:
+    """CPU of the bench process (projection, folds, queries) and of this run's PostgreSQL backends: per 1k events
+    it is far less sensitive to the shared machine's load than a rate."""
+    return CpuMeter({"bench_process": [os.getpid()], "postgres": lambda: database_pids})
+
+
+async def _database_pids(pool: Any) -> list[int]:
+    return [r["pid"] for r in await pool.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()") if is_local_postgres(r["pid"])]
+
+
+def _per_1k(used: dict[str, float], events: int) -> dict[str, float]:
+    return {f"{name}_cpu_ms_per_1k": round(1e6 * used.get(name, 0.0) / max(events, 1), 1)
+            for name in ("bench_process", "postgres")}
+
+
 async def _time(call: Callable[[], Awaitable[Any]], requests: int) -> dict[str, Any]:
     samples, cpu = [], []
     for _ in range(requests):
@@ -273,7 +289,7 @@ def live_records(prefix: str, leads: int, count: int, seed: int) -> list[_Record
 
 
 async def live_rate(consumer: Any, records: list[_Record], dashboards: int, summaries: PostgresSummaries,
-                    fold: FactFold) -> dict[str, Any]:
+                    fold: FactFold, pool: Any) -> dict[str, Any]:
     cache = WatermarkCache(summaries.watermark)
     calls = endpoints(summaries, fold)
     done = asyncio.Event()
@@ -289,14 +305,19 @@ async def live_rate(consumer: Any, records: list[_Record], dashboards: int, summ
             await asyncio.sleep(2.0)  # the dashboard refreshes every 2 s
 
     pollers = [asyncio.create_task(poll()) for _ in range(dashboards)]
+    database_pids = await _database_pids(pool)
+    cpu = _meter(database_pids)
+    cpu.start()
     watch = Stopwatch()
     for start in range(0, len(records), 500):
         await consumer.process_batch(records[start:start + 500])
     seconds = watch.elapsed
+    used = cpu.stop()  # with the dashboards' report computations, which run in the same process
     done.set()
     await asyncio.gather(*pollers)
     return {"events": len(records), "seconds": round(seconds, 2), "events_per_s": round(len(records) / seconds),
-            "dashboards": dashboards, "dashboard_refreshes": polls, "report_computations": cache.computations}
+            "dashboards": dashboards, "dashboard_refreshes": polls, "report_computations": cache.computations,
+            **_per_1k(used, len(records))}
 
 
 async def delete_topics(kafka: KafkaConnection, topics: list[str]) -> None:
@@ -326,13 +347,14 @@ async def run_size(admin_dsn: str, kafka: KafkaConnection, run_id: str, leads: i
         conn = await asyncpg.connect(dsn)
         await migrate(conn, [("kernel", KERNEL_MIGRATIONS), ("reporting", MIGRATIONS)])
         await conn.close()
-        pool = await create_pool(dsn, min_size=2, max_size=8)
+        pool = await create_pool(dsn, min_size=8, max_size=8)
         active = ActiveSchemaPool(pool)
         producer = make_producer(kafka, client_id="bench-reporting-dlq")
         await producer.start()
         try:
             dead_letters = DeadLetters(consumer="reporting", producer=producer)
-            cpu = CpuMeter({"bench_process": [os.getpid()]})
+            database_pids = await _database_pids(pool)  # the pool's connections: min_size = max_size
+            cpu = _meter(database_pids)
             cpu.start()
             watch = Stopwatch()
             # As the rebuild command does: bulk replay (facts only), then every group folded once.
@@ -344,7 +366,7 @@ async def run_size(admin_dsn: str, kafka: KafkaConnection, run_id: str, leads: i
             result["rebuild"] = {"records": replayed.records, "seconds": round(seconds, 1),
                                  "replay_s": round(replay_s, 1), "fold_s": round(seconds - replay_s, 1),
                                  "groups": groups, "events_per_s": round(replayed.records / seconds),
-                                 "bench_cpu_s": cpu.stop()["bench_process"]}
+                                 **_per_1k(cpu.stop(), replayed.records)}
             consumer = build_consumer("reporting", active, dead_letters)
             print(f"  {leads} leads: {replayed.records} events rebuilt at {result['rebuild']['events_per_s']}/s "
                   f"(bare getmany {result['bare_getmany_per_s']}/s)", flush=True)
@@ -356,8 +378,8 @@ async def run_size(admin_dsn: str, kafka: KafkaConnection, run_id: str, leads: i
                       f"p99 {result['reports'][name]['p99_ms']} ms", flush=True)
             records = live_records(prefix, leads, live_events, seed=1)
             half = len(records) // 2
-            result["live_idle"] = await live_rate(consumer, records[:half], 0, summaries, fold)
-            result["live_10_dashboards"] = await live_rate(consumer, records[half:], 10, summaries, fold)
+            result["live_idle"] = await live_rate(consumer, records[:half], 0, summaries, fold, pool)
+            result["live_10_dashboards"] = await live_rate(consumer, records[half:], 10, summaries, fold, pool)
             print(f"    live: {result['live_idle']['events_per_s']}/s idle, "
                   f"{result['live_10_dashboards']['events_per_s']}/s with 10 dashboards", flush=True)
             result["table_rows"] = {r["relname"]: r["n"] for r in await pool.fetch(

@@ -82,6 +82,11 @@ class ServiceSettings(BaseSettings):
         default=1024 * 1024, ge=1024,
         description="largest request body accepted; a larger one answers 413 before it is read",
     )
+    max_in_flight: int = Field(
+        default=64, ge=1,
+        description="commands (POST/PUT/PATCH/DELETE) a worker works on at once; the next answers 503 with "
+                    "Retry-After at once, and /health/ready fails while the worker is full",
+    )
     db_pool_min: int = 2
     db_pool_max: int = 20
     log_level: str = "INFO"

@@ -23,18 +23,17 @@ from services.aftersales.app.reactions import AftersalesReactions
 from services.aftersales.app.timer_handlers import AftersalesTimers
 from services.aftersales.app.timers import timer_plans
 from services.aftersales.domain.policy import policy_from_dict
-from shared.auth.http import install_auth
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
-from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
-from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
+from shared.runtime.http import dead_letter_router
+from shared.runtime.service_app import service_app
 from shared.settings import KafkaSettings, ServiceSettings
 from shared.timers import TimerRunner
 
@@ -49,7 +48,7 @@ class AftersalesSettings(ServiceSettings):
 
     service_name: str = SERVICE
     http_port: int = 8003
-    consumer_group: str = "aftersales"
+    consumer_group: str = "aftersales"  # the Kafka group id only: processed ids and dead letters are kept under SERVICE
     batch_size: int = 200
     relay_poll_interval: float = 1.0
     timer_poll_interval: float = 1.0
@@ -82,9 +81,9 @@ def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
                             translate=to_public_message, name=SERVICE, poll_interval=settings.relay_poll_interval)
         timers = TimerRunner(pool=pool, handlers=AftersalesTimers(unit_of_work=units_of_work, clock=clock).handlers(),
                              clock=clock, poll_interval=settings.timer_poll_interval)
-        dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
+        dead_letters = DeadLetters(consumer=SERVICE, producer=producer)
         consumer = IdempotentConsumer(
-            name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
+            name=SERVICE, pool=pool, dead_letters=dead_letters,
             handlers=AftersalesReactions(unit_of_work=units_of_work, clock=clock, policy=policy).handlers(),
         )
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
@@ -119,12 +118,7 @@ def create_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
         finally:
             await parts.close()
 
-    app = FastAPI(title="salesflow aftersales", version="1", lifespan=lifespan)
-    install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
-    install_observability(app, parts.sample_metrics)
-    install_auth(app, service=SERVICE)
-    app.include_router(health_router(parts.readiness))
-    return app
+    return service_app(SERVICE, settings=settings, parts=parts, lifespan=lifespan)
 
 
 def main() -> None:

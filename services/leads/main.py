@@ -34,7 +34,6 @@ from services.leads.domain.customer_card import CardField, CardSchema
 from services.leads.domain.policy import LeadPolicy
 from services.leads.showroom_api import showroom_router
 from services.leads.test_drive_api import test_drive_router
-from shared.auth.http import install_auth
 from shared.contracts.inbound import INBOUND_CALLS, INBOUND_SHOP
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
@@ -42,11 +41,11 @@ from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
-from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
-from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
+from shared.runtime.http import dead_letter_router
+from shared.runtime.service_app import service_app
 from shared.settings import KafkaSettings, ServiceSettings
 from shared.timers import TimerRunner
 
@@ -65,7 +64,7 @@ class LeadsSettings(ServiceSettings):
     http_port: int = 8001
     relay_poll_interval: float = 1.0
     timer_poll_interval: float = 1.0
-    consumer_group: str = "leads"
+    consumer_group: str = "leads"  # the Kafka group id only: processed ids and dead letters are kept under SERVICE
     default_team_id: str | None = None
     pool_idle_days: float | None = None
     claim_cooldown_days: float | None = None
@@ -154,9 +153,9 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         timers = TimerRunner(pool=pool, clock=clock, poll_interval=settings.timer_poll_interval, handlers={
             **LeadTimerHandlers(unit_of_work=uow, clock=clock, policy=policy).handlers(),
             **drives.timer_handlers()})
-        dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
+        dead_letters = DeadLetters(consumer=SERVICE, producer=producer)
         consumer = IdempotentConsumer(
-            name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
+            name=SERVICE, pool=pool, dead_letters=dead_letters,
             handlers={**Reactions(unit_of_work=uow, capture=capture, clock=clock, channels=channel_codes).handlers(),
                       **ShopIntake(capture=capture).handlers(),
                       **CallIntake(record_call=RecordCallHandler(
@@ -193,12 +192,7 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         finally:
             await parts.close()
 
-    app = FastAPI(title="salesflow leads", version="1", lifespan=lifespan)
-    install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
-    install_observability(app, parts.sample_metrics)
-    install_auth(app, service=SERVICE)
-    app.include_router(health_router(parts.readiness))
-    return app
+    return service_app(SERVICE, settings=settings, parts=parts, lifespan=lifespan)
 
 
 def main() -> None:

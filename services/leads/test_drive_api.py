@@ -93,8 +93,8 @@ def test_drive_router(*, drives: td.TestDriveHandlers, queries: ShowroomQueries,
     async def list_routes() -> dict[str, Any]:
         return {"routes": routes}
 
-    # 404: a lead or vehicle the body names that does not exist or that the caller may not see (schemathesis).
-    @router.post("/test-drives", status_code=201, response_model=TestDriveView, responses=error_responses(404))
+    # 403: a lead the caller sees but may not work (a pooled one); 404: a lead or vehicle the caller cannot see.
+    @router.post("/test-drives", status_code=201, response_model=TestDriveView, responses=error_responses(403, 404))
     async def book_test_drive(body: BookTestDriveBody, x_correlation_id: Correlation = None,
                               caller: Principal = CALLER) -> TestDriveView:
         """Book a slot of a fleet vehicle for a lead (the lead's owner, the team's manager, a director). 409
@@ -112,7 +112,7 @@ def test_drive_router(*, drives: td.TestDriveHandlers, queries: ShowroomQueries,
         vehicle = {v["vehicle_id"]: v for v in await queries.fleet()}[row["vehicle_id"]]
         return TestDriveView.model_validate({**row, "vehicle_version": vehicle["version"]})
 
-    @router.post("/test-drives/{booking_id}/start", response_model=TestDriveView)
+    @router.post("/test-drives/{booking_id}/start", response_model=TestDriveView, responses=error_responses(403))
     async def start_test_drive(booking_id: str, body: StartTestDriveBody, x_correlation_id: Correlation = None,
                                caller: Principal = CALLER) -> TestDriveView:
         """Start the drive: 409 ``licence_not_checked`` unless the licence was checked and the waiver signed. The
@@ -120,7 +120,8 @@ def test_drive_router(*, drives: td.TestDriveHandlers, queries: ShowroomQueries,
         return drive_view(await drives.start(body.to_command(booking_id=booking_id),
                                              _context(x_correlation_id, caller)))
 
-    @router.post("/test-drives/{booking_id}/completion", response_model=TestDriveView)
+    @router.post("/test-drives/{booking_id}/completion", response_model=TestDriveView,
+                 responses=error_responses(403))
     async def complete_test_drive(booking_id: str, body: CompleteTestDriveBody,
                                   x_correlation_id: Correlation = None,
                                   caller: Principal = CALLER) -> TestDriveView:
@@ -128,7 +129,7 @@ def test_drive_router(*, drives: td.TestDriveHandlers, queries: ShowroomQueries,
         return drive_view(await drives.complete(body.to_command(booking_id=booking_id),
                                                 _context(x_correlation_id, caller)))
 
-    @router.post("/test-drives/{booking_id}/no-show", response_model=TestDriveView)
+    @router.post("/test-drives/{booking_id}/no-show", response_model=TestDriveView, responses=error_responses(403))
     async def record_no_show(booking_id: str, x_correlation_id: Correlation = None,
                              caller: Principal = CALLER) -> TestDriveView:
         """The prospect did not come: the slot is free again and the lead's follow-up is due soon. (The no-show

@@ -39,7 +39,6 @@ from services.orders.app.quotes import (
     ReviseQuoteHandler,
     SignContractHandler,
 )
-from shared.auth.http import install_auth
 from shared.contracts.inbound import INBOUND_SHOP
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
@@ -47,11 +46,11 @@ from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
-from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
-from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
+from shared.runtime.http import dead_letter_router
+from shared.runtime.service_app import service_app
 from shared.settings import KafkaSettings, ServiceSettings
 from shared.timers import TimerRunner
 
@@ -68,7 +67,7 @@ class OrdersSettings(ServiceSettings):
     http_port: int = 8002
     relay_poll_interval: float = 1.0
     timer_poll_interval: float = 1.0
-    consumer_group: str = "orders"
+    consumer_group: str = "orders"  # the Kafka group id only: processed ids and dead letters are kept under SERVICE
     refund_percent_of_paid: int | None = None  # overrides config/orders.json when set
 
 
@@ -114,8 +113,8 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
         timers = TimerRunner(pool=pool, handlers={QUOTE_EXPIRY_TIMER: quote_expiry_handler(units_of_work, clock)},
                              clock=clock, poll_interval=settings.timer_poll_interval)
         handlers = build_handlers(units_of_work, config, clock, new_id)
-        dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
-        consumer = IdempotentConsumer(name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
+        dead_letters = DeadLetters(consumer=SERVICE, producer=producer)
+        consumer = IdempotentConsumer(name=SERVICE, pool=pool, dead_letters=dead_letters,
                                       handlers=ShopCheckoutIntake(check_out=handlers.check_out).handlers())
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
                              security=kafka.connection.faststream_security())
@@ -135,12 +134,7 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
         finally:
             await parts.close()
 
-    app = FastAPI(title="salesflow orders", version="1", lifespan=lifespan)
-    install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
-    install_observability(app, parts.sample_metrics)
-    install_auth(app, service=SERVICE)
-    app.include_router(health_router(parts.readiness))
-    return app
+    return service_app(SERVICE, settings=settings, parts=parts, lifespan=lifespan)
 
 
 def main() -> None:

@@ -29,15 +29,14 @@ from services.reporting.app.reports import (
     GradeTableQuery,
 )
 from services.reporting.wiring import MIGRATIONS, SOURCE_SERVICES, ReportingSettings, build_consumer
-from shared.auth.http import install_auth
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
-from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.components import ServiceComponents
-from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
+from shared.runtime.http import dead_letter_router
+from shared.runtime.service_app import service_app
 from shared.settings import KafkaSettings
 
 SERVICE = "reporting"
@@ -61,8 +60,8 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
         # Queries and the live consumer go through the active generation (see adapters.generations).
         active = ActiveSchemaPool(pool)
         summaries = PostgresSummaries(active)
-        dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
-        consumer = build_consumer(settings.consumer_group, active, dead_letters)
+        dead_letters = DeadLetters(consumer=SERVICE, producer=producer)
+        consumer = build_consumer(SERVICE, active, dead_letters)
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
                              security=kafka.connection.faststream_security())
         subscribe_idempotent(broker, consumer, topics, group_id=settings.consumer_group,
@@ -77,7 +76,7 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
         attainment = AttainmentQuery(activities, targets, utcnow)
 
         async def processed(event_id: str) -> bool:
-            return await summaries.has_processed(settings.consumer_group, event_id)
+            return await summaries.has_processed(SERVICE, event_id)
 
         app.include_router(reporting_router(
             funnel=FunnelQuery(summaries),
@@ -97,12 +96,7 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
         finally:
             await parts.close()
 
-    app = FastAPI(title="salesflow reporting", version="1", lifespan=lifespan)
-    install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
-    install_observability(app, parts.sample_metrics)
-    install_auth(app, service=SERVICE, browser_home="/dashboard")
-    app.include_router(health_router(parts.readiness))
-    return app
+    return service_app(SERVICE, settings=settings, parts=parts, lifespan=lifespan, browser_home="/dashboard")
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ class ReportingSettings(ServiceSettings):
 
     service_name: str = "reporting"
     http_port: int = 8004
-    consumer_group: str = "reporting"
+    consumer_group: str = "reporting"  # the Kafka group id only: processed ids and dead letters are kept under SERVICE
     batch_size: int = 500
 
 

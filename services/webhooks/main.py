@@ -16,18 +16,17 @@ from services.webhooks.adapters.store import PostgresDeliveryQueue, PostgresSubs
 from services.webhooks.api import webhooks_router
 from services.webhooks.app.dispatch import Dispatcher, RetryPolicy
 from services.webhooks.app.fanout import Fanout
-from shared.auth.http import install_auth
 from shared.contracts import registry
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.relay import make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
-from shared.observability.endpoint import install_observability
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.clock import new_id, system_clock
 from shared.runtime.components import ServiceComponents
-from shared.runtime.http import dead_letter_router, health_router, install_error_handlers
+from shared.runtime.http import dead_letter_router
+from shared.runtime.service_app import service_app
 from shared.settings import KafkaSettings, ServiceSettings
 
 SERVICE = "webhooks"
@@ -41,7 +40,7 @@ class WebhooksSettings(ServiceSettings):
 
     service_name: str = SERVICE
     http_port: int = 8005
-    consumer_group: str = "webhooks"
+    consumer_group: str = "webhooks"  # the Kafka group id only: processed ids and dead letters are kept under SERVICE
     poll_interval: float = 0.5
     http_timeout: float = 10.0
     attempts_per_round: int = 3
@@ -71,8 +70,8 @@ def create_app(settings: WebhooksSettings, kafka: KafkaSettings) -> FastAPI:
         producer = make_producer(kafka.connection, client_id=f"{SERVICE}-dead-letters")
         await producer.start()
         fanout = Fanout(enqueue=enqueue, contracts=contracts)
-        dead_letters = DeadLetters(consumer=settings.consumer_group, producer=producer)
-        consumer = IdempotentConsumer(name=settings.consumer_group, pool=pool, dead_letters=dead_letters,
+        dead_letters = DeadLetters(consumer=SERVICE, producer=producer)
+        consumer = IdempotentConsumer(name=SERVICE, pool=pool, dead_letters=dead_letters,
                                       handlers=fanout.handlers())
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
                              security=kafka.connection.faststream_security())
@@ -93,12 +92,7 @@ def create_app(settings: WebhooksSettings, kafka: KafkaSettings) -> FastAPI:
             await parts.close()
             await sender.close()
 
-    app = FastAPI(title="salesflow webhooks", version="1", lifespan=lifespan)
-    install_error_handlers(app, max_body_bytes=settings.max_body_bytes)
-    install_observability(app, parts.sample_metrics)
-    install_auth(app, service=SERVICE)
-    app.include_router(health_router(parts.readiness))
-    return app
+    return service_app(SERVICE, settings=settings, parts=parts, lifespan=lifespan)
 
 
 def main() -> None:

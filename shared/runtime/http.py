@@ -7,7 +7,8 @@ Every error answer has the same shape, so clients handle one format::
 
 ``correlation_id`` is the request's (its ``X-Correlation-Id``, or the one :mod:`shared.runtime.input_guard` made
 up), so a client's report of an error finds its log lines. A database that cannot be reached answers 503 with
-``Retry-After`` (the readiness probe fails meanwhile), never a 500; anything unexpected still answers in this
+``Retry-After`` (the readiness probe fails meanwhile), never a 500; so does a command past the worker's bound
+(``overloaded``, shared/runtime/admission.py); anything unexpected still answers in this
 format (500 ``internal_error``) and is logged with its traceback.
 """
 
@@ -36,6 +37,7 @@ from shared.idempotency import IdempotentRequest
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letter_operations import DeadLetterOperations, DeadLetterStillFailingError
 from shared.messaging.dead_letters import DeadLetters
+from shared.runtime.admission import DEFAULT_MAX_IN_FLIGHT, AdmissionGuard, AdmissionLimit
 from shared.runtime.input_guard import DEFAULT_MAX_BODY_BYTES, InputGuard, current_correlation_id
 from shared.runtime.openapi import document_errors
 
@@ -102,10 +104,15 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def install_error_handlers(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+def install_error_handlers(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                           max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> None:
     """Map validation errors to 422, domain errors to their status, version conflicts to 409, an unreachable
-    database to 503; refuse oversized bodies (413) and text PostgreSQL cannot store (422) before any route runs;
-    document all of it in the OpenAPI."""
+    database to 503; refuse oversized bodies (413) and text PostgreSQL cannot store (422) before any route runs,
+    and a command past ``max_in_flight`` (503, shared/runtime/admission.py); document all of it in the OpenAPI."""
+    # Inside the input guard (added after it, so outside in Starlette's order is the guard): the guard's
+    # correlation id is set when an overload is refused.
+    app.state.admission = AdmissionLimit(max_in_flight)
+    app.add_middleware(AdmissionGuard, limit=app.state.admission, error_body=error_body)
     app.add_middleware(InputGuard, max_body_bytes=max_body_bytes)
     document_errors(app)
 
@@ -174,7 +181,7 @@ def install_error_handlers(app: FastAPI, *, max_body_bytes: int = DEFAULT_MAX_BO
 
 def health_router(ready: ReadinessCheck) -> APIRouter:
     """``/health/live`` answers while the process runs; ``/health/ready`` runs the service's checks and answers
-    503 with the failing ones (database, Kafka, relay) until they pass."""
+    503 with the failing ones (database, Kafka, relay; this worker full of commands) until they pass."""
     router = APIRouter(tags=["health"])
 
     # Public on purpose (probes carry no credentials); "security: []" says so in the API document.
@@ -183,8 +190,11 @@ def health_router(ready: ReadinessCheck) -> APIRouter:
         return {"status": "ok"}
 
     @router.get("/health/ready", openapi_extra={"security": []})
-    async def readiness() -> JSONResponse:
+    async def readiness(request: Request) -> JSONResponse:
         checks = await ready()
+        admission: AdmissionLimit | None = getattr(request.app.state, "admission", None)
+        if admission is not None:  # this worker's commands in flight (back-pressure): not ready while full
+            checks["commands"] = admission.readiness()
         ok = all(v is True or (isinstance(v, dict) and v.get("ok")) for v in checks.values())
         return JSONResponse(status_code=200 if ok else 503, content={"status": "ok" if ok else "unready",
                                                                      "checks": checks})

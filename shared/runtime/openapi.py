@@ -54,8 +54,9 @@ ERROR_DESCRIPTIONS = {
     409: "A business rule or a stale expected_version refused the command; nothing was changed.",
     413: "The request body is larger than the service accepts; it was not read.",
     422: "Invalid input: `fields` names each field and the reason.",
-    503: "A dependency (the database) cannot be reached, or a concurrent write must be retried; "
-         "nothing was changed. Retry after `Retry-After` seconds.",
+    503: "A dependency (the database) cannot be reached, this worker has as many commands in flight as it takes "
+         "(`overloaded`), or a concurrent write must be retried; nothing was changed. Retry after `Retry-After` "
+         "seconds.",
     504: "The work took longer than allowed.",
 }
 

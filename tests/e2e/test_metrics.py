@@ -46,7 +46,7 @@ async def stack(infra: Infra, create_database: CreateDatabase, unique: str
 
 
 async def test_lag_series_move_during_a_capture(
-    stack: tuple[ServiceProcess, ServiceProcess, asyncpg.Connection],
+    stack: tuple[ServiceProcess, ServiceProcess, asyncpg.Connection], unique: str,
 ) -> None:
     leads, reporting, relay_lock = stack
     before = await scrape(reporting.url)
@@ -88,7 +88,7 @@ async def test_lag_series_move_during_a_capture(
         lambda: scrape(reporting.url),
         until=lambda s: total(s, "salesflow_consumer_events_total", consumer="reporting", outcome="applied")
         >= behind and sum(p["partition"] != "" for p in series(s, "salesflow_consumer_lag_messages")) > 0
-        and total(s, "salesflow_consumer_lag_messages", group="reporting") == 0,
+        and total(s, "salesflow_consumer_lag_messages", group=f"{unique}-reporting") == 0,
         timeout=60, what="reporting to apply every event and its group's committed offsets to reach the end")
     # The projection lag was observed for the batches (event recorded → read model committed) and is at least
     # the time the events were held back.

@@ -22,7 +22,7 @@ from shared.messaging.connection import KafkaConnection
 from shared.messaging.headers import EventHeaders
 from tests.support.auth import auth_headers, token_for
 from tests.support.infra import REPO, RUN_ID, Infra
-from tests.support.processes import ServiceProcess, inherited_env, start_service, stop_service
+from tests.support.processes import ServiceProcess, consumer_groups, inherited_env, start_service, stop_service
 from tests.support.reporting import drop_database
 from tests.support.upstream import publish, upstream_message
 from tests.support.waiting import eventually
@@ -54,7 +54,7 @@ async def stack(infra: Infra) -> AsyncIterator[Stack]:
             dsns[name] = infra.dsn_for(database)
     finally:
         await admin.close()
-    env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": prefix,
+    env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": prefix, **consumer_groups(prefix),
            "LEADS_DATABASE_URL": dsns["leads"], "REPORTING_DATABASE_URL": dsns["reporting"],
            "LEADS_RELAY_POLL_INTERVAL": "0.2"}
     started: list[ServiceProcess] = []
@@ -225,7 +225,7 @@ async def test_status_shows_relay_and_consumer_lag_dead_letters_and_timers(stack
     leads, reporting = statuses["leads"], statuses["reporting"]
     assert leads["relay"]["events_behind"] == 0
     assert leads["timers"]["pending"] > 0  # every capture schedules its follow-up
-    assert reporting["consumer"]["group"] == "reporting"
+    assert reporting["consumer"]["group"] == f"{stack.prefix}-reporting"
     topics = {p["topic"] for p in reporting["consumer"]["partitions"]}
     assert f"{stack.prefix}.leads" in topics
     assert sum(p["end"] for p in reporting["consumer"]["partitions"]) >= CAPTURES

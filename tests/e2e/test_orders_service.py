@@ -344,7 +344,9 @@ async def test_a_quote_expires_by_its_timer_in_the_running_service_and_can_no_lo
 async def test_the_service_publishes_health_openapi_and_its_configuration(orders: Orders) -> None:
     ready = await orders.client.get("/health/ready")
     assert ready.status_code == 200
-    assert set(ready.json()["checks"]) == {"database", "relay", "timers", "consumer"}  # consumer: inbound.shop
+    checks = ready.json()["checks"]
+    assert set(checks) == {"database", "relay", "timers", "consumer", "commands"}  # consumer: inbound.shop
+    assert checks["commands"] == {"ok": True, "in_flight": 0, "max_in_flight": 64, "refused": 0}  # the default
     paths = (await orders.get("/openapi.json"))["paths"]
     assert {"/v1/quotes", "/v1/checkouts", "/v1/receivables", "/v1/orders/{order_id}"} <= set(paths)
     assert "/admin/order-summaries/rebuild" in paths

@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -64,12 +66,16 @@ class Page:
 @contextlib.asynccontextmanager
 async def chromium_page() -> AsyncIterator[Page]:
     assert CHROMIUM is not None, "chromium is not installed (make browser)"
-    with tempfile.TemporaryDirectory(prefix="salesflow-cdp-") as profile:
+    # chromium's helper processes (zygote, renderer, GPU) outlive a kill of the main one and were still writing
+    # the profile while it was removed ("Directory not empty: 'Default'"): chromium gets a process group of its
+    # own and the whole group is killed; a file a dying helper still leaves does not fail the test.
+    with tempfile.TemporaryDirectory(prefix="salesflow-cdp-", ignore_cleanup_errors=True) as profile:
         process = await asyncio.create_subprocess_exec(
             CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--window-size=1280,900",
-            "about:blank", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            "about:blank", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True)
         try:
             port_file = Path(profile) / "DevToolsActivePort"
             deadline = asyncio.get_running_loop().time() + 60
@@ -87,6 +93,6 @@ async def chromium_page() -> AsyncIterator[Page]:
                 await page.call("Network.enable")
                 yield page
         finally:
-            if process.returncode is None:
-                process.kill()  # never leave a browser behind
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # never leave a browser (or a helper of it) behind
             await process.wait()

@@ -46,14 +46,25 @@ def inherited_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.endswith(own_principal)}
 
 
+def consumer_groups(topic_prefix: str) -> dict[str, str]:
+    """This run's own consumer group ids (``<SERVICE>_CONSUMER_GROUP``). The broker is shared by every test run on
+    the machine: services that kept the default group (``aftersales``...) joined one group across runs, so one
+    run's start-up rebalanced another's consumers and its events waited out the rebalance (30-s waits failed)."""
+    return {f"{service.upper()}_CONSUMER_GROUP": f"{topic_prefix}-{service}"
+            for service in ("leads", "orders", "aftersales", "reporting", "webhooks")}
+
+
 async def start_service(
     name: str, env: Mapping[str, str], *, timeout: float = 60.0, port: int | None = None
 ) -> ServiceProcess:
     """Start ``python -m services.<name>`` (on ``port``, else a free one) and wait until /health/ready answers 200
     (deadline ``timeout``). The service trusts this process's test issuer (tests/support/auth.py) unless ``env``
-    names another."""
+    names another; given a topic prefix, it joins that prefix's consumer group (``consumer_groups``) unless ``env``
+    names one."""
     port = port or free_port()
     prefix = name.upper()
+    if "SALESFLOW_TOPIC_PREFIX" in env:
+        env = {**consumer_groups(env["SALESFLOW_TOPIC_PREFIX"]), **env}
     log_file = tempfile.NamedTemporaryFile(prefix=f"salesflow-{name}-", suffix=".log", delete=False)  # noqa: SIM115
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", f"services.{name}", cwd=REPO, stdout=log_file, stderr=log_file,

@@ -90,14 +90,17 @@ class CaptureLeadHandler:
 
     async def decide(self, uow: UnitOfWork, command: CaptureLead, fields: CaptureFields, now: datetime
                      ) -> LeadCaptured:
-        """The capture's one rule set, for every way a lead arrives (HTTP, a referral, a shop checkout): the
-        same inquiry answers with its lead; a phone with an open lead adds to that lead (a checkout signs it,
-        unless it is already past signing); otherwise a new lead, assigned round robin."""
+        """The capture's one rule set, for HTTP, a referral and a shop checkout (a walk-in and a call validate and
+        create through this handler too): the same inquiry (or referral) answers with its lead; a phone with an
+        open lead adds to that lead (a checkout signs it, unless it is already past signing); otherwise a new lead,
+        assigned round robin."""
         # Everyone capturing this phone waits here, so two channels racing cannot both create a lead.
         found = await uow.lock_phone(fields.phone, source_system=command.source_system,
                                      external_id=command.external_id)
         if found.external_id_lead is not None:
             return await self._existing(uow, found.external_id_lead, "duplicate_request")
+        if command.referral_id is not None and (referred := await uow.lead_for_referral(command.referral_id)):
+            return await self._existing(uow, referred, "duplicate_request")  # one lead (or touchpoint) a referral
         if found.open_lead is not None:
             lead = await uow.load(Lead, found.open_lead)
             assert lead is not None, "the lead index points at a missing stream"

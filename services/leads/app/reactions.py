@@ -24,7 +24,6 @@ SHOP_CHANNEL = "online_shop"
 class Reactions:
     def __init__(self, *, unit_of_work: UnitOfWorkFactory, capture: CaptureLeadHandler, clock: Clock,
                  channels: set[str]) -> None:
-        self._uow = unit_of_work
         self._commands: CommandRunner[UnitOfWork] = CommandRunner(unit_of_work, clock)
         self._capture = capture
         self._channels = channels
@@ -86,9 +85,7 @@ class Reactions:
     async def on_referral_registered(self, conn: Any, event: InboundEvent) -> None:
         referral = event.payload
         assert isinstance(referral, ReferralRegisteredV1)
-        async with self._uow(conn) as uow:
-            if await uow.lead_for_referral(referral.referral_id) is not None:
-                return  # one lead (or touchpoint) per referral
+        # A redelivered or replayed referral answers with its lead: the capture's rules (one lead per referral).
         await self._capture(CaptureLead(
             name=referral.prospect_name, phone=referral.prospect_phone, channel="referral",
             interest=referral.interest, referral_id=referral.referral_id,

@@ -25,7 +25,10 @@ class SetTarget:
 
     scope: Literal["org", "team", "consultant"]
     month: Annotated[str, Field(description="YYYY-MM")]
-    metric: Literal["new_leads", "visits", "test_drives", "contracts", "deliveries", "revenue"]
+    metric: Literal["new_leads", "visits", "test_drives", "contracts", "deliveries", "revenue",  # targets.METRICS
+                    "invitation_to_visit_rate", "second_visit_rate", "test_drive_rate",  # kpis.TARGETABLE_KPIS
+                    "visit_to_order_rate", "quote_to_contract_rate", "financing_approval_rate", "referral_rate",
+                    "satisfaction"]
     base: Annotated[float, Field(ge=0)]
     scope_id: Annotated[str, Field(description="team or consultant id; empty for the organisation")] = ""
     stretch: Annotated[float | None, Field(ge=0)] = None

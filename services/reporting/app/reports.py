@@ -14,7 +14,7 @@ from services.reporting.app.commands import TargetRepository
 from services.reporting.app.ports import Summaries
 from services.reporting.domain.commission import CommissionPlan, plan_for, statement
 from services.reporting.domain.funnel import ratio
-from services.reporting.domain.kpis import kpis
+from services.reporting.domain.kpis import TARGETABLE_KPIS, kpi, kpis
 from services.reporting.domain.periods import period_bounds
 from services.reporting.domain.targets import METRICS, attainment, check_splits
 
@@ -55,6 +55,13 @@ class Actuals:
     def __call__(self, *, scope: str, scope_id: str, metric: str) -> float:
         return float(self._sums.get((metric, scope, "" if scope == "org" else scope_id), 0.0))
 
+    def target_actual(self, *, scope: str, scope_id: str, metric: str) -> float | None:
+        """What a target line is measured against: the month's sum, or for a rate KPI its value (None when
+        nothing divides it yet)."""
+        if metric in TARGETABLE_KPIS:
+            return kpi(metric, lambda name: self(scope=scope, scope_id=scope_id, metric=name))
+        return self(scope=scope, scope_id=scope_id, metric=metric)
+
 
 class AttainmentQuery:
     def __init__(self, activities: Activities, targets: TargetRepository, clock: Callable[[], datetime]) -> None:
@@ -67,8 +74,8 @@ class AttainmentQuery:
         lines = await self._targets.lines(month=month, as_of=as_of)
         actual = Actuals(await self._activities(period=month, as_of=as_of))
         reference = today or as_of or self._clock()
-        rows = [asdict(attainment(line, actual(scope=line.scope, scope_id=line.scope_id, metric=line.metric),
-                                  reference)) for line in lines]
+        rows = [asdict(attainment(line, actual.target_actual(scope=line.scope, scope_id=line.scope_id,
+                                                             metric=line.metric), reference)) for line in lines]
         return {"month": month, "today": reference, "as_of": as_of, "lines": rows,
                 "splits": [asdict(s) for s in check_splits(lines)]}
 

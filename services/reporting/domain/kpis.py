@@ -4,7 +4,7 @@ formulas and where each counter comes from)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from services.reporting.domain.funnel import ratio
 
@@ -22,17 +22,32 @@ KPIS: dict[str, tuple[str, str, float]] = {
     "referral_rate": ("referral_leads", "new_leads", 1.0),  # 转介绍率
     "satisfaction": ("satisfaction_sum", "satisfaction_visits", 1.0),  # 满意度 (0–1)
 }
+# KPIs a target can be set for: the rates where higher is better. Discount and deposit → delivery time are
+# ceilings (lower is better), for which "attainment = actual / target" would read backwards; they have none.
+TARGETABLE_KPIS: tuple[str, ...] = (
+    "invitation_to_visit_rate", "second_visit_rate", "test_drive_rate", "visit_to_order_rate",
+    "quote_to_contract_rate", "financing_approval_rate", "referral_rate", "satisfaction",
+)
 COUNTS = ("invitations", "invited_visits", "first_visits", "second_visits", "test_drives_attended", "quotes_issued",
           "quotes_signed", "financing_approved", "financing_declined", "referral_leads")
 
 
+def kpi(name: str, counter: Callable[[str], float]) -> float | None:
+    """One KPI from a lookup of summed counters (None without a denominator)."""
+    numerator, denominator, scale = KPIS[name]
+    below = (counter("financing_approved") + counter("financing_declined") if denominator == "financing_decisions"
+             else counter(denominator))
+    r = ratio(counter(numerator) * scale, below)
+    return None if r is None else round(r, 4)
+
+
 def kpis(counters: Mapping[str, float]) -> dict[str, float | int | None]:
     """The KPI values and the counts they are made of, from summed counters."""
-    values = dict(counters)
-    values["financing_decisions"] = values.get("financing_approved", 0) + values.get("financing_declined", 0)
-    out: dict[str, float | int | None] = {c: int(values.get(c, 0)) for c in COUNTS}
-    for name, (numerator, denominator, scale) in KPIS.items():
-        r = ratio(values.get(numerator, 0) * scale, values.get(denominator, 0))
-        out[name] = None if r is None else round(r, 4)
-    out["points_awarded"] = int(sum(v for k, v in values.items() if k.startswith("points:")))
+    def counter(name: str) -> float:
+        return counters.get(name, 0)
+
+    out: dict[str, float | int | None] = {c: int(counter(c)) for c in COUNTS}
+    for name in KPIS:
+        out[name] = kpi(name, counter)
+    out["points_awarded"] = int(sum(v for k, v in counters.items() if k.startswith("points:")))
     return out

@@ -14,9 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
+from services.reporting.domain.kpis import TARGETABLE_KPIS
 from shared.domain import Aggregate, DomainEvent, EventTypeRegistry, InvalidFieldError
 
 METRICS: tuple[str, ...] = ("new_leads", "visits", "test_drives", "contracts", "deliveries", "revenue")
+# Targets are set for the counted metrics above (summed over the month) and for the rate KPIs (a level the
+# month's rate should reach: no pace, the forecast is the rate so far).
+TARGET_METRICS: tuple[str, ...] = (*METRICS, *TARGETABLE_KPIS)
 SCOPES: tuple[str, ...] = ("org", "team", "consultant")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -55,8 +59,8 @@ class Target(Aggregate):
             parent_team: str | None, set_by: str | None, now: datetime) -> TargetSet:
         if scope not in SCOPES:
             raise InvalidFieldError("scope", f"one of {', '.join(SCOPES)}")
-        if metric not in METRICS:
-            raise InvalidFieldError("metric", f"one of {', '.join(METRICS)}")
+        if metric not in TARGET_METRICS:
+            raise InvalidFieldError("metric", f"one of {', '.join(TARGET_METRICS)}")
         if not _MONTH.match(month):
             raise InvalidFieldError("month", "YYYY-MM")
         if scope == "org":
@@ -98,7 +102,7 @@ class Attainment:
     metric: str
     target: float
     stretch: float | None
-    actual: float
+    actual: float | None  # None: a rate with nothing to divide by yet
     attainment: float | None  # actual / target
     variance_rate: float | None  # 差异率 = (actual − target) / target
     stretch_attainment: float | None
@@ -122,9 +126,19 @@ def month_progress(month: str, today: datetime) -> tuple[float, int]:
     return float(today.day), days
 
 
-def attainment(line: TargetLine, actual: float, today: datetime) -> Attainment:
+def attainment(line: TargetLine, actual: float | None, today: datetime) -> Attainment:
     elapsed, days = month_progress(line.month, today)
     target = line.base
+    if line.metric in TARGETABLE_KPIS:  # a rate: the level applies all month, and the rate so far is the forecast
+        return Attainment(
+            scope=line.scope, scope_id=line.scope_id, month=line.month, metric=line.metric, target=target,
+            stretch=line.stretch, actual=actual,
+            attainment=None if actual is None or target == 0 else _r(actual / target),
+            variance_rate=None if actual is None or target == 0 else _r((actual - target) / target),
+            stretch_attainment=None if actual is None or not line.stretch else _r(actual / line.stretch),
+            pace_expected=_r(target), pace_ratio=None if actual is None or target == 0 else _r(actual / target),
+            forecast=_r(actual or 0.0))
+    actual = actual or 0.0
     pace_expected = target * elapsed / days
     return Attainment(
         scope=line.scope, scope_id=line.scope_id, month=line.month, metric=line.metric, target=target,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import get_args, get_type_hints
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.reporting.app.commands import SetTarget
+from services.reporting.app.reports import AttainmentQuery
 from services.reporting.domain.targets import (
+    TARGET_METRICS,
     Activity,
     Target,
     TargetLine,
@@ -89,3 +93,51 @@ def test_actuals_roll_up_from_consultant_to_team_to_organisation() -> None:
     assert actual_for(acts, scope="team", scope_id="t1", month="2026-03", metric="contracts") == 2
     assert actual_for(acts, scope="org", scope_id="", month="2026-03", metric="contracts") == 3
     assert actual_for(acts, scope="org", scope_id="", month="2026-03", metric="revenue") == 500.0
+
+
+def test_a_rate_kpi_target_is_a_level_for_the_whole_month_measured_by_the_rate_so_far() -> None:
+    line = TargetLine("team", "t1", "2026-03", "invitation_to_visit_rate", 0.5)
+    row = attainment(line, 0.4, NOW)  # ten days into March: a rate does not accrue like a count
+
+    assert (row.actual, row.attainment, row.variance_rate) == (0.4, 0.8, -0.2)
+    assert (row.pace_expected, row.pace_ratio, row.forecast) == (0.5, 0.8, 0.4)
+
+
+def test_a_rate_kpi_with_nothing_to_divide_by_has_no_attainment_yet() -> None:
+    row = attainment(TargetLine("org", "", "2026-03", "test_drive_rate", 0.3), None, NOW)
+
+    assert (row.actual, row.attainment, row.variance_rate, row.pace_ratio) == (None, None, None, None)
+
+
+def test_targets_accept_the_rate_kpis_but_not_the_ceilings() -> None:
+    target = Target("target:org::2026-03:quote_to_contract_rate")
+    target.set(scope="org", scope_id="", month="2026-03", metric="quote_to_contract_rate", base=0.4, stretch=None,
+               parent_team=None, set_by="d", now=NOW)
+    with pytest.raises(InvalidFieldError) as refused:
+        target.set(scope="org", scope_id="", month="2026-03", metric="average_discount_rate", base=0.02,
+                   stretch=None, parent_team=None, set_by="d", now=NOW)
+    assert refused.value.field == "metric"
+
+
+async def test_attainment_of_a_rate_target_divides_the_scopes_own_counters() -> None:
+    counters: dict[tuple[str, ...], float] = {("invitations", "c1", "t1"): 4.0, ("invited_visits", "c1", "t1"): 3.0,
+                ("invitations", "c2", "t2"): 6.0, ("invited_visits", "c2", "t2"): 1.0}
+
+    class Summed:
+        async def __call__(self, *, period: str, as_of: datetime | None = None) -> dict[tuple[str, ...], float]:
+            return counters
+
+    class Lines:
+        async def lines(self, *, month: str | None = None, as_of: datetime | None = None) -> list[TargetLine]:
+            return [TargetLine("consultant", "c1", "2026-03", "invitation_to_visit_rate", 0.5),
+                    TargetLine("org", "", "2026-03", "invitation_to_visit_rate", 0.5),
+                    TargetLine("team", "t3", "2026-03", "invitation_to_visit_rate", 0.5)]
+
+    report = await AttainmentQuery(Summed(), Lines(), lambda: NOW)(month="2026-03")  # type: ignore[arg-type]
+
+    assert [(r["scope_id"], r["actual"], r["attainment"]) for r in report["lines"]] == [
+        ("c1", 0.75, 1.5), ("", 0.4, 0.8), ("t3", None, None)]
+
+
+def test_the_set_target_command_offers_exactly_the_metrics_a_target_accepts() -> None:
+    assert get_args(get_type_hints(SetTarget)["metric"]) == TARGET_METRICS
