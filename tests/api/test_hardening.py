@@ -65,20 +65,26 @@ def resident_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-async def stream_chunked_body(port: int, total: int, chunk: int) -> tuple[bytes, int]:
-    """POST a chunked body of ``total`` bytes, stopping when the server answers or closes; (response, bytes sent)."""
+async def stream_chunked_body(port: int, total: int, chunk: int) -> tuple[bytes, bool, int]:
+    """POST a chunked body of ``total`` bytes, stopping when the server answers or closes; (response, whether the
+    connection was reset, bytes sent)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     token = auth_headers("manager")["Authorization"]
     writer.write(f"POST /v1/leads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {token}\r\n"
                  "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
     piece = f"{chunk:x}\r\n".encode() + b"x" * chunk + b"\r\n"
     sent = 0
+    reset = False
+
     async def read_answer() -> bytes:
         # Until EOF or the reset that follows it: the server closes with our unsent chunks still on the way.
+        nonlocal reset
         received = b""
-        with contextlib.suppress(ConnectionError, OSError):
+        try:
             while data := await reader.read(65536):
                 received += data
+        except (ConnectionError, OSError):
+            reset = True
         return received
 
     response_task = asyncio.create_task(read_answer())
@@ -88,22 +94,27 @@ async def stream_chunked_body(port: int, total: int, chunk: int) -> tuple[bytes,
             await writer.drain()
             sent += chunk
     except (ConnectionError, OSError):
-        pass  # the server closed the connection: what it should do
+        reset = True  # the server closed the connection: what it should do
     response = await asyncio.wait_for(response_task, 30)
     with contextlib.suppress(Exception):
         writer.close()
-    return response, sent
+    return response, reset, sent
 
 
 async def test_a_300_mb_streamed_body_is_refused_at_the_limit_without_the_worker_growing(leads: Leads) -> None:
     pid = leads.service.process.pid
     before = resident_kib(pid)
-    response, sent = await stream_chunked_body(leads.service.port, 300 * MB, 256 * 1024)
-    head = response.split(b"\r\n\r\n", 1)[0].lower()
-    assert head.startswith(b"http/1.1 413"), response[:500]
-    assert b"connection: close" in head
-    assert b"content-type: application/json" in head  # the error body itself: test_shared_http_hardening
+    response, reset, sent = await stream_chunked_body(leads.service.port, 300 * MB, 256 * 1024)
     assert sent < 300 * MB, "the whole body was sent: the server kept reading"
+    # The server answers 413 and closes with our next chunks unread, so its kernel resets the connection; a reset
+    # that reaches this client before it has read the answer discards the answer (seen under load: an empty
+    # reply, 2 runs in ~10). Then the refusal is the reset itself, before the body was sent; the 413's form is
+    # also checked by test_a_declared_oversized_body_is_refused_before_it_is_sent and the unit tests.
+    if response or not reset:
+        head = response.split(b"\r\n\r\n", 1)[0].lower()
+        assert head.startswith(b"http/1.1 413"), response[:500]
+        assert b"connection: close" in head
+        assert b"content-type: application/json" in head  # the error body itself: test_shared_http_hardening
     grown_mib = (resident_kib(pid) - before) / 1024
     assert grown_mib < 16, f"the worker grew by {grown_mib:.0f} MiB"
     assert (await leads.client.get("/health/live")).status_code == 200
