@@ -1,4 +1,4 @@
-"""The access table of docs/security.md, row by row, over HTTP against all four services: for every operation one
+"""The access table of docs/security.md, row by row, over HTTP against every service: for every operation one
 caller who may (the call gets past authorisation: not 401/403, and not 404 where the id is real) and one who may
 not (403 for the wrong role, 404 for an id outside the caller's scope). The table, these cases and the services'
 OpenAPI documents must list the same operations, so a new route without a rule (or a rule without a test) fails."""
@@ -6,6 +6,7 @@ OpenAPI documents must list the same operations, so a new route without a rule (
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,12 +37,18 @@ WHO: dict[str, dict[str, str]] = {
     "ops1": auth_headers("ops", subject="ops1", team=None),
     "shop": auth_headers(None, scopes=["leads:capture", "orders:checkout"], client="shop"),
     "cc": auth_headers(None, scopes=["leads:capture"], client="call-center"),
+    # two systems that manage webhook subscriptions: each sees its own only
+    "hooks": auth_headers(None, scopes=["webhooks:manage"], client="shop-hooks"),
+    "hooks2": auth_headers(None, scopes=["webhooks:manage"], client="crm-hooks"),
 }
 
 # The not-found codes an out-of-scope id answers with (a real id must not get them when the caller may see it).
 OUT_OF_SCOPE = {"lead_not_found", "quote_not_found", "order_not_found", "consultant_not_found", "visit_not_found",
                 "test_drive_not_found", "care_plan_not_found", "complaint_not_found", "customer_not_found",
-                "not_found"}
+                "subscription_not_found", "not_found"}
+# A subscription to an event no row below causes (quotes expire in days), at a loopback port nothing listens on.
+HOOK = {"url": "http://127.0.0.1:9/hooks", "event_types": ["salesflow.orders.QuoteExpired"],
+        "secret": "access-rules-secret-0123456789"}
 LINES = [{"product": "MODEL-Y-LR", "quantity": 1, "unit_price_minor": 300_000_00}]
 CUSTOMER = f"C-t1-{RUN_ID}"  # c1's customer: a delivered order, so a care plan of team t1
 
@@ -54,6 +61,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
     vehicle, drive = ids["vehicle"], ids["test_drive"]
     lead_customer, walk_in_customer = ids["lead_customer"], ids["walk_in_customer"]
     plan, customer, complaint, referral = ids["plan"], ids["customer"], ids["complaint"], ids["referral"]
+    subscription = ids["subscription"]
     return {
         # leads
         "POST /v1/leads": ("leads", "/v1/leads", {"name": "王五", "phone": "13900001234", "channel": "online_shop",
@@ -211,10 +219,23 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/me": ("reporting", "/v1/me", None, "shop", "nobody", 401),
         "GET /v1/watermark": ("reporting", "/v1/watermark", None, "c1", "nobody", 401),
         "GET /dashboard": ("reporting", "/dashboard", None, "m1", "nobody", 401),
+        # webhooks (the DELETE last: the allowed run ends the subscription the rows before it read)
+        "GET /v1/webhooks/event-types": ("webhooks", "/v1/webhooks/event-types", None, "hooks", "c1", 403),
+        "POST /v1/webhooks/subscriptions": ("webhooks", "/v1/webhooks/subscriptions", HOOK, "hooks", "d1", 403),
+        "GET /v1/webhooks/subscriptions": ("webhooks", "/v1/webhooks/subscriptions", None, "hooks", "shop", 403),
+        "GET /v1/webhooks/subscriptions/{subscription_id}": (
+            "webhooks", f"/v1/webhooks/subscriptions/{subscription}", None, "hooks", "hooks2", 404),
+        "GET /v1/webhooks/subscriptions/{subscription_id}/deliveries": (
+            "webhooks", f"/v1/webhooks/subscriptions/{subscription}/deliveries", None, "hooks", "hooks2", 404),
+        # no dead delivery exists: the allowed caller gets delivery_not_found (not a refusal), a person 403
+        "POST /v1/webhooks/deliveries/{delivery_id}/redelivery": (
+            "webhooks", f"/v1/webhooks/deliveries/{uuid.uuid4()}/redelivery", None, "hooks", "m1", 403),
+        "DELETE /v1/webhooks/subscriptions/{subscription_id}": (
+            "webhooks", f"/v1/webhooks/subscriptions/{subscription}", None, "hooks", "hooks2", 404),
         # every service's dead letters: ops
         **{f"{m} /admin/dead-letters{p}@{s}": (s, f"/admin/dead-letters{p.replace('{dead_letter_id}', '1')}",
                                                None, "ops1", "d1", 403)
-           for s in ("leads", "orders", "aftersales", "reporting")
+           for s in ("leads", "orders", "aftersales", "reporting", "webhooks")
            for m, p in (("GET", ""), ("POST", "/{dead_letter_id}/retry"), ("POST", "/{dead_letter_id}/skip"))},
     }
 
@@ -273,11 +294,13 @@ async def stack(infra: Infra) -> AsyncIterator[tuple[dict[str, ServiceProcess], 
                 "customer_id": CUSTOMER, "order_id": care, "category": "service", "description": "noisy"}, "c1")
             referral = await ok(f"{services['aftersales'].url}/v1/referrals", {
                 "referrer_customer_id": CUSTOMER, "prospect_name": "周九", "prospect_phone": "13600002222"}, "c1")
+            subscription = await ok(f"{services['webhooks'].url}/v1/webhooks/subscriptions", HOOK, "hooks")
         yield services, {"lead": lead["lead_id"], "quote": quote["quote_id"], "order": order["order_id"],
                          "visit": visit["visit_id"], "vehicle": vehicle["vehicle_id"],
                          "test_drive": drive["booking_id"], "lead_customer": lead["customer_id"],
                          "walk_in_customer": visit["customer_id"], "plan": care, "customer": CUSTOMER,
-                         "complaint": complaint["complaint_id"], "referral": referral["referral_id"]}
+                         "complaint": complaint["complaint_id"], "referral": referral["referral_id"],
+                         "subscription": subscription["subscription_id"]}
 
 
 async def delivered_order(ok: Any, orders: str, consultant: str, customer: str) -> str:

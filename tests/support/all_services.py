@@ -1,4 +1,4 @@
-"""All four services as real processes, each with a fresh database of its own and one topic prefix, for tests
+"""All the services as real processes, each with a fresh database of its own and one topic prefix, for tests
 that look at the whole HTTP surface (the route walk, the access-rule table)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncpg
 from tests.support.infra import RUN_ID, Infra
 from tests.support.processes import ServiceProcess, start_service, stop_service
 
-SERVICES = ("leads", "orders", "aftersales", "reporting")
+SERVICES = ("leads", "orders", "aftersales", "reporting", "webhooks")
 
 
 @asynccontextmanager
