@@ -32,7 +32,7 @@ from tests.support.processes import ServiceProcess, start_service, stop_service
 pytestmark = [pytest.mark.e2e, pytest.mark.fuzz]
 
 HERE = Path(__file__).parent
-SERVICES = ("leads", "orders", "aftersales", "reporting")
+SERVICES = ("leads", "orders", "aftersales", "reporting", "webhooks")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 REDOCLY = HERE / "node_modules" / ".bin" / "redocly"
 
@@ -46,7 +46,10 @@ async def services(infra: Infra) -> AsyncIterator[dict[str, ServiceProcess]]:
     started: dict[str, ServiceProcess] = {}
     try:
         for name in SERVICES:
-            started[name] = await start_service(name, env)
+            # webhooks on a prefix no events flow on: the fuzzer's subscriptions name arbitrary URLs, and nothing
+            # may be delivered off this machine
+            own = {"SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}apihooks"} if name == "webhooks" else {}
+            started[name] = await start_service(name, {**env, **own})
         yield started
     finally:
         for service in started.values():
@@ -56,10 +59,10 @@ async def services(infra: Infra) -> AsyncIterator[dict[str, ServiceProcess]]:
 
 
 def fuzzing_token() -> str:
-    """A person with every role (so the operations behind role checks are reached, not only their 403), valid
-    for longer than a run."""
+    """A person with every role and the webhooks scope (so the operations behind role and scope checks are reached,
+    not only their 403), valid for longer than a run."""
     return test_issuer().token(subject="m1", roles=["manager", "director", "ops", "consultant"], team="t1",
-                               expires_in=3600)
+                               scopes=["webhooks:manage"], expires_in=3600)
 
 
 async def run(*command: str | Path, cwd: Path) -> tuple[int, str]:
