@@ -17,11 +17,12 @@ import httpx
 import pytest
 
 from services.reporting.wiring import MIGRATIONS
+from shared.contracts.leads import ConsultantRegisteredV1
 from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
 from tests.support.processes import ServiceProcess, start_service, stop_service
 from tests.support.reporting import Journey, drop_database, fresh_reporting_database
-from tests.support.upstream import publish
+from tests.support.upstream import publish, upstream_message
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -41,6 +42,7 @@ JOURNEYS = [
     Journey("D3", "call_center", "c2", "t1", march(4), moves=[(3, "test_driven", "leads")],
             lost=(8, "price", "BYD Han")),
     Journey("D4", "referral", "c2", "t1", march(5)),
+    Journey("D9", "referral", "c9", "t2", march(5)),
 ]
 
 
@@ -67,13 +69,20 @@ async def dashboard(infra: Infra) -> AsyncIterator[tuple[ServiceProcess, str]]:
                                                   "metric": "contracts", "base": 3})
             await client.put("/v1/targets", json={"scope": "consultant", "scope_id": "c1", "month": "2026-03",
                                                   "metric": "contracts", "base": 2, "parent_team": "t1"})
+        # leads registers its consultants before it assigns them (the organisation): a manager's per-consultant
+        # rows are narrowed by these teams, so without them the browser (signed in as manager m1 of t1) would see an
+        # empty grades table. c9 of t2 has an open lead too and must not show on m1's dashboard.
+        await publish(infra.kafka, f"{prefix}.leads", [
+            upstream_message(ConsultantRegisteredV1(consultant_id=c, name=c, team_id=team, role="consultant",
+                                                    registered_at=march(1)), key=c)
+            for c, team in (("c1", "t1"), ("c2", "t1"), ("c9", "t2"))])
         await publish_journeys(infra, prefix, JOURNEYS)
 
         async def funnel() -> dict:
             async with httpx.AsyncClient(headers=auth_headers("director"), base_url=service.url, timeout=10) as client:
                 return (await client.get("/v1/reports/funnel")).json()
 
-        await eventually(funnel, until=lambda r: r["total_leads"] == 4 and r["lost"] == 1, what="data in reporting")
+        await eventually(funnel, until=lambda r: r["total_leads"] == 5 and r["lost"] == 1, what="data in reporting")
         yield service, prefix
     finally:
         await stop_service(service)
@@ -107,13 +116,16 @@ async def test_the_dashboard_renders_funnel_attainment_grades_losses_and_a_data_
 
     assert 'data-loaded="true"' in dom
     assert re.search(r'id="as-of">2026-03-\d\dT', dom), "the data-as-of watermark shows the newest event time"
-    assert "leads 线索 4 · won 成交 1 · lost 战败 1" in dom
+    assert "leads 线索 4 · won 成交 1 · lost 战败 1" in dom  # m1's team t1 only: D9 is t2's
     assert "contract_signed" in dom
     assert "price" in dom
     assert "BYD Han" not in dom.split('id="losses"')[0]
     assert "差异率" in dom
     assert "-50.0%" in dom
     assert "split of t1 contracts off by -1" in dom
+    grades = dom.split('id="grades"')[1].split("</table>")[0]
+    assert ">c1<" in grades and ">c2<" in grades, "m1 sees the grades of their team's consultants"
+    assert ">c9<" not in grades, "and not another team's"
     kpis = dom.split('id="kpis"')[1]
     assert "Invitation → visit 邀约到店率" in kpis
     assert "Visit → order 到店成交率" in kpis
