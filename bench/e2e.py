@@ -224,7 +224,7 @@ async def drain(leads_db: asyncpg.Connection, reporting_db: asyncpg.Connection, 
         await asyncio.sleep(0.2)
 
 
-PROFILE_RATE = 200  # the step during which a leads worker is sampled with py-spy (first configuration)
+PROFILE_RATE = 200  # the rate of the extra step during which a leads worker is sampled (first configuration)
 SEED_LEADS = 2000
 SEED_ORDERS = 200  # payments round these: at 1,000/s each order takes one payment every 2 s (few version races)
 SATURATED = 0.9  # accepted (2xx) ÷ offered below this: the step is saturated and the ladder stops
@@ -293,15 +293,9 @@ async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id
             before = await reporting_db.fetchval("SELECT now()")
             cpu = CpuMeter(meter_groups)
             cpu.start()
-            sampling = None
-            if rate == profile_rate or smoke:
-                raw = Path(f"/tmp/bench-profile-leads-{run_id}.txt")
-                sampling = (raw, asyncio.create_task(profile.record(leads_pids[-1], duration - 1, raw)))
             load = await open_loop("127.0.0.1", rate=rate, duration=duration,
                                    build=build_workload(step, workload), headers=BENCH_HEADERS)
             cpu_used = cpu.stop()
-            if sampling is not None and await sampling[1]:
-                profiles[f"leads@{rate}/s"] = profile.summarise(sampling[0])
             lag = await backlog(leads_db, reporting_db)
             await drain(leads_db, reporting_db, f"{rate}/s")
             delays = [r["d"] for r in await reporting_db.fetch(
@@ -332,6 +326,17 @@ async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id
                   f"read-model p99 {read_model['p99_ms']} ms, cpu {cpu_used}", flush=True)
             if accepted < SATURATED * rate:
                 break
+        if profile_rate is not None or smoke:
+            # A step of its own, not one of the ladder's: py-spy with native frames stops the process for every
+            # sample (200 a second), which adds up to seconds of latency to the step it watches.
+            rate = 50 if smoke else profile_rate
+            raw = Path(f"/tmp/bench-profile-leads-{run_id}.txt")
+            sampling = asyncio.create_task(profile.record(leads_pids[-1], duration - 1, raw))
+            await open_loop("127.0.0.1", rate=rate, duration=duration, build=build_workload(len(rates) + 1, workload),
+                            headers=BENCH_HEADERS)
+            if await sampling:
+                profiles[f"leads@{rate}/s"] = profile.summarise(raw)
+            await drain(leads_db, reporting_db, "profile")
         overload = await overload_step(workload, steps, duration, meter_groups)
         await drain(leads_db, reporting_db, "overload")
     finally:
