@@ -329,13 +329,13 @@ async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id
         if profile_rate is not None or smoke:
             # A step of its own, not one of the ladder's: py-spy with native frames stops the process for every
             # sample (200 a second), which adds up to seconds of latency to the step it watches.
-            rate = 50 if smoke else profile_rate
+            sampled_rate = 50 if smoke or profile_rate is None else profile_rate
             raw = Path(f"/tmp/bench-profile-leads-{run_id}.txt")
             sampling = asyncio.create_task(profile.record(leads_pids[-1], duration - 1, raw))
-            await open_loop("127.0.0.1", rate=rate, duration=duration, build=build_workload(len(rates) + 1, workload),
-                            headers=BENCH_HEADERS)
+            await open_loop("127.0.0.1", rate=sampled_rate, duration=duration,
+                            build=build_workload(len(rates) + 1, workload), headers=BENCH_HEADERS)
             if await sampling:
-                profiles[f"leads@{rate}/s"] = profile.summarise(raw)
+                profiles[f"leads@{sampled_rate}/s"] = profile.summarise(raw)
             await drain(leads_db, reporting_db, "profile")
         overload = await overload_step(workload, steps, duration, meter_groups)
         await drain(leads_db, reporting_db, "overload")
