@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import HTMLResponse
 
 from services.orders.api_schemas import order_view, price_list_version_view, quote_view
 from services.orders.app import access
@@ -57,6 +58,7 @@ from services.orders.app.quotes import (
 )
 from services.orders.domain.catalogue import PriceList
 from services.orders.domain.errors import NoPriceListInForceError
+from services.orders.quote_print import print_quote
 from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed
 from shared.auth.principal import Principal, Role
 from shared.domain import InvalidFieldError
@@ -175,6 +177,11 @@ def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> AP
         """The quote's current revision and its full history (every revision, acceptance, expiry)."""
         quote = await own_quote(quote_id, caller)
         return {**quote_view(quote), "history": await history.history("quote", quote_id)}
+
+    @router.get("/{quote_id}/print", response_class=HTMLResponse)
+    async def print_quote_page(quote_id: str, caller: Caller) -> HTMLResponse:
+        """The quote's current revision as a printable page in Chinese (报价单), for the same callers as the quote."""
+        return HTMLResponse(print_quote(await own_quote(quote_id, caller)))
 
     return router
 

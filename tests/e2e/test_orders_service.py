@@ -4,6 +4,7 @@ with what was published checked on the orders topic."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import pytest
 
 from shared.messaging.connection import KafkaConnection
 from tests.support.auth import auth_headers
+from tests.support.browser import CHROMIUM, chromium_page
 from tests.support.infra import RUN_ID, Infra
 from tests.support.orders_stack import create_orders_database, drop_database, read_by_keys
 from tests.support.processes import ServiceProcess, start_service, stop_service
@@ -414,3 +416,39 @@ async def test_a_quote_from_the_catalogue_is_priced_at_the_list_in_force_and_car
     assert signed["total_minor"] == expected_total
     versions = await orders.get("/v1/price-lists/CNY")
     assert [v["version_id"] for v in versions["versions"]] == [f"v-now-{RUN_ID}", f"v-next-{RUN_ID}"]
+
+
+async def test_a_quote_prints_as_a_chinese_page_that_chromium_renders_with_its_lines_and_total(
+        orders: Orders, tmp_path: Any) -> None:
+    lines = [{"product": "MODEL-Y-LR", "description": "Model Y 长续航版 <b>全轮驱动</b>", "quantity": 1,
+              "unit_price_minor": 300_000_00, "options": [{"code": "pearl-white", "price_minor": 8_000_00}]},
+             {"product": "MAT", "description": "全包脚垫", "quantity": 2, "unit_price_minor": 800_00}]
+    quote = await orders.post("/v1/quotes", {**quote_body("S-7"), "lines": lines,
+                                             "discount": {"kind": "amount", "amount_minor": 5_000_00}}, 201)
+    assert quote["total_minor"] == 308_000_00 + 1_600_00 - 5_000_00
+    url = f"{orders.service.url}/v1/quotes/{quote['quote_id']}/print"
+    page_answer = await orders.client.get(url)
+    assert page_answer.status_code == 200, page_answer.text
+    assert page_answer.headers["content-type"].startswith("text/html")
+    assert "&lt;b&gt;全轮驱动&lt;/b&gt;" in page_answer.text  # the customer's text is shown, never run as markup
+    unknown = await orders.client.get(f"{orders.service.url}/v1/quotes/Q-nope-{RUN_ID}/print")
+    assert unknown.status_code == 404, unknown.text
+
+    if CHROMIUM is None:
+        pytest.fail("chromium is not installed (make browser)")
+    async with chromium_page() as page:
+        token = orders.client.headers["authorization"]
+        await page.call("Network.setExtraHTTPHeaders", headers={"Authorization": token})
+        await page.goto(url)
+        total = await page.wait_for("(e => e && e.textContent)(document.getElementById('total'))",
+                                    what="the printed quote's total")
+        assert total == "¥304,600.00"
+        assert await page.evaluate("document.title") == f"报价单 {quote['quote_id']}"
+        assert await page.evaluate("document.getElementById('discount').textContent") == "-¥5,000.00"
+        cells = await page.evaluate("[...document.querySelectorAll('#lines tbody tr')].map(r => r.cells[2].innerText)")
+        assert cells == ["Model Y 长续航版 <b>全轮驱动</b>\nMODEL-Y-LR", "全包脚垫\nMAT"]
+        assert await page.evaluate("document.querySelectorAll('#lines b').length") == 0
+        shot = await page.call("Page.captureScreenshot", format="png")
+        image = tmp_path / "quote-print.png"
+        image.write_bytes(base64.b64decode(shot["data"]))
+        assert image.stat().st_size > 1000
