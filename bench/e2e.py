@@ -1,9 +1,11 @@
-"""End to end under open-loop load: HTTP lead captures and follow-ups → leads' event store → relay → Kafka →
-reporting's read model. Both services run as real processes, exactly as `make run` starts them; the ladder runs
-once per leads worker count (``LEADS_WORKERS``).
+"""End to end under open-loop load: a sales department's mix of commands and reads over HTTP → the event stores
+of leads and orders → relay → Kafka → reporting's read model. The three services run as real processes, exactly
+as `make run` starts them; the ladder runs once per leads worker count (``LEADS_WORKERS``).
 
-Workload: four captures (new customers, assigned round robin in a team of ten consultants) to one follow-up
-logged on a lead captured before the measurement.
+Workload (:data:`MIX`, every 20 requests): 7 captures (new customers, assigned round robin in a team of ten
+consultants), 4 follow-ups, 1 grade change, 1 appointment, 1 quote and 2 payments (orders), and 4 reads (a
+consultant's H-grade open leads, their overdue follow-ups); the follow-ups, grades, appointments, quotes and reads
+go round leads captured before the measurement, the payments round orders signed before it.
 Per arrival rate: achieved rate, HTTP latency (from the scheduled send time), event-to-read-model latency of the
 captures (``report_leads.projected_at - source_recorded_at``: the leads event's insert time to reporting's insert
 time, same machine clock, both taken just before their transactions commit), backlog at the end of the step
@@ -20,6 +22,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +33,7 @@ import orjson
 from bench import profile
 from bench.common import CpuMeter, Pids, pids_of, summary_ms
 from bench.databases import fresh_database
-from bench.loadgen import open_loop
+from bench.loadgen import Request, open_loop
 from shared.messaging.connection import KafkaConnection
 from tests.support.auth import auth_env, auth_headers
 
@@ -73,21 +77,63 @@ async def start(name: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes]
     raise RuntimeError(f"{name} not ready in 60 s")
 
 
-def capture(step: int, i: int) -> tuple[str, bytes]:
+def capture_body(step: int, i: int) -> bytes:
     # Unique phone per request: 139 + 8 digits from (step, i).
-    phone = f"139{step:03d}{i:05d}"
-    return "/v1/leads", orjson.dumps({"name": "压测客户", "phone": phone, "channel": CHANNELS[i % len(CHANNELS)],
-                                      "interest": "Model Y"})
+    return orjson.dumps({"name": "压测客户", "phone": f"139{step:03d}{i:05d}", "channel": CHANNELS[i % len(CHANNELS)],
+                         "interest": "Model Y"})
 
 
-def build_workload(step: int, lead_ids: list[str]) -> Any:
-    """Four captures to one follow-up; follow-ups go round the leads captured before the measurement."""
-    def build(i: int) -> tuple[str, bytes]:
-        if i % 5 == 4 and lead_ids:
-            lead_id = lead_ids[(i // 5) % len(lead_ids)]
-            return f"/v1/leads/{lead_id}/follow-ups", orjson.dumps(
-                {"kind": "call", "outcome": "interested, wants a test drive"})
-        return capture(step, i)
+MIX = ("capture", "follow_up", "capture", "my_leads", "capture", "follow_up", "quote", "capture", "due_follow_ups",
+       "payment", "capture", "follow_up", "grade", "capture", "my_leads", "appointment", "capture", "follow_up",
+       "payment", "due_follow_ups")
+"""The i-th request of a step is ``MIX[i % 20]``: 35 % captures, 20 % follow-ups, 5 % grade changes, 5 %
+appointments, 5 % quotes, 10 % payments, 20 % reads."""
+GRADES = ("A", "B", "H", "C")
+QUOTE_LINE = {"product": "MODEL-Y-LR", "description": "Model Y 长续航", "unit_price_minor": 26_390_000}
+PAYMENT_MINOR = 100  # 1 yuan a payment: a seeded order never runs out of balance, whatever the rate
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a step's requests go to: the services' ports and the leads and orders made before the measurement."""
+    leads_port: int
+    orders_port: int
+    lead_ids: list[str]
+    order_ids: list[str]
+
+
+def build_workload(step: int, w: Workload) -> Any:
+    soon = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    valid_until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+
+    def build(i: int) -> Request:
+        kind, n = MIX[i % len(MIX)], i // len(MIX)  # n: which round of the mix, spreads the requests over the seed
+        lead = w.lead_ids[(n * 7 + i) % len(w.lead_ids)]
+        consultant = f"bench-c{i % CONSULTANTS}"
+        if kind == "capture":
+            return Request(w.leads_port, "POST", "/v1/leads", capture_body(step, i), kind)
+        if kind == "follow_up":
+            return Request(w.leads_port, "POST", f"/v1/leads/{lead}/follow-ups",
+                           orjson.dumps({"kind": "call", "outcome": "interested, wants a test drive"}), kind)
+        if kind == "grade":
+            return Request(w.leads_port, "POST", f"/v1/leads/{lead}/grade",
+                           orjson.dumps({"grade": GRADES[n % len(GRADES)], "reason": "budget confirmed"}), kind)
+        if kind == "appointment":
+            return Request(w.leads_port, "POST", f"/v1/leads/{lead}/appointments",
+                           orjson.dumps({"kind": "showroom_visit", "scheduled_for": soon}), kind)
+        if kind == "quote":
+            return Request(w.orders_port, "POST", "/v1/quotes", orjson.dumps(
+                {"consultant_id": consultant, "lead_id": lead, "lines": [QUOTE_LINE], "currency": "CNY",
+                 "valid_until": valid_until}), kind)
+        if kind == "payment":
+            order = w.order_ids[(n * 2 + i) % len(w.order_ids)]
+            return Request(w.orders_port, "POST", f"/v1/orders/{order}/payments", orjson.dumps(
+                {"kind": "other", "amount_minor": PAYMENT_MINOR, "currency": "CNY", "method": "bank_transfer",
+                 "reference": f"bench-{step}-{i}"}), kind)
+        if kind == "my_leads":
+            return Request(w.leads_port, "GET", f"/v1/leads?owner_id={consultant}&grade=H", label=kind)
+        return Request(w.leads_port, "GET", f"/v1/follow-ups?owner_id={consultant}&within_hours=0",
+                       label=kind)
     return build
 
 
@@ -116,15 +162,33 @@ async def register_team(port: int) -> None:
 
 
 async def seed_leads(port: int, count: int) -> list[str]:
-    """Leads for the follow-ups, captured before the measurement (closed loop, not measured)."""
+    """Leads for the follow-ups, grades, appointments, quotes and reads, captured before the measurement (closed
+    loop, not measured)."""
     ids: list[str] = []
 
     async def one(i: int) -> None:
-        path, body = capture(999, i)
-        ids.append((await post(port, path, orjson.loads(body)))["lead_id"])
+        ids.append((await post(port, "/v1/leads", orjson.loads(capture_body(999, i))))["lead_id"])
 
     for start in range(0, count, 20):
         await asyncio.gather(*(one(i) for i in range(start, min(count, start + 20))))
+    return ids
+
+
+async def seed_orders(port: int, lead_ids: list[str]) -> list[str]:
+    """Signed orders (quote → acceptance → contract) for the payments, made before the measurement."""
+    valid_until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    ids: list[str] = []
+
+    async def one(n: int, lead_id: str) -> None:
+        quote = await post(port, "/v1/quotes", {"consultant_id": f"bench-c{n % CONSULTANTS}", "lead_id": lead_id,
+                                                "lines": [QUOTE_LINE], "currency": "CNY",
+                                                "valid_until": valid_until})
+        await post(port, f"/v1/quotes/{quote['quote_id']}/acceptance", {})
+        order = await post(port, f"/v1/quotes/{quote['quote_id']}/contract", {"payment_plan": "full"})
+        ids.append(order["order_id"])
+
+    for start in range(0, len(lead_ids), 20):
+        await asyncio.gather(*(one(start + n, lead) for n, lead in enumerate(lead_ids[start:start + 20])))
     return ids
 
 
@@ -160,8 +224,9 @@ async def drain(leads_db: asyncpg.Connection, reporting_db: asyncpg.Connection, 
         await asyncio.sleep(0.2)
 
 
-PROFILE_RATE = 200  # the step during which a leads worker is sampled with py-spy (first configuration)
+PROFILE_RATE = 200  # the rate of the extra step during which a leads worker is sampled (first configuration)
 SEED_LEADS = 2000
+SEED_ORDERS = 200  # payments round these: at 1,000/s each order takes one payment every 2 s (few version races)
 SATURATED = 0.9  # accepted (2xx) ÷ offered below this: the step is saturated and the ladder stops
 OVERLOAD_FACTOR = 3  # the overload step offers this many times the capacity the ladder found
 LEADS_MAX_IN_FLIGHT = 64  # commands in flight per leads worker before it answers 503 (shared/runtime/admission.py)
@@ -174,9 +239,11 @@ async def run(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id: str, 
         configs.append(await run_ladder(admin_dsn, kafka, f"{prefix}w{workers}", f"{run_id}_w{workers}",
                                         workers, profile_rate=PROFILE_RATE if workers == 1 else None, smoke=smoke))
     passing = [c["highest_rate_meeting_targets"] for c in configs if c["highest_rate_meeting_targets"]]
-    return {"workload": "4 × POST /v1/leads (capture; unique phones; 5 channels; round robin in a team of "
-                        f"{CONSULTANTS}) : 1 × POST "
-                        "/v1/leads/{id}/follow-ups (on leads captured before the run)",
+    return {"workload": "per 20 requests: 7 × POST /v1/leads (capture; unique phones; 5 channels; round robin in a "
+                        f"team of {CONSULTANTS}), 4 × POST /v1/leads/{{id}}/follow-ups, 1 × POST …/grade, 1 × POST "
+                        "…/appointments, 1 × POST /v1/quotes and 2 × POST /v1/orders/{id}/payments (orders), "
+                        "2 × GET /v1/leads?owner_id&grade=H, 2 × GET /v1/follow-ups?owner_id (overdue); on leads "
+                        f"and orders made before the run ({SEED_LEADS} leads, {SEED_ORDERS} signed orders)",
             "configs": configs, "highest_rate_meeting_targets": max(passing) if passing else None,
             "targets": {"http_p99_ms": HTTP_P99_TARGET_MS, "read_model_p99_ms": READ_MODEL_P99_TARGET_MS}}
 
@@ -185,13 +252,16 @@ async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id
                      profile_rate: int | None, smoke: bool) -> dict[str, Any]:
     leads_dsn = await fresh_database(admin_dsn, f"bench_e2e_leads_{run_id}")
     reporting_dsn = await fresh_database(admin_dsn, f"bench_e2e_reporting_{run_id}")
+    orders_dsn = await fresh_database(admin_dsn, f"bench_e2e_orders_{run_id}")
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers, "SALESFLOW_TOPIC_PREFIX": f"{prefix}e2e",
            "LEADS_DATABASE_URL": leads_dsn, "REPORTING_DATABASE_URL": reporting_dsn,
-           "LEADS_LOG_LEVEL": "WARNING", "REPORTING_LOG_LEVEL": "WARNING",
+           "ORDERS_DATABASE_URL": orders_dsn,
+           "LEADS_LOG_LEVEL": "WARNING", "REPORTING_LOG_LEVEL": "WARNING", "ORDERS_LOG_LEVEL": "WARNING",
            "LEADS_DB_POOL_MAX": str(max(10, 40 // workers)), "LEADS_WORKERS": str(workers),
            "LEADS_DEFAULT_TEAM_ID": BENCH_TEAM, "LEADS_MAX_IN_FLIGHT": str(LEADS_MAX_IN_FLIGHT)}
     leads, leads_port = await start("leads", env)
     reporting, _ = await start("reporting", env)
+    orders, orders_port = await start("orders", env)
     leads_db = await asyncpg.connect(leads_dsn)
     reporting_db = await asyncpg.connect(reporting_dsn)
     rates = [50] if smoke else RATES
@@ -206,13 +276,16 @@ async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id
             await asyncio.sleep(0.2)
         leads_pids = process_tree(leads.pid)
         meter_groups: dict[str, Pids] = {
-            "leads": leads_pids, "reporting": [reporting.pid], "kafka": pids_of("kafka.Kafka"),
+            "leads": leads_pids, "orders": [orders.pid], "reporting": [reporting.pid],
+            "kafka": pids_of("kafka.Kafka"),
             "postgres": lambda: pids_of("postgres"),  # backends come and go with connections
             "loadgen": [os.getpid()]}
         await register_team(leads_port)
         lead_ids = await seed_leads(leads_port, 50 if smoke else SEED_LEADS)
+        workload = Workload(leads_port, orders_port, lead_ids,
+                            await seed_orders(orders_port, lead_ids[:10 if smoke else SEED_ORDERS]))
         # Warm-up: connections of every worker, Python caches, Kafka metadata.
-        await open_loop("127.0.0.1", leads_port, rate=100, duration=2, build=build_workload(998, lead_ids),
+        await open_loop("127.0.0.1", rate=100, duration=2, build=build_workload(998, workload),
                         headers=BENCH_HEADERS)
         # The first step must not pay for relaying and projecting the seed: wait until both are through.
         await drain(leads_db, reporting_db, "seed")
@@ -220,15 +293,9 @@ async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id
             before = await reporting_db.fetchval("SELECT now()")
             cpu = CpuMeter(meter_groups)
             cpu.start()
-            sampling = None
-            if rate == profile_rate or smoke:
-                raw = Path(f"/tmp/bench-profile-leads-{run_id}.txt")
-                sampling = (raw, asyncio.create_task(profile.record(leads_pids[-1], duration - 1, raw)))
-            load = await open_loop("127.0.0.1", leads_port, rate=rate, duration=duration,
-                                   build=build_workload(step, lead_ids), headers=BENCH_HEADERS)
+            load = await open_loop("127.0.0.1", rate=rate, duration=duration,
+                                   build=build_workload(step, workload), headers=BENCH_HEADERS)
             cpu_used = cpu.stop()
-            if sampling is not None and await sampling[1]:
-                profiles[f"leads@{rate}/s"] = profile.summarise(sampling[0])
             lag = await backlog(leads_db, reporting_db)
             await drain(leads_db, reporting_db, f"{rate}/s")
             delays = [r["d"] for r in await reporting_db.fetch(
@@ -245,6 +312,7 @@ async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id
                 "achieved_rate": round(achieved, 1), "accepted_rate": round(accepted, 1),
                 "completed": load.completed, "errors": load.errors, "statuses": load.statuses,
                 "connections": load.max_connections, "http": http, "event_to_read_model": read_model,
+                "http_by_kind": {kind: summary_ms(v) for kind, v in sorted(load.latencies_by_label_s.items())},
                 "backlog_at_step_end": lag, "cpu_seconds": cpu_used,
                 "leads_cpu_ms_per_request": round(1000 * cpu_used["leads"] / load.completed, 2)
                 if load.completed else None,
@@ -258,12 +326,23 @@ async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id
                   f"read-model p99 {read_model['p99_ms']} ms, cpu {cpu_used}", flush=True)
             if accepted < SATURATED * rate:
                 break
-        overload = await overload_step(leads_port, steps, lead_ids, duration, meter_groups)
+        if profile_rate is not None or smoke:
+            # A step of its own, not one of the ladder's: py-spy with native frames stops the process for every
+            # sample (200 a second), which adds up to seconds of latency to the step it watches.
+            sampled_rate = 50 if smoke or profile_rate is None else profile_rate
+            raw = Path(f"/tmp/bench-profile-leads-{run_id}.txt")
+            sampling = asyncio.create_task(profile.record(leads_pids[-1], duration - 1, raw))
+            await open_loop("127.0.0.1", rate=sampled_rate, duration=duration,
+                            build=build_workload(len(rates) + 1, workload), headers=BENCH_HEADERS)
+            if await sampling:
+                profiles[f"leads@{sampled_rate}/s"] = profile.summarise(raw)
+            await drain(leads_db, reporting_db, "profile")
+        overload = await overload_step(workload, steps, duration, meter_groups)
         await drain(leads_db, reporting_db, "overload")
     finally:
         await leads_db.close()
         await reporting_db.close()
-        for process in (leads, reporting):
+        for process in (leads, orders, reporting):
             process.terminate()
             process.wait(timeout=15)
     passing = [s["target_rate"] for s in steps if s["meets_targets"]]
@@ -271,7 +350,7 @@ async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id
             "highest_rate_meeting_targets": max(passing) if passing else None}
 
 
-async def overload_step(port: int, steps: list[dict[str, Any]], lead_ids: list[str], duration: float,
+async def overload_step(workload: Workload, steps: list[dict[str, Any]], duration: float,
                         meter_groups: dict[str, Pids]) -> dict[str, Any]:
     """Offer ``OVERLOAD_FACTOR`` × the capacity (the highest rate the ladder got accepted): back-pressure should keep
     the accepted rate near capacity, answer the rest 503 at once, and keep the accepted requests' latency bounded
@@ -280,8 +359,8 @@ async def overload_step(port: int, steps: list[dict[str, Any]], lead_ids: list[s
     offered = round(OVERLOAD_FACTOR * capacity)
     cpu = CpuMeter(meter_groups)
     cpu.start()
-    load = await open_loop("127.0.0.1", port, rate=offered, duration=duration,
-                           build=build_workload(len(steps), lead_ids), headers=BENCH_HEADERS)
+    load = await open_loop("127.0.0.1", rate=offered, duration=duration,
+                           build=build_workload(len(steps), workload), headers=BENCH_HEADERS)
     cpu_used = cpu.stop()
     accepted = sum(n for status, n in load.statuses.items() if 200 <= status < 300)
     accepted_rate = accepted / load.duration_s

@@ -10,6 +10,17 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class Request(NamedTuple):
+    """One request of a workload: which service (port), the method, the path and the JSON body (None: no body)."""
+    port: int
+    method: str
+    path: str
+    body: bytes | None = None
+    label: str = ""
+    """What kind of request this is (a workload's mix): latencies are also kept per label."""
 
 
 @dataclass
@@ -21,6 +32,7 @@ class LoadResult:
     latencies_s: list[float] = field(default_factory=list)
     accepted_latencies_s: list[float] = field(default_factory=list)
     """Latencies of the 2xx answers only (under overload, the 503s are fast and would flatter the p99)."""
+    latencies_by_label_s: dict[str, list[float]] = field(default_factory=dict)
     duration_s: float = 0.0
     max_connections: int = 0
 
@@ -43,19 +55,20 @@ class _Connection:
 
 
 async def open_loop(
-    host: str, port: int, *, rate: float, duration: float, build: Callable[[int], tuple[str, bytes]],
+    host: str, *, rate: float, duration: float, build: Callable[[int], Request],
     max_connections: int = 512, headers: Mapping[str, str] | None = None,
 ) -> LoadResult:
-    """Send ``rate`` requests per second for ``duration`` seconds; ``build(i)`` gives (path, JSON body);
-    ``headers`` go with every request (the bearer token: the services refuse anonymous calls)."""
+    """Send ``rate`` requests per second for ``duration`` seconds; ``build(i)`` gives the i-th request (a mix may
+    go to several services: keep-alive connections are pooled per port); ``headers`` go with every request (the
+    bearer token: the services refuse anonymous calls). ``max_connections`` bounds all ports together."""
     result = LoadResult()
     extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
-    idle: list[_Connection] = []
+    idle: dict[int, list[_Connection]] = {}
     opened = 0
     total = int(rate * duration)
     inflight: set[asyncio.Task[None]] = set()
 
-    async def connect() -> _Connection:
+    async def connect(port: int) -> _Connection:
         nonlocal opened
         if opened >= max_connections:
             raise ConnectionError("connection limit reached")
@@ -69,10 +82,13 @@ async def open_loop(
         opened -= 1
 
     async def one(i: int, scheduled: float) -> None:
-        path, body = build(i)
-        raw = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{extra}"
+        request = build(i)
+        body = request.body or b""
+        content = "Content-Type: application/json\r\n" if request.body is not None else ""
+        raw = (f"{request.method} {request.path} HTTP/1.1\r\nHost: {host}\r\n{content}{extra}"
                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-        conn = idle.pop() if idle else None
+        pool = idle.setdefault(request.port, [])
+        conn = pool.pop() if pool else None
         try:
             status = 0
             if conn is not None:
@@ -85,15 +101,16 @@ async def open_loop(
                     discard(conn)
                     conn = None
             if conn is None:
-                conn = await connect()
+                conn = await connect(request.port)
                 status = await conn.request(raw)
             latency = time.perf_counter() - scheduled
             result.latencies_s.append(latency)
+            result.latencies_by_label_s.setdefault(request.label, []).append(latency)
             if 200 <= status < 300:
                 result.accepted_latencies_s.append(latency)
             result.statuses[status] = result.statuses.get(status, 0) + 1
             result.completed += 1
-            idle.append(conn)
+            pool.append(conn)
         except (OSError, asyncio.IncompleteReadError, ValueError, ConnectionError):
             result.errors += 1
             if conn is not None:
@@ -112,6 +129,6 @@ async def open_loop(
     if inflight:
         await asyncio.wait(inflight, timeout=30)
     result.duration_s = time.perf_counter() - start
-    for conn in idle:
+    for conn in (c for pool in idle.values() for c in pool):
         conn.writer.close()
     return result

@@ -34,8 +34,8 @@ def render(results: dict[str, Any]) -> str:
                 f"{config['highest_rate_meeting_targets']}/s", "",
                 _row(["target/s", "achieved/s", "accepted (2xx)/s", "errors", "HTTP p50", "HTTP p99", "HTTP p99.9",
                       "read-model p50",
-                      "read-model p99", "backlog at end (relay / reporting)", "CPU s: leads / reporting / kafka / "
-                      "postgres / loadgen", "leads CPU ms/request", "meets"]),
+                      "read-model p99", "backlog at end (relay / reporting)", "CPU s: leads / orders / reporting / "
+                      "kafka / postgres / loadgen", "leads CPU ms/request", "meets"]),
                 _row(["---"] * 13),
             ]
             for s in config["rates"]:
@@ -45,7 +45,8 @@ def render(results: dict[str, Any]) -> str:
                     s["http"]["p50_ms"], s["http"]["p99_ms"],
                     s["http"]["p999_ms"], s["event_to_read_model"]["p50_ms"], s["event_to_read_model"]["p99_ms"],
                     f"{b['not_yet_relayed']} / {b['not_yet_in_reporting']}",
-                    f"{c['leads']} / {c['reporting']} / {c['kafka']} / {c['postgres']} / {c['loadgen']}",
+                    f"{c['leads']} / {c.get('orders', '–')} / {c['reporting']} / {c['kafka']} / {c['postgres']} / "
+                    f"{c['loadgen']}",
                     s["leads_cpu_ms_per_request"], "yes" if s["meets_targets"] else "no",
                 ]))
             lines.append("")
