@@ -9,7 +9,8 @@ import openpyxl
 import pytest
 
 from services.leads.adapters.customer_lists import read_customer_list
-from services.leads.app.imports import CaptureLead, FileEffects, PhoneFacts, predict, row_key
+from services.leads.app.commands import CaptureLead
+from services.leads.app.imports import FileEffects, PhoneFacts, predict, row_key
 from services.leads.domain.lead import capture_fields
 from shared.domain import InvalidFieldError
 
