@@ -14,7 +14,7 @@ events decode) and, by subclassing an implementation, its lookups and its projec
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +26,6 @@ from shared.eventstore import AppendRequest, ConcurrencyError, NewEvent, Recorde
 from shared.idempotency import IdempotentRequest
 
 A = TypeVar("A", bound=Aggregate)
-T = TypeVar("T")
 U = TypeVar("U", bound="Committable", covariant=True)
 
 
@@ -180,7 +179,6 @@ class UnitOfWorkFactory(Protocol[U]):
     def __call__(self, conn: Any = None) -> AbstractAsyncContextManager[U]:
         """A new transaction, or (``conn`` given) one joining the caller's open transaction — the idempotent
         consumer's or the timer runner's, so the effect commits with their bookkeeping."""
-
-    async def transact(self, body: Callable[[U], Awaitable[T]]) -> T:
-        """``body(uow)`` in a transaction of its own or shared with concurrent commands (group commit, each in
-        its own savepoint); returns (or raises) only after that transaction committed (or failed)."""
+    # Optional ``async def transact(body) -> result``: ``body(uow)`` in a transaction shared with concurrent
+    # commands (group commit, each in its own savepoint), answered only after COMMIT; CommandRunner uses it when
+    # the factory has it (shared/unit_of_work/postgres.py, .memory).

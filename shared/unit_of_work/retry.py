@@ -14,7 +14,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from tenacity import (
     AsyncRetrying,
@@ -88,5 +88,15 @@ class CommandRunner(Generic[U]):
         if conn is not None:
             async with self._transactions(conn) as uow:
                 return await decide_and_commit(self._clock())(uow)
-        return await with_retries(lambda: self._transactions.transact(decide_and_commit(self._clock())),
-                                  pinned=expected_version is not None)
+        # A factory with group commit (PostgreSQL's, shared.unit_of_work.postgres) has ``transact``; one without
+        # (a service's hand-written in-memory double) runs each command in a unit of work of its own.
+        transact = getattr(self._transactions, "transact", None)
+
+        async def attempt() -> T:
+            body = decide_and_commit(self._clock())
+            if transact is not None:
+                return cast(T, await transact(body))
+            async with self._transactions() as uow:
+                return await body(uow)
+
+        return await with_retries(attempt, pinned=expected_version is not None)
