@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Coroutine
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import httpx
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ops import queries
@@ -243,3 +246,82 @@ def migrate_status(as_json: JsonOption = False) -> None:
     out.print(table)
     if any(isinstance(r, list) and any(m["state"] in ("changed", "unknown") for m in r) for r in statuses.values()):
         raise typer.Exit(1)
+
+
+IMPORT_TYPES = {".csv": "text/csv", ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+@app.command("import-leads")
+def import_leads(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the customer list, .csv or .xlsx")],
+    dry_run: Annotated[bool, typer.Option("--dry-run/--apply", help="report only (default), or import")] = True,
+    team_id: Annotated[str | None, typer.Option("--team", help="assign in this team (default: the service's)")] = None,
+    channel: Annotated[str | None, typer.Option(help="channel of rows without one")] = None,
+    token: Annotated[str | None, typer.Option(envvar="SALESFLOW_TOKEN", help="a manager's or director's token")
+                     ] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to follow the job before giving up")] = 3600,
+    as_json: JsonOption = False,
+) -> None:
+    """Upload a customer list to the leads service's bulk import and follow the job to the end with a progress bar;
+    then the counts per outcome and the rows that need attention (invalid, refused)."""
+    media = IMPORT_TYPES.get(file.suffix.lower())
+    if media is None:
+        raise _fail(f"{file.name}: a .csv or .xlsx file is expected", 2)
+    leads = SERVICES["leads"]
+    headers = {"content-type": media, **({"authorization": f"Bearer {token}"} if token else {})}
+    params = {"dry_run": str(dry_run).lower(), "file_name": file.name,
+              **({"team_id": team_id} if team_id else {}), **({"channel": channel} if channel else {})}
+    with httpx.Client(base_url=leads.url, headers=headers, timeout=60) as client:
+        job = _answer(client.post("/v1/imports", params=params, content=file.read_bytes()), leads)
+        deadline = time.monotonic() + timeout
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, disable=as_json) as progress:
+            task = progress.add_task("dry run" if dry_run else "importing", total=job["total_rows"])
+            while job["status"] != "done":
+                if time.monotonic() > deadline:
+                    raise _fail(f"job {job['job_id']} is still {job['status']} after {timeout:.0f} s")
+                time.sleep(0.5)  # polling the service's job status, the one way to learn its progress
+                job = _answer(client.get(f"/v1/imports/{job['job_id']}", params={"limit": 1}), leads)
+                progress.update(task, completed=job["processed_rows"])
+        attention = [row for outcome in ("invalid_phone", "invalid", "refused")
+                     for row in _all_rows(client, job["job_id"], outcome, leads)]
+    if as_json:
+        _print_json({**job, "rows": attention})
+        return
+    table = Table(title=f"{file.name}: {'dry run' if dry_run else 'import'} {job['job_id']}")
+    table.add_column("outcome")
+    table.add_column("rows", justify="right")
+    for outcome, count in job["counts"].items():
+        table.add_row(outcome, str(count))
+    out.print(table)
+    if attention:
+        rows = Table(title="rows needing attention")
+        for column in ("row", "outcome", "field", "reason"):
+            rows.add_column(column)
+        for row in sorted(attention, key=lambda r: r["row_number"]):
+            rows.add_row(str(row["row_number"]), row["outcome"], row["field"] or "", row["reason"] or "")
+        out.print(rows)
+
+
+def _all_rows(client: httpx.Client, job_id: str, outcome: str, service: Service) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    after: int | None = 0
+    while after is not None:
+        page = _answer(client.get(f"/v1/imports/{job_id}", params={"outcome": outcome, "after_row": after,
+                                                                     "limit": 1000}), service)
+        rows.extend(page["rows"])
+        after = page["next_after_row"]
+    return rows
+
+
+def _answer(response: httpx.Response, service: Service) -> dict[str, Any]:
+    try:
+        body: dict[str, Any] = response.json()
+    except ValueError:
+        body = {"error": {"message": response.text}}
+    if response.status_code >= 400:
+        error = body.get("error") or {}
+        hint = " (set SALESFLOW_TOKEN to a manager's or director's token)" if response.status_code in (401, 403) \
+            else ""
+        raise _fail(f"{service.name} answered {response.status_code}: {error.get('message') or body}{hint}")
+    return body

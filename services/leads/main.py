@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pydantic_settings import SettingsConfigDict
 
+from services.leads.adapters.customer_lists import read_customer_list
+from services.leads.adapters.import_jobs import PostgresImportJobs
 from services.leads.adapters.publishing import to_public_message
 from services.leads.adapters.queries import PostgresLeadQueries
 from services.leads.adapters.unit_of_work import postgres_leads_units_of_work
@@ -22,6 +24,7 @@ from services.leads.api import leads_router
 from services.leads.app.calls import RecordCallHandler
 from services.leads.app.commands import CaptureLeadHandler
 from services.leads.app.customer_card import CustomerCardHandlers
+from services.leads.app.imports import ImportHandlers
 from services.leads.app.intake import CallIntake, ShopIntake
 from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
@@ -32,6 +35,7 @@ from services.leads.app.timers import LeadTimerHandlers, timers_for
 from services.leads.customer_api import card_router
 from services.leads.domain.customer_card import CardField, CardSchema
 from services.leads.domain.policy import LeadPolicy
+from services.leads.import_api import import_router
 from services.leads.showroom_api import showroom_router
 from services.leads.test_drive_api import test_drive_router
 from shared.contracts.inbound import INBOUND_CALLS, INBOUND_SHOP
@@ -186,6 +190,11 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
             card_fields=json.loads((CONFIG / "customer_card.json").read_text())["fields"]))
         app.include_router(test_drive_router(drives=drives, queries=queries, leads=queries,
                                              routes=showroom["test_drive_routes"], clock=clock))
+        import_jobs = PostgresImportJobs(pool)
+        imports = ImportHandlers(jobs=import_jobs, read_list=read_customer_list, capture=capture, clock=clock,
+                                 new_id=new_id, default_team_id=settings.default_team_id)
+        parts.supervisor.start("imports", imports.run())  # also resumes the jobs a crash interrupted
+        app.include_router(import_router(imports=imports, jobs=import_jobs))
         app.include_router(dead_letter_router(consumer, dead_letters, pool))
         try:
             yield

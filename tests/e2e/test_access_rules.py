@@ -125,6 +125,9 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "POST /v1/customers/{customer_id}/merge": ("leads", f"/v1/customers/{survivor}/merge",
                                                    {"merged_customer_id": duplicate}, "m1", "c3", 404),
         "GET /v1/customer-card/fields": ("leads", "/v1/customer-card/fields", None, "c1", "nobody", 401),
+        # The list is the body (CSV/XLSX): none here, so the allowed call is a 422 past the access rule.
+        "POST /v1/imports": ("leads", "/v1/imports?team_id=t1", None, "m1", "c1", 403),
+        "GET /v1/imports/{job_id}": ("leads", f"/v1/imports/{ids['import_job']}", None, "m1", "m2", 404),
         "POST /v1/test-drive-vehicles": ("leads", "/v1/test-drive-vehicles", {
             "vehicle_id": f"V2-{RUN_ID}", "model": "Model 3", "plate": "沪B22222"}, "m1", "c1", 403),
         "GET /v1/test-drive-vehicles": ("leads", "/v1/test-drive-vehicles", None, "c1", "shop", 403),
@@ -304,6 +307,9 @@ async def stack(infra: Infra) -> AsyncIterator[tuple[dict[str, ServiceProcess], 
             referral = await ok(f"{services['aftersales'].url}/v1/referrals", {
                 "referrer_customer_id": CUSTOMER, "prospect_name": "周九", "prospect_phone": "13600002222"}, "c1")
             subscription = await ok(f"{services['webhooks'].url}/v1/webhooks/subscriptions", HOOK, "hooks")
+            import_job = await client.post(f"{leads}/v1/imports", params={"team_id": "t1"}, content=b"name,phone\n",
+                                           headers={**WHO["m1"], "content-type": "text/csv"})
+            assert import_job.status_code == 202, import_job.text
             # Two records of one person (two numbers), for the merge row.
             survivor, duplicate = [await ok(f"{leads}/v1/leads", {"name": "吴合并", "phone": number,
                                                                   "channel": "phone", "team_id": "t1"}, "shop")
@@ -313,7 +319,7 @@ async def stack(infra: Infra) -> AsyncIterator[tuple[dict[str, ServiceProcess], 
                          "test_drive": drive["booking_id"], "lead_customer": lead["customer_id"],
                          "walk_in_customer": visit["customer_id"], "plan": care, "customer": CUSTOMER,
                          "complaint": complaint["complaint_id"], "referral": referral["referral_id"],
-                         "subscription": subscription["subscription_id"],
+                         "subscription": subscription["subscription_id"], "import_job": import_job.json()["job_id"],
                          "survivor": survivor["customer_id"], "duplicate": duplicate["customer_id"]}
 
 

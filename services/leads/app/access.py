@@ -217,3 +217,29 @@ def visible(caller: Principal, rows: Iterable[dict[str, Any]]) -> list[dict[str,
     return [shown(caller, row) for row in rows
             if can_see(caller, owner_id=row.get("owner_id"), team_id=row.get("team_id"),
                        pooled=bool(row.get("pooled")))]
+
+
+# --- bulk import (app/imports.py) ---
+
+def require_import(caller: Principal, team_id: str | None) -> None:
+    """Loading a customer list: a director anywhere; a manager into their own team (the rows are assigned round
+    robin in it)."""
+    if caller.has_role(Role.DIRECTOR):
+        return
+    if caller.has_role(Role.MANAGER) and team_id is not None and team_id == caller.team_id:
+        return
+    raise ForbiddenError("a bulk import needs a director, or the manager of the team it assigns to")
+
+
+def may_see_import(caller: Principal, *, team_id: str | None, requested_by: str) -> bool:
+    """A job's report (it names the rows' phones): whoever uploaded it, the team's manager, a director."""
+    if caller.has_role(Role.DIRECTOR) or caller.subject == requested_by:
+        return True
+    return caller.has_role(Role.MANAGER) and team_id is not None and team_id == caller.team_id
+
+
+def sees_import_phones(caller: Principal, *, team_id: str | None, requested_by: str) -> bool:
+    """The phones of a job's rows as uploaded: the uploader and the team's manager (need-to-know, as a lead's)."""
+    if caller.subject == requested_by:
+        return True
+    return caller.has_role(Role.MANAGER) and team_id is not None and team_id == caller.team_id

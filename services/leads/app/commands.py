@@ -55,6 +55,8 @@ class LeadCaptured:
     lead: Lead
     version: int
     outcome: Outcome = "created"
+    reactivated: bool = False
+    """A created lead of a known customer whose leads were all closed (the bulk import reports it)."""
 
 
 class CaptureLeadHandler:
@@ -67,6 +69,10 @@ class CaptureLeadHandler:
         self._channels = channels
         self._policy = policy
         self._default_team_id = default_team_id
+
+    @property
+    def channels(self) -> Collection[str]:
+        return self._channels
 
     async def __call__(self, command: CaptureLead, context: CommandContext, *, conn: Any = None) -> LeadCaptured:
         if context.caller is not None:
@@ -110,7 +116,7 @@ class CaptureLeadHandler:
                 return self._sign_for_checkout(uow, lead, command.order_id, now)
             # The open lead signed another order already: this checkout is a new lead of the same customer.
         lead = await self.create(uow, command, fields, now, known_customer=found.known_customer)
-        return LeadCaptured(lead, lead.version)
+        return LeadCaptured(lead, lead.version, reactivated=found.known_customer is not None)
 
     async def create(
         self, uow: UnitOfWork, command: CaptureLead, fields: CaptureFields, now: datetime, *,
