@@ -1,6 +1,7 @@
 """HTTP API of the customer information card (leads service). Thin, like ``api.py``: a card update names every bad
 field at once (422 ``fields``), a phone change answers 409 ``phone_belongs_to_another_customer`` or
-``same_phone``; a customer none of whose leads the caller may see is 404."""
+``same_phone``, a merge 409 ``merge_into_itself`` or ``customer_already_merged``; a customer none of whose leads the
+caller may see is 404."""
 
 from __future__ import annotations
 
@@ -25,9 +26,11 @@ from shared.runtime.openapi import error_responses
 if TYPE_CHECKING:
     UpdateCardBody = CommandBody[cc.UpdateCustomerCard]
     ChangePhoneBody = CommandBody[cc.ChangeCustomerPhone]
+    MergeBody = CommandBody[cc.MergeCustomers]
 else:
     UpdateCardBody = command_body(cc.UpdateCustomerCard, path=("customer_id",))
     ChangePhoneBody = command_body(cc.ChangeCustomerPhone, path=("customer_id",))
+    MergeBody = command_body(cc.MergeCustomers, path=("customer_id",))
 
 
 class CardView(BaseModel):
@@ -77,6 +80,16 @@ def card_router(*, cards: cc.CustomerCardHandlers, queries: CustomerQueries,
         """Change the customer's number: every lead of the customer takes it, and dedupe follows (captures with
         the new number find the customer, the old number is free)."""
         card = await cards.change_phone(body.to_command(customer_id=customer_id), _context(x_correlation_id, caller))
+        return await view(caller, card)
+
+    @router.post("/customers/{customer_id}/merge", response_model=CardView, responses=error_responses(403, 409))
+    async def merge_customers(customer_id: str, body: MergeBody, x_correlation_id: Correlation = None,
+                              caller: Principal = CALLER) -> CardView:
+        """Merge a duplicate customer record into this one (the survivor): the duplicate's leads, phones and card
+        fields the survivor lacks move here, captures with the duplicate's numbers find the survivor, and the
+        duplicate's card is closed (404 after). 409 ``merge_into_itself`` or ``customer_already_merged`` (the answer
+        names the survivor to merge into)."""
+        card = await cards.merge(body.to_command(customer_id=customer_id), _context(x_correlation_id, caller))
         return await view(caller, card)
 
     @router.get("/customer-card/fields")

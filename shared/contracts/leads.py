@@ -157,6 +157,17 @@ class LeadPhoneChangedV1(IntegrationEvent):
     changed_at: datetime
 
 
+@contract("salesflow.leads.LeadCustomerMerged", version=1, producer="leads")
+class LeadCustomerMergedV1(IntegrationEvent):
+    """The lead's customer was merged into another customer: the lead belongs to ``customer_id`` from now on."""
+
+    lead_id: str = Field(description="the lead's id; also the message key")
+    customer_id: str = Field(description="the surviving customer")
+    previous_customer_id: str
+    merged_by: str | None = None
+    merged_at: datetime
+
+
 @contract("salesflow.leads.StageAdvanced", version=1, producer="leads")
 class StageAdvancedV1(IntegrationEvent):
     """The lead's stage changed. Forward skips are normal; ``backwards`` marks an explicit move back."""

@@ -145,3 +145,27 @@ class CustomerPhoneChangedV1(IntegrationEvent):
     previous_phone: str
     changed_by: str | None = None
     changed_at: datetime
+
+
+@contract("salesflow.leads.CustomerMerged", version=1, producer="leads")
+class CustomerMergedV1(IntegrationEvent):
+    """A duplicate customer was merged into this one (the survivor): the listed leads moved here (each publishes
+    LeadCustomerMerged) and the duplicate's numbers now find this customer. Read models keyed by customer should
+    fold ``merged_customer_id`` into ``customer_id``."""
+
+    customer_id: str = Field(description="the survivor; also the message key")
+    merged_customer_id: str
+    lead_ids: list[str]
+    phones: list[str] = Field(description="the merged customer's numbers (E.164)")
+    merged_by: str | None = None
+    merged_at: datetime
+
+
+@contract("salesflow.leads.CustomerMergedInto", version=1, producer="leads")
+class CustomerMergedIntoV1(IntegrationEvent):
+    """This customer was merged into ``survivor_id`` and is closed."""
+
+    customer_id: str = Field(description="the merged (closed) customer; also the message key")
+    survivor_id: str
+    merged_by: str | None = None
+    merged_at: datetime

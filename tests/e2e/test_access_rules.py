@@ -61,7 +61,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
     vehicle, drive = ids["vehicle"], ids["test_drive"]
     lead_customer, walk_in_customer = ids["lead_customer"], ids["walk_in_customer"]
     plan, customer, complaint, referral = ids["plan"], ids["customer"], ids["complaint"], ids["referral"]
-    subscription = ids["subscription"]
+    subscription, survivor, duplicate = ids["subscription"], ids["survivor"], ids["duplicate"]
     return {
         # leads
         "POST /v1/leads": ("leads", "/v1/leads", {"name": "王五", "phone": "13900001234", "channel": "online_shop",
@@ -120,6 +120,8 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         # The walk-in's customer, so the lead above keeps the phone the masking test checks.
         "POST /v1/customers/{customer_id}/phone": ("leads", f"/v1/customers/{walk_in_customer}/phone",
                                                    {"phone": "13500003333"}, "m1", "c3", 404),
+        "POST /v1/customers/{customer_id}/merge": ("leads", f"/v1/customers/{survivor}/merge",
+                                                   {"merged_customer_id": duplicate}, "m1", "c3", 404),
         "GET /v1/customer-card/fields": ("leads", "/v1/customer-card/fields", None, "c1", "nobody", 401),
         "POST /v1/test-drive-vehicles": ("leads", "/v1/test-drive-vehicles", {
             "vehicle_id": f"V2-{RUN_ID}", "model": "Model 3", "plate": "沪B22222"}, "m1", "c1", 403),
@@ -295,12 +297,17 @@ async def stack(infra: Infra) -> AsyncIterator[tuple[dict[str, ServiceProcess], 
             referral = await ok(f"{services['aftersales'].url}/v1/referrals", {
                 "referrer_customer_id": CUSTOMER, "prospect_name": "周九", "prospect_phone": "13600002222"}, "c1")
             subscription = await ok(f"{services['webhooks'].url}/v1/webhooks/subscriptions", HOOK, "hooks")
+            # Two records of one person (two numbers), for the merge row.
+            survivor, duplicate = [await ok(f"{leads}/v1/leads", {"name": "吴合并", "phone": number,
+                                                                  "channel": "phone", "team_id": "t1"}, "shop")
+                                   for number in ("13500004444", "13500005555")]
         yield services, {"lead": lead["lead_id"], "quote": quote["quote_id"], "order": order["order_id"],
                          "visit": visit["visit_id"], "vehicle": vehicle["vehicle_id"],
                          "test_drive": drive["booking_id"], "lead_customer": lead["customer_id"],
                          "walk_in_customer": visit["customer_id"], "plan": care, "customer": CUSTOMER,
                          "complaint": complaint["complaint_id"], "referral": referral["referral_id"],
-                         "subscription": subscription["subscription_id"]}
+                         "subscription": subscription["subscription_id"],
+                         "survivor": survivor["customer_id"], "duplicate": duplicate["customer_id"]}
 
 
 async def delivered_order(ok: Any, orders: str, consultant: str, customer: str) -> str:

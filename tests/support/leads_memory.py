@@ -16,7 +16,7 @@ from services.leads.adapters.unit_of_work import LEADS_STREAMS
 from services.leads.app.ports import CommandContext, PhoneLookup, TeamRotation
 from services.leads.app.timers import timers_for
 from services.leads.domain.customer_card import CustomerCard
-from services.leads.domain.customer_events import CustomerPhoneChanged
+from services.leads.domain.customer_events import CustomerMerged, CustomerPhoneChanged
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant, Team
 from services.leads.domain.policy import LeadPolicy
@@ -137,6 +137,11 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
                     if isinstance(event, CustomerPhoneChanged):
                         t.customers.pop(event.previous_phone, None)
                         t.customers[event.phone] = aggregate.id
+                    elif isinstance(event, CustomerMerged):
+                        for phone, owner in list(t.customers.items()):
+                            if owner == event.merged_customer_id:
+                                t.customers[phone] = aggregate.id
+                        t.customers.update(dict.fromkeys(event.phones, aggregate.id))
             elif isinstance(aggregate, TestDriveVehicle):
                 t.booking_vehicles.update(dict.fromkeys(aggregate.touched_bookings(), aggregate.id))
 

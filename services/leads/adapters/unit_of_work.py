@@ -34,7 +34,7 @@ from services.leads.adapters.recorded_changes import (
 from services.leads.app.ports import PhoneLookup, TeamRotation
 from services.leads.app.timers import TimerPlan
 from services.leads.domain.customer_card import CustomerCard
-from services.leads.domain.customer_events import CustomerPhoneChanged, customer_events
+from services.leads.domain.customer_events import CustomerMerged, CustomerPhoneChanged, customer_events
 from services.leads.domain.events import lead_events, organisation_events
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant, Team
@@ -165,11 +165,12 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
         elif isinstance(aggregate, TestDriveVehicle):
             await self._project_vehicle(aggregate)
         elif isinstance(aggregate, CustomerCard):
-            await self._move_phone(aggregate)
+            await self._index_customer_phones(aggregate)
 
-    async def _move_phone(self, card: CustomerCard) -> None:
-        """The dedupe index follows a phone change: the old number is no longer the customer's, the new one is (the
-        command holds both numbers' capture locks, so no capture reads the row in between)."""
+    async def _index_customer_phones(self, card: CustomerCard) -> None:
+        """The dedupe index follows a phone change (the old number is no longer the customer's, the new one is) and a
+        merge (the duplicate's numbers are the survivor's); the command holds the numbers' capture locks, so no
+        capture reads the rows in between."""
         for event in card.pending_events:
             if isinstance(event, CustomerPhoneChanged):
                 await self._conn.execute("DELETE FROM leads_customers WHERE phone = $1 AND customer_id = $2",
@@ -177,6 +178,13 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
                 await self._conn.execute(
                     "INSERT INTO leads_customers (phone, customer_id) VALUES ($1, $2) "
                     "ON CONFLICT (phone) DO UPDATE SET customer_id = EXCLUDED.customer_id", event.phone, card.id)
+            elif isinstance(event, CustomerMerged):  # the duplicate's numbers now find the survivor
+                await self._conn.execute("UPDATE leads_customers SET customer_id = $1 WHERE customer_id = $2",
+                                         card.id, event.merged_customer_id)
+                await self._conn.executemany(
+                    "INSERT INTO leads_customers (phone, customer_id) VALUES ($1, $2) "
+                    "ON CONFLICT (phone) DO UPDATE SET customer_id = EXCLUDED.customer_id",
+                    [(phone, card.id) for phone in event.phones])
 
     async def _project_vehicle(self, vehicle: TestDriveVehicle) -> None:
         await self._conn.execute(

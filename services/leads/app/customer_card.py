@@ -9,6 +9,11 @@ a capture takes one of them), refuses a number that is another customer's, moves
 (``leads_customers``) to the new number and records LeadPhoneChanged on every lead of the customer — all in one
 transaction, so a capture with the new number finds the customer's open lead right after, and one with the old
 number no longer does.
+
+A manual merge of two customers (the same person captured twice, under two numbers or before a phone change) moves
+the duplicate's leads to the survivor (LeadCustomerMerged on each, so ``leads_view`` follows), points the dedupe
+index's rows of the duplicate at the survivor, takes over the card fields the survivor lacks and closes the
+duplicate's card — one transaction under every involved number's capture lock.
 """
 
 from __future__ import annotations
@@ -23,7 +28,12 @@ from pydantic import Field
 from services.leads.app import access
 from services.leads.app.ports import Clock, CommandContext, UnitOfWork, UnitOfWorkFactory
 from services.leads.domain import errors
-from services.leads.domain.customer_card import CardSchema, CustomerCard
+from services.leads.domain.customer_card import (
+    CardSchema,
+    CustomerAlreadyMergedError,
+    CustomerCard,
+    CustomerMergeError,
+)
 from services.leads.domain.lead import Lead
 from shared.commands import ExpectedVersion
 from shared.domain.phone import normalise_phone
@@ -47,6 +57,17 @@ class ChangeCustomerPhone:
 
     customer_id: str
     phone: Annotated[str, Field(min_length=1, max_length=40, description="the new number, any common format")]
+    expected_version: ExpectedVersion = None
+
+
+@dataclass(frozen=True, slots=True)
+class MergeCustomers:
+    """Merge another customer (a duplicate record of the same person) into this one, the survivor."""
+
+    customer_id: str
+    merged_customer_id: Annotated[str, Field(min_length=1, max_length=100,
+                                             description="the duplicate: its leads, phones and card move to the "
+                                                         "survivor (the customer in the path)")]
     expected_version: ExpectedVersion = None
 
 
@@ -85,6 +106,40 @@ class CustomerCardHandlers:
             return card
         return await self._commands.run(decide, context, expected_version=command.expected_version)
 
+    async def merge(self, command: MergeCustomers, context: CommandContext) -> CustomerCard:
+        """The caller must be able to work both customers. Every phone of both takes its capture lock (sorted, as a
+        phone change), so a capture sees the customers either before the merge or after it, never half-merged."""
+        async def decide(uow: UnitOfWork, now: datetime) -> CustomerCard:
+            survivor = await self._card(uow, command.customer_id, command.expected_version)
+            if survivor.merged_into is not None:  # its leads moved on: answer for the customer it went into
+                await self._customers_leads(uow, survivor.merged_into, context)
+                raise CustomerAlreadyMergedError(
+                    f"customer {survivor.id} was already merged into {survivor.merged_into}; merge into that one",
+                    customer_id=survivor.id, survivor_id=survivor.merged_into)
+            survivor_leads = await self._customers_leads(uow, command.customer_id, context)
+            if command.merged_customer_id == command.customer_id:
+                raise CustomerMergeError("a customer cannot be merged into itself", customer_id=command.customer_id)
+            merged = await self._card(uow, command.merged_customer_id, None)
+            if merged.merged_into is not None:  # its leads moved away: say so rather than "not found"
+                raise CustomerAlreadyMergedError(
+                    f"customer {merged.id} was already merged into {merged.merged_into}", customer_id=merged.id,
+                    survivor_id=merged.merged_into)
+            merged_leads = await self._customers_leads(uow, command.merged_customer_id, context)
+            phones = {lead.phone for lead in survivor_leads + merged_leads} | {
+                p for p in (survivor.phone, merged.phone) if p}
+            for phone in sorted(phones):  # one lock order for every phone change and merge
+                await uow.lock_phone(phone)
+            # Re-read under the locks: a capture may have added a lead to either customer meanwhile.
+            moved = await self._customers_leads(uow, command.merged_customer_id, None)
+            merged_phones = sorted({lead.phone for lead in moved} | ({merged.phone} if merged.phone else set()))
+            survivor.absorb(merged, lead_ids=[lead.id for lead in moved], phones=merged_phones, by=context.actor,
+                            now=now)
+            for lead in moved:
+                lead.move_to_customer(customer_id=survivor.id, by=context.actor, now=now)
+                uow.add(lead)
+            return survivor
+        return await self._commands.run(decide, context, expected_version=command.expected_version)
+
     @staticmethod
     async def _card(uow: UnitOfWork, customer_id: str, expected_version: int | None) -> CustomerCard:
         card = await uow.load(CustomerCard, customer_id, expected_version=expected_version)
@@ -93,14 +148,14 @@ class CustomerCardHandlers:
         return card
 
     @staticmethod
-    async def _customers_leads(uow: UnitOfWork, customer_id: str, context: CommandContext) -> list[Lead]:
-        """The customer's leads (oldest first), checked against the caller: 404 if none is visible to them, 403 if
-        none is theirs to work."""
+    async def _customers_leads(uow: UnitOfWork, customer_id: str, context: CommandContext | None) -> list[Lead]:
+        """The customer's leads (oldest first), checked against the caller (none: already checked): 404 if none is
+        visible to them, 403 if none is theirs to work."""
         leads = [lead for lead_id in await uow.leads_of_customer(customer_id)
                  if (lead := await uow.load(Lead, lead_id)) is not None]
         if not leads:
             raise errors.CustomerNotFoundError(f"no customer {customer_id}", customer_id=customer_id)
-        if context.caller is not None:
+        if context is not None and context.caller is not None:
             access.require_customer_work(context.caller, customer_id, [
                 access.LeadScope(lead.owner_id, lead.team_id, lead.pooled) for lead in leads])
         return leads

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.leads.domain.customer_events import CustomerCardUpdated, CustomerPhoneChanged
+from services.leads.domain.customer_events import (
+    CustomerCardUpdated,
+    CustomerMerged,
+    CustomerMergedInto,
+    CustomerPhoneChanged,
+)
 from shared.domain import Aggregate, DomainError, DomainEvent
 
 FIELD_TYPES = frozenset({"choice", "text", "integer", "boolean", "list", "answers"})
@@ -29,6 +34,20 @@ class CardFieldsError(DomainError):
         super().__init__("; ".join(f"{name}: {reason}" for name, reason in problems),
                          fields=[{"field": name, "reason": reason} for name, reason in problems])
         self.problems = list(problems)
+
+
+class CustomerMergeError(DomainError):
+    """A merge that cannot be: a customer into itself."""
+
+    code = "merge_into_itself"
+    http_status = 409
+
+
+class CustomerAlreadyMergedError(DomainError):
+    """One of the two customers was merged into another before (merge into its survivor instead)."""
+
+    code = "customer_already_merged"
+    http_status = 409
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +156,8 @@ class CustomerCard(Aggregate):
         super().__init__(aggregate_id)
         self.values: dict[str, Any] = {}
         self.phone: str | None = None  # known once changed through the card (the leads carry the captured one)
+        self.merged_into: str | None = None  # the survivor, once this customer was merged into another
+        self.merged_customers: list[str] = []
 
     def update(self, *, changes: Mapping[str, Any], schema: CardSchema, by: str | None, now: datetime) -> bool:
         """Apply the changes that differ from the card; False (no event) when nothing differs."""
@@ -152,8 +173,35 @@ class CustomerCard(Aggregate):
         self._record(CustomerPhoneChanged(customer_id=self.id, phone=phone, previous_phone=previous_phone,
                                           changed_by=by, changed_at=now))
 
+    def absorb(self, merged: CustomerCard, *, lead_ids: list[str], phones: list[str], by: str | None,
+               now: datetime) -> None:
+        """Merge ``merged`` into this card: it is closed (CustomerMergedInto), this card records CustomerMerged, and
+        the merged card's fields this one has no value for are taken over (one CustomerCardUpdated; this card's own
+        values win). The caller moves the leads and holds the phones' capture locks."""
+        if merged.id == self.id:
+            raise CustomerMergeError("a customer cannot be merged into itself", customer_id=self.id)
+        for card in (self, merged):
+            if card.merged_into is not None:
+                raise CustomerAlreadyMergedError(f"customer {card.id} was already merged into {card.merged_into}",
+                                                 customer_id=card.id, survivor_id=card.merged_into)
+        taken = {name: {"from": None, "to": value} for name, value in merged.values.items()
+                 if self.values.get(name) is None}
+        self._record(CustomerMerged(customer_id=self.id, merged_customer_id=merged.id, lead_ids=lead_ids,
+                                    phones=phones, merged_by=by, merged_at=now))
+        if taken:
+            self._record(CustomerCardUpdated(customer_id=self.id, changes=taken, updated_by=by, updated_at=now))
+        merged.close_as_merged(survivor_id=self.id, by=by, now=now)
+
+    def close_as_merged(self, *, survivor_id: str, by: str | None, now: datetime) -> None:
+        """The merged side of :meth:`absorb` (which checks the merge)."""
+        self._record(CustomerMergedInto(customer_id=self.id, survivor_id=survivor_id, merged_by=by, merged_at=now))
+
     def _apply(self, event: DomainEvent) -> None:
         match event:
+            case CustomerMerged():
+                self.merged_customers.append(event.merged_customer_id)
+            case CustomerMergedInto():
+                self.merged_into = event.survivor_id
             case CustomerCardUpdated():
                 for name, change in event.changes.items():
                     if change["to"] is None:

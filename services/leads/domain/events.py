@@ -189,6 +189,20 @@ class LeadPhoneChanged(DomainEvent):
 
 
 @lead_events.register
+class LeadCustomerMerged(DomainEvent):
+    """The lead's customer was merged into another one (a manual merge of two customer records): the lead belongs
+    to ``customer_id`` from now on."""
+
+    event_type = "LeadCustomerMerged"
+
+    lead_id: str
+    customer_id: str
+    previous_customer_id: str
+    merged_by: str | None = None
+    merged_at: datetime
+
+
+@lead_events.register
 class StageAdvanced(DomainEvent):
     """A stage change, forwards or (explicitly, ``backwards=True``) back."""
 

@@ -25,6 +25,7 @@ from services.leads.domain.events import (
     LeadAssigned,
     LeadClaimed,
     LeadCreated,
+    LeadCustomerMerged,
     LeadGraded,
     LeadInvalidated,
     LeadPhoneChanged,
@@ -354,6 +355,12 @@ class Lead(Aggregate):
         self._record(LeadPhoneChanged(lead_id=self.id, customer_id=self.customer_id, phone=normalise_phone(phone),
                                       previous_phone=self.phone, changed_by=by, changed_at=now))
 
+    def move_to_customer(self, *, customer_id: str, by: str | None, now: datetime) -> None:
+        """The lead's customer was merged into ``customer_id`` (the merge command checked both customers). Closed
+        leads move too, so the survivor carries the whole history."""
+        self._record(LeadCustomerMerged(lead_id=self.id, customer_id=customer_id,
+                                        previous_customer_id=self.customer_id, merged_by=by, merged_at=now))
+
     def record_call(self, *, call: Call, consultant_id: str | None, now: datetime, policy: LeadPolicy) -> None:
         """A call-center call with this lead's customer. Answered: a follow-up of kind ``call`` logged by the
         agent's consultant (so the first one moves the lead to contacted and the next is due per the grade).
@@ -593,6 +600,8 @@ class Lead(Aggregate):
                 pass  # the call's follow-up (FollowUpLogged) or call-back (FollowUpScheduled) is its own event
             case LeadPhoneChanged():
                 self.phone = event.phone
+            case LeadCustomerMerged():
+                self.customer_id = event.customer_id
             case ShowroomVisitRecorded():
                 self.visits += 1
                 self._touch(event.arrived_at)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from services.leads.app.commands import CaptureLead
-from services.leads.app.customer_card import ChangeCustomerPhone, UpdateCustomerCard
+from services.leads.app.customer_card import ChangeCustomerPhone, MergeCustomers, UpdateCustomerCard
 from services.leads.domain.customer_card import CardFieldsError
 from tests.support.leads import LeadsInProcess, ctx
 
@@ -72,3 +72,39 @@ async def test_a_capture_of_the_new_number_racing_the_change_never_makes_a_secon
             assert owners[0]["customer_id"] == lead.customer_id
             assert not isinstance(captured, Exception)
             assert captured.lead.id == lead.id  # type: ignore[union-attr]
+
+
+async def test_after_a_merge_both_numbers_find_the_survivor_in_the_sql_rules(
+        leads: LeadsInProcess, phone: Callable[[], str]) -> None:
+    first, second = phone(), phone()
+    survivor = (await leads.capture(CaptureLead(name="郑", phone=first, channel="showroom"), ctx())).lead
+    duplicate = (await leads.capture(CaptureLead(name="郑", phone=second, channel="phone"), ctx())).lead
+    assert duplicate.customer_id != survivor.customer_id
+    await leads.cards.merge(MergeCustomers(survivor.customer_id, duplicate.customer_id), ctx("c1"))
+    owners = await leads.pool.fetch("SELECT phone, customer_id FROM leads_customers WHERE phone = ANY($1)",
+                                    [e164(first), e164(second)])
+    assert {r["phone"]: r["customer_id"] for r in owners} == {e164(first): survivor.customer_id,
+                                                             e164(second): survivor.customer_id}
+    row = await leads.queries.lead_row(duplicate.id)
+    assert row is not None
+    assert row["customer_id"] == survivor.customer_id  # the read model follows LeadCustomerMerged
+    again = await leads.capture(CaptureLead(name="郑", phone=second, channel="website"), ctx())
+    assert again.lead.customer_id == survivor.customer_id
+    assert "LeadCustomerMerged" in await leads.history_types(duplicate.id)
+
+
+async def test_a_capture_racing_a_merge_lands_on_one_customer_either_way(
+        leads: LeadsInProcess, phone: Callable[[], str]) -> None:
+    for _ in range(5):
+        first, second = phone(), phone()
+        survivor = (await leads.capture(CaptureLead(name="冯", phone=first, channel="showroom"), ctx())).lead
+        duplicate = (await leads.capture(CaptureLead(name="冯", phone=second, channel="phone"), ctx())).lead
+        merge = leads.cards.merge(MergeCustomers(survivor.customer_id, duplicate.customer_id), ctx("c1"))
+        capture = leads.capture(CaptureLead(name="冯", phone=second, channel="website"), ctx())
+        merged, captured = await asyncio.gather(merge, capture)
+        assert merged.id == survivor.customer_id
+        # Before the merge the capture joined the duplicate's lead (which then moved), after it the survivor's:
+        # either way every lead of the number is the survivor's now.
+        rows = await leads.pool.fetch("SELECT DISTINCT customer_id FROM leads_view WHERE phone = $1", e164(second))
+        assert [r["customer_id"] for r in rows] == [survivor.customer_id]
+        assert (captured.outcome, captured.lead.id) == ("duplicate_contact", duplicate.id)

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from services.leads.app.commands import CaptureLead
-from services.leads.app.customer_card import ChangeCustomerPhone, UpdateCustomerCard
+from services.leads.app.customer_card import ChangeCustomerPhone, MergeCustomers, UpdateCustomerCard
 from services.leads.app.lead_commands import InvalidateLead
 from services.leads.app.organisation import RegisterConsultant, RegisterTeam
 from services.leads.app.ports import CommandContext
 from services.leads.domain import errors
-from services.leads.domain.customer_card import CardFieldsError
+from services.leads.domain.customer_card import CardFieldsError, CustomerAlreadyMergedError, CustomerMergeError
 from services.leads.domain.lead import Lead
 from shared.auth.errors import ForbiddenError
 from shared.auth.principal import Principal
@@ -152,3 +152,54 @@ async def test_a_phone_change_follows_every_lead_of_the_customer_and_refuses_ano
     await cards.cards.change_phone(ChangeCustomerPhone(first.customer_id, "13600000006"), ctx())
     assert {(await cards.load_lead(i)).phone for i in (first.id, second.id)} == {"+8613600000006"}
     assert (await cards.load_lead(other.id)).phone == "+8613700000007"
+
+
+async def test_a_merge_moves_the_duplicates_leads_phones_and_missing_fields_to_the_survivor(cards: Cards) -> None:
+    survivor = await cards.lead("13800000001")
+    duplicate = await cards.lead("13700000007")
+    await cards.cards.update_card(UpdateCustomerCard(survivor.customer_id, {"usage": "family"}), ctx())
+    await cards.cards.update_card(UpdateCustomerCard(duplicate.customer_id, {"usage": "commute",
+                                                                             "payment_intention": "loan"}), ctx())
+    merged = await cards.cards.merge(MergeCustomers(survivor.customer_id, duplicate.customer_id), ctx())
+    assert merged.values == {"usage": "family", "payment_intention": "loan"}  # the survivor's own values win
+    assert (await cards.load_lead(duplicate.id)).customer_id == survivor.customer_id
+    assert cards.store.tables.customers == {"+8613800000001": survivor.customer_id,
+                                            "+8613700000007": survivor.customer_id}
+    again = await cards.capture(CaptureLead(name="王", phone="13700000007", channel="showroom"), ctx())
+    assert again.lead.customer_id == survivor.customer_id  # the duplicate's number finds the survivor
+    [merge_event] = [e for e in cards.card_events(survivor.customer_id) if e.event_type == "CustomerMerged"]
+    assert merge_event.data["merged_customer_id"] == duplicate.customer_id
+    assert merge_event.data["lead_ids"] == [duplicate.id]
+    assert [e.event_type for e in cards.card_events(duplicate.customer_id)][-1] == "CustomerMergedInto"
+
+
+async def test_merging_into_itself_or_an_already_merged_customer_is_refused_with_nothing_written(
+        cards: Cards) -> None:
+    survivor = await cards.lead("13800000001")
+    duplicate = await cards.lead("13700000007")
+    with pytest.raises(CustomerMergeError):
+        await cards.cards.merge(MergeCustomers(survivor.customer_id, survivor.customer_id), ctx())
+    assert cards.card_events(survivor.customer_id) == []
+    await cards.cards.merge(MergeCustomers(survivor.customer_id, duplicate.customer_id), ctx())
+    third = await cards.lead("13600000006")
+    written = len(cards.card_events(third.customer_id))
+    # The duplicate is closed: a merge naming it, either way, says into whom it went.
+    for pair in ((third.customer_id, duplicate.customer_id), (duplicate.customer_id, third.customer_id)):
+        with pytest.raises(CustomerAlreadyMergedError) as refused:
+            await cards.cards.merge(MergeCustomers(*pair), ctx())
+        assert refused.value.details["survivor_id"] == survivor.customer_id
+    assert len(cards.card_events(third.customer_id)) == written
+
+
+async def test_only_who_may_work_both_customers_merges_them(cards: Cards) -> None:
+    survivor = await cards.lead("13800000001")
+    duplicate = await cards.lead("13700000007")
+    with pytest.raises(errors.CustomerNotFoundError):  # another team's consultant does not see them
+        await cards.cards.merge(MergeCustomers(survivor.customer_id, duplicate.customer_id),
+                                as_caller("c9", "consultant", "t2"))
+    with pytest.raises(ForbiddenError):  # a system that reads leads may not merge them
+        await cards.cards.merge(MergeCustomers(survivor.customer_id, duplicate.customer_id), CommandContext(
+            correlation_id="corr", actor="bi", caller=Principal(subject="bi", scopes=frozenset({"leads:read"}))))
+    assert (await cards.load_lead(duplicate.id)).customer_id == duplicate.customer_id
+    await cards.cards.merge(MergeCustomers(survivor.customer_id, duplicate.customer_id), as_caller("m1", "manager"))
+    assert (await cards.load_lead(duplicate.id)).customer_id == survivor.customer_id

@@ -54,8 +54,9 @@ BEGIN
                 v.is_open, v.owner_id, v.team_id, v.pooled, v.released_by, v.released_at, v.follow_up_due_at,
                 v.overdue, v.loss_pending, v.order_id, v.captured_at, v.last_activity_at, v.version
             FROM jsonb_populate_recordset(NULL::leads_view, p->'views') AS v
-            -- The phone too: it changes when the customer's number does (LeadPhoneChanged).
-            ON CONFLICT (lead_id) DO UPDATE SET phone = EXCLUDED.phone, status = EXCLUDED.status,
+            -- The phone and the customer too: they change when the customer's number does (LeadPhoneChanged) and
+            -- when the customer is merged into another (LeadCustomerMerged).
+            ON CONFLICT (lead_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, phone = EXCLUDED.phone, status = EXCLUDED.status,
                 stage = EXCLUDED.stage, grade = EXCLUDED.grade, is_open = EXCLUDED.is_open, owner_id = EXCLUDED.owner_id,
                 team_id = EXCLUDED.team_id, pooled = EXCLUDED.pooled, released_by = EXCLUDED.released_by,
                 released_at = EXCLUDED.released_at, follow_up_due_at = EXCLUDED.follow_up_due_at,
