@@ -7,12 +7,14 @@ Errors share the kernel's format: domain rule → 4xx with a machine-readable co
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from services.orders.api_schemas import order_view, quote_view
+from services.orders.api_schemas import order_view, price_list_version_view, quote_view
 from services.orders.app import access
+from services.orders.app.catalogue import PublishPriceList, PublishPriceListHandler
 from services.orders.app.checkout import CheckOutShopOrder, CheckOutShopOrderHandler
 from services.orders.app.common import OrderResult, load_order, load_quote
 from services.orders.app.fulfilment import (
@@ -53,8 +55,11 @@ from services.orders.app.quotes import (
     SignContract,
     SignContractHandler,
 )
+from services.orders.domain.catalogue import PriceList
+from services.orders.domain.errors import NoPriceListInForceError
 from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed
 from shared.auth.principal import Principal, Role
+from shared.domain import InvalidFieldError
 from shared.runtime.command_body import CommandBody, command_body
 from shared.runtime.http import Correlation as CorrelationId
 from shared.runtime.http import IdempotencyKey, idempotent_request
@@ -76,6 +81,7 @@ if TYPE_CHECKING:
     RescheduleDeliveryBody = CommandBody[RescheduleDelivery]
     DeliverOrderBody = CommandBody[DeliverOrder]
     CheckOutShopOrderBody = CommandBody[CheckOutShopOrder]
+    PublishPriceListBody = CommandBody[PublishPriceList]
 else:
     IssueQuoteBody = command_body(IssueQuote, internal=(*QUOTE_INTERNAL, "team_id", "idempotency"))
     ReviseQuoteBody = command_body(ReviseQuote, path=("quote_id",), internal=QUOTE_INTERNAL)
@@ -90,6 +96,7 @@ else:
     RescheduleDeliveryBody = command_body(RescheduleDelivery, path=("order_id",))
     DeliverOrderBody = command_body(DeliverOrder, path=("order_id",))
     CheckOutShopOrderBody = command_body(CheckOutShopOrder)
+    PublishPriceListBody = command_body(PublishPriceList, path=("currency",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +114,7 @@ class OrdersHandlers:
     reschedule_delivery: RescheduleDeliveryHandler
     deliver_order: DeliverOrderHandler
     check_out: CheckOutShopOrderHandler
+    publish_price_list: PublishPriceListHandler
 
 
 
@@ -273,6 +281,45 @@ def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queri
         """What customers still owe on open orders (and refunds still due on cancelled ones), per currency (a
         manager: their team's and the shop's)."""
         return await queries.receivables(limit, access.team_scope(caller))
+
+    return router
+
+
+def catalogue_router(h: OrdersHandlers, store: OrdersStore) -> APIRouter:
+    """The price list: directors publish versions; everyone who sells reads the catalogue in force."""
+    router = APIRouter(prefix="/v1", tags=["catalogue"], dependencies=AUTHENTICATED)
+
+    async def price_list_of(currency: str) -> PriceList:
+        price_list = await store.price_list(currency)
+        if price_list is None:
+            raise NoPriceListInForceError(f"no {currency} price list was ever published", currency=currency)
+        return price_list
+
+    @router.post("/price-lists/{currency}/versions", status_code=201,
+                 dependencies=[allowed(roles=access.CATALOGUE_EDITORS)])
+    async def publish_price_list(currency: str, body: PublishPriceListBody, x_correlation_id: CorrelationId = None,
+                                 caller: Principal = CALLER) -> dict[str, Any]:
+        """Publish a version of the catalogue with its list prices, in force from ``valid_from`` (until
+        ``valid_until``, exclusive, or until a later version starts). Versions are never edited: a correction is a
+        new version with the same ``valid_from`` (the later publication wins)."""
+        result = await h.publish_price_list(body.to_command(currency=currency), _context(x_correlation_id, caller))
+        return price_list_version_view(result.version)
+
+    @router.get("/price-lists/{currency}", dependencies=[allowed(roles=access.SELLERS)])
+    async def get_price_list(currency: str) -> dict[str, Any]:
+        """Every published version of the currency's price list, oldest first."""
+        price_list = await price_list_of(currency)
+        return {"currency": currency, "versions": [price_list_version_view(v) for v in price_list.versions]}
+
+    @router.get("/catalogue", dependencies=[allowed(roles=access.SELLERS)])
+    async def catalogue(caller: Caller, currency: Annotated[str, Query(min_length=3, max_length=3)] = "CNY",
+                        on: Annotated[datetime | None, Query(description="default: now")] = None
+                        ) -> dict[str, Any]:
+        """The catalogue with the list prices in force on ``on`` — what a quote issued then is priced at."""
+        moment = on or datetime.now(UTC)
+        if moment.tzinfo is None:
+            raise InvalidFieldError("on", "needs a time zone offset")
+        return price_list_version_view((await price_list_of(currency)).require_in_force_on(moment))
 
     return router
 

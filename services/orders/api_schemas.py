@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from services.orders.domain.catalogue import PriceListVersion
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
 
@@ -42,3 +43,12 @@ def order_view(order: Order) -> dict[str, Any]:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def price_list_version_view(version: PriceListVersion) -> dict[str, Any]:
+    return {
+        "version_id": version.version_id, "currency": version.currency,
+        "valid_from": version.valid_from.isoformat(), "valid_until": _iso(version.valid_until),
+        "published_at": version.published_at.isoformat(), "published_by": version.published_by,
+        "items": [item.model_dump(mode="json") for item in version.items],
+    }

@@ -16,7 +16,15 @@ from services.orders.adapters.publishing import to_public_message
 from services.orders.adapters.queries import PostgresOrderQueries
 from services.orders.adapters.repository import EventSourcedOrders, postgres_orders_units_of_work
 from services.orders.adapters.timers import quote_expiry_handler
-from services.orders.api import OrdersHandlers, admin_router, config_router, orders_router, quotes_router
+from services.orders.api import (
+    OrdersHandlers,
+    admin_router,
+    catalogue_router,
+    config_router,
+    orders_router,
+    quotes_router,
+)
+from services.orders.app.catalogue import PublishPriceListHandler
 from services.orders.app.checkout import CheckOutShopOrderHandler
 from services.orders.app.config import load_config
 from services.orders.app.fulfilment import (
@@ -89,6 +97,8 @@ def build_handlers(unit_of_work: UnitOfWorkFactory, config: OrdersConfig, clock:
         reschedule_delivery=RescheduleDeliveryHandler(unit_of_work=unit_of_work, clock=clock),
         deliver_order=DeliverOrderHandler(unit_of_work=unit_of_work, clock=clock),
         check_out=CheckOutShopOrderHandler(unit_of_work=unit_of_work, clock=clock, new_id=ids, config=config),
+        publish_price_list=PublishPriceListHandler(unit_of_work=unit_of_work, clock=clock, new_id=ids,
+                                                   config=config),
     )
 
 
@@ -126,6 +136,7 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
         parts.run_timers(timers)
         app.include_router(quotes_router(handlers, orders, orders))
         app.include_router(orders_router(handlers, orders, orders, PostgresOrderQueries(pool)))
+        app.include_router(catalogue_router(handlers, orders))
         app.include_router(config_router(config))
         app.include_router(admin_router(orders))
         app.include_router(dead_letter_router(consumer, dead_letters, pool))

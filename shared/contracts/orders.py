@@ -35,6 +35,12 @@ class QuoteLine(BaseModel):
     quantity: int = Field(ge=1, description="number of units")
     unit_price_minor: int = Field(ge=0, description="base unit price before options and discount, minor units")
     line_total_minor: int = Field(ge=0, description="(unit price + options) × quantity, minor units")
+    kind: str | None = Field(default=None, description=(
+        "from the catalogue: model, trim, option, accessory (精品), insurance (保险), plates (上牌), financing, "
+        "service; none for a hand-typed line"))
+    catalogue_id: str | None = Field(default=None, description="the catalogue item; none for a hand-typed line")
+    list_price_minor: int | None = Field(default=None, ge=0, description=(
+        "the catalogue's list price per unit on the quote's date; a unit price below it is a discount"))
 
 
 class OrderLine(BaseModel):
@@ -49,6 +55,12 @@ class OrderLine(BaseModel):
     options: list[LineOption] = Field(
         default_factory=list, description="options chosen (their prices are included in unit_price_minor)"
     )
+    kind: str | None = Field(default=None, description=(
+        "from the catalogue: model, trim, option, accessory (精品), insurance (保险), plates (上牌), financing, "
+        "service; none for a hand-typed line"))
+    catalogue_id: str | None = Field(default=None, description="the catalogue item; none for a hand-typed line")
+    list_price_minor: int | None = Field(default=None, ge=0, description=(
+        "the catalogue's list price per unit on the quote's date; a unit price below it is a discount"))
 
 
 @contract("salesflow.orders.ContractSigned", version=1, producer="orders")

@@ -179,3 +179,6 @@ class UnitOfWorkFactory(Protocol[U]):
     def __call__(self, conn: Any = None) -> AbstractAsyncContextManager[U]:
         """A new transaction, or (``conn`` given) one joining the caller's open transaction — the idempotent
         consumer's or the timer runner's, so the effect commits with their bookkeeping."""
+    # Optional ``async def transact(body) -> result``: ``body(uow)`` in a transaction shared with concurrent
+    # commands (group commit, each in its own savepoint), answered only after COMMIT; CommandRunner uses it when
+    # the factory has it (shared/unit_of_work/postgres.py, .memory).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +20,7 @@ from shared.eventstore import AppendRequest, ConcurrencyError, RecordedEvent
 from shared.unit_of_work.core import StreamCatalog, TimerPlan, TimerPlanner, UnitOfWork
 
 U = TypeVar("U", bound="InMemoryUnitOfWork")
+T = TypeVar("T")
 
 
 class InMemoryEventStore:
@@ -102,6 +103,9 @@ class InMemoryUnitOfWorkFactory(Generic[U]):
     @asynccontextmanager
     async def __call__(self, conn: Any = None) -> AsyncIterator[U]:
         yield self._build()
+
+    async def transact(self, body: Callable[[U], Awaitable[T]]) -> T:
+        return await body(self._build())
 
 
 def in_memory_units_of_work(

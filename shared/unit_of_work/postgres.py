@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Generic, TypeVar
 
@@ -13,8 +13,10 @@ from shared.eventstore import AppendRequest, RecordedEvent
 from shared.eventstore.store import PostgresEventStore
 from shared.timer_model import timer_row
 from shared.unit_of_work.core import StreamCatalog, TimerPlan, TimerPlanner, UnitOfWork
+from shared.unit_of_work.group_commit import GroupCommit
 
 U = TypeVar("U", bound="PostgresUnitOfWork")
+T = TypeVar("T")
 
 
 class _ConnectionLog:
@@ -48,11 +50,16 @@ class PostgresUnitOfWork(UnitOfWork):
 
 
 class PostgresUnitOfWorkFactory(Generic[U]):
-    """``factory()`` opens a transaction from the pool; ``factory(conn)`` joins the caller's open transaction."""
+    """``factory()`` opens a transaction from the pool; ``factory(conn)`` joins the caller's open transaction;
+    ``transact(body)`` runs a command's unit of work in a group commit (shared/unit_of_work/group_commit.py)."""
 
     def __init__(self, pool: asyncpg.Pool, build: Callable[[Connection], U]) -> None:
         self._pool = pool
         self._build = build
+        self._group = GroupCommit(pool)
+
+    async def transact(self, body: Callable[[U], Awaitable[T]]) -> T:
+        return await self._group.run(lambda conn: body(self._build(conn)))
 
     @asynccontextmanager
     async def __call__(self, conn: Any = None) -> AsyncIterator[U]:

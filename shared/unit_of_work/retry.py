@@ -2,10 +2,10 @@
 
 A conflict that says nothing about the command itself is retried: the event store's StreamOrderConflictError
 (our transaction got its id before a later writer of the same stream), a :class:`RetryableConflictError` (a
-service's lookup race), and — only when the client did not pin ``expected_version`` — a version conflict:
-reloading and deciding again is then exactly what the client would do. With a pinned version the conflict is
-the answer (HTTP 409). Attempts are spaced by a random, exponentially growing wait ("full jitter"), so writers
-racing for one stream spread out instead of colliding again in lock step.
+service's lookup race, or a deadlock between two group-committed batches), and — only when the client did not
+pin ``expected_version`` — a version conflict: reloading and deciding again is then exactly what the client would
+do. With a pinned version the conflict is the answer (HTTP 409). Attempts are spaced by a random, exponentially
+growing wait ("full jitter"), so writers racing for one stream spread out instead of colliding again in lock step.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from tenacity import (
     AsyncRetrying,
@@ -67,8 +67,9 @@ Decide = Callable[[U, datetime], Awaitable[T]]
 
 
 class CommandRunner(Generic[U]):
-    """``run(decide, context)``: open a unit of work, let ``decide(uow, now)`` load and change aggregates (adding
-    them to the unit of work), commit, and retry per the policy above. Inside a caller's transaction
+    """``run(decide, context)``: open a unit of work (in a group commit: ``UnitOfWorkFactory.transact``), let
+    ``decide(uow, now)`` load and change aggregates (adding them to the unit of work), commit, and retry per the
+    policy above; the answer comes after the transaction's COMMIT. Inside a caller's transaction
     (``conn``) there is no retry here: the caller (consumer, timer runner) redoes its whole transaction."""
 
     def __init__(self, transactions: UnitOfWorkFactory[U], clock: Callable[[], datetime]) -> None:
@@ -77,13 +78,25 @@ class CommandRunner(Generic[U]):
 
     async def run(self, decide: Decide[U, T], context: CommandContext, *, expected_version: int | None = None,
                   conn: Any = None) -> T:
-        async def attempt() -> T:
-            now = self._clock()
-            async with self._transactions(conn) as uow:
+        def decide_and_commit(now: datetime) -> Callable[[U], Awaitable[T]]:
+            async def body(uow: U) -> T:
                 result = await decide(uow, now)
                 await uow.commit(context, now)
                 return result
+            return body
 
         if conn is not None:
-            return await attempt()
+            async with self._transactions(conn) as uow:
+                return await decide_and_commit(self._clock())(uow)
+        # A factory with group commit (PostgreSQL's, shared.unit_of_work.postgres) has ``transact``; one without
+        # (a service's hand-written in-memory double) runs each command in a unit of work of its own.
+        transact = getattr(self._transactions, "transact", None)
+
+        async def attempt() -> T:
+            body = decide_and_commit(self._clock())
+            if transact is not None:
+                return cast(T, await transact(body))
+            async with self._transactions() as uow:
+                return await body(uow)
+
         return await with_retries(attempt, pinned=expected_version is not None)

@@ -52,6 +52,8 @@ HOOK = {"url": "http://127.0.0.1:9/hooks", "event_types": ["salesflow.orders.Quo
 LINES = [{"product": "MODEL-Y-LR", "quantity": 1, "unit_price_minor": 300_000_00}]
 CUSTOMER = f"C-t1-{RUN_ID}"  # c1's customer: a delivered order, so a care plan of team t1
 
+PRICE_LIST = {"valid_from": "2026-01-01T00:00:00+00:00",
+              "items": [{"catalogue_id": "MY", "kind": "model", "name": "Model Y", "price_minor": 250_000_00}]}
 # "METHOD /path" (as in the OpenAPI document) -> (service, concrete path, body, allowed, refused, refused status)
 Case = tuple[str, str, dict[str, Any] | None, str, str, int]
 
@@ -173,6 +175,10 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/orders/{order_id}": ("orders", f"/v1/orders/{order}", None, "m1", "m2", 404),
         "GET /v1/receivables": ("orders", "/v1/receivables", None, "d1", "c1", 403),
         "GET /v1/configuration": ("orders", "/v1/configuration", None, "c1", "nobody", 401),
+        "POST /v1/price-lists/{currency}/versions": ("orders", "/v1/price-lists/EUR/versions", PRICE_LIST, "d1",
+                                                     "m1", 403),
+        "GET /v1/price-lists/{currency}": ("orders", "/v1/price-lists/EUR", None, "c1", "ops1", 403),
+        "GET /v1/catalogue": ("orders", "/v1/catalogue?currency=EUR", None, "c1", "shop", 403),
         "POST /admin/order-summaries/rebuild": ("orders", "/admin/order-summaries/rebuild", None, "ops1", "d1", 403),
         # aftersales: the desk's people, each narrowed to their care plans (c1's delivered order, team t1)
         "GET /v1/care-plans/{plan_id}": ("aftersales", f"/v1/care-plans/{plan}", None, "c1", "c2", 404),

@@ -353,3 +353,64 @@ async def test_the_service_publishes_health_openapi_and_its_configuration(orders
     config = await orders.get("/v1/configuration")
     assert config["discount_limits_bp"]["consultant"] == 300
     assert "CNY" in config["currencies"]
+
+
+CATALOGUE = [
+    {"catalogue_id": "MY", "kind": "model", "name": "Model Y", "price_minor": 250_000_00},
+    {"catalogue_id": "MY-LR", "kind": "trim", "name": "Model Y 长续航版", "price_minor": 280_000_00, "model": "MY"},
+    {"catalogue_id": "MAT", "kind": "accessory", "name": "全包脚垫", "price_minor": 800_00},
+    {"catalogue_id": "INS-1Y", "kind": "insurance", "name": "商业险一年", "price_minor": 6_000_00},
+    {"catalogue_id": "PLATE", "kind": "plates", "name": "上牌服务", "price_minor": 500_00},
+]
+
+
+async def test_a_quote_from_the_catalogue_is_priced_at_the_list_in_force_and_carries_kinds_to_the_contract(
+        orders: Orders) -> None:
+    director = auth_headers("director", subject="d1")
+    now = datetime.now(UTC)
+    # The version in force now, and a dearer one from next month: today's quote takes today's list.
+    published = await orders.post("/v1/price-lists/CNY/versions", {
+        "version_id": f"v-now-{RUN_ID}", "valid_from": (now - timedelta(days=1)).isoformat(), "items": CATALOGUE},
+        201, **director)
+    assert (published["version_id"], published["published_by"], len(published["items"])) == (
+        f"v-now-{RUN_ID}", "d1", 5)
+    dearer = [{**item, "price_minor": item["price_minor"] + 1_000_00} for item in CATALOGUE]
+    await orders.post("/v1/price-lists/CNY/versions", {
+        "version_id": f"v-next-{RUN_ID}", "valid_from": (now + timedelta(days=30)).isoformat(), "items": dearer},
+        201, **director)
+    refused = await orders.client.post("/v1/price-lists/CNY/versions", json={
+        "valid_from": now.isoformat(), "items": CATALOGUE})  # a manager may not
+    assert refused.status_code == 403, refused.text
+    in_force = await orders.get("/v1/catalogue", currency="CNY")
+    assert in_force["version_id"] == f"v-now-{RUN_ID}"
+    later = await orders.get("/v1/catalogue", currency="CNY", on=(now + timedelta(days=31)).isoformat())
+    assert later["version_id"] == f"v-next-{RUN_ID}"
+
+    lines = [{"catalogue_id": "MY-LR", "unit_price_minor": 270_000_00}, {"catalogue_id": "MAT", "quantity": 2},
+             {"catalogue_id": "INS-1Y"}, {"catalogue_id": "PLATE"}]
+    body = {**quote_body("S-7"), "lines": lines}
+    quote = await orders.post("/v1/quotes", body, 201)
+    expected_total = 270_000_00 + 2 * 800_00 + 6_000_00 + 500_00
+    assert quote["total_minor"] == expected_total
+    assert [(x["kind"], x["list_price_minor"]) for x in quote["lines"]] == [
+        ("trim", 280_000_00), ("accessory", 800_00), ("insurance", 6_000_00), ("plates", 500_00)]
+    # 10 000 yuan typed off plus a 7 % discount is more than a manager's 10 % against the list: refused, nothing kept.
+    events_before = await orders.event_count()
+    over = await orders.client.post("/v1/quotes", json={**body, "discount": {"kind": "percent", "percent": "7"}})
+    assert (over.status_code, over.json()["error"]["code"]) == (403, "discount_needs_approval")
+    unknown = await orders.client.post("/v1/quotes", json={**body, "lines": [{"catalogue_id": "NOPE"}]})
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (422, "catalogue_item_unknown")
+    assert await orders.event_count() == events_before
+
+    await orders.post(f"/v1/quotes/{quote['quote_id']}/acceptance", {})
+    order = await orders.post(f"/v1/quotes/{quote['quote_id']}/contract", {"payment_plan": "full"}, 201)
+    messages = await read_by_keys(orders.kafka, orders.topic, {quote["quote_id"], order["order_id"]}, expect=3)
+    issued = next(m.body for m in messages if m.type == "QuoteIssued")
+    signed = next(m.body for m in messages if m.type == "ContractSigned")
+    assert [(x["catalogue_id"], x["kind"], x["list_price_minor"]) for x in issued["lines"]] == [
+        ("MY-LR", "trim", 280_000_00), ("MAT", "accessory", 800_00), ("INS-1Y", "insurance", 6_000_00),
+        ("PLATE", "plates", 500_00)]
+    assert [x["kind"] for x in signed["lines"]] == ["trim", "accessory", "insurance", "plates"]
+    assert signed["total_minor"] == expected_total
+    versions = await orders.get("/v1/price-lists/CNY")
+    assert [v["version_id"] for v in versions["versions"]] == [f"v-now-{RUN_ID}", f"v-next-{RUN_ID}"]

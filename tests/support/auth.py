@@ -32,6 +32,11 @@ ALL_AUDIENCES = [f"salesflow-{s}" for s in (*SERVICES, "webhooks")]
 DEFAULT_SUBJECTS = {"consultant": "c1", "manager": "m1", "director": "d1", "ops": "ops1"}
 
 
+# Modules mint their tokens at import (``CLIENT = auth_headers(...)``), i.e. when pytest collects, and a suite on a
+# loaded machine runs past 20 minutes: a 10-minute lifetime expired mid-run ("Signature has expired" in the
+# webhooks tests). The expiry rules themselves are tested with explicit lifetimes.
+TEST_TOKEN_LIFETIME_S = 3 * 3600
+
 class TestIssuer:
     """An OIDC issuer for tests: signs tokens with a fresh key and serves ``/.well-known/openid-configuration``
     and ``/jwks`` over HTTP. ``rotate()`` switches to a new key (the old one is no longer published).
@@ -125,7 +130,8 @@ class TestIssuer:
 
     def token(self, *, subject: str, roles: Iterable[str] = (), team: str | None = None,
               scopes: Iterable[str] = (), client: str = "salesflow-web",
-              audience: str | list[str] | None = None, expires_in: float = 600, issued_at: float | None = None,
+              audience: str | list[str] | None = None, expires_in: float = TEST_TOKEN_LIFETIME_S,
+              issued_at: float | None = None,
               issuer: str | None = None, kid: str | None = None, **claims: Any) -> str:
         now = time.time() if issued_at is None else issued_at
         body: dict[str, Any] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.orders.app.config import load_config
-from services.orders.app.terms import LineIn
+from services.orders.app.terms import LineIn, QuoteLineIn
 from services.orders.domain.lines import Approval, Discount, DiscountPolicy, Line, LineOption
 from services.orders.domain.order import Order, PaymentDetails
 from services.orders.domain.parties import Customer
@@ -28,6 +28,14 @@ def line(unit_price_minor: int = 100_000_00, quantity: int = 1, *options: tuple[
 def line_in(unit_price_minor: int = 100_000_00, quantity: int = 1, product: str = "MODEL-Y") -> LineIn:
     """A line as a command carries it (the input shape)."""
     return LineIn(product=product, quantity=quantity, unit_price_minor=unit_price_minor)
+
+
+def quote_line_in(unit_price_minor: int | None = 100_000_00, quantity: int = 1, product: str | None = "MODEL-Y",
+                  catalogue_id: str | None = None) -> QuoteLineIn:
+    """A quote line as the command carries it: hand-typed, or from the catalogue (``catalogue_id``; no price:
+    the list price)."""
+    return QuoteLineIn(product=product, quantity=quantity, unit_price_minor=unit_price_minor,
+                       catalogue_id=catalogue_id)
 
 
 def percent(bp: int) -> Discount:

@@ -34,6 +34,8 @@ SOURCE = "salesflow/orders"
 # Stored types that stay inside the service, with the reason.
 PRIVATE = {
     "QuoteConverted": "the public fact is ContractSigned (it carries quote_id)",
+    "PriceListVersionPublished": "the price list is orders' own; quote and order lines carry kind, catalogue id "
+                                 "and list price",
 }
 
 
@@ -115,7 +117,12 @@ def _unit_total(line: dict[str, Any]) -> int:
 
 def _order_line(line: dict[str, Any]) -> OrderLine:
     return OrderLine(product=line["product"], description=line.get("description"), quantity=line["quantity"],
-                     unit_price_minor=_unit_total(line), options=_options(line))
+                     unit_price_minor=_unit_total(line), options=_options(line), **_catalogue(line))
+
+
+def _catalogue(line: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": line.get("kind"), "catalogue_id": line.get("catalogue_id"),
+            "list_price_minor": line.get("list_price_minor")}
 
 
 def _terms(d: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +132,8 @@ def _terms(d: dict[str, Any]) -> dict[str, Any]:
         "quote_id": d["quote_id"], "revision": d["revision"],
         "lines": [QuoteLine(product=x["product"], description=x.get("description"), options=_options(x),
                             quantity=x["quantity"], unit_price_minor=x["unit_price_minor"],
-                            line_total_minor=_unit_total(x) * int(x["quantity"])) for x in d["lines"]],
+                            line_total_minor=_unit_total(x) * int(x["quantity"]), **_catalogue(x))
+                  for x in d["lines"]],
         "discount_kind": discount.get("kind"), "discount_percent_bp": discount.get("percent_bp"),
         "discount_approved_by": approval.get("approved_by"),
         "subtotal_minor": d["subtotal_minor"], "discount_minor": d["discount_minor"],

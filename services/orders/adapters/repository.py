@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from services.orders.app.ports import CheckoutAlreadyRecordedError, CommandContext, RecordedCheckout
+from services.orders.domain.catalogue import PriceList
 from services.orders.domain.events import order_events
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
@@ -22,7 +23,8 @@ from shared.eventstore.store import PostgresEventStore
 from shared.unit_of_work.core import StreamCatalog
 from shared.unit_of_work.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
 
-ORDERS_STREAMS = StreamCatalog({Quote: ("quote-", order_events), Order: ("order-", order_events)})
+ORDERS_STREAMS = StreamCatalog({Quote: ("quote-", order_events), Order: ("order-", order_events),
+                                PriceList: ("price-list-", order_events)})
 
 
 class PostgresOrdersUnitOfWork(PostgresUnitOfWork):
@@ -69,6 +71,10 @@ class EventSourcedOrders:
     async def order(self, order_id: str) -> Order | None:
         records = await self._store.load(f"order-{order_id}")
         return Order.rehydrate(order_id, _decode(records)) if records else None
+
+    async def price_list(self, currency: str) -> PriceList | None:
+        records = await self._store.load(f"price-list-{currency}")
+        return PriceList.rehydrate(currency, _decode(records)) if records else None
 
     async def rebuild_summaries(self) -> int:
         """Recompute ``order_summaries`` from the order streams (the table is derived data; this is how ops

@@ -10,6 +10,7 @@
   ``consultant``, manager → ``sales_manager``, director → ``general_manager`` (limits in config/discounts.json).
   A discount above the consultant's limit is therefore given by a manager's own call — that call is the approval.
 - Refunds and cancellations: managers and directors. Shop checkouts: systems with ``orders:checkout``.
+- The catalogue and price list: directors publish versions; sellers read them.
 - ``/admin``: ops.
 """
 
@@ -22,6 +23,7 @@ from shared.auth.principal import Principal, Role, managed_team
 
 SELLERS = (Role.CONSULTANT, Role.MANAGER, Role.DIRECTOR)
 SUPERVISORS = (Role.MANAGER, Role.DIRECTOR)
+CATALOGUE_EDITORS = (Role.DIRECTOR,)  # the price list is the dealership's, not a team's
 CHECKOUT_SCOPE = "orders:checkout"
 # Strongest first: a person with several roles gets the highest limit among them.
 DISCOUNT_ROLE_OF = ((Role.DIRECTOR, "general_manager"), (Role.MANAGER, "sales_manager"),

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NewType, Protocol, TypeVar
 
+from services.orders.domain.catalogue import PriceList
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
 from shared.commands import CommandContext as CommandContext  # re-exported for the handlers
@@ -53,6 +54,9 @@ class OrdersStore(Protocol):
 
     async def order(self, order_id: str) -> Order | None:
         """The order rebuilt from its events, or None."""
+
+    async def price_list(self, currency: str) -> PriceList | None:
+        """The currency's price list (every version) rebuilt from its events, or None."""
 
 
 class OrdersUnitOfWork(Protocol):

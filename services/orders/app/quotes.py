@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from services.orders.app.catalogue import price_list_in_force
 from services.orders.app.common import OrderResult, OrdersHandler, QuoteResult, no_quote
 from services.orders.app.ports import (
     Clock,
@@ -18,7 +19,7 @@ from services.orders.app.ports import (
     UnitOfWorkFactory,
     quote_expiry,
 )
-from services.orders.app.terms import DiscountIn, LineIn, discount_of, lines_of
+from services.orders.app.terms import DiscountIn, QuoteLineIn, discount_of, quote_lines_of
 from services.orders.domain.lines import Approval, DiscountPolicy
 from services.orders.domain.order import Order
 from services.orders.domain.parties import Customer
@@ -38,7 +39,7 @@ QUOTE_INTERNAL = ("role", "approval")
 class IssueQuote:
     consultant_id: Id
     role: str
-    lines: list[LineIn]
+    lines: list[QuoteLineIn]
     currency: Currency
     valid_until: datetime
     lead_id: OptionalId = None
@@ -56,7 +57,7 @@ class IssueQuote:
 class ReviseQuote:
     quote_id: str
     role: str
-    lines: list[LineIn]
+    lines: list[QuoteLineIn]
     valid_until: datetime
     discount: DiscountIn | None = None
     approval: Approval | None = None
@@ -99,11 +100,13 @@ class IssueQuoteHandler(OrdersHandler):
         async def decide(uow: OrdersUnitOfWork, now: datetime) -> QuoteResult:
             if (earlier := await uow.load_repeat(Quote, key)) is not None:
                 return QuoteResult(earlier, earlier.version, created=False)
+            price_list = await price_list_in_force(uow, command.lines, command.currency, now)
             customer = Customer.of(customer_id=command.customer_id, name=command.customer_name,
                                    phone=command.customer_phone)
             quote = Quote.issue(
                 quote_id=key.aggregate_id if key else self._new_id(), lead_id=command.lead_id, customer=customer,
-                consultant_id=command.consultant_id, role=command.role, lines=lines_of(command.lines),
+                consultant_id=command.consultant_id, role=command.role,
+                lines=quote_lines_of(command.lines, price_list),
                 discount=discount_of(command.discount), approval=command.approval, currency=command.currency,
                 valid_until=command.valid_until, now=now, policy=self._policy, currencies=self._currencies,
                 team_id=command.team_id,
@@ -126,7 +129,10 @@ class ReviseQuoteHandler(OrdersHandler):
         async def decide(uow: OrdersUnitOfWork, now: datetime) -> QuoteResult:
             quote = await uow.get(Quote, command.quote_id, missing=no_quote(command.quote_id),
                                   expected_version=command.expected_version)
-            quote.revise(role=command.role, lines=lines_of(command.lines), discount=discount_of(command.discount),
+            # Priced at the quote's date, not the revision's: a revision renegotiates, it does not re-list.
+            price_list = await price_list_in_force(uow, command.lines, quote.currency, quote.issued_at or now)
+            quote.revise(role=command.role, lines=quote_lines_of(command.lines, price_list),
+                         discount=discount_of(command.discount),
                          approval=command.approval, valid_until=command.valid_until, reason=command.reason, now=now,
                          policy=self._policy)
             # The expiry timer moves with the validity date (same timer id, same transaction).

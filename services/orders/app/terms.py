@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, StrictInt
 
+from services.orders.domain.catalogue import PriceListVersion
 from services.orders.domain.lines import Discount, Line, LineOption
 from services.orders.domain.money import percent_to_basis_points
+from shared.domain import InvalidFieldError
 
 
 class OptionIn(BaseModel):
@@ -26,6 +28,45 @@ class LineIn(BaseModel):
         return Line(product=self.product, description=self.description, quantity=self.quantity,
                     unit_price_minor=self.unit_price_minor,
                     options=tuple(LineOption(code=o.code, price_minor=o.price_minor) for o in self.options))
+
+
+class QuoteLineIn(BaseModel):
+    """A quote line: from the catalogue (``catalogue_id``; the price list in force on the quote's date gives the
+    product name, kind and list price, and ``unit_price_minor``, if given, may only go below it — which the
+    discount policy counts as discount), or hand-typed as before (``product`` and ``unit_price_minor``)."""
+
+    catalogue_id: str | None = Field(default=None, min_length=1, max_length=60, examples=["MY-LR"])
+    product: str | None = Field(default=None, min_length=1, max_length=100, examples=["MODEL-Y-LR"])
+    description: str | None = Field(default=None, max_length=200)
+    options: list[OptionIn] = Field(default_factory=list)
+    quantity: StrictInt = 1
+    unit_price_minor: StrictInt | None = Field(
+        default=None, description="unit price in minor units (fen); a catalogue line defaults to its list price",
+        examples=[26390000])
+
+    def to_domain(self, index: int, price_list: PriceListVersion | None) -> Line:
+        options = tuple(LineOption(code=o.code, price_minor=o.price_minor) for o in self.options)
+        if self.catalogue_id is None:
+            if self.product is None:
+                raise InvalidFieldError(f"lines.{index}.product", "a line needs a catalogue_id or a product")
+            if self.unit_price_minor is None:
+                raise InvalidFieldError(f"lines.{index}.unit_price_minor", "a hand-typed line needs its price")
+            return Line(product=self.product, description=self.description, quantity=self.quantity,
+                        unit_price_minor=self.unit_price_minor, options=options)
+        assert price_list is not None  # the handler loads the version in force when a line names the catalogue
+        item = price_list.item(self.catalogue_id, field=f"lines.{index}.catalogue_id")
+        unit = item.price_minor if self.unit_price_minor is None else self.unit_price_minor
+        return Line(product=self.product or item.catalogue_id, description=self.description or item.name,
+                    quantity=self.quantity, unit_price_minor=unit, options=options, kind=item.kind.value,
+                    catalogue_id=item.catalogue_id, list_price_minor=item.price_minor)
+
+
+def quote_lines_of(lines: list[QuoteLineIn], price_list: PriceListVersion | None) -> list[Line]:
+    return [line.to_domain(i, price_list) for i, line in enumerate(lines)]
+
+
+def uses_catalogue(lines: list[QuoteLineIn]) -> bool:
+    return any(line.catalogue_id is not None for line in lines)
 
 
 class DiscountIn(BaseModel):

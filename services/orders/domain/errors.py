@@ -109,3 +109,22 @@ class CheckoutConflictError(DomainError):
 
     code = "checkout_conflict"
     http_status = 409
+
+
+class CatalogueItemUnknownError(DomainError):
+    """A quote line names a catalogue id the price list in force does not have."""
+
+    code = "catalogue_item_unknown"
+    http_status = 422
+
+
+class NoPriceListInForceError(DomainError):
+    """A quote line comes from the catalogue, but no price list version is in force on the quote's date."""
+
+    code = "no_price_list_in_force"
+    http_status = 409
+
+
+class PriceListVersionTakenError(DomainError):
+    code = "price_list_version_taken"
+    http_status = 409

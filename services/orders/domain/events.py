@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.orders.domain.lines import Approval, Discount, Line
+from services.orders.domain.products import CatalogueItem
 from shared.domain import DomainEvent, EventTypeRegistry
 
 order_events = EventTypeRegistry()
@@ -210,3 +211,22 @@ class Delivered(DomainEvent):
     currency: str
     delivered_at: datetime
     team_id: str | None = None  # the contract's selling team (see ContractSigned)
+
+
+# ---- price list ----------------------------------------------------------------------------------------------
+
+
+@order_events.register
+class PriceListVersionPublished(DomainEvent):
+    """A version of the catalogue with its list prices (stream ``price-list-<currency>``), in force from
+    ``valid_from`` until ``valid_until`` (exclusive; None: until a later version starts)."""
+
+    event_type = "PriceListVersionPublished"
+
+    currency: str
+    version_id: str
+    valid_from: datetime
+    valid_until: datetime | None
+    items: tuple[CatalogueItem, ...]
+    published_by: str
+    published_at: datetime

@@ -25,7 +25,11 @@ class LineOption(BaseModel):
 
 
 class Line(BaseModel):
-    """One line: a product with options, a quantity and a unit price (before options and discount)."""
+    """One line: a product with options, a quantity and a unit price (before options and discount).
+
+    A line taken from the catalogue carries its ``catalogue_id``, ``kind`` and the ``list_price_minor`` in force
+    on the quote's date; a unit price below it is a discount and counts against the discount policy like one.
+    Lines without a catalogue id (the shop's checkouts, quotes from before the catalogue) are priced as typed."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -34,6 +38,16 @@ class Line(BaseModel):
     options: tuple[LineOption, ...] = ()
     quantity: int
     unit_price_minor: int
+    kind: str | None = None
+    catalogue_id: str | None = None
+    list_price_minor: int | None = None
+
+    @property
+    def below_list_minor(self) -> int:
+        """What the typed unit price takes off the list price, for the whole quantity (0 off the catalogue)."""
+        if self.list_price_minor is None:
+            return 0
+        return (self.list_price_minor - self.unit_price_minor) * self.quantity
 
     @property
     def unit_total_minor(self) -> int:
@@ -85,6 +99,9 @@ def check_lines(lines: Sequence[Line]) -> tuple[Line, ...]:
                 raise InvalidFieldError(f"lines.{i}.options.{j}.code", "must not be empty")
             check_amount(option.price_minor, field=f"lines.{i}.options.{j}.price_minor", allow_zero=True)
         check_amount(line.total_minor, field=f"lines.{i}", allow_zero=True)
+        if line.list_price_minor is not None and line.unit_price_minor > line.list_price_minor:
+            raise InvalidFieldError(f"lines.{i}.unit_price_minor",
+                                    f"above the list price {line.list_price_minor} of {line.catalogue_id}")
     return tuple(lines)
 
 
@@ -110,6 +127,17 @@ class Pricing:
     subtotal_minor: int
     discount_minor: int
     total_minor: int
+    # Taken off catalogue list prices by typed unit prices (not in discount_minor: the subtotal is already lower).
+    below_list_minor: int = 0
+
+    @property
+    def concession_minor(self) -> int:
+        """Everything given away against the list: typed-down prices plus the quote's discount."""
+        return self.discount_minor + self.below_list_minor
+
+    @property
+    def list_subtotal_minor(self) -> int:
+        return self.subtotal_minor + self.below_list_minor
 
 
 def price(lines: Sequence[Line], discount: Discount | None) -> Pricing:
@@ -117,13 +145,15 @@ def price(lines: Sequence[Line], discount: Discount | None) -> Pricing:
     cut = discount.amount_on(subtotal) if discount else 0
     if cut > subtotal:
         raise InvalidFieldError("discount", "is larger than the lines' total")
-    return Pricing(subtotal, cut, subtotal - cut)
+    return Pricing(subtotal, cut, subtotal - cut, sum(line.below_list_minor for line in lines))
 
 
 @dataclass(frozen=True, slots=True)
 class DiscountPolicy:
     """Maximum discount per role in basis points (config as data). Above the issuer's limit, a person whose
-    role's limit covers the discount must approve; above every limit, nobody can."""
+    role's limit covers the discount must approve; above every limit, nobody can. The discount measured is the
+    whole concession against the list: the quote's discount plus catalogue lines typed below their list price,
+    as a share of the list subtotal — one rule set for both ways of giving money away."""
 
     limits_bp: Mapping[str, int]
 
@@ -136,18 +166,21 @@ class DiscountPolicy:
 
     def check(self, *, role: str, pricing: Pricing, approval: Approval | None) -> None:
         limit = self.limit_of(role, field="role")  # an unknown role is refused even without a discount
-        if pricing.discount_minor == 0:
+        given, base = pricing.concession_minor, pricing.list_subtotal_minor
+        if given == 0:
             return
-        if not exceeds_share(pricing.discount_minor, pricing.subtotal_minor, limit):
+        if not exceeds_share(given, base, limit):
             return
         if approval is None:
             raise DiscountNeedsApprovalError(
                 f"a {role} may give at most {limit / 100:g} % discount; a manager must approve this one",
                 role=role, limit_bp=limit, discount_minor=pricing.discount_minor,
+                below_list_minor=pricing.below_list_minor,
             )
         approver_limit = self.limit_of(approval.role, field="approval.role")
-        if exceeds_share(pricing.discount_minor, pricing.subtotal_minor, approver_limit):
+        if exceeds_share(given, base, approver_limit):
             raise DiscountExceedsApproverLimitError(
                 f"a {approval.role} may approve at most {approver_limit / 100:g} % discount",
                 role=approval.role, limit_bp=approver_limit, discount_minor=pricing.discount_minor,
+                below_list_minor=pricing.below_list_minor,
             )

@@ -59,6 +59,7 @@ class Quote(Aggregate):
         self.total_minor = 0
         self.currency = ""
         self.valid_until: datetime | None = None
+        self.issued_at: datetime | None = None  # the quote's date: its catalogue lines keep that day's list prices
         self.order_id: str | None = None
 
     # ---- commands ----------------------------------------------------------------------------------------
@@ -157,6 +158,7 @@ class Quote(Aggregate):
                 self.consultant_id = event.consultant_id
                 self.team_id = event.team_id
                 self.currency = event.currency
+                self.issued_at = event.issued_at
                 self._set_terms(event.revision, event.lines, event.discount, event.valid_until,
                                 (event.subtotal_minor, event.discount_minor, event.total_minor))
             case QuoteRevised():

@@ -29,7 +29,7 @@ from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.topics import ensure_topics
 from shared.timers import TimerRunner
 from tests.support.infra import RUN_ID, Infra
-from tests.support.orders_builders import CONFIG, T0, VALID_UNTIL, line_in
+from tests.support.orders_builders import CONFIG, T0, VALID_UNTIL, line_in, quote_line_in
 from tests.support.orders_stack import create_orders_database, drop_database, read_by_keys
 
 pytestmark = pytest.mark.integration
@@ -79,7 +79,7 @@ async def stack(infra: Infra) -> AsyncIterator[Stack]:
 async def issue(stack: Stack, valid_until: datetime = VALID_UNTIL) -> str:
     stack.clock.now = T0
     result = await stack.handlers.issue_quote(IssueQuote(
-        consultant_id="S-1", role="consultant", lines=[line_in(100_00)], currency="CNY", valid_until=valid_until,
+        consultant_id="S-1", role="consultant", lines=[quote_line_in(100_00)], currency="CNY", valid_until=valid_until,
         lead_id="L-1"), CTX)
     return result.quote.id
 
@@ -198,7 +198,7 @@ async def test_the_expiry_timer_expires_a_quote_at_its_validity_and_the_relay_pu
 async def test_a_revision_moves_the_expiry_so_the_old_date_no_longer_expires_it(stack: Stack) -> None:
     quote_id = await issue(stack)
     later = VALID_UNTIL + timedelta(days=3)
-    await stack.handlers.revise_quote(ReviseQuote(quote_id, "consultant", [line_in(95_00)], later), CTX)
+    await stack.handlers.revise_quote(ReviseQuote(quote_id, "consultant", [quote_line_in(95_00)], later), CTX)
     stack.clock.now = VALID_UNTIL + timedelta(hours=1)
     await stack.timers.fire_due()
     assert (await stack.orders.quote(quote_id)).status == "issued"  # type: ignore[union-attr]

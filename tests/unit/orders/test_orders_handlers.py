@@ -29,7 +29,7 @@ from services.orders.app.quotes import (
 from services.orders.domain.errors import CheckoutConflictError, QuoteAlreadySignedError, QuoteExpiredError
 from shared.eventstore import ConcurrencyError
 from shared.idempotency import IdempotencyKeyReusedError, IdempotentRequest
-from tests.support.orders_builders import CONFIG, T0, VALID_UNTIL, line_in
+from tests.support.orders_builders import CONFIG, T0, VALID_UNTIL, line_in, quote_line_in
 from tests.support.orders_memory import InMemoryOrders
 
 CTX = CommandContext(correlation_id="c-1", actor="tester")
@@ -63,7 +63,7 @@ def clock() -> Clock:
 
 async def issue(store: InMemoryOrders, clock: Clock) -> str:
     result = await IssueQuoteHandler(unit_of_work=store, clock=clock, new_id=Ids(), config=CONFIG)(IssueQuote(
-        consultant_id="S-1", role="consultant", lines=[line_in(100_00)], currency="CNY", valid_until=VALID_UNTIL,
+        consultant_id="S-1", role="consultant", lines=[quote_line_in(100_00)], currency="CNY", valid_until=VALID_UNTIL,
         lead_id="L-1"), CTX)
     return result.quote.id
 
@@ -77,7 +77,7 @@ async def test_revising_moves_the_expiry_timer(store: InMemoryOrders, clock: Clo
     quote_id = await issue(store, clock)
     later = VALID_UNTIL + timedelta(days=5)
     await ReviseQuoteHandler(unit_of_work=store, clock=clock, config=CONFIG)(
-        ReviseQuote(quote_id, "consultant", [line_in(90_00)], later), CTX)
+        ReviseQuote(quote_id, "consultant", [quote_line_in(90_00)], later), CTX)
     assert store.timers == {quote_id: later}
 
 
@@ -209,7 +209,7 @@ async def test_a_checkout_recorded_before_terms_were_kept_answers_every_repeat_w
 def _issue_command(key: str | None, *, price_minor: int = 100_00) -> IssueQuote:
     idempotency = None if key is None else IdempotentRequest.of(
         key, operation="orders.issue_quote", caller=CTX.actor, request={"lines": [{"unit_price_minor": price_minor}]})
-    return IssueQuote(consultant_id="S-1", role="consultant", lines=[line_in(price_minor)], currency="CNY",
+    return IssueQuote(consultant_id="S-1", role="consultant", lines=[quote_line_in(price_minor)], currency="CNY",
                       valid_until=VALID_UNTIL, lead_id="L-1", idempotency=idempotency)
 
 

@@ -41,7 +41,7 @@ from services.orders.app.quotes import (
 from services.orders.domain.errors import OrderNotPaidError, OverpaymentError, RefundExceedsPaidError
 from shared.domain import InvalidFieldError
 from shared.eventstore import ConcurrencyError
-from tests.support.orders_builders import CONFIG, T0, VALID_UNTIL, line_in
+from tests.support.orders_builders import CONFIG, T0, VALID_UNTIL, quote_line_in
 from tests.support.orders_memory import InMemoryOrders
 
 CTX = CommandContext(correlation_id="c-1", actor="tester")
@@ -68,7 +68,7 @@ def store() -> InMemoryOrders:
 async def signed_order(store: InMemoryOrders, plan: str = "deposit_balance") -> str:
     ids = Ids()
     quote = await IssueQuoteHandler(unit_of_work=store, clock=clock, new_id=ids, config=CONFIG)(IssueQuote(
-        consultant_id="S-1", role="consultant", lines=[line_in(TOTAL)], currency="CNY", valid_until=VALID_UNTIL,
+        consultant_id="S-1", role="consultant", lines=[quote_line_in(TOTAL)], currency="CNY", valid_until=VALID_UNTIL,
         lead_id="L-1"), CTX)
     await AcceptQuoteHandler(unit_of_work=store, clock=clock)(AcceptQuote(quote.quote.id), CTX)
     signed = await SignContractHandler(unit_of_work=store, clock=clock, new_id=ids)(

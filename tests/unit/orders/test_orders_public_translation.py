@@ -10,8 +10,10 @@ import orjson
 import pytest
 
 from services.orders.adapters.publishing import PRIVATE, SOURCE, to_public_message
+from services.orders.domain.catalogue import PriceList
 from services.orders.domain.events import order_events
 from services.orders.domain.order import Order
+from services.orders.domain.products import CatalogueItem, ItemKind
 from services.orders.domain.quote import Quote
 from shared.contracts import registry
 from shared.contracts.orders import ContractSignedV1, DeliveredV1, QuoteRevisedV1
@@ -34,8 +36,11 @@ from tests.support.orders_builders import (
 EVENT_ID = UUID("3f2b8c1e-9a4d-4b7e-8c2f-1a2b3c4d5e6f")
 
 
+AGGREGATE_ID = {"quote": "quote_id", "order": "order_id", "price-list": "currency"}
+
+
 def recorded(event: DomainEvent, stream_type: str) -> RecordedEvent:
-    aggregate_id = getattr(event, "quote_id" if stream_type == "quote" else "order_id")
+    aggregate_id = getattr(event, AGGREGATE_ID[stream_type])
     return RecordedEvent(
         position=1, txid=1, event_id=EVENT_ID, stream_id=f"{stream_type}-{aggregate_id}", stream_type=stream_type,
         version=1, event_type=event.event_type, schema_version=event.schema_version,
@@ -67,7 +72,11 @@ def every_stored_event() -> list[tuple[DomainEvent, str]]:
                         valid_until=VALID_UNTIL, now=T0, policy=POLICY, currencies=CURRENCIES)
     quote_events = [*fresh.pending_events, *quote.pending_events, *expired.pending_events]
     order_events_ = [*order.pending_events, *cancelled.pending_events]
-    return [(e, "quote") for e in quote_events] + [(e, "order") for e in order_events_]
+    price_list = PriceList.for_currency("CNY")
+    price_list.publish(version_id="2026-12", valid_from=T0, valid_until=None, published_by="d1", now=T0,
+                       items=[CatalogueItem(catalogue_id="MY", kind=ItemKind.MODEL, name="Model Y", price_minor=1)])
+    return ([(e, "quote") for e in quote_events] + [(e, "order") for e in order_events_]
+            + [(e, "price-list") for e in price_list.pending_events])
 
 
 SAMPLES = every_stored_event()
