@@ -14,7 +14,7 @@ readonly SALESFLOW_HOST=127.0.0.1
 readonly SALESFLOW_PG_USER=salesflow
 readonly SALESFLOW_PG_PASSWORD=salesflow
 # service name (the *_DATABASE_URL prefix, lower-cased) -> database and role salesflow_<name>
-readonly SALESFLOW_SERVICES=(leads orders aftersales reporting)
+readonly SALESFLOW_SERVICES=(leads orders aftersales reporting webhooks)
 # The outside systems that write salesflow's inbound topics (DESIGN §9): their Kafka principals (SCRAM users,
 # password <name>-secret like the services'); what each may write is its row in deploy/kafka/acls.tsv.
 readonly SALESFLOW_INBOUND_WRITERS=(call-center shop)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 # The services that exist so far, with their default ports (each reads <NAME>_HTTP_PORT).
-SERVICES = {"leads": 8001, "orders": 8002, "aftersales": 8003, "reporting": 8004}
+SERVICES = {"leads": 8001, "orders": 8002, "aftersales": 8003, "reporting": 8004, "webhooks": 8005}
 READY_TIMEOUT_S = 90
 # A service shuts down gracefully in well under this (uvicorn waits up to 10 s for requests in flight, then the
 # consumer, relay and pools close); only one that hangs is killed.

@@ -21,7 +21,7 @@ SET client_min_messages = warning;  -- not "role is already a member" on every r
 
 SELECT format('CREATE ROLE %I LOGIN', role)
 FROM unnest(ARRAY['salesflow', 'salesflow_leads', 'salesflow_orders', 'salesflow_aftersales',
-                  'salesflow_reporting']) AS role
+                  'salesflow_reporting', 'salesflow_webhooks']) AS role
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = role)
 \gexec
 
@@ -30,17 +30,17 @@ GRANT pg_monitor, pg_signal_backend TO salesflow;
 
 SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %L',
               role, role)
-FROM unnest(ARRAY['salesflow_leads', 'salesflow_orders', 'salesflow_aftersales', 'salesflow_reporting']) AS role
+FROM unnest(ARRAY['salesflow_leads', 'salesflow_orders', 'salesflow_aftersales', 'salesflow_reporting', 'salesflow_webhooks']) AS role
 \gexec
 
 -- Each database is named like its owner role.
 SELECT format('CREATE DATABASE %I OWNER %I', db, db)
-FROM unnest(ARRAY['salesflow_leads', 'salesflow_orders', 'salesflow_aftersales', 'salesflow_reporting']) AS db
+FROM unnest(ARRAY['salesflow_leads', 'salesflow_orders', 'salesflow_aftersales', 'salesflow_reporting', 'salesflow_webhooks']) AS db
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = db)
 \gexec
 
 SELECT format('ALTER DATABASE %I OWNER TO %I', db, db), format('REVOKE ALL ON DATABASE %I FROM PUBLIC', db)
-FROM unnest(ARRAY['salesflow_leads', 'salesflow_orders', 'salesflow_aftersales', 'salesflow_reporting']) AS db
+FROM unnest(ARRAY['salesflow_leads', 'salesflow_orders', 'salesflow_aftersales', 'salesflow_reporting', 'salesflow_webhooks']) AS db
 \gexec
 
 -- In each service database: give what the old superuser `salesflow` created (tables with their indexes and
@@ -55,4 +55,6 @@ FROM unnest(ARRAY['salesflow_leads', 'salesflow_orders', 'salesflow_aftersales',
 \connect salesflow_aftersales
 :reown
 \connect salesflow_reporting
+:reown
+\connect salesflow_webhooks
 :reown

@@ -19,7 +19,7 @@ from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = ("leads", "orders", "aftersales", "reporting")
+SERVICES = ("leads", "orders", "aftersales", "reporting", "webhooks")
 
 
 async def test_ctrl_c_stops_every_service_and_exits_0(

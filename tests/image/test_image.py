@@ -1,6 +1,6 @@
 """The production image (deploy/Dockerfile), built by ``make image`` and run here by ``make image-test``: its
 metadata, that it holds the runtime lock and nothing else, the migration command the Kubernetes Job runs, and the
-four services as containers against the real Kafka and PostgreSQL, a capture reaching reporting.
+five services as containers against the real Kafka and PostgreSQL, a capture reaching reporting.
 
 Not part of ``make test`` (building the image takes minutes): pyproject.toml keeps this folder out of the default
 collection; ``make image-test`` names it."""
@@ -30,7 +30,7 @@ from tests.support.infra import REPO, RUN_ID, Infra
 from tests.support.processes import free_port
 from tests.support.waiting import eventually
 
-SERVICES = ("leads", "orders", "aftersales", "reporting")
+SERVICES = ("leads", "orders", "aftersales", "reporting", "webhooks")
 # Tools of the dev lock that must never reach the image (and pip itself: the image installs nothing at run time).
 DEV_TOOLS = ("pytest", "mypy", "ruff", "py-spy", "hypothesis", "lint-imports", "testcontainers", "pip", "pip3", "uv")
 

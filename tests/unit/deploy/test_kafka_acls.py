@@ -60,7 +60,7 @@ def k8s_rights() -> set[Right]:
 
 
 def test_the_table_is_not_empty_and_names_every_service_and_every_inbound_writer() -> None:
-    assert {principal for principal, *_ in table_rights()} == {"leads", "orders", "aftersales", "reporting",
+    assert {principal for principal, *_ in table_rights()} == {"leads", "orders", "aftersales", "reporting", "webhooks",
                                                                  "shop", "call-center"}
 
 
