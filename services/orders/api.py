@@ -66,7 +66,7 @@ from shared.runtime.command_body import CommandBody, command_body
 from shared.runtime.http import Correlation as CorrelationId
 from shared.runtime.http import IdempotencyKey, idempotent_request
 from shared.runtime.http import command_context as _context
-from shared.runtime.openapi import REPEATED_CREATE
+from shared.runtime.openapi import REPEATED_CREATE, error_responses
 
 # The request bodies are the commands (shared/runtime/command_body.py).
 if TYPE_CHECKING:
@@ -312,13 +312,15 @@ def catalogue_router(h: OrdersHandlers, store: OrdersStore) -> APIRouter:
         result = await h.publish_price_list(body.to_command(currency=currency), _context(x_correlation_id, caller))
         return price_list_version_view(result.version)
 
-    @router.get("/price-lists/{currency}", dependencies=[allowed(roles=access.SELLERS)])
+    # 409 no_price_list_in_force: nothing published for the currency (or nothing in force on the day).
+    @router.get("/price-lists/{currency}", dependencies=[allowed(roles=access.SELLERS)],
+                responses=error_responses(409))
     async def get_price_list(currency: str) -> dict[str, Any]:
         """Every published version of the currency's price list, oldest first."""
         price_list = await price_list_of(currency)
         return {"currency": currency, "versions": [price_list_version_view(v) for v in price_list.versions]}
 
-    @router.get("/catalogue", dependencies=[allowed(roles=access.SELLERS)])
+    @router.get("/catalogue", dependencies=[allowed(roles=access.SELLERS)], responses=error_responses(409))
     async def catalogue(caller: Caller, currency: Annotated[str, Query(min_length=3, max_length=3)] = "CNY",
                         on: Annotated[datetime | None, Query(description="default: now")] = None
                         ) -> dict[str, Any]:
