@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The image's HEALTHCHECK: GET /health/ready of the service this container runs; exit 0 when it answers 200.
 
-One image runs any of the four services, so the service is read from PID 1's command line
+One image runs any of the five services, so the service is read from PID 1's command line
 (``python -m services.<name>``), and its port from ``<NAME>_HTTP_PORT`` as the service itself reads it. Standard
 library only: it runs every few seconds and must start fast.
 """
@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 # The services' own defaults (their settings classes); used only when <NAME>_HTTP_PORT is not set.
-DEFAULT_PORTS = {"leads": 8001, "orders": 8002, "aftersales": 8003, "reporting": 8004}
+DEFAULT_PORTS = {"leads": 8001, "orders": 8002, "aftersales": 8003, "reporting": 8004, "webhooks": 8005}
 
 
 def service_of(cmdline: list[str]) -> str | None:
