@@ -144,15 +144,7 @@ def _admin_call(service: Service, path: str) -> dict[str, Any]:
         response = httpx.post(f"{service.url}{path}", headers=headers, timeout=30)
     except httpx.TransportError as exc:
         raise _fail(f"{service.name} at {service.url} does not answer ({exc}); is it running?") from None
-    try:
-        body: dict[str, Any] = response.json()
-    except ValueError:
-        body = {"error": {"message": response.text}}
-    if response.status_code >= 400:
-        error = body.get("error") or {}
-        hint = " (set SALESFLOW_OPS_TOKEN)" if response.status_code in (401, 403) else ""
-        raise _fail(f"{service.name} answered {response.status_code}: {error.get('message') or body}{hint}")
-    return body
+    return _answer(response, service, token_hint="set SALESFLOW_OPS_TOKEN")
 
 
 @dead_letters_app.command("retry")
@@ -314,14 +306,16 @@ def _all_rows(client: httpx.Client, job_id: str, outcome: str, service: Service)
     return rows
 
 
-def _answer(response: httpx.Response, service: Service) -> dict[str, Any]:
+def _answer(response: httpx.Response, service: Service, *,
+            token_hint: str = "set SALESFLOW_TOKEN to a manager's or director's token") -> dict[str, Any]:
+    """The answer's JSON body, or the command fails with the service's error message (and, for 401/403, which
+    token to set)."""
     try:
         body: dict[str, Any] = response.json()
     except ValueError:
         body = {"error": {"message": response.text}}
     if response.status_code >= 400:
         error = body.get("error") or {}
-        hint = " (set SALESFLOW_TOKEN to a manager's or director's token)" if response.status_code in (401, 403) \
-            else ""
+        hint = f" ({token_hint})" if response.status_code in (401, 403) else ""
         raise _fail(f"{service.name} answered {response.status_code}: {error.get('message') or body}{hint}")
     return body
