@@ -147,6 +147,10 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
                                                          {"feedback_score": 5}, "m1", "c2", 404),
         "POST /v1/test-drives/{booking_id}/no-show": ("leads", f"/v1/test-drives/{drive}/no-show", None, "m1", "c3",
                                                       404),
+        "POST /v1/test-drives/{booking_id}/cancellation": ("leads", f"/v1/test-drives/{drive}/cancellation",
+                                                           {"reason": "postponed"}, "c1", "c2", 404),
+        "POST /v1/test-drives/{booking_id}/move": ("leads", f"/v1/test-drives/{drive}/move", {"starts_at": LATER},
+                                                   "m1", "c3", 404),
         # orders
         "POST /v1/quotes": ("orders", "/v1/quotes", quote_body("c1"), "c1", "c2x", 403),
         "POST /v1/quotes/{quote_id}/revisions": ("orders", f"/v1/quotes/{quote}/revisions",

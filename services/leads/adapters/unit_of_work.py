@@ -200,6 +200,8 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
                        booked_by, started_at, ended_at, feedback_score, feedback_note)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                    ON CONFLICT (booking_id) DO UPDATE SET status = EXCLUDED.status,
+                       vehicle_id = EXCLUDED.vehicle_id, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
+                       route = EXCLUDED.route,
                        started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at,
                        feedback_score = EXCLUDED.feedback_score, feedback_note = EXCLUDED.feedback_note""",
                 [(booking_id, vehicle.id, b.lead_id, b.starts_at, b.ends_at, b.route, b.status, b.booked_by,

@@ -15,7 +15,9 @@ from services.leads.domain import errors
 from services.leads.domain.calls import Call
 from services.leads.domain.events import (
     AppointmentAttended,
+    AppointmentCancelled,
     AppointmentMissed,
+    AppointmentRescheduled,
     AppointmentScheduled,
     CallRecorded,
     DuplicateContactRecorded,
@@ -304,6 +306,24 @@ class Lead(Aggregate):
         self._record(AppointmentScheduled(lead_id=self.id, appointment_id=booking_id, kind="test_drive",
                                           scheduled_for=starts_at, scheduled_by=by, vehicle_id=vehicle_id))
 
+    def reschedule_test_drive(self, *, booking_id: str, vehicle_id: str, starts_at: datetime, by: str | None) -> None:
+        """The lead's side of a booking moved to another slot or vehicle (the vehicles checked the slot)."""
+        self._require_workable()
+        appointment = self._open_appointment(booking_id)
+        self._record(AppointmentRescheduled(
+            lead_id=self.id, appointment_id=booking_id, kind=appointment.kind, scheduled_for=starts_at,
+            previous_scheduled_for=appointment.scheduled_for, vehicle_id=vehicle_id, rescheduled_by=by))
+
+    def cancel_test_drive(self, *, booking_id: str, reason: str, by: str | None, now: datetime) -> bool:
+        """The booking was cancelled: the appointment closes without an outcome (no follow-up rule: calling off
+        is not a no-show). Nothing to record when the lead left the pipeline or the appointment is closed."""
+        appointment = self.appointments.get(booking_id)
+        if not self.is_open or appointment is None or appointment.outcome is not None:
+            return False
+        self._record(AppointmentCancelled(lead_id=self.id, appointment_id=booking_id, kind=appointment.kind,
+                                          reason=reason, cancelled_by=by, cancelled_at=now))
+        return True
+
     def record_test_drive_outcome(self, *, booking_id: str, attended: bool, by: str | None, now: datetime,
                                   policy: LeadPolicy) -> bool:
         """The booking started (attended: stage test driven) or was missed (a follow-up soon). Nothing to record
@@ -568,6 +588,11 @@ class Lead(Aggregate):
                 self._touch(event.attended_at)
             case AppointmentMissed():
                 self.appointments[event.appointment_id].outcome = "missed"
+            case AppointmentRescheduled():
+                self.appointments[event.appointment_id] = Appointment(event.kind, event.scheduled_for,
+                                                                      vehicle_id=event.vehicle_id)
+            case AppointmentCancelled():
+                self.appointments[event.appointment_id].outcome = "cancelled"
             case StageAdvanced():
                 self.stage = Stage(event.to_stage)
                 if event.order_id is not None and event.to_stage == Stage.CONTRACT_SIGNED.value:
