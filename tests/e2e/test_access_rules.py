@@ -244,6 +244,15 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
             "webhooks", f"/v1/webhooks/deliveries/{uuid.uuid4()}/redelivery", None, "hooks", "m1", 403),
         "DELETE /v1/webhooks/subscriptions/{subscription_id}": (
             "webhooks", f"/v1/webhooks/subscriptions/{subscription}", None, "hooks", "hooks2", 404),
+        # notifications (the PUT first: the allowed GET then finds c1's addresses)
+        "PUT /v1/notification-recipients/{person_id}": (
+            "webhooks", "/v1/notification-recipients/c1", {"email": "c1@example.com"}, "c1", "c2", 403),
+        "GET /v1/notification-recipients/{person_id}": (
+            "webhooks", "/v1/notification-recipients/c1", None, "ops1", "c2", 403),
+        "GET /v1/notifications": ("webhooks", "/v1/notifications", None, "m1", "shop", 403),
+        # no notification exists: the allowed caller gets notification_not_found (not a refusal), a system 403
+        "GET /v1/notifications/{notification_id}": (
+            "webhooks", f"/v1/notifications/{uuid.uuid4()}", None, "ops1", "shop", 403),
         # every service's dead letters: ops
         **{f"{m} /admin/dead-letters{p}@{s}": (s, f"/admin/dead-letters{p.replace('{dead_letter_id}', '1')}",
                                                None, "ops1", "d1", 403)

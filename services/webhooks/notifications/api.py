@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from services.webhooks.notifications.app.ports import NotificationQueries, People, Recipients
@@ -66,7 +66,7 @@ def notifications_router(*, recipients: Recipients, directory: People, notificat
     router = APIRouter(prefix="/v1", dependencies=[allowed(roles=PEOPLE)], tags=["notifications"])
 
     @router.put("/notification-recipients/{person_id}")
-    async def put_recipient(person_id: Annotated[str, Field(min_length=1, max_length=200)], body: RecipientIn,
+    async def put_recipient(person_id: Annotated[str, Path(min_length=1, max_length=200)], body: RecipientIn,
                             caller: Caller) -> dict[str, Any]:
         """Set where a person is notified (replaces what was set) and their quiet hours."""
         _may_configure(caller, person_id)
