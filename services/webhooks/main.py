@@ -22,13 +22,16 @@ from services.webhooks.app.dispatch import Dispatcher, RetryPolicy
 from services.webhooks.app.fanout import Fanout
 from services.webhooks.notifications.adapters.channels import RobotSender, SmtpSender
 from services.webhooks.notifications.adapters.store import (
+    PostgresDigestSource,
     PostgresDirectory,
     PostgresNotificationLog,
     PostgresRecipients,
 )
 from services.webhooks.notifications.api import notifications_router
 from services.webhooks.notifications.app.delivering import NotificationDispatcher
+from services.webhooks.notifications.app.digests import DigestRunner
 from services.webhooks.notifications.app.raising import NotificationRaiser
+from services.webhooks.notifications.domain.digest import DigestSchedule
 from services.webhooks.notifications.domain.quiet_hours import QuietHours
 from shared.contracts import registry
 from shared.messaging.consumer import IdempotentConsumer
@@ -68,6 +71,8 @@ class WebhooksSettings(ServiceSettings):
     # ("HH:MM-HH:MM" local, "" none), and the SMTP relay the e-mails go through.
     notify_timezone: str = "Asia/Shanghai"
     notify_quiet_hours: str = "22:00-08:00"
+    notify_digest_at: str = "18:00"  # the managers' daily digest, local time ("" none)
+    notify_digest_poll_interval: float = 30.0
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_sender: str = "salesflow@localhost"
@@ -105,6 +110,7 @@ def create_app(settings: WebhooksSettings, kafka: KafkaSettings) -> FastAPI:
         round_backoff_max_seconds=settings.round_backoff_max_seconds, max_rounds=settings.max_rounds)
     zone = ZoneInfo(settings.notify_timezone)  # fail at start-up on a bad zone or span, not at the first event
     department_quiet_hours = QuietHours.parse(settings.notify_quiet_hours, field="WEBHOOKS_NOTIFY_QUIET_HOURS")
+    digest_schedule = DigestSchedule.parse(settings.notify_digest_at, field="WEBHOOKS_NOTIFY_DIGEST_AT")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -141,6 +147,10 @@ def create_app(settings: WebhooksSettings, kafka: KafkaSettings) -> FastAPI:
             channels={"wecom": RobotSender(robots, "wecom"), "dingtalk": RobotSender(robots, "dingtalk"),
                       "email": smtp})
         parts.supervisor.start("notifications", notifier.run())
+        if digest_schedule is not None:
+            digests = DigestRunner(source=PostgresDigestSource(pool), raiser=raiser, schedule=digest_schedule,
+                                   clock=clock, zone=zone, poll_interval=settings.notify_digest_poll_interval)
+            parts.supervisor.start("digests", digests.run())
         app.include_router(webhooks_router(subscriptions=PostgresSubscriptions(pool),
                                            event_types=fanout.event_types, new_id=new_id))
         app.include_router(notifications_router(recipients=recipients, directory=directory,

@@ -3,7 +3,8 @@ as the leads, orders and after-sales relays would), keeps its directory (who own
 from them, and delivers each rule's notification to the right person at real local receivers — a WeCom-style
 robot, a DingTalk-style robot (signed) and an SMTP server (aiosmtpd). A robot that is down gets its notification
 after a retry; a redelivered event notifies once. Quiet hours are off here (the department's default is set to
-none): holding and releasing them is tested with a moved clock in tests/integration/webhooks."""
+none), and so is the daily digest: holding and releasing, and the digest at its time, are tested with a moved
+clock in tests/integration/webhooks. A poison trigger is the consumer's dead letter."""
 
 from __future__ import annotations
 
@@ -35,8 +36,10 @@ from shared.contracts.leads import (
     OwnerRemindedV1,
 )
 from shared.contracts.orders import DeliveredV1
+from shared.messaging.headers import EventHeaders
 from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
+from tests.support.kafka_acls import publish_one
 from tests.support.leads import publish, scratch_database
 from tests.support.mail_receiver import MailReceiver
 from tests.support.processes import ServiceProcess, free_port, start_service, stop_service
@@ -138,7 +141,8 @@ async def stack(infra: Infra, receivers: Receivers) -> AsyncIterator[Stack]:
             "WEBHOOKS_ATTEMPT_WAIT_SECONDS": "0.05", "WEBHOOKS_ATTEMPT_WAIT_MAX_SECONDS": "0.1",
             "WEBHOOKS_ROUND_BACKOFF_SECONDS": "0.5", "WEBHOOKS_ROUND_BACKOFF_MAX_SECONDS": "1",
             "WEBHOOKS_MAX_ROUNDS": "100", "WEBHOOKS_HTTP_TIMEOUT": "2",
-            "WEBHOOKS_NOTIFY_QUIET_HOURS": "", "WEBHOOKS_SMTP_HOST": "127.0.0.1",
+            "WEBHOOKS_NOTIFY_QUIET_HOURS": "", "WEBHOOKS_NOTIFY_DIGEST_AT": "",  # digests: the integration test's
+            "WEBHOOKS_SMTP_HOST": "127.0.0.1",
             "WEBHOOKS_SMTP_PORT": str(receivers.mail.port), "WEBHOOKS_SMTP_SENDER": "salesflow@example.com",
         })
         try:
@@ -295,6 +299,30 @@ async def test_a_robot_that_is_down_gets_the_notification_after_a_retry(stack: S
     assert events[0] == "NotificationRaised"
     assert events[-1] == "NotificationDelivered"
     assert "NotificationDeliveryFailed" in events
+
+
+async def test_a_poison_trigger_is_dead_lettered_with_the_reason_and_the_next_one_still_notifies(
+    stack: Stack, receivers: Receivers,
+) -> None:
+    c1 = stack.people["c1"]
+    poisoned = f"L-poison-{uuid.uuid4().hex[:6]}"
+    headers = EventHeaders(event_id=uuid.uuid4(), event_type=FollowUpOverdueV1.event_type, schema_version=1,
+                           source="salesflow/leads", subject=poisoned, time=datetime.now(UTC))
+    await publish_one(stack.infra.kafka, f"{stack.prefix}.leads", orjson.dumps({"lead_id": poisoned}),
+                      key=poisoned.encode(), headers=headers.encode())  # no sequence, due_at, detected_at
+
+    async def letters() -> list[dict[str, Any]]:
+        found = (await stack.client.get("/admin/dead-letters")).json()["dead_letters"]
+        return [d for d in found if d["message_key"] == poisoned]
+
+    [letter] = await eventually(letters, timeout=30, what="the poison trigger's dead letter")
+    assert letter["event_type"] == FollowUpOverdueV1.event_type
+    assert "due_at" in letter["reason"]
+    lead = await stack.lead(owner=c1)
+    await stack.publish("leads", OwnerRemindedV1(lead_id=lead, owner_id=c1, reason="duplicate_contact",
+                                                 reminded_at=datetime.now(UTC)), key=lead)
+    await arrives(receivers.consultant, lead, what="a notification after the poison message")
+    assert [n for n in await stack.notifications() if n["lead_id"] == poisoned] == []
 
 
 async def test_who_sees_and_configures_what(stack: Stack) -> None:

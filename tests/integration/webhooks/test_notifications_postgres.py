@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -22,17 +22,29 @@ from services.webhooks.app.dispatch import RetryPolicy
 from services.webhooks.main import MIGRATIONS
 from services.webhooks.notifications.adapters.channels import RobotSender, SmtpSender
 from services.webhooks.notifications.adapters.store import (
+    PostgresDigestSource,
     PostgresDirectory,
     PostgresNotificationLog,
     PostgresRecipients,
 )
 from services.webhooks.notifications.app.delivering import NotificationDispatcher
+from services.webhooks.notifications.app.digests import DigestRunner
 from services.webhooks.notifications.app.raising import NotificationRaiser
+from services.webhooks.notifications.domain.digest import DigestSchedule
 from services.webhooks.notifications.domain.messages import dingtalk_sign
 from services.webhooks.notifications.domain.quiet_hours import QuietHours
 from services.webhooks.notifications.domain.recipients import Recipient
 from shared.contracts.base import IntegrationEvent
-from shared.contracts.leads import FollowUpOverdueV1, LeadCreatedV1, LeadGradedV1
+from shared.contracts.leads import (
+    AppointmentMissedV1,
+    ConsultantRegisteredV1,
+    FollowUpOverdueV1,
+    LeadAssignedV1,
+    LeadCreatedV1,
+    LeadGradedV1,
+    LossApprovedV1,
+    LossRequestedV1,
+)
 from shared.messaging.headers import EventHeaders
 from shared.messaging.inbound import InboundEvent
 from shared.runtime.bootstrap import prepare_database
@@ -66,6 +78,7 @@ class Notifier:
     dispatcher: NotificationDispatcher
     recipients: PostgresRecipients
     log: PostgresNotificationLog
+    digests: DigestRunner
 
     async def consume(self, payload: IntegrationEvent, *, key: str, event_id: uuid.UUID | None = None) -> None:
         """What the consumer does with one event: its handler in one transaction."""
@@ -120,8 +133,10 @@ async def notifier(create_database: CreateDatabase, mail: MailReceiver) -> Async
             notifications=log, clock=clock, policy=POLICY,
             channels={"wecom": RobotSender(client, "wecom"), "dingtalk": RobotSender(client, "dingtalk"),
                       "email": SmtpSender(host="127.0.0.1", port=mail.port, sender="salesflow@example.com")})
+        digests = DigestRunner(source=PostgresDigestSource(pool), raiser=raiser,
+                               schedule=DigestSchedule(time(18, 0)), clock=clock, zone=SHANGHAI)
         try:
-            yield Notifier(pool, clock, raiser, dispatcher, recipients, log)
+            yield Notifier(pool, clock, raiser, dispatcher, recipients, log, digests)
         finally:
             await pool.close()
 
@@ -243,3 +258,50 @@ async def test_the_same_source_event_raises_each_notification_once(notifier: Not
     assert await n.dispatcher.deliver_due() == 2
     assert len(wecom.received) == 1
     assert await n.dispatcher.deliver_due() == 0
+
+
+async def test_each_manager_gets_one_daily_digest_of_their_teams_day_at_the_configured_time(
+    notifier: Notifier, mail: MailReceiver,
+) -> None:
+    n = notifier
+    n.clock.now = datetime(2026, 12, 2, 10, 0, tzinfo=SHANGHAI)
+    for person, team, role in (("c1", "t1", "consultant"), ("m1", "t1", "manager"), ("m2", "t2", "manager")):
+        await n.consume(ConsultantRegisteredV1(consultant_id=person, name=person, team_id=team, role=role,
+                                               registered_at=n.clock()), key=person)
+        await n.recipients.put(Recipient.create(person_id=person, wecom_webhook=None, dingtalk_webhook=None,
+                                                dingtalk_secret=None, email=f"{person}@example.com",
+                                                quiet_hours=None))
+    for lead in ("L-d1", "L-d2", "L-d3"):
+        await n.consume(LeadCreatedV1(lead_id=lead, customer_id="C1", name="赵先生", phone="+8613800000003",
+                                      channel="website", captured_at=n.clock()), key=lead)
+        await n.consume(LeadAssignedV1(lead_id=lead, owner_id="c1", team_id="t1", reason="round_robin",
+                                       assigned_at=n.clock()), key=lead)
+    await n.consume(overdue(n, "L-d1"), key="L-d1")
+    await n.consume(overdue(n, "L-d2"), key="L-d2")
+    await n.consume(AppointmentMissedV1(lead_id="L-d3", appointment_id="A1", kind="test_drive",
+                                        recorded_at=n.clock()), key="L-d3")
+    for lead in ("L-d1", "L-d2"):
+        await n.consume(LossRequestedV1(lead_id=lead, reason="price", requested_by="c1", requested_at=n.clock()),
+                        key=lead)
+    await n.consume(LossApprovedV1(lead_id="L-d1", reason="price", approved_by="m1", approved_at=n.clock()),
+                    key="L-d1")
+
+    n.clock.now = datetime(2026, 12, 2, 17, 59, tzinfo=SHANGHAI)
+    assert await n.digests.run_due() == 0
+    n.clock.now = datetime(2026, 12, 2, 18, 0, tzinfo=SHANGHAI)
+    assert await n.digests.run_due() == 2  # m1 and m2, one e-mail each
+    assert await n.digests.run_due() == 0
+    while await n.dispatcher.deliver_due():
+        pass
+    [digest] = [m for m in mail.to("m1@example.com") if m["Subject"] == "[salesflow] Daily digest 2026-12-02"]
+    text = digest.get_content()
+    assert "- overdue follow-ups: 2" in text
+    assert "- no-shows: 1" in text
+    assert "- loss requests: 2" in text
+    assert "- loss requests waiting for your approval now: 1" in text
+    [other] = [m for m in mail.to("m2@example.com") if "Daily digest" in m["Subject"]]
+    assert "- overdue follow-ups: 0" in other.get_content()
+    assert "waiting for your approval now: 0" in other.get_content()
+    digests = [r for r in await n.rows() if r["rule"] == "daily_digest"]
+    assert sorted((r["recipient_id"], r["team_id"], r["status"]) for r in digests) == [
+        ("m1", "t1", "delivered"), ("m2", "t2", "delivered")]

@@ -5,6 +5,8 @@ each notification a row (the queue and its current state) and an event stream in
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +66,14 @@ class PostgresDirectory:
                        consultant_id = COALESCE(EXCLUDED.consultant_id, notify_orders.consultant_id),
                        team_id = COALESCE(EXCLUDED.team_id, notify_orders.team_id)""",
                 data["order_id"], data.get("consultant_id"), data.get("team_id"))
+        elif kind == "LossRequested":
+            await conn.execute(
+                """INSERT INTO notify_loss_requests (lead_id, requested_by, requested_at) VALUES ($1, $2, $3)
+                   ON CONFLICT (lead_id) DO UPDATE SET requested_by = EXCLUDED.requested_by,
+                       requested_at = EXCLUDED.requested_at, open = true""",
+                lead, data.get("requested_by"), datetime.fromisoformat(data["requested_at"]))
+        elif kind in ("LossApproved", "LossRejected"):
+            await conn.execute("UPDATE notify_loss_requests SET open = false WHERE lead_id = $1", lead)
         elif kind == "ComplaintOpened":
             await conn.execute("INSERT INTO notify_complaints (complaint_id, order_id) VALUES ($1, $2) "
                                "ON CONFLICT (complaint_id) DO NOTHING", data["complaint_id"], data.get("order_id"))
@@ -95,6 +105,38 @@ class PostgresDirectory:
     async def person(self, conn: Connection | asyncpg.Pool, person_id: str) -> dict[str, Any] | None:
         row = await conn.fetchrow("SELECT team_id, role, active FROM notify_people WHERE person_id = $1", person_id)
         return dict(row) if row else None
+
+
+class PostgresDigestSource:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    async def managers(self, conn: Connection) -> list[tuple[str, str]]:
+        rows = await conn.fetch("SELECT person_id, team_id FROM notify_people WHERE role = 'manager' AND active "
+                                "ORDER BY person_id")
+        return [(r["person_id"], r["team_id"]) for r in rows]
+
+    async def team_counts(self, conn: Connection, team_id: str, since: datetime,
+                          until: datetime) -> dict[str, int]:
+        rows = await conn.fetch(
+            """SELECT rule, count(DISTINCT source_event_id) AS events FROM notifications
+               WHERE team_id = $1 AND raised_at >= $2 AND raised_at < $3 AND rule <> 'daily_digest'
+               GROUP BY rule""", team_id, since, until)
+        return {r["rule"]: int(r["events"]) for r in rows}
+
+    async def pending_approvals(self, conn: Connection, team_id: str) -> int:
+        found = await conn.fetchval(
+            """SELECT count(*) FROM notify_loss_requests r
+               LEFT JOIN notify_people p ON p.person_id = r.requested_by
+               LEFT JOIN notify_leads l ON l.lead_id = r.lead_id
+               LEFT JOIN notify_people o ON o.person_id = l.owner_id
+               WHERE r.open AND COALESCE(p.team_id, l.team_id, o.team_id) = $1""", team_id)
+        return int(found)
 
 
 def _recipient(row: asyncpg.Record) -> Recipient:

@@ -3,6 +3,7 @@ recipients' addresses, the notification log (queue + event streams) and the chan
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -83,3 +84,17 @@ class NotificationQueries(Protocol):
 
     async def get(self, notification_id: str) -> dict[str, Any] | None:
         """One notification with its history (the events of its stream)."""
+
+
+class DigestSource(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[Any]:
+        """A connection in a transaction (the digests of one pass are raised together)."""
+
+    async def managers(self, conn: Any) -> list[tuple[str, str]]:
+        """(manager, team) of every active manager."""
+
+    async def team_counts(self, conn: Any, team_id: str, since: datetime, until: datetime) -> dict[str, int]:
+        """Per rule, how many source events raised notifications for the team in [since, until)."""
+
+    async def pending_approvals(self, conn: Any, team_id: str) -> int:
+        """Loss requests of the team not yet approved or rejected."""

@@ -15,7 +15,7 @@ import structlog
 
 from services.webhooks.notifications.app.ports import Directory, NewNotification, NotificationLog, Recipients
 from services.webhooks.notifications.domain.quiet_hours import QuietHours
-from services.webhooks.notifications.domain.rules import TRIGGERS, intents
+from services.webhooks.notifications.domain.rules import TRIGGERS, Intent, intents
 from shared.messaging.inbound import EventHandler, InboundEvent
 
 log = structlog.get_logger(__name__)
@@ -27,6 +27,7 @@ DIRECTORY_EVENTS = (
     "salesflow.leads.LeadClaimed", "salesflow.leads.LeadReleasedToPool", "salesflow.leads.ConsultantRegistered",
     "salesflow.leads.ConsultantDeactivated", "salesflow.leads.ConsultantMovedTeam", "salesflow.orders.Delivered",
     "salesflow.aftersales.CarePlanScheduled", "salesflow.aftersales.ComplaintOpened",
+    "salesflow.leads.LossApproved", "salesflow.leads.LossRejected",
 )
 
 
@@ -51,20 +52,29 @@ class NotificationRaiser:
     async def on_trigger(self, conn: Any, event: InboundEvent) -> None:
         h = event.headers
         data = event.payload.model_dump(mode="json")
+        await self._directory.record(conn, h.event_type, data)  # e.g. a loss request now waiting (the digest's)
         facts = await self._directory.facts(conn, h.event_type, data)
-        now = self._clock()
         for intent in intents(h.event_type, data, facts):
-            recipient = await self._recipients.get(conn, intent.recipient_id)
-            quiet = recipient.effective_quiet_hours(self._quiet_hours) if recipient else self._quiet_hours
-            release = quiet.release_at(now, self._zone) if quiet else None
-            for channel in (recipient.channels() if recipient else []) or ["none"]:
-                status = "unaddressed" if channel == "none" else "held" if release else "pending"
-                raised = await self._log.raise_(conn, NewNotification(
-                    notification_id=notification_id(str(h.event_id), intent.rule, intent.recipient_id, channel),
-                    source_event_id=str(h.event_id), source_event_type=h.event_type, rule=intent.rule,
+            await self.notify(conn, intent, source_event_id=str(h.event_id), source_event_type=h.event_type,
+                              correlation_id=h.correlation_id)
+
+    async def notify(self, conn: Any, intent: Intent, *, source_event_id: str, source_event_type: str,
+                     correlation_id: str | None = None) -> int:
+        """Raise ``intent`` on each of the person's channels (held inside their quiet hours); how many were new."""
+        now = self._clock()
+        recipient = await self._recipients.get(conn, intent.recipient_id)
+        quiet = recipient.effective_quiet_hours(self._quiet_hours) if recipient else self._quiet_hours
+        release = quiet.release_at(now, self._zone) if quiet else None
+        raised = 0
+        for channel in (recipient.channels() if recipient else []) or ["none"]:
+            status = "unaddressed" if channel == "none" else "held" if release else "pending"
+            if await self._log.raise_(conn, NewNotification(
+                    notification_id=notification_id(source_event_id, intent.rule, intent.recipient_id, channel),
+                    source_event_id=source_event_id, source_event_type=source_event_type, rule=intent.rule,
                     recipient_id=intent.recipient_id, channel=channel, team_id=intent.team_id,
                     lead_id=intent.lead_id, title=intent.title, text=intent.text, status=status,
-                    due_at=release or now, raised_at=now, correlation_id=h.correlation_id))
-                if raised:
-                    log.info("notifications.raised", rule=intent.rule, recipient_id=intent.recipient_id,
-                             channel=channel, status=status)
+                    due_at=release or now, raised_at=now, correlation_id=correlation_id)):
+                raised += 1
+                log.info("notifications.raised", rule=intent.rule, recipient_id=intent.recipient_id,
+                         channel=channel, status=status)
+        return raised
