@@ -1,12 +1,14 @@
 """The channels: WeCom and DingTalk robot webhooks (httpx) and SMTP e-mail (the standard library's smtplib, in a
 thread). A robot that answers 2xx with a non-zero ``errcode`` refused the message: a failed attempt like any
-other, retried by the dispatcher."""
+other, retried by the dispatcher — as is a channel the person no longer has (their addresses changed after the
+notification was raised): it runs out of rounds and is dead, rather than leased again forever."""
 
 from __future__ import annotations
 
 import asyncio
 import smtplib
 from datetime import datetime
+from email.message import EmailMessage
 
 import httpx
 import orjson
@@ -30,10 +32,12 @@ class RobotSender:
     async def __call__(self, due: DueNotification, now: datetime) -> int:
         r = due.recipient
         if self._kind == "wecom":
-            assert r.wecom_webhook is not None
+            if r.wecom_webhook is None:
+                raise DeliveryFailedError("the person has no wecom_webhook any more")
             url, body = r.wecom_webhook, wecom_message(due.title, due.text)
         else:
-            assert r.dingtalk_webhook is not None
+            if r.dingtalk_webhook is None:
+                raise DeliveryFailedError("the person has no dingtalk_webhook any more")
             # Signed anew on every attempt: DingTalk refuses a timestamp more than an hour from its clock.
             url = dingtalk_url(r.dingtalk_webhook, r.dingtalk_secret, int(now.timestamp() * 1000))
             body = dingtalk_message(due.title, due.text)
@@ -62,7 +66,8 @@ class SmtpSender:
         self._username, self._password, self._starttls, self._timeout = username, password, starttls, timeout
 
     async def __call__(self, due: DueNotification, now: datetime) -> int:
-        assert due.recipient.email is not None
+        if due.recipient.email is None:
+            raise DeliveryFailedError("the person has no email any more")
         message = email_message(sender=self._sender, to=due.recipient.email, title=due.title, text=due.text,
                                 notification_id=due.notification_id)
         try:
@@ -71,10 +76,10 @@ class SmtpSender:
             raise DeliveryFailedError(f"{type(exc).__name__}: {exc}") from None
         return 250
 
-    def _send(self, message: object) -> None:
+    def _send(self, message: EmailMessage) -> None:
         with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
             if self._starttls:
                 smtp.starttls()
             if self._username:
                 smtp.login(self._username, self._password or "")
-            smtp.send_message(message)  # type: ignore[arg-type]
+            smtp.send_message(message)
