@@ -88,7 +88,10 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
         return self._tables.booking_vehicles.get(booking_id)
 
     async def visits_of_customer(self, customer_id: str) -> int:
-        return sum(1 for visit in self._tables.visits.values() if visit.customer_id == customer_id)
+        # Through the visits' leads, as the PostgreSQL unit of work: a merged duplicate's visits count.
+        leads = self._tables.leads
+        return sum(1 for visit in self._tables.visits.values()
+                   if visit.lead_id in leads and leads[visit.lead_id].customer_id == customer_id)
 
     def link_customer(self, phone: str, customer_id: str) -> None:
         self._links.append((self._tables.customers, phone, customer_id))

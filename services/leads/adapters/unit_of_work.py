@@ -116,7 +116,13 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
         return await self._lookup("SELECT vehicle_id FROM leads_test_drives WHERE booking_id = $1", booking_id)
 
     async def visits_of_customer(self, customer_id: str) -> int:
-        count = await self._conn.fetchval("SELECT count(*) FROM leads_visits WHERE customer_id = $1", customer_id)
+        # Through the customer's leads, not leads_visits.customer_id: a register row keeps the customer it was
+        # recorded for, and after a merge the duplicate's visits are the survivor's history (leads_view follows
+        # LeadCustomerMerged). Survivor's own numbers stay below the merged count, so UNIQUE (customer_id,
+        # visit_number) still holds for the next one.
+        count = await self._conn.fetchval(
+            "SELECT count(*) FROM leads_visits v JOIN leads_view l ON l.lead_id = v.lead_id WHERE l.customer_id = $1",
+            customer_id)
         return int(count)
 
     # --- queued writes ---

@@ -74,7 +74,8 @@ class UnitOfWork(Protocol):
         """The fleet vehicle a test-drive booking is on."""
 
     async def visits_of_customer(self, customer_id: str) -> int:
-        """How many reception register entries the customer has (read under the customer's visit lock)."""
+        """How many reception register entries the customer's leads have — a merged duplicate's too (read under the
+        customer's visit lock)."""
 
     def link_customer(self, phone: str, customer_id: str) -> None: ...
     def link_external_id(self, source_system: str, external_id: str, lead_id: str) -> None: ...
