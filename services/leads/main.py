@@ -16,6 +16,7 @@ from faststream.kafka import KafkaBroker
 from pydantic_settings import SettingsConfigDict
 
 from services.leads.adapters.customer_lists import read_customer_list
+from services.leads.adapters.customer_search import PostgresCustomerSearch
 from services.leads.adapters.import_jobs import PostgresImportJobs
 from services.leads.adapters.publishing import to_public_message
 from services.leads.adapters.queries import PostgresLeadQueries
@@ -187,6 +188,7 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         ))
         app.include_router(card_router(
             cards=CustomerCardHandlers(unit_of_work=uow, clock=clock, schema=load_card_schema()), queries=queries,
+            search=PostgresCustomerSearch(pool),
             card_fields=json.loads((CONFIG / "customer_card.json").read_text())["fields"]))
         app.include_router(test_drive_router(drives=drives, queries=queries, leads=queries,
                                              routes=showroom["test_drive_routes"], clock=clock))
