@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from services.leads.app import access
 from services.leads.app import customer_card as cc
 from services.leads.app import customer_search as cs
+from services.leads.app.customer_overview import CustomerOverview
 from services.leads.app.ports import CustomerQueries
 from services.leads.domain.customer_card import CustomerCard
 from shared.auth.http import AUTHENTICATED, CALLER, Caller
@@ -45,7 +46,7 @@ class CardView(BaseModel):
 
 
 def card_router(*, cards: cc.CustomerCardHandlers, queries: CustomerQueries, search: cs.CustomerSearch,
-                card_fields: list[dict[str, Any]]) -> APIRouter:
+                overview: CustomerOverview, card_fields: list[dict[str, Any]]) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["customers"], dependencies=AUTHENTICATED)
 
     async def full_phone(caller: Principal, customer_id: str) -> bool:
@@ -71,6 +72,18 @@ def card_router(*, cards: cc.CustomerCardHandlers, queries: CustomerQueries, sea
         scope = cs.customer_search_scope(caller)
         page = await search.search(cs.search_terms(q), scope, cursor=cursor, limit=limit)
         return {"customers": [_found(caller, row) for row in page.items], "next_cursor": page.next_cursor}
+
+    @router.get("/customers/{customer_id}/overview", responses=error_responses(403))
+    async def customer_overview(customer_id: str, caller: Caller) -> dict[str, Any]:
+        """The one customer page: ``summary`` (open leads with stage, grade and owner; every lead; orders with
+        status, total, paid and balance; the balance due per currency; loyalty points; the card's fields) and the
+        ``timeline`` in time order — the leads' own history (capture, grades, follow-ups, appointments, showroom
+        visits, test drives, stages), the card's changes, and what orders (quotes, contract, payments, refunds,
+        delivery) and aftersales (care plan, return visits, complaints, referrals, points) published about the
+        customer; each entry says its ``source``. A merged duplicate's history is the survivor's. The owner of one
+        of the customer's leads, that team's manager or a director (403 for others who see a lead; 404 when no lead
+        is visible)."""
+        return await overview.overview(caller, customer_id)
 
     @router.get("/customers/{customer_id}/card")
     async def get_card(customer_id: str, caller: Caller) -> dict[str, Any]:

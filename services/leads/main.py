@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pydantic_settings import SettingsConfigDict
 
+from services.leads.adapters.customer_history import PostgresCustomerHistory
 from services.leads.adapters.customer_lists import read_customer_list
 from services.leads.adapters.customer_search import PostgresCustomerSearch
 from services.leads.adapters.import_jobs import PostgresImportJobs
@@ -25,6 +26,8 @@ from services.leads.api import leads_router
 from services.leads.app.calls import RecordCallHandler
 from services.leads.app.commands import CaptureLeadHandler
 from services.leads.app.customer_card import CustomerCardHandlers
+from services.leads.app.customer_history import CustomerHistoryProjection
+from services.leads.app.customer_overview import CustomerOverview
 from services.leads.app.imports import ImportHandlers
 from services.leads.app.intake import CallIntake, ShopIntake
 from services.leads.app.lead_commands import LeadCommandHandlers
@@ -43,6 +46,7 @@ from shared.contracts.inbound import INBOUND_CALLS, INBOUND_SHOP
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
+from shared.messaging.inbound import handlers_in_turn
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
@@ -159,13 +163,16 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
             **LeadTimerHandlers(unit_of_work=uow, clock=clock, policy=policy).handlers(),
             **drives.timer_handlers()})
         dead_letters = DeadLetters(consumer=SERVICE, producer=producer)
+        customer_history = PostgresCustomerHistory(pool)
         consumer = IdempotentConsumer(
             name=SERVICE, pool=pool, dead_letters=dead_letters,
-            handlers={**Reactions(unit_of_work=uow, capture=capture, clock=clock, channels=channel_codes).handlers(),
-                      **ShopIntake(capture=capture).handlers(),
-                      **CallIntake(record_call=RecordCallHandler(
-                          unit_of_work=uow, clock=clock, capture=capture, policy=policy,
-                          agents=load_call_center_agents())).handlers()},
+            # The process manager's reaction first, then the customer page's read model, in one transaction.
+            handlers=handlers_in_turn(
+                Reactions(unit_of_work=uow, capture=capture, clock=clock, channels=channel_codes).handlers(),
+                CustomerHistoryProjection(customer_history).handlers(),
+                ShopIntake(capture=capture).handlers(),
+                CallIntake(record_call=RecordCallHandler(unit_of_work=uow, clock=clock, capture=capture, policy=policy,
+                                                         agents=load_call_center_agents())).handlers()),
         )
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
                              security=kafka.connection.faststream_security())
@@ -189,6 +196,7 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         app.include_router(card_router(
             cards=CustomerCardHandlers(unit_of_work=uow, clock=clock, schema=load_card_schema()), queries=queries,
             search=PostgresCustomerSearch(pool),
+            overview=CustomerOverview(customers=queries, leads=queries, activity=customer_history),
             card_fields=json.loads((CONFIG / "customer_card.json").read_text())["fields"]))
         app.include_router(test_drive_router(drives=drives, queries=queries, leads=queries,
                                              routes=showroom["test_drive_routes"], clock=clock))

@@ -191,6 +191,11 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
                     "INSERT INTO leads_customers (phone, customer_id) VALUES ($1, $2) "
                     "ON CONFLICT (phone) DO UPDATE SET customer_id = EXCLUDED.customer_id",
                     [(phone, card.id) for phone in event.phones])
+                # The customer page finds what other services published under the duplicate's id.
+                await self._conn.execute(
+                    "INSERT INTO leads_customer_merges (merged_customer_id, survivor_id) VALUES ($1, $2) "
+                    "ON CONFLICT (merged_customer_id) DO UPDATE SET survivor_id = EXCLUDED.survivor_id",
+                    event.merged_customer_id, card.id)
 
     async def _project_vehicle(self, vehicle: TestDriveVehicle) -> None:
         await self._conn.execute(

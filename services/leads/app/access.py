@@ -180,7 +180,8 @@ def require_customer_visible(caller: Principal, customer_id: str, leads: Iterabl
 
 
 def require_customer_work(caller: Principal, customer_id: str, leads: Iterable[LeadScope]) -> None:
-    """Editing a customer's card: someone who may work one of the customer's leads (see require_work)."""
+    """Editing a customer's card, opening the customer page: someone who may work one of the customer's leads (see
+    require_work)."""
     scopes = list(leads)
     require_customer_visible(caller, customer_id, scopes)
     for lead in scopes:
@@ -189,8 +190,8 @@ def require_customer_work(caller: Principal, customer_id: str, leads: Iterable[L
             return
         except (ForbiddenError, LeadNotFoundError):
             continue
-    raise ForbiddenError("only an owner of one of the customer's leads, the team's manager or a director may edit "
-                         "the customer")
+    raise ForbiddenError("only an owner of one of the customer's leads, the team's manager or a director may work "
+                         "with the customer")
 
 
 def shown(caller: Principal, row: dict[str, Any]) -> dict[str, Any]:
