@@ -43,6 +43,13 @@ LABELS: dict[str, str] = {
     "deposit_to_delivery_days": "Deposit → delivery (days) / 订金到交车(天)",
     "referral_rate": "Referral rate / 转介绍率", "second_visit_rate": "Second-visit rate / 二次到店率",
     "financing_approval_rate": "Financing approval / 金融通过率", "points_awarded": "Points awarded / 积分",
+    "team_id": "Team / 团队", "calls": "Calls / 通话", "calls_answered": "Calls answered / 接通",
+    "talk_seconds": "Talk time (s) / 通话时长(秒)", "call_backs_due": "Call-backs due / 应回拨",
+    "call_backs_in_sla": "Call-backs in time / 及时回拨", "connect_rate": "Connect rate / 接通率",
+    "average_talk_seconds": "Average talk time (s) / 平均通话时长(秒)",
+    "call_back_sla_rate": "Call-back within SLA / 回拨及时率",
+    "financing_declined": "Financing declined / 金融拒绝", "financing_approved": "Financing approved / 金融通过",
+    "average_discount_minor": "Average discount (minor units) / 单车平均优惠(分)",
 }
 
 
