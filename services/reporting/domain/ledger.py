@@ -519,12 +519,14 @@ def _fact_measures(fold: _Fold, teams: ConsultantTeams,
                 # A missed call's call-back task: due at its due moment, credited to the lead's owner then (who
                 # is to call back); within SLA when a follow-up (a call-back logged, an answered call) was logged
                 # on the lead after the missed call and no later than the due moment.
+                # A call reported after its call-back was due (the call center sent it late) is due at once.
                 due = _moment(d["call_back_due_at"])
-                caller_back = fold.credit(linked, due)
+                counted = max(due, f.at)
+                caller_back = fold.credit(linked, counted)
                 dims = (*caller_back, linked.channel, linked.product)
-                activity_when_due((due, ("activity", day_of(due), "call_backs_due", *dims), 1))
+                activity_when_due((counted, ("activity", day_of(counted), "call_backs_due", *dims), 1))
                 if any(f.at <= done <= due for done in logged_at[linked.lead_id]):
-                    activity_when_due((due, ("activity", day_of(due), "call_backs_in_sla", *dims), 1))
+                    activity_when_due((counted, ("activity", day_of(counted), "call_backs_in_sla", *dims), 1))
         elif t == FOLLOW_UP_LOGGED:
             activity(f.at, "follow_ups_done", fold.credit(linked, f.at, doer=d.get("logged_by")), linked)
         elif t == FOLLOW_UP_OVERDUE:

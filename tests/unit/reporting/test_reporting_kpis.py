@@ -96,6 +96,18 @@ def test_a_call_back_is_credited_on_its_due_day_to_the_owner_at_that_moment() ->
                      "call_center", "")]
 
 
+def test_a_call_reported_after_its_call_back_was_due_is_due_at_once_and_not_in_sla() -> None:
+    recorded = BASE + timedelta(hours=5)
+    late = fact(CallRecordedV1(
+        lead_id="L", call_id="late", direction="inbound", outcome="missed", consultant_id=None,
+        started_at=recorded - timedelta(hours=3), duration_seconds=0,
+        call_back_due_at=recorded - timedelta(hours=1), recorded_at=recorded))
+    facts = [*_lead(), late, _logged(5 * 60 + 10)]
+    now = measures_at(facts, recorded, ConsultantTeams())
+    assert activity(now, "call_backs_due") == {("c1", "t1"): 1}
+    assert activity(now, "call_backs_in_sla") == {}
+
+
 @given(calls=st.lists(st.tuples(st.booleans(), st.integers(1, 3600)), min_size=1, max_size=20))
 def test_the_call_kpis_are_the_ratios_of_the_summed_counters(calls: list[tuple[bool, int]]) -> None:
     facts = [*_lead()]
