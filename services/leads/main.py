@@ -20,6 +20,7 @@ from services.leads.adapters.import_jobs import PostgresImportJobs
 from services.leads.adapters.publishing import to_public_message
 from services.leads.adapters.queries import PostgresLeadQueries
 from services.leads.adapters.unit_of_work import postgres_leads_units_of_work
+from services.leads.adapters.work_queue_queries import PostgresWorkQueueQueries
 from services.leads.api import leads_router
 from services.leads.app.calls import RecordCallHandler
 from services.leads.app.commands import CaptureLeadHandler
@@ -38,6 +39,7 @@ from services.leads.domain.policy import LeadPolicy
 from services.leads.import_api import import_router
 from services.leads.showroom_api import showroom_router
 from services.leads.test_drive_api import test_drive_router
+from services.leads.work_queue_api import work_queue_router
 from shared.contracts.inbound import INBOUND_CALLS, INBOUND_SHOP
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
@@ -180,6 +182,9 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
             organisation=OrganisationHandlers(unit_of_work=uow, clock=clock), history=queries, queries=queries,
             channels=channels, loss_reasons=load_loss_reasons(), clock=clock,
         ))
+        app.include_router(work_queue_router(
+            lists=PostgresWorkQueueQueries(pool), clock=clock, channels=channel_codes,
+            loss_reasons=policy.loss_reasons))
         app.include_router(showroom_router(
             reception=ReceptionHandlers(unit_of_work=uow, clock=clock, new_id=new_id, capture=capture,
                                         purposes={p["code"] for p in showroom["visit_purposes"]}),

@@ -78,6 +78,8 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/leads": ("leads", "/v1/leads?owner_id=c1", None, "c1", "c3", 200),
         "GET /v1/follow-ups": ("leads", "/v1/follow-ups?owner_id=c1", None, "c1", "m2", 200),
         "GET /v1/pool": ("leads", "/v1/pool", None, "c1", "shop", 200),
+        "GET /v1/work-queue": ("leads", "/v1/work-queue", None, "c1", "shop", 403),
+        "GET /v1/work-queue/team": ("leads", "/v1/work-queue/team", None, "m1", "c1", 403),
         "POST /v1/leads/{lead_id}/assignment": ("leads", f"/v1/leads/{lead}/assignment", {"owner_id": "c1"},
                                                 "m1", "c1", 403),
         "POST /v1/leads/{lead_id}/grade": ("leads", f"/v1/leads/{lead}/grade", {"grade": "H", "reason": "ready"},

@@ -30,6 +30,7 @@ from services.leads.adapters.recorded_changes import (
     ReferralRow,
     armed_timer,
     view_row,
+    work_item_row,
 )
 from services.leads.app.ports import PhoneLookup, TeamRotation
 from services.leads.app.timers import TimerPlan
@@ -41,6 +42,7 @@ from services.leads.domain.organisation import Consultant, Team
 from services.leads.domain.showroom_events import showroom_events
 from services.leads.domain.test_drive import TestDriveVehicle
 from services.leads.domain.visit import Visit
+from services.leads.domain.work_queue import WorkItem, lead_work_items
 from shared.db import Connection
 from shared.domain import Aggregate
 from shared.eventstore.store import PostgresEventStore
@@ -134,6 +136,12 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
     def link_order(self, order_id: str, lead_id: str) -> None:
         self._changes.orders.append(OrderRow(order_id=order_id, lead_id=lead_id))
 
+    def plan_work(self, items: Sequence[WorkItem]) -> None:
+        self._changes.work_items.extend(work_item_row(item) for item in items)
+
+    def finish_work(self, item_ids: Sequence[str]) -> None:
+        self._changes.finished_work.extend(item_ids)
+
     async def after_append(self, now: datetime) -> None:
         """Lookup rows, ``leads_view`` rows and the leads' timers in one call of ``leads_record_changes``. A unique
         violation on a lookup key means a concurrent transaction won a race the locks did not cover: the unit of
@@ -219,6 +227,7 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
 
     async def _project_lead(self, lead: Lead) -> None:
         self._changes.views.append(view_row(lead))
+        self._changes.replace_lead_work(lead.id, lead_work_items(lead))
         await self._arm_timers(lead)
 
     async def _arm_timers(self, lead: Lead) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from services.leads.domain.customer_card import CustomerCard
+from services.leads.domain.work_queue import WorkItem
 from shared.commands import CommandContext as CommandContext  # re-exported for the handlers
 from shared.domain import Aggregate
 from shared.unit_of_work.core import TimerPlan
@@ -80,6 +81,10 @@ class UnitOfWork(Protocol):
     def link_external_id(self, source_system: str, external_id: str, lead_id: str) -> None: ...
     def link_referral(self, referral_id: str, lead_id: str) -> None: ...
     def link_order(self, order_id: str, lead_id: str) -> None: ...
+    def plan_work(self, items: Sequence[WorkItem]) -> None:
+        """Work that is not the lead's own state (after-sales' return visits): written with the unit of work."""
+    def finish_work(self, item_ids: Sequence[str]) -> None:
+        """That work is done: its rows leave the work queue with the unit of work."""
 
 
 UnitOfWorkFactory = KernelUnitOfWorkFactory[UnitOfWork]

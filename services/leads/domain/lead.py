@@ -113,6 +113,11 @@ class Lead(Aggregate):
         self.released_by: str | None = None
         self.released_at: datetime | None = None
         self.pending_loss: PendingLoss | None = None
+        self.lost_reason: str | None = None  # the approved loss's reason (lost-lead lists filter on it)
+        # The current follow-up was set by a missed call (a call-back task in the work queue); the due time the
+        # event just applied asked for a call-back at (see _apply).
+        self.follow_up_is_call_back = False
+        self._call_back_due_at: datetime | None = None
         self.appointments: dict[str, Appointment] = {}
         self.touchpoints = 0
         self.visits = 0  # showroom visits (reception register entries) of this lead
@@ -529,6 +534,8 @@ class Lead(Aggregate):
         self.activity_sequence += 1
 
     def _apply(self, event: DomainEvent) -> None:
+        # A missed call's call-back is the FollowUpScheduled recorded right after its CallRecorded, if any.
+        call_back_due_at, self._call_back_due_at = self._call_back_due_at, None
         match event:
             case LeadCreated():
                 self.customer_id = event.customer_id
@@ -556,6 +563,7 @@ class Lead(Aggregate):
             case FollowUpScheduled():
                 self.follow_up_sequence = event.sequence
                 self.follow_up_due_at = event.due_at
+                self.follow_up_is_call_back = call_back_due_at is not None and event.due_at == call_back_due_at
             case FollowUpLogged():
                 self._touch(event.logged_at)
             case FollowUpOverdue():
@@ -576,6 +584,7 @@ class Lead(Aggregate):
                 self.pending_loss = PendingLoss(event.reason, event.competitor_model, event.requested_by)
             case LossApproved():
                 self.pending_loss = None
+                self.lost_reason = event.reason
                 self.status = Status.LOST
             case LossRejected():
                 self.pending_loss = None
@@ -596,8 +605,12 @@ class Lead(Aggregate):
                 self.last_contact = (event.channel, event.name, event.interest, event.recorded_at)
                 if event.referral_id:
                     self.referral_ids.append(event.referral_id)
-            case OwnerReminded() | CallRecorded():
-                pass  # the call's follow-up (FollowUpLogged) or call-back (FollowUpScheduled) is its own event
+            case CallRecorded():
+                # The call's follow-up (FollowUpLogged) or call-back (FollowUpScheduled) is its own event, recorded
+                # right after this one: remember the call-back's due time so that one is known as a call-back.
+                self._call_back_due_at = event.call_back_due_at
+            case OwnerReminded():
+                pass
             case LeadPhoneChanged():
                 self.phone = event.phone
             case LeadCustomerMerged():
