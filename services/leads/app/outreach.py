@@ -20,7 +20,7 @@ organisation change from deactivating a consultant mid-batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -88,8 +88,7 @@ OUTREACH_INTERNAL = ("idempotency",)
 @dataclass(frozen=True, slots=True)
 class OutreachResult:
     batch: OutreachBatch
-    created: bool = True
-    leads: list[Lead] = field(default_factory=list)
+    created: bool = True  # False: an earlier attempt under the same Idempotency-Key made it
 
 
 class OutreachHandlers:
@@ -116,9 +115,11 @@ class OutreachHandlers:
                 return OutreachResult(earlier, created=False)
             due_at = command.due_at or now + self._policy.interval("N")
             check_scheduled("due_at", due_at, now=now)
-            idle = filters if audience is Audience.LOST or filters.idle_days is not None else \
-                LeadFilters(**{**_fields(filters), "idle_days": self._policy.pool_idle.days})
-            candidates = await uow.outreach_candidates(team_id, audience.value, idle, now=now,
+            if audience is Audience.DORMANT and filters.idle_days is None:  # dormant: idle for the pool's period
+                selecting = replace(filters, idle_days=self._policy.pool_idle.days)
+            else:
+                selecting = filters
+            candidates = await uow.outreach_candidates(team_id, audience.value, selecting, now=now,
                                                        limit=MAX_BATCH_CUSTOMERS + 1)
             if len(candidates) > MAX_BATCH_CUSTOMERS:
                 raise InvalidFieldError("filters", f"more than {MAX_BATCH_CUSTOMERS} customers match; narrow the "
@@ -133,40 +134,44 @@ class OutreachHandlers:
                     raise errors.ConsultantNotFoundError(
                         f"no active consultant {consultant_id} in team {team_id}", consultant_id=consultant_id)
             batch_id = key.aggregate_id if key else self._new_id()
-            tasks, leads = [], []
+            tasks = []
             for candidate, consultant_id in round_robin(candidates, consultant_ids):
-                lead = await self._task(uow, batch_id, candidate, audience, consultant_id, team_id, due_at,
-                                        context.actor, now)
-                leads.append(lead)
-                tasks.append(OutreachTask(
-                    customer_id=candidate.customer_id, source_lead_id=candidate.lead_id, lead_id=lead.id,
-                    consultant_id=consultant_id,
-                    action=(TaskAction.REACTIVATED if audience is Audience.LOST else TaskAction.SCHEDULED).value))
+                lead, action = await self._task(uow, batch_id, candidate, audience, consultant_id, team_id, due_at,
+                                                context.actor, now)
+                tasks.append(OutreachTask(customer_id=candidate.customer_id, source_lead_id=candidate.lead_id,
+                                          lead_id=lead.id, consultant_id=consultant_id, action=action.value))
             batch = OutreachBatch.create(
                 batch_id=batch_id, team_id=team_id, audience=audience, filters=_fields(filters),
                 consultant_ids=consultant_ids, due_at=due_at, note=command.note, by=context.actor, now=now,
                 tasks=tasks)
             uow.add(batch)
-            return OutreachResult(batch, leads=leads)
+            return OutreachResult(batch)
         if key is None:
             return await self._commands.run(decide, context)
         # An attempt racing its own retry loses on the batch stream's version; its retry answers the winner's batch.
         return await self._commands.run(decide, key.context(context))
 
     async def _task(self, uow: UnitOfWork, batch_id: str, candidate: OutreachCandidate, audience: Audience,
-                    consultant_id: str, team_id: str, due_at: datetime, actor: str | None, now: datetime) -> Lead:
+                    consultant_id: str, team_id: str, due_at: datetime, actor: str | None, now: datetime
+                    ) -> tuple[Lead, TaskAction]:
+        action = TaskAction.SCHEDULED
         if audience is Audience.LOST:
             capture = CaptureLead(name=candidate.name, phone=candidate.phone, channel=candidate.channel,
                                   interest=candidate.interest, team_id=team_id, source_system=OUTREACH_SOURCE,
                                   external_id=f"{batch_id}:{candidate.customer_id}", owner_id=consultant_id)
-            lead = (await self._capture.decide(uow, capture, self._capture.validate(capture), now)).lead
+            captured = await self._capture.decide(uow, capture, self._capture.validate(capture), now)
+            lead = captured.lead
+            # Under the phone's lock the customer may turn out to have an open lead after all (captured since the
+            # selection): the capture recorded the contact there, and that lead is handed over instead.
+            if captured.outcome == "created":
+                action = TaskAction.REACTIVATED
         else:
             found = await uow.load(Lead, candidate.lead_id)
             assert found is not None, "leads_view points at a missing stream"
             lead = found
         lead.hand_over_for_outreach(consultant_id=consultant_id, team_id=team_id, due_at=due_at, by=actor, now=now)
         uow.add(lead)
-        return lead
+        return lead, action
 
 
 def _audience(filters: OutreachFilters) -> Audience:
