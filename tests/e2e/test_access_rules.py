@@ -80,6 +80,11 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/pool": ("leads", "/v1/pool", None, "c1", "shop", 200),
         "GET /v1/work-queue": ("leads", "/v1/work-queue", None, "c1", "shop", 403),
         "GET /v1/work-queue/team": ("leads", "/v1/work-queue/team", None, "m1", "c1", 403),
+        # Allowed answers 422 (the due time is past) before anything is selected or written.
+        "POST /v1/outreach-batches": ("leads", "/v1/outreach-batches", {
+            "filters": {"audience": "lost"}, "consultant_ids": ["c1"], "due_at": "2020-01-01T00:00:00+00:00"},
+            "m1", "c1", 403),
+        "GET /v1/outreach-batches/{batch_id}": ("leads", "/v1/outreach-batches/none", None, "m1", "nobody", 401),
         "POST /v1/leads/{lead_id}/assignment": ("leads", f"/v1/leads/{lead}/assignment", {"owner_id": "c1"},
                                                 "m1", "c1", 403),
         "POST /v1/leads/{lead_id}/grade": ("leads", f"/v1/leads/{lead}/grade", {"grade": "H", "reason": "ready"},
