@@ -19,6 +19,7 @@ from services.leads.adapters.customer_history import PostgresCustomerHistory
 from services.leads.adapters.customer_lists import read_customer_list
 from services.leads.adapters.customer_search import PostgresCustomerSearch
 from services.leads.adapters.import_jobs import PostgresImportJobs
+from services.leads.adapters.outreach_queries import PostgresOutreachQueries
 from services.leads.adapters.publishing import to_public_message
 from services.leads.adapters.queries import PostgresLeadQueries
 from services.leads.adapters.unit_of_work import postgres_leads_units_of_work
@@ -33,6 +34,7 @@ from services.leads.app.imports import ImportHandlers
 from services.leads.app.intake import CallIntake, ShopIntake
 from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
+from services.leads.app.outreach import OutreachHandlers
 from services.leads.app.reactions import Reactions
 from services.leads.app.reception import ReceptionHandlers
 from services.leads.app.test_drives import TestDriveHandlers, TestDrivePolicy
@@ -41,6 +43,7 @@ from services.leads.customer_api import card_router
 from services.leads.domain.customer_card import CardField, CardSchema
 from services.leads.domain.policy import LeadPolicy
 from services.leads.import_api import import_router
+from services.leads.outreach_api import outreach_router
 from services.leads.showroom_api import showroom_router
 from services.leads.test_drive_api import test_drive_router
 from services.leads.work_queue_api import work_queue_router
@@ -193,6 +196,10 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         app.include_router(work_queue_router(
             lists=PostgresWorkQueueQueries(pool), clock=clock, channels=channel_codes,
             loss_reasons=policy.loss_reasons))
+        app.include_router(outreach_router(
+            outreach=OutreachHandlers(unit_of_work=uow, clock=clock, new_id=new_id, capture=capture, policy=policy,
+                                      loss_reasons=policy.loss_reasons),
+            queries=PostgresOutreachQueries(pool, clock)))
         app.include_router(showroom_router(
             reception=ReceptionHandlers(unit_of_work=uow, clock=clock, new_id=new_id, capture=capture,
                                         purposes={p["code"] for p in showroom["visit_purposes"]}),

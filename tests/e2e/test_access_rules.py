@@ -80,6 +80,11 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/pool": ("leads", "/v1/pool", None, "c1", "shop", 200),
         "GET /v1/work-queue": ("leads", "/v1/work-queue", None, "c1", "shop", 403),
         "GET /v1/work-queue/team": ("leads", "/v1/work-queue/team", None, "m1", "c1", 403),
+        # Allowed answers 422 (the due time is past) before anything is selected or written.
+        "POST /v1/outreach-batches": ("leads", "/v1/outreach-batches", {
+            "filters": {"audience": "lost"}, "consultant_ids": ["c1"], "due_at": "2020-01-01T00:00:00+00:00"},
+            "m1", "c1", 403),
+        "GET /v1/outreach-batches/{batch_id}": ("leads", "/v1/outreach-batches/none", None, "m1", "nobody", 401),
         "POST /v1/leads/{lead_id}/assignment": ("leads", f"/v1/leads/{lead}/assignment", {"owner_id": "c1"},
                                                 "m1", "c1", 403),
         "POST /v1/leads/{lead_id}/grade": ("leads", f"/v1/leads/{lead}/grade", {"grade": "H", "reason": "ready"},
@@ -245,6 +250,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/reports/grades": ("reporting", "/v1/reports/grades", None, "c1", "ops1", 403),
         "GET /v1/reports/daily": ("reporting", "/v1/reports/daily?day=2026-03-02", None, "c1", "shop", 403),
         "GET /v1/reports/monthly": ("reporting", "/v1/reports/monthly?month=2026-03", None, "d1", "m1", 403),
+        "GET /v1/reports/kpis": ("reporting", "/v1/reports/kpis?month=2026-03", None, "c1", "shop", 403),
         "GET /v1/reports/aftersales": ("reporting", "/v1/reports/aftersales", None, "d1", "c1", 403),
         "GET /v1/me": ("reporting", "/v1/me", None, "shop", "nobody", 401),
         "GET /v1/watermark": ("reporting", "/v1/watermark", None, "c1", "nobody", 401),

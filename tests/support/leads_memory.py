@@ -109,6 +109,11 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
     def link_order(self, order_id: str, lead_id: str) -> None:
         self._links.append((self._tables.orders, order_id, lead_id))
 
+    async def outreach_candidates(self, team_id: str, audience: str, filters: Any, *, now: datetime,
+                                  limit: int) -> list[Any]:
+        raise NotImplementedError("outreach batches select in SQL: tested against PostgreSQL "
+                                  "(tests/integration/leads/test_leads_outreach_batches.py)")
+
     def plan_work(self, items: Sequence[WorkItem]) -> None:
         self._planned_work.extend(items)
 

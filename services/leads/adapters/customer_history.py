@@ -1,4 +1,4 @@
-"""The customer page's read model in PostgreSQL (migration 0009; app/customer_history.py says what it holds).
+"""The customer page's read model in PostgreSQL (migration 0010; app/customer_history.py says what it holds).
 
 Writing runs in the consumer's transaction. Reading finds a customer's rows through what the leads service knows
 of the customer at read time: their leads (``leads_view``, which follows merges), the customer ids merged into

@@ -1,6 +1,6 @@
 """Customer search over ``leads_view`` (app/customer_search.py says what is looked for).
 
-Indexes (migration 0008): trigram GIN indexes (pg_trgm) on the name and the phone serve ``=``, prefix and
+Indexes (migration 0009): trigram GIN indexes (pg_trgm) on the name and the phone serve ``=``, prefix and
 substring ``LIKE`` — a name part (``小明``) and the last digits (``LIKE '%5678'``) included, which a btree cannot —
 and ``leads_view (customer_id)`` the per-customer reads. A pattern shorter than three characters (a two-character
 name) gives the trigram index nothing to narrow and becomes a scan of the index, still correct (PostgreSQL

@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 
+from services.leads.adapters.outreach_queries import outreach_candidates, record_outreach_batch
 from services.leads.adapters.recorded_changes import (
     CustomerRow,
     DisarmedRow,
@@ -32,13 +33,15 @@ from services.leads.adapters.recorded_changes import (
     view_row,
     work_item_row,
 )
-from services.leads.app.ports import PhoneLookup, TeamRotation
+from services.leads.app.ports import OutreachCandidate, PhoneLookup, TeamRotation
 from services.leads.app.timers import TimerPlan
+from services.leads.app.work_queue import LeadFilters
 from services.leads.domain.customer_card import CustomerCard
 from services.leads.domain.customer_events import CustomerMerged, CustomerPhoneChanged, customer_events
 from services.leads.domain.events import lead_events, organisation_events
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant, Team
+from services.leads.domain.outreach import OutreachBatch, outreach_events
 from services.leads.domain.showroom_events import showroom_events
 from services.leads.domain.test_drive import TestDriveVehicle
 from services.leads.domain.visit import Visit
@@ -57,6 +60,7 @@ LEADS_STREAMS = StreamCatalog({
     Visit: ("visit-", showroom_events),
     TestDriveVehicle: ("test-drive-vehicle-", showroom_events),
     CustomerCard: ("customer-", customer_events),
+    OutreachBatch: ("outreach-batch-", outreach_events),
 })
 
 TimerPlanner = Callable[[Lead], Sequence[TimerPlan]]
@@ -127,6 +131,10 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
             customer_id)
         return int(count)
 
+    async def outreach_candidates(self, team_id: str, audience: str, filters: LeadFilters, *, now: datetime,
+                                  limit: int) -> list[OutreachCandidate]:
+        return await outreach_candidates(self._conn, team_id, audience, filters, now=now, limit=limit)
+
     # --- queued writes ---
 
     def link_customer(self, phone: str, customer_id: str) -> None:
@@ -180,6 +188,8 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
             await self._project_vehicle(aggregate)
         elif isinstance(aggregate, CustomerCard):
             await self._index_customer_phones(aggregate)
+        elif isinstance(aggregate, OutreachBatch):  # rare (a manager's batch): statements of its own
+            await record_outreach_batch(self._conn, aggregate)
 
     async def _index_customer_phones(self, card: CustomerCard) -> None:
         """The dedupe index follows a phone change (the old number is no longer the customer's, the new one is) and a

@@ -244,3 +244,23 @@ def sees_import_phones(caller: Principal, *, team_id: str | None, requested_by: 
     if caller.subject == requested_by:
         return True
     return caller.has_role(Role.MANAGER) and team_id is not None and team_id == caller.team_id
+
+
+# --- outreach batches (app/outreach.py) ---
+
+def outreach_team(caller: Principal, team_id: str | None) -> str | None:
+    """Whose customers a batch reaches: a manager's own team (another team_id: 403), a director's ``team_id``."""
+    if caller.has_role(Role.DIRECTOR):
+        return team_id
+    if caller.has_role(Role.MANAGER) and caller.team_id is not None:
+        if team_id is not None and team_id != caller.team_id:
+            raise ForbiddenError("a manager's outreach batch reaches their own team's customers")
+        return caller.team_id
+    raise ForbiddenError("outreach batches are a manager's or director's")
+
+
+def may_see_outreach(caller: Principal, *, team_id: str | None, created_by: str | None) -> bool:
+    """A batch (it names customers and their leads): whoever created it, the team's manager, a director."""
+    if caller.has_role(Role.DIRECTOR) or (created_by is not None and caller.subject == created_by):
+        return True
+    return caller.has_role(Role.MANAGER) and team_id is not None and team_id == caller.team_id

@@ -182,6 +182,7 @@ class Lead(Aggregate):
         stage: Stage = Stage.NEW,
         reactivated: bool = False,
         policy: LeadPolicy | None = None,
+        assignment_reason: str = "round_robin",
     ) -> Lead:
         """Capture a new lead from its validated fields (:func:`capture_fields`: the handler validates them
         once, before any lock is taken, and the phone is normalised there only)."""
@@ -193,7 +194,7 @@ class Lead(Aggregate):
             referrer_customer_id=referrer_customer_id, order_id=order_id, reactivated=reactivated,
         ))
         if owner_id is not None:
-            lead._record(LeadAssigned(lead_id=lead_id, owner_id=owner_id, team_id=team_id, reason="round_robin",
+            lead._record(LeadAssigned(lead_id=lead_id, owner_id=owner_id, team_id=team_id, reason=assignment_reason,
                                       assigned_at=captured_at))
         if stage not in ORDER_STAGES:
             lead._schedule_follow_up(captured_at + (policy or LeadPolicy()).interval(Grade.N.value))
@@ -510,6 +511,24 @@ class Lead(Aggregate):
         self._record(LeadClaimed(lead_id=self.id, owner_id=consultant_id, team_id=consultant_team_id,
                                  claimed_at=now))
         self._schedule_follow_up(now + policy.interval(self.grade.value))
+
+    # --- outreach batches (domain/outreach.py) ---
+
+    def hand_over_for_outreach(self, *, consultant_id: str, team_id: str, due_at: datetime, by: str | None,
+                               now: datetime) -> None:
+        """A manager's outreach batch gives this lead to ``consultant_id`` with a follow-up due at ``due_at``: a
+        pooled lead is claimed for them (the manager's decision: no cool-down), another owner's lead is reassigned
+        (reason ``outreach_batch``); then the next follow-up is due (unchanged if it already is then)."""
+        self._require_open()
+        if self.stage in ORDER_STAGES:
+            raise errors.StageOwnedByOrdersError("a lead with a signed contract is orders' to follow")
+        if self.pooled:
+            self._record(LeadClaimed(lead_id=self.id, owner_id=consultant_id, team_id=team_id, claimed_at=now))
+        elif self.owner_id != consultant_id:
+            self._record(LeadAssigned(lead_id=self.id, owner_id=consultant_id, previous_owner_id=self.owner_id,
+                                      team_id=team_id, reason="outreach_batch", assigned_by=by, assigned_at=now))
+        if self.follow_up_due_at != due_at or self.is_overdue:
+            self._schedule_follow_up(due_at)
 
     # --- helpers ---
 

@@ -1,4 +1,4 @@
-"""Customer search against real PostgreSQL (pg_trgm indexes, migration 0008): a number typed in another format
+"""Customer search against real PostgreSQL (pg_trgm indexes, migration 0009): a number typed in another format
 finds its customer exactly, the last four digits and any part of a Chinese name find it too, exact matches rank
 first, a merged duplicate's number finds the survivor once, callers find only the customers they may work, and the
 cursor pages through every match exactly once."""
