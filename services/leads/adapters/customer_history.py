@@ -28,9 +28,10 @@ ON CONFLICT (event_id) DO NOTHING"""
 
 _ORDER = """
 INSERT INTO leads_customer_orders AS o (order_id, lead_id, customer_ref, status, total_minor, paid_minor, currency,
-                                        signed_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, COALESCE($6, 0), $7, $8, $9)
+                                        signed_at, updated_at, vin, plate)
+VALUES ($1, $2, $3, $4, $5, COALESCE($6, 0), $7, $8, $9, CASE WHEN $11 THEN NULL ELSE $10 END, $12)
 ON CONFLICT (order_id) DO UPDATE SET
+    vin = CASE WHEN $11 THEN NULL ELSE COALESCE($10, o.vin) END, plate = COALESCE($12, o.plate),
     lead_id = COALESCE(EXCLUDED.lead_id, o.lead_id), customer_ref = COALESCE(EXCLUDED.customer_ref, o.customer_ref),
     status = COALESCE($4, o.status), total_minor = COALESCE($5, o.total_minor),
     paid_minor = COALESCE($6, o.paid_minor), currency = COALESCE($7, o.currency),
@@ -48,7 +49,7 @@ WITH RECURSIVE merged(customer_id) AS (
 SELECT customer_id FROM merged"""
 
 _ORDERS = """
-SELECT order_id, lead_id, customer_ref, status, total_minor, paid_minor, currency, signed_at, updated_at
+SELECT order_id, lead_id, customer_ref, status, total_minor, paid_minor, currency, signed_at, updated_at, vin, plate
 FROM leads_customer_orders
 WHERE lead_id = ANY($1::text[]) OR customer_ref = ANY($2::text[])
    OR order_id IN (SELECT order_id FROM leads_orders WHERE lead_id = ANY($1::text[]))
@@ -77,7 +78,8 @@ class PostgresCustomerHistory:
                            a.customer_ref, a.subject, a.summary)
         if (change := recorded.order) is not None:
             await conn.execute(_ORDER, change.order_id, change.lead_id, change.customer_ref, change.status,
-                               change.total_minor, change.paid_minor, change.currency, change.signed_at, change.at)
+                               change.total_minor, change.paid_minor, change.currency, change.signed_at, change.at,
+                               change.vin, change.vin_released, change.plate)
         if (points := recorded.points) is not None:
             await conn.execute(_POINTS, points.customer_ref, points.balance, points.at)
 

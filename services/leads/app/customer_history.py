@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
+from services.leads.app.customer_search import normalise_plate
 from shared.contracts import aftersales as a
 from shared.contracts import orders as o
 from shared.contracts.base import IntegrationEvent
@@ -29,6 +30,7 @@ from shared.messaging.inbound import EventHandler, InboundEvent
 # Personal data of the event's people (the page shows the customer's own from the leads) and bulky detail.
 _LEFT_OUT = frozenset({"customer_phone", "customer_name", "prospect_phone", "lines", "visits"})
 _SUBJECTS = ("quote_id", "complaint_id", "referral_id")
+PLATE_ITEM = "registration"  # the delivery checklist's item whose reference is the plate (orders' README)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,9 @@ class OrderChange:
     paid_minor: int | None = None
     currency: str | None = None
     signed_at: datetime | None = None
+    vin: str | None = None
+    vin_released: bool = False  # the order gave its vehicle back
+    plate: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +105,14 @@ def _order_change(payload: IntegrationEvent, at: datetime) -> OrderChange | None
             return OrderChange(payload.order_id, at, lead_id=payload.lead_id, status="delivery_scheduled")
         case o.DeliveredV1():
             return OrderChange(payload.order_id, at, lead_id=payload.lead_id, customer_ref=payload.customer_id,
-                               status="delivered", total_minor=payload.total_minor, currency=payload.currency)
+                               status="delivered", total_minor=payload.total_minor, currency=payload.currency,
+                               vin=payload.vin)
+        case o.VehicleAllocatedV1():
+            return OrderChange(payload.order_id, at, vin=payload.vin)
+        case o.VehicleDeallocatedV1():
+            return OrderChange(payload.order_id, at, vin_released=True)
+        case o.DeliveryChecklistItemCompletedV1() if payload.item == PLATE_ITEM and payload.reference:
+            return OrderChange(payload.order_id, at, plate=normalise_plate(payload.reference))
     return None
 
 
@@ -140,8 +152,8 @@ def translate(payload: IntegrationEvent, *, event_id: UUID, occurred_at: datetim
 
 ORDERS_EVENTS: tuple[type[IntegrationEvent], ...] = (
     o.QuoteIssuedV1, o.QuoteRevisedV1, o.QuoteAcceptedV1, o.QuoteExpiredV1, o.ContractSignedV1, o.PaymentReceivedV1,
-    o.FinancingApprovedV1, o.FinancingDeclinedV1, o.RefundIssuedV1, o.DeliveryScheduledV1, o.DeliveredV1,
-    o.OrderCancelledV1)
+    o.FinancingApprovedV1, o.FinancingDeclinedV1, o.RefundIssuedV1, o.VehicleAllocatedV1, o.VehicleDeallocatedV1,
+    o.DeliveryChecklistItemCompletedV1, o.DeliveryScheduledV1, o.DeliveredV1, o.OrderCancelledV1)
 AFTERSALES_EVENTS: tuple[type[IntegrationEvent], ...] = (
     a.CarePlanScheduledV1, a.ReturnVisitCompletedV1, a.ReturnVisitOverdueV1, a.SatisfactionFollowUpOpenedV1,
     a.SatisfactionFollowUpClosedV1, a.ComplaintOpenedV1, a.ComplaintAcknowledgedV1, a.ComplaintResolvedV1,

@@ -7,13 +7,16 @@ What the box holds decides what is looked for, so a consultant never says which 
   duplicate's numbers too (its leads are the survivor's);
 - **4 to 10 digits** that are no whole number are the number's **last digits** (``5678``: what a customer reads
   out to a receptionist);
+- a **VIN** (17 characters, no I, O or Q; any case, spaces allowed) or a **plate** (沪A·12345, 京AD12345: a
+  province character, a letter, 5–6 letters or digits) is matched exactly against the orders' vehicles (orders'
+  VehicleAllocated / Delivered, the delivery checklist's registration);
 - anything else is a **name**: exact, then prefix (姓 first: ``王`` finds 王小明), then anywhere in the name
   (``小明``). Latin letters ignore case.
 
-Results rank exact matches first (phone, then exact name), then a name prefix, the last digits, a name part; within
-a rank by customer id, which makes the keyset cursor exact. The caller finds only the customers they may work
-(the customer page's rule: the owner of one of the customer's leads, that team's manager, a director); others are
-not there — a system or an ops person is refused (403), the box is for the sales floor.
+Results rank exact matches first (phone, VIN, plate, then exact name), then a name prefix, the last digits, a name
+part; within a rank by customer id, which makes the keyset cursor exact. The caller finds only the customers they
+may work (the customer page's rule: the owner of one of the customer's leads, that team's manager, a director);
+others are not there — a system or an ops person is refused (403), the box is for the sales floor.
 """
 
 from __future__ import annotations
@@ -37,14 +40,26 @@ _DIGITS = re.compile(r"^[0-9]{4,10}$")
 _SPACES = re.compile(r"\s+")
 
 
+_VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
+_PLATE = re.compile(r"^[\u4e00-\u9fff][A-Z][A-Z0-9]{4,6}[\u4e00-\u9fff]?$")
+_PLATE_SEPARATORS = re.compile(r"[\s\-·.•]")
+
+
 class Match(IntEnum):
     """How a customer matched, best first (the rank results are ordered by)."""
 
     PHONE = 0
-    NAME = 1
-    NAME_PREFIX = 2
-    PHONE_LAST_DIGITS = 3
-    NAME_PART = 4
+    VIN = 1
+    PLATE = 2
+    NAME = 3
+    NAME_PREFIX = 4
+    PHONE_LAST_DIGITS = 5
+    NAME_PART = 6
+
+
+def normalise_plate(raw: str) -> str:
+    """One spelling of a plate for matching: full-width folded, upper case, no spaces or dots (沪a·12345 → 沪A12345)."""
+    return _PLATE_SEPARATORS.sub("", unicodedata.normalize("NFKC", raw)).upper()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +68,8 @@ class SearchTerms:
 
     phone: str | None = None  # E.164
     phone_last_digits: str | None = None
+    vin: str | None = None
+    plate: str | None = None
     name: str | None = None
 
 
@@ -68,6 +85,11 @@ def search_terms(q: str) -> SearchTerms:
         return SearchTerms(phone=normalise_phone(text))
     except InvalidPhoneError:
         pass
+    vehicle = compact.upper()
+    if _VIN.match(vehicle) and not vehicle.isdigit():
+        return SearchTerms(vin=vehicle)
+    if _PLATE.match(normalise_plate(text)):
+        return SearchTerms(plate=normalise_plate(text))
     if compact.isdigit():
         if _DIGITS.match(compact):
             return SearchTerms(phone_last_digits=compact)

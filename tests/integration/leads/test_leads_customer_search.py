@@ -108,3 +108,45 @@ async def test_the_cursor_pages_through_every_match_once_best_first(leads: Leads
     with pytest.raises(InvalidFieldError) as bad:
         await search.search(search_terms("吴"), DIRECTOR, cursor="not-a-cursor", limit=2)
     assert bad.value.field == "cursor"
+
+
+async def test_the_vin_and_plate_of_a_customers_order_find_the_customer_first_and_a_released_vin_no_longer(
+        leads: LeadsInProcess) -> None:
+    from datetime import UTC, datetime
+
+    from shared.contracts.orders import (
+        ContractSignedV1,
+        DeliveryChecklistItemCompletedV1,
+        OrderLine,
+        VehicleAllocatedV1,
+        VehicleDeallocatedV1,
+    )
+
+    now = datetime.now(UTC)
+    buyer = await capture(leads, "郑八", "139 1234 0601")
+    shop_buyer = await capture(leads, "王九", "139 1234 0602")
+
+    def signed(order_id: str, lead_id: str | None, phone: str | None = None) -> ContractSignedV1:
+        return ContractSignedV1(order_id=order_id, lead_id=lead_id, customer_phone=phone, customer_name="王九",
+                                lines=[OrderLine(product="MY", quantity=1, unit_price_minor=1)], total_minor=1,
+                                currency="CNY", payment_plan="full", signed_at=now)
+
+    await leads.deliver(signed("O-V1", buyer.id), key="O-V1")
+    await leads.deliver(VehicleAllocatedV1(order_id="O-V1", vin="LRW3E7FA5NC100001", model="MY",
+                                           vehicle_status="pdi_done", allocated_at=now), key="O-V1")
+    await leads.deliver(DeliveryChecklistItemCompletedV1(order_id="O-V1", item="registration", reference="沪A 66601",
+                                                         completed_at=now), key="O-V1")
+    # A checkout without a lead id: found through the reaction's order → lead link.
+    await leads.deliver(signed("O-V2", None, "+8613912340602"), key="O-V2")
+    await leads.deliver(VehicleAllocatedV1(order_id="O-V2", vin="LRW3E7FA5NC100002", model="MY",
+                                           vehicle_status="arrived", allocated_at=now), key="O-V2")
+
+    assert await found(leads, "lrw3e7fa5nc100001") == [(buyer.customer_id, Match.VIN)]
+    assert await found(leads, "沪a·66601") == [(buyer.customer_id, Match.PLATE)]
+    assert await found(leads, "LRW3E7FA5NC100002") == [(shop_buyer.customer_id, Match.VIN)]
+    page = await leads.overview.overview(Principal(subject="d", roles=frozenset({"director"})), buyer.customer_id)
+    assert [(o["vin"], o["plate"]) for o in page["summary"]["orders"]] == [("LRW3E7FA5NC100001", "沪A66601")]
+
+    await leads.deliver(VehicleDeallocatedV1(order_id="O-V2", vin="LRW3E7FA5NC100002", reason="order_cancelled",
+                                             deallocated_at=now), key="O-V2")
+    assert await found(leads, "LRW3E7FA5NC100002") == []

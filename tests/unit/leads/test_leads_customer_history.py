@@ -81,3 +81,17 @@ def test_the_projection_handles_every_listed_orders_and_aftersales_event() -> No
     assert handled == {c.event_type for c in (*ORDERS_EVENTS, *AFTERSALES_EVENTS)}
     assert {c.producer for c in ORDERS_EVENTS} == {"orders"}
     assert {c.producer for c in AFTERSALES_EVENTS} == {"aftersales"}
+
+
+def test_the_orders_vehicle_is_set_on_allocation_cleared_on_release_and_its_plate_comes_from_registration() -> None:
+    allocated = o.VehicleAllocatedV1(order_id="O1", vin="LRW3E7FA5NC123456", model="MY", vehicle_status="arrived",
+                                     allocated_at=NOW)
+    released = o.VehicleDeallocatedV1(order_id="O1", vin="LRW3E7FA5NC123456", reason="order_cancelled",
+                                      deallocated_at=NOW)
+    plate = o.DeliveryChecklistItemCompletedV1(order_id="O1", item="registration", reference="沪a·12345",
+                                               completed_at=NOW)
+    invoice = o.DeliveryChecklistItemCompletedV1(order_id="O1", item="invoice", reference="INV-1", completed_at=NOW)
+    changes = [translate(e, event_id=ID, occurred_at=NOW).order for e in (allocated, released, plate, invoice)]
+    assert changes == [OrderChange("O1", NOW, vin="LRW3E7FA5NC123456"), OrderChange("O1", NOW, vin_released=True),
+                       OrderChange("O1", NOW, plate="沪A12345"), None]
+    assert read(invoice) == ("orders", "DeliveryChecklistItemCompleted", None, "O1", None, None)

@@ -52,3 +52,21 @@ def test_a_director_searches_everyone_a_manager_their_team_a_consultant_their_ow
 def test_who_is_not_on_the_sales_floor_may_not_search(caller: Principal) -> None:
     with pytest.raises(ForbiddenError):
         customer_search_scope(caller)
+
+
+@pytest.mark.parametrize(("typed", "vin"), [("LRW3E7FA5NC123456", "LRW3E7FA5NC123456"),
+                                            ("lrw3e7fa5nc123456", "LRW3E7FA5NC123456"),
+                                            ("LRW3E7FA5 NC123456", "LRW3E7FA5NC123456")])
+def test_seventeen_vin_characters_in_any_case_are_a_vin(typed: str, vin: str) -> None:
+    assert search_terms(typed) == SearchTerms(vin=vin)
+
+
+@pytest.mark.parametrize(("typed", "plate"), [("沪A12345", "沪A12345"), ("沪a·12345", "沪A12345"),
+                                              ("京 AD 12345", "京AD12345"), ("粤Ｂ１２３４５", "粤B12345")])
+def test_a_province_letter_and_five_or_six_characters_are_a_plate(typed: str, plate: str) -> None:
+    assert search_terms(typed) == SearchTerms(plate=plate)
+
+
+def test_a_vin_with_i_o_or_q_or_of_another_length_is_not_a_vin() -> None:
+    assert search_terms("LRW3E7FA5NC12345O").vin is None
+    assert search_terms("LRW3E7FA5NC12345").vin is None
