@@ -38,6 +38,12 @@ async def services(infra: Infra) -> AsyncIterator[dict[str, ServiceProcess]]:
     try:
         for name in ("leads", "orders", "aftersales"):
             started[name] = await start_service(name, env)
+        async with httpx.AsyncClient(timeout=20) as http:  # the sales team both tests sell in
+            director = auth_headers("director")
+            await post(http, f"{started['leads'].url}/v1/teams", {"team_id": TEAM, "name": "Page"}, director)
+            for consultant in ("amy", "bob"):
+                await post(http, f"{started['leads'].url}/v1/consultants", {
+                    "consultant_id": consultant, "name": consultant, "team_id": TEAM}, director)
         yield started
     finally:
         for service in started.values():
@@ -59,10 +65,6 @@ async def test_the_customer_page_shows_orders_payments_and_an_aftersales_complai
     leads, orders, aftersales = (services[n].url for n in ("leads", "orders", "aftersales"))
     director = auth_headers("director")
     async with httpx.AsyncClient(timeout=20) as http:
-        await post(http, f"{leads}/v1/teams", {"team_id": TEAM, "name": "Page"}, director)
-        for consultant in ("amy", "bob"):
-            await post(http, f"{leads}/v1/consultants", {"consultant_id": consultant, "name": consultant,
-                                                         "team_id": TEAM}, director)
         lead = await post(http, f"{leads}/v1/leads", {"name": "欧阳小红", "phone": "137 0000 1234",
                                                       "channel": "website", "team_id": TEAM})
         customer = lead["customer_id"]
@@ -126,3 +128,51 @@ async def test_the_customer_page_shows_orders_payments_and_an_aftersales_complai
     assert (bob.status_code, system.status_code) == (404, 403)
     assert [(c["customer_id"], c["match"]) for c in by_phone] == [(customer, "phone")]
     assert [(c["customer_id"], c["match"]) for c in by_part] == [(customer, "name_part")]
+
+
+async def test_search_finds_the_customer_by_the_vin_allocated_in_orders_and_the_plate_of_its_registration(
+        services: dict[str, ServiceProcess]) -> None:
+    from tests.e2e.test_orders_service import vin_with_check_digit
+
+    leads, orders = services["leads"].url, services["orders"].url
+    director = auth_headers("director")
+    trim = f"MY-LR-{RUN_ID}"
+    vin = vin_with_check_digit(int(RUN_ID, 16) % 900_000)
+    async with httpx.AsyncClient(timeout=20) as http:
+        await post(http, f"{orders}/v1/price-lists/CNY/versions", {
+            "version_id": f"v-page-{RUN_ID}", "valid_from": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+            "items": [{"catalogue_id": "MY", "kind": "model", "name": "Model Y", "price_minor": 250_000_00},
+                      {"catalogue_id": trim, "kind": "trim", "name": "长续航版", "price_minor": PRICE,
+                       "model": "MY"}]}, director)
+        await post(http, f"{orders}/v1/vehicles", {"vin": vin, "model": "MY", "trim": trim, "status": "pdi_done"},
+                   director)
+        lead = await post(http, f"{leads}/v1/leads", {"name": "郑小龙", "phone": "137 0000 5678",
+                                                      "channel": "website", "team_id": TEAM})
+        owner = auth_headers("consultant", subject=lead["owner_id"], team=TEAM)
+        quote = await post(http, f"{orders}/v1/quotes", {
+            "consultant_id": lead["owner_id"], "currency": "CNY", "customer_name": "郑小龙",
+            "customer_phone": "13700005678", "lead_id": lead["lead_id"], "customer_id": lead["customer_id"],
+            "valid_until": (datetime.now(UTC) + timedelta(days=7)).isoformat(), "lines": [{"catalogue_id": trim}]},
+            owner)
+        await post(http, f"{orders}/v1/quotes/{quote['quote_id']}/acceptance", {}, owner)
+        order = await post(http, f"{orders}/v1/quotes/{quote['quote_id']}/contract", {"payment_plan": "full"},
+                           owner)
+        allocated = await post(http, f"{orders}/v1/orders/{order['order_id']}/vehicle", {}, owner)
+        assert allocated["vin"] == vin
+        await post(http, f"{orders}/v1/orders/{order['order_id']}/delivery-checklist/registration",
+                   {"reference": "沪A·D5678"}, owner)
+
+        def search(q: str) -> Any:
+            return lambda: http.get(f"{leads}/v1/customers/search", params={"q": q}, headers=owner)
+
+        def finds(match: str) -> Any:
+            return lambda r: r.status_code == 200 and [(c["customer_id"], c["match"]) for c in r.json()[
+                "customers"]] == [(lead["customer_id"], match)]
+
+        await eventually(search(vin.lower()), until=finds("vin"), what="the customer by the allocated VIN",
+                         timeout=120)
+        await eventually(search("沪a d5678"), until=finds("plate"), what="the customer by the plate", timeout=120)
+        page = (await http.get(f"{leads}/v1/customers/{lead['customer_id']}/overview", headers=owner)).json()
+    assert [(o["order_id"], o["vin"], o["plate"]) for o in page["summary"]["orders"]] == [
+        (order["order_id"], vin, "沪AD5678")]
+    assert {"VehicleAllocated", "DeliveryChecklistItemCompleted"} <= {e["event_type"] for e in page["timeline"]}
