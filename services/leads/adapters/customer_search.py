@@ -5,7 +5,7 @@ substring ``LIKE`` — a name part (``小明``) and the last digits (``LIKE '%56
 and ``leads_view (customer_id)`` the per-customer reads. A pattern shorter than three characters (a two-character
 name) gives the trigram index nothing to narrow and becomes a scan of the index, still correct (PostgreSQL
 rechecks every row), just slower; the access scope narrows it further. VIN and plate are exact, on btree indexes of
-``leads_customer_orders`` (migration 0010).
+``leads_customer_orders`` (migration 0011).
 """
 from __future__ import annotations
 
