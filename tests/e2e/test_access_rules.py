@@ -17,8 +17,11 @@ import pytest
 from tests.support.all_services import all_services
 from tests.support.auth import auth_headers
 from tests.support.infra import REPO, RUN_ID, Infra
+from tests.support.orders_builders import valid_vin
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import eventually
+
+STOCK_VIN = valid_vin(int(RUN_ID, 16) % 1_000_000)  # a vehicle the allowed manager registers
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +78,13 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/leads": ("leads", "/v1/leads?owner_id=c1", None, "c1", "c3", 200),
         "GET /v1/follow-ups": ("leads", "/v1/follow-ups?owner_id=c1", None, "c1", "m2", 200),
         "GET /v1/pool": ("leads", "/v1/pool", None, "c1", "shop", 200),
+        "GET /v1/work-queue": ("leads", "/v1/work-queue", None, "c1", "shop", 403),
+        "GET /v1/work-queue/team": ("leads", "/v1/work-queue/team", None, "m1", "c1", 403),
+        # Allowed answers 422 (the due time is past) before anything is selected or written.
+        "POST /v1/outreach-batches": ("leads", "/v1/outreach-batches", {
+            "filters": {"audience": "lost"}, "consultant_ids": ["c1"], "due_at": "2020-01-01T00:00:00+00:00"},
+            "m1", "c1", 403),
+        "GET /v1/outreach-batches/{batch_id}": ("leads", "/v1/outreach-batches/none", None, "m1", "nobody", 401),
         "POST /v1/leads/{lead_id}/assignment": ("leads", f"/v1/leads/{lead}/assignment", {"owner_id": "c1"},
                                                 "m1", "c1", 403),
         "POST /v1/leads/{lead_id}/grade": ("leads", f"/v1/leads/{lead}/grade", {"grade": "H", "reason": "ready"},
@@ -124,6 +134,9 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
                                                    {"phone": "13500003333"}, "m1", "c3", 404),
         "POST /v1/customers/{customer_id}/merge": ("leads", f"/v1/customers/{survivor}/merge",
                                                    {"merged_customer_id": duplicate}, "m1", "c3", 404),
+        "GET /v1/customers/{customer_id}/overview": ("leads", f"/v1/customers/{lead_customer}/overview", None, "c1",
+                                                     "c3", 404),
+        "GET /v1/customers/search": ("leads", "/v1/customers/search?q=13812345678", None, "c1", "shop", 403),
         "GET /v1/customer-card/fields": ("leads", "/v1/customer-card/fields", None, "c1", "nobody", 401),
         # The list is the body (CSV/XLSX): none here, so the allowed call is a 422 past the access rule.
         "POST /v1/imports": ("leads", "/v1/imports?team_id=t1", None, "m1", "c1", 403),
@@ -169,7 +182,17 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
                                                 "c1", "c2", 404),
         "PUT /v1/orders/{order_id}/delivery": ("orders", f"/v1/orders/{order}/delivery",
                                                {"scheduled_for": SOON, "reason": "moved"}, "m1", "m2", 404),
+        "POST /v1/orders/{order_id}/vehicle": ("orders", f"/v1/orders/{order}/vehicle", {}, "c1", "c2", 404),
+        "GET /v1/orders/{order_id}/delivery-checklist": ("orders", f"/v1/orders/{order}/delivery-checklist", None,
+                                                         "c1", "c2", 404),
+        "POST /v1/orders/{order_id}/delivery-checklist/{item}": (
+            "orders", f"/v1/orders/{order}/delivery-checklist/invoice", {}, "m1", "c2", 404),
         "POST /v1/orders/{order_id}/delivered": ("orders", f"/v1/orders/{order}/delivered", {}, "c1", "c2", 404),
+        "POST /v1/vehicles": ("orders", "/v1/vehicles", {"vin": STOCK_VIN, "model": "MY"}, "m1", "c1", 403),
+        "POST /v1/vehicles/{vin}/status": ("orders", f"/v1/vehicles/{STOCK_VIN}/status", {"status": "arrived"},
+                                           "d1", "c1", 403),
+        "GET /v1/vehicles": ("orders", "/v1/vehicles", None, "c1", "shop", 403),
+        "GET /v1/vehicles/{vin}": ("orders", f"/v1/vehicles/{STOCK_VIN}", None, "c1", "shop", 403),
         "POST /v1/checkouts": ("orders", "/v1/checkouts", {
             "shop_order_id": f"S-{RUN_ID}", "customer_name": "赵六", "customer_phone": "13700001111",
             "lines": [{"product": "MUG", "unit_price_minor": 99_00}], "total_minor": 99_00, "paid_minor": 99_00,
@@ -227,6 +250,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/reports/grades": ("reporting", "/v1/reports/grades", None, "c1", "ops1", 403),
         "GET /v1/reports/daily": ("reporting", "/v1/reports/daily?day=2026-03-02", None, "c1", "shop", 403),
         "GET /v1/reports/monthly": ("reporting", "/v1/reports/monthly?month=2026-03", None, "d1", "m1", 403),
+        "GET /v1/reports/kpis": ("reporting", "/v1/reports/kpis?month=2026-03", None, "c1", "shop", 403),
         "GET /v1/reports/aftersales": ("reporting", "/v1/reports/aftersales", None, "d1", "c1", 403),
         "GET /v1/me": ("reporting", "/v1/me", None, "shop", "nobody", 401),
         "GET /v1/watermark": ("reporting", "/v1/watermark", None, "c1", "nobody", 401),
