@@ -17,7 +17,7 @@ from services.reporting.adapters.plans import load_plans
 from services.reporting.adapters.summaries import FactFold, PostgresSummaries
 from services.reporting.adapters.targets import PostgresTargetRepository, postgres_targets_units_of_work
 from services.reporting.api import dashboard_router, reporting_router
-from services.reporting.app.analysis import AfterSalesQuery, MonthlyAnalysisQuery
+from services.reporting.app.analysis import AfterSalesQuery, KpiReportQuery, MonthlyAnalysisQuery
 from services.reporting.app.cache import WatermarkCache
 from services.reporting.app.commands import SetTargetHandler
 from services.reporting.app.queries import FunnelQuery, FunnelReportQuery
@@ -82,7 +82,7 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
             funnel=FunnelQuery(summaries),
             funnel_report=FunnelReportQuery(summaries, FactFold(active), summaries.watermark),
             attainment=attainment, monthly=MonthlyAnalysisQuery(summaries, attainment),
-            aftersales=AfterSalesQuery(summaries),
+            aftersales=AfterSalesQuery(summaries), kpi_report=KpiReportQuery(summaries),
             commission=CommissionQuery(activities, targets, plans, default_plan),
             grades=GradeTableQuery(summaries, utcnow), daily=DailyReportQuery(summaries),
             targets=targets, set_target=SetTargetHandler(postgres_targets_units_of_work(pool), utcnow),

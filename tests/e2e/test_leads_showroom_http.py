@@ -155,3 +155,32 @@ async def test_a_test_drive_is_moved_to_another_vehicle_and_cancelled_over_http_
                                 "TestDriveBooked"]
     assert by_key["MOVE-B"] == ["TestDriveVehicleRegistered", "TestDriveBooked", "TestDriveRescheduled",
                                 "TestDriveCancelled", "TestDriveBooked"]
+
+
+async def test_a_customer_is_found_by_a_number_typed_otherwise_its_last_digits_and_part_of_the_name(
+        service: tuple[ServiceProcess, str]) -> None:
+    process, _ = service
+    async with httpx.AsyncClient(base_url=process.url, timeout=10) as http:
+        captured = await http.post("/v1/leads", headers=ANN, json={
+            "name": "欧阳娜娜", "phone": "136 0000 8888", "channel": "website"})
+        assert captured.status_code == 201, captured.text
+        customer = captured.json()["customer_id"]
+
+        async def search(q: str, headers: dict[str, str] = ANN) -> httpx.Response:
+            return await http.get("/v1/customers/search", params={"q": q}, headers=headers)
+
+        by_phone, by_part, by_digits = [(await search(q)).json()["customers"]
+                                        for q in ("+86-136-0000-8888", "娜娜", "8888")]
+        assert [(c["customer_id"], c["match"], c["phone"], c["name"]) for c in by_phone] == [
+            (customer, "phone", "+8613600008888", "欧阳娜娜")]
+        assert [(c["customer_id"], c["match"]) for c in by_part] == [(customer, "name_part")]
+        assert [(c["customer_id"], c["match"]) for c in by_digits] == [(customer, "phone_last_digits")]
+        other = auth_headers("consultant", subject="bob", team=TEAM)  # not the owner: the customer is not there
+        assert (await search("欧阳娜娜", other)).json()["customers"] == []
+        director = (await search("欧阳", auth_headers("director"))).json()["customers"]
+        assert [(c["customer_id"], c["match"], c["phone"]) for c in director] == [
+            (customer, "name_prefix", "136****8888")]  # a director sees the customer, not the whole number
+        empty = await search("  ")
+        assert (empty.status_code, empty.json()["error"]["fields"][0]["field"]) == (422, "q")
+        system = await search("欧阳娜娜", auth_headers(None, scopes=["leads:read"], client="bi"))
+        assert system.status_code == 403

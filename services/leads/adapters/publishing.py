@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.contracts import leads as c
+from shared.contracts import outreach as oc
 from shared.contracts import showroom as sc
 from shared.contracts.base import IntegrationEvent
 from shared.eventstore import RecordedEvent
@@ -94,6 +95,10 @@ _PUBLISHED: dict[str, tuple[type[IntegrationEvent], tuple[str, ...], str]] = {
                                              "merged_at"), "customer_id"),
     "CustomerMergedInto": (sc.CustomerMergedIntoV1, ("customer_id", "survivor_id", "merged_by", "merged_at"),
                            "customer_id"),
+    "OutreachBatchCreated": (oc.OutreachBatchCreatedV1, ("batch_id", "team_id", "audience", "filters",
+                                                         "consultant_ids", "due_at", "note", "created_by",
+                                                         "created_at", "selected", "reactivated", "scheduled",
+                                                         "tasks"), "batch_id"),
     "TeamRegistered": (c.TeamRegisteredV1, ("team_id", "name", "registered_at"), "team_id"),
     "ConsultantRegistered": (c.ConsultantRegisteredV1, ("consultant_id", "name", "team_id", "role",
                                                         "registered_at"), "consultant_id"),

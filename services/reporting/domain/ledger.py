@@ -46,6 +46,8 @@ LOSS_REQUESTED, LOSS_APPROVED, LEAD_INVALIDATED = _L + "LossRequested", _L + "Lo
 FOLLOW_UP_SCHEDULED, FOLLOW_UP_LOGGED, FOLLOW_UP_OVERDUE = (
     _L + "FollowUpScheduled", _L + "FollowUpLogged", _L + "FollowUpOverdue")
 APPOINTMENT_SCHEDULED, APPOINTMENT_ATTENDED = _L + "AppointmentScheduled", _L + "AppointmentAttended"
+CALL_RECORDED = _L + "CallRecorded"
+APPOINTMENT_MISSED, VISIT_ARRIVED = _L + "AppointmentMissed", _L + "VisitArrived"
 CONSULTANT_REGISTERED, CONSULTANT_MOVED = _L + "ConsultantRegistered", _L + "ConsultantMovedTeam"
 CONTRACT_SIGNED, DELIVERED, ORDER_CANCELLED = _O + "ContractSigned", _O + "Delivered", _O + "OrderCancelled"
 PAYMENT_RECEIVED, QUOTE_ISSUED = _O + "PaymentReceived", _O + "QuoteIssued"
@@ -55,6 +57,8 @@ COMPLAINT_OPENED, SLA_BREACHED = _A + "ComplaintOpened", _A + "ComplaintSlaBreac
 POINTS_AWARDED = _A + "PointsAwarded"
 
 GRADES = ("N", "H", "A", "B", "C")
+# Catalogue line kinds whose attach rate is reported (精品 / 保险 / 金融 / 上牌): a contract counts once per kind.
+ATTACH_KINDS = ("accessory", "insurance", "financing", "plates")
 DUE_SOON = timedelta(days=1)
 # Measures that depend on the clock as well as on facts (a follow-up becomes due / overdue by time passing):
 # reports "now" take them from the current-state table instead of the day buckets.
@@ -331,12 +335,17 @@ class _Folded:
         self.teams = teams
         self._floating: list[tuple[_Lead, str, list[tuple[str, int]]]] = []
         self._dues: list[tuple[str, datetime]] = []
-        self.fixed = _fact_measures(fold, teams, self._floating.append, self._dues.append)
+        self._due_activities: list[tuple[datetime, tuple[Any, ...], float]] = []
+        self.fixed = _fact_measures(fold, teams, self._floating.append, self._dues.append,
+                                    self._due_activities.append)
 
     def at(self, moment: datetime) -> Sums:
-        if not self._floating and not self._dues:
+        if not self._floating and not self._dues and not self._due_activities:
             return self.fixed
         out = dict(self.fixed)
+        for due, counted, amount in self._due_activities:  # counted once their due moment has passed
+            if due <= moment:
+                out[counted] = out.get(counted, 0) + amount
         for lead, cohort, measures in self._floating:
             dims = (lead.owner or "", self.teams.team(lead.owner, moment) or "", lead.channel, lead.product)
             for measure, n in measures:
@@ -355,10 +364,12 @@ class _Folded:
 
 def _fact_measures(fold: _Fold, teams: ConsultantTeams,
                    team_later: Callable[[tuple[_Lead, str, list[tuple[str, int]]]], None],
-                   due_later: Callable[[tuple[str, datetime]], None]) -> Sums:
+                   due_later: Callable[[tuple[str, datetime]], None],
+                   activity_when_due: Callable[[tuple[datetime, tuple[Any, ...], float]], None]) -> Sums:
     """The measures of a folded group that depend on its facts only; the rest is handed to ``team_later``
-    (a lead's funnel measures, when its owner's team must be looked up at the moment) and ``due_later``
-    (an open lead's pending follow-up)."""
+    (a lead's funnel measures, when its owner's team must be looked up at the moment), ``due_later``
+    (an open lead's pending follow-up) and ``activity_when_due`` (activity counted from a due moment on: a
+    call-back task)."""
     out: Sums = defaultdict(float)
 
     def activity(at: datetime, metric: str, who: tuple[str, str], lead: _Lead | None, amount: float = 1,
@@ -418,11 +429,14 @@ def _fact_measures(fold: _Fold, teams: ConsultantTeams,
         if lead.referral:
             activity(lead.captured_at, "referral_leads", first, lead)
         seen: set[tuple[str, str]] = set()
+        won_ever = lead.furthest >= STAGE_RANK[WON_STAGE]
         for at, stage in lead.entries:
             metric = {"visited": "visits", "test_driven": "test_drives"}.get(stage)
             if metric and (metric, month_of(at)) not in seen:
                 seen.add((metric, month_of(at)))
                 activity(at, metric, fold.credit(lead, at), lead)
+                if metric == "test_drives" and won_ever:  # 试驾签单: the test-driven lead signed (as of T)
+                    activity(at, "test_drives_signed", fold.credit(lead, at), lead)
         closed = min((x for x in (lead.lost.at if lead.lost else None, lead.invalid_at) if x), default=None)
         if closed is not None:
             start = month_start(closed)
@@ -432,6 +446,10 @@ def _fact_measures(fold: _Fold, teams: ConsultantTeams,
 
     visits_seen: Counter[str] = Counter()
     deposits: dict[str, datetime] = {}
+    logged_at: dict[str, list[datetime]] = defaultdict(list)  # lead id → its follow-ups' times (call-backs)
+    for f in fold.facts:
+        if f.event_type == FOLLOW_UP_LOGGED and (found := fold.lead_of(f)) is not None:
+            logged_at[found.lead_id].append(f.at)
     cancelled = {f.data["order_id"] for f in fold.facts if f.event_type == ORDER_CANCELLED}
     plan_consultant = {f.data["plan_id"]: f.data.get("consultant_id") for f in fold.facts if f.event_type == CARE_PLAN}
     breached = {f.data["complaint_id"] for f in fold.facts if f.event_type == SLA_BREACHED}
@@ -444,6 +462,10 @@ def _fact_measures(fold: _Fold, teams: ConsultantTeams,
             activity(f.at, "revenue", who, linked, d.get("total_minor", 0))
             if d.get("quote_id"):
                 activity(f.at, "quotes_signed", who, linked)
+            kinds = {line.get("kind") for line in d.get("lines") or ()}
+            for kind in ATTACH_KINDS:
+                if kind in kinds:
+                    activity(f.at, f"contracts_with_{kind}", who, linked)
             if d.get("subtotal_minor"):
                 activity(f.at, "discount_minor", who, linked, d.get("discount_minor") or 0)
                 activity(f.at, "subtotal_minor", who, linked, d["subtotal_minor"])
@@ -466,7 +488,18 @@ def _fact_measures(fold: _Fold, teams: ConsultantTeams,
                      d.get("discount_minor") or 0)
         elif t == APPOINTMENT_SCHEDULED and d.get("kind") == "showroom_visit":
             activity(f.at, "invitations", fold.credit(linked, f.at), linked)
+        elif t == APPOINTMENT_MISSED:
+            activity(f.at, "appointments_missed", fold.credit(linked, f.at), linked)
+        elif t == VISIT_ARRIVED and d.get("first_visit"):
+            # 留档: a first-time visitor's register entry left a lead record that is still valid (the register
+            # needs a phone for a walk-in; an invalidated lead is an empty or fake record). Credited to who
+            # received the visitor.
+            who = fold.credit(linked, f.at, doer=d.get("consultant_id"))
+            activity(f.at, "walk_ins", who, linked)
+            if linked is not None and linked.invalid_at is None:
+                activity(f.at, "walk_ins_recorded", who, linked)
         elif t == APPOINTMENT_ATTENDED:
+            activity(f.at, "appointments_kept", fold.credit(linked, f.at), linked)
             if d.get("kind") == "showroom_visit" and linked is not None:
                 visits_seen[linked.lead_id] += 1
                 n = visits_seen[linked.lead_id]
@@ -475,6 +508,25 @@ def _fact_measures(fold: _Fold, teams: ConsultantTeams,
                     activity(f.at, "first_visits" if n == 1 else "second_visits", fold.credit(linked, f.at), linked)
             elif d.get("kind") == "test_drive":
                 activity(f.at, "test_drives_attended", fold.credit(linked, f.at), linked)
+        elif t == CALL_RECORDED:
+            # Calls are credited to who took or made them (the agent's consultant), else the lead's owner then.
+            who = fold.credit(linked, f.at, doer=d.get("consultant_id"))
+            activity(f.at, "calls", who, linked)
+            if d.get("outcome") == "answered":
+                activity(f.at, "calls_answered", who, linked)
+                activity(f.at, "talk_seconds", who, linked, d.get("duration_seconds") or 0)
+            if d.get("call_back_due_at") and linked is not None:
+                # A missed call's call-back task: due at its due moment, credited to the lead's owner then (who
+                # is to call back); within SLA when a follow-up (a call-back logged, an answered call) was logged
+                # on the lead after the missed call and no later than the due moment.
+                # A call reported after its call-back was due (the call center sent it late) is due at once.
+                due = _moment(d["call_back_due_at"])
+                counted = max(due, f.at)
+                caller_back = fold.credit(linked, counted)
+                dims = (*caller_back, linked.channel, linked.product)
+                activity_when_due((counted, ("activity", day_of(counted), "call_backs_due", *dims), 1))
+                if any(f.at <= done <= due for done in logged_at[linked.lead_id]):
+                    activity_when_due((counted, ("activity", day_of(counted), "call_backs_in_sla", *dims), 1))
         elif t == FOLLOW_UP_LOGGED:
             activity(f.at, "follow_ups_done", fold.credit(linked, f.at, doer=d.get("logged_by")), linked)
         elif t == FOLLOW_UP_OVERDUE:
@@ -511,6 +563,8 @@ def change_times(facts: Sequence[Fact], teams: ConsultantTeams) -> list[datetime
         if f.event_type == FOLLOW_UP_SCHEDULED:
             due = _moment(f.data["due_at"])
             times.update((due, due - DUE_SOON))
+        elif f.event_type == CALL_RECORDED and f.data.get("call_back_due_at"):
+            times.add(_moment(f.data["call_back_due_at"]))
         for name in ("owner_id", "consultant_id", "logged_by", "requested_by"):
             if f.data.get(name):
                 consultants.add(f.data[name])
