@@ -4,7 +4,7 @@ customer card filled during needs analysis, a test drive booked on a fleet vehic
 from the catalogue with accessories and insurance, the contract, a vehicle allocated from stock, the delivery
 checklist completed, delivered — and what leads and reporting then show, against figures computed here.
 
-Not covered yet (not on main when this was written): the one customer page, campaigns and their ROI."""
+Not covered yet (not on main when this was written): campaigns and their ROI."""
 
 from __future__ import annotations
 
@@ -158,6 +158,20 @@ async def test_one_customer_walks_from_reception_to_handover_and_every_service_s
                                  timeout=40)
         stages = [h["data"]["to_stage"] for h in final["history"] if h["event_type"] == "StageAdvanced"]
         assert stages == ["visited", "test_driven", "contract_signed", "delivered"]
+
+        # The one customer page (leads' read model of orders' events) and the search by the allocated VIN.
+        def page_shows_the_handover(response: httpx.Response) -> bool:
+            types = {e["event_type"] for e in response.json().get("timeline", [])}
+            return response.status_code == 200 and {"ContractSigned", "PaymentReceived", "Delivered"} <= types
+
+        page = (await eventually(lambda: http.get(f"{leads}/v1/customers/{customer_id}/overview", headers=SELLER),
+                                 until=page_shows_the_handover, what="the customer page", timeout=60)).json()
+        [summary_order] = page["summary"]["orders"]
+        assert (summary_order["order_id"], summary_order["status"], summary_order["paid_minor"],
+                summary_order["balance_minor"]) == (order_id, "delivered", total, 0)
+        assert [(le["lead_id"], le["stage"]) for le in page["summary"]["leads"]] == [(lead_id, "delivered")]
+        found = await c.send("GET", f"{leads}/v1/customers/search?q={vin.lower()}", None, SELLER)
+        assert [x["customer_id"] for x in found["customers"]] == [customer_id]
 
         # Reporting: the funnel of the month, the consultant's day, a revenue target of twice the sale.
         await c.send("PUT", f"{reporting}/v1/targets", {"scope": "consultant", "scope_id": CONSULTANT,
