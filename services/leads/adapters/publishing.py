@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.leads.domain.campaign import UTM_FIELDS
+from shared.contracts import campaigns as cg
 from shared.contracts import leads as c
 from shared.contracts import showroom as sc
 from shared.contracts.base import IntegrationEvent
@@ -16,6 +18,7 @@ from shared.eventstore import RecordedEvent
 from shared.messaging.relay import OutboundMessage, outbound_message
 
 SOURCE = "salesflow/leads"
+ATTRIBUTION_FIELDS = ("campaign_id", *UTM_FIELDS)
 
 # Stored type → (contract, the fields it takes, the field that is the message key). Fields not listed stay
 # private (e.g. the duplicate contact's name and interest, the capture's idempotency key).
@@ -82,6 +85,13 @@ _PUBLISHED: dict[str, tuple[type[IntegrationEvent], tuple[str, ...], str]] = {
                                              "merged_at"), "customer_id"),
     "CustomerMergedInto": (sc.CustomerMergedIntoV1, ("customer_id", "survivor_id", "merged_by", "merged_at"),
                            "customer_id"),
+    "CampaignCreated": (cg.CampaignCreatedV1, ("campaign_id", "code", "name", "kind", "channel", "starts_on",
+                                               "ends_on", "budget_minor", "currency", "created_by", "created_at"),
+                        "campaign_id"),
+    "CampaignUpdated": (cg.CampaignUpdatedV1, ("campaign_id", "changes", "updated_by", "updated_at"), "campaign_id"),
+    "CampaignSpendRecorded": (cg.CampaignSpendRecordedV1, ("campaign_id", "entry_id", "amount_minor", "currency",
+                                                           "channel", "spent_at", "note", "total_spent_minor",
+                                                           "recorded_by", "recorded_at"), "campaign_id"),
     "TeamRegistered": (c.TeamRegisteredV1, ("team_id", "name", "registered_at"), "team_id"),
     "ConsultantRegistered": (c.ConsultantRegisteredV1, ("consultant_id", "name", "team_id", "role",
                                                         "registered_at"), "consultant_id"),
@@ -98,6 +108,7 @@ def _lead_created(d: dict[str, Any]) -> c.LeadCreatedV1:
         interest=d["interest"], captured_at=d["captured_at"], stage=d.get("stage", "new"),
         owner_id=d.get("owner_id"), referral_id=d.get("referral_id"),
         referrer_customer_id=d.get("referrer_customer_id"), order_id=d.get("order_id"),
+        **{f: d.get(f) for f in ATTRIBUTION_FIELDS},
     )
 
 

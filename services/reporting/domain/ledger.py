@@ -578,8 +578,11 @@ def entities_of(event_type: str, data: Mapping[str, Any], event_id: str) -> tupl
     d = data
     mentions = []
     if event_type.startswith(_L):
+        # A campaign's own facts are its group (a lead names its campaign but is not linked to it: linking would
+        # make one group of every lead a campaign brought).
         primary = f"lead:{d['lead_id']}" if d.get("lead_id") else (
-            f"consultant:{d['consultant_id']}" if d.get("consultant_id") else f"team:{d.get('team_id')}")
+            f"consultant:{d['consultant_id']}" if d.get("consultant_id") else
+            f"campaign:{d['campaign_id']}" if d.get("campaign_id") else f"team:{d.get('team_id')}")
         if d.get("order_id"):
             mentions.append(f"order:{d['order_id']}")
     elif event_type.startswith(_O):
