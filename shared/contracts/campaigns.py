@@ -18,7 +18,8 @@ class CampaignCreatedV1(IntegrationEvent):
 
     campaign_id: str = Field(description="the campaign's id; also the message key")
     code: str = Field(description="unique code; a lead whose utm_campaign equals it is linked to the campaign")
-    name: str
+    campaign_name: str = Field(description="the campaign's name (``name`` in the leads API; a different field name "
+                                           "because subscribers treat ``name`` as a person's)")
     kind: str = Field(description="campaign kind code (leads config/campaigns.json: roadshow, exhibition, "
                                   "ad_platform, ...)")
     channel: str = Field(description="the acquisition channel the campaign belongs to (GET /v1/channels)")
@@ -32,8 +33,8 @@ class CampaignCreatedV1(IntegrationEvent):
 
 @contract("salesflow.leads.CampaignUpdated", version=1, producer="leads")
 class CampaignUpdatedV1(IntegrationEvent):
-    """A campaign's fields changed: each changed field as ``{"from": old, "to": new}`` (name, kind, channel,
-    starts_on, ends_on as ISO dates, budget_minor)."""
+    """A campaign's fields changed: each changed field as ``{"from": old, "to": new}`` (name — the campaign's
+    name —, kind, channel, starts_on, ends_on as ISO dates, budget_minor)."""
 
     campaign_id: str = Field(description="the campaign's id; also the message key")
     changes: dict[str, dict[str, Any]]

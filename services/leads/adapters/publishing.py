@@ -85,9 +85,6 @@ _PUBLISHED: dict[str, tuple[type[IntegrationEvent], tuple[str, ...], str]] = {
                                              "merged_at"), "customer_id"),
     "CustomerMergedInto": (sc.CustomerMergedIntoV1, ("customer_id", "survivor_id", "merged_by", "merged_at"),
                            "customer_id"),
-    "CampaignCreated": (cg.CampaignCreatedV1, ("campaign_id", "code", "name", "kind", "channel", "starts_on",
-                                               "ends_on", "budget_minor", "currency", "created_by", "created_at"),
-                        "campaign_id"),
     "CampaignUpdated": (cg.CampaignUpdatedV1, ("campaign_id", "changes", "updated_by", "updated_at"), "campaign_id"),
     "CampaignSpendRecorded": (cg.CampaignSpendRecordedV1, ("campaign_id", "entry_id", "amount_minor", "currency",
                                                            "channel", "spent_at", "note", "total_spent_minor",
@@ -112,10 +109,19 @@ def _lead_created(d: dict[str, Any]) -> c.LeadCreatedV1:
     )
 
 
+def _campaign_created(d: dict[str, Any]) -> cg.CampaignCreatedV1:
+    # The public field is ``campaign_name``: subscribers (reporting) drop every ``name`` as a person's.
+    return cg.CampaignCreatedV1.model_validate({**{k: v for k, v in d.items() if k != "name"},
+                                                "campaign_name": d["name"]})
+
+
 def to_public_message(event: RecordedEvent) -> OutboundMessage | None:
     if event.event_type == "LeadCreated":
         created = _lead_created(event.data)
         return outbound_message(event, created, source=SOURCE, subject=created.lead_id)
+    if event.event_type == "CampaignCreated":
+        campaign = _campaign_created(event.data)
+        return outbound_message(event, campaign, source=SOURCE, subject=campaign.campaign_id)
     mapping = _PUBLISHED.get(event.event_type)
     if mapping is None:
         raise LookupError(f"no public mapping decided for stored event {event.event_type!r}")

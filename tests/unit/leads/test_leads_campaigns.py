@@ -176,6 +176,8 @@ async def test_every_campaign_event_is_published_under_its_contract_keyed_by_the
     await world.campaigns.record_spend(RecordCampaignSpend(campaign.id, 300_000, note="展位费"), MANAGER)
     messages = [to_public_message(e) for e in world.recorded(f"campaign-{campaign.id}")]
     assert [m.key for m in messages if m] == [campaign.id.encode()] * 3
+    created = orjson.loads(messages[0].value)  # type: ignore[union-attr]
+    assert (created["campaign_name"], "name" in created) == ("春季巡展", False)  # subscribers drop "name"s
     spend = orjson.loads(messages[-1].value)  # type: ignore[union-attr]
     assert (spend["amount_minor"], spend["channel"], spend["total_spent_minor"], spend["note"]) == (
         300_000, "showroom", 300_000, "展位费")
