@@ -238,6 +238,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/reports/daily": ("reporting", "/v1/reports/daily?day=2026-03-02", None, "c1", "shop", 403),
         "GET /v1/reports/monthly": ("reporting", "/v1/reports/monthly?month=2026-03", None, "d1", "m1", 403),
         "GET /v1/reports/aftersales": ("reporting", "/v1/reports/aftersales", None, "d1", "c1", 403),
+        "GET /v1/reports/campaigns": ("reporting", "/v1/reports/campaigns?period=2026-03", None, "m1", "c1", 403),
         "GET /v1/me": ("reporting", "/v1/me", None, "shop", "nobody", 401),
         "GET /v1/watermark": ("reporting", "/v1/watermark", None, "c1", "nobody", 401),
         "GET /dashboard": ("reporting", "/dashboard", None, "m1", "nobody", 401),

@@ -43,6 +43,14 @@ LABELS: dict[str, str] = {
     "deposit_to_delivery_days": "Deposit → delivery (days) / 订金到交车(天)",
     "referral_rate": "Referral rate / 转介绍率", "second_visit_rate": "Second-visit rate / 二次到店率",
     "financing_approval_rate": "Financing approval / 金融通过率", "points_awarded": "Points awarded / 积分",
+    "level": "Row / 维度", "campaign_id": "Campaign id / 活动编号", "code": "Campaign code / 活动代码",
+    "name": "Campaign / 推广活动", "kind": "Kind / 类型", "starts_on": "Starts / 开始", "ends_on": "Ends / 结束",
+    "budget_minor": "Budget (minor units) / 预算(分)", "valid_leads": "Valid leads / 有效线索",
+    "revenue_minor": "Revenue (minor units) / 成交金额(分)", "spend_minor": "Spend (minor units) / 实际花费(分)",
+    "cost_per_lead_minor": "Cost per lead / 线索成本(分)",
+    "cost_per_valid_lead_minor": "Cost per valid lead / 有效线索成本(分)",
+    "cost_per_visit_minor": "Cost per visit / 到店成本(分)", "cost_per_sale_minor": "Cost per sale / 成交成本(分)",
+    "roi": "ROI / 投资回报率",
 }
 
 
