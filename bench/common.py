@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import importlib.metadata
 import os
 import platform
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -119,6 +121,30 @@ def versions(extra: Iterable[str] = ()) -> dict[str, Any]:
         **{name: pkg(name) for name in ("aiokafka", "asyncpg", "faststream", "fastapi", "uvicorn", "uvloop",
                                          "pydantic", "orjson", "eventsourcing", "psycopg", *extra)},
     }
+
+
+def disk_flush_latency_us(directory: str, writes: int = 200) -> dict[str, Any]:
+    """p50/p99 of one 8 kB write + fdatasync in ``directory`` (PostgreSQL's data directory when we can write
+    there): a command's answer waits for its WAL flush, so this floor differs between machines and explains
+    latency differences between runs that the code does not (what pg_test_fsync measures, in-process)."""
+    block = os.urandom(8192)
+    samples: list[float] = []
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=".salesflow-flush-probe-") as f:
+        for _ in range(writes):
+            started = time.perf_counter()
+            os.pwrite(f.fileno(), block, 0)
+            os.fdatasync(f.fileno())
+            samples.append(time.perf_counter() - started)
+    us = [s * 1e6 for s in samples]
+    return {"directory": directory, "writes": writes, "p50_us": percentile(us, 50), "p99_us": percentile(us, 99)}
+
+
+def postgres_flush_directory() -> str:
+    """The local PostgreSQL's data directory if it is readable here (root on the bench machine), else the cwd."""
+    for candidate in sorted(glob.glob("/var/lib/postgresql/*/main"), reverse=True):
+        if os.access(candidate, os.W_OK):
+            return candidate
+    return os.getcwd()
 
 
 class Stopwatch:

@@ -20,6 +20,12 @@ def render(results: dict[str, Any]) -> str:
         f"{v['eventsourcing']} (psycopg {v['psycopg']}).",
         "",
     ]
+    if flush := results.get("disk_flush"):  # absent from results written before 2026-12-02 19:00
+        lines += [
+            f"Disk flush (8 kB write + fdatasync in {flush['directory']}, {flush['writes']} times): p50 "
+            f"{flush['p50_us']:.0f} µs, p99 {flush['p99_us']:.0f} µs — every command's answer waits for one WAL "
+            "flush, so compare latencies across machines with this floor in mind.", "",
+        ]
     if "e2e" in results:
         e = results["e2e"]
         lines += [

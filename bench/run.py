@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import append, auth, e2e, pipeline, report, reporting_scale
-from bench.common import versions
+from bench.common import disk_flush_latency_us, postgres_flush_directory, versions
 from bench.databases import drop_run_databases, dsn_parts, fresh_database
 from shared.settings import KafkaSettings, load_settings
 
@@ -38,6 +38,7 @@ async def main() -> int:
     selected = set(args.only.split(","))
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(), "run_id": run_id, "smoke": args.smoke, "versions": versions(),
+        "disk_flush": disk_flush_latency_us(postgres_flush_directory(), writes=20 if args.smoke else 200),
     }
     started = time.perf_counter()
     if "append" in selected:
