@@ -13,14 +13,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import HTMLResponse
 
-from services.orders.api_schemas import order_view, price_list_version_view, quote_view
+from services.orders.api_schemas import checklist_view, order_view, price_list_version_view, quote_view, vehicle_view
 from services.orders.app import access
 from services.orders.app.catalogue import PublishPriceList, PublishPriceListHandler
 from services.orders.app.checkout import CheckOutShopOrder, CheckOutShopOrderHandler
-from services.orders.app.common import OrderResult, load_order, load_quote
+from services.orders.app.common import OrderResult, VehicleNotFoundError, load_order, load_quote
 from services.orders.app.fulfilment import (
     CancelOrder,
     CancelOrderHandler,
+    CompleteDeliveryChecklistItem,
+    CompleteDeliveryChecklistItemHandler,
     DeliverOrder,
     DeliverOrderHandler,
     RescheduleDelivery,
@@ -56,6 +58,14 @@ from services.orders.app.quotes import (
     SignContract,
     SignContractHandler,
 )
+from services.orders.app.vehicles import (
+    AllocateVehicle,
+    AllocateVehicleHandler,
+    ChangeVehicleStatus,
+    ChangeVehicleStatusHandler,
+    RegisterVehicle,
+    RegisterVehicleHandler,
+)
 from services.orders.domain.catalogue import PriceList
 from services.orders.domain.errors import NoPriceListInForceError
 from services.orders.quote_print import print_quote
@@ -82,6 +92,10 @@ if TYPE_CHECKING:
     ScheduleDeliveryBody = CommandBody[ScheduleDelivery]
     RescheduleDeliveryBody = CommandBody[RescheduleDelivery]
     DeliverOrderBody = CommandBody[DeliverOrder]
+    CompleteChecklistItemBody = CommandBody[CompleteDeliveryChecklistItem]
+    RegisterVehicleBody = CommandBody[RegisterVehicle]
+    ChangeVehicleStatusBody = CommandBody[ChangeVehicleStatus]
+    AllocateVehicleBody = CommandBody[AllocateVehicle]
     CheckOutShopOrderBody = CommandBody[CheckOutShopOrder]
     PublishPriceListBody = CommandBody[PublishPriceList]
 else:
@@ -97,6 +111,10 @@ else:
     ScheduleDeliveryBody = command_body(ScheduleDelivery, path=("order_id",))
     RescheduleDeliveryBody = command_body(RescheduleDelivery, path=("order_id",))
     DeliverOrderBody = command_body(DeliverOrder, path=("order_id",))
+    CompleteChecklistItemBody = command_body(CompleteDeliveryChecklistItem, path=("order_id", "item"))
+    RegisterVehicleBody = command_body(RegisterVehicle)
+    ChangeVehicleStatusBody = command_body(ChangeVehicleStatus, path=("vin",))
+    AllocateVehicleBody = command_body(AllocateVehicle, path=("order_id",))
     CheckOutShopOrderBody = command_body(CheckOutShopOrder)
     PublishPriceListBody = command_body(PublishPriceList, path=("currency",))
 
@@ -117,7 +135,10 @@ class OrdersHandlers:
     deliver_order: DeliverOrderHandler
     check_out: CheckOutShopOrderHandler
     publish_price_list: PublishPriceListHandler
-
+    register_vehicle: RegisterVehicleHandler
+    change_vehicle_status: ChangeVehicleStatusHandler
+    allocate_vehicle: AllocateVehicleHandler
+    complete_checklist_item: CompleteDeliveryChecklistItemHandler
 
 
 def _order(result: OrderResult) -> dict[str, Any]:
@@ -186,7 +207,8 @@ def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> AP
     return router
 
 
-def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queries: OrderQueries) -> APIRouter:
+def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queries: OrderQueries,
+                  config: OrdersConfig) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["orders"], dependencies=AUTHENTICATED)
     sellers = [allowed(roles=access.SELLERS)]
 
@@ -244,10 +266,39 @@ def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queri
         return _order(await h.reschedule_delivery(body.to_command(order_id=order_id),
                                                   _context(x_correlation_id, caller)))
 
+    @router.post("/orders/{order_id}/vehicle", dependencies=sellers)
+    async def allocate_vehicle(order_id: str, body: AllocateVehicleBody, x_correlation_id: CorrelationId = None,
+                               caller: Principal = CALLER) -> dict[str, Any]:
+        """Allocate a vehicle (VIN) matching the order's catalogue model / trim / colour: the named ``vin``, or
+        the best free match (PDI done, arrived, in transit, then a factory order). A vehicle is never allocated
+        to two orders: 409 ``vehicle_already_allocated`` / ``no_vehicle_available``."""
+        await own_order(order_id, caller)
+        return _order(await h.allocate_vehicle(body.to_command(order_id=order_id),
+                                               _context(x_correlation_id, caller)))
+
+    @router.get("/orders/{order_id}/delivery-checklist", dependencies=sellers)
+    async def delivery_checklist(order_id: str, caller: Caller) -> dict[str, Any]:
+        """The order's department checklist: each item, whether it is done, by whom, when, with what reference."""
+        order = await own_order(order_id, caller)
+        return checklist_view(order, config.delivery_checklist(order.team_id))
+
+    @router.post("/orders/{order_id}/delivery-checklist/{item}", dependencies=sellers)
+    async def complete_checklist_item(order_id: str, item: str, body: CompleteChecklistItemBody,
+                                      x_correlation_id: CorrelationId = None, caller: Principal = CALLER
+                                      ) -> dict[str, Any]:
+        """Complete one checklist item (DeliveryChecklistItemCompleted: the caller, now, ``reference``); an item
+        not on the department's list is 422 naming ``item``, a completed one 409."""
+        await own_order(order_id, caller)
+        result = await h.complete_checklist_item(body.to_command(order_id=order_id, item=item),
+                                                 _context(x_correlation_id, caller))
+        return checklist_view(result.order, config.delivery_checklist(result.order.team_id))
+
     @router.post("/orders/{order_id}/delivered", dependencies=sellers)
     async def deliver_order(order_id: str, body: DeliverOrderBody, x_correlation_id: CorrelationId = None,
                             caller: Principal = CALLER) -> dict[str, Any]:
-        """Hand over: only when fully paid or the rest is covered by approved financing."""
+        """Hand over: only when fully paid or the rest is covered by approved financing; an order selling a
+        catalogue vehicle also needs its department's checklist complete and its vehicle PDI done (409
+        ``delivery_not_ready`` naming the open items)."""
         await own_order(order_id, caller)
         return _order(await h.deliver_order(body.to_command(order_id=order_id), _context(x_correlation_id, caller)))
 
@@ -329,6 +380,45 @@ def catalogue_router(h: OrdersHandlers, store: OrdersStore) -> APIRouter:
         if moment.tzinfo is None:
             raise InvalidFieldError("on", "needs a time zone offset")
         return price_list_version_view((await price_list_of(currency)).require_in_force_on(moment))
+
+    return router
+
+
+def vehicles_router(h: OrdersHandlers, store: OrdersStore, history: History, queries: OrderQueries) -> APIRouter:
+    """The vehicle stock: managers and directors record what the factory and logistics report; sellers read it."""
+    router = APIRouter(prefix="/v1/vehicles", tags=["vehicles"], dependencies=AUTHENTICATED)
+    supervisors = [allowed(roles=access.SUPERVISORS)]
+
+    @router.post("", status_code=201, dependencies=supervisors)
+    async def register_vehicle(body: RegisterVehicleBody, x_correlation_id: CorrelationId = None,
+                               caller: Principal = CALLER) -> dict[str, Any]:
+        """A vehicle enters the stock (a factory order, on its way, arrived or PDI done); 409 for a known VIN,
+        422 naming ``vin`` for a malformed one."""
+        result = await h.register_vehicle(body.to_command(), _context(x_correlation_id, caller))
+        return vehicle_view(result.vehicle)
+
+    @router.post("/{vin}/status", dependencies=supervisors)
+    async def change_vehicle_status(vin: str, body: ChangeVehicleStatusBody, x_correlation_id: CorrelationId = None,
+                                    caller: Principal = CALLER) -> dict[str, Any]:
+        """Move the vehicle forward (in_transit, arrived, pdi_done); the same status again records nothing."""
+        result = await h.change_vehicle_status(body.to_command(vin=vin), _context(x_correlation_id, caller))
+        return vehicle_view(result.vehicle)
+
+    @router.get("", dependencies=[allowed(roles=access.SELLERS)])
+    async def list_vehicles(status: Annotated[str | None, Query(max_length=20)] = None,
+                            model: Annotated[str | None, Query(max_length=60)] = None,
+                            limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
+        """The stock, the most advanced first (``status``: ordered, in_transit, arrived, pdi_done, reserved,
+        delivered)."""
+        return {"vehicles": await queries.vehicles(status, model, limit)}
+
+    @router.get("/{vin}", dependencies=[allowed(roles=access.SELLERS)])
+    async def get_vehicle(vin: str) -> dict[str, Any]:
+        """The vehicle and its history."""
+        vehicle = await store.vehicle(vin.strip().upper())
+        if vehicle is None:
+            raise VehicleNotFoundError(f"no vehicle {vin} in stock")
+        return {**vehicle_view(vehicle), "history": await history.history("vehicle", vehicle.id)}
 
     return router
 

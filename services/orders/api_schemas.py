@@ -6,8 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from services.orders.domain.catalogue import PriceListVersion
+from services.orders.domain.checklist import DeliveryChecklist
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
+from services.orders.domain.vehicle import Vehicle
 
 
 def quote_view(quote: Quote) -> dict[str, Any]:
@@ -38,7 +40,29 @@ def order_view(order: Order) -> dict[str, Any]:
         "refund_due_minor": order.refund_due_minor,
         "delivery_scheduled_for": _iso(order.delivery_scheduled_for), "delivered_at": _iso(order.delivered_at),
         "signed_at": c.signed_at.isoformat(), "version": order.version,
+        "vehicle_order": order.vehicle_spec is not None, "vin": order.vin,
+        "checklist_completed": sorted(order.checklist_done),
     }
+
+
+def checklist_view(order: Order, checklist: DeliveryChecklist) -> dict[str, Any]:
+    """The department's checklist with who completed each item, when, with which reference."""
+    items = []
+    for item in checklist.items:
+        done = order.checklist_done.get(item.item_id)
+        items.append({"item": item.item_id, "label": item.label, "completed": done is not None,
+                      "completed_by": done.completed_by if done else None,
+                      "completed_at": _iso(done.completed_at) if done else None,
+                      "reference": done.reference if done else None, "note": done.note if done else None})
+    return {"order_id": order.id, "vin": order.vin, "items": items,
+            "open_items": checklist.open_items(frozenset(order.checklist_done)), "version": order.version}
+
+
+def vehicle_view(vehicle: Vehicle) -> dict[str, Any]:
+    return {"vin": vehicle.id, "model": vehicle.model, "trim": vehicle.trim, "colour": vehicle.colour,
+            "status": vehicle.status, "logistics_status": vehicle.logistics.value, "order_id": vehicle.order_id,
+            "factory_order_ref": vehicle.factory_order_ref, "registered_at": _iso(vehicle.registered_at),
+            "version": vehicle.version}
 
 
 def _iso(value: datetime | None) -> str | None:

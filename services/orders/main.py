@@ -23,12 +23,14 @@ from services.orders.api import (
     config_router,
     orders_router,
     quotes_router,
+    vehicles_router,
 )
 from services.orders.app.catalogue import PublishPriceListHandler
 from services.orders.app.checkout import CheckOutShopOrderHandler
 from services.orders.app.config import load_config
 from services.orders.app.fulfilment import (
     CancelOrderHandler,
+    CompleteDeliveryChecklistItemHandler,
     DeliverOrderHandler,
     RescheduleDeliveryHandler,
     ScheduleDeliveryHandler,
@@ -46,6 +48,11 @@ from services.orders.app.quotes import (
     IssueQuoteHandler,
     ReviseQuoteHandler,
     SignContractHandler,
+)
+from services.orders.app.vehicles import (
+    AllocateVehicleHandler,
+    ChangeVehicleStatusHandler,
+    RegisterVehicleHandler,
 )
 from shared.contracts.inbound import INBOUND_SHOP
 from shared.eventstore.store import PostgresEventStore
@@ -95,10 +102,15 @@ def build_handlers(unit_of_work: UnitOfWorkFactory, config: OrdersConfig, clock:
         cancel_order=CancelOrderHandler(unit_of_work=unit_of_work, clock=clock, config=config),
         schedule_delivery=ScheduleDeliveryHandler(unit_of_work=unit_of_work, clock=clock),
         reschedule_delivery=RescheduleDeliveryHandler(unit_of_work=unit_of_work, clock=clock),
-        deliver_order=DeliverOrderHandler(unit_of_work=unit_of_work, clock=clock),
+        deliver_order=DeliverOrderHandler(unit_of_work=unit_of_work, clock=clock, config=config),
         check_out=CheckOutShopOrderHandler(unit_of_work=unit_of_work, clock=clock, new_id=ids, config=config),
         publish_price_list=PublishPriceListHandler(unit_of_work=unit_of_work, clock=clock, new_id=ids,
                                                    config=config),
+        register_vehicle=RegisterVehicleHandler(unit_of_work=unit_of_work, clock=clock),
+        change_vehicle_status=ChangeVehicleStatusHandler(unit_of_work=unit_of_work, clock=clock),
+        allocate_vehicle=AllocateVehicleHandler(unit_of_work=unit_of_work, clock=clock),
+        complete_checklist_item=CompleteDeliveryChecklistItemHandler(unit_of_work=unit_of_work, clock=clock,
+                                                                     config=config),
     )
 
 
@@ -135,7 +147,9 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
         parts.run_relay(relay)
         parts.run_timers(timers)
         app.include_router(quotes_router(handlers, orders, orders))
-        app.include_router(orders_router(handlers, orders, orders, PostgresOrderQueries(pool)))
+        queries = PostgresOrderQueries(pool)
+        app.include_router(orders_router(handlers, orders, orders, queries, config))
+        app.include_router(vehicles_router(handlers, orders, orders, queries))
         app.include_router(catalogue_router(handlers, orders))
         app.include_router(config_router(config))
         app.include_router(admin_router(orders))

@@ -30,6 +30,7 @@ from services.reporting.app.reports import (
     GradeTableQuery,
 )
 from services.reporting.domain.campaigns import COLUMNS as CAMPAIGN_COLUMNS
+from services.reporting.domain.kpis import COUNTS, KPIS
 from services.reporting.domain.ledger import ConsultantTeams
 from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed, signed_in_page
 from shared.auth.principal import Principal
@@ -40,6 +41,8 @@ from shared.runtime.params import IsoDateTime
 
 DASHBOARD = Path(__file__).parent / "static" / "dashboard.html"
 Format = Literal["json", "csv", "xlsx"]
+# The monthly KPI tables' export columns: the counts and then every KPI (the formulas: domain/kpis.py).
+KPI_EXPORT_COLUMNS = [*COUNTS, *KPIS]
 # How long a report may wait for ``wait_for_event``: bounded, so a request cannot hold a worker (or outlast a
 # client's timeout) for ever.
 WaitTimeout = Annotated[float, Query(gt=0, le=15, description="seconds to wait for wait_for_event (at most 15)")]
@@ -221,21 +224,30 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
 
     @router.get("/reports/daily", responses=EXPORT_RESPONSES, dependencies=readers)
     async def get_daily(day: str, as_of: IsoDateTime | None = None, format: Format = "json",
+                        rows: Literal["consultants", "teams"] = "consultants",
                         caller: Principal = CALLER) -> Response:
-        """销售日报: per consultant for one day (YYYY-MM-DD); a consultant sees their own row."""
+        """销售日报: per consultant and per team for one day (YYYY-MM-DD); a consultant sees their own row, a
+        manager their team's. ``rows`` picks the table an export carries."""
         report = await cached(("daily", day, as_of), lambda: daily(day=day, as_of=as_of))
-        report = {**report, "consultants": await scoped_rows(caller, jsonable_encoder(report["consultants"]))}
-        return _export(report, "consultants", ["consultant_id", *report["columns"], *KPI_COLUMNS], format,
-                       "daily")
+        report = {**report, "consultants": await scoped_rows(caller, jsonable_encoder(report["consultants"])),
+                  "teams": access.team_rows(caller, jsonable_encoder(report["teams"]))}
+        key = "consultant_id" if rows == "consultants" else "team_id"
+        return _export(report, rows, [key, *report["columns"], *KPI_COLUMNS], format,
+                       "daily" if rows == "consultants" else "daily-teams")
 
     if monthly is not None:
         @router.get("/reports/monthly", responses=EXPORT_RESPONSES, dependencies=readers)
         async def get_monthly(month: str, as_of: IsoDateTime | None = None, format: Format = "json",
+                              table: Literal["channels", "kpis_by_consultant", "kpis_by_team"] = "channels",
                               caller: Principal = CALLER) -> Response:
-            """客户开发月度分析: target completion and variance, channel effectiveness, losses, open-lead churn."""
+            """客户开发月度分析: target completion and variance, channel effectiveness, losses, open-lead churn,
+            dealer KPIs for the org, per consultant and per team. ``table`` picks the table an export carries."""
             access.require_organisation_wide(caller)
             report = await cached(("monthly", month, as_of), lambda: monthly(month=month, as_of=as_of))
-            return _export(report, "channels", ["channel", "leads", "contracts", "conversion"], format, "monthly")
+            columns = {"channels": ["channel", "leads", "contracts", "conversion"],
+                       "kpis_by_consultant": ["consultant_id", *KPI_EXPORT_COLUMNS],
+                       "kpis_by_team": ["team_id", *KPI_EXPORT_COLUMNS]}[table]
+            return _export(report, table, columns, format, "monthly" if table == "channels" else f"monthly-{table}")
 
     if aftersales is not None:
         @router.get("/reports/aftersales", responses=EXPORT_RESPONSES, dependencies=readers)

@@ -117,6 +117,8 @@ class DeliveredV1(IntegrationEvent):
     delivered_at: datetime
     team_id: str | None = Field(default=None, description="the team the order was sold in (none for shop "
                                                           "orders); after-sales scopes a manager's care plans by it")
+    vin: str | None = Field(default=None, description="the vehicle handed over (none: the order sold no vehicle "
+                                                      "from the catalogue)")
 
 
 # ---- quotes (key = quote id) ---------------------------------------------------------------------------------
@@ -235,3 +237,70 @@ class DeliveryScheduledV1(IntegrationEvent):
     previous_scheduled_for: datetime | None = Field(default=None, description="set on a reschedule")
     reason: str | None = Field(default=None, description="why it was rescheduled")
     scheduled_at: datetime = Field(description="when the (re)scheduling was recorded")
+
+
+# ---- vehicle allocation and the delivery checklist (key = order id) ------------------------------------------
+
+
+@contract("salesflow.orders.VehicleAllocated", version=1, producer="orders")
+class VehicleAllocatedV1(IntegrationEvent):
+    """A vehicle from stock (or an incoming factory order) was allocated to the order; no vehicle is allocated to
+    two orders at once."""
+
+    order_id: str = Field(description="the order's id; also the message key")
+    vin: str = Field(description="the vehicle's 17-character VIN")
+    model: str = Field(description="catalogue id of the vehicle's model")
+    trim: str | None = Field(default=None, description="catalogue id of its trim")
+    colour: str | None = Field(default=None, description="catalogue id of its colour")
+    vehicle_status: str = Field(description="the vehicle's logistics status at allocation: ordered, in_transit, "
+                                            "arrived, pdi_done (may grow; tolerate others)")
+    allocated_at: datetime
+
+
+@contract("salesflow.orders.VehicleDeallocated", version=1, producer="orders")
+class VehicleDeallocatedV1(IntegrationEvent):
+    """The order gave its vehicle back (it is free stock again)."""
+
+    order_id: str = Field(description="the order's id; also the message key")
+    vin: str
+    reason: str = Field(description="why: order_cancelled (may grow)")
+    deallocated_at: datetime
+
+
+@contract("salesflow.orders.DeliveryChecklistItemCompleted", version=1, producer="orders")
+class DeliveryChecklistItemCompletedV1(IntegrationEvent):
+    """One item of the delivery checklist (交车检查表) was completed."""
+
+    order_id: str = Field(description="the order's id; also the message key")
+    item: str = Field(description="the item's id in the department's checklist: pdi, invoice, insurance_policy, "
+                                  "registration, documents_handed_over, customer_confirmation (configurable)")
+    completed_by: str | None = Field(default=None, description="who completed it (the caller's subject)")
+    reference: str | None = Field(default=None, description="the invoice / policy number, the plate, …")
+    completed_at: datetime
+
+
+# ---- vehicle stock (key = VIN) -------------------------------------------------------------------------------
+
+
+@contract("salesflow.orders.VehicleRegistered", version=1, producer="orders")
+class VehicleRegisteredV1(IntegrationEvent):
+    """A vehicle entered the dealership's stock (as a factory order, on its way, or arrived)."""
+
+    vin: str = Field(description="the 17-character VIN; also the message key")
+    model: str = Field(description="catalogue id of the model")
+    trim: str | None = Field(default=None, description="catalogue id of the trim")
+    colour: str | None = Field(default=None, description="catalogue id of the colour")
+    status: str = Field(description="ordered, in_transit, arrived or pdi_done (may grow)")
+    factory_order_ref: str | None = Field(default=None, description="the factory order number")
+    registered_at: datetime
+
+
+@contract("salesflow.orders.VehicleStatusChanged", version=1, producer="orders")
+class VehicleStatusChangedV1(IntegrationEvent):
+    """The vehicle moved on through logistics (ordered → in_transit → arrived → pdi_done)."""
+
+    vin: str = Field(description="the VIN; also the message key")
+    from_status: str
+    to_status: str
+    reference: str | None = Field(default=None, description="shipment, arrival note or PDI report reference")
+    changed_at: datetime

@@ -17,8 +17,11 @@ import pytest
 from tests.support.all_services import all_services
 from tests.support.auth import auth_headers
 from tests.support.infra import REPO, RUN_ID, Infra
+from tests.support.orders_builders import valid_vin
 from tests.support.processes import ServiceProcess
 from tests.support.waiting import eventually
+
+STOCK_VIN = valid_vin(int(RUN_ID, 16) % 1_000_000)  # a vehicle the allowed manager registers
 
 pytestmark = pytest.mark.e2e
 
@@ -179,7 +182,17 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
                                                 "c1", "c2", 404),
         "PUT /v1/orders/{order_id}/delivery": ("orders", f"/v1/orders/{order}/delivery",
                                                {"scheduled_for": SOON, "reason": "moved"}, "m1", "m2", 404),
+        "POST /v1/orders/{order_id}/vehicle": ("orders", f"/v1/orders/{order}/vehicle", {}, "c1", "c2", 404),
+        "GET /v1/orders/{order_id}/delivery-checklist": ("orders", f"/v1/orders/{order}/delivery-checklist", None,
+                                                         "c1", "c2", 404),
+        "POST /v1/orders/{order_id}/delivery-checklist/{item}": (
+            "orders", f"/v1/orders/{order}/delivery-checklist/invoice", {}, "m1", "c2", 404),
         "POST /v1/orders/{order_id}/delivered": ("orders", f"/v1/orders/{order}/delivered", {}, "c1", "c2", 404),
+        "POST /v1/vehicles": ("orders", "/v1/vehicles", {"vin": STOCK_VIN, "model": "MY"}, "m1", "c1", 403),
+        "POST /v1/vehicles/{vin}/status": ("orders", f"/v1/vehicles/{STOCK_VIN}/status", {"status": "arrived"},
+                                           "d1", "c1", 403),
+        "GET /v1/vehicles": ("orders", "/v1/vehicles", None, "c1", "shop", 403),
+        "GET /v1/vehicles/{vin}": ("orders", f"/v1/vehicles/{STOCK_VIN}", None, "c1", "shop", 403),
         "POST /v1/checkouts": ("orders", "/v1/checkouts", {
             "shop_order_id": f"S-{RUN_ID}", "customer_name": "赵六", "customer_phone": "13700001111",
             "lines": [{"product": "MUG", "unit_price_minor": 99_00}], "total_minor": 99_00, "paid_minor": 99_00,

@@ -4,6 +4,7 @@ with what was published checked on the orders topic."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from collections.abc import AsyncIterator
@@ -452,3 +453,120 @@ async def test_a_quote_prints_as_a_chinese_page_that_chromium_renders_with_its_l
         image = tmp_path / "quote-print.png"
         image.write_bytes(base64.b64decode(shot["data"]))
         assert image.stat().st_size > 1000
+
+
+# ---- vehicle stock, allocation and the delivery checklist (issue 18, item 5) -----------------------------------
+
+
+def vin_with_check_digit(serial: int) -> str:
+    """A Chinese VIN (WMI LRW) whose position 9 is the GB 16735 check digit, computed here independently."""
+    values = {**{str(d): d for d in range(10)}, **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
+              **dict(zip("JKLMN", range(1, 6), strict=True)), "P": 7, "R": 9,
+              **dict(zip("STUVWXYZ", range(2, 10), strict=True))}
+    draft = f"LRW3E7FA0PC{serial:06d}"
+    total = sum(values[c] * w for c, w in zip(draft, (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2),
+                                              strict=True))
+    return draft[:8] + ("X" if total % 11 == 10 else str(total % 11)) + draft[9:]
+
+
+async def test_a_vehicle_is_allocated_on_contract_the_checklist_gates_delivery_and_all_of_it_is_published(
+        orders: Orders) -> None:
+    director = auth_headers("director", subject="d1")
+    trim = f"MY-LR-{RUN_ID}"
+    await orders.post("/v1/price-lists/CNY/versions", {
+        "version_id": f"v-vehicles-{RUN_ID}", "valid_from": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "items": [*CATALOGUE, {"catalogue_id": trim, "kind": "trim", "name": "长续航版", "price_minor": 280_000_00,
+                               "model": "MY"},
+                  {"catalogue_id": "COL-WHITE", "kind": "colour", "name": "珍珠白", "price_minor": 6_000_00}]},
+        201, **director)
+    serial = int(RUN_ID, 16) % 900_000
+    vins = [vin_with_check_digit(serial + n) for n in range(3)]
+
+    # Bad VINs: 422 naming the field; nothing stored.
+    events_before = await orders.event_count()
+    for bad in (vins[0][:16], vins[0][:10] + "O" + vins[0][11:], vins[0][:8] + ("1" if vins[0][8] != "1" else "2")
+                + vins[0][9:]):
+        response = await orders.client.post("/v1/vehicles", json={"vin": bad, "model": "MY"})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["fields"][0]["field"] == "vin"
+    assert await orders.event_count() == events_before
+
+    # Stock: a white one in transit, a white one PDI done, a red one PDI done.
+    for vin, colour, status in ((vins[0], "COL-WHITE", "in_transit"), (vins[1], "COL-WHITE", "arrived"),
+                                (vins[2], "COL-RED", "pdi_done")):
+        registered = await orders.post("/v1/vehicles", {"vin": vin.lower(), "model": "MY", "trim": trim,
+                                                        "colour": colour, "status": status}, 201)
+        assert (registered["vin"], registered["status"]) == (vin, status)
+    assert await orders.error("POST", "/v1/vehicles", {"vin": vins[0], "model": "MY"}) == (
+        409, "vehicle_already_registered")
+    await orders.post(f"/v1/vehicles/{vins[1]}/status", {"status": "pdi_done", "reference": "PDI-77"})
+    assert await orders.error("POST", f"/v1/vehicles/{vins[1]}/status", {"status": "arrived"}) == (
+        409, "vehicle_status_backwards")
+
+    async def vehicle_contract() -> str:
+        body = {**quote_body("S-7"), "lines": [{"catalogue_id": trim}, {"catalogue_id": "COL-WHITE"},
+                                               {"catalogue_id": "MAT"}]}
+        quote = await orders.post("/v1/quotes", body, 201)
+        await orders.post(f"/v1/quotes/{quote['quote_id']}/acceptance", {})
+        return str((await orders.post(f"/v1/quotes/{quote['quote_id']}/contract", {"payment_plan": "full"},
+                                      201))["order_id"])
+
+    first, second, third = [await vehicle_contract() for _ in range(3)]
+    # Two concurrent allocations of the best white vehicle: each gets one of the two white ones, never the same.
+    answers = await asyncio.gather(orders.client.post(f"/v1/orders/{first}/vehicle", json={}),
+                                   orders.client.post(f"/v1/orders/{second}/vehicle", json={}))
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert sorted(a.json()["vin"] for a in answers) == sorted(vins[:2])
+    # The third white order finds none (the red one does not match): 409; nor may it take the first's by VIN.
+    assert await orders.error("POST", f"/v1/orders/{third}/vehicle", {}) == (409, "no_vehicle_available")
+    taken = next(a.json()["vin"] for a in answers if a.json()["order_id"] == first)
+    assert await orders.error("POST", f"/v1/orders/{third}/vehicle", {"vin": taken}) == (
+        409, "vehicle_already_allocated")
+    assert await orders.error("POST", f"/v1/orders/{third}/vehicle", {"vin": vins[2]}) == (
+        409, "vehicle_does_not_match")
+    # Cancelling the second frees its vehicle; the third takes it.
+    cancelled = await orders.post(f"/v1/orders/{second}/cancellation", {"reason": "customer withdrew"})
+    assert cancelled["vin"] is None
+    freed = next(a.json()["vin"] for a in answers if a.json()["order_id"] == second)
+    assert (await orders.post(f"/v1/orders/{third}/vehicle", {}))["vin"] == freed
+
+    # Delivery of the first: paid, but the checklist is open and its vehicle is PDI done only if it was vins[1].
+    total = (await orders.get(f"/v1/orders/{first}"))["total_minor"]
+    await orders.post(f"/v1/orders/{first}/payments", {"kind": "full", "amount_minor": total, "currency": "CNY"})
+    refused = await orders.client.post(f"/v1/orders/{first}/delivered", json={})
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "delivery_not_ready"
+    items = ["pdi", "invoice", "insurance_policy", "registration", "documents_handed_over", "customer_confirmation"]
+    assert error["open_items"] == items
+    for n, item in enumerate(items):
+        checklist = await orders.post(f"/v1/orders/{first}/delivery-checklist/{item}", {"reference": f"REF-{n}"})
+        assert checklist["open_items"] == items[n + 1:]
+    done = {i["item"]: i for i in (await orders.get(f"/v1/orders/{first}/delivery-checklist"))["items"]}
+    assert (done["invoice"]["completed_by"], done["invoice"]["reference"]) == ("M-1", "REF-1")
+    assert await orders.error("POST", f"/v1/orders/{first}/delivery-checklist/invoice", {}) == (
+        409, "checklist_item_already_completed")
+    unknown = await orders.client.post(f"/v1/orders/{first}/delivery-checklist/car_wash", json={})
+    assert (unknown.status_code, unknown.json()["error"]["fields"][0]["field"]) == (422, "item")
+    if taken == vins[0]:  # still in transit: refused until PDI is done
+        refused = await orders.client.post(f"/v1/orders/{first}/delivered", json={})
+        assert refused.status_code == 409
+        assert (refused.json()["error"]["open_items"], refused.json()["error"]["vehicle_status"]) == ([],
+                                                                                                      "in_transit")
+        await orders.post(f"/v1/vehicles/{taken}/status", {"status": "pdi_done", "reference": "PDI-78"})
+    delivered = await orders.post(f"/v1/orders/{first}/delivered", {})
+    assert (delivered["status"], delivered["vin"]) == ("delivered", taken)
+    vehicle = await orders.get(f"/v1/vehicles/{taken}")
+    assert (vehicle["status"], vehicle["order_id"]) == ("delivered", first)
+    assert vehicle["history"][-1]["event_type"] == "VehicleHandedOver"
+    stock = await orders.get("/v1/vehicles", model="MY")
+    assert {v["vin"]: v["status"] for v in stock["vehicles"] if v["vin"] in vins} == {
+        taken: "delivered", freed: "reserved" if freed == vins[1] else "in_transit", vins[2]: "pdi_done"}
+
+    published = await read_by_keys(orders.kafka, orders.topic, {first, taken}, expect=12)
+    by_order = [m for m in published if m.key == first]
+    assert [m.type for m in by_order] == ["ContractSigned", "VehicleAllocated", "PaymentReceived",
+                                          *["DeliveryChecklistItemCompleted"] * 6, "Delivered"]
+    assert by_order[-1].body["vin"] == taken
+    assert [m.body["item"] for m in by_order if m.type == "DeliveryChecklistItemCompleted"] == items
+    assert [m.type for m in published if m.key == taken] == ["VehicleRegistered", "VehicleStatusChanged"]

@@ -24,6 +24,7 @@ from shared.contracts.campaigns import CampaignCreatedV1, CampaignSpendRecordedV
 from shared.contracts.leads import (
     AppointmentAttendedV1,
     AppointmentScheduledV1,
+    CallRecordedV1,
     ConsultantMovedTeamV1,
     ConsultantRegisteredV1,
     FollowUpLoggedV1,
@@ -95,7 +96,7 @@ def histories(draw: st.DrawFn, max_leads: int = 8) -> list[Published]:
         stage = "new"
         for _ in range(draw(st.integers(0, 4))):
             now = _at(draw, now, 120)
-            kind = draw(st.sampled_from(("move", "grade", "follow_up", "appointment", "reassign")))
+            kind = draw(st.sampled_from(("move", "grade", "follow_up", "appointment", "reassign", "call")))
             if kind == "move":
                 to = draw(st.sampled_from([s for s in STAGES if s != stage]))
                 out.append(Published("leads", lead, StageAdvancedV1(
@@ -126,6 +127,24 @@ def histories(draw: st.DrawFn, max_leads: int = 8) -> list[Published]:
                     out.append(Published("leads", lead, AppointmentAttendedV1(
                         lead_id=lead, appointment_id=appointment, kind=kind_,
                         attended_at=now + timedelta(days=1))))
+            elif kind == "call":
+                # A call-center call: answered (talk time, the follow-up logged by the agent's consultant) or
+                # missed (a call-back due in 2 h, called back in time, late or not at all).
+                agent = draw(st.sampled_from(sorted(CONSULTANTS)))
+                answered = draw(st.booleans())
+                talk = draw(st.integers(5, 900)) if answered else 0
+                out.append(Published("leads", lead, CallRecordedV1(
+                    lead_id=lead, call_id=f"call-{lead}-{len(out)}", direction="inbound",
+                    outcome="answered" if answered else "missed", agent_id=f"agent-{agent}", consultant_id=agent,
+                    started_at=now - timedelta(seconds=talk), duration_seconds=talk,
+                    call_back_due_at=None if answered else now + timedelta(hours=2), recorded_at=now)))
+                if answered:
+                    out.append(Published("leads", lead, FollowUpLoggedV1(
+                        lead_id=lead, kind="call", outcome="answered", logged_by=agent, logged_at=now)))
+                elif draw(st.booleans()):
+                    out.append(Published("leads", lead, FollowUpLoggedV1(
+                        lead_id=lead, kind="call", outcome="called back", logged_by=owner,
+                        logged_at=now + timedelta(minutes=draw(st.integers(1, 240))))))
             else:
                 owner = draw(st.sampled_from(sorted(CONSULTANTS)))
                 out.append(Published("leads", lead, LeadAssignedV1(

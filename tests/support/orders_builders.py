@@ -6,10 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 from services.orders.app.config import load_config
 from services.orders.app.terms import LineIn, QuoteLineIn
+from services.orders.domain.checklist import ChecklistItem, DeliveryChecklist
 from services.orders.domain.lines import Approval, Discount, DiscountPolicy, Line, LineOption
 from services.orders.domain.order import Order, PaymentDetails
 from services.orders.domain.parties import Customer
 from services.orders.domain.quote import Quote
+from services.orders.domain.vehicle import Vehicle
+from services.orders.domain.vin import check_digit
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 VALID_UNTIL = T0 + timedelta(days=7)
@@ -79,3 +82,40 @@ def signed_order(total_minor: int = 100_000_00, plan: str = "deposit_balance") -
 
 def payment(amount_minor: int, kind: str = "deposit", currency: str = "CNY", payment_id: str = "P-1") -> PaymentDetails:
     return PaymentDetails(payment_id=payment_id, kind=kind, amount_minor=amount_minor, currency=currency)
+
+
+# ---- vehicles and the delivery checklist ------------------------------------------------------------------------
+
+CHECKLIST = DeliveryChecklist((ChecklistItem("pdi", "PDI"), ChecklistItem("invoice", "发票"),
+                               ChecklistItem("customer_confirmation", "客户确认")))
+
+
+def valid_vin(serial: int, prefix: str = "LRW3E7FA", year_plant: str = "NC") -> str:
+    """A VIN with a correct GB 16735 / ISO 3779 check digit (position 9) for ``serial``."""
+    draft = f"{prefix}0{year_plant}{serial:06d}"
+    return draft[:8] + check_digit(draft) + draft[9:]
+
+
+def catalogue_line(kind: str, catalogue_id: str, price_minor: int) -> Line:
+    return Line(product=catalogue_id, quantity=1, unit_price_minor=price_minor, kind=kind,
+                catalogue_id=catalogue_id, list_price_minor=price_minor)
+
+
+def vehicle_lines(trim: str = "MY-LR", colour: str | None = "COL-WHITE") -> tuple[Line, ...]:
+    """A contract selling a Model Y long range (trim line) in white (colour line), with an accessory."""
+    lines = [catalogue_line("trim", trim, 280_000_00), catalogue_line("accessory", "MAT", 800_00)]
+    if colour:
+        lines.append(catalogue_line("colour", colour, 6_000_00))  # a paint with its surcharge
+    return tuple(lines)
+
+
+def vehicle_order(order_id: str = "O-1", plan: str = "full", **spec: str | None) -> Order:
+    quote = accepted_quote(*vehicle_lines(**spec))  # type: ignore[arg-type]
+    return Order.sign(order_id=order_id, quote=quote, payment_plan=plan, now=T0 + timedelta(hours=2))
+
+
+def stock_vehicle(serial: int = 1, status: str = "pdi_done", model: str = "MY", trim: str | None = "MY-LR",
+                  colour: str | None = "COL-WHITE") -> Vehicle:
+    vehicle = Vehicle.register(vin=valid_vin(serial), model=model, trim=trim, colour=colour, status=status,
+                               factory_order_ref=None, registered_by="M-1", now=T0)
+    return Vehicle.rehydrate(vehicle.id, vehicle.pending_events)

@@ -11,6 +11,7 @@ from typing import Any
 
 from services.orders.adapters.repository import ORDERS_STREAMS
 from services.orders.app.ports import CheckoutAlreadyRecordedError, CommandContext, RecordedCheckout
+from services.orders.domain.vehicle import LOGISTICS_ORDER, Vehicle, VehicleSpec
 from shared.unit_of_work.memory import InMemoryEventStore, InMemoryTimers, InMemoryUnitOfWork
 
 
@@ -25,6 +26,18 @@ class InMemoryOrdersUnitOfWork(InMemoryUnitOfWork):
 
     def claim_shop_order(self, shop_order_id: str, order_id: str, terms: dict[str, Any]) -> None:
         self._shop_order = (shop_order_id, RecordedCheckout(order_id, terms))
+
+    async def free_vehicles(self, spec: VehicleSpec, limit: int) -> list[str]:
+        """The PostgreSQL adapter's candidate order (vehicle_stock), computed from the vehicle streams."""
+        free = []
+        for stream_id in list(self._orders.streams):
+            if stream_id.startswith("vehicle-"):
+                vehicle = await self.load(Vehicle, stream_id.removeprefix("vehicle-"))
+                if vehicle and vehicle.order_id is None and not vehicle.delivered and spec.matches(
+                        vehicle.model, vehicle.trim, vehicle.colour):
+                    free.append(vehicle)
+        free.sort(key=lambda v: (-LOGISTICS_ORDER.index(v.logistics), v.registered_at, v.id))
+        return [v.id for v in free[:limit]]
 
     async def commit(self, context: CommandContext, now: datetime) -> dict[str, int]:
         claimed = self._orders.shop_orders

@@ -12,6 +12,7 @@ from shared.contracts.base import IntegrationEvent
 from shared.contracts.orders import (
     ContractSignedV1,
     DeliveredV1,
+    DeliveryChecklistItemCompletedV1,
     DeliveryScheduledV1,
     FinancingApprovedV1,
     FinancingDeclinedV1,
@@ -25,6 +26,10 @@ from shared.contracts.orders import (
     QuoteLine,
     QuoteRevisedV1,
     RefundIssuedV1,
+    VehicleAllocatedV1,
+    VehicleDeallocatedV1,
+    VehicleRegisteredV1,
+    VehicleStatusChangedV1,
 )
 from shared.eventstore import RecordedEvent
 from shared.messaging.relay import OutboundMessage, outbound_message
@@ -36,14 +41,19 @@ PRIVATE = {
     "QuoteConverted": "the public fact is ContractSigned (it carries quote_id)",
     "PriceListVersionPublished": "the price list is orders' own; quote and order lines carry kind, catalogue id "
                                  "and list price",
+    "VehicleReserved": "the public fact is VehicleAllocated on the order (it carries the VIN)",
+    "VehicleReleased": "the public fact is VehicleDeallocated on the order",
+    "VehicleHandedOver": "the public fact is Delivered on the order (it carries the VIN)",
 }
+# Streams keyed by something other than the order or quote id: the stock's vehicles, by VIN.
+_SUBJECT_FIELD = {"quote": "quote_id", "vehicle": "vin"}
 
 
 def to_public_message(event: RecordedEvent) -> OutboundMessage | None:
     if event.event_type in PRIVATE:
         return None
     payload = _payload(event.event_type, event.data)
-    subject = event.data["quote_id"] if event.stream_type == "quote" else event.data["order_id"]
+    subject = event.data[_SUBJECT_FIELD.get(event.stream_type, "order_id")]
     return outbound_message(event, payload, source=SOURCE, subject=subject)
 
 
@@ -101,8 +111,26 @@ def _payload(event_type: str, d: dict[str, Any]) -> IntegrationEvent:
                 order_id=d["order_id"], lead_id=d["lead_id"], customer_id=d["customer_id"],
                 consultant_id=d["consultant_id"], customer_name=d["customer_name"],
                 customer_phone=d["customer_phone"], total_minor=d["total_minor"], currency=d["currency"],
-                delivered_at=d["delivered_at"], team_id=d.get("team_id"),
+                delivered_at=d["delivered_at"], team_id=d.get("team_id"), vin=d.get("vin"),
             )
+        case "VehicleAllocated":
+            return VehicleAllocatedV1(order_id=d["order_id"], vin=d["vin"], model=d["model"], trim=d["trim"],
+                                      colour=d["colour"], vehicle_status=d["vehicle_status"],
+                                      allocated_at=d["allocated_at"])
+        case "VehicleDeallocated":
+            return VehicleDeallocatedV1(order_id=d["order_id"], vin=d["vin"], reason=d["reason"],
+                                        deallocated_at=d["deallocated_at"])
+        case "DeliveryChecklistItemCompleted":
+            return DeliveryChecklistItemCompletedV1(order_id=d["order_id"], item=d["item"],
+                                                    completed_by=d["completed_by"], reference=d["reference"],
+                                                    completed_at=d["completed_at"])
+        case "VehicleRegistered":
+            return VehicleRegisteredV1(vin=d["vin"], model=d["model"], trim=d["trim"], colour=d["colour"],
+                                       status=d["status"], factory_order_ref=d["factory_order_ref"],
+                                       registered_at=d["registered_at"])
+        case "VehicleStatusChanged":
+            return VehicleStatusChangedV1(vin=d["vin"], from_status=d["from_status"], to_status=d["to_status"],
+                                          reference=d["reference"], changed_at=d["changed_at"])
         case _:
             raise LookupError(f"no public mapping decided for stored event {event_type!r}")
 

@@ -59,3 +59,12 @@ class PostgresOrderQueries:
                    FROM order_summaries WHERE {_IN_TEAM.format(p='$1')} GROUP BY currency ORDER BY currency""",
                 team)
         return {"orders": [_row(r) for r in owed], "totals": [dict(t) for t in totals]}
+
+    async def vehicles(self, status: str | None, model: str | None, limit: int) -> list[dict[str, Any]]:
+        """The stock, by status and model if asked: the most advanced first, then the longest in stock."""
+        rows = await self._pool.fetch(
+            """SELECT vin, model, trim, colour, status, logistics_status, order_id, factory_order_ref, registered_at,
+                      version
+               FROM vehicle_stock WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR model = $2)
+               ORDER BY logistics_rank DESC, registered_at, vin LIMIT $3""", status, model, limit)
+        return [{**dict(r), "registered_at": r["registered_at"].isoformat()} for r in rows]

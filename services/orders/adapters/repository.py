@@ -17,6 +17,8 @@ from services.orders.domain.catalogue import PriceList
 from services.orders.domain.events import order_events
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
+from services.orders.domain.vehicle import LOGISTICS_ORDER, Vehicle, VehicleSpec
+from services.orders.domain.vehicle_events import vehicle_events
 from shared.db import Connection
 from shared.eventstore import RecordedEvent
 from shared.eventstore.store import PostgresEventStore
@@ -24,7 +26,7 @@ from shared.unit_of_work.core import StreamCatalog
 from shared.unit_of_work.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
 
 ORDERS_STREAMS = StreamCatalog({Quote: ("quote-", order_events), Order: ("order-", order_events),
-                                PriceList: ("price-list-", order_events)})
+                                PriceList: ("price-list-", order_events), Vehicle: ("vehicle-", vehicle_events)})
 
 
 class PostgresOrdersUnitOfWork(PostgresUnitOfWork):
@@ -43,10 +45,21 @@ class PostgresOrdersUnitOfWork(PostgresUnitOfWork):
             await _claim_shop_order(self.conn, *self._shop_order)
         return await super().commit(context, now)
 
+    async def free_vehicles(self, spec: VehicleSpec, limit: int) -> list[str]:
+        rows = await self.conn.fetch(
+            """SELECT vin FROM vehicle_stock WHERE order_id IS NULL AND status <> 'delivered'
+                   AND ($1::text IS NULL OR model = $1) AND ($2::text IS NULL OR trim = $2)
+                   AND ($3::text IS NULL OR colour = $3)
+               ORDER BY logistics_rank DESC, registered_at, vin LIMIT $4""",
+            spec.model, spec.trim, spec.colour, limit)
+        return [r["vin"] for r in rows]
+
     async def after_append(self, now: datetime) -> None:
         for aggregate in self.added:
             if isinstance(aggregate, Order) and aggregate.pending_events:
                 await _upsert_summary(self.conn, aggregate, aggregate.version, now)
+            elif isinstance(aggregate, Vehicle) and aggregate.pending_events:
+                await _upsert_stock(self.conn, aggregate, now)
 
 
 def postgres_orders_units_of_work(
@@ -75,6 +88,11 @@ class EventSourcedOrders:
     async def price_list(self, currency: str) -> PriceList | None:
         records = await self._store.load(f"price-list-{currency}")
         return PriceList.rehydrate(currency, _decode(records)) if records else None
+
+    async def vehicle(self, vin: str) -> Vehicle | None:
+        records = await self._store.load(f"vehicle-{vin}")
+        return Vehicle.rehydrate(vin, [vehicle_events.decode(r.event_type, r.data) for r in records]) if records \
+            else None
 
     async def rebuild_summaries(self) -> int:
         """Recompute ``order_summaries`` from the order streams (the table is derived data; this is how ops
@@ -133,4 +151,18 @@ async def _upsert_summary(tx: Connection, order: Order, version: int, now: datet
         signed.channel, signed.payment_plan, signed.currency, signed.total_minor, order.paid_minor,
         order.financed_minor, order.outstanding_minor, order.refund_due_minor, order.financing.value,
         order.delivery_scheduled_for, signed.signed_at, order.delivered_at, now, signed.team_id,
+    )
+
+
+async def _upsert_stock(tx: Connection, vehicle: Vehicle, now: datetime) -> None:
+    await tx.execute(
+        """INSERT INTO vehicle_stock (vin, version, model, trim, colour, logistics_status, status, logistics_rank,
+               order_id, factory_order_ref, registered_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+           ON CONFLICT (vin) DO UPDATE SET version = EXCLUDED.version, logistics_status = EXCLUDED.logistics_status,
+               status = EXCLUDED.status, logistics_rank = EXCLUDED.logistics_rank, order_id = EXCLUDED.order_id,
+               updated_at = EXCLUDED.updated_at""",
+        vehicle.id, vehicle.version, vehicle.model, vehicle.trim, vehicle.colour, vehicle.logistics.value,
+        vehicle.status, LOGISTICS_ORDER.index(vehicle.logistics), vehicle.order_id, vehicle.factory_order_ref,
+        vehicle.registered_at, now,
     )

@@ -16,6 +16,7 @@ from services.orders.app.ports import (
 )
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
+from services.orders.domain.vehicle import Vehicle
 from shared.domain import DomainError
 from shared.unit_of_work.retry import CommandRunner
 
@@ -28,6 +29,15 @@ class QuoteNotFoundError(DomainError):
 class OrderNotFoundError(DomainError):
     code = "order_not_found"
     http_status = 404
+
+
+class VehicleNotFoundError(DomainError):
+    code = "vehicle_not_found"
+    http_status = 404
+
+
+def no_vehicle(vin: str) -> Callable[[], Exception]:
+    return lambda: VehicleNotFoundError(f"no vehicle {vin} in stock")
 
 
 def no_quote(quote_id: str) -> Callable[[], Exception]:
@@ -82,6 +92,17 @@ class OrdersHandler:
         async def decide(uow: OrdersUnitOfWork, now: datetime) -> OrderResult:
             order = await uow.get(Order, order_id, missing=no_order(order_id), expected_version=expected_version)
             change(order, now)
+            return OrderResult(order, order.version, created=False)
+        return await self._commands.run(decide, context, expected_version=expected_version)
+
+    async def _change_order_and_vehicle(self, order_id: str, expected_version: int | None, context: CommandContext,
+                                        change: Callable[[Order, Vehicle | None, datetime], object]) -> OrderResult:
+        """Like :meth:`_change_order`, with the order's allocated vehicle loaded into the same unit of work (None
+        when it has none), so what the order does to it commits with the order's events."""
+        async def decide(uow: OrdersUnitOfWork, now: datetime) -> OrderResult:
+            order = await uow.get(Order, order_id, missing=no_order(order_id), expected_version=expected_version)
+            vehicle = await uow.get(Vehicle, order.vin, missing=no_vehicle(order.vin)) if order.vin else None
+            change(order, vehicle, now)
             return OrderResult(order, order.version, created=False)
         return await self._commands.run(decide, context, expected_version=expected_version)
 

@@ -1,4 +1,4 @@
-"""Order lifecycle commands: cancel, schedule and reschedule delivery, deliver."""
+"""Order lifecycle commands: cancel, schedule and reschedule delivery, complete the delivery checklist, deliver."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pydantic import Field
 from services.orders.app.common import OrderResult, OrdersHandler
 from services.orders.app.ports import Clock, CommandContext, OrdersConfig, UnitOfWorkFactory
 from services.orders.domain.order import Order
+from services.orders.domain.vehicle import Vehicle
 from shared.commands import ExpectedVersion
 
 
@@ -39,6 +40,16 @@ class RescheduleDelivery:
 
 
 @dataclass(frozen=True, slots=True)
+class CompleteDeliveryChecklistItem:
+    order_id: str
+    item: Annotated[str, Field(description="a checklist item id of the order's department (config/"
+                                           "delivery_checklists/)", examples=["invoice"])]
+    reference: Annotated[str | None, Field(max_length=200, description="invoice no., policy no., plate, …")] = None
+    note: Annotated[str | None, Field(max_length=500)] = None
+    expected_version: ExpectedVersion = None
+
+
+@dataclass(frozen=True, slots=True)
 class DeliverOrder:
     order_id: str
     expected_version: ExpectedVersion = None
@@ -50,9 +61,10 @@ class CancelOrderHandler(OrdersHandler):
         self._refund_percent = config.refund_percent_of_paid
 
     async def __call__(self, command: CancelOrder, context: CommandContext) -> OrderResult:
-        def change(order: Order, now: datetime) -> None:
-            order.cancel(reason=command.reason, refund_percent_of_paid=self._refund_percent, now=now)
-        return await self._change_order(command.order_id, command.expected_version, context, change)
+        # The allocated vehicle is freed in the same transaction as the cancellation.
+        def change(order: Order, vehicle: Vehicle | None, now: datetime) -> None:
+            order.cancel(reason=command.reason, refund_percent_of_paid=self._refund_percent, now=now, vehicle=vehicle)
+        return await self._change_order_and_vehicle(command.order_id, command.expected_version, context, change)
 
 
 class ScheduleDeliveryHandler(OrdersHandler):
@@ -70,8 +82,27 @@ class RescheduleDeliveryHandler(OrdersHandler):
         return await self._change_order(command.order_id, command.expected_version, context, change)
 
 
-class DeliverOrderHandler(OrdersHandler):
-    async def __call__(self, command: DeliverOrder, context: CommandContext) -> OrderResult:
+class CompleteDeliveryChecklistItemHandler(OrdersHandler):
+    def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, config: OrdersConfig) -> None:
+        super().__init__(unit_of_work=unit_of_work, clock=clock)
+        self._config = config
+
+    async def __call__(self, command: CompleteDeliveryChecklistItem, context: CommandContext) -> OrderResult:
         def change(order: Order, now: datetime) -> None:
-            order.deliver(now=now)
+            order.complete_checklist_item(
+                item=command.item, checklist=self._config.delivery_checklist(order.team_id),
+                completed_by=context.actor, reference=command.reference, note=command.note, now=now)
         return await self._change_order(command.order_id, command.expected_version, context, change)
+
+
+class DeliverOrderHandler(OrdersHandler):
+    def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, config: OrdersConfig) -> None:
+        super().__init__(unit_of_work=unit_of_work, clock=clock)
+        self._config = config
+
+    async def __call__(self, command: DeliverOrder, context: CommandContext) -> OrderResult:
+        # The checklist in force is the department's configuration at delivery time; the vehicle is handed over
+        # (VehicleHandedOver) in the same transaction as Delivered.
+        def change(order: Order, vehicle: Vehicle | None, now: datetime) -> None:
+            order.deliver(now=now, checklist=self._config.delivery_checklist(order.team_id), vehicle=vehicle)
+        return await self._change_order_and_vehicle(command.order_id, command.expected_version, context, change)

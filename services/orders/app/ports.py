@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Any, NewType, Protocol, TypeVar
 
 from services.orders.domain.catalogue import PriceList
+from services.orders.domain.checklist import DeliveryChecklist
 from services.orders.domain.order import Order
 from services.orders.domain.quote import Quote
+from services.orders.domain.vehicle import Vehicle, VehicleSpec
 from shared.commands import CommandContext as CommandContext  # re-exported for the handlers
 from shared.domain import Aggregate
 from shared.idempotency import IdempotentRequest
@@ -58,6 +60,9 @@ class OrdersStore(Protocol):
     async def price_list(self, currency: str) -> PriceList | None:
         """The currency's price list (every version) rebuilt from its events, or None."""
 
+    async def vehicle(self, vin: str) -> Vehicle | None:
+        """The stock vehicle rebuilt from its events, or None."""
+
 
 class OrdersUnitOfWork(Protocol):
     """One transaction: the kernel's unit of work (``shared.unit_of_work``) plus the shop-checkout key. ``commit``
@@ -78,6 +83,11 @@ class OrdersUnitOfWork(Protocol):
     def claim_shop_order(self, shop_order_id: str, order_id: str, terms: dict[str, Any]) -> None:
         """Record (at commit) that the shop order became this order, with what the shop asked for: the
         checkout's idempotency key and the content a repeat must match."""
+
+    async def free_vehicles(self, spec: VehicleSpec, limit: int) -> list[str]:
+        """VINs of vehicles matching ``spec`` that no order holds and that were not delivered, the most advanced
+        first (PDI done, arrived, in transit, ordered), then the longest in stock. A candidate list only: the
+        vehicle's own stream decides (a concurrent allocation may have taken one since)."""
 
 
 UnitOfWorkFactory = KernelUnitOfWorkFactory[OrdersUnitOfWork]
@@ -111,6 +121,8 @@ class OrderQueries(Protocol):
 
     async def receivables(self, limit: int, team: TeamScope | None = None) -> dict[str, Any]: ...
 
+    async def vehicles(self, status: str | None, model: str | None, limit: int) -> list[dict[str, Any]]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class OrdersConfig:
@@ -120,3 +132,13 @@ class OrdersConfig:
     currencies: frozenset[str]
     refund_percent_of_paid: int = 100
     extra: dict[str, Any] = field(default_factory=dict)
+    # Delivery checklist per department (team id); "default" for a team without its own and for team-less orders.
+    delivery_checklists: dict[str, DeliveryChecklist] = field(default_factory=dict)
+
+    def delivery_checklist(self, team_id: str | None) -> DeliveryChecklist:
+        checklists = self.delivery_checklists
+        return checklists.get(team_id or DEFAULT_CHECKLIST) or checklists.get(DEFAULT_CHECKLIST) or NO_CHECKLIST
+
+
+DEFAULT_CHECKLIST = "default"
+NO_CHECKLIST = DeliveryChecklist(())

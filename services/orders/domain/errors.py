@@ -128,3 +128,67 @@ class NoPriceListInForceError(DomainError):
 class PriceListVersionTakenError(DomainError):
     code = "price_list_version_taken"
     http_status = 409
+
+
+# ---- vehicle stock, allocation and the delivery checklist ---------------------------------------------------
+
+
+class VehicleAlreadyRegisteredError(DomainError):
+    code = "vehicle_already_registered"
+    http_status = 409
+
+
+class VehicleStatusBackwardsError(DomainError):
+    code = "vehicle_status_backwards"
+    http_status = 409
+
+
+class VehicleDeliveredError(DomainError):
+    code = "vehicle_delivered"
+    http_status = 409
+
+
+class VehicleAlreadyAllocatedError(DomainError):
+    """The vehicle is reserved for another order (or the other of two concurrent allocations won it)."""
+
+    code = "vehicle_already_allocated"
+    http_status = 409
+
+
+class VehicleDoesNotMatchError(DomainError):
+    """The named vehicle is not the model / trim / colour the order's catalogue lines sell."""
+
+    code = "vehicle_does_not_match"
+    http_status = 409
+
+
+class NoVehicleAvailableError(DomainError):
+    """No free vehicle (in stock or incoming) matches the order."""
+
+    code = "no_vehicle_available"
+    http_status = 409
+
+
+class NotAVehicleOrderError(DomainError):
+    """The order has no model or trim line from the catalogue: there is no vehicle to allocate to it."""
+
+    code = "not_a_vehicle_order"
+    http_status = 409
+
+
+class OrderHasVehicleError(DomainError):
+    code = "order_has_vehicle"
+    http_status = 409
+
+
+class ChecklistItemAlreadyCompletedError(DomainError):
+    code = "checklist_item_already_completed"
+    http_status = 409
+
+
+class DeliveryNotReadyError(DomainError):
+    """Delivery of a vehicle order before its checklist is complete and its vehicle PDI done; the details name
+    the open checklist items and the vehicle's state."""
+
+    code = "delivery_not_ready"
+    http_status = 409

@@ -211,6 +211,47 @@ class Delivered(DomainEvent):
     currency: str
     delivered_at: datetime
     team_id: str | None = None  # the contract's selling team (see ContractSigned)
+    vin: str | None = None  # the vehicle handed over (None: an order without an allocated vehicle)
+
+
+@order_events.register
+class VehicleAllocated(DomainEvent):
+    """A vehicle (by VIN) was allocated to the order; the vehicle's stream records VehicleReserved in the same
+    transaction."""
+
+    event_type = "VehicleAllocated"
+
+    order_id: str
+    vin: str
+    model: str
+    trim: str | None
+    colour: str | None
+    vehicle_status: str  # the vehicle's logistics status then: pdi_done/arrived = from stock, else incoming
+    allocated_at: datetime
+
+
+@order_events.register
+class VehicleDeallocated(DomainEvent):
+    event_type = "VehicleDeallocated"
+
+    order_id: str
+    vin: str
+    reason: str
+    deallocated_at: datetime
+
+
+@order_events.register
+class DeliveryChecklistItemCompleted(DomainEvent):
+    """One item of the delivery checklist is done (PDI, invoice, insurance policy, …)."""
+
+    event_type = "DeliveryChecklistItemCompleted"
+
+    order_id: str
+    item: str
+    completed_by: str | None
+    reference: str | None  # the invoice number, the policy number, the plate
+    note: str | None
+    completed_at: datetime
 
 
 # ---- price list ----------------------------------------------------------------------------------------------

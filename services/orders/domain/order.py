@@ -14,14 +14,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from services.orders.domain.checklist import DeliveryChecklist
 from services.orders.domain.errors import (
+    ChecklistItemAlreadyCompletedError,
     CheckoutConflictError,
     DeliveryAlreadyScheduledError,
+    DeliveryNotReadyError,
     DeliveryNotScheduledError,
     FinancingAlreadyDecidedError,
     FinancingNotInPlanError,
+    NotAVehicleOrderError,
     OrderCancelledError,
     OrderDeliveredError,
+    OrderHasVehicleError,
     OrderNotPaidError,
     OverpaymentError,
     RefundExceedsPaidError,
@@ -30,17 +35,21 @@ from services.orders.domain.errors import (
 from services.orders.domain.events import (
     ContractSigned,
     Delivered,
+    DeliveryChecklistItemCompleted,
     DeliveryScheduled,
     FinancingApproved,
     FinancingDeclined,
     OrderCancelled,
     PaymentReceived,
     RefundIssued,
+    VehicleAllocated,
+    VehicleDeallocated,
 )
 from services.orders.domain.lines import Line, check_lines
 from services.orders.domain.money import check_amount, check_currency, check_same_currency, share_of
 from services.orders.domain.parties import Customer
 from services.orders.domain.quote import Quote
+from services.orders.domain.vehicle import Vehicle, VehicleSpec
 from shared.domain import Aggregate, DomainEvent, InvalidFieldError, check_scheduled
 
 # Open sets kept as data: a new plan or payment kind is a config change for the API, not a schema change.
@@ -127,6 +136,8 @@ class Order(Aggregate):
         self.payment_references: set[str] = set()
         self.delivery_scheduled_for: datetime | None = None
         self.delivered_at: datetime | None = None
+        self.vin: str | None = None  # the allocated vehicle
+        self.checklist_done: dict[str, DeliveryChecklistItemCompleted] = {}
 
     # ---- creation ----------------------------------------------------------------------------------------
 
@@ -251,9 +262,10 @@ class Order(Aggregate):
 
     # ---- lifecycle ---------------------------------------------------------------------------------------
 
-    def cancel(self, *, reason: str, refund_percent_of_paid: int, now: datetime) -> None:
+    def cancel(self, *, reason: str, refund_percent_of_paid: int, now: datetime, vehicle: Vehicle | None = None
+               ) -> None:
         """Cancel before delivery. What the customer gets back is a configured share of what they paid
-        (100 % unless the business configured a forfeit)."""
+        (100 % unless the business configured a forfeit). An allocated ``vehicle`` goes back to free stock."""
         contract = self._contract()
         self._require_not_cancelled("cancel")
         self._require_not_delivered("cancel")
@@ -265,6 +277,8 @@ class Order(Aggregate):
         self._record(OrderCancelled(order_id=self.id, lead_id=contract.lead_id, customer_id=contract.customer_id,
                                     reason=reason.strip(), paid_minor=self.paid_minor,
                                     refund_due_minor=refund_due, currency=contract.currency, cancelled_at=now))
+        if self.vin is not None:
+            self._deallocate(self._allocated(vehicle), reason="order_cancelled", now=now)
 
     def schedule_delivery(self, *, scheduled_for: datetime, location: str | None, now: datetime) -> None:
         self._check_schedulable(scheduled_for, now)
@@ -285,7 +299,10 @@ class Order(Aggregate):
                                        scheduled_for=scheduled_for, location=location,
                                        previous=self.delivery_scheduled_for, reason=reason, scheduled_at=now))
 
-    def deliver(self, *, now: datetime) -> None:
+    def deliver(self, *, now: datetime, checklist: DeliveryChecklist, vehicle: Vehicle | None = None) -> None:
+        """Hand over: nothing owed and — for an order that sells a vehicle from the catalogue — every item of
+        the department's ``checklist`` completed and the allocated ``vehicle`` PDI done (it is handed over with
+        the order). Orders with hand-typed lines only have no vehicle to check (shop checkouts, older quotes)."""
         c = self._contract()
         self._require_not_cancelled("deliver")
         self._require_not_delivered("deliver")
@@ -294,13 +311,79 @@ class Order(Aggregate):
                 f"{self.outstanding_minor} is still owed (neither paid nor covered by approved financing)",
                 outstanding_minor=self.outstanding_minor,
             )
+        if self.vehicle_spec is not None:
+            self._check_handover(checklist, vehicle)
+            self._allocated(vehicle).hand_over(order_id=self.id, now=now)
         self._record(Delivered(
             order_id=self.id, lead_id=c.lead_id, customer_id=c.customer_id, customer_name=c.customer_name,
             customer_phone=c.customer_phone, consultant_id=c.consultant_id, total_minor=c.total_minor,
-            currency=c.currency, delivered_at=now, team_id=c.team_id,
+            currency=c.currency, delivered_at=now, team_id=c.team_id, vin=self.vin,
         ))
 
+    # ---- the vehicle and the delivery checklist ----------------------------------------------------------
+
+    @property
+    def vehicle_spec(self) -> VehicleSpec | None:
+        """The vehicle the contract sells (its catalogue model/trim/colour lines), None if it sells none."""
+        return VehicleSpec.of_lines(self._contract().lines)
+
+    def allocate_vehicle(self, vehicle: Vehicle, *, now: datetime) -> None:
+        """Reserve ``vehicle`` for this order (it records VehicleReserved; both streams commit together)."""
+        self._require_not_cancelled("allocate a vehicle")
+        self._require_not_delivered("allocate a vehicle")
+        spec = self.vehicle_spec
+        if spec is None:
+            raise NotAVehicleOrderError("the order has no model or trim line from the catalogue")
+        if self.vin is not None:
+            raise OrderHasVehicleError(f"vehicle {self.vin} is already allocated to the order", vin=self.vin)
+        vehicle.reserve(order_id=self.id, spec=spec, now=now)
+        self._record(VehicleAllocated(order_id=self.id, vin=vehicle.id, model=vehicle.model, trim=vehicle.trim,
+                                      colour=vehicle.colour, vehicle_status=vehicle.logistics.value,
+                                      allocated_at=now))
+
+    def complete_checklist_item(self, *, item: str, checklist: DeliveryChecklist, completed_by: str | None,
+                                reference: str | None, note: str | None, now: datetime) -> None:
+        self._contract()
+        self._require_not_cancelled("complete the delivery checklist")
+        self._require_not_delivered("complete the delivery checklist")
+        if item not in checklist.item_ids:
+            raise InvalidFieldError("item", f"one of {', '.join(checklist.item_ids)}")
+        if (done := self.checklist_done.get(item)) is not None:
+            raise ChecklistItemAlreadyCompletedError(
+                f"{item} was completed by {done.completed_by} at {done.completed_at.isoformat()}",
+                item=item, completed_by=done.completed_by, completed_at=done.completed_at.isoformat())
+        self._record(DeliveryChecklistItemCompleted(
+            order_id=self.id, item=item, completed_by=completed_by, reference=_text(reference), note=_text(note),
+            completed_at=now))
+
+    def _check_handover(self, checklist: DeliveryChecklist, vehicle: Vehicle | None) -> None:
+        open_items = checklist.open_items(frozenset(self.checklist_done))
+        if vehicle is None:
+            vehicle_problem = "no vehicle is allocated"
+        elif not vehicle.ready_for_handover:
+            vehicle_problem = f"vehicle {vehicle.id} is {vehicle.status}, not pdi_done"
+        else:
+            vehicle_problem = None
+        if open_items or vehicle_problem:
+            problems = [f"checklist open: {', '.join(open_items)}"] if open_items else []
+            raise DeliveryNotReadyError(
+                "; ".join(problems + ([vehicle_problem] if vehicle_problem else [])), open_items=open_items,
+                vin=self.vin, vehicle_status=vehicle.status if vehicle else None)
+
+    def _allocated(self, vehicle: Vehicle | None) -> Vehicle:
+        if vehicle is None or vehicle.id != self.vin:
+            raise LookupError(f"order {self.id} needs its vehicle {self.vin} loaded")  # a handler bug
+        return vehicle
+
+    def _deallocate(self, vehicle: Vehicle, *, reason: str, now: datetime) -> None:
+        vehicle.release(order_id=self.id, reason=reason, now=now)
+        self._record(VehicleDeallocated(order_id=self.id, vin=vehicle.id, reason=reason, deallocated_at=now))
+
     # ---- queries -----------------------------------------------------------------------------------------
+
+    @property
+    def team_id(self) -> str | None:
+        return self.signed.team_id if self.signed else None
 
     @property
     def total_minor(self) -> int:
@@ -371,8 +454,18 @@ class Order(Aggregate):
             case Delivered():
                 self.status = OrderStatus.DELIVERED
                 self.delivered_at = event.delivered_at
+            case VehicleAllocated():
+                self.vin = event.vin
+            case VehicleDeallocated():
+                self.vin = None
+            case DeliveryChecklistItemCompleted():
+                self.checklist_done[event.item] = event
             case _:
                 raise TypeError(f"Order cannot apply {type(event).__name__}")
+
+
+def _text(value: str | None) -> str | None:
+    return value.strip() or None if value is not None else None
 
 
 def _check_plan(plan: str) -> None:

@@ -12,6 +12,7 @@ class ItemKind(StrEnum):
     MODEL = "model"
     TRIM = "trim"
     OPTION = "option"
+    COLOUR = "colour"  # 车身颜色: the paint an order's vehicle is allocated by (with its model and trim)
     ACCESSORY = "accessory"  # 精品
     INSURANCE = "insurance"  # 保险
     PLATES = "plates"  # 上牌

@@ -51,6 +51,13 @@ LABELS: dict[str, str] = {
     "cost_per_valid_lead_minor": "Cost per valid lead / 有效线索成本(分)",
     "cost_per_visit_minor": "Cost per visit / 到店成本(分)", "cost_per_sale_minor": "Cost per sale / 成交成本(分)",
     "roi": "ROI / 投资回报率",
+    "team_id": "Team / 团队", "calls": "Calls / 通话", "calls_answered": "Calls answered / 接通",
+    "talk_seconds": "Talk time (s) / 通话时长(秒)", "call_backs_due": "Call-backs due / 应回拨",
+    "call_backs_in_sla": "Call-backs in time / 及时回拨", "connect_rate": "Connect rate / 接通率",
+    "average_talk_seconds": "Average talk time (s) / 平均通话时长(秒)",
+    "call_back_sla_rate": "Call-back within SLA / 回拨及时率",
+    "financing_declined": "Financing declined / 金融拒绝", "financing_approved": "Financing approved / 金融通过",
+    "average_discount_minor": "Average discount (minor units) / 单车平均优惠(分)",
 }
 
 

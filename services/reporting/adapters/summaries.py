@@ -35,6 +35,7 @@ import orjson
 from services.reporting.app.ports import FactRow, UnsupportedBySummariesError
 from services.reporting.domain.campaigns import CampaignInfo, catalogue
 from services.reporting.domain.ledger import (
+    CALL_RECORDED,
     CAMPAIGN_CREATED,
     CAMPAIGN_UPDATED,
     CONSULTANT_MOVED,
@@ -59,6 +60,7 @@ from services.reporting.domain.ledger import (
 FUNNEL_DIMS = ("channel", "team", "consultant", "product")
 _DIM_INDEX = {"consultant": 0, "team": 1, "channel": 2, "product": 3}  # in (consultant, team, channel, product)
 ACTIVITY_DIMS = ("day", "month", "consultant", "team", "channel", "product")
+_TODAY = "(now() AT TIME ZONE 'UTC')::date"
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('reporting.summaries:' || current_schema()))"
 _FACTS_OF_GROUPS = """SELECT event_id::text AS event_id, event_type, occurred_at, data, entity, group_id
                       FROM report_facts WHERE group_id = ANY($1::text[])"""
@@ -416,12 +418,20 @@ class PostgresSummaries:
         group = ", ".join(["metric", *(f"c{i}" for i in range(len(by)))])
         out: Sums = defaultdict(float)
         async with self._pool.acquire() as conn:
+            # "Now" leaves out what is known only from a later day on: call-back tasks falling due after today
+            # (the projection writes a group's future due moments ahead; see domain.ledger.change_times).
             if as_of is None and whole_months:
-                rows = await conn.fetch(f"SELECT {select(True)}, sum(amount) AS v FROM {flows.monthly} "
-                                        f"WHERE month = ANY($1::text[]) GROUP BY {group}", months)
+                rows = await conn.fetch(
+                    f"""SELECT {group}, sum(amount) AS v FROM (
+                            SELECT {select(True)}, amount FROM {flows.monthly} WHERE month = ANY($1::text[])
+                            UNION ALL
+                            SELECT {select(False)}, -amount FROM {flows.daily}
+                            WHERE day >= $2 AND day < $3 AND known_day > {_TODAY}
+                        ) x GROUP BY {group}""", months, start, end)
             elif as_of is None:
                 rows = await conn.fetch(f"SELECT {select(False)}, sum(amount) AS v FROM {flows.daily} "
-                                        f"WHERE day >= $1 AND day < $2 GROUP BY {group}", start, end)
+                                        f"WHERE day >= $1 AND day < $2 AND known_day <= {_TODAY} GROUP BY {group}",
+                                        start, end)
             else:
                 # Monthly rows known before as_of's month, daily rows known from its first day to the day before,
                 # then as_of's own day folded (_partial).
@@ -476,14 +486,14 @@ class PostgresSummaries:
 
     async def _partial(self, conn: Any, as_of: datetime, *, due: bool = True) -> Sums:
         """What changed between the midnight before ``as_of`` and ``as_of`` (keys without the known day): the
-        groups with a fact, a team move or (``due``: for the open-lead stock, the only measures they move) a
-        follow-up becoming due soon / overdue in that window, folded for it."""
+        groups with a fact, a team move, a due moment (a follow-up overdue, a call-back due) or (``due``: for the
+        open-lead stock, the only measures it moves) a follow-up becoming due soon in that window, folded for it."""
         start = _day_start(as_of)
         groups = [r["group_id"] for r in await conn.fetch(
             """SELECT group_id FROM report_facts WHERE occurred_at >= $1 AND occurred_at <= $2
-               UNION SELECT group_id FROM report_facts WHERE $4 AND due_at >= $1 AND due_at <= $3
+               UNION SELECT group_id FROM report_facts WHERE due_at >= $1 AND due_at <= $3
                UNION SELECT f.group_id FROM report_consultants c JOIN report_facts f USING (consultant_id)
-               WHERE c.at >= $1 AND c.at <= $2""", start, as_of, as_of + DUE_SOON, due)]
+               WHERE c.at >= $1 AND c.at <= $2""", start, as_of, as_of + DUE_SOON if due else as_of)]
         if not groups:
             return {}
         rows = await conn.fetch(_FACTS_OF_GROUPS, groups)
@@ -533,8 +543,18 @@ def _facts_json(located: Sequence[tuple[FactRow, str, list[str]]], groups: Mappi
         "event_id": f.event_id, "event_type": f.event_type, "lead_id": f.lead_id, "order_id": f.order_id,
         "consultant_id": f.consultant_id, "occurred_at": f.occurred_at, "data": f.data,
         "source_recorded_at": f.source_recorded_at, "entity": primary, "group_id": groups[primary],
-        "due_at": f.data.get("due_at") if f.event_type == FOLLOW_UP_SCHEDULED else None,
+        "due_at": _due_at(f),
     } for f, primary, _ in located]).decode()
+
+
+def _due_at(f: FactRow) -> Any:
+    """The moment a fact's measures change by time passing (the as-of fold of a day looks for them): a
+    follow-up's due time, a missed call's call-back due time."""
+    if f.event_type == FOLLOW_UP_SCHEDULED:
+        return f.data.get("due_at")
+    if f.event_type == CALL_RECORDED:
+        return f.data.get("call_back_due_at")
+    return None
 
 
 async def _progress(tx: Any, fresh: Sequence[FactRow]) -> None:

@@ -46,6 +46,15 @@ def own_rows(caller: Principal, rows: list[dict[str, Any]], team_of: Callable[[s
     return [row for row in rows if row.get(key) == caller.subject]
 
 
+def team_rows(caller: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-team rows (the daily report's teams): a director all, a manager their own team's, a consultant none."""
+    if caller.has_role(Role.DIRECTOR):
+        return rows
+    if caller.has_role(Role.MANAGER):
+        return [row for row in rows if caller.team_id is not None and row.get("team_id") == caller.team_id]
+    return []
+
+
 def needs_teams(caller: Principal) -> bool:
     """Whether :func:`own_rows` will ask for consultants' teams (only a manager's view depends on them)."""
     return caller.has_role(Role.MANAGER) and not caller.has_role(Role.DIRECTOR)

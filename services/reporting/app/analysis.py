@@ -23,12 +23,14 @@ class MonthlyAnalysisQuery:
         start, _ = period_bounds(month)
         channels = await self._summaries.funnel(cohorts=[month], as_of=as_of, filters={}, group_by="channel")
         first, last = days_of(month)
-        counters = await self._summaries.activity(start=first, end=last, as_of=as_of, by=("consultant",))
+        counters = await self._summaries.activity(start=first, end=last, as_of=as_of, by=("consultant", "team"))
         org: dict[str, float] = defaultdict(float)
         per_consultant: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        for (metric, consultant), v in counters.items():
+        per_team: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for (metric, consultant, team), v in counters.items():
             org[metric] += v
             per_consultant[consultant or "unassigned"][metric] += v
+            per_team[team or "unassigned"][metric] += v
         open_at_start = sum(n for (_, measure), n in (await self._summaries.stock(as_of=start, now=start)).items()
                             if measure == "open")
         churned = int(org.get("open_churned", 0))
@@ -47,6 +49,7 @@ class MonthlyAnalysisQuery:
                                  "churn_rate": ratio(churned, open_at_start)},
             "kpis": kpis(org),
             "kpis_by_consultant": [{"consultant_id": c, **kpis(m)} for c, m in sorted(per_consultant.items())],
+            "kpis_by_team": [{"team_id": t, **kpis(m)} for t, m in sorted(per_team.items())],
         }
 
 

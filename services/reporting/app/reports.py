@@ -21,7 +21,8 @@ from services.reporting.domain.targets import METRICS, attainment, check_splits
 GRADES = ("N", "H", "A", "B", "C")
 DAILY_COLUMNS = ["new_leads", "follow_ups_done", "follow_ups_overdue", "visits", "test_drives", "contracts",
                  "deliveries", "loss_requests", "invitations", "invited_visits", "first_visits", "second_visits",
-                 "test_drives_attended", "quotes_issued", "quotes_signed", "referral_leads"]
+                 "test_drives_attended", "quotes_issued", "quotes_signed", "referral_leads", "calls",
+                 "calls_answered", "call_backs_due", "call_backs_in_sla"]
 
 
 def days_of(period: str) -> tuple[date, date]:
@@ -149,21 +150,26 @@ class DailyReportQuery:
 
     async def __call__(self, *, day: str, as_of: datetime | None = None) -> dict[str, Any]:
         start, end = days_of(day)
-        counters = await self._summaries.activity(start=start, end=end, as_of=as_of, by=("consultant",))
+        counters = await self._summaries.activity(start=start, end=end, as_of=as_of, by=("consultant", "team"))
         rows: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        teams: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         total: dict[str, float] = defaultdict(float)
-        for (metric, consultant), v in counters.items():
+        for (metric, consultant, team), v in counters.items():
             rows[consultant or "unassigned"][metric] += v
+            teams[team or "unassigned"][metric] += v
             total[metric] += v
         return {"day": day, "as_of": as_of, "columns": DAILY_COLUMNS,
                 "consultants": [{"consultant_id": cid, **{c: int(row.get(c, 0)) for c in DAILY_COLUMNS},
                                  **_kpi_columns(row)}
                                 for cid, row in sorted(rows.items()) if any(row.get(c) for c in DAILY_COLUMNS)],
+                "teams": [{"team_id": tid, **{c: int(row.get(c, 0)) for c in DAILY_COLUMNS}, **_kpi_columns(row)}
+                          for tid, row in sorted(teams.items()) if any(row.get(c) for c in DAILY_COLUMNS)],
                 "kpis": kpis(total)}
 
 
 KPI_COLUMNS = ["invitation_to_visit_rate", "test_drive_rate", "visit_to_order_rate", "quote_to_contract_rate",
-               "average_discount_rate", "deposit_to_delivery_days", "referral_rate", "satisfaction"]
+               "average_discount_rate", "deposit_to_delivery_days", "referral_rate", "satisfaction", "connect_rate",
+               "average_talk_seconds", "call_back_sla_rate"]
 
 
 def _kpi_columns(row: dict[str, float]) -> dict[str, Any]:

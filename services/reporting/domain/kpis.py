@@ -21,7 +21,12 @@ KPIS: dict[str, tuple[str, str, float]] = {
     "financing_approval_rate": ("financing_approved", "financing_decisions", 1.0),  # 金融审批通过率
     "referral_rate": ("referral_leads", "new_leads", 1.0),  # 转介绍率
     "satisfaction": ("satisfaction_sum", "satisfaction_visits", 1.0),  # 满意度 (0–1)
+    "connect_rate": ("calls_answered", "calls", 1.0),  # 接通率
+    "average_talk_seconds": ("talk_seconds", "calls_answered", 1.0),  # 平均通话时长 (s)
+    "call_back_sla_rate": ("call_backs_in_sla", "call_backs_due", 1.0),  # 回拨及时率
 }
+# Denominators that are sums of counters.
+_SUMS: dict[str, tuple[str, ...]] = {"financing_decisions": ("financing_approved", "financing_declined")}
 # KPIs a target can be set for: the rates where higher is better. Discount and deposit → delivery time are
 # ceilings (lower is better), for which "attainment = actual / target" would read backwards; they have none.
 TARGETABLE_KPIS: tuple[str, ...] = (
@@ -29,14 +34,14 @@ TARGETABLE_KPIS: tuple[str, ...] = (
     "quote_to_contract_rate", "financing_approval_rate", "referral_rate", "satisfaction",
 )
 COUNTS = ("invitations", "invited_visits", "first_visits", "second_visits", "test_drives_attended", "quotes_issued",
-          "quotes_signed", "financing_approved", "financing_declined", "referral_leads")
+          "quotes_signed", "financing_approved", "financing_declined", "referral_leads", "calls", "calls_answered",
+          "talk_seconds", "call_backs_due", "call_backs_in_sla")
 
 
 def kpi(name: str, counter: Callable[[str], float]) -> float | None:
     """One KPI from a lookup of summed counters (None without a denominator)."""
     numerator, denominator, scale = KPIS[name]
-    below = (counter("financing_approved") + counter("financing_declined") if denominator == "financing_decisions"
-             else counter(denominator))
+    below = sum(counter(c) for c in _SUMS.get(denominator, (denominator,)))
     r = ratio(counter(numerator) * scale, below)
     return None if r is None else round(r, 4)
 

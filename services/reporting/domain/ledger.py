@@ -47,6 +47,7 @@ LOSS_REQUESTED, LOSS_APPROVED, LEAD_INVALIDATED = _L + "LossRequested", _L + "Lo
 FOLLOW_UP_SCHEDULED, FOLLOW_UP_LOGGED, FOLLOW_UP_OVERDUE = (
     _L + "FollowUpScheduled", _L + "FollowUpLogged", _L + "FollowUpOverdue")
 APPOINTMENT_SCHEDULED, APPOINTMENT_ATTENDED = _L + "AppointmentScheduled", _L + "AppointmentAttended"
+CALL_RECORDED = _L + "CallRecorded"
 CONSULTANT_REGISTERED, CONSULTANT_MOVED = _L + "ConsultantRegistered", _L + "ConsultantMovedTeam"
 CONTRACT_SIGNED, DELIVERED, ORDER_CANCELLED = _O + "ContractSigned", _O + "Delivered", _O + "OrderCancelled"
 PAYMENT_RECEIVED, QUOTE_ISSUED = _O + "PaymentReceived", _O + "QuoteIssued"
@@ -335,12 +336,17 @@ class _Folded:
         self.teams = teams
         self._floating: list[tuple[_Lead, str, list[tuple[str, int]]]] = []
         self._dues: list[tuple[str, datetime]] = []
-        self.fixed = _fact_measures(fold, teams, self._floating.append, self._dues.append)
+        self._due_activities: list[tuple[datetime, tuple[Any, ...], float]] = []
+        self.fixed = _fact_measures(fold, teams, self._floating.append, self._dues.append,
+                                    self._due_activities.append)
 
     def at(self, moment: datetime) -> Sums:
-        if not self._floating and not self._dues:
+        if not self._floating and not self._dues and not self._due_activities:
             return self.fixed
         out = dict(self.fixed)
+        for due, counted, amount in self._due_activities:  # counted once their due moment has passed
+            if due <= moment:
+                out[counted] = out.get(counted, 0) + amount
         for lead, cohort, measures in self._floating:
             dims = (lead.owner or "", self.teams.team(lead.owner, moment) or "", lead.channel, lead.product)
             for measure, n in measures:
@@ -359,10 +365,12 @@ class _Folded:
 
 def _fact_measures(fold: _Fold, teams: ConsultantTeams,
                    team_later: Callable[[tuple[_Lead, str, list[tuple[str, int]]]], None],
-                   due_later: Callable[[tuple[str, datetime]], None]) -> Sums:
+                   due_later: Callable[[tuple[str, datetime]], None],
+                   activity_when_due: Callable[[tuple[datetime, tuple[Any, ...], float]], None]) -> Sums:
     """The measures of a folded group that depend on its facts only; the rest is handed to ``team_later``
-    (a lead's funnel measures, when its owner's team must be looked up at the moment) and ``due_later``
-    (an open lead's pending follow-up)."""
+    (a lead's funnel measures, when its owner's team must be looked up at the moment), ``due_later``
+    (an open lead's pending follow-up) and ``activity_when_due`` (activity counted from a due moment on: a
+    call-back task)."""
     out: Sums = defaultdict(float)
 
     def activity(at: datetime, metric: str, who: tuple[str, str], lead: _Lead | None, amount: float = 1,
@@ -436,6 +444,10 @@ def _fact_measures(fold: _Fold, teams: ConsultantTeams,
 
     visits_seen: Counter[str] = Counter()
     deposits: dict[str, datetime] = {}
+    logged_at: dict[str, list[datetime]] = defaultdict(list)  # lead id → its follow-ups' times (call-backs)
+    for f in fold.facts:
+        if f.event_type == FOLLOW_UP_LOGGED and (found := fold.lead_of(f)) is not None:
+            logged_at[found.lead_id].append(f.at)
     cancelled = {f.data["order_id"] for f in fold.facts if f.event_type == ORDER_CANCELLED}
     plan_consultant = {f.data["plan_id"]: f.data.get("consultant_id") for f in fold.facts if f.event_type == CARE_PLAN}
     breached = {f.data["complaint_id"] for f in fold.facts if f.event_type == SLA_BREACHED}
@@ -479,6 +491,23 @@ def _fact_measures(fold: _Fold, teams: ConsultantTeams,
                     activity(f.at, "first_visits" if n == 1 else "second_visits", fold.credit(linked, f.at), linked)
             elif d.get("kind") == "test_drive":
                 activity(f.at, "test_drives_attended", fold.credit(linked, f.at), linked)
+        elif t == CALL_RECORDED:
+            # Calls are credited to who took or made them (the agent's consultant), else the lead's owner then.
+            who = fold.credit(linked, f.at, doer=d.get("consultant_id"))
+            activity(f.at, "calls", who, linked)
+            if d.get("outcome") == "answered":
+                activity(f.at, "calls_answered", who, linked)
+                activity(f.at, "talk_seconds", who, linked, d.get("duration_seconds") or 0)
+            if d.get("call_back_due_at") and linked is not None:
+                # A missed call's call-back task: due at its due moment, credited to the lead's owner then (who
+                # is to call back); within SLA when a follow-up (a call-back logged, an answered call) was logged
+                # on the lead after the missed call and no later than the due moment.
+                due = _moment(d["call_back_due_at"])
+                caller_back = fold.credit(linked, due)
+                dims = (*caller_back, linked.channel, linked.product)
+                activity_when_due((due, ("activity", day_of(due), "call_backs_due", *dims), 1))
+                if any(f.at <= done <= due for done in logged_at[linked.lead_id]):
+                    activity_when_due((due, ("activity", day_of(due), "call_backs_in_sla", *dims), 1))
         elif t == FOLLOW_UP_LOGGED:
             activity(f.at, "follow_ups_done", fold.credit(linked, f.at, doer=d.get("logged_by")), linked)
         elif t == FOLLOW_UP_OVERDUE:
@@ -546,6 +575,8 @@ def change_times(facts: Sequence[Fact], teams: ConsultantTeams) -> list[datetime
         if f.event_type == FOLLOW_UP_SCHEDULED:
             due = _moment(f.data["due_at"])
             times.update((due, due - DUE_SOON))
+        elif f.event_type == CALL_RECORDED and f.data.get("call_back_due_at"):
+            times.add(_moment(f.data["call_back_due_at"]))
         for name in ("owner_id", "consultant_id", "logged_by", "requested_by"):
             if f.data.get(name):
                 consultants.add(f.data[name])

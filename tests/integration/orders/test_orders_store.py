@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
@@ -16,11 +17,21 @@ from services.orders.adapters.publishing import to_public_message
 from services.orders.adapters.queries import PostgresOrderQueries
 from services.orders.adapters.repository import EventSourcedOrders, postgres_orders_units_of_work
 from services.orders.adapters.timers import quote_expiry_handler
+from services.orders.app.catalogue import CatalogueItemIn, PublishPriceList
 from services.orders.app.checkout import CheckOutShopOrder
+from services.orders.app.fulfilment import CancelOrder
 from services.orders.app.payments import RecordPayment
 from services.orders.app.ports import QUOTE_EXPIRY_TIMER, CommandContext
 from services.orders.app.quotes import AcceptQuote, IssueQuote, ReviseQuote, SignContract
-from services.orders.domain.errors import CheckoutConflictError, QuoteAlreadySignedError, QuoteExpiredError
+from services.orders.app.vehicles import AllocateVehicle, RegisterVehicle
+from services.orders.domain.errors import (
+    CheckoutConflictError,
+    NoVehicleAvailableError,
+    QuoteAlreadySignedError,
+    QuoteExpiredError,
+    VehicleAlreadyAllocatedError,
+)
+from services.orders.domain.products import ItemKind
 from services.orders.main import build_handlers
 from shared.db import create_pool
 from shared.eventstore import ConcurrencyError, StreamOrderConflictError
@@ -29,7 +40,7 @@ from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.topics import ensure_topics
 from shared.timers import TimerRunner
 from tests.support.infra import RUN_ID, Infra
-from tests.support.orders_builders import CONFIG, T0, VALID_UNTIL, line_in, quote_line_in
+from tests.support.orders_builders import CONFIG, T0, VALID_UNTIL, line_in, quote_line_in, valid_vin
 from tests.support.orders_stack import create_orders_database, drop_database, read_by_keys
 
 pytestmark = pytest.mark.integration
@@ -222,3 +233,85 @@ async def test_the_summary_table_can_be_rebuilt_from_the_order_streams(stack: St
     after = [dict(r) for r in await stack.pool.fetch("SELECT * FROM order_summaries ORDER BY order_id")]
     assert after == before
     assert next(r for r in after if r["order_id"] == order.id)["outstanding_minor"] == 75_00
+
+
+# ---- vehicle allocation (real PostgreSQL: the vehicle's stream decides, vehicle_stock proposes) ---------------
+
+
+PUBLICATIONS = itertools.count(1)
+
+
+async def publish_trim(stack: Stack, trim: str) -> None:
+    """A catalogue version with the test's own trim (so other tests' stock never matches its orders), starting
+    after the previous test's (same clock: the later start, not the publication time, must decide)."""
+    stack.clock.now = T0
+    await stack.handlers.publish_price_list(PublishPriceList(
+        currency="CNY", valid_from=T0 - timedelta(hours=1) + timedelta(seconds=next(PUBLICATIONS)),
+        version_id=f"v-{trim}", items=[
+            CatalogueItemIn(catalogue_id="MY", kind=ItemKind.MODEL, name="Model Y", price_minor=250_000_00),
+            CatalogueItemIn(catalogue_id=trim, kind=ItemKind.TRIM, name="长续航", price_minor=280_000_00, model="MY"),
+            CatalogueItemIn(catalogue_id="COL-WHITE", kind=ItemKind.COLOUR, name="珍珠白", price_minor=6_000_00)]),
+        CTX)
+
+
+async def vehicle_orders(stack: Stack, trim: str, count: int) -> list[str]:
+    """``count`` signed orders for one white ``trim`` from the catalogue."""
+    stack.clock.now = T0
+    order_ids = []
+    for _ in range(count):
+        quote = await stack.handlers.issue_quote(IssueQuote(
+            consultant_id="S-1", role="consultant", currency="CNY", valid_until=VALID_UNTIL, lead_id="L-1",
+            lines=[quote_line_in(None, product=None, catalogue_id=trim),
+                   quote_line_in(None, product=None, catalogue_id="COL-WHITE")]), CTX)
+        await stack.handlers.accept_quote(AcceptQuote(quote.quote.id), CTX)
+        order_ids.append((await stack.handlers.sign_contract(SignContract(quote.quote.id, "full"), CTX)).order.id)
+    return order_ids
+
+
+async def test_two_concurrent_allocations_of_the_last_vehicle_one_wins_the_other_is_refused(stack: Stack) -> None:
+    trim = f"LR-{uuid.uuid4().hex[:6]}"
+    await publish_trim(stack, trim)
+    first, second = await vehicle_orders(stack, trim, 2)
+    vin = valid_vin(int(uuid.uuid4().int % 1_000_000))
+    await stack.handlers.register_vehicle(RegisterVehicle(vin=vin, model="MY", trim=trim, colour="COL-WHITE",
+                                                          status="pdi_done"), CTX)
+    for _ in range(5):  # the race is real each time: both load the free vehicle before either commits
+        results = await asyncio.gather(stack.handlers.allocate_vehicle(AllocateVehicle(first), CTX),
+                                       stack.handlers.allocate_vehicle(AllocateVehicle(second), CTX),
+                                       return_exceptions=True)
+        won = [r for r in results if not isinstance(r, BaseException)]
+        assert len(won) == 1, results
+        assert all(isinstance(r, NoVehicleAvailableError) for r in results if isinstance(r, BaseException)), results
+        winner = won[0].order.id
+        held = await stack.count("SELECT count(*) FILTER (WHERE event_type = 'VehicleReserved') - count(*) FILTER "
+                                 "(WHERE event_type = 'VehicleReleased') FROM events WHERE stream_id = $1",
+                                 f"vehicle-{vin}")
+        assert held == 1  # reserved once more than released: never by both
+        assert await stack.pool.fetchval("SELECT order_id FROM vehicle_stock WHERE vin = $1", vin) == winner
+        # Named by VIN, the loser is told whose it is; cancelling the winner frees it for the loser.
+        loser = second if winner == first else first
+        with pytest.raises(VehicleAlreadyAllocatedError):
+            await stack.handlers.allocate_vehicle(AllocateVehicle(loser, vin=vin), CTX)
+        await stack.handlers.cancel_order(CancelOrder(winner, "customer withdrew"), CTX)
+        assert await stack.pool.fetchval("SELECT order_id FROM vehicle_stock WHERE vin = $1", vin) is None
+        taken = await stack.handlers.allocate_vehicle(AllocateVehicle(loser), CTX)
+        assert taken.order.vin == vin
+        await stack.handlers.cancel_order(CancelOrder(loser, "next round"), CTX)
+        first, second = await vehicle_orders(stack, trim, 2)
+
+
+async def test_twenty_orders_racing_for_three_vehicles_get_three_distinct_ones(stack: Stack) -> None:
+    trim = f"LR-{uuid.uuid4().hex[:6]}"
+    await publish_trim(stack, trim)
+    order_ids = await vehicle_orders(stack, trim, 20)
+    vins = [valid_vin(int(uuid.uuid4().int % 1_000_000)) for _ in range(3)]
+    for vin, status in zip(vins, ("ordered", "arrived", "pdi_done"), strict=True):
+        await stack.handlers.register_vehicle(RegisterVehicle(vin=vin, model="MY", trim=trim, colour="COL-WHITE",
+                                                              status=status), CTX)
+    results = await asyncio.gather(*(stack.handlers.allocate_vehicle(AllocateVehicle(o), CTX) for o in order_ids),
+                                   return_exceptions=True)
+    won = [r for r in results if not isinstance(r, BaseException)]
+    assert sorted(r.order.vin or "" for r in won) == sorted(vins)
+    assert sum(isinstance(r, NoVehicleAvailableError) for r in results) == 17, results
+    rows = await stack.pool.fetch("SELECT vin, order_id FROM vehicle_stock WHERE vin = ANY($1)", vins)
+    assert {r["vin"]: r["order_id"] for r in rows} == {r.order.vin: r.order.id for r in won}

@@ -32,6 +32,7 @@ from services.reporting.app.reports import (
 from services.reporting.domain.commission import CommissionPlan, Tier
 from services.reporting.domain.targets import METRICS, TargetLine
 from services.reporting.main import MIGRATIONS, build_consumer
+from shared.contracts.leads import CallRecordedV1
 from shared.db import create_pool
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
@@ -150,6 +151,14 @@ async def reports(source: Any, watermark: Any, fold: FactFold, as_of: datetime |
     return out
 
 
+def _after_a_call_back_fell_due(history: list[Published]) -> list[datetime]:
+    """A moment just after a missed call's call-back fell due: the as-of fold of that day must count it even when
+    the lead had no other fact that day."""
+    dues = sorted(p.event.call_back_due_at for p in history
+                  if isinstance(p.event, CallRecordedV1) and p.event.call_back_due_at is not None)
+    return [dues[-1] + timedelta(minutes=1)] if dues else []
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate])
 @given(history=histories(), seed=st.integers(0, 10_000),
        moments=st.lists(st.integers(0, 70 * 24 * 60), min_size=1, max_size=2),
@@ -163,7 +172,8 @@ async def test_the_summaries_give_the_same_reports_as_a_fold_of_the_raw_facts_no
     await deliver(consumer, history, seed)
     active = ActiveSchemaPool(pool)
     summaries, fold = PostgresSummaries(active), FactFold(active, memoize=True)
-    for as_of in (None, BASE + timedelta(days=midnight), *(BASE + timedelta(minutes=m) for m in moments)):
+    for as_of in (None, BASE + timedelta(days=midnight), *(BASE + timedelta(minutes=m) for m in moments),
+                  *_after_a_call_back_fell_due(history)):
         from_summaries = await reports(summaries, summaries.watermark, fold, as_of)
         from_facts = await reports(fold, summaries.watermark, fold, as_of)
         for name in from_summaries:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from services.orders.app.ports import NO_CHECKLIST
 from services.orders.domain.errors import (
     DeliveryAlreadyScheduledError,
     DeliveryNotScheduledError,
@@ -62,7 +63,7 @@ def test_cancelling_needs_a_reason_and_happens_once() -> None:
 def test_a_delivered_order_cannot_be_cancelled() -> None:
     order = signed_order(100_00)
     order.pay(payment(100_00, kind="full"), now=LATER)
-    order.deliver(now=LATER)
+    order.deliver(now=LATER, checklist=NO_CHECKLIST)
     with pytest.raises(OrderDeliveredError) as caught:
         order.cancel(reason="too late", refund_percent_of_paid=100, now=LATER)
     assert caught.value.code == "order_delivered"
@@ -72,7 +73,7 @@ def test_delivering_an_unpaid_order_is_refused_with_what_is_owed() -> None:
     order = signed_order(100_00)
     order.pay(payment(99_99), now=LATER)
     with pytest.raises(OrderNotPaidError) as caught:
-        order.deliver(now=LATER)
+        order.deliver(now=LATER, checklist=NO_CHECKLIST)
     assert caught.value.code == "order_not_paid"
     assert caught.value.details == {"outstanding_minor": 1}
 
@@ -80,22 +81,22 @@ def test_delivering_an_unpaid_order_is_refused_with_what_is_owed() -> None:
 def test_a_fully_paid_order_is_delivered_with_the_customer_for_after_sales() -> None:
     order = signed_order(100_00)
     order.pay(payment(100_00, kind="full"), now=LATER)
-    order.deliver(now=HANDOVER)
+    order.deliver(now=HANDOVER, checklist=NO_CHECKLIST)
     event = order.pending_events[-1]
     assert isinstance(event, Delivered)
     assert (event.lead_id, event.customer_name, event.customer_phone, event.total_minor) == (
         "L-1", "张三", "+8613812345678", 100_00)
     with pytest.raises(OrderDeliveredError):
-        order.deliver(now=HANDOVER)
+        order.deliver(now=HANDOVER, checklist=NO_CHECKLIST)
 
 
 def test_an_order_whose_rest_is_covered_by_approved_financing_can_be_delivered() -> None:
     order = signed_order(100_00, plan="financing")
     order.pay(payment(20_00, kind="down_payment"), now=LATER)
     with pytest.raises(OrderNotPaidError):
-        order.deliver(now=LATER)
+        order.deliver(now=LATER, checklist=NO_CHECKLIST)
     order.approve_financing(provider="B", amount_minor=80_00, currency="CNY", reference=None, now=LATER)
-    order.deliver(now=LATER)
+    order.deliver(now=LATER, checklist=NO_CHECKLIST)
     assert order.status is OrderStatus.DELIVERED
 
 
@@ -103,7 +104,7 @@ def test_a_cancelled_order_is_not_delivered() -> None:
     order = signed_order()
     order.cancel(reason="r", refund_percent_of_paid=100, now=LATER)
     with pytest.raises(OrderCancelledError):
-        order.deliver(now=LATER)
+        order.deliver(now=LATER, checklist=NO_CHECKLIST)
 
 
 def test_delivery_is_scheduled_then_rescheduled_with_the_previous_date_kept() -> None:

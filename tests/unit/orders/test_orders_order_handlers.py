@@ -91,7 +91,7 @@ async def test_payments_financing_delivery_scheduling_and_handover(store: InMemo
     moved = await RescheduleDeliveryHandler(unit_of_work=store, clock=clock)(
         RescheduleDelivery(order_id, T0 + timedelta(days=3), reason="customer asked"), CTX)
     assert moved.order.delivery_scheduled_for == T0 + timedelta(days=3)
-    delivered = await DeliverOrderHandler(unit_of_work=store, clock=clock)(DeliverOrder(order_id), CTX)
+    delivered = await DeliverOrderHandler(unit_of_work=store, clock=clock, config=CONFIG)(DeliverOrder(order_id), CTX)
     assert delivered.order.delivered_at == T0
     assert store.event_types(f"order-{order_id}") == [
         "ContractSigned", "PaymentReceived", "FinancingApproved", "DeliveryScheduled", "DeliveryScheduled",
@@ -122,7 +122,7 @@ async def test_refused_commands_write_nothing(store: InMemoryOrders) -> None:
         await RecordPaymentHandler(unit_of_work=store, clock=clock, new_id=Ids())(
             RecordPayment(order_id, "full", TOTAL + 1, "CNY"), CTX)
     with pytest.raises(OrderNotPaidError):
-        await DeliverOrderHandler(unit_of_work=store, clock=clock)(DeliverOrder(order_id), CTX)
+        await DeliverOrderHandler(unit_of_work=store, clock=clock, config=CONFIG)(DeliverOrder(order_id), CTX)
     with pytest.raises(InvalidFieldError) as refused:
         await CancelOrderHandler(unit_of_work=store, clock=clock, config=CONFIG)(CancelOrder(order_id, " "), CTX)
     assert refused.value.field == "reason"

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.orders.app.ports import NO_CHECKLIST
 from services.orders.domain.errors import (
     CurrencyMismatchError,
     FinancingAlreadyDecidedError,
@@ -136,7 +137,7 @@ def test_refunds_need_a_reason_the_order_currency_and_a_positive_amount() -> Non
 def test_a_delivered_order_is_not_refunded_here() -> None:
     order = signed_order(100_00, plan="full")
     order.pay(payment(100_00, kind="full"), now=LATER)
-    order.deliver(now=LATER)
+    order.deliver(now=LATER, checklist=NO_CHECKLIST)
     with pytest.raises(OrderDeliveredError):
         order.refund(refund_id="R", amount_minor=1, currency="CNY", reason="x", now=LATER)
 
@@ -176,7 +177,7 @@ def test_no_sequence_of_commands_drives_the_balance_negative_or_past_the_total(
                 case "cancel":
                     order.cancel(reason="r", refund_percent_of_paid=value, now=LATER)
                 case "deliver":
-                    order.deliver(now=LATER)
+                    order.deliver(now=LATER, checklist=NO_CHECKLIST)
         except DomainError:
             # A refused command changes nothing.
             assert (order.paid_minor, order.financed_minor, order.version) == before

@@ -10,17 +10,21 @@ import orjson
 import pytest
 
 from services.orders.adapters.publishing import PRIVATE, SOURCE, to_public_message
+from services.orders.app.ports import NO_CHECKLIST
 from services.orders.domain.catalogue import PriceList
 from services.orders.domain.events import order_events
 from services.orders.domain.order import Order
 from services.orders.domain.products import CatalogueItem, ItemKind
 from services.orders.domain.quote import Quote
+from services.orders.domain.vehicle import Vehicle
+from services.orders.domain.vehicle_events import vehicle_events
 from shared.contracts import registry
 from shared.contracts.orders import ContractSignedV1, DeliveredV1, QuoteRevisedV1
 from shared.domain import DomainEvent
 from shared.eventstore import RecordedEvent
 from shared.messaging.headers import EventHeaders
 from tests.support.orders_builders import (
+    CHECKLIST,
     CURRENCIES,
     CUSTOMER,
     POLICY,
@@ -31,12 +35,15 @@ from tests.support.orders_builders import (
     manager_approval,
     payment,
     percent,
+    stock_vehicle,
+    valid_vin,
+    vehicle_order,
 )
 
 EVENT_ID = UUID("3f2b8c1e-9a4d-4b7e-8c2f-1a2b3c4d5e6f")
 
 
-AGGREGATE_ID = {"quote": "quote_id", "order": "order_id", "price-list": "currency"}
+AGGREGATE_ID = {"quote": "quote_id", "order": "order_id", "price-list": "currency", "vehicle": "vin"}
 
 
 def recorded(event: DomainEvent, stream_type: str) -> RecordedEvent:
@@ -61,7 +68,7 @@ def every_stored_event() -> list[tuple[DomainEvent, str]]:
     order.approve_financing(provider="B", amount_minor=81_00, currency="CNY", reference=None,
                             now=T0 + timedelta(hours=6))
     order.schedule_delivery(scheduled_for=T0 + timedelta(days=3), location="showroom", now=T0 + timedelta(hours=7))
-    order.deliver(now=T0 + timedelta(days=3))
+    order.deliver(now=T0 + timedelta(days=3), checklist=NO_CHECKLIST)
     other = accepted_quote()
     expired = accepted_quote()
     expired.expire(now=VALID_UNTIL)
@@ -76,14 +83,36 @@ def every_stored_event() -> list[tuple[DomainEvent, str]]:
     price_list.publish(version_id="2026-12", valid_from=T0, valid_until=None, published_by="d1", now=T0,
                        items=[CatalogueItem(catalogue_id="MY", kind=ItemKind.MODEL, name="Model Y", price_minor=1)])
     return ([(e, "quote") for e in quote_events] + [(e, "order") for e in order_events_]
-            + [(e, "price-list") for e in price_list.pending_events])
+            + [(e, "price-list") for e in price_list.pending_events] + vehicle_story())
+
+
+def vehicle_story() -> list[tuple[DomainEvent, str]]:
+    """A vehicle order: the car registered, moved to PDI done, allocated, the checklist done, delivered; and a
+    second car allocated to a cancelled order (deallocated)."""
+    car = Vehicle.register(vin=valid_vin(7), model="MY", trim="MY-LR", colour="COL-WHITE", status="in_transit",
+                           factory_order_ref="F-1", registered_by="M-1", now=T0)
+    car.move(status="pdi_done", reference="PDI-1", changed_by="M-1", now=T0 + timedelta(hours=1))
+    sold = vehicle_order("O-3")
+    sold.allocate_vehicle(car, now=T0 + timedelta(hours=3))
+    for item in CHECKLIST.item_ids:
+        sold.complete_checklist_item(item=item, checklist=CHECKLIST, completed_by="S-1", reference=f"{item}-1",
+                                     note=None, now=T0 + timedelta(hours=4))
+    sold.pay(payment(sold.total_minor, kind="full"), now=T0 + timedelta(hours=4))
+    sold.deliver(now=T0 + timedelta(hours=5), checklist=CHECKLIST, vehicle=car)
+    returned = stock_vehicle(8)
+    dropped = vehicle_order("O-4")
+    dropped.allocate_vehicle(returned, now=T0 + timedelta(hours=3))
+    dropped.cancel(reason="r", refund_percent_of_paid=100, now=T0 + timedelta(hours=4), vehicle=returned)
+    return [(e, stream_type) for aggregate, stream_type in
+            ((sold, "order"), (dropped, "order"), (car, "vehicle"), (returned, "vehicle"))
+            for e in aggregate.pending_events]
 
 
 SAMPLES = every_stored_event()
 
 
 def test_the_samples_cover_every_stored_event_type() -> None:
-    assert {e.event_type for e, _ in SAMPLES} == set(order_events._types)
+    assert {e.event_type for e, _ in SAMPLES} == set(order_events._types) | set(vehicle_events._types)
 
 
 @pytest.mark.parametrize(("event", "stream_type"), SAMPLES, ids=[f"{e.event_type}" for e, _ in SAMPLES])
@@ -96,7 +125,7 @@ def test_every_stored_event_is_published_under_its_contract_or_kept_private(
         return
     assert message is not None
     headers = EventHeaders.decode(message.headers)
-    aggregate_id = getattr(event, "quote_id" if stream_type == "quote" else "order_id")
+    aggregate_id = getattr(event, AGGREGATE_ID[stream_type])
     assert message.key == headers.subject.encode() == aggregate_id.encode()
     assert (headers.source, headers.correlation_id) == (SOURCE, "corr")
     contract = registry.get(headers.event_type, headers.schema_version)

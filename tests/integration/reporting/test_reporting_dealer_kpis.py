@@ -1,0 +1,200 @@
+"""The dealer KPIs in the daily and monthly reports and their exports: hand-built call-center days projected
+through the idempotent consumer into real PostgreSQL, each figure checked against the value worked out from the
+events, from the summaries and from a fold of the raw facts, now and as of moments after a call-back fell due."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import openpyxl
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from services.reporting.adapters.exports import label, to_csv, to_xlsx
+from services.reporting.adapters.generations import ActiveSchemaPool
+from services.reporting.adapters.summaries import FactFold, PostgresSummaries
+from services.reporting.api import KPI_EXPORT_COLUMNS
+from services.reporting.app.analysis import MonthlyAnalysisQuery
+from services.reporting.app.reports import KPI_COLUMNS, Activities, AttainmentQuery, DailyReportQuery
+from services.reporting.wiring import MIGRATIONS, build_consumer
+from shared.contracts.leads import (
+    CallRecordedV1,
+    ConsultantRegisteredV1,
+    FollowUpLoggedV1,
+    LeadAssignedV1,
+    LeadCreatedV1,
+)
+from shared.db import create_pool
+from shared.messaging.consumer import IdempotentConsumer
+from shared.messaging.dead_letters import DeadLetters
+from tests.support.histories import Published, as_records
+from tests.support.infra import Infra
+from tests.support.reporting import drop_database, fresh_reporting_database, reset_read_model
+
+pytestmark = pytest.mark.integration
+
+DAY = datetime(2026, 4, 7, tzinfo=UTC)
+TEAMS = {"c1": "t1", "c2": "t1", "c3": "t2"}
+
+
+class _NoProducer(AIOKafkaProducer):  # type: ignore[misc]
+    def __init__(self) -> None:  # dead letters are not expected here; sending one would fail loudly
+        pass
+
+
+class _NoTargets:
+    async def lines(self, *, month: str | None = None, as_of: datetime | None = None) -> list[object]:
+        return []
+
+
+@pytest.fixture(scope="module")
+async def reporting(infra: Infra) -> AsyncIterator[tuple[asyncpg.Pool, IdempotentConsumer]]:
+    dsn = await fresh_reporting_database(infra, "dealer_kpis", MIGRATIONS)
+    pool = await create_pool(dsn, min_size=1, max_size=4)
+    consumer = build_consumer("reporting", ActiveSchemaPool(pool),
+                              DeadLetters(consumer="reporting", producer=_NoProducer()))
+    yield pool, consumer
+    await pool.close()
+    await drop_database(infra, dsn)
+
+
+def _consultants() -> list[Published]:
+    return [Published("leads", c, ConsultantRegisteredV1(consultant_id=c, name=c, team_id=t, role="consultant",
+                                                         registered_at=DAY - timedelta(days=30)))
+            for c, t in TEAMS.items()]
+
+
+def _lead(lead: str, owner: str, at: datetime) -> list[Published]:
+    return [Published("leads", lead, LeadCreatedV1(lead_id=lead, customer_id=f"cust-{lead}", name="n",
+                                                   phone="+8613800000000", channel="call_center", captured_at=at)),
+            Published("leads", lead, LeadAssignedV1(lead_id=lead, owner_id=owner, team_id=TEAMS[owner],
+                                                    reason="round_robin", assigned_at=at))]
+
+
+def _call(lead: str, agent: str, at: datetime, talk: int | None) -> Published:
+    """An answered call (``talk`` seconds) or, with ``talk=None``, a missed one whose call-back is due in 2 h."""
+    return Published("leads", lead, CallRecordedV1(
+        lead_id=lead, call_id=f"{lead}-{at.isoformat()}", direction="inbound",
+        outcome="missed" if talk is None else "answered", agent_id=f"agent-{agent}", consultant_id=agent,
+        started_at=at, duration_seconds=talk or 0,
+        call_back_due_at=at + timedelta(hours=2) if talk is None else None, recorded_at=at))
+
+
+def _logged(lead: str, by: str, at: datetime) -> Published:
+    return Published("leads", lead, FollowUpLoggedV1(lead_id=lead, kind="call", outcome="ok", logged_by=by,
+                                                     logged_at=at))
+
+
+def call_center_day() -> list[Published]:
+    """c1: three answered calls (120 + 300 + 60 s) and one missed on L1 called back in time; c2: one answered call
+    (30 s) and one missed on L2 (owned by c3) called back late; c3: a missed call at 23:00 on L3 (due 01:00 the
+    next day), never called back."""
+    h = lambda hours: DAY + timedelta(hours=hours)  # noqa: E731
+    out = [*_consultants(), *_lead("L1", "c1", h(8)), *_lead("L2", "c3", h(8)), *_lead("L3", "c3", h(8))]
+    out += [_call("L1", "c1", h(9), 120), _logged("L1", "c1", h(9)), _call("L1", "c1", h(10), 300),
+            _logged("L1", "c1", h(10)), _call("L1", "c1", h(11), 60), _logged("L1", "c1", h(11)),
+            _call("L1", "c1", h(12), None), _logged("L1", "c1", h(13))]
+    out += [_call("L2", "c2", h(9), 30), _logged("L2", "c2", h(9)), _call("L2", "c2", h(14), None),
+            _logged("L2", "c3", h(17))]
+    out += [_call("L3", "c3", h(23), None)]
+    return out
+
+
+async def _deliver(consumer: IdempotentConsumer, history: list[Published]) -> None:
+    records = as_records(history)
+    for start in range(0, len(records), 5):
+        result = await consumer.process_batch(records[start:start + 5])
+        assert result.dead_lettered == 0
+
+
+def _rows(report: dict[str, object], key: str, id_: str) -> dict[str, dict[str, object]]:
+    rows = report[key]
+    assert isinstance(rows, list)
+    return {r[id_]: r for r in rows}
+
+
+async def test_the_daily_and_monthly_reports_give_the_call_kpis_worked_out_from_the_calls(
+    reporting: tuple[asyncpg.Pool, IdempotentConsumer],
+) -> None:
+    pool, consumer = reporting
+    await reset_read_model(pool)
+    await _deliver(consumer, call_center_day())
+    active = ActiveSchemaPool(pool)
+    summaries, fold = PostgresSummaries(active), FactFold(active)
+    for source in (summaries, fold):
+        daily = await DailyReportQuery(source)(day=DAY.date().isoformat())
+        people = _rows(daily, "consultants", "consultant_id")
+        assert (people["c1"]["calls"], people["c1"]["calls_answered"]) == (4, 3)
+        assert people["c1"]["connect_rate"] == 0.75
+        assert people["c1"]["average_talk_seconds"] == 160  # (120 + 300 + 60) / 3
+        assert (people["c1"]["call_backs_due"], people["c1"]["call_backs_in_sla"]) == (1, 1)
+        assert (people["c2"]["calls"], people["c2"]["calls_answered"], people["c2"]["average_talk_seconds"]) == (
+            2, 1, 30)
+        # L2's call-back is c3's (the lead's owner), and it was late; L3's falls due the next day.
+        assert (people["c3"]["call_backs_due"], people["c3"]["call_backs_in_sla"]) == (1, 0)
+        assert people["c3"]["call_back_sla_rate"] == 0
+        teams = _rows(daily, "teams", "team_id")
+        assert (teams["t1"]["calls"], teams["t1"]["calls_answered"]) == (6, 4)
+        assert teams["t2"]["calls"] == 1
+        assert daily["kpis"]["connect_rate"] == round(4 / 7, 4)
+        assert daily["kpis"]["average_talk_seconds"] == round(510 / 4, 4)
+        assert daily["kpis"]["call_back_sla_rate"] == 0.5
+
+        monthly = await MonthlyAnalysisQuery(source, AttainmentQuery(Activities(source), _NoTargets(),
+                                                                     lambda: DAY))(month="2026-04")
+        assert monthly["kpis"]["calls"] == 7
+        assert monthly["kpis"]["call_backs_due"] == 3  # L3's, due on the 8th, is in the month
+        assert monthly["kpis"]["call_back_sla_rate"] == round(1 / 3, 4)
+        assert _rows(monthly, "kpis_by_team", "team_id")["t2"]["call_backs_due"] == 2
+        assert _rows(monthly, "kpis_by_consultant", "consultant_id")["c3"]["call_back_sla_rate"] == 0
+
+
+async def test_as_of_a_moment_after_a_call_back_fell_due_the_summaries_count_it_like_the_fold(
+    reporting: tuple[asyncpg.Pool, IdempotentConsumer],
+) -> None:
+    pool, consumer = reporting
+    await reset_read_model(pool)
+    await _deliver(consumer, call_center_day())
+    active = ActiveSchemaPool(pool)
+    next_day = (DAY + timedelta(days=1)).date().isoformat()
+    # L3's call-back falls due at 01:00 on the 8th; L3 has no fact that day.
+    for as_of, due in ((DAY + timedelta(hours=24, minutes=59), 0), (DAY + timedelta(hours=25, minutes=30), 1)):
+        for source in (PostgresSummaries(active), FactFold(active)):
+            daily = await DailyReportQuery(source)(day=next_day, as_of=as_of)
+            assert daily["kpis"]["call_backs_due"] == due, (source, as_of)
+
+
+async def test_the_daily_export_carries_the_call_kpis_with_bilingual_labels(
+    reporting: tuple[asyncpg.Pool, IdempotentConsumer],
+) -> None:
+    pool, consumer = reporting
+    await reset_read_model(pool)
+    await _deliver(consumer, call_center_day())
+    daily = await DailyReportQuery(PostgresSummaries(ActiveSchemaPool(pool)))(day=DAY.date().isoformat())
+    columns = ["consultant_id", *daily["columns"], *KPI_COLUMNS]
+    text = b"".join(to_csv(daily["consultants"], columns)).decode("utf-8-sig")
+    table = list(csv.DictReader(io.StringIO(text)))
+    c1 = next(r for r in table if r[label("consultant_id")] == "c1")
+    assert c1["Connect rate / 接通率"] == "0.75"
+    assert c1["Average talk time (s) / 平均通话时长(秒)"] == "160.0"
+    assert c1["Call-back within SLA / 回拨及时率"] == "1.0"
+
+    # The monthly per-team KPI table, as the export writes it (XLSX read back with openpyxl).
+    source = PostgresSummaries(ActiveSchemaPool(pool))
+    monthly = await MonthlyAnalysisQuery(source, AttainmentQuery(Activities(source), _NoTargets(),
+                                                                 lambda: DAY))(month="2026-04")
+    path = to_xlsx(monthly["kpis_by_team"], ["team_id", *KPI_EXPORT_COLUMNS], title="monthly-kpis_by_team")
+    try:
+        sheet = openpyxl.load_workbook(path, read_only=True).active
+        header, *values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    finally:
+        os.unlink(path)
+    by_team = {row[0]: dict(zip(header, row, strict=True)) for row in values}
+    assert by_team["t1"]["Calls / 通话"] == 6
+    assert by_team["t1"]["Connect rate / 接通率"] == round(4 / 6, 4)
+    assert by_team["t2"]["Call-backs due / 应回拨"] == 2
