@@ -143,12 +143,6 @@ def leads_router(
         """Every lead (open or closed) of the customer with this phone number that the caller may see."""
         return {"leads": access.visible(caller, await queries.leads_of_phone(normalise_phone(phone)))}
 
-    @router.get("/leads")
-    async def my_open_leads(caller: Caller, owner_id: Annotated[str, Query(description="the consultant")],
-                            grade: str | None = None) -> dict[str, Any]:
-        """A consultant's open leads, by grade (only those in the caller's scope)."""
-        return {"leads": access.visible(caller, await queries.open_leads(owner_id, grade))}
-
     @router.get("/follow-ups")
     async def due_follow_ups(caller: Caller, owner_id: str,
                              within_hours: Annotated[int, Query(ge=0, le=24 * 90)] = 24) -> dict[str, Any]:

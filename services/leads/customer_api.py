@@ -5,22 +5,26 @@ caller may see is 404."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from services.leads.app import access
 from services.leads.app import customer_card as cc
+from services.leads.app import customer_search as cs
+from services.leads.app.customer_overview import CustomerOverview
 from services.leads.app.ports import CustomerQueries
 from services.leads.domain.customer_card import CustomerCard
 from shared.auth.http import AUTHENTICATED, CALLER, Caller
 from shared.auth.principal import Principal
 from shared.domain.phone import mask_phone_for_display
+from shared.pagination import DEFAULT_PAGE_SIZE
 from shared.runtime.command_body import CommandBody, command_body
 from shared.runtime.http import Correlation
 from shared.runtime.http import command_context as _context
 from shared.runtime.openapi import error_responses
+from shared.runtime.params import PageCursor, PageLimit
 
 # The request bodies are the commands (shared/runtime/command_body.py).
 if TYPE_CHECKING:
@@ -41,8 +45,8 @@ class CardView(BaseModel):
     version: int
 
 
-def card_router(*, cards: cc.CustomerCardHandlers, queries: CustomerQueries,
-                card_fields: list[dict[str, Any]]) -> APIRouter:
+def card_router(*, cards: cc.CustomerCardHandlers, queries: CustomerQueries, search: cs.CustomerSearch,
+                overview: CustomerOverview, card_fields: list[dict[str, Any]]) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["customers"], dependencies=AUTHENTICATED)
 
     async def full_phone(caller: Principal, customer_id: str) -> bool:
@@ -53,6 +57,33 @@ def card_router(*, cards: cc.CustomerCardHandlers, queries: CustomerQueries,
         phone = card.phone if card.phone is None or await full_phone(caller, card.id) else \
             mask_phone_for_display(card.phone)
         return CardView(customer_id=card.id, fields=card.values, phone=phone, version=card.version)
+
+    @router.get("/customers/search", responses=error_responses(403))
+    async def search_customers(
+            caller: Caller,
+            q: Annotated[str, Query(max_length=cs.MAX_QUERY_LENGTH, description=(
+                "a name (or its start, or a part of it), a phone number in any format, or its last 4–10 digits"),
+                examples=["王小明", "+86 138-1234-5678", "5678"])],
+            cursor: PageCursor = None, limit: PageLimit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
+        """Customers the caller may work (the owner of one of their leads, that team's manager, a director) matching
+        ``q``, best match first (``match``: phone, name, name_prefix, phone_last_digits, name_part), one row per
+        customer with their newest lead; phones masked outside need-to-know. 403 for callers who are not on the
+        sales floor; 422 ``q`` when it holds nothing to look for."""
+        scope = cs.customer_search_scope(caller)
+        page = await search.search(cs.search_terms(q), scope, cursor=cursor, limit=limit)
+        return {"customers": [_found(caller, row) for row in page.items], "next_cursor": page.next_cursor}
+
+    @router.get("/customers/{customer_id}/overview", responses=error_responses(403))
+    async def customer_overview(customer_id: str, caller: Caller) -> dict[str, Any]:
+        """The one customer page: ``summary`` (open leads with stage, grade and owner; every lead; orders with
+        status, total, paid and balance; the balance due per currency; loyalty points; the card's fields) and the
+        ``timeline`` in time order — the leads' own history (capture, grades, follow-ups, appointments, showroom
+        visits, test drives, stages), the card's changes, and what orders (quotes, contract, payments, refunds,
+        delivery) and aftersales (care plan, return visits, complaints, referrals, points) published about the
+        customer; each entry says its ``source``. A merged duplicate's history is the survivor's. The owner of one
+        of the customer's leads, that team's manager or a director (403 for others who see a lead; 404 when no lead
+        is visible)."""
+        return await overview.overview(caller, customer_id)
 
     @router.get("/customers/{customer_id}/card")
     async def get_card(customer_id: str, caller: Caller) -> dict[str, Any]:
@@ -97,3 +128,9 @@ def card_router(*, cards: cc.CustomerCardHandlers, queries: CustomerQueries,
         return {"fields": card_fields}
 
     return router
+
+
+def _found(caller: Principal, row: dict[str, Any]) -> dict[str, Any]:
+    phone = row["phone"] if access.sees_full_phone(caller, owner_id=row["owner_id"], team_id=row["team_id"]) else \
+        mask_phone_for_display(row["phone"])
+    return {**row, "phone": phone, "match": cs.Match(row["match"]).name.lower()}

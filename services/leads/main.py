@@ -16,20 +16,27 @@ from faststream.kafka import KafkaBroker
 from pydantic_settings import SettingsConfigDict
 
 from services.leads.adapters.campaigns import PostgresCampaignQueries
+from services.leads.adapters.customer_history import PostgresCustomerHistory
 from services.leads.adapters.customer_lists import read_customer_list
+from services.leads.adapters.customer_search import PostgresCustomerSearch
 from services.leads.adapters.import_jobs import PostgresImportJobs
+from services.leads.adapters.outreach_queries import PostgresOutreachQueries
 from services.leads.adapters.publishing import to_public_message
 from services.leads.adapters.queries import PostgresLeadQueries
 from services.leads.adapters.unit_of_work import postgres_leads_units_of_work
+from services.leads.adapters.work_queue_queries import PostgresWorkQueueQueries
 from services.leads.api import leads_router
 from services.leads.app.calls import RecordCallHandler
 from services.leads.app.campaigns import CampaignHandlers
 from services.leads.app.commands import CaptureLeadHandler
 from services.leads.app.customer_card import CustomerCardHandlers
+from services.leads.app.customer_history import CustomerHistoryProjection
+from services.leads.app.customer_overview import CustomerOverview
 from services.leads.app.imports import ImportHandlers
 from services.leads.app.intake import CallIntake, ShopIntake
 from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
+from services.leads.app.outreach import OutreachHandlers
 from services.leads.app.reactions import Reactions
 from services.leads.app.reception import ReceptionHandlers
 from services.leads.app.test_drives import TestDriveHandlers, TestDrivePolicy
@@ -39,12 +46,15 @@ from services.leads.customer_api import card_router
 from services.leads.domain.customer_card import CardField, CardSchema
 from services.leads.domain.policy import LeadPolicy
 from services.leads.import_api import import_router
+from services.leads.outreach_api import outreach_router
 from services.leads.showroom_api import showroom_router
 from services.leads.test_drive_api import test_drive_router
+from services.leads.work_queue_api import work_queue_router
 from shared.contracts.inbound import INBOUND_CALLS, INBOUND_SHOP
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
+from shared.messaging.inbound import handlers_in_turn
 from shared.messaging.relay import OutboxRelay, make_producer
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
@@ -166,13 +176,16 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
             **LeadTimerHandlers(unit_of_work=uow, clock=clock, policy=policy).handlers(),
             **drives.timer_handlers()})
         dead_letters = DeadLetters(consumer=SERVICE, producer=producer)
+        customer_history = PostgresCustomerHistory(pool)
         consumer = IdempotentConsumer(
             name=SERVICE, pool=pool, dead_letters=dead_letters,
-            handlers={**Reactions(unit_of_work=uow, capture=capture, clock=clock, channels=channel_codes).handlers(),
-                      **ShopIntake(capture=capture).handlers(),
-                      **CallIntake(record_call=RecordCallHandler(
-                          unit_of_work=uow, clock=clock, capture=capture, policy=policy,
-                          agents=load_call_center_agents())).handlers()},
+            # The process manager's reaction first, then the customer page's read model, in one transaction.
+            handlers=handlers_in_turn(
+                Reactions(unit_of_work=uow, capture=capture, clock=clock, channels=channel_codes).handlers(),
+                CustomerHistoryProjection(customer_history).handlers(),
+                ShopIntake(capture=capture).handlers(),
+                CallIntake(record_call=RecordCallHandler(unit_of_work=uow, clock=clock, capture=capture, policy=policy,
+                                                         agents=load_call_center_agents())).handlers()),
         )
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
                              security=kafka.connection.faststream_security())
@@ -188,6 +201,13 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
             organisation=OrganisationHandlers(unit_of_work=uow, clock=clock), history=queries, queries=queries,
             channels=channels, loss_reasons=load_loss_reasons(), clock=clock,
         ))
+        app.include_router(work_queue_router(
+            lists=PostgresWorkQueueQueries(pool), clock=clock, channels=channel_codes,
+            loss_reasons=policy.loss_reasons))
+        app.include_router(outreach_router(
+            outreach=OutreachHandlers(unit_of_work=uow, clock=clock, new_id=new_id, capture=capture, policy=policy,
+                                      loss_reasons=policy.loss_reasons),
+            queries=PostgresOutreachQueries(pool, clock)))
         app.include_router(showroom_router(
             reception=ReceptionHandlers(unit_of_work=uow, clock=clock, new_id=new_id, capture=capture,
                                         purposes={p["code"] for p in showroom["visit_purposes"]}),
@@ -195,6 +215,8 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
         ))
         app.include_router(card_router(
             cards=CustomerCardHandlers(unit_of_work=uow, clock=clock, schema=load_card_schema()), queries=queries,
+            search=PostgresCustomerSearch(pool),
+            overview=CustomerOverview(customers=queries, leads=queries, activity=customer_history),
             card_fields=json.loads((CONFIG / "customer_card.json").read_text())["fields"]))
         app.include_router(test_drive_router(drives=drives, queries=queries, leads=queries,
                                              routes=showroom["test_drive_routes"], clock=clock))

@@ -28,11 +28,15 @@ if TYPE_CHECKING:
     BookTestDriveBody = CommandBody[td.BookTestDrive]
     StartTestDriveBody = CommandBody[td.StartTestDrive]
     CompleteTestDriveBody = CommandBody[td.CompleteTestDrive]
+    CancelTestDriveBody = CommandBody[td.CancelTestDrive]
+    MoveTestDriveBody = CommandBody[td.MoveTestDrive]
 else:
     RegisterVehicleBody = command_body(td.RegisterTestDriveVehicle)
     BookTestDriveBody = command_body(td.BookTestDrive)
     StartTestDriveBody = command_body(td.StartTestDrive, path=("booking_id",))
     CompleteTestDriveBody = command_body(td.CompleteTestDrive, path=("booking_id",))
+    CancelTestDriveBody = command_body(td.CancelTestDrive, path=("booking_id",))
+    MoveTestDriveBody = command_body(td.MoveTestDrive, path=("booking_id",))
 
 
 class TestDriveView(BaseModel):
@@ -42,7 +46,7 @@ class TestDriveView(BaseModel):
     starts_at: datetime
     ends_at: datetime
     route: str
-    status: str = Field(description="booked | started | completed | missed")
+    status: str = Field(description="booked | started | completed | missed | cancelled")
     started_at: datetime | None
     ended_at: datetime | None
     feedback_score: int | None
@@ -136,5 +140,23 @@ def test_drive_router(*, drives: td.TestDriveHandlers, queries: ShowroomQueries,
         timer does the same by itself at the slot's start plus the grace period.)"""
         return drive_view(await drives.record_no_show(td.RecordTestDriveNoShow(booking_id),
                                                       _context(x_correlation_id, caller)))
+
+    @router.post("/test-drives/{booking_id}/cancellation", response_model=TestDriveView,
+                 responses=error_responses(403))
+    async def cancel_test_drive(booking_id: str, body: CancelTestDriveBody, x_correlation_id: Correlation = None,
+                                caller: Principal = CALLER) -> TestDriveView:
+        """Call the booking off before the drive (409 ``test_drive_already_started`` / ``test_drive_closed``): the
+        slot is free again, the lead's appointment is cancelled (no no-show follow-up), the timer cancelled."""
+        return drive_view(await drives.cancel(body.to_command(booking_id=booking_id),
+                                              _context(x_correlation_id, caller)))
+
+    @router.post("/test-drives/{booking_id}/move", response_model=TestDriveView, responses=error_responses(403, 404))
+    async def move_test_drive(booking_id: str, body: MoveTestDriveBody, x_correlation_id: Correlation = None,
+                              caller: Principal = CALLER) -> TestDriveView:
+        """Move the booking to ``starts_at`` on the same or another fleet vehicle (``vehicle_id``; ``route``
+        optional): 409 ``test_drive_slot_taken`` if another active booking overlaps the new slot; the old slot is
+        free in the same transaction; the no-show timer moves with it. The same slot again changes nothing."""
+        return drive_view(await drives.move(body.to_command(booking_id=booking_id),
+                                            _context(x_correlation_id, caller)))
 
     return router

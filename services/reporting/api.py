@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.background import BackgroundTask
 
 from services.reporting.app import access
-from services.reporting.app.analysis import AfterSalesQuery, MonthlyAnalysisQuery
+from services.reporting.app.analysis import AfterSalesQuery, KpiReportQuery, MonthlyAnalysisQuery
 from services.reporting.app.cache import WatermarkCache
 from services.reporting.app.campaigns import CampaignReportQuery
 from services.reporting.app.commands import SetTarget, SetTargetHandler, TargetRepository
@@ -80,7 +80,8 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
                      processed: Processed | None = None, watermark: Callable[[], Awaitable[Any]] | None = None,
                      csv_writer: CsvWriter | None = None, xlsx_writer: XlsxWriter | None = None,
                      monthly: MonthlyAnalysisQuery | None = None, aftersales: AfterSalesQuery | None = None,
-                     cache: WatermarkCache | None = None, campaigns: CampaignReportQuery | None = None,
+                     kpi_report: KpiReportQuery | None = None, cache: WatermarkCache | None = None,
+                     campaigns: CampaignReportQuery | None = None,
                      consultant_teams: Callable[[], Awaitable[ConsultantTeams]] | None = None) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["reports"], dependencies=AUTHENTICATED)
     readers = [allowed(roles=access.READERS)]
@@ -248,6 +249,20 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
                        "kpis_by_consultant": ["consultant_id", *KPI_EXPORT_COLUMNS],
                        "kpis_by_team": ["team_id", *KPI_EXPORT_COLUMNS]}[table]
             return _export(report, table, columns, format, "monthly" if table == "channels" else f"monthly-{table}")
+
+    if kpi_report is not None:
+        @router.get("/reports/kpis", responses=EXPORT_RESPONSES, dependencies=readers)
+        async def get_kpis(month: str, as_of: IsoDateTime | None = None, format: Format = "json",
+                           table: Literal["kpis_by_day", "kpis_by_team", "kpis_by_consultant"] = "kpis_by_day",
+                           caller: Principal = CALLER) -> Response:
+            """The month's dealer KPIs in the caller's scope (a director: everyone; a manager: their team; a
+            consultant: themselves): in total, per day (the dashboard's chart), per team and per consultant.
+            ``table`` picks the table an export carries."""
+            scope = access.kpi_scope(caller)
+            report = await cached(("kpis", month, as_of, scope["team"], scope["consultant"]),
+                                  lambda: kpi_report(month=month, as_of=as_of, **scope))
+            key = {"kpis_by_day": "day", "kpis_by_team": "team_id", "kpis_by_consultant": "consultant_id"}[table]
+            return _export(report, table, [key, *KPI_EXPORT_COLUMNS], format, f"kpis-{table}")
 
     if aftersales is not None:
         @router.get("/reports/aftersales", responses=EXPORT_RESPONSES, dependencies=readers)

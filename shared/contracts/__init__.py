@@ -18,6 +18,7 @@ from shared.contracts import campaigns as campaigns
 from shared.contracts import inbound as inbound
 from shared.contracts import leads as leads
 from shared.contracts import orders as orders
+from shared.contracts import outreach as outreach
 from shared.contracts import showroom as showroom
 from shared.contracts.base import (
     ContractRegistry,

@@ -154,6 +154,31 @@ class AppointmentMissedV1(IntegrationEvent):
     recorded_at: datetime
 
 
+@contract("salesflow.leads.AppointmentRescheduled", version=1, producer="leads")
+class AppointmentRescheduledV1(IntegrationEvent):
+    """The appointment moved (a test drive to another slot or fleet vehicle); it is still open."""
+
+    lead_id: str = Field(description="the lead's id; also the message key")
+    appointment_id: str = Field(description="the appointment's id within the lead (a test drive's booking id)")
+    kind: str = Field(description="showroom_visit | test_drive")
+    scheduled_for: datetime = Field(description="the new time")
+    previous_scheduled_for: datetime
+    vehicle_id: str | None = Field(default=None, description="the fleet vehicle after the move (test drives)")
+    rescheduled_by: str | None = None
+
+
+@contract("salesflow.leads.AppointmentCancelled", version=1, producer="leads")
+class AppointmentCancelledV1(IntegrationEvent):
+    """The appointment was called off: neither attended nor a no-show."""
+
+    lead_id: str = Field(description="the lead's id; also the message key")
+    appointment_id: str
+    kind: str = Field(description="showroom_visit | test_drive")
+    reason: str
+    cancelled_by: str | None = None
+    cancelled_at: datetime
+
+
 @contract("salesflow.leads.LeadPhoneChanged", version=1, producer="leads")
 class LeadPhoneChangedV1(IntegrationEvent):
     """The lead's customer changed their phone number (the new one is the dedupe key from now on)."""

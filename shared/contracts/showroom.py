@@ -122,6 +122,47 @@ class TestDriveMissedV1(IntegrationEvent):
     recorded_at: datetime
 
 
+@contract("salesflow.leads.TestDriveCancelled", version=1, producer="leads")
+class TestDriveCancelledV1(IntegrationEvent):
+    """The booking was called off before the drive; the slot is free again."""
+
+    vehicle_id: str = Field(description="the fleet vehicle's id; also the message key")
+    booking_id: str
+    lead_id: str
+    reason: str
+    cancelled_by: str | None = None
+    cancelled_at: datetime
+
+
+@contract("salesflow.leads.TestDriveRescheduled", version=1, producer="leads")
+class TestDriveRescheduledV1(IntegrationEvent):
+    """The booking now holds this vehicle's slot ``starts_at``–``ends_at``; its old slot (on ``from_vehicle_id``,
+    which may be this vehicle) is free. Not a new booking: the booking id stays."""
+
+    vehicle_id: str = Field(description="the fleet vehicle the booking is on now; also the message key")
+    booking_id: str
+    lead_id: str
+    from_vehicle_id: str = Field(description="the vehicle it was on (the same one for a move in time)")
+    previous_starts_at: datetime
+    starts_at: datetime
+    ends_at: datetime
+    route: str
+    rescheduled_by: str | None = None
+    rescheduled_at: datetime
+
+
+@contract("salesflow.leads.TestDriveMovedAway", version=1, producer="leads")
+class TestDriveMovedAwayV1(IntegrationEvent):
+    """The booking left this vehicle's calendar for ``to_vehicle_id`` (TestDriveRescheduled is published there)."""
+
+    vehicle_id: str = Field(description="the vehicle it left; also the message key")
+    booking_id: str
+    lead_id: str
+    to_vehicle_id: str
+    moved_by: str | None = None
+    moved_at: datetime
+
+
 # --- the customer information card (客户信息卡), key = customer id ------------------------------------------------
 
 

@@ -20,7 +20,7 @@ may write, these say what a consumer believes:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from pydantic import ValidationError
@@ -69,6 +69,24 @@ BatchEventHandler = Callable[["Connection", list[InboundEvent]], Awaitable[None]
 """Applies a run of consecutive events at once (set-based SQL: what makes rebuilds fast). A run is a stretch of
 events whose types are registered with the *same* batch handler, so a projection that registers one handler for
 many types gets whole batches. It must have the same effect as applying the events one by one, in order."""
+
+
+def handlers_in_turn(*tables: Mapping[str, EventHandler]) -> dict[str, EventHandler]:
+    """One handler table from several: an event type more than one table handles runs each table's handler in
+    turn, in the order the tables are given, in the consumer's one transaction — say a process manager's reaction
+    and then a read model's update, so both commit with the processed event id or neither does."""
+    chains: dict[str, list[EventHandler]] = {}
+    for table in tables:
+        for event_type, handler in table.items():
+            chains.setdefault(event_type, []).append(handler)
+    return {event_type: chain[0] if len(chain) == 1 else _in_turn(chain) for event_type, chain in chains.items()}
+
+
+def _in_turn(chain: list[EventHandler]) -> EventHandler:
+    async def handle(conn: Connection, event: InboundEvent) -> None:
+        for handler in chain:
+            await handler(conn, event)
+    return handle
 
 
 # Bounds every contract shares (contracts/README.md), far above what any producer's API accepts (texts of at most

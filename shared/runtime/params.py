@@ -6,7 +6,10 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BeforeValidator
+
+from shared.pagination import MAX_PAGE_SIZE
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
@@ -20,3 +23,10 @@ def _iso_8601_only(value: Any) -> Any:
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601_only)]
 """A date-time given as ISO 8601 text only (a query parameter such as ``as_of``)."""
+
+
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"items per page (at most {MAX_PAGE_SIZE})")]
+"""``limit`` of a keyset-paged list (shared/pagination.py); above the maximum is 422."""
+PageCursor = Annotated[str | None, Query(max_length=1000, description="``next_cursor`` of the previous page, "
+                                                                     "as it was given; absent for the first page")]
+"""``cursor`` of a keyset-paged list: the previous page's ``next_cursor``, unchanged."""

@@ -78,6 +78,13 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/leads": ("leads", "/v1/leads?owner_id=c1", None, "c1", "c3", 200),
         "GET /v1/follow-ups": ("leads", "/v1/follow-ups?owner_id=c1", None, "c1", "m2", 200),
         "GET /v1/pool": ("leads", "/v1/pool", None, "c1", "shop", 200),
+        "GET /v1/work-queue": ("leads", "/v1/work-queue", None, "c1", "shop", 403),
+        "GET /v1/work-queue/team": ("leads", "/v1/work-queue/team", None, "m1", "c1", 403),
+        # Allowed answers 422 (the due time is past) before anything is selected or written.
+        "POST /v1/outreach-batches": ("leads", "/v1/outreach-batches", {
+            "filters": {"audience": "lost"}, "consultant_ids": ["c1"], "due_at": "2020-01-01T00:00:00+00:00"},
+            "m1", "c1", 403),
+        "GET /v1/outreach-batches/{batch_id}": ("leads", "/v1/outreach-batches/none", None, "m1", "nobody", 401),
         "POST /v1/leads/{lead_id}/assignment": ("leads", f"/v1/leads/{lead}/assignment", {"owner_id": "c1"},
                                                 "m1", "c1", 403),
         "POST /v1/leads/{lead_id}/grade": ("leads", f"/v1/leads/{lead}/grade", {"grade": "H", "reason": "ready"},
@@ -127,6 +134,9 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
                                                    {"phone": "13500003333"}, "m1", "c3", 404),
         "POST /v1/customers/{customer_id}/merge": ("leads", f"/v1/customers/{survivor}/merge",
                                                    {"merged_customer_id": duplicate}, "m1", "c3", 404),
+        "GET /v1/customers/{customer_id}/overview": ("leads", f"/v1/customers/{lead_customer}/overview", None, "c1",
+                                                     "c3", 404),
+        "GET /v1/customers/search": ("leads", "/v1/customers/search?q=13812345678", None, "c1", "shop", 403),
         "GET /v1/customer-card/fields": ("leads", "/v1/customer-card/fields", None, "c1", "nobody", 401),
         # The list is the body (CSV/XLSX): none here, so the allowed call is a 422 past the access rule.
         "POST /v1/imports": ("leads", "/v1/imports?team_id=t1", None, "m1", "c1", 403),
@@ -157,6 +167,10 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
                                                          {"feedback_score": 5}, "m1", "c2", 404),
         "POST /v1/test-drives/{booking_id}/no-show": ("leads", f"/v1/test-drives/{drive}/no-show", None, "m1", "c3",
                                                       404),
+        "POST /v1/test-drives/{booking_id}/cancellation": ("leads", f"/v1/test-drives/{drive}/cancellation",
+                                                           {"reason": "postponed"}, "c1", "c2", 404),
+        "POST /v1/test-drives/{booking_id}/move": ("leads", f"/v1/test-drives/{drive}/move", {"starts_at": LATER},
+                                                   "m1", "c3", 404),
         # orders
         "POST /v1/quotes": ("orders", "/v1/quotes", quote_body("c1"), "c1", "c2x", 403),
         "POST /v1/quotes/{quote_id}/revisions": ("orders", f"/v1/quotes/{quote}/revisions",
@@ -250,6 +264,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/reports/grades": ("reporting", "/v1/reports/grades", None, "c1", "ops1", 403),
         "GET /v1/reports/daily": ("reporting", "/v1/reports/daily?day=2026-03-02", None, "c1", "shop", 403),
         "GET /v1/reports/monthly": ("reporting", "/v1/reports/monthly?month=2026-03", None, "d1", "m1", 403),
+        "GET /v1/reports/kpis": ("reporting", "/v1/reports/kpis?month=2026-03", None, "c1", "shop", 403),
         "GET /v1/reports/aftersales": ("reporting", "/v1/reports/aftersales", None, "d1", "c1", 403),
         "GET /v1/reports/campaigns": ("reporting", "/v1/reports/campaigns?period=2026-03", None, "m1", "c1", 403),
         "GET /v1/me": ("reporting", "/v1/me", None, "shop", "nobody", 401),
@@ -268,6 +283,15 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
             "webhooks", f"/v1/webhooks/deliveries/{uuid.uuid4()}/redelivery", None, "hooks", "m1", 403),
         "DELETE /v1/webhooks/subscriptions/{subscription_id}": (
             "webhooks", f"/v1/webhooks/subscriptions/{subscription}", None, "hooks", "hooks2", 404),
+        # notifications (the PUT first: the allowed GET then finds c1's addresses)
+        "PUT /v1/notification-recipients/{person_id}": (
+            "webhooks", "/v1/notification-recipients/c1", {"email": "c1@example.com"}, "c1", "c2", 403),
+        "GET /v1/notification-recipients/{person_id}": (
+            "webhooks", "/v1/notification-recipients/c1", None, "ops1", "c2", 403),
+        "GET /v1/notifications": ("webhooks", "/v1/notifications", None, "m1", "shop", 403),
+        # no notification exists: the allowed caller gets notification_not_found (not a refusal), a system 403
+        "GET /v1/notifications/{notification_id}": (
+            "webhooks", f"/v1/notifications/{uuid.uuid4()}", None, "ops1", "shop", 403),
         # every service's dead letters: ops
         **{f"{m} /admin/dead-letters{p}@{s}": (s, f"/admin/dead-letters{p.replace('{dead_letter_id}', '1')}",
                                                None, "ops1", "d1", 403)

@@ -15,6 +15,7 @@ from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
 from tests.support.kafka import header, read_topic
 from tests.support.leads import scratch_database
+from tests.support.orders_stack import read_by_keys
 from tests.support.processes import ServiceProcess, start_service, stop_service
 
 pytestmark = pytest.mark.e2e
@@ -101,3 +102,85 @@ async def test_a_walk_in_is_received_carded_and_test_driven_over_http(
     keys = {header(r, "ce_type"): r.key.decode() for r in records}
     assert (keys["salesflow.leads.VisitArrived"], keys["salesflow.leads.TestDriveBooked"],
             keys["salesflow.leads.CustomerCardUpdated"]) == (visit["visit_id"], "DEMO-1", customer)
+
+
+async def test_a_test_drive_is_moved_to_another_vehicle_and_cancelled_over_http_freeing_each_slot(
+        service: tuple[ServiceProcess, str], infra: Infra) -> None:
+    process, prefix = service
+    director = auth_headers("director")
+    slot = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    async with httpx.AsyncClient(base_url=process.url, timeout=10) as http:
+        for vehicle_id in ("MOVE-A", "MOVE-B"):
+            created = await http.post("/v1/test-drive-vehicles", headers=director, json={
+                "vehicle_id": vehicle_id, "model": "Model 3", "plate": f"沪M{vehicle_id[-1]}0000"})
+            assert created.status_code == 201, created.text
+        leads = []
+        for phone in ("135 0000 8801", "135 0000 8802"):
+            captured = await http.post("/v1/leads", headers=ANN, json={"name": "吴", "phone": phone,
+                                                                       "channel": "website"})
+            assert captured.status_code in (200, 201), captured.text
+            leads.append(captured.json()["lead_id"])
+
+        async def book(vehicle_id: str, lead_id: str, at: datetime) -> httpx.Response:
+            return await http.post("/v1/test-drives", headers=ANN, json={
+                "vehicle_id": vehicle_id, "lead_id": lead_id, "starts_at": at.isoformat(), "route": "city_short"})
+
+        first = (await book("MOVE-A", leads[0], slot)).json()["booking_id"]
+        assert (await book("MOVE-B", leads[1], slot + timedelta(hours=1))).status_code == 201
+        # Onto MOVE-B's taken hour: 409, nothing moved; onto its free slot: moved, MOVE-A's slot is free.
+        taken = await http.post(f"/v1/test-drives/{first}/move", headers=ANN, json={
+            "starts_at": (slot + timedelta(hours=1, minutes=5)).isoformat(), "vehicle_id": "MOVE-B"})
+        assert (taken.status_code, taken.json()["error"]["code"]) == (409, "test_drive_slot_taken")
+        moved = await http.post(f"/v1/test-drives/{first}/move", headers=ANN, json={
+            "starts_at": slot.isoformat(), "vehicle_id": "MOVE-B"})
+        assert moved.status_code == 200, moved.text
+        assert (moved.json()["vehicle_id"], moved.json()["status"]) == ("MOVE-B", "booked")
+        assert (await book("MOVE-A", leads[1], slot)).status_code == 201  # the old slot is free
+        calendar_b = (await http.get("/v1/test-drive-vehicles/MOVE-B/calendar", headers=ANN)).json()["slots"]
+        booked_b = [s["booking_id"] for s in calendar_b if s["status"] == "booked"]
+        assert len(booked_b) == 2
+        assert first in booked_b
+        bad = await http.post(f"/v1/test-drives/{first}/cancellation", headers=ANN, json={"reason": ""})
+        assert (bad.status_code, bad.json()["error"]["fields"][0]["field"]) == (422, "reason")
+        cancelled = await http.post(f"/v1/test-drives/{first}/cancellation", headers=ANN,
+                                    json={"reason": "customer postponed"})
+        assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
+        assert (await book("MOVE-B", leads[1], slot)).status_code == 201  # and MOVE-B's is free again
+        lead_now = (await http.get(f"/v1/leads/{leads[0]}", headers=ANN)).json()
+    assert [h["event_type"] for h in lead_now["history"]][-2:] == ["AppointmentRescheduled", "AppointmentCancelled"]
+    published = await read_by_keys(infra.kafka, f"{prefix}.leads", {"MOVE-A", "MOVE-B"}, expect=9)
+    by_key = {key: [p.type.removeprefix("salesflow.leads.") for p in published if p.key == key]
+              for key in ("MOVE-A", "MOVE-B")}
+    assert by_key["MOVE-A"] == ["TestDriveVehicleRegistered", "TestDriveBooked", "TestDriveMovedAway",
+                                "TestDriveBooked"]
+    assert by_key["MOVE-B"] == ["TestDriveVehicleRegistered", "TestDriveBooked", "TestDriveRescheduled",
+                                "TestDriveCancelled", "TestDriveBooked"]
+
+
+async def test_a_customer_is_found_by_a_number_typed_otherwise_its_last_digits_and_part_of_the_name(
+        service: tuple[ServiceProcess, str]) -> None:
+    process, _ = service
+    async with httpx.AsyncClient(base_url=process.url, timeout=10) as http:
+        captured = await http.post("/v1/leads", headers=ANN, json={
+            "name": "欧阳娜娜", "phone": "136 0000 8888", "channel": "website"})
+        assert captured.status_code == 201, captured.text
+        customer = captured.json()["customer_id"]
+
+        async def search(q: str, headers: dict[str, str] = ANN) -> httpx.Response:
+            return await http.get("/v1/customers/search", params={"q": q}, headers=headers)
+
+        by_phone, by_part, by_digits = [(await search(q)).json()["customers"]
+                                        for q in ("+86-136-0000-8888", "娜娜", "8888")]
+        assert [(c["customer_id"], c["match"], c["phone"], c["name"]) for c in by_phone] == [
+            (customer, "phone", "+8613600008888", "欧阳娜娜")]
+        assert [(c["customer_id"], c["match"]) for c in by_part] == [(customer, "name_part")]
+        assert [(c["customer_id"], c["match"]) for c in by_digits] == [(customer, "phone_last_digits")]
+        other = auth_headers("consultant", subject="bob", team=TEAM)  # not the owner: the customer is not there
+        assert (await search("欧阳娜娜", other)).json()["customers"] == []
+        director = (await search("欧阳", auth_headers("director"))).json()["customers"]
+        assert [(c["customer_id"], c["match"], c["phone"]) for c in director] == [
+            (customer, "name_prefix", "136****8888")]  # a director sees the customer, not the whole number
+        empty = await search("  ")
+        assert (empty.status_code, empty.json()["error"]["fields"][0]["field"]) == (422, "q")
+        system = await search("欧阳娜娜", auth_headers(None, scopes=["leads:read"], client="bi"))
+        assert system.status_code == 403

@@ -17,7 +17,12 @@ import httpx
 import pytest
 
 from services.reporting.wiring import MIGRATIONS
-from shared.contracts.leads import ConsultantRegisteredV1
+from shared.contracts.leads import (
+    AppointmentAttendedV1,
+    AppointmentMissedV1,
+    ConsultantRegisteredV1,
+)
+from shared.contracts.showroom import VisitArrivedV1
 from tests.support.auth import auth_headers
 from tests.support.infra import RUN_ID, Infra
 from tests.support.processes import ServiceProcess, start_service, stop_service
@@ -43,6 +48,21 @@ JOURNEYS = [
             lost=(8, "price", "BYD Han")),
     Journey("D4", "referral", "c2", "t1", march(5)),
     Journey("D9", "referral", "c9", "t2", march(5)),
+]
+
+
+# The reception register and appointments of those leads (the showroom KPIs and their chart over time): every
+# lead's first visit on its capture day; on the 4th D2 kept an invited visit and D3 did not show for a test drive
+# (AppointmentScheduled is left out: it carries no time of its own, so it would move the data-as-of to today).
+SHOWROOM = [
+    *(upstream_message(VisitArrivedV1(
+        visit_id=f"v-{j.lead_id}", lead_id=j.lead_id, customer_id=f"c-{j.lead_id}", visit_number=1, first_visit=True,
+        party_size=1, purpose="first_look", consultant_id=j.owner_id, walk_in_lead=False,
+        arrived_at=j.at(1)), key=f"v-{j.lead_id}") for j in JOURNEYS),
+    upstream_message(AppointmentAttendedV1(lead_id="D2", appointment_id="a1", kind="showroom_visit",
+                                           attended_at=march(4)), key="D2"),
+    upstream_message(AppointmentMissedV1(lead_id="D3", appointment_id="a2", kind="test_drive",
+                                         recorded_at=march(4, 16)), key="D3"),
 ]
 
 
@@ -77,12 +97,20 @@ async def dashboard(infra: Infra) -> AsyncIterator[tuple[ServiceProcess, str]]:
                                                     registered_at=march(1)), key=c)
             for c, team in (("c1", "t1"), ("c2", "t1"), ("c9", "t2"))])
         await publish_journeys(infra, prefix, JOURNEYS)
+        await publish(infra.kafka, f"{prefix}.leads", SHOWROOM)
 
         async def funnel() -> dict:
             async with httpx.AsyncClient(headers=auth_headers("director"), base_url=service.url, timeout=10) as client:
                 return (await client.get("/v1/reports/funnel")).json()
 
         await eventually(funnel, until=lambda r: r["total_leads"] == 5 and r["lost"] == 1, what="data in reporting")
+
+        async def kpis() -> dict:
+            async with httpx.AsyncClient(headers=auth_headers("director"), base_url=service.url, timeout=10) as client:
+                return (await client.get("/v1/reports/kpis?month=2026-03")).json()
+
+        await eventually(kpis, until=lambda r: r["kpis"]["walk_ins"] == 5 and r["kpis"]["appointments_missed"] == 1,
+                         what="the showroom facts in reporting")
         yield service, prefix
     finally:
         await stop_service(service)
@@ -130,6 +158,16 @@ async def test_the_dashboard_renders_funnel_attainment_grades_losses_and_a_data_
     kpis = dom.split('id="kpis"')[1]
     assert "Invitation → visit 邀约到店率" in kpis
     assert "Visit → order 到店成交率" in kpis
+    assert "Record rate 留档率" in kpis.split("</table>")[0]
+    # The chart over time: one line per showroom KPI across the month's days, drawn as inline SVG.
+    trend = dom.split('id="trend"')[1].split("</svg>")[0]
+    assert "<svg" in trend
+    for series in ("walk_in_record_rate", "test_drive_rate", "no_show_rate"):
+        assert f'data-series="{series}"' in trend, series
+    assert "爽约率 2026-03-04: 50.0%" in trend  # D3 missed its appointment, D2 kept hers
+    teams = dom.split('id="team-kpis"')[1].split("</table>")[0]
+    assert ">t1<" in teams, "m1 sees their team's showroom KPIs"
+    assert ">t2<" not in teams, "and not another team's"
 
     SCREENSHOT.unlink(missing_ok=True)  # noqa: ASYNC240
     await chromium(url, f"--screenshot={SCREENSHOT}")

@@ -23,6 +23,7 @@ from shared.contracts.base import IntegrationEvent
 from shared.contracts.campaigns import CampaignCreatedV1, CampaignSpendRecordedV1, CampaignUpdatedV1
 from shared.contracts.leads import (
     AppointmentAttendedV1,
+    AppointmentMissedV1,
     AppointmentScheduledV1,
     CallRecordedV1,
     ConsultantMovedTeamV1,
@@ -48,6 +49,7 @@ from shared.contracts.orders import (
     QuoteIssuedV1,
     QuoteLine,
 )
+from shared.contracts.showroom import VisitArrivedV1
 from tests.support.upstream import FakeRecord, upstream_message
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
@@ -94,9 +96,11 @@ def histories(draw: st.DrawFn, max_leads: int = 8) -> list[Published]:
             assigned_at=captured + timedelta(seconds=1))))
         now = captured
         stage = "new"
+        visits = 0
         for _ in range(draw(st.integers(0, 4))):
             now = _at(draw, now, 120)
-            kind = draw(st.sampled_from(("move", "grade", "follow_up", "appointment", "reassign", "call")))
+            kind = draw(st.sampled_from(("move", "grade", "follow_up", "appointment", "reassign", "call",
+                                              "walk_in")))
             if kind == "move":
                 to = draw(st.sampled_from([s for s in STAGES if s != stage]))
                 out.append(Published("leads", lead, StageAdvancedV1(
@@ -123,10 +127,15 @@ def histories(draw: st.DrawFn, max_leads: int = 8) -> list[Published]:
                 out.append(Published("leads", lead, AppointmentScheduledV1(
                     lead_id=lead, appointment_id=appointment, kind=kind_, scheduled_for=now + timedelta(days=1),
                     scheduled_by=owner)))
-                if draw(st.booleans()):
+                outcome = draw(st.sampled_from(("attended", "missed", "pending")))
+                if outcome == "attended":
                     out.append(Published("leads", lead, AppointmentAttendedV1(
                         lead_id=lead, appointment_id=appointment, kind=kind_,
                         attended_at=now + timedelta(days=1))))
+                elif outcome == "missed":
+                    out.append(Published("leads", lead, AppointmentMissedV1(
+                        lead_id=lead, appointment_id=appointment, kind=kind_,
+                        recorded_at=now + timedelta(days=1, minutes=30))))
             elif kind == "call":
                 # A call-center call: answered (talk time, the follow-up logged by the agent's consultant) or
                 # missed (a call-back due in 2 h, called back in time, late or not at all).
@@ -145,6 +154,14 @@ def histories(draw: st.DrawFn, max_leads: int = 8) -> list[Published]:
                     out.append(Published("leads", lead, FollowUpLoggedV1(
                         lead_id=lead, kind="call", outcome="called back", logged_by=owner,
                         logged_at=now + timedelta(minutes=draw(st.integers(1, 240))))))
+            elif kind == "walk_in":
+                # A register entry at the reception: the customer's first visit, or a later one.
+                visits += 1
+                out.append(Published("leads", f"visit-{lead}-{visits}", VisitArrivedV1(
+                    visit_id=f"visit-{lead}-{visits}", lead_id=lead, customer_id=f"cust-{lead}",
+                    visit_number=visits, first_visit=visits == 1, party_size=2, purpose="first_look",
+                    consultant_id=draw(st.sampled_from(sorted(CONSULTANTS))), walk_in_lead=visits == 1,
+                    arrived_at=now)))
             else:
                 owner = draw(st.sampled_from(sorted(CONSULTANTS)))
                 out.append(Published("leads", lead, LeadAssignedV1(
@@ -166,7 +183,11 @@ def histories(draw: st.DrawFn, max_leads: int = 8) -> list[Published]:
             out.append(Published("orders", order, ContractSignedV1(
                 order_id=order, lead_id=None if checkout else lead, consultant_id=None if checkout else owner,
                 channel="online_shop" if checkout else None, customer_phone="+8613800000000",
-                lines=[OrderLine(product="Model Y", quantity=1, unit_price_minor=290_000)], total_minor=290_000,
+                lines=[OrderLine(product="Model Y", quantity=1, unit_price_minor=290_000, kind="model"),
+                       *(OrderLine(product=kind, quantity=1, unit_price_minor=1_000, kind=kind)
+                         for kind in draw(st.sets(st.sampled_from(("accessory", "insurance", "financing",
+                                                                    "plates")))))],
+                total_minor=290_000,
                 currency="CNY", payment_plan="deposit_balance", signed_at=now,
                 quote_id=None if checkout else quote, subtotal_minor=300_000, discount_minor=10_000)))
             if checkout:

@@ -17,10 +17,13 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from services.leads.adapters.customer_history import PostgresCustomerHistory
 from services.leads.adapters.queries import PostgresLeadQueries
 from services.leads.adapters.unit_of_work import postgres_leads_units_of_work
 from services.leads.app.commands import CaptureLeadHandler
 from services.leads.app.customer_card import CustomerCardHandlers
+from services.leads.app.customer_history import CustomerHistoryProjection
+from services.leads.app.customer_overview import CustomerOverview
 from services.leads.app.lead_commands import LeadCommandHandlers
 from services.leads.app.organisation import OrganisationHandlers
 from services.leads.app.ports import CommandContext
@@ -41,7 +44,7 @@ from shared.contracts.base import IntegrationEvent
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.connection import KafkaConnection
 from shared.messaging.headers import EventHeaders
-from shared.messaging.inbound import InboundEvent
+from shared.messaging.inbound import InboundEvent, handlers_in_turn
 from shared.runtime.bootstrap import prepare_database
 from shared.timers import TimerRunner
 from tests.support.infra import RUN_ID, Infra
@@ -96,15 +99,20 @@ class LeadsInProcess:
     reception: ReceptionHandlers
     test_drives: TestDriveHandlers
     cards: CustomerCardHandlers
+    overview: CustomerOverview
 
-    async def deliver(self, payload: IntegrationEvent, *, key: str) -> None:
-        """Apply one public event the way the idempotent consumer does: inside its transaction."""
-        headers = EventHeaders(event_id=uuid.uuid4(), event_type=payload.event_type,
+    async def deliver(self, payload: IntegrationEvent, *, key: str, event_id: uuid.UUID | None = None,
+                      at: datetime | None = None) -> None:
+        """Apply one public event the way the idempotent consumer does: inside its transaction, with the handlers
+        main wires (the reaction, then the customer page's read model)."""
+        headers = EventHeaders(event_id=event_id or uuid.uuid4(), event_type=payload.event_type,
                                schema_version=payload.schema_version, source="test", subject=key,
-                               time=datetime.now(UTC))
+                               time=at or datetime.now(UTC))
         event = InboundEvent(headers, payload, "test-topic", 0, 0)
+        handlers = handlers_in_turn(self.reactions.handlers(),
+                                    CustomerHistoryProjection(PostgresCustomerHistory(self.pool)).handlers())
         async with self.pool.acquire() as conn, conn.transaction():
-            await self.reactions.handlers()[payload.event_type](conn, event)
+            await handlers[payload.event_type](conn, event)
 
     async def history_types(self, lead_id: str) -> list[str]:
         return [str(h["event_type"]) for h in await self.queries.history(lead_id)]
@@ -131,6 +139,7 @@ async def leads_in_process(dsn: str, policy: LeadPolicy | None = None) -> AsyncI
         capture = CaptureLeadHandler(unit_of_work=uow, clock=clock, new_id=new_id, channels=channels,
                                      policy=policy)
         showroom = load_showroom(CONFIG / "showroom.json")
+        queries = PostgresLeadQueries(pool, store)
         test_drives = TestDriveHandlers(unit_of_work=uow, clock=clock, new_id=new_id,
                                         policy=load_test_drive_policy(showroom), lead_policy=policy)
         yield LeadsInProcess(
@@ -138,13 +147,14 @@ async def leads_in_process(dsn: str, policy: LeadPolicy | None = None) -> AsyncI
             reactions=Reactions(unit_of_work=uow, capture=capture, clock=clock, channels=channels),
             commands=LeadCommandHandlers(unit_of_work=uow, clock=clock, new_id=new_id, policy=policy),
             organisation=OrganisationHandlers(unit_of_work=uow, clock=clock),
-            queries=PostgresLeadQueries(pool, store),
+            queries=queries,
             timers=TimerRunner(pool=pool, clock=clock, handlers={**LeadTimerHandlers(
                 unit_of_work=uow, clock=clock, policy=policy).handlers(), **test_drives.timer_handlers()}),
             reception=ReceptionHandlers(unit_of_work=uow, clock=clock, new_id=new_id, capture=capture, purposes={
                 p["code"] for p in showroom["visit_purposes"]}),
             test_drives=test_drives,
             cards=CustomerCardHandlers(unit_of_work=uow, clock=clock, schema=load_card_schema()),
+            overview=CustomerOverview(customers=queries, leads=queries, activity=PostgresCustomerHistory(pool)),
         )
     finally:
         await pool.close()

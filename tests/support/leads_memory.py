@@ -5,7 +5,7 @@ rotation tickets and the armed timers, kept in dicts the way migrations/0003's f
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +23,7 @@ from services.leads.domain.organisation import Consultant, Team
 from services.leads.domain.policy import LeadPolicy
 from services.leads.domain.test_drive import TestDriveVehicle
 from services.leads.domain.visit import Visit
+from services.leads.domain.work_queue import WorkItem
 from shared.unit_of_work.memory import InMemoryEventStore, InMemoryTimers, InMemoryUnitOfWork
 from shared.unit_of_work.retry import RetryableConflictError
 
@@ -43,6 +44,7 @@ class LeadsTables:
     visits: dict[str, Visit] = field(default_factory=dict)  # leads_visits
     booking_vehicles: dict[str, str] = field(default_factory=dict)  # leads_test_drives: booking → vehicle
     campaigns: dict[str, Campaign] = field(default_factory=dict)  # leads_campaigns
+    work: dict[str, WorkItem] = field(default_factory=dict)  # leads_work_items written by plan_work (return visits)
 
 
 class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
@@ -51,6 +53,8 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
         self._tables = owner.tables
         self._policy = owner.policy
         self._links: list[tuple[dict[Any, str], Any, str]] = []
+        self._planned_work: list[WorkItem] = []
+        self._finished_work: list[str] = []
 
     async def lock(self, key: str) -> None:
         """Nothing to lock: one event loop, and the commit below does not yield between its checks and writes."""
@@ -90,7 +94,10 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
         return self._tables.booking_vehicles.get(booking_id)
 
     async def visits_of_customer(self, customer_id: str) -> int:
-        return sum(1 for visit in self._tables.visits.values() if visit.customer_id == customer_id)
+        # Through the visits' leads, as the PostgreSQL unit of work: a merged duplicate's visits count.
+        leads = self._tables.leads
+        return sum(1 for visit in self._tables.visits.values()
+                   if visit.lead_id in leads and leads[visit.lead_id].customer_id == customer_id)
 
     async def campaign_exists(self, campaign_id: str) -> bool:
         return campaign_id in self._tables.campaigns
@@ -110,6 +117,17 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
     def link_order(self, order_id: str, lead_id: str) -> None:
         self._links.append((self._tables.orders, order_id, lead_id))
 
+    async def outreach_candidates(self, team_id: str, audience: str, filters: Any, *, now: datetime,
+                                  limit: int) -> list[Any]:
+        raise NotImplementedError("outreach batches select in SQL: tested against PostgreSQL "
+                                  "(tests/integration/leads/test_leads_outreach_batches.py)")
+
+    def plan_work(self, items: Sequence[WorkItem]) -> None:
+        self._planned_work.extend(items)
+
+    def finish_work(self, item_ids: Sequence[str]) -> None:
+        self._finished_work.extend(item_ids)
+
     async def commit(self, context: CommandContext, now: datetime) -> dict[str, int]:
         for table, key, _ in self._links:  # the unique keys, checked before anything is written (as in SQL)
             if key in table:
@@ -125,6 +143,9 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
         t = self._tables
         for table, key, value in self._links:
             table[key] = value
+        t.work.update((item.item_id, item) for item in self._planned_work)
+        for item_id in self._finished_work:
+            t.work.pop(item_id, None)
         for aggregate in self.added:
             if isinstance(aggregate, Lead):
                 t.leads[aggregate.id] = aggregate

@@ -5,7 +5,9 @@ bearer token. ``python -m tests.support.simulators`` reads its script from the e
 - ``SIM_KAFKA``: JSON ``{"bootstrap_servers", "security_protocol", "sasl_mechanism", "username", "password"}``
 - ``SIM_TOPIC``: its inbound topic; ``SIM_MESSAGES``: JSON list of ``{"type", "key", "payload"}`` (each payload is
   validated against its contract before it is sent, with fresh CloudEvents headers)
-- ``SIM_TOKEN``, ``SIM_HTTP``: JSON list of ``{"method", "url", "json"}`` calls, made before the messages
+- ``SIM_OAUTH``: JSON ``{"token_url", "client_id", "client_secret"}``: the system gets its bearer token itself, by
+  OAuth client credentials from the identity provider (Keycloak), as the real one would
+- ``SIM_HTTP``: JSON list of ``{"method", "url", "json"}`` calls with that token, made before the messages
 
 and prints one JSON line per HTTP answer (``{"status", "body"}``); exits non-zero if anything failed.
 """
@@ -29,7 +31,12 @@ from shared.messaging.headers import EventHeaders
 
 
 async def run() -> None:
-    token = os.environ.get("SIM_TOKEN", "")
+    oauth = json.loads(os.environ["SIM_OAUTH"])
+    async with httpx.AsyncClient(timeout=30) as issuer:
+        granted = await issuer.post(oauth["token_url"], data={"grant_type": "client_credentials"},
+                                    auth=(oauth["client_id"], oauth["client_secret"]))
+        granted.raise_for_status()
+    token = granted.json()["access_token"]
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=20) as client:
         for call in json.loads(os.environ.get("SIM_HTTP", "[]")):
             response = await client.request(call["method"], call["url"], json=call.get("json"))

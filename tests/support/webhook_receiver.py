@@ -13,14 +13,17 @@ from typing import Any
 class Received:
     headers: dict[str, str]
     body: bytes
+    path: str = ""
 
 
 @dataclass
 class Receiver:
-    """Records every POST (headers, raw body) and answers 204."""
+    """Records every POST (headers, raw body, path with query) and answers 204 — or 200 with ``answer`` as the
+    JSON body, as a WeCom or DingTalk robot answers (``{"errcode": 0, "errmsg": "ok"}``)."""
 
     port: int
     received: list[Received] = field(default_factory=list)
+    answer: bytes | None = None
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -28,14 +31,21 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/hooks/salesflow"
 
     def start(self) -> None:
-        received = self.received
+        received, answer = self.received, self.answer
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
-                received.append(Received(dict(self.headers.items()), self.rfile.read(length)))
-                self.send_response(204)
+                received.append(Received(dict(self.headers.items()), self.rfile.read(length), self.path))
+                if answer is None:
+                    self.send_response(204)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
+                self.wfile.write(answer)
 
             def log_message(self, *_: Any) -> None:
                 pass

@@ -12,6 +12,7 @@ from typing import Any
 from services.leads.domain.campaign import UTM_FIELDS
 from shared.contracts import campaigns as cg
 from shared.contracts import leads as c
+from shared.contracts import outreach as oc
 from shared.contracts import showroom as sc
 from shared.contracts.base import IntegrationEvent
 from shared.eventstore import RecordedEvent
@@ -40,6 +41,11 @@ _PUBLISHED: dict[str, tuple[type[IntegrationEvent], tuple[str, ...], str]] = {
     "AppointmentAttended": (c.AppointmentAttendedV1, ("lead_id", "appointment_id", "kind", "attended_at"),
                             "lead_id"),
     "AppointmentMissed": (c.AppointmentMissedV1, ("lead_id", "appointment_id", "kind", "recorded_at"), "lead_id"),
+    "AppointmentRescheduled": (c.AppointmentRescheduledV1, ("lead_id", "appointment_id", "kind", "scheduled_for",
+                                                            "previous_scheduled_for", "vehicle_id", "rescheduled_by"),
+                               "lead_id"),
+    "AppointmentCancelled": (c.AppointmentCancelledV1, ("lead_id", "appointment_id", "kind", "reason",
+                                                        "cancelled_by", "cancelled_at"), "lead_id"),
     "StageAdvanced": (c.StageAdvancedV1, ("lead_id", "from_stage", "to_stage", "backwards", "reason", "order_id",
                                           "moved_by", "moved_at"), "lead_id"),
     "LossRequested": (c.LossRequestedV1, ("lead_id", "reason", "competitor_model", "note", "requested_by",
@@ -73,6 +79,13 @@ _PUBLISHED: dict[str, tuple[type[IntegrationEvent], tuple[str, ...], str]] = {
                                                      "completed_by"), "vehicle_id"),
     "TestDriveMissed": (sc.TestDriveMissedV1, ("vehicle_id", "booking_id", "lead_id", "recorded_by", "recorded_at"),
                         "vehicle_id"),
+    "TestDriveCancelled": (sc.TestDriveCancelledV1, ("vehicle_id", "booking_id", "lead_id", "reason", "cancelled_by",
+                                                     "cancelled_at"), "vehicle_id"),
+    "TestDriveRescheduled": (sc.TestDriveRescheduledV1, ("vehicle_id", "booking_id", "lead_id", "from_vehicle_id",
+                                                         "previous_starts_at", "starts_at", "ends_at", "route",
+                                                         "rescheduled_by", "rescheduled_at"), "vehicle_id"),
+    "TestDriveMovedAway": (sc.TestDriveMovedAwayV1, ("vehicle_id", "booking_id", "lead_id", "to_vehicle_id",
+                                                     "moved_by", "moved_at"), "vehicle_id"),
     "LeadPhoneChanged": (c.LeadPhoneChangedV1, ("lead_id", "customer_id", "phone", "previous_phone", "changed_by",
                                                 "changed_at"), "lead_id"),
     "CustomerCardUpdated": (sc.CustomerCardUpdatedV1, ("customer_id", "changes", "updated_by", "updated_at"),
@@ -89,6 +102,10 @@ _PUBLISHED: dict[str, tuple[type[IntegrationEvent], tuple[str, ...], str]] = {
     "CampaignSpendRecorded": (cg.CampaignSpendRecordedV1, ("campaign_id", "entry_id", "amount_minor", "currency",
                                                            "channel", "spent_at", "note", "total_spent_minor",
                                                            "recorded_by", "recorded_at"), "campaign_id"),
+    "OutreachBatchCreated": (oc.OutreachBatchCreatedV1, ("batch_id", "team_id", "audience", "filters",
+                                                         "consultant_ids", "due_at", "note", "created_by",
+                                                         "created_at", "selected", "reactivated", "scheduled",
+                                                         "tasks"), "batch_id"),
     "TeamRegistered": (c.TeamRegisteredV1, ("team_id", "name", "registered_at"), "team_id"),
     "ConsultantRegistered": (c.ConsultantRegisteredV1, ("consultant_id", "name", "team_id", "role",
                                                         "registered_at"), "consultant_id"),

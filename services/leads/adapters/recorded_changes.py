@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, TypedDict
 
 from services.leads.domain.lead import Lead
+from services.leads.domain.work_queue import LEAD_WORK_KINDS, WorkItem
 from shared.timer_model import timer_row
 
 
@@ -60,6 +61,24 @@ class ViewRow(TypedDict):
     captured_at: datetime
     last_activity_at: datetime | None
     version: int
+    lost_reason: str | None
+
+
+class WorkItemRow(TypedDict):
+    """A ``leads_work_items`` row (read by ``jsonb_populate_recordset``: names are its columns)."""
+
+    item_id: str
+    kind: str
+    lead_id: str
+    due_at: datetime
+    overdue_at: datetime
+    detail: str | None
+    assignee_id: str | None
+
+
+def work_item_row(item: WorkItem) -> WorkItemRow:
+    return WorkItemRow(item_id=item.item_id, kind=item.kind.value, lead_id=item.lead_id, due_at=item.due_at,
+                       overdue_at=item.overdue_at, detail=item.detail, assignee_id=item.assignee_id)
 
 
 class DisarmedRow(TypedDict):
@@ -84,6 +103,7 @@ def view_row(lead: Lead) -> ViewRow:
         released_by=lead.released_by, released_at=lead.released_at, follow_up_due_at=lead.follow_up_due_at,
         overdue=lead.is_overdue, loss_pending=lead.pending_loss is not None, order_id=lead.order_id,
         captured_at=lead.captured_at, last_activity_at=lead.last_activity_at, version=lead.version,
+        lost_reason=lead.lost_reason,
     )
 
 
@@ -105,6 +125,16 @@ class RecordedChanges:
     cancelled_timers: list[str] = field(default_factory=list)
     disarmed: list[DisarmedRow] = field(default_factory=list)
     armed: list[ArmedTimerRow] = field(default_factory=list)
+    work_leads: list[str] = field(default_factory=list)
+    work_kinds: list[str] = field(default_factory=list)
+    work_items: list[WorkItemRow] = field(default_factory=list)
+    finished_work: list[str] = field(default_factory=list)
+
+    def replace_lead_work(self, lead_id: str, items: list[WorkItem]) -> None:
+        """The lead's own work is what its state says now: its rows of those kinds are replaced by ``items``."""
+        self.work_leads.append(lead_id)
+        self.work_kinds[:] = [kind.value for kind in LEAD_WORK_KINDS]
+        self.work_items.extend(work_item_row(item) for item in items)
 
     def payload(self) -> dict[str, list[Any]]:
         """The JSON document: only the keys with rows (the function skips a missing key, and starting a statement

@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 
+from services.leads.adapters.outreach_queries import outreach_candidates, record_outreach_batch
 from services.leads.adapters.recorded_changes import (
     CustomerRow,
     DisarmedRow,
@@ -30,9 +31,11 @@ from services.leads.adapters.recorded_changes import (
     ReferralRow,
     armed_timer,
     view_row,
+    work_item_row,
 )
-from services.leads.app.ports import PhoneLookup, TeamRotation
+from services.leads.app.ports import OutreachCandidate, PhoneLookup, TeamRotation
 from services.leads.app.timers import TimerPlan
+from services.leads.app.work_queue import LeadFilters
 from services.leads.domain.campaign import Campaign
 from services.leads.domain.campaign_events import CampaignSpendRecorded, campaign_events
 from services.leads.domain.customer_card import CustomerCard
@@ -40,9 +43,11 @@ from services.leads.domain.customer_events import CustomerMerged, CustomerPhoneC
 from services.leads.domain.events import lead_events, organisation_events
 from services.leads.domain.lead import Lead
 from services.leads.domain.organisation import Consultant, Team
+from services.leads.domain.outreach import OutreachBatch, outreach_events
 from services.leads.domain.showroom_events import showroom_events
 from services.leads.domain.test_drive import TestDriveVehicle
 from services.leads.domain.visit import Visit
+from services.leads.domain.work_queue import WorkItem, lead_work_items
 from shared.db import Connection
 from shared.domain import Aggregate
 from shared.eventstore.store import PostgresEventStore
@@ -58,6 +63,7 @@ LEADS_STREAMS = StreamCatalog({
     TestDriveVehicle: ("test-drive-vehicle-", showroom_events),
     CustomerCard: ("customer-", customer_events),
     Campaign: ("campaign-", campaign_events),
+    OutreachBatch: ("outreach-batch-", outreach_events),
 })
 
 TimerPlanner = Callable[[Lead], Sequence[TimerPlan]]
@@ -119,7 +125,13 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
         return await self._lookup("SELECT vehicle_id FROM leads_test_drives WHERE booking_id = $1", booking_id)
 
     async def visits_of_customer(self, customer_id: str) -> int:
-        count = await self._conn.fetchval("SELECT count(*) FROM leads_visits WHERE customer_id = $1", customer_id)
+        # Through the customer's leads, not leads_visits.customer_id: a register row keeps the customer it was
+        # recorded for, and after a merge the duplicate's visits are the survivor's history (leads_view follows
+        # LeadCustomerMerged). Survivor's own numbers stay below the merged count, so UNIQUE (customer_id,
+        # visit_number) still holds for the next one.
+        count = await self._conn.fetchval(
+            "SELECT count(*) FROM leads_visits v JOIN leads_view l ON l.lead_id = v.lead_id WHERE l.customer_id = $1",
+            customer_id)
         return int(count)
 
     async def campaign_exists(self, campaign_id: str) -> bool:
@@ -128,6 +140,11 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
 
     async def campaign_with_code(self, code: str) -> str | None:
         return await self._lookup("SELECT campaign_id FROM leads_campaigns WHERE code = $1", code)
+
+
+    async def outreach_candidates(self, team_id: str, audience: str, filters: LeadFilters, *, now: datetime,
+                                  limit: int) -> list[OutreachCandidate]:
+        return await outreach_candidates(self._conn, team_id, audience, filters, now=now, limit=limit)
 
     # --- queued writes ---
 
@@ -143,6 +160,12 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
 
     def link_order(self, order_id: str, lead_id: str) -> None:
         self._changes.orders.append(OrderRow(order_id=order_id, lead_id=lead_id))
+
+    def plan_work(self, items: Sequence[WorkItem]) -> None:
+        self._changes.work_items.extend(work_item_row(item) for item in items)
+
+    def finish_work(self, item_ids: Sequence[str]) -> None:
+        self._changes.finished_work.extend(item_ids)
 
     async def after_append(self, now: datetime) -> None:
         """Lookup rows, ``leads_view`` rows and the leads' timers in one call of ``leads_record_changes``. A unique
@@ -178,6 +201,8 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
             await self._index_customer_phones(aggregate)
         elif isinstance(aggregate, Campaign):
             await self._project_campaign(aggregate)
+        elif isinstance(aggregate, OutreachBatch):  # rare (a manager's batch): statements of its own
+            await record_outreach_batch(self._conn, aggregate)
 
     async def _project_campaign(self, campaign: Campaign) -> None:
         """The campaign's row (a code taken meanwhile is a unique violation: the unit of work is retried) and its
@@ -219,6 +244,11 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
                     "INSERT INTO leads_customers (phone, customer_id) VALUES ($1, $2) "
                     "ON CONFLICT (phone) DO UPDATE SET customer_id = EXCLUDED.customer_id",
                     [(phone, card.id) for phone in event.phones])
+                # The customer page finds what other services published under the duplicate's id.
+                await self._conn.execute(
+                    "INSERT INTO leads_customer_merges (merged_customer_id, survivor_id) VALUES ($1, $2) "
+                    "ON CONFLICT (merged_customer_id) DO UPDATE SET survivor_id = EXCLUDED.survivor_id",
+                    event.merged_customer_id, card.id)
 
     async def _project_vehicle(self, vehicle: TestDriveVehicle) -> None:
         await self._conn.execute(
@@ -234,6 +264,8 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
                        booked_by, started_at, ended_at, feedback_score, feedback_note)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                    ON CONFLICT (booking_id) DO UPDATE SET status = EXCLUDED.status,
+                       vehicle_id = EXCLUDED.vehicle_id, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
+                       route = EXCLUDED.route,
                        started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at,
                        feedback_score = EXCLUDED.feedback_score, feedback_note = EXCLUDED.feedback_note""",
                 [(booking_id, vehicle.id, b.lead_id, b.starts_at, b.ends_at, b.route, b.status, b.booked_by,
@@ -253,6 +285,7 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
 
     async def _project_lead(self, lead: Lead) -> None:
         self._changes.views.append(view_row(lead))
+        self._changes.replace_lead_work(lead.id, lead_work_items(lead))
         await self._arm_timers(lead)
 
     async def _arm_timers(self, lead: Lead) -> None:

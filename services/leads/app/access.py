@@ -180,7 +180,8 @@ def require_customer_visible(caller: Principal, customer_id: str, leads: Iterabl
 
 
 def require_customer_work(caller: Principal, customer_id: str, leads: Iterable[LeadScope]) -> None:
-    """Editing a customer's card: someone who may work one of the customer's leads (see require_work)."""
+    """Editing a customer's card, opening the customer page: someone who may work one of the customer's leads (see
+    require_work)."""
     scopes = list(leads)
     require_customer_visible(caller, customer_id, scopes)
     for lead in scopes:
@@ -189,8 +190,8 @@ def require_customer_work(caller: Principal, customer_id: str, leads: Iterable[L
             return
         except (ForbiddenError, LeadNotFoundError):
             continue
-    raise ForbiddenError("only an owner of one of the customer's leads, the team's manager or a director may edit "
-                         "the customer")
+    raise ForbiddenError("only an owner of one of the customer's leads, the team's manager or a director may work "
+                         "with the customer")
 
 
 def shown(caller: Principal, row: dict[str, Any]) -> dict[str, Any]:
@@ -249,3 +250,23 @@ def require_campaigns(caller: Principal) -> None:
     """Campaigns and their spend are a manager's or director's to create, change and record (like the fleet)."""
     if not caller.has_role(Role.MANAGER, Role.DIRECTOR):
         raise ForbiddenError("campaigns are created, changed and charged by a manager or a director")
+
+
+# --- outreach batches (app/outreach.py) ---
+
+def outreach_team(caller: Principal, team_id: str | None) -> str | None:
+    """Whose customers a batch reaches: a manager's own team (another team_id: 403), a director's ``team_id``."""
+    if caller.has_role(Role.DIRECTOR):
+        return team_id
+    if caller.has_role(Role.MANAGER) and caller.team_id is not None:
+        if team_id is not None and team_id != caller.team_id:
+            raise ForbiddenError("a manager's outreach batch reaches their own team's customers")
+        return caller.team_id
+    raise ForbiddenError("outreach batches are a manager's or director's")
+
+
+def may_see_outreach(caller: Principal, *, team_id: str | None, created_by: str | None) -> bool:
+    """A batch (it names customers and their leads): whoever created it, the team's manager, a director."""
+    if caller.has_role(Role.DIRECTOR) or (created_by is not None and caller.subject == created_by):
+        return True
+    return caller.has_role(Role.MANAGER) and team_id is not None and team_id == caller.team_id

@@ -53,9 +53,11 @@ class CaptureLead:
     referrer_customer_id: str | None = None
     order_id: str | None = None
     stage: Stage = Stage.NEW
+    # Set by an outreach batch (app/outreach.py), which deals its own round robin over consultants it checked.
+    owner_id: str | None = None
 
 
-CAPTURE_INTERNAL = ("referral_id", "referrer_customer_id", "order_id", "stage")
+CAPTURE_INTERNAL = ("referral_id", "referrer_customer_id", "order_id", "stage", "owner_id")
 """The capture's fields only the service's reactions set."""
 
 
@@ -148,8 +150,8 @@ class CaptureLeadHandler:
         whose phone it is): same customer if the phone is known (reactivation), next consultant of the team,
         lookup keys."""
         team_id = command.team_id or self._default_team_id
-        owner_id = None
-        if team_id is not None:
+        owner_id = command.owner_id
+        if team_id is not None and owner_id is None:
             rotation = await uow.take_rotation_ticket(team_id)  # after the phone lock: one lock order
             if rotation is None:
                 if command.team_id is not None:
@@ -164,6 +166,7 @@ class CaptureLeadHandler:
             referral_id=command.referral_id, referrer_customer_id=command.referrer_customer_id,
             order_id=command.order_id, stage=command.stage, reactivated=known_customer is not None,
             policy=self._policy, attribution=attribution,
+            assignment_reason="round_robin" if command.owner_id is None else "outreach_batch",
         )
         uow.add(lead)
         if known_customer is None:

@@ -13,7 +13,8 @@ number no longer does.
 A manual merge of two customers (the same person captured twice, under two numbers or before a phone change) moves
 the duplicate's leads to the survivor (LeadCustomerMerged on each, so ``leads_view`` follows), points the dedupe
 index's rows of the duplicate at the survivor, takes over the card fields the survivor lacks and closes the
-duplicate's card — one transaction under every involved number's capture lock.
+duplicate's card — one transaction under every involved number's capture lock and both customers' register locks
+(a visit registered after the merge is numbered over both customers' visits: first or repeat is the person's).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic import Field
 
 from services.leads.app import access
 from services.leads.app.ports import Clock, CommandContext, UnitOfWork, UnitOfWorkFactory
+from services.leads.app.reception import visit_lock
 from services.leads.domain import errors
 from services.leads.domain.customer_card import (
     CardSchema,
@@ -129,6 +131,10 @@ class CustomerCardHandlers:
                 p for p in (survivor.phone, merged.phone) if p}
             for phone in sorted(phones):  # one lock order for every phone change and merge
                 await uow.lock_phone(phone)
+            # Then both customers' register locks (after the phone locks, as a registration takes them): a visit
+            # registered meanwhile is numbered over the merged history, never beside it.
+            for customer_id in sorted({survivor.id, merged.id}):
+                await uow.lock(visit_lock(customer_id))
             # Re-read under the locks: a capture may have added a lead to either customer meanwhile.
             moved = await self._customers_leads(uow, command.merged_customer_id, None)
             merged_phones = sorted({lead.phone for lead in moved} | ({merged.phone} if merged.phone else set()))

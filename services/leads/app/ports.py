@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from services.leads.domain.customer_card import CustomerCard
+from services.leads.domain.work_queue import WorkItem
 from shared.commands import CommandContext as CommandContext  # re-exported for the handlers
 from shared.domain import Aggregate
+from shared.idempotency import IdempotentRequest
 from shared.unit_of_work.core import TimerPlan
 from shared.unit_of_work.core import UnitOfWorkFactory as KernelUnitOfWorkFactory
+
+if TYPE_CHECKING:
+    from services.leads.app.work_queue import LeadFilters
 
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], str]
@@ -36,6 +41,18 @@ class TeamRotation:
     ticket: int
 
 
+@dataclass(frozen=True, slots=True)
+class OutreachCandidate:
+    """A customer an outreach batch's filters selected, by the lead that selected them."""
+
+    lead_id: str
+    customer_id: str
+    name: str
+    phone: str
+    channel: str
+    interest: str | None
+
+
 class UnitOfWork(Protocol):
     """One database transaction: the kernel's unit of work (``load``/``get``/``add``/``commit``, see
     ``shared.unit_of_work``) plus the leads lookups. Reads happen first; ``link_*`` queue lookup rows; ``commit``
@@ -46,6 +63,8 @@ class UnitOfWork(Protocol):
     async def load(self, cls: type[A], aggregate_id: str, *, expected_version: int | None = None) -> A | None: ...
     async def get(self, cls: type[A], aggregate_id: str, *, missing: Callable[[], Exception],
                   expected_version: int | None = None) -> A: ...
+    async def load_repeat(self, cls: type[A], request: IdempotentRequest | None) -> A | None:
+        """What an earlier attempt of this idempotent create made (shared/idempotency.py)."""
     def add(self, aggregate: Aggregate, *, timers: Iterable[TimerPlan] = ()) -> None:
         """Commit the aggregate's pending events with the unit of work, and these kernel timer plans with them."""
     async def commit(self, context: CommandContext, now: datetime) -> dict[str, int]: ...
@@ -74,7 +93,8 @@ class UnitOfWork(Protocol):
         """The fleet vehicle a test-drive booking is on."""
 
     async def visits_of_customer(self, customer_id: str) -> int:
-        """How many reception register entries the customer has (read under the customer's visit lock)."""
+        """How many reception register entries the customer's leads have — a merged duplicate's too (read under the
+        customer's visit lock)."""
 
     async def campaign_exists(self, campaign_id: str) -> bool: ...
     async def campaign_with_code(self, code: str) -> str | None:
@@ -84,6 +104,14 @@ class UnitOfWork(Protocol):
     def link_external_id(self, source_system: str, external_id: str, lead_id: str) -> None: ...
     def link_referral(self, referral_id: str, lead_id: str) -> None: ...
     def link_order(self, order_id: str, lead_id: str) -> None: ...
+    async def outreach_candidates(self, team_id: str, audience: str, filters: LeadFilters, *, now: datetime,
+                                  limit: int) -> list[OutreachCandidate]:
+        """The team's lost customers (newest lead lost, none open) or dormant leads the filters select, in the lead
+        list's order (grade, capture time), at most ``limit``."""
+    def plan_work(self, items: Sequence[WorkItem]) -> None:
+        """Work that is not the lead's own state (after-sales' return visits): written with the unit of work."""
+    def finish_work(self, item_ids: Sequence[str]) -> None:
+        """That work is done: its rows leave the work queue with the unit of work."""
 
 
 UnitOfWorkFactory = KernelUnitOfWorkFactory[UnitOfWork]

@@ -13,7 +13,8 @@ from typing import Any
 from services.leads.app.commands import CaptureLead, CaptureLeadHandler
 from services.leads.app.ports import Clock, CommandContext, UnitOfWork, UnitOfWorkFactory
 from services.leads.domain.lead import Lead, Stage
-from shared.contracts.aftersales import ReferralRegisteredV1
+from services.leads.domain.work_queue import WorkItem, WorkKind, return_visit_item_id
+from shared.contracts.aftersales import CarePlanScheduledV1, ReferralRegisteredV1, ReturnVisitCompletedV1
 from shared.contracts.orders import ContractSignedV1, DeliveredV1, OrderCancelledV1
 from shared.messaging.inbound import EventHandler, InboundEvent
 from shared.unit_of_work.retry import CommandRunner
@@ -34,6 +35,8 @@ class Reactions:
             OrderCancelledV1.event_type: self.on_order_cancelled,
             DeliveredV1.event_type: self.on_delivered,
             ReferralRegisteredV1.event_type: self.on_referral_registered,
+            CarePlanScheduledV1.event_type: self.on_care_plan_scheduled,
+            ReturnVisitCompletedV1.event_type: self.on_return_visit_completed,
         }
 
     async def on_contract_signed(self, conn: Any, event: InboundEvent) -> None:
@@ -91,3 +94,27 @@ class Reactions:
             interest=referral.interest, referral_id=referral.referral_id,
             referrer_customer_id=referral.referrer_customer_id,
         ), CommandContext.for_message(event.headers, "system:aftersales"), conn=conn)
+
+    async def on_care_plan_scheduled(self, conn: Any, event: InboundEvent) -> None:
+        """A delivered order's return visits (回访) become work-queue items of the consultant after-sales names, else
+        of the lead's owner. Item ids are the plan's and the visit's numbers, so a redelivery or replay rewrites the
+        same rows; a plan for an order no lead is linked to has nobody here to do it and is skipped."""
+        plan = event.payload
+        assert isinstance(plan, CarePlanScheduledV1)
+
+        async def decide(uow: UnitOfWork, now: datetime) -> None:
+            lead_id = plan.lead_id or await uow.lead_for_order(plan.order_id)
+            if lead_id is None:
+                return
+            uow.plan_work([WorkItem(return_visit_item_id(plan.plan_id, visit.visit_no), WorkKind.RETURN_VISIT,
+                                    lead_id, visit.due_at, visit.overdue_at, detail=visit.label,
+                                    assignee_id=plan.consultant_id) for visit in plan.visits])
+        await self._commands.run(decide, CommandContext.for_message(event.headers, "system:aftersales"), conn=conn)
+
+    async def on_return_visit_completed(self, conn: Any, event: InboundEvent) -> None:
+        done = event.payload
+        assert isinstance(done, ReturnVisitCompletedV1)
+
+        async def decide(uow: UnitOfWork, now: datetime) -> None:
+            uow.finish_work([return_visit_item_id(done.plan_id, done.visit_no)])
+        await self._commands.run(decide, CommandContext.for_message(event.headers, "system:aftersales"), conn=conn)

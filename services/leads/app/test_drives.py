@@ -8,6 +8,12 @@ Each booking arms a durable no-show timer at its start plus the grace period (ke
 ``leads.test_drive_no_show:<booking>``) in the same transaction; starting or closing the drive cancels it; if it
 fires while the drive is still only booked, the drive is missed, the vehicle's slot is free again and the lead's
 follow-up is due soon (the appointment no-show rule).
+
+Before the drive starts a booking can be **cancelled** (the slot is free; the lead's appointment is cancelled; the
+timer cancelled) or **moved** to another slot or vehicle: both vehicles' streams and the lead's are appended
+together, so the old slot is freed in the transaction that takes the new one, and a move racing a booking (or
+another move) into the same slot conflicts on the target vehicle's stream and is decided again against the winner
+— the same no-double-booking argument as for two bookings. The no-show timer moves with the booking (same id).
 """
 
 from __future__ import annotations
@@ -76,6 +82,25 @@ class CompleteTestDrive:
 @dataclass(frozen=True, slots=True)
 class RecordTestDriveNoShow:
     booking_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTestDrive:
+    """Call a booking off before the drive; the slot is free again."""
+
+    booking_id: str
+    reason: Annotated[str, Field(min_length=1, max_length=500, examples=["customer postponed"])]
+
+
+@dataclass(frozen=True, slots=True)
+class MoveTestDrive:
+    """Move a booking to another slot, another fleet vehicle, or both."""
+
+    booking_id: str
+    starts_at: Annotated[datetime, Field(description="the new slot's start (with a time zone)")]
+    vehicle_id: Annotated[str | None, Field(min_length=1, max_length=100,
+                                            description="another fleet vehicle (default: the same)")] = None
+    route: Annotated[str | None, Field(min_length=1, max_length=40, description="default: the booking's")] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +193,35 @@ class TestDriveHandlers:
             return booking
         return await self._on_booking(command.booking_id, context, change)
 
+    async def cancel(self, command: CancelTestDrive, context: CommandContext) -> TestDrive:
+        async def change(vehicle: TestDriveVehicle, lead: Lead, uow: UnitOfWork, now: datetime) -> Booking:
+            booking = vehicle.cancel(booking_id=command.booking_id, reason=command.reason, by=context.actor, now=now)
+            lead.cancel_test_drive(booking_id=command.booking_id, reason=command.reason.strip(),
+                                   by=context.actor, now=now)
+            uow.add(vehicle, timers=[no_show_timer(command.booking_id, vehicle.id, None)])
+            return booking
+        return await self._on_booking(command.booking_id, context, change)
+
+    async def move(self, command: MoveTestDrive, context: CommandContext) -> TestDrive:
+        booking_id = command.booking_id
+
+        async def decide(uow: UnitOfWork, now: datetime) -> TestDrive:
+            vehicle, lead = await self._booking_and_lead(uow, booking_id, context)
+            target = vehicle
+            if command.vehicle_id is not None and command.vehicle_id != vehicle.id:
+                target = await uow.get(TestDriveVehicle, command.vehicle_id, missing=lambda: (
+                    errors.TestDriveVehicleNotFoundError(f"no test-drive vehicle {command.vehicle_id}",
+                                                         vehicle_id=command.vehicle_id)))
+            moved = vehicle.move(booking_id=booking_id, to=target, starts_at=command.starts_at, route=command.route,
+                                 route_minutes=self._policy.route_minutes, by=context.actor, now=now)
+            if moved is None:  # already there: a retried request
+                return TestDrive(vehicle, booking_id, vehicle.booking(booking_id))
+            lead.reschedule_test_drive(booking_id=booking_id, vehicle_id=target.id, starts_at=moved.starts_at,
+                                       by=context.actor)
+            uow.add(target, timers=[no_show_timer(booking_id, target.id, moved.starts_at + self._policy.no_show_grace)])
+            return TestDrive(target, booking_id, moved)
+        return await self._commands.run(decide, context)
+
     async def no_show_due(self, conn: Any, timer: Timer) -> None:
         """The no-show timer, in the timer runner's transaction: a drive still only booked after its grace period
         is missed (a started, closed or unknown one records nothing, so a repeated firing is harmless)."""
@@ -196,15 +250,20 @@ class TestDriveHandlers:
     async def _on_booking(self, booking_id: str, context: CommandContext, change: BookingChange) -> TestDrive:
         """Load the booking's vehicle and lead (the lead's access rule decides who may act), apply ``change``."""
         async def decide(uow: UnitOfWork, now: datetime) -> TestDrive:
-            vehicle_id = await uow.vehicle_of_booking(booking_id)
-            vehicle = await uow.load(TestDriveVehicle, vehicle_id) if vehicle_id else None
-            if vehicle is None or booking_id not in vehicle.bookings:
-                raise errors.TestDriveNotFoundError(f"no test drive {booking_id}", booking_id=booking_id)
-            uow.add(vehicle)
-            lead = await self._lead_in_scope(uow, vehicle.booking(booking_id).lead_id, booking_id, context)
+            vehicle, lead = await self._booking_and_lead(uow, booking_id, context)
             booking = await change(vehicle, lead, uow, now)
             return TestDrive(vehicle, booking_id, booking)
         return await self._commands.run(decide, context)
+
+    async def _booking_and_lead(self, uow: UnitOfWork, booking_id: str, context: CommandContext
+                                ) -> tuple[TestDriveVehicle, Lead]:
+        vehicle_id = await uow.vehicle_of_booking(booking_id)
+        vehicle = await uow.load(TestDriveVehicle, vehicle_id) if vehicle_id else None
+        if vehicle is None or booking_id not in vehicle.bookings:
+            raise errors.TestDriveNotFoundError(f"no test drive {booking_id}", booking_id=booking_id)
+        uow.add(vehicle)
+        lead = await self._lead_in_scope(uow, vehicle.booking(booking_id).lead_id, booking_id, context)
+        return vehicle, lead
 
     @staticmethod
     async def _lead_in_scope(uow: UnitOfWork, lead_id: str, booking_id: str, context: CommandContext) -> Lead:

@@ -93,6 +93,11 @@ class SameTeamError(DomainError):
 # --- showroom floor: reception register and test drives ---
 
 
+class OutreachBatchNotFoundError(DomainError):
+    code = "outreach_batch_not_found"
+    http_status = 404
+
+
 class VisitNotFoundError(DomainError):
     code = "visit_not_found"
     http_status = 404

@@ -168,6 +168,35 @@ class AppointmentMissed(DomainEvent):
 
 
 @lead_events.register
+class AppointmentRescheduled(DomainEvent):
+    """The appointment moved (a test drive to another slot or fleet vehicle); it stays open."""
+
+    event_type = "AppointmentRescheduled"
+
+    lead_id: str
+    appointment_id: str
+    kind: str
+    scheduled_for: datetime
+    previous_scheduled_for: datetime
+    vehicle_id: str | None = None
+    rescheduled_by: str | None = None
+
+
+@lead_events.register
+class AppointmentCancelled(DomainEvent):
+    """The appointment was called off (neither attended nor missed)."""
+
+    event_type = "AppointmentCancelled"
+
+    lead_id: str
+    appointment_id: str
+    kind: str
+    reason: str
+    cancelled_by: str | None = None
+    cancelled_at: datetime
+
+
+@lead_events.register
 class ShowroomVisitRecorded(DomainEvent):
     """The lead's customer came to the showroom (the register entry is the visit's own stream)."""
 

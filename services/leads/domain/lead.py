@@ -16,7 +16,9 @@ from services.leads.domain.calls import Call
 from services.leads.domain.campaign import NO_ATTRIBUTION, Attribution
 from services.leads.domain.events import (
     AppointmentAttended,
+    AppointmentCancelled,
     AppointmentMissed,
+    AppointmentRescheduled,
     AppointmentScheduled,
     CallRecorded,
     DuplicateContactRecorded,
@@ -115,6 +117,11 @@ class Lead(Aggregate):
         self.released_by: str | None = None
         self.released_at: datetime | None = None
         self.pending_loss: PendingLoss | None = None
+        self.lost_reason: str | None = None  # the approved loss's reason (lost-lead lists filter on it)
+        # The current follow-up was set by a missed call (a call-back task in the work queue); the due time the
+        # event just applied asked for a call-back at (see _apply).
+        self.follow_up_is_call_back = False
+        self._call_back_due_at: datetime | None = None
         self.appointments: dict[str, Appointment] = {}
         self.touchpoints = 0
         self.visits = 0  # showroom visits (reception register entries) of this lead
@@ -180,6 +187,7 @@ class Lead(Aggregate):
         reactivated: bool = False,
         policy: LeadPolicy | None = None,
         attribution: Attribution = NO_ATTRIBUTION,
+        assignment_reason: str = "round_robin",
     ) -> Lead:
         """Capture a new lead from its validated fields (:func:`capture_fields`: the handler validates them
         once, before any lock is taken, and the phone is normalised there only)."""
@@ -192,7 +200,7 @@ class Lead(Aggregate):
             **attribution.as_fields(),
         ))
         if owner_id is not None:
-            lead._record(LeadAssigned(lead_id=lead_id, owner_id=owner_id, team_id=team_id, reason="round_robin",
+            lead._record(LeadAssigned(lead_id=lead_id, owner_id=owner_id, team_id=team_id, reason=assignment_reason,
                                       assigned_at=captured_at))
         if stage not in ORDER_STAGES:
             lead._schedule_follow_up(captured_at + (policy or LeadPolicy()).interval(Grade.N.value))
@@ -307,6 +315,24 @@ class Lead(Aggregate):
         self._require_workable()
         self._record(AppointmentScheduled(lead_id=self.id, appointment_id=booking_id, kind="test_drive",
                                           scheduled_for=starts_at, scheduled_by=by, vehicle_id=vehicle_id))
+
+    def reschedule_test_drive(self, *, booking_id: str, vehicle_id: str, starts_at: datetime, by: str | None) -> None:
+        """The lead's side of a booking moved to another slot or vehicle (the vehicles checked the slot)."""
+        self._require_workable()
+        appointment = self._open_appointment(booking_id)
+        self._record(AppointmentRescheduled(
+            lead_id=self.id, appointment_id=booking_id, kind=appointment.kind, scheduled_for=starts_at,
+            previous_scheduled_for=appointment.scheduled_for, vehicle_id=vehicle_id, rescheduled_by=by))
+
+    def cancel_test_drive(self, *, booking_id: str, reason: str, by: str | None, now: datetime) -> bool:
+        """The booking was cancelled: the appointment closes without an outcome (no follow-up rule: calling off
+        is not a no-show). Nothing to record when the lead left the pipeline or the appointment is closed."""
+        appointment = self.appointments.get(booking_id)
+        if not self.is_open or appointment is None or appointment.outcome is not None:
+            return False
+        self._record(AppointmentCancelled(lead_id=self.id, appointment_id=booking_id, kind=appointment.kind,
+                                          reason=reason, cancelled_by=by, cancelled_at=now))
+        return True
 
     def record_test_drive_outcome(self, *, booking_id: str, attended: bool, by: str | None, now: datetime,
                                   policy: LeadPolicy) -> bool:
@@ -510,6 +536,24 @@ class Lead(Aggregate):
                                  claimed_at=now))
         self._schedule_follow_up(now + policy.interval(self.grade.value))
 
+    # --- outreach batches (domain/outreach.py) ---
+
+    def hand_over_for_outreach(self, *, consultant_id: str, team_id: str, due_at: datetime, by: str | None,
+                               now: datetime) -> None:
+        """A manager's outreach batch gives this lead to ``consultant_id`` with a follow-up due at ``due_at``: a
+        pooled lead is claimed for them (the manager's decision: no cool-down), another owner's lead is reassigned
+        (reason ``outreach_batch``); then the next follow-up is due (unchanged if it already is then)."""
+        self._require_open()
+        if self.stage in ORDER_STAGES:
+            raise errors.StageOwnedByOrdersError("a lead with a signed contract is orders' to follow")
+        if self.pooled:
+            self._record(LeadClaimed(lead_id=self.id, owner_id=consultant_id, team_id=team_id, claimed_at=now))
+        elif self.owner_id != consultant_id:
+            self._record(LeadAssigned(lead_id=self.id, owner_id=consultant_id, previous_owner_id=self.owner_id,
+                                      team_id=team_id, reason="outreach_batch", assigned_by=by, assigned_at=now))
+        if self.follow_up_due_at != due_at or self.is_overdue:
+            self._schedule_follow_up(due_at)
+
     # --- helpers ---
 
     def _require_open(self) -> None:
@@ -533,6 +577,8 @@ class Lead(Aggregate):
         self.activity_sequence += 1
 
     def _apply(self, event: DomainEvent) -> None:
+        # A missed call's call-back is the FollowUpScheduled recorded right after its CallRecorded, if any.
+        call_back_due_at, self._call_back_due_at = self._call_back_due_at, None
         match event:
             case LeadCreated():
                 self.customer_id = event.customer_id
@@ -562,6 +608,7 @@ class Lead(Aggregate):
             case FollowUpScheduled():
                 self.follow_up_sequence = event.sequence
                 self.follow_up_due_at = event.due_at
+                self.follow_up_is_call_back = call_back_due_at is not None and event.due_at == call_back_due_at
             case FollowUpLogged():
                 self._touch(event.logged_at)
             case FollowUpOverdue():
@@ -574,6 +621,11 @@ class Lead(Aggregate):
                 self._touch(event.attended_at)
             case AppointmentMissed():
                 self.appointments[event.appointment_id].outcome = "missed"
+            case AppointmentRescheduled():
+                self.appointments[event.appointment_id] = Appointment(event.kind, event.scheduled_for,
+                                                                      vehicle_id=event.vehicle_id)
+            case AppointmentCancelled():
+                self.appointments[event.appointment_id].outcome = "cancelled"
             case StageAdvanced():
                 self.stage = Stage(event.to_stage)
                 if event.order_id is not None and event.to_stage == Stage.CONTRACT_SIGNED.value:
@@ -582,6 +634,7 @@ class Lead(Aggregate):
                 self.pending_loss = PendingLoss(event.reason, event.competitor_model, event.requested_by)
             case LossApproved():
                 self.pending_loss = None
+                self.lost_reason = event.reason
                 self.status = Status.LOST
             case LossRejected():
                 self.pending_loss = None
@@ -602,8 +655,12 @@ class Lead(Aggregate):
                 self.last_contact = (event.channel, event.name, event.interest, event.recorded_at)
                 if event.referral_id:
                     self.referral_ids.append(event.referral_id)
-            case OwnerReminded() | CallRecorded():
-                pass  # the call's follow-up (FollowUpLogged) or call-back (FollowUpScheduled) is its own event
+            case CallRecorded():
+                # The call's follow-up (FollowUpLogged) or call-back (FollowUpScheduled) is its own event, recorded
+                # right after this one: remember the call-back's due time so that one is known as a call-back.
+                self._call_back_due_at = event.call_back_due_at
+            case OwnerReminded():
+                pass
             case LeadPhoneChanged():
                 self.phone = event.phone
             case LeadCustomerMerged():

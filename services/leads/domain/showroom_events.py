@@ -119,3 +119,51 @@ class TestDriveMissed(DomainEvent):
     lead_id: str
     recorded_by: str | None = None
     recorded_at: datetime
+
+
+@showroom_events.register
+class TestDriveCancelled(DomainEvent):
+    """The booking was called off before the drive began; the slot is free again."""
+
+    event_type = "TestDriveCancelled"
+
+    vehicle_id: str
+    booking_id: str
+    lead_id: str
+    reason: str
+    cancelled_by: str | None = None
+    cancelled_at: datetime
+
+
+@showroom_events.register
+class TestDriveRescheduled(DomainEvent):
+    """The booking moved to this vehicle's slot ``starts_at``–``ends_at`` (from another slot of the same vehicle, or
+    from ``from_vehicle_id``, which records TestDriveMovedAway in the same transaction); the old slot is free."""
+
+    event_type = "TestDriveRescheduled"
+
+    vehicle_id: str
+    booking_id: str
+    lead_id: str
+    from_vehicle_id: str
+    previous_starts_at: datetime
+    starts_at: datetime
+    ends_at: datetime
+    route: str
+    booked_by: str | None = None  # who made the booking (kept when it moves to another vehicle)
+    rescheduled_by: str | None = None
+    rescheduled_at: datetime
+
+
+@showroom_events.register
+class TestDriveMovedAway(DomainEvent):
+    """The booking left this vehicle's calendar for ``to_vehicle_id`` (TestDriveRescheduled there)."""
+
+    event_type = "TestDriveMovedAway"
+
+    vehicle_id: str
+    booking_id: str
+    lead_id: str
+    to_vehicle_id: str
+    moved_by: str | None = None
+    moved_at: datetime

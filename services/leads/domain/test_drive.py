@@ -2,7 +2,10 @@
 aggregate's rule — a booking is checked against the vehicle's active bookings and appended with the version the
 vehicle was loaded at; a concurrent booking of the same vehicle is a version conflict, decided again against the
 winner's booking (and refused if it overlaps). A booking starts after the licence check and the waiver, ends
-with a feedback score, or becomes a no-show, which frees the slot.
+with a feedback score, or becomes a no-show, which frees the slot. Before it starts it can be cancelled (the slot
+is free) or moved to another slot of the same vehicle or to another vehicle (one transaction over both vehicles'
+streams: the old slot is freed as the new one is taken, and a concurrent booking of the new slot conflicts on its
+vehicle's stream exactly as two bookings do).
 
 The stream grows with every booking (about three events each); at a dealership's pace (tens a week per vehicle)
 that is a few thousand events a year, which a load reads in milliseconds. A vehicle that has driven for years
@@ -18,8 +21,11 @@ from datetime import datetime, timedelta
 from services.leads.domain import errors
 from services.leads.domain.showroom_events import (
     TestDriveBooked,
+    TestDriveCancelled,
     TestDriveCompleted,
     TestDriveMissed,
+    TestDriveMovedAway,
+    TestDriveRescheduled,
     TestDriveStarted,
     TestDriveVehicleRegistered,
 )
@@ -27,7 +33,8 @@ from services.leads.domain.values import text_field
 from shared.domain import Aggregate, DomainEvent, InvalidFieldError, check_scheduled
 
 FEEDBACK_SCORES = range(1, 6)
-_BOOKING_EVENTS = (TestDriveBooked, TestDriveStarted, TestDriveCompleted, TestDriveMissed)
+_BOOKING_EVENTS = (TestDriveBooked, TestDriveStarted, TestDriveCompleted, TestDriveMissed, TestDriveCancelled,
+                   TestDriveRescheduled, TestDriveMovedAway)
 ACTIVE = frozenset({"booked", "started"})
 
 
@@ -38,7 +45,7 @@ class Booking:
     ends_at: datetime
     route: str
     booked_by: str | None = None
-    status: str = "booked"  # booked | started | completed | missed
+    status: str = "booked"  # booked | started | completed | missed | cancelled
     started_at: datetime | None = None
     ended_at: datetime | None = None
     feedback_score: int | None = None
@@ -81,8 +88,10 @@ class TestDriveVehicle(Aggregate):
         return vehicle
 
     def touched_bookings(self) -> list[str]:
-        """The bookings this unit of work's events changed (what the calendar table must be told)."""
-        return list(dict.fromkeys(e.booking_id for e in self.pending_events if isinstance(e, _BOOKING_EVENTS)))
+        """The bookings this unit of work's events changed and that are (still) on this vehicle's calendar — what
+        the calendar table must be told; a booking moved away is written by the vehicle it moved to."""
+        return list(dict.fromkeys(e.booking_id for e in self.pending_events
+                                  if isinstance(e, _BOOKING_EVENTS) and e.booking_id in self.bookings))
 
     def booking(self, booking_id: str) -> Booking:
         booking = self.bookings.get(booking_id)
@@ -93,18 +102,36 @@ class TestDriveVehicle(Aggregate):
     def book(self, *, booking_id: str, lead_id: str, starts_at: datetime, route: str,
              route_minutes: Mapping[str, int], by: str | None, now: datetime) -> Booking:
         """Book the slot ``starts_at`` + the route's duration. Refused if any active booking overlaps it."""
-        check_scheduled("starts_at", starts_at, now=now)
-        if route not in route_minutes:
-            raise InvalidFieldError("route", f"unknown route {route!r}; known: {', '.join(sorted(route_minutes))}")
-        ends_at = starts_at + timedelta(minutes=route_minutes[route])
-        taken = [b for b in self.bookings.values() if b.overlaps(starts_at, ends_at)]
-        if taken:
-            raise errors.TestDriveSlotTakenError(
-                f"vehicle {self.id} is booked from {taken[0].starts_at.isoformat()} to {taken[0].ends_at.isoformat()}",
-                vehicle_id=self.id, starts_at=taken[0].starts_at.isoformat(), ends_at=taken[0].ends_at.isoformat())
+        ends_at = self._free_slot(starts_at, route, route_minutes, now=now)
         self._record(TestDriveBooked(vehicle_id=self.id, booking_id=booking_id, lead_id=lead_id, starts_at=starts_at,
                                      ends_at=ends_at, route=route, booked_by=by, booked_at=now))
         return self.bookings[booking_id]
+
+    def cancel(self, *, booking_id: str, reason: str, by: str | None, now: datetime) -> Booking:
+        """Call the booking off before the drive: the slot is free again."""
+        booking = self._not_started(booking_id, "cancel")
+        self._record(TestDriveCancelled(vehicle_id=self.id, booking_id=booking_id, lead_id=booking.lead_id,
+                                        reason=_required("reason", reason, 500), cancelled_by=by, cancelled_at=now))
+        return booking
+
+    def move(self, *, booking_id: str, to: TestDriveVehicle, starts_at: datetime, route: str | None,
+             route_minutes: Mapping[str, int], by: str | None, now: datetime) -> Booking | None:
+        """Move the booking to ``starts_at`` on vehicle ``to`` (this one or another; the route stays unless a new
+        one is given). The new slot must be free of *other* active bookings; the old one is free afterwards.
+        None (nothing recorded) when it is already there — a retried request."""
+        booking = self._not_started(booking_id, "move")
+        route = route or booking.route
+        if to is self and starts_at == booking.starts_at and route == booking.route:
+            return None
+        ends_at = to._free_slot(starts_at, route, route_minutes, now=now, ignoring=booking_id)
+        if to is not self:
+            self._record(TestDriveMovedAway(vehicle_id=self.id, booking_id=booking_id, lead_id=booking.lead_id,
+                                            to_vehicle_id=to.id, moved_by=by, moved_at=now))
+        to._record(TestDriveRescheduled(
+            vehicle_id=to.id, booking_id=booking_id, lead_id=booking.lead_id, from_vehicle_id=self.id,
+            previous_starts_at=booking.starts_at, starts_at=starts_at, ends_at=ends_at, route=route,
+            booked_by=booking.booked_by, rescheduled_by=by, rescheduled_at=now))
+        return to.bookings[booking_id]
 
     def start(self, *, booking_id: str, licence_checked: bool, waiver_signed: bool, by: str | None,
               now: datetime) -> Booking:
@@ -153,6 +180,29 @@ class TestDriveVehicle(Aggregate):
                                      recorded_at=now))
         return True
 
+    def _free_slot(self, starts_at: datetime, route: str, route_minutes: Mapping[str, int], *, now: datetime,
+                   ignoring: str | None = None) -> datetime:
+        """The slot's end, if ``starts_at`` + the route's minutes overlaps no active booking (but ``ignoring``,
+        the one being moved); else TestDriveSlotTakenError naming the taken slot."""
+        check_scheduled("starts_at", starts_at, now=now)
+        if route not in route_minutes:
+            raise InvalidFieldError("route", f"unknown route {route!r}; known: {', '.join(sorted(route_minutes))}")
+        ends_at = starts_at + timedelta(minutes=route_minutes[route])
+        taken = [b for booking_id, b in self.bookings.items()
+                 if booking_id != ignoring and b.overlaps(starts_at, ends_at)]
+        if taken:
+            raise errors.TestDriveSlotTakenError(
+                f"vehicle {self.id} is booked from {taken[0].starts_at.isoformat()} to {taken[0].ends_at.isoformat()}",
+                vehicle_id=self.id, starts_at=taken[0].starts_at.isoformat(), ends_at=taken[0].ends_at.isoformat())
+        return ends_at
+
+    def _not_started(self, booking_id: str, what: str) -> Booking:
+        booking = self._open(booking_id)
+        if booking.status == "started":
+            raise errors.TestDriveAlreadyStartedError(f"test drive {booking_id} is under way: it cannot {what}; "
+                                                      f"complete it")
+        return booking
+
     def _open(self, booking_id: str) -> Booking:
         booking = self.booking(booking_id)
         if booking.status not in ACTIVE:
@@ -176,5 +226,16 @@ class TestDriveVehicle(Aggregate):
                 completed.feedback_score, completed.feedback_note = event.feedback_score, event.feedback_note
             case TestDriveMissed():
                 self.bookings[event.booking_id].status = "missed"
+            case TestDriveCancelled():
+                self.bookings[event.booking_id].status = "cancelled"
+            case TestDriveRescheduled():
+                moved = self.bookings.get(event.booking_id)
+                if moved is None:  # it came from another vehicle
+                    self.bookings[event.booking_id] = Booking(event.lead_id, event.starts_at, event.ends_at,
+                                                              event.route, event.booked_by)
+                else:
+                    moved.starts_at, moved.ends_at, moved.route = event.starts_at, event.ends_at, event.route
+            case TestDriveMovedAway():
+                del self.bookings[event.booking_id]
             case _:
                 raise TypeError(f"TestDriveVehicle cannot apply {type(event).__name__}")

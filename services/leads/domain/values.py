@@ -56,7 +56,7 @@ class Status(StrEnum):
 class Appointment:
     kind: str
     scheduled_for: datetime
-    outcome: str | None = None  # attended | missed
+    outcome: str | None = None  # attended | missed | cancelled
     vehicle_id: str | None = None  # a test drive booked on a fleet vehicle: its outcome comes from the booking
 
 

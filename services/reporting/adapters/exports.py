@@ -37,7 +37,7 @@ LABELS: dict[str, str] = {
     "first_visits": "First visits / 首次到店", "second_visits": "Second visits / 二次到店",
     "test_drives_attended": "Test drives attended / 试驾(预约)", "quotes_issued": "Quotes / 报价",
     "quotes_signed": "Quotes signed / 报价成交", "referral_leads": "Referral leads / 转介绍线索",
-    "invitation_to_visit_rate": "Invitation → visit / 邀约到店率", "test_drive_rate": "Test-drive rate / 试驾率",
+    "invitation_to_visit_rate": "Invitation → visit / 邀约到店率", "test_drive_rate": "Test-drive rate / 试乘试驾率",
     "visit_to_order_rate": "Visit → order / 到店成交率", "quote_to_contract_rate": "Quote → contract / 报价成交率",
     "average_discount_rate": "Average discount / 平均优惠率",
     "deposit_to_delivery_days": "Deposit → delivery (days) / 订金到交车(天)",
@@ -58,6 +58,15 @@ LABELS: dict[str, str] = {
     "call_back_sla_rate": "Call-back within SLA / 回拨及时率",
     "financing_declined": "Financing declined / 金融拒绝", "financing_approved": "Financing approved / 金融通过",
     "average_discount_minor": "Average discount (minor units) / 单车平均优惠(分)",
+    "day": "Day / 日期", "walk_ins": "First-time visits / 首次到店登记", "walk_ins_recorded": "Recorded / 留档",
+    "test_drives_signed": "Test-driven and signed / 试驾签单", "appointments_kept": "Appointments kept / 预约到场",
+    "appointments_missed": "No-shows / 爽约", "contracts_with_accessory": "With accessories / 含精品",
+    "contracts_with_insurance": "With insurance / 含保险", "contracts_with_financing": "With financing / 含金融",
+    "contracts_with_plates": "With plates / 含上牌", "walk_in_record_rate": "Record rate / 留档率",
+    "test_drive_to_contract_rate": "Test drive → contract / 试驾签单率", "no_show_rate": "No-show rate / 爽约率",
+    "accessory_attach_rate": "Accessory attach / 精品渗透率", "insurance_attach_rate": "Insurance attach / 保险渗透率",
+    "financing_attach_rate": "Financing attach / 金融渗透率", "plates_attach_rate": "Plates attach / 上牌渗透率",
+    "revenue": "Revenue (minor units) / 成交金额(分)",
 }
 
 

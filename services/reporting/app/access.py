@@ -55,6 +55,15 @@ def team_rows(caller: Principal, rows: list[dict[str, Any]]) -> list[dict[str, A
     return []
 
 
+def kpi_scope(caller: Principal) -> dict[str, str | None]:
+    """The KPI report's scope: a director everyone, a manager their team, a consultant themselves."""
+    if caller.has_role(Role.DIRECTOR):
+        return {"team": None, "consultant": None}
+    if caller.has_role(Role.MANAGER):
+        return {"team": managed_team(caller), "consultant": None}
+    return {"team": None, "consultant": caller.subject}
+
+
 def needs_teams(caller: Principal) -> bool:
     """Whether :func:`own_rows` will ask for consultants' teams (only a manager's view depends on them)."""
     return caller.has_role(Role.MANAGER) and not caller.has_role(Role.DIRECTOR)

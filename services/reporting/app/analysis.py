@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.reporting.app.ports import Summaries
@@ -51,6 +51,36 @@ class MonthlyAnalysisQuery:
             "kpis_by_consultant": [{"consultant_id": c, **kpis(m)} for c, m in sorted(per_consultant.items())],
             "kpis_by_team": [{"team_id": t, **kpis(m)} for t, m in sorted(per_team.items())],
         }
+
+
+class KpiReportQuery:
+    """The month's dealer KPIs within a scope (the caller's: a consultant, a team, or everyone) — in total, per
+    day (every day of the month, also those without activity: the dashboard's chart over time), per team and per
+    consultant. Scope and rows are the activity's credit (see the attribution rule)."""
+
+    def __init__(self, summaries: Summaries) -> None:
+        self._summaries = summaries
+
+    async def __call__(self, *, month: str, as_of: datetime | None = None, team: str | None = None,
+                       consultant: str | None = None) -> dict[str, Any]:
+        first, last = days_of(month)
+        counters = await self._summaries.activity(start=first, end=last, as_of=as_of,
+                                                  by=("consultant", "team", "day"))
+        total: dict[str, float] = defaultdict(float)
+        by: dict[str, dict[str, dict[str, float]]] = {
+            name: defaultdict(lambda: defaultdict(float)) for name in ("day", "team", "consultant")}
+        for (metric, who, team_, day), v in counters.items():
+            if (team is not None and team_ != team) or (consultant is not None and who != consultant):
+                continue
+            total[metric] += v
+            for name, value in (("day", day), ("team", team_ or "unassigned"), ("consultant", who or "unassigned")):
+                by[name][value][metric] += v
+        days = (first + timedelta(days=n) for n in range((last - first).days))
+        return {"month": month, "as_of": as_of, "scope": {"team": team, "consultant": consultant},
+                "kpis": kpis(total),
+                "kpis_by_day": [{"day": d.isoformat(), **kpis(by["day"].get(d.isoformat(), {}))} for d in days],
+                "kpis_by_team": [{"team_id": t, **kpis(m)} for t, m in sorted(by["team"].items())],
+                "kpis_by_consultant": [{"consultant_id": c, **kpis(m)} for c, m in sorted(by["consultant"].items())]}
 
 
 class AfterSalesQuery:

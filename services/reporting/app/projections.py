@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from services.reporting.app.ports import FactRow, SummariesWriter
-from shared.contracts import aftersales, leads, orders  # noqa: F401  (registers every public contract)
+from shared.contracts import aftersales, leads, orders, showroom  # noqa: F401  (registers every public contract)
 from shared.contracts.base import IntegrationEvent, registry
 from shared.messaging.inbound import BatchEventHandler, InboundEvent
 
@@ -25,7 +25,7 @@ _TIME_FIELDS = (
     "refunded_at", "declined_at", "completed_at", "acknowledged_at", "resolved_at", "reopened_at", "escalated_at",
     "closed_at", "opened_at", "registered_at", "deactivated_at", "spent_at", "recorded_at", "reminded_at",
     "scheduled_at",
-    "rewarded_at", "awarded_at", "redeemed_at",
+    "rewarded_at", "awarded_at", "redeemed_at", "arrived_at", "departed_at", "booked_at", "started_at", "ended_at",
 )
 # Personal data stays out of the read model: reports never need it.
 _PERSONAL = frozenset({"name", "phone", "customer_name", "customer_phone", "prospect_name", "prospect_phone"})

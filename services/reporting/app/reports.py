@@ -22,7 +22,8 @@ GRADES = ("N", "H", "A", "B", "C")
 DAILY_COLUMNS = ["new_leads", "follow_ups_done", "follow_ups_overdue", "visits", "test_drives", "contracts",
                  "deliveries", "loss_requests", "invitations", "invited_visits", "first_visits", "second_visits",
                  "test_drives_attended", "quotes_issued", "quotes_signed", "referral_leads", "calls",
-                 "calls_answered", "call_backs_due", "call_backs_in_sla"]
+                 "calls_answered", "call_backs_due", "call_backs_in_sla", "walk_ins", "walk_ins_recorded",
+                 "test_drives_signed", "appointments_kept", "appointments_missed"]
 
 
 def days_of(period: str) -> tuple[date, date]:
@@ -169,7 +170,9 @@ class DailyReportQuery:
 
 KPI_COLUMNS = ["invitation_to_visit_rate", "test_drive_rate", "visit_to_order_rate", "quote_to_contract_rate",
                "average_discount_rate", "deposit_to_delivery_days", "referral_rate", "satisfaction", "connect_rate",
-               "average_talk_seconds", "call_back_sla_rate"]
+               "average_talk_seconds", "call_back_sla_rate", "walk_in_record_rate", "second_visit_rate",
+               "test_drive_to_contract_rate", "no_show_rate", "accessory_attach_rate", "insurance_attach_rate",
+               "financing_attach_rate", "plates_attach_rate"]
 
 
 def _kpi_columns(row: dict[str, float]) -> dict[str, Any]:

@@ -24,9 +24,17 @@ KPIS: dict[str, tuple[str, str, float]] = {
     "connect_rate": ("calls_answered", "calls", 1.0),  # 接通率
     "average_talk_seconds": ("talk_seconds", "calls_answered", 1.0),  # 平均通话时长 (s)
     "call_back_sla_rate": ("call_backs_in_sla", "call_backs_due", 1.0),  # 回拨及时率
+    "walk_in_record_rate": ("walk_ins_recorded", "walk_ins", 1.0),  # 留档率
+    "test_drive_to_contract_rate": ("test_drives_signed", "test_drives", 1.0),  # 试驾签单率
+    "no_show_rate": ("appointments_missed", "appointments_due", 1.0),  # 爽约率
+    "accessory_attach_rate": ("contracts_with_accessory", "contracts", 1.0),  # 精品渗透率
+    "insurance_attach_rate": ("contracts_with_insurance", "contracts", 1.0),  # 保险渗透率
+    "financing_attach_rate": ("contracts_with_financing", "contracts", 1.0),  # 金融渗透率
+    "plates_attach_rate": ("contracts_with_plates", "contracts", 1.0),  # 上牌渗透率
 }
 # Denominators that are sums of counters.
-_SUMS: dict[str, tuple[str, ...]] = {"financing_decisions": ("financing_approved", "financing_declined")}
+_SUMS: dict[str, tuple[str, ...]] = {"financing_decisions": ("financing_approved", "financing_declined"),
+                                     "appointments_due": ("appointments_kept", "appointments_missed")}
 # KPIs a target can be set for: the rates where higher is better. Discount and deposit → delivery time are
 # ceilings (lower is better), for which "attainment = actual / target" would read backwards; they have none.
 TARGETABLE_KPIS: tuple[str, ...] = (
@@ -35,7 +43,9 @@ TARGETABLE_KPIS: tuple[str, ...] = (
 )
 COUNTS = ("invitations", "invited_visits", "first_visits", "second_visits", "test_drives_attended", "quotes_issued",
           "quotes_signed", "financing_approved", "financing_declined", "referral_leads", "calls", "calls_answered",
-          "talk_seconds", "call_backs_due", "call_backs_in_sla")
+          "talk_seconds", "call_backs_due", "call_backs_in_sla", "visits", "test_drives", "contracts", "walk_ins",
+          "walk_ins_recorded", "test_drives_signed", "appointments_kept", "appointments_missed",
+          "contracts_with_accessory", "contracts_with_insurance", "contracts_with_financing", "contracts_with_plates")
 
 
 def kpi(name: str, counter: Callable[[str], float]) -> float | None:

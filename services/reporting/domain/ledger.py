@@ -48,6 +48,7 @@ FOLLOW_UP_SCHEDULED, FOLLOW_UP_LOGGED, FOLLOW_UP_OVERDUE = (
     _L + "FollowUpScheduled", _L + "FollowUpLogged", _L + "FollowUpOverdue")
 APPOINTMENT_SCHEDULED, APPOINTMENT_ATTENDED = _L + "AppointmentScheduled", _L + "AppointmentAttended"
 CALL_RECORDED = _L + "CallRecorded"
+APPOINTMENT_MISSED, VISIT_ARRIVED = _L + "AppointmentMissed", _L + "VisitArrived"
 CONSULTANT_REGISTERED, CONSULTANT_MOVED = _L + "ConsultantRegistered", _L + "ConsultantMovedTeam"
 CONTRACT_SIGNED, DELIVERED, ORDER_CANCELLED = _O + "ContractSigned", _O + "Delivered", _O + "OrderCancelled"
 PAYMENT_RECEIVED, QUOTE_ISSUED = _O + "PaymentReceived", _O + "QuoteIssued"
@@ -59,6 +60,8 @@ CAMPAIGN_CREATED, CAMPAIGN_UPDATED = _L + "CampaignCreated", _L + "CampaignUpdat
 CAMPAIGN_SPEND = _L + "CampaignSpendRecorded"
 
 GRADES = ("N", "H", "A", "B", "C")
+# Catalogue line kinds whose attach rate is reported (精品 / 保险 / 金融 / 上牌): a contract counts once per kind.
+ATTACH_KINDS = ("accessory", "insurance", "financing", "plates")
 DUE_SOON = timedelta(days=1)
 # Measures that depend on the clock as well as on facts (a follow-up becomes due / overdue by time passing):
 # reports "now" take them from the current-state table instead of the day buckets.
@@ -430,11 +433,14 @@ def _fact_measures(fold: _Fold, teams: ConsultantTeams,
         if lead.referral:
             activity(lead.captured_at, "referral_leads", first, lead)
         seen: set[tuple[str, str]] = set()
+        won_ever = lead.furthest >= STAGE_RANK[WON_STAGE]
         for at, stage in lead.entries:
             metric = {"visited": "visits", "test_driven": "test_drives"}.get(stage)
             if metric and (metric, month_of(at)) not in seen:
                 seen.add((metric, month_of(at)))
                 activity(at, metric, fold.credit(lead, at), lead)
+                if metric == "test_drives" and won_ever:  # 试驾签单: the test-driven lead signed (as of T)
+                    activity(at, "test_drives_signed", fold.credit(lead, at), lead)
         closed = min((x for x in (lead.lost.at if lead.lost else None, lead.invalid_at) if x), default=None)
         if closed is not None:
             start = month_start(closed)
@@ -460,6 +466,10 @@ def _fact_measures(fold: _Fold, teams: ConsultantTeams,
             activity(f.at, "revenue", who, linked, d.get("total_minor", 0))
             if d.get("quote_id"):
                 activity(f.at, "quotes_signed", who, linked)
+            kinds = {line.get("kind") for line in d.get("lines") or ()}
+            for kind in ATTACH_KINDS:
+                if kind in kinds:
+                    activity(f.at, f"contracts_with_{kind}", who, linked)
             if d.get("subtotal_minor"):
                 activity(f.at, "discount_minor", who, linked, d.get("discount_minor") or 0)
                 activity(f.at, "subtotal_minor", who, linked, d["subtotal_minor"])
@@ -482,7 +492,18 @@ def _fact_measures(fold: _Fold, teams: ConsultantTeams,
                      d.get("discount_minor") or 0)
         elif t == APPOINTMENT_SCHEDULED and d.get("kind") == "showroom_visit":
             activity(f.at, "invitations", fold.credit(linked, f.at), linked)
+        elif t == APPOINTMENT_MISSED:
+            activity(f.at, "appointments_missed", fold.credit(linked, f.at), linked)
+        elif t == VISIT_ARRIVED and d.get("first_visit"):
+            # 留档: a first-time visitor's register entry left a lead record that is still valid (the register
+            # needs a phone for a walk-in; an invalidated lead is an empty or fake record). Credited to who
+            # received the visitor.
+            who = fold.credit(linked, f.at, doer=d.get("consultant_id"))
+            activity(f.at, "walk_ins", who, linked)
+            if linked is not None and linked.invalid_at is None:
+                activity(f.at, "walk_ins_recorded", who, linked)
         elif t == APPOINTMENT_ATTENDED:
+            activity(f.at, "appointments_kept", fold.credit(linked, f.at), linked)
             if d.get("kind") == "showroom_visit" and linked is not None:
                 visits_seen[linked.lead_id] += 1
                 n = visits_seen[linked.lead_id]
@@ -502,12 +523,14 @@ def _fact_measures(fold: _Fold, teams: ConsultantTeams,
                 # A missed call's call-back task: due at its due moment, credited to the lead's owner then (who
                 # is to call back); within SLA when a follow-up (a call-back logged, an answered call) was logged
                 # on the lead after the missed call and no later than the due moment.
+                # A call reported after its call-back was due (the call center sent it late) is due at once.
                 due = _moment(d["call_back_due_at"])
-                caller_back = fold.credit(linked, due)
+                counted = max(due, f.at)
+                caller_back = fold.credit(linked, counted)
                 dims = (*caller_back, linked.channel, linked.product)
-                activity_when_due((due, ("activity", day_of(due), "call_backs_due", *dims), 1))
+                activity_when_due((counted, ("activity", day_of(counted), "call_backs_due", *dims), 1))
                 if any(f.at <= done <= due for done in logged_at[linked.lead_id]):
-                    activity_when_due((due, ("activity", day_of(due), "call_backs_in_sla", *dims), 1))
+                    activity_when_due((counted, ("activity", day_of(counted), "call_backs_in_sla", *dims), 1))
         elif t == FOLLOW_UP_LOGGED:
             activity(f.at, "follow_ups_done", fold.credit(linked, f.at, doer=d.get("logged_by")), linked)
         elif t == FOLLOW_UP_OVERDUE:

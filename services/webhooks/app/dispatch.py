@@ -12,7 +12,7 @@ for the receiver to deduplicate.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,32 +71,52 @@ class Dispatcher:
         return len(due)
 
     async def _deliver(self, delivery: DueDelivery) -> None:
-        attempts = 0
-
         async def attempt() -> int:
-            nonlocal attempts
-            attempts += 1
             timestamp = int(self._clock().timestamp())
             headers = signed_headers(secret=delivery.secret, delivery_id=delivery.delivery_id,
                                      timestamp=timestamp, body=delivery.body)
             return await self._send(delivery.url, headers, delivery.body)
 
-        p = self._policy
-        try:
-            async for trial in AsyncRetrying(
-                    stop=stop_after_attempt(p.attempts_per_round),
-                    wait=wait_exponential(multiplier=p.attempt_wait_seconds, max=p.attempt_wait_max_seconds),
-                    retry=retry_if_exception_type(DeliveryFailedError)):
-                with trial:
-                    status = await attempt()
-        except RetryError as gave_up:
-            error = gave_up.last_attempt.exception()
-            assert isinstance(error, DeliveryFailedError)
-            pause = p.pause_after(delivery.rounds + 1)
-            log.warning("webhooks.round_failed", delivery_id=delivery.delivery_id, error=str(error),
+        outcome = await run_round(self._policy, attempt)
+        if outcome.error is not None:
+            pause = self._policy.pause_after(delivery.rounds + 1)
+            log.warning("webhooks.round_failed", delivery_id=delivery.delivery_id, error=str(outcome.error),
                         rounds=delivery.rounds + 1, dead=pause is None)
-            await self._queue.failed(delivery.delivery_id, attempts=attempts, error=str(error),
-                                     status=error.status, retry_in_seconds=pause)
+            await self._queue.failed(delivery.delivery_id, attempts=outcome.attempts, error=str(outcome.error),
+                                     status=outcome.error.status, retry_in_seconds=pause)
             return
-        await self._queue.delivered(delivery.delivery_id, attempts=attempts, status=status, at=self._clock())
+        assert outcome.status is not None
+        await self._queue.delivered(delivery.delivery_id, attempts=outcome.attempts, status=outcome.status,
+                                    at=self._clock())
         self.delivered += 1
+
+
+@dataclass(frozen=True, slots=True)
+class RoundOutcome:
+    attempts: int
+    status: int | None = None  # the 2xx answer of the attempt that succeeded
+    error: DeliveryFailedError | None = None  # the last attempt's failure, when the round failed
+
+
+async def run_round(policy: RetryPolicy, attempt: Callable[[], Awaitable[int]]) -> RoundOutcome:
+    """One round: ``attempt`` (raising DeliveryFailedError on failure) retried by tenacity with a short exponential
+    wait, up to ``attempts_per_round`` times. Shared by the webhook and the notification dispatchers."""
+    attempts = 0
+
+    async def counted() -> int:
+        nonlocal attempts
+        attempts += 1
+        return await attempt()
+
+    try:
+        async for trial in AsyncRetrying(
+                stop=stop_after_attempt(policy.attempts_per_round),
+                wait=wait_exponential(multiplier=policy.attempt_wait_seconds, max=policy.attempt_wait_max_seconds),
+                retry=retry_if_exception_type(DeliveryFailedError)):
+            with trial:
+                status = await counted()
+    except RetryError as gave_up:
+        error = gave_up.last_attempt.exception()
+        assert isinstance(error, DeliveryFailedError)
+        return RoundOutcome(attempts, error=error)
+    return RoundOutcome(attempts, status=status)

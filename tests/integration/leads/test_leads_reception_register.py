@@ -88,3 +88,27 @@ async def test_a_refused_walk_in_writes_no_lead_and_no_register_row(
     assert await leads.pool.fetchval("SELECT count(*) FROM events") == before
     assert await leads.pool.fetchval("SELECT count(*) FROM leads_view WHERE phone = $1",
                                      "+86" + number.replace(" ", "")) == 0
+
+
+async def test_after_a_merge_visits_are_numbered_over_the_merged_history_and_the_register_stays_unique(
+        leads: LeadsInProcess, phone: Callable[[], str]) -> None:
+    from services.leads.app.customer_card import MergeCustomers
+
+    survivor = (await leads.reception.register_visit(walk_in(phone()), ctx("r1"))).lead
+    duplicate = (await leads.reception.register_visit(walk_in(phone()), ctx("r1"))).lead
+    await leads.reception.register_visit(RegisterVisit(party_size=1, purpose="negotiation", lead_id=duplicate.id),
+                                         ctx("r1"))
+    await leads.cards.merge(MergeCustomers(survivor.customer_id, duplicate.customer_id), ctx("fm1"))
+    # Both customers had a visit number 1 (and the duplicate a 2): the next ones continue over all three, whichever
+    # of the person's leads they are registered for — at once, so the register lock and the unique key both work.
+    after = await asyncio.gather(
+        leads.reception.register_visit(RegisterVisit(party_size=1, purpose="negotiation", lead_id=survivor.id),
+                                       ctx("r1")),
+        leads.reception.register_visit(RegisterVisit(party_size=1, purpose="negotiation", lead_id=duplicate.id),
+                                       ctx("r2")))
+    assert sorted((r.visit.visit_number, r.visit.first_visit, r.visit.customer_id) for r in after) == [
+        (4, False, survivor.customer_id), (5, False, survivor.customer_id)]
+    numbers = await leads.pool.fetch(
+        "SELECT v.visit_number FROM leads_visits v JOIN leads_view l USING (lead_id) WHERE l.customer_id = $1 "
+        "ORDER BY 1", survivor.customer_id)
+    assert [r["visit_number"] for r in numbers] == [1, 1, 2, 4, 5]

@@ -103,3 +103,59 @@ async def test_a_started_drive_cancels_its_timer_and_completes_with_feedback(
     assert (row["status"], row["feedback_score"], row["feedback_note"]) == ("completed", 5, "动力很好")
     assert lead is not None
     assert lead["stage"] == "test_driven"
+
+
+async def test_moves_and_a_booking_racing_for_one_slot_of_another_vehicle_get_it_once_and_free_what_they_leave(
+        leads: LeadsInProcess, phone: Callable[[], str]) -> None:
+    source, target = await vehicle(leads, "move-from"), await vehicle(leads, "move-to")
+    base = leads.clock.now + timedelta(days=2)
+    # Eight bookings on the source vehicle, an hour apart; each asks to move to the same slot of the target,
+    # while a ninth lead books that slot directly.
+    drives = [await leads.test_drives.book(td.BookTestDrive(source, await new_lead(leads, phone()),
+                                                            base + timedelta(hours=n), "city_short"), ctx("dc1"))
+              for n in range(8)]
+    wanted = base + timedelta(days=1)
+    direct = await new_lead(leads, phone())
+    results = await asyncio.gather(
+        *(leads.test_drives.move(td.MoveTestDrive(d.booking_id, wanted, vehicle_id=target), ctx("dc1"))
+          for d in drives),
+        leads.test_drives.book(td.BookTestDrive(target, direct, wanted, "city_short"), ctx("dc1")),
+        return_exceptions=True)
+    won = [r for r in results if isinstance(r, td.TestDrive)]
+    refused = [r for r in results if isinstance(r, errors.TestDriveSlotTakenError)]
+    assert (len(won), len(refused)) == (1, 8), [r for r in results if isinstance(r, Exception)]
+    on_target = await leads.queries.calendar(target, starts_from=wanted - timedelta(hours=1),
+                                             starts_to=wanted + timedelta(hours=1))
+    assert [(r["booking_id"], r["status"]) for r in on_target] == [(won[0].booking_id, "booked")]
+    # The losers kept their slots on the source; a winning move left its old slot free for a new booking.
+    on_source = await leads.queries.calendar(source, starts_from=base - timedelta(hours=1),
+                                             starts_to=base + timedelta(hours=9))
+    moved = {d.booking_id: d.booking.starts_at for d in drives if d.booking_id == won[0].booking_id}
+    assert {r["booking_id"] for r in on_source} == {d.booking_id for d in drives} - set(moved)
+    for booking_id, old_slot in moved.items():
+        freed = await leads.test_drives.book(td.BookTestDrive(source, await new_lead(leads, phone()), old_slot,
+                                                              "city_short"), ctx("dc2"))
+        assert freed.booking.starts_at == old_slot
+        assert (await leads.test_drives.move(td.MoveTestDrive(booking_id, wanted, vehicle_id=target),
+                                             ctx("dc1"))).booking.starts_at == wanted  # a retry changes nothing
+    timers = await leads.pool.fetch("SELECT payload->>'vehicle_id' AS vehicle_id, due_at FROM timers "
+                                    "WHERE timer_id = $1 AND status = 'pending'",
+                                    f"{td.NO_SHOW}:{won[0].booking_id}")
+    assert [(t["vehicle_id"], t["due_at"]) for t in timers] == [(target, wanted + timedelta(minutes=30))]
+
+
+async def test_a_cancelled_booking_frees_its_slot_and_two_concurrent_bookings_of_it_get_one(
+        leads: LeadsInProcess, phone: Callable[[], str]) -> None:
+    car = await vehicle(leads, "cancel-car")
+    slot = leads.clock.now + timedelta(days=3)
+    drive = await leads.test_drives.book(td.BookTestDrive(car, await new_lead(leads, phone()), slot, "city_short"),
+                                         ctx("dc1"))
+    await leads.test_drives.cancel(td.CancelTestDrive(drive.booking_id, "postponed"), ctx("dc1"))
+    row = await leads.queries.test_drive_row(drive.booking_id)
+    assert row is not None
+    assert row["status"] == "cancelled"
+    racers = [await new_lead(leads, phone()) for _ in range(2)]
+    results = await asyncio.gather(*(leads.test_drives.book(td.BookTestDrive(car, lead_id, slot, "city_short"),
+                                                            ctx("dc1")) for lead_id in racers),
+                                   return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["TestDrive", "TestDriveSlotTakenError"], results

@@ -1,4 +1,5 @@
-"""The dealer KPIs in the daily and monthly reports and their exports: hand-built call-center days projected
+"""The dealer KPIs in the daily, monthly and KPI reports and their exports: hand-built call-center days and a
+showroom month projected
 through the idempotent consumer into real PostgreSQL, each figure checked against the value worked out from the
 events, from the summaries and from a fold of the raw facts, now and as of moments after a call-back fell due."""
 
@@ -19,16 +20,24 @@ from services.reporting.adapters.exports import label, to_csv, to_xlsx
 from services.reporting.adapters.generations import ActiveSchemaPool
 from services.reporting.adapters.summaries import FactFold, PostgresSummaries
 from services.reporting.api import KPI_EXPORT_COLUMNS
-from services.reporting.app.analysis import MonthlyAnalysisQuery
+from services.reporting.app.analysis import KpiReportQuery, MonthlyAnalysisQuery
 from services.reporting.app.reports import KPI_COLUMNS, Activities, AttainmentQuery, DailyReportQuery
 from services.reporting.wiring import MIGRATIONS, build_consumer
+from shared.contracts.base import IntegrationEvent
 from shared.contracts.leads import (
+    AppointmentAttendedV1,
+    AppointmentMissedV1,
+    AppointmentScheduledV1,
     CallRecordedV1,
     ConsultantRegisteredV1,
     FollowUpLoggedV1,
     LeadAssignedV1,
     LeadCreatedV1,
+    LeadInvalidatedV1,
+    StageAdvancedV1,
 )
+from shared.contracts.orders import ContractSignedV1, OrderLine
+from shared.contracts.showroom import VisitArrivedV1
 from shared.db import create_pool
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
@@ -198,3 +207,81 @@ async def test_the_daily_export_carries_the_call_kpis_with_bilingual_labels(
     assert by_team["t1"]["Calls / 通话"] == 6
     assert by_team["t1"]["Connect rate / 接通率"] == round(4 / 6, 4)
     assert by_team["t2"]["Call-backs due / 应回拨"] == 2
+
+
+def showroom_month() -> list[Published]:
+    """April: four walk-ins (A, B, C of c1's team t1; D of c3's t2) — B's lead invalidated later; A and C test
+    driven, A signs with accessories + insurance, D signs (shop-style, no test drive) with plates; A misses one
+    appointment and keeps one, D misses one."""
+    h = lambda day, hours=10: DAY.replace(day=day) + timedelta(hours=hours)  # noqa: E731
+    out = [*_consultants()]
+    for lead, owner, day in (("A", "c1", 2), ("B", "c2", 3), ("C", "c1", 3), ("D", "c3", 9)):
+        out += _lead(lead, owner, h(day, 9))
+        out.append(Published("leads", f"v-{lead}", VisitArrivedV1(
+            visit_id=f"v-{lead}", lead_id=lead, customer_id=f"cust-{lead}", visit_number=1, first_visit=True,
+            party_size=2, purpose="first_look", consultant_id=owner, walk_in_lead=True, arrived_at=h(day))))
+    out.append(Published("leads", "B", LeadInvalidatedV1(lead_id="B", reason="fake number",
+                                                         invalidated_at=h(20))))
+    for lead, day in (("A", 4), ("C", 4)):
+        out.append(Published("leads", lead, StageAdvancedV1(lead_id=lead, from_stage="visited",
+                                                            to_stage="test_driven", moved_at=h(day))))
+    for n, (lead, outcome, day) in enumerate((("A", "missed", 3), ("A", "attended", 4), ("D", "missed", 10))):
+        out.append(Published("leads", lead, AppointmentScheduledV1(
+            lead_id=lead, appointment_id=f"ap{n}", kind="test_drive", scheduled_for=h(day), scheduled_by="c1")))
+        event: IntegrationEvent = (
+            AppointmentAttendedV1(lead_id=lead, appointment_id=f"ap{n}", kind="test_drive", attended_at=h(day))
+            if outcome == "attended" else
+            AppointmentMissedV1(lead_id=lead, appointment_id=f"ap{n}", kind="test_drive", recorded_at=h(day)))
+        out.append(Published("leads", lead, event))
+    for lead, kinds, day in (("A", ("accessory", "insurance"), 12), ("D", ("plates",), 15)):
+        out.append(Published("orders", f"o-{lead}", ContractSignedV1(
+            order_id=f"o-{lead}", lead_id=lead, consultant_id=None,
+            lines=[OrderLine(product="Y", quantity=1, unit_price_minor=100_000, kind="model"),
+                   *(OrderLine(product=k, quantity=1, unit_price_minor=1_000, kind=k) for k in kinds)],
+            total_minor=100_000 + 1_000 * len(kinds), currency="CNY", payment_plan="full", signed_at=h(day))))
+    return out
+
+
+async def test_the_showroom_kpis_per_consultant_team_and_day_match_the_register_test_drives_and_contracts(
+    reporting: tuple[asyncpg.Pool, IdempotentConsumer],
+) -> None:
+    pool, consumer = reporting
+    await reset_read_model(pool)
+    await _deliver(consumer, showroom_month())
+    active = ActiveSchemaPool(pool)
+    for source in (PostgresSummaries(active), FactFold(active)):
+        report = await KpiReportQuery(source)(month="2026-04")
+        k = report["kpis"]
+        assert (k["walk_ins"], k["walk_ins_recorded"], k["walk_in_record_rate"]) == (4, 3, 0.75)
+        assert (k["test_drives"], k["test_drives_signed"], k["test_drive_to_contract_rate"]) == (2, 1, 0.5)
+        assert (k["appointments_kept"], k["appointments_missed"]) == (1, 2)
+        assert k["no_show_rate"] == round(2 / 3, 4)
+        assert k["contracts"] == 2
+        assert (k["accessory_attach_rate"], k["insurance_attach_rate"], k["financing_attach_rate"],
+                k["plates_attach_rate"]) == (0.5, 0.5, 0, 0.5)
+        teams = _rows(report, "kpis_by_team", "team_id")
+        assert teams["t1"]["walk_in_record_rate"] == round(2 / 3, 4)  # A, C kept; B invalidated
+        assert teams["t2"]["plates_attach_rate"] == 1
+        people = _rows(report, "kpis_by_consultant", "consultant_id")
+        assert people["c1"]["test_drive_to_contract_rate"] == 0.5
+        days = _rows(report, "kpis_by_day", "day")
+        assert len(days) == 30  # every day of April, also those without activity
+        assert days["2026-04-03"]["walk_in_record_rate"] == 0.5  # B (invalidated later) and C
+        assert days["2026-04-03"]["no_show_rate"] == 1
+        assert days["2026-04-05"]["walk_in_record_rate"] is None
+        # As of before B's invalidation, its visit still counted as recorded.
+        earlier = await KpiReportQuery(source)(month="2026-04", as_of=DAY.replace(day=19))
+        assert earlier["kpis"]["walk_in_record_rate"] == 1
+        # A manager's scope: their team's activity only.
+        scoped = await KpiReportQuery(source)(month="2026-04", team="t2")
+        assert (scoped["kpis"]["walk_ins"], scoped["kpis"]["contracts"]) == (1, 1)
+        assert [r["team_id"] for r in scoped["kpis_by_team"]] == ["t2"]
+
+        daily = await DailyReportQuery(source)(day="2026-04-03")
+        c1 = _rows(daily, "consultants", "consultant_id")["c1"]
+        assert (c1["walk_ins"], c1["walk_ins_recorded"], c1["walk_in_record_rate"]) == (1, 1, 1)
+        assert c1["no_show_rate"] == 1
+        monthly = await MonthlyAnalysisQuery(source, AttainmentQuery(Activities(source), _NoTargets(),
+                                                                     lambda: DAY))(month="2026-04")
+        assert monthly["kpis"]["accessory_attach_rate"] == 0.5
+        assert _rows(monthly, "kpis_by_team", "team_id")["t1"]["test_drive_to_contract_rate"] == 0.5

@@ -203,3 +203,17 @@ async def test_only_who_may_work_both_customers_merges_them(cards: Cards) -> Non
     assert (await cards.load_lead(duplicate.id)).customer_id == duplicate.customer_id
     await cards.cards.merge(MergeCustomers(survivor.customer_id, duplicate.customer_id), as_caller("m1", "manager"))
     assert (await cards.load_lead(duplicate.id)).customer_id == survivor.customer_id
+
+
+async def test_after_a_merge_the_next_visit_is_numbered_over_both_customers_visits(cards: Cards) -> None:
+    from services.leads.app.reception import RegisterVisit
+
+    survivor, duplicate = await cards.lead("13800000001"), await cards.lead("13900000002")
+    for lead in (survivor, duplicate, duplicate):
+        await cards.reception.register_visit(RegisterVisit(party_size=1, purpose="first_look", lead_id=lead.id),
+                                             ctx())
+    await cards.cards.merge(MergeCustomers(survivor.customer_id, duplicate.customer_id), ctx())
+    after = await cards.reception.register_visit(RegisterVisit(party_size=1, purpose="negotiation",
+                                                               lead_id=duplicate.id), ctx())
+    assert (after.visit.customer_id, after.visit.visit_number, after.visit.first_visit) == (
+        survivor.customer_id, 4, False)

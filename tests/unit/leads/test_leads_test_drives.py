@@ -203,3 +203,91 @@ async def test_the_fleet_is_a_managers_and_bookings_follow_the_leads_rule(fleet:
     started = await fleet.drives.start(StartTestDrive(drive.booking_id, True, True),
                                        as_caller("m1", "manager"))  # the team's manager may
     assert started.booking.status == "started"
+
+
+# ---- cancelling and moving a booking ---------------------------------------------------------------------------
+
+
+async def test_a_cancelled_booking_frees_its_slot_closes_the_appointment_and_its_timer(fleet: Fleet) -> None:
+    lead = await fleet.lead()
+    drive = await fleet.book(lead)
+    due_before = (await fleet.load_lead(lead.id)).follow_up_due_at
+    cancelled = await fleet.drives.cancel(td.CancelTestDrive(drive.booking_id, " customer postponed "), ctx())
+    assert cancelled.booking.status == "cancelled"
+    after = await fleet.load_lead(lead.id)
+    assert after.appointments[drive.booking_id].outcome == "cancelled"
+    assert after.follow_up_due_at == due_before  # calling off is not a no-show: no follow-up moved
+    assert fleet.stream_types(f"lead-{lead.id}")[-1] == "AppointmentCancelled"
+    assert f"{NO_SHOW}:{drive.booking_id}" not in fleet.store.timer_table.pending
+    again = await fleet.book(await fleet.lead("13800000002"))  # the same slot is free
+    assert again.booking.starts_at == SLOT
+    with pytest.raises(errors.TestDriveClosedError):
+        await fleet.drives.cancel(td.CancelTestDrive(drive.booking_id, "again"), ctx())
+
+
+async def test_a_started_drive_can_be_neither_cancelled_nor_moved(fleet: Fleet) -> None:
+    drive = await fleet.book(await fleet.lead())
+    fleet.clock.now = SLOT
+    await fleet.drives.start(StartTestDrive(drive.booking_id, licence_checked=True, waiver_signed=True), ctx())
+    with pytest.raises(errors.TestDriveAlreadyStartedError):
+        await fleet.drives.cancel(td.CancelTestDrive(drive.booking_id, "r"), ctx())
+    with pytest.raises(errors.TestDriveAlreadyStartedError):
+        await fleet.drives.move(td.MoveTestDrive(drive.booking_id, SLOT + timedelta(hours=2)), ctx())
+
+
+async def test_moving_a_booking_in_time_frees_the_old_slot_and_moves_the_appointment_and_the_timer(
+        fleet: Fleet) -> None:
+    lead = await fleet.lead()
+    drive = await fleet.book(lead)
+    later = SLOT + timedelta(hours=3)
+    moved = await fleet.drives.move(td.MoveTestDrive(drive.booking_id, later), ctx())
+    assert (moved.vehicle.id, moved.booking.starts_at, moved.booking.ends_at, moved.booking.status) == (
+        "V1", later, later + timedelta(minutes=20), "booked")
+    assert fleet.vehicle_types()[-1] == "TestDriveRescheduled"
+    appointment = (await fleet.load_lead(lead.id)).appointments[drive.booking_id]
+    assert (appointment.scheduled_for, appointment.outcome) == (later, None)
+    timer = fleet.store.timer_table.pending[f"{NO_SHOW}:{drive.booking_id}"]
+    assert timer.due_at == later + timedelta(minutes=30)
+    assert (await fleet.book(await fleet.lead("13800000002"))).booking.starts_at == SLOT  # the old slot is free
+    repeat = await fleet.drives.move(td.MoveTestDrive(drive.booking_id, later), ctx())  # a retried request
+    assert repeat.booking.starts_at == later
+    assert fleet.vehicle_types().count("TestDriveRescheduled") == 1
+    # A move over its own old slot is fine (it does not overlap itself); onto someone else's is refused.
+    await fleet.drives.move(td.MoveTestDrive(drive.booking_id, later + timedelta(minutes=10)), ctx())
+    with pytest.raises(errors.TestDriveSlotTakenError):
+        await fleet.drives.move(td.MoveTestDrive(drive.booking_id, SLOT + timedelta(minutes=5)), ctx())
+
+
+async def test_moving_a_booking_to_another_vehicle_takes_its_slot_and_frees_the_first_vehicle(fleet: Fleet) -> None:
+    await fleet.drives.register_vehicle(RegisterTestDriveVehicle("V2", "Model 3", "沪B54321"), ctx())
+    lead = await fleet.lead()
+    drive = await fleet.book(lead)
+    moved = await fleet.drives.move(td.MoveTestDrive(drive.booking_id, SLOT, vehicle_id="V2", route="mixed_long"),
+                                    ctx())
+    assert (moved.vehicle.id, moved.booking.route, moved.booking.ends_at) == ("V2", "mixed_long",
+                                                                              SLOT + timedelta(minutes=45))
+    assert fleet.vehicle_types("V1")[-1] == "TestDriveMovedAway"
+    assert fleet.vehicle_types("V2")[-1] == "TestDriveRescheduled"
+    assert (await fleet.load_lead(lead.id)).appointments[drive.booking_id].vehicle_id == "V2"
+    assert fleet.store.timer_table.pending[f"{NO_SHOW}:{drive.booking_id}"].payload["vehicle_id"] == "V2"
+    assert (await fleet.book(await fleet.lead("13800000002"), vehicle_id="V1")).booking.starts_at == SLOT
+    with pytest.raises(errors.TestDriveSlotTakenError):
+        await fleet.book(await fleet.lead("13800000003"), vehicle_id="V2")
+    # The booking is now V2's: starting it works through the booking id as before.
+    fleet.clock.now = SLOT
+    started = await fleet.drives.start(StartTestDrive(drive.booking_id, True, True), ctx())
+    assert (started.vehicle.id, started.booking.status) == ("V2", "started")
+
+
+async def test_a_move_to_an_unknown_vehicle_or_route_is_refused_and_changes_nothing(fleet: Fleet) -> None:
+    drive = await fleet.book(await fleet.lead())
+    before = fleet.vehicle_types()
+    with pytest.raises(errors.TestDriveVehicleNotFoundError):
+        await fleet.drives.move(td.MoveTestDrive(drive.booking_id, SLOT, vehicle_id="NOPE"), ctx())
+    with pytest.raises(InvalidFieldError) as caught:
+        await fleet.drives.move(td.MoveTestDrive(drive.booking_id, SLOT, route="moon"), ctx())
+    assert caught.value.field == "route"
+    with pytest.raises(InvalidFieldError) as past:
+        await fleet.drives.move(td.MoveTestDrive(drive.booking_id, T0 - timedelta(hours=1)), ctx())
+    assert past.value.field == "starts_at"
+    assert fleet.vehicle_types() == before

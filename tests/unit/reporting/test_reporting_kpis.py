@@ -1,5 +1,6 @@
 """Dealer KPIs from the ledger's counters: the call-center KPIs (calls, connect rate, talk time, call-back within
-SLA) and their attribution, checked against values worked out by hand from the events."""
+SLA) and the showroom KPIs (留档率, 试驾签单率, no-show rate, attach rates) with their attribution, checked against
+values worked out by hand from the events."""
 
 from __future__ import annotations
 
@@ -10,7 +11,19 @@ from hypothesis import strategies as st
 
 from services.reporting.domain.kpis import kpis
 from services.reporting.domain.ledger import ConsultantTeams, Fact, measures_at
-from shared.contracts.leads import CallRecordedV1, FollowUpLoggedV1, LeadAssignedV1, LeadCreatedV1
+from shared.contracts.leads import (
+    AppointmentAttendedV1,
+    AppointmentMissedV1,
+    AppointmentScheduledV1,
+    CallRecordedV1,
+    FollowUpLoggedV1,
+    LeadAssignedV1,
+    LeadCreatedV1,
+    LeadInvalidatedV1,
+    StageAdvancedV1,
+)
+from shared.contracts.orders import ContractSignedV1, OrderCancelledV1, OrderLine
+from shared.contracts.showroom import VisitArrivedV1
 from tests.support.histories import BASE
 from tests.unit.reporting.test_reporting_ledger import END, activity, fact
 
@@ -83,6 +96,18 @@ def test_a_call_back_is_credited_on_its_due_day_to_the_owner_at_that_moment() ->
                      "call_center", "")]
 
 
+def test_a_call_reported_after_its_call_back_was_due_is_due_at_once_and_not_in_sla() -> None:
+    recorded = BASE + timedelta(hours=5)
+    late = fact(CallRecordedV1(
+        lead_id="L", call_id="late", direction="inbound", outcome="missed", consultant_id=None,
+        started_at=recorded - timedelta(hours=3), duration_seconds=0,
+        call_back_due_at=recorded - timedelta(hours=1), recorded_at=recorded))
+    facts = [*_lead(), late, _logged(5 * 60 + 10)]
+    now = measures_at(facts, recorded, ConsultantTeams())
+    assert activity(now, "call_backs_due") == {("c1", "t1"): 1}
+    assert activity(now, "call_backs_in_sla") == {}
+
+
 @given(calls=st.lists(st.tuples(st.booleans(), st.integers(1, 3600)), min_size=1, max_size=20))
 def test_the_call_kpis_are_the_ratios_of_the_summed_counters(calls: list[tuple[bool, int]]) -> None:
     facts = [*_lead()]
@@ -95,3 +120,90 @@ def test_the_call_kpis_are_the_ratios_of_the_summed_counters(calls: list[tuple[b
     assert values["connect_rate"] == round(len(answered) / len(calls), 4)
     assert values["average_talk_seconds"] == (round(sum(answered) / len(answered), 4) if answered else None)
     assert values["call_backs_due"] == len(calls) - len(answered)
+
+
+# --- showroom KPIs -------------------------------------------------------------------------------------------------
+
+def _visit(lead: str, minutes: int, number: int, receiver: str = "c2") -> Fact:
+    return fact(VisitArrivedV1(
+        visit_id=f"v-{lead}-{number}", lead_id=lead, customer_id=f"cust-{lead}", visit_number=number,
+        first_visit=number == 1, party_size=1, purpose="first_look", consultant_id=receiver,
+        walk_in_lead=number == 1, arrived_at=BASE + timedelta(minutes=minutes)))
+
+
+def _stage(lead: str, minutes: int, to: str) -> Fact:
+    return fact(StageAdvancedV1(lead_id=lead, from_stage="new", to_stage=to,
+                                moved_at=BASE + timedelta(minutes=minutes)))
+
+
+def _signed(lead: str, minutes: int, kinds: tuple[str, ...], order: str | None = None) -> Fact:
+    lines = [OrderLine(product="Y", quantity=1, unit_price_minor=100, kind="model"),
+             *(OrderLine(product=k, quantity=1, unit_price_minor=10, kind=k) for k in kinds)]
+    return fact(ContractSignedV1(order_id=order or f"o-{lead}", lead_id=lead, consultant_id="c1", lines=lines,
+                                 total_minor=100, currency="CNY", payment_plan="full",
+                                 signed_at=BASE + timedelta(minutes=minutes)))
+
+
+def test_the_record_rate_counts_first_visits_whose_lead_is_still_a_valid_record() -> None:
+    kept = [*_lead("A"), _visit("A", 10, 1), _visit("A", 2000, 2)]  # a second visit is not a walk-in
+    invalid = [*_lead("B"), _visit("B", 10, 1),
+               fact(LeadInvalidatedV1(lead_id="B", reason="fake number", invalidated_at=BASE + timedelta(days=2)))]
+    teams = ConsultantTeams([("c2", BASE - timedelta(days=1), "t2")])
+    total: dict[str, float] = {}
+    for group in (kept, invalid):
+        for k, v in _counters(measures_at(group, END, teams)).items():
+            total[k] = total.get(k, 0) + v
+    assert (total["walk_ins"], total["walk_ins_recorded"]) == (2, 1)
+    assert kpis(total)["walk_in_record_rate"] == 0.5
+    assert activity(measures_at(kept, END, teams), "walk_ins") == {("c2", "t2"): 1}  # who received the visitor
+    # Before the invalidation, B's visit still counted as recorded.
+    before = measures_at(invalid, BASE + timedelta(days=1), teams)
+    assert activity(before, "walk_ins_recorded") == {("c2", "t2"): 1}
+
+
+def test_test_drive_to_contract_counts_the_test_driven_leads_that_signed() -> None:
+    signed = [*_lead("A"), _stage("A", 60, "test_driven"), _signed("A", 600, ())]
+    unsigned = [*_lead("B"), _stage("B", 60, "test_driven")]
+    total: dict[str, float] = {}
+    for group in (signed, unsigned):
+        for k, v in _counters(measures_at(group, END, ConsultantTeams())).items():
+            total[k] = total.get(k, 0) + v
+    assert (total["test_drives"], total["test_drives_signed"]) == (2, 1)
+    assert kpis(total)["test_drive_to_contract_rate"] == 0.5
+    # Credited on the test drive's day, known once the contract is signed.
+    early = measures_at(signed, BASE + timedelta(minutes=300), ConsultantTeams())
+    assert activity(early, "test_drives_signed") == {}
+
+
+def test_the_no_show_rate_is_missed_appointments_over_those_that_came_due() -> None:
+    def appointment(n: int, outcome: str | None) -> list[Fact]:
+        at = BASE + timedelta(hours=n)
+        out = [fact(AppointmentScheduledV1(lead_id="L", appointment_id=f"a{n}", kind="test_drive",
+                                           scheduled_for=at, scheduled_by="c1"))]
+        if outcome == "attended":
+            out.append(fact(AppointmentAttendedV1(lead_id="L", appointment_id=f"a{n}", kind="test_drive",
+                                                  attended_at=at)))
+        elif outcome == "missed":
+            out.append(fact(AppointmentMissedV1(lead_id="L", appointment_id=f"a{n}", kind="test_drive",
+                                                recorded_at=at)))
+        return out
+
+    facts = [*_lead(), *appointment(1, "attended"), *appointment(2, "missed"), *appointment(3, "missed"),
+             *appointment(4, None)]  # the last has no outcome yet: not due
+    values = kpis(_counters(measures_at(facts, END, ConsultantTeams())))
+    assert (values["appointments_kept"], values["appointments_missed"]) == (1, 2)
+    assert values["no_show_rate"] == round(2 / 3, 4)
+
+
+def test_attach_rates_count_each_contract_once_per_kind_and_leave_cancelled_ones_out() -> None:
+    facts = [*_lead("A"), _signed("A", 10, ("accessory", "insurance", "accessory")),
+             *_lead("B"), _signed("B", 10, ("financing",)),
+             *_lead("C"), _signed("C", 10, ("plates", "insurance")),
+             fact(OrderCancelledV1(order_id="o-C", lead_id="C", reason="r", refund_due_minor=0, currency="CNY",
+                                   cancelled_at=BASE + timedelta(days=1)))]
+    values = kpis(_counters(measures_at(facts, END, ConsultantTeams())))
+    assert values["contracts"] == 2
+    assert (values["contracts_with_accessory"], values["contracts_with_insurance"],
+            values["contracts_with_financing"], values["contracts_with_plates"]) == (1, 1, 1, 0)
+    assert values["accessory_attach_rate"] == 0.5
+    assert values["plates_attach_rate"] == 0

@@ -49,10 +49,10 @@ BEGIN
     IF p ? 'views' THEN
         INSERT INTO leads_view (lead_id, customer_id, phone, name, channel, interest, status, stage, grade, is_open,
                 owner_id, team_id, pooled, released_by, released_at, follow_up_due_at, overdue, loss_pending,
-                order_id, captured_at, last_activity_at, version)
+                order_id, captured_at, last_activity_at, version, lost_reason)
             SELECT v.lead_id, v.customer_id, v.phone, v.name, v.channel, v.interest, v.status, v.stage, v.grade,
                 v.is_open, v.owner_id, v.team_id, v.pooled, v.released_by, v.released_at, v.follow_up_due_at,
-                v.overdue, v.loss_pending, v.order_id, v.captured_at, v.last_activity_at, v.version
+                v.overdue, v.loss_pending, v.order_id, v.captured_at, v.last_activity_at, v.version, v.lost_reason
             FROM jsonb_populate_recordset(NULL::leads_view, p->'views') AS v
             -- The phone and the customer too: they change when the customer's number does (LeadPhoneChanged) and
             -- when the customer is merged into another (LeadCustomerMerged).
@@ -61,18 +61,20 @@ BEGIN
                 team_id = EXCLUDED.team_id, pooled = EXCLUDED.pooled, released_by = EXCLUDED.released_by,
                 released_at = EXCLUDED.released_at, follow_up_due_at = EXCLUDED.follow_up_due_at,
                 overdue = EXCLUDED.overdue, loss_pending = EXCLUDED.loss_pending, order_id = EXCLUDED.order_id,
-                last_activity_at = EXCLUDED.last_activity_at, version = EXCLUDED.version;
+                last_activity_at = EXCLUDED.last_activity_at, version = EXCLUDED.version,
+                lost_reason = EXCLUDED.lost_reason;
     END IF;
 END;
 $$;
 
 -- Everything a command writes besides its events (except the rare organisation rows), in one round trip, after the
 -- append (the append must be the transaction's first write; see shared/eventstore/store.py): the lookups above and
--- the timers (timers.sql). Its argument is built by one typed function: adapters/recorded_changes.py.
+-- the timers (timers.sql) and the work queue's rows (work_queue.sql). Its argument is built by one typed function: adapters/recorded_changes.py.
 CREATE OR REPLACE FUNCTION leads_record_changes(p jsonb) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     PERFORM leads_record_lookups(p);
     PERFORM leads_record_timers(p);
+    PERFORM leads_record_work(p);
 END;
 $$;

@@ -1,0 +1,26 @@
+-- The work queue's rows (re-applied whenever this file changes: shared/migrations.py, "rules"). Python side:
+-- domain/work_queue.py (what is due, item ids), adapters/recorded_changes.py (the payload's keys).
+
+-- Keys of p: work_leads (lead ids whose own work was recomputed) with work_kinds (the kinds a lead's state decides:
+-- their rows of those leads are replaced), work_items (rows to insert or update), finished_work (item ids done).
+CREATE OR REPLACE FUNCTION leads_record_work(p jsonb) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF p ? 'work_leads' THEN
+        DELETE FROM leads_work_items w
+            WHERE w.lead_id IN (SELECT jsonb_array_elements_text(p->'work_leads'))
+              AND w.kind IN (SELECT jsonb_array_elements_text(p->'work_kinds'));
+    END IF;
+    IF p ? 'work_items' THEN
+        INSERT INTO leads_work_items (item_id, kind, lead_id, due_at, overdue_at, detail, assignee_id)
+            SELECT x.item_id, x.kind, x.lead_id, x.due_at, x.overdue_at, x.detail, x.assignee_id
+            FROM jsonb_populate_recordset(NULL::leads_work_items, p->'work_items') AS x
+            ON CONFLICT (item_id) DO UPDATE SET kind = EXCLUDED.kind, lead_id = EXCLUDED.lead_id,
+                due_at = EXCLUDED.due_at, overdue_at = EXCLUDED.overdue_at, detail = EXCLUDED.detail,
+                assignee_id = EXCLUDED.assignee_id;
+    END IF;
+    IF p ? 'finished_work' THEN
+        DELETE FROM leads_work_items WHERE item_id IN (SELECT jsonb_array_elements_text(p->'finished_work'));
+    END IF;
+END;
+$$;

@@ -1,0 +1,188 @@
+"""One customer walked through the showroom across the leads, orders and reporting processes (real PostgreSQL,
+Kafka and Keycloak tokens; the services talk only through Kafka): registered as a walk-in at reception, the
+customer card filled during needs analysis, a test drive booked on a fleet vehicle and done with feedback, a quote
+from the catalogue with accessories and insurance, the contract, a vehicle allocated from stock, the delivery
+checklist completed, delivered — and what leads and reporting then show, against figures computed here.
+
+Not covered yet (not on main when this was written): the one customer page, campaigns and their ROI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from services.reporting.wiring import MIGRATIONS
+from tests.support.auth import auth_headers
+from tests.support.infra import RUN_ID, Infra
+from tests.support.orders_builders import valid_vin
+from tests.support.orders_stack import create_orders_database
+from tests.support.orders_stack import drop_database as drop_orders_database
+from tests.support.processes import ServiceProcess, start_service, stop_service
+from tests.support.reporting import drop_database, fresh_reporting_database
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.e2e
+
+TEAM, CONSULTANT = "walk", "wc1"
+SELLER = auth_headers("consultant", subject=CONSULTANT, team=TEAM)
+DIRECTOR = auth_headers("director", subject="wd1")
+CHECKLIST = ("pdi", "invoice", "insurance_policy", "registration", "documents_handed_over", "customer_confirmation")
+# The catalogue the quote is priced from (fen).
+TRIM, TRIM_LIST, TRIM_TYPED = f"MY-LR-{RUN_ID}", 280_000_00, 275_000_00
+PAINT, PAINT_PRICE = "COL-WHITE", 6_000_00
+MATS, MATS_PRICE, MATS_QUANTITY = "MAT", 800_00, 2
+INSURANCE, INSURANCE_PRICE = "INS-1Y", 6_500_00
+DISCOUNT = 1_000_00  # the quote's own discount, on top of the typed-down trim price (both within 3 % of the list)
+
+
+@pytest.fixture(scope="module")
+async def services(infra: Infra) -> AsyncIterator[dict[str, ServiceProcess]]:
+    leads_db, leads_dsn = await create_orders_database(infra, "leads_walk", migrated=False)
+    orders_db, orders_dsn = await create_orders_database(infra, "orders_walk", migrated=False)
+    reporting_dsn = await fresh_reporting_database(infra, "walk", MIGRATIONS)
+    env = {**infra.kafka_env(), "SALESFLOW_TOPIC_PREFIX": f"t{RUN_ID}walk", "LEADS_DATABASE_URL": leads_dsn,
+           "ORDERS_DATABASE_URL": orders_dsn, "REPORTING_DATABASE_URL": reporting_dsn,
+           "LEADS_RELAY_POLL_INTERVAL": "0.2", "ORDERS_RELAY_POLL_INTERVAL": "0.2", "LEADS_DEFAULT_TEAM_ID": TEAM}
+    started: dict[str, ServiceProcess] = {}
+    try:
+        for name in ("leads", "orders", "reporting"):
+            started[name] = await start_service(name, env)
+        yield started
+    finally:
+        for service in started.values():
+            await stop_service(service)
+        await drop_orders_database(infra, leads_db)
+        await drop_orders_database(infra, orders_db)
+        await drop_database(infra, reporting_dsn)
+
+
+class Client:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def send(self, method: str, url: str, body: dict[str, Any] | None, who: dict[str, str],
+                   status: int = 200) -> dict[str, Any]:
+        response = await self.http.request(method, url, json=body, headers=who)
+        assert response.status_code == status, f"{method} {url}: {response.status_code} {response.text}"
+        result: dict[str, Any] = response.json()
+        return result
+
+
+async def test_one_customer_walks_from_reception_to_handover_and_every_service_shows_it(
+        services: dict[str, ServiceProcess]) -> None:
+    leads, orders, reporting = (services[n].url for n in ("leads", "orders", "reporting"))
+    now = datetime.now(UTC)
+    month, day = now.strftime("%Y-%m"), now.date().isoformat()
+    async with httpx.AsyncClient(timeout=20) as http:
+        c = Client(http)
+        await c.send("POST", f"{leads}/v1/teams", {"team_id": TEAM, "name": "展厅"}, DIRECTOR, 201)
+        await c.send("POST", f"{leads}/v1/consultants", {"consultant_id": CONSULTANT, "name": "小王",
+                                                         "team_id": TEAM}, DIRECTOR, 201)
+
+        # 1. Reception: a walk-in without a lead (one is created, channel showroom, owned by the only consultant).
+        visit = await c.send("POST", f"{leads}/v1/showroom-visits", {
+            "party_size": 2, "purpose": "first_look", "name": "周先生", "phone": "135 0000 4242",
+            "interest": "Model Y"}, SELLER, 201)
+        assert (visit["lead_outcome"], visit["first_visit"], visit["consultant_id"]) == ("created", True, CONSULTANT)
+        lead_id, customer_id = visit["lead_id"], visit["customer_id"]
+
+        # 2. Needs analysis fills the card.
+        card = await c.send("PATCH", f"{leads}/v1/customers/{customer_id}/card", {"changes": {
+            "payment_intention": "loan", "intended_model": "Model Y", "competitors": ["问界 M7"],
+            "needs_analysis": {"passengers": "一家三口"}}}, SELLER)
+        assert (card["fields"]["payment_intention"], card["fields"]["intended_model"]) == ("loan", "Model Y")
+
+        # 3. A test drive on a fleet vehicle, done with feedback.
+        await c.send("POST", f"{leads}/v1/test-drive-vehicles", {"vehicle_id": f"DEMO-{RUN_ID}",
+                                                                 "model": "Model Y", "plate": "沪A42424"},
+                     DIRECTOR, 201)
+        drive = await c.send("POST", f"{leads}/v1/test-drives", {
+            "vehicle_id": f"DEMO-{RUN_ID}", "lead_id": lead_id, "route": "city_short",
+            "starts_at": (now + timedelta(hours=1)).replace(microsecond=0).isoformat()}, SELLER, 201)
+        await c.send("POST", f"{leads}/v1/test-drives/{drive['booking_id']}/start",
+                     {"licence_checked": True, "waiver_signed": True}, SELLER)
+        done = await c.send("POST", f"{leads}/v1/test-drives/{drive['booking_id']}/completion",
+                            {"feedback_score": 5, "feedback_note": "空间够用"}, SELLER)
+        assert (done["status"], done["feedback_score"]) == ("completed", 5)
+
+        # 4. The catalogue, the stock, and a quote from the catalogue with accessories and insurance.
+        await c.send("POST", f"{orders}/v1/price-lists/CNY/versions", {
+            "version_id": f"walk-{RUN_ID}", "valid_from": (now - timedelta(days=1)).isoformat(), "items": [
+                {"catalogue_id": "MY", "kind": "model", "name": "Model Y", "price_minor": 250_000_00},
+                {"catalogue_id": TRIM, "kind": "trim", "name": "长续航版", "price_minor": TRIM_LIST, "model": "MY"},
+                {"catalogue_id": PAINT, "kind": "colour", "name": "珍珠白", "price_minor": PAINT_PRICE},
+                {"catalogue_id": MATS, "kind": "accessory", "name": "全包脚垫", "price_minor": MATS_PRICE},
+                {"catalogue_id": INSURANCE, "kind": "insurance", "name": "商业险一年",
+                 "price_minor": INSURANCE_PRICE}]}, DIRECTOR, 201)
+        vin = valid_vin(int(RUN_ID, 16) % 1_000_000)
+        await c.send("POST", f"{orders}/v1/vehicles", {"vin": vin, "model": "MY", "trim": TRIM, "colour": PAINT,
+                                                       "status": "arrived"}, DIRECTOR, 201)
+        quote = await c.send("POST", f"{orders}/v1/quotes", {
+            "consultant_id": CONSULTANT, "currency": "CNY", "lead_id": lead_id, "customer_id": customer_id,
+            "customer_name": "周先生", "customer_phone": "135 0000 4242",
+            "valid_until": (now + timedelta(days=7)).isoformat(),
+            "lines": [{"catalogue_id": TRIM, "unit_price_minor": TRIM_TYPED}, {"catalogue_id": PAINT},
+                      {"catalogue_id": MATS, "quantity": MATS_QUANTITY}, {"catalogue_id": INSURANCE}],
+            "discount": {"kind": "amount", "amount_minor": DISCOUNT}}, SELLER, 201)
+        total = TRIM_TYPED + PAINT_PRICE + MATS_QUANTITY * MATS_PRICE + INSURANCE_PRICE - DISCOUNT
+        assert (quote["total_minor"], quote["discount_minor"]) == (total, DISCOUNT)
+        assert sorted(line["kind"] for line in quote["lines"]) == ["accessory", "colour", "insurance", "trim"]
+
+        # 5. Contract, vehicle, payment, checklist, PDI, handover.
+        await c.send("POST", f"{orders}/v1/quotes/{quote['quote_id']}/acceptance", {}, SELLER)
+        order = await c.send("POST", f"{orders}/v1/quotes/{quote['quote_id']}/contract", {"payment_plan": "full"},
+                             SELLER, 201)
+        order_id = order["order_id"]
+        assert (await c.send("POST", f"{orders}/v1/orders/{order_id}/vehicle", {}, SELLER))["vin"] == vin
+        await c.send("POST", f"{orders}/v1/orders/{order_id}/payments",
+                     {"kind": "full", "amount_minor": total, "currency": "CNY", "reference": f"PAY-{RUN_ID}"}, SELLER)
+        for item in CHECKLIST:
+            await c.send("POST", f"{orders}/v1/orders/{order_id}/delivery-checklist/{item}",
+                         {"reference": f"{item}-{RUN_ID}"}, SELLER)
+        not_yet = await http.post(f"{orders}/v1/orders/{order_id}/delivered", json={}, headers=SELLER)
+        assert (not_yet.status_code, not_yet.json()["error"]["open_items"],
+                not_yet.json()["error"]["vehicle_status"]) == (409, [], "arrived")  # the checklist is done, PDI not
+        await c.send("POST", f"{orders}/v1/vehicles/{vin}/status", {"status": "pdi_done", "reference": "PDI-1"},
+                     DIRECTOR)
+        delivered = await c.send("POST", f"{orders}/v1/orders/{order_id}/delivered", {}, SELLER)
+        assert (delivered["status"], delivered["vin"]) == ("delivered", vin)
+
+        # Leads followed over Kafka: the lead went visited → test_driven → contract_signed → delivered.
+        async def lead() -> dict[str, Any]:
+            return await c.send("GET", f"{leads}/v1/leads/{lead_id}", None, SELLER)
+        final = await eventually(lead, until=lambda s: s["stage"] == "delivered", what="the lead delivered",
+                                 timeout=40)
+        stages = [h["data"]["to_stage"] for h in final["history"] if h["event_type"] == "StageAdvanced"]
+        assert stages == ["visited", "test_driven", "contract_signed", "delivered"]
+
+        # Reporting: the funnel of the month, the consultant's day, a revenue target of twice the sale.
+        await c.send("PUT", f"{reporting}/v1/targets", {"scope": "consultant", "scope_id": CONSULTANT,
+                                                        "month": month, "metric": "revenue", "base": 2 * total},
+                     DIRECTOR)
+
+        async def funnel() -> dict[str, Any]:
+            return await c.send("GET", f"{reporting}/v1/reports/funnel?period={month}", None, DIRECTOR)
+        report = await eventually(funnel, until=lambda r: any(
+            s["stage"] == "delivered" and s["reached"] == 1 for s in r["stages"]), what="the funnel", timeout=40)
+        reached = {s["stage"]: s["reached"] for s in report["stages"]}
+        assert report["total_leads"] == 1
+        assert (report["won"], reached["visited"], reached["test_driven"], reached["contract_signed"]) == (1, 1, 1, 1)
+
+        daily = await c.send("GET", f"{reporting}/v1/reports/daily?day={day}", None, DIRECTOR)
+        row = next(r for r in daily["consultants"] if r["consultant_id"] == CONSULTANT)
+        assert {k: row[k] for k in ("new_leads", "visits", "test_drives", "contracts", "deliveries")} == {
+            "new_leads": 1, "visits": 1, "test_drives": 1, "contracts": 1, "deliveries": 1}
+
+        attainment = await c.send("GET", f"{reporting}/v1/reports/attainment?month={month}", None, DIRECTOR)
+        (line,) = [x for x in attainment["lines"] if x["metric"] == "revenue"]
+        assert (line["actual"], line["attainment"]) == (total, 0.5)
+        monthly = await c.send("GET", f"{reporting}/v1/reports/monthly?month={month}", None, DIRECTOR)
+        kpis = monthly["kpis"]
+        # Reporting's 平均优惠 counts the quote's discount; the typed-down trim price (5,000 yuan below the list)
+        # is not in ContractSigned.discount_minor, so reporting does not count it (a gap in reporting, not here).
+        assert kpis["average_discount_minor"] == DISCOUNT
+        assert kpis["test_drive_rate"] == 1.0
