@@ -51,6 +51,8 @@ class LeadView(BaseModel):
     referral_ids: list[str]
     appointments: dict[str, dict[str, Any]]
     version: int
+    campaign_id: str | None = None
+    utm: dict[str, str] = Field(default_factory=dict, description="the UTM parameters captured (those sent)")
     outcome: str | None = Field(default=None, description="capture only: created | duplicate_request | "
                                                            "duplicate_contact")
 
@@ -64,7 +66,8 @@ def lead_view(lead: Lead, outcome: str | None = None) -> LeadView:
         touchpoints=lead.touchpoints, referral_ids=lead.referral_ids,
         appointments={k: {"kind": a.kind, "scheduled_for": a.scheduled_for.isoformat(), "outcome": a.outcome}
                       for k, a in lead.appointments.items()},
-        version=lead.version, outcome=outcome,
+        version=lead.version, campaign_id=lead.attribution.campaign_id,
+        utm={k: v for k, v in lead.attribution.as_fields().items() if v and k != "campaign_id"}, outcome=outcome,
     )
 
 

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from pydantic_settings import SettingsConfigDict
 
+from services.leads.adapters.campaigns import PostgresCampaignQueries
 from services.leads.adapters.customer_history import PostgresCustomerHistory
 from services.leads.adapters.customer_lists import read_customer_list
 from services.leads.adapters.customer_search import PostgresCustomerSearch
@@ -26,6 +27,7 @@ from services.leads.adapters.unit_of_work import postgres_leads_units_of_work
 from services.leads.adapters.work_queue_queries import PostgresWorkQueueQueries
 from services.leads.api import leads_router
 from services.leads.app.calls import RecordCallHandler
+from services.leads.app.campaigns import CampaignHandlers
 from services.leads.app.commands import CaptureLeadHandler
 from services.leads.app.customer_card import CustomerCardHandlers
 from services.leads.app.customer_history import CustomerHistoryProjection
@@ -39,6 +41,7 @@ from services.leads.app.reactions import Reactions
 from services.leads.app.reception import ReceptionHandlers
 from services.leads.app.test_drives import TestDriveHandlers, TestDrivePolicy
 from services.leads.app.timers import LeadTimerHandlers, timers_for
+from services.leads.campaign_api import campaign_router
 from services.leads.customer_api import card_router
 from services.leads.domain.customer_card import CardField, CardSchema
 from services.leads.domain.policy import LeadPolicy
@@ -90,6 +93,11 @@ class LeadsSettings(ServiceSettings):
 def load_channels(path: Path = CONFIG / "channels.json") -> list[dict[str, str]]:
     channels: list[dict[str, str]] = json.loads(path.read_text())["channels"]
     return channels
+
+
+def load_campaign_kinds(path: Path = CONFIG / "campaigns.json") -> list[dict[str, str]]:
+    kinds: list[dict[str, str]] = json.loads(path.read_text())["kinds"]
+    return kinds
 
 
 def load_loss_reasons(path: Path = CONFIG / "loss_reasons.json") -> list[dict[str, str]]:
@@ -212,6 +220,11 @@ def create_app(settings: LeadsSettings, kafka: KafkaSettings) -> FastAPI:
             card_fields=json.loads((CONFIG / "customer_card.json").read_text())["fields"]))
         app.include_router(test_drive_router(drives=drives, queries=queries, leads=queries,
                                              routes=showroom["test_drive_routes"], clock=clock))
+        kinds = load_campaign_kinds()
+        app.include_router(campaign_router(
+            campaigns=CampaignHandlers(unit_of_work=uow, clock=clock, new_id=new_id,
+                                       kinds={k["code"] for k in kinds}, channels=channel_codes),
+            queries=PostgresCampaignQueries(pool), kinds=kinds))
         import_jobs = PostgresImportJobs(pool)
         imports = ImportHandlers(jobs=import_jobs, read_list=read_customer_list, capture=capture, clock=clock,
                                  new_id=new_id, default_team_id=settings.default_team_id)

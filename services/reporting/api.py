@@ -6,7 +6,7 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
@@ -19,6 +19,7 @@ from starlette.background import BackgroundTask
 from services.reporting.app import access
 from services.reporting.app.analysis import AfterSalesQuery, KpiReportQuery, MonthlyAnalysisQuery
 from services.reporting.app.cache import WatermarkCache
+from services.reporting.app.campaigns import CampaignReportQuery
 from services.reporting.app.commands import SetTarget, SetTargetHandler, TargetRepository
 from services.reporting.app.queries import FunnelQuery, FunnelReportQuery
 from services.reporting.app.reports import (
@@ -28,6 +29,7 @@ from services.reporting.app.reports import (
     DailyReportQuery,
     GradeTableQuery,
 )
+from services.reporting.domain.campaigns import COLUMNS as CAMPAIGN_COLUMNS
 from services.reporting.domain.kpis import COUNTS, KPIS
 from services.reporting.domain.ledger import ConsultantTeams
 from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed, signed_in_page
@@ -79,6 +81,7 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
                      csv_writer: CsvWriter | None = None, xlsx_writer: XlsxWriter | None = None,
                      monthly: MonthlyAnalysisQuery | None = None, aftersales: AfterSalesQuery | None = None,
                      kpi_report: KpiReportQuery | None = None, cache: WatermarkCache | None = None,
+                     campaigns: CampaignReportQuery | None = None,
                      consultant_teams: Callable[[], Awaitable[ConsultantTeams]] | None = None) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["reports"], dependencies=AUTHENTICATED)
     readers = [allowed(roles=access.READERS)]
@@ -270,6 +273,21 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
             report = await cached(("aftersales", month, as_of), lambda: aftersales(month=month, as_of=as_of))
             return _export(report, "satisfaction", ["consultant_id", "month", "visits", "satisfaction"], format,
                            "aftersales")
+
+    if campaigns is not None:
+        @router.get("/reports/campaigns", responses=EXPORT_RESPONSES, dependencies=readers)
+        async def get_campaigns(
+            period: str | None = Query(None, description="YYYY-MM or YYYY-MM-DD (or start/end; default all time)"),
+            start: date | None = Query(None, description="first day"),
+            end: date | None = Query(None, description="the day after the last (not included)"),
+            as_of: IsoDateTime | None = None, format: Format = "json", caller: Principal = CALLER,
+        ) -> Response:
+            """Per channel and per campaign: leads, valid leads, visits, test drives, contracts, revenue and spend;
+            cost per lead / valid lead / visit / sale and ROI = (revenue − spend) / spend (managers, directors)."""
+            access.require_campaign_report(caller)
+            report = await cached(("campaigns", period, start, end, as_of),
+                                  lambda: campaigns(period=period, start=start, end=end, as_of=as_of))
+            return _export(report, "rows", CAMPAIGN_COLUMNS, format, "campaigns")
 
     @router.get("/me")
     async def who_am_i(caller: Caller) -> dict[str, Any]:

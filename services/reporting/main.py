@@ -19,6 +19,7 @@ from services.reporting.adapters.targets import PostgresTargetRepository, postgr
 from services.reporting.api import dashboard_router, reporting_router
 from services.reporting.app.analysis import AfterSalesQuery, KpiReportQuery, MonthlyAnalysisQuery
 from services.reporting.app.cache import WatermarkCache
+from services.reporting.app.campaigns import CampaignReportQuery
 from services.reporting.app.commands import SetTargetHandler
 from services.reporting.app.queries import FunnelQuery, FunnelReportQuery
 from services.reporting.app.reports import (
@@ -83,6 +84,7 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
             funnel_report=FunnelReportQuery(summaries, FactFold(active), summaries.watermark),
             attainment=attainment, monthly=MonthlyAnalysisQuery(summaries, attainment),
             aftersales=AfterSalesQuery(summaries), kpi_report=KpiReportQuery(summaries),
+            campaigns=CampaignReportQuery(summaries),
             commission=CommissionQuery(activities, targets, plans, default_plan),
             grades=GradeTableQuery(summaries, utcnow), daily=DailyReportQuery(summaries),
             targets=targets, set_target=SetTargetHandler(postgres_targets_units_of_work(pool), utcnow),

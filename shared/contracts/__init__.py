@@ -14,6 +14,7 @@ models (``make contracts``) and compared with the models in the test suite.
 
 # Importing the modules registers their contracts.
 from shared.contracts import aftersales as aftersales
+from shared.contracts import campaigns as campaigns
 from shared.contracts import inbound as inbound
 from shared.contracts import leads as leads
 from shared.contracts import orders as orders

@@ -41,6 +41,16 @@ class InquirySubmittedV1(IntegrationEvent):
     interest: str | None = Field(default=None, max_length=200, description="model or product of interest")
     team_id: str | None = Field(default=None, max_length=100, description="team to assign in (default: configured)")
     submitted_at: datetime = Field(description="when the visitor sent it")
+    # Added later within version 1 (optional, so every earlier message is still valid): the lead's attribution.
+    campaign_id: str | None = Field(default=None, max_length=100,
+                                    description="salesflow's campaign id (GET /v1/campaigns); an unknown one is "
+                                                "refused (dead-lettered naming campaign_id)")
+    utm_source: str | None = Field(default=None, max_length=200, description="UTM parameters of the shop link")
+    utm_medium: str | None = Field(default=None, max_length=200)
+    utm_campaign: str | None = Field(default=None, max_length=200,
+                                     description="equal to a campaign's code: the lead is linked to that campaign")
+    utm_content: str | None = Field(default=None, max_length=200)
+    utm_term: str | None = Field(default=None, max_length=200)
 
 
 class CartItemV1(BaseModel):

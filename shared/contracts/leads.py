@@ -29,6 +29,15 @@ class LeadCreatedV1(IntegrationEvent):
     order_id: str | None = Field(
         default=None, description="set when the lead was created from an order (online-shop checkout)"
     )
+    campaign_id: str | None = Field(default=None, description="the campaign the lead came from "
+                                                              "(salesflow.leads.CampaignCreated), if any")
+    utm_source: str | None = Field(default=None, description="UTM parameters of the link the prospect followed, "
+                                                             "as sent")
+    utm_medium: str | None = None
+    utm_campaign: str | None = Field(default=None, description="equal to a campaign's code: the lead is linked to "
+                                                               "that campaign (campaign_id)")
+    utm_content: str | None = None
+    utm_term: str | None = None
 
 
 # --- added with the full customer-development process (issue #3); all additive, version 1 each ------------------

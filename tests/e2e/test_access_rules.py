@@ -63,7 +63,7 @@ Case = tuple[str, str, dict[str, Any] | None, str, str, int]
 
 def cases(ids: dict[str, str]) -> dict[str, Case]:
     lead, quote, order, visit = ids["lead"], ids["quote"], ids["order"], ids["visit"]
-    vehicle, drive = ids["vehicle"], ids["test_drive"]
+    vehicle, drive, campaign = ids["vehicle"], ids["test_drive"], ids["campaign"]
     lead_customer, walk_in_customer = ids["lead_customer"], ids["walk_in_customer"]
     plan, customer, complaint, referral = ids["plan"], ids["customer"], ids["complaint"], ids["referral"]
     subscription, survivor, duplicate = ids["subscription"], ids["survivor"], ids["duplicate"]
@@ -147,6 +147,16 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/test-drive-vehicles/{vehicle_id}/calendar": ("leads", f"/v1/test-drive-vehicles/{vehicle}/calendar",
                                                               None, "c1", "shop", 403),
         "GET /v1/test-drive-routes": ("leads", "/v1/test-drive-routes", None, "c1", "nobody", 401),
+        "POST /v1/campaigns": ("leads", "/v1/campaigns", {
+            "code": f"access-2-{RUN_ID}", "name": "车展", "kind": "exhibition", "channel": "exhibition",
+            "starts_on": "2026-03-01", "ends_on": "2026-03-02", "budget_minor": 1}, "m1", "c1", 403),
+        "PATCH /v1/campaigns/{campaign_id}": ("leads", f"/v1/campaigns/{campaign}", {"budget_minor": 2}, "d1", "c1",
+                                              403),
+        "POST /v1/campaigns/{campaign_id}/spend": ("leads", f"/v1/campaigns/{campaign}/spend", {"amount_minor": 1},
+                                                   "m1", "c1", 403),
+        "GET /v1/campaigns": ("leads", "/v1/campaigns", None, "c1", "shop", 403),
+        "GET /v1/campaigns/{campaign_id}": ("leads", f"/v1/campaigns/{campaign}", None, "c1", "shop", 403),
+        "GET /v1/campaign-kinds": ("leads", "/v1/campaign-kinds", None, "c1", "nobody", 401),
         "POST /v1/test-drives": ("leads", "/v1/test-drives", {"vehicle_id": vehicle, "lead_id": lead,
                                                               "starts_at": LATER, "route": "city_short"},
                                  "c1", "c2", 404),
@@ -256,6 +266,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
         "GET /v1/reports/monthly": ("reporting", "/v1/reports/monthly?month=2026-03", None, "d1", "m1", 403),
         "GET /v1/reports/kpis": ("reporting", "/v1/reports/kpis?month=2026-03", None, "c1", "shop", 403),
         "GET /v1/reports/aftersales": ("reporting", "/v1/reports/aftersales", None, "d1", "c1", 403),
+        "GET /v1/reports/campaigns": ("reporting", "/v1/reports/campaigns?period=2026-03", None, "m1", "c1", 403),
         "GET /v1/me": ("reporting", "/v1/me", None, "shop", "nobody", 401),
         "GET /v1/watermark": ("reporting", "/v1/watermark", None, "c1", "nobody", 401),
         "GET /dashboard": ("reporting", "/dashboard", None, "m1", "nobody", 401),
@@ -330,6 +341,9 @@ async def stack(infra: Infra) -> AsyncIterator[tuple[dict[str, ServiceProcess], 
             drive = await ok(f"{leads}/v1/test-drives", {
                 "vehicle_id": vehicle["vehicle_id"], "lead_id": lead["lead_id"], "starts_at": SOON,
                 "route": "city_short"}, "c1")
+            campaign = await ok(f"{leads}/v1/campaigns", {
+                "code": f"access-1-{RUN_ID}", "name": "巡展", "kind": "roadshow", "channel": "roadshow",
+                "starts_on": "2026-03-01", "ends_on": "2026-03-02", "budget_minor": 1}, "d1")
             quote = await ok(f"{orders}/v1/quotes", quote_body("c1"), "c1")
             signed_quote = await ok(f"{orders}/v1/quotes", quote_body("c1"), "c1")
             await ok(f"{orders}/v1/quotes/{signed_quote['quote_id']}/acceptance", {}, "c1")
@@ -357,7 +371,8 @@ async def stack(infra: Infra) -> AsyncIterator[tuple[dict[str, ServiceProcess], 
                          "walk_in_customer": visit["customer_id"], "plan": care, "customer": CUSTOMER,
                          "complaint": complaint["complaint_id"], "referral": referral["referral_id"],
                          "subscription": subscription["subscription_id"], "import_job": import_job.json()["job_id"],
-                         "survivor": survivor["customer_id"], "duplicate": duplicate["customer_id"]}
+                         "survivor": survivor["customer_id"], "duplicate": duplicate["customer_id"],
+                         "campaign": campaign["campaign_id"]}
 
 
 async def delivered_order(ok: Any, orders: str, consultant: str, customer: str) -> str:

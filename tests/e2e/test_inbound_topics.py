@@ -219,6 +219,29 @@ async def test_invalid_messages_are_dead_lettered_with_the_reason(shop: Shop) ->
     assert "phone" in refused[0]["reason"]
 
 
+async def test_an_inquiry_carries_its_utm_link_to_the_campaign_and_an_unknown_campaign_is_dead_lettered(
+        shop: Shop) -> None:
+    today = NOW.date().isoformat()
+    created = await shop.client.post(f"{shop.leads.url}/v1/campaigns", json={
+        "code": f"shop-ads-{RUN_ID}", "name": "抖音套餐", "kind": "ad_platform", "channel": "online_shop",
+        "starts_on": today, "ends_on": today, "budget_minor": 1_000_000})
+    assert created.status_code == 201, created.text
+    phone = a_phone()
+    await shop.send(InquirySubmittedV1(inquiry_id=f"Q-{RUN_ID}-utm", name="周九", phone=phone, submitted_at=NOW,
+                                       utm_source="douyin", utm_medium="cpc", utm_campaign=f"shop-ads-{RUN_ID}"),
+                    f"Q-{RUN_ID}-utm")
+    lead = (await eventually(lambda: shop.leads_of(phone), what="the inquiry's lead"))[0]
+    detail = (await shop.client.get(f"{shop.leads.url}/v1/leads/{lead['lead_id']}")).json()
+    capture = detail["history"][0]["data"]
+    assert (capture["campaign_id"], capture["utm_source"], capture["utm_medium"]) == (
+        created.json()["campaign_id"], "douyin", "cpc")
+
+    await shop.send(InquirySubmittedV1(inquiry_id=f"Q-{RUN_ID}-nocampaign", name="吴十", phone=a_phone(),
+                                       submitted_at=NOW, campaign_id="no-such-campaign"), f"Q-{RUN_ID}-nocampaign")
+    refused = await eventually(lambda: shop.dead_letters(shop.leads, f"Q-{RUN_ID}-nocampaign"), what="the letter")
+    assert "campaign_id" in refused[0]["reason"]
+
+
 async def test_the_shop_and_the_call_center_may_write_their_own_inbound_topic_only(shop: Shop) -> None:
     prefix = shop.topic.removesuffix(f".{INBOUND_SHOP}")
     for foreign in (shop.calls_topic, f"{prefix}.leads", "salesflow.inbound.calls", "salesflow.leads"):

@@ -1,7 +1,8 @@
 """Generated dealer histories for reporting's tests: leads captured, assigned and reassigned, graded, followed up,
 invited, visiting, test driving, quoted, signing (some through an online-shop checkout that leads later links to
 the lead), paying a deposit, financing, delivered, cancelled, lost or invalidated, return visits with scores,
-complaints, consultants moving team — every event as the upstream service would publish it, on its own topic."""
+complaints, consultants moving team, campaigns with their spend (and the leads naming them) — every event as the
+upstream service would publish it, on its own topic."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from shared.contracts.aftersales import (
     ScheduledVisitV1,
 )
 from shared.contracts.base import IntegrationEvent
+from shared.contracts.campaigns import CampaignCreatedV1, CampaignSpendRecordedV1, CampaignUpdatedV1
 from shared.contracts.leads import (
     AppointmentAttendedV1,
     AppointmentMissedV1,
@@ -52,6 +54,7 @@ from tests.support.upstream import FakeRecord, upstream_message
 
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 CONSULTANTS = {"c1": "t1", "c2": "t1", "c3": "t2"}
+CAMPAIGNS = {"K1": "call_center", "K2": "online_shop"}
 STAGES = ("new", "contacted", "visited", "needs_analysed", "presented", "test_driven", "negotiating")
 
 
@@ -76,6 +79,8 @@ def histories(draw: st.DrawFn, max_leads: int = 8) -> list[Published]:
     if draw(st.booleans()):
         out.append(Published("leads", "c2", ConsultantMovedTeamV1(
             consultant_id="c2", from_team_id="t1", to_team_id="t2", moved_at=_at(draw, BASE, 900))))
+    for campaign, channel in CAMPAIGNS.items():
+        out.extend(_campaign(draw, campaign, channel))
     for n in range(draw(st.integers(1, max_leads))):
         lead = f"L{n}"
         captured = _at(draw, BASE, 700)
@@ -84,7 +89,8 @@ def histories(draw: st.DrawFn, max_leads: int = 8) -> list[Published]:
             lead_id=lead, customer_id=f"cust-{lead}", name="张三", phone="+8613800000000",
             channel=draw(st.sampled_from(("call_center", "online_shop", "referral"))),
             interest=draw(st.sampled_from(("Model Y", "Han"))), captured_at=captured,
-            referral_id=f"ref-{lead}" if draw(st.booleans()) else None)))
+            referral_id=f"ref-{lead}" if draw(st.booleans()) else None,
+            campaign_id=draw(st.sampled_from((None, *CAMPAIGNS))))))
         out.append(Published("leads", lead, LeadAssignedV1(
             lead_id=lead, owner_id=owner, team_id=CONSULTANTS[owner], reason="round_robin",
             assigned_at=captured + timedelta(seconds=1))))
@@ -237,6 +243,29 @@ def histories(draw: st.DrawFn, max_leads: int = 8) -> list[Published]:
         elif ending == "invalid":
             out.append(Published("leads", lead, LeadInvalidatedV1(lead_id=lead, reason="empty number",
                                                                   invalidated_at=now)))
+    return out
+
+
+def _campaign(draw: st.DrawFn, campaign: str, channel: str) -> list[Published]:
+    """A campaign, maybe edited (its channel or budget), with spend entries (a correction among them) on days
+    spread over the history's months."""
+    out: list[Published] = [Published("leads", campaign, CampaignCreatedV1(
+        campaign_id=campaign, code=campaign.lower(), campaign_name=campaign, kind="roadshow", channel=channel,
+        starts_on=BASE.date(), ends_on=(BASE + timedelta(days=40)).date(), budget_minor=1_000_000,
+        created_at=BASE - timedelta(days=1)))]
+    if draw(st.booleans()):
+        out.append(Published("leads", campaign, CampaignUpdatedV1(
+            campaign_id=campaign, changes={"budget_minor": {"from": 1_000_000, "to": 1_500_000},
+                                           "channel": {"from": channel, "to": "referral"}},
+            updated_at=_at(draw, BASE, 900))))
+    total = 0
+    for n in range(draw(st.integers(0, 4))):
+        amount = draw(st.sampled_from((50_000, 120_000, -20_000))) if total > 20_000 else 80_000
+        total += amount
+        out.append(Published("leads", campaign, CampaignSpendRecordedV1(
+            campaign_id=campaign, entry_id=f"{campaign}-{n}", amount_minor=amount,
+            channel=draw(st.sampled_from((channel, "referral"))), spent_at=_at(draw, BASE, 1400),
+            total_spent_minor=total, recorded_at=BASE + timedelta(days=60))))
     return out
 
 

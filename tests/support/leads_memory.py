@@ -15,6 +15,7 @@ from typing import Any
 from services.leads.adapters.unit_of_work import LEADS_STREAMS
 from services.leads.app.ports import CommandContext, PhoneLookup, TeamRotation
 from services.leads.app.timers import timers_for
+from services.leads.domain.campaign import Campaign
 from services.leads.domain.customer_card import CustomerCard
 from services.leads.domain.customer_events import CustomerMerged, CustomerPhoneChanged
 from services.leads.domain.lead import Lead
@@ -42,6 +43,7 @@ class LeadsTables:
     armed: dict[tuple[str, str], tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
     visits: dict[str, Visit] = field(default_factory=dict)  # leads_visits
     booking_vehicles: dict[str, str] = field(default_factory=dict)  # leads_test_drives: booking → vehicle
+    campaigns: dict[str, Campaign] = field(default_factory=dict)  # leads_campaigns
     work: dict[str, WorkItem] = field(default_factory=dict)  # leads_work_items written by plan_work (return visits)
 
 
@@ -96,6 +98,12 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
         leads = self._tables.leads
         return sum(1 for visit in self._tables.visits.values()
                    if visit.lead_id in leads and leads[visit.lead_id].customer_id == customer_id)
+
+    async def campaign_exists(self, campaign_id: str) -> bool:
+        return campaign_id in self._tables.campaigns
+
+    async def campaign_with_code(self, code: str) -> str | None:
+        return next((c.id for c in self._tables.campaigns.values() if c.code == code), None)
 
     def link_customer(self, phone: str, customer_id: str) -> None:
         self._links.append((self._tables.customers, phone, customer_id))
@@ -163,6 +171,8 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
                             if owner == event.merged_customer_id:
                                 t.customers[phone] = aggregate.id
                         t.customers.update(dict.fromkeys(event.phones, aggregate.id))
+            elif isinstance(aggregate, Campaign):
+                t.campaigns[aggregate.id] = aggregate
             elif isinstance(aggregate, TestDriveVehicle):
                 t.booking_vehicles.update(dict.fromkeys(aggregate.touched_bookings(), aggregate.id))
 

@@ -50,6 +50,7 @@ READ_MODEL_TABLES = (
     "report_activity_daily", "report_activity_monthly", "report_funnel_now", "report_funnel_dims",
     "report_funnel_daily",
     "report_funnel_monthly", "report_stock_now", "report_stock_daily", "report_stock_monthly", "processed_messages",
+    "report_campaign_daily", "report_campaign_monthly",
 )
 
 

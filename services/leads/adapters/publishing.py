@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.leads.domain.campaign import UTM_FIELDS
+from shared.contracts import campaigns as cg
 from shared.contracts import leads as c
 from shared.contracts import outreach as oc
 from shared.contracts import showroom as sc
@@ -17,6 +19,7 @@ from shared.eventstore import RecordedEvent
 from shared.messaging.relay import OutboundMessage, outbound_message
 
 SOURCE = "salesflow/leads"
+ATTRIBUTION_FIELDS = ("campaign_id", *UTM_FIELDS)
 
 # Stored type → (contract, the fields it takes, the field that is the message key). Fields not listed stay
 # private (e.g. the duplicate contact's name and interest, the capture's idempotency key).
@@ -95,6 +98,10 @@ _PUBLISHED: dict[str, tuple[type[IntegrationEvent], tuple[str, ...], str]] = {
                                              "merged_at"), "customer_id"),
     "CustomerMergedInto": (sc.CustomerMergedIntoV1, ("customer_id", "survivor_id", "merged_by", "merged_at"),
                            "customer_id"),
+    "CampaignUpdated": (cg.CampaignUpdatedV1, ("campaign_id", "changes", "updated_by", "updated_at"), "campaign_id"),
+    "CampaignSpendRecorded": (cg.CampaignSpendRecordedV1, ("campaign_id", "entry_id", "amount_minor", "currency",
+                                                           "channel", "spent_at", "note", "total_spent_minor",
+                                                           "recorded_by", "recorded_at"), "campaign_id"),
     "OutreachBatchCreated": (oc.OutreachBatchCreatedV1, ("batch_id", "team_id", "audience", "filters",
                                                          "consultant_ids", "due_at", "note", "created_by",
                                                          "created_at", "selected", "reactivated", "scheduled",
@@ -115,13 +122,23 @@ def _lead_created(d: dict[str, Any]) -> c.LeadCreatedV1:
         interest=d["interest"], captured_at=d["captured_at"], stage=d.get("stage", "new"),
         owner_id=d.get("owner_id"), referral_id=d.get("referral_id"),
         referrer_customer_id=d.get("referrer_customer_id"), order_id=d.get("order_id"),
+        **{f: d.get(f) for f in ATTRIBUTION_FIELDS},
     )
+
+
+def _campaign_created(d: dict[str, Any]) -> cg.CampaignCreatedV1:
+    # The public field is ``campaign_name``: subscribers (reporting) drop every ``name`` as a person's.
+    return cg.CampaignCreatedV1.model_validate({**{k: v for k, v in d.items() if k != "name"},
+                                                "campaign_name": d["name"]})
 
 
 def to_public_message(event: RecordedEvent) -> OutboundMessage | None:
     if event.event_type == "LeadCreated":
         created = _lead_created(event.data)
         return outbound_message(event, created, source=SOURCE, subject=created.lead_id)
+    if event.event_type == "CampaignCreated":
+        campaign = _campaign_created(event.data)
+        return outbound_message(event, campaign, source=SOURCE, subject=campaign.campaign_id)
     mapping = _PUBLISHED.get(event.event_type)
     if mapping is None:
         raise LookupError(f"no public mapping decided for stored event {event.event_type!r}")

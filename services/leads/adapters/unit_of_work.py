@@ -36,6 +36,8 @@ from services.leads.adapters.recorded_changes import (
 from services.leads.app.ports import OutreachCandidate, PhoneLookup, TeamRotation
 from services.leads.app.timers import TimerPlan
 from services.leads.app.work_queue import LeadFilters
+from services.leads.domain.campaign import Campaign
+from services.leads.domain.campaign_events import CampaignSpendRecorded, campaign_events
 from services.leads.domain.customer_card import CustomerCard
 from services.leads.domain.customer_events import CustomerMerged, CustomerPhoneChanged, customer_events
 from services.leads.domain.events import lead_events, organisation_events
@@ -60,6 +62,7 @@ LEADS_STREAMS = StreamCatalog({
     Visit: ("visit-", showroom_events),
     TestDriveVehicle: ("test-drive-vehicle-", showroom_events),
     CustomerCard: ("customer-", customer_events),
+    Campaign: ("campaign-", campaign_events),
     OutreachBatch: ("outreach-batch-", outreach_events),
 })
 
@@ -131,6 +134,14 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
             customer_id)
         return int(count)
 
+    async def campaign_exists(self, campaign_id: str) -> bool:
+        return await self._lookup("SELECT campaign_id FROM leads_campaigns WHERE campaign_id = $1",
+                                  campaign_id) is not None
+
+    async def campaign_with_code(self, code: str) -> str | None:
+        return await self._lookup("SELECT campaign_id FROM leads_campaigns WHERE code = $1", code)
+
+
     async def outreach_candidates(self, team_id: str, audience: str, filters: LeadFilters, *, now: datetime,
                                   limit: int) -> list[OutreachCandidate]:
         return await outreach_candidates(self._conn, team_id, audience, filters, now=now, limit=limit)
@@ -188,8 +199,32 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
             await self._project_vehicle(aggregate)
         elif isinstance(aggregate, CustomerCard):
             await self._index_customer_phones(aggregate)
+        elif isinstance(aggregate, Campaign):
+            await self._project_campaign(aggregate)
         elif isinstance(aggregate, OutreachBatch):  # rare (a manager's batch): statements of its own
             await record_outreach_batch(self._conn, aggregate)
+
+    async def _project_campaign(self, campaign: Campaign) -> None:
+        """The campaign's row (a code taken meanwhile is a unique violation: the unit of work is retried) and its
+        new spend entries."""
+        await self._conn.execute(
+            """INSERT INTO leads_campaigns (campaign_id, code, name, kind, channel, starts_on, ends_on,
+                   budget_minor, currency, spent_minor, created_at, version)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+               ON CONFLICT (campaign_id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,
+                   channel = EXCLUDED.channel, starts_on = EXCLUDED.starts_on, ends_on = EXCLUDED.ends_on,
+                   budget_minor = EXCLUDED.budget_minor, spent_minor = EXCLUDED.spent_minor,
+                   version = EXCLUDED.version""",
+            campaign.id, campaign.code, campaign.name, campaign.kind, campaign.channel, campaign.starts_on,
+            campaign.ends_on, campaign.budget_minor, campaign.currency, campaign.spent_minor, campaign.created_at,
+            campaign.version)
+        entries = [e for e in campaign.pending_events if isinstance(e, CampaignSpendRecorded)]
+        if entries:
+            await self._conn.executemany(
+                """INSERT INTO leads_campaign_spend (entry_id, campaign_id, amount_minor, currency, spent_at, note,
+                       recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                [(e.entry_id, e.campaign_id, e.amount_minor, e.currency, e.spent_at, e.note, e.recorded_by,
+                  e.recorded_at) for e in entries])
 
     async def _index_customer_phones(self, card: CustomerCard) -> None:
         """The dedupe index follows a phone change (the old number is no longer the customer's, the new one is) and a

@@ -246,6 +246,12 @@ def sees_import_phones(caller: Principal, *, team_id: str | None, requested_by: 
     return caller.has_role(Role.MANAGER) and team_id is not None and team_id == caller.team_id
 
 
+def require_campaigns(caller: Principal) -> None:
+    """Campaigns and their spend are a manager's or director's to create, change and record (like the fleet)."""
+    if not caller.has_role(Role.MANAGER, Role.DIRECTOR):
+        raise ForbiddenError("campaigns are created, changed and charged by a manager or a director")
+
+
 # --- outreach batches (app/outreach.py) ---
 
 def outreach_team(caller: Principal, team_id: str | None) -> str | None:

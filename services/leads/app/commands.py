@@ -12,7 +12,9 @@ from pydantic import Field
 
 from services.leads.app import access
 from services.leads.app.assignment import pick
+from services.leads.app.campaigns import UtmValue, resolve_attribution
 from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
+from services.leads.domain.campaign import MAX_UTM_LENGTH, NO_ATTRIBUTION, UTM_FIELDS, Attribution
 from services.leads.domain.lead import CaptureFields, Lead, Stage, capture_fields
 from services.leads.domain.policy import LeadPolicy
 from shared.domain import InvalidFieldError
@@ -38,6 +40,15 @@ class CaptureLead:
     source_system: Annotated[str | None, Field(
         max_length=100, description="sending system; with external_id the idempotency key")] = None
     external_id: Annotated[str | None, Field(max_length=200, description="the inquiry's id in that system")] = None
+    campaign_id: Annotated[str | None, Field(max_length=100, description="the campaign the lead came from (GET "
+                                                                         "/v1/campaigns); unknown: 422")] = None
+    utm_source: UtmValue = None
+    utm_medium: UtmValue = None
+    utm_campaign: Annotated[str | None, Field(max_length=MAX_UTM_LENGTH, description=(
+        "UTM parameters of the link the prospect followed; a utm_campaign equal to a campaign's code links the "
+        "campaign when no campaign_id is given"))] = None
+    utm_content: UtmValue = None
+    utm_term: UtmValue = None
     referral_id: str | None = None
     referrer_customer_id: str | None = None
     order_id: str | None = None
@@ -83,7 +94,9 @@ class CaptureLeadHandler:
         fields = self.validate(command)
 
         async def decide(uow: UnitOfWork, now: datetime) -> LeadCaptured:
-            return await self.decide(uow, command, fields, now)
+            # The campaign is checked before the phone lock or a ticket, like the other fields.
+            attribution = await self.attribution(uow, command)
+            return await self.decide(uow, command, fields, now, attribution=attribution)
 
         # No client-pinned version here: a concurrent append to the matched lead just means "decide again".
         # Inside the consumer's transaction (``conn``) its savepoints and retries take over.
@@ -96,8 +109,16 @@ class CaptureLeadHandler:
         return capture_fields(name=command.name, phone=command.phone, channel=command.channel,
                               interest=command.interest, known_channels=self._channels)
 
-    async def decide(self, uow: UnitOfWork, command: CaptureLead, fields: CaptureFields, now: datetime
-                     ) -> LeadCaptured:
+    @staticmethod
+    async def attribution(uow: UnitOfWork, command: CaptureLead) -> Attribution:
+        """The capture's campaign and UTM parameters, checked (no query when the capture names none)."""
+        utm = {f: getattr(command, f) for f in UTM_FIELDS}
+        if command.campaign_id is None and not any(utm.values()):
+            return NO_ATTRIBUTION
+        return await resolve_attribution(uow, campaign_id=command.campaign_id, utm=utm)
+
+    async def decide(self, uow: UnitOfWork, command: CaptureLead, fields: CaptureFields, now: datetime, *,
+                     attribution: Attribution = NO_ATTRIBUTION) -> LeadCaptured:
         """The capture's one rule set, for HTTP, a referral and a shop checkout (a walk-in and a call validate and
         create through this handler too): the same inquiry (or referral) answers with its lead; a phone with an
         open lead adds to that lead (a checkout signs it, unless it is already past signing); otherwise a new lead,
@@ -117,12 +138,13 @@ class CaptureLeadHandler:
             if lead.stage.rank < Stage.CONTRACT_SIGNED.rank:
                 return self._sign_for_checkout(uow, lead, command.order_id, now)
             # The open lead signed another order already: this checkout is a new lead of the same customer.
-        lead = await self.create(uow, command, fields, now, known_customer=found.known_customer)
+        lead = await self.create(uow, command, fields, now, known_customer=found.known_customer,
+                                 attribution=attribution)
         return LeadCaptured(lead, lead.version, reactivated=found.known_customer is not None)
 
     async def create(
         self, uow: UnitOfWork, command: CaptureLead, fields: CaptureFields, now: datetime, *,
-        known_customer: str | None,
+        known_customer: str | None, attribution: Attribution = NO_ATTRIBUTION,
     ) -> Lead:
         """Create the lead inside ``uow`` (the caller holds the phone lock, decided no open lead fits and says
         whose phone it is): same customer if the phone is known (reactivation), next consultant of the team,
@@ -143,7 +165,8 @@ class CaptureLeadHandler:
             source_system=command.source_system, external_id=command.external_id,
             referral_id=command.referral_id, referrer_customer_id=command.referrer_customer_id,
             order_id=command.order_id, stage=command.stage, reactivated=known_customer is not None,
-            policy=self._policy, assignment_reason="round_robin" if command.owner_id is None else "outreach_batch",
+            policy=self._policy, attribution=attribution,
+            assignment_reason="round_robin" if command.owner_id is None else "outreach_batch",
         )
         uow.add(lead)
         if known_customer is None:

@@ -60,6 +60,8 @@ class ShopIntake:
         await self._capture(CaptureLead(
             name=inquiry.name, phone=inquiry.phone, channel=SHOP_CHANNEL, interest=inquiry.interest,
             team_id=inquiry.team_id, source_system=SHOP_INQUIRIES, external_id=inquiry.inquiry_id,
+            campaign_id=inquiry.campaign_id, utm_source=inquiry.utm_source, utm_medium=inquiry.utm_medium,
+            utm_campaign=inquiry.utm_campaign, utm_content=inquiry.utm_content, utm_term=inquiry.utm_term,
         ), CommandContext.for_message(event.headers, SHOP_ACTOR), conn=conn)
 
     async def on_cart_abandoned(self, conn: Any, event: InboundEvent) -> None:

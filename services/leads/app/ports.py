@@ -96,6 +96,10 @@ class UnitOfWork(Protocol):
         """How many reception register entries the customer's leads have — a merged duplicate's too (read under the
         customer's visit lock)."""
 
+    async def campaign_exists(self, campaign_id: str) -> bool: ...
+    async def campaign_with_code(self, code: str) -> str | None:
+        """The campaign whose code this is (codes are unique; a UTM ``utm_campaign`` is matched against them)."""
+
     def link_customer(self, phone: str, customer_id: str) -> None: ...
     def link_external_id(self, source_system: str, external_id: str, lead_id: str) -> None: ...
     def link_referral(self, referral_id: str, lead_id: str) -> None: ...
@@ -131,6 +135,12 @@ class LeadQueries(Protocol):
 class CustomerQueries(Protocol):
     async def customer_leads(self, customer_id: str) -> list[dict[str, Any]]: ...
     async def customer_card(self, customer_id: str) -> tuple[CustomerCard, list[dict[str, object]]]: ...
+
+
+class CampaignQueries(Protocol):
+    async def campaigns(self) -> list[dict[str, Any]]: ...
+    async def campaign(self, campaign_id: str) -> dict[str, Any] | None:
+        """The campaign's row with its spend entries, or None."""
 
 
 class ShowroomQueries(Protocol):

@@ -170,3 +170,14 @@ class PhoneBelongsToAnotherCustomerError(DomainError):
 
 class SamePhoneError(DomainError):
     code = "same_phone"
+
+
+class CampaignNotFoundError(DomainError):
+    code = "campaign_not_found"
+    http_status = 404
+
+
+class CampaignCodeTakenError(DomainError):
+    """Another campaign has the code (codes are what UTM ``utm_campaign`` values are matched against)."""
+
+    code = "campaign_code_taken"

@@ -41,6 +41,13 @@ class LeadCreated(DomainEvent):
     order_id: str | None = None
     # True when the customer was known (all earlier leads closed): the lead is a reactivation.
     reactivated: bool = False
+    # Where the lead came from beyond its channel (domain/campaign.py, Attribution).
+    campaign_id: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
+    utm_content: str | None = None
+    utm_term: str | None = None
 
 
 @lead_events.register

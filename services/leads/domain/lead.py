@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from services.leads.domain import errors
 from services.leads.domain.calls import Call
+from services.leads.domain.campaign import NO_ATTRIBUTION, Attribution
 from services.leads.domain.events import (
     AppointmentAttended,
     AppointmentCancelled,
@@ -104,6 +105,7 @@ class Lead(Aggregate):
         self.source_system: str | None = None
         self.external_id: str | None = None
         self.order_id: str | None = None
+        self.attribution = NO_ATTRIBUTION
         self.referral_ids: list[str] = []
         self.follow_up_sequence = 0
         self.follow_up_due_at: datetime | None = None
@@ -184,6 +186,7 @@ class Lead(Aggregate):
         stage: Stage = Stage.NEW,
         reactivated: bool = False,
         policy: LeadPolicy | None = None,
+        attribution: Attribution = NO_ATTRIBUTION,
         assignment_reason: str = "round_robin",
     ) -> Lead:
         """Capture a new lead from its validated fields (:func:`capture_fields`: the handler validates them
@@ -194,6 +197,7 @@ class Lead(Aggregate):
             interest=fields.interest, captured_at=captured_at, stage=stage.value, owner_id=owner_id,
             team_id=team_id, source_system=source_system, external_id=external_id, referral_id=referral_id,
             referrer_customer_id=referrer_customer_id, order_id=order_id, reactivated=reactivated,
+            **attribution.as_fields(),
         ))
         if owner_id is not None:
             lead._record(LeadAssigned(lead_id=lead_id, owner_id=owner_id, team_id=team_id, reason=assignment_reason,
@@ -589,6 +593,8 @@ class Lead(Aggregate):
                 self.team_id = event.team_id
                 self.source_system = event.source_system
                 self.external_id = event.external_id
+                self.attribution = Attribution(event.campaign_id, event.utm_source, event.utm_medium,
+                                               event.utm_campaign, event.utm_content, event.utm_term)
                 self.order_id = event.order_id
                 if event.referral_id:
                     self.referral_ids.append(event.referral_id)

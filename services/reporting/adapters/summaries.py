@@ -26,14 +26,18 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from services.reporting.app.ports import FactRow, UnsupportedBySummariesError
+from services.reporting.domain.campaigns import CampaignInfo, catalogue
 from services.reporting.domain.ledger import (
     CALL_RECORDED,
+    CAMPAIGN_CREATED,
+    CAMPAIGN_UPDATED,
     CONSULTANT_MOVED,
     CONSULTANT_REGISTERED,
     DUE_MEASURES,
@@ -114,6 +118,8 @@ _RAW: dict[str, list[tuple[str, str]]] = {
     "f": [("cohort", "text"), ("measure", "text"), ("consultant", "text"), ("team", "text"), ("channel", "text"),
           ("product", "text"), ("known_day", "date"), ("v", "int8")],
     "s": [("consultant", "text"), ("measure", "text"), ("known_day", "date"), ("v", "int8")],
+    "c": [("day", "date"), ("metric", "text"), ("channel", "text"), ("campaign", "text"), ("known_day", "date"),
+          ("v", "float8")],
 }
 _DIMENSIONS = ("CROSS JOIN LATERAL (VALUES ('', ''), ('channel', f.channel), ('team', f.team), "
                "('consultant', f.consultant), ('product', f.product)) d(dim, dim_value)")
@@ -141,25 +147,30 @@ _SUMMARY_TABLES = (
      "SELECT consultant, measure, known_day, sum(v) FROM s GROUP BY 1, 2, 3"),
     ("report_stock_monthly", "consultant_id, measure, known_month", "n",
      "SELECT consultant, measure, to_char(known_day, 'YYYY-MM'), sum(v) FROM s GROUP BY 1, 2, 3"),
+    ("report_campaign_daily", "day, metric, channel, campaign_id, known_day", "amount",
+     "SELECT day, metric, channel, campaign, known_day, sum(v) FROM c GROUP BY 1, 2, 3, 4, 5"),
+    ("report_campaign_monthly", "month, metric, channel, campaign_id, known_month", "amount",
+     "SELECT to_char(day, 'YYYY-MM'), metric, channel, campaign, to_char(known_day, 'YYYY-MM'), sum(v) FROM c "
+     "GROUP BY 1, 2, 3, 4, 5"),
 )
 SUMMARY_TABLE_NAMES = tuple(t[0] for t in _SUMMARY_TABLES)
 
 
 def _upserts() -> list[str]:
-    """One INSERT … ON CONFLICT per summary table, adding what relations ``a``, ``f``, ``s`` hold."""
+    """One INSERT … ON CONFLICT per summary table, adding what relations ``a``, ``f``, ``s``, ``c`` hold."""
     return [f"INSERT INTO {table} ({keys}, {value}) {select} HAVING sum(v) <> 0 "
             f"ON CONFLICT ({keys}) DO UPDATE SET {value} = {table}.{value} + excluded.{value}"
             for table, keys, value, select in _SUMMARY_TABLES]
 
 
 class RawContributions:
-    """A batch's contributions ``(kind, *key, known_day) → delta`` as rows of the three raw relations."""
+    """A batch's contributions ``(kind, *key, known_day) → delta`` as rows of the four raw relations."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, list[tuple[Any, ...]]] = {"a": [], "f": [], "s": []}
+        self.rows: dict[str, list[tuple[Any, ...]]] = {"a": [], "f": [], "s": [], "c": []}
 
     def add(self, deltas: Mapping[tuple[Any, ...], float]) -> None:
-        a, f, s = self.rows["a"], self.rows["f"], self.rows["s"]
+        a, f, s, c = self.rows["a"], self.rows["f"], self.rows["s"], self.rows["c"]
         for key, delta in deltas.items():
             if not delta:
                 continue
@@ -170,6 +181,8 @@ class RawContributions:
                 f.append((_month(key[1]), *key[2:7], _day(key[7]), int(delta)))
             elif kind == "stock":
                 s.append((key[1], key[2], _day(key[3]), int(delta)))
+            elif kind == "campaign":
+                c.append((_day(key[1]), key[2], key[3], key[4], _day(key[5]), delta))
 
 
 async def write_rows(conn: Any, raw: RawContributions) -> None:
@@ -386,11 +399,21 @@ class PostgresSummaries:
     async def activity(self, *, start: date, end: date, as_of: datetime | None,
                        by: Sequence[str] = ("consultant",)) -> Sums:
         """Σ of activity metrics with an activity day in [start, end), as ``(metric, *by values)``."""
+        return await self._flows(ACTIVITY_FLOWS, start=start, end=end, as_of=as_of, by=by)
+
+    async def campaign_flows(self, *, start: date, end: date, as_of: datetime | None,
+                             by: Sequence[str] = ("channel", "campaign")) -> Sums:
+        """Σ of the channel/campaign cost metrics with a day in [start, end), as ``(metric, *by values)``."""
+        return await self._flows(CAMPAIGN_FLOWS, start=start, end=end, as_of=as_of, by=by)
+
+    async def _flows(self, flows: Flows, *, start: date, end: date, as_of: datetime | None,
+                     by: Sequence[str]) -> Sums:
+        """Σ of one kind of day-keyed counters (``flows``: its daily and monthly tables) over [start, end)."""
         whole_months = start.day == 1 and end.day == 1 and "day" not in by
         months = _months(start, end)
 
         def select(monthly: bool) -> str:
-            return ", ".join(["metric", *(f"{_activity_column(b, monthly=monthly)} AS c{i}" for i, b in enumerate(by))])
+            return ", ".join(["metric", *(f"{flows.column(b, monthly=monthly)} AS c{i}" for i, b in enumerate(by))])
 
         group = ", ".join(["metric", *(f"c{i}" for i in range(len(by)))])
         out: Sums = defaultdict(float)
@@ -400,13 +423,13 @@ class PostgresSummaries:
             if as_of is None and whole_months:
                 rows = await conn.fetch(
                     f"""SELECT {group}, sum(amount) AS v FROM (
-                            SELECT {select(True)}, amount FROM report_activity_monthly WHERE month = ANY($1::text[])
+                            SELECT {select(True)}, amount FROM {flows.monthly} WHERE month = ANY($1::text[])
                             UNION ALL
-                            SELECT {select(False)}, -amount FROM report_activity_daily
+                            SELECT {select(False)}, -amount FROM {flows.daily}
                             WHERE day >= $2 AND day < $3 AND known_day > {_TODAY}
                         ) x GROUP BY {group}""", months, start, end)
             elif as_of is None:
-                rows = await conn.fetch(f"SELECT {select(False)}, sum(amount) AS v FROM report_activity_daily "
+                rows = await conn.fetch(f"SELECT {select(False)}, sum(amount) AS v FROM {flows.daily} "
                                         f"WHERE day >= $1 AND day < $2 AND known_day <= {_TODAY} GROUP BY {group}",
                                         start, end)
             else:
@@ -416,20 +439,23 @@ class PostgresSummaries:
                 rows = await conn.fetch(
                     f"""SELECT {group}, sum(amount) AS v FROM (
                             SELECT {select(True) if whole_months else select(False)}, amount
-                            FROM {'report_activity_monthly' if whole_months else 'report_activity_daily'}
+                            FROM {flows.monthly if whole_months else flows.daily}
                             WHERE {'month = ANY($1::text[]) AND known_month < $2' if whole_months
                                    else 'false AND $1::text[] IS NULL AND $2::text IS NULL'}
                             UNION ALL
-                            SELECT {select(False)}, amount FROM report_activity_daily
+                            SELECT {select(False)}, amount FROM {flows.daily}
                             WHERE day >= $3 AND day < $4 AND known_day >= $5 AND known_day < $6
                         ) x GROUP BY {group}""",
                     months, month_key(as_of), start, end, known_from, _day_start(as_of).date())
                 for key, v in (await self._partial(conn, as_of, due=False)).items():
-                    if key[0] == "activity" and start <= _day(key[1]) < end:
-                        out[(key[2], *(_activity_value(key, b) for b in by))] += v
+                    if key[0] == flows.kind and start <= _day(key[1]) < end:
+                        out[(key[2], *(flows.value(key, b) for b in by))] += v
         for r in rows:
             out[tuple(r[i] for i in range(len(by) + 1))] += r["v"]
         return {k: v for k, v in out.items() if abs(v) > 1e-9}
+
+    async def campaign_catalogue(self, *, as_of: datetime | None) -> dict[str, CampaignInfo]:
+        return await campaign_catalogue(self._pool, as_of)
 
     async def stock(self, *, as_of: datetime | None, now: datetime) -> Counter[tuple[str, str]]:
         """Open leads per owner: ``(consultant, measure)`` → count."""
@@ -683,20 +709,36 @@ def _column(dim: str) -> str:
     return {"consultant": "consultant_id", "team": "team_id", "channel": "channel", "product": "product"}[dim]
 
 
-def _activity_column(dim: str, *, monthly: bool) -> str:
-    if dim == "day":
-        if monthly:
-            raise ValueError("day needs the daily table")
-        return "day::text"
-    if dim == "month":
-        return "month" if monthly else "to_char(day, 'YYYY-MM')"
-    return _column(dim)
+@dataclass(frozen=True, slots=True)
+class Flows:
+    """One kind of day-keyed counters: its fold key ``(kind, day, metric, *dimensions)``, its summary tables and
+    the column each dimension is in (``day`` and ``month`` come from the day)."""
+
+    kind: str
+    daily: str
+    monthly: str
+    dimensions: tuple[tuple[str, str], ...]  # (dimension, column), in the fold key's order
+
+    def column(self, dim: str, *, monthly: bool) -> str:
+        if dim == "day":
+            if monthly:
+                raise ValueError("day needs the daily table")
+            return "day::text"
+        if dim == "month":
+            return "month" if monthly else "to_char(day, 'YYYY-MM')"
+        return dict(self.dimensions)[dim]
+
+    def value(self, key: tuple[Any, ...], dim: str) -> Any:
+        day = key[1]
+        if dim in ("day", "month"):
+            return day if dim == "day" else day[:7]
+        return key[3 + [d for d, _ in self.dimensions].index(dim)]
 
 
-def _activity_value(key: tuple[Any, ...], dim: str) -> Any:
-    day, _, consultant, team, channel, product = key[1:7]
-    return {"day": day, "month": day[:7], "consultant": consultant, "team": team, "channel": channel,
-            "product": product}[dim]
+ACTIVITY_FLOWS = Flows("activity", "report_activity_daily", "report_activity_monthly", (
+    ("consultant", "consultant_id"), ("team", "team_id"), ("channel", "channel"), ("product", "product")))
+CAMPAIGN_FLOWS = Flows("campaign", "report_campaign_daily", "report_campaign_monthly", (
+    ("channel", "channel"), ("campaign", "campaign_id")))
 
 
 def _day_start(moment: datetime) -> datetime:
@@ -770,11 +812,22 @@ class FactFold:
 
     async def activity(self, *, start: date, end: date, as_of: datetime | None,
                        by: Sequence[str] = ("consultant",)) -> Sums:
+        return await self._flows(ACTIVITY_FLOWS, start, end, as_of, by)
+
+    async def campaign_flows(self, *, start: date, end: date, as_of: datetime | None,
+                             by: Sequence[str] = ("channel", "campaign")) -> Sums:
+        return await self._flows(CAMPAIGN_FLOWS, start, end, as_of, by)
+
+    async def _flows(self, flows: Flows, start: date, end: date, as_of: datetime | None,
+                     by: Sequence[str]) -> Sums:
         out: Sums = defaultdict(float)
         for key, v in (await self._measures(as_of)).items():
-            if key[0] == "activity" and start <= _day(key[1]) < end:
-                out[(key[2], *(_activity_value(key, b) for b in by))] += v
+            if key[0] == flows.kind and start <= _day(key[1]) < end:
+                out[(key[2], *(flows.value(key, b) for b in by))] += v
         return {k: v for k, v in out.items() if abs(v) > 1e-9}
+
+    async def campaign_catalogue(self, *, as_of: datetime | None) -> dict[str, CampaignInfo]:
+        return await campaign_catalogue(self._pool, as_of)
 
     async def stock(self, *, as_of: datetime | None, now: datetime) -> Counter[tuple[str, str]]:
         out: Counter[tuple[str, str]] = Counter()
@@ -782,6 +835,18 @@ class FactFold:
             if key[0] == "stock":
                 out[key[1], key[2]] += int(n)
         return Counter({k: v for k, v in out.items() if v})
+
+
+async def campaign_catalogue(pool: Any, as_of: datetime | None) -> dict[str, CampaignInfo]:
+    """The campaigns (code, name, kind, channel, period, budget) as their facts describe them as of ``as_of``.
+    Read from the facts of the two campaign types (index on type and time): they grow with campaigns and their
+    edits, not with leads."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT event_type, data FROM report_facts WHERE event_type = ANY($1::text[]) "
+            "AND ($2::timestamptz IS NULL OR occurred_at <= $2) ORDER BY occurred_at, event_id",
+            [CAMPAIGN_CREATED, CAMPAIGN_UPDATED], as_of)
+    return catalogue((r["event_type"].rsplit(".", 1)[-1], r["data"]) for r in rows)
 
 
 def _fold_all(rows: Sequence[Mapping[str, Any]], teams: ConsultantTeams, moment: datetime) -> Sums:

@@ -27,6 +27,12 @@ def require_organisation_wide(caller: Principal) -> None:
         raise ForbiddenError("the organisation-wide figures are for directors; see /v1/reports/funnel")
 
 
+def require_campaign_report(caller: Principal) -> None:
+    """Channel and campaign cost is the department's: managers (who run campaigns) and directors."""
+    if not caller.has_role(Role.MANAGER, Role.DIRECTOR):
+        raise ForbiddenError("the channel and campaign cost report is for managers and directors")
+
+
 def own_rows(caller: Principal, rows: list[dict[str, Any]], team_of: Callable[[str], str | None],
              key: str = "consultant_id") -> list[dict[str, Any]]:
     """Per-consultant rows (daily report, commission, grades and their exports): a consultant sees their own row,

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
+from services.reporting.domain.campaigns import CampaignInfo
+
 
 @dataclass(frozen=True, slots=True)
 class FactRow:
@@ -42,6 +44,17 @@ class Summaries(Protocol):
 
     async def stock(self, *, as_of: datetime | None, now: datetime) -> Counter[tuple[str, str]]:
         """Open leads per owner: ``(consultant, measure)`` → count."""
+
+
+class CampaignSummaries(Protocol):
+    """What the campaign report reads (both implementations of :class:`Summaries` have it)."""
+
+    async def campaign_flows(self, *, start: date, end: date, as_of: datetime | None,
+                             by: Sequence[str] = ("channel", "campaign")) -> dict[tuple[Any, ...], float]:
+        """Channel/campaign cost counters for days in [start, end): ``(metric, *values of by)`` → amount."""
+
+    async def campaign_catalogue(self, *, as_of: datetime | None) -> Mapping[str, CampaignInfo]:
+        """The campaigns as they stood at ``as_of`` (now: None), by id."""
 
 
 class UnsupportedBySummariesError(Exception):

@@ -23,7 +23,8 @@ _TIME_FIELDS = (
     "requested_at", "approved_at", "rejected_at", "invalidated_at", "released_at", "claimed_at", "signed_at",
     "delivered_at", "cancelled_at", "received_at", "issued_at", "revised_at", "accepted_at", "expired_at",
     "refunded_at", "declined_at", "completed_at", "acknowledged_at", "resolved_at", "reopened_at", "escalated_at",
-    "closed_at", "opened_at", "registered_at", "deactivated_at", "recorded_at", "reminded_at", "scheduled_at",
+    "closed_at", "opened_at", "registered_at", "deactivated_at", "spent_at", "recorded_at", "reminded_at",
+    "scheduled_at",
     "rewarded_at", "awarded_at", "redeemed_at", "arrived_at", "departed_at", "booked_at", "started_at", "ended_at",
 )
 # Personal data stays out of the read model: reports never need it.

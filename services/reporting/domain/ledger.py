@@ -10,7 +10,8 @@ or an order / quote / complaint no lead is linked to (yet), or a single event th
   credited to someone (see the attribution rule in the reporting README);
 * ``("funnel", capture_day, measure, consultant, team, channel, product)`` — each lead counts once in its
   capture cohort, under its owner/team as of T;
-* ``("stock", consultant, measure)`` — open leads as of T by owner: grade, follow-up counters, due/overdue.
+* ``("stock", consultant, measure)`` — open leads as of T by owner: grade, follow-up counters, due/overdue;
+* ``("campaign", day, metric, channel, campaign)`` — what campaigns cost and brought (:func:`_campaign_measures`).
 
 The sum of :func:`measures_at` over all groups *is* the report as of T. The projection does not store it per
 moment: :func:`contributions` turns a group's history into the *differences* between consecutive change moments
@@ -55,6 +56,8 @@ FINANCING_APPROVED, FINANCING_DECLINED = _O + "FinancingApproved", _O + "Financi
 CARE_PLAN, VISIT_COMPLETED = _A + "CarePlanScheduled", _A + "ReturnVisitCompleted"
 COMPLAINT_OPENED, SLA_BREACHED = _A + "ComplaintOpened", _A + "ComplaintSlaBreached"
 POINTS_AWARDED = _A + "PointsAwarded"
+CAMPAIGN_CREATED, CAMPAIGN_UPDATED = _L + "CampaignCreated", _L + "CampaignUpdated"
+CAMPAIGN_SPEND = _L + "CampaignSpendRecorded"
 
 GRADES = ("N", "H", "A", "B", "C")
 # Catalogue line kinds whose attach rate is reported (精品 / 保险 / 金融 / 上牌): a contract counts once per kind.
@@ -175,6 +178,7 @@ class _Lead:
     logged: int = 0
     missed: int = 0
     showroom_visits: int = 0
+    campaign: str = ""  # the campaign the capture named ('' for none)
     owners: list[tuple[datetime, str | None, str | None]] = field(default_factory=list)
 
     def first_owned(self, teams: ConsultantTeams) -> tuple[str, str]:
@@ -245,7 +249,7 @@ class _Fold:
                 self.leads.setdefault(d["lead_id"], _Lead(
                     lead_id=d["lead_id"], channel=d.get("channel") or "", product=d.get("interest") or "",
                     captured_at=f.at, referral=bool(d.get("referral_id")), entries=[], owner=owner,
-                    owner_team=None, grade=d.get("grade") or "N",
+                    owner_team=None, grade=d.get("grade") or "N", campaign=d.get("campaign_id") or "",
                     owners=[(f.at, owner, None)]))
         for f in self.facts:
             self._apply(f)
@@ -551,7 +555,38 @@ def _fact_measures(fold: _Fold, teams: ConsultantTeams,
                 activity(f.at, "complaints_breached", ("", ""), None)
         elif t == POINTS_AWARDED:
             activity(f.at, f"points:{d.get('reason') or 'other'}", ("", ""), None, d.get("points", 0))
+    _campaign_measures(fold, cancelled, out)
     return {k: v for k, v in out.items() if v}
+
+
+def _campaign_measures(fold: _Fold, cancelled: set[str], out: Sums) -> None:
+    """Channel and campaign cost (the reporting README, *Campaigns and channel cost*), keyed by the lead's channel
+    and campaign ('' for none): ``leads`` and ``invalid_leads`` on the capture day (a lead invalidated later moves
+    its cohort's count on the day of the invalidation: that is when the difference is known); ``visits`` /
+    ``test_drives`` as the activity counters count them (a lead entering the stage, once per month); ``contracts`` and
+    ``revenue`` (ContractSigned not cancelled, by its linked lead); ``spend`` on the day it was spent, to the channel
+    the campaign had when the entry was recorded."""
+    def add(at: datetime, metric: str, channel: str, campaign: str, amount: float = 1) -> None:
+        out["campaign", day_of(at), metric, channel, campaign] += amount
+
+    for lead in fold.leads.values():
+        add(lead.captured_at, "leads", lead.channel, lead.campaign)
+        if lead.invalid_at is not None:
+            add(lead.captured_at, "invalid_leads", lead.channel, lead.campaign)
+        seen: set[tuple[str, str]] = set()
+        for at, stage in lead.entries:
+            metric = {"visited": "visits", "test_driven": "test_drives"}.get(stage)
+            if metric and (metric, month_of(at)) not in seen:
+                seen.add((metric, month_of(at)))
+                add(at, metric, lead.channel, lead.campaign)
+    for f in fold.facts:
+        if f.event_type == CONTRACT_SIGNED and f.data["order_id"] not in cancelled:
+            linked = fold.lead_of(f)
+            channel, campaign = (linked.channel, linked.campaign) if linked else ("", "")
+            add(f.at, "contracts", channel, campaign)
+            add(f.at, "revenue", channel, campaign, f.data.get("total_minor", 0))
+        elif f.event_type == CAMPAIGN_SPEND:
+            add(f.at, "spend", f.data.get("channel") or "", f.data["campaign_id"], f.data.get("amount_minor", 0))
 
 
 def change_times(facts: Sequence[Fact], teams: ConsultantTeams) -> list[datetime]:
@@ -632,8 +667,11 @@ def entities_of(event_type: str, data: Mapping[str, Any], event_id: str) -> tupl
     d = data
     mentions = []
     if event_type.startswith(_L):
+        # A campaign's own facts are its group (a lead names its campaign but is not linked to it: linking would
+        # make one group of every lead a campaign brought).
         primary = f"lead:{d['lead_id']}" if d.get("lead_id") else (
-            f"consultant:{d['consultant_id']}" if d.get("consultant_id") else f"team:{d.get('team_id')}")
+            f"consultant:{d['consultant_id']}" if d.get("consultant_id") else
+            f"campaign:{d['campaign_id']}" if d.get("campaign_id") else f"team:{d.get('team_id')}")
         if d.get("order_id"):
             mentions.append(f"order:{d['order_id']}")
     elif event_type.startswith(_O):

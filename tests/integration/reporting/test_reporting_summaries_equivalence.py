@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from services.reporting.adapters.generations import ActiveSchemaPool
 from services.reporting.adapters.summaries import SUMMARY_TABLE_NAMES, FactFold, PostgresSummaries, build_summaries
 from services.reporting.app.analysis import AfterSalesQuery, MonthlyAnalysisQuery
+from services.reporting.app.campaigns import CampaignReportQuery
 from services.reporting.app.queries import FunnelQuery, FunnelReportQuery
 from services.reporting.app.reports import (
     Activities,
@@ -140,6 +141,11 @@ async def reports(source: Any, watermark: Any, fold: FactFold, as_of: datetime |
     for day in range(0, 60, 3):
         name = (BASE + timedelta(days=day)).strftime("%Y-%m-%d")
         out[f"daily_{name}"] = await DailyReportQuery(source)(day=name, as_of=as_of)
+    campaigns = CampaignReportQuery(source)
+    out["campaigns"] = await campaigns(as_of=as_of)
+    for period in (*MONTHS, "2026-03-09", "2026-04-15"):
+        out[f"campaigns_{period}"] = await campaigns(period=period, as_of=as_of)
+    out["campaigns_span"] = await campaigns(start=date(2026, 3, 10), end=date(2026, 4, 20), as_of=as_of)
     out["grades"] = await GradeTableQuery(source, lambda: NOW)(as_of=as_of)
     out["aftersales"] = await AfterSalesQuery(source)(as_of=as_of)
     return out
