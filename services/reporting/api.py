@@ -6,7 +6,7 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
@@ -37,7 +37,7 @@ from shared.auth.principal import Principal
 from shared.runtime.command_body import CommandBody, command_body
 from shared.runtime.http import error_body
 from shared.runtime.openapi import error_response, error_responses
-from shared.runtime.params import IsoDateTime
+from shared.runtime.params import IsoDate, IsoDateTime
 
 DASHBOARD = Path(__file__).parent / "static" / "dashboard.html"
 Format = Literal["json", "csv", "xlsx"]
@@ -278,8 +278,8 @@ def reporting_router(*, funnel: FunnelQuery, funnel_report: FunnelReportQuery | 
         @router.get("/reports/campaigns", responses=EXPORT_RESPONSES, dependencies=readers)
         async def get_campaigns(
             period: str | None = Query(None, description="YYYY-MM or YYYY-MM-DD (or start/end; default all time)"),
-            start: date | None = Query(None, description="first day"),
-            end: date | None = Query(None, description="the day after the last (not included)"),
+            start: IsoDate | None = Query(None, description="first day"),
+            end: IsoDate | None = Query(None, description="the day after the last (not included)"),
             as_of: IsoDateTime | None = None, format: Format = "json", caller: Principal = CALLER,
         ) -> Response:
             """Per channel and per campaign: leads, valid leads, visits, test drives, contracts, revenue and spend;

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -14,15 +14,19 @@ from shared.pagination import MAX_PAGE_SIZE
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
-def _iso_8601_only(value: Any) -> Any:
-    # pydantic reads a bare number as seconds since 1970; the OpenAPI says date-time, and "0.5" is a typing error.
-    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
-        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-03-01T09:00:00+08:00")
-    return value
+def _refuse_numbers(example: str) -> Any:
+    # pydantic reads a bare number as seconds since 1970; the OpenAPI says date(-time), and "0.5" is a typing error.
+    def check(value: Any) -> Any:
+        if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+            raise ValueError(f"must be an ISO 8601 {example}")
+        return value
+    return check
 
 
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601_only)]
+IsoDateTime = Annotated[datetime, BeforeValidator(_refuse_numbers("date-time, e.g. 2026-03-01T09:00:00+08:00"))]
 """A date-time given as ISO 8601 text only (a query parameter such as ``as_of``)."""
+IsoDate = Annotated[date, BeforeValidator(_refuse_numbers("date, e.g. 2026-03-01"))]
+"""A day given as ISO 8601 text only (``start=0`` is 422, not 1970-01-01)."""
 
 
 PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"items per page (at most {MAX_PAGE_SIZE})")]
