@@ -26,16 +26,21 @@ FROM (SELECT 1) AS one LEFT JOIN LATERAL (
     WHERE subject = $8 ORDER BY occurred_at LIMIT 1) AS first ON true
 ON CONFLICT (event_id) DO NOTHING"""
 
+# An event older than the row (a backfill replaying history while the live consumer applies newer events;
+# backfill.py) only fills what the row lacks, so the order's state never moves back.
 _ORDER = """
 INSERT INTO leads_customer_orders AS o (order_id, lead_id, customer_ref, status, total_minor, paid_minor, currency,
                                         signed_at, updated_at, vin, plate)
 VALUES ($1, $2, $3, $4, $5, COALESCE($6, 0), $7, $8, $9, CASE WHEN $11 THEN NULL ELSE $10 END, $12)
 ON CONFLICT (order_id) DO UPDATE SET
-    vin = CASE WHEN $11 THEN NULL ELSE COALESCE($10, o.vin) END, plate = COALESCE($12, o.plate),
-    lead_id = COALESCE(EXCLUDED.lead_id, o.lead_id), customer_ref = COALESCE(EXCLUDED.customer_ref, o.customer_ref),
-    status = COALESCE($4, o.status), total_minor = COALESCE($5, o.total_minor),
-    paid_minor = COALESCE($6, o.paid_minor), currency = COALESCE($7, o.currency),
-    signed_at = COALESCE($8, o.signed_at), updated_at = GREATEST(o.updated_at, EXCLUDED.updated_at)"""
+    vin = CASE WHEN EXCLUDED.updated_at < o.updated_at THEN COALESCE(o.vin, EXCLUDED.vin)
+               WHEN $11 THEN NULL ELSE COALESCE($10, o.vin) END,
+    paid_minor = CASE WHEN EXCLUDED.updated_at < o.updated_at THEN o.paid_minor ELSE COALESCE($6, o.paid_minor) END,
+""" + ",\n".join(
+    f"    {column} = CASE WHEN EXCLUDED.updated_at < o.updated_at THEN COALESCE(o.{column}, EXCLUDED.{column}) "
+    f"ELSE COALESCE(EXCLUDED.{column}, o.{column}) END"
+    for column in ("plate", "lead_id", "customer_ref", "status", "total_minor", "currency", "signed_at")
+) + ",\n    updated_at = GREATEST(o.updated_at, EXCLUDED.updated_at)"
 
 _POINTS = """
 INSERT INTO leads_customer_points AS p (customer_ref, balance, updated_at) VALUES ($1, $2, $3)
