@@ -37,6 +37,25 @@ else:
     MergeBody = command_body(cc.MergeCustomers, path=("customer_id",))
 
 
+class TimelineEntry(BaseModel):
+    id: str = Field(description="unique on the customer's timeline: the stream and version "
+                                "(leads/<lead>/<version>, card/<customer>/<version>) or <service>/<event id>")
+    at: str = Field(description="when it happened (ISO 8601)")
+    source: str = Field(description="leads, orders or aftersales")
+    event_type: str
+    lead_id: str | None
+    order_id: str | None
+    subject: str | None = Field(description="the quote, complaint or referral an orders/aftersales event is about")
+    actor: str | None
+    data: dict[str, Any]
+
+
+class TimelinePage(BaseModel):
+    customer_id: str
+    timeline: list[TimelineEntry] = Field(description="newest first")
+    next_cursor: str | None = Field(description="send as ``cursor`` for the next (older) page; null on the last")
+
+
 class CardView(BaseModel):
     customer_id: str
     fields: dict[str, Any]
@@ -77,13 +96,26 @@ def card_router(*, cards: cc.CustomerCardHandlers, queries: CustomerQueries, sea
     async def customer_overview(customer_id: str, caller: Caller) -> dict[str, Any]:
         """The one customer page: ``summary`` (open leads with stage, grade and owner; every lead; orders with
         status, total, paid and balance; the balance due per currency; loyalty points; the card's fields) and the
-        ``timeline`` in time order — the leads' own history (capture, grades, follow-ups, appointments, showroom
+        ``timeline`` in time order, whole (kept for existing callers; ``GET /v1/customers/{id}/timeline`` pages it,
+        newest first) — the leads' own history (capture, grades, follow-ups, appointments, showroom
         visits, test drives, stages), the card's changes, and what orders (quotes, contract, payments, refunds,
         delivery) and aftersales (care plan, return visits, complaints, referrals, points) published about the
         customer; each entry says its ``source``. A merged duplicate's history is the survivor's. The owner of one
         of the customer's leads, that team's manager or a director (403 for others who see a lead; 404 when no lead
         is visible)."""
         return await overview.overview(caller, customer_id)
+
+    @router.get("/customers/{customer_id}/timeline", response_model=TimelinePage, responses=error_responses(403))
+    async def customer_timeline(customer_id: str, caller: Caller, cursor: PageCursor = None,
+                                limit: PageLimit = DEFAULT_PAGE_SIZE) -> TimelinePage:
+        """The customer page's timeline a page at a time, **newest first**: the entries of the overview's
+        ``timeline`` (each with its unique ``id``), ``limit`` of them (1–200, default 50); ``next_cursor`` fetches
+        the older ones and stays exact while new entries arrive (a keyset cursor: 422 ``cursor`` when it is not one
+        this list gave out). The overview's access rule (403 for who sees a lead but may not work the customer; 404
+        when no lead is visible); phones masked as on the overview."""
+        page = await overview.timeline(caller, customer_id, cursor=cursor, limit=limit)
+        return TimelinePage(customer_id=customer_id, timeline=[TimelineEntry(**e) for e in page.items],
+                            next_cursor=page.next_cursor)
 
     @router.get("/customers/{customer_id}/card")
     async def get_card(customer_id: str, caller: Caller) -> dict[str, Any]:

@@ -136,6 +136,8 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
                                                    {"merged_customer_id": duplicate}, "m1", "c3", 404),
         "GET /v1/customers/{customer_id}/overview": ("leads", f"/v1/customers/{lead_customer}/overview", None, "c1",
                                                      "c3", 404),
+        "GET /v1/customers/{customer_id}/timeline@leads": ("leads", f"/v1/customers/{lead_customer}/timeline", None,
+                                                           "c1", "c3", 404),
         "GET /v1/customers/search": ("leads", "/v1/customers/search?q=13812345678", None, "c1", "shop", 403),
         "GET /v1/customer-card/fields": ("leads", "/v1/customer-card/fields", None, "c1", "nobody", 401),
         # The list is the body (CSV/XLSX): none here, so the allowed call is a 422 past the access rule.

@@ -2,7 +2,8 @@
 tokens): a consultant's lead is quoted, contracted, paid in two parts and delivered in orders, after-sales opens
 its care plan and takes a complaint — and the leads service's customer page shows the payments and the complaint
 from the other services on its timeline, the order delivered with nothing left to pay and the points after-sales
-holds; search finds the customer by the phone written another way and by part of the name. Nobody else opens it."""
+holds; search finds the customer by the phone written another way and by part of the name; the timeline pages newest
+first (a bad cursor or limit is 422 naming it). Nobody else opens it."""
 
 from __future__ import annotations
 
@@ -108,6 +109,21 @@ async def test_the_customer_page_shows_orders_payments_and_an_aftersales_complai
                                    headers=owner)).json()["customers"]
         by_part = (await http.get(f"{leads}/v1/customers/search", params={"q": "小红"},
                                   headers=owner)).json()["customers"]
+        paged: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:  # the timeline a page of 3 at a time, newest first
+            answer = await http.get(f"{leads}/v1/customers/{customer}/timeline", headers=owner,
+                                    params={"limit": 3, **({"cursor": cursor} if cursor else {})})
+            assert answer.status_code == 200, answer.text
+            paged += answer.json()["timeline"]
+            if (cursor := answer.json()["next_cursor"]) is None:
+                break
+        bad_cursor = await http.get(f"{leads}/v1/customers/{customer}/timeline", headers=owner,
+                                    params={"cursor": "not-a-cursor"})
+        too_long = await http.get(f"{leads}/v1/customers/{customer}/timeline", headers=owner,
+                                  params={"limit": 201})
+        bob_timeline = await http.get(f"{leads}/v1/customers/{customer}/timeline", headers=auth_headers(
+            "consultant", subject="bob" if lead["owner_id"] != "bob" else "amy", team=TEAM))
 
     payments = [e["data"] for e in page["timeline"] if e["event_type"] == "PaymentReceived"]
     assert [(p["kind"], p["amount_minor"], p["paid_total_minor"]) for p in payments] == [
@@ -128,6 +144,15 @@ async def test_the_customer_page_shows_orders_payments_and_an_aftersales_complai
     assert (bob.status_code, system.status_code) == (404, 403)
     assert [(c["customer_id"], c["match"]) for c in by_phone] == [(customer, "phone")]
     assert [(c["customer_id"], c["match"]) for c in by_part] == [(customer, "name_part")]
+    # Every entry of the page's timeline once (more may have arrived since), newest first.
+    assert {e["id"] for e in page["timeline"]} <= {e["id"] for e in paged}
+    assert len({e["id"] for e in paged}) == len(paged)
+    keys = [(datetime.fromisoformat(e["at"]), e["id"]) for e in paged]
+    assert keys == sorted(keys, reverse=True)
+    assert (bad_cursor.status_code, bad_cursor.json()["error"]["fields"][0]["field"]) == (422, "cursor")
+    assert too_long.status_code == 422
+    assert "limit" in too_long.text
+    assert bob_timeline.status_code == 404
 
 
 async def test_search_finds_the_customer_by_the_vin_allocated_in_orders_and_the_plate_of_its_registration(

@@ -61,7 +61,7 @@ WHERE lead_id = ANY($1::text[]) OR customer_ref = ANY($2::text[])
 ORDER BY signed_at NULLS LAST, order_id"""
 
 _EVENTS = """
-SELECT source, event_type, occurred_at, lead_id, order_id, customer_ref, subject, summary
+SELECT event_id::text, source, event_type, occurred_at, lead_id, order_id, customer_ref, subject, summary
 FROM leads_customer_events
 WHERE lead_id = ANY($1::text[]) OR order_id = ANY($2::text[]) OR customer_ref = ANY($3::text[])
 ORDER BY occurred_at, event_id"""

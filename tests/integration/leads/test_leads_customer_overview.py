@@ -2,13 +2,14 @@
 payment, complaint, points) lands in the leads service's read model through the consumer's handlers and shows on
 one time-ordered timeline with a summary (orders with balance, points); a redelivered event shows once; after a
 merge the survivor's page carries the duplicate's orders, complaints and points; a shop checkout's order and points
-(under the shop's customer id) find the customer through the order; and the page's access rule holds."""
+(under the shop's customer id) find the customer through the order; the page's access rule holds; and the timeline
+pages newest first through every entry once while new ones arrive, refusing a cursor it did not give out."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +22,8 @@ from shared.auth.errors import ForbiddenError
 from shared.auth.principal import Principal
 from shared.contracts.aftersales import ComplaintOpenedV1, ComplaintResolvedV1, PointsAwardedV1
 from shared.contracts.orders import ContractSignedV1, OrderLine, PaymentReceivedV1, QuoteIssuedV1, QuoteLine
+from shared.domain import InvalidFieldError
+from shared.pagination import encode_cursor
 from tests.integration.leads.conftest import team_with
 from tests.support.leads import T0, LeadsInProcess, ctx
 
@@ -162,3 +165,57 @@ async def test_the_owner_the_teams_manager_and_a_director_open_the_page_others_d
     reader = Principal(subject="bi", roles=frozenset(), scopes=frozenset({"leads:read"}))
     with pytest.raises(ForbiddenError):  # sees the leads, may not work with the customer
         await leads.overview.overview(reader, lead.customer_id)
+
+
+async def all_pages(leads: LeadsInProcess, customer_id: str, limit: int) -> list[list[dict[str, Any]]]:
+    pages, cursor = [], None
+    while True:
+        page = await leads.overview.timeline(DIRECTOR, customer_id, cursor=cursor, limit=limit)
+        pages.append(page.items)
+        if page.next_cursor is None:
+            return pages
+        cursor = page.next_cursor
+
+
+async def test_the_timeline_pages_newest_first_through_every_entry_once_while_new_ones_arrive(
+        leads: LeadsInProcess, phone: Callable[[], str]) -> None:
+    lead = await capture(leads, phone())
+    customer = lead.customer_id
+    await leads.deliver(quote("Q-7", lead), key="Q-7", at=at(1))
+    await leads.deliver(contract("O-7", lead.id, customer), key="O-7", at=at(2))
+    for hour in (3, 3, 4):  # two in one instant: the entry id breaks the tie
+        await leads.deliver(payment("O-7", 10_000_00), key="O-7", at=at(hour))
+    whole = (await leads.overview.overview(DIRECTOR, customer))["timeline"]
+    assert len({e["id"] for e in whole}) == len(whole) > 6
+
+    pages = await all_pages(leads, customer, limit=2)
+    paged = [e for page in pages for e in page]
+
+    def key(entry: dict[str, Any]) -> tuple[datetime, str]:
+        return datetime.fromisoformat(entry["at"]), entry["id"]
+
+    assert sorted(paged, key=key) == sorted(whole, key=key)
+    assert [key(e) for e in paged] == sorted(map(key, paged), reverse=True)
+    assert all(len(page) == 2 for page in pages[:-1])
+    assert 1 <= len(pages[-1]) <= 2  # no empty last page
+
+    # Something newer arrives after the first page was read: the older pages neither repeat nor skip an entry.
+    first = await leads.overview.timeline(DIRECTOR, customer, cursor=None, limit=3)
+    await leads.deliver(complaint("K-7", customer, "O-7"), key="K-7", at=at(9))
+    rest, cursor = [], first.next_cursor
+    while cursor is not None:
+        page = await leads.overview.timeline(DIRECTOR, customer, cursor=cursor, limit=3)
+        rest += page.items
+        cursor = page.next_cursor
+    assert [e["id"] for e in first.items + rest] == [e["id"] for e in paged]
+    newest = await leads.overview.timeline(DIRECTOR, customer, cursor=None, limit=1)
+    assert newest.items[0]["event_type"] == "ComplaintOpened"
+
+
+@pytest.mark.parametrize("cursor", ["not-a-cursor", encode_cursor("customer-search", ["x", 1])])
+async def test_a_cursor_the_timeline_did_not_give_out_is_refused_naming_the_cursor(
+        leads: LeadsInProcess, phone: Callable[[], str], cursor: str) -> None:
+    lead = await capture(leads, phone())
+    with pytest.raises(InvalidFieldError) as refused:
+        await leads.overview.timeline(DIRECTOR, lead.customer_id, cursor=cursor, limit=10)
+    assert refused.value.field == "cursor"
