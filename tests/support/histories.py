@@ -183,7 +183,10 @@ def histories(draw: st.DrawFn, max_leads: int = 8) -> list[Published]:
             out.append(Published("orders", order, ContractSignedV1(
                 order_id=order, lead_id=None if checkout else lead, consultant_id=None if checkout else owner,
                 channel="online_shop" if checkout else None, customer_phone="+8613800000000",
-                lines=[OrderLine(product="Model Y", quantity=1, unit_price_minor=290_000, kind="model"),
+                # the car from the catalogue at its list price or typed below it (平均优惠 counts that), or typed
+                lines=[OrderLine(product="Model Y", quantity=1, unit_price_minor=290_000, kind="model",
+                                 **draw(st.sampled_from(({}, {"catalogue_id": "model-y", "list_price_minor": 290_000},
+                                                         {"catalogue_id": "model-y", "list_price_minor": 296_000})))),
                        *(OrderLine(product=kind, quantity=1, unit_price_minor=1_000, kind=kind)
                          for kind in draw(st.sets(st.sampled_from(("accessory", "insurance", "financing",
                                                                     "plates")))))],

@@ -15,8 +15,8 @@ KPIS: dict[str, tuple[str, str, float]] = {
     "test_drive_rate": ("test_drives", "visits", 1.0),  # 试驾率
     "visit_to_order_rate": ("contracts", "visits", 1.0),  # 到店成交率
     "quote_to_contract_rate": ("quotes_signed", "quotes_issued", 1.0),  # 报价成交率
-    "average_discount_rate": ("discount_minor", "subtotal_minor", 1.0),  # 平均优惠率
-    "average_discount_minor": ("discount_minor", "priced_contracts", 1.0),  # 单车平均优惠
+    "average_discount_rate": ("concession_minor", "list_subtotal_minor", 1.0),  # 平均优惠率
+    "average_discount_minor": ("concession_minor", "priced_contracts", 1.0),  # 单车平均优惠
     "deposit_to_delivery_days": ("deposit_to_delivery_hours", "deposit_deliveries", 1 / 24),  # 订金到交车天数
     "financing_approval_rate": ("financing_approved", "financing_decisions", 1.0),  # 金融审批通过率
     "referral_rate": ("referral_leads", "new_leads", 1.0),  # 转介绍率
@@ -32,9 +32,13 @@ KPIS: dict[str, tuple[str, str, float]] = {
     "financing_attach_rate": ("contracts_with_financing", "contracts", 1.0),  # 金融渗透率
     "plates_attach_rate": ("contracts_with_plates", "contracts", 1.0),  # 上牌渗透率
 }
-# Denominators that are sums of counters.
+# Numerators and denominators that are sums of counters. A discount is everything given away against the list:
+# the contract's discount plus what its catalogue lines were typed below their list price (the subtotal is
+# already lower by that), over the subtotal at list prices — the measure orders' discount policy checks.
 _SUMS: dict[str, tuple[str, ...]] = {"financing_decisions": ("financing_approved", "financing_declined"),
-                                     "appointments_due": ("appointments_kept", "appointments_missed")}
+                                     "appointments_due": ("appointments_kept", "appointments_missed"),
+                                     "concession_minor": ("discount_minor", "below_list_minor"),
+                                     "list_subtotal_minor": ("subtotal_minor", "below_list_minor")}
 # KPIs a target can be set for: the rates where higher is better. Discount and deposit → delivery time are
 # ceilings (lower is better), for which "attainment = actual / target" would read backwards; they have none.
 TARGETABLE_KPIS: tuple[str, ...] = (
@@ -51,8 +55,9 @@ COUNTS = ("invitations", "invited_visits", "first_visits", "second_visits", "tes
 def kpi(name: str, counter: Callable[[str], float]) -> float | None:
     """One KPI from a lookup of summed counters (None without a denominator)."""
     numerator, denominator, scale = KPIS[name]
+    above = sum(counter(c) for c in _SUMS.get(numerator, (numerator,)))
     below = sum(counter(c) for c in _SUMS.get(denominator, (denominator,)))
-    r = ratio(counter(numerator) * scale, below)
+    r = ratio(above * scale, below)
     return None if r is None else round(r, 4)
 
 

@@ -314,6 +314,21 @@ class _Fold:
         return who or "", team or ""
 
 
+def below_list_minor(lines: Iterable[Mapping[str, Any]]) -> int:
+    """What a contract's catalogue lines were typed below their list price, in minor units over their quantities.
+    A contract line's ``unit_price_minor`` includes its options while ``list_price_minor`` is the catalogue item's
+    own price, so the list unit price is list + options. A line without a list price (hand-typed, the shop's) gives
+    nothing; a line above its list (orders refuses one) counts as no discount rather than a negative one."""
+    total = 0
+    for line in lines:
+        listed = line.get("list_price_minor")
+        if listed is None:
+            continue
+        options = sum(int(o.get("price_minor") or 0) for o in line.get("options") or ())
+        total += max(0, int(listed) + options - int(line["unit_price_minor"])) * int(line.get("quantity") or 1)
+    return total
+
+
 def _is_open(lead: _Lead) -> bool:
     return lead.lost is None and lead.invalid_at is None and lead.furthest < STAGE_RANK[WON_STAGE]
 
@@ -472,6 +487,7 @@ def _fact_measures(fold: _Fold, teams: ConsultantTeams,
                     activity(f.at, f"contracts_with_{kind}", who, linked)
             if d.get("subtotal_minor"):
                 activity(f.at, "discount_minor", who, linked, d.get("discount_minor") or 0)
+                activity(f.at, "below_list_minor", who, linked, below_list_minor(d.get("lines") or ()))
                 activity(f.at, "subtotal_minor", who, linked, d["subtotal_minor"])
                 activity(f.at, "priced_contracts", who, linked)
         elif t == DELIVERED:

@@ -22,7 +22,7 @@ from shared.contracts.leads import (
     LeadInvalidatedV1,
     StageAdvancedV1,
 )
-from shared.contracts.orders import ContractSignedV1, OrderCancelledV1, OrderLine
+from shared.contracts.orders import ContractSignedV1, LineOption, OrderCancelledV1, OrderLine
 from shared.contracts.showroom import VisitArrivedV1
 from tests.support.histories import BASE
 from tests.unit.reporting.test_reporting_ledger import END, activity, fact
@@ -207,3 +207,40 @@ def test_attach_rates_count_each_contract_once_per_kind_and_leave_cancelled_ones
             values["contracts_with_financing"], values["contracts_with_plates"]) == (1, 1, 1, 0)
     assert values["accessory_attach_rate"] == 0.5
     assert values["plates_attach_rate"] == 0
+
+
+# --- 平均优惠: a price typed below the list price is a discount ----------------------------------------------------
+
+def test_a_price_typed_below_the_list_price_counts_as_discount_over_the_list_subtotal() -> None:
+    # A: a car listed 300 000 typed at 290 000 with a 2 000 option (the contract line's unit price includes the
+    # option), two floor mats listed 500 typed at 400, and a 1 000 discount on the whole contract.
+    # B: a hand-typed line (no list price) with a 3 000 discount. C: list price kept, no discount.
+    def signed(lead: str, lines: list[OrderLine], subtotal: int, discount: int) -> Fact:
+        return fact(ContractSignedV1(order_id=f"o-{lead}", lead_id=lead, consultant_id="c1", lines=lines,
+                                     total_minor=subtotal - discount, currency="CNY", payment_plan="full",
+                                     signed_at=BASE + timedelta(minutes=10), subtotal_minor=subtotal,
+                                     discount_minor=discount))
+
+    a = signed("A", [OrderLine(product="Y", quantity=1, unit_price_minor=292_000, kind="model", catalogue_id="y",
+                               list_price_minor=300_000, options=[LineOption(code="red", price_minor=2_000)]),
+                     OrderLine(product="mats", quantity=2, unit_price_minor=400, kind="accessory",
+                               catalogue_id="mats", list_price_minor=500)], subtotal=292_800, discount=1_000)
+    b = signed("B", [OrderLine(product="X", quantity=1, unit_price_minor=100_000)], subtotal=100_000, discount=3_000)
+    c = signed("C", [OrderLine(product="Z", quantity=1, unit_price_minor=50_000, kind="model", catalogue_id="z",
+                               list_price_minor=50_000)], subtotal=50_000, discount=0)
+    below_a = (300_000 + 2_000 - 292_000) + 2 * (500 - 400)  # 10 200 typed off the list
+    counters: dict[str, float] = {}
+    for group in ([*_lead("A"), a], [*_lead("B"), b], [*_lead("C"), c]):
+        for k, v in _counters(measures_at(group, END, ConsultantTeams())).items():
+            counters[k] = counters.get(k, 0) + v
+    assert counters["below_list_minor"] == below_a
+    values = kpis(counters)
+    concession = below_a + 1_000 + 3_000
+    assert values["average_discount_rate"] == round(concession / (292_800 + below_a + 100_000 + 50_000), 4)
+    assert values["average_discount_minor"] == round(concession / 3, 4)
+    # Typed-down prices alone (no discount on the contract) are a discount too: before, this read 0.
+    typed = signed("A", [OrderLine(product="Y", quantity=1, unit_price_minor=290_000, kind="model", catalogue_id="y",
+                                   list_price_minor=300_000)], subtotal=290_000, discount=0)
+    only_typed = kpis(_counters(measures_at([*_lead("A"), typed], END, ConsultantTeams())))
+    assert only_typed["average_discount_rate"] == round(10_000 / 300_000, 4)
+    assert only_typed["average_discount_minor"] == 10_000
