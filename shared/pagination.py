@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -85,3 +85,23 @@ def page_of(list_name: str, rows: Sequence[T], limit: int, key_of: Callable[[T],
     items = list(rows[:limit])
     more = len(rows) > limit
     return Page(items, encode_cursor(list_name, key_of(items[-1])) if more and items else None)
+
+
+async def filtered_page(list_name: str, cursor: str | None, limit: int, types: KeyTypes, *,
+                        fetch: Callable[[tuple[KeyValue, ...] | None, int], Awaitable[Sequence[T]]],
+                        keep: Callable[[Sequence[T]], list[T]], key_of: Callable[[T], Sequence[KeyValue]]
+                        ) -> Page[T]:
+    """A page of a list whose rows are filtered after the query (a caller's access rule written once, in Python):
+    ``fetch(after, n)`` returns up to ``n`` rows after the key ``after`` in key order; ``keep`` keeps (and may
+    reshape, e.g. mask) the ones to show. Fetches chunks until the page and one more row are kept or the rows run
+    out, so a page is full whenever more visible rows exist; the cursor is the key of the last row shown."""
+    after = decode_cursor(list_name, cursor, types)
+    chunk = limit + 1
+    kept: list[T] = []
+    while len(kept) <= limit:
+        rows = await fetch(after, chunk)
+        kept += keep(rows)
+        if len(rows) < chunk:
+            break
+        after = tuple(key_of(rows[-1]))
+    return page_of(list_name, kept, limit, key_of)

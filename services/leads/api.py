@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from services.leads.app import access
 from services.leads.app import lead_commands as lc
+from services.leads.app import lead_lists as lists
 from services.leads.app import organisation as org
 from services.leads.app.commands import CAPTURE_INTERNAL, CaptureLead, CaptureLeadHandler
 from services.leads.app.ports import Clock, LeadHistory, LeadQueries
@@ -24,10 +25,12 @@ from shared.auth.http import AUTHENTICATED, CALLER, Caller
 from shared.auth.principal import Principal
 from shared.commands import CommandContext
 from shared.domain.phone import mask_phone_for_display, normalise_phone
+from shared.pagination import DEFAULT_PAGE_SIZE
 from shared.runtime.command_body import CommandBody, command_body
 from shared.runtime.http import Correlation
 from shared.runtime.http import command_context as _context
 from shared.runtime.openapi import error_responses
+from shared.runtime.params import PageCursor, PageLimit
 
 
 class LeadView(BaseModel):
@@ -145,15 +148,22 @@ def leads_router(
 
     @router.get("/follow-ups")
     async def due_follow_ups(caller: Caller, owner_id: str,
-                             within_hours: Annotated[int, Query(ge=0, le=24 * 90)] = 24) -> dict[str, Any]:
-        """The consultant's follow-ups that are overdue or due within ``within_hours``."""
-        rows = await queries.follow_ups(owner_id, clock() + timedelta(hours=within_hours))
-        return {"leads": access.visible(caller, rows)}
+                             within_hours: Annotated[int, Query(ge=0, le=24 * 90)] = 24,
+                             cursor: PageCursor = None, limit: PageLimit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
+        """The consultant's follow-ups that are overdue or due within ``within_hours``, soonest due first (one
+        without a due time at its capture), ``limit`` a page; ``next_cursor`` fetches the next (422 ``cursor``)."""
+        page = await lists.follow_ups_page(queries, caller, owner_id=owner_id,
+                                           due_before=clock() + timedelta(hours=within_hours), cursor=cursor,
+                                           limit=limit)
+        return {"leads": page.items, "next_cursor": page.next_cursor}
 
     @router.get("/pool")
-    async def pool_contents(caller: Caller, team_id: str | None = None) -> dict[str, Any]:
-        """Leads in the shared pool (公海), optionally of one team (a consultant or manager sees their team's)."""
-        return {"leads": access.visible(caller, await queries.pool(team_id))}
+    async def pool_contents(caller: Caller, team_id: str | None = None, cursor: PageCursor = None,
+                            limit: PageLimit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
+        """Leads in the shared pool (公海), optionally of one team (a consultant or manager sees their team's),
+        longest in the pool first, ``limit`` a page; ``next_cursor`` fetches the next (422 ``cursor``)."""
+        page = await lists.pool_page(queries, caller, team_id=team_id, cursor=cursor, limit=limit)
+        return {"leads": page.items, "next_cursor": page.next_cursor}
 
     def lead_endpoint(path: str, command: type[Any], summary: str, handler: Callable[[Any, CommandContext],
                       Awaitable[Lead]], manager_only: bool = False) -> None:

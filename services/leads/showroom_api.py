@@ -12,16 +12,18 @@ from pydantic import BaseModel, Field
 
 from services.leads.app import access
 from services.leads.app import reception as rc
+from services.leads.app.lead_lists import visits_page
 from services.leads.app.ports import Clock, ShowroomQueries
 from services.leads.domain.errors import VisitNotFoundError
 from services.leads.domain.visit import Visit
 from shared.auth.http import AUTHENTICATED, CALLER, Caller
 from shared.auth.principal import Principal
+from shared.pagination import DEFAULT_PAGE_SIZE
 from shared.runtime.command_body import CommandBody, command_body
 from shared.runtime.http import Correlation
 from shared.runtime.http import command_context as _context
 from shared.runtime.openapi import error_responses
-from shared.runtime.params import IsoDateTime
+from shared.runtime.params import IsoDateTime, PageCursor, PageLimit
 
 # The request bodies are the commands (shared/runtime/command_body.py).
 if TYPE_CHECKING:
@@ -96,14 +98,16 @@ def showroom_router(*, reception: rc.ReceptionHandlers, queries: ShowroomQueries
     @router.get("/showroom-visits", responses=error_responses(403))
     async def list_visits(caller: Caller, arrived_from: IsoDateTime | None = None,
                           arrived_to: IsoDateTime | None = None, team_id: str | None = None,
-                          consultant_id: str | None = None) -> dict[str, Any]:
+                          consultant_id: str | None = None, cursor: PageCursor = None,
+                          limit: PageLimit = DEFAULT_PAGE_SIZE) -> dict[str, Any]:
         """The register between ``arrived_from`` (default: 24 hours ago) and ``arrived_to`` (default: now), the
-        entries the caller may see."""
+        entries the caller may see, in arrival order, ``limit`` a page; ``next_cursor`` fetches the next (422
+        ``cursor``). The default window moves with the clock from page to page: give both ends to page a fixed one."""
         until = arrived_to or clock()
         since = arrived_from or until - timedelta(hours=24)
-        rows = await queries.visits(arrived_from=since, arrived_to=until, team_id=team_id,
-                                    consultant_id=consultant_id)
-        return {"visits": access.visits_visible(caller, rows)}
+        page = await visits_page(queries, caller, arrived_from=since, arrived_to=until, team_id=team_id,
+                                 consultant_id=consultant_id, cursor=cursor, limit=limit)
+        return {"visits": page.items, "next_cursor": page.next_cursor}
 
     @router.get("/visit-purposes")
     async def list_visit_purposes() -> dict[str, Any]:

@@ -134,3 +134,31 @@ async def test_the_lead_list_pages_and_filters_in_the_callers_scope(client: http
     assert others_view == []
     assert bad_cursor.status_code == 422
     assert "cursor" in bad_cursor.text
+
+
+@pytest.mark.parametrize(("path", "base"), [("/v1/follow-ups", {"owner_id": "wq-ann"}), ("/v1/pool", {}),
+                                            ("/v1/showroom-visits", {})])
+@pytest.mark.parametrize(("params", "field"), [({"cursor": "not-a-cursor"}, "cursor"), ({"limit": 201}, "limit"),
+                                               ({"limit": 0}, "limit")])
+async def test_the_follow_up_pool_and_register_lists_page_and_refuse_a_bad_cursor_or_limit_naming_it(
+    client: httpx.AsyncClient, path: str, base: dict[str, Any], params: dict[str, Any], field: str,
+) -> None:
+    first = await client.get(path, headers=AS_MANAGER, params={**base, "limit": 1})
+    refused = await client.get(path, headers=AS_MANAGER, params={**base, **params})
+
+    assert first.status_code == 200, first.text
+    assert "next_cursor" in first.json()
+    assert refused.status_code == 422
+    assert field in refused.text
+
+
+async def test_due_follow_ups_come_a_page_at_a_time_over_http(client: httpx.AsyncClient) -> None:
+    owner = (await capture(client, OTHER))["owner_id"]  # south has one consultant: wq-cid
+    for _ in range(2):
+        await capture(client, OTHER)
+    as_owner = auth_headers("consultant", subject=owner, team=OTHER)
+
+    pages = await all_pages(client, "/v1/follow-ups", as_owner, key="leads", owner_id=owner, limit=1)
+
+    assert len(pages) >= 3
+    assert len({lead["lead_id"] for lead in pages}) == len(pages)

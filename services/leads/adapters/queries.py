@@ -49,18 +49,27 @@ class PostgresLeadQueries:
             "ORDER BY grade, follow_up_due_at NULLS LAST", owner_id, grade)
         return [_row(r) for r in rows]
 
-    async def follow_ups(self, owner_id: str, due_before: datetime) -> list[dict[str, Any]]:
+    async def follow_ups(self, owner_id: str, due_before: datetime, *, after: tuple[Any, ...] | None = None,
+                         limit: int | None = None) -> list[dict[str, Any]]:
+        """Due first (a lead without a due time at its capture), then by lead id: the key ``after`` pages on."""
+        after_due, after_id = after or (None, None)
         rows = await self._pool.fetch(
             f"SELECT {_COLUMNS} FROM leads_view WHERE owner_id = $1 AND is_open AND NOT pooled "
             "AND stage NOT IN ('contract_signed', 'delivered') AND (overdue OR follow_up_due_at <= $2) "
-            "ORDER BY follow_up_due_at", owner_id, due_before)
+            "AND ($3::timestamptz IS NULL OR (COALESCE(follow_up_due_at, captured_at), lead_id) > ($3, $4::text)) "
+            "ORDER BY COALESCE(follow_up_due_at, captured_at), lead_id LIMIT $5",
+            owner_id, due_before, after_due, after_id, limit)
         return [_row(r) for r in rows]
 
-    async def pool(self, team_id: str | None) -> list[dict[str, Any]]:
+    async def pool(self, team_id: str | None, *, after: tuple[Any, ...] | None = None,
+                   limit: int | None = None) -> list[dict[str, Any]]:
+        """Longest in the pool first (by release, else capture), then by lead id: the key ``after`` pages on."""
+        after_at, after_id = after or (None, None)
         rows = await self._pool.fetch(
             f"SELECT {_COLUMNS} FROM leads_view WHERE pooled AND is_open "
             "AND stage NOT IN ('contract_signed', 'delivered') AND ($1::text IS NULL OR team_id = $1) "
-            "ORDER BY released_at", team_id)
+            "AND ($2::timestamptz IS NULL OR (COALESCE(released_at, captured_at), lead_id) > ($2, $3::text)) "
+            "ORDER BY COALESCE(released_at, captured_at), lead_id LIMIT $4", team_id, after_at, after_id, limit)
         return [_row(r) for r in rows]
 
     async def consultants(self, team_id: str | None) -> list[dict[str, Any]]:
@@ -80,11 +89,16 @@ class PostgresLeadQueries:
         return _row(row) if row else None
 
     async def visits(self, *, arrived_from: datetime, arrived_to: datetime, team_id: str | None,
-                     consultant_id: str | None) -> list[dict[str, Any]]:
+                     consultant_id: str | None, after: tuple[Any, ...] | None = None,
+                     limit: int | None = None) -> list[dict[str, Any]]:
+        """In arrival order, then by visit id: the key ``after`` pages on."""
+        after_at, after_id = after or (None, None)
         rows = await self._pool.fetch(
             f"SELECT {self._VISIT_COLUMNS} FROM leads_visits WHERE arrived_at >= $1 AND arrived_at < $2 "
             "AND ($3::text IS NULL OR team_id = $3) AND ($4::text IS NULL OR consultant_id = $4) "
-            "ORDER BY arrived_at", arrived_from, arrived_to, team_id, consultant_id)
+            "AND ($5::timestamptz IS NULL OR (arrived_at, visit_id) > ($5, $6::text)) "
+            "ORDER BY arrived_at, visit_id LIMIT $7", arrived_from, arrived_to, team_id, consultant_id, after_at,
+            after_id, limit)
         return [_row(r) for r in rows]
 
     # --- the test-drive fleet ---
