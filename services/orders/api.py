@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from services.orders.api_schemas import checklist_view, order_view, price_list_version_view, quote_view, vehicle_view
@@ -68,7 +69,8 @@ from services.orders.app.vehicles import (
 )
 from services.orders.domain.catalogue import PriceList
 from services.orders.domain.errors import NoPriceListInForceError
-from services.orders.quote_print import print_quote
+from services.orders.quote_pdf import QuotePrinting, render_quote_pdf
+from services.orders.quote_print import print_quote, printed_quote
 from shared.auth.http import AUTHENTICATED, CALLER, Caller, allowed
 from shared.auth.principal import Principal, Role
 from shared.domain import InvalidFieldError
@@ -145,7 +147,14 @@ def _order(result: OrderResult) -> dict[str, Any]:
     return order_view(result.order)
 
 
-def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> APIRouter:
+# The printed quote as PDF: the one 200 body it answers (FastAPI would otherwise document JSON).
+QUOTE_PDF_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the quote's current revision as an A4 PDF in Chinese, its font subset embedded",
+          "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+}
+
+
+def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History, printing: QuotePrinting) -> APIRouter:
     router = APIRouter(prefix="/v1/quotes", tags=["quotes"],
                        dependencies=[*AUTHENTICATED, allowed(roles=access.SELLERS)])
 
@@ -202,7 +211,16 @@ def quotes_router(h: OrdersHandlers, store: OrdersStore, history: History) -> AP
     @router.get("/{quote_id}/print", response_class=HTMLResponse)
     async def print_quote_page(quote_id: str, caller: Caller) -> HTMLResponse:
         """The quote's current revision as a printable page in Chinese (报价单), for the same callers as the quote."""
-        return HTMLResponse(print_quote(await own_quote(quote_id, caller)))
+        return HTMLResponse(print_quote(printed_quote(await own_quote(quote_id, caller), printing.letterhead)))
+
+    @router.get("/{quote_id}/print.pdf", response_class=Response, responses=QUOTE_PDF_RESPONSES)
+    async def print_quote_pdf(quote_id: str, caller: Caller) -> Response:
+        """The same printed quote as a PDF (A4, 报价单 with signature boxes), for the same callers as the quote."""
+        view = printed_quote(await own_quote(quote_id, caller), printing.letterhead)
+        # Laying out and subsetting the font is a second of CPU: off the event loop, so other requests go on.
+        pdf = await run_in_threadpool(render_quote_pdf, view, printing.font)
+        return Response(pdf, media_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="quote-{quote_id}.pdf"'})
 
     return router
 

@@ -54,6 +54,8 @@ from services.orders.app.vehicles import (
     ChangeVehicleStatusHandler,
     RegisterVehicleHandler,
 )
+from services.orders.quote_pdf import QuotePrinting, load_quote_font
+from services.orders.quote_print import load_letterhead
 from shared.contracts.inbound import INBOUND_SHOP
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.consumer import IdempotentConsumer
@@ -84,6 +86,12 @@ class OrdersSettings(ServiceSettings):
     timer_poll_interval: float = 1.0
     consumer_group: str = "orders"  # the Kafka group id only: processed ids and dead letters are kept under SERVICE
     refund_percent_of_paid: int | None = None  # overrides config/orders.json when set
+    # The printed quote's PDF font (GET /v1/quotes/{id}/print.pdf): Debian's fonts-noto-cjk by default; a .ttc
+    # collection is searched for quote_pdf_font_face. Checked at start-up: a missing file stops the service with
+    # an error naming the setting.
+    quote_pdf_font: Path = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+    quote_pdf_font_bold: Path = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
+    quote_pdf_font_face: str = "Noto Sans CJK SC"
 
 
 
@@ -116,6 +124,9 @@ def build_handlers(unit_of_work: UnitOfWorkFactory, config: OrdersConfig, clock:
 
 def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock = system_clock()) -> FastAPI:
     config = load_config(refund_percent_override=settings.refund_percent_of_paid)
+    printing = QuotePrinting(load_letterhead(), load_quote_font(
+        settings.quote_pdf_font, settings.quote_pdf_font_bold, face=settings.quote_pdf_font_face,
+        settings=("ORDERS_QUOTE_PDF_FONT", "ORDERS_QUOTE_PDF_FONT_BOLD")))
     parts = ServiceComponents()
 
     @asynccontextmanager
@@ -146,7 +157,7 @@ def create_app(settings: OrdersSettings, kafka: KafkaSettings, *, clock: Clock =
         parts.watch_pool()
         parts.run_relay(relay)
         parts.run_timers(timers)
-        app.include_router(quotes_router(handlers, orders, orders))
+        app.include_router(quotes_router(handlers, orders, orders, printing))
         queries = PostgresOrderQueries(pool)
         app.include_router(orders_router(handlers, orders, orders, queries, config))
         app.include_router(vehicles_router(handlers, orders, orders, queries))

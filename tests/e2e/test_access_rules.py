@@ -182,6 +182,7 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
                                                 "c1", "m2", 404),
         "GET /v1/quotes/{quote_id}": ("orders", f"/v1/quotes/{quote}", None, "c1", "c2", 404),
         "GET /v1/quotes/{quote_id}/print": ("orders", f"/v1/quotes/{quote}/print", None, "c1", "c2", 404),
+        "GET /v1/quotes/{quote_id}/print.pdf": ("orders", f"/v1/quotes/{quote}/print.pdf", None, "c1", "c2", 404),
         "POST /v1/orders/{order_id}/payments": ("orders", f"/v1/orders/{order}/payments",
                                                 {"kind": "deposit", "amount_minor": 1000_00, "currency": "CNY"},
                                                 "c1", "c2", 404),

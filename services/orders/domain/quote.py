@@ -138,6 +138,13 @@ class Quote(Aggregate):
 
     # ---- queries -----------------------------------------------------------------------------------------
 
+    @property
+    def pricing(self) -> Pricing:
+        """The current revision's amounts as issued, with what its typed-down catalogue prices took off the list
+        (the lines say it; the subtotal, discount and total are the ones the revision recorded)."""
+        return Pricing(self.subtotal_minor, self.discount_minor, self.total_minor,
+                       sum(line.below_list_minor for line in self.lines))
+
     def is_past_validity(self, now: datetime) -> bool:
         return self.valid_until is not None and now >= self.valid_until
 
