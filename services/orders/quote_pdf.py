@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fontTools.ttLib import TTCollection, TTFont, TTLibError
 from fpdf import FPDF, FontFace
-from fpdf.enums import Align, TableBordersLayout, TableCellFillMode, WrapMode, XPos, YPos
+from fpdf.enums import Align, MethodReturnValue, TableBordersLayout, TableCellFillMode, WrapMode, XPos, YPos
 
 from services.orders.quote_print import Letterhead, PrintedQuote
 
@@ -201,9 +201,16 @@ def _end_height(pdf: _QuotePdf, view: PrintedQuote) -> float:
     totals = sum(TOTAL_ROW + (2 if t.emphasised else 0) for t in view.totals) + 4
     pdf.set_font(FAMILY, "", 8.5)
     text_width = pdf.w - 2 * MARGIN - NUMBER_WIDTH
-    terms = 6 + sum(pdf.multi_cell(text_width, TERM_LINE, term, wrapmode=WrapMode.WORD, dry_run=True,
-                                   output="HEIGHT") + 0.8 for term in view.terms) + 3
+    terms = 6 + sum(_wrapped_height(pdf, text_width, term) + 0.8 for term in view.terms) + 3
     return totals + terms + SIGNATURE_HEIGHT + 2
+
+
+def _wrapped_height(pdf: _QuotePdf, width: float, text: str) -> float:
+    """The height ``text`` takes wrapped at ``width`` in the current font (measured, not drawn)."""
+    height = pdf.multi_cell(width, TERM_LINE, text, wrapmode=WrapMode.WORD, dry_run=True,
+                            output=MethodReturnValue.HEIGHT)
+    assert isinstance(height, int | float)  # output=HEIGHT answers the height alone
+    return float(height)
 
 
 def _totals(pdf: _QuotePdf, view: PrintedQuote) -> None:
