@@ -9,7 +9,7 @@ STACK := bash deploy/native/stack.sh
 # Exports KAFKA_BOOTSTRAP_SERVERS, SALESFLOW_PG_ADMIN_DSN and the per-service database URLs.
 WITH_ENV = set -a; eval "$$($(STACK) env)"; set +a;
 
-.PHONY: help venv up down status run test fuzz api-tools browser check lint typecheck imports contracts contracts-check \
+.PHONY: help venv up down status run test fuzz api-tools browser fonts check lint typecheck imports contracts contracts-check \
         unit integration test-import-big bench bench-smoke faults faults-small lock clean image image-test k8s-render k8s-check compose-check \
         deploy-check wheel-check
 
@@ -35,10 +35,10 @@ down: ## stop PostgreSQL and Kafka
 status: ## what of the stack is running
 	$(STACK) status
 
-run: venv up ## run salesflow: infrastructure + all services, URLs printed, until Ctrl-C
+run: venv up fonts ## run salesflow: infrastructure + all services, URLs printed, until Ctrl-C
 	$(WITH_ENV) $(BIN)/python -m deploy.native.run_services
 
-test: venv up browser check ## the whole suite: lint, types, import rules, contracts, unit, integration, e2e
+test: venv up browser fonts check ## the whole suite: lint, types, import rules, contracts, unit, integration, e2e
 	$(WITH_ENV) $(BIN)/python -m pytest -p no:cacheprovider
 
 # The OpenAPI linter (npm, pinned with its lock in tests/api); schemathesis comes with the venv.
@@ -51,11 +51,14 @@ api-tools: $(API_TOOLS) ## @redocly/cli for tests/api (npm ci, pinned)
 
 # Minutes, not seconds (four services fuzzed one after the other), so not part of `make test`; .ci/run runs it.
 FUZZ_EXAMPLES ?= 12
-fuzz: venv up api-tools ## schemathesis over every service's OpenAPI (all checks) + redocly lint of each
+fuzz: venv up fonts api-tools ## schemathesis over every service's OpenAPI (all checks) + redocly lint of each
 	$(WITH_ENV) SALESFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -p no:cacheprovider -m fuzz tests/api
 
 browser: ## Debian's chromium + CJK fonts for the dashboard's headless-browser test (installed if missing)
 	bash deploy/native/ensure-chromium.sh
+
+fonts: ## Debian's fonts-noto-cjk: the orders service's PDF quote font, which it needs to start (installed if missing)
+	bash deploy/native/ensure-fonts.sh
 
 check: lint typecheck imports contracts-check ## static checks only
 
@@ -88,30 +91,30 @@ CONTRACTS_BASE ?=
 contracts-check: venv ## fail if contracts/ is stale or a change would break subscribers
 	$(BIN)/python -m tools.contracts --check $(if $(CONTRACTS_BASE),--against $(CONTRACTS_BASE))
 
-unit: venv ## unit tests only (no infrastructure)
+unit: venv fonts ## unit tests only (no infrastructure)
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit
 
 # The bulk import's e2e test at the issue's size (10,000 rows, ~2 min on a quiet 2-core machine); make test runs 1,000.
 test-import-big: venv up ## the bulk-import e2e test with a 10,000-row XLSX
 	$(WITH_ENV) SALESFLOW_IMPORT_TEST_ROWS=10000 $(BIN)/python -m pytest -p no:cacheprovider tests/e2e/test_leads_import.py
 
-integration: venv up ## integration + e2e tests only
+integration: venv up fonts ## integration + e2e tests only
 	$(WITH_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests/integration tests/e2e
 
-bench: venv up ## benchmarks (several minutes): writes bench/results/<stamp>.json and bench/results/latest.md
+bench: venv up fonts ## benchmarks (several minutes): writes bench/results/<stamp>.json and bench/results/latest.md
 	$(WITH_ENV) $(BIN)/python -m bench.run
 
-bench-smoke: venv up ## the benchmark harness at tiny sizes (seconds): proves it runs, measures nothing
+bench-smoke: venv up fonts ## the benchmark harness at tiny sizes (seconds): proves it runs, measures nothing
 	$(WITH_ENV) $(BIN)/python -m bench.run --smoke
 
 # The fault suite brings up its own PostgreSQL cluster and Kafka broker (ports 18732/18792 by default, state in
 # ~/.cache/salesflow-faults) and kills them; the shared stack of `make up` is never touched. FAULTS_ARGS passes
 # options (python -m faults --help), e.g. FAULTS_ARGS="--commands 5000 --rate 20".
 FAULTS_ARGS ?=
-faults: venv ## fault suite (~40 min): load + kill -9 + broker/database faults + reconciliation + disaster drills
+faults: venv fonts ## fault suite (~40 min): load + kill -9 + broker/database faults + reconciliation + disaster drills
 	$(BIN)/python -m faults $(FAULTS_ARGS)
 
-faults-small: venv ## the fault suite at CI size (a few minutes): one of each fault, small load
+faults-small: venv fonts ## the fault suite at CI size (a few minutes): one of each fault, small load
 	$(BIN)/python -m faults --small $(FAULTS_ARGS)
 
 IMAGE ?= localhost/salesflow:dev

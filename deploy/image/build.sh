@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make image: build salesflow's image (deploy/Dockerfile) with podman, from a Debian base made here.
 #   1. Installs Debian's podman, runc and mmdebstrap if missing.
-#   2. Base: localhost/salesflow-base:bookworm = Debian 12 minbase + python3 + python3-venv + ca-certificates, made
+#   2. Base: localhost/salesflow-base:bookworm = Debian 12 minbase + python3 + python3-venv + ca-certificates
+#      + fonts-noto-cjk (Sans), made
 #      with mmdebstrap (cached as a tarball in the state dir) and `podman import`ed. Skipped when BASE_IMAGE is
 #      set to something else (python:3.11-slim where a registry answers).
 #   3. podman build --format docker (keeps the HEALTHCHECK) with the host's CA bundle as the `pip_ca` secret.
@@ -27,7 +28,10 @@ if ((${#missing[@]})); then
 fi
 
 # Docs, man pages, info and translations are left out of the base (about 50 MB); copyright files are kept.
-MMDEBSTRAP_ARGS=(--variant=minbase --include=python3,python3-venv,ca-certificates
+# fonts-noto-cjk: the printed quote's PDF font (orders, ORDERS_QUOTE_PDF_FONT), its Sans faces only (the Serif
+# collections are 53 MB no service uses).
+MMDEBSTRAP_ARGS=(--variant=minbase --include=python3,python3-venv,ca-certificates,fonts-noto-cjk
+  --dpkgopt='path-exclude=/usr/share/fonts/opentype/noto/NotoSerifCJK-*'
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright'
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*'
   --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias'
