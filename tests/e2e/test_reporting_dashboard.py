@@ -10,13 +10,14 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from services.reporting.wiring import MIGRATIONS
+from shared.contracts.campaigns import CampaignCreatedV1, CampaignSpendRecordedV1
 from shared.contracts.leads import (
     AppointmentAttendedV1,
     AppointmentMissedV1,
@@ -42,11 +43,12 @@ def march(day: int, hour: int = 9) -> datetime:
 
 JOURNEYS = [
     Journey("D1", "online_shop", "c1", "t1", march(2), moves=[(5, "visited", "leads"),
-                                                             (20, "contract_signed", "orders")]),
+                                                             (20, "contract_signed", "orders")],
+            campaign_id="cmp-ad"),
     Journey("D2", "call_center", "c1", "t1", march(3), moves=[(2, "contacted", "leads"), (9, "presented", "leads")]),
     Journey("D3", "call_center", "c2", "t1", march(4), moves=[(3, "test_driven", "leads")],
             lost=(8, "price", "BYD Han")),
-    Journey("D4", "referral", "c2", "t1", march(5)),
+    Journey("D4", "referral", "c2", "t1", march(5), campaign_id="cmp-show"),
     Journey("D9", "referral", "c9", "t2", march(5)),
 ]
 
@@ -63,6 +65,26 @@ SHOWROOM = [
                                            attended_at=march(4)), key="D2"),
     upstream_message(AppointmentMissedV1(lead_id="D3", appointment_id="a2", kind="test_drive",
                                          recorded_at=march(4, 16)), key="D3"),
+]
+
+
+# Two campaigns of March: an ad package that spent 400 yuan (in two entries, one a correction) and brought D1, which
+# signed for 1 000 yuan — ROI (1 000 − 400) / 400 = 150 % — and a roadshow with no spend yet (ROI "—"), which
+# brought D4. Money in fen.
+AD_SPEND = (50_000, -10_000)
+CAMPAIGNS = [
+    upstream_message(CampaignCreatedV1(
+        campaign_id="cmp-ad", code="AD-MAR", campaign_name="抖音三月套餐", kind="ad_platform", channel="online_shop",
+        starts_on=date(2026, 3, 1), ends_on=date(2026, 3, 31), budget_minor=80_000, created_at=march(1)),
+        key="cmp-ad"),
+    upstream_message(CampaignCreatedV1(
+        campaign_id="cmp-show", code="SHOW-MAR", campaign_name="春季巡展", kind="roadshow", channel="referral",
+        starts_on=date(2026, 3, 1), ends_on=date(2026, 3, 15), budget_minor=30_000, created_at=march(1)),
+        key="cmp-show"),
+    *(upstream_message(CampaignSpendRecordedV1(
+        campaign_id="cmp-ad", entry_id=f"s{n}", amount_minor=amount, channel="online_shop", spent_at=march(2 + n),
+        total_spent_minor=sum(AD_SPEND[:n + 1]), recorded_at=march(2 + n)), key="cmp-ad")
+      for n, amount in enumerate(AD_SPEND)),
 ]
 
 
@@ -98,6 +120,7 @@ async def dashboard(infra: Infra) -> AsyncIterator[tuple[ServiceProcess, str]]:
             for c, team in (("c1", "t1"), ("c2", "t1"), ("c9", "t2"))])
         await publish_journeys(infra, prefix, JOURNEYS)
         await publish(infra.kafka, f"{prefix}.leads", SHOWROOM)
+        await publish(infra.kafka, f"{prefix}.leads", CAMPAIGNS)
 
         async def funnel() -> dict:
             async with httpx.AsyncClient(headers=auth_headers("director"), base_url=service.url, timeout=10) as client:
@@ -111,6 +134,13 @@ async def dashboard(infra: Infra) -> AsyncIterator[tuple[ServiceProcess, str]]:
 
         await eventually(kpis, until=lambda r: r["kpis"]["walk_ins"] == 5 and r["kpis"]["appointments_missed"] == 1,
                          what="the showroom facts in reporting")
+
+        async def campaigns() -> dict:
+            async with httpx.AsyncClient(headers=auth_headers("director"), base_url=service.url, timeout=10) as client:
+                return (await client.get("/v1/reports/campaigns?period=2026-03")).json()
+
+        await eventually(campaigns, until=lambda r: r["totals"]["spend_minor"] == sum(AD_SPEND)
+                         and r["totals"]["revenue_minor"] == 100_000, what="the campaigns in reporting")
         yield service, prefix
     finally:
         await stop_service(service)
@@ -133,6 +163,11 @@ async def chromium(url: str, *args: str) -> str:
             raise
     assert process.returncode == 0, err.decode(errors="replace")[-2000:]
     return out.decode()
+
+
+def _cells(row: str) -> list[str]:
+    """The text of a table row's cells after the first (the label)."""
+    return re.findall(r"<td[^>]*>([^<]*)</td>", row)
 
 
 async def test_the_dashboard_renders_funnel_attainment_grades_losses_and_a_data_as_of_watermark(
@@ -169,8 +204,23 @@ async def test_the_dashboard_renders_funnel_attainment_grades_losses_and_a_data_
     assert ">t1<" in teams, "m1 sees their team's showroom KPIs"
     assert ">t2<" not in teams, "and not another team's"
 
+    # The campaign panel (a manager may read channel and campaign cost): per campaign and per channel, in CNY.
+    panel = dom.split('id="campaigns"')[1].split("<script")[0]  # the panel, not the page's script after it
+    by_campaign, by_channel = panel.split("By channel 按渠道")
+    ad = by_campaign.split("抖音三月套餐 (AD-MAR) · online_shop")[1].split("</tr>")[0]
+    spend = sum(AD_SPEND)
+    assert _cells(ad) == ["1", "1", "1", "1", "¥1,000.00", "¥400.00", "¥400.00", "¥400.00",
+                          f"{(100_000 - spend) / spend * 100:.1f}%"]
+    show = by_campaign.split("春季巡展 (SHOW-MAR) · referral")[1].split("</tr>")[0]
+    assert _cells(show) == ["1", "1", "0", "0", "¥0.00", "¥0.00", "¥0.00", "—", "—"], "no spend: ROI is —"
+    assert "Infinity" not in panel
+    assert "NaN" not in panel
+    online = by_channel.split(">online_shop<")[1].split("</tr>")[0]
+    assert _cells(online)[:6] == ["1", "1", "1", "1", "¥1,000.00", "¥400.00"]
+    assert "Total 合计" in by_channel
+
     SCREENSHOT.unlink(missing_ok=True)  # noqa: ASYNC240
-    await chromium(url, f"--screenshot={SCREENSHOT}")
+    await chromium(url, f"--screenshot={SCREENSHOT}", "--window-size=1280,2000")  # tall enough for every panel
     png = SCREENSHOT.read_bytes()  # noqa: ASYNC240
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(png) > 20_000  # a real rendering, not a blank page

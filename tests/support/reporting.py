@@ -83,6 +83,7 @@ class Journey:
     lost: tuple[float, str, str | None] | None = None  # (hours, reason, competitor)
     invalid_after: float | None = None
     product: str = "Model Y"
+    campaign_id: str | None = None  # the campaign the lead named on capture
 
     def at(self, hours: float) -> datetime:
         return self.captured_at + timedelta(hours=hours)
@@ -96,7 +97,7 @@ class Journey:
 
         add("leads", LeadCreatedV1(lead_id=self.lead_id, customer_id=f"c-{self.lead_id}", name="张三",
                                    phone="+8613800000000", channel=self.channel, interest=self.product,
-                                   captured_at=self.captured_at), self.lead_id)
+                                   campaign_id=self.campaign_id, captured_at=self.captured_at), self.lead_id)
         add("leads", LeadAssignedV1(lead_id=self.lead_id, owner_id=self.owner_id, team_id=self.team_id,
                                     reason="round_robin", assigned_at=self.at(0.01)), self.lead_id)
         previous = "new"

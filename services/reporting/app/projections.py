@@ -26,6 +26,9 @@ _TIME_FIELDS = (
     "closed_at", "opened_at", "registered_at", "deactivated_at", "spent_at", "recorded_at", "reminded_at",
     "scheduled_at",
     "rewarded_at", "awarded_at", "redeemed_at", "arrived_at", "departed_at", "booked_at", "started_at", "ended_at",
+    # Last: a record's own creation/edit time (campaigns, cards, outreach batches) — without it such a fact took the
+    # publication time and moved the data-as-of watermark and as_of views to the moment of publishing.
+    "created_at", "updated_at",
 )
 # Personal data stays out of the read model: reports never need it.
 _PERSONAL = frozenset({"name", "phone", "customer_name", "customer_phone", "prospect_name", "prospect_phone"})
