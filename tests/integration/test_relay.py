@@ -17,6 +17,7 @@ import pytest
 from shared.eventstore import AppendRequest, NewEvent
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.relay import OutboxRelay, RelayBusyError
+from shared.messaging.topics import ensure_topics
 from tests.support.crashing_relay import CRASH_EXIT_CODE
 from tests.support.infra import REPO, Infra
 from tests.support.kafka import header, read_topic
@@ -76,6 +77,37 @@ async def test_relay_publishes_every_event_keyed_by_stream_in_stream_order(
     assert header(first, "ce_correlationid", ) is not None
     stored_ids = {str(r) for r in await pool.fetchval("SELECT array_agg(event_id) FROM events")}
     assert {header(r, "ce_id") for r in records} == stored_ids
+    assert await checkpoint_position(pool) == await pool.fetchval("SELECT max(position) FROM events")
+
+
+async def test_every_stream_lands_on_the_partition_send_gives_its_key_and_in_order_across_full_batches(
+    infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
+) -> None:
+    # The relay fills record batches per partition itself (create_batch/send_batch). Small relay batches (7 events)
+    # keep one in flight while the next is read; ~40 kB events overflow the 256 kB record batches.
+    relay_topic, send_topic = f"{unique}.relay", f"{unique}.send"
+    await ensure_topics(infra.kafka, [relay_topic, send_topic], partitions=5)
+    store = PostgresEventStore(pool)
+    streams = [f"stream-{n}" for n in range(40)]
+    filler = "x" * 40_000
+    for round_ in range(3):
+        for stream in streams:
+            await store.append([AppendRequest(stream, "thing", round_, (NewEvent(
+                event_id=uuid.uuid4(), event_type="Thing", data={"n": round_ + 1, "filler": filler},
+                occurred_at=datetime.now(UTC)),))])
+    relay = await started_relay(kernel_db, infra.kafka, relay_topic, batch_size=7)
+    try:
+        assert await relay.publish_once() == 120
+        for stream in streams:
+            await relay._producer.send_and_wait(send_topic, value=b"", key=stream.encode())
+    finally:
+        await stop_relay(relay)
+
+    published = await read_topic(infra.kafka, relay_topic, expect=120)
+    by_send = {r.key: r.partition for r in await read_topic(infra.kafka, send_topic, expect=40)}
+    assert {r.key: r.partition for r in published} == by_send
+    assert len(set(by_send.values())) > 1
+    assert by_key(published) == {stream: [1, 2, 3] for stream in streams}
     assert await checkpoint_position(pool) == await pool.fetchval("SELECT max(position) FROM events")
 
 
