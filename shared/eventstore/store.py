@@ -31,7 +31,7 @@ _APPEND = "SELECT stream_id, new_version FROM sf_append($1::jsonb)"
 FEED_QUERY = f"""
 SELECT {FEED_COLUMNS} FROM events
 WHERE (txid, position) > ($1::bigint::text::xid8, $2::bigint)
-  AND txid < pg_snapshot_xmin(pg_current_snapshot())
+  AND txid < (SELECT sf_feed_horizon())
 ORDER BY txid, position
 LIMIT $3
 """

@@ -5,10 +5,12 @@ Why the feed cannot skip an event
 Positions come from an identity sequence, which hands out numbers at INSERT time, not at COMMIT time: a
 transaction can take position 10, stay open, and commit after position 11 was committed and published. A relay
 reading ``WHERE position > last_published`` would then never see 10. Instead each row carries the id of the
-transaction that wrote it (``txid``), and the relay reads only rows with ``txid`` below
-``pg_snapshot_xmin(pg_current_snapshot())`` — the oldest transaction still running. Every transaction with a
-smaller id has finished, and every transaction that starts later gets a larger id, so the set of rows below xmin
-is final: nothing can appear there after we read it. Reading it in ``(txid, position)`` order and checkpointing
+transaction that wrote it (``txid``), and the relay reads only rows with ``txid`` below ``sf_feed_horizon()`` —
+the oldest transaction *of this database* still running as of the statement's snapshot (the cluster-wide
+``pg_snapshot_xmin(pg_current_snapshot())`` minus transactions that are known to run in other databases, which
+cannot write here; shared/sql/rules/sf_feed_horizon.sql). Every transaction of this database with a smaller id has
+finished, and every transaction that starts later gets a larger id, so the set of rows below the horizon is final:
+nothing can appear there after we read it. Reading it in ``(txid, position)`` order and checkpointing
 the last ``(txid, position)`` therefore publishes each committed event exactly once per checkpoint window.
 
 Why per-stream order holds
@@ -222,9 +224,8 @@ class OutboxRelay:
 
     async def _pump(self, conn: asyncpg.Connection) -> None:
         feed = _FeedReader(conn, self._name)
-        # The first look again after a held-back read: the linger, not less. xmin is the cluster's, so any other
-        # service's open transaction holds our committed events back for its duration; starting at 1 ms made the
-        # leads relay read ~5 times per event at 50 commands/s (0.11 core of PostgreSQL, bench 2026-12-02).
+        # The first look again after a held-back read: the linger, not less (starting at 1 ms made the leads relay
+        # read ~5 times per event at 50 commands/s while the horizon was the cluster's xmin, bench 2026-12-02).
         first_recheck = max(self._linger, 0.001)
         recheck_delay = first_recheck
         while True:
@@ -237,8 +238,9 @@ class OutboxRelay:
                     await asyncio.sleep(self._linger)
                     continue
             if feed.held_back:
-                # Committed events wait behind an older transaction that is still running (possibly in another
-                # database of the cluster, which sends us no NOTIFY): look again soon rather than at the poll.
+                # Committed events wait behind an older transaction of this database that is still running (its
+                # commit may send no NOTIFY: it need not have written events): look again soon rather than at the
+                # poll.
                 await asyncio.sleep(recheck_delay)
                 recheck_delay = min(recheck_delay * 2, 0.05)
                 continue
@@ -355,7 +357,7 @@ _READ = f"""
 WITH disarmed AS (UPDATE relay_wakeup SET armed = false WHERE channel = $4 AND armed)
 SELECT held.held_back, feed.*
 FROM (SELECT EXISTS (SELECT 1 FROM events WHERE (txid, position) > ($1::bigint::text::xid8, $2::bigint)
-                       AND txid >= pg_snapshot_xmin(pg_current_snapshot())) AS held_back) AS held
+                       AND txid >= (SELECT sf_feed_horizon())) AS held_back) AS held
 LEFT JOIN LATERAL ({FEED_QUERY}) AS feed ON true
 """
 

@@ -18,6 +18,7 @@ from shared.eventstore import AppendRequest, NewEvent
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.relay import OutboxRelay, RelayBusyError
 from shared.messaging.topics import ensure_topics
+from tests.conftest import CreateDatabase
 from tests.support.crashing_relay import CRASH_EXIT_CODE
 from tests.support.infra import REPO, Infra
 from tests.support.kafka import header, read_topic
@@ -153,6 +154,28 @@ async def test_a_relay_pass_publishes_nothing_while_an_older_transaction_is_open
         assert await relay.publish_once() == 0
     finally:
         await stop_relay(relay)
+
+
+async def test_a_transaction_open_in_another_database_does_not_hold_back_this_database_s_relay(
+    infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str, create_database: CreateDatabase
+) -> None:
+    store = PostgresEventStore(pool)
+    elsewhere = await asyncpg.connect(await create_database("elsewhere"))
+    relay = await started_relay(kernel_db, infra.kafka, unique)
+    try:
+        tx = elsewhere.transaction()
+        await tx.start()
+        await elsewhere.fetchval("SELECT pg_current_xact_id()")  # gets its id now: older than the append's
+        await append(store, "here", 0, 1)
+        # The cluster-wide xmin is the other database's transaction: by it, the event would wait.
+        assert await pool.fetchval("SELECT bool_and(txid >= pg_snapshot_xmin(pg_current_snapshot())) FROM events")
+        assert await relay.publish_once() == 1
+        await tx.rollback()
+    finally:
+        await elsewhere.close()
+        await stop_relay(relay)
+    records = await read_topic(infra.kafka, unique, expect=1)
+    assert by_key(records) == {"here": [1]}
 
 
 async def test_only_one_relay_is_active_and_a_standby_takes_over(
