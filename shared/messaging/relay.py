@@ -302,6 +302,7 @@ class OutboxRelay:
         topic = self._topic
         partitions = sorted(await producer.partitions_for(topic))  # waits for the topic's metadata, like send
         open_batches: dict[int, BatchBuilder] = {}
+        partition_of: dict[bytes, int] = {}
         acks: list[asyncio.Future[Any]] = []
         spans = []
         traced = tracing.enabled()
@@ -321,7 +322,9 @@ class OutboxRelay:
                 spans.append(span)
                 traceparent = (tracing.traceparent_of(span) or "").encode()
                 headers = [(k, traceparent if k == tracing.TRACEPARENT else v) for k, v in headers]
-            partition = _PARTITIONER(message.key, partitions, partitions)
+            partition = partition_of.get(message.key)
+            if partition is None:  # murmur2 in pure Python: once per stream and batch, not per event
+                partition = partition_of[message.key] = _PARTITIONER(message.key, partitions, partitions)
             batch = open_batches.get(partition)
             if batch is None:
                 batch = open_batches[partition] = producer.create_batch()
