@@ -66,6 +66,10 @@ from services.orders.app.vehicles import (
     ChangeVehicleStatusHandler,
     RegisterVehicle,
     RegisterVehicleHandler,
+    ReleaseVehicle,
+    ReleaseVehicleHandler,
+    SwapVehicle,
+    SwapVehicleHandler,
 )
 from services.orders.domain.catalogue import PriceList
 from services.orders.domain.errors import NoPriceListInForceError
@@ -98,6 +102,8 @@ if TYPE_CHECKING:
     RegisterVehicleBody = CommandBody[RegisterVehicle]
     ChangeVehicleStatusBody = CommandBody[ChangeVehicleStatus]
     AllocateVehicleBody = CommandBody[AllocateVehicle]
+    ReleaseVehicleBody = CommandBody[ReleaseVehicle]
+    SwapVehicleBody = CommandBody[SwapVehicle]
     CheckOutShopOrderBody = CommandBody[CheckOutShopOrder]
     PublishPriceListBody = CommandBody[PublishPriceList]
 else:
@@ -117,6 +123,8 @@ else:
     RegisterVehicleBody = command_body(RegisterVehicle)
     ChangeVehicleStatusBody = command_body(ChangeVehicleStatus, path=("vin",))
     AllocateVehicleBody = command_body(AllocateVehicle, path=("order_id",))
+    ReleaseVehicleBody = command_body(ReleaseVehicle, path=("order_id",))
+    SwapVehicleBody = command_body(SwapVehicle, path=("order_id",))
     CheckOutShopOrderBody = command_body(CheckOutShopOrder)
     PublishPriceListBody = command_body(PublishPriceList, path=("currency",))
 
@@ -140,6 +148,8 @@ class OrdersHandlers:
     register_vehicle: RegisterVehicleHandler
     change_vehicle_status: ChangeVehicleStatusHandler
     allocate_vehicle: AllocateVehicleHandler
+    release_vehicle: ReleaseVehicleHandler
+    swap_vehicle: SwapVehicleHandler
     complete_checklist_item: CompleteDeliveryChecklistItemHandler
 
 
@@ -293,6 +303,26 @@ def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queri
         await own_order(order_id, caller)
         return _order(await h.allocate_vehicle(body.to_command(order_id=order_id),
                                                _context(x_correlation_id, caller)))
+
+    @router.post("/orders/{order_id}/vehicle/release", dependencies=sellers)
+    async def release_vehicle(order_id: str, body: ReleaseVehicleBody, x_correlation_id: CorrelationId = None,
+                              caller: Principal = CALLER) -> dict[str, Any]:
+        """Give the allocated vehicle back to free stock without cancelling the order (``VehicleDeallocated``
+        reason ``released``, with ``reason`` as its note); allocate another later. 409 ``no_vehicle_allocated``,
+        ``order_delivered``, ``order_cancelled``; 422 naming ``reason`` when it is empty."""
+        await own_order(order_id, caller)
+        return _order(await h.release_vehicle(body.to_command(order_id=order_id),
+                                              _context(x_correlation_id, caller)))
+
+    @router.put("/orders/{order_id}/vehicle", dependencies=sellers)
+    async def swap_vehicle(order_id: str, body: SwapVehicleBody, x_correlation_id: CorrelationId = None,
+                           caller: Principal = CALLER) -> dict[str, Any]:
+        """Swap the allocated vehicle for the free one named by ``vin`` (matching the order like an allocation),
+        in one transaction: ``VehicleDeallocated`` reason ``swapped`` then ``VehicleAllocated``. The same ``vin``
+        again records nothing. 409 ``vehicle_already_allocated``, ``vehicle_does_not_match``,
+        ``no_vehicle_allocated``, ``order_delivered``; 404 ``vehicle_not_found``."""
+        await own_order(order_id, caller)
+        return _order(await h.swap_vehicle(body.to_command(order_id=order_id), _context(x_correlation_id, caller)))
 
     @router.get("/orders/{order_id}/delivery-checklist", dependencies=sellers)
     async def delivery_checklist(order_id: str, caller: Caller) -> dict[str, Any]:

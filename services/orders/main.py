@@ -53,6 +53,8 @@ from services.orders.app.vehicles import (
     AllocateVehicleHandler,
     ChangeVehicleStatusHandler,
     RegisterVehicleHandler,
+    ReleaseVehicleHandler,
+    SwapVehicleHandler,
 )
 from services.orders.quote_pdf import QuotePrinting, load_quote_font
 from services.orders.quote_print import load_letterhead
@@ -117,6 +119,8 @@ def build_handlers(unit_of_work: UnitOfWorkFactory, config: OrdersConfig, clock:
         register_vehicle=RegisterVehicleHandler(unit_of_work=unit_of_work, clock=clock),
         change_vehicle_status=ChangeVehicleStatusHandler(unit_of_work=unit_of_work, clock=clock),
         allocate_vehicle=AllocateVehicleHandler(unit_of_work=unit_of_work, clock=clock),
+        release_vehicle=ReleaseVehicleHandler(unit_of_work=unit_of_work, clock=clock),
+        swap_vehicle=SwapVehicleHandler(unit_of_work=unit_of_work, clock=clock),
         complete_checklist_item=CompleteDeliveryChecklistItemHandler(unit_of_work=unit_of_work, clock=clock,
                                                                      config=config),
     )

@@ -259,12 +259,19 @@ class VehicleAllocatedV1(IntegrationEvent):
 
 @contract("salesflow.orders.VehicleDeallocated", version=1, producer="orders")
 class VehicleDeallocatedV1(IntegrationEvent):
-    """The order gave its vehicle back (it is free stock again)."""
+    """The order gave its vehicle back (it is free stock again). A swap is this event (reason ``swapped``, naming
+    the new vehicle in ``replaced_by``) followed by VehicleAllocated for the new vehicle, from one transaction and
+    with the same time: apply them in stream order."""
 
     order_id: str = Field(description="the order's id; also the message key")
     vin: str
-    reason: str = Field(description="why: order_cancelled (may grow)")
+    reason: str = Field(description="why, a code: order_cancelled; released (the order goes on without a vehicle "
+                                    "for now); swapped (another vehicle is allocated next) — may grow")
     deallocated_at: datetime
+    note: str | None = Field(default=None, description="the person's reason for a release or a swap")
+    deallocated_by: str | None = Field(default=None, description="who released or swapped it (the caller's "
+                                                                 "subject); none for a cancellation")
+    replaced_by: str | None = Field(default=None, description="reason swapped: the VIN allocated in its place")
 
 
 @contract("salesflow.orders.DeliveryChecklistItemCompleted", version=1, producer="orders")

@@ -184,3 +184,84 @@ async def test_a_customer_is_found_by_a_number_typed_otherwise_its_last_digits_a
         assert (empty.status_code, empty.json()["error"]["fields"][0]["field"]) == (422, "q")
         system = await search("欧阳娜娜", auth_headers(None, scopes=["leads:read"], client="bi"))
         assert system.status_code == 403
+
+
+async def test_a_walk_in_names_its_campaign_and_a_later_visit_cannot_credit_another_over_http(
+        service: tuple[ServiceProcess, str], infra: Infra) -> None:
+    process, prefix = service
+    today = datetime.now(UTC).date()
+    manager, director = auth_headers("manager", subject="mia", team=TEAM), auth_headers("director")
+    utm = {"utm_source": "dongchedi", "utm_medium": "flyer", "utm_content": "展台二维码", "utm_term": "SUV"}
+    async with httpx.AsyncClient(base_url=process.url, timeout=10) as http:
+        campaigns = []
+        for code in (f"roadshow-{RUN_ID}", f"expo-{RUN_ID}"):
+            created = await http.post("/v1/campaigns", headers=manager, json={
+                "code": code, "name": code, "kind": "roadshow", "channel": "roadshow",
+                "starts_on": today.isoformat(), "ends_on": (today + timedelta(days=7)).isoformat(),
+                "budget_minor": 1_000_000})
+            assert created.status_code == 201, created.text
+            campaigns.append(created.json()["campaign_id"])
+        roadshow, expo = campaigns
+
+        async def arrive(**body: object) -> httpx.Response:
+            return await http.post("/v1/showroom-visits", headers=ANN, json={
+                "party_size": 2, "purpose": "first_look", **body})
+
+        async def leads_of(phone: str) -> list[dict[str, object]]:
+            found = await http.get("/v1/customers/leads", headers=director, params={"phone": phone})
+            assert found.status_code == 200, found.text
+            leads: list[dict[str, object]] = found.json()["leads"]
+            return leads
+
+        async def stored(lead_id: str) -> tuple[str, int, dict[str, object]]:
+            """The lead's channel, how many events it has, and the attribution its stored LeadCreated carries."""
+            shown = (await http.get(f"/v1/leads/{lead_id}", headers=ANN)).json()
+            created = shown["history"][0]
+            assert created["event_type"] == "LeadCreated"
+            return shown["channel"], len(shown["history"]), {
+                k: created["data"][k] for k in ("campaign_id", *utm, "utm_campaign")}
+
+        unknown = await arrive(name="冯先生", phone="137 0000 5501", campaign_id="no-such-campaign")
+        assert (unknown.status_code, unknown.json()["error"]["fields"][0]["field"]) == (422, "campaign_id"), \
+            unknown.text
+        assert await leads_of("137 0000 5501") == []  # nothing written: no lead, no visit
+
+        # A new walk-in: the lead it creates carries the campaign and the UTM fields, as a capture's does.
+        first = await arrive(name="冯先生", phone="137 0000 5501", campaign_id=roadshow, utm_campaign="spring", **utm)
+        assert first.status_code == 201, first.text
+        assert (first.json()["lead_outcome"], first.json()["visit_number"]) == ("created", 1)
+        lead = first.json()["lead_id"]
+        channel, _, attribution = await stored(lead)
+        assert (channel, attribution) == ("showroom", {"campaign_id": roadshow, **utm, "utm_campaign": "spring"})
+
+        # Visits of the existing lead: naming none or the lead's own campaign (by id, or by its code) is accepted.
+        again = await arrive(name="冯先生", phone="137 0000 5501")
+        same = await arrive(lead_id=lead, campaign_id=roadshow)
+        by_code = await arrive(name="冯先生", phone="137 0000 5501", utm_campaign=f"roadshow-{RUN_ID}")
+        assert [(r.status_code, r.json()["lead_outcome"], r.json()["visit_number"])
+                for r in (again, same, by_code)] == [(201, "existing", 2), (201, "existing", 3), (201, "existing", 4)]
+
+        # Another campaign is refused, naming the field and the lead's own campaign, by lead id or by phone.
+        _, events_before, _ = await stored(lead)
+        for other in (await arrive(lead_id=lead, campaign_id=expo),
+                      await arrive(name="冯先生", phone="137 0000 5501", campaign_id=expo, **utm)):
+            assert other.status_code == 422, other.text
+            [refusal] = other.json()["error"]["fields"]
+            assert refusal["field"] == "campaign_id"
+            assert f"lead {lead} came from campaign {roadshow!r}" in refusal["reason"]
+        assert await stored(lead) == (channel, events_before, attribution)
+
+        # A lead captured without a campaign keeps that too.
+        online = await http.post("/v1/leads", headers=ANN, json={"name": "褚女士", "phone": "137 0000 5502",
+                                                                 "channel": "website"})
+        assert online.status_code == 201, online.text
+        late = await arrive(lead_id=online.json()["lead_id"], campaign_id=roadshow)
+        assert (late.status_code, late.json()["error"]["fields"][0]["field"]) == (422, "campaign_id"), late.text
+        assert "came from no campaign" in late.json()["error"]["fields"][0]["reason"]
+        next_visit = await arrive(lead_id=lead)
+        assert (next_visit.status_code, next_visit.json()["visit_number"]) == (201, 5)  # the refusals wrote no visit
+
+    [created_event] = [p for p in await read_by_keys(infra.kafka, f"{prefix}.leads", {lead}, expect=1)
+                       if p.type == "salesflow.leads.LeadCreated"]
+    assert {k: created_event.body[k] for k in ("campaign_id", *utm, "utm_campaign")} == {
+        "campaign_id": roadshow, **utm, "utm_campaign": "spring"}

@@ -570,3 +570,96 @@ async def test_a_vehicle_is_allocated_on_contract_the_checklist_gates_delivery_a
     assert by_order[-1].body["vin"] == taken
     assert [m.body["item"] for m in by_order if m.type == "DeliveryChecklistItemCompleted"] == items
     assert [m.type for m in published if m.key == taken] == ["VehicleRegistered", "VehicleStatusChanged"]
+
+
+async def test_a_vehicle_is_swapped_and_released_without_cancelling_the_order_and_both_are_published(
+        orders: Orders) -> None:
+    director = auth_headers("director", subject="d1")
+    trim = f"MY-SW-{RUN_ID}"
+    await orders.post("/v1/price-lists/CNY/versions", {
+        "version_id": f"v-swap-{RUN_ID}", "valid_from": (datetime.now(UTC) - timedelta(minutes=30)).isoformat(),
+        "items": [*CATALOGUE, {"catalogue_id": trim, "kind": "trim", "name": "长续航版", "price_minor": 280_000_00,
+                               "model": "MY"},
+                  {"catalogue_id": "COL-WHITE", "kind": "colour", "name": "珍珠白", "price_minor": 6_000_00}]},
+        201, **director)
+    serial = int(RUN_ID, 16) % 900_000 + 50
+    vins = [vin_with_check_digit(serial + n) for n in range(3)]
+    for vin in vins:
+        await orders.post("/v1/vehicles", {"vin": vin, "model": "MY", "trim": trim, "colour": "COL-WHITE",
+                                           "status": "pdi_done"}, 201)
+    contracts = []
+    for _ in range(2):
+        quote = await orders.post("/v1/quotes", {**quote_body("S-7"), "lines": [{"catalogue_id": trim},
+                                                                             {"catalogue_id": "COL-WHITE"}]}, 201)
+        await orders.post(f"/v1/quotes/{quote['quote_id']}/acceptance", {})
+        contracts.append(str((await orders.post(f"/v1/quotes/{quote['quote_id']}/contract",
+                                                {"payment_plan": "full"}, 201))["order_id"]))
+    order, other = contracts
+    assert (await orders.post(f"/v1/orders/{order}/vehicle", {"vin": vins[0]}))["vin"] == vins[0]
+
+    # Bad input: 422 naming the field, nothing stored.
+    events_before = await orders.event_count()
+    missing = await orders.client.put(f"/v1/orders/{order}/vehicle", json={"reason": "x"})
+    assert (missing.status_code, [f["field"] for f in missing.json()["error"]["fields"]]) == (422, ["vin"])
+    for path, method, body in ((f"/v1/orders/{order}/vehicle/release", "POST", {}),
+                               (f"/v1/orders/{order}/vehicle/release", "POST", {"reason": "  "}),
+                               (f"/v1/orders/{order}/vehicle", "PUT", {"vin": vins[1], "reason": ""})):
+        response = await orders.client.request(method, path, json=body)
+        assert response.status_code == 422, response.text
+        assert [f["field"] for f in response.json()["error"]["fields"]] == ["reason"]
+    bad_vin = await orders.client.put(f"/v1/orders/{order}/vehicle", json={"vin": vins[1][:16], "reason": "x"})
+    assert (bad_vin.status_code, bad_vin.json()["error"]["fields"][0]["field"]) == (422, "vin")
+    assert await orders.event_count() == events_before
+    # An order without a vehicle has none to release or swap.
+    assert await orders.error("POST", f"/v1/orders/{other}/vehicle/release", {"reason": "x"}) == (
+        409, "no_vehicle_allocated")
+    assert await orders.error("PUT", f"/v1/orders/{other}/vehicle", {"vin": vins[1], "reason": "x"}) == (
+        409, "no_vehicle_allocated")
+
+    # The swap: the order holds the new vehicle, the old one is free stock; the same request again records nothing.
+    swapped = await orders.client.put(f"/v1/orders/{order}/vehicle",
+                                      json={"vin": vins[1].lower(), "reason": "scratch on the tailgate"})
+    assert swapped.status_code == 200, swapped.text
+    assert swapped.json()["vin"] == vins[1]
+    again = await orders.client.put(f"/v1/orders/{order}/vehicle",
+                                    json={"vin": vins[1], "reason": "scratch on the tailgate"})
+    assert (again.status_code, again.json()["version"]) == (200, swapped.json()["version"])
+    old, new = (await orders.get(f"/v1/vehicles/{vins[0]}")), (await orders.get(f"/v1/vehicles/{vins[1]}"))
+    assert (old["status"], old["order_id"], new["status"], new["order_id"]) == ("pdi_done", None, "reserved", order)
+    assert [e["event_type"] for e in old["history"]][-1] == "VehicleReleased"
+    # The other order takes the freed one; swapping to a vehicle another order holds is refused.
+    await orders.post(f"/v1/orders/{other}/vehicle", {"vin": vins[0]})
+    assert await orders.error("PUT", f"/v1/orders/{order}/vehicle", {"vin": vins[0], "reason": "x"}) == (
+        409, "vehicle_already_allocated")
+    assert await orders.error("PUT", f"/v1/orders/{order}/vehicle", {"vin": vin_with_check_digit(serial + 9),
+                                                                     "reason": "x"}) == (404, "vehicle_not_found")
+
+    # The release: the order goes on without a vehicle (not deliverable), then takes one again and is delivered.
+    released = await orders.post(f"/v1/orders/{order}/vehicle/release", {"reason": "customer waits for a new one"})
+    assert (released["status"], released["vin"]) == ("signed", None)
+    assert (await orders.get(f"/v1/vehicles/{vins[1]}"))["order_id"] is None
+    total = released["total_minor"]
+    await orders.post(f"/v1/orders/{order}/payments", {"kind": "full", "amount_minor": total, "currency": "CNY"})
+    items = ["pdi", "invoice", "insurance_policy", "registration", "documents_handed_over", "customer_confirmation"]
+    for item in items:
+        await orders.post(f"/v1/orders/{order}/delivery-checklist/{item}", {})
+    refused = await orders.client.post(f"/v1/orders/{order}/delivered", json={})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "delivery_not_ready")
+    await orders.post(f"/v1/orders/{order}/vehicle", {"vin": vins[2]})
+    assert (await orders.post(f"/v1/orders/{order}/delivered", {}))["vin"] == vins[2]
+    # After the handover neither is possible.
+    assert await orders.error("POST", f"/v1/orders/{order}/vehicle/release", {"reason": "x"}) == (
+        409, "order_delivered")
+    assert await orders.error("PUT", f"/v1/orders/{order}/vehicle", {"vin": vins[1], "reason": "x"}) == (
+        409, "order_delivered")
+
+    published = await read_by_keys(orders.kafka, orders.topic, {order}, expect=14)
+    assert [m.type for m in published] == [
+        "ContractSigned", "VehicleAllocated", "VehicleDeallocated", "VehicleAllocated", "VehicleDeallocated",
+        "PaymentReceived", *["DeliveryChecklistItemCompleted"] * 6, "VehicleAllocated", "Delivered"]
+    swap_out, swap_in, release = published[2].body, published[3].body, published[4].body
+    assert (swap_out["vin"], swap_out["reason"], swap_out["replaced_by"], swap_out["note"],
+            swap_out["deallocated_by"]) == (vins[0], "swapped", vins[1], "scratch on the tailgate", "M-1")
+    assert swap_in["vin"] == vins[1]
+    assert (release["vin"], release["reason"], release["replaced_by"], release["note"]) == (
+        vins[1], "released", None, "customer waits for a new one")

@@ -21,7 +21,14 @@ from pydantic import Field
 from services.leads.app import access
 from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
 from services.leads.domain import errors
-from services.leads.domain.campaign import MAX_UTM_LENGTH, Attribution, Campaign, utm_fields
+from services.leads.domain.campaign import (
+    MAX_UTM_LENGTH,
+    NO_ATTRIBUTION,
+    UTM_FIELDS,
+    Attribution,
+    Campaign,
+    utm_fields,
+)
 from services.leads.domain.campaign_events import CampaignSpendRecorded
 from shared.commands import ExpectedVersion
 from shared.domain import InvalidFieldError
@@ -30,6 +37,23 @@ from shared.unit_of_work.retry import CommandRunner
 Money = Annotated[int, Field(description="minor units (fen for CNY)", examples=[5_000_000])]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217", examples=["CNY"])]
 UtmValue = Annotated[str | None, Field(max_length=MAX_UTM_LENGTH)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttributionFields:
+    """The campaign and UTM fields of every command that can bring a lead (a capture, a walk-in at reception):
+    declared once, so their HTTP constraints and descriptions are the same everywhere. Keyword-only, so a command
+    can inherit them ahead of its own required fields."""
+
+    campaign_id: Annotated[str | None, Field(max_length=100, description="the campaign the lead came from (GET "
+                                                                         "/v1/campaigns); unknown: 422")] = None
+    utm_source: UtmValue = None
+    utm_medium: UtmValue = None
+    utm_campaign: Annotated[str | None, Field(max_length=MAX_UTM_LENGTH, description=(
+        "UTM parameters of the link the prospect followed; a utm_campaign equal to a campaign's code links the "
+        "campaign when no campaign_id is given"))] = None
+    utm_content: UtmValue = None
+    utm_term: UtmValue = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,16 +163,17 @@ class CampaignHandlers:
             errors.CampaignNotFoundError(f"no campaign {campaign_id}", campaign_id=campaign_id)))
 
 
-async def resolve_attribution(uow: UnitOfWork, *, campaign_id: str | None,
-                              utm: dict[str, str | None]) -> Attribution:
-    """A capture's campaign and UTM parameters, checked: ``campaign_id`` must name a campaign (422 naming the field
+async def resolve_attribution(uow: UnitOfWork, requested: AttributionFields) -> Attribution:
+    """A command's campaign and UTM parameters, checked: ``campaign_id`` must name a campaign (422 naming the field
     otherwise); without it, a ``utm_campaign`` equal to a campaign's code links that campaign (an unknown one is
-    kept as sent: UTM values are the ad platform's, not ours)."""
-    clean = utm_fields(utm)
-    linked = campaign_id.strip() if campaign_id else None
+    kept as sent: UTM values are the ad platform's, not ours). No query when the command names neither."""
+    clean = utm_fields({f: getattr(requested, f) for f in UTM_FIELDS})
+    linked = requested.campaign_id.strip() if requested.campaign_id else None
     if linked:
         if not await uow.campaign_exists(linked):
             raise InvalidFieldError("campaign_id", f"unknown campaign {linked!r}")
     elif clean["utm_campaign"]:
         linked = await uow.campaign_with_code(clean["utm_campaign"])
+    elif not any(clean.values()):
+        return NO_ATTRIBUTION
     return Attribution(campaign_id=linked or None, **clean)

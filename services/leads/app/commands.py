@@ -12,9 +12,9 @@ from pydantic import Field
 
 from services.leads.app import access
 from services.leads.app.assignment import pick
-from services.leads.app.campaigns import UtmValue, resolve_attribution
+from services.leads.app.campaigns import AttributionFields, resolve_attribution
 from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
-from services.leads.domain.campaign import MAX_UTM_LENGTH, NO_ATTRIBUTION, UTM_FIELDS, Attribution
+from services.leads.domain.campaign import NO_ATTRIBUTION, Attribution
 from services.leads.domain.lead import CaptureFields, Lead, Stage, capture_fields
 from services.leads.domain.policy import LeadPolicy
 from shared.domain import InvalidFieldError
@@ -24,7 +24,7 @@ Outcome = Literal["created", "duplicate_request", "duplicate_contact"]
 
 
 @dataclass(frozen=True, slots=True)
-class CaptureLead:
+class CaptureLead(AttributionFields):
     """A lead from any channel."""
 
     # The HTTP body is this command minus CAPTURE_INTERNAL (shared/runtime/command_body.py).
@@ -40,15 +40,6 @@ class CaptureLead:
     source_system: Annotated[str | None, Field(
         max_length=100, description="sending system; with external_id the idempotency key")] = None
     external_id: Annotated[str | None, Field(max_length=200, description="the inquiry's id in that system")] = None
-    campaign_id: Annotated[str | None, Field(max_length=100, description="the campaign the lead came from (GET "
-                                                                         "/v1/campaigns); unknown: 422")] = None
-    utm_source: UtmValue = None
-    utm_medium: UtmValue = None
-    utm_campaign: Annotated[str | None, Field(max_length=MAX_UTM_LENGTH, description=(
-        "UTM parameters of the link the prospect followed; a utm_campaign equal to a campaign's code links the "
-        "campaign when no campaign_id is given"))] = None
-    utm_content: UtmValue = None
-    utm_term: UtmValue = None
     referral_id: str | None = None
     referrer_customer_id: str | None = None
     order_id: str | None = None
@@ -95,7 +86,7 @@ class CaptureLeadHandler:
 
         async def decide(uow: UnitOfWork, now: datetime) -> LeadCaptured:
             # The campaign is checked before the phone lock or a ticket, like the other fields.
-            attribution = await self.attribution(uow, command)
+            attribution = await resolve_attribution(uow, command)
             return await self.decide(uow, command, fields, now, attribution=attribution)
 
         # No client-pinned version here: a concurrent append to the matched lead just means "decide again".
@@ -108,14 +99,6 @@ class CaptureLeadHandler:
             raise InvalidFieldError("external_id", "source_system and external_id come together")
         return capture_fields(name=command.name, phone=command.phone, channel=command.channel,
                               interest=command.interest, known_channels=self._channels)
-
-    @staticmethod
-    async def attribution(uow: UnitOfWork, command: CaptureLead) -> Attribution:
-        """The capture's campaign and UTM parameters, checked (no query when the capture names none)."""
-        utm = {f: getattr(command, f) for f in UTM_FIELDS}
-        if command.campaign_id is None and not any(utm.values()):
-            return NO_ATTRIBUTION
-        return await resolve_attribution(uow, campaign_id=command.campaign_id, utm=utm)
 
     async def decide(self, uow: UnitOfWork, command: CaptureLead, fields: CaptureFields, now: datetime, *,
                      attribution: Attribution = NO_ATTRIBUTION) -> LeadCaptured:

@@ -17,9 +17,11 @@ from typing import Annotated
 from pydantic import Field
 
 from services.leads.app import access
+from services.leads.app.campaigns import AttributionFields, resolve_attribution
 from services.leads.app.commands import CaptureLead, CaptureLeadHandler
 from services.leads.app.ports import Clock, CommandContext, IdFactory, UnitOfWork, UnitOfWorkFactory
 from services.leads.domain import errors
+from services.leads.domain.campaign import Attribution
 from services.leads.domain.lead import CaptureFields, Lead
 from services.leads.domain.organisation import Consultant
 from services.leads.domain.visit import MAX_PARTY_SIZE, Visit, check_party_size, check_purpose
@@ -31,7 +33,11 @@ WALK_IN_CHANNEL = "showroom"
 
 
 @dataclass(frozen=True, slots=True)
-class RegisterVisit:
+class RegisterVisit(AttributionFields):
+    """A visitor's arrival. The campaign and UTM fields are the capture's: a walk-in that creates a lead carries them
+    into its LeadCreated; a visit of an existing lead may name the lead's own campaign or none (the lead keeps its
+    attribution; another campaign is refused)."""
+
     party_size: Annotated[int, Field(ge=1, le=MAX_PARTY_SIZE, description="how many people came", examples=[2])]
     purpose: Annotated[str, Field(min_length=1, max_length=40, description="a code from GET /v1/visit-purposes",
                                   examples=["first_look"])]
@@ -79,6 +85,8 @@ class ReceptionHandlers:
         walk_in = self._walk_in(command)
 
         async def decide(uow: UnitOfWork, now: datetime) -> VisitRegistered:
+            # As in a capture: the campaign is checked before the phone lock or a rotation ticket.
+            attribution = await resolve_attribution(uow, command)
             if walk_in is None:
                 assert command.lead_id is not None
                 lead = await uow.get(Lead, command.lead_id, missing=lambda: errors.LeadNotFoundError(
@@ -88,7 +96,7 @@ class ReceptionHandlers:
                                            pooled=lead.pooled)
                 outcome = "existing"
             else:
-                lead, outcome = await self._lead_of_walk_in(uow, walk_in, now)
+                lead, outcome = await self._lead_of_walk_in(uow, walk_in, now, attribution)
             consultant_id = await self._receiving_consultant(uow, command.consultant_id, lead)
             await uow.lock(visit_lock(lead.customer_id))  # after the phone lock (walk-ins): one lock order
             earlier = await uow.visits_of_customer(lead.customer_id)
@@ -100,7 +108,7 @@ class ReceptionHandlers:
             )
             lead.record_showroom_visit(visit_id=visit.id, visit_number=visit.visit_number,
                                        first_visit=visit.first_visit, consultant_id=consultant_id,
-                                       by=context.actor, now=now)
+                                       by=context.actor, now=now, campaign_id=attribution.campaign_id)
             uow.add(lead)
             uow.add(visit)
             return VisitRegistered(visit, lead, outcome)
@@ -132,16 +140,18 @@ class ReceptionHandlers:
                               interest=command.interest, team_id=command.team_id)
         return capture, self._capture.validate(capture)
 
-    async def _lead_of_walk_in(self, uow: UnitOfWork, walk_in: tuple[CaptureLead, CaptureFields], now: datetime
-                               ) -> tuple[Lead, str]:
-        """The phone's open lead, or a new showroom lead (the same customer if the phone is known)."""
+    async def _lead_of_walk_in(self, uow: UnitOfWork, walk_in: tuple[CaptureLead, CaptureFields], now: datetime,
+                               attribution: Attribution) -> tuple[Lead, str]:
+        """The phone's open lead, or a new showroom lead carrying the visit's campaign and UTM (the same customer if
+        the phone is known)."""
         capture, fields = walk_in
         found = await uow.lock_phone(fields.phone)
         if found.open_lead is not None:
             lead = await uow.load(Lead, found.open_lead)
             assert lead is not None, "the lead index points at a missing stream"
             return lead, "existing"
-        lead = await self._capture.create(uow, capture, fields, now, known_customer=found.known_customer)
+        lead = await self._capture.create(uow, capture, fields, now, known_customer=found.known_customer,
+                                          attribution=attribution)
         return lead, "reactivated" if found.known_customer is not None else "created"
 
     @staticmethod

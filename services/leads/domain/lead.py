@@ -368,11 +368,19 @@ class Lead(Aggregate):
 
     def record_showroom_visit(
         self, *, visit_id: str, visit_number: int, first_visit: bool, consultant_id: str | None, by: str | None,
-        now: datetime,
+        now: datetime, campaign_id: str | None = None,
     ) -> None:
         """The customer came to the showroom: activity (the pool clock restarts) and, if the lead is not that far
-        yet, stage visited (接待). A pooled lead records it too: the visit happened, whoever claims the lead."""
+        yet, stage visited (接待). A pooled lead records it too: the visit happened, whoever claims the lead.
+        ``campaign_id`` is the campaign the visitor named at reception: the lead's own, or none. A lead stays
+        credited to what brought it first (as a touchpoint does), so a different campaign is refused rather than
+        dropped without a word."""
         self._require_open()
+        if campaign_id is not None and campaign_id != self.attribution.campaign_id:
+            brought_by = (f"campaign {self.attribution.campaign_id!r}" if self.attribution.campaign_id
+                          else "no campaign")
+            raise InvalidFieldError("campaign_id", f"lead {self.id} came from {brought_by}; a visit does not change "
+                                                   "the campaign a lead is credited to")
         self._record(ShowroomVisitRecorded(lead_id=self.id, visit_id=visit_id, visit_number=visit_number,
                                            first_visit=first_visit, consultant_id=consultant_id, arrived_at=now))
         if self.stage.rank < Stage.VISITED.rank:

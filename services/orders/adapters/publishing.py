@@ -119,7 +119,8 @@ def _payload(event_type: str, d: dict[str, Any]) -> IntegrationEvent:
                                       allocated_at=d["allocated_at"])
         case "VehicleDeallocated":
             return VehicleDeallocatedV1(order_id=d["order_id"], vin=d["vin"], reason=d["reason"],
-                                        deallocated_at=d["deallocated_at"])
+                                        deallocated_at=d["deallocated_at"], note=d.get("note"),
+                                        deallocated_by=d.get("deallocated_by"), replaced_by=d.get("replaced_by"))
         case "DeliveryChecklistItemCompleted":
             return DeliveryChecklistItemCompletedV1(order_id=d["order_id"], item=d["item"],
                                                     completed_by=d["completed_by"], reference=d["reference"],

@@ -1,5 +1,5 @@
 """Vehicle stock commands: register a vehicle (a factory order, one on its way, one arrived), move it through
-logistics, and allocate one to an order."""
+logistics, allocate one to an order, release it from the order or swap it for another."""
 
 from __future__ import annotations
 
@@ -49,6 +49,23 @@ class AllocateVehicle:
     order_id: str
     vin: Annotated[str | None, Field(max_length=40, description="a particular vehicle; default: the best free "
                                                                 "match in stock, else an incoming one")] = None
+    expected_version: ExpectedVersion = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseVehicle:
+    order_id: str
+    reason: Annotated[str, Field(max_length=500, description="why the order gives its vehicle back",
+                                 examples=["PDI found paint damage; the customer waits for the next one"])]
+    expected_version: ExpectedVersion = None
+
+
+@dataclass(frozen=True, slots=True)
+class SwapVehicle:
+    order_id: str
+    vin: Annotated[VinField, Field(description="the free vehicle the order takes instead of its current one")]
+    reason: Annotated[str, Field(max_length=500, description="why the vehicle is swapped",
+                                 examples=["the customer prefers the one that arrived first"])]
     expected_version: ExpectedVersion = None
 
 
@@ -116,3 +133,30 @@ class AllocateVehicleHandler(OrdersHandler):
                                       needed={"model": spec.model, "trim": spec.trim, "colour": spec.colour})
 
 
+
+
+class ReleaseVehicleHandler(OrdersHandler):
+    async def __call__(self, command: ReleaseVehicle, context: CommandContext) -> OrderResult:
+        # The order (VehicleDeallocated) and its vehicle (VehicleReleased) commit together; racing a delivery,
+        # one of the two appends to the order stream loses and is decided again against the winner.
+        def change(order: Order, vehicle: Vehicle | None, now: datetime) -> None:
+            order.release_vehicle(vehicle, note=command.reason, released_by=context.actor, now=now)
+        return await self._change_order_and_vehicle(command.order_id, command.expected_version, context, change)
+
+
+class SwapVehicleHandler(OrdersHandler):
+    async def __call__(self, command: SwapVehicle, context: CommandContext) -> OrderResult:
+        named = normalise_vin(command.vin)
+
+        async def decide(uow: OrdersUnitOfWork, now: datetime) -> OrderResult:
+            order = await uow.get(Order, command.order_id, missing=no_order(command.order_id),
+                                  expected_version=command.expected_version)
+            current = await uow.get(Vehicle, order.vin, missing=no_vehicle(order.vin)) if order.vin else None
+            # The same VIN again is one aggregate (a repeated request), not a second copy of its stream.
+            replacement = current if current is not None and current.id == named else \
+                await uow.get(Vehicle, named, missing=no_vehicle(named))
+            # Three streams in one append, each expecting the version it was loaded at: a concurrent allocation of
+            # the replacement, or anything on the order, makes this attempt conflict and be decided again.
+            order.swap_vehicle(current, replacement, note=command.reason, swapped_by=context.actor, now=now)
+            return OrderResult(order, order.version, created=False)
+        return await self._commands.run(decide, context, expected_version=command.expected_version)

@@ -181,6 +181,13 @@ class OrderHasVehicleError(DomainError):
     http_status = 409
 
 
+class NoVehicleAllocatedError(DomainError):
+    """A release or swap of an order that holds no vehicle (allocate one with POST /v1/orders/{id}/vehicle)."""
+
+    code = "no_vehicle_allocated"
+    http_status = 409
+
+
 class ChecklistItemAlreadyCompletedError(DomainError):
     code = "checklist_item_already_completed"
     http_status = 409

@@ -232,12 +232,18 @@ class VehicleAllocated(DomainEvent):
 
 @order_events.register
 class VehicleDeallocated(DomainEvent):
+    """The order gave its vehicle back; the vehicle's stream records VehicleReleased in the same transaction. A swap
+    records this and then VehicleAllocated for the new vehicle, in one append."""
+
     event_type = "VehicleDeallocated"
 
     order_id: str
     vin: str
-    reason: str
+    reason: str  # a code: order_cancelled, released (the order keeps going without it), swapped
     deallocated_at: datetime
+    note: str | None = None  # the person's why, for a release or a swap (None for a cancellation: it has its own)
+    deallocated_by: str | None = None  # who released or swapped it
+    replaced_by: str | None = None  # the VIN allocated in its place (reason swapped)
 
 
 @order_events.register

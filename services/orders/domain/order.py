@@ -24,6 +24,7 @@ from services.orders.domain.errors import (
     FinancingAlreadyDecidedError,
     FinancingNotInPlanError,
     NotAVehicleOrderError,
+    NoVehicleAllocatedError,
     OrderCancelledError,
     OrderDeliveredError,
     OrderHasVehicleError,
@@ -62,6 +63,14 @@ class OrderStatus(StrEnum):
     SIGNED = "signed"
     CANCELLED = "cancelled"
     DELIVERED = "delivered"
+
+
+class DeallocationReason(StrEnum):
+    """VehicleDeallocated's ``reason`` code (an open set for subscribers: the contract says it may grow)."""
+
+    ORDER_CANCELLED = "order_cancelled"
+    RELEASED = "released"  # given back while the order goes on (damaged in PDI, the customer will wait, …)
+    SWAPPED = "swapped"  # given back for another vehicle, allocated in the same transaction
 
 
 class FinancingStatus(StrEnum):
@@ -278,7 +287,7 @@ class Order(Aggregate):
                                     reason=reason.strip(), paid_minor=self.paid_minor,
                                     refund_due_minor=refund_due, currency=contract.currency, cancelled_at=now))
         if self.vin is not None:
-            self._deallocate(self._allocated(vehicle), reason="order_cancelled", now=now)
+            self._deallocate(self._allocated(vehicle), reason=DeallocationReason.ORDER_CANCELLED, now=now)
 
     def schedule_delivery(self, *, scheduled_for: datetime, location: str | None, now: datetime) -> None:
         self._check_schedulable(scheduled_for, now)
@@ -337,9 +346,54 @@ class Order(Aggregate):
         if self.vin is not None:
             raise OrderHasVehicleError(f"vehicle {self.vin} is already allocated to the order", vin=self.vin)
         vehicle.reserve(order_id=self.id, spec=spec, now=now)
+        self._record_allocation(vehicle, now)
+
+    def _record_allocation(self, vehicle: Vehicle, now: datetime) -> None:
         self._record(VehicleAllocated(order_id=self.id, vin=vehicle.id, model=vehicle.model, trim=vehicle.trim,
                                       colour=vehicle.colour, vehicle_status=vehicle.logistics.value,
                                       allocated_at=now))
+
+    def release_vehicle(self, vehicle: Vehicle | None, *, note: str, released_by: str | None, now: datetime
+                        ) -> None:
+        """Give the allocated ``vehicle`` back to free stock while the order goes on (VehicleDeallocated reason
+        ``released``; the vehicle records VehicleReleased). The order can be allocated another one later; until
+        then it cannot be delivered (``delivery_not_ready``: no vehicle is allocated)."""
+        self._check_vehicle_change("release the vehicle", note)
+        self._require_vehicle("release the vehicle")
+        self._deallocate(self._allocated(vehicle), reason=DeallocationReason.RELEASED, now=now, note=_text(note),
+                         by=released_by)
+
+    def swap_vehicle(self, current: Vehicle | None, replacement: Vehicle, *, note: str, swapped_by: str | None,
+                     now: datetime) -> bool:
+        """Exchange the allocated vehicle for ``replacement`` (which must be free and match the order like any
+        allocation): VehicleDeallocated reason ``swapped`` (naming the replacement) then VehicleAllocated, with
+        VehicleReleased / VehicleReserved on the two vehicles — one transaction. False (nothing recorded) when the
+        replacement is already the order's: a repeated swap request."""
+        self._check_vehicle_change("swap the vehicle", note)
+        if replacement.id == self.vin and replacement.order_id == self.id:
+            return False
+        self._require_vehicle("swap the vehicle")
+        held = self._allocated(current)
+        spec = self.vehicle_spec
+        assert spec is not None  # an order holding a vehicle sells one
+        # The replacement first: a refusal (taken, another trim, delivered) leaves the order and both vehicles as
+        # they were.
+        replacement.reserve(order_id=self.id, spec=spec, now=now)
+        self._deallocate(held, reason=DeallocationReason.SWAPPED, now=now, note=_text(note), by=swapped_by,
+                         replaced_by=replacement.id)
+        self._record_allocation(replacement, now)
+        return True
+
+    def _check_vehicle_change(self, what: str, note: str) -> None:
+        self._contract()
+        self._require_not_cancelled(what)
+        self._require_not_delivered(what)
+        if not note.strip():
+            raise InvalidFieldError("reason", "must not be empty")
+
+    def _require_vehicle(self, what: str) -> None:
+        if self.vin is None:
+            raise NoVehicleAllocatedError(f"no vehicle is allocated to order {self.id}: cannot {what}")
 
     def complete_checklist_item(self, *, item: str, checklist: DeliveryChecklist, completed_by: str | None,
                                 reference: str | None, note: str | None, now: datetime) -> None:
@@ -375,9 +429,11 @@ class Order(Aggregate):
             raise LookupError(f"order {self.id} needs its vehicle {self.vin} loaded")  # a handler bug
         return vehicle
 
-    def _deallocate(self, vehicle: Vehicle, *, reason: str, now: datetime) -> None:
-        vehicle.release(order_id=self.id, reason=reason, now=now)
-        self._record(VehicleDeallocated(order_id=self.id, vin=vehicle.id, reason=reason, deallocated_at=now))
+    def _deallocate(self, vehicle: Vehicle, *, reason: DeallocationReason, now: datetime, note: str | None = None,
+                    by: str | None = None, replaced_by: str | None = None) -> None:
+        vehicle.release(order_id=self.id, reason=reason.value, now=now)
+        self._record(VehicleDeallocated(order_id=self.id, vin=vehicle.id, reason=reason.value, deallocated_at=now,
+                                        note=note, deallocated_by=by, replaced_by=replaced_by))
 
     # ---- queries -----------------------------------------------------------------------------------------
 

@@ -53,13 +53,13 @@ class VehicleReserved(DomainEvent):
 
 @vehicle_events.register
 class VehicleReleased(DomainEvent):
-    """The order gave the vehicle back (a cancellation): it is free stock again."""
+    """The order gave the vehicle back (cancelled, released or swapped for another): it is free stock again."""
 
     event_type = "VehicleReleased"
 
     vin: str
     order_id: str
-    reason: str
+    reason: str  # the order's VehicleDeallocated reason code: order_cancelled, released, swapped
     released_at: datetime
 
 

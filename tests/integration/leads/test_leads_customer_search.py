@@ -150,3 +150,28 @@ async def test_the_vin_and_plate_of_a_customers_order_find_the_customer_first_an
     await leads.deliver(VehicleDeallocatedV1(order_id="O-V2", vin="LRW3E7FA5NC100002", reason="order_cancelled",
                                              deallocated_at=now), key="O-V2")
     assert await found(leads, "LRW3E7FA5NC100002") == []
+
+
+async def test_a_swapped_vehicle_is_found_by_its_new_vin_only_though_both_events_carry_one_time(
+        leads: LeadsInProcess) -> None:
+    """orders publishes a swap as VehicleDeallocated (reason swapped) then VehicleAllocated, from one transaction and
+    so with the same time: applied in stream order, the customer is found by the new VIN and no longer the old."""
+    from datetime import UTC, datetime
+
+    from shared.contracts.orders import ContractSignedV1, OrderLine, VehicleAllocatedV1, VehicleDeallocatedV1
+
+    signed_at, swapped_at = datetime(2026, 12, 1, 9, tzinfo=UTC), datetime(2026, 12, 2, 9, tzinfo=UTC)
+    buyer = await capture(leads, "冯十", "139 1234 0701")
+    old, new = "LRW3E7FA5NC100071", "LRW3E7FA5NC100072"
+    await leads.deliver(ContractSignedV1(order_id="O-SW", lead_id=buyer.id, lines=[OrderLine(
+        product="MY", quantity=1, unit_price_minor=1)], total_minor=1, currency="CNY", payment_plan="full",
+        signed_at=signed_at), key="O-SW", at=signed_at)
+    await leads.deliver(VehicleAllocatedV1(order_id="O-SW", vin=old, model="MY", vehicle_status="pdi_done",
+                                           allocated_at=signed_at), key="O-SW", at=signed_at)
+    await leads.deliver(VehicleDeallocatedV1(order_id="O-SW", vin=old, reason="swapped", replaced_by=new,
+                                             note="scratched", deallocated_by="S-1", deallocated_at=swapped_at),
+                        key="O-SW", at=swapped_at)
+    await leads.deliver(VehicleAllocatedV1(order_id="O-SW", vin=new, model="MY", vehicle_status="arrived",
+                                           allocated_at=swapped_at), key="O-SW", at=swapped_at)
+    assert await found(leads, old) == []
+    assert await found(leads, new) == [(buyer.customer_id, Match.VIN)]

@@ -19,14 +19,16 @@ from services.orders.adapters.repository import EventSourcedOrders, postgres_ord
 from services.orders.adapters.timers import quote_expiry_handler
 from services.orders.app.catalogue import CatalogueItemIn, PublishPriceList
 from services.orders.app.checkout import CheckOutShopOrder
-from services.orders.app.fulfilment import CancelOrder
+from services.orders.app.fulfilment import CancelOrder, CompleteDeliveryChecklistItem, DeliverOrder
 from services.orders.app.payments import RecordPayment
 from services.orders.app.ports import QUOTE_EXPIRY_TIMER, CommandContext
 from services.orders.app.quotes import AcceptQuote, IssueQuote, ReviseQuote, SignContract
-from services.orders.app.vehicles import AllocateVehicle, RegisterVehicle
+from services.orders.app.vehicles import AllocateVehicle, RegisterVehicle, ReleaseVehicle, SwapVehicle
 from services.orders.domain.errors import (
     CheckoutConflictError,
+    DeliveryNotReadyError,
     NoVehicleAvailableError,
+    OrderDeliveredError,
     QuoteAlreadySignedError,
     QuoteExpiredError,
     VehicleAlreadyAllocatedError,
@@ -315,3 +317,93 @@ async def test_twenty_orders_racing_for_three_vehicles_get_three_distinct_ones(s
     assert sum(isinstance(r, NoVehicleAvailableError) for r in results) == 17, results
     rows = await stack.pool.fetch("SELECT vin, order_id FROM vehicle_stock WHERE vin = ANY($1)", vins)
     assert {r["vin"]: r["order_id"] for r in rows} == {r.order.vin: r.order.id for r in won}
+
+
+# ---- release and swap (real PostgreSQL: the order's and the vehicles' streams decide together) ---------------
+
+
+async def stock(stack: Stack, trim: str, count: int) -> list[str]:
+    vins = [valid_vin(int(uuid.uuid4().int % 1_000_000)) for _ in range(count)]
+    for vin in vins:
+        await stack.handlers.register_vehicle(RegisterVehicle(vin=vin, model="MY", trim=trim, colour="COL-WHITE",
+                                                              status="pdi_done"), CTX)
+    return vins
+
+
+async def holder(stack: Stack, vin: str) -> str | None:
+    """Who holds the vehicle, by its stream (reserved minus released) and its stock row, which must agree."""
+    rows = await stack.pool.fetch("SELECT event_type, data->>'order_id' AS order_id FROM events WHERE stream_id = $1 "
+                                  "ORDER BY version", f"vehicle-{vin}")
+    held = [r["order_id"] for r in rows if r["event_type"] == "VehicleReserved"]
+    released = [r["order_id"] for r in rows if r["event_type"] == "VehicleReleased"]
+    assert len(held) - len(released) in (0, 1), rows  # never reserved twice without a release between
+    by_stream = held[-1] if len(held) > len(released) else None
+    assert await stack.pool.fetchval("SELECT order_id FROM vehicle_stock WHERE vin = $1", vin) == by_stream
+    return by_stream
+
+
+async def test_a_swap_racing_an_allocation_of_the_same_vehicle_one_wins_and_no_vehicle_is_held_twice(
+        stack: Stack) -> None:
+    trim = f"LR-{uuid.uuid4().hex[:6]}"
+    await publish_trim(stack, trim)
+    for _ in range(6):  # both load the free target before either commits: the race is real each round
+        swapper, allocator = await vehicle_orders(stack, trim, 2)
+        current, target = await stock(stack, trim, 2)
+        await stack.handlers.allocate_vehicle(AllocateVehicle(swapper, vin=current), CTX)
+        swap, allocation = await asyncio.gather(
+            stack.handlers.swap_vehicle(SwapVehicle(swapper, vin=target, reason="the customer wants that one"), CTX),
+            stack.handlers.allocate_vehicle(AllocateVehicle(allocator, vin=target), CTX), return_exceptions=True)
+        assert isinstance(swap, BaseException) != isinstance(allocation, BaseException), (swap, allocation)
+        swapper_order = await stack.orders.order(swapper)
+        allocator_order = await stack.orders.order(allocator)
+        assert swapper_order is not None
+        assert allocator_order is not None
+        if isinstance(allocation, BaseException):
+            assert isinstance(allocation, VehicleAlreadyAllocatedError), allocation
+            assert (swapper_order.vin, allocator_order.vin) == (target, None)
+            assert (await holder(stack, target), await holder(stack, current)) == (swapper, None)
+        else:
+            assert isinstance(swap, VehicleAlreadyAllocatedError), swap
+            assert (swapper_order.vin, allocator_order.vin) == (current, target)
+            assert (await holder(stack, target), await holder(stack, current)) == (allocator, swapper)
+            assert "VehicleDeallocated" not in [e["event_type"] for e in await stack.orders.history("order", swapper)]
+
+
+async def ready_to_deliver(stack: Stack, trim: str) -> tuple[str, str]:
+    """A paid order holding a PDI-done vehicle with its whole checklist done: deliverable right now."""
+    (order_id,) = await vehicle_orders(stack, trim, 1)
+    (vin,) = await stock(stack, trim, 1)
+    order = (await stack.handlers.allocate_vehicle(AllocateVehicle(order_id, vin=vin), CTX)).order
+    await stack.handlers.record_payment(RecordPayment(order_id, "full", order.total_minor, "CNY"), CTX)
+    for item in CONFIG.delivery_checklist(None).item_ids:
+        await stack.handlers.complete_checklist_item(CompleteDeliveryChecklistItem(order_id, item), CTX)
+    return order_id, vin
+
+
+async def test_a_release_racing_the_delivery_never_delivers_an_order_without_its_vehicle(stack: Stack) -> None:
+    trim = f"LR-{uuid.uuid4().hex[:6]}"
+    await publish_trim(stack, trim)
+    for _ in range(6):
+        order_id, vin = await ready_to_deliver(stack, trim)
+        release, delivery = await asyncio.gather(
+            stack.handlers.release_vehicle(ReleaseVehicle(order_id, reason="damage found at handover"), CTX),
+            stack.handlers.deliver_order(DeliverOrder(order_id), CTX), return_exceptions=True)
+        assert isinstance(release, BaseException) != isinstance(delivery, BaseException), (release, delivery)
+        order = await stack.orders.order(order_id)
+        vehicle = await stack.orders.vehicle(vin)
+        assert order is not None
+        assert vehicle is not None
+        events = await stack.orders.history("order", order_id)
+        if isinstance(release, BaseException):  # delivered first: with its vehicle, which stays handed over
+            assert isinstance(release, OrderDeliveredError), release
+            delivered = [e for e in events if e["event_type"] == "Delivered"]
+            assert len(delivered) == 1
+            assert delivered[0]["data"]["vin"] == vin
+            assert (order.status.value, order.vin, vehicle.status, vehicle.order_id) == (
+                "delivered", vin, "delivered", order_id)
+        else:  # released first: the delivery was decided again and refused for want of a vehicle
+            assert isinstance(delivery, DeliveryNotReadyError), delivery
+            assert "no vehicle is allocated" in delivery.message
+            assert "Delivered" not in [e["event_type"] for e in events]
+            assert (order.status.value, order.vin, vehicle.status, await holder(stack, vin)) == (
+                "signed", None, "pdi_done", None)

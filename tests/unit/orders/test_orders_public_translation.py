@@ -19,7 +19,7 @@ from services.orders.domain.quote import Quote
 from services.orders.domain.vehicle import Vehicle
 from services.orders.domain.vehicle_events import vehicle_events
 from shared.contracts import registry
-from shared.contracts.orders import ContractSignedV1, DeliveredV1, QuoteRevisedV1
+from shared.contracts.orders import ContractSignedV1, DeliveredV1, QuoteRevisedV1, VehicleDeallocatedV1
 from shared.domain import DomainEvent
 from shared.eventstore import RecordedEvent
 from shared.messaging.headers import EventHeaders
@@ -103,9 +103,13 @@ def vehicle_story() -> list[tuple[DomainEvent, str]]:
     dropped = vehicle_order("O-4")
     dropped.allocate_vehicle(returned, now=T0 + timedelta(hours=3))
     dropped.cancel(reason="r", refund_percent_of_paid=100, now=T0 + timedelta(hours=4), vehicle=returned)
+    swapped, first, second = vehicle_order("O-5"), stock_vehicle(9), stock_vehicle(10)
+    swapped.allocate_vehicle(first, now=T0 + timedelta(hours=3))
+    swapped.swap_vehicle(first, second, note="scratched", swapped_by="S-1", now=T0 + timedelta(hours=4))
+    swapped.release_vehicle(second, note="customer waits", released_by="S-1", now=T0 + timedelta(hours=5))
     return [(e, stream_type) for aggregate, stream_type in
             ((sold, "order"), (dropped, "order"), (car, "vehicle"), (returned, "vehicle"))
-            for e in aggregate.pending_events]
+            for e in aggregate.pending_events] + [(e, "order") for e in swapped.pending_events]
 
 
 SAMPLES = every_stored_event()
@@ -175,3 +179,15 @@ def test_a_quote_issued_with_an_approved_discount_names_the_approver() -> None:
     assert (issued["discount_kind"], issued["discount_percent_bp"], issued["discount_approved_by"]) == (
         "percent", 500, "M-1")
     assert "customer_phone" not in issued  # personal data stays in the orders service
+
+
+def test_a_swap_and_a_release_say_why_who_and_which_vehicle_took_the_place() -> None:
+    order_o5 = [orjson.loads(m.value) for e, s in SAMPLES if getattr(e, "order_id", None) == "O-5"
+                and e.event_type == "VehicleDeallocated" and (m := to_public_message(recorded(e, s)))]
+    swap, release = (VehicleDeallocatedV1.model_validate(b) for b in order_o5)
+    assert (swap.vin, swap.reason, swap.replaced_by, swap.note, swap.deallocated_by) == (
+        valid_vin(9), "swapped", valid_vin(10), "scratched", "S-1")
+    assert (release.vin, release.reason, release.replaced_by, release.note) == (
+        valid_vin(10), "released", None, "customer waits")
+    cancelled = VehicleDeallocatedV1.model_validate(body("VehicleDeallocated"))
+    assert (cancelled.reason, cancelled.note, cancelled.deallocated_by) == ("order_cancelled", None, None)
