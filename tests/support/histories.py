@@ -1,8 +1,9 @@
 """Generated dealer histories for reporting's tests: leads captured, assigned and reassigned, graded, followed up,
-invited, visiting, test driving, quoted, signing (some through an online-shop checkout that leads later links to
-the lead), paying a deposit, financing, delivered, cancelled, lost or invalidated, return visits with scores,
-complaints, consultants moving team, campaigns with their spend (and the leads naming them) — every event as the
-upstream service would publish it, on its own topic."""
+invited, visiting (reception register entries; the first lead's customer always comes back, others sometimes), test
+driving, quoted, signing (some through an online-shop checkout that leads later links to the lead), paying a
+deposit, financing, delivered, cancelled, lost or invalidated, return visits with scores, complaints, consultants
+moving team, campaigns with their spend (and the leads naming them) — every event as the upstream service would
+publish it, on its own topic."""
 
 from __future__ import annotations
 
@@ -69,6 +70,20 @@ def _at(draw: st.DrawFn, start: datetime, max_hours: int = 300) -> datetime:
     return start + timedelta(minutes=draw(st.integers(1, max_hours * 60)))
 
 
+def _register_entries(draw: st.DrawFn, lead: str, before: int, count: int,
+                      at: datetime) -> tuple[list[Published], datetime]:
+    """``count`` reception register entries of the lead's customer after its ``before`` earlier ones, the first at
+    ``at``, each received by a drawn consultant; and the moment after the last."""
+    out = []
+    for number in range(before + 1, before + count + 1):
+        out.append(Published("leads", f"visit-{lead}-{number}", VisitArrivedV1(
+            visit_id=f"visit-{lead}-{number}", lead_id=lead, customer_id=f"cust-{lead}", visit_number=number,
+            first_visit=number == 1, party_size=2, purpose="first_look",
+            consultant_id=draw(st.sampled_from(sorted(CONSULTANTS))), walk_in_lead=number == 1, arrived_at=at)))
+        at = _at(draw, at, 72)
+    return out, at
+
+
 @st.composite
 def histories(draw: st.DrawFn, max_leads: int = 8) -> list[Published]:
     out: list[Published] = []
@@ -97,6 +112,10 @@ def histories(draw: st.DrawFn, max_leads: int = 8) -> list[Published]:
         now = captured
         stage = "new"
         visits = 0
+        if n == 0:  # every history has a customer who came back (二次到店): the first lead's 1st and 2nd entries
+            entries, now = _register_entries(draw, lead, visits, 2, _at(draw, now, 48))
+            out.extend(entries)
+            visits += len(entries)
         for _ in range(draw(st.integers(0, 4))):
             now = _at(draw, now, 120)
             kind = draw(st.sampled_from(("move", "grade", "follow_up", "appointment", "reassign", "call",
@@ -155,13 +174,11 @@ def histories(draw: st.DrawFn, max_leads: int = 8) -> list[Published]:
                         lead_id=lead, kind="call", outcome="called back", logged_by=owner,
                         logged_at=now + timedelta(minutes=draw(st.integers(1, 240))))))
             elif kind == "walk_in":
-                # A register entry at the reception: the customer's first visit, or a later one.
-                visits += 1
-                out.append(Published("leads", f"visit-{lead}-{visits}", VisitArrivedV1(
-                    visit_id=f"visit-{lead}-{visits}", lead_id=lead, customer_id=f"cust-{lead}",
-                    visit_number=visits, first_visit=visits == 1, party_size=2, purpose="first_look",
-                    consultant_id=draw(st.sampled_from(sorted(CONSULTANTS))), walk_in_lead=visits == 1,
-                    arrived_at=now)))
+                # Register entries at the reception: the customer's first visit or a later one, and sometimes a
+                # return within days (二次到店 counts the 2nd entry; a 3rd counts nowhere).
+                entries, now = _register_entries(draw, lead, visits, draw(st.integers(1, 2)), now)
+                out.extend(entries)
+                visits += len(entries)
             else:
                 owner = draw(st.sampled_from(sorted(CONSULTANTS)))
                 out.append(Published("leads", lead, LeadAssignedV1(

@@ -156,11 +156,17 @@ _SUMMARY_TABLES = (
 SUMMARY_TABLE_NAMES = tuple(t[0] for t in _SUMMARY_TABLES)
 
 
-def _upserts() -> list[str]:
-    """One INSERT … ON CONFLICT per summary table, adding what relations ``a``, ``f``, ``s``, ``c`` hold."""
-    return [f"INSERT INTO {table} ({keys}, {value}) {select} HAVING sum(v) <> 0 "
-            f"ON CONFLICT ({keys}) DO UPDATE SET {value} = {table}.{value} + excluded.{value}"
+def _inserts() -> list[str]:
+    """One INSERT … SELECT per summary table of the sums of what relations ``a``, ``f``, ``s``, ``c`` hold (each
+    SELECT groups by exactly the table's key, so it yields every key once)."""
+    return [f"INSERT INTO {table} ({keys}, {value}) {select} HAVING sum(v) <> 0"
             for table, keys, value, select in _SUMMARY_TABLES]
+
+
+def _upserts() -> list[str]:
+    """The same as :func:`_inserts`, adding to the rows already there (a live batch's differences)."""
+    return [f"{insert} ON CONFLICT ({keys}) DO UPDATE SET {value} = {table}.{value} + excluded.{value}"
+            for insert, (table, keys, value, _) in zip(_inserts(), _SUMMARY_TABLES, strict=True)]
 
 
 class RawContributions:
@@ -218,14 +224,40 @@ async def _copy_raw(conn: Any, raw: RawContributions, states: list[tuple[Any, ..
     await conn.copy_records_to_table("report_lead_state", records=states, columns=_STATE_COLUMNS)
 
 
-async def _add_raw_tables(conn: Any) -> None:
+async def _sum_raw_tables(conn: Any) -> None:
+    """Fill the (emptied) summary tables with the sums of the raw tables: plain INSERTs, no ON CONFLICT."""
     # Temporary tables have no statistics until analysed, and the sums are hash aggregates: without both the
     # planner sorts on disk.
     await conn.execute(f"ANALYZE {', '.join(f'summary_raw_{name}' for name in _RAW)}")
     await conn.execute("SET LOCAL work_mem = '64MB'")
     sources = ", ".join(f"{name} AS (SELECT * FROM summary_raw_{name})" for name in _RAW)
-    for sql in _upserts():
+    for sql in _inserts():
         await conn.execute(f"WITH {sources} {sql}")
+
+
+async def _drop_indexes(conn: Any, tables: Sequence[str]) -> list[str]:
+    """Drop every index of ``tables``, primary keys included, for a bulk load into them (in the caller's
+    transaction); returns the statements that put them back. Building a key once over the loaded rows costs a
+    fraction of maintaining it row by row (funnel_daily's 91k rows at 2k leads: 0.46 s against ~3 s for the
+    upsert)."""
+    rows = await conn.fetch(
+        """SELECT i.indrelid::regclass::text AS table_name, i.indexrelid::regclass::text AS index_name,
+                  pg_get_indexdef(i.indexrelid) AS index_def, quote_ident(c.conname) AS constraint_name,
+                  pg_get_constraintdef(c.oid) AS constraint_def
+           FROM pg_index i
+           LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+           WHERE i.indrelid = ANY($1::text[]::regclass[])
+           ORDER BY i.indrelid, i.indexrelid""", list(tables))
+    restore = []
+    for r in rows:
+        if r["constraint_name"] is not None:
+            await conn.execute(f"ALTER TABLE {r['table_name']} DROP CONSTRAINT {r['constraint_name']}")
+            restore.append(f"ALTER TABLE {r['table_name']} ADD CONSTRAINT {r['constraint_name']} "
+                           f"{r['constraint_def']}")
+        else:
+            await conn.execute(f"DROP INDEX {r['index_name']}")
+            restore.append(r["index_def"])
+    return restore
 
 
 class PostgresSummaries:
@@ -608,9 +640,12 @@ async def build_summaries(pool: Any, *, chunk: int = 2_000) -> int:
                            "WHERE e.entity = f.entity AND f.group_id IS DISTINCT FROM e.group_id")
         teams = _teams(await conn.fetch("SELECT consultant_id, at, team_id FROM report_consultants"))
         names = sorted(set(groups.values()))
+        built = (*SUMMARY_TABLE_NAMES, "report_lead_state")
+        # One transaction: a reader (or a crash) sees the old summaries or the new ones, keyed and indexed, never
+        # a part. The rebuild also builds them in a schema no reader uses until it switches to it.
         async with conn.transaction():
-            for table in (*SUMMARY_TABLE_NAMES, "report_lead_state"):
-                await conn.execute(f"TRUNCATE {table}")
+            await conn.execute(f"TRUNCATE {', '.join(built)}")
+            restore = await _drop_indexes(conn, built)
             await _create_raw_tables(conn)
             # A chunk of groups at a time (memory stays flat in the history): while one chunk is folded in a
             # thread, the previous one's rows are copied; PostgreSQL sums them into the tables at the end.
@@ -623,7 +658,11 @@ async def build_summaries(pool: Any, *, chunk: int = 2_000) -> int:
                 folded = await folding
             if folded is not None:
                 await _copy_raw(conn, *folded)
-            await _add_raw_tables(conn)
+            await _sum_raw_tables(conn)
+            for statement in restore:
+                await conn.execute(statement)
+        # Fresh statistics for the reports and the live path's upserts: after a bulk load the tables have none.
+        await conn.execute(f"ANALYZE {', '.join(built)}")
         return len(names)
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -463,7 +463,6 @@ def _fact_measures(fold: _Fold, teams: ConsultantTeams,
             if lead.captured_at <= start and (won_at is None or won_at > start):
                 activity(closed, "open_churned", fold.credit(lead, closed), lead)
 
-    visits_seen: Counter[str] = Counter()
     deposits: dict[str, datetime] = {}
     logged_at: dict[str, list[datetime]] = defaultdict(list)  # lead id → its follow-ups' times (call-backs)
     for f in fold.facts:
@@ -510,22 +509,24 @@ def _fact_measures(fold: _Fold, teams: ConsultantTeams,
             activity(f.at, "invitations", fold.credit(linked, f.at), linked)
         elif t == APPOINTMENT_MISSED:
             activity(f.at, "appointments_missed", fold.credit(linked, f.at), linked)
-        elif t == VISIT_ARRIVED and d.get("first_visit"):
-            # 留档: a first-time visitor's register entry left a lead record that is still valid (the register
-            # needs a phone for a walk-in; an invalidated lead is an empty or fake record). Credited to who
-            # received the visitor.
+        elif t == VISIT_ARRIVED:
+            # The reception register, credited to who received the visitor. 二次到店率 counts the customer's
+            # 1st and 2nd register entries (visit_number, numbered by leads across the customer's leads), so a
+            # walk-in with no appointment counts and an invited visit is counted once, by the register.
             who = fold.credit(linked, f.at, doer=d.get("consultant_id"))
-            activity(f.at, "walk_ins", who, linked)
-            if linked is not None and linked.invalid_at is None:
-                activity(f.at, "walk_ins_recorded", who, linked)
+            number = d.get("visit_number")
+            if number in (1, 2):
+                activity(f.at, "first_visits" if number == 1 else "second_visits", who, linked)
+            if d.get("first_visit"):
+                # 留档: a first-time visitor's register entry left a lead record that is still valid (the
+                # register needs a phone for a walk-in; an invalidated lead is an empty or fake record).
+                activity(f.at, "walk_ins", who, linked)
+                if linked is not None and linked.invalid_at is None:
+                    activity(f.at, "walk_ins_recorded", who, linked)
         elif t == APPOINTMENT_ATTENDED:
             activity(f.at, "appointments_kept", fold.credit(linked, f.at), linked)
             if d.get("kind") == "showroom_visit" and linked is not None:
-                visits_seen[linked.lead_id] += 1
-                n = visits_seen[linked.lead_id]
                 activity(f.at, "invited_visits", fold.credit(linked, f.at), linked)
-                if n <= 2:
-                    activity(f.at, "first_visits" if n == 1 else "second_visits", fold.credit(linked, f.at), linked)
             elif d.get("kind") == "test_drive":
                 activity(f.at, "test_drives_attended", fold.credit(linked, f.at), linked)
         elif t == CALL_RECORDED:

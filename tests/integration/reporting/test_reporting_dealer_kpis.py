@@ -210,9 +210,10 @@ async def test_the_daily_export_carries_the_call_kpis_with_bilingual_labels(
 
 
 def showroom_month() -> list[Published]:
-    """April: four walk-ins (A, B, C of c1's team t1; D of c3's t2) — B's lead invalidated later; A and C test
-    driven, A signs with accessories + insurance, D signs (shop-style, no test drive) with plates; A misses one
-    appointment and keeps one, D misses one."""
+    """April: four walk-ins (A, B, C of c1's team t1; D of c3's t2) — B's lead invalidated later; A comes back on
+    the 4th (received by c2: 二次到店) and a third time on the 12th (counted nowhere); A and C test driven, A signs
+    with accessories + insurance, D signs (shop-style, no test drive) with plates; A misses one appointment and
+    keeps one, D misses one."""
     h = lambda day, hours=10: DAY.replace(day=day) + timedelta(hours=hours)  # noqa: E731
     out = [*_consultants()]
     for lead, owner, day in (("A", "c1", 2), ("B", "c2", 3), ("C", "c1", 3), ("D", "c3", 9)):
@@ -220,6 +221,10 @@ def showroom_month() -> list[Published]:
         out.append(Published("leads", f"v-{lead}", VisitArrivedV1(
             visit_id=f"v-{lead}", lead_id=lead, customer_id=f"cust-{lead}", visit_number=1, first_visit=True,
             party_size=2, purpose="first_look", consultant_id=owner, walk_in_lead=True, arrived_at=h(day))))
+    for number, receiver, day in ((2, "c2", 4), (3, "c1", 12)):
+        out.append(Published("leads", f"v-A-{number}", VisitArrivedV1(
+            visit_id=f"v-A-{number}", lead_id="A", customer_id="cust-A", visit_number=number, first_visit=False,
+            party_size=1, purpose="test_drive", consultant_id=receiver, arrived_at=h(day, 8))))
     out.append(Published("leads", "B", LeadInvalidatedV1(lead_id="B", reason="fake number",
                                                          invalidated_at=h(20))))
     for lead, day in (("A", 4), ("C", 4)):
@@ -253,6 +258,7 @@ async def test_the_showroom_kpis_per_consultant_team_and_day_match_the_register_
         report = await KpiReportQuery(source)(month="2026-04")
         k = report["kpis"]
         assert (k["walk_ins"], k["walk_ins_recorded"], k["walk_in_record_rate"]) == (4, 3, 0.75)
+        assert (k["first_visits"], k["second_visits"], k["second_visit_rate"]) == (4, 1, 0.25)
         assert (k["test_drives"], k["test_drives_signed"], k["test_drive_to_contract_rate"]) == (2, 1, 0.5)
         assert (k["appointments_kept"], k["appointments_missed"]) == (1, 2)
         assert k["no_show_rate"] == round(2 / 3, 4)
@@ -262,16 +268,22 @@ async def test_the_showroom_kpis_per_consultant_team_and_day_match_the_register_
         teams = _rows(report, "kpis_by_team", "team_id")
         assert teams["t1"]["walk_in_record_rate"] == round(2 / 3, 4)  # A, C kept; B invalidated
         assert teams["t2"]["plates_attach_rate"] == 1
+        assert (teams["t1"]["second_visit_rate"], teams["t2"]["second_visit_rate"]) == (round(1 / 3, 4), 0)
         people = _rows(report, "kpis_by_consultant", "consultant_id")
+        # A's return is credited to c2, who received it, not to A's owner c1.
+        assert [(people[c]["first_visits"], people[c]["second_visits"]) for c in ("c1", "c2")] == [(2, 0), (1, 1)]
         assert people["c1"]["test_drive_to_contract_rate"] == 0.5
         days = _rows(report, "kpis_by_day", "day")
         assert len(days) == 30  # every day of April, also those without activity
         assert days["2026-04-03"]["walk_in_record_rate"] == 0.5  # B (invalidated later) and C
         assert days["2026-04-03"]["no_show_rate"] == 1
         assert days["2026-04-05"]["walk_in_record_rate"] is None
+        assert (days["2026-04-04"]["second_visits"], days["2026-04-04"]["second_visit_rate"]) == (1, None)
         # As of before B's invalidation, its visit still counted as recorded.
         earlier = await KpiReportQuery(source)(month="2026-04", as_of=DAY.replace(day=19))
         assert earlier["kpis"]["walk_in_record_rate"] == 1
+        before_the_return = await KpiReportQuery(source)(month="2026-04", as_of=DAY.replace(day=4))
+        assert (before_the_return["kpis"]["first_visits"], before_the_return["kpis"]["second_visits"]) == (3, 0)
         # A manager's scope: their team's activity only.
         scoped = await KpiReportQuery(source)(month="2026-04", team="t2")
         assert (scoped["kpis"]["walk_ins"], scoped["kpis"]["contracts"]) == (1, 1)

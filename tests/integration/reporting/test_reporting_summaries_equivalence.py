@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -208,3 +209,58 @@ async def test_the_rebuild_builds_the_same_summaries_as_the_live_projection(
     assert any(from_live.values())
     for table in from_live:
         assert from_bulk[table] == from_live[table], table
+
+
+class _FailsBeforeTheKeys:
+    """A pool whose connection fails where a summary build puts the tables' keys back: after every summary row
+    was inserted into the emptied, unindexed tables — the worst moment for a crash."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = ActiveSchemaPool(pool)
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Any]:
+        async with self._pool.acquire() as conn:
+            yield _FailingConnection(conn)
+
+
+class _FailingConnection:
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    async def execute(self, query: str, *args: Any) -> Any:
+        if query.startswith("ALTER TABLE") and "ADD CONSTRAINT" in query:
+            raise RuntimeError("crash before the keys are back")
+        return await self._conn.execute(query, *args)
+
+
+async def _indexes(pool: asyncpg.Pool) -> list[str]:
+    return [r["indexdef"] for r in await pool.fetch(
+        "SELECT indexdef FROM pg_indexes WHERE tablename = ANY($1::text[]) ORDER BY indexname",
+        [*SUMMARY_TABLE_NAMES, "report_lead_state"])]
+
+
+@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+@given(history=histories(), seed=st.integers(0, 10_000))
+async def test_a_summary_build_that_fails_half_way_leaves_the_previous_summaries_whole_and_can_run_again(
+    rebuilt: tuple[asyncpg.Pool, IdempotentConsumer], history: list[Published], seed: int,
+) -> None:
+    pool, bulk = rebuilt
+    await reset_read_model(pool)
+    await deliver(bulk, history, seed)
+    await build_summaries(ActiveSchemaPool(pool), chunk=3)
+    before, keys = await summary_rows(pool), await _indexes(pool)
+    assert any(before.values())
+    assert len(keys) == len(SUMMARY_TABLE_NAMES) + 2  # a primary key each, and report_lead_state's due index
+
+    with pytest.raises(RuntimeError, match="crash before the keys"):
+        await build_summaries(_FailsBeforeTheKeys(pool), chunk=3)
+    assert await summary_rows(pool) == before
+    assert await _indexes(pool) == keys
+
+    await build_summaries(ActiveSchemaPool(pool), chunk=3)
+    assert await summary_rows(pool) == before
+    assert await _indexes(pool) == keys

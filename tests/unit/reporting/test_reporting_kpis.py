@@ -1,6 +1,6 @@
 """Dealer KPIs from the ledger's counters: the call-center KPIs (calls, connect rate, talk time, call-back within
-SLA) and the showroom KPIs (留档率, 试驾签单率, no-show rate, attach rates) with their attribution, checked against
-values worked out by hand from the events."""
+SLA) and the showroom KPIs (留档率, 二次到店率, 试驾签单率, no-show rate, attach rates) with their attribution,
+checked against values worked out by hand from the events."""
 
 from __future__ import annotations
 
@@ -159,6 +159,30 @@ def test_the_record_rate_counts_first_visits_whose_lead_is_still_a_valid_record(
     # Before the invalidation, B's visit still counted as recorded.
     before = measures_at(invalid, BASE + timedelta(days=1), teams)
     assert activity(before, "walk_ins_recorded") == {("c2", "t2"): 1}
+
+
+def test_the_second_visit_rate_counts_the_registers_first_and_second_entries_not_invited_appointments() -> None:
+    # A came three times (the 1st received by c2, the 2nd by c3, the 3rd counts nowhere) and also kept an invited
+    # showroom appointment, which is 邀约到店 only; B came once; C was only invited (no register entry).
+    invited = [fact(AppointmentScheduledV1(lead_id="A", appointment_id="a1", kind="showroom_visit",
+                                           scheduled_for=BASE + timedelta(minutes=30), scheduled_by="c1")),
+               fact(AppointmentAttendedV1(lead_id="A", appointment_id="a1", kind="showroom_visit",
+                                          attended_at=BASE + timedelta(minutes=30)))]
+    a = [*_lead("A"), _visit("A", 10, 1), *invited, _visit("A", 2000, 2, receiver="c3"), _visit("A", 4000, 3)]
+    b = [*_lead("B"), _visit("B", 10, 1)]
+    c = [*_lead("C"), fact(AppointmentAttendedV1(lead_id="C", appointment_id="a2", kind="showroom_visit",
+                                                 attended_at=BASE + timedelta(minutes=30)))]
+    teams = ConsultantTeams([("c2", BASE - timedelta(days=1), "t2"), ("c3", BASE - timedelta(days=1), "t3")])
+    total: dict[str, float] = {}
+    for group in (a, b, c):
+        for k, v in _counters(measures_at(group, END, teams)).items():
+            total[k] = total.get(k, 0) + v
+    assert (total["first_visits"], total["second_visits"], total["invited_visits"]) == (2, 1, 2)
+    assert kpis(total)["second_visit_rate"] == 0.5
+    assert activity(measures_at(a, END, teams), "first_visits") == {("c2", "t2"): 1}  # who received the visitor
+    assert activity(measures_at(a, END, teams), "second_visits") == {("c3", "t3"): 1}
+    # As of a moment between A's first and second entry, A has a first visit only.
+    assert activity(measures_at(a, BASE + timedelta(minutes=1000), teams), "second_visits") == {}
 
 
 def test_test_drive_to_contract_counts_the_test_driven_leads_that_signed() -> None:
