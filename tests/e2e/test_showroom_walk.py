@@ -4,7 +4,8 @@ customer card filled during needs analysis, a test drive booked on a fleet vehic
 from the catalogue with accessories and insurance, the contract, a vehicle allocated from stock, the delivery
 checklist completed, delivered — and what leads and reporting then show, against figures computed here.
 
-The customer came from a roadshow: a campaign with a budget, a period and a channel, and spend recorded (one entry a
+The customer comes back once before signing (二次到店, the register's second entry: the monthly 二次到店率). The
+customer came from a roadshow: a campaign with a budget, a period and a channel, and spend recorded (one entry a
 correction), that the walk-in names at reception. Reporting's campaign report then shows the roadshow's one lead,
 visit, test drive and sale against its spend — cost per lead / visit / sale and ROI computed here from the reporting
 README's formulas (tests/support/campaign_cost.py) — now, as of two moments during the walk, and in its exports."""
@@ -145,6 +146,13 @@ async def test_one_customer_walks_from_reception_to_handover_and_every_service_s
                             {"feedback_score": 5, "feedback_note": "空间够用"}, SELLER)
         assert (done["status"], done["feedback_score"]) == ("completed", 5)
 
+        # 3b. The customer comes back to negotiate (二次到店), naming the same roadshow: the lead's own campaign is
+        # accepted, the register numbers it the customer's second visit.
+        back = await c.send("POST", f"{leads}/v1/showroom-visits", {
+            "party_size": 3, "purpose": "negotiation", "lead_id": lead_id, "campaign_id": campaign_id}, SELLER, 201)
+        assert (back["lead_outcome"], back["visit_number"], back["first_visit"], back["consultant_id"]) == (
+            "existing", 2, False, CONSULTANT)
+
         # 4. The catalogue, the stock, and a quote from the catalogue with accessories and insurance.
         await c.send("POST", f"{orders}/v1/price-lists/CNY/versions", {
             "version_id": f"walk-{RUN_ID}", "valid_from": (now - timedelta(days=1)).isoformat(), "items": [
@@ -243,6 +251,8 @@ async def test_one_customer_walks_from_reception_to_handover_and_every_service_s
         listed = TRIM_LIST + PAINT_PRICE + MATS_QUANTITY * MATS_PRICE + INSURANCE_PRICE
         assert kpis["average_discount_rate"] == round(given_away / listed, 4)
         assert kpis["test_drive_rate"] == 1.0
+        # 二次到店率 from the reception register: the walk-in was the customer's first entry, the return the second.
+        assert (kpis["first_visits"], kpis["second_visits"], kpis["second_visit_rate"]) == (1, 1, 1.0)
         # The showroom KPIs of issue 18 item 7, from this one customer: the walk-in left a record (留档), the
         # test-driven lead signed, and the contract's quote had an accessory and insurance line but no financing
         # or plates line.
