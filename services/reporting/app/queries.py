@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from services.reporting.app.ports import Summaries, UnsupportedBySummariesError
+from services.reporting.app.records import record_dict
 from services.reporting.domain.funnel import FUNNEL_STAGES, FunnelReport, build_funnel, funnel_from_measures
 from services.reporting.domain.periods import period_bounds
 
@@ -39,8 +39,8 @@ class FunnelQuery:
 
 
 def report_dict(report: FunnelReport) -> dict[str, Any]:
-    out = asdict(report)
-    out["stages"] = [asdict(s) for s in report.stages]
+    out = record_dict(report)
+    out["stages"] = [record_dict(s) for s in report.stages]
     return out
 
 

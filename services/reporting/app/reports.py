@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from services.reporting.app.commands import TargetRepository
 from services.reporting.app.ports import Summaries
+from services.reporting.app.records import record_dict
 from services.reporting.domain.commission import CommissionPlan, plan_for, statement
 from services.reporting.domain.funnel import ratio
 from services.reporting.domain.kpis import TARGETABLE_KPIS, kpi, kpis
@@ -76,10 +76,10 @@ class AttainmentQuery:
         lines = await self._targets.lines(month=month, as_of=as_of)
         actual = Actuals(await self._activities(period=month, as_of=as_of))
         reference = today or as_of or self._clock()
-        rows = [asdict(attainment(line, actual.target_actual(scope=line.scope, scope_id=line.scope_id,
+        rows = [record_dict(attainment(line, actual.target_actual(scope=line.scope, scope_id=line.scope_id,
                                                              metric=line.metric), reference)) for line in lines]
         return {"month": month, "today": reference, "as_of": as_of, "lines": rows,
-                "splits": [asdict(s) for s in check_splits(lines)]}
+                "splits": [record_dict(s) for s in check_splits(lines)]}
 
 
 class CommissionQuery:
@@ -107,7 +107,7 @@ class CommissionQuery:
             target = targets.get(cid)
             s = statement(plan, consultant_id=cid, month=month, amount=Decimal(str(amount)),
                           target=None if target is None else Decimal(str(target)))
-            statements.append({**asdict(s), "amount": float(s.amount), "gate": float(s.gate),
+            statements.append({**record_dict(s), "amount": float(s.amount), "gate": float(s.gate),
                                "target": None if s.target is None else float(s.target),
                                "attainment": None if s.attainment is None else float(s.attainment)})
         return {"month": month, "plan": {"plan_id": plan.plan_id, "version": plan.version, "mode": plan.mode,

@@ -18,7 +18,13 @@ from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from services.reporting.adapters.generations import ActiveSchemaPool
+from services.reporting.adapters.generations import (
+    ActiveSchemaPool,
+    create_generation,
+    create_indexes,
+    drop_secondary_indexes,
+    generation_pool,
+)
 from services.reporting.adapters.summaries import SUMMARY_TABLE_NAMES, FactFold, PostgresSummaries, build_summaries
 from services.reporting.app.analysis import AfterSalesQuery, MonthlyAnalysisQuery
 from services.reporting.app.campaigns import CampaignReportQuery
@@ -33,6 +39,7 @@ from services.reporting.app.reports import (
 from services.reporting.domain.commission import CommissionPlan, Tier
 from services.reporting.domain.targets import METRICS, TargetLine
 from services.reporting.main import MIGRATIONS, build_consumer
+from services.reporting.rebuild import ensure_base_tables
 from shared.contracts.leads import CallRecordedV1
 from shared.db import create_pool
 from shared.messaging.consumer import IdempotentConsumer
@@ -254,7 +261,8 @@ async def test_a_summary_build_that_fails_half_way_leaves_the_previous_summaries
     await build_summaries(ActiveSchemaPool(pool), chunk=3)
     before, keys = await summary_rows(pool), await _indexes(pool)
     assert any(before.values())
-    assert len(keys) == len(SUMMARY_TABLE_NAMES) + 2  # a primary key each, and report_lead_state's due index
+    # A primary key each, report_lead_state's due index and the read path's three (migration 0006).
+    assert len(keys) == len(SUMMARY_TABLE_NAMES) + 5
 
     with pytest.raises(RuntimeError, match="crash before the keys"):
         await build_summaries(_FailsBeforeTheKeys(pool), chunk=3)
@@ -264,3 +272,41 @@ async def test_a_summary_build_that_fails_half_way_leaves_the_previous_summaries
     await build_summaries(ActiveSchemaPool(pool), chunk=3)
     assert await summary_rows(pool) == before
     assert await _indexes(pool) == keys
+
+
+async def _schema_indexes(pool: asyncpg.Pool, schema: str) -> set[tuple[str, str]]:
+    return {(r["indexname"], r["indexdef"]) for r in await pool.fetch(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = ANY($2::text[])",
+        schema, [*SUMMARY_TABLE_NAMES, "report_lead_state"])}
+
+
+@settings(max_examples=1, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+@given(history=histories(), seed=st.integers(0, 10_000))
+async def test_a_rebuild_keeps_every_index_the_migrations_give_the_summary_tables(
+    infra: Infra, history: list[Published], seed: int,
+) -> None:
+    # The read path's indexes (migration 0006) matter only if a rebuild, which bulk-loads with the indexes
+    # dropped, puts every one of them back: the generation's secondary indexes after the replay, the summary
+    # tables' keys and indexes inside build_summaries.
+    dsn = await fresh_reporting_database(infra, "indexes", MIGRATIONS)
+    schema = "reporting_gindexes"
+    await ensure_base_tables(dsn)
+    await create_generation(dsn, schema, MIGRATIONS)
+    pool = await generation_pool(dsn, schema)
+    try:
+        migrated = await _schema_indexes(pool, schema)
+        assert {"report_funnel_daily_known", "report_funnel_monthly_known",
+                "report_funnel_now_channel"} <= {name for name, _ in migrated}
+
+        dropped = await drop_secondary_indexes(dsn, schema)  # as the rebuild does before its bulk replay
+        assert await _schema_indexes(pool, schema) < migrated
+        bulk = build_consumer("rebuild", pool, DeadLetters(consumer="rebuild", producer=_NoProducer()), bulk=True)
+        await deliver(bulk, history, seed)
+        await create_indexes(dsn, dropped)
+        await build_summaries(pool, chunk=3)
+
+        assert any((await summary_rows(pool)).values())
+        assert await _schema_indexes(pool, schema) == migrated
+    finally:
+        await pool.close()
+        await drop_database(infra, dsn)
