@@ -30,6 +30,8 @@ async def main() -> int:
     parser.add_argument("--only", default="append,relay,rebuild,e2e,reporting,auth")
     parser.add_argument("--reporting-sizes", default="10000,100000,1000000",
                         help="lead counts for the reporting scale benchmark")
+    parser.add_argument("--relay-events", type=int, default=None,
+                        help="stored events the relay benchmark publishes (default 100,000; smoke 5,000)")
     args = parser.parse_args()
     admin = os.environ["SALESFLOW_PG_ADMIN_DSN"]
     kafka = load_settings(KafkaSettings).connection  # the admin principal from stack.sh env
@@ -48,7 +50,8 @@ async def main() -> int:
     if "relay" in selected:
         print("== relay publish vs raw aiokafka produce", flush=True)
         dsn = await fresh_database(admin, f"bench_relay_{run_id}")
-        results["relay"] = await pipeline.bench_relay(dsn, kafka, prefix, 5_000 if args.smoke else 100_000)
+        relay_events = args.relay_events or (5_000 if args.smoke else 100_000)
+        results["relay"] = await pipeline.bench_relay(dsn, kafka, prefix, relay_events)
     if "rebuild" in selected:
         print("== projection rebuild vs bare getmany", flush=True)
         dsn = await fresh_database(admin, f"bench_rebuild_{run_id}")
