@@ -9,7 +9,7 @@ STACK := bash deploy/native/stack.sh
 # Exports KAFKA_BOOTSTRAP_SERVERS, SALESFLOW_PG_ADMIN_DSN and the per-service database URLs.
 WITH_ENV = set -a; eval "$$($(STACK) env)"; set +a;
 
-.PHONY: help venv up down status run test fuzz api-tools browser fonts check lint typecheck imports contracts contracts-check \
+.PHONY: help venv up down status run test fuzz api-tools browser pdfjs screenshots fonts check lint typecheck imports contracts contracts-check \
         unit integration test-import-big bench bench-smoke faults faults-small lock clean image image-test k8s-render k8s-check compose-check \
         deploy-check wheel-check
 
@@ -38,7 +38,7 @@ status: ## what of the stack is running
 run: venv up fonts ## run salesflow: infrastructure + all services, URLs printed, until Ctrl-C
 	$(WITH_ENV) $(BIN)/python -m deploy.native.run_services
 
-test: venv up browser fonts check ## the whole suite: lint, types, import rules, contracts, unit, integration, e2e
+test: venv up browser pdfjs fonts check ## the whole suite: lint, types, import rules, contracts, unit, integration, e2e
 	$(WITH_ENV) $(BIN)/python -m pytest -p no:cacheprovider
 
 # The OpenAPI linter (npm, pinned with its lock in tests/api); schemathesis comes with the venv.
@@ -56,6 +56,24 @@ fuzz: venv up fonts api-tools ## schemathesis over every service's OpenAPI (all 
 
 browser: ## Debian's chromium + CJK fonts for the dashboard's headless-browser test (installed if missing)
 	bash deploy/native/ensure-chromium.sh
+
+# pdf.js (npm, pinned with its lock in tests/browser): headless chromium has no PDF viewer, so the quote's PDF is
+# drawn by pdf.js on a canvas (tests/support/pdf_in_chromium.py). --omit=optional: pdfjs-dist's optional native
+# canvas is for Node.js, the browser has its own.
+PDFJS := tests/browser/node_modules/pdfjs-dist/build/pdf.mjs
+$(PDFJS): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --omit=optional --no-audit --no-fund --loglevel=error
+	touch $@
+
+pdfjs: $(PDFJS) ## pdf.js for tests/browser (npm ci, pinned): the quote PDF rendered in headless chromium
+
+# The committed screenshots, taken by the e2e tests that render the pages in headless chromium (they check what
+# they draw; the pictures are for a person to look at): the dashboard, and page 1 of the quote PDF drawn by pdf.js.
+screenshots: venv up browser pdfjs fonts ## docs/screenshots/*.png made again by the dashboard's and quote PDF's chromium tests
+	$(WITH_ENV) REPORTING_SCREENSHOT=$(CURDIR)/docs/screenshots/reporting-dashboard-campaigns.png \
+	  QUOTE_PDF_SCREENSHOT=$(CURDIR)/docs/screenshots/quote-pdf.png $(BIN)/python -m pytest -p no:cacheprovider -q \
+	  "tests/e2e/test_reporting_dashboard.py::test_the_dashboard_renders_funnel_attainment_grades_losses_and_a_data_as_of_watermark" \
+	  "tests/e2e/test_quote_pdf.py::test_chromium_draws_the_pdf_with_pdfjs_from_its_embedded_fonts_and_reads_the_same_lines_and_figures"
 
 fonts: ## Debian's fonts-noto-cjk: the orders service's PDF quote font, which it needs to start (installed if missing)
 	bash deploy/native/ensure-fonts.sh
@@ -98,7 +116,7 @@ unit: venv fonts ## unit tests only (no infrastructure)
 test-import-big: venv up ## the bulk-import e2e test with a 10,000-row XLSX
 	$(WITH_ENV) SALESFLOW_IMPORT_TEST_ROWS=10000 $(BIN)/python -m pytest -p no:cacheprovider tests/e2e/test_leads_import.py
 
-integration: venv up fonts ## integration + e2e tests only
+integration: venv up browser pdfjs fonts ## integration + e2e tests only
 	$(WITH_ENV) $(BIN)/python -m pytest -p no:cacheprovider tests/integration tests/e2e
 
 bench: venv up fonts ## benchmarks (several minutes): writes bench/results/<stamp>.json and bench/results/latest.md

@@ -1,7 +1,9 @@
 """Relay publish rate and projection rebuild rate, each beside its bare-aiokafka peer in the same run.
 
 * relay: N stored events published by ``OutboxRelay.publish_once`` vs N messages of the same size and headers
-  sent by a bare idempotent aiokafka producer (acks=all, same batching), both awaited in batches of 1000;
+  sent by a bare idempotent aiokafka producer (acks=all, same batching), both awaited in batches of 1000: once
+  with ``send`` per message, once filling record batches per partition (``create_batch``/``send_batch``, as the
+  relay does); CPU seconds of the bench process, the database's backends and the broker beside each;
 * rebuild: a topic pre-filled with N LeadCreated messages replayed into a fresh reporting database through the
   idempotent consumer and reporting's projection (``replay_topics``) vs a bare ``getmany`` loop that only reads.
 """
@@ -9,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from datetime import UTC, datetime
@@ -17,9 +20,10 @@ from typing import Any
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer
+from aiokafka.partitioner import DefaultPartitioner
 
 from bench.append import PAYLOAD, prepare
-from bench.common import CpuMeter, Stopwatch
+from bench.common import CpuMeter, Stopwatch, cpu_seconds, pids_of
 from shared.contracts.leads import LeadCreatedV1
 from shared.db import create_pool
 from shared.eventstore import AppendRequest, NewEvent, RecordedEvent
@@ -58,11 +62,65 @@ async def prefill_store(dsn: str, total: int) -> None:
     await pool.close()
 
 
+class DatabaseBackendsCpu:
+    """CPU seconds of the PostgreSQL backends serving one database (found by their process title), sampled while
+    they run: a backend's CPU is gone from /proc once its connection closes, as the relay's does at the end of
+    ``publish_once``, so the last sample counts (it misses at most one interval)."""
+
+    def __init__(self, database: str, interval: float = 0.05) -> None:
+        self._pattern = f"postgres: .* {database} "
+        self._interval = interval
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def _sample(self) -> None:
+        for pid in pids_of(self._pattern):
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                seconds = cpu_seconds(pid)
+                self._first.setdefault(pid, seconds)
+                self._last[pid] = seconds
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.to_thread(self._sample)
+            await asyncio.sleep(self._interval)
+
+    def start(self) -> None:
+        self._sample()
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> float:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._sample()
+        return round(sum(self._last[pid] - self._first[pid] for pid in self._last), 3)
+
+
+class _RelayMeter:
+    """CPU seconds of the bench process (relay or producer: Python), of the benchmark database's backends
+    (PostgreSQL) and of the Kafka broker (shared with whatever else runs: the machine's other load counts there)."""
+
+    def __init__(self, dsn: str) -> None:
+        self._process = CpuMeter({"bench_process": [os.getpid()], "kafka": pids_of("kafka.Kafka")})
+        self._postgres = DatabaseBackendsCpu(dsn.rsplit("/", 1)[1])
+
+    def start(self) -> None:
+        self._process.start()
+        self._postgres.start()
+
+    async def stop(self) -> dict[str, float]:
+        postgres = await self._postgres.stop()
+        return {**self._process.stop(), "postgres_backends": postgres}
+
+
 async def bench_relay(dsn: str, kafka: KafkaConnection, prefix: str, total: int) -> dict[str, Any]:
     await prepare(dsn)
     await prefill_store(dsn, total)
-    relay_topic, raw_topic = f"{prefix}.relay", f"{prefix}.raw"
-    await ensure_topics(kafka, [relay_topic, raw_topic])
+    relay_topic, raw_topic, raw_batch_topic = f"{prefix}.relay", f"{prefix}.raw", f"{prefix}.rawbatch"
+    await ensure_topics(kafka, [relay_topic, raw_topic, raw_batch_topic])
 
     def translate(event: Any) -> Any:
         return outbound_message(event, lead_payload(event.position), source="salesflow/bench",
@@ -72,9 +130,12 @@ async def bench_relay(dsn: str, kafka: KafkaConnection, prefix: str, total: int)
     await producer.start()
     relay = OutboxRelay(dsn=dsn, producer=producer, topic=relay_topic, translate=translate, name="bench",
                         batch_size=BATCH)
+    meter = _RelayMeter(dsn)
+    meter.start()
     watch = Stopwatch()
     published = await relay.publish_once()
     relay_s = watch.elapsed
+    relay_cpu = await meter.stop()
 
     now = datetime.now(UTC)
     sample = translate(RecordedEvent(
@@ -82,18 +143,51 @@ async def bench_relay(dsn: str, kafka: KafkaConnection, prefix: str, total: int)
         event_type="LeadCreated", schema_version=1, data=PAYLOAD, metadata={"correlation_id": "bench"},
         occurred_at=now, recorded_at=now,
     ))
+    meter = _RelayMeter(dsn)
+    meter.start()
     watch = Stopwatch()
     for start in range(0, total, BATCH):
         acks = [await producer.send(raw_topic, value=sample.value, key=f"lead-{start + i}".encode(),
                                     headers=sample.headers) for i in range(min(BATCH, total - start))]
         await asyncio.gather(*acks)
     raw_s = watch.elapsed
+    raw_cpu = await meter.stop()
+
+    # The relay fills record batches itself (create_batch/send_batch): the same way of producing, bare, is its
+    # second peer.
+    partitions = sorted(await producer.partitions_for(raw_batch_topic))
+    partitioner = DefaultPartitioner()
+    meter = _RelayMeter(dsn)
+    meter.start()
+    watch = Stopwatch()
+    for start in range(0, total, BATCH):
+        batches: dict[int, Any] = {}
+        acks = []
+        for i in range(min(BATCH, total - start)):
+            key = f"lead-{start + i}".encode()
+            partition = partitioner(key, partitions, partitions)
+            batch = batches.get(partition)
+            if batch is None:
+                batch = batches[partition] = producer.create_batch()
+            if batch.append(key=key, value=sample.value, timestamp=None, headers=sample.headers) is None:
+                acks.append(await producer.send_batch(batch, raw_batch_topic, partition=partition))
+                batch = batches[partition] = producer.create_batch()
+                batch.append(key=key, value=sample.value, timestamp=None, headers=sample.headers)
+        for partition, batch in batches.items():
+            acks.append(await producer.send_batch(batch, raw_batch_topic, partition=partition))
+        await asyncio.gather(*acks)
+    raw_batch_s = watch.elapsed
+    raw_batch_cpu = await meter.stop()
     await producer.stop()
     return {
         "events": total, "message_bytes": len(sample.value) + sum(len(k) + len(v) for k, v in sample.headers),
-        "relay": {"published": published, "seconds": round(relay_s, 3), "events_per_s": round(published / relay_s)},
-        "raw_aiokafka_produce": {"seconds": round(raw_s, 3), "events_per_s": round(total / raw_s)},
+        "relay": {"published": published, "seconds": round(relay_s, 3), "events_per_s": round(published / relay_s),
+                  "cpu_s": relay_cpu},
+        "raw_aiokafka_produce": {"seconds": round(raw_s, 3), "events_per_s": round(total / raw_s), "cpu_s": raw_cpu},
+        "raw_aiokafka_send_batch": {"seconds": round(raw_batch_s, 3), "events_per_s": round(total / raw_batch_s),
+                                    "cpu_s": raw_batch_cpu},
         "relay_vs_raw": round((published / relay_s) / (total / raw_s), 2),
+        "relay_vs_raw_send_batch": round((published / relay_s) / (total / raw_batch_s), 2),
         "settings": {"acks": "all", "enable_idempotence": True, "linger_ms": 1, "max_batch_size": 256 * 1024,
                      "relay_batch": BATCH},
     }

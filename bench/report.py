@@ -20,6 +20,10 @@ def render(results: dict[str, Any]) -> str:
         f"{v['eventsourcing']} (psycopg {v['psycopg']}).",
         "",
     ]
+    if "load_average_at_start" in results:  # recorded since 2026-12-03
+        start, end = results["load_average_at_start"], results.get("load_average_at_end") or ["?"]
+        lines += [f"Load average (1 min) on the machine: {start[0]:.2f} at the start, "
+                  f"{end[0] if isinstance(end[0], str) else f'{end[0]:.2f}'} at the end.", ""]
     if flush := results.get("disk_flush"):  # absent from results written before 2026-12-02 19:00
         lines += [
             f"Disk flush (8 kB write + fdatasync in {flush['directory']}, {flush['writes']} times): p50 "
@@ -105,6 +109,20 @@ def render(results: dict[str, Any]) -> str:
             _row(["relay events/s", "raw produce events/s", "relay ÷ raw"]), _row(["---"] * 3),
             _row([r["relay"]["events_per_s"], r["raw_aiokafka_produce"]["events_per_s"], r["relay_vs_raw"]]), "",
         ]
+        if "raw_aiokafka_send_batch" in r:  # results since 2026-12-03: CPU beside each, and the send_batch peer
+            def cpu(part: dict[str, Any]) -> str:
+                c = part["cpu_s"]
+                return f"{c['bench_process']} / {c['postgres_backends']} / {c['kafka']}"
+            lines += [
+                _row(["", "events/s", "relay ÷ it", "CPU s: bench process / database backends / Kafka broker"]),
+                _row(["---"] * 4),
+                _row(["relay (OutboxRelay.publish_once)", r["relay"]["events_per_s"], 1.0, cpu(r["relay"])]),
+                _row(["raw produce, send per message", r["raw_aiokafka_produce"]["events_per_s"], r["relay_vs_raw"],
+                      cpu(r["raw_aiokafka_produce"])]),
+                _row(["raw produce, create_batch/send_batch (as the relay)",
+                      r["raw_aiokafka_send_batch"]["events_per_s"], r["relay_vs_raw_send_batch"],
+                      cpu(r["raw_aiokafka_send_batch"])]), "",
+            ]
     if "rebuild" in results:
         r = results["rebuild"]
         lines += [

@@ -30,6 +30,8 @@ async def main() -> int:
     parser.add_argument("--only", default="append,relay,rebuild,e2e,reporting,auth")
     parser.add_argument("--reporting-sizes", default="10000,100000,1000000",
                         help="lead counts for the reporting scale benchmark")
+    parser.add_argument("--relay-events", type=int, default=None,
+                        help="stored events the relay benchmark publishes (default 100,000; smoke 5,000)")
     args = parser.parse_args()
     admin = os.environ["SALESFLOW_PG_ADMIN_DSN"]
     kafka = load_settings(KafkaSettings).connection  # the admin principal from stack.sh env
@@ -39,6 +41,8 @@ async def main() -> int:
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(), "run_id": run_id, "smoke": args.smoke, "versions": versions(),
         "disk_flush": disk_flush_latency_us(postgres_flush_directory(), writes=20 if args.smoke else 200),
+        # The machine may be shared: its load beside the figures says how much the rates can be trusted.
+        "load_average_at_start": os.getloadavg(),
     }
     started = time.perf_counter()
     if "append" in selected:
@@ -48,7 +52,8 @@ async def main() -> int:
     if "relay" in selected:
         print("== relay publish vs raw aiokafka produce", flush=True)
         dsn = await fresh_database(admin, f"bench_relay_{run_id}")
-        results["relay"] = await pipeline.bench_relay(dsn, kafka, prefix, 5_000 if args.smoke else 100_000)
+        relay_events = args.relay_events or (5_000 if args.smoke else 100_000)
+        results["relay"] = await pipeline.bench_relay(dsn, kafka, prefix, relay_events)
     if "rebuild" in selected:
         print("== projection rebuild vs bare getmany", flush=True)
         dsn = await fresh_database(admin, f"bench_rebuild_{run_id}")
@@ -65,6 +70,7 @@ async def main() -> int:
         print("== bearer-token validation CPU per request", flush=True)
         results["auth"] = await auth.run(smoke=args.smoke)
     results["duration_s"] = round(time.perf_counter() - started, 1)
+    results["load_average_at_end"] = os.getloadavg()
     await drop_run_databases(admin, run_id)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs Debian's chromium if it is missing: the reporting dashboard's test renders the page in a real headless
-# browser and looks at a screenshot. Idempotent; a no-op when chromium is already there.
+# Installs Debian's chromium if it is missing: the reporting dashboard's and the quote PDF's tests render them in a
+# real headless browser and keep a screenshot (the PDF through pdf.js: make pdfjs). Idempotent; a no-op when chromium is already there.
 set -euo pipefail
 # The CJK fonts too: the dashboard's labels are bilingual and would render as empty boxes without them.
 if command -v chromium >/dev/null 2>&1 && dpkg -s fonts-noto-cjk >/dev/null 2>&1; then

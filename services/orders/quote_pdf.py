@@ -122,7 +122,7 @@ def render_quote_pdf(view: PrintedQuote, font: QuoteFont) -> bytes:
         pdf.add_page()
     _totals(pdf, view)
     _terms(pdf, view)
-    _signatures(pdf)
+    _signatures(pdf, view)
     return bytes(pdf.output())
 
 
@@ -198,7 +198,7 @@ NUMBER_WIDTH = 6.0
 def _end_height(pdf: _QuotePdf, view: PrintedQuote) -> float:
     """How tall the totals, terms and signature boxes are together, as ``_totals``, ``_terms`` and ``_signatures``
     lay them out."""
-    totals = sum(TOTAL_ROW + (2 if t.emphasised else 0) for t in view.totals) + 4
+    totals = _totals_height(view)
     pdf.set_font(FAMILY, "", 8.5)
     text_width = pdf.w - 2 * MARGIN - NUMBER_WIDTH
     terms = 6 + sum(_wrapped_height(pdf, text_width, term) + 0.8 for term in view.terms) + 3
@@ -213,11 +213,16 @@ def _wrapped_height(pdf: _QuotePdf, width: float, text: str) -> float:
     return float(height)
 
 
+def _totals_height(view: PrintedQuote) -> float:
+    """How tall ``_totals`` lays the totals out: a row each, the emphasised one 1 mm taller under a 1-mm rule gap,
+    and the space after."""
+    return sum(TOTAL_ROW + (2 if total.emphasised else 0) for total in view.totals) + 4
+
+
 def _totals(pdf: _QuotePdf, view: PrintedQuote) -> None:
     """Right-aligned under the amounts: label, then figure; the total in bold with a rule above it."""
     label_width, amount_width, height = 45.0, 34.0, TOTAL_ROW
-    needed = height * len(view.totals) + 4
-    if pdf.room_left() < needed:
+    if pdf.room_left() < _totals_height(view):
         pdf.add_page()
     x = pdf.w - MARGIN - label_width - amount_width
     for total in view.totals:
@@ -250,16 +255,17 @@ def _terms(pdf: _QuotePdf, view: PrintedQuote) -> None:
     pdf.ln(3)
 
 
-def _signatures(pdf: _QuotePdf) -> None:
-    """Three boxes — customer, consultant, dealership's seal — each with a date line; never split over pages."""
+def _signatures(pdf: _QuotePdf, view: PrintedQuote) -> None:
+    """A box for each of the view's signatures (customer, consultant, dealership's seal), each with a date line; never
+    split over pages."""
     if pdf.room_left() < SIGNATURE_HEIGHT + 1:
         pdf.add_page()
     gap = 6.0
-    width = (pdf.w - 2 * MARGIN - 2 * gap) / 3
+    width = (pdf.w - 2 * MARGIN - (len(view.signatures) - 1) * gap) / len(view.signatures)
     top = pdf.get_y()
     pdf.set_draw_color(*RULE)
     pdf.set_line_width(0.3)
-    for index, label in enumerate(("客户签字", "销售顾问签字", "经销商（盖章）")):
+    for index, label in enumerate(view.signatures):
         x = MARGIN + index * (width + gap)
         pdf.rect(x, top, width, SIGNATURE_HEIGHT)
         pdf.set_xy(x + 2.5, top + 2)

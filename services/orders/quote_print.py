@@ -25,6 +25,8 @@ KIND_NAMES = {"model": "车型", "trim": "配置", "colour": "车身颜色", "op
               "insurance": "保险", "plates": "上牌", "financing": "金融", "service": "服务"}
 STATUS_NAMES = {"issued": "有效", "accepted": "已接受", "expired": "已过期", "signed": "已签约"}
 NO_VALUE = "—"
+# Who signs the paper, in the order printed: the customer, the consultant, and the dealership with its seal.
+SIGNATURES = ("客户签字", "销售顾问签字", "经销商（盖章）")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ class PrintedQuote:
     lines: tuple[PrintedLine, ...]
     totals: tuple[PrintedTotal, ...]
     terms: tuple[str, ...]
+    signatures: tuple[str, ...] = SIGNATURES
 
 
 def money(amount_minor: int, currency: str) -> str:
@@ -168,6 +171,7 @@ def print_quote(view: PrintedQuote) -> str:
         f"<td class=amount id={t.key}>{escape(t.amount)}</td></tr>" for t in view.totals)
     meta_rows = "".join(f"<tr><td>{escape(k)}：</td><td>{escape(v)}</td></tr>" for k, v in view.meta)
     terms = "".join(f"<li>{escape(term)}</li>" for term in view.terms)
+    signatures = "　　".join(f"{escape(label)}：________________" for label in view.signatures)
     head = view.letterhead
     page_title = escape(f"报价单 {view.quote_id}")
     dealer = "　".join(escape(part) for part in (head.dealer_address, head.dealer_phone) if part)
@@ -184,6 +188,6 @@ def print_quote(view: PrintedQuote) -> str:
 <tfoot>{totals}</tfoot>
 </table>
 <ol id=terms>{terms}</ol>
-<p>客户签字：________________　　销售顾问签字：________________　　经销商（盖章）：________________</p>
+<p>{signatures}</p>
 </body></html>
 """

@@ -19,7 +19,8 @@ from shared.db import Connection
 from shared.eventstore.errors import ConcurrencyError, StreamOrderConflictError
 from shared.eventstore.records import AppendRequest, FeedPosition, RecordedEvent
 
-_SELECT_COLUMNS = """position, (txid::text)::bigint AS txid, event_id, stream_id, stream_type, version,
+# In RecordedEvent's field order: the relay builds its records positionally from these columns (a unit test checks).
+FEED_COLUMNS = """position, (txid::text)::bigint AS txid, event_id, stream_id, stream_type, version,
     event_type, schema_version, data, metadata, occurred_at, recorded_at"""
 
 _APPEND = "SELECT stream_id, new_version FROM sf_append($1::jsonb)"
@@ -28,9 +29,9 @@ _APPEND = "SELECT stream_id, new_version FROM sf_append($1::jsonb)"
 # position to read after ($1 txid, $2 position) and the limit ($3). Public so the relay can fold it into a statement
 # of its own.
 FEED_QUERY = f"""
-SELECT {_SELECT_COLUMNS} FROM events
+SELECT {FEED_COLUMNS} FROM events
 WHERE (txid, position) > ($1::bigint::text::xid8, $2::bigint)
-  AND txid < pg_snapshot_xmin(pg_current_snapshot())
+  AND txid < (SELECT sf_feed_horizon())
 ORDER BY txid, position
 LIMIT $3
 """
@@ -98,7 +99,7 @@ class PostgresEventStore:
         """All events of a stream (optionally after a version), oldest first; empty if the stream is new."""
         executor = conn or self._pool
         rows = await executor.fetch(
-            f"SELECT {_SELECT_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version",
+            f"SELECT {FEED_COLUMNS} FROM events WHERE stream_id = $1 AND version > $2 ORDER BY version",
             stream_id, after_version,
         )
         return [recorded_from_row(r) for r in rows]

@@ -9,14 +9,27 @@ never need to parse the body: ``ce_id``, ``ce_type``, ``ce_source``, ``ce_time``
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple
 from uuid import UUID
 
+import orjson
+
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
+_SPEC_VERSION_BYTES = SPEC_VERSION.encode()
+_CONTENT_TYPE_BYTES = CONTENT_TYPE.encode()
 
 Headers = list[tuple[str, bytes]]
+
+
+def _timestamp(moment: datetime) -> bytes:
+    """``moment.isoformat()`` as bytes. For UTC (what asyncpg returns for timestamptz) orjson writes exactly the same
+    text three times faster (the relay encodes two timestamps per event); other zones take isoformat, which alone
+    spells an offset with seconds exactly."""
+    if moment.tzinfo is UTC:
+        return orjson.dumps(moment)[1:-1]
+    return moment.isoformat().encode()
 
 
 class MalformedHeadersError(ValueError):
@@ -39,23 +52,26 @@ class EventHeaders(NamedTuple):
     traceparent: str | None = None
 
     def encode(self) -> Headers:
+        # Hot path of the relay (one call per published event): constants encoded once, optional headers
+        # appended by plain tests rather than through a dict.
         headers: Headers = [
-            ("ce_specversion", SPEC_VERSION.encode()),
+            ("ce_specversion", _SPEC_VERSION_BYTES),
             ("ce_id", str(self.event_id).encode()),
             ("ce_type", self.event_type.encode()),
             ("ce_schemaversion", str(self.schema_version).encode()),
             ("ce_source", self.source.encode()),
             ("ce_subject", self.subject.encode()),
-            ("ce_time", self.time.isoformat().encode()),
-            ("content-type", CONTENT_TYPE.encode()),
+            ("ce_time", _timestamp(self.time)),
+            ("content-type", _CONTENT_TYPE_BYTES),
         ]
-        optional = {
-            "ce_correlationid": self.correlation_id,
-            "ce_causationid": self.causation_id,
-            "ce_recordedtime": self.recorded_time.isoformat() if self.recorded_time else None,
-            "traceparent": self.traceparent,
-        }
-        headers.extend((k, v.encode()) for k, v in optional.items() if v is not None)
+        if self.correlation_id is not None:
+            headers.append(("ce_correlationid", self.correlation_id.encode()))
+        if self.causation_id is not None:
+            headers.append(("ce_causationid", self.causation_id.encode()))
+        if self.recorded_time is not None:
+            headers.append(("ce_recordedtime", _timestamp(self.recorded_time)))
+        if self.traceparent is not None:
+            headers.append(("traceparent", self.traceparent.encode()))
         return headers
 
     @classmethod

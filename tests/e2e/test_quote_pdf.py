@@ -1,12 +1,18 @@
 """The printed quote as PDF (GET /v1/quotes/{id}/print.pdf), from the orders service as a real process against
 real PostgreSQL and Kafka: a quote from the catalogue with 精品, 保险, 上牌 and 金融 lines, read back with PDFium (the
 text a viewer shows) and pypdf (the embedded font), its figures computed here from the catalogue's prices; and the
-same callers as the HTML page — another consultant's quote is 404, a caller who is no seller 403."""
+same callers as the HTML page — another consultant's quote is 404, a caller who is no seller 403. And the same PDF
+rendered in headless chromium (pdf.js on a canvas; chromium's headless mode has no PDF viewer): the text pdf.js reads
+there, the fonts chromium loaded, and a screenshot kept at ``QUOTE_PDF_SCREENSHOT`` (``make screenshots`` writes
+docs/screenshots/quote-pdf.png) to look at."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import struct
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,8 +27,10 @@ import pytest
 from pypdf import PdfReader
 
 from tests.support.auth import auth_headers
+from tests.support.browser import CHROMIUM
 from tests.support.infra import RUN_ID, Infra
 from tests.support.orders_stack import create_orders_database, drop_database
+from tests.support.pdf_in_chromium import render_pdf_page_one
 from tests.support.processes import ServiceProcess, start_service, stop_service
 
 pytestmark = pytest.mark.e2e
@@ -44,6 +52,8 @@ CATALOGUE = [
 ]
 PRICES = {item["catalogue_id"]: item["price_minor"] for item in CATALOGUE}
 NAMES = {item["catalogue_id"]: item["name"] for item in CATALOGUE}
+LABELS = ("精品", "保险", "上牌", "金融", "车身颜色", "客户签字", "销售顾问签字", "经销商（盖章）")
+SCREENSHOT = Path(os.environ.get("QUOTE_PDF_SCREENSHOT", Path(tempfile.gettempdir()) / "quote-pdf.png"))
 
 
 @dataclass
@@ -97,8 +107,18 @@ async def issue(orders: Orders, lines: list[dict[str, Any]], **changes: Any) -> 
     return quote
 
 
-async def test_a_catalogue_quote_prints_as_a_pdf_with_its_chinese_lines_its_figures_and_the_font_embedded(
-        orders: Orders) -> None:
+@dataclass(frozen=True)
+class PrintedCatalogueQuote:
+    quote: dict[str, Any]
+    pdf: bytes
+    typed_trim: int
+    line_discount: int
+    figures: dict[str, int]  # each totals label and its amount, computed here from the catalogue's prices
+
+
+async def print_catalogue_quote(orders: Orders) -> PrintedCatalogueQuote:
+    """A quote of a typed-down trim, a colour, two mats, a long-named film, insurance, plates and financing with a
+    1 000-yuan discount, and its PDF fetched from the service."""
     typed_trim = 275_000_00  # 5 000 yuan below the list price: a line discount (within a consultant's 3 %)
     lines = [{"catalogue_id": "MY-LR", "unit_price_minor": typed_trim}, {"catalogue_id": "COL-WHITE"},
              {"catalogue_id": "MAT", "quantity": 2}, {"catalogue_id": "FILM"}, {"catalogue_id": "INS-1Y"},
@@ -117,25 +137,36 @@ async def test_a_catalogue_quote_prints_as_a_pdf_with_its_chinese_lines_its_figu
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == "application/pdf"
     assert answer.headers["content-disposition"] == f'inline; filename="quote-{quote["quote_id"]}.pdf"'
-    pdf = answer.content
-    assert pdf.startswith(b"%PDF-")
+    figures = {"指导价合计": list_subtotal, "单项优惠": -line_discount, "小计": subtotal, "整单优惠": -1_000_00,
+               "合计（应付总额）": total, "定金（签约时支付）": deposit, "尾款（交车前付清）": total - deposit}
+    return PrintedCatalogueQuote(quote, answer.content, typed_trim, line_discount, figures)
 
-    pages = pdf_text(pdf)
-    assert len(pages) == 1
-    text = squeezed(pages[0])
+
+def assert_reads_as_the_quote(text: str, printed: PrintedCatalogueQuote) -> None:
+    """``text`` (one page's, whitespace removed) has every quoted name and code, the dealer, the quote id, the
+    labels, each totals label followed by its amount, and the trim's discount followed by its total."""
     for catalogue_id, name in NAMES.items():
         if catalogue_id != "MY":  # the model itself is not quoted, only its trim
             assert squeezed(name) in text, name
             assert catalogue_id in text
     assert squeezed(LETTERHEAD["dealer"]["name"]) in text
-    assert quote["quote_id"] in text
-    for label in ("精品", "保险", "上牌", "金融", "车身颜色", "客户签字", "销售顾问签字", "经销商（盖章）"):
+    assert printed.quote["quote_id"] in text
+    for label in LABELS:
         assert label in text, label
-    figures = {"指导价合计": list_subtotal, "单项优惠": -line_discount, "小计": subtotal, "整单优惠": -1_000_00,
-               "合计（应付总额）": total, "定金（签约时支付）": deposit, "尾款（交车前付清）": total - deposit}
-    for label, amount in figures.items():
+    for label, amount in printed.figures.items():
         assert f"{label}{yuan(amount)}" in text, (label, yuan(amount))
-    assert f"{yuan(-line_discount)}{yuan(typed_trim)}" in text  # the trim's line: its discount, then its total
+    assert f"{yuan(-printed.line_discount)}{yuan(printed.typed_trim)}" in text  # the trim: its discount, its total
+
+
+async def test_a_catalogue_quote_prints_as_a_pdf_with_its_chinese_lines_its_figures_and_the_font_embedded(
+        orders: Orders) -> None:
+    printed = await print_catalogue_quote(orders)
+    pdf = printed.pdf
+    assert pdf.startswith(b"%PDF-")
+
+    pages = pdf_text(pdf)
+    assert len(pages) == 1
+    assert_reads_as_the_quote(squeezed(pages[0]), printed)
 
     # The font: a subset of Noto Sans CJK SC embedded (CFF outlines), not the 19 MB collection, not referenced.
     reader = PdfReader(BytesIO(pdf))
@@ -146,6 +177,30 @@ async def test_a_catalogue_quote_prints_as_a_pdf_with_its_chinese_lines_its_figu
         assert re.fullmatch(r"/[A-Z]{6}\+NotoSansCJKSC(Bold)?", str(descendant["/BaseFont"])), font
         assert "/FontFile3" in descendant["/FontDescriptor"].get_object()
     assert len(pdf) < 300_000
+
+
+async def test_chromium_draws_the_pdf_with_pdfjs_from_its_embedded_fonts_and_reads_the_same_lines_and_figures(
+        orders: Orders) -> None:
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed: make browser (make test and .ci/run install it)")
+    printed = await print_catalogue_quote(orders)
+
+    rendered = await render_pdf_page_one(printed.pdf, scale=1.5)
+
+    assert rendered.pages == 1
+    # What pdf.js read from the PDF inside chromium: the same names, labels and figures as PDFium reads.
+    assert_reads_as_the_quote(squeezed(rendered.text), printed)
+    # Drawn with the PDF's own fonts: pdf.js turned both embedded subsets (regular, bold) into FontFaces and
+    # chromium loaded every one; a face it could not load would be drawn with a fallback, or as empty boxes.
+    assert len(rendered.fonts) >= 2, rendered.fonts
+    assert {face["status"] for face in rendered.fonts} == {"loaded"}, rendered.fonts
+    # An A4 page at 1.5 × 72 dpi, and ink on it (the text, the rules, the table's shading).
+    assert (rendered.width, rendered.height) == (893, 1263)
+    assert rendered.inked > 0.02 * rendered.width * rendered.height
+    png = rendered.png
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", png[16:24]) == (rendered.width, rendered.height)  # IHDR: the screenshot is the page
+    SCREENSHOT.write_bytes(png)  # noqa: ASYNC240 - one small file, after the browser is gone
 
 
 async def test_the_pdf_has_the_html_pages_callers_an_unknown_quote_is_404_and_a_non_seller_403(

@@ -110,3 +110,23 @@ async def test_tests_and_their_services_run_without_superuser_too(infra: Infra) 
         assert await conn.fetchval("SELECT rolcreatedb FROM pg_roles WHERE rolname = current_user")
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_a_service_role_sees_which_database_another_role_s_transaction_runs_in(
+    service: str, kernel_db: str
+) -> None:
+    # The relay's horizon (shared/sql/rules/sf_feed_horizon.sql) leaves out transactions of other databases; it
+    # must see them as such without pg_read_all_stats, or it would hold events back behind them again.
+    other = await asyncpg.connect(kernel_db)
+    conn = await asyncpg.connect(service_dsn(service))
+    try:
+        async with other.transaction():
+            xid = await other.fetchval("SELECT (pg_current_xact_id()::text::bigint % 4294967296)")
+            seen = await conn.fetchval(
+                "SELECT d.datname FROM pg_stat_get_activity(NULL) AS a JOIN pg_database AS d ON d.oid = a.datid "
+                "WHERE a.backend_xid::text::bigint = $1", xid)
+        assert seen == kernel_db.rsplit("/", 1)[1]
+    finally:
+        await conn.close()
+        await other.close()

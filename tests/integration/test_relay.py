@@ -17,6 +17,8 @@ import pytest
 from shared.eventstore import AppendRequest, NewEvent
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.relay import OutboxRelay, RelayBusyError
+from shared.messaging.topics import ensure_topics
+from tests.conftest import CreateDatabase
 from tests.support.crashing_relay import CRASH_EXIT_CODE
 from tests.support.infra import REPO, Infra
 from tests.support.kafka import header, read_topic
@@ -79,6 +81,37 @@ async def test_relay_publishes_every_event_keyed_by_stream_in_stream_order(
     assert await checkpoint_position(pool) == await pool.fetchval("SELECT max(position) FROM events")
 
 
+async def test_every_stream_lands_on_the_partition_send_gives_its_key_and_in_order_across_full_batches(
+    infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
+) -> None:
+    # The relay fills record batches per partition itself (create_batch/send_batch). Small relay batches (7 events)
+    # keep one in flight while the next is read; ~40 kB events overflow the 256 kB record batches.
+    relay_topic, send_topic = f"{unique}.relay", f"{unique}.send"
+    await ensure_topics(infra.kafka, [relay_topic, send_topic], partitions=5)
+    store = PostgresEventStore(pool)
+    streams = [f"stream-{n}" for n in range(40)]
+    filler = "x" * 40_000
+    for round_ in range(3):
+        for stream in streams:
+            await store.append([AppendRequest(stream, "thing", round_, (NewEvent(
+                event_id=uuid.uuid4(), event_type="Thing", data={"n": round_ + 1, "filler": filler},
+                occurred_at=datetime.now(UTC)),))])
+    relay = await started_relay(kernel_db, infra.kafka, relay_topic, batch_size=7)
+    try:
+        assert await relay.publish_once() == 120
+        for stream in streams:
+            await relay._producer.send_and_wait(send_topic, value=b"", key=stream.encode())
+    finally:
+        await stop_relay(relay)
+
+    published = await read_topic(infra.kafka, relay_topic, expect=120)
+    by_send = {r.key: r.partition for r in await read_topic(infra.kafka, send_topic, expect=40)}
+    assert {r.key: r.partition for r in published} == by_send
+    assert len(set(by_send.values())) > 1
+    assert by_key(published) == {stream: [1, 2, 3] for stream in streams}
+    assert await checkpoint_position(pool) == await pool.fetchval("SELECT max(position) FROM events")
+
+
 async def test_an_event_that_commits_late_is_still_published_and_in_stream_order(
     infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
 ) -> None:
@@ -121,6 +154,28 @@ async def test_a_relay_pass_publishes_nothing_while_an_older_transaction_is_open
         assert await relay.publish_once() == 0
     finally:
         await stop_relay(relay)
+
+
+async def test_a_transaction_open_in_another_database_does_not_hold_back_this_database_s_relay(
+    infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str, create_database: CreateDatabase
+) -> None:
+    store = PostgresEventStore(pool)
+    elsewhere = await asyncpg.connect(await create_database("elsewhere"))
+    relay = await started_relay(kernel_db, infra.kafka, unique)
+    try:
+        tx = elsewhere.transaction()
+        await tx.start()
+        await elsewhere.fetchval("SELECT pg_current_xact_id()")  # gets its id now: older than the append's
+        await append(store, "here", 0, 1)
+        # The cluster-wide xmin is the other database's transaction: by it, the event would wait.
+        assert await pool.fetchval("SELECT bool_and(txid >= pg_snapshot_xmin(pg_current_snapshot())) FROM events")
+        assert await relay.publish_once() == 1
+        await tx.rollback()
+    finally:
+        await elsewhere.close()
+        await stop_relay(relay)
+    records = await read_topic(infra.kafka, unique, expect=1)
+    assert by_key(records) == {"here": [1]}
 
 
 async def test_only_one_relay_is_active_and_a_standby_takes_over(

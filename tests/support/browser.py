@@ -11,7 +11,7 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,8 @@ class Page:
 
 
 @contextlib.asynccontextmanager
-async def chromium_page() -> AsyncIterator[Page]:
+async def chromium_page(*, args: Sequence[str] = ()) -> AsyncIterator[Page]:
+    """A page of a fresh headless chromium; ``args`` are more command-line switches."""
     assert CHROMIUM is not None, "chromium is not installed (make browser)"
     # chromium's helper processes (zygote, renderer, GPU) outlive a kill of the main one and were still writing
     # the profile while it was removed ("Directory not empty: 'Default'"): chromium gets a process group of its
@@ -74,7 +75,7 @@ async def chromium_page() -> AsyncIterator[Page]:
             CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--window-size=1280,900",
-            "about:blank", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            *args, "about:blank", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             start_new_session=True)
         try:
             port_file = Path(profile) / "DevToolsActivePort"

@@ -261,8 +261,8 @@ async def test_a_summary_build_that_fails_half_way_leaves_the_previous_summaries
     await build_summaries(ActiveSchemaPool(pool), chunk=3)
     before, keys = await summary_rows(pool), await _indexes(pool)
     assert any(before.values())
-    # A primary key each, report_lead_state's due index and the read path's three (migration 0006).
-    assert len(keys) == len(SUMMARY_TABLE_NAMES) + 5
+    # A primary key each, report_lead_state's due index and the read path's four (migrations 0006, 0007).
+    assert len(keys) == len(SUMMARY_TABLE_NAMES) + 6
 
     with pytest.raises(RuntimeError, match="crash before the keys"):
         await build_summaries(_FailsBeforeTheKeys(pool), chunk=3)
@@ -295,8 +295,8 @@ async def test_a_rebuild_keeps_every_index_the_migrations_give_the_summary_table
     pool = await generation_pool(dsn, schema)
     try:
         migrated = await _schema_indexes(pool, schema)
-        assert {"report_funnel_daily_known", "report_funnel_monthly_known",
-                "report_funnel_now_channel"} <= {name for name, _ in migrated}
+        assert {"report_funnel_daily_known", "report_funnel_monthly_known", "report_funnel_now_channel",
+                "report_activity_daily_known"} <= {name for name, _ in migrated}
 
         dropped = await drop_secondary_indexes(dsn, schema)  # as the rebuild does before its bulk replay
         assert await _schema_indexes(pool, schema) < migrated

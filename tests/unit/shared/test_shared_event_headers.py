@@ -172,3 +172,11 @@ def test_malformed_headers_error_is_a_value_error() -> None:
 
 def test_headers_as_text_decodes_invalid_utf8_without_failing() -> None:
     assert headers_as_text([("ce_id", b"ab\xffcd")]) == {"ce_id": "ab\ufffdcd"}
+
+
+@given(moment=st.datetimes(timezones=st.just(UTC)) | _aware | st.datetimes())
+def test_timestamps_are_sent_as_isoformat_spells_them_in_every_zone(moment: datetime) -> None:
+    encoded = dict(minimal()._replace(time=moment, recorded_time=moment).encode())
+
+    assert encoded["ce_time"] == moment.isoformat().encode()
+    assert encoded["ce_recordedtime"] == moment.isoformat().encode()
