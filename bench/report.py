@@ -20,6 +20,10 @@ def render(results: dict[str, Any]) -> str:
         f"{v['eventsourcing']} (psycopg {v['psycopg']}).",
         "",
     ]
+    if "load_average_at_start" in results:  # recorded since 2026-12-03
+        start, end = results["load_average_at_start"], results.get("load_average_at_end") or ["?"]
+        lines += [f"Load average (1 min) on the machine: {start[0]:.2f} at the start, "
+                  f"{end[0] if isinstance(end[0], str) else f'{end[0]:.2f}'} at the end.", ""]
     if flush := results.get("disk_flush"):  # absent from results written before 2026-12-02 19:00
         lines += [
             f"Disk flush (8 kB write + fdatasync in {flush['directory']}, {flush['writes']} times): p50 "

@@ -41,6 +41,8 @@ async def main() -> int:
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(), "run_id": run_id, "smoke": args.smoke, "versions": versions(),
         "disk_flush": disk_flush_latency_us(postgres_flush_directory(), writes=20 if args.smoke else 200),
+        # The machine may be shared: its load beside the figures says how much the rates can be trusted.
+        "load_average_at_start": os.getloadavg(),
     }
     started = time.perf_counter()
     if "append" in selected:
@@ -68,6 +70,7 @@ async def main() -> int:
         print("== bearer-token validation CPU per request", flush=True)
         results["auth"] = await auth.run(smoke=args.smoke)
     results["duration_s"] = round(time.perf_counter() - started, 1)
+    results["load_average_at_end"] = os.getloadavg()
     await drop_run_databases(admin, run_id)
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -4,6 +4,7 @@ collide."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -13,6 +14,7 @@ import pytest
 from shared.db import create_pool
 from shared.migrations import KERNEL_MIGRATIONS, migrate
 from tests.support.infra import RUN_ID, Infra, provide_infra
+from tests.support.kafka import delete_topics_starting_with
 
 _counter = itertools.count(1)
 
@@ -21,6 +23,8 @@ _counter = itertools.count(1)
 def infra() -> Iterator[Infra]:
     with provide_infra() as provided:
         yield provided
+        # Every topic this run made (its own names and its services' prefixes all start with t{RUN_ID}).
+        asyncio.run(delete_topics_starting_with(provided.kafka, f"t{RUN_ID}"))
 
 
 @pytest.fixture

@@ -389,10 +389,26 @@ kafka_start() {
   log "kafka: ready (pid $pid)"
 }
 
+# Deletes the topics test runs left behind (tests name every topic t<8 hex run id>…; a run deletes its own when it
+# ends, tests/conftest.py, but a killed run cannot). Why: the broker holds a file handle per partition segment, and
+# ~20k leftover partitions reached this box's open-file limit (20000, not raisable here): the broker stopped with
+# "Too many open files" and could not start again. Only run on a broker this script has just started, when no
+# test can be using it. The topic pattern is a full match, so "salesflow.*" and internal topics never match.
+KAFKA_TEST_TOPIC_PATTERN='t[0-9a-f]{8}.*'
+kafka_prune_test_topics() {
+  local count
+  count="$(find "$KAFKA_DATA_DIR" -maxdepth 1 -regextype posix-extended -regex '.*/t[0-9a-f]{8}[^/]*-[0-9]+' | wc -l)"
+  ((count > 0)) || return 0
+  log "kafka: deleting the topics of earlier test runs ($count partitions)"
+  kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_ADMIN_BOOTSTRAP" \
+    --command-config "$KAFKA_ADMIN_CONFIG" --delete --if-exists --topic "$KAFKA_TEST_TOPIC_PATTERN" >&2 ||
+    log "kafka: warning: could not delete the test topics (the broker keeps them; rerun 'stack.sh down && stack.sh up')"
+}
+
 # ----------------------------------------------------------------------------------------------- subcommands
 
 kafka_up() {
-  local pid started changed legacy
+  local pid started changed legacy fresh=""
   started="$(now)"
   changed="$(kafka_write_config)"
   if legacy="$(kafka_legacy_pid)"; then
@@ -422,10 +438,12 @@ kafka_up() {
     kafka_require_java
     kafka_ensure_libs
     kafka_start
+    fresh=1
   fi
   kafka_ensure_libs  # a broker started before kafka-tools was in the pom
   kafka_ensure_scram_users
   kafka_ensure_acls
+  [[ -z "$fresh" ]] || kafka_prune_test_topics
   log "kafka: up in $(($(now) - started))s"
 }
 

@@ -26,6 +26,8 @@ from services.orders.app.fulfilment import (
     CompleteDeliveryChecklistItemHandler,
     DeliverOrder,
     DeliverOrderHandler,
+    ReopenDeliveryChecklistItem,
+    ReopenDeliveryChecklistItemHandler,
     RescheduleDelivery,
     RescheduleDeliveryHandler,
     ScheduleDelivery,
@@ -99,6 +101,7 @@ if TYPE_CHECKING:
     RescheduleDeliveryBody = CommandBody[RescheduleDelivery]
     DeliverOrderBody = CommandBody[DeliverOrder]
     CompleteChecklistItemBody = CommandBody[CompleteDeliveryChecklistItem]
+    ReopenChecklistItemBody = CommandBody[ReopenDeliveryChecklistItem]
     RegisterVehicleBody = CommandBody[RegisterVehicle]
     ChangeVehicleStatusBody = CommandBody[ChangeVehicleStatus]
     AllocateVehicleBody = CommandBody[AllocateVehicle]
@@ -120,6 +123,7 @@ else:
     RescheduleDeliveryBody = command_body(RescheduleDelivery, path=("order_id",))
     DeliverOrderBody = command_body(DeliverOrder, path=("order_id",))
     CompleteChecklistItemBody = command_body(CompleteDeliveryChecklistItem, path=("order_id", "item"))
+    ReopenChecklistItemBody = command_body(ReopenDeliveryChecklistItem, path=("order_id", "item"))
     RegisterVehicleBody = command_body(RegisterVehicle)
     ChangeVehicleStatusBody = command_body(ChangeVehicleStatus, path=("vin",))
     AllocateVehicleBody = command_body(AllocateVehicle, path=("order_id",))
@@ -151,6 +155,7 @@ class OrdersHandlers:
     release_vehicle: ReleaseVehicleHandler
     swap_vehicle: SwapVehicleHandler
     complete_checklist_item: CompleteDeliveryChecklistItemHandler
+    reopen_checklist_item: ReopenDeliveryChecklistItemHandler
 
 
 def _order(result: OrderResult) -> dict[str, Any]:
@@ -339,6 +344,18 @@ def orders_router(h: OrdersHandlers, store: OrdersStore, history: History, queri
         await own_order(order_id, caller)
         result = await h.complete_checklist_item(body.to_command(order_id=order_id, item=item),
                                                  _context(x_correlation_id, caller))
+        return checklist_view(result.order, config.delivery_checklist(result.order.team_id))
+
+    @router.post("/orders/{order_id}/delivery-checklist/{item}/reopen", dependencies=sellers)
+    async def reopen_checklist_item(order_id: str, item: str, body: ReopenChecklistItemBody,
+                                    x_correlation_id: CorrelationId = None, caller: Principal = CALLER
+                                    ) -> dict[str, Any]:
+        """Undo a completed item (DeliveryChecklistItemReopened: the caller, now, ``reason``): it is open again and
+        gates delivery until completed anew. 409 ``checklist_item_not_completed``, ``order_delivered``; 422 naming
+        ``reason`` (empty) or ``item`` (not on the department's list)."""
+        await own_order(order_id, caller)
+        result = await h.reopen_checklist_item(body.to_command(order_id=order_id, item=item),
+                                               _context(x_correlation_id, caller))
         return checklist_view(result.order, config.delivery_checklist(result.order.team_id))
 
     @router.post("/orders/{order_id}/delivered", dependencies=sellers)

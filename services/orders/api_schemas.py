@@ -46,14 +46,18 @@ def order_view(order: Order) -> dict[str, Any]:
 
 
 def checklist_view(order: Order, checklist: DeliveryChecklist) -> dict[str, Any]:
-    """The department's checklist with who completed each item, when, with which reference."""
+    """The department's checklist with who completed each item, when, with which reference; an item reopened
+    since its completion says who reopened it, when and why."""
     items = []
     for item in checklist.items:
         done = order.checklist_done.get(item.item_id)
+        reopened = order.checklist_reopened.get(item.item_id)
         items.append({"item": item.item_id, "label": item.label, "completed": done is not None,
                       "completed_by": done.completed_by if done else None,
                       "completed_at": _iso(done.completed_at) if done else None,
-                      "reference": done.reference if done else None, "note": done.note if done else None})
+                      "reference": done.reference if done else None, "note": done.note if done else None,
+                      "reopened": {"by": reopened.reopened_by, "at": reopened.reopened_at.isoformat(),
+                                   "reason": reopened.reason} if reopened else None})
     return {"order_id": order.id, "vin": order.vin, "items": items,
             "open_items": checklist.open_items(frozenset(order.checklist_done)), "version": order.version}
 

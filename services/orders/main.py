@@ -32,6 +32,7 @@ from services.orders.app.fulfilment import (
     CancelOrderHandler,
     CompleteDeliveryChecklistItemHandler,
     DeliverOrderHandler,
+    ReopenDeliveryChecklistItemHandler,
     RescheduleDeliveryHandler,
     ScheduleDeliveryHandler,
 )
@@ -123,6 +124,8 @@ def build_handlers(unit_of_work: UnitOfWorkFactory, config: OrdersConfig, clock:
         swap_vehicle=SwapVehicleHandler(unit_of_work=unit_of_work, clock=clock),
         complete_checklist_item=CompleteDeliveryChecklistItemHandler(unit_of_work=unit_of_work, clock=clock,
                                                                      config=config),
+        reopen_checklist_item=ReopenDeliveryChecklistItemHandler(unit_of_work=unit_of_work, clock=clock,
+                                                                 config=config),
     )
 
 

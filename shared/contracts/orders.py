@@ -286,6 +286,18 @@ class DeliveryChecklistItemCompletedV1(IntegrationEvent):
     completed_at: datetime
 
 
+@contract("salesflow.orders.DeliveryChecklistItemReopened", version=1, producer="orders")
+class DeliveryChecklistItemReopenedV1(IntegrationEvent):
+    """A completed delivery checklist item is open again: what its completion said (e.g. the registration item's
+    plate in ``reference``) no longer holds, and the item must be completed again before delivery."""
+
+    order_id: str = Field(description="the order's id; also the message key")
+    item: str = Field(description="the item's id in the department's checklist (see DeliveryChecklistItemCompleted)")
+    reason: str = Field(description="why it is reopened (free text)")
+    reopened_by: str | None = Field(default=None, description="who reopened it (the caller's subject)")
+    reopened_at: datetime
+
+
 # ---- vehicle stock (key = VIN) -------------------------------------------------------------------------------
 
 

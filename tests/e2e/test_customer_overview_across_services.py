@@ -201,3 +201,28 @@ async def test_search_finds_the_customer_by_the_vin_allocated_in_orders_and_the_
     assert [(o["order_id"], o["vin"], o["plate"]) for o in page["summary"]["orders"]] == [
         (order["order_id"], vin, "沪AD5678")]
     assert {"VehicleAllocated", "DeliveryChecklistItemCompleted"} <= {e["event_type"] for e in page["timeline"]}
+
+    # The showroom changes its mind: the vehicle is swapped for another and the registration (its plate) reopened.
+    # leads consumes both from Kafka: the old VIN and the old plate no longer find the customer, the new VIN does.
+    swapped_in = vin_with_check_digit(int(RUN_ID, 16) % 900_000 + 1)
+    async with httpx.AsyncClient(timeout=20) as http:
+        await post(http, f"{orders}/v1/vehicles", {"vin": swapped_in, "model": "MY", "trim": trim,
+                                                   "status": "pdi_done"}, director)
+        swapped = await http.put(f"{orders}/v1/orders/{order['order_id']}/vehicle",
+                                 json={"vin": swapped_in, "reason": "paint damage on the first"}, headers=owner)
+        assert (swapped.status_code, swapped.json()["vin"]) == (200, swapped_in), swapped.text
+        reopened = await post(http, f"{orders}/v1/orders/{order['order_id']}/delivery-checklist/registration/reopen",
+                              {"reason": "the plate was issued for the swapped-out vehicle"}, owner)
+        assert "registration" in reopened["open_items"]
+
+        def finds_nobody(r: httpx.Response) -> bool:
+            return r.status_code == 200 and r.json()["customers"] == []
+
+        await eventually(search(swapped_in), until=finds("vin"), what="the customer by the swapped-in VIN",
+                         timeout=120)
+        await eventually(search(vin), until=finds_nobody, what="nobody by the swapped-out VIN", timeout=120)
+        await eventually(search("沪A·D5678"), until=finds_nobody, what="nobody by the reopened plate", timeout=120)
+        page = (await http.get(f"{leads}/v1/customers/{lead['customer_id']}/overview", headers=owner)).json()
+    assert [(o["order_id"], o["vin"], o["plate"]) for o in page["summary"]["orders"]] == [
+        (order["order_id"], swapped_in, None)]
+    assert {"VehicleDeallocated", "DeliveryChecklistItemReopened"} <= {e["event_type"] for e in page["timeline"]}

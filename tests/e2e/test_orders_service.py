@@ -572,7 +572,7 @@ async def test_a_vehicle_is_allocated_on_contract_the_checklist_gates_delivery_a
     assert [m.type for m in published if m.key == taken] == ["VehicleRegistered", "VehicleStatusChanged"]
 
 
-async def test_a_vehicle_is_swapped_and_released_without_cancelling_the_order_and_both_are_published(
+async def test_a_vehicle_is_swapped_and_released_and_a_checklist_item_reopened_and_all_of_it_is_published(
         orders: Orders) -> None:
     director = auth_headers("director", subject="d1")
     trim = f"MY-SW-{RUN_ID}"
@@ -646,17 +646,39 @@ async def test_a_vehicle_is_swapped_and_released_without_cancelling_the_order_an
     refused = await orders.client.post(f"/v1/orders/{order}/delivered", json={})
     assert (refused.status_code, refused.json()["error"]["code"]) == (409, "delivery_not_ready")
     await orders.post(f"/v1/orders/{order}/vehicle", {"vin": vins[2]})
+
+    # Undoing a checklist item: open again, it gates delivery until completed anew.
+    reopen = f"/v1/orders/{order}/delivery-checklist/registration/reopen"
+    events_before = await orders.event_count()
+    blank = await orders.client.post(reopen, json={"reason": " "})
+    assert (blank.status_code, blank.json()["error"]["fields"][0]["field"]) == (422, "reason")
+    unknown = await orders.client.post(f"/v1/orders/{order}/delivery-checklist/car_wash/reopen", json={"reason": "x"})
+    assert (unknown.status_code, unknown.json()["error"]["fields"][0]["field"]) == (422, "item")
+    assert await orders.event_count() == events_before
+    checklist = await orders.post(reopen, {"reason": "plate issued for the first vehicle"})
+    assert checklist["open_items"] == ["registration"]
+    reopened = next(i for i in checklist["items"] if i["item"] == "registration")
+    assert (reopened["completed"], reopened["reopened"]["by"], reopened["reopened"]["reason"]) == (
+        False, "M-1", "plate issued for the first vehicle")
+    assert await orders.error("POST", reopen, {"reason": "again"}) == (409, "checklist_item_not_completed")
+    refused = await orders.client.post(f"/v1/orders/{order}/delivered", json={})
+    assert (refused.status_code, refused.json()["error"]["open_items"]) == (409, ["registration"])
+    await orders.post(f"/v1/orders/{order}/delivery-checklist/registration", {"reference": "沪A·S0001"})
     assert (await orders.post(f"/v1/orders/{order}/delivered", {}))["vin"] == vins[2]
-    # After the handover neither is possible.
+    # After the handover none of it is possible.
     assert await orders.error("POST", f"/v1/orders/{order}/vehicle/release", {"reason": "x"}) == (
         409, "order_delivered")
     assert await orders.error("PUT", f"/v1/orders/{order}/vehicle", {"vin": vins[1], "reason": "x"}) == (
         409, "order_delivered")
+    assert await orders.error("POST", reopen, {"reason": "x"}) == (409, "order_delivered")
 
-    published = await read_by_keys(orders.kafka, orders.topic, {order}, expect=14)
+    published = await read_by_keys(orders.kafka, orders.topic, {order}, expect=16)
     assert [m.type for m in published] == [
         "ContractSigned", "VehicleAllocated", "VehicleDeallocated", "VehicleAllocated", "VehicleDeallocated",
-        "PaymentReceived", *["DeliveryChecklistItemCompleted"] * 6, "VehicleAllocated", "Delivered"]
+        "PaymentReceived", *["DeliveryChecklistItemCompleted"] * 6, "VehicleAllocated",
+        "DeliveryChecklistItemReopened", "DeliveryChecklistItemCompleted", "Delivered"]
+    assert (published[13].body["item"], published[13].body["reason"], published[13].body["reopened_by"]) == (
+        "registration", "plate issued for the first vehicle", "M-1")
     swap_out, swap_in, release = published[2].body, published[3].body, published[4].body
     assert (swap_out["vin"], swap_out["reason"], swap_out["replaced_by"], swap_out["note"],
             swap_out["deallocated_by"]) == (vins[0], "swapped", vins[1], "scratch on the tailgate", "M-1")

@@ -10,7 +10,6 @@ import io
 import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ import pytest
 
 from services.reporting.wiring import MIGRATIONS
 from tests.support.auth import auth_headers
+from tests.support.campaign_cost import expected_row, figures_of
 from tests.support.infra import RUN_ID, Infra
 from tests.support.orders_stack import create_orders_database
 from tests.support.orders_stack import drop_database as drop_orders_database
@@ -61,25 +61,6 @@ async def post(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> dic
     assert response.status_code in (200, 201), response.text
     result: dict[str, Any] = response.json()
     return result
-
-
-def per(spend: int, count: int) -> int | None:
-    """Spend per unit in whole minor units, half up (the README's rule), computed here on its own."""
-    return None if count == 0 else int((Decimal(spend) / count).to_integral_value(rounding=ROUND_HALF_UP))
-
-
-def expected_row(*, leads: int, invalid: int, visits: int, contracts: int, revenue: int, spend: int
-                 ) -> dict[str, Any]:
-    return {"leads": leads, "valid_leads": leads - invalid, "visits": visits, "test_drives": 0,
-            "contracts": contracts, "revenue_minor": revenue, "spend_minor": spend,
-            "cost_per_lead_minor": per(spend, leads), "cost_per_valid_lead_minor": per(spend, leads - invalid),
-            "cost_per_visit_minor": per(spend, visits), "cost_per_sale_minor": per(spend, contracts),
-            "roi": None if spend == 0 else float(((Decimal(revenue) - spend) / spend).quantize(
-                Decimal("0.0001"), rounding=ROUND_HALF_UP))}
-
-
-def figures_of(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in expected_row(leads=0, invalid=0, visits=0, contracts=0, revenue=0, spend=0)}
 
 
 async def test_the_campaign_report_shows_what_the_campaign_cost_and_brought(

@@ -4,20 +4,28 @@ customer card filled during needs analysis, a test drive booked on a fleet vehic
 from the catalogue with accessories and insurance, the contract, a vehicle allocated from stock, the delivery
 checklist completed, delivered — and what leads and reporting then show, against figures computed here.
 
-Not covered here: campaigns and their ROI (tests/e2e/test_reporting_campaign_cost.py walks a campaign's leads to a
-contract; this walk-in has no campaign)."""
+The customer comes back once before signing (二次到店, the register's second entry: the monthly 二次到店率). The
+customer came from a roadshow: a campaign with a budget, a period and a channel, and spend recorded (one entry a
+correction), that the walk-in names at reception. Reporting's campaign report then shows the roadshow's one lead,
+visit, test drive and sale against its spend — cost per lead / visit / sale and ROI computed here from the reporting
+README's formulas (tests/support/campaign_cost.py) — now, as of two moments during the walk, and in its exports."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import openpyxl
 import pytest
 
+from services.reporting.adapters.exports import label
 from services.reporting.wiring import MIGRATIONS
 from tests.support.auth import auth_headers
+from tests.support.campaign_cost import FIGURES, expected_row, figures_of
 from tests.support.infra import RUN_ID, Infra
 from tests.support.orders_builders import valid_vin
 from tests.support.orders_stack import create_orders_database
@@ -38,6 +46,8 @@ PAINT, PAINT_PRICE = "COL-WHITE", 6_000_00
 MATS, MATS_PRICE, MATS_QUANTITY = "MAT", 800_00, 2
 INSURANCE, INSURANCE_PRICE = "INS-1Y", 6_500_00
 DISCOUNT = 1_000_00  # the quote's own discount, on top of the typed-down trim price (both within 3 % of the list)
+# The roadshow the customer came from (fen): its budget and its spend entries, the last one correcting the first.
+BUDGET, SPEND = 3_000_000, (1_500_000, 400_000, -150_000)
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +94,36 @@ async def test_one_customer_walks_from_reception_to_handover_and_every_service_s
         await c.send("POST", f"{leads}/v1/consultants", {"consultant_id": CONSULTANT, "name": "小王",
                                                          "team_id": TEAM}, DIRECTOR, 201)
 
-        # 1. Reception: a walk-in without a lead (one is created, channel showroom, owned by the only consultant).
+        # 0. The roadshow: a budget, a period, a channel, and what it has cost so far.
+        code, ends_on = f"walk-roadshow-{RUN_ID}", (now + timedelta(days=14)).date().isoformat()
+        campaign_id = (await c.send("POST", f"{leads}/v1/campaigns", {
+            "code": code, "name": "周末巡展", "kind": "roadshow", "channel": "roadshow", "starts_on": day,
+            "ends_on": ends_on, "budget_minor": BUDGET}, DIRECTOR, 201))["campaign_id"]
+        for amount in SPEND:
+            await c.send("POST", f"{leads}/v1/campaigns/{campaign_id}/spend", {"amount_minor": amount,
+                                                                             "note": "展位与物料"}, DIRECTOR, 201)
+        spent = sum(SPEND)
+
+        async def campaigns(**params: str) -> dict[str, Any]:
+            response = await http.get(f"{reporting}/v1/reports/campaigns", params={"period": month, **params},
+                                      headers=DIRECTOR)
+            assert response.status_code == 200, f"{response.status_code} {response.text}"
+            answer: dict[str, Any] = response.json()
+            return answer
+
+        def roadshow(report: dict[str, Any]) -> dict[str, Any]:
+            return next((r for r in report["campaigns"] if r["campaign_id"] == campaign_id), {})
+
+        await eventually(campaigns, until=lambda r: roadshow(r).get("spend_minor") == spent,
+                         what="the roadshow's spend in reporting", timeout=40)
+        before_walk_in = datetime.now(UTC)  # the spend is in; the customer has not come yet
+
+        # 1. Reception: a walk-in without a lead (one is created, channel showroom, owned by the only consultant),
+        # who says the roadshow brought them.
         visit = await c.send("POST", f"{leads}/v1/showroom-visits", {
             "party_size": 2, "purpose": "first_look", "name": "周先生", "phone": "135 0000 4242",
-            "interest": "Model Y"}, SELLER, 201)
+            "interest": "Model Y", "campaign_id": campaign_id, "utm_source": "roadshow", "utm_medium": "flyer"},
+            SELLER, 201)
         assert (visit["lead_outcome"], visit["first_visit"], visit["consultant_id"]) == ("created", True, CONSULTANT)
         lead_id, customer_id = visit["lead_id"], visit["customer_id"]
 
@@ -109,6 +145,13 @@ async def test_one_customer_walks_from_reception_to_handover_and_every_service_s
         done = await c.send("POST", f"{leads}/v1/test-drives/{drive['booking_id']}/completion",
                             {"feedback_score": 5, "feedback_note": "空间够用"}, SELLER)
         assert (done["status"], done["feedback_score"]) == ("completed", 5)
+
+        # 3b. The customer comes back to negotiate (二次到店), naming the same roadshow: the lead's own campaign is
+        # accepted, the register numbers it the customer's second visit.
+        back = await c.send("POST", f"{leads}/v1/showroom-visits", {
+            "party_size": 3, "purpose": "negotiation", "lead_id": lead_id, "campaign_id": campaign_id}, SELLER, 201)
+        assert (back["lead_outcome"], back["visit_number"], back["first_visit"], back["consultant_id"]) == (
+            "existing", 2, False, CONSULTANT)
 
         # 4. The catalogue, the stock, and a quote from the catalogue with accessories and insurance.
         await c.send("POST", f"{orders}/v1/price-lists/CNY/versions", {
@@ -134,6 +177,7 @@ async def test_one_customer_walks_from_reception_to_handover_and_every_service_s
         assert sorted(line["kind"] for line in quote["lines"]) == ["accessory", "colour", "insurance", "trim"]
 
         # 5. Contract, vehicle, payment, checklist, PDI, handover.
+        before_contract = datetime.now(UTC)  # visited and test-driven, not signed yet
         await c.send("POST", f"{orders}/v1/quotes/{quote['quote_id']}/acceptance", {}, SELLER)
         order = await c.send("POST", f"{orders}/v1/quotes/{quote['quote_id']}/contract", {"payment_plan": "full"},
                              SELLER, 201)
@@ -159,6 +203,9 @@ async def test_one_customer_walks_from_reception_to_handover_and_every_service_s
                                  timeout=40)
         stages = [h["data"]["to_stage"] for h in final["history"] if h["event_type"] == "StageAdvanced"]
         assert stages == ["visited", "test_driven", "contract_signed", "delivered"]
+        created = final["history"][0]
+        assert (created["event_type"], created["data"]["campaign_id"], created["data"]["utm_source"],
+                created["data"]["utm_medium"]) == ("LeadCreated", campaign_id, "roadshow", "flyer")
 
         # The one customer page (leads' read model of orders' events) and the search by the allocated VIN.
         def page_shows_the_handover(response: httpx.Response) -> bool:
@@ -204,6 +251,8 @@ async def test_one_customer_walks_from_reception_to_handover_and_every_service_s
         listed = TRIM_LIST + PAINT_PRICE + MATS_QUANTITY * MATS_PRICE + INSURANCE_PRICE
         assert kpis["average_discount_rate"] == round(given_away / listed, 4)
         assert kpis["test_drive_rate"] == 1.0
+        # 二次到店率 from the reception register: the walk-in was the customer's first entry, the return the second.
+        assert (kpis["first_visits"], kpis["second_visits"], kpis["second_visit_rate"]) == (1, 1, 1.0)
         # The showroom KPIs of issue 18 item 7, from this one customer: the walk-in left a record (留档), the
         # test-driven lead signed, and the contract's quote had an accessory and insurance line but no financing
         # or plates line.
@@ -211,3 +260,52 @@ async def test_one_customer_walks_from_reception_to_handover_and_every_service_s
                                      "insurance_attach_rate", "financing_attach_rate", "plates_attach_rate")} == {
             "walk_in_record_rate": 1.0, "test_drive_to_contract_rate": 1.0, "accessory_attach_rate": 1.0,
             "insurance_attach_rate": 1.0, "financing_attach_rate": 0.0, "plates_attach_rate": 0.0}
+
+        # The roadshow's cost and what it brought: this customer is its one lead (valid), visit, test drive and
+        # sale at the contract's total; its spend is the three entries. The lead's channel is showroom (a walk-in),
+        # so the showroom channel row has the lead and the sale and no spend; the roadshow channel row has the spend
+        # (the campaign's channel) and the budget, and no lead.
+        expected = expected_row(leads=1, invalid=0, visits=1, test_drives=1, contracts=1, revenue=total, spend=spent)
+        now_report = await eventually(
+            campaigns, until=lambda r: bool(roadshow(r)) and figures_of(roadshow(r)) == expected,
+            what="the roadshow's lead, visit, test drive and sale", timeout=60)
+        row = roadshow(now_report)
+        # 1,750,000 fen for one lead, one visit, one sale; ROI = (28,810,000 − 1,750,000) / 1,750,000 = 15.46286.
+        assert (spent, total) == (1_750_000, 28_810_000)
+        assert (row["cost_per_lead_minor"], row["cost_per_visit_minor"], row["cost_per_sale_minor"], row["roi"]) == (
+            1_750_000, 1_750_000, 1_750_000, 15.4629)
+        assert (row["code"], row["name"], row["kind"], row["channel"], row["starts_on"], row["ends_on"],
+                row["budget_minor"]) == (code, "周末巡展", "roadshow", "roadshow", day, ends_on, BUDGET)
+        channels = {ch["channel"]: ch for ch in now_report["channels"]}
+        assert sorted(channels) == ["roadshow", "showroom"]
+        assert figures_of(channels["showroom"]) == expected_row(leads=1, invalid=0, visits=1, test_drives=1,
+                                                                contracts=1, revenue=total, spend=0)
+        assert figures_of(channels["roadshow"]) == expected_row(leads=0, invalid=0, visits=0, contracts=0,
+                                                                revenue=0, spend=spent)
+        assert (channels["roadshow"]["budget_minor"], channels["showroom"]["budget_minor"]) == (BUDGET, 0)
+        assert figures_of(now_report["totals"]) == expected
+
+        # As of the moment before the walk-in: the spend and nothing it brought; before the contract: the lead, the
+        # visit and the test drive, no sale yet.
+        assert figures_of(roadshow(await campaigns(as_of=before_walk_in.isoformat()))) == expected_row(
+            leads=0, invalid=0, visits=0, contracts=0, revenue=0, spend=spent)
+        assert figures_of(roadshow(await campaigns(as_of=before_contract.isoformat()))) == expected_row(
+            leads=1, invalid=0, visits=1, test_drives=1, contracts=0, revenue=0, spend=spent)
+
+        # The exports: the roadshow's row, every figure as the JSON report has it (CSV: empty for none).
+        exported = await http.get(f"{reporting}/v1/reports/campaigns", params={"period": month, "format": "csv"},
+                                  headers=DIRECTOR)
+        assert exported.status_code == 200, exported.text
+        table = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+        header = table[0]
+        [csv_row] = [r for r in table[1:] if r[header.index(label("campaign_id"))] == campaign_id]
+        assert {k: csv_row[header.index(label(k))] for k in FIGURES} == {
+            k: "" if v is None else str(v) for k, v in expected.items()}
+        workbook = await http.get(f"{reporting}/v1/reports/campaigns", params={"period": month, "format": "xlsx"},
+                                  headers=DIRECTOR)
+        assert workbook.status_code == 200, workbook.text
+        sheet = openpyxl.load_workbook(io.BytesIO(workbook.content), read_only=True).active
+        assert sheet is not None
+        rows = list(sheet.iter_rows(values_only=True))
+        [xlsx_row] = [r for r in rows[1:] if r[rows[0].index(label("campaign_id"))] == campaign_id]
+        assert {k: xlsx_row[rows[0].index(label(k))] for k in FIGURES} == expected

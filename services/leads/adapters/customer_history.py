@@ -31,15 +31,18 @@ ON CONFLICT (event_id) DO NOTHING"""
 _ORDER = """
 INSERT INTO leads_customer_orders AS o (order_id, lead_id, customer_ref, status, total_minor, paid_minor, currency,
                                         signed_at, updated_at, vin, plate)
-VALUES ($1, $2, $3, $4, $5, COALESCE($6, 0), $7, $8, $9, CASE WHEN $11 THEN NULL ELSE $10 END, $12)
+VALUES ($1, $2, $3, $4, $5, COALESCE($6, 0), $7, $8, $9, CASE WHEN $11 THEN NULL ELSE $10 END,
+        CASE WHEN $13 THEN NULL ELSE $12 END)
 ON CONFLICT (order_id) DO UPDATE SET
     vin = CASE WHEN EXCLUDED.updated_at < o.updated_at THEN COALESCE(o.vin, EXCLUDED.vin)
                WHEN $11 THEN NULL ELSE COALESCE($10, o.vin) END,
+    plate = CASE WHEN EXCLUDED.updated_at < o.updated_at THEN COALESCE(o.plate, EXCLUDED.plate)
+                 WHEN $13 THEN NULL ELSE COALESCE($12, o.plate) END,
     paid_minor = CASE WHEN EXCLUDED.updated_at < o.updated_at THEN o.paid_minor ELSE COALESCE($6, o.paid_minor) END,
 """ + ",\n".join(
     f"    {column} = CASE WHEN EXCLUDED.updated_at < o.updated_at THEN COALESCE(o.{column}, EXCLUDED.{column}) "
     f"ELSE COALESCE(EXCLUDED.{column}, o.{column}) END"
-    for column in ("plate", "lead_id", "customer_ref", "status", "total_minor", "currency", "signed_at")
+    for column in ("lead_id", "customer_ref", "status", "total_minor", "currency", "signed_at")
 ) + ",\n    updated_at = GREATEST(o.updated_at, EXCLUDED.updated_at)"
 
 _POINTS = """
@@ -84,7 +87,7 @@ class PostgresCustomerHistory:
         if (change := recorded.order) is not None:
             await conn.execute(_ORDER, change.order_id, change.lead_id, change.customer_ref, change.status,
                                change.total_minor, change.paid_minor, change.currency, change.signed_at, change.at,
-                               change.vin, change.vin_released, change.plate)
+                               change.vin, change.vin_released, change.plate, change.plate_released)
         if (points := recorded.points) is not None:
             await conn.execute(_POINTS, points.customer_ref, points.balance, points.at)
 

@@ -64,6 +64,7 @@ class OrderChange:
     vin: str | None = None
     vin_released: bool = False  # the order gave its vehicle back
     plate: str | None = None
+    plate_released: bool = False  # the registration item was reopened: its plate no longer holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,8 @@ def _order_change(payload: IntegrationEvent, at: datetime) -> OrderChange | None
             return OrderChange(payload.order_id, at, vin_released=True)
         case o.DeliveryChecklistItemCompletedV1() if payload.item == PLATE_ITEM and payload.reference:
             return OrderChange(payload.order_id, at, plate=normalise_plate(payload.reference))
+        case o.DeliveryChecklistItemReopenedV1() if payload.item == PLATE_ITEM:
+            return OrderChange(payload.order_id, at, plate_released=True)
     return None
 
 
@@ -153,7 +156,8 @@ def translate(payload: IntegrationEvent, *, event_id: UUID, occurred_at: datetim
 ORDERS_EVENTS: tuple[type[IntegrationEvent], ...] = (
     o.QuoteIssuedV1, o.QuoteRevisedV1, o.QuoteAcceptedV1, o.QuoteExpiredV1, o.ContractSignedV1, o.PaymentReceivedV1,
     o.FinancingApprovedV1, o.FinancingDeclinedV1, o.RefundIssuedV1, o.VehicleAllocatedV1, o.VehicleDeallocatedV1,
-    o.DeliveryChecklistItemCompletedV1, o.DeliveryScheduledV1, o.DeliveredV1, o.OrderCancelledV1)
+    o.DeliveryChecklistItemCompletedV1, o.DeliveryChecklistItemReopenedV1, o.DeliveryScheduledV1, o.DeliveredV1,
+    o.OrderCancelledV1)
 AFTERSALES_EVENTS: tuple[type[IntegrationEvent], ...] = (
     a.CarePlanScheduledV1, a.ReturnVisitCompletedV1, a.ReturnVisitOverdueV1, a.SatisfactionFollowUpOpenedV1,
     a.SatisfactionFollowUpClosedV1, a.ComplaintOpenedV1, a.ComplaintAcknowledgedV1, a.ComplaintResolvedV1,

@@ -13,6 +13,7 @@ from shared.contracts.orders import (
     ContractSignedV1,
     DeliveredV1,
     DeliveryChecklistItemCompletedV1,
+    DeliveryChecklistItemReopenedV1,
     DeliveryScheduledV1,
     FinancingApprovedV1,
     FinancingDeclinedV1,
@@ -125,6 +126,9 @@ def _payload(event_type: str, d: dict[str, Any]) -> IntegrationEvent:
             return DeliveryChecklistItemCompletedV1(order_id=d["order_id"], item=d["item"],
                                                     completed_by=d["completed_by"], reference=d["reference"],
                                                     completed_at=d["completed_at"])
+        case "DeliveryChecklistItemReopened":
+            return DeliveryChecklistItemReopenedV1(order_id=d["order_id"], item=d["item"], reason=d["reason"],
+                                                   reopened_by=d["reopened_by"], reopened_at=d["reopened_at"])
         case "VehicleRegistered":
             return VehicleRegisteredV1(vin=d["vin"], model=d["model"], trim=d["trim"], colour=d["colour"],
                                        status=d["status"], factory_order_ref=d["factory_order_ref"],

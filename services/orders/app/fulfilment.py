@@ -1,4 +1,5 @@
-"""Order lifecycle commands: cancel, schedule and reschedule delivery, complete the delivery checklist, deliver."""
+"""Order lifecycle commands: cancel, schedule and reschedule delivery, complete and reopen items of the delivery
+checklist, deliver."""
 
 from __future__ import annotations
 
@@ -50,6 +51,15 @@ class CompleteDeliveryChecklistItem:
 
 
 @dataclass(frozen=True, slots=True)
+class ReopenDeliveryChecklistItem:
+    order_id: str
+    item: Annotated[str, Field(description="a completed checklist item", examples=["registration"])]
+    reason: Annotated[str, Field(max_length=500, description="why it must be done again",
+                                 examples=["the plate was issued for the vehicle that was swapped"])]
+    expected_version: ExpectedVersion = None
+
+
+@dataclass(frozen=True, slots=True)
 class DeliverOrder:
     order_id: str
     expected_version: ExpectedVersion = None
@@ -92,6 +102,20 @@ class CompleteDeliveryChecklistItemHandler(OrdersHandler):
             order.complete_checklist_item(
                 item=command.item, checklist=self._config.delivery_checklist(order.team_id),
                 completed_by=context.actor, reference=command.reference, note=command.note, now=now)
+        return await self._change_order(command.order_id, command.expected_version, context, change)
+
+
+class ReopenDeliveryChecklistItemHandler(OrdersHandler):
+    def __init__(self, *, unit_of_work: UnitOfWorkFactory, clock: Clock, config: OrdersConfig) -> None:
+        super().__init__(unit_of_work=unit_of_work, clock=clock)
+        self._config = config
+
+    async def __call__(self, command: ReopenDeliveryChecklistItem, context: CommandContext) -> OrderResult:
+        # On the order stream like Delivered: a reopen racing the delivery either lands first (and the delivery,
+        # decided again, finds the item open) or finds the order delivered.
+        def change(order: Order, now: datetime) -> None:
+            order.reopen_checklist_item(item=command.item, checklist=self._config.delivery_checklist(order.team_id),
+                                        reason=command.reason, reopened_by=context.actor, now=now)
         return await self._change_order(command.order_id, command.expected_version, context, change)
 
 

@@ -193,6 +193,13 @@ class ChecklistItemAlreadyCompletedError(DomainError):
     http_status = 409
 
 
+class ChecklistItemNotCompletedError(DomainError):
+    """Reopening a checklist item that is open already."""
+
+    code = "checklist_item_not_completed"
+    http_status = 409
+
+
 class DeliveryNotReadyError(DomainError):
     """Delivery of a vehicle order before its checklist is complete and its vehicle PDI done; the details name
     the open checklist items and the vehicle's state."""

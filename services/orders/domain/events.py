@@ -260,6 +260,20 @@ class DeliveryChecklistItemCompleted(DomainEvent):
     completed_at: datetime
 
 
+@order_events.register
+class DeliveryChecklistItemReopened(DomainEvent):
+    """A completed checklist item is open again (the invoice was wrong, the policy reissued, the plate belongs to the
+    vehicle that was swapped away): it must be completed again before delivery."""
+
+    event_type = "DeliveryChecklistItemReopened"
+
+    order_id: str
+    item: str
+    reason: str
+    reopened_by: str | None
+    reopened_at: datetime
+
+
 # ---- price list ----------------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from services.orders.domain.checklist import DeliveryChecklist
 from services.orders.domain.errors import (
     ChecklistItemAlreadyCompletedError,
+    ChecklistItemNotCompletedError,
     CheckoutConflictError,
     DeliveryAlreadyScheduledError,
     DeliveryNotReadyError,
@@ -37,6 +38,7 @@ from services.orders.domain.events import (
     ContractSigned,
     Delivered,
     DeliveryChecklistItemCompleted,
+    DeliveryChecklistItemReopened,
     DeliveryScheduled,
     FinancingApproved,
     FinancingDeclined,
@@ -147,6 +149,7 @@ class Order(Aggregate):
         self.delivered_at: datetime | None = None
         self.vin: str | None = None  # the allocated vehicle
         self.checklist_done: dict[str, DeliveryChecklistItemCompleted] = {}
+        self.checklist_reopened: dict[str, DeliveryChecklistItemReopened] = {}  # the last reopen of an open item
 
     # ---- creation ----------------------------------------------------------------------------------------
 
@@ -410,6 +413,23 @@ class Order(Aggregate):
             order_id=self.id, item=item, completed_by=completed_by, reference=_text(reference), note=_text(note),
             completed_at=now))
 
+    def reopen_checklist_item(self, *, item: str, checklist: DeliveryChecklist, reason: str,
+                              reopened_by: str | None, now: datetime) -> None:
+        """Undo a completed item: it counts as open again for the delivery gate and can be completed anew (its
+        completion stays in the history). Refused once the order is delivered or cancelled."""
+        self._contract()
+        self._require_not_cancelled("reopen a checklist item")
+        self._require_not_delivered("reopen a checklist item")
+        # An item completed under an older configuration of the department's list may still be undone.
+        if item not in self.checklist_done and item not in checklist.item_ids:
+            raise InvalidFieldError("item", f"one of {', '.join(checklist.item_ids)}")
+        if not reason.strip():
+            raise InvalidFieldError("reason", "must not be empty")
+        if item not in self.checklist_done:
+            raise ChecklistItemNotCompletedError(f"{item} is not completed", item=item)
+        self._record(DeliveryChecklistItemReopened(order_id=self.id, item=item, reason=reason.strip(),
+                                                   reopened_by=reopened_by, reopened_at=now))
+
     def _check_handover(self, checklist: DeliveryChecklist, vehicle: Vehicle | None) -> None:
         open_items = checklist.open_items(frozenset(self.checklist_done))
         if vehicle is None:
@@ -516,6 +536,10 @@ class Order(Aggregate):
                 self.vin = None
             case DeliveryChecklistItemCompleted():
                 self.checklist_done[event.item] = event
+                self.checklist_reopened.pop(event.item, None)
+            case DeliveryChecklistItemReopened():
+                self.checklist_done.pop(event.item, None)
+                self.checklist_reopened[event.item] = event
             case _:
                 raise TypeError(f"Order cannot apply {type(event).__name__}")
 

@@ -175,3 +175,39 @@ async def test_a_swapped_vehicle_is_found_by_its_new_vin_only_though_both_events
                                            allocated_at=swapped_at), key="O-SW", at=swapped_at)
     assert await found(leads, old) == []
     assert await found(leads, new) == [(buyer.customer_id, Match.VIN)]
+
+
+async def test_a_reopened_registration_no_longer_finds_the_customer_by_its_plate_and_the_new_plate_does(
+        leads: LeadsInProcess) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.contracts.orders import (
+        ContractSignedV1,
+        DeliveryChecklistItemCompletedV1,
+        DeliveryChecklistItemReopenedV1,
+        OrderLine,
+    )
+
+    t0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    buyer = await capture(leads, "陈十一", "139 1234 0801")
+    await leads.deliver(ContractSignedV1(order_id="O-RE", lead_id=buyer.id, lines=[OrderLine(
+        product="MY", quantity=1, unit_price_minor=1)], total_minor=1, currency="CNY", payment_plan="full",
+        signed_at=t0), key="O-RE", at=t0)
+    await leads.deliver(DeliveryChecklistItemCompletedV1(order_id="O-RE", item="registration", reference="沪A 80101",
+                                                         completed_at=t0), key="O-RE", at=t0)
+    assert await found(leads, "沪A80101") == [(buyer.customer_id, Match.PLATE)]
+    reopened_at = t0 + timedelta(hours=1)
+    await leads.deliver(DeliveryChecklistItemReopenedV1(order_id="O-RE", item="registration", reason="wrong car",
+                                                        reopened_at=reopened_at), key="O-RE", at=reopened_at)
+    assert await found(leads, "沪A80101") == []
+    # A backfill (services/leads backfill-timeline) replays the order's events in topic order, under new ids: the
+    # completion, older than the row, fills the plate the row lacks; the reopen after it clears it again.
+    await leads.deliver(DeliveryChecklistItemCompletedV1(order_id="O-RE", item="registration", reference="沪A 80101",
+                                                         completed_at=t0), key="O-RE", at=t0)
+    await leads.deliver(DeliveryChecklistItemReopenedV1(order_id="O-RE", item="registration", reason="wrong car",
+                                                        reopened_at=reopened_at), key="O-RE", at=reopened_at)
+    assert await found(leads, "沪A80101") == []
+    again = t0 + timedelta(hours=2)
+    await leads.deliver(DeliveryChecklistItemCompletedV1(order_id="O-RE", item="registration", reference="沪A 80102",
+                                                         completed_at=again), key="O-RE", at=again)
+    assert await found(leads, "沪A80102") == [(buyer.customer_id, Match.PLATE)]

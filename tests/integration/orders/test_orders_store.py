@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import asyncpg
 import pytest
@@ -19,7 +20,12 @@ from services.orders.adapters.repository import EventSourcedOrders, postgres_ord
 from services.orders.adapters.timers import quote_expiry_handler
 from services.orders.app.catalogue import CatalogueItemIn, PublishPriceList
 from services.orders.app.checkout import CheckOutShopOrder
-from services.orders.app.fulfilment import CancelOrder, CompleteDeliveryChecklistItem, DeliverOrder
+from services.orders.app.fulfilment import (
+    CancelOrder,
+    CompleteDeliveryChecklistItem,
+    DeliverOrder,
+    ReopenDeliveryChecklistItem,
+)
 from services.orders.app.payments import RecordPayment
 from services.orders.app.ports import QUOTE_EXPIRY_TIMER, CommandContext
 from services.orders.app.quotes import AcceptQuote, IssueQuote, ReviseQuote, SignContract
@@ -46,6 +52,8 @@ from tests.support.orders_builders import CONFIG, T0, VALID_UNTIL, line_in, quot
 from tests.support.orders_stack import create_orders_database, drop_database, read_by_keys
 
 pytestmark = pytest.mark.integration
+T = TypeVar("T")
+U = TypeVar("U")
 
 CTX = CommandContext(correlation_id="it-1", actor="tester")
 
@@ -322,6 +330,17 @@ async def test_twenty_orders_racing_for_three_vehicles_get_three_distinct_ones(s
 # ---- release and swap (real PostgreSQL: the order's and the vehicles' streams decide together) ---------------
 
 
+async def race(first: Awaitable[T], second: Awaitable[U], *, second_starts: bool) -> tuple[T | BaseException,
+                                                                                      U | BaseException]:
+    """Both commands at once, in the order asked (the one started first tends to win: alternating the start
+    exercises both outcomes); their answers or errors, in the order given."""
+    if second_starts:
+        b, a = await asyncio.gather(second, first, return_exceptions=True)
+    else:
+        a, b = await asyncio.gather(first, second, return_exceptions=True)
+    return a, b
+
+
 async def stock(stack: Stack, trim: str, count: int) -> list[str]:
     vins = [valid_vin(int(uuid.uuid4().int % 1_000_000)) for _ in range(count)]
     for vin in vins:
@@ -334,8 +353,8 @@ async def holder(stack: Stack, vin: str) -> str | None:
     """Who holds the vehicle, by its stream (reserved minus released) and its stock row, which must agree."""
     rows = await stack.pool.fetch("SELECT event_type, data->>'order_id' AS order_id FROM events WHERE stream_id = $1 "
                                   "ORDER BY version", f"vehicle-{vin}")
-    held = [r["order_id"] for r in rows if r["event_type"] == "VehicleReserved"]
-    released = [r["order_id"] for r in rows if r["event_type"] == "VehicleReleased"]
+    held: list[str] = [r["order_id"] for r in rows if r["event_type"] == "VehicleReserved"]
+    released: list[str] = [r["order_id"] for r in rows if r["event_type"] == "VehicleReleased"]
     assert len(held) - len(released) in (0, 1), rows  # never reserved twice without a release between
     by_stream = held[-1] if len(held) > len(released) else None
     assert await stack.pool.fetchval("SELECT order_id FROM vehicle_stock WHERE vin = $1", vin) == by_stream
@@ -346,13 +365,13 @@ async def test_a_swap_racing_an_allocation_of_the_same_vehicle_one_wins_and_no_v
         stack: Stack) -> None:
     trim = f"LR-{uuid.uuid4().hex[:6]}"
     await publish_trim(stack, trim)
-    for _ in range(6):  # both load the free target before either commits: the race is real each round
+    for round_ in range(6):
         swapper, allocator = await vehicle_orders(stack, trim, 2)
         current, target = await stock(stack, trim, 2)
         await stack.handlers.allocate_vehicle(AllocateVehicle(swapper, vin=current), CTX)
-        swap, allocation = await asyncio.gather(
+        swap, allocation = await race(
             stack.handlers.swap_vehicle(SwapVehicle(swapper, vin=target, reason="the customer wants that one"), CTX),
-            stack.handlers.allocate_vehicle(AllocateVehicle(allocator, vin=target), CTX), return_exceptions=True)
+            stack.handlers.allocate_vehicle(AllocateVehicle(allocator, vin=target), CTX), second_starts=round_ % 2 == 1)
         assert isinstance(swap, BaseException) != isinstance(allocation, BaseException), (swap, allocation)
         swapper_order = await stack.orders.order(swapper)
         allocator_order = await stack.orders.order(allocator)
@@ -383,11 +402,11 @@ async def ready_to_deliver(stack: Stack, trim: str) -> tuple[str, str]:
 async def test_a_release_racing_the_delivery_never_delivers_an_order_without_its_vehicle(stack: Stack) -> None:
     trim = f"LR-{uuid.uuid4().hex[:6]}"
     await publish_trim(stack, trim)
-    for _ in range(6):
+    for round_ in range(6):
         order_id, vin = await ready_to_deliver(stack, trim)
-        release, delivery = await asyncio.gather(
+        release, delivery = await race(
             stack.handlers.release_vehicle(ReleaseVehicle(order_id, reason="damage found at handover"), CTX),
-            stack.handlers.deliver_order(DeliverOrder(order_id), CTX), return_exceptions=True)
+            stack.handlers.deliver_order(DeliverOrder(order_id), CTX), second_starts=round_ % 2 == 1)
         assert isinstance(release, BaseException) != isinstance(delivery, BaseException), (release, delivery)
         order = await stack.orders.order(order_id)
         vehicle = await stack.orders.vehicle(vin)
@@ -407,3 +426,28 @@ async def test_a_release_racing_the_delivery_never_delivers_an_order_without_its
             assert "Delivered" not in [e["event_type"] for e in events]
             assert (order.status.value, order.vin, vehicle.status, await holder(stack, vin)) == (
                 "signed", None, "pdi_done", None)
+
+
+async def test_a_checklist_item_reopened_while_the_order_is_delivered_either_stops_the_delivery_or_is_refused(
+        stack: Stack) -> None:
+    trim = f"LR-{uuid.uuid4().hex[:6]}"
+    await publish_trim(stack, trim)
+    for round_ in range(6):
+        order_id, vin = await ready_to_deliver(stack, trim)
+        reopen, delivery = await race(
+            stack.handlers.reopen_checklist_item(ReopenDeliveryChecklistItem(order_id, "invoice", "wrong buyer"), CTX),
+            stack.handlers.deliver_order(DeliverOrder(order_id), CTX), second_starts=round_ % 2 == 1)
+        assert isinstance(reopen, BaseException) != isinstance(delivery, BaseException), (reopen, delivery)
+        order = await stack.orders.order(order_id)
+        assert order is not None
+        types = [e["event_type"] for e in await stack.orders.history("order", order_id)]
+        if isinstance(reopen, BaseException):  # delivered first, with every item done
+            assert isinstance(reopen, OrderDeliveredError), reopen
+            assert (order.status.value, "invoice" in order.checklist_done) == ("delivered", True)
+            assert "DeliveryChecklistItemReopened" not in types
+        else:  # reopened first: the delivery, decided again, names the open item
+            assert isinstance(delivery, DeliveryNotReadyError), delivery
+            assert delivery.details["open_items"] == ["invoice"]
+            assert (order.status.value, "invoice" in order.checklist_done) == ("signed", False)
+            assert "Delivered" not in types
+            assert await holder(stack, vin) == order_id

@@ -95,3 +95,12 @@ def test_the_orders_vehicle_is_set_on_allocation_cleared_on_release_and_its_plat
     assert changes == [OrderChange("O1", NOW, vin="LRW3E7FA5NC123456"), OrderChange("O1", NOW, vin_released=True),
                        OrderChange("O1", NOW, plate="沪A12345"), None]
     assert read(invoice) == ("orders", "DeliveryChecklistItemCompleted", None, "O1", None, None)
+
+
+def test_reopening_the_registration_item_releases_the_plate_and_other_items_change_no_order_state() -> None:
+    plate = o.DeliveryChecklistItemReopenedV1(order_id="O1", item="registration", reason="plate of the swapped car",
+                                              reopened_by="S-1", reopened_at=NOW)
+    invoice = o.DeliveryChecklistItemReopenedV1(order_id="O1", item="invoice", reason="wrong name", reopened_at=NOW)
+    assert translate(plate, event_id=ID, occurred_at=NOW).order == OrderChange("O1", NOW, plate_released=True)
+    assert translate(invoice, event_id=ID, occurred_at=NOW).order is None
+    assert read(invoice) == ("orders", "DeliveryChecklistItemReopened", None, "O1", None, None)

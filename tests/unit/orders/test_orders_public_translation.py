@@ -19,7 +19,13 @@ from services.orders.domain.quote import Quote
 from services.orders.domain.vehicle import Vehicle
 from services.orders.domain.vehicle_events import vehicle_events
 from shared.contracts import registry
-from shared.contracts.orders import ContractSignedV1, DeliveredV1, QuoteRevisedV1, VehicleDeallocatedV1
+from shared.contracts.orders import (
+    ContractSignedV1,
+    DeliveredV1,
+    DeliveryChecklistItemReopenedV1,
+    QuoteRevisedV1,
+    VehicleDeallocatedV1,
+)
 from shared.domain import DomainEvent
 from shared.eventstore import RecordedEvent
 from shared.messaging.headers import EventHeaders
@@ -107,6 +113,10 @@ def vehicle_story() -> list[tuple[DomainEvent, str]]:
     swapped.allocate_vehicle(first, now=T0 + timedelta(hours=3))
     swapped.swap_vehicle(first, second, note="scratched", swapped_by="S-1", now=T0 + timedelta(hours=4))
     swapped.release_vehicle(second, note="customer waits", released_by="S-1", now=T0 + timedelta(hours=5))
+    swapped.complete_checklist_item(item="invoice", checklist=CHECKLIST, completed_by="S-1", reference="INV-9",
+                                    note=None, now=T0 + timedelta(hours=5))
+    swapped.reopen_checklist_item(item="invoice", checklist=CHECKLIST, reason="wrong buyer name", reopened_by="S-2",
+                                  now=T0 + timedelta(hours=6))
     return [(e, stream_type) for aggregate, stream_type in
             ((sold, "order"), (dropped, "order"), (car, "vehicle"), (returned, "vehicle"))
             for e in aggregate.pending_events] + [(e, "order") for e in swapped.pending_events]
@@ -191,3 +201,10 @@ def test_a_swap_and_a_release_say_why_who_and_which_vehicle_took_the_place() -> 
         valid_vin(10), "released", None, "customer waits")
     cancelled = VehicleDeallocatedV1.model_validate(body("VehicleDeallocated"))
     assert (cancelled.reason, cancelled.note, cancelled.deallocated_by) == ("order_cancelled", None, None)
+
+
+def test_a_reopened_checklist_item_says_which_item_who_and_why() -> None:
+    reopened = DeliveryChecklistItemReopenedV1.model_validate(body("DeliveryChecklistItemReopened"))
+    assert (reopened.order_id, reopened.item, reopened.reason, reopened.reopened_by) == (
+        "O-5", "invoice", "wrong buyer name", "S-2")
+    assert reopened.reopened_at == T0 + timedelta(hours=6)
