@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from shared.eventstore import AppendRequest, ConcurrencyError, FeedPosition, NewEvent, StreamOrderConflictError
-from shared.eventstore.store import PostgresEventStore
+from shared.eventstore.store import FEED_QUERY, PostgresEventStore, read_feed
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -167,3 +167,25 @@ async def test_writers_naming_the_same_streams_in_opposite_orders_do_not_deadloc
     await asyncio.gather(*appends)  # a deadlock would surface as asyncpg.DeadlockDetectedError
     assert [e.version for e in await store.load("a")] == list(range(1, 21))
     assert [e.version for e in await store.load("b")] == list(range(1, 21))
+
+
+def plan_nodes(plan: dict[str, object]) -> list[str]:
+    children = plan.get("Plans", [])
+    assert isinstance(children, list)
+    return [str(plan["Node Type"]), *(node for child in children for node in plan_nodes(child))]
+
+
+async def test_the_feed_reads_a_backlog_down_the_commit_order_index_without_sorting_it(pool: asyncpg.Pool) -> None:
+    # A read of the next 1000 must not sort the whole backlog (it did while ORDER BY named the bigint alias).
+    await pool.execute(
+        """INSERT INTO events (event_id, stream_id, stream_type, version, event_type, schema_version, data,
+                               occurred_at)
+           SELECT gen_random_uuid(), 's-' || g, 'thing', 1, 'Thing', 1, jsonb_build_object('n', g), now()
+           FROM generate_series(1, 20000) AS g""")
+    await pool.execute("ANALYZE events")
+    explained = await pool.fetchval(f"EXPLAIN (FORMAT JSON) {FEED_QUERY}", 0, 0, 1000)
+    nodes = plan_nodes(explained[0]["Plan"])  # the pool decodes json
+
+    assert "Sort" not in nodes
+    assert "Index Scan" in nodes
+    assert len(await read_feed(pool, FeedPosition(), 1000)) == 1000
