@@ -4,11 +4,13 @@ customer card filled during needs analysis, a test drive booked on a fleet vehic
 from the catalogue with accessories and insurance, the contract, a vehicle allocated from stock, the delivery
 checklist completed, delivered — and what leads and reporting then show, against figures computed here.
 
-The customer comes back once before signing (二次到店, the register's second entry: the monthly 二次到店率), on the
-second of two invitations (the first a no-show: 邀约到店率 and 爽约率 with the test drive). The customer came from a roadshow: a campaign with a budget, a period and a channel, and spend recorded (one entry a
-correction), that the walk-in names at reception. Reporting's campaign report then shows the roadshow's one lead,
-visit, test drive and sale against its spend — cost per lead / visit / sale and ROI computed here from the reporting
-README's formulas (tests/support/campaign_cost.py) — now, as of two moments during the walk, and in its exports."""
+The customer comes back once before signing (二次到店, the register's second entry: the monthly 二次到店率), on
+the second of two invitations (the first a no-show: 邀约到店率 and 爽约率 with the test drive). The customer came
+from a roadshow: a campaign with a budget, a period and a channel, and spend recorded (one entry a
+correction), that the walk-in names at reception. Reporting's campaign report then shows the roadshow's
+one lead, visit, test drive and sale against its spend — cost per lead / visit / sale and ROI computed
+here from the reporting README's formulas (tests/support/campaign_cost.py) — now, as of two moments
+during the walk, and in its exports."""
 
 from __future__ import annotations
 
