@@ -95,15 +95,24 @@ class FunnelReportQuery:
                        end: datetime | None = None, as_of: datetime | None = None,
                        filters: dict[str, str | None] | None = None, group_by: str | None = None) -> dict[str, Any]:
         filters = {k: v for k, v in (filters or {}).items()}
-        total = await self.measures(period=period, start=start, end=end, as_of=as_of, filters=filters,
-                                    group_by=None)
-        result: dict[str, Any] = {
-            "period": period, "start": start, "end": end, "as_of": as_of, "filters": filters,
-            **report_dict(funnel_from_measures(total.get("", Counter()))),
-        }
-        if group_by is not None:
+        groups: dict[str, Counter[str]] = {}
+        if group_by is None:
+            total = (await self.measures(period=period, start=start, end=end, as_of=as_of, filters=filters,
+                                         group_by=None)).get("", Counter())
+        else:
+            # Every lead falls in exactly one group (its value, '' when unknown) and every measure is a count, so
+            # the total is the groups' sum: one read (and, as of a moment inside a day, one fold of that day's
+            # groups) instead of two.
             groups = await self.measures(period=period, start=start, end=end, as_of=as_of, filters=filters,
                                          group_by=group_by)
+            total = Counter()
+            for measures in groups.values():
+                total.update(measures)
+        result: dict[str, Any] = {
+            "period": period, "start": start, "end": end, "as_of": as_of, "filters": filters,
+            **report_dict(funnel_from_measures(total)),
+        }
+        if group_by is not None:
             result["group_by"] = group_by
             result["groups"] = {name or "unassigned": report_dict(funnel_from_measures(m))
                                 for name, m in sorted(groups.items()) if m.get("total")}

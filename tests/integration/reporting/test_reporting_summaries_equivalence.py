@@ -186,6 +186,13 @@ async def test_the_summaries_give_the_same_reports_as_a_fold_of_the_raw_facts_no
         from_facts = await reports(fold, summaries.watermark, fold, as_of)
         for name in from_summaries:
             assert from_summaries[name] == from_facts[name], (name, as_of)
+        # A grouped funnel's totals are its groups' sum (every lead in one group): they must be the ungrouped
+        # funnel's, which is read on its own.
+        ungrouped = {k: v for k, v in from_summaries["funnel"].items() if k != "filters"}
+        for group in ("channel", "team", "consultant", "product", "period"):
+            grouped = from_summaries[f"funnel_by_{group}"]
+            assert {k: v for k, v in grouped.items() if k not in ("filters", "group_by", "groups")} == ungrouped, (
+                group, as_of)
 
 
 async def test_a_lead_with_no_activity_in_the_summaries_shows_everywhere_as_zero(
