@@ -4,11 +4,13 @@ customer card filled during needs analysis, a test drive booked on a fleet vehic
 from the catalogue with accessories and insurance, the contract, a vehicle allocated from stock, the delivery
 checklist completed, delivered — and what leads and reporting then show, against figures computed here.
 
-The customer comes back once before signing (二次到店, the register's second entry: the monthly 二次到店率). The
-customer came from a roadshow: a campaign with a budget, a period and a channel, and spend recorded (one entry a
-correction), that the walk-in names at reception. Reporting's campaign report then shows the roadshow's one lead,
-visit, test drive and sale against its spend — cost per lead / visit / sale and ROI computed here from the reporting
-README's formulas (tests/support/campaign_cost.py) — now, as of two moments during the walk, and in its exports."""
+The customer comes back once before signing (二次到店, the register's second entry: the monthly 二次到店率), on
+the second of two invitations (the first a no-show: 邀约到店率 and 爽约率 with the test drive). The customer came
+from a roadshow: a campaign with a budget, a period and a channel, and spend recorded (one entry a
+correction), that the walk-in names at reception. Reporting's campaign report then shows the roadshow's
+one lead, visit, test drive and sale against its spend — cost per lead / visit / sale and ROI computed
+here from the reporting README's formulas (tests/support/campaign_cost.py) — now, as of two moments
+during the walk, and in its exports."""
 
 from __future__ import annotations
 
@@ -146,12 +148,28 @@ async def test_one_customer_walks_from_reception_to_handover_and_every_service_s
                             {"feedback_score": 5, "feedback_note": "空间够用"}, SELLER)
         assert (done["status"], done["feedback_score"]) == ("completed", 5)
 
-        # 3b. The customer comes back to negotiate (二次到店), naming the same roadshow: the lead's own campaign is
+        # 3b. The consultant invites the customer back twice (邀约): the first invitation is a no-show, the second is
+        # kept — the customer comes back to negotiate (二次到店), naming the same roadshow: the lead's own campaign is
         # accepted, the register numbers it the customer's second visit.
+        async def invite(days: int) -> str:
+            """Schedules a showroom visit; returns its id (the lead's one open showroom-visit appointment)."""
+            answer = await c.send("POST", f"{leads}/v1/leads/{lead_id}/appointments", {
+                "kind": "showroom_visit", "scheduled_for": (now + timedelta(days=days)).isoformat()}, SELLER)
+            (open_invitation,) = [k for k, a in answer["appointments"].items()
+                                  if a["kind"] == "showroom_visit" and a["outcome"] is None]
+            return str(open_invitation)
+        missed_invitation = await invite(1)
+        await c.send("POST", f"{leads}/v1/leads/{lead_id}/appointments/{missed_invitation}/outcome",
+                     {"attended": False}, SELLER)
+        kept_invitation = await invite(2)
         back = await c.send("POST", f"{leads}/v1/showroom-visits", {
             "party_size": 3, "purpose": "negotiation", "lead_id": lead_id, "campaign_id": campaign_id}, SELLER, 201)
         assert (back["lead_outcome"], back["visit_number"], back["first_visit"], back["consultant_id"]) == (
             "existing", 2, False, CONSULTANT)
+        await c.send("POST", f"{leads}/v1/leads/{lead_id}/appointments/{kept_invitation}/outcome",
+                     {"attended": True}, SELLER)
+        # Appointments with an outcome: the test drive (started) and the kept invitation attended, one no-show.
+        invitations, invited_visits, appointments_kept, appointments_missed = 2, 1, 2, 1
 
         # 4. The catalogue, the stock, and a quote from the catalogue with accessories and insurance.
         await c.send("POST", f"{orders}/v1/price-lists/CNY/versions", {
@@ -253,6 +271,12 @@ async def test_one_customer_walks_from_reception_to_handover_and_every_service_s
         assert kpis["test_drive_rate"] == 1.0
         # 二次到店率 from the reception register: the walk-in was the customer's first entry, the return the second.
         assert (kpis["first_visits"], kpis["second_visits"], kpis["second_visit_rate"]) == (1, 1, 1.0)
+        # 邀约到店率 and 爽约率 from the two invitations and the test drive (README formulas).
+        assert (kpis["invitations"], kpis["invited_visits"], kpis["invitation_to_visit_rate"]) == (
+            invitations, invited_visits, round(invited_visits / invitations, 4))
+        assert (kpis["appointments_kept"], kpis["appointments_missed"], kpis["no_show_rate"]) == (
+            appointments_kept, appointments_missed,
+            round(appointments_missed / (appointments_kept + appointments_missed), 4))
         # The showroom KPIs of issue 18 item 7, from this one customer: the walk-in left a record (留档), the
         # test-driven lead signed, and the contract's quote had an accessory and insurance line but no financing
         # or plates line.
