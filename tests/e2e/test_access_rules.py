@@ -204,6 +204,14 @@ def cases(ids: dict[str, str]) -> dict[str, Case]:
                                                          "c1", "c2", 404),
         "POST /v1/orders/{order_id}/delivery-checklist/{item}": (
             "orders", f"/v1/orders/{order}/delivery-checklist/invoice", {}, "m1", "c2", 404),
+        "POST /v1/orders/{order_id}/delivery-checklist/{item}/reopen": (
+            "orders", f"/v1/orders/{order}/delivery-checklist/invoice/reopen", {"reason": "x"}, "m1", "c2", 404),
+        "POST /v1/orders/{order_id}/vehicle/release": ("orders", f"/v1/orders/{order}/vehicle/release",
+                                                       {"reason": "x"}, "c1", "c2", 404),
+        # A VIN no vehicle has: the allowed call is answered by the swap's own checks, no vehicle changes hands.
+        "PUT /v1/orders/{order_id}/vehicle": ("orders", f"/v1/orders/{order}/vehicle",
+                                              {"vin": valid_vin(int(RUN_ID, 16) % 1_000_000 + 1), "reason": "x"},
+                                              "m1", "m2", 404),
         "POST /v1/orders/{order_id}/delivered": ("orders", f"/v1/orders/{order}/delivered", {}, "c1", "c2", 404),
         "POST /v1/vehicles": ("orders", "/v1/vehicles", {"vin": STOCK_VIN, "model": "MY"}, "m1", "c1", 403),
         "POST /v1/vehicles/{vin}/status": ("orders", f"/v1/vehicles/{STOCK_VIN}/status", {"status": "arrived"},
