@@ -458,6 +458,17 @@ async def test_a_quote_prints_as_a_chinese_page_that_chromium_renders_with_its_l
 # ---- vehicle stock, allocation and the delivery checklist (issue 18, item 5) -----------------------------------
 
 
+async def publish_trim_price_list(orders: Orders, trim: str, *, version_id: str, valid_for: timedelta) -> None:
+    """A price-list version in force since ``valid_for`` ago: the catalogue, the trim ``trim`` of model MY at
+    280,000 yuan and the white paint (what the vehicle tests allocate against)."""
+    await orders.post("/v1/price-lists/CNY/versions", {
+        "version_id": version_id, "valid_from": (datetime.now(UTC) - valid_for).isoformat(),
+        "items": [*CATALOGUE, {"catalogue_id": trim, "kind": "trim", "name": "长续航版", "price_minor": 280_000_00,
+                               "model": "MY"},
+                  {"catalogue_id": "COL-WHITE", "kind": "colour", "name": "珍珠白", "price_minor": 6_000_00}]},
+        201, **auth_headers("director", subject="d1"))
+
+
 def vin_with_check_digit(serial: int) -> str:
     """A Chinese VIN (WMI LRW) whose position 9 is the GB 16735 check digit, computed here independently."""
     values = {**{str(d): d for d in range(10)}, **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
@@ -471,14 +482,8 @@ def vin_with_check_digit(serial: int) -> str:
 
 async def test_a_vehicle_is_allocated_on_contract_the_checklist_gates_delivery_and_all_of_it_is_published(
         orders: Orders) -> None:
-    director = auth_headers("director", subject="d1")
     trim = f"MY-LR-{RUN_ID}"
-    await orders.post("/v1/price-lists/CNY/versions", {
-        "version_id": f"v-vehicles-{RUN_ID}", "valid_from": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
-        "items": [*CATALOGUE, {"catalogue_id": trim, "kind": "trim", "name": "长续航版", "price_minor": 280_000_00,
-                               "model": "MY"},
-                  {"catalogue_id": "COL-WHITE", "kind": "colour", "name": "珍珠白", "price_minor": 6_000_00}]},
-        201, **director)
+    await publish_trim_price_list(orders, trim, version_id=f"v-vehicles-{RUN_ID}", valid_for=timedelta(hours=1))
     serial = int(RUN_ID, 16) % 900_000
     vins = [vin_with_check_digit(serial + n) for n in range(3)]
 
@@ -574,14 +579,8 @@ async def test_a_vehicle_is_allocated_on_contract_the_checklist_gates_delivery_a
 
 async def test_a_vehicle_is_swapped_and_released_and_a_checklist_item_reopened_and_all_of_it_is_published(
         orders: Orders) -> None:
-    director = auth_headers("director", subject="d1")
     trim = f"MY-SW-{RUN_ID}"
-    await orders.post("/v1/price-lists/CNY/versions", {
-        "version_id": f"v-swap-{RUN_ID}", "valid_from": (datetime.now(UTC) - timedelta(minutes=30)).isoformat(),
-        "items": [*CATALOGUE, {"catalogue_id": trim, "kind": "trim", "name": "长续航版", "price_minor": 280_000_00,
-                               "model": "MY"},
-                  {"catalogue_id": "COL-WHITE", "kind": "colour", "name": "珍珠白", "price_minor": 6_000_00}]},
-        201, **director)
+    await publish_trim_price_list(orders, trim, version_id=f"v-swap-{RUN_ID}", valid_for=timedelta(minutes=30))
     serial = int(RUN_ID, 16) % 900_000 + 50
     vins = [vin_with_check_digit(serial + n) for n in range(3)]
     for vin in vins:
