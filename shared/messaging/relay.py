@@ -258,21 +258,38 @@ class OutboxRelay:
 
         Pipelined by one batch: the next batch is read, translated and handed to the producer while the broker
         acknowledges the previous one, so the database round trip and the Python work overlap the broker's
-        (before, each batch waited for the previous one's acks: 0.25× a raw produce). What stays: batches are
+        (before, each batch waited for the previous one's acks: 0.25× a raw produce); and the read of batch N+1 is
+        sent before batch N's Python work, so PostgreSQL answers while we build messages. What stays: batches are
         sent in feed order (the producer keeps per-partition order), and the checkpoint moves batch by batch, in
         order, each time only after every message up to it was acknowledged. A failure of batch N raises before
         its checkpoint; batch N+1 may already be in the log, and a restart sends both again from the checkpoint
         before N — duplicates, which consumers drop by event id, never a loss."""
         total = 0
         in_flight: _SentBatch | None = None
+        events = await feed.read(self._batch_size)
         while True:
-            events = await feed.read(self._batch_size)
-            sent = await self._send(events) if events else None
+            more = len(events) == self._batch_size
+            # The next read goes out before this batch's Python work (translate, record batches), so PostgreSQL
+            # runs the query while we build messages (~1.8 s of 9.7 s at 100k, relay-replay note). The feed's
+            # cursor already points past this batch; the connection is free again before _confirm's checkpoint.
+            prefetch = asyncio.ensure_future(feed.read(self._batch_size)) if more else None
+            try:
+                if prefetch is not None:
+                    await asyncio.sleep(0)  # let the read send its query before the CPU work starts
+                sent = await self._send(events) if events else None
+                next_events = await prefetch if prefetch is not None else []
+            except BaseException:
+                if prefetch is not None and not prefetch.done():
+                    prefetch.cancel()
+                    with contextlib.suppress(BaseException):
+                        await prefetch
+                raise
             if in_flight is not None:
                 total += await self._confirm(feed, in_flight)
             in_flight = sent
-            if len(events) < self._batch_size:
+            if not more:
                 break
+            events = next_events
         if in_flight is not None:
             total += await self._confirm(feed, in_flight)
         return total
