@@ -372,12 +372,15 @@ class _SentBatch:
 
 # The feed, plus whether committed events after the checkpoint are held back behind an older running transaction
 # (they are not in the feed yet: look again soon), plus disarming the NOTIFY wake-up. One row with held_back and
-# NULL event columns when the feed is empty.
+# NULL event columns when the feed is empty. held_back is ORDER BY ... LIMIT 1, not EXISTS, for the reason given in
+# _FeedReader.has_new: EXISTS's generic plan scanned all of events on every read (idle leads with the e2e seed:
+# ~6000 tuples/s read by sequential scan, bench/idle_cost.py --seed).
 _READ = f"""
 WITH disarmed AS (UPDATE relay_wakeup SET armed = false WHERE channel = $4 AND armed)
 SELECT held.held_back, feed.*
-FROM (SELECT EXISTS (SELECT 1 FROM events WHERE (txid, position) > ($1::bigint::text::xid8, $2::bigint)
-                       AND txid >= (SELECT sf_feed_horizon())) AS held_back) AS held
+FROM (SELECT (SELECT true FROM events WHERE (txid, position) > ($1::bigint::text::xid8, $2::bigint)
+                       AND txid >= (SELECT sf_feed_horizon()) ORDER BY txid, position LIMIT 1) IS NOT NULL
+             AS held_back) AS held
 LEFT JOIN LATERAL ({FEED_QUERY}) AS feed ON true
 """
 
