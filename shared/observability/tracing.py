@@ -30,10 +30,17 @@ _NO_OP = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 # The provider salesflow's spans go to; None: OpenTelemetry's global one (no-op unless configured). A module
 # setting rather than only the global, because the global can be set once per process and tests need to scope it.
 _provider: trace.TracerProvider | None = None
+# Whether spans are made, decided when a provider is installed (configure_tracing, using) and read per request.
+# Not asked of OpenTelemetry per call: with no global provider set, trace.get_tracer_provider() looks up
+# OTEL_PYTHON_TRACER_PROVIDER in os.environ every time (a raised and caught KeyError, ~3 us per request).
+_enabled = False
 
 
 def configure_tracing(service: str) -> bool:
     """Install the SDK with an OTLP exporter if the environment asks for one; True if tracing is now on."""
+    global _enabled
+    # A provider installed before us (opentelemetry-instrument, OTEL_PYTHON_TRACER_PROVIDER) is used as it is.
+    _enabled = _enabled or not isinstance(trace.get_tracer_provider(), _NO_OP)
     if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
         return False
     if not (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
@@ -48,23 +55,25 @@ def configure_tracing(service: str) -> bool:
                                                                                         f"salesflow-{service}")}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
+    _enabled = True
     return True
 
 
 @contextlib.contextmanager
 def using(provider: trace.TracerProvider) -> Iterator[None]:
     """Send salesflow's spans to ``provider`` inside the block (tests: the SDK's in-memory exporter)."""
-    global _provider
-    previous, _provider = _provider, provider
+    global _provider, _enabled
+    previous, _provider = (_provider, _enabled), provider
+    _enabled = True
     try:
         yield
     finally:
-        _provider = previous
+        _provider, _enabled = previous
 
 
 def enabled() -> bool:
-    """A real tracer provider is installed (by :func:`configure_tracing`, or by a test)."""
-    return _provider is not None or not isinstance(trace.get_tracer_provider(), _NO_OP)
+    """A real tracer provider is installed (by :func:`configure_tracing`, or by a test's :func:`using`)."""
+    return _enabled
 
 
 def tracer() -> trace.Tracer:

@@ -1,6 +1,6 @@
 """The observability middleware on a small app (no I/O): metrics by route template, command outcomes, the
-correlation id, the access-log line with personal data masked; and prometheus-client's multiprocess mode adding
-up samples of forked workers."""
+correlation id, the access-log line with personal data masked, the server span only while tracing is on; and
+prometheus-client's multiprocess mode adding up samples of forked workers."""
 
 from __future__ import annotations
 
@@ -17,10 +17,14 @@ import pytest
 import structlog
 from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
 
 from shared.logs import configure_logging
-from shared.observability import middleware
+from shared.observability import middleware, tracing
 from shared.observability.endpoint import install_observability
 from shared.observability.middleware import command_outcome
 from shared.runtime.http import install_error_handlers
@@ -178,3 +182,21 @@ def test_forked_workers_samples_add_up_in_one_scrape(tmp_path: Any) -> None:
     assert 'salesflow_db_pool_connections{state="max"} 20.0' in before  # livesum over both workers
     assert 'salesflow_db_pool_connections{state="max"} 10.0' in after  # a dead worker's live gauge is dropped
     assert 'salesflow_commands_total{command="POST /x",outcome="accepted"} 5.0' in after  # its counts stay
+
+
+async def test_a_request_makes_a_server_span_only_while_tracing_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    with tracing.using(provider):
+        assert (await call(app(), "POST", "/v1/things/t-1")).status_code == 201
+    [span] = spans.get_finished_spans()
+    assert (span.name, span.kind) == ("POST /v1/things/{thing_id}", SpanKind.SERVER)
+    assert span.attributes is not None and span.attributes["http.response.status_code"] == 201
+
+    # Off (no provider installed): the middleware does not even ask for a tracer.
+    asked: list[bool] = []
+    monkeypatch.setattr(tracing, "tracer", lambda: asked.append(True) or provider.get_tracer("salesflow"))
+    assert (await call(app(), "POST", "/v1/things/t-2")).status_code == 201
+    assert asked == [] and len(spans.get_finished_spans()) == 1
+    provider.shutdown()
