@@ -3,7 +3,11 @@
 A closed-loop driver: ``--clients`` concurrent callers each run one-event commands on their own streams through
 ``CommandRunner`` on a fresh database, for ``--seconds``; reported per command: this process's CPU (the service's
 side) and the CPU of its PostgreSQL backends (from /proc). ``--single`` gives every command its own transaction
-(the path before group commit). Not part of ``make bench``; run with ``python -m bench.command_cpu``.
+(the path before group commit). ``--leads`` runs the leads service's own command path instead: each client
+captures a lead, then logs follow-ups on it (``LeadCommandHandlers.log_follow_up``: its stream, lookups, view row,
+work items and timers). ``--statements`` also counts the statements each command sends (asyncpg's query logger:
+one per round trip, BEGIN/SAVEPOINT/COMMIT included); the logger costs the driver CPU, not PostgreSQL's. Not part
+of ``make bench``; run with ``python -m bench.command_cpu``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from shared.unit_of_work.postgres import PostgresUnitOfWork, PostgresUnitOfWorkF
 from shared.unit_of_work.retry import CommandRunner
 
 T = TypeVar("T")
+U = TypeVar("U", bound=PostgresUnitOfWork)
 events = EventTypeRegistry()
 
 
@@ -55,12 +60,117 @@ CATALOG = StreamCatalog({Note: ("note-", events)})
 CONTEXT = CommandContext(correlation_id="bench", causation_id="bench", actor="bench")
 
 
-class OneTransactionEach(PostgresUnitOfWorkFactory[PostgresUnitOfWork]):
+class OneTransactionEach(PostgresUnitOfWorkFactory[U]):
     """The path before group commit: every command its own BEGIN/COMMIT."""
 
-    async def transact(self, body: Callable[[PostgresUnitOfWork], Awaitable[T]]) -> T:
+    async def transact(self, body: Callable[[U], Awaitable[T]]) -> T:
         async with self() as uow:
             return await body(uow)
+
+
+class StatementCount:
+    """Statements sent on the pool's connections, by their first words (asyncpg's query logger)."""
+
+    def __init__(self) -> None:
+        self.by_kind: dict[str, int] = {}
+
+    def __call__(self, record: Any) -> None:
+        words = record.query.split()
+        kind = " ".join(words[:3] if words[0].upper() == "SELECT" else words[:1])
+        self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+
+    async def attach(self, pool: asyncpg.Pool, size: int) -> None:
+        conns = [await pool.acquire() for _ in range(size)]
+        for c in conns:
+            c.add_query_logger(self)
+            await pool.release(c)
+
+    def total(self) -> int:
+        return sum(self.by_kind.values())
+
+
+async def measure_leads(dsn: str, clients: int, seconds: float, single: bool,
+                        statements: bool, rows: int) -> dict[str, Any]:
+    """The leads service's command path: each client captures one lead, then logs follow-ups on it. ``rows``
+    other leads' work items and timers are in the tables first (filler rows), so plans are those of a used
+    database, not of near-empty tables."""
+    from functools import partial
+
+    from services.leads.adapters.unit_of_work import PostgresLeadsUnitOfWork
+    from services.leads.app.commands import CaptureLead, CaptureLeadHandler
+    from services.leads.app.lead_commands import LeadCommandHandlers, LogFollowUp
+    from services.leads.app.organisation import OrganisationHandlers, RegisterConsultant, RegisterTeam
+    from services.leads.app.timers import timers_for
+    from services.leads.domain.policy import LeadPolicy
+    from services.leads.main import MIGRATIONS
+    from shared.runtime.bootstrap import prepare_database
+
+    pool = await prepare_database(dsn, service="leads", migrations=MIGRATIONS, min_size=8, max_size=8)
+    store = PostgresEventStore(pool)
+    policy = LeadPolicy()
+    plan = partial(timers_for, policy=policy)
+
+    def build(conn: Any) -> PostgresLeadsUnitOfWork:
+        return PostgresLeadsUnitOfWork(conn, store, plan)
+
+    # --single: the same units of work, each in its own transaction.
+    uow: PostgresUnitOfWorkFactory[PostgresLeadsUnitOfWork] = (
+        OneTransactionEach(pool, build) if single else PostgresUnitOfWorkFactory(pool, build))
+
+    def clock() -> datetime:
+        return datetime.now(UTC)
+
+    ids = iter(range(10**9))
+    capture = CaptureLeadHandler(unit_of_work=uow, clock=clock, new_id=lambda: f"bench-{next(ids)}",
+                                 channels={"online_shop"}, policy=policy)
+    commands = LeadCommandHandlers(unit_of_work=uow, clock=clock, new_id=lambda: f"bench-{next(ids)}",
+                                   policy=policy)
+    organisation = OrganisationHandlers(unit_of_work=uow, clock=clock)
+    await organisation.register_team(RegisterTeam("bench-team", "Bench"), CONTEXT)
+    for n in range(4):
+        await organisation.register_consultant(RegisterConsultant(f"bench-c{n}", f"c{n}", "bench-team"), CONTEXT)
+    leads = [(await capture(CaptureLead(name=f"p{n}", phone=f"139 {20_000_000 + n:08d}",
+                                                 channel="online_shop", team_id="bench-team"), CONTEXT)).lead.id
+             for n in range(clients)]
+    if rows:
+        await pool.execute(
+            """INSERT INTO leads_work_items (item_id, kind, lead_id, due_at, overdue_at)
+                   SELECT 'filler:' || g, 'follow_up', 'filler-' || g, now(), now() FROM generate_series(1, $1) g;
+               INSERT INTO leads_timers (lead_id, kind, timer_id, due_at, payload)
+                   SELECT 'filler-' || g, 'follow_up', 'filler:' || g, now(), '{}' FROM generate_series(1, $1) g;
+               ANALYZE leads_work_items; ANALYZE leads_timers""".replace("$1", str(int(rows))))
+    counter = StatementCount()
+    if statements:
+        await counter.attach(pool, 8)
+    server = await _backend_meter(pool, 8)
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def client(lead_id: str) -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await commands.log_follow_up(LogFollowUp(lead_id=lead_id, kind="call", outcome="talked"), CONTEXT)
+            done += 1
+
+    cpu, started = time.process_time(), time.perf_counter()
+    if server:
+        server.start()
+    await asyncio.gather(*(client(lead_id) for lead_id in leads))
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    pg = server.stop()["backends"] if server else None
+    await asyncio.sleep(0)  # the query logger's last callbacks
+    scans = {r["relname"]: (r["seq_scan"], r["idx_scan"]) for r in await pool.fetch(
+        "SELECT relname, seq_scan, idx_scan FROM pg_stat_user_tables WHERE relname IN ('leads_timers', "
+        "'leads_work_items', 'events', 'timers', 'leads_view')")}
+    await pool.close()
+    return {"mode": "leads-" + ("single" if single else "grouped"), "clients": clients, "filler_rows": rows,
+            "commands": done,
+            "commands_per_s": round(done / elapsed), "driver_cpu_us_per_command": round(cpu / done * 1e6),
+            "pg_cpu_us_per_command": None if pg is None else round(pg / done * 1e6),
+            **({"statements_per_command": round(counter.total() / done, 2),
+                "statements": {k: round(v / done, 2) for k, v in sorted(counter.by_kind.items())}}
+               if statements else {}),
+            "seq_idx_scans": scans, "loadavg_1m": round(os.getloadavg()[0], 1)}
 
 
 async def measure(dsn: str, clients: int, seconds: float, single: bool) -> dict[str, Any]:
@@ -72,7 +182,8 @@ async def measure(dsn: str, clients: int, seconds: float, single: bool) -> dict[
     pool = await create_pool(dsn, min_size=8, max_size=8)
     store = PostgresEventStore(pool)
     kind = OneTransactionEach if single else PostgresUnitOfWorkFactory
-    factory = kind(pool, lambda conn: PostgresUnitOfWork(conn, store, CATALOG))
+    factory: PostgresUnitOfWorkFactory[PostgresUnitOfWork] = kind(
+        pool, lambda conn: PostgresUnitOfWork(conn, store, CATALOG))
     runner: CommandRunner[PostgresUnitOfWork] = CommandRunner(factory, lambda: datetime.now(UTC))
     server = await _backend_meter(pool, 8)
     done = 0
@@ -111,9 +222,17 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--single", action="store_true")
+    parser.add_argument("--leads", action="store_true", help="the leads service's follow-up command")
+    parser.add_argument("--statements", action="store_true", help="count statements per command (--leads)")
+    parser.add_argument("--rows", type=int, default=5000, help="filler work items and timers (--leads)")
+    parser.add_argument("--database", default="bench_perf_command_cpu", help="the (re-created) database's name")
     args = parser.parse_args()
-    dsn = await fresh_database(os.environ["SALESFLOW_PG_ADMIN_DSN"], "bench_perf_command_cpu")
-    print(json.dumps(await measure(dsn, args.clients, args.seconds, args.single)))
+    dsn = await fresh_database(os.environ["SALESFLOW_PG_ADMIN_DSN"], args.database)
+    if args.leads:
+        result = await measure_leads(dsn, args.clients, args.seconds, args.single, args.statements, args.rows)
+    else:
+        result = await measure(dsn, args.clients, args.seconds, args.single)
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
