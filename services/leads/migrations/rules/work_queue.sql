@@ -1,6 +1,11 @@
 -- The work queue's rows (re-applied whenever this file changes: shared/migrations.py, "rules"). Python side:
 -- domain/work_queue.py (what is due, item ids), adapters/recorded_changes.py (the payload's keys).
 
+-- Lists from p are matched with = ANY (ARRAY(...)), not IN (SELECT jsonb_array_elements_text(...)): the planner
+-- guesses 100 rows for a set-returning function, so the cached plan of IN (...) hash-joined a sequential scan of
+-- the whole table against them up to tens of thousands of rows (1.5 ms at 3,000 rows against 0.05 ms for the index
+-- scan, EXPLAIN ANALYZE of the generic plan); an array's guess is 10 elements, and the index is taken.
+
 -- Keys of p: work_leads (lead ids whose own work was recomputed) with work_kinds (the kinds a lead's state decides:
 -- their rows of those leads are replaced), work_items (rows to insert or update), finished_work (item ids done).
 CREATE OR REPLACE FUNCTION leads_record_work(p jsonb) RETURNS void
@@ -8,8 +13,8 @@ LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     IF p ? 'work_leads' THEN
         DELETE FROM leads_work_items w
-            WHERE w.lead_id IN (SELECT jsonb_array_elements_text(p->'work_leads'))
-              AND w.kind IN (SELECT jsonb_array_elements_text(p->'work_kinds'));
+            WHERE w.lead_id = ANY (ARRAY(SELECT jsonb_array_elements_text(p->'work_leads')))
+              AND w.kind = ANY (ARRAY(SELECT jsonb_array_elements_text(p->'work_kinds')));
     END IF;
     IF p ? 'work_items' THEN
         INSERT INTO leads_work_items (item_id, kind, lead_id, due_at, overdue_at, detail, assignee_id)
@@ -20,7 +25,8 @@ BEGIN
                 assignee_id = EXCLUDED.assignee_id;
     END IF;
     IF p ? 'finished_work' THEN
-        DELETE FROM leads_work_items WHERE item_id IN (SELECT jsonb_array_elements_text(p->'finished_work'));
+        DELETE FROM leads_work_items
+            WHERE item_id = ANY (ARRAY(SELECT jsonb_array_elements_text(p->'finished_work')));
     END IF;
 END;
 $$;
