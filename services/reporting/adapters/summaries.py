@@ -140,6 +140,8 @@ _SUMMARY_TABLES = (
      "SELECT cohort, measure, consultant, team, channel, product, sum(v) FROM f GROUP BY 1, 2, 3, 4, 5, 6"),
     ("report_funnel_dims", "cohort, dim, dim_value, measure", "n",
      f"SELECT cohort, dim, dim_value, measure, sum(v) FROM f {_DIMENSIONS} GROUP BY 1, 2, 3, 4"),
+    ("report_funnel_all", "dim, dim_value, measure", "n",  # report_funnel_dims over all cohorts (migration 0008)
+     f"SELECT dim, dim_value, measure, sum(v) FROM f {_DIMENSIONS} GROUP BY 1, 2, 3"),
     ("report_funnel_daily", "cohort, dim, dim_value, measure, known_day", "n",
      f"SELECT cohort, dim, dim_value, measure, known_day, sum(v) FROM f {_DIMENSIONS} GROUP BY 1, 2, 3, 4, 5"),
     ("report_funnel_monthly", "cohort, dim, dim_value, measure, known_month", "n",
@@ -381,6 +383,8 @@ class PostgresSummaries:
         out: dict[str, Counter[str]] = defaultdict(Counter)
         dims = set(active) | ({group_by} if group_by and group_by != "period" else set())
         async with self._pool.acquire() as conn:
+            if as_of is None and not cohorts and group_by != "period" and len(dims) <= 1:
+                return await _funnel_all(conn, next(iter(dims), None) or "", active, group_by)
             if as_of is None and len(dims) <= 1:
                 dim_: str = next(iter(dims), None) or ""
                 group_ = "cohort" if group_by == "period" else "dim_value" if group_by else "''"
@@ -556,6 +560,18 @@ class PostgresSummaries:
             return bool(await conn.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM processed_messages WHERE consumer = $1 AND event_id = $2::uuid)",
                 consumer, event_id))
+
+
+async def _funnel_all(conn: Any, dim: str, active: Mapping[str, str], group_by: str | None
+                      ) -> dict[str, Counter[str]]:
+    """The funnel of every cohort now, in one dimension (``dim``; '' = none): the rows of ``report_funnel_all``,
+    one per value × measure, already summed over the cohorts (migration 0008)."""
+    value = active.get(dim) if dim else None
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in await conn.fetch("SELECT dim_value, measure, n FROM report_funnel_all "
+                              "WHERE dim = $1 AND ($2::text IS NULL OR dim_value = $2) AND n <> 0", dim, value):
+        out[r["dim_value"] if group_by else ""][r["measure"]] += r["n"]
+    return out
 
 
 async def _insert_facts(tx: Any, located: Sequence[tuple[FactRow, str, list[str]]],

@@ -25,7 +25,14 @@ from services.reporting.adapters.generations import (
     drop_secondary_indexes,
     generation_pool,
 )
-from services.reporting.adapters.summaries import SUMMARY_TABLE_NAMES, FactFold, PostgresSummaries, build_summaries
+from services.reporting.adapters.summaries import (
+    SUMMARY_TABLE_NAMES,
+    FactFold,
+    PostgresSummaries,
+    RawContributions,
+    build_summaries,
+    write_rows,
+)
 from services.reporting.app.analysis import AfterSalesQuery, MonthlyAnalysisQuery
 from services.reporting.app.campaigns import CampaignReportQuery
 from services.reporting.app.queries import FunnelQuery, FunnelReportQuery
@@ -138,6 +145,13 @@ async def reports(source: Any, watermark: Any, fold: FactFold, as_of: datetime |
     if as_of is None:
         out["funnel_v1"] = await FunnelQuery(source)()
         out["funnel_t1_by_channel"] = await funnel(filters={"team": "t1"}, group_by="channel")
+        # All-time funnels in one dimension read report_funnel_all (migration 0008): a filter alone, a filter
+        # with its own group, a value nobody has, and the bench's channel filter grouped by another dimension.
+        out["funnel_v1_online_shop"] = await FunnelQuery(source)(channel="online_shop")
+        out["funnel_t2"] = await funnel(filters={"team": "t2"})
+        out["funnel_referral_by_channel"] = await funnel(filters={"channel": "referral"}, group_by="channel")
+        out["funnel_nobody"] = await funnel(filters={"consultant": "nobody"})
+        out["funnel_online_shop_by_team"] = await funnel(filters={"channel": "online_shop"}, group_by="team")
     for report in out.values():
         report.pop("data_as_of", None)
     for month in MONTHS:
@@ -223,6 +237,32 @@ async def test_the_rebuild_builds_the_same_summaries_as_the_live_projection(
     assert any(from_live.values())
     for table in from_live:
         assert from_bulk[table] == from_live[table], table
+
+
+@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+@given(history=histories(), seed=st.integers(0, 10_000))
+async def test_migration_0008_fills_the_all_time_funnel_of_a_read_model_built_before_it(
+    reporting: tuple[asyncpg.Pool, IdempotentConsumer], history: list[Published], seed: int,
+) -> None:
+    # A read model projected before 0008 has no report_funnel_all rows; the migration's INSERT must give the ones
+    # the projection maintains (the same sums, from the cohort rows).
+    pool, consumer = reporting
+    await reset_read_model(pool)
+    await deliver(consumer, history, seed)
+    # The generated leads are all captured in March: differences for a May cohort under the same dimension values,
+    # through the projection's own write path, make every all-time row a sum over two cohorts.
+    may = RawContributions()
+    may.add({("funnel", "2026-05-10", measure, "c1", "t1", "online_shop", "Model Y", "2026-05-10"): 2
+             for measure in ("total", "current:new", "reached:new")})
+    async with pool.acquire() as conn, conn.transaction():
+        await write_rows(conn, may)
+    maintained = (await summary_rows(pool))["report_funnel_all"]
+    assert maintained
+    script = (MIGRATIONS / "0008_funnel_all.sql").read_text()
+    backfill = script[script.index("INSERT INTO report_funnel_all"):]
+    await pool.execute("TRUNCATE report_funnel_all")
+    await pool.execute(backfill)
+    assert (await summary_rows(pool))["report_funnel_all"] == maintained
 
 
 class _FailsBeforeTheKeys:
