@@ -17,8 +17,9 @@ live one and a rebuild's catch-up) never fold a group from each other's half-wri
 
 Read path: reports "now" read the ``*_now`` tables (and the current-state table for due/overdue follow-ups);
 reports ``as_of`` T sum monthly rows known before T's month, daily rows known from its first day to the day
-before T, and fold, for T's own day, the groups that changed between its midnight and T. Every read is bounded
-by the number of consultants × days × stages a report shows, plus one day's changes for `as_of`.
+before T, hourly rows of T's day before T's hour, and fold, for T's own hour, the groups that changed between its
+start and T. Every read is bounded by the number of consultants × days × stages a report shows, plus one hour's
+changes for `as_of`.
 """
 
 from __future__ import annotations
@@ -79,6 +80,11 @@ def _month(day: str) -> str:
     return day[:7]
 
 
+def _known(hour: str) -> tuple[date, int]:
+    """A contribution's known hour (``YYYY-MM-DDTHH``, :func:`domain.ledger.hour_of`) as (day, hour)."""
+    return _day(hour[:10]), int(hour[11:13])
+
+
 class _UnionFind:
     def __init__(self) -> None:
         self.parent: dict[str, str] = {}
@@ -117,17 +123,34 @@ def _teams(rows: Iterable[Mapping[str, Any]]) -> ConsultantTeams:
 
 
 # Raw contributions, split by kind into three relations (the fold's keys, with the cohort as its month):
+# (known_day, known_hour) is the UTC hour the difference happened in: the daily and monthly tables sum its day.
 _RAW: dict[str, list[tuple[str, str]]] = {
     "a": [("day", "date"), ("metric", "text"), ("consultant", "text"), ("team", "text"), ("channel", "text"),
-          ("product", "text"), ("known_day", "date"), ("v", "float8")],
+          ("product", "text"), ("known_day", "date"), ("known_hour", "int2"), ("v", "float8")],
     "f": [("cohort", "text"), ("measure", "text"), ("consultant", "text"), ("team", "text"), ("channel", "text"),
-          ("product", "text"), ("known_day", "date"), ("v", "int8")],
-    "s": [("consultant", "text"), ("measure", "text"), ("known_day", "date"), ("v", "int8")],
+          ("product", "text"), ("known_day", "date"), ("known_hour", "int2"), ("v", "int8")],
+    "s": [("consultant", "text"), ("measure", "text"), ("known_day", "date"), ("known_hour", "int2"),
+          ("v", "int8")],
     "c": [("day", "date"), ("metric", "text"), ("channel", "text"), ("campaign", "text"), ("known_day", "date"),
-          ("v", "float8")],
+          ("known_hour", "int2"), ("v", "float8")],
 }
 _DIMENSIONS = ("CROSS JOIN LATERAL (VALUES ('', ''), ('channel', f.channel), ('team', f.team), "
                "('consultant', f.consultant), ('product', f.product)) d(dim, dim_value)")
+# By the hour the difference happened (migration 0009): `as_of` T reads the hours of T's day before T's hour from
+# these, so it folds only the groups that changed in T's own hour. Keyed by the known hour first: a read takes
+# one day's rows.
+_HOURLY_TABLES = (
+    ("report_activity_hourly", "known_day, known_hour, day, metric, consultant_id, team_id, channel, product",
+     "amount", "SELECT known_day, known_hour, day, metric, consultant, team, channel, product, sum(v) FROM a "
+     "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"),
+    ("report_funnel_hourly", "known_day, known_hour, cohort, dim, dim_value, measure", "n",
+     f"SELECT known_day, known_hour, cohort, dim, dim_value, measure, sum(v) FROM f {_DIMENSIONS} "
+     "GROUP BY 1, 2, 3, 4, 5, 6"),
+    ("report_stock_hourly", "known_day, known_hour, consultant_id, measure", "n",
+     "SELECT known_day, known_hour, consultant, measure, sum(v) FROM s GROUP BY 1, 2, 3, 4"),
+    ("report_campaign_hourly", "known_day, known_hour, day, metric, channel, campaign_id", "amount",
+     "SELECT known_day, known_hour, day, metric, channel, campaign, sum(v) FROM c GROUP BY 1, 2, 3, 4, 5, 6"),
+)
 # Every summary table as (table, key columns, value column, SELECT of its keys and Σ value from the raw relations):
 # the spread to months and to one row per funnel dimension happens in PostgreSQL, in one pass per table.
 _SUMMARY_TABLES = (
@@ -159,6 +182,7 @@ _SUMMARY_TABLES = (
     ("report_campaign_monthly", "month, metric, channel, campaign_id, known_month", "amount",
      "SELECT to_char(day, 'YYYY-MM'), metric, channel, campaign, to_char(known_day, 'YYYY-MM'), sum(v) FROM c "
      "GROUP BY 1, 2, 3, 4, 5"),
+    *_HOURLY_TABLES,
 )
 SUMMARY_TABLE_NAMES = tuple(t[0] for t in _SUMMARY_TABLES)
 
@@ -189,13 +213,13 @@ class RawContributions:
                 continue
             kind = key[0]
             if kind == "activity":
-                a.append((_day(key[1]), *key[2:7], _day(key[7]), delta))
+                a.append((_day(key[1]), *key[2:7], *_known(key[7]), delta))
             elif kind == "funnel":
-                f.append((_month(key[1]), *key[2:7], _day(key[7]), int(delta)))
+                f.append((_month(key[1]), *key[2:7], *_known(key[7]), int(delta)))
             elif kind == "stock":
-                s.append((key[1], key[2], _day(key[3]), int(delta)))
+                s.append((key[1], key[2], *_known(key[3]), int(delta)))
             elif kind == "campaign":
-                c.append((_day(key[1]), key[2], key[3], key[4], _day(key[5]), delta))
+                c.append((_day(key[1]), key[2], key[3], key[4], *_known(key[5]), delta))
 
 
 async def write_rows(conn: Any, raw: RawContributions) -> None:
@@ -422,8 +446,13 @@ class PostgresSummaries:
                         SELECT cohort, dim_value, measure, n FROM report_funnel_daily
                         WHERE dim = $1 AND known_day >= $5 AND known_day < $6
                           AND ($3::text[] IS NULL OR cohort = ANY($3::text[])) AND ($4::text IS NULL OR dim_value = $4)
+                        UNION ALL
+                        SELECT cohort, dim_value, measure, n FROM report_funnel_hourly
+                        WHERE known_day = $6 AND known_hour < $7 AND dim = $1
+                          AND ($3::text[] IS NULL OR cohort = ANY($3::text[])) AND ($4::text IS NULL OR dim_value = $4)
                     ) x GROUP BY 1, 2""",
-                dim, month0, list(cohorts) if cohorts else None, value, _month_first(as_of), day0.date())
+                dim, month0, list(cohorts) if cohorts else None, value, _month_first(as_of), day0.date(),
+                _hour_of_day(as_of))
             for r in rows:
                 out[r["g"]][r["measure"]] += r["n"]
             partial = await self._partial(conn, as_of, due=False)
@@ -475,7 +504,7 @@ class PostgresSummaries:
                                         start, end)
             else:
                 # Monthly rows known before as_of's month, daily rows known from its first day to the day before,
-                # then as_of's own day folded (_partial).
+                # hourly rows of as_of's day before its hour, then as_of's own hour folded (_partial).
                 known_from = _month_first(as_of) if whole_months else date(1, 1, 1)
                 rows = await conn.fetch(
                     f"""SELECT {group}, sum(amount) AS v FROM (
@@ -486,8 +515,12 @@ class PostgresSummaries:
                             UNION ALL
                             SELECT {select(False)}, amount FROM {flows.daily}
                             WHERE day >= $3 AND day < $4 AND known_day >= $5 AND known_day < $6
+                            UNION ALL
+                            SELECT {select(False)}, amount FROM {flows.hourly}
+                            WHERE known_day = $6 AND known_hour < $7 AND day >= $3 AND day < $4
                         ) x GROUP BY {group}""",
-                    months, month_key(as_of), start, end, known_from, _day_start(as_of).date())
+                    months, month_key(as_of), start, end, known_from, _day_start(as_of).date(),
+                    _hour_of_day(as_of))
                 for key, v in (await self._partial(conn, as_of, due=False)).items():
                     if key[0] == flows.kind and start <= _day(key[1]) < end:
                         out[(key[2], *(flows.value(key, b) for b in by))] += v
@@ -517,8 +550,10 @@ class PostgresSummaries:
                         """SELECT consultant_id, measure, sum(n)::bigint AS n FROM (
                                SELECT consultant_id, measure, n FROM report_stock_monthly WHERE known_month < $1
                                UNION ALL SELECT consultant_id, measure, n FROM report_stock_daily
-                               WHERE known_day >= $2 AND known_day < $3) x GROUP BY 1, 2""",
-                        month_key(as_of), _month_first(as_of), _day_start(as_of).date()):
+                               WHERE known_day >= $2 AND known_day < $3
+                               UNION ALL SELECT consultant_id, measure, n FROM report_stock_hourly
+                               WHERE known_day = $3 AND known_hour < $4) x GROUP BY 1, 2""",
+                        month_key(as_of), _month_first(as_of), _day_start(as_of).date(), _hour_of_day(as_of)):
                     out[r["consultant_id"], r["measure"]] += r["n"]
                 for key, n in (await self._partial(conn, as_of)).items():
                     if key[0] == "stock":
@@ -526,10 +561,11 @@ class PostgresSummaries:
         return Counter({k: v for k, v in out.items() if v})
 
     async def _partial(self, conn: Any, as_of: datetime, *, due: bool = True) -> Sums:
-        """What changed between the midnight before ``as_of`` and ``as_of`` (keys without the known day): the
-        groups with a fact, a team move, a due moment (a follow-up overdue, a call-back due) or (``due``: for the
-        open-lead stock, the only measures it moves) a follow-up becoming due soon in that window, folded for it."""
-        start = _day_start(as_of)
+        """What changed between the start of ``as_of``'s UTC hour and ``as_of`` (keys without the known hour):
+        the groups with a fact, a team move, a due moment (a follow-up overdue, a call-back due) or (``due``: for
+        the open-lead stock, the only measures it moves) a follow-up becoming due soon in that window, folded for
+        it. The summaries hold everything before that hour (the hourly tables, migration 0009)."""
+        start = _hour_start(as_of)
         groups = [r["group_id"] for r in await conn.fetch(
             """SELECT group_id FROM report_facts WHERE occurred_at >= $1 AND occurred_at <= $2
                UNION SELECT group_id FROM report_facts WHERE due_at >= $1 AND due_at <= $3
@@ -781,6 +817,7 @@ class Flows:
     daily: str
     monthly: str
     dimensions: tuple[tuple[str, str], ...]  # (dimension, column), in the fold key's order
+    hourly: str  # the daily table's rows by known hour (as_of's own day)
 
     def column(self, dim: str, *, monthly: bool) -> str:
         if dim == "day":
@@ -799,14 +836,24 @@ class Flows:
 
 
 ACTIVITY_FLOWS = Flows("activity", "report_activity_daily", "report_activity_monthly", (
-    ("consultant", "consultant_id"), ("team", "team_id"), ("channel", "channel"), ("product", "product")))
+    ("consultant", "consultant_id"), ("team", "team_id"), ("channel", "channel"), ("product", "product")),
+    "report_activity_hourly")
 CAMPAIGN_FLOWS = Flows("campaign", "report_campaign_daily", "report_campaign_monthly", (
-    ("channel", "channel"), ("campaign", "campaign_id")))
+    ("channel", "channel"), ("campaign", "campaign_id")), "report_campaign_hourly")
 
 
 def _day_start(moment: datetime) -> datetime:
     m = moment.astimezone(UTC)
     return datetime(m.year, m.month, m.day, tzinfo=UTC)
+
+
+def _hour_start(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_of_day(moment: datetime) -> int:
+    """The UTC hour of ``moment``: the hourly rows of its day before it are summed, its own hour is folded."""
+    return moment.astimezone(UTC).hour
 
 
 def _month_first(moment: datetime) -> date:

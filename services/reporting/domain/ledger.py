@@ -15,9 +15,9 @@ or an order / quote / complaint no lead is linked to (yet), or a single event th
 
 The sum of :func:`measures_at` over all groups *is* the report as of T. The projection does not store it per
 moment: :func:`contributions` turns a group's history into the *differences* between consecutive change moments
-(every fact's time, plus the moments a due follow-up becomes due or overdue), each bucketed by the UTC day it
-happens, so summing a summary's day buckets up to T gives back Σ measures_at(T). Two properties make that
-exact and order-independent:
+(every fact's time, plus the moments a due follow-up becomes due or overdue), each bucketed by the UTC hour it
+happens (:func:`hour_of`), so summing a summary's hour, day or month buckets up to T gives back
+Σ measures_at(T). Two properties make that exact and order-independent:
 
 * a measure at T depends only on facts with time ≤ T and on *links* (order → lead, quote → lead), which are
   timeless: once an order is known to belong to a lead it belongs to it at every moment;
@@ -74,7 +74,8 @@ _ORDER_STAGE = {CONTRACT_SIGNED: "contract_signed", DELIVERED: "delivered"}
 
 
 Sums = dict[tuple[Any, ...], float]
-"""Measures ``(kind, *key)`` → value; contributions ``(kind, *key, known_day)`` → the change on that day."""
+"""Measures ``(kind, *key)`` → value; contributions ``(kind, *key, known_hour)`` → the change in that UTC hour
+(``known_hour`` as :func:`hour_of` writes it: its first ten characters are the day)."""
 
 
 def add_into(target: Sums, source: Sums, sign: float = 1) -> None:
@@ -149,6 +150,13 @@ def _moment(text: str) -> datetime:
 @lru_cache(maxsize=1 << 16)  # a fold asks for the same few days again and again
 def day_of(moment: datetime) -> str:
     return moment.astimezone(UTC).date().isoformat()
+
+
+@lru_cache(maxsize=1 << 16)  # as day_of: the change moments of a group fall in few hours
+def hour_of(moment: datetime) -> str:
+    """The UTC hour a change moment is bucketed by, ``YYYY-MM-DDTHH``: `as_of` T sums the buckets of the hours
+    before T's hour and folds only T's own hour (a day's groups would grow with leads per day)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
 
 def month_of(moment: datetime) -> str:
@@ -650,30 +658,32 @@ def measures_before(facts: Sequence[Fact], teams: ConsultantTeams, since: dateti
 def contributions(facts: Sequence[Fact], teams: ConsultantTeams, *, since: datetime | None = None,
                   until: datetime | None = None, previous: Sums | None = None, folds: Folds | None = None) -> Sums:
     """The group's measures as differences between consecutive change moments in [since, until], each keyed by
-    the UTC day the change happens (``known_day``, last element of the key). Without ``since``, from nothing;
-    with it, relative to the measures just before ``since`` (``previous``, when the caller has them already).
+    the UTC hour the change happens (``known_hour``, last element of the key, :func:`hour_of`). Without
+    ``since``, from nothing; with it, relative to the measures just before ``since`` (``previous``, when the
+    caller has them already).
 
-    The changes inside one day add up to the measures at the day's last change moment minus those before the
-    day (the differences in between cancel), so the group is measured once per day with changes, not once per
-    change moment; and a day whose last change adds no fact (a follow-up falling due) reuses the fold of the
-    facts before it (``folds``, which callers folding the same facts again may share)."""
+    The changes inside one hour add up to the measures at the hour's last change moment minus those before the
+    hour (the differences in between cancel), so the group is measured once per hour with changes, not once per
+    change moment (a day's buckets are the sum of its hours'); and an hour whose last change adds no fact (a
+    follow-up falling due) reuses the fold of the facts before it (``folds``, which callers folding the same facts
+    again may share)."""
     out: Sums = {}
     folds = {} if folds is None else folds
     ordered = sorted(facts, key=_sort_key)
-    last_of_day: dict[str, datetime] = {}
-    for t in change_times(ordered, teams):  # sorted: the last moment of each day wins
+    last_of_hour: dict[str, datetime] = {}
+    for t in change_times(ordered, teams):  # sorted: the last moment of each hour wins
         if (since is None or t >= since) and (until is None or t <= until):
-            last_of_day[day_of(t)] = t
-    if not last_of_day:
+            last_of_hour[hour_of(t)] = t
+    if not last_of_hour:
         return out
     if previous is None:
         previous = measures_before(ordered, teams, since, folds) if since is not None else {}
-    for day, moment in last_of_day.items():
+    for hour, moment in last_of_hour.items():
         current = _folded(ordered, moment, teams, folds).at(moment)
         for key in current.keys() | previous.keys():
             delta = current.get(key, 0) - previous.get(key, 0)
             if delta:
-                out[(*key, day)] = delta
+                out[(*key, hour)] = delta
         previous = current
     return out
 

@@ -1,7 +1,7 @@
 """The summaries the projection maintains give exactly the reports a fold of the raw facts gives — for generated
 dealer histories (every topic, reassignments, shop checkouts linked later, cancellations, team moves) delivered
-shuffled across topics, in random batch sizes and partly twice — now and as of generated moments (midnights and
-moments inside a day). Real PostgreSQL, through the idempotent consumer."""
+shuffled across topics, in random batch sizes and partly twice — now and as of generated moments (midnights, hour
+boundaries, moments inside an hour, a fact's own moment). Real PostgreSQL, through the idempotent consumer."""
 
 from __future__ import annotations
 
@@ -181,20 +181,32 @@ def _after_a_call_back_fell_due(history: list[Published]) -> list[datetime]:
     return [dues[-1] + timedelta(minutes=1)] if dues else []
 
 
+async def _around_a_fact(pool: asyncpg.Pool, seed: int) -> list[datetime]:
+    """A stored fact's own moment, the start of its UTC hour and a moment after it in the same hour: the summaries
+    hold the hours before T's hour, the fold takes T's hour up to T (a fact at T itself included)."""
+    at = await pool.fetchval("SELECT occurred_at FROM report_facts ORDER BY event_id OFFSET $1 LIMIT 1",
+                             seed % max(1, await pool.fetchval("SELECT count(*) FROM report_facts")))
+    if at is None:
+        return []
+    hour = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return [at, hour, min(at + timedelta(minutes=7), hour + timedelta(minutes=59, seconds=59))]
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate])
 @given(history=histories(), seed=st.integers(0, 10_000),
        moments=st.lists(st.integers(0, 70 * 24 * 60), min_size=1, max_size=2),
-       midnight=st.integers(0, 70))
+       midnight=st.integers(0, 70), hour=st.integers(0, 70 * 24))
 async def test_the_summaries_give_the_same_reports_as_a_fold_of_the_raw_facts_now_and_as_of(
     reporting: tuple[asyncpg.Pool, IdempotentConsumer], history: list[Published], seed: int, moments: list[int],
-    midnight: int,
+    midnight: int, hour: int,
 ) -> None:
     pool, consumer = reporting
     await reset_read_model(pool)
     await deliver(consumer, history, seed)
     active = ActiveSchemaPool(pool)
     summaries, fold = PostgresSummaries(active), FactFold(active, memoize=True)
-    for as_of in (None, BASE + timedelta(days=midnight), *(BASE + timedelta(minutes=m) for m in moments),
+    for as_of in (None, BASE + timedelta(days=midnight), BASE + timedelta(hours=hour),
+                  *(BASE + timedelta(minutes=m) for m in moments), *await _around_a_fact(pool, seed),
                   *_after_a_call_back_fell_due(history)):
         from_summaries = await reports(summaries, summaries.watermark, fold, as_of)
         from_facts = await reports(fold, summaries.watermark, fold, as_of)
