@@ -51,6 +51,7 @@ READ_MODEL_TABLES = (
     "report_funnel_daily",
     "report_funnel_monthly", "report_stock_now", "report_stock_daily", "report_stock_monthly", "processed_messages",
     "report_campaign_daily", "report_campaign_monthly",
+    "report_activity_hourly", "report_funnel_hourly", "report_stock_hourly", "report_campaign_hourly",
 )
 
 
