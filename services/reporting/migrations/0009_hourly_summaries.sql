@@ -18,15 +18,19 @@ CREATE TABLE report_activity_hourly (
     amount        double precision NOT NULL,
     PRIMARY KEY (known_day, known_hour, day, metric, consultant_id, team_id, channel, product)
 );
+-- The funnel with its four dimensions in one row (report_funnel_now's key), not one row per dimension like
+-- report_funnel_daily: inside one hour few leads share a key, so that spread made ~5 rows of every difference.
 CREATE TABLE report_funnel_hourly (
-    known_day  date     NOT NULL,
-    known_hour smallint NOT NULL,
-    cohort     text     NOT NULL,
-    dim        text     NOT NULL,
-    dim_value  text     NOT NULL,
-    measure    text     NOT NULL,
-    n          bigint   NOT NULL,
-    PRIMARY KEY (known_day, known_hour, cohort, dim, dim_value, measure)
+    known_day     date     NOT NULL,
+    known_hour    smallint NOT NULL,
+    cohort        text     NOT NULL,
+    measure       text     NOT NULL,
+    consultant_id text     NOT NULL,
+    team_id       text     NOT NULL,
+    channel       text     NOT NULL,
+    product       text     NOT NULL,
+    n             bigint   NOT NULL,
+    PRIMARY KEY (known_day, known_hour, cohort, measure, consultant_id, team_id, channel, product)
 );
 CREATE TABLE report_stock_hourly (
     known_day     date     NOT NULL,
