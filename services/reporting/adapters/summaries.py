@@ -572,12 +572,16 @@ class PostgresSummaries:
         start = _hour_start(as_of)
         # The team moves as an array the facts' consultant index is probed with: as a join, the planner priced a
         # parallel sequential scan of report_facts (50k leads: ~15 ms starting workers, for no move at all).
+        # A follow-up becomes due soon DUE_SOON before it is due: the groups whose due moment is in the window, and
+        # (``due``) those whose due moment is DUE_SOON after it — two ranges as long as the window, not one of a day.
+        soon = DUE_SOON if due else timedelta(0)
         groups = [r["group_id"] for r in await conn.fetch(
             """SELECT group_id FROM report_facts WHERE occurred_at >= $1 AND occurred_at <= $2
-               UNION SELECT group_id FROM report_facts WHERE due_at >= $1 AND due_at <= $3
+               UNION SELECT group_id FROM report_facts WHERE due_at >= $1 AND due_at <= $2
+               UNION SELECT group_id FROM report_facts WHERE due_at >= $3 AND due_at <= $4
                UNION SELECT group_id FROM report_facts WHERE consultant_id = ANY(ARRAY(
                    SELECT consultant_id FROM report_consultants WHERE at >= $1 AND at <= $2))""",
-            start, as_of, as_of + DUE_SOON if due else as_of)]
+            start, as_of, start + soon, as_of + soon)]
         if not groups:
             return {}
         rows = await conn.fetch(_FACTS_OF_GROUPS, groups)

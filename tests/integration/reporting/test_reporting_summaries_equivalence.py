@@ -6,6 +6,7 @@ boundaries, moments inside an hour, a fact's own moment). Real PostgreSQL, throu
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -13,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, Phase, given, settings
@@ -44,16 +46,19 @@ from services.reporting.app.reports import (
     GradeTableQuery,
 )
 from services.reporting.domain.commission import CommissionPlan, Tier
+from services.reporting.domain.ledger import DUE_SOON
 from services.reporting.domain.targets import METRICS, TargetLine
 from services.reporting.main import MIGRATIONS, build_consumer
 from services.reporting.rebuild import ensure_base_tables
-from shared.contracts.leads import CallRecordedV1
+from shared.contracts.leads import CallRecordedV1, FollowUpScheduledV1, LeadAssignedV1, LeadCreatedV1
 from shared.db import create_pool
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
+from shared.messaging.headers import EventHeaders
 from tests.support.histories import BASE, CONSULTANTS, Published, as_records, histories
 from tests.support.infra import Infra
 from tests.support.reporting import drop_database, fresh_reporting_database, reset_read_model
+from tests.support.upstream import FakeRecord
 
 pytestmark = pytest.mark.integration
 
@@ -219,6 +224,44 @@ async def test_the_summaries_give_the_same_reports_as_a_fold_of_the_raw_facts_no
             grouped = from_summaries[f"funnel_by_{group}"]
             assert {k: v for k, v in grouped.items() if k not in ("filters", "group_by", "groups")} == ungrouped, (
                 group, as_of)
+
+
+def _record(event: Any, key: str, at: datetime, offset: int) -> FakeRecord:
+    """A leads record whose header time (the occurrence time of a contract without its own time field) is ``at``."""
+    headers = EventHeaders(event_id=uuid.uuid4(), event_type=event.event_type, schema_version=event.schema_version,
+                           source="salesflow/leads", subject=key, time=at).encode()
+    return FakeRecord(key.encode(), orjson.dumps(event.model_dump(mode="json")), headers, topic="test.leads",
+                      offset=offset)
+
+
+async def test_as_of_counts_a_follow_up_that_becomes_due_soon_or_due_in_an_hour_without_facts(
+    reporting: tuple[asyncpg.Pool, IdempotentConsumer],
+) -> None:
+    # The follow-up is scheduled days ahead, so the hours it becomes due soon (DUE_SOON before) and due in hold no
+    # fact of its group: as of a moment in those hours only the due moments put the group into the folded hour.
+    pool, consumer = reporting
+    await reset_read_model(pool)
+    captured = datetime(2026, 3, 2, 9, 10, tzinfo=UTC)
+    due = datetime(2026, 3, 6, 15, 20, tzinfo=UTC)
+    records = [
+        _record(LeadCreatedV1(lead_id="L9", customer_id="cust-L9", name="张三", phone="+8613800000000",
+                              channel="call_center", interest="Han", captured_at=captured), "L9", captured, 0),
+        _record(LeadAssignedV1(lead_id="L9", owner_id="c1", team_id="t1", reason="manual",
+                               assigned_at=captured + timedelta(minutes=1)), "L9", captured, 1),
+        _record(FollowUpScheduledV1(lead_id="L9", sequence=1, due_at=due, owner_id="c1"), "L9",
+                captured + timedelta(minutes=5), 2),
+    ]
+    assert (await consumer.process_batch(records)).dead_lettered == 0
+    active = ActiveSchemaPool(pool)
+    summaries, fold = PostgresSummaries(active), FactFold(active, memoize=True)
+    seen = []
+    for as_of in (due - DUE_SOON - timedelta(minutes=1), due - DUE_SOON + timedelta(minutes=3),
+                  due - timedelta(minutes=1), due + timedelta(minutes=3)):
+        from_summaries = await GradeTableQuery(summaries, lambda: NOW)(as_of=as_of)
+        assert from_summaries == await GradeTableQuery(fold, lambda: NOW)(as_of=as_of), as_of
+        row = from_summaries["consultants"][0]
+        seen.append((row["due_today"], row["overdue"]))
+    assert seen == [(0, 0), (1, 0), (1, 0), (0, 1)]
 
 
 async def test_a_lead_with_no_activity_in_the_summaries_shows_everywhere_as_zero(
