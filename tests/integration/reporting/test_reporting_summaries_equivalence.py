@@ -305,9 +305,10 @@ async def test_migration_0008_fills_the_all_time_funnel_of_a_read_model_built_be
     await reset_read_model(pool)
     await deliver(consumer, history, seed)
     # The generated leads are all captured in March: differences for a May cohort under the same dimension values,
-    # through the projection's own write path, make every all-time row a sum over two cohorts.
+    # through the projection's own write path (keyed by the hour they happened in), make every all-time row a sum
+    # over two cohorts.
     may = RawContributions()
-    may.add({("funnel", "2026-05-10", measure, "c1", "t1", "online_shop", "Model Y", "2026-05-10"): 2
+    may.add({("funnel", "2026-05-10", measure, "c1", "t1", "online_shop", "Model Y", "2026-05-10T09"): 2
              for measure in ("total", "current:new", "reached:new")})
     async with pool.acquire() as conn, conn.transaction():
         await write_rows(conn, may)
