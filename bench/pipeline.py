@@ -263,11 +263,14 @@ async def bench_rebuild(dsn: str, kafka: KafkaConnection, prefix: str, total: in
         dead_letters=DeadLetters(consumer="bench-rebuild", producer=producer),
     )
     cpu = CpuMeter({"bench_process": [os.getpid()]})
+    postgres = DatabaseBackendsCpu(dsn.rsplit("/", 1)[1])  # the projection's SQL runs there, beside the Python
     cpu.start()
+    postgres.start()
     watch = Stopwatch()
     result = await replay_topics(kafka, [topic], consumer)
     rebuild_s = watch.elapsed
     cpu_used = cpu.stop()
+    cpu_used["postgres"] = await postgres.stop()
     rows = await pool.fetchval("SELECT count(*) FROM report_leads")
     await producer.stop()
     await pool.close()
@@ -278,6 +281,7 @@ async def bench_rebuild(dsn: str, kafka: KafkaConnection, prefix: str, total: in
                          "cpu_ms_per_1k": round(bare_cpu_s / max(read, 1) * 1e6, 1)},
         "rebuild": {"applied": result.applied, "rows": rows, "seconds": round(rebuild_s, 3),
                     "events_per_s": round(result.records / rebuild_s), "cpu_s": cpu_used,
-                    "cpu_ms_per_1k": round(cpu_used["bench_process"] / max(result.records, 1) * 1e6, 1)},
+                    "cpu_ms_per_1k": round(cpu_used["bench_process"] / max(result.records, 1) * 1e6, 1),
+                    "postgres_cpu_ms_per_1k": round(cpu_used["postgres"] / max(result.records, 1) * 1e6, 1)},
         "rebuild_vs_bare": round((result.records / rebuild_s) / (read / bare_s), 2),
     }

@@ -1,7 +1,7 @@
 """`make bench` / `make bench-smoke`: run the benchmarks and write bench/results/<stamp>.json plus
 bench/results/latest.md (a readable table). Needs the stack up (the Makefile does `make up` first).
 
-    python -m bench.run [--smoke] [--only append,relay,rebuild,e2e]
+    python -m bench.run [--smoke] [--only append,relay,rebuild,e2e] [--relay-events N] [--rebuild-events N]
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ async def main() -> int:
                         help="lead counts for the reporting scale benchmark")
     parser.add_argument("--relay-events", type=int, default=None,
                         help="stored events the relay benchmark publishes (default 100,000; smoke 5,000)")
+    parser.add_argument("--rebuild-events", type=int, default=None,
+                        help="messages the rebuild benchmark replays (default 200,000; smoke 10,000)")
     args = parser.parse_args()
     admin = os.environ["SALESFLOW_PG_ADMIN_DSN"]
     kafka = load_settings(KafkaSettings).connection  # the admin principal from stack.sh env
@@ -57,7 +59,8 @@ async def main() -> int:
     if "rebuild" in selected:
         print("== projection rebuild vs bare getmany", flush=True)
         dsn = await fresh_database(admin, f"bench_rebuild_{run_id}")
-        results["rebuild"] = await pipeline.bench_rebuild(dsn, kafka, prefix, 10_000 if args.smoke else 200_000)
+        rebuild_events = args.rebuild_events or (10_000 if args.smoke else 200_000)
+        results["rebuild"] = await pipeline.bench_rebuild(dsn, kafka, prefix, rebuild_events)
     if "e2e" in selected:
         print("== end to end: open-loop HTTP captures → relay → Kafka → reporting", flush=True)
         results["e2e"] = await e2e.run(admin, kafka, prefix, run_id, smoke=args.smoke)
