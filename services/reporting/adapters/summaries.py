@@ -168,6 +168,8 @@ _SUMMARY_TABLES = (
      f"SELECT cohort, dim, dim_value, measure, sum(v) FROM f {_DIMENSIONS} GROUP BY 1, 2, 3, 4"),
     ("report_funnel_all", "dim, dim_value, measure", "n",  # report_funnel_dims over all cohorts (migration 0008)
      f"SELECT dim, dim_value, measure, sum(v) FROM f {_DIMENSIONS} GROUP BY 1, 2, 3"),
+    ("report_funnel_all_cross", "team_id, consultant_id, channel, product, measure", "n",  # migration 0011
+     "SELECT team, consultant, channel, product, measure, sum(v) FROM f GROUP BY 1, 2, 3, 4, 5"),
     ("report_funnel_daily", "cohort, dim, dim_value, measure, known_day", "n",
      f"SELECT cohort, dim, dim_value, measure, known_day, sum(v) FROM f {_DIMENSIONS} GROUP BY 1, 2, 3, 4, 5"),
     ("report_funnel_monthly", "cohort, dim, dim_value, measure, known_month", "n",
@@ -410,8 +412,10 @@ class PostgresSummaries:
         out: dict[str, Counter[str]] = defaultdict(Counter)
         dims = set(active) | ({group_by} if group_by and group_by != "period" else set())
         async with self._pool.acquire() as conn:
-            if as_of is None and not cohorts and group_by != "period" and len(dims) <= 1:
-                return await _funnel_all(conn, next(iter(dims), None) or "", active, group_by)
+            if as_of is None and not cohorts and group_by != "period":
+                if len(dims) <= 1:
+                    return await _funnel_all(conn, next(iter(dims), None) or "", active, group_by)
+                return await _funnel_all_cross(conn, active, group_by)
             if as_of is None and len(dims) <= 1:
                 dim_: str = next(iter(dims), None) or ""
                 group_ = "cohort" if group_by == "period" else "dim_value" if group_by else "''"
@@ -618,6 +622,21 @@ async def _funnel_all(conn: Any, dim: str, active: Mapping[str, str], group_by: 
     for r in await conn.fetch("SELECT dim_value, measure, n FROM report_funnel_all "
                               "WHERE dim = $1 AND ($2::text IS NULL OR dim_value = $2) AND n <> 0", dim, value):
         out[r["dim_value"] if group_by else ""][r["measure"]] += r["n"]
+    return out
+
+
+async def _funnel_all_cross(conn: Any, active: Mapping[str, str], group_by: str | None) -> dict[str, Counter[str]]:
+    """The funnel of every cohort now, filtered and grouped in two dimensions or more: sums of
+    ``report_funnel_all_cross`` (all four dimensions per row, summed over the cohorts; migration 0011)."""
+    where, args = [], []
+    for name, wanted in active.items():
+        args.append(wanted)
+        where.append(f"{_column(name)} = ${len(args)}")
+    group = _column(group_by) if group_by else "''"
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in await conn.fetch(f"SELECT {group} AS g, measure, sum(n)::bigint AS n FROM report_funnel_all_cross "
+                              f"WHERE {' AND '.join(where) or 'true'} GROUP BY 1, 2 HAVING sum(n) <> 0", *args):
+        out[r["g"]][r["measure"]] += r["n"]
     return out
 
 

@@ -157,6 +157,10 @@ async def reports(source: Any, watermark: Any, fold: FactFold, as_of: datetime |
         out["funnel_referral_by_channel"] = await funnel(filters={"channel": "referral"}, group_by="channel")
         out["funnel_nobody"] = await funnel(filters={"consultant": "nobody"})
         out["funnel_online_shop_by_team"] = await funnel(filters={"channel": "online_shop"}, group_by="team")
+        # Two dimensions or more read report_funnel_all_cross (migration 0011).
+        out["funnel_t1_referral_by_consultant"] = await funnel(filters={"team": "t1", "channel": "referral"},
+                                                               group_by="consultant")
+        out["funnel_c2_call_center"] = await funnel(filters={"consultant": "c2", "channel": "call_center"})
     for report in out.values():
         report.pop("data_as_of", None)
     for month in MONTHS:
@@ -296,11 +300,11 @@ async def test_the_rebuild_builds_the_same_summaries_as_the_live_projection(
 
 @settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate])
 @given(history=histories(), seed=st.integers(0, 10_000))
-async def test_migration_0008_fills_the_all_time_funnel_of_a_read_model_built_before_it(
+async def test_migrations_0008_and_0011_fill_the_all_time_funnels_of_a_read_model_built_before_them(
     reporting: tuple[asyncpg.Pool, IdempotentConsumer], history: list[Published], seed: int,
 ) -> None:
-    # A read model projected before 0008 has no report_funnel_all rows; the migration's INSERT must give the ones
-    # the projection maintains (the same sums, from the cohort rows).
+    # A read model projected before 0008 / 0011 has no report_funnel_all / _cross rows; each migration's INSERT
+    # must give the ones the projection maintains (the same sums, from the cohort rows).
     pool, consumer = reporting
     await reset_read_model(pool)
     await deliver(consumer, history, seed)
@@ -312,13 +316,15 @@ async def test_migration_0008_fills_the_all_time_funnel_of_a_read_model_built_be
              for measure in ("total", "current:new", "reached:new")})
     async with pool.acquire() as conn, conn.transaction():
         await write_rows(conn, may)
-    maintained = (await summary_rows(pool))["report_funnel_all"]
-    assert maintained
-    script = (MIGRATIONS / "0008_funnel_all.sql").read_text()
-    backfill = script[script.index("INSERT INTO report_funnel_all"):]
-    await pool.execute("TRUNCATE report_funnel_all")
-    await pool.execute(backfill)
-    assert (await summary_rows(pool))["report_funnel_all"] == maintained
+    for migration, table in (("0008_funnel_all.sql", "report_funnel_all"),
+                             ("0011_funnel_all_cross.sql", "report_funnel_all_cross")):
+        maintained = (await summary_rows(pool))[table]
+        assert maintained
+        script = (MIGRATIONS / migration).read_text()
+        backfill = script[script.index(f"INSERT INTO {table} "):]
+        await pool.execute(f"TRUNCATE {table}")
+        await pool.execute(backfill)
+        assert (await summary_rows(pool))[table] == maintained, table
 
 
 class _FailsBeforeTheKeys:
@@ -364,8 +370,8 @@ async def test_a_summary_build_that_fails_half_way_leaves_the_previous_summaries
     await build_summaries(ActiveSchemaPool(pool), chunk=3)
     before, keys = await summary_rows(pool), await _indexes(pool)
     assert any(before.values())
-    # A primary key each, report_lead_state's due index and the read path's four (migrations 0006, 0007).
-    assert len(keys) == len(SUMMARY_TABLE_NAMES) + 6
+    # A primary key each, report_lead_state's due index and the read path's five (migrations 0006, 0007, 0011).
+    assert len(keys) == len(SUMMARY_TABLE_NAMES) + 7
 
     with pytest.raises(RuntimeError, match="crash before the keys"):
         await build_summaries(_FailsBeforeTheKeys(pool), chunk=3)
@@ -399,7 +405,7 @@ async def test_a_rebuild_keeps_every_index_the_migrations_give_the_summary_table
     try:
         migrated = await _schema_indexes(pool, schema)
         assert {"report_funnel_daily_known", "report_funnel_monthly_known", "report_funnel_now_channel",
-                "report_activity_daily_known"} <= {name for name, _ in migrated}
+                "report_activity_daily_known", "report_funnel_all_cross_channel"} <= {name for name, _ in migrated}
 
         dropped = await drop_secondary_indexes(dsn, schema)  # as the rebuild does before its bulk replay
         assert await _schema_indexes(pool, schema) < migrated
