@@ -65,3 +65,19 @@ def test_a_text_over_the_shared_bound_is_poison_naming_the_field() -> None:
 def test_a_text_at_the_bound_is_accepted() -> None:
     decoded = DECODER.decode(record(lead_created("x" * MAX_TEXT_CHARS), "salesflow.leads"))
     assert decoded is not None
+
+
+def test_after_a_genuine_event_the_same_type_is_still_checked_on_every_record() -> None:
+    """The decoder remembers the contract of a (topic, type, version) it allowed; that must not let through a later
+    record of that type with a bad payload, nor the type on a topic it does not belong on."""
+    decoder = InboundDecoder({LeadCreatedV1.event_type})
+    assert decoder.decode(record(lead_created(), "salesflow.leads")) is not None
+    key, _, headers = upstream_message(lead_created(), key="L-1")
+    with pytest.raises(PoisonMessageError, match=r"payload does not match salesflow\.leads\.LeadCreated v1"):
+        decoder.decode(FakeRecord(key, b'{"lead_id": "L-2"}', headers, topic="salesflow.leads"))
+    with pytest.raises(PoisonMessageError, match="value is not JSON"):
+        decoder.decode(FakeRecord(key, b"{", headers, topic="salesflow.leads"))
+    for _ in range(2):
+        with pytest.raises(PoisonMessageError, match=r"it does not belong on t1\.orders"):
+            decoder.decode(record(lead_created(), "t1.orders"))
+    assert decoder.decode(record(lead_created(), "salesflow.leads")) is not None
