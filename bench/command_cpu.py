@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import time
@@ -73,11 +74,13 @@ class StatementCount:
 
     def __init__(self) -> None:
         self.by_kind: dict[str, int] = {}
+        self.elapsed: dict[str, float] = {}
 
     def __call__(self, record: Any) -> None:
         words = record.query.split()
         kind = " ".join(words[:3] if words[0].upper() == "SELECT" else words[:1])
         self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+        self.elapsed[kind] = self.elapsed.get(kind, 0.0) + record.elapsed
 
     async def attach(self, pool: asyncpg.Pool, size: int) -> None:
         conns = [await pool.acquire() for _ in range(size)]
@@ -90,7 +93,7 @@ class StatementCount:
 
 
 async def measure_leads(dsn: str, clients: int, seconds: float, single: bool,
-                        statements: bool, rows: int) -> dict[str, Any]:
+                        statements: bool, rows: int, leads_per_client: int) -> dict[str, Any]:
     """The leads service's command path: each client captures one lead, then logs follow-ups on it. ``rows``
     other leads' work items and timers are in the tables first (filler rows), so plans are those of a used
     database, not of near-empty tables."""
@@ -129,9 +132,11 @@ async def measure_leads(dsn: str, clients: int, seconds: float, single: bool,
     await organisation.register_team(RegisterTeam("bench-team", "Bench"), CONTEXT)
     for n in range(4):
         await organisation.register_consultant(RegisterConsultant(f"bench-c{n}", f"c{n}", "bench-team"), CONTEXT)
-    leads = [(await capture(CaptureLead(name=f"p{n}", phone=f"139 {20_000_000 + n:08d}",
-                                                 channel="online_shop", team_id="bench-team"), CONTEXT)).lead.id
-             for n in range(clients)]
+    # Several leads a client, taken in turn: a lead's stream stays as long as a real one (tens of events), not
+    # one stream growing by every command of the run.
+    leads = [[(await capture(CaptureLead(name=f"p{n}", phone=f"139 {20_000_000 + n:08d}", channel="online_shop",
+                                           team_id="bench-team"), CONTEXT)).lead.id
+              for n in range(c * leads_per_client, (c + 1) * leads_per_client)] for c in range(clients)]
     if rows:
         await pool.execute(
             """INSERT INTO leads_work_items (item_id, kind, lead_id, due_at, overdue_at)
@@ -146,16 +151,19 @@ async def measure_leads(dsn: str, clients: int, seconds: float, single: bool,
     done = 0
     deadline = time.perf_counter() + seconds
 
-    async def client(lead_id: str) -> None:
+    async def client(own: list[str]) -> None:
         nonlocal done
-        while time.perf_counter() < deadline:
+        for n in itertools.count():
+            if time.perf_counter() >= deadline:
+                break
+            lead_id = own[n % len(own)]
             await commands.log_follow_up(LogFollowUp(lead_id=lead_id, kind="call", outcome="talked"), CONTEXT)
             done += 1
 
     cpu, started = time.process_time(), time.perf_counter()
     if server:
         server.start()
-    await asyncio.gather(*(client(lead_id) for lead_id in leads))
+    await asyncio.gather(*(client(own) for own in leads))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     pg = server.stop()["backends"] if server else None
     await asyncio.sleep(0)  # the query logger's last callbacks
@@ -164,11 +172,14 @@ async def measure_leads(dsn: str, clients: int, seconds: float, single: bool,
         "'leads_work_items', 'events', 'timers', 'leads_view')")}
     await pool.close()
     return {"mode": "leads-" + ("single" if single else "grouped"), "clients": clients, "filler_rows": rows,
+            "leads": clients * leads_per_client,
             "commands": done,
             "commands_per_s": round(done / elapsed), "driver_cpu_us_per_command": round(cpu / done * 1e6),
             "pg_cpu_us_per_command": None if pg is None else round(pg / done * 1e6),
             **({"statements_per_command": round(counter.total() / done, 2),
-                "statements": {k: round(v / done, 2) for k, v in sorted(counter.by_kind.items())}}
+                "statements": {k: round(v / done, 2) for k, v in sorted(counter.by_kind.items())},
+                # Wall time the driver waited per command, by statement: where PostgreSQL's time goes, roughly.
+                "statement_wait_us": {k: round(v / done * 1e6) for k, v in sorted(counter.elapsed.items())}}
                if statements else {}),
             "seq_idx_scans": scans, "loadavg_1m": round(os.getloadavg()[0], 1)}
 
@@ -224,12 +235,14 @@ async def main() -> None:
     parser.add_argument("--single", action="store_true")
     parser.add_argument("--leads", action="store_true", help="the leads service's follow-up command")
     parser.add_argument("--statements", action="store_true", help="count statements per command (--leads)")
+    parser.add_argument("--leads-per-client", type=int, default=25, help="leads each client takes in turn")
     parser.add_argument("--rows", type=int, default=5000, help="filler work items and timers (--leads)")
     parser.add_argument("--database", default="bench_perf_command_cpu", help="the (re-created) database's name")
     args = parser.parse_args()
     dsn = await fresh_database(os.environ["SALESFLOW_PG_ADMIN_DSN"], args.database)
     if args.leads:
-        result = await measure_leads(dsn, args.clients, args.seconds, args.single, args.statements, args.rows)
+        result = await measure_leads(dsn, args.clients, args.seconds, args.single, args.statements, args.rows,
+                                      args.leads_per_client)
     else:
         result = await measure(dsn, args.clients, args.seconds, args.single)
     print(json.dumps(result))
