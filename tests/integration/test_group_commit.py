@@ -76,6 +76,41 @@ async def test_a_failing_members_writes_are_rolled_back_to_its_savepoint_only(po
     assert len({t for ts in written.values() for t in ts}) == 1
 
 
+async def test_members_after_a_rolled_back_one_are_rolled_back_to_their_own_savepoint(pool: asyncpg.Pool) -> None:
+    # After a rollback the members go on on the same savepoint (no new one is taken): a later failure must still
+    # undo only its own writes, also when two fail in a row and when the last member fails.
+    store, group = PostgresEventStore(pool), GroupCommit(pool)
+
+    async def append(stream_id: str, conn: asyncpg.Connection, *, then_fail: bool = False) -> str:
+        event = NewEvent(event_id=uuid.uuid4(), event_type="test.Counted", data={"by": 1}, occurred_at=NOW)
+        await store.append([AppendRequest(stream_id, "counter", 0, (event,))], conn=conn)
+        if then_fail:
+            raise RuntimeError("failed after writing")
+        return stream_id
+
+    fails = {"r-2", "r-3", "r-5", "r-6"}
+    streams = [f"r-{i}" for i in range(1, 7)]
+    outcomes = await asyncio.gather(*(
+        group.run(lambda conn, s=s: append(s, conn, then_fail=s in fails)) for s in streams),
+        return_exceptions=True)
+    assert [isinstance(o, RuntimeError) for o in outcomes] == [s in fails for s in streams]
+    written = await txids(pool)
+    assert set(written) == {"r-1", "r-4"}
+    assert len({t for ts in written.values() for t in ts}) == 1
+
+
+async def test_a_batch_costs_one_round_trip_a_member_besides_its_own_statements(pool: asyncpg.Pool) -> None:
+    group = GroupCommit(pool)
+    sent: list[str] = []
+    async with pool.acquire() as conn:  # the pool's one idle connection: the one the batch is going to take
+        conn.add_query_logger(lambda record: sent.append(record.query))
+    await asyncio.gather(*(group.run(lambda conn: conn.fetchval("SELECT 1")) for _ in range(4)))
+    await asyncio.sleep(0)  # the logger is called soon after each statement, not in it
+    assert pool.get_size() == 1
+    assert [q for q in sent if q != "SELECT 1"] == [
+        "BEGIN;", "SAVEPOINT member", *["RELEASE SAVEPOINT member; SAVEPOINT member"] * 3, "COMMIT;"]
+
+
 async def test_a_version_conflict_inside_a_batch_is_reported_to_its_caller_only(pool: asyncpg.Pool) -> None:
     runner: CommandRunner[UnitOfWork] = CommandRunner(postgres_units_of_work(pool, CATALOG), lambda: NOW)
     assert await runner.run(count_on("x", 1), CONTEXT) == 1
