@@ -107,7 +107,7 @@ class UnitOfWork:
         """The aggregate rebuilt from its stream (None if the stream is empty), checked against the version the
         client pinned (if any): a stale one raises ConcurrencyError."""
         stream_id = self.catalog.stream_id(cls, aggregate_id)
-        records = await self._log.load(stream_id)
+        records = await self.read_stream(cls, aggregate_id, stream_id)
         if not records:
             check_expected_version(stream_id, expected_version, 0)
             return None
@@ -120,11 +120,16 @@ class UnitOfWork:
         repeat whose request differs from the first one raises IdempotencyKeyReusedError."""
         if request is None:
             return None
-        records = await self._log.load(self.catalog.stream_id(cls, request.aggregate_id))
+        records = await self.read_stream(cls, request.aggregate_id, self.catalog.stream_id(cls, request.aggregate_id))
         if not records:
             return None
         request.check_repeat(records[0].metadata)
         return cls.rehydrate(request.aggregate_id, self.catalog.decode(cls, records))
+
+    async def read_stream(self, cls: type[Aggregate], aggregate_id: str, stream_id: str) -> list[RecordedEvent]:
+        """An aggregate's stored events. A service's unit of work may override it to read, in the same round
+        trip, rows its projection hook will need for this aggregate (the leads service: a lead's armed timers)."""
+        return await self._log.load(stream_id)
 
     async def get(self, cls: type[A], aggregate_id: str, *, missing: Callable[[], Exception],
                   expected_version: int | None = None) -> A:

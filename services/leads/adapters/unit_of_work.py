@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -50,7 +50,8 @@ from services.leads.domain.visit import Visit
 from services.leads.domain.work_queue import WorkItem, lead_work_items
 from shared.db import Connection
 from shared.domain import Aggregate
-from shared.eventstore.store import PostgresEventStore
+from shared.eventstore import RecordedEvent
+from shared.eventstore.store import FEED_COLUMNS, PostgresEventStore, recorded_from_row
 from shared.unit_of_work.core import StreamCatalog
 from shared.unit_of_work.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
 from shared.unit_of_work.retry import RetryableConflictError
@@ -70,8 +71,28 @@ TimerPlanner = Callable[[Lead], Sequence[TimerPlan]]
 """Which timers a lead's state needs: the application's rule (``app.timers.timers_for``), handed in as data."""
 
 
+# The event store's load (shared/eventstore/store.py) plus the lead's leads_timers rows, as one JSON array on the
+# first event's row only (an uncorrelated subquery: computed once; JSON because asyncpg cannot decode a composite
+# with a text-coded jsonb field). Parameters: the stream id, the lead id.
+_LEAD_WITH_TIMERS = f"""
+SELECT {FEED_COLUMNS},
+       CASE WHEN version = 1 THEN (SELECT jsonb_agg(jsonb_build_object('kind', t.kind, 'timer_id', t.timer_id,
+                                                           'due_at', t.due_at, 'payload', t.payload))
+                                   FROM leads_timers t WHERE t.lead_id = $2) END AS armed
+FROM events WHERE stream_id = $1 AND version > 0 ORDER BY version
+"""
+
+
 def lead_stream(lead_id: str) -> str:
     return LEADS_STREAMS.stream_id(Lead, lead_id)
+
+
+class ArmedRow(NamedTuple):
+    """A lead's ``leads_timers`` row of one kind: the timer that stands for it now."""
+
+    timer_id: str
+    due_at: datetime
+    payload: Any
 
 
 class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
@@ -80,8 +101,22 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
         self._conn = conn
         self._timers_needed = plan_timers
         self._changes = RecordedChanges()
+        self._armed: dict[str, dict[str, ArmedRow]] = {}  # lead id -> kind -> its leads_timers row
 
     # --- reads ---
+
+    async def read_stream(self, cls: type[Aggregate], aggregate_id: str, stream_id: str) -> list[RecordedEvent]:
+        """A lead's events and its armed timers in one statement (the timers ride on the first row), so arming
+        its timers at commit needs no query of its own. Read with the stream, not after the append as before:
+        the same thing, because leads_timers rows change only with the lead's events — a writer that changed them
+        since this read also appended to the stream, and this unit of work's append is then a version conflict."""
+        if cls is not Lead:
+            return await super().read_stream(cls, aggregate_id, stream_id)
+        rows = await self._conn.fetch(_LEAD_WITH_TIMERS, stream_id, aggregate_id)
+        if rows:
+            self._armed[aggregate_id] = {t["kind"]: ArmedRow(t["timer_id"], datetime.fromisoformat(t["due_at"]),
+                                                             t["payload"]) for t in rows[0]["armed"] or ()}
+        return [recorded_from_row(r) for r in rows]
 
     async def lock(self, key: str) -> None:
         await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7245))", key)
@@ -291,17 +326,18 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
     async def _arm_timers(self, lead: Lead) -> None:
         """Keep exactly one pending timer per (lead, kind) at the due date the lead's state needs."""
         plans = self._timers_needed(lead)
-        # One query for every kind; none at all for a lead created in this unit of work (nothing can be armed).
-        armed_by_kind = {} if lead.loaded_version == 0 else {
-            r["kind"]: r for r in await self._conn.fetch(
-                "SELECT kind, timer_id, due_at, payload FROM leads_timers WHERE lead_id = $1", lead.id)
-        }
+        # Read with the lead's stream (read_stream); nothing for a lead created in this unit of work.
+        armed_by_kind = {} if lead.loaded_version == 0 else self._armed.get(lead.id)
+        if armed_by_kind is None:  # a lead not loaded through read_stream: one query for every kind
+            rows = await self._conn.fetch("SELECT kind, timer_id, due_at, payload FROM leads_timers WHERE lead_id = $1",
+                                          lead.id)
+            armed_by_kind = {r["kind"]: ArmedRow(r["timer_id"], r["due_at"], r["payload"]) for r in rows}
         for plan in plans:
             armed = armed_by_kind.get(plan.kind)
-            if armed is not None and (armed["due_at"], armed["payload"]) == (plan.due_at, plan.payload):
+            if armed is not None and (armed.due_at, armed.payload) == (plan.due_at, plan.payload):
                 continue  # unchanged
             if armed is not None:
-                self._changes.cancelled_timers.append(armed["timer_id"])
+                self._changes.cancelled_timers.append(armed.timer_id)
             if plan.due_at is None:
                 if armed is not None:
                     self._changes.disarmed.append(DisarmedRow(lead_id=lead.id, kind=plan.kind))
