@@ -11,6 +11,7 @@ version check cannot silently overwrite history.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 import orjson
@@ -67,14 +68,19 @@ class PostgresEventStore:
         self._pool = pool
 
     async def append(
-        self, requests: Sequence[AppendRequest], *, conn: Connection | None = None
+        self, requests: Sequence[AppendRequest], *, conn: Connection | None = None, through: str = _APPEND,
+        args: Sequence[Any] = (),
     ) -> dict[str, int]:
         """Append events to one or more streams atomically; returns each stream's new version.
 
         One statement (``sf_append``): on its own it is its own transaction; with ``conn`` it joins the
-        caller's. Raises :class:`ConcurrencyError` if a stream is not at its ``expected_version`` (nothing is
-        written), and :class:`StreamOrderConflictError` (retryable) if the caller's transaction already had an
-        id older than the stream's last writer — appending then would break per-stream commit order.
+        caller's. ``through`` replaces that statement by a service's own, which takes the document as ``$1`` (and
+        ``args`` after it), calls ``sf_append`` with it *first* and returns its rows — so the service's bookkeeping
+        of the same command rides in the append's round trip (services/leads/migrations/rules/capture.sql,
+        ``leads_append_recording``). Raises :class:`ConcurrencyError` if a stream is not at its
+        ``expected_version`` (nothing is written), and :class:`StreamOrderConflictError` (retryable) if the
+        caller's transaction already had an id older than the stream's last writer — appending then would break
+        per-stream commit order.
         """
         if len({r.stream_id for r in requests}) != len(requests):
             raise ValueError("append: one request per stream")
@@ -86,7 +92,7 @@ class PostgresEventStore:
         document = orjson.dumps(requests).decode()
         executor = conn or self._pool
         try:
-            rows = await executor.fetch(_APPEND, document)
+            rows = await executor.fetch(through, document, *args)
         except asyncpg.PostgresError as exc:
             if exc.sqlstate == "SF001":
                 detail = orjson.loads(exc.detail or "{}")

@@ -158,13 +158,19 @@ class UnitOfWork:
         """Append every added aggregate's pending events in one call (all or nothing), then the projection hook
         and the timer plans. Returns each appended stream's new version."""
         requests = append_requests(self._added.items(), context, now)
-        versions = await self._log.append(requests) if requests else {}
-        await self.after_append(now)
+        versions = await self.append_and_project(requests, now)
         timers = list(self._timers)
         if self._plan_timers is not None:
             timers += [t for aggregate in self._added.values() for t in self._plan_timers(aggregate)]
         if timers:
             await self.write_timers(timers)
+        return versions
+
+    async def append_and_project(self, requests: Sequence[AppendRequest], now: datetime) -> dict[str, int]:
+        """The append, then the projection hook. A service's unit of work may override it to send both in one
+        statement (the leads service, for units of work of leads only: shared/eventstore/store.py ``through``)."""
+        versions = await self._log.append(requests) if requests else {}
+        await self.after_append(now)
         return versions
 
     async def after_append(self, now: datetime) -> None:

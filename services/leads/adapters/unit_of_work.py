@@ -4,7 +4,10 @@ commit) plus the service's lookups, query tables and timers, all in one transact
 Order inside the transaction matters (see shared/eventstore/store.py): reads and advisory locks assign no
 transaction id, so the first write is the append — every stream the command touched in *one* append call —
 and the lookup rows, the ``leads_view`` rows and the timers are written after it, all in one call of
-``leads_record_changes`` (migrations/rules/; its argument is built by adapters/recorded_changes.py). A unique
+``leads_record_changes`` (migrations/rules/; its argument is built by adapters/recorded_changes.py). For a unit
+of work of leads only, both go in one statement (``leads_append_recording``: the append, then the bookkeeping), and
+a lead's armed timers are read with its stream (``read_stream``): a command on a lead is two statements of its own,
+the load and the write. A unique
 violation on a lookup key means a concurrent transaction won a race the advisory locks did not cover; it becomes
 the kernel's RetryableConflictError and the whole unit of work is retried.
 
@@ -50,7 +53,7 @@ from services.leads.domain.visit import Visit
 from services.leads.domain.work_queue import WorkItem, lead_work_items
 from shared.db import Connection
 from shared.domain import Aggregate
-from shared.eventstore import RecordedEvent
+from shared.eventstore import AppendRequest, RecordedEvent
 from shared.eventstore.store import FEED_COLUMNS, PostgresEventStore, recorded_from_row
 from shared.unit_of_work.core import StreamCatalog
 from shared.unit_of_work.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
@@ -83,6 +86,9 @@ FROM events WHERE stream_id = $1 AND version > 0 ORDER BY version
 """
 
 
+_APPEND_RECORDING = "SELECT stream_id, new_version FROM leads_append_recording($1::jsonb, $2::jsonb)"
+
+
 def lead_stream(lead_id: str) -> str:
     return LEADS_STREAMS.stream_id(Lead, lead_id)
 
@@ -99,6 +105,7 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
     def __init__(self, conn: Connection, store: PostgresEventStore, plan_timers: TimerPlanner) -> None:
         super().__init__(conn, store, LEADS_STREAMS)
         self._conn = conn
+        self._store = store
         self._timers_needed = plan_timers
         self._changes = RecordedChanges()
         self._armed: dict[str, dict[str, ArmedRow]] = {}  # lead id -> kind -> its leads_timers row
@@ -201,6 +208,22 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
 
     def finish_work(self, item_ids: Sequence[str]) -> None:
         self._changes.finished_work.extend(item_ids)
+
+    async def append_and_project(self, requests: Sequence[AppendRequest], now: datetime) -> dict[str, int]:
+        """A unit of work of leads only (the commands on a lead, the timers): its rows need no statement of their
+        own, so the append and ``leads_record_changes`` go in one statement (``leads_append_recording``). Other
+        aggregates' projections write statements of their own, which must come after the append: the kernel's
+        order then."""
+        if not requests or not all(isinstance(a, Lead) for a in self.added):
+            return await super().append_and_project(requests, now)
+        for lead in self.added:
+            assert isinstance(lead, Lead)
+            await self._project_lead(lead)
+        try:
+            return await self._store.append(requests, conn=self._conn, through=_APPEND_RECORDING,
+                                            args=(self._changes.payload(),))
+        except asyncpg.UniqueViolationError as exc:  # as in after_append: a lookup key a concurrent writer took
+            raise RetryableConflictError(str(exc)) from exc
 
     async def after_append(self, now: datetime) -> None:
         """Lookup rows, ``leads_view`` rows and the leads' timers in one call of ``leads_record_changes``. A unique

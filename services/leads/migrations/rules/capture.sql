@@ -78,3 +78,15 @@ BEGIN
     PERFORM leads_record_work(p);
 END;
 $$;
+
+-- The append and the bookkeeping of a unit of work of leads only in one statement: sf_append first (it must be the
+-- transaction's first write, see shared/eventstore/store.py), then leads_record_changes — one round trip instead of
+-- two. Called through the event store's append (``through``), which maps sf_append's errors as for a plain append.
+CREATE OR REPLACE FUNCTION leads_append_recording(p_requests jsonb, p_changes jsonb)
+RETURNS TABLE (stream_id text, new_version integer)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RETURN QUERY SELECT a.stream_id, a.new_version FROM sf_append(p_requests) AS a;
+    PERFORM leads_record_changes(p_changes);
+END;
+$$;
