@@ -1,0 +1,118 @@
+"""CPU the leads process spends per HTTP request (issue 14 item 2): leads started as a real process the way
+bench/e2e.py starts it (its own database ``httpcost_leads_<stamp>``, its own topic prefix), then fixed-rate
+open-loop runs of one request kind each through bench/loadgen.py, and per run: leads CPU ms per request (utime +
+stime from /proc, the process only: no reporting, no orders), HTTP p50/p99 from the scheduled send time, and the
+load average before and after.
+
+Kinds: ``read`` (``GET /v1/leads?owner_id&grade=H``, a consultant's H-grade open leads), ``capture``
+(``POST /v1/leads``, a new phone each), ``live`` (``GET /health/live``: the floor — the server, the middleware and
+routing, no token, no database). ``--profile`` samples the leads process with py-spy (native frames) during an extra
+read+capture run and prints the on-CPU frames (bench/profile.py's summary).
+
+    flock /work/coord/bench.lock .venv/bin/python -m bench.http_cost --requests 2000 --rate 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench import profile
+from bench.common import cpu_seconds, summary_ms
+from bench.databases import fresh_database
+from bench.e2e import BENCH_HEADERS, BENCH_TEAM, CONSULTANTS, capture_body, register_team, seed_leads, start
+from bench.loadgen import Request, open_loop
+from shared.settings import KafkaSettings, load_settings
+from tests.support.kafka import delete_topics_starting_with
+
+
+def builder(kind: str, port: int, step: int) -> Any:
+    def build(i: int) -> Request:
+        if kind == "capture":
+            return Request(port, "POST", "/v1/leads", capture_body(step, i), kind)
+        if kind == "read":
+            return Request(port, "GET", f"/v1/leads?owner_id=bench-c{i % CONSULTANTS}&grade=H", label=kind)
+        if kind == "mixed":
+            return builder("capture" if i % 2 else "read", port, step)(i)
+        return Request(port, "GET", "/health/live", label=kind)
+    return build
+
+
+async def measure(kind: str, port: int, pid: int, *, rate: float, requests: int, step: int) -> dict[str, Any]:
+    load_before = os.getloadavg()
+    cpu = cpu_seconds(pid)
+    result = await open_loop("127.0.0.1", rate=rate, duration=requests / rate, build=builder(kind, port, step),
+                             headers=BENCH_HEADERS)
+    used = cpu_seconds(pid) - cpu
+    http = summary_ms(result.latencies_s)
+    return {"kind": kind, "rate": rate, "completed": result.completed, "errors": result.errors,
+            "statuses": result.statuses, "leads_cpu_ms_per_request": round(1000 * used / max(result.completed, 1), 3),
+            "p50_ms": http["p50_ms"], "p99_ms": http["p99_ms"],
+            "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--capture-rate", type=float, default=100,
+                        help="captures' rate: one worker with the default pool saturates on them sooner than on reads")
+    parser.add_argument("--kinds", default="live,read,capture")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every kind this many times (alternating)")
+    parser.add_argument("--profile", action="store_true", help="py-spy the leads process during a mixed run")
+    parser.add_argument("--log-level", default="WARNING", help="LEADS_LOG_LEVEL (INFO: the access log is written)")
+    parser.add_argument("--seed", type=int, default=500, help="leads captured before the measurement")
+    args = parser.parse_args()
+    admin_dsn = os.environ["SALESFLOW_PG_ADMIN_DSN"]
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    name = f"httpcost_leads_{stamp}"
+    dsn = await fresh_database(admin_dsn, name)
+    prefix = f"httpcost{stamp}"
+    env = {"SALESFLOW_TOPIC_PREFIX": prefix, "LEADS_DATABASE_URL": dsn,
+           "LEADS_LOG_LEVEL": args.log_level, "LEADS_DEFAULT_TEAM_ID": BENCH_TEAM}
+    leads, port = await start("leads", env)
+    try:
+        await register_team(port)
+        await seed_leads(port, args.seed)
+        # Warm-up: the pool's connections, prepared statements, the token's first check, Python's caches.
+        for kind in ("read", "capture"):
+            await open_loop("127.0.0.1", rate=100, duration=2, build=builder(kind, port, 990),
+                            headers=BENCH_HEADERS)
+        await asyncio.sleep(2)  # the relay publishes the seed meanwhile; let it finish before measuring
+        results = []
+        for r in range(args.rounds):
+            for n, kind in enumerate(args.kinds.split(",")):
+                rate = args.capture_rate if kind == "capture" else args.rate
+                results.append(await measure(kind, port, leads.pid, rate=rate, requests=args.requests,
+                                             step=100 + r * 10 + n))
+                print(json.dumps(results[-1]), flush=True)
+        if args.profile:
+            raw = Path(f"/tmp/httpcost-profile-{stamp}.txt")
+            seconds = max(5, int(args.requests / args.capture_rate))
+            sampling = asyncio.create_task(profile.record(leads.pid, seconds, raw))
+            await asyncio.sleep(0.5)
+            await open_loop("127.0.0.1", rate=args.capture_rate, duration=seconds, build=builder("mixed", port, 200),
+                            headers=BENCH_HEADERS)
+            if await sampling:
+                print(json.dumps(profile.summarise(raw, top=40), indent=1))
+                print(f"raw stacks: {raw}")
+    finally:
+        leads.terminate()
+        leads.wait(timeout=15)
+        admin = await asyncpg.connect(admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+        await delete_topics_starting_with(load_settings(KafkaSettings).connection, prefix)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
