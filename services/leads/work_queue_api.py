@@ -22,19 +22,21 @@ from shared.runtime.params import PageCursor, PageLimit
 IdleDays = Annotated[int | None, Query(ge=0, le=3650, description="no activity for at least this many days")]
 
 
-def lead_filters(grade: Annotated[str | None, Query(description="H, A, B, C or N")] = None,
-                 stage: Annotated[str | None, Query(description="new … delivered")] = None,
-                 channel: Annotated[str | None, Query(description="a code of GET /v1/channels")] = None,
-                 idle_days: IdleDays = None,
-                 lost_reason: Annotated[str | None, Query(description="a code of GET /v1/loss-reasons (lost "
-                                                                      "leads)")] = None) -> wq.LeadFilters:
+# async although they await nothing: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per
+# request (a read's largest framework cost in a py-spy profile of bench/http_cost.py).
+async def lead_filters(grade: Annotated[str | None, Query(description="H, A, B, C or N")] = None,
+                       stage: Annotated[str | None, Query(description="new … delivered")] = None,
+                       channel: Annotated[str | None, Query(description="a code of GET /v1/channels")] = None,
+                       idle_days: IdleDays = None,
+                       lost_reason: Annotated[str | None, Query(description="a code of GET /v1/loss-reasons (lost "
+                                                               "leads)")] = None) -> wq.LeadFilters:
     return wq.LeadFilters(grade=grade, stage=stage, channel=channel, idle_days=idle_days, lost_reason=lost_reason)
 
 
-def work_filters(leads: Annotated[wq.LeadFilters, Depends(lead_filters)],
-                 kind: Annotated[str | None, Query(description="follow_up | call_back | appointment | "
-                                                               "return_visit")] = None,
-                 overdue_only: bool = False) -> wq.WorkFilters:
+async def work_filters(leads: Annotated[wq.LeadFilters, Depends(lead_filters)],
+                       kind: Annotated[str | None, Query(description="follow_up | call_back | appointment | "
+                                                            "return_visit")] = None,
+                       overdue_only: bool = False) -> wq.WorkFilters:
     return wq.WorkFilters(leads=leads, kind=kind, overdue_only=overdue_only)
 
 
