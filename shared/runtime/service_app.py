@@ -23,7 +23,12 @@ from shared.settings import ServiceSettings
 def service_app(service: str, *, settings: ServiceSettings, parts: ServiceComponents,
                 lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
                 browser_home: str | None = None) -> FastAPI:
-    app = FastAPI(title=f"salesflow {service}", version="1", lifespan=lifespan)
+    # FastAPI's own OpenTelemetry instrumentation off: shared/observability makes the server span, the request
+    # metrics and the access log. Left on, it would make a second server span per request once a tracer provider is
+    # installed, and even without one it asks OpenTelemetry for the global tracer, meter and logger providers on
+    # every request (each an os.environ lookup that raises and catches KeyError while none is set).
+    app = FastAPI(title=f"salesflow {service}", version="1", lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
     install_error_handlers(app, max_body_bytes=settings.max_body_bytes, max_in_flight=settings.max_in_flight)
     install_observability(app, parts.sample_metrics)
     install_auth(app, service=service, browser_home=browser_home)
