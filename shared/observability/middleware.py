@@ -55,6 +55,11 @@ def command_outcome(status: int) -> str:
 class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # The metric children by label values, looked up once: ``.labels(...)`` validates and joins the values and
+        # takes the metric's lock on every call. Bounded like the series themselves (method, route template,
+        # status; command, outcome).
+        self._durations: dict[tuple[str, str, int], Callable[[float], None]] = {}
+        self._commands: dict[tuple[str, str, int], Callable[[], None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,10 +99,18 @@ class ObservabilityMiddleware:
             route_obj = scope.get("route")
             route = getattr(route_obj, "path", None) or "unmatched"
             duration = time.perf_counter() - started
-            metrics = service_metrics()
-            metrics.http_request_duration.labels(method, route, str(status)).observe(duration)
+            key = (method, route, status)
+            observe = self._durations.get(key)
+            if observe is None:
+                observe = self._durations[key] = service_metrics().http_request_duration.labels(
+                    method, route, str(status)).observe
+            observe(duration)
             if method in _WRITES:
-                metrics.commands.labels(f"{method} {route}", command_outcome(status)).inc()
+                count = self._commands.get(key)
+                if count is None:
+                    count = self._commands[key] = service_metrics().commands.labels(
+                        f"{method} {route}", command_outcome(status)).inc
+                count()
             if span is not None and token is not None:
                 span.update_name(f"{method} {route}")
                 span.set_attribute("http.route", route)
