@@ -6,8 +6,10 @@ load average before and after.
 
 Kinds: ``read`` (``GET /v1/leads?owner_id&grade=H``, a consultant's H-grade open leads), ``capture``
 (``POST /v1/leads``, a new phone each), ``live`` (``GET /health/live``: the floor — the server, the middleware and
-routing, no token, no database). ``--profile`` samples the leads process with py-spy (native frames) during an extra
-read+capture run and prints the on-CPU frames (bench/profile.py's summary).
+routing, no token, no database), ``idle`` (no requests for as long: the background's CPU per second — relay,
+timers, pollers — which every other figure includes; ``net_cpu_ms_per_request`` subtracts the last idle run's).
+``--profile`` samples the leads process with py-spy (native frames) during an extra read+capture run and prints
+the on-CPU frames (bench/profile.py's summary).
 
     flock /work/coord/bench.lock .venv/bin/python -m bench.http_cost --requests 2000 --rate 200
 """
@@ -18,6 +20,8 @@ import argparse
 import asyncio
 import json
 import os
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,7 @@ from shared.settings import KafkaSettings, load_settings
 from tests.support.kafka import delete_topics_starting_with
 
 
-def builder(kind: str, port: int, step: int) -> Any:
+def builder(kind: str, port: int, step: int) -> Callable[[int], Request]:
     def build(i: int) -> Request:
         if kind == "capture":
             return Request(port, "POST", "/v1/leads", capture_body(step, i), kind)
@@ -45,15 +49,26 @@ def builder(kind: str, port: int, step: int) -> Any:
     return build
 
 
-async def measure(kind: str, port: int, pid: int, *, rate: float, requests: int, step: int) -> dict[str, Any]:
+async def measure(kind: str, port: int, pid: int, *, rate: float, requests: int, step: int,
+                  idle_ms_per_s: float | None = None) -> dict[str, Any]:
     load_before = os.getloadavg()
     cpu = cpu_seconds(pid)
+    if kind == "idle":  # no requests for as long as a run lasts: the background's CPU (relay, timers, pollers)
+        started = time.perf_counter()
+        await asyncio.sleep(requests / rate)
+        used = cpu_seconds(pid) - cpu
+        return {"kind": kind, "seconds": round(time.perf_counter() - started, 2),
+                "leads_cpu_ms_per_second": round(1000 * used / (time.perf_counter() - started), 2),
+                "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
     result = await open_loop("127.0.0.1", rate=rate, duration=requests / rate, build=builder(kind, port, step),
                              headers=BENCH_HEADERS)
     used = cpu_seconds(pid) - cpu
     http = summary_ms(result.latencies_s)
+    done = max(result.completed, 1)
+    net = None if idle_ms_per_s is None else round((1000 * used - idle_ms_per_s * result.duration_s) / done, 3)
     return {"kind": kind, "rate": rate, "completed": result.completed, "errors": result.errors,
-            "statuses": result.statuses, "leads_cpu_ms_per_request": round(1000 * used / max(result.completed, 1), 3),
+            "statuses": result.statuses, "leads_cpu_ms_per_request": round(1000 * used / done, 3),
+            "net_cpu_ms_per_request": net,
             "p50_ms": http["p50_ms"], "p99_ms": http["p99_ms"],
             "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
 
@@ -64,7 +79,7 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--capture-rate", type=float, default=100,
                         help="captures' rate: one worker with the default pool saturates on them sooner than on reads")
-    parser.add_argument("--kinds", default="live,read,capture")
+    parser.add_argument("--kinds", default="idle,live,read,capture")
     parser.add_argument("--rounds", type=int, default=1, help="repeat every kind this many times (alternating)")
     parser.add_argument("--profile", action="store_true", help="py-spy the leads process during a mixed run")
     parser.add_argument("--log-level", default="WARNING", help="LEADS_LOG_LEVEL (INFO: the access log is written)")
@@ -86,12 +101,14 @@ async def main() -> None:
             await open_loop("127.0.0.1", rate=100, duration=2, build=builder(kind, port, 990),
                             headers=BENCH_HEADERS)
         await asyncio.sleep(2)  # the relay publishes the seed meanwhile; let it finish before measuring
-        results = []
+        results: list[dict[str, Any]] = []
+        idle: float | None = None
         for r in range(args.rounds):
             for n, kind in enumerate(args.kinds.split(",")):
                 rate = args.capture_rate if kind == "capture" else args.rate
                 results.append(await measure(kind, port, leads.pid, rate=rate, requests=args.requests,
-                                             step=100 + r * 10 + n))
+                                             step=100 + r * 10 + n, idle_ms_per_s=idle))
+                idle = results[-1].get("leads_cpu_ms_per_second", idle)
                 print(json.dumps(results[-1]), flush=True)
         if args.profile:
             raw = Path(f"/tmp/httpcost-profile-{stamp}.txt")
