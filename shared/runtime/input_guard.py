@@ -107,6 +107,11 @@ def check_json_body(body: bytes) -> None:
     except UnicodeDecodeError as exc:
         raise InputRejectedError(422, "validation_error", "body",
                             f"is not valid UTF-8 (byte 0x{body[exc.start]:02x} at position {exc.start})") from None
+    if "\\u" not in text:
+        # Without a \u escape no string in the document can hold a NUL or a lone surrogate: a raw NUL (a control
+        # character) makes the JSON invalid, and a surrogate cannot be written in valid UTF-8. Most bodies take
+        # this exit, which skips a second parse and walk of every command's body.
+        return
     try:
         # The standard library's parser, as the framework's: it is the one that lets "\u0000" and "\ud800" through.
         document = json.loads(text)
