@@ -20,7 +20,10 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,10 +34,53 @@ import asyncpg
 from bench import profile
 from bench.common import cpu_seconds, summary_ms
 from bench.databases import fresh_database
-from bench.e2e import BENCH_HEADERS, BENCH_TEAM, CONSULTANTS, capture_body, register_team, seed_leads, start
+from bench.e2e import (
+    BENCH_HEADERS,
+    BENCH_TEAM,
+    CONSULTANTS,
+    REPO,
+    admin_env,
+    capture_body,
+    free_port,
+    process_tree,
+    register_team,
+    seed_leads,
+    start,
+)
 from bench.loadgen import Request, open_loop
 from shared.settings import KafkaSettings, load_settings
+from tests.support.auth import auth_env
 from tests.support.kafka import delete_topics_starting_with
+
+
+async def start_granian(env: dict[str, str], factory: str) -> tuple[subprocess.Popen[bytes], int]:
+    """leads under granian instead of uvicorn, for a same-app comparison: ``factory`` (module:function, importable
+    through PYTHONPATH) builds the app as run_service does; one worker process, asyncio on uvloop, HTTP/1."""
+    port = free_port()
+    log = open("/tmp/httpcost-granian-leads.log", "wb")  # noqa: SIM115, ASYNC230
+    granian = os.path.join(os.path.dirname(sys.executable), "granian")
+    process = subprocess.Popen(  # noqa: ASYNC220  (the service outlives this coroutine)
+        [granian, "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--loop", "uvloop", "--http", "1", "--no-ws", "--log-level", "warning", factory],
+        cwd=REPO, stdout=log, stderr=log, env={**admin_env(), **auth_env(), **env})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("granian exited; see /tmp/httpcost-granian-leads.log")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=1) as r:  # noqa: ASYNC210
+                if r.status == 200:
+                    return process, port
+        except OSError:
+            pass
+        await asyncio.sleep(0.2)
+    process.kill()
+    raise RuntimeError("granian leads not ready in 60 s")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of the service's process and its children (granian's worker; uvicorn: the process alone)."""
+    return sum(cpu_seconds(p) for p in process_tree(pid))
 
 
 def builder(kind: str, port: int, step: int) -> Callable[[int], Request]:
@@ -52,17 +98,17 @@ def builder(kind: str, port: int, step: int) -> Callable[[int], Request]:
 async def measure(kind: str, port: int, pid: int, *, rate: float, requests: int, step: int,
                   idle_ms_per_s: float | None = None) -> dict[str, Any]:
     load_before = os.getloadavg()
-    cpu = cpu_seconds(pid)
+    cpu = tree_cpu_seconds(pid)
     if kind == "idle":  # no requests for as long as a run lasts: the background's CPU (relay, timers, pollers)
         started = time.perf_counter()
         await asyncio.sleep(requests / rate)
-        used = cpu_seconds(pid) - cpu
+        used = tree_cpu_seconds(pid) - cpu
         return {"kind": kind, "seconds": round(time.perf_counter() - started, 2),
                 "leads_cpu_ms_per_second": round(1000 * used / (time.perf_counter() - started), 2),
                 "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
     result = await open_loop("127.0.0.1", rate=rate, duration=requests / rate, build=builder(kind, port, step),
                              headers=BENCH_HEADERS)
-    used = cpu_seconds(pid) - cpu
+    used = tree_cpu_seconds(pid) - cpu
     http = summary_ms(result.latencies_s)
     done = max(result.completed, 1)
     net = None if idle_ms_per_s is None else round((1000 * used - idle_ms_per_s * result.duration_s) / done, 3)
@@ -83,6 +129,8 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="repeat every kind this many times (alternating)")
     parser.add_argument("--profile", action="store_true", help="py-spy the leads process during a mixed run")
     parser.add_argument("--log-level", default="WARNING", help="LEADS_LOG_LEVEL (INFO: the access log is written)")
+    parser.add_argument("--granian", metavar="MODULE:FACTORY",
+                        help="serve leads with granian through this app factory (uvicorn, as in production, if not)")
     parser.add_argument("--seed", type=int, default=500, help="leads captured before the measurement")
     args = parser.parse_args()
     admin_dsn = os.environ["SALESFLOW_PG_ADMIN_DSN"]
@@ -92,7 +140,7 @@ async def main() -> None:
     prefix = f"httpcost{stamp}"
     env = {"SALESFLOW_TOPIC_PREFIX": prefix, "LEADS_DATABASE_URL": dsn,
            "LEADS_LOG_LEVEL": args.log_level, "LEADS_DEFAULT_TEAM_ID": BENCH_TEAM}
-    leads, port = await start("leads", env)
+    leads, port = await (start_granian(env, args.granian) if args.granian else start("leads", env))
     try:
         await register_team(port)
         await seed_leads(port, args.seed)
