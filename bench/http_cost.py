@@ -127,7 +127,9 @@ async def main() -> None:
                         help="captures' rate: one worker with the default pool saturates on them sooner than on reads")
     parser.add_argument("--kinds", default="idle,live,read,capture")
     parser.add_argument("--rounds", type=int, default=1, help="repeat every kind this many times (alternating)")
-    parser.add_argument("--profile", action="store_true", help="py-spy the leads process during a mixed run")
+    parser.add_argument("--profile", action="store_true", help="py-spy the leads process during an extra run")
+    parser.add_argument("--profile-kind", default="mixed", help="that run's requests: mixed (reads and captures), "
+                                                                "live, read or capture")
     parser.add_argument("--log-level", default="WARNING", help="LEADS_LOG_LEVEL (INFO: the access log is written)")
     parser.add_argument("--granian", metavar="MODULE:FACTORY",
                         help="serve leads with granian through this app factory (uvicorn, as in production, if not)")
@@ -163,8 +165,8 @@ async def main() -> None:
             seconds = max(5, int(args.requests / args.capture_rate))
             sampling = asyncio.create_task(profile.record(leads.pid, seconds, raw))
             await asyncio.sleep(0.5)
-            await open_loop("127.0.0.1", rate=args.capture_rate, duration=seconds, build=builder("mixed", port, 200),
-                            headers=BENCH_HEADERS)
+            await open_loop("127.0.0.1", rate=args.capture_rate, duration=seconds,
+                            build=builder(args.profile_kind, port, 200), headers=BENCH_HEADERS)
             if await sampling:
                 print(json.dumps(profile.summarise(raw, top=40), indent=1))
                 print(f"raw stacks: {raw}")
