@@ -25,7 +25,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import orjson
@@ -36,6 +36,9 @@ from bench.databases import fresh_database
 from bench.loadgen import Request, open_loop
 from shared.messaging.connection import KafkaConnection
 from tests.support.auth import auth_env, auth_headers
+
+if TYPE_CHECKING:
+    from bench.e2e_step import StepObserver
 
 REPO = Path(__file__).resolve().parents[1]
 CHANNELS = ["online_shop", "call_center", "website", "showroom", "phone"]
@@ -249,7 +252,15 @@ async def run(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id: str, 
 
 
 async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id: str, workers: int, *,
-                     profile_rate: int | None, smoke: bool) -> dict[str, Any]:
+                     profile_rate: int | None, smoke: bool, rates: list[int] | None = None,
+                     duration: float | None = None, ladder: bool = True,
+                     observer: StepObserver | None = None, env_extra: dict[str, str] | None = None,
+                     analyze_after_seed: bool = False) -> dict[str, Any]:
+    """One ladder. ``rates``/``duration`` replace the defaults; ``ladder=False`` runs exactly the given steps (no
+    saturation stop, no profile step, no overload step); ``observer`` is called around each step (bench.e2e_step's
+    per-backend CPU and pg_stat deltas); ``env_extra`` adds settings for the services (A/B runs);
+    ``analyze_after_seed`` runs ANALYZE in the three databases once the seed is projected (what autovacuum does a
+    minute or more later; it also makes the services' cached plans be planned again)."""
     leads_dsn = await fresh_database(admin_dsn, f"bench_e2e_leads_{run_id}")
     reporting_dsn = await fresh_database(admin_dsn, f"bench_e2e_reporting_{run_id}")
     orders_dsn = await fresh_database(admin_dsn, f"bench_e2e_orders_{run_id}")
@@ -258,14 +269,24 @@ async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id
            "ORDERS_DATABASE_URL": orders_dsn,
            "LEADS_LOG_LEVEL": "WARNING", "REPORTING_LOG_LEVEL": "WARNING", "ORDERS_LOG_LEVEL": "WARNING",
            "LEADS_DB_POOL_MAX": str(max(10, 40 // workers)), "LEADS_WORKERS": str(workers),
-           "LEADS_DEFAULT_TEAM_ID": BENCH_TEAM, "LEADS_MAX_IN_FLIGHT": str(LEADS_MAX_IN_FLIGHT)}
-    leads, leads_port = await start("leads", env)
-    reporting, _ = await start("reporting", env)
-    orders, orders_port = await start("orders", env)
+           "LEADS_DEFAULT_TEAM_ID": BENCH_TEAM, "LEADS_MAX_IN_FLIGHT": str(LEADS_MAX_IN_FLIGHT),
+           **(env_extra or {})}
+    started: list[subprocess.Popen[bytes]] = []
+    try:  # a service that does not start must not leave the others running (they would poll a dropped database)
+        leads, leads_port = await start("leads", env)
+        started.append(leads)
+        reporting, _ = await start("reporting", env)
+        started.append(reporting)
+        orders, orders_port = await start("orders", env)
+    except BaseException:
+        for process in started:
+            process.terminate()
+            process.wait(timeout=15)
+        raise
     leads_db = await asyncpg.connect(leads_dsn)
     reporting_db = await asyncpg.connect(reporting_dsn)
-    rates = [50] if smoke else RATES
-    duration = 3.0 if smoke else 20.0
+    rates = rates or ([50] if smoke else RATES)
+    duration = duration or (3.0 if smoke else 20.0)
     steps: list[dict[str, Any]] = []
     profiles: dict[str, Any] = {}
     try:
@@ -289,13 +310,24 @@ async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id
                         headers=BENCH_HEADERS)
         # The first step must not pay for relaying and projecting the seed: wait until both are through.
         await drain(leads_db, reporting_db, "seed")
+        if analyze_after_seed:
+            for dsn in (leads_dsn, orders_dsn, reporting_dsn):
+                conn = await asyncpg.connect(dsn)
+                try:
+                    await conn.execute("ANALYZE")
+                finally:
+                    await conn.close()
         for step, rate in enumerate(rates):
             before = await reporting_db.fetchval("SELECT now()")
             cpu = CpuMeter(meter_groups)
+            if observer is not None:
+                await observer.before_step({"leads": leads_pids, "orders": [orders.pid],
+                                            "reporting": [reporting.pid]})
             cpu.start()
             load = await open_loop("127.0.0.1", rate=rate, duration=duration,
                                    build=build_workload(step, workload), headers=BENCH_HEADERS)
             cpu_used = cpu.stop()
+            observed = await observer.after_step(load.completed) if observer is not None else None
             lag = await backlog(leads_db, reporting_db)
             await drain(leads_db, reporting_db, f"{rate}/s")
             delays = [r["d"] for r in await reporting_db.fetch(
@@ -320,12 +352,15 @@ async def run_ladder(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id
                                       and read_model["p99_ms"] is not None
                                       and read_model["p99_ms"] <= READ_MODEL_P99_TARGET_MS
                                       and load.errors == 0 and set(load.statuses) <= {200, 201}),
+                **({"detail": observed} if observed is not None else {}),
             })
             print(f"  {rate}/s: achieved {steps[-1]['achieved_rate']}/s (accepted {steps[-1]['accepted_rate']}/s), "
                   f"http p99 {http['p99_ms']} ms, "
                   f"read-model p99 {read_model['p99_ms']} ms, cpu {cpu_used}", flush=True)
-            if accepted < SATURATED * rate:
+            if ladder and accepted < SATURATED * rate:
                 break
+        if not ladder:
+            return {"leads_workers": workers, "rates": steps}
         if profile_rate is not None or smoke:
             # A step of its own, not one of the ladder's: py-spy with native frames stops the process for every
             # sample (200 a second), which adds up to seconds of latency to the step it watches.
