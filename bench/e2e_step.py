@@ -26,7 +26,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import e2e
+from bench import e2e, profile
 from bench.common import cpu_seconds
 from bench.databases import drop_run_databases
 from shared.settings import KafkaSettings, load_settings
@@ -55,8 +55,12 @@ def _socket_owners() -> dict[int, int]:
 class StepObserver:
     """Snapshots before and after a step: per-backend CPU and pg_stat counters of the run's three databases."""
 
-    def __init__(self, admin_dsn: str, run_id: str) -> None:
+    def __init__(self, admin_dsn: str, run_id: str, *, profile_seconds: float | None = None) -> None:
         self._admin_dsn = admin_dsn
+        # py-spy (native frames, 200 samples/s) of the leads worker and reporting during the step: CPU shares, not
+        # latency (it stops the process for every sample).
+        self._profile_seconds = profile_seconds
+        self._sampling: dict[str, tuple[asyncio.Task[bool], Path]] = {}
         self._names = {s: f"bench_e2e_{s}_{run_id}_w1" for s in ("leads", "orders", "reporting")}
         self._services: dict[str, list[int]] = {}
         self._before: dict[str, Any] = {}
@@ -96,9 +100,17 @@ class StepObserver:
     async def before_step(self, services: dict[str, list[int]]) -> None:
         self._services = services
         self._before = await self._snapshot()
+        if self._profile_seconds:
+            for name in ("leads", "reporting"):
+                raw = Path(f"/tmp/e2e-step-profile-{name}-{os.getpid()}.txt")
+                self._sampling[name] = (asyncio.create_task(
+                    profile.record(services[name][-1], self._profile_seconds, raw)), raw)
 
     async def after_step(self, completed: int) -> dict[str, Any]:
         after = await self._snapshot()
+        profiles = {name: profile.summarise(raw, top=30) for name, (task, raw) in self._sampling.items()
+                    if await task}
+        self._sampling = {}
         before = self._before
         elapsed = after["at"] - before["at"]
         service_of = {pid: s for s, pids in self._services.items() for pid in pids}
@@ -135,7 +147,15 @@ class StepObserver:
                                       "cpu_ms_per_request": round(1000 * v["cpu_s"] / per, 3)}
                                   for k, v in sorted(grouped.items(), key=lambda kv: -kv[1]["cpu_s"])},
                 "database": database_deltas,
-                "tables": dict(sorted(tables.items(), key=lambda kv: -kv[1]["seq_tup_read"]))}
+                "tables": dict(sorted(tables.items(), key=lambda kv: -kv[1]["seq_tup_read"])),
+                **({"profiles": profiles} if profiles else {})}
+
+
+def _print_profiles(profiles: dict[str, Any]) -> None:
+    for name, p in profiles.items():
+        print(f"py-spy {name}: {p['samples']} samples, {p['on_cpu_samples']} on CPU; inclusive share of on-CPU")
+        for row in p["inclusive"]:
+            print(f"  {row['share']:6.3f}  {row['frame']}")
 
 
 def _print_summary(step: dict[str, Any]) -> None:
@@ -159,6 +179,7 @@ def _print_summary(step: dict[str, Any]) -> None:
         print(f"  {name:45s} " + "  ".join(f"{d[k] / completed:8.2f}" for k in
                                            ("seq_scan", "seq_tup_read", "idx_scan", "n_tup_ins", "n_tup_upd",
                                             "n_tup_del")))
+    _print_profiles(detail.get("profiles", {}))
 
 
 async def main() -> int:
@@ -170,13 +191,15 @@ async def main() -> int:
     parser.add_argument("--json", default=None, help="also write the steps here")
     parser.add_argument("--analyze", action="store_true",
                         help="ANALYZE the databases after the seed (as autovacuum would a minute or two later)")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy the leads worker and reporting during each step (inflates latency)")
     parser.add_argument("--keep", action="store_true", help="keep the databases (to EXPLAIN); drop them yourself")
     args = parser.parse_args()
     admin = os.environ["SALESFLOW_PG_ADMIN_DSN"]
     kafka = load_settings(KafkaSettings).connection
     run_id = f"e2elowrate{uuid.uuid4().hex[:6]}"
     prefix = f"{run_id}w{args.workers}"
-    observer = StepObserver(admin, run_id)
+    observer = StepObserver(admin, run_id, profile_seconds=args.seconds - 1 if args.profile else None)
     observer.use_workers(args.workers, run_id)
     env_extra = dict(item.split("=", 1) for item in args.env)
     print(f"load average at start: {os.getloadavg()}", flush=True)
