@@ -157,3 +157,30 @@ async def test_rule_files_are_applied_once_and_again_when_they_change(
     assert again == []
     assert changed == ["svc/rules/answer"]
     assert answer == 42
+
+
+async def test_replacing_and_finishing_a_leads_work_reads_the_work_table_by_index_not_by_a_whole_scan(
+    db: asyncpg.Pool,
+) -> None:
+    # Many leads' work, analysed as autovacuum would: the deletes used to plan as a hash semi-join over a sequential
+    # scan of leads_work_items on every command (IN over a set-returning function, estimated at 100 rows).
+    await db.execute(
+        "INSERT INTO leads_work_items (item_id, kind, lead_id, due_at, overdue_at) "
+        "SELECT 'follow-up:L' || g, 'follow_up', 'L' || g, $1, $1 FROM generate_series(1, 5000) AS g", NOW)
+    await db.execute("ANALYZE leads_work_items")
+    due = NOW + timedelta(days=1)
+    changes = RecordedChanges(finished_work=["follow-up:L2"])
+    changes.replace_lead_work("L1", [])
+    changes.work_items.append({"item_id": "follow-up:L1", "kind": "follow_up", "lead_id": "L1", "due_at": due,
+                               "overdue_at": due, "detail": None, "assignee_id": None})
+
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT leads_record_work($1::jsonb)", changes.payload())
+        # This transaction's own scan counts (pg_stat_xact_*: no wait for the statistics to be flushed).
+        seq_scans = await conn.fetchval(
+            "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'leads_work_items'")
+    rows = {r["item_id"]: r["due_at"] for r in await db.fetch(
+        "SELECT item_id, due_at FROM leads_work_items WHERE lead_id IN ('L1', 'L2', 'L3')")}
+
+    assert seq_scans == 0
+    assert rows == {"follow-up:L1": due, "follow-up:L3": NOW}
