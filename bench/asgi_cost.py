@@ -110,7 +110,7 @@ async def call(app: FastAPI, method: str, path: str, query: bytes, body: bytes, 
     return status
 
 
-async def run(requests: int, rounds: int) -> dict[str, Any]:
+async def run(requests: int, rounds: int, only: set[str] | None = None) -> dict[str, Any]:
     app = build_app()
     auth = [(b"authorization", BENCH_HEADERS["Authorization"].encode()), (b"host", b"127.0.0.1")]
     body = json.dumps({"grade": "A", "reason": "budget confirmed"}).encode()
@@ -123,6 +123,8 @@ async def run(requests: int, rounds: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     async with app.router.lifespan_context(app):
         for kind, (method, path, query, payload, headers) in kinds.items():
+            if only and kind not in only:
+                continue
             for _ in range(200):  # warm-up: the token's first check (JWKS fetch), caches
                 await call(app, method, path, query, payload, headers)
             per_round = []
@@ -139,13 +141,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--kinds", default="live,read,command")
     args = parser.parse_args()
     os.environ.update(auth_env())  # this process's test issuer serves the JWKS the bench token is checked against
     os.environ.setdefault("LEADS_LOG_LEVEL", "WARNING")
     from shared.logs import configure_logging
 
     configure_logging("leads", os.environ["LEADS_LOG_LEVEL"], json=True)
-    print(json.dumps(asyncio.run(run(args.requests, args.rounds))), file=sys.stdout)
+    print(json.dumps(asyncio.run(run(args.requests, args.rounds, set(args.kinds.split(","))))), file=sys.stdout)
 
 
 if __name__ == "__main__":
