@@ -49,6 +49,7 @@ READ_MODEL_TABLES = (
     "report_leads", "report_facts", "report_entities", "report_edges", "report_consultants", "report_lead_state",
     "report_activity_daily", "report_activity_monthly", "report_funnel_now", "report_funnel_dims", "report_funnel_all",
     "report_funnel_all_cross", "report_funnel_daily",
+    "report_group_contributions",
     "report_funnel_monthly", "report_stock_now", "report_stock_daily", "report_stock_monthly", "processed_messages",
     "report_campaign_daily", "report_campaign_monthly",
     "report_activity_hourly", "report_funnel_hourly", "report_stock_hourly", "report_campaign_hourly",

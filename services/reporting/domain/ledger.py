@@ -688,6 +688,34 @@ def contributions(facts: Sequence[Fact], teams: ConsultantTeams, *, since: datet
     return out
 
 
+def recontribute(facts: Sequence[Fact], teams: ConsultantTeams, stored: Mapping[tuple[Any, ...], float],
+                 since: datetime, folds: Folds | None = None) -> tuple[Sums, Sums]:
+    """(what to add to the summaries, the group's contributions now), given ``stored``: the group's
+    contributions (:func:`contributions` from nothing) before its facts or the team history changed, all
+    changes being at or after ``since``.
+
+    Measures at a moment depend only on facts and team moves up to it, so the stored hours before ``since``'s hour
+    are still right, and their sum is the measures at the end of the hour before (the ``previous`` that
+    :func:`contributions` would otherwise get from folding the old history again). The group is folded only
+    for its hours from ``since``'s on, and the difference to the stored ones from that hour is the delta."""
+    first = hour_of(since)
+    head: Sums = {}
+    previous: Sums = {}
+    old_tail: Sums = {}
+    for key, value in stored.items():
+        if key[-1] < first:
+            head[key] = value
+            previous[key[:-1]] = previous.get(key[:-1], 0) + value
+        else:
+            old_tail[key] = value
+    new_tail = contributions(facts, teams, since=since.astimezone(UTC).replace(minute=0, second=0, microsecond=0),
+                             previous={k: v for k, v in previous.items() if v}, folds=folds)
+    delta = dict(new_tail)
+    add_into(delta, old_tail, -1)
+    head.update(new_tail)
+    return {k: v for k, v in delta.items() if v}, head
+
+
 def entities_of(event_type: str, data: Mapping[str, Any], event_id: str) -> tuple[str, list[str]]:
     """(the entity a fact is about, the other entities it links it to). Groups are the connected parts of the
     graph these links draw; see :func:`group_of`."""

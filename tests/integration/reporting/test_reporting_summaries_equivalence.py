@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -296,6 +297,43 @@ async def test_the_rebuild_builds_the_same_summaries_as_the_live_projection(
     assert any(from_live.values())
     for table in from_live:
         assert from_bulk[table] == from_live[table], table
+    # The groups' stored contributions (the live path's "before") too: the next live batch starts from them.
+    assert await group_contributions(bulk_pool) == await group_contributions(live_pool)
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+@given(history=histories(), seed=st.integers(0, 10_000), cut=st.floats(0.2, 0.8))
+async def test_groups_without_stored_contributions_are_measured_from_their_facts_and_stored_from_then_on(
+    reporting: tuple[asyncpg.Pool, IdempotentConsumer], rebuilt: tuple[asyncpg.Pool, IdempotentConsumer],
+    history: list[Published], seed: int, cut: float,
+) -> None:
+    # A read model filled before the groups' contributions were stored (migration 0010 on a live database):
+    # the first batch that touches such a group measures it from its facts, without and with the batch.
+    live_pool, live = reporting
+    bulk_pool, bulk = rebuilt
+    await reset_read_model(live_pool)
+    await reset_read_model(bulk_pool)
+    split = int(len(history) * cut)
+    await deliver(live, history[:split], seed)
+    await live_pool.execute("TRUNCATE report_group_contributions")
+    await deliver(live, history[split:], seed)
+    await deliver(bulk, history, seed + 1)
+    await build_summaries(ActiveSchemaPool(bulk_pool), chunk=3)
+    from_live, from_bulk = await summary_rows(live_pool), await summary_rows(bulk_pool)
+    for table in from_live:
+        assert from_bulk[table] == from_live[table], table
+
+
+async def group_contributions(pool: asyncpg.Pool) -> Counter[tuple[str, frozenset[tuple[Any, ...]]]]:
+    """Every group's stored contributions (JSON ``[[key, …], [value, …]]``), values rounded (sums of fractions),
+    zeros left out. A group of a single event is named after its event id, which each delivery of a history draws
+    anew: those are compared without their names."""
+    out: Counter[tuple[str, frozenset[tuple[Any, ...]]]] = Counter()
+    for r in await pool.fetch("SELECT group_id, contributions FROM report_group_contributions"):
+        keys, values = orjson.loads(r["contributions"])
+        out["event:" if r["group_id"].startswith("event:") else r["group_id"],
+            frozenset((*k, round(v, 6)) for k, v in zip(keys, values, strict=True) if round(v, 6))] += 1
+    return out
 
 
 @settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate])
