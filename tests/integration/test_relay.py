@@ -237,3 +237,28 @@ async def test_a_commit_wakes_the_relay_without_waiting_for_the_poll(
         # With a 10-minute poll interval only the NOTIFY can bring this event out within the deadline.
         records = await read_topic(infra.kafka, unique, expect=1, timeout=30)
     assert by_key(records) == {"s": [1]}
+
+
+async def test_the_relay_s_own_commits_do_not_wait_for_their_wal_flush_and_it_still_publishes_everything(
+    infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
+) -> None:
+    # Its checkpoint and wake-up flag are the only things it writes; a checkpoint lost in a server crash only
+    # republishes (see the killed-relay test above), so their flushes were CPU spent for nothing.
+    store = PostgresEventStore(pool)
+    await ensure_topics(infra.kafka, [unique])
+    relay = await started_relay(kernel_db, infra.kafka, unique)
+    try:
+        conn = await relay._connect()
+        try:
+            setting = await conn.fetchval("SHOW synchronous_commit")
+        finally:
+            await conn.close()
+        await append(store, "s", 0, 1, 2)
+        published = await relay.publish_once()
+    finally:
+        await stop_relay(relay)
+    records = await read_topic(infra.kafka, unique, expect=2, timeout=30)
+    assert setting == "off"
+    assert published == 2
+    assert by_key(records) == {"s": [1, 2]}
+    assert await checkpoint_position(pool) == await pool.fetchval("SELECT max(position) FROM events")
