@@ -107,6 +107,25 @@ def view_row(lead: Lead) -> ViewRow:
     )
 
 
+class MovedTimerRow(TypedDict):
+    """A (lead, kind) whose timer gets a new due date: ``timer_id`` (the armed one) is moved while pending, else
+    ``fresh_id`` is armed."""
+
+    timer_id: str
+    fresh_id: str
+    kind: str
+    due_at: str
+    payload: dict[str, Any]
+    lead_id: str
+
+
+def moved_timer(timer_id: str, fresh_id: str, kind: str, due_at: datetime, payload: dict[str, Any],
+                lead_id: str) -> MovedTimerRow:
+    row = timer_row(fresh_id, kind, due_at, payload)
+    return MovedTimerRow(timer_id=timer_id, fresh_id=fresh_id, kind=row["kind"], due_at=row["due_at"],
+                         payload=row["payload"], lead_id=lead_id)
+
+
 def armed_timer(timer_id: str, kind: str, due_at: datetime, payload: dict[str, Any], lead_id: str) -> ArmedTimerRow:
     row = timer_row(timer_id, kind, due_at, payload)
     return ArmedTimerRow(timer_id=row["timer_id"], kind=row["kind"], due_at=row["due_at"], payload=row["payload"],
@@ -125,6 +144,7 @@ class RecordedChanges:
     cancelled_timers: list[str] = field(default_factory=list)
     disarmed: list[DisarmedRow] = field(default_factory=list)
     armed: list[ArmedTimerRow] = field(default_factory=list)
+    moved: list[MovedTimerRow] = field(default_factory=list)
     work_leads: list[str] = field(default_factory=list)
     work_kinds: list[str] = field(default_factory=list)
     work_items: list[WorkItemRow] = field(default_factory=list)

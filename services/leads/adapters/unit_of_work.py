@@ -33,6 +33,7 @@ from services.leads.adapters.recorded_changes import (
     RecordedChanges,
     ReferralRow,
     armed_timer,
+    moved_timer,
     view_row,
     work_item_row,
 )
@@ -359,16 +360,19 @@ class PostgresLeadsUnitOfWork(PostgresUnitOfWork):
             armed = armed_by_kind.get(plan.kind)
             if armed is not None and (armed.due_at, armed.payload) == (plan.due_at, plan.payload):
                 continue  # unchanged
-            if armed is not None:
-                self._changes.cancelled_timers.append(armed.timer_id)
             if plan.due_at is None:
                 if armed is not None:
+                    self._changes.cancelled_timers.append(armed.timer_id)
                     self._changes.disarmed.append(DisarmedRow(lead_id=lead.id, kind=plan.kind))
                 continue
             # The lead's version is unique per commit, so the id is fresh: a cancelled or fired timer id is
             # never reused (the kernel only moves pending timers).
             timer_id = f"{plan.kind}:{lead.id}:v{lead.version}"
-            self._changes.armed.append(armed_timer(timer_id, plan.kind, plan.due_at, plan.payload, lead.id))
+            if armed is not None:  # moved in place while pending, else the fresh id (rules/timers.sql, "moved")
+                self._changes.moved.append(
+                    moved_timer(armed.timer_id, timer_id, plan.kind, plan.due_at, plan.payload, lead.id))
+            else:
+                self._changes.armed.append(armed_timer(timer_id, plan.kind, plan.due_at, plan.payload, lead.id))
 
 
 def postgres_leads_units_of_work(

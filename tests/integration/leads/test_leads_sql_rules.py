@@ -16,6 +16,7 @@ from services.leads.adapters.recorded_changes import (
     ExternalIdRow,
     RecordedChanges,
     armed_timer,
+    moved_timer,
 )
 from services.leads.main import MIGRATIONS
 from shared.migrations import KERNEL_MIGRATIONS, migrate
@@ -94,6 +95,28 @@ async def test_record_changes_arms_moves_and_disarms_the_leads_timers(db: asyncp
     assert await db.fetchval("SELECT count(*) FROM leads_timers") == 0
 
 
+async def test_a_moved_timer_keeps_its_id_while_pending_and_a_fired_one_is_replaced_by_the_fresh_id(
+    db: asyncpg.Pool,
+) -> None:
+    armed = RecordedChanges(armed=[armed_timer("k:L-1:v1", "k", NOW, {"n": 1}, "L-1"),
+                                   armed_timer("k:L-2:v1", "k", NOW, {"n": 1}, "L-2")])
+    await db.execute("SELECT leads_record_changes($1::jsonb)", armed.payload())
+    await db.execute("UPDATE timers SET status = 'fired' WHERE timer_id = 'k:L-2:v1'")  # L-2's fired meanwhile
+    later = NOW + timedelta(days=1)
+    moved = RecordedChanges(moved=[moved_timer("k:L-1:v1", "k:L-1:v2", "k", later, {"n": 2}, "L-1"),
+                                   moved_timer("k:L-2:v1", "k:L-2:v2", "k", later, {"n": 2}, "L-2")])
+    await db.execute("SELECT leads_record_changes($1::jsonb)", moved.payload())
+
+    timers = {r["timer_id"]: (r["status"], r["due_at"], r["payload"])
+              for r in await db.fetch("SELECT timer_id, status, due_at, payload FROM timers")}
+    assert timers == {"k:L-1:v1": ("pending", later, {"n": 2}),  # moved in place: no cancelled row left behind
+                      "k:L-2:v1": ("fired", NOW, {"n": 1}),  # final
+                      "k:L-2:v2": ("pending", later, {"n": 2})}
+    mirrored = {r["lead_id"]: (r["timer_id"], r["due_at"])
+                for r in await db.fetch("SELECT lead_id, timer_id, due_at FROM leads_timers")}
+    assert mirrored == {"L-1": ("k:L-1:v1", later), "L-2": ("k:L-2:v2", later)}
+
+
 async def test_record_changes_finds_a_leads_work_and_timers_by_index_not_by_scanning_the_tables(
     db: asyncpg.Pool,
 ) -> None:
@@ -104,18 +127,20 @@ async def test_record_changes_finds_a_leads_work_and_timers_by_index_not_by_scan
                SELECT 'follow-up:L-' || g, 'follow_up', 'L-' || g, now(), now() FROM generate_series(1, 3000) g;
            INSERT INTO leads_timers (lead_id, kind, timer_id, due_at, payload)
                SELECT 'L-' || g, 'k', 'k:L-' || g, now(), '{}' FROM generate_series(1, 3000) g;
-           ANALYZE leads_work_items; ANALYZE leads_timers""")
+           INSERT INTO timers (timer_id, kind, due_at) SELECT 'k:L-' || g, 'k', now() FROM generate_series(1, 3000) g;
+           ANALYZE leads_work_items; ANALYZE leads_timers; ANALYZE timers""")
     changes = RecordedChanges(work_leads=["L-7"], work_kinds=["follow_up"], finished_work=["follow-up:L-8"],
-                              disarmed=[DisarmedRow(lead_id="L-9", kind="k")])
+                              disarmed=[DisarmedRow(lead_id="L-9", kind="k")],
+                              moved=[moved_timer("k:L-10", "k:L-10:v2", "k", NOW, {}, "L-10")])
     async with db.acquire() as conn, conn.transaction():
         for _ in range(6):  # past plpgsql's five custom plans, into its cached generic one
             await conn.execute("SELECT leads_record_changes($1::jsonb)", changes.payload())
         scans = {r["relname"]: r["seq_scan"] for r in await conn.fetch(
             "SELECT relname, seq_scan FROM pg_stat_xact_user_tables "
-            "WHERE relname IN ('leads_work_items', 'leads_timers')")}
+            "WHERE relname IN ('leads_work_items', 'leads_timers', 'timers')")}
         left = await conn.fetchval("SELECT count(*) FROM leads_work_items WHERE lead_id IN ('L-7', 'L-8')")
         timers_left = await conn.fetchval("SELECT count(*) FROM leads_timers WHERE lead_id = 'L-9'")
-    assert scans == {"leads_work_items": 0, "leads_timers": 0}
+    assert scans == {"leads_work_items": 0, "leads_timers": 0, "timers": 0}
     assert left == 0
     assert timers_left == 0
 
