@@ -59,7 +59,11 @@ def to_fact(event: InboundEvent) -> FactRow:
     time_field, consultant_fields, has_lead, has_order = _fields_of(type(payload))
     occurred: datetime = getattr(payload, time_field) if time_field else event.headers.time
     data = payload.model_dump(mode="json", exclude=set(_PERSONAL))
-    consultant = next((data[f] for f in consultant_fields if data.get(f)), None)
+    consultant = None
+    for f in consultant_fields:  # a plain loop: a generator per event cost more than the lookups (rebuild profile)
+        if data.get(f):
+            consultant = data[f]
+            break
     return FactRow(
         event_id=str(event.headers.event_id), event_type=type(payload).event_type,
         lead_id=data["lead_id"] if has_lead else None, order_id=data["order_id"] if has_order else None,
