@@ -239,8 +239,12 @@ async def run(admin_dsn: str, kafka: KafkaConnection, prefix: str, run_id: str, 
     configs = []
     for workers in (1,) if smoke else WORKER_COUNTS:
         print(f"  leads with {workers} worker(s)", flush=True)
+        # ANALYZE after the seed: a production database has statistics; without them the services' cached plans are
+        # the ones planned on near-empty tables (autovacuum analyses a fresh database only a minute or more later),
+        # and one cold run scanned all of report_facts per batch (bench/results/e2e-lowrate-20261204.md).
         configs.append(await run_ladder(admin_dsn, kafka, f"{prefix}w{workers}", f"{run_id}_w{workers}",
-                                        workers, profile_rate=PROFILE_RATE if workers == 1 else None, smoke=smoke))
+                                        workers, profile_rate=PROFILE_RATE if workers == 1 else None, smoke=smoke,
+                                        analyze_after_seed=True))
     passing = [c["highest_rate_meeting_targets"] for c in configs if c["highest_rate_meeting_targets"]]
     return {"workload": "per 20 requests: 7 × POST /v1/leads (capture; unique phones; 5 channels; round robin in a "
                         f"team of {CONSULTANTS}), 4 × POST /v1/leads/{{id}}/follow-ups, 1 × POST …/grade, 1 × POST "
