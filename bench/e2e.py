@@ -65,14 +65,20 @@ async def start(name: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes]
     log = open(f"/tmp/bench-{name}.log", "wb")  # noqa: SIM115, ASYNC230
     process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=REPO, stdout=log, stderr=log,  # noqa: ASYNC220  (services outlive this coroutine)
                                env={**admin_env(), **auth_env(), **env, f"{name.upper()}_HTTP_PORT": str(port)})
+    await wait_ready(process, port, name, f"/tmp/bench-{name}.log")
+    return process, port
+
+
+async def wait_ready(process: subprocess.Popen[bytes], port: int, name: str, log_path: str) -> None:
+    """Until the service on ``port`` answers /health/ready (60 s); it is killed if it does not."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{name} exited; see /tmp/bench-{name}.log")
+            raise RuntimeError(f"{name} exited; see {log_path}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=1) as r:  # noqa: ASYNC210
                 if r.status == 200:
-                    return process, port
+                    return
         except OSError:
             pass
         await asyncio.sleep(0.2)

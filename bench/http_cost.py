@@ -23,7 +23,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +45,7 @@ from bench.e2e import (
     register_team,
     seed_leads,
     start,
+    wait_ready,
 )
 from bench.loadgen import Request, open_loop
 from shared.settings import KafkaSettings, load_settings
@@ -63,19 +63,8 @@ async def start_granian(env: dict[str, str], factory: str) -> tuple[subprocess.P
         [granian, "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--loop", "uvloop", "--http", "1", "--no-ws", "--log-level", "warning", factory],
         cwd=REPO, stdout=log, stderr=log, env={**admin_env(), **auth_env(), **env})
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("granian exited; see /tmp/httpcost-granian-leads.log")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=1) as r:  # noqa: ASYNC210
-                if r.status == 200:
-                    return process, port
-        except OSError:
-            pass
-        await asyncio.sleep(0.2)
-    process.kill()
-    raise RuntimeError("granian leads not ready in 60 s")
+    await wait_ready(process, port, "granian leads", "/tmp/httpcost-granian-leads.log")
+    return process, port
 
 
 def tree_cpu_seconds(pid: int) -> float:
