@@ -102,10 +102,18 @@ async def test_members_after_a_rolled_back_one_are_rolled_back_to_their_own_save
 async def test_a_batch_costs_one_round_trip_a_member_besides_its_own_statements(pool: asyncpg.Pool) -> None:
     group = GroupCommit(pool)
     sent: list[str] = []
+    committed = asyncio.Event()
+
+    def log(record: asyncpg.connection.LoggedQuery) -> None:
+        sent.append(record.query)
+        if record.query == "COMMIT;":
+            committed.set()
+
     async with pool.acquire() as conn:  # the pool's one idle connection: the one the batch is going to take
-        conn.add_query_logger(lambda record: sent.append(record.query))
+        conn.add_query_logger(log)
     await asyncio.gather(*(group.run(lambda conn: conn.fetchval("SELECT 1")) for _ in range(4)))
-    await asyncio.sleep(0)  # the logger is called soon after each statement, not in it
+    # asyncpg calls the logger soon after each statement, not in it: wait for the batch's last one to be logged.
+    await asyncio.wait_for(committed.wait(), timeout=10)
     assert pool.get_size() == 1
     assert [q for q in sent if q != "SELECT 1"] == [
         "BEGIN;", "SAVEPOINT member", *["RELEASE SAVEPOINT member; SAVEPOINT member"] * 3, "COMMIT;"]
