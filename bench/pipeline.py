@@ -4,8 +4,10 @@
   sent by a bare idempotent aiokafka producer (acks=all, same batching), both awaited in batches of 1000: once
   with ``send`` per message, once filling record batches per partition (``create_batch``/``send_batch``, as the
   relay does); CPU seconds of the bench process, the database's backends and the broker beside each;
-* rebuild: a topic pre-filled with N LeadCreated messages replayed into a fresh reporting database through the
-  idempotent consumer and reporting's projection (``replay_topics``) vs a bare ``getmany`` loop that only reads.
+* rebuild: reporting's rebuild command (bulk replay, indexes, summaries built, switch, catch-up) on ~N events of
+  realistic lead histories vs a bare ``getmany`` loop that only reads the same topics. (Until 2026-12-04 this row
+  drove the *live* projection with ``replay_topics`` over N LeadCreated messages, which is not what a rebuild
+  runs; the live projection's rate is measured by bench/reporting_live.py and the scale benchmark.)
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import DefaultPartitioner
 
@@ -29,13 +30,8 @@ from shared.db import create_pool
 from shared.eventstore import AppendRequest, NewEvent, RecordedEvent
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.connection import KafkaConnection
-from shared.messaging.consumer import IdempotentConsumer
-from shared.messaging.dead_letters import DeadLetters
-from shared.messaging.headers import EventHeaders
 from shared.messaging.relay import OutboxRelay, make_producer, outbound_message
-from shared.messaging.replay import replay_topics
 from shared.messaging.topics import ensure_topics, topic_partitions
-from shared.migrations import KERNEL_MIGRATIONS, migrate
 
 BATCH = 1000
 
@@ -193,26 +189,6 @@ async def bench_relay(dsn: str, kafka: KafkaConnection, prefix: str, total: int)
     }
 
 
-async def prefill_topic(kafka: KafkaConnection, topic: str, total: int) -> None:
-    await ensure_topics(kafka, [topic])
-    producer = make_producer(kafka, client_id="bench-prefill")
-    await producer.start()
-    try:
-        now = datetime.now(UTC)
-        for start in range(0, total, BATCH):
-            acks = []
-            for n in range(start, min(start + BATCH, total)):
-                payload = lead_payload(n)
-                headers = EventHeaders(event_id=uuid.uuid4(), event_type=payload.event_type, schema_version=1,
-                                       source="salesflow/leads", subject=payload.lead_id, time=now,
-                                       recorded_time=now, correlation_id="bench").encode()
-                acks.append(await producer.send(topic, value=orjson.dumps(payload.model_dump(mode="json")),
-                                                key=payload.lead_id.encode(), headers=headers))
-            await asyncio.gather(*acks)
-    finally:
-        await producer.stop()
-
-
 async def bare_getmany(kafka: KafkaConnection, topics: list[str], *, max_records: int = 2000) -> int:
     """Read ``topics`` from the beginning to their current end with nothing but aiokafka's ``getmany``: the peer
     a rebuild is measured against. Returns the number of records read."""
@@ -238,50 +214,54 @@ async def bare_getmany(kafka: KafkaConnection, topics: list[str], *, max_records
 
 
 async def bench_rebuild(dsn: str, kafka: KafkaConnection, prefix: str, total: int) -> dict[str, Any]:
-    from services.reporting.adapters.summaries import PostgresSummaries
-    from services.reporting.app.projections import LeadsProjection
-    from services.reporting.wiring import MIGRATIONS
+    """The service's rebuild command (``services.reporting.rebuild.rebuild``: bulk replay of the facts, indexes,
+    every group folded once by ``build_summaries``, switch, catch-up) into a fresh generation, on ~``total``
+    events of realistic lead histories (the scale benchmark's generator: ~8 events per lead across the leads and
+    orders topics), beside a bare ``getmany`` of the same topics. CPU of the bench process and of the database's
+    PostgreSQL backends per 1k events, and the wall seconds of each step of the rebuild."""
+    from bench.reporting_scale import delete_topics, fill
+    from services.reporting.rebuild import rebuild
 
-    topic = f"{prefix}.leads"
-    await prefill_topic(kafka, topic, total)
-    bare_cpu = CpuMeter({"bench_process": [os.getpid()]})
-    bare_cpu.start()
-    watch = Stopwatch()
-    read = await bare_getmany(kafka, [topic])
-    bare_s = watch.elapsed
-    bare_cpu_s = bare_cpu.stop()["bench_process"]
+    base = f"{prefix}rb"
+    topics = [f"{base}.{s}" for s in ("leads", "orders", "aftersales")]
+    try:
+        events = await fill(kafka, base, max(total // 8, 1), seed=12)
+        load_before = os.getloadavg()
+        bare_cpu = CpuMeter({"bench_process": [os.getpid()]})
+        bare_cpu.start()
+        watch = Stopwatch()
+        # The replay's batch size: the peer reads the same way, minus everything the rebuild does with the records.
+        read = await bare_getmany(kafka, topics, max_records=5000)
+        bare_s = watch.elapsed
+        bare_cpu_s = bare_cpu.stop()["bench_process"]
 
-    conn = await asyncpg.connect(dsn)
-    await migrate(conn, [("kernel", KERNEL_MIGRATIONS), ("reporting", MIGRATIONS)])
-    await conn.close()
-    pool = await create_pool(dsn, min_size=2, max_size=4)
-    producer = make_producer(kafka, client_id="bench-dlq")
-    await producer.start()
-    consumer = IdempotentConsumer(
-        name="bench-rebuild", pool=pool, handlers={},
-        batch_handlers=LeadsProjection(PostgresSummaries(pool)).batch_handlers(),
-        dead_letters=DeadLetters(consumer="bench-rebuild", producer=producer),
-    )
-    cpu = CpuMeter({"bench_process": [os.getpid()]})
-    postgres = DatabaseBackendsCpu(dsn.rsplit("/", 1)[1])  # the projection's SQL runs there, beside the Python
-    cpu.start()
-    postgres.start()
-    watch = Stopwatch()
-    result = await replay_topics(kafka, [topic], consumer)
-    rebuild_s = watch.elapsed
-    cpu_used = cpu.stop()
-    cpu_used["postgres"] = await postgres.stop()
-    rows = await pool.fetchval("SELECT count(*) FROM report_leads")
-    await producer.stop()
-    await pool.close()
+        cpu = CpuMeter({"bench_process": [os.getpid()]})
+        postgres = DatabaseBackendsCpu(dsn.rsplit("/", 1)[1])  # the rebuild opens and closes several connections
+        cpu.start()
+        postgres.start()
+        watch = Stopwatch()
+        result = await rebuild(dsn, kafka, topics, show_progress=False)
+        rebuild_s = watch.elapsed
+        cpu_used = cpu.stop()
+        cpu_used["postgres"] = await postgres.stop()
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetchval(f"SELECT count(*) FROM {result.schema}.report_facts")
+        finally:
+            await conn.close()
+    finally:
+        await delete_topics(kafka, topics)
+    records = result.records
     return {
-        "events": total,
-        # CPU seconds of this process per 1000 events: less sensitive to neighbours on a shared machine than rates.
+        "events": events, "topics": topics,
+        # CPU seconds per 1000 events: less sensitive to neighbours on a shared machine than rates.
         "bare_getmany": {"read": read, "seconds": round(bare_s, 3), "events_per_s": round(read / bare_s),
                          "cpu_ms_per_1k": round(bare_cpu_s / max(read, 1) * 1e6, 1)},
         "rebuild": {"applied": result.applied, "rows": rows, "seconds": round(rebuild_s, 3),
-                    "events_per_s": round(result.records / rebuild_s), "cpu_s": cpu_used,
-                    "cpu_ms_per_1k": round(cpu_used["bench_process"] / max(result.records, 1) * 1e6, 1),
-                    "postgres_cpu_ms_per_1k": round(cpu_used["postgres"] / max(result.records, 1) * 1e6, 1)},
-        "rebuild_vs_bare": round((result.records / rebuild_s) / (read / bare_s), 2),
+                    "phases_s": result.phases,
+                    "events_per_s": round(records / rebuild_s), "cpu_s": cpu_used,
+                    "cpu_ms_per_1k": round(cpu_used["bench_process"] / max(records, 1) * 1e6, 1),
+                    "postgres_cpu_ms_per_1k": round(cpu_used["postgres"] / max(records, 1) * 1e6, 1)},
+        "rebuild_vs_bare": round((records / rebuild_s) / (read / bare_s), 2),
+        "load_average": {"before": load_before, "after": os.getloadavg()},
     }

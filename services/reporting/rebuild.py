@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
@@ -70,6 +70,8 @@ class RebuildResult:
     applied: int
     seconds: float
     caught_up: int
+    # Wall seconds of each step (replay, indexes, summaries, catch-up): what the benchmark splits a rebuild by.
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 async def ensure_base_tables(dsn: str) -> None:
@@ -98,16 +100,28 @@ async def rebuild(dsn: str, kafka: KafkaConnection, topics: list[str], *, schema
         started = time.monotonic()
         snapshot = await end_offsets(kafka, topics)
         # The bulk replay stores facts only; the summaries are folded once per group after it.
+        phases: dict[str, float] = {}
+        mark = started
+
+        def phase(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            phases[name] = round(now - mark, 3)
+            mark = now
         with progress_bar(f"rebuilding {schema}") if show_progress else contextlib.nullcontext() as bar:
             result = await replay_topics(kafka, topics, build_consumer(name, pool, dead_letters, bulk=True),
                                          progress=bar)
+        phase("replay")
         await create_indexes(dsn, indexes)  # before the switch: queries need them (and the fold below)
+        phase("indexes")
         await build_summaries(pool)
+        phase("summaries")
         seconds = time.monotonic() - started
         # Catching up is incremental, on top of the complete summaries.
         consumer = build_consumer(name, pool, dead_letters)
         replaced = await switch_to(dsn, schema)
         caught_up = await apply_since(kafka, topics, snapshot, consumer)
+        phase("catch_up")
         # The generation's processed ids served the rebuild only; the live consumer keeps its own.
         await pool.execute("DELETE FROM processed_messages WHERE consumer = $1", name)
     finally:
@@ -115,7 +129,7 @@ async def rebuild(dsn: str, kafka: KafkaConnection, topics: list[str], *, schema
         await pool.close()
     if not keep_old:
         await drop_stale_generations(dsn, keep={schema, replaced})
-    return RebuildResult(schema, replaced, result.records, result.applied, seconds, caught_up)
+    return RebuildResult(schema, replaced, result.records, result.applied, seconds, caught_up, phases)
 
 
 def rebuild_main(argv: list[str]) -> None:
