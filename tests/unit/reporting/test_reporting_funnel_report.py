@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from services.reporting.domain.funnel import FUNNEL_STAGES, FunnelReport, funnel_from_measures, histogram_percentile
@@ -110,3 +110,38 @@ def test_reached_never_increases_along_the_pipeline_and_entered_never_exceeds_re
     assert sum(s.current for s in report.stages) == report.total_leads == len(journeys)
 
 
+
+
+_STAY_KEYS = st.builds(lambda stage, bucket, spelling: f"stay:{stage}:{spelling(bucket)}",
+                       st.sampled_from(FUNNEL_STAGES), st.sampled_from((0.5, 1.5, 2.25, 40.0, 1000.0)),
+                       st.sampled_from((str, lambda b: f"{b:.3f}")))
+_OTHER_KEYS = st.sampled_from(("total", "won", "lost", "invalid", "open", "lost_reason:price", "lost_stage:visited",
+                               "lost_competitor:BYD Han", "stay:nowhere:2.0", *(f"{kind}:{s}" for s in FUNNEL_STAGES
+                                                                               for kind in ("entered", "reached",
+                                                                                            "current"))))
+
+
+@given(st.lists(st.dictionaries(st.one_of(_STAY_KEYS, _OTHER_KEYS), st.integers(-2, 50), max_size=40), max_size=4))
+@example([{"stay:new:1.5": 5, "stay:new:1.500": -3, "stay:new:40.0": 2}])  # one bucket spelt two ways
+def test_the_report_from_measures_reads_time_in_stage_as_one_histogram_per_stage(
+    measure_sets: list[dict[str, int]],
+) -> None:
+    # The report parses each key once and keeps (bucket, count) pairs rather than a histogram per stage; whatever
+    # the keys (one bucket spelt two ways, zero and negative counts, an unknown stage), the percentiles must be
+    # those of the stage's histogram, and a key's parse must not leak into another report.
+    for measures in measure_sets:
+        report = funnel_from_measures(measures)
+        for stage in report.stages:
+            histogram: Counter[float] = Counter()
+            for key, n in measures.items():
+                head, _, rest = key.partition(":")
+                name, _, bucket = rest.rpartition(":")
+                if head == "stay" and name == stage.stage and n:
+                    histogram[float(bucket)] += n
+            assert stage.median_hours_in_stage == histogram_percentile(histogram, 0.5)
+            assert stage.p90_hours_in_stage == histogram_percentile(histogram, 0.9)
+            assert (stage.entered, stage.reached, stage.current) == (
+                measures.get(f"entered:{stage.stage}", 0), measures.get(f"reached:{stage.stage}", 0),
+                measures.get(f"current:{stage.stage}", 0))
+        assert report.lost_by_reason == ({"price": measures["lost_reason:price"]}
+                                         if measures.get("lost_reason:price") else {})
