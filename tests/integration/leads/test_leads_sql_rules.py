@@ -3,6 +3,7 @@ membership and its tickets, the one-call bookkeeping with its typed payload — 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -143,6 +144,36 @@ async def test_record_changes_finds_a_leads_work_and_timers_by_index_not_by_scan
     assert scans == {"leads_work_items": 0, "leads_timers": 0, "timers": 0}
     assert left == 0
     assert timers_left == 0
+
+
+async def test_a_commands_rewrite_of_a_leads_view_and_timer_rows_is_a_hot_update_on_full_tables(
+    db: asyncpg.Pool,
+) -> None:
+    # Enough leads for several pages, written in one go, as captures leave them: at fillfactor 100 the lead's page
+    # has no room for the new version, which then goes to another page and into every index of the table.
+    await db.execute(
+        """INSERT INTO leads_view (lead_id, customer_id, phone, name, channel, status, stage, grade, is_open, owner_id,
+                                   team_id, pooled, overdue, loss_pending, captured_at, last_activity_at, version)
+               SELECT 'L-' || g, 'C-' || g, '+86138' || lpad(g::text, 8, '0'), '客户 ' || g, 'website', 'open', 'new',
+                      'N', true, 'c1', 't1', false, false, false, now(), now(), 1 FROM generate_series(1, 200) g;
+           INSERT INTO leads_timers (lead_id, kind, timer_id, due_at, payload)
+               SELECT 'L-' || g, 'k', 'k:L-' || g, now(), jsonb_build_object('lead_id', 'L-' || g, 'sequence', 1)
+               FROM generate_series(1, 200) g;
+           INSERT INTO timers (timer_id, kind, due_at) SELECT 'k:L-' || g, 'k', now() FROM generate_series(1, 200) g""")
+    row = json.loads(await db.fetchval("SELECT to_jsonb(v)::text FROM leads_view v WHERE lead_id = 'L-1'"))
+    # What a follow-up changes: none of it indexed.
+    row |= {"version": 2, "status": "contacted", "last_activity_at": NOW.isoformat(),
+            "follow_up_due_at": (NOW + timedelta(days=2)).isoformat()}
+    changes = {"views": [row], **RecordedChanges(moved=[moved_timer("k:L-1", "k:L-1:v2", "k", NOW + timedelta(days=2),
+                                                                    {"lead_id": "L-1", "sequence": 2}, "L-1")]
+                                                ).payload()}
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT leads_record_changes($1::jsonb)", changes)
+        updates = {r["relname"]: (r["n_tup_upd"], r["n_tup_hot_upd"]) for r in await conn.fetch(
+            "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+            "WHERE relname IN ('leads_view', 'leads_timers')")}
+    assert updates == {"leads_view": (1, 1), "leads_timers": (1, 1)}
+    assert await db.fetchval("SELECT version FROM leads_view WHERE lead_id = 'L-1'") == 2
 
 
 async def test_a_lookup_key_written_twice_is_a_unique_violation_the_unit_of_work_retries_on(
