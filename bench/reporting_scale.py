@@ -256,7 +256,7 @@ class _Progress:
 def _commit() -> str:
     """The commit the measured code is at (with "+dirty" when the worktree differs from it)."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent,
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent.parent,
                               check=False).stdout.strip()
     return git("rev-parse", "--short", "HEAD") + ("+dirty" if git("status", "--porcelain", "--", "services",
                                                                    "shared", "bench") else "")
@@ -618,6 +618,10 @@ async def run(admin_dsn: str, kafka: KafkaConnection, run_id: str, *, smoke: boo
     for leads in chosen:
         out["sizes"].append(await run_size(admin_dsn, kafka, run_id, leads, requests=3 if smoke else REQUESTS,
                                            live_events=400 if smoke else 10_000, fresh_database=fresh_database))
+    # Memory flat in the size of an export: the writers at growing row counts, a fresh process each.
+    out["exports"] = {"load_average_at_start": os.getloadavg(), "commit": _commit(),
+                      "runs": await asyncio.to_thread(export_rss_scaling, *(((0, 1000), (0, 1000)) if smoke else ())),
+                      "load_average_at_end": os.getloadavg()}
     out["load_average_at_end"] = os.getloadavg()
     return out
 
