@@ -87,6 +87,9 @@ def status(as_json: JsonOption = False) -> None:
             "-" if relay is None else f"{relay['oldest_unpublished_age_s']:.1f}s", lag,
             str(sum(s["dead_letters_open"].values())), str(timers["due"]), f"{timers['late_s']:.1f}s")
     out.print(table)
+    for s in statuses:
+        for reason in (s.get("read_model") or {}).get("reasons", []):
+            out.print(f"[yellow]{s['service']}: rebuild needed[/yellow]: {reason}")
     partitions = Table(title="consumer lag by partition")
     for column in ("group", "topic", "partition", "committed", "end", "lag"):
         partitions.add_column(column)

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from ops.topology import SERVICES, Service, kafka_connection
+from services.reporting.adapters.upgrade import read_model_problems
 from shared.db import connect
 from shared.migrations import KERNEL_MIGRATIONS, discover
 from shared.observability import probes
@@ -30,6 +31,11 @@ async def service_status(service: Service) -> dict[str, Any]:
             status["relay"] = asdict(await probes.relay_lag(conn, service.name))
         status["dead_letters_open"] = await probes.open_dead_letters(conn)
         status["timers"] = asdict(await probes.timer_backlog(conn))
+        if service.name == "reporting":
+            # Whether an upgrade left reporting's read model needing `salesflow rebuild` (its `as_of` reads refuse
+            # until then): the operator's first command should say so.
+            reasons = await read_model_problems(conn, Path(str(resources.files("services.reporting") / "migrations")))
+            status["read_model"] = {"rebuild_needed": bool(reasons), "reasons": reasons}
     except asyncpg.UndefinedTableError:
         return {**status, "error": "database not migrated yet (the service migrates it when it starts)"}
     finally:

@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from fastapi import FastAPI
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 
 from services.reporting.adapters.exports import to_csv, to_xlsx
@@ -16,11 +18,13 @@ from services.reporting.adapters.generations import ActiveSchemaPool
 from services.reporting.adapters.plans import load_plans
 from services.reporting.adapters.summaries import FactFold, PostgresSummaries
 from services.reporting.adapters.targets import PostgresTargetRepository, postgres_targets_units_of_work
+from services.reporting.adapters.upgrade import ReadModelCheck
 from services.reporting.api import dashboard_router, reporting_router
 from services.reporting.app.analysis import AfterSalesQuery, KpiReportQuery, MonthlyAnalysisQuery
 from services.reporting.app.cache import WatermarkCache
 from services.reporting.app.campaigns import CampaignReportQuery
 from services.reporting.app.commands import SetTargetHandler
+from services.reporting.app.ports import RebuildNeededError
 from services.reporting.app.queries import FunnelQuery, FunnelReportQuery
 from services.reporting.app.reports import (
     Activities,
@@ -36,11 +40,12 @@ from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import dead_letter_topic, ensure_topics
 from shared.runtime.bootstrap import prepare_database, run_service
 from shared.runtime.components import ServiceComponents
-from shared.runtime.http import dead_letter_router
+from shared.runtime.http import dead_letter_router, error_body
 from shared.runtime.service_app import service_app
 from shared.settings import KafkaSettings
 
 SERVICE = "reporting"
+log = structlog.get_logger(__name__)
 
 
 def utcnow() -> datetime:
@@ -60,7 +65,13 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
         await producer.start()
         # Queries and the live consumer go through the active generation (see adapters.generations).
         active = ActiveSchemaPool(pool)
-        summaries = PostgresSummaries(active)
+        # An upgrade whose migrations the read model needs a rebuild for (adapters.upgrade): said at start, in
+        # /health/ready, and by every `as_of` read, which refuses until `salesflow rebuild` has run.
+        read_model = ReadModelCheck(pool, MIGRATIONS)
+        if problems := await read_model.problems():
+            log.warning("reporting.rebuild_needed", reasons=problems)
+        parts.checks["read_model"] = read_model.readiness
+        summaries = PostgresSummaries(active, as_of_guard=read_model.require)
         dead_letters = DeadLetters(consumer=SERVICE, producer=producer)
         consumer = build_consumer(SERVICE, active, dead_letters)
         broker = KafkaBroker(kafka.kafka_bootstrap_servers, client_id=SERVICE, logger=None,
@@ -98,7 +109,14 @@ def create_app(settings: ReportingSettings, kafka: KafkaSettings) -> FastAPI:
         finally:
             await parts.close()
 
-    return service_app(SERVICE, settings=settings, parts=parts, lifespan=lifespan, browser_home="/dashboard")
+    app = service_app(SERVICE, settings=settings, parts=parts, lifespan=lifespan, browser_home="/dashboard")
+
+    @app.exception_handler(RebuildNeededError)
+    async def on_rebuild_needed(_: Request, exc: RebuildNeededError) -> JSONResponse:
+        # 503: the read model cannot answer this until an operator rebuilds it; not the caller's error.
+        return JSONResponse(status_code=503, content=error_body("rebuild_needed", str(exc)))
+
+    return app
 
 
 def main() -> None:

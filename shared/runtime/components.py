@@ -39,6 +39,8 @@ class ServiceComponents:
         self.consumer: IdempotentConsumer | None = None
         self._lag_probe: probes.ConsumerLagProbe | None = None
         self._lag_topics: list[str] = []
+        # A service's own readiness checks, by name (reporting: whether its read model needs a rebuild).
+        self.checks: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {}
 
     def run_relay(self, relay: OutboxRelay) -> None:
         self.relay = relay
@@ -132,6 +134,11 @@ class ServiceComponents:
             checks["timers"] = {"ok": tasks.get("timers", False), "fired": self.timers.fired}
         if self.broker is not None and self.consumer is not None:
             checks["consumer"] = {"ok": bool(self.broker.running), "applied": self.consumer.applied}
+        for name, check in self.checks.items():
+            try:
+                checks[name] = await asyncio.wait_for(check(), PROBE_TIMEOUT_S)
+            except Exception as exc:  # a failing check is an unready answer, not a 500 from the probe
+                checks[name] = {"ok": False, "error": repr(exc)}
         return checks
 
     async def close(self) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -60,6 +60,7 @@ from services.reporting.domain.ledger import (
     recontribute,
 )
 
+AsOfGuard = Callable[[], Awaitable[None]]
 FUNNEL_DIMS = ("channel", "team", "consultant", "product")
 _DIM_INDEX = {"consultant": 0, "team": 1, "channel": 2, "product": 3}  # in (consultant, team, channel, product)
 ACTIVITY_DIMS = ("day", "month", "consultant", "team", "channel", "product")
@@ -308,9 +309,12 @@ class PostgresSummaries:
     :func:`build_summaries` folds every group once at the end (instead of refolding a group each time a batch
     touches it, which a replay does ~10 times per lead)."""
 
-    def __init__(self, pool: Any, *, bulk: bool = False) -> None:
+    def __init__(self, pool: Any, *, bulk: bool = False, as_of_guard: AsOfGuard | None = None) -> None:
         self._pool = pool
         self._bulk = bulk
+        # The service's check that the read model holds what `as_of` sums (adapters.upgrade.ReadModelCheck): it
+        # raises RebuildNeededError rather than let an upgrade that was not followed by a rebuild answer wrong.
+        self._as_of_guard = as_of_guard
 
     # --- write path ----------------------------------------------------------------------------------------------
 
@@ -425,6 +429,8 @@ class PostgresSummaries:
         """Funnel measures per group value ('' when not grouped) for leads captured in the ``cohorts`` months
         (None: all). ``as_of`` supports one dimension at a time (a filter, a group_by, or both on the same one);
         the caller folds the facts for anything else (see :class:`FactFold`)."""
+        if as_of is not None and self._as_of_guard is not None:
+            await self._as_of_guard()
         active = {k: v for k, v in filters.items() if v is not None}
         out: dict[str, Counter[str]] = defaultdict(Counter)
         dims = set(active) | ({group_by} if group_by and group_by != "period" else set())
@@ -504,6 +510,8 @@ class PostgresSummaries:
     async def _flows(self, flows: Flows, *, start: date, end: date, as_of: datetime | None,
                      by: Sequence[str]) -> Sums:
         """Σ of one kind of day-keyed counters (``flows``: its daily and monthly tables) over [start, end)."""
+        if as_of is not None and self._as_of_guard is not None:
+            await self._as_of_guard()
         whole_months = start.day == 1 and end.day == 1 and "day" not in by
         months = _months(start, end)
 
@@ -558,6 +566,8 @@ class PostgresSummaries:
 
     async def stock(self, *, as_of: datetime | None, now: datetime) -> Counter[tuple[str, str]]:
         """Open leads per owner: ``(consultant, measure)`` → count."""
+        if as_of is not None and self._as_of_guard is not None:
+            await self._as_of_guard()
         out: Counter[tuple[str, str]] = Counter()
         async with self._pool.acquire() as conn:
             if as_of is None:

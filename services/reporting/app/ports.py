@@ -59,3 +59,8 @@ class CampaignSummaries(Protocol):
 
 class UnsupportedBySummariesError(Exception):
     """The summaries do not hold this cut (e.g. as_of over two funnel dimensions): fold the facts instead."""
+
+
+class RebuildNeededError(Exception):
+    """The read model lacks what a report sums (an upgrade added tables to it without ``salesflow rebuild``; see
+    ``adapters.upgrade``): refused rather than answered wrong. The message names the reasons."""
