@@ -60,7 +60,8 @@ class InMemoryLeadsUnitOfWork(InMemoryUnitOfWork):
         """Nothing to lock: one event loop, and the commit below does not yield between its checks and writes."""
 
     async def lock_phone(self, phone: str, *, source_system: str | None = None,
-                         external_id: str | None = None) -> PhoneLookup:
+                         external_id: str | None = None, rotation_team: str | None = None) -> PhoneLookup:
+        # rotation_team is only a hint to take the ticket in the same round trip: take_rotation_ticket takes it here.
         t = self._tables
         open_leads = sorted((lead for lead in t.leads.values() if lead.phone == phone and lead.is_open),
                             key=lambda lead: lead.captured_at or datetime.min)

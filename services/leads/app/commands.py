@@ -107,8 +107,13 @@ class CaptureLeadHandler:
         open lead adds to that lead (a checkout signs it, unless it is already past signing); otherwise a new lead,
         assigned round robin."""
         # Everyone capturing this phone waits here, so two channels racing cannot both create a lead.
+        # A new lead of a team will take the team's rotation ticket (create): the unit of work may take it with
+        # the lock, in the same round trip, when it finds no lead for the phone. Not with a referral, which may
+        # still find its lead below.
+        team_id = command.team_id or self._default_team_id
+        rotation_team = team_id if command.owner_id is None and command.referral_id is None else None
         found = await uow.lock_phone(fields.phone, source_system=command.source_system,
-                                     external_id=command.external_id)
+                                     external_id=command.external_id, rotation_team=rotation_team)
         if found.external_id_lead is not None:
             return await self._existing(uow, found.external_id_lead, "duplicate_request")
         if command.referral_id is not None and (referred := await uow.lead_for_referral(command.referral_id)):

@@ -73,10 +73,13 @@ class UnitOfWork(Protocol):
         """A transaction-scoped advisory lock (serialises round robin per team)."""
 
     async def lock_phone(
-        self, phone: str, *, source_system: str | None = None, external_id: str | None = None
+        self, phone: str, *, source_system: str | None = None, external_id: str | None = None,
+        rotation_team: str | None = None,
     ) -> PhoneLookup:
         """Take the phone's transaction lock (everyone capturing this phone waits, so two channels racing
-        cannot both create a lead), then read the dedupe facts — one round trip."""
+        cannot both create a lead), then read the dedupe facts — one round trip. With ``rotation_team``, the
+        caller will take that team's rotation ticket if the phone has neither the request's lead nor an open lead
+        (a new lead): an adapter may take it in the same round trip and hand it to ``take_rotation_ticket``."""
 
     async def lead_for_referral(self, referral_id: str) -> str | None: ...
     async def lead_for_order(self, order_id: str) -> str | None: ...

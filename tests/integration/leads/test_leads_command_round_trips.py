@@ -13,6 +13,7 @@ import pytest
 from services.leads.adapters.unit_of_work import _APPEND_RECORDING
 from services.leads.app.commands import CaptureLead
 from services.leads.app.lead_commands import LogFollowUp
+from shared.domain import InvalidFieldError
 from shared.eventstore import AppendRequest, ConcurrencyError, NewEvent
 from shared.eventstore.store import PostgresEventStore
 from tests.integration.leads.conftest import team_with
@@ -68,3 +69,42 @@ async def test_the_folded_append_is_a_version_conflict_like_the_plain_one(leads:
     with pytest.raises(ConcurrencyError):
         await store.append([request(0)], through=_APPEND_RECORDING, args=({},))
     assert await leads.pool.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", stream) == 1
+
+
+async def test_a_new_leads_capture_takes_the_phone_lock_and_its_ticket_in_one_statement(
+    leads: LeadsInProcess, phone: Callable[[], str], name: Callable[[str], str],
+) -> None:
+    team = name("rt-team-")
+    await team_with(leads, team, [f"{team}-c1", f"{team}-c2"])
+    first_phone = phone()
+    sent: list[str] = []
+    await log_statements(leads.pool, sent)
+
+    first = (await leads.capture(CaptureLead(name="客户", phone=first_phone, channel="website", team_id=team),
+                                 ctx())).lead
+
+    assert sent[0] == "BEGIN;"
+    assert sent[-1] == "COMMIT;"
+    own = [q for q in sent[1:-1] if not q.startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(own) == 2, own
+    assert "leads_lock_phone_and_take_ticket" in own[0]
+    assert "leads_append_recording" in own[1]
+    assert first.owner_id == f"{team}-c1"
+
+
+async def test_a_capture_that_finds_the_phones_open_lead_costs_nobody_a_turn(
+    leads: LeadsInProcess, phone: Callable[[], str], name: Callable[[str], str],
+) -> None:
+    team = name("rt-team-")
+    await team_with(leads, team, [f"{team}-c1", f"{team}-c2"])
+    known = phone()
+    first = (await leads.capture(CaptureLead(name="客户", phone=known, channel="website", team_id=team), ctx())).lead
+    again = await leads.capture(CaptureLead(name="客户", phone=known, channel="call_center", team_id=team), ctx())
+    unknown_team = name("rt-none-")
+    with pytest.raises(InvalidFieldError):
+        await leads.capture(CaptureLead(name="客户", phone=phone(), channel="website", team_id=unknown_team), ctx())
+    second = (await leads.capture(CaptureLead(name="客户", phone=phone(), channel="website", team_id=team),
+                                  ctx())).lead
+
+    assert again.lead.id == first.id  # a touchpoint on the open lead, no ticket taken for it
+    assert (first.owner_id, second.owner_id) == (f"{team}-c1", f"{team}-c2")

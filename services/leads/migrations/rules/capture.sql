@@ -23,6 +23,28 @@ BEGIN
 END;
 $$;
 
+-- The capture of a new lead in one round trip instead of two: the phone's lock and dedupe reads (leads_lock_phone),
+-- then — only if they found neither the request's lead nor an open lead, i.e. only when the capture goes on to create
+-- a lead — the team's rotation ticket (leads_take_rotation_ticket, rotation.sql), in the same lock order as two calls.
+-- A capture that finds an existing lead takes no ticket, so nobody loses a turn. ticket_taken says whether the
+-- rotation columns are filled (team_known false: an unknown team, no ticket taken, as leads_take_rotation_ticket).
+CREATE OR REPLACE FUNCTION leads_lock_phone_and_take_ticket(
+    p_phone text, p_source_system text, p_external_id text, p_team_id text,
+    OUT external_id_lead text, OUT open_lead text, OUT known_customer text,
+    OUT ticket_taken boolean, OUT team_known boolean, OUT consultant_ids text[], OUT ticket bigint
+)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    SELECT l.external_id_lead, l.open_lead, l.known_customer INTO external_id_lead, open_lead, known_customer
+        FROM leads_lock_phone(p_phone, p_source_system, p_external_id) AS l;
+    ticket_taken := external_id_lead IS NULL AND open_lead IS NULL;
+    IF ticket_taken THEN
+        SELECT r.team_known, r.consultant_ids, r.ticket INTO team_known, consultant_ids, ticket
+            FROM leads_take_rotation_ticket(p_team_id) AS r;
+    END IF;
+END;
+$$;
+
 -- The lookup rows and leads_view rows a command wrote (keys of p: customers, external_ids, referrals, orders,
 -- views; each a JSON array of rows; a missing key writes nothing — starting an executor for an empty array costs
 -- more than the test). A unique violation on a lookup key surfaces: the caller retries its unit of work.
