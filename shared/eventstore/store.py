@@ -26,19 +26,27 @@ FEED_COLUMNS = """position, (txid::text)::bigint AS txid, event_id, stream_id, s
 
 _APPEND = "SELECT stream_id, new_version FROM sf_append($1::jsonb)"
 
-# Commit-order-safe feed; see shared/messaging/relay.py for why it cannot skip a late commit. ORDER BY names the
-# table's columns: a bare ``txid`` is the select list's bigint alias, which the (txid, position) index cannot serve —
-# every read then sorted the whole backlog for its LIMIT (43 ms vs 1 ms per 1000-event read at a 20,000-event
-# backlog; the relay's reads grew quadratically with a backlog). Parameters: the
-# position to read after ($1 txid, $2 position) and the limit ($3). Public so the relay can fold it into a statement
-# of its own.
-FEED_QUERY = f"""
+
+
+def feed_query(horizon: str = "(SELECT sf_feed_horizon())") -> str:
+    """The commit-order-safe feed; see shared/messaging/relay.py for why it cannot skip a late commit. ORDER BY
+    names the table's columns: a bare ``txid`` is the select list's bigint alias, which the (txid, position) index
+    cannot serve — every read then sorted the whole backlog for its LIMIT (43 ms vs 1 ms per 1000-event read at a
+    20,000-event backlog; the relay's reads grew quadratically with a backlog). Parameters: the position to read
+    after ($1 txid, $2 position) and the limit ($3). ``horizon`` is the SQL of the read limit: the relay folds the
+    query into a statement of its own that computes ``sf_feed_horizon()`` once for two uses (it costs ~40-60 µs of
+    backend CPU a call and grows with the cluster's connections); it must be that function's value on the same
+    statement's snapshot."""
+    return f"""
 SELECT {FEED_COLUMNS} FROM events
 WHERE (txid, position) > ($1::bigint::text::xid8, $2::bigint)
-  AND txid < (SELECT sf_feed_horizon())
+  AND txid < {horizon}
 ORDER BY events.txid, events.position
 LIMIT $3
 """
+
+
+FEED_QUERY = feed_query()
 
 
 _RECORDED_FIELDS = tuple(RecordedEvent.__dataclass_fields__)

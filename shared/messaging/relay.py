@@ -29,6 +29,19 @@ only after the broker acknowledged every message of the batch. A crash between t
 checkpoint republishes that batch on restart: duplicates are possible, loss is not, and consumers are
 idempotent on the event id. For the same reason the relay's own commits need not wait for their WAL flush (a
 checkpoint lost in a server crash republishes too): its connection runs with ``synchronous_commit = off``.
+
+Cost per wake-up
+----------------
+A pass costs the same few statements for one event as for a thousand, so at a low rate (one wake-up per command
+commit) the statements are the relay's cost. Two modes keep them few (``_pump``):
+
+* **sparse** — the wake-up stays armed; a NOTIFY wakes the relay, one read publishes what is there, and the relay
+  waits again: one statement per wake-up. The acknowledged checkpoint is not written on its own: it rides in the
+  next statement (the next wake-up's read), or is written alone after ``CHECKPOINT_DELAY`` if none comes — a
+  crash in that window republishes, as any crash between ack and checkpoint does.
+* **busy** — commits arrived during the last pass (a NOTIFY came in meanwhile): the relay disarms the wake-up
+  (commits stop notifying), reads again after ``linger`` and keeps reading until a read finds nothing; then it arms
+  the wake-up and looks once more before waiting (a commit between the last read and the arming sent no NOTIFY).
 """
 
 from __future__ import annotations
@@ -49,7 +62,7 @@ from opentelemetry.trace import Span
 from shared.contracts.base import IntegrationEvent
 from shared.db import connect
 from shared.eventstore.records import FeedPosition, RecordedEvent
-from shared.eventstore.store import FEED_QUERY
+from shared.eventstore.store import feed_query
 from shared.messaging.connection import KafkaConnection
 from shared.messaging.headers import EventHeaders, Headers
 from shared.observability import tracing
@@ -58,6 +71,10 @@ from shared.observability.metrics import service_metrics
 log = structlog.get_logger(__name__)
 
 NOTIFY_CHANNEL = "sf_events"
+
+# How long an acknowledged checkpoint may wait for the relay's next statement to carry it before it is written on
+# its own (seconds): the longest a checkpoint lags the broker while the relay is idle.
+CHECKPOINT_DELAY = 0.25
 
 # The partitioner AIOKafkaProducer uses unless told otherwise (make_producer does not): the relay partitions its
 # record batches itself and must put each key where ``send`` would.
@@ -192,12 +209,17 @@ class OutboxRelay:
 
     async def _run_once(self) -> None:
         conn = await self._connect()
+        feed = _FeedReader(conn, self._name)
         try:
             await self._acquire_leadership(conn)
             await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-            await self._pump(conn)
+            await self._pump(feed)
         finally:
             self.is_leader = False
+            # Best effort: write the acknowledged checkpoint that was waiting for the next statement (if the
+            # connection is still usable and idle), so a restart republishes less. Not needed for correctness.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(asyncio.wait_for(feed.flush(), 2))
             with contextlib.suppress(Exception):
                 await asyncio.shield(conn.close(timeout=2))
 
@@ -209,7 +231,10 @@ class OutboxRelay:
             if not await self._try_lock(conn):
                 raise RelayBusyError(f"relay {self._name!r} is active elsewhere")
             await self._ensure_checkpoint(conn)
-            return await self.publish_available(_FeedReader(conn, self._name))
+            feed = _FeedReader(conn, self._name)
+            published = await self.publish_available(feed)
+            await feed.flush()
+            return published
         finally:
             await conn.close()
 
@@ -235,39 +260,53 @@ class OutboxRelay:
     def _on_notify(self, *_: object) -> None:
         self._wakeup.set()
 
-    async def _pump(self, conn: asyncpg.Connection) -> None:
-        feed = _FeedReader(conn, self._name)
+    async def _pump(self, feed: _FeedReader) -> None:
         # The first look again after a held-back read: the linger, not less (starting at 1 ms made the leads relay
         # read ~5 times per event at 50 commands/s while the horizon was the cluster's xmin, bench 2026-12-02).
         first_recheck = max(self._linger, 0.001)
         recheck_delay = first_recheck
+        busy = True  # the first read disarms: a backlog may be waiting
         while True:
             self._wakeup.clear()
-            if await self.publish_available(feed):
+            feed.disarm = busy
+            published = await self.publish_available(feed)
+            if published:
                 recheck_delay = first_recheck
                 if self._linger > 0:
-                    # Events are flowing: gather the next ones for a moment instead of arming the wake-up and being
-                    # woken (four statements) for every commit. Costs at most `linger` of delivery latency.
-                    await asyncio.sleep(self._linger)
+                    await asyncio.sleep(self._linger)  # gather the next commits; costs at most `linger` of latency
+                if busy or self._wakeup.is_set():
+                    # Events are flowing (a commit notified during the pass or the linger): read again, disarming
+                    # the wake-up — being woken by every commit would cost a statement per commit.
+                    busy = True
                     continue
-            if feed.held_back:
+            elif feed.held_back:
                 # Committed events wait behind an older transaction of this database that is still running (its
                 # commit may send no NOTIFY: it need not have written events): look again soon rather than at the
                 # poll.
                 await asyncio.sleep(recheck_delay)
                 recheck_delay = min(recheck_delay * 2, 0.05)
                 continue
-            # Going idle: arm the wake-up (commits send NOTIFY only while it is armed, see 0005_armed_notify.sql),
-            # then look once more, so an event committed before the arming is not left waiting for the poll.
-            await feed.arm_wakeup()
-            if not await feed.has_new():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
-            # No statement to disarm: the next read does it (see _FeedReader.read).
+            if busy or not feed.armed:
+                # Going idle: arm the wake-up (commits send NOTIFY only while it is armed, see 0005_armed_notify.sql),
+                # then look once more (the loop's next read, which leaves it armed), so an event committed before
+                # the arming is not left waiting for the poll.
+                busy = False
+                await feed.arm_wakeup()
+                continue
+            # Armed and nothing new: every commit from now on notifies. An acknowledged checkpoint still unwritten
+            # goes with the next wake-up's read, or on its own after CHECKPOINT_DELAY if none comes.
+            if feed.unsaved:
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), min(self._poll_interval, CHECKPOINT_DELAY))
+                    continue
+                except TimeoutError:
+                    await feed.flush()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
 
     async def publish_available(self, feed: _FeedReader) -> int:
         """Publish everything the feed shows now, batch by batch: send, wait for the broker's acks, then move
-        the checkpoint. Returns how many events were published.
+        the checkpoint (in memory: the feed's next statement writes it). Returns how many events were published.
 
         Pipelined by one batch: the next batch is read, translated and handed to the producer while the broker
         acknowledges the previous one, so the database round trip and the Python work overlap the broker's
@@ -312,7 +351,7 @@ class OutboxRelay:
         await batch.acknowledged()
         if self._after_publish is not None:
             await self._after_publish(batch.events)
-        await feed.save_checkpoint(batch.events[-1].feed_position, len(batch.events))
+        feed.acknowledged(batch.events[-1].feed_position, len(batch.events))
         service_metrics().relay_published.labels(self._name).inc(len(batch.events))
         self.published += len(batch.events)
         self.last_error = None
@@ -383,35 +422,77 @@ class _SentBatch:
             span.end()
 
 
-# The feed, plus whether committed events after the checkpoint are held back behind an older running transaction
-# (they are not in the feed yet: look again soon), plus disarming the NOTIFY wake-up. One row with held_back and
-# NULL event columns when the feed is empty. held_back is ORDER BY ... LIMIT 1, not EXISTS, for the reason given in
-# _FeedReader.has_new: EXISTS's generic plan scanned all of events on every read (idle leads with the e2e seed:
-# ~6000 tuples/s read by sequential scan, bench/idle_cost.py --seed).
+
+def _checkpoint(first: int) -> str:
+    """The checkpoint write that rides in the relay's next statement (``_FeedReader.acknowledged``), its parameters
+    numbered from ``first``: relay, txid, position, events acknowledged since the last write (a no-op when 0)."""
+    relay, txid, position, count = (f"${n}" for n in range(first, first + 4))
+    return f"""UPDATE relay_checkpoints SET last_txid = {txid}::bigint::text::xid8, last_position = {position}::bigint,
+    published = published + {count}::bigint, updated_at = now()
+WHERE relay = {relay}::text AND {count}::bigint > 0"""
+
+
+# One statement per relay pass: the feed; whether committed events after the cursor are held back behind an older
+# running transaction (they are not in the feed yet: look again soon); the acknowledged checkpoint, if one is
+# waiting; and, in busy mode ($9), disarming the NOTIFY wake-up once the read finds events. The horizon is computed
+# once, for both the feed and held_back, on the statement's one snapshot (a CTE referenced twice is materialised).
+# One row with held_back and NULL event columns when the feed is empty; feed's rows keep its ORDER BY (the join's
+# other side is one row). held_back is ORDER BY ... LIMIT 1, not EXISTS: EXISTS's generic plan scanned all of events
+# on every read (idle leads with the e2e seed: ~6000 tuples/s read by sequential scan, bench/idle_cost.py --seed).
 _READ = f"""
-WITH disarmed AS (UPDATE relay_wakeup SET armed = false WHERE channel = $4 AND armed)
+WITH horizon AS (SELECT sf_feed_horizon() AS xid),
+feed AS ({feed_query("(SELECT xid FROM horizon)")}),
+checkpoint AS ({_checkpoint(5)}),
+disarmed AS (UPDATE relay_wakeup SET armed = false
+             WHERE channel = $4 AND $9::boolean AND armed AND EXISTS (SELECT FROM feed))
 SELECT held.held_back, feed.*
 FROM (SELECT (SELECT true FROM events WHERE (txid, position) > ($1::bigint::text::xid8, $2::bigint)
-                       AND txid >= (SELECT sf_feed_horizon()) ORDER BY txid, position LIMIT 1) IS NOT NULL
+                       AND txid >= (SELECT xid FROM horizon) ORDER BY txid, position LIMIT 1) IS NOT NULL
              AS held_back) AS held
-LEFT JOIN LATERAL ({FEED_QUERY}) AS feed ON true
+LEFT JOIN feed ON true
 """
+
+# Arming the wake-up, with the waiting checkpoint. Committed on its own before the next read looks: a commit after
+# that look sees the flag and notifies.
+_ARM = f"""
+WITH checkpoint AS ({_checkpoint(2)})
+UPDATE relay_wakeup SET armed = true WHERE channel = $1 AND NOT armed
+"""
+
+_SAVE = _checkpoint(1)
 
 
 class _FeedReader:
-    """The relay's queries on its own (leader) connection; remembers the checkpoint it last saved."""
+    """The relay's queries on its own (leader) connection; remembers the checkpoint it last saved and the one the
+    broker acknowledged since, which the next statement writes."""
 
     def __init__(self, conn: asyncpg.Connection, relay: str) -> None:
         self._conn = conn
         self._relay = relay
-        self.checkpoint: FeedPosition | None = None  # the last one saved (acknowledged by the broker)
+        self.checkpoint: FeedPosition | None = None  # the last one acknowledged by the broker
         self._cursor: FeedPosition | None = None  # the last one read: ahead of the checkpoint while a batch is out
+        self.unsaved = 0  # events acknowledged since the checkpoint was last written (0: nothing to write)
         self.held_back = False  # as of the last read
+        self.disarm = True  # whether a read that finds events disarms the wake-up (busy mode)
+        self.armed = False  # as this relay last left the wake-up flag (only the leader writes it)
+
+    def acknowledged(self, position: FeedPosition, count: int) -> None:
+        """The broker acknowledged everything up to ``position``: the next statement moves the checkpoint there."""
+        self.checkpoint = position
+        self.unsaved += count
+
+    def _checkpoint_args(self) -> tuple[str, int, int, int]:
+        position = self.checkpoint or FeedPosition()
+        return self._relay, position.txid, position.position, self.unsaved
+
+    def _saved(self, args: tuple[str, int, int, int]) -> None:
+        # What was acknowledged while the statement ran (none today: reads and acks take turns) stays for the next.
+        self.unsaved -= args[3]
 
     async def read(self, limit: int) -> list[RecordedEvent]:
-        """The next events of the feed. The same statement disarms the NOTIFY wake-up (the relay is busy now)
-        and says whether committed events wait behind an older running transaction (``held_back``): three
-        questions in one round trip, asked on every pass of the relay."""
+        """The next events of the feed, in the statement that also writes the waiting checkpoint, says whether
+        committed events wait behind an older running transaction (``held_back``) and, in busy mode, disarms the
+        wake-up."""
         if self.checkpoint is None:
             row = await self._conn.fetchrow(
                 "SELECT (last_txid::text)::bigint AS txid, last_position FROM relay_checkpoints WHERE relay = $1",
@@ -419,38 +500,30 @@ class _FeedReader:
             )
             self.checkpoint = FeedPosition(row["txid"], row["last_position"]) if row else FeedPosition()
         after = self._cursor or self.checkpoint
-        rows = await self._conn.fetch(_READ, after.txid, after.position, limit, NOTIFY_CHANNEL)
+        disarm = self.disarm
+        saving = self._checkpoint_args()
+        rows = await self._conn.fetch(_READ, after.txid, after.position, limit, NOTIFY_CHANNEL, *saving, disarm)
+        self._saved(saving)
         self.held_back = bool(rows[0]["held_back"])
         if rows[0]["position"] is None:  # the LEFT JOIN's one row: the feed is empty
             return []
+        if disarm:
+            self.armed = False
         # The feed's columns follow held_back in RecordedEvent's field order: a slice, not a lookup by name per
         # field (5 times cheaper; the relay builds one per event).
         events = [RecordedEvent(*row[1:]) for row in rows]
         self._cursor = events[-1].feed_position
         return events
 
-    async def save_checkpoint(self, position: FeedPosition, count: int) -> None:
-        await self._conn.execute(
-            """UPDATE relay_checkpoints SET last_txid = $2::bigint::text::xid8, last_position = $3,
-                   published = published + $4, updated_at = now() WHERE relay = $1""",
-            self._relay, position.txid, position.position, count,
-        )
-        self.checkpoint = position
-
     async def arm_wakeup(self) -> None:
-        # Committed on its own before has_new() looks: a commit after that look sees the flag and notifies.
-        await self._conn.execute("UPDATE relay_wakeup SET armed = true WHERE channel = $1 AND NOT armed",
-                                 NOTIFY_CHANNEL)
+        saving = self._checkpoint_args()
+        await self._conn.execute(_ARM, NOTIFY_CHANNEL, *saving)
+        self._saved(saving)
+        self.armed = True
 
-    async def has_new(self) -> bool:
-        """Anything committed after the checkpoint, visible or held back."""
-        after = self.checkpoint or FeedPosition()
-        # Not EXISTS (...): for that, the prepared statement's generic plan estimates a third of the table to match
-        # and scans it sequentially, end to end whenever nothing is new (seen at ~600 full scans in a 15 s run).
-        # ORDER BY ... LIMIT 1 is planned as one step down the (txid, position) index.
-        found = await self._conn.fetchval(
-            "SELECT true FROM events WHERE (txid, position) > ($1::bigint::text::xid8, $2::bigint) "
-            "ORDER BY txid, position LIMIT 1",
-            after.txid, after.position,
-        )
-        return found is not None
+    async def flush(self) -> None:
+        """Write the waiting checkpoint now (publish_once, shutdown)."""
+        if self.unsaved:
+            saving = self._checkpoint_args()
+            await self._conn.execute(_SAVE, *saving)
+            self._saved(saving)

@@ -262,3 +262,71 @@ async def test_the_relay_s_own_commits_do_not_wait_for_their_wal_flush_and_it_st
     assert published == 2
     assert by_key(records) == {"s": [1, 2]}
     assert await checkpoint_position(pool) == await pool.fetchval("SELECT max(position) FROM events")
+
+
+class StatementLog(OutboxRelay):
+    """Records the kind of every statement its connection runs (asyncpg's query logger)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.statements: list[str] = []
+
+    async def _connect(self) -> asyncpg.Connection:
+        conn = await super()._connect()
+        conn.add_query_logger(lambda record: self.statements.append(self.kind(record.query)))
+        return conn
+
+    @staticmethod
+    def kind(query: str) -> str:
+        query = " ".join(query.split())
+        for prefix, kind in (("WITH horizon", "read"), ("WITH checkpoint", "arm"),
+                             ("UPDATE relay_checkpoints", "checkpoint")):
+            if query.startswith(prefix):
+                return kind
+        return query[:40]
+
+
+async def test_a_wake_up_at_a_low_rate_is_one_read_and_the_checkpoint_follows_without_another_event(
+    infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
+) -> None:
+    # At a low rate every commit wakes the relay on its own, so a pass's statements are the relay's cost: it was
+    # five (read, checkpoint, read again after the linger, arm, look). Now the wake-up stays armed and the pass is
+    # one read; the acknowledged checkpoint is written alone (CHECKPOINT_DELAY) because no next statement comes.
+    store = PostgresEventStore(pool)
+    relay = await started_relay(kernel_db, infra.kafka, unique, poll_interval=600, relay_class=StatementLog)
+    async with running(relay):
+        # Idle: it armed the wake-up and looked once more (a read) before waiting.
+        await eventually(lambda: asyncio.sleep(0, relay.statements[-2:]), until=lambda s: s == ["arm", "read"],
+                         what="the relay armed and waiting")
+        assert await pool.fetchval("SELECT armed FROM relay_wakeup")
+        relay.statements.clear()
+        await append(store, "s", 0, 1)
+        records = await read_topic(infra.kafka, unique, expect=1, timeout=30)
+        position = await pool.fetchval("SELECT max(position) FROM events")
+        await eventually(lambda: checkpoint_position(pool), until=lambda p: p == position, what="the checkpoint")
+        assert relay.statements == ["read", "checkpoint"]
+        assert await pool.fetchval("SELECT armed FROM relay_wakeup")  # still armed: the next commit notifies
+    assert by_key(records) == {"s": [1]}
+
+
+async def test_events_committed_by_concurrent_writers_while_the_relay_runs_are_all_published_in_stream_order(
+    infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
+) -> None:
+    # Writers commit faster than a pass for a while (the relay disarms and keeps reading), then stop (it arms and
+    # waits), then commit one at a time (each wakes it): every event once, each stream in order, checkpoint at the end.
+    store = PostgresEventStore(pool)
+    relay = await started_relay(kernel_db, infra.kafka, unique)
+
+    async def writer(stream: str, count: int) -> None:
+        for n in range(1, count + 1):
+            await append(store, stream, n - 1, n)
+
+    async with running(relay):
+        await eventually(lambda: asyncio.sleep(0, relay.is_leader), what="relay leadership")
+        await asyncio.gather(*(writer(f"w{w}", 40) for w in range(4)))
+        await read_topic(infra.kafka, unique, expect=160, timeout=60)
+        await writer("single", 3)
+        records = await read_topic(infra.kafka, unique, expect=163, timeout=60)
+        position = await pool.fetchval("SELECT max(position) FROM events")
+        await eventually(lambda: checkpoint_position(pool), until=lambda p: p == position, what="the checkpoint")
+    assert by_key(records) == {**{f"w{w}": list(range(1, 41)) for w in range(4)}, "single": [1, 2, 3]}

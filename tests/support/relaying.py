@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from shared.contracts.base import IntegrationEvent
 from shared.eventstore import RecordedEvent
 from shared.messaging.connection import KafkaConnection
 from shared.messaging.relay import AfterPublish, OutboundMessage, OutboxRelay, make_producer, outbound_message
+
+R = TypeVar("R", bound=OutboxRelay)
 
 
 class TestPayload(IntegrationEvent):
@@ -29,11 +31,11 @@ def translate(event: RecordedEvent) -> OutboundMessage:
 
 async def started_relay(
     dsn: str, kafka: KafkaConnection, topic: str, *, name: str = "test", poll_interval: float = 0.2,
-    after_publish: AfterPublish | None = None, batch_size: int = 1000,
-) -> OutboxRelay:
+    after_publish: AfterPublish | None = None, batch_size: int = 1000, relay_class: type[R] = OutboxRelay,  # type: ignore[assignment]
+) -> R:
     producer = make_producer(kafka, client_id=f"test-relay-{name}")
     await producer.start()
-    return OutboxRelay(dsn=dsn, producer=producer, topic=topic, translate=translate, name=name,
+    return relay_class(dsn=dsn, producer=producer, topic=topic, translate=translate, name=name,
                        poll_interval=poll_interval, after_publish=after_publish, batch_size=batch_size)
 
 
