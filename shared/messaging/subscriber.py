@@ -1,9 +1,16 @@
 """FastStream wiring of an :class:`IdempotentConsumer`.
 
 FastStream's default ack policy commits the offset *before* the handler runs (ACK_FIRST, auto-commit), which
-loses messages on a crash. Here a batch subscriber uses ``NACK_ON_ERROR``: the offset is committed only after
-``process_batch`` returned — i.e. after the database transaction committed — and a transient failure rewinds
-the partitions to the batch's first record so it is redelivered.
+loses messages on a crash. Here a batch subscriber acknowledges by hand (``AckPolicy.MANUAL``): an offset is
+committed only after ``process_batch`` returned — i.e. after the database transaction that recorded the batch's
+event ids committed — and a failure rewinds the partitions to the batch's first record so it is redelivered.
+
+Offsets are committed at most every ``commit_interval`` seconds, not after every batch: at a low rate a batch is one
+or two events, and an offset commit per batch (a coordinator round trip, plus FastStream's acknowledgement
+middleware) was a large part of a consumer's fixed cost per batch (e2e-lowrate note, issue 14 item 3). What is
+committed are the offsets *of processed batches* (never the consumer's current position, which runs ahead while a
+batch is being applied). A crash redelivers at most the batches of the last interval; their event ids are recorded,
+so they are skipped as duplicates — the consumer stays effectively-once.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -27,6 +35,61 @@ from shared.observability import tracing
 from shared.observability.metrics import service_metrics
 
 log = structlog.get_logger(__name__)
+
+# Seconds between a subscriber's offset commits (see the module's docstring): the longest a crash can make it
+# redeliver (as duplicates) and how long its committed offsets (consumer lag metrics) trail the database.
+COMMIT_INTERVAL = 0.5
+
+
+class OffsetCommits:
+    """The offsets of processed batches, committed together at most every ``interval`` seconds (``0``: after every
+    batch, waiting for it). One per subscriber: its batches are applied one at a time."""
+
+    def __init__(self, name: str, interval: float) -> None:
+        self._name = name
+        self._interval = interval
+        self._pending: dict[TopicPartition, int] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def processed(self, consumer: AIOKafkaConsumer, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        """``records`` are applied and their database transaction committed: their offsets may be committed."""
+        pending = self._pending
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            if record.offset >= pending.get(tp, -1):
+                pending[tp] = record.offset + 1
+        self._consumer = consumer
+        if self._interval <= 0:
+            await self.commit()
+        elif self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._commit_later())
+
+    async def _commit_later(self) -> None:
+        try:
+            await asyncio.sleep(self._interval)
+        finally:
+            self._task = None
+        await self.commit()
+
+    async def commit(self) -> None:
+        """Commit what is pending now, for the partitions still assigned (a revoked one is its new owner's, which
+        redelivers from the last commit: duplicates, skipped). A failed commit is logged and its offsets kept for
+        the next: a later commit of the same partition carries a larger offset anyway."""
+        consumer, offsets, self._pending = self._consumer, self._pending, {}
+        if consumer is None or not offsets:
+            return
+        assigned = consumer.assignment()
+        offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as exc:
+            log.warning("consumer.offset_commit_failed", consumer=self._name, error=repr(exc))
+            for tp, offset in offsets.items():
+                if offset > self._pending.get(tp, -1):
+                    self._pending[tp] = offset
 
 
 def _safe_headers(record: ConsumerRecord[Any, Any]) -> ConsumerRecord[Any, Any]:
@@ -58,8 +121,10 @@ def subscribe_idempotent(
     group_id: str,
     max_records: int = 500,
     transient_backoff: float = 1.0,
+    commit_interval: float = COMMIT_INTERVAL,
 ) -> None:
     """Register ``consumer`` on ``broker`` for ``topics`` as consumer group ``group_id``."""
+    commits = OffsetCommits(consumer.name, commit_interval)
 
     @broker.subscriber(
         *topics,
@@ -68,7 +133,7 @@ def subscribe_idempotent(
         max_records=max_records,
         batch_timeout_ms=50,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        ack_policy=AckPolicy.MANUAL,
         parser=_tolerant_batch_parser,
         decoder=_raw_records,
         title=f"{group_id}:{','.join(topics)}",
@@ -78,12 +143,15 @@ def subscribe_idempotent(
         try:
             with _traced_batch(consumer.name, records):
                 result = await consumer.process_batch(records)
-            _count(consumer.name, records, result)
-        except TRANSIENT_ERRORS as exc:
-            # Back off before the nack rewinds the batch, so a database outage is not a hot loop.
-            log.warning("consumer.transient_failure", consumer=consumer.name, error=repr(exc))
-            await asyncio.sleep(transient_backoff)
+        except Exception as exc:
+            if isinstance(exc, TRANSIENT_ERRORS):
+                # Back off before the nack rewinds the batch, so a database outage is not a hot loop.
+                log.warning("consumer.transient_failure", consumer=consumer.name, error=repr(exc))
+                await asyncio.sleep(transient_backoff)
+            await message.nack()  # seek each partition back to the batch's first record: redelivered
             raise
+        await commits.processed(message.consumer, records)
+        _count(consumer.name, records, result)
 
 
 def _header(record: ConsumerRecord[Any, Any], name: str) -> bytes | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -12,6 +13,7 @@ import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from faststream.kafka import KafkaBroker
 
 from shared.contracts.base import ContractRegistry, IntegrationEvent
@@ -97,9 +99,24 @@ class FlakyOnceConsumer(IdempotentConsumer):
         return result
 
 
+class GatedConsumer(IdempotentConsumer):
+    """Holds every batch, before its transaction begins, until the test opens that batch's gate."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gates: list[asyncio.Event] = []
+
+    async def process_batch(self, records: Sequence[KafkaRecord], *, durable: bool = True) -> BatchResult:
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        await gate.wait()
+        return await super().process_batch(records, durable=durable)
+
+
 @contextlib.asynccontextmanager
 async def consuming(infra: Infra, pool: asyncpg.Pool, topic: str, effects: Effects,
-                    consumer_cls: type[IdempotentConsumer] = IdempotentConsumer) -> AsyncIterator[IdempotentConsumer]:
+                    consumer_cls: type[IdempotentConsumer] = IdempotentConsumer,
+                    **subscribe: Any) -> AsyncIterator[IdempotentConsumer]:
     await pool.execute("CREATE TABLE IF NOT EXISTS effects (id serial PRIMARY KEY, key text, n int)")
     await ensure_topics(infra.kafka, [topic, dead_letter_topic(topic)])
     producer = make_producer(infra.kafka, client_id="test-dlq")
@@ -110,7 +127,7 @@ async def consuming(infra: Infra, pool: asyncpg.Pool, topic: str, effects: Effec
         retry_backoff=0.01,
     )
     broker = KafkaBroker(infra.kafka.bootstrap_servers, logger=None, security=infra.kafka.faststream_security())
-    subscribe_idempotent(broker, consumer, [topic], group_id=f"{topic}-group", transient_backoff=0.05)
+    subscribe_idempotent(broker, consumer, [topic], group_id=f"{topic}-group", transient_backoff=0.05, **subscribe)
     await broker.start()
     try:
         yield consumer
@@ -130,6 +147,43 @@ async def test_a_redelivered_batch_has_no_second_effect(infra: Infra, pool: asyn
     assert sorted(await effects.rows()) == [("k", 1), ("k", 2), ("k", 3)]
     assert consumer.applied == 3  # the redelivered events were recognised, not re-applied
     assert await pool.fetchval("SELECT count(*) FROM processed_messages") == 3
+
+
+async def committed_offset(infra: Infra, group: str, topic: str) -> int | None:
+    """The group's committed offset of the topic's partition that holds the test's one key (None: none yet)."""
+    admin = AIOKafkaAdminClient(**infra.kafka.client_options())
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    found = [o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset >= 0]
+    assert len(found) <= 1  # one key: one partition
+    return found[0] if found else None
+
+
+async def test_offsets_are_committed_after_the_batch_s_transaction_and_never_past_a_batch_being_applied(
+    infra: Infra, pool: asyncpg.Pool, unique: str
+) -> None:
+    # Offsets are committed together every commit_interval, not per batch. What is committed must be the offsets of
+    # batches already applied, not the consumer's position: that runs ahead as soon as the next batch is fetched.
+    effects = Effects(pool)
+    await produce(infra.kafka, unique, [message("k", n) for n in (1, 2)])
+    group = f"{unique}-group"
+    async with consuming(infra, pool, unique, effects, GatedConsumer, max_records=1, commit_interval=0.05) as c:
+        assert isinstance(c, GatedConsumer)
+        await eventually(lambda: asyncio.sleep(0, len(c.gates)), until=lambda n: n == 1, what="the first batch")
+        assert await committed_offset(infra, group, unique) is None  # its transaction has not even begun
+        c.gates[0].set()
+        # The second batch is fetched (the position is now 2) and held before its transaction.
+        await eventually(lambda: asyncio.sleep(0, len(c.gates)), until=lambda n: n == 2, what="the second batch")
+        assert await eventually(lambda: committed_offset(infra, group, unique), until=lambda o: o is not None,
+                                what="the first batch's offset commit") == 1
+        assert await effects.rows() == [("k", 1)]
+        c.gates[1].set()
+        assert await eventually(lambda: committed_offset(infra, group, unique), until=lambda o: o == 2,
+                                what="the second batch's offset commit") == 2
+    assert await effects.rows() == [("k", 1), ("k", 2)]
 
 
 async def _applied_and_duplicates(consumer: IdempotentConsumer) -> tuple[int, int]:
