@@ -69,7 +69,9 @@ class RecordCallHandler:
         consultant = self.consultant_of(call.agent_id)
 
         async def decide(uow: UnitOfWork, now: datetime) -> CallRecorded:
-            found = await uow.lock_phone(phone, source_system=CALL_CENTER, external_id=call.call_id)
+            # Neither this call's lead nor an open lead means a new lead: its ticket may come with the lock.
+            found = await uow.lock_phone(phone, source_system=CALL_CENTER, external_id=call.call_id,
+                                         rotation_team=self._capture.rotation_team(capture))
             if found.external_id_lead is not None:
                 seen = await uow.load(Lead, found.external_id_lead)
                 assert seen is not None, "an idempotency key points at a missing stream"

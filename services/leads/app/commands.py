@@ -107,13 +107,10 @@ class CaptureLeadHandler:
         open lead adds to that lead (a checkout signs it, unless it is already past signing); otherwise a new lead,
         assigned round robin."""
         # Everyone capturing this phone waits here, so two channels racing cannot both create a lead.
-        # A new lead of a team will take the team's rotation ticket (create): the unit of work may take it with
-        # the lock, in the same round trip, when it finds no lead for the phone. Not with a referral, which may
-        # still find its lead below.
-        team_id = command.team_id or self._default_team_id
-        rotation_team = team_id if command.owner_id is None and command.referral_id is None else None
+        # Not with a referral, which may still find its lead below without a ticket.
         found = await uow.lock_phone(fields.phone, source_system=command.source_system,
-                                     external_id=command.external_id, rotation_team=rotation_team)
+                                     external_id=command.external_id,
+                                     rotation_team=self.rotation_team(command) if command.referral_id is None else None)
         if found.external_id_lead is not None:
             return await self._existing(uow, found.external_id_lead, "duplicate_request")
         if command.referral_id is not None and (referred := await uow.lead_for_referral(command.referral_id)):
@@ -129,6 +126,12 @@ class CaptureLeadHandler:
         lead = await self.create(uow, command, fields, now, known_customer=found.known_customer,
                                  attribution=attribution)
         return LeadCaptured(lead, lead.version, reactivated=found.known_customer is not None)
+
+    def rotation_team(self, command: CaptureLead) -> str | None:
+        """The team whose rotation ticket ``create`` takes for this command's new lead (None: it takes none). A
+        caller passes it to ``lock_phone`` when the phone finding no lead means a new lead: the unit of work may then
+        take the ticket with the phone's lock, in the same round trip."""
+        return (command.team_id or self._default_team_id) if command.owner_id is None else None
 
     async def create(
         self, uow: UnitOfWork, command: CaptureLead, fields: CaptureFields, now: datetime, *,

@@ -145,7 +145,8 @@ class ReceptionHandlers:
         """The phone's open lead, or a new showroom lead carrying the visit's campaign and UTM (the same customer if
         the phone is known)."""
         capture, fields = walk_in
-        found = await uow.lock_phone(fields.phone)
+        # No open lead means a new one: its rotation ticket may come with the lock (one round trip).
+        found = await uow.lock_phone(fields.phone, rotation_team=self._capture.rotation_team(capture))
         if found.open_lead is not None:
             lead = await uow.load(Lead, found.open_lead)
             assert lead is not None, "the lead index points at a missing stream"

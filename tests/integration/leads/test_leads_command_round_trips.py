@@ -13,6 +13,7 @@ import pytest
 from services.leads.adapters.unit_of_work import _APPEND_RECORDING
 from services.leads.app.commands import CaptureLead
 from services.leads.app.lead_commands import LogFollowUp
+from services.leads.app.reception import RegisterVisit
 from shared.domain import InvalidFieldError
 from shared.eventstore import AppendRequest, ConcurrencyError, NewEvent
 from shared.eventstore.store import PostgresEventStore
@@ -108,3 +109,25 @@ async def test_a_capture_that_finds_the_phones_open_lead_costs_nobody_a_turn(
 
     assert again.lead.id == first.id  # a touchpoint on the open lead, no ticket taken for it
     assert (first.owner_id, second.owner_id) == (f"{team}-c1", f"{team}-c2")
+
+
+async def test_a_walk_in_with_a_new_phone_takes_its_ticket_with_the_phone_lock_and_a_known_one_none(
+    leads: LeadsInProcess, phone: Callable[[], str], name: Callable[[str], str],
+) -> None:
+    team = name("rt-floor-")
+    await team_with(leads, team, [f"{team}-c1", f"{team}-c2"])
+    sent: list[str] = []
+    await log_statements(leads.pool, sent)
+    number = phone()
+
+    def walk_in(number: str) -> RegisterVisit:
+        return RegisterVisit(party_size=1, purpose="first_look", name="王先生", phone=number, team_id=team)
+
+    first = await leads.reception.register_visit(walk_in(number), ctx("r1"))
+    again = await leads.reception.register_visit(walk_in(number), ctx("r1"))  # the phone's open lead: no ticket
+    other = await leads.reception.register_visit(walk_in(phone()), ctx("r1"))
+
+    assert not [q for q in sent if "leads_take_rotation_ticket" in q]  # every ticket came with a lock
+    assert sum("leads_lock_phone_and_take_ticket" in q for q in sent) == 3
+    assert again.lead.id == first.lead.id
+    assert (first.lead.owner_id, other.lead.owner_id) == (f"{team}-c1", f"{team}-c2")
