@@ -9,7 +9,9 @@ Write path (:meth:`PostgresSummaries.apply`), per batch:
    facts of entities whose group changed are moved to the new group;
 3. every group whose facts changed is folded once, with the batch's changes, for the days from its earliest
    changed moment on; its "before" is its stored contributions (report_group_contributions, which the batch then
-   replaces), and the difference is added to the summary tables (amount += delta).
+   replaces), and the difference is added to the summary tables (amount += delta). A group whose only new facts
+   are its leads' grades and logged follow-ups, later than the rest of it, is not folded: what they add comes from
+   the leads' current state (:func:`_late_groups`).
 
 Because a group's measures depend only on its facts (sorted by their own times) and the consultants' team
 history, not on arrival order, any delivery order and any number of duplicates end in the same summaries.
@@ -26,6 +28,7 @@ changes for `as_of`.
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,15 +48,18 @@ from services.reporting.domain.ledger import (
     DUE_MEASURES,
     DUE_SOON,
     FOLLOW_UP_SCHEDULED,
+    LATE_FACT_TYPES,
     LEAD_CREATED,
     ConsultantTeams,
     Fact,
     Folds,
+    LeadState,
     Sums,
     add_into,
     contributions,
     entities_of,
     group_of,
+    late_lead_facts,
     lead_states,
     measures_at,
     measures_before,
@@ -380,11 +386,13 @@ class PostgresSummaries:
                 "SELECT DISTINCT group_id FROM report_facts WHERE consultant_id = ANY($1::text[])",
                 list({f.data["consultant_id"] for f in moves}))}
         names = sorted(affected)
-        rows = await tx.fetch(_FACTS_OF_GROUPS, names)
         stored = {r[0]: r[1] for r in await tx.fetch(
             "SELECT group_id, contributions FROM report_group_contributions WHERE group_id = ANY($1::text[])", names)}
+        late = {} if moves else await _late_groups(tx, located, new_ids, groups, changed, old, stored, teams_after)
+        folded = [g for g in names if g not in late]
+        rows = await tx.fetch(_FACTS_OF_GROUPS, folded) if folded else []
         fold = asyncio.ensure_future(asyncio.to_thread(
-            _fold_changes, rows, new_ids, old, teams_before, teams_after, since_teams, stored))
+            _fold_changes, rows, new_ids, old, teams_before, teams_after, since_teams, stored, late))
         try:
             # The capture rows and the watermark neither feed the fold nor depend on it: they are written while it
             # runs in its thread, so the batch waits for the longer of the two rather than their sum (the capture
@@ -842,9 +850,11 @@ def _state_row(group: str, s: Any) -> dict[str, Any]:
 
 def _fold_changes(rows: Sequence[Mapping[str, Any]], new_ids: set[str], old: Mapping[str, str],
                   teams_before: ConsultantTeams, teams_after: ConsultantTeams, since_teams: datetime | None,
-                  stored: Mapping[str, bytes]) -> tuple[Sums, list[dict[str, Any]], dict[str, bytes | None]]:
-    """The summaries' deltas for the groups in ``rows`` (their facts now), their leads' current state, and their
-    contributions now (None: the group is gone) given ``stored``, their contributions before the batch."""
+                  stored: Mapping[str, bytes], late: Mapping[str, _Late] | None = None,
+                  ) -> tuple[Sums, list[dict[str, Any]], dict[str, bytes | None]]:
+    """The summaries' deltas for the groups in ``rows`` (their facts now) and in ``late`` (their new facts
+    measured without their history, :func:`_late_groups`), their leads' current state, and their contributions
+    now (None: the group is gone) given ``stored``, their contributions before the batch."""
     after: dict[str, list[Fact]] = defaultdict(list)
     before: dict[str, list[Fact]] = defaultdict(list)
     changed_at: dict[str, datetime] = {}
@@ -864,6 +874,10 @@ def _fold_changes(rows: Sequence[Mapping[str, Any]], new_ids: set[str], old: Map
     deltas: Sums = {}
     states: list[dict[str, Any]] = []
     contributed: dict[str, bytes | None] = {}
+    for g, (delta, leads) in (late or {}).items():
+        add_into(deltas, delta)
+        contributed[g] = _add_to_contributions(stored[g], delta)
+        states.extend(_state_row(g, s) for s in leads)
     for g, since in changed_at.items():
         now_facts, was_facts = after.get(g, []), before.get(g, [])
         folds: Folds = {}  # the group's folded prefixes, shared by the calls below
@@ -886,6 +900,96 @@ def _fold_changes(rows: Sequence[Mapping[str, Any]], new_ids: set[str], old: Map
         if now_facts:
             states.extend(_state_row(g, s) for s in lead_states(now_facts, teams_after, folds))
     return {k: v for k, v in deltas.items() if v}, states, contributed
+
+
+_Late = tuple[Sums, list[LeadState]]
+"""A group's new facts measured without its history: the delta to its contributions, its leads' new states."""
+
+# For the groups a batch only adds grades or logged follow-ups to: the latest time and due moment of their other
+# facts (the batch's are in report_facts already) and the current state of their leads.
+_LATE_STATE = """
+    WITH g AS (SELECT group_id, max(occurred_at) AS latest, max(due_at) AS latest_due,
+                      array_agg(lead_id) FILTER (WHERE event_type = $3) AS leads
+               FROM report_facts WHERE group_id = ANY($1::text[]) AND NOT (event_id = ANY($2::uuid[]))
+               GROUP BY group_id)
+    SELECT g.group_id AS g, g.latest, g.latest_due, s.lead_id, s.group_id, s.channel, s.product, s.captured_at,
+           s.owner_id, s.team_id, s.grade, s.stage, s.furthest_stage, s.status, s.due_at, s.last_logged_at
+    FROM g LEFT JOIN LATERAL (SELECT * FROM report_lead_state s WHERE s.lead_id = ANY(g.leads) OFFSET 0) s ON true"""
+
+
+async def _late_groups(tx: Any, located: Sequence[tuple[FactRow, str, list[str]]], new_ids: set[str],
+                       groups: Mapping[str, str], changed: Mapping[str, str], old: Mapping[str, str],
+                       stored: Mapping[str, bytes], teams: ConsultantTeams) -> dict[str, _Late]:
+    """The groups whose new facts (none moved in or out, no link added, no team move in the batch) are all
+    grades or logged follow-ups later than the rest of the group, measured from their leads' current state and
+    their stored contributions instead of a fold of their history (:func:`domain.ledger.late_lead_facts`)."""
+    unsettled = {*changed.values(), *(old[e] for e in changed if e in old)}
+    new: dict[str, dict[str, Fact]] = defaultdict(dict)
+    other: set[str] = set()
+    for f, primary, mentions in located:
+        if f.event_id not in new_ids:
+            continue
+        g = groups[primary]
+        if (f.event_type in LATE_FACT_TYPES and not mentions and primary == f"lead:{f.data.get('lead_id')}"
+                and primary not in changed and g not in unsettled and g in stored
+                and f.occurred_at.tzinfo is not None):  # compared with the stored facts' times
+            new[g][f.event_id] = Fact(f.event_id, f.event_type, f.occurred_at, f.data)
+        else:
+            other.add(g)
+    for g in other:
+        new.pop(g, None)
+    if not new:
+        return {}
+    found: dict[str, tuple[datetime, datetime | None, dict[str, LeadState]]] = {}
+    for r in await tx.fetch(_LATE_STATE, list(new), list(new_ids), LEAD_CREATED):
+        _, _, leads = found.setdefault(r["g"], (r["latest"], r["latest_due"], {}))
+        if r["lead_id"] is not None and r["group_id"] == r["g"]:
+            leads[r["lead_id"]] = LeadState(
+                r["lead_id"], r["channel"], r["product"], r["captured_at"], r["owner_id"], r["team_id"], r["grade"],
+                r["stage"], r["furthest_stage"], r["status"], r["due_at"], r["last_logged_at"])
+    out: dict[str, _Late] = {}
+    for g, facts in new.items():
+        if g not in found or found[g][0] is None:
+            continue
+        latest, latest_due, leads = found[g]
+        by_lead: dict[str, list[Fact]] = defaultdict(list)
+        for fact in facts.values():
+            by_lead[fact.data["lead_id"]].append(fact)
+        # Every lead's state row holds its owner's team as of the group's latest fact, which the batch moves on.
+        until = max(fact.at for fact in facts.values())
+        if any(teams.team(s.owner_id, latest) != teams.team(s.owner_id, until) for s in leads.values()):
+            continue
+        delta: Sums = {}
+        states = []
+        for lead, lead_facts in by_lead.items():
+            measured = late_lead_facts(leads[lead], lead_facts, teams, latest, latest_due) if lead in leads else None
+            if measured is None:
+                break
+            add_into(delta, measured[0])
+            states.append(measured[1])
+        else:
+            out[g] = (delta, states)
+    return out
+
+
+def _add_to_contributions(stored: bytes, delta: Sums) -> bytes:
+    """``delta`` added to a group's stored contributions (:func:`_encode_contributions`), kept canonical: a new
+    key goes where the sort puts it, a value that reaches zero is dropped, as a fold of the group would leave
+    them (the deltas are counts: exact in floats)."""
+    keys, values = orjson.loads(stored)
+    for key, change in delta.items():
+        encoded = orjson.dumps(key)
+        i = bisect_left(keys, encoded, key=orjson.dumps)
+        if i < len(keys) and orjson.dumps(keys[i]) == encoded:
+            value = values[i] + change
+            if value:
+                values[i] = float(value)
+            else:
+                del keys[i], values[i]
+        else:
+            keys.insert(i, list(key))
+            values.insert(i, float(change))
+    return orjson.dumps([keys, values])
 
 
 def _encode_contributions(contributions: Sums) -> bytes:

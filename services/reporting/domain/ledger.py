@@ -30,7 +30,7 @@ import math
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -790,3 +790,71 @@ def lead_states(facts: Sequence[Fact], teams: ConsultantTeams, folds: Folds | No
             lead.entries[-1][1] if lead.entries else "new", FUNNEL_STAGES[lead.furthest], status, lead.due_at,
             lead.last_logged))
     return out
+
+
+# Facts a lead's current state and stored contributions can take on their own, when they are the latest of their
+# group (:func:`late_lead_facts`): a grade and a logged follow-up, most of a live day's events.
+LATE_FACT_TYPES = frozenset({LEAD_GRADED, FOLLOW_UP_LOGGED})
+
+
+def late_lead_facts(state: LeadState, facts: Sequence[Fact], teams: ConsultantTeams, latest: datetime,
+                    latest_due: datetime | None) -> tuple[Sums, LeadState] | None:
+    """What ``facts`` (new facts of one lead, of :data:`LATE_FACT_TYPES`) add to its group's contributions, and
+    the lead's state after them — without folding the group's history — or None when that is not exact and the
+    group must be folded (:func:`recontribute`).
+
+    ``state`` is the lead's current state (:func:`lead_states`), ``latest`` the latest time of its group's other
+    facts, ``latest_due`` the latest due moment they name (a follow-up's, a call-back's). A fact later than every
+    other fact of its group sorts last in the fold, so it leaves the measures before it alone; these two types
+    then shift the measures by the same amount at every moment from theirs on (so only their own hour's
+    contribution changes):
+
+    * a grade moves an open lead's ``stock grade:`` count from the old grade to the new one (owner: the lead's now);
+    * a logged follow-up adds one ``follow_ups_done`` (credited as :meth:`_Fold.credit` does) and one ``logged``
+      to an open lead's stock, and ends its pending follow-up's ``overdue`` count. Not exact, so None: a due
+      moment of the group is at or after the fact (a pending follow-up due later would change the hours it
+      becomes due soon and due in; a missed call's call-back counts as in SLA if a follow-up is logged by its due
+      moment), or the owner's team (which the credit looks up when the assignment did not carry it) changed
+      between ``latest`` and the fact."""
+    out: Sums = {}
+    for f in sorted(facts, key=_sort_key):
+        d = f.data
+        if f.event_type not in LATE_FACT_TYPES or f.at <= latest or d.get("lead_id") != state.lead_id:
+            return None
+        hour, owner, is_open = hour_of(f.at), state.owner_id or "", state.status == "open"
+        if f.event_type == LEAD_GRADED:
+            if "grade" not in d:
+                return None
+            grade = d["grade"] if d["grade"] in GRADES else "N"
+            if is_open and grade != state.grade:
+                for measure, n in ((f"grade:{state.grade}", -1), (f"grade:{grade}", 1)):
+                    key = ("stock", owner, measure, hour)
+                    out[key] = out.get(key, 0) + n
+            state = replace(state, grade=grade)
+        else:
+            if latest_due is not None and latest_due >= f.at:
+                return None
+            if state.due_at is not None:
+                # The pending follow-up was due before the fact (every due moment of the group is): overdue from
+                # then on, until this follow-up is logged.
+                if is_open:
+                    overdue = ("stock", owner, "overdue", hour)
+                    out[overdue] = out.get(overdue, 0) - 1
+                state = replace(state, due_at=None)
+            doer = d.get("logged_by")
+            if doer and doer != state.owner_id:
+                who, team = doer, teams.team(doer, f.at)
+            elif teams.team(state.owner_id, latest) != teams.team(state.owner_id, f.at):
+                return None
+            else:  # the owner: state.team_id is the assignment's team, else the owner's team at ``latest``
+                who, team = state.owner_id, state.team_id
+            done = ("activity", day_of(f.at), "follow_ups_done", who or "", team or "", state.channel,
+                    state.product, hour)
+            out[done] = out.get(done, 0) + 1
+            if is_open:
+                logged = ("stock", owner, "logged", hour)
+                out[logged] = out.get(logged, 0) + 1
+            last = state.last_logged_at
+            state = replace(state, last_logged_at=f.at if last is None else max(last, f.at))
+        latest = f.at
+    return {k: v for k, v in out.items() if v}, state

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import asyncpg
 import orjson
@@ -20,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from services.reporting.adapters import summaries as summaries_module
 from services.reporting.adapters.generations import (
     ActiveSchemaPool,
     create_generation,
@@ -50,7 +52,14 @@ from services.reporting.domain.ledger import DUE_SOON
 from services.reporting.domain.targets import METRICS, TargetLine
 from services.reporting.main import MIGRATIONS, build_consumer
 from services.reporting.rebuild import ensure_base_tables
-from shared.contracts.leads import CallRecordedV1, FollowUpScheduledV1, LeadAssignedV1, LeadCreatedV1
+from shared.contracts.leads import (
+    CallRecordedV1,
+    FollowUpLoggedV1,
+    FollowUpScheduledV1,
+    LeadAssignedV1,
+    LeadCreatedV1,
+    LeadGradedV1,
+)
 from shared.db import create_pool
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.dead_letters import DeadLetters
@@ -332,6 +341,145 @@ async def test_groups_without_stored_contributions_are_measured_from_their_facts
     from_live, from_bulk = await summary_rows(live_pool), await summary_rows(bulk_pool)
     for table in from_live:
         assert from_bulk[table] == from_live[table], table
+
+
+def _late_tail(history: list[Published], picks: list[tuple[int, bool, int, str, int]]) -> list[Published]:
+    """Grades and logged follow-ups of the history's leads (and of one it does not know), after every fact of it
+    (its header-timed facts are timed now): what a live day mostly brings. The first is a grade of L-late, which
+    the test captures with the history."""
+    leads = [p.event.lead_id for p in history if isinstance(p.event, LeadCreatedV1)] + ["L-unknown"]
+    start = datetime.now(UTC) + timedelta(hours=1)
+    out = []
+    for n, (lead_index, graded, minutes, grade, doer) in enumerate(picks):
+        lead, at = leads[lead_index % len(leads)], start + timedelta(minutes=minutes)
+        if n == 0:  # first, a grade of a lead captured before (nobody's, so no team move): it takes the path under test
+            lead, at, graded = "L-late", start, True
+        logged_by = (None, "c1", "c3", "c-new")[doer]
+        event: Any = (LeadGradedV1(lead_id=lead, grade=grade, previous_grade="N", reason="r", graded_at=at)
+                      if graded else FollowUpLoggedV1(lead_id=lead, kind="call", outcome="ok", logged_by=logged_by,
+                                                      logged_at=at))
+        out.append(Published("leads", lead, event))
+    return out
+
+
+def _late_at(p: Published) -> datetime:
+    return getattr(p.event, "graded_at", None) or p.event.logged_at
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+@given(history=histories(), seed=st.integers(0, 10_000),
+       picks=st.lists(st.tuples(st.integers(0, 50), st.booleans(), st.integers(0, 300), st.sampled_from("NHABCX"),
+                                st.integers(0, 3)), min_size=1, max_size=40))
+async def test_late_grades_and_follow_ups_measured_from_the_stored_state_match_a_fold_and_a_rebuild(
+    reporting: tuple[asyncpg.Pool, IdempotentConsumer], rebuilt: tuple[asyncpg.Pool, IdempotentConsumer],
+    history: list[Published], seed: int, picks: list[tuple[int, bool, int, str, int]],
+) -> None:
+    # A group whose new facts are only grades / logged follow-ups later than the rest of it is measured from its
+    # leads' state and stored contributions, not folded (summaries._late_groups). After the history: L-late's grade
+    # alone; the earliest third shuffled and partly twice (some earlier than what their group already has: folded);
+    # the rest in time order in batches of 1-6 (most take the path, several facts of a group in a batch, some in
+    # the same hour), last, so that no later fold of their groups rewrites what it stored.
+    live_pool, live = reporting
+    bulk_pool, bulk = rebuilt
+    await reset_read_model(live_pool)
+    await reset_read_model(bulk_pool)
+    history = [*history, Published("leads", "L-late", LeadCreatedV1(
+        lead_id="L-late", customer_id="cust-L-late", name="李四", phone="+8613900000000", channel="walk_in",
+        interest="Han", captured_at=BASE + timedelta(days=3)))]
+    tail = _late_tail(history, picks)
+    records, late = as_records(history), as_records(tail)
+    await deliver(live, history, seed, records)
+    timed = sorted(zip(late, tail, strict=True), key=lambda rp: _late_at(rp[1]))  # stable: the first stays first
+    third = len(timed) // 3
+    measured = []
+    original = summaries_module._late_groups
+
+    async def spy(*args: Any) -> Any:
+        out = await original(*args)
+        measured.append(len(out))
+        return out
+
+    rng = random.Random(seed)
+    with mock.patch.object(summaries_module, "_late_groups", spy):
+        assert (await live.process_batch([late[0]])).dead_lettered == 0
+        await deliver(live, [p for _, p in timed[:third]], seed, [r for r, _ in timed[:third]])
+        start = third
+        while start < len(timed):
+            size = rng.randint(1, 6)
+            assert (await live.process_batch([r for r, _ in timed[start:start + size]])).dead_lettered == 0
+            start += size
+    assert measured[0] > 0  # the path under test was taken (L-late's grade)
+    await deliver(bulk, history + tail, seed + 1, records + late)
+    await build_summaries(ActiveSchemaPool(bulk_pool), chunk=3)
+    from_live, from_bulk = await summary_rows(live_pool), await summary_rows(bulk_pool)
+    for table in from_live:
+        assert from_bulk[table] == from_live[table], table
+    assert await group_contributions(bulk_pool) == await group_contributions(live_pool)
+    # Added to in place, the stored contributions stay as a fold encodes them (`salesflow verify` compares them
+    # byte for byte): keys in canonical order, no zeros.
+    for r in await live_pool.fetch("SELECT contributions FROM report_group_contributions"):
+        keys, values = orjson.loads(r["contributions"])
+        assert keys == sorted(keys, key=orjson.dumps)
+        assert all(values)
+    active = ActiveSchemaPool(live_pool)
+    summaries, fold = PostgresSummaries(active), FactFold(active, memoize=True)
+    moment = _late_at(tail[seed % len(tail)])
+    for as_of in (None, moment, moment + timedelta(minutes=30), moment.replace(minute=0, second=0, microsecond=0)):
+        from_summaries = await reports(summaries, summaries.watermark, fold, as_of)
+        from_facts = await reports(fold, summaries.watermark, fold, as_of)
+        for name in from_summaries:
+            assert from_summaries[name] == from_facts[name], (name, as_of)
+
+
+async def test_a_late_logged_follow_up_ends_its_overdue_count_without_a_fold_of_the_group(
+    reporting: tuple[asyncpg.Pool, IdempotentConsumer], rebuilt: tuple[asyncpg.Pool, IdempotentConsumer],
+) -> None:
+    # An open lead with a follow-up overdue since the day before: logging it, later than anything of the group,
+    # is measured from the lead's state (summaries._late_groups) and ends the overdue count from then on — as
+    # a fold of the facts and a rebuild have it.
+    live_pool, live = reporting
+    bulk_pool, bulk = rebuilt
+    await reset_read_model(live_pool)
+    await reset_read_model(bulk_pool)
+    captured = datetime(2026, 3, 2, 9, 10, tzinfo=UTC)
+    due = datetime(2026, 3, 3, 15, 20, tzinfo=UTC)
+    logged = datetime(2026, 3, 4, 10, 5, tzinfo=UTC)
+    history = [
+        _record(LeadCreatedV1(lead_id="L9", customer_id="cust-L9", name="张三", phone="+8613800000000",
+                              channel="call_center", interest="Han", captured_at=captured), "L9", captured, 0),
+        _record(LeadAssignedV1(lead_id="L9", owner_id="c1", team_id="t1", reason="manual",
+                               assigned_at=captured + timedelta(minutes=1)), "L9", captured, 1),
+        _record(FollowUpScheduledV1(lead_id="L9", sequence=1, due_at=due, owner_id="c1"), "L9",
+                captured + timedelta(minutes=5), 2),
+    ]
+    late = [_record(FollowUpLoggedV1(lead_id="L9", kind="call", outcome="ok", logged_by="c1", logged_at=logged),
+                    "L9", logged, 3)]
+    measured = []
+    original = summaries_module._late_groups
+
+    async def spy(*args: Any) -> Any:
+        out = await original(*args)
+        measured.append(sorted(out))
+        return out
+
+    assert (await live.process_batch(history)).dead_lettered == 0
+    with mock.patch.object(summaries_module, "_late_groups", spy):
+        assert (await live.process_batch(late)).dead_lettered == 0
+    assert measured == [["lead:L9"]]
+    assert (await bulk.process_batch(history + late)).dead_lettered == 0
+    await build_summaries(ActiveSchemaPool(bulk_pool), chunk=3)
+    from_live, from_bulk = await summary_rows(live_pool), await summary_rows(bulk_pool)
+    for table in from_live:
+        assert from_bulk[table] == from_live[table], table
+    assert await group_contributions(bulk_pool) == await group_contributions(live_pool)
+    active = ActiveSchemaPool(live_pool)
+    summaries, fold = PostgresSummaries(active), FactFold(active, memoize=True)
+    seen = []
+    for as_of in (logged - timedelta(minutes=1), logged, logged + timedelta(minutes=3), logged + timedelta(hours=2)):
+        from_summaries = await GradeTableQuery(summaries, lambda: NOW)(as_of=as_of)
+        assert from_summaries == await GradeTableQuery(fold, lambda: NOW)(as_of=as_of), as_of
+        seen.append(from_summaries["consultants"][0]["overdue"])
+    assert seen == [1, 0, 0, 0]
 
 
 async def group_contributions(pool: asyncpg.Pool) -> dict[str, frozenset[tuple[Any, ...]]]:

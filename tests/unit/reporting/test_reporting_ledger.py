@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,15 +14,27 @@ from hypothesis import strategies as st
 
 from services.reporting.app.projections import to_fact
 from services.reporting.domain.ledger import (
+    CALL_RECORDED,
+    FOLLOW_UP_SCHEDULED,
+    LEAD_CREATED,
     ConsultantTeams,
     Fact,
+    LeadState,
     contributions,
     entities_of,
     group_of,
+    late_lead_facts,
+    lead_states,
     measures_at,
 )
 from shared.contracts.base import IntegrationEvent
-from shared.contracts.leads import LeadAssignedV1, LeadCreatedV1, StageAdvancedV1
+from shared.contracts.leads import (
+    FollowUpLoggedV1,
+    LeadAssignedV1,
+    LeadCreatedV1,
+    LeadGradedV1,
+    StageAdvancedV1,
+)
 from shared.contracts.orders import ContractSignedV1, DeliveredV1, OrderLine
 from shared.messaging.consumer import InboundEvent
 from shared.messaging.headers import EventHeaders
@@ -134,3 +147,43 @@ def test_contributions_add_up_to_the_measures_at_any_moment_in_any_order(
             combined[key[:-1]] += v
         assert {k: round(v, 6) for k, v in combined.items() if abs(v) > 1e-9} == {
             k: round(v, 6) for k, v in expected.items()}
+
+
+def _pending(state: LeadState) -> LeadState:
+    """A lead's state as report_lead_state keeps it: its follow-up's due moment only while it is pending."""
+    pending = state.due_at is not None and (state.last_logged_at is None or state.due_at > state.last_logged_at)
+    return replace(state, due_at=state.due_at if pending else None)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(history=histories(), picks=st.lists(st.tuples(st.booleans(), st.integers(1, 600), st.sampled_from("NHABCX"),
+                                                     st.sampled_from((None, "c1", "c3", "c-new"))),
+                                           min_size=1, max_size=6))
+def test_late_grades_and_follow_ups_add_what_a_fold_of_the_whole_group_adds(
+    history: list[Published], picks: list[tuple[bool, int, str, str | None]],
+) -> None:
+    # late_lead_facts measures a lead's new facts from its state alone; where it answers, the answer must be the
+    # fold's: the contributions of the group with them minus those without, and the lead's state with them.
+    teams = ConsultantTeams.from_facts(fact(p.event, p.key) for p in history)
+    for group in groups(history):
+        leads = [f.data["lead_id"] for f in group if f.event_type == LEAD_CREATED]
+        if not leads:
+            continue
+        lead = leads[0]
+        latest = max(f.at for f in group)
+        dues = [datetime.fromisoformat(f.data[name]) for f in group for name in ("due_at", "call_back_due_at")
+                if f.event_type in (FOLLOW_UP_SCHEDULED, CALL_RECORDED) and f.data.get(name)]
+        late = [fact(LeadGradedV1(lead_id=lead, grade=grade, previous_grade="N", reason="r",
+                                  graded_at=latest + timedelta(minutes=minutes)) if graded else
+                     FollowUpLoggedV1(lead_id=lead, kind="call", outcome="ok", logged_by=doer,
+                                      logged_at=latest + timedelta(minutes=minutes)), lead)
+                for graded, minutes, grade, doer in picks]
+        state = next(s for s in lead_states(group, teams) if s.lead_id == lead)
+        measured = late_lead_facts(_pending(state), late, teams, latest, max(dues, default=None))
+        if measured is None:
+            continue
+        expected = dict(contributions(group + late, teams))
+        for key, value in contributions(group, teams).items():
+            expected[key] = expected.get(key, 0) - value
+        assert measured[0] == {k: v for k, v in expected.items() if v}
+        assert measured[1] == _pending(next(s for s in lead_states(group + late, teams) if s.lead_id == lead))
