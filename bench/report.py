@@ -165,7 +165,7 @@ def _load(values: Any) -> str:
 def reporting_section(r: dict[str, Any]) -> list[str]:
     """Reports at 10k / 100k / 1M leads side by side (bench/reporting_scale.py)."""
     sizes = r["sizes"]
-    head = [f"{s['leads']:,} leads" for s in sizes]
+    head = [s.get("label") or f"{s['leads']:,} leads" for s in sizes]  # a label: e.g. the same size re-timed
     lines = [
         "## Reporting at scale: reports, as_of, rebuild, live projection", "",
         f"{r['note']}; load average (1/5/15 min) {_load(r['load_average_at_start'])} at the start, "
