@@ -2,9 +2,9 @@
 queries keep serving the active one, then switch atomically.
 
 1. create schema ``reporting_g<timestamp>`` and run reporting's migrations inside it;
-2. drop its secondary indexes (recreated after the load, before the switch) and replay every topic from the
-   beginning into it (a consumer named after the generation, so its processed ids don't collide with the live
-   consumer's), with a progress bar (rich) on stderr;
+2. drop its secondary indexes and report_facts' primary key (recreated after the load, before the switch) and
+   replay every topic from the beginning into it (a consumer named after the generation, so its processed ids
+   don't collide with the live consumer's), with a progress bar (rich) on stderr;
 3. flip ``public.reporting_active_schema`` (one UPDATE): from now on queries and the live consumer use it;
 4. apply what was published since the offsets noted before step 2, to pick up what the live consumer applied to
    the old schema between the snapshot and the flip (already-applied events are skipped; facts are keyed by
@@ -90,7 +90,8 @@ async def rebuild(dsn: str, kafka: KafkaConnection, topics: list[str], *, schema
     schema = schema or f"reporting_g{time.time_ns()}"
     await ensure_base_tables(dsn)
     await create_generation(dsn, schema, MIGRATIONS)
-    indexes = await drop_secondary_indexes(dsn, schema)
+    # report_facts' key too: the bulk replay COPYs the facts, which its consumer's claim has already found new.
+    indexes = await drop_secondary_indexes(dsn, schema, primary_keys_of=("report_facts",))
     pool = await generation_pool(dsn, schema)
     producer = make_producer(kafka, client_id="reporting-rebuild-dlq")
     await producer.start()

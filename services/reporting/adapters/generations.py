@@ -12,7 +12,7 @@ resolves them there while the read-model tables resolve to the generation's sche
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -66,9 +66,13 @@ async def create_generation(dsn: str, schema: str, migrations: Path) -> None:
         await conn.close()
 
 
-async def drop_secondary_indexes(dsn: str, schema: str) -> list[str]:
-    """Drop a fresh generation's secondary indexes for the bulk load; returns their definitions to recreate
-    (maintaining them row by row is most of a rebuild's database time; building them once at the end is not)."""
+async def drop_secondary_indexes(dsn: str, schema: str, *, primary_keys_of: Sequence[str] = ()) -> list[str]:
+    """Drop a fresh generation's secondary indexes for the bulk load, and the primary keys of the tables in
+    ``primary_keys_of`` (tables the load only appends to, never looks up or upserts by key); returns the statements
+    that recreate them (maintaining them row by row is most of a rebuild's database time; building them once at
+    the end is not). Other keys stay: the load's ``ON CONFLICT`` upserts need them."""
+    if not _SCHEMA.match(schema):
+        raise ValueError(f"bad schema name {schema!r}")
     conn = await connect(dsn)
     try:
         rows = await conn.fetch(
@@ -76,9 +80,21 @@ async def drop_secondary_indexes(dsn: str, schema: str) -> list[str]:
                WHERE i.schemaname = $1 AND NOT EXISTS (
                    SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname
                    AND c.connamespace = $1::regnamespace)""", schema)
+        keys = await conn.fetch(
+            """SELECT c.conrelid::regclass::text AS table_name, quote_ident(c.conname) AS name,
+                      pg_get_constraintdef(c.oid) AS definition
+               FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid
+               WHERE c.contype = 'p' AND c.connamespace = $1::regnamespace AND t.relname = ANY($2::text[])""",
+            schema, list(primary_keys_of))
         for row in rows:
             await conn.execute(f'DROP INDEX {schema}."{row["indexname"]}"')
-        return [row["indexdef"] for row in rows]
+        restore = []
+        for key in keys:
+            table = f"{schema}.{key['table_name'].rsplit('.', 1)[-1]}"  # regclass omits the schema on the path
+            await conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {key['name']}")
+            restore.append(f"ALTER TABLE {table} ADD CONSTRAINT {key['name']} {key['definition']}")
+        # Keys first: the unique checks of the live path and the catch-up need them, and they are the cheapest.
+        return restore + [row["indexdef"] for row in rows]
     finally:
         await conn.close()
 

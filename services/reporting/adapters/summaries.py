@@ -423,9 +423,17 @@ class PostgresSummaries:
 
     async def _store(self, tx: Any, facts: Sequence[FactRow], located: Sequence[tuple[FactRow, str, list[str]]],
                      groups: Mapping[str, str]) -> None:
-        """Bulk mode: the facts (group = their own entity until :func:`build_summaries`), captures, team moves."""
-        new_ids = await _insert_facts(tx, located, groups)
-        fresh = [f for f in facts if f.event_id in new_ids]
+        """Bulk mode: the facts (group = their own entity until :func:`build_summaries`), captures, team moves.
+
+        The facts are inserted without ``ON CONFLICT … RETURNING``: every fact handed to the projection is new,
+        because the consumer hands over only the event ids its claim in ``processed_messages`` found unprocessed, and
+        a bulk load is the only writer of its read model (a rebuild's fresh generation, until the switch). That lets
+        the rebuild load report_facts without its primary key (built once after the load, see
+        ``generations.drop_secondary_indexes``): a duplicate that got past the claim would make that build fail and
+        the rebuild stop before its switch, not count twice. The facts insert was the replay's largest statement
+        (2026-12-04 profile)."""
+        await tx.execute(f"INSERT INTO report_facts ({_FACT_COLUMNS}) {_FACTS_RECORDSET}", _facts_json(located, groups))
+        fresh = list(facts)
         await _captures(tx, fresh)
         await _team_moves(tx, fresh)
         await _progress(tx, fresh)
@@ -684,20 +692,22 @@ async def _funnel_all_cross(conn: Any, active: Mapping[str, str], group_by: str 
     return out
 
 
+_FACT_COLUMNS = ("event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data, source_recorded_at, "
+                 "entity, group_id, due_at")
+_FACTS_RECORDSET = f"""SELECT {_FACT_COLUMNS}
+    FROM json_to_recordset($1::json) AS r(event_id uuid, event_type text, lead_id text, order_id text,
+         consultant_id text, occurred_at timestamptz, data jsonb, source_recorded_at timestamptz, entity text,
+         group_id text, due_at timestamptz)"""
+
+
 async def _insert_facts(tx: Any, located: Sequence[tuple[FactRow, str, list[str]]],
                         groups: Mapping[str, str]) -> set[str]:
     """Store the facts (keyed by event id: a redelivered one is not new); returns the ids that were new."""
     return set(await tx.fetchval(
-        """WITH ins AS (
-               INSERT INTO report_facts (event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data,
-                                         source_recorded_at, entity, group_id, due_at)
-               SELECT event_id, event_type, lead_id, order_id, consultant_id, occurred_at, data,
-                      source_recorded_at, entity, group_id, due_at
-               FROM json_to_recordset($1::json) AS r(event_id uuid, event_type text, lead_id text, order_id text,
-                    consultant_id text, occurred_at timestamptz, data jsonb, source_recorded_at timestamptz,
-                    entity text, group_id text, due_at timestamptz)
+        f"""WITH ins AS (
+               INSERT INTO report_facts ({_FACT_COLUMNS}) {_FACTS_RECORDSET}
                ON CONFLICT (event_id) DO NOTHING RETURNING event_id::text AS id)
-           SELECT coalesce(array_agg(id), '{}') FROM ins""",
+           SELECT coalesce(array_agg(id), '{{}}') FROM ins""",
         _facts_json(located, groups)))
 
 
