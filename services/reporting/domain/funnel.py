@@ -90,22 +90,28 @@ def histogram_percentile(histogram: Mapping[float, int], fraction: float) -> flo
 def _percentiles(buckets: list[tuple[float, int]], fractions: tuple[float, ...]) -> list[float | None]:
     """Nearest-rank percentiles (``fractions`` ascending) of ``(bucket value, count)`` pairs sorted by value (a
     value may repeat: its counts are summed before the rank is compared, as in a histogram), in one walk."""
-    total = sum(n for _, n in buckets)
+    total = 0
+    for _, n in buckets:
+        total += n
     if total <= 0:
         return [None] * len(fractions)
     ranks = [max(0, min(total - 1, math.ceil(fraction * total) - 1)) for fraction in fractions]
     out: list[float | None] = []
+    wanted, rank = len(ranks), ranks[0]
     seen, i, size = 0, 0, len(buckets)
     while i < size:
-        value = buckets[i][0]
+        value, n = buckets[i]
+        seen += n
+        i += 1
         while i < size and buckets[i][0] == value:
             seen += buckets[i][1]
             i += 1
-        while len(out) < len(ranks) and seen > ranks[len(out)]:
+        while seen > rank:
             out.append(value)
-        if len(out) == len(ranks):
-            return out
-    return out + [buckets[-1][0]] * (len(ranks) - len(out))
+            if len(out) == wanted:
+                return out
+            rank = ranks[len(out)]
+    return out + [buckets[-1][0]] * (wanted - len(out))
 
 
 # A measure key's meaning, parsed once per distinct key: a funnel by consultant builds ~50 reports from ~9k measure
