@@ -1,6 +1,7 @@
 """The relay at a fixed, low commit rate (issue 14 item 3): what one wake-up costs. A writer appends one event per
 commit at ``--rate`` for ``--seconds`` while an :class:`OutboxRelay` runs (``run()``, NOTIFY wake-ups and all, as in
-a service) against a fresh database and topic. Prints, per appended event: the relay's statements (asyncpg's query
+a service) against a fresh database and topic (``--burst N``: N commits back to back per tick, as a command and
+the consumer and timer commits around it). Prints, per appended event: the relay's statements (asyncpg's query
 logger on its connection), the CPU of the relay connection's PostgreSQL backend, the database's commits beyond the
 writer's one per event, and the bench process's CPU (writer + relay Python together). Not part of ``make bench``.
 
@@ -58,7 +59,7 @@ def _translate(event: Any) -> Any:
                             subject=event.stream_id)
 
 
-async def step(admin_dsn: str, run_id: str, rate: float, seconds: float) -> dict[str, Any]:
+async def step(admin_dsn: str, run_id: str, rate: float, seconds: float, burst: int = 1) -> dict[str, Any]:
     name = f"bench_relaycad_{run_id}_{int(rate)}"
     dsn = await fresh_database(admin_dsn, name)
     conn = await asyncpg.connect(dsn)
@@ -91,7 +92,8 @@ async def step(admin_dsn: str, run_id: str, rate: float, seconds: float) -> dict
         started = time.monotonic()
         total = int(rate * seconds)
         for n in range(total):
-            await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
+            if n % burst == 0:  # a burst: ``burst`` commits back to back, then the wait to the next tick
+                await asyncio.sleep(max(0.0, started + (n // burst) * burst / rate - time.monotonic()))
             event = NewEvent(event_id=uuid.uuid4(), event_type="Thing", data={"n": n}, occurred_at=datetime.now(UTC))
             await store.append([AppendRequest(f"s-{n}", "thing", 0, (event,))], conn=writer)
         deadline = time.monotonic() + 30
@@ -104,7 +106,8 @@ async def step(admin_dsn: str, run_id: str, rate: float, seconds: float) -> dict
         await asyncio.sleep(1.5)
         extra_commits = await admin.fetchval(commits) - commits_before - total - 1  # the writer's; this query's
         statements = dict(relay.statements)
-        return {"rate": rate, "events": total, "published": relay.published, "elapsed_s": round(elapsed, 2),
+        return {"rate": rate, "burst": burst, "events": total, "published": relay.published,
+                "elapsed_s": round(elapsed, 2),
                 "relay_statements_per_event": round(sum(statements.values()) / total, 2),
                 "relay_backend_cpu_us_per_event": round(1e6 * backend / total, 1),
                 "other_commits_per_event": round(extra_commits / total, 2),
@@ -131,9 +134,11 @@ async def main() -> int:
     parser.add_argument("--rates", default="50,250")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--burst", type=int, default=1,
+                        help="commits back to back per tick (the rate stays the commits per second)")
     args = parser.parse_args()
     run_id = f"relaycad{uuid.uuid4().hex[:6]}"
-    results = [await step(os.environ["SALESFLOW_PG_ADMIN_DSN"], run_id, float(r), args.seconds)
+    results = [await step(os.environ["SALESFLOW_PG_ADMIN_DSN"], run_id, float(r), args.seconds, args.burst)
                for r in args.rates.split(",")]
     print(json.dumps(results, indent=2))
     if args.json:

@@ -39,9 +39,10 @@ commit) the statements are the relay's cost. Two modes keep them few (``_pump``)
   waits again: one statement per wake-up. The acknowledged checkpoint is not written on its own: it rides in the
   next statement (the next wake-up's read), or is written alone after ``CHECKPOINT_DELAY`` if none comes — a
   crash in that window republishes, as any crash between ack and checkpoint does.
-* **busy** — commits arrived during the last pass (a NOTIFY came in meanwhile): the relay disarms the wake-up
-  (commits stop notifying), reads again after ``linger`` and keeps reading until a read finds nothing; then it arms
-  the wake-up and looks once more before waiting (a commit between the last read and the arming sent no NOTIFY).
+* **busy** — commits arrived during two passes in a row (a NOTIFY came in during each; after one such pass the
+  relay just reads again, still armed): the relay disarms the wake-up (commits stop notifying), reads again after
+  ``linger`` and keeps reading until a read finds nothing; then it arms the wake-up and looks once more before
+  waiting (a commit between the last read and the arming sent no NOTIFY).
 """
 
 from __future__ import annotations
@@ -266,6 +267,7 @@ class OutboxRelay:
         first_recheck = max(self._linger, 0.001)
         recheck_delay = first_recheck
         busy = True  # the first read disarms: a backlog may be waiting
+        streak = 0  # passes in a row, while armed, during which more commits notified
         while True:
             self._wakeup.clear()
             feed.disarm = busy
@@ -274,10 +276,15 @@ class OutboxRelay:
                 recheck_delay = first_recheck
                 if self._linger > 0:
                     await asyncio.sleep(self._linger)  # gather the next commits; costs at most `linger` of latency
-                if busy or self._wakeup.is_set():
-                    # Events are flowing (a commit notified during the pass or the linger): read again, disarming
-                    # the wake-up — being woken by every commit would cost a statement per commit.
-                    busy = True
+                if busy:
+                    continue  # disarmed: read until a read finds nothing
+                if self._wakeup.is_set():
+                    # More commits notified during the pass or the linger: read again. Still armed, so a pair of
+                    # commits costs two reads and no arm/look; a second such pass in a row means events are flowing,
+                    # and the next read disarms (notifying commits serialise cluster-wide, and a wake-up per commit
+                    # would cost a statement per commit).
+                    streak += 1
+                    busy = streak >= 2
                     continue
             elif feed.held_back:
                 # Committed events wait behind an older transaction of this database that is still running (its
@@ -286,11 +293,11 @@ class OutboxRelay:
                 await asyncio.sleep(recheck_delay)
                 recheck_delay = min(recheck_delay * 2, 0.05)
                 continue
-            if busy or not feed.armed:
-                # Going idle: arm the wake-up (commits send NOTIFY only while it is armed, see 0005_armed_notify.sql),
-                # then look once more (the loop's next read, which leaves it armed), so an event committed before
-                # the arming is not left waiting for the poll.
-                busy = False
+            busy, streak = False, 0
+            if not feed.armed:
+                # Going idle after a busy spell: arm the wake-up (commits send NOTIFY only while it is armed, see
+                # 0005_armed_notify.sql), then look once more (the loop's next read, which leaves it armed), so an
+                # event committed before the arming is not left waiting for the poll.
                 await feed.arm_wakeup()
                 continue
             # Armed and nothing new: every commit from now on notifies. An acknowledged checkpoint still unwritten

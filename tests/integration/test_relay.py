@@ -330,3 +330,29 @@ async def test_events_committed_by_concurrent_writers_while_the_relay_runs_are_a
         position = await pool.fetchval("SELECT max(position) FROM events")
         await eventually(lambda: checkpoint_position(pool), until=lambda p: p == position, what="the checkpoint")
     assert by_key(records) == {**{f"w{w}": list(range(1, 41)) for w in range(4)}, "single": [1, 2, 3]}
+
+
+async def test_two_commits_in_a_row_cost_two_reads_and_leave_the_wake_up_armed(
+    infra: Infra, pool: asyncpg.Pool, kernel_db: str, unique: str
+) -> None:
+    # A command's commit often has company (its consumer's and timers' commits a few ms apart): one more commit
+    # during a pass only makes the relay read again; it disarms (and later re-arms and looks) only when commits
+    # keep coming pass after pass.
+    store = PostgresEventStore(pool)
+    relay = await started_relay(kernel_db, infra.kafka, unique, poll_interval=600, relay_class=StatementLog)
+    async with running(relay):
+        await eventually(lambda: asyncio.sleep(0, relay.statements[-2:]), until=lambda s: s == ["arm", "read"],
+                         what="the relay armed and waiting")
+        relay.statements.clear()
+        await append(store, "a", 0, 1)
+        # The second commit while the relay is in its pass for the first (publishing, or lingering after it).
+        await eventually(lambda: asyncio.sleep(0, relay.statements), until=lambda s: "read" in s, interval=0.001,
+                         what="the first commit's read")
+        await append(store, "b", 0, 1)
+        records = await read_topic(infra.kafka, unique, expect=2, timeout=30)
+        position = await pool.fetchval("SELECT max(position) FROM events")
+        await eventually(lambda: checkpoint_position(pool), until=lambda p: p == position, what="the checkpoint")
+        assert "arm" not in relay.statements
+        assert relay.statements.count("read") <= 3  # one per commit, and at most one that finds nothing
+        assert await pool.fetchval("SELECT armed FROM relay_wakeup")
+    assert by_key(records) == {"a": [1], "b": [1]}
