@@ -436,8 +436,8 @@ async def test_late_grades_and_follow_ups_measured_from_the_stored_state_match_a
     measured = []
     original = summaries_module._late_groups
 
-    async def spy(*args: Any) -> Any:
-        out = await original(*args)
+    def spy(*args: Any) -> Any:
+        out = original(*args)
         measured.append(len(out))
         return out
 
@@ -499,8 +499,8 @@ async def test_a_late_logged_follow_up_ends_its_overdue_count_without_a_fold_of_
     measured = []
     original = summaries_module._late_groups
 
-    async def spy(*args: Any) -> Any:
-        out = await original(*args)
+    def spy(*args: Any) -> Any:
+        out = original(*args)
         measured.append(sorted(out))
         return out
 
