@@ -23,7 +23,7 @@ Kafka keeps per-partition order and the message key is the stream id, so subscri
 Delivery
 --------
 One relay per service is active (a session advisory lock; standbys wait). When idle it is woken by NOTIFY (sent
-by a trigger at commit, only while the relay has armed the wake-up — NOTIFY serialises commits cluster-wide, so
+by sf_append, only while the relay has armed the wake-up — NOTIFY serialises commits cluster-wide, so
 a busy relay turns it off) and polls as a fallback. The producer is idempotent with ``acks=all``; the checkpoint moves
 only after the broker acknowledged every message of the batch. A crash between the acknowledgement and the
 checkpoint republishes that batch on restart: duplicates are possible, loss is not, and consumers are

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import asyncpg
 import pytest
 
+from shared.db import connect
 from shared.eventstore import AppendRequest, ConcurrencyError, FeedPosition, NewEvent, StreamOrderConflictError
 from shared.eventstore.store import FEED_QUERY, PostgresEventStore, read_feed
 from tests.support.waiting import eventually
@@ -189,3 +191,23 @@ async def test_the_feed_reads_a_backlog_down_the_commit_order_index_without_sort
     assert "Sort" not in nodes
     assert "Index Scan" in nodes
     assert len(await read_feed(pool, FeedPosition(), 1000)) == 1000
+
+
+async def test_an_append_wakes_a_listener_only_while_the_wake_up_is_armed(pool: asyncpg.Pool, kernel_db: str) -> None:
+    # sf_append itself sends the relay's NOTIFY (0009 dropped the trigger): one per appending transaction while
+    # relay_wakeup is armed, none while it is not — a busy relay keeps it disarmed so commits stay group-committed.
+    store = PostgresEventStore(pool)
+    listener = await connect(kernel_db)
+    received: list[str] = []
+    try:
+        await listener.add_listener("sf_events", lambda _conn, _pid, channel, _payload: received.append(channel))
+        await store.append([request("quiet", 0, event())])  # disarmed: must send nothing
+        await pool.execute("UPDATE relay_wakeup SET armed = true WHERE channel = 'sf_events'")
+        await store.append([request("a", 0, event()), request("b", 0, event(), event())])  # two streams: one NOTIFY
+        await eventually(lambda: asyncio.sleep(0, received), what="the NOTIFY of the armed append")
+        # A round trip on the listener's connection: any NOTIFY queued before it (the disarmed append's, or a second
+        # one of the armed append) has reached the listener by the time it returns.
+        await listener.execute("SELECT 1")
+        assert received == ["sf_events"]
+    finally:
+        await listener.close()
