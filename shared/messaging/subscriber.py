@@ -25,7 +25,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import ConsumerStoppedError, KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
@@ -85,7 +85,7 @@ class OffsetCommits:
             return
         try:
             await consumer.commit(offsets)
-        except KafkaError as exc:
+        except (KafkaError, ConsumerStoppedError) as exc:
             log.warning("consumer.offset_commit_failed", consumer=self._name, error=repr(exc))
             for tp, offset in offsets.items():
                 if offset > self._pending.get(tp, -1):
@@ -125,8 +125,7 @@ def subscribe_idempotent(
 ) -> None:
     """Register ``consumer`` on ``broker`` for ``topics`` as consumer group ``group_id``."""
     commits = OffsetCommits(consumer.name, commit_interval)
-
-    @broker.subscriber(
+    subscriber = broker.subscriber(
         *topics,
         group_id=group_id,
         batch=True,
@@ -138,6 +137,16 @@ def subscribe_idempotent(
         decoder=_raw_records,
         title=f"{group_id}:{','.join(topics)}",
     )
+    stop = subscriber.stop
+
+    async def commit_then_stop() -> None:
+        # A graceful stop (a deploy) commits what was processed first, so the restart redelivers nothing.
+        await commits.commit()
+        await stop()
+
+    subscriber.stop = commit_then_stop  # type: ignore[method-assign]
+
+    @subscriber
     async def on_batch(message: KafkaMessage) -> None:
         records: tuple[ConsumerRecord[Any, Any], ...] = message.raw_message
         try:

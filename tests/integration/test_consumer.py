@@ -186,6 +186,18 @@ async def test_offsets_are_committed_after_the_batch_s_transaction_and_never_pas
     assert await effects.rows() == [("k", 1), ("k", 2)]
 
 
+async def test_a_graceful_stop_commits_the_processed_offsets_at_once(
+    infra: Infra, pool: asyncpg.Pool, unique: str
+) -> None:
+    # With an interval far longer than the test, only the stop can have committed the offset.
+    effects = Effects(pool)
+    await produce(infra.kafka, unique, [message("k", n) for n in (1, 2)])
+    async with consuming(infra, pool, unique, effects, commit_interval=600) as consumer:
+        await eventually(lambda: asyncio.sleep(0, consumer.applied), until=lambda n: n == 2, what="both applied")
+        assert await committed_offset(infra, f"{unique}-group", unique) is None
+    assert await committed_offset(infra, f"{unique}-group", unique) == 2
+
+
 async def _applied_and_duplicates(consumer: IdempotentConsumer) -> tuple[int, int]:
     return consumer.applied, getattr(consumer, "duplicates_seen", 0)
 
