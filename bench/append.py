@@ -19,10 +19,10 @@ import asyncpg
 import orjson
 
 from bench.common import CpuMeter, Stopwatch, is_local_postgres, summary_ms
+from bench.databases import migrate_kernel
 from shared.db import create_pool
 from shared.eventstore import AppendRequest, NewEvent
 from shared.eventstore.store import PostgresEventStore
-from shared.migrations import KERNEL_MIGRATIONS, migrate
 
 PAYLOAD = {"lead_id": "", "customer_id": "c-0001", "name": "张三", "phone": "+8613812345678",
            "channel": "online_shop", "interest": "Model Y Long Range", "captured_at": "2026-11-27T09:30:00+00:00"}
@@ -158,14 +158,6 @@ def run_eventsourcing(dsn_parts: dict[str, Any], writers: int, per_tx: int, seco
     return _result(len(latencies) * per_tx, elapsed, latencies, cpu)
 
 
-async def prepare(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn, [("kernel", KERNEL_MIGRATIONS)])
-    finally:
-        await conn.close()
-
-
 async def settings_of(dsn: str) -> dict[str, str]:
     conn = await asyncpg.connect(dsn)
     try:
@@ -176,7 +168,7 @@ async def settings_of(dsn: str) -> dict[str, str]:
 
 
 async def run(dsn: str, dsn_parts: dict[str, Any], *, smoke: bool) -> dict[str, Any]:
-    await prepare(dsn)
+    await migrate_kernel(dsn)
     seconds = 1.5 if smoke else 8.0
     configs = [(1, 1), (1, 10), (8, 1), (8, 10), (32, 1), (32, 10)] if not smoke else [(8, 10)]
     rows = []

@@ -29,12 +29,11 @@ from typing import Any, ClassVar, TypeVar
 import asyncpg
 
 from bench.append import _backend_meter
-from bench.databases import fresh_database
+from bench.databases import fresh_database, migrate_kernel
 from shared.commands import CommandContext
 from shared.db import create_pool
 from shared.domain import Aggregate, DomainEvent, EventTypeRegistry
 from shared.eventstore.store import PostgresEventStore
-from shared.migrations import KERNEL_MIGRATIONS, migrate
 from shared.unit_of_work.core import StreamCatalog
 from shared.unit_of_work.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
 from shared.unit_of_work.retry import CommandRunner
@@ -230,11 +229,7 @@ async def measure_leads(dsn: str, clients: int, seconds: float, single: bool,
 
 
 async def measure(dsn: str, clients: int, seconds: float, single: bool) -> dict[str, Any]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn, [("kernel", KERNEL_MIGRATIONS)])
-    finally:
-        await conn.close()
+    await migrate_kernel(dsn)
     pool = await create_pool(dsn, min_size=8, max_size=8)
     store = PostgresEventStore(pool)
     kind = OneTransactionEach if single else PostgresUnitOfWorkFactory

@@ -32,7 +32,7 @@ from faststream.kafka import KafkaBroker
 
 from bench import profile
 from bench.common import cpu_seconds, pids_of
-from bench.databases import fresh_database
+from bench.databases import fresh_database, migrate_kernel
 from shared.contracts.base import ContractRegistry, IntegrationEvent
 from shared.db import Connection
 from shared.messaging.consumer import BatchResult, IdempotentConsumer
@@ -41,7 +41,6 @@ from shared.messaging.headers import EventHeaders
 from shared.messaging.inbound import InboundEvent, KafkaRecord
 from shared.messaging.subscriber import subscribe_idempotent
 from shared.messaging.topics import ensure_topics
-from shared.migrations import KERNEL_MIGRATIONS, migrate
 from shared.settings import KafkaSettings, load_settings
 from tests.support.kafka import delete_topics_starting_with
 
@@ -172,11 +171,7 @@ async def main() -> int:
     run_id = f"consumercad{uuid.uuid4().hex[:6]}"
     name = f"bench_{run_id}"
     dsn = await fresh_database(admin, name)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn, [("kernel", KERNEL_MIGRATIONS)])
-    finally:
-        await conn.close()
+    await migrate_kernel(dsn)
     results: list[dict[str, Any]] = []
     try:
         for rate in args.rates.split(","):

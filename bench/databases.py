@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from shared.migrations import KERNEL_MIGRATIONS, migrate
+
 
 async def fresh_database(admin_dsn: str, name: str) -> str:
     """Create (or re-create) database ``name`` on the admin DSN's server; returns its DSN."""
@@ -35,3 +37,13 @@ def dsn_parts(dsn: str) -> dict[str, Any]:
     url = urllib.parse.urlparse(dsn)
     return {"host": url.hostname, "port": url.port or 5432, "user": url.username, "password": url.password,
             "database": url.path.lstrip("/")}
+
+
+async def migrate_kernel(dsn: str) -> None:
+    """The kernel's tables in ``dsn`` (the event store, which is also the outbox; consumers' processed ids;
+    timers): what a benchmark of the kernel alone needs, without any service's migrations."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn, [("kernel", KERNEL_MIGRATIONS)])
+    finally:
+        await conn.close()

@@ -23,8 +23,9 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import DefaultPartitioner
 
-from bench.append import PAYLOAD, prepare
+from bench.append import PAYLOAD
 from bench.common import CpuMeter, Stopwatch, cpu_seconds, pids_of
+from bench.databases import migrate_kernel
 from shared.contracts.leads import LeadCreatedV1
 from shared.db import create_pool
 from shared.eventstore import AppendRequest, NewEvent, RecordedEvent
@@ -113,7 +114,7 @@ class _RelayMeter:
 
 
 async def bench_relay(dsn: str, kafka: KafkaConnection, prefix: str, total: int) -> dict[str, Any]:
-    await prepare(dsn)
+    await migrate_kernel(dsn)
     await prefill_store(dsn, total)
     relay_topic, raw_topic, raw_batch_topic = f"{prefix}.relay", f"{prefix}.raw", f"{prefix}.rawbatch"
     await ensure_topics(kafka, [relay_topic, raw_topic, raw_batch_topic])

@@ -28,12 +28,11 @@ from typing import Any
 import asyncpg
 
 from bench.common import cpu_seconds
-from bench.databases import fresh_database
+from bench.databases import fresh_database, migrate_kernel
 from shared.eventstore import AppendRequest, NewEvent
 from shared.eventstore.store import PostgresEventStore
 from shared.messaging.relay import OutboxRelay, make_producer, outbound_message
 from shared.messaging.topics import ensure_topics
-from shared.migrations import KERNEL_MIGRATIONS, migrate
 from shared.settings import KafkaSettings, load_settings
 from tests.support.kafka import delete_topics_starting_with
 from tests.support.relaying import TestPayload
@@ -62,11 +61,7 @@ def _translate(event: Any) -> Any:
 async def step(admin_dsn: str, run_id: str, rate: float, seconds: float, burst: int = 1) -> dict[str, Any]:
     name = f"bench_relaycad_{run_id}_{int(rate)}"
     dsn = await fresh_database(admin_dsn, name)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn, [("kernel", KERNEL_MIGRATIONS)])
-    finally:
-        await conn.close()
+    await migrate_kernel(dsn)
     kafka = load_settings(KafkaSettings).connection
     topic = f"{run_id}.{int(rate)}"
     await ensure_topics(kafka, [topic])
